@@ -1,0 +1,385 @@
+"""RunConfig: a versioned tree of frozen dataclasses, loaded from / saved to TOML.
+
+Field metadata (label, help, range, choices) drives the CLI help and the GUI options panel.
+Overrides use dotted keys: ``train.epochs=5``. ``validate()`` returns readable problems.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+import tomli_w
+
+from .atomic import atomic_write_text
+
+SCHEMA_VERSION = 2
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be applied; the message names the key."""
+
+
+def opt(default: Any, label: str, help: str, *, min: float | None = None, max: float | None = None,
+        choices: tuple | None = None, group: str = "", advanced: bool = False):
+    """A config field with the metadata the CLI and the GUI use."""
+    meta = {"label": label, "help": help, "min": min, "max": max, "choices": choices,
+            "group": group, "advanced": advanced}
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for sequence defaults")
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str = opt("", "Dataset folder", "Folder with one sub-folder per class (optionally train/ and valid/ splits), or images plus a labels CSV.")
+    labels_csv: str = opt("", "Labels CSV", "Optional CSV with columns file,label[,is_valid]; file paths relative to the dataset folder.", advanced=True)
+    valid_pct: float = opt(0.2, "Validation fraction", "Share of each class held out for validation when the dataset has no valid/ folder (stratified, seeded).", min=0.01, max=0.9)
+    image_size: int = opt(128, "Image size (px)", "Side of the square images the model sees during training and validation.", min=16, max=1024)
+    presize: int = opt(0, "Presize (px)", "Side of the decoded image cache; 0 = 1.25 x the largest training size. Changing the training size never rebuilds the cache.", min=0, max=2048, advanced=True)
+    batch_size: int = opt(64, "Batch size", "Images per training step. Halved automatically when the device runs out of memory.", min=1, max=4096)
+    min_side: int = opt(8, "Minimum image side (px)", "Images smaller than this are reported as too small and skipped.", min=1, max=4096, advanced=True)
+    max_pixels: int = opt(89_478_485, "Maximum pixels", "Images with more pixels are reported as decompression bombs and skipped.", min=1_000, advanced=True)
+    cache_dir: str = opt("", "Cache folder", "Where scan results and the presized image cache are kept; empty = ~/.cache/workbench.", advanced=True)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    enabled: bool = opt(True, "Augment training images", "Apply random batch augmentation to training batches (validation is never augmented).")
+    min_scale: float = opt(0.35, "Min crop scale", "Random resized crop keeps at least this share of the image area.", min=0.05, max=1.0)
+    flip: bool = opt(True, "Horizontal flip", "Flip half of the images left-right.")
+    vflip: bool = opt(False, "Vertical flip", "Flip half of the images upside down (for aerial / microscopy images).")
+    max_rotate: float = opt(10.0, "Max rotation (deg)", "Rotate by a random angle up to this many degrees.", min=0.0, max=180.0)
+    max_zoom: float = opt(1.1, "Max zoom", "Zoom in by a random factor up to this.", min=1.0, max=3.0)
+    max_warp: float = opt(0.2, "Max warp", "Random perspective-like warp strength.", min=0.0, max=0.8)
+    p_affine: float = opt(0.75, "Affine probability", "Probability that rotation / zoom / warp is applied to an image.", min=0.0, max=1.0)
+    max_lighting: float = opt(0.2, "Max lighting", "Random brightness and contrast change up to this strength.", min=0.0, max=0.9)
+    p_lighting: float = opt(0.75, "Lighting probability", "Probability that the lighting change is applied to an image.", min=0.0, max=1.0)
+    erase_p: float = opt(0.0, "Random erasing probability", "Probability of erasing a random rectangle of each image.", min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = opt("resnet18", "Architecture", "Any torchvision classification model name, e.g. resnet18, resnet50, mobilenet_v3_small, efficientnet_b0, convnext_tiny.")
+    weights: str = opt("", "Pretrained weights file", "Path to a torchvision weights file already on disk for transfer learning; empty = random init. Never downloaded.")
+    dropout: float = opt(0.25, "Head dropout", "Dropout before the new classification head.", min=0.0, max=0.95)
+    channels_last: bool = opt(True, "Channels-last memory format", "Faster convolutions on most CPUs and GPUs.", advanced=True)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = opt(5, "Epochs", "Passes over the training set.", min=1, max=10_000)
+    lr: float = opt(2e-3, "Learning rate", "Peak learning rate (pick it with the LR finder).", min=1e-8, max=10.0)
+    optimizer: str = opt("adamw", "Optimizer", "AdamW (default), SGD with Nesterov momentum, or RAdam.", choices=("adamw", "sgd", "radam"))
+    weight_decay: float = opt(0.01, "Weight decay", "Decoupled weight decay; never applied to norm and bias parameters.", min=0.0, max=1.0)
+    schedule: str = opt("one_cycle", "LR schedule", "one_cycle: warm-up then cosine annealing; cosine; sgdr: cosine warm restarts; flat_cos: flat then cosine; constant.",
+                        choices=("one_cycle", "cosine", "sgdr", "flat_cos", "constant"))
+    pct_start: float = opt(0.25, "Warm-up fraction", "Share of the run spent warming up (one-cycle) or flat (flat_cos).", min=0.0, max=0.95, advanced=True)
+    div: float = opt(25.0, "Initial LR divisor", "One-cycle starts at lr / div.", min=1.0, advanced=True)
+    final_div: float = opt(1e5, "Final LR divisor", "Schedules end at lr / final_div.", min=1.0, advanced=True)
+    moms: tuple = opt((0.95, 0.85, 0.95), "Momentum cycle", "Momentum (beta1) at start, at peak LR, and at the end of one-cycle.", advanced=True)
+    sgdr_cycle_len: int = opt(1, "SGDR first cycle (epochs)", "Length of the first warm-restart cycle.", min=1, advanced=True)
+    sgdr_cycle_mult: int = opt(2, "SGDR cycle multiplier", "Each cycle is this many times longer than the previous one.", min=1, advanced=True)
+    precision: str = opt("auto", "Precision", "auto picks the fastest correct option for this machine: bf16 only on CPUs with native bf16, AMP on CUDA.",
+                         choices=("auto", "fp32", "bf16", "fp16"))
+    device: str = opt("auto", "Device", "auto = CUDA, then MPS, then CPU; or cpu, cuda, cuda:1, mps.")
+    grad_clip: float = opt(0.0, "Gradient clipping", "Clip the gradient norm to this value; 0 = off.", min=0.0, advanced=True)
+    grad_accum: int = opt(1, "Gradient accumulation", "Accumulate gradients over this many batches per optimizer step.", min=1, max=256, advanced=True)
+    compile: bool = opt(False, "torch.compile", "Compile the model (slow start, ~5 % faster on CPU).", advanced=True)
+    threads: int = opt(0, "CPU threads", "Torch threads on CPU; 0 = all cores (one left free when the GUI is attached).", min=0, advanced=True)
+
+
+@dataclass(frozen=True)
+class TricksConfig:
+    mixup: float = opt(0.0, "MixUp alpha", "Blend pairs of images and their labels; 0 = off, 0.4 is a good start.", min=0.0, max=10.0)
+    cutmix: float = opt(0.0, "CutMix alpha", "Paste a patch of another image and mix the labels by area; 0 = off, 1.0 is a good start.", min=0.0, max=10.0)
+    label_smoothing: float = opt(0.0, "Label smoothing", "Soften the one-hot targets; 0.1 is a good start.", min=0.0, max=0.5)
+    progressive_resize: bool = opt(False, "Progressive resizing", "Start with small images and grow to the image size during training.")
+    prog_start_size: int = opt(0, "Progressive start size (px)", "First image size; 0 = half the image size.", min=0, max=1024, advanced=True)
+    prog_end_pct: float = opt(0.75, "Progressive end point", "Share of the run after which the full image size is used.", min=0.05, max=1.0, advanced=True)
+    freeze_epochs: int = opt(0, "Frozen epochs", "Fine-tune: train only the head for this many epochs, then unfreeze everything (needs pretrained weights to make sense).", min=0, max=1000)
+    lr_mult: float = opt(100.0, "Discriminative LR spread", "After unfreezing, the first layer group trains at lr / this, rising to lr for the head; 1 = same rate everywhere.", min=1.0, max=1e4)
+    early_stop_patience: int = opt(0, "Early stopping patience", "Stop when the monitored metric has not improved for this many epochs; 0 = off.", min=0, max=1000)
+    monitor: str = opt("valid_loss", "Monitored metric", "Metric for early stopping and the best checkpoint.", choices=("valid_loss", "accuracy"))
+    keep_best: bool = opt(True, "Keep best model", "Load the best checkpoint at the end of training.")
+    snapshot_ensemble: bool = opt(False, "Snapshot ensemble", "With SGDR, save a snapshot at the end of each cycle for averaging.", advanced=True)
+    class_balance: str = opt("none", "Class balancing", "none, sampler (oversample rare classes) or loss (class-weighted loss).", choices=("none", "sampler", "loss"))
+
+
+@dataclass(frozen=True)
+class TTAConfig:
+    n: int = opt(4, "TTA passes", "Number of augmented passes at test time; 0 = off.", min=0, max=64)
+    beta: float = opt(0.25, "TTA plain weight", "final = (1 - beta) x augmented mean + beta x plain.", min=0.0, max=1.0)
+    scales: tuple = opt((1.0,), "TTA scales", "Extra multi-scale passes (image size multipliers).", advanced=True)
+
+
+@dataclass(frozen=True)
+class LRFindConfig:
+    start_lr: float = opt(1e-7, "Start LR", "First learning rate of the range test.", min=1e-12, max=1.0)
+    end_lr: float = opt(10.0, "End LR", "Last learning rate of the range test.", min=1e-6, max=1e3)
+    num_it: int = opt(100, "Steps", "Number of steps of the range test.", min=5, max=10_000)
+    stop_div: float = opt(4.0, "Divergence factor", "Stop when the smoothed loss exceeds this multiple of the best.", min=1.0, max=100.0)
+    suggestion: str = opt("valley", "Suggestion", "Which suggestion the recipe takes by default.", choices=("valley", "steep", "minimum", "slide"))
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    formats: tuple = opt(("safetensors", "torchscript", "onnx"), "Formats", "Export formats: safetensors (+ model.json), torchscript, onnx.")
+    opset: int = opt(17, "ONNX opset", "ONNX opset version.", min=11, max=25, advanced=True)
+    parity_atol: float = opt(1e-4, "Parity tolerance", "Max allowed difference of probabilities between an export and the in-app model.", min=0.0, max=1.0, advanced=True)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    schema_version: int = opt(SCHEMA_VERSION, "Schema version", "Version of this config layout (older files are migrated).", advanced=True)
+    seed: int = opt(42, "Seed", "Random seed for the split, initialisation, shuffling and augmentation.", min=0)
+    name: str = opt("", "Run name", "Name of the run folder; empty = dataset name + time stamp.")
+    runs_dir: str = opt("runs", "Runs folder", "Folder where run folders are created.")
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tricks: TricksConfig = field(default_factory=TricksConfig)
+    tta: TTAConfig = field(default_factory=TTAConfig)
+    lr_find: LRFindConfig = field(default_factory=LRFindConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    # ----------------------------------------------------------------- access
+    def get(self, key: str) -> Any:
+        obj: Any = self
+        for part in key.split("."):
+            if not dataclasses.is_dataclass(obj) or part not in {f.name for f in fields(obj)}:
+                raise ConfigError(f"unknown config key '{key}'")
+            obj = getattr(obj, part)
+        return obj
+
+    def set(self, key: str, value: Any) -> "RunConfig":
+        """Return a copy with ``key`` set; the value is coerced to the field's type."""
+        parts = key.split(".")
+        return _set_path(self, parts, value, key)
+
+    def with_overrides(self, assignments: list[str]) -> "RunConfig":
+        cfg = self
+        for a in assignments:
+            if "=" not in a:
+                raise ConfigError(f"override '{a}' must look like key=value, e.g. train.epochs=5")
+            k, v = a.split("=", 1)
+            cfg = cfg.set(k.strip(), parse_value(v.strip()))
+        return cfg
+
+    # ----------------------------------------------------------------- dict / TOML
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        d = migrate(dict(d))
+        return _from_dict(cls, d, "")
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def from_toml(cls, text: str) -> "RunConfig":
+        try:
+            return cls.from_dict(tomllib.loads(text))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"not a valid TOML file: {e}") from e
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "RunConfig":
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            return cls.from_toml(p.read_text(encoding="utf-8"))
+        except ConfigError as e:
+            raise ConfigError(f"{p}: {e}") from e
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_text(path, self.to_toml())
+
+    # ----------------------------------------------------------------- checks
+    def validate(self) -> list[str]:
+        problems = []
+        for key, f, value in iter_fields(self):
+            m = f.metadata
+            label = f"{key} ({m.get('label', '')})"
+            if m.get("choices") and value not in m["choices"]:
+                problems.append(f"{label}: '{value}' is not one of {', '.join(map(str, m['choices']))}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if m.get("min") is not None and value < m["min"]:
+                    problems.append(f"{label}: {value} is below the minimum {m['min']}")
+                if m.get("max") is not None and value > m["max"]:
+                    problems.append(f"{label}: {value} is above the maximum {m['max']}")
+        if len(self.train.moms) != 3:
+            problems.append("train.moms: needs three values (start, middle, end)")
+        bad = [f for f in self.export.formats if f not in ("safetensors", "torchscript", "onnx")]
+        if bad:
+            problems.append(f"export.formats: unknown format(s) {', '.join(bad)}")
+        if self.tricks.mixup > 0 and self.tricks.cutmix > 0:
+            pass  # both on: the MixUp/CutMix callback alternates between them per batch
+        if self.model.weights and not Path(self.model.weights).expanduser().is_file():
+            problems.append(f"model.weights: file not found: {self.model.weights}")
+        if self.data.presize and self.data.presize < self.data.image_size:
+            problems.append(f"data.presize ({self.data.presize}) must be at least data.image_size ({self.data.image_size})")
+        if self.schema_version != SCHEMA_VERSION:
+            problems.append(f"schema_version {self.schema_version} is not the current {SCHEMA_VERSION}")
+        return problems
+
+    @property
+    def effective_presize(self) -> int:
+        return self.data.presize or int(round(self.data.image_size * 1.25 / 8) * 8)
+
+
+# --------------------------------------------------------------------- helpers
+def iter_fields(cfg: Any, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
+    """Yield (dotted key, field, value) for every leaf option of a config tree."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            yield from iter_fields(value, key + ".")
+        else:
+            yield key, f, value
+
+
+def field_meta(key: str) -> dict:
+    for k, f, _ in iter_fields(RunConfig()):
+        if k == key:
+            return dict(f.metadata)
+    raise ConfigError(f"unknown config key '{key}'")
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override value: TOML literal when possible, else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        if "," in text:
+            return tuple(parse_value(t.strip()) for t in text.split(",") if t.strip())
+        return text
+
+
+def coerce(value: Any, default: Any, key: str) -> Any:
+    kind = type(default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            if isinstance(value, (bool, int)) and value in (0, 1):
+                return bool(value)
+            raise ValueError
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind is str:
+            return str(value)
+        if kind is tuple:
+            if isinstance(value, str):
+                value = parse_value(value) if "," in value else (value,)
+            if not isinstance(value, (list, tuple)):
+                value = (value,)
+            if default:
+                return tuple(coerce(v, default[0], key) for v in value)
+            return tuple(value)
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(f"{key}: cannot use {value!r} (expected {kind.__name__})")
+
+
+def _set_path(obj: Any, parts: list[str], value: Any, key: str) -> Any:
+    names = {f.name: f for f in fields(obj)}
+    if parts[0] not in names:
+        raise ConfigError(f"unknown config key '{key}'")
+    cur = getattr(obj, parts[0])
+    if len(parts) == 1:
+        if dataclasses.is_dataclass(cur):
+            raise ConfigError(f"'{key}' is a section, not an option")
+        return replace(obj, **{parts[0]: coerce(value, cur, key)})
+    if not dataclasses.is_dataclass(cur):
+        raise ConfigError(f"unknown config key '{key}'")
+    return replace(obj, **{parts[0]: _set_path(cur, parts[1:], value, key)})
+
+
+def _to_dict(obj: Any) -> dict:
+    out = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            out[f.name] = _to_dict(v)
+        elif isinstance(v, tuple):
+            out[f.name] = list(v)
+        else:
+            out[f.name] = v
+    return out
+
+
+def _from_dict(cls: type, d: dict, prefix: str) -> Any:
+    if not isinstance(d, dict):
+        raise ConfigError(f"section '{prefix.rstrip('.')}' must be a table")
+    names = {f.name: f for f in fields(cls)}
+    unknown = [k for k in d if k not in names]
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(prefix + k for k in unknown)}")
+    obj = cls()
+    kwargs = {}
+    for k, v in d.items():
+        cur = getattr(obj, k)
+        if dataclasses.is_dataclass(cur):
+            kwargs[k] = _from_dict(type(cur), v, f"{prefix}{k}.")
+        else:
+            kwargs[k] = coerce(v, cur, prefix + k)
+    return replace(obj, **kwargs)
+
+
+# --------------------------------------------------------------------- migration
+def _migrate_1_to_2(d: dict) -> dict:
+    """Schema 1 had data.size, train.mixed_precision (bool) and tricks.mixup_alpha."""
+    data = dict(d.get("data", {}))
+    if "size" in data:
+        data["image_size"] = data.pop("size")
+    train = dict(d.get("train", {}))
+    if "mixed_precision" in train:
+        train["precision"] = "auto" if train.pop("mixed_precision") else "fp32"
+    tricks = dict(d.get("tricks", {}))
+    if "mixup_alpha" in tricks:
+        tricks["mixup"] = tricks.pop("mixup_alpha")
+    out = dict(d)
+    for name, sec in (("data", data), ("train", train), ("tricks", tricks)):
+        if sec or name in d:
+            out[name] = sec
+    out["schema_version"] = 2
+    return out
+
+
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def migrate(d: dict) -> dict:
+    version = d.get("schema_version", 1)
+    if not isinstance(version, int) or version < 1:
+        raise ConfigError(f"schema_version must be a positive integer, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise ConfigError(f"this config was written by a newer version (schema {version}, this program knows {SCHEMA_VERSION})")
+    while version < SCHEMA_VERSION:
+        d = MIGRATIONS[version](d)
+        version = d["schema_version"]
+    return d
