@@ -1,0 +1,85 @@
+"""Callbacks: typed hooks named after loop events. Unlike event sinks they MAY change training state.
+
+Hook order in ``Trainer.fit``::
+
+    before_fit
+      for each epoch:  before_epoch
+          before_train
+            for each batch: before_batch -> (forward) after_pred -> after_loss -> (backward)
+                            before_step -> (optimizer step) after_step -> after_batch
+          after_train
+          before_validate -> (validation) -> after_validate
+      after_epoch
+    after_fit
+
+Raising ``CancelBatch`` / ``CancelEpoch`` / ``CancelFit`` from a hook skips the rest of that unit and
+calls ``after_cancel_batch`` / ``after_cancel_epoch`` / ``after_cancel_fit`` on every callback. A user
+stop (``RunControl``) arrives as ``CancelFit`` with ``trainer.stop_reason == "cancelled"``;
+early stopping raises ``CancelFit`` after setting ``trainer.stop_reason = "early_stopped"``.
+``after_fit`` is always called last, on the normal and on the cancel path, so every trick restores its
+state there.
+
+Trainer attributes a callback may read or change (the contract):
+    trainer.cfg            RunConfig (read-only)
+    trainer.model          nn.Module (already on trainer.device)
+    trainer.opt            torch.optim.Optimizer; param groups follow trainer.layer_groups order
+    trainer.layer_groups   list[list[nn.Parameter]] (stem ... head), see models.layer_groups
+    trainer.lr_mults       list[float], one per param group: the schedule sets
+                           group lr = schedule_lr * lr_mults[i] (discriminative rates, freezing)
+    trainer.device         torch.device; trainer.precision: "fp32" | "bf16" | "fp16"
+    trainer.train_loader   BatchLoader (attributes image_size and batch_size are settable)
+    trainer.valid_loader   BatchLoader
+    trainer.loss_func      callable(pred, target) -> loss; target is a LongTensor of class indices
+                           OR a float tensor (N, C) of soft targets (MixUp / CutMix)
+    trainer.xb, trainer.yb current batch (callbacks may replace them in before_batch)
+    trainer.pred, trainer.loss   set after the forward pass / loss
+    trainer.epoch, trainer.n_epochs, trainer.iter, trainer.n_iter, trainer.step (global optimizer steps)
+    trainer.pct_train      float in [0, 1]: progress through the whole fit (for schedules)
+    trainer.training       True inside the training part of an epoch
+    trainer.metrics        dict of the last validation: {"valid_loss": ..., "accuracy": ...}
+    trainer.stop_reason    "" | "cancelled" | "early_stopped" | "failed"
+    trainer.log(text)      write a line to the run log and send a LogMessage event
+    trainer.sink(event)    send an event to observers
+"""
+from __future__ import annotations
+
+
+class CancelBatch(Exception):
+    """Skip the rest of the current batch."""
+
+
+class CancelEpoch(Exception):
+    """Skip the rest of the current epoch."""
+
+
+class CancelFit(Exception):
+    """End the fit; after_cancel_fit and after_fit still run."""
+
+
+HOOKS = ("before_fit", "before_epoch", "before_train", "before_batch", "after_pred", "after_loss",
+         "before_step", "after_step", "after_batch", "after_train", "before_validate", "after_validate",
+         "after_epoch", "after_fit", "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit")
+
+
+class Callback:
+    """Base class; override only the hooks you need. Lower ``order`` runs first."""
+    order: int = 0
+
+    def state_dict(self) -> dict:
+        """State saved in checkpoints so a resumed run continues exactly."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+def _noop(self, trainer) -> None:
+    return None
+
+
+for _hook in HOOKS:
+    setattr(Callback, _hook, _noop)
