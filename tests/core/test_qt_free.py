@@ -1,0 +1,39 @@
+"""The core must import with Qt blocked: no PySide6 / pyqtgraph outside workbench/gui/."""
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import workbench
+
+CODE = r"""
+import importlib, pkgutil, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6', 'PyQt5', 'PyQt6'):
+            raise ImportError('Qt is blocked in the core: ' + name)
+sys.meta_path.insert(0, Block())
+import workbench
+for m in MODULES:
+    importlib.import_module(m)
+print('ok', len(MODULES))
+"""
+
+
+def core_modules():
+    root = Path(workbench.__file__).parent
+    mods = []
+    for info in pkgutil.walk_packages([str(root)], prefix="workbench."):
+        if info.name.startswith("workbench.gui"):
+            continue
+        mods.append(info.name)
+    return mods
+
+
+def test_core_imports_without_qt():
+    mods = core_modules()
+    assert "workbench.config" in mods and len(mods) > 5
+    out = subprocess.run([sys.executable, "-c", f"MODULES = {mods!r}\n" + CODE],
+                         capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == f"ok {len(mods)}"
