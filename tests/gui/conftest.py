@@ -1,0 +1,39 @@
+"""GUI test fixtures: Qt warnings fail the test; a fresh Session per test; side tasks drained."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+# Harmless messages of the offscreen platform plugin.
+IGNORED = ("This plugin does not support", "propagateSizeHints", "QFont::setPointSize",
+           "Populating font family aliases")
+
+
+@pytest.fixture(autouse=True)
+def qt_warnings_fail():
+    """Collect Qt warnings / criticals during the test and fail it if any appeared."""
+    seen: list[str] = []
+
+    def handler(kind, context, message):
+        if kind in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
+            if not any(s in message for s in IGNORED):
+                seen.append(f"{kind.name}: {message}")
+
+    old = qInstallMessageHandler(handler)
+    yield seen
+    qInstallMessageHandler(old)
+    assert not seen, "Qt warnings:\n" + "\n".join(seen)
+
+
+@pytest.fixture
+def session(qapp):
+    from workbench.gui.jobs import wait_side_tasks
+    from workbench.gui.session import Session
+    s = Session()
+    yield s
+    if s.runner.busy:
+        s.runner.stop()
+        s.runner.wait()
+    wait_side_tasks()
+    qapp.processEvents()
+    s.deleteLater()

@@ -1,0 +1,98 @@
+"""The job layer: results, failures, cancel, pause and merging of batch events."""
+from __future__ import annotations
+
+import threading
+
+from workbench.control import Cancelled
+from workbench.events import BatchEnd, JobFailed, JobResult, LogMessage, Progress
+from workbench.gui.jobs import JobRunner, QtEventSink, submit, wait_side_tasks
+
+
+def _batch(i: int, n: int = 1000) -> BatchEnd:
+    return BatchEnd(0, i, n, i, 1.0, 1.0, 0.1, 0.9, 100.0, 5.0)
+
+
+def test_result_arrives_in_gui_thread(qtbot):
+    runner = JobRunner()
+    got = []
+    runner.event.connect(lambda job, ev: got.append((job, ev, threading.current_thread())))
+    with qtbot.waitSignal(runner.finished, timeout=5000) as blocker:
+        assert runner.start("sum", lambda sink, control: 40 + 2)
+    assert blocker.args == ["sum", "completed"]
+    assert not runner.busy
+    job, ev, thread = got[-1]
+    assert job == "sum" and isinstance(ev, JobResult) and ev.result == 42
+    assert thread is threading.main_thread()
+
+
+def test_error_becomes_job_failed(qtbot):
+    runner = JobRunner()
+    got = []
+    runner.event.connect(lambda job, ev: got.append(ev))
+
+    def boom(sink, control):
+        raise ValueError("bad thing in file x.png")
+    with qtbot.waitSignal(runner.finished, timeout=5000) as blocker:
+        runner.start("boom", boom)
+    assert blocker.args[1] == "failed"
+    fail = [e for e in got if isinstance(e, JobFailed)][0]
+    assert "bad thing in file x.png" in fail.message and "ValueError" in fail.traceback
+    # the runner is usable again
+    with qtbot.waitSignal(runner.finished, timeout=5000):
+        assert runner.start("again", lambda s, c: 1)
+
+
+def test_pause_resume_and_stop(qtbot):
+    runner = JobRunner()
+    entered = threading.Event()
+
+    def loop(sink, control):
+        entered.set()
+        while True:
+            control.check()
+            sink(LogMessage("tick"))
+            threading.Event().wait(0.001)
+    assert runner.start("loop", loop)
+    assert runner.start("second", loop) is False  # one job at a time
+    entered.wait(5)
+    runner.pause()
+    assert runner.control.paused and runner.paused
+    runner.resume()
+    with qtbot.waitSignal(runner.finished, timeout=5000) as blocker:
+        runner.stop()
+    assert blocker.args == ["loop", "cancelled"]
+
+
+def test_sink_merges_batch_events(qtbot):
+    sink = QtEventSink(max_rate=20)
+    got = []
+    sink.event.connect(got.append)
+    sink.start()
+    n = 1000
+    for i in range(n):
+        sink(_batch(i, n))
+        if i == 500:
+            sink(Progress("scan", 1, 2))
+    sink.stop()
+    batches = [e for e in got if isinstance(e, BatchEnd)]
+    assert len(batches) < 50               # merged to a handful
+    assert batches[-1].batch == n - 1      # the last batch is never lost
+    assert sink.merged > 900
+
+
+def test_cancelled_is_not_a_failure(qtbot):
+    runner = JobRunner()
+
+    def cancelled(sink, control):
+        raise Cancelled("stopped by the user")
+    with qtbot.waitSignal(runner.finished, timeout=5000) as blocker:
+        runner.start("c", cancelled)
+    assert blocker.args[1] == "cancelled"
+
+
+def test_submit_calls_back_in_gui_thread(qtbot):
+    out = []
+    submit(lambda: threading.current_thread(), out.append)
+    qtbot.waitUntil(lambda: bool(out), timeout=5000)
+    assert out[0] is not threading.main_thread()
+    assert wait_side_tasks()
