@@ -1,0 +1,223 @@
+"""Training tricks: unit tests on a stand-in trainer with the contract attributes, plus (when the
+real Trainer exists) integration tests through Trainer.fit."""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from workbench.config import RunConfig
+from workbench.train.callback import CancelFit
+from workbench.train.tricks import (EarlyStopping, FreezeUnfreeze, MixUpCutMix, ProgressiveResize,
+                                    SnapshotEnsemble, build_callbacks, class_weights,
+                                    discriminative_mults, load_snapshots, make_loss, size_schedule)
+from workbench.train.tricks.snapshots import cycle_ends
+
+
+def cfg_with(**kv) -> RunConfig:
+    return RunConfig().with_overrides([f"{k}={v}" for k, v in kv.items()])
+
+
+class StandIn(SimpleNamespace):
+    """The attributes of the callback contract, without a training loop."""
+
+    def __init__(self, **kw):
+        base = dict(training=True, epoch=0, n_epochs=1, metrics={}, stop_reason="", run_dir=None, lines=[])
+        super().__init__(**{**base, **kw})
+
+    def log(self, text):
+        self.lines.append(text)
+
+
+def small_model():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    groups = [list(model[0].parameters()) + list(model[1].parameters()), list(model[3].parameters()),
+              list(model[6].parameters())]
+    return model, groups
+
+
+# ----------------------------------------------------------------------------- build / loss
+def test_build_callbacks_defaults_empty_and_all_on():
+    assert build_callbacks(RunConfig(), 3) == []
+    cfg = cfg_with(**{"tricks.mixup": 0.4, "tricks.cutmix": 1.0, "tricks.progressive_resize": "true",
+                      "tricks.freeze_epochs": 1, "tricks.early_stop_patience": 2,
+                      "tricks.snapshot_ensemble": "true", "train.schedule": '"sgdr"',
+                      "tricks.label_smoothing": 0.1})
+    names = {cb.name for cb in build_callbacks(cfg, 3)}
+    assert {"MixUpCutMix", "ProgressiveResize", "FreezeUnfreeze", "EarlyStopping", "SnapshotEnsemble",
+            "SetLoss"} <= names
+    assert "ParamScheduler" not in names
+
+
+def test_loss_smoothing_weights_and_soft_targets():
+    cfg = cfg_with(**{"tricks.label_smoothing": 0.1, "tricks.class_balance": '"loss"'})
+    w = class_weights([10, 30, 60])
+    assert w.mean().item() == pytest.approx(1.0) and w[0] > w[1] > w[2]
+    loss = make_loss(cfg, [10, 30, 60])
+    pred = torch.randn(6, 3)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    soft = torch.nn.functional.one_hot(y, 3).float()
+    expect = torch.nn.functional.cross_entropy(pred, y, weight=w, label_smoothing=0.1)
+    assert torch.allclose(loss(pred, y), expect)
+    assert torch.isfinite(loss(pred.bfloat16(), soft))
+    plain = make_loss(RunConfig())
+    assert torch.allclose(plain(pred, y), plain(pred, soft), atol=1e-6)  # hard == one-hot soft
+
+
+# ----------------------------------------------------------------------------- MixUp / CutMix
+def test_mixup_soft_targets_sum_to_one_and_seeded():
+    xb, yb = torch.rand(8, 3, 16, 16), torch.arange(8) % 3
+    cb = MixUpCutMix(3, mixup_alpha=0.4, seed=7)
+    tr = StandIn(xb=xb, yb=yb)
+    cb.before_batch(tr)
+    p = cb.last
+    assert p.mode == "mixup" and 0 <= p.lam <= 1
+    assert tr.yb.shape == (8, 3) and torch.allclose(tr.yb.sum(1), torch.ones(8))
+    perm = torch.as_tensor(p.perm)
+    assert torch.allclose(tr.xb, xb * p.lam + xb[perm] * (1 - p.lam))
+    # lambda comes from (seed, counter): a fresh object at the same counter gives the same batch
+    again = MixUpCutMix(3, mixup_alpha=0.4, seed=7)
+    assert again.params_for(0, 8, 16, 16).lam == p.lam
+    assert MixUpCutMix(3, mixup_alpha=0.4, seed=8).params_for(0, 8, 16, 16).lam != p.lam
+    # resume: the counter travels in state_dict
+    again.load_state_dict(cb.state_dict())
+    assert again.params_for(again.counter, 8, 16, 16).lam == cb.params_for(1, 8, 16, 16).lam
+    cb.after_batch(tr)
+    assert tr.yb is yb and tr.xb is xb
+
+
+def test_cutmix_lambda_is_the_pasted_area():
+    xb, yb = torch.rand(6, 3, 20, 24), torch.tensor([0, 1, 2, 0, 1, 2])
+    cb = MixUpCutMix(3, cutmix_alpha=1.0, seed=3)
+    for counter in range(20):
+        p = cb.params_for(counter, 6, 20, 24)
+        y0, y1, x0, x1 = p.box
+        assert p.mode == "cutmix"
+        assert p.lam == pytest.approx(1 - (y1 - y0) * (x1 - x0) / (20 * 24))
+        x, y = cb.mix(xb, yb, p)
+        pasted = torch.zeros(20, 24, dtype=torch.bool)
+        pasted[y0:y1, x0:x1] = True
+        perm = torch.as_tensor(p.perm)
+        assert torch.equal(x[:, :, pasted], xb[perm][:, :, pasted])
+        assert torch.equal(x[:, :, ~pasted], xb[:, :, ~pasted])
+        assert torch.allclose(y.sum(1), torch.ones(6))
+    both = MixUpCutMix(3, mixup_alpha=0.4, cutmix_alpha=1.0, seed=0)
+    modes = {both.params_for(c, 4, 8, 8).mode for c in range(40)}
+    assert modes == {"mixup", "cutmix"}
+
+
+def test_mixup_leaves_validation_alone():
+    xb, yb = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])
+    tr = StandIn(xb=xb, yb=yb, training=False)
+    MixUpCutMix(3, mixup_alpha=0.4).before_batch(tr)
+    assert tr.xb is xb and tr.yb is yb
+
+
+# ----------------------------------------------------------------------------- progressive resizing
+def test_progressive_sizes_per_epoch():
+    assert size_schedule(10, 128, 0, 0.75) == [64, 72, 80, 88, 104, 112, 120, 128, 128, 128]
+    assert size_schedule(4, 64, 0, 1.0) == [32, 40, 56, 64]
+    assert size_schedule(1, 64) == [64]
+    assert size_schedule(3, 24)[0] == 16  # minimum 16
+    loaders = SimpleNamespace(image_size=128), SimpleNamespace(image_size=128)
+    tr = StandIn(train_loader=loaders[0], valid_loader=loaders[1], n_epochs=4)
+    cb = ProgressiveResize(128, 0, 1.0)
+    cb.before_fit(tr)
+    seen = []
+    for e in range(4):
+        tr.epoch = e
+        cb.before_epoch(tr)
+        seen.append(tr.train_loader.image_size)
+        assert tr.valid_loader.image_size == 128
+    assert seen == size_schedule(4, 128, 0, 1.0) and seen[0] == 64 and seen[-1] == 128
+    assert len(tr.lines) == 4
+    tr.train_loader.image_size = 64
+    cb.after_fit(tr)
+    assert tr.train_loader.image_size == 128
+
+
+# ----------------------------------------------------------------------------- freeze / unfreeze
+def test_freeze_then_unfreeze_with_discriminative_rates():
+    model, groups = small_model()
+    tr = StandIn(model=model, layer_groups=groups, lr_mults=[1.0] * 3, n_epochs=3)
+    cb = FreezeUnfreeze(freeze_epochs=1, lr_mult=100)
+    cb.before_fit(tr)
+    cb.before_epoch(tr)
+    assert tr.lr_mults == [0.0, 0.0, 1.0]
+    assert not model[0].weight.requires_grad and not model[3].weight.requires_grad
+    assert model[1].weight.requires_grad  # BatchNorm stays trainable
+    assert model[6].weight.requires_grad
+    tr.epoch = 1
+    cb.before_epoch(tr)
+    assert all(p.requires_grad for p in model.parameters())
+    assert tr.lr_mults == pytest.approx([0.01, 0.1, 1.0])
+    assert discriminative_mults(5, 10_000) == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    # resume at epoch 0 re-freezes; a stop mid-way leaves everything trainable
+    cb2 = FreezeUnfreeze(freeze_epochs=2, lr_mult=100)
+    cb2.load_state_dict({"epoch": 0})
+    tr.epoch = 0
+    cb2.before_fit(tr)
+    assert not model[0].weight.requires_grad
+    cb2.after_cancel_fit(tr)
+    cb2.after_fit(tr)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_discriminative_rates_without_freezing_for_pretrained(tmp_path):
+    w = tmp_path / "w.pth"
+    w.write_bytes(b"x")
+    cbs = build_callbacks(cfg_with(**{"model.weights": f'"{w}"'}), 3)
+    cb = next(c for c in cbs if isinstance(c, FreezeUnfreeze))
+    model, groups = small_model()
+    tr = StandIn(model=model, layer_groups=groups, lr_mults=[1.0] * 3)
+    cb.before_fit(tr)
+    cb.before_epoch(tr)
+    assert all(p.requires_grad for p in model.parameters())
+    assert tr.lr_mults == pytest.approx([0.01, 0.1, 1.0])
+
+
+# ----------------------------------------------------------------------------- early stopping
+@pytest.mark.parametrize("monitor,values", [("valid_loss", [1.0, 0.8, 0.9, 0.85, 0.95]),
+                                            ("accuracy", [0.5, 0.6, 0.55, 0.6, 0.58])])
+def test_early_stopping_after_patience(monitor, values):
+    cb = EarlyStopping(monitor, patience=3)
+    tr = StandIn()
+    for e, v in enumerate(values[:4]):
+        tr.epoch, tr.metrics = e, {monitor: v}
+        cb.after_epoch(tr)
+    assert cb.wait == 2 and tr.stop_reason == ""
+    resumed = EarlyStopping(monitor, patience=3)
+    resumed.load_state_dict(cb.state_dict())
+    tr.metrics = {monitor: values[4]}
+    with pytest.raises(CancelFit):
+        resumed.after_epoch(tr)
+    assert tr.stop_reason == "early_stopped"
+    assert not EarlyStopping(monitor, 1).improved(math.nan)
+
+
+# ----------------------------------------------------------------------------- snapshots
+def test_snapshots_at_cycle_ends(tmp_path):
+    assert cycle_ends(1, 2, 7) == [1, 3, 7]
+    assert cycle_ends(2, 1, 7) == [2, 4, 6]
+    model, _ = small_model()
+    tr = StandIn(model=model, n_epochs=7, run_dir=str(tmp_path))
+    cb = SnapshotEnsemble(1, 2)
+    for e in range(7):
+        tr.epoch = e
+        with torch.no_grad():
+            model[6].bias.fill_(float(e))
+        cb.after_epoch(tr)
+    assert cb.saved == [0, 1, 2]
+    snaps = load_snapshots(tmp_path)
+    assert [s["6.bias"][0].item() for s in snaps] == [0.0, 2.0, 6.0]
+    mem = SnapshotEnsemble(1, 2)
+    tr.run_dir = None
+    for e in range(3):
+        tr.epoch = e
+        mem.after_epoch(tr)
+    assert len(mem.snapshots) == 2 and load_snapshots(tmp_path / "nothing") == []
