@@ -1,0 +1,157 @@
+"""The "Changes" panel: relabels and quarantines of hard examples, kept in the dataset's sidecar.
+
+Actions go through ``workbench.data.sidecar.ChangeSet`` (saved atomically after each action); the
+image files themselves are never touched. The next scan (open_dataset) applies the changes, so
+"Retrain with changes" only asks the session to start a new run.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+ACTION_TEXT = {"relabel": "relabel", "quarantine": "quarantine", "keep": "keep"}
+
+
+def mark_text(entry: dict) -> str:
+    """Short caption mark of a change: '→ square' or 'quarantined'."""
+    if entry.get("action") == "relabel":
+        return f"→ {entry.get('new_class', '')}"
+    if entry.get("action") == "quarantine":
+        return "quarantined"
+    return ""
+
+
+class ChangesView(QWidget):
+    """Lists the change set and performs relabel / quarantine / keep / undo on it."""
+    changed = Signal()            # after every action or undo
+    retrainRequested = Signal()   # "Retrain with changes"
+    failed = Signal(str)          # readable message (e.g. the sidecar could not be written)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.changeset = None
+        self.root = ""
+        self.info = QLabel("No dataset: open a run or a dataset to collect changes.")
+        self.info.setWordWrap(True)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["File", "Action", "New class", "When"])
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2, 3):
+            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.undo_btn = QPushButton("Undo (Ctrl+Z)")
+        self.undo_btn.setToolTip("Undo the last relabel / quarantine / keep")
+        self.undo_btn.clicked.connect(self.undo)
+        self.retrain_btn = QPushButton("Retrain with changes")
+        self.retrain_btn.setToolTip("Start a new run with the current recipe; the new scan applies these changes "
+                                    "(relabelled images get their new class, quarantined ones are left out)")
+        self.retrain_btn.clicked.connect(self.retrainRequested)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("<b>Changes</b>"))
+        bar.addStretch(1)
+        bar.addWidget(self.undo_btn)
+        bar.addWidget(self.retrain_btn)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.info)
+        lay.addWidget(self.table, 1)
+        self.refresh()
+
+    def open_root(self, root: str) -> None:
+        """Load the change set of a dataset folder (the sidecar is created on the first action)."""
+        from ...data.sidecar import ChangeSet
+        self.root = str(root)
+        try:
+            self.changeset = ChangeSet.load(self.root)
+        except Exception as e:  # a broken sidecar must not block the results
+            self.changeset = None
+            self.failed.emit(f"cannot read the change list of {root}: {e}")
+        self.refresh()
+
+    def set_changeset(self, changeset, root: str = "") -> None:
+        self.changeset, self.root = changeset, str(root)
+        self.refresh()
+
+    def entries(self) -> list[dict]:
+        return list(self.changeset.entries) if self.changeset is not None else []
+
+    def marks(self) -> dict[str, str]:
+        return {e["path"]: mark_text(e) for e in self.entries() if mark_text(e)}
+
+    def apply(self, action: str, paths: list[str], new_class: str = "") -> bool:
+        """Relabel / quarantine / keep the given files and save the sidecar."""
+        cs = self.changeset
+        if cs is None or not paths:
+            return False
+        try:
+            for p in paths:
+                if action == "relabel":
+                    cs.relabel(p, new_class)
+                elif action == "quarantine":
+                    cs.quarantine(p)
+                elif action == "keep":
+                    cs.keep(p)
+                else:
+                    raise ValueError(f"unknown action {action!r}")
+            cs.save()
+        except Exception as e:
+            self.failed.emit(f"{action} failed: {e}")
+            self.refresh()
+            return False
+        self.refresh()
+        self.changed.emit()
+        return True
+
+    def undo(self) -> bool:
+        cs = self.changeset
+        if cs is None:
+            return False
+        try:
+            cs.undo()
+            cs.save()
+        except Exception as e:
+            self.failed.emit(f"undo failed: {e}")
+            return False
+        self.refresh()
+        self.changed.emit()
+        return True
+
+    def refresh(self) -> None:
+        entries = self.entries()
+        self.table.setRowCount(len(entries))
+        base = Path(self.root) if self.root else None
+        for r, e in enumerate(entries):
+            path = str(e.get("path", ""))
+            try:
+                shown = str(Path(path).relative_to(base)) if base else path
+            except ValueError:
+                shown = path
+            item = QTableWidgetItem(shown)
+            item.setToolTip(path)
+            item.setData(Qt.ItemDataRole.UserRole, path)
+            self.table.setItem(r, 0, item)
+            self.table.setItem(r, 1, QTableWidgetItem(ACTION_TEXT.get(e.get("action"), str(e.get("action")))))
+            self.table.setItem(r, 2, QTableWidgetItem(str(e.get("new_class") or "")))
+            self.table.setItem(r, 3, QTableWidgetItem(_when(e.get("time"))))
+        if self.changeset is None:
+            self.info.setText("No dataset: open a run or a dataset to collect changes.")
+        else:
+            where = getattr(self.changeset, "location", "")
+            self.info.setText(f"{len(entries)} change(s), stored in {where}. The image files are never touched; "
+                              "the next scan applies the changes.")
+        self.undo_btn.setEnabled(self.changeset is not None)
+        self.retrain_btn.setEnabled(bool(entries))
+
+
+def _when(t) -> str:
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(float(t)))
+    except (TypeError, ValueError):
+        return str(t or "")

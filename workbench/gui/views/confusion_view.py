@@ -1,0 +1,121 @@
+"""Confusion matrix as a heatmap table plus the most-confused pairs list.
+
+The view draws arrays the core computed (counts CxC with rows = true class, and a list of
+(true, pred, count)); clicking a cell or a pair emits ``cellChosen(true_idx, pred_idx)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem,
+                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+
+def cell_colour(frac: float, diagonal: bool) -> QColor:
+    """Row-normalized share -> background colour: blue scale on the diagonal, red scale off it."""
+    f = float(np.clip(frac, 0.0, 1.0))
+    if diagonal:
+        base, full = np.array([246, 248, 252]), np.array([33, 102, 172])
+    else:
+        base, full = np.array([252, 248, 246]), np.array([190, 40, 40])
+    rgb = (base + (full - base) * f).astype(int)
+    return QColor(*rgb)
+
+
+class ConfusionView(QWidget):
+    """Heatmap table (true rows x predicted columns) and a clickable most-confused list."""
+    cellChosen = Signal(int, int)   # true class index, predicted class index
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.classes: tuple = ()
+        self.counts = np.zeros((0, 0), dtype=np.int64)
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setToolTip("Rows: true class, columns: predicted class. Click a cell to see those images.")
+        self.table.cellClicked.connect(self._clicked)
+        self.pairs = QListWidget()
+        self.pairs.setToolTip("Pairs of classes the model mixes up most (true -> predicted). Click to see them.")
+        self.pairs.itemClicked.connect(self._pair_clicked)
+        self.pairs.itemActivated.connect(self._pair_clicked)
+        self.caption = QLabel("Rows = true class, columns = predicted class; colour = share of the row.")
+        self.caption.setWordWrap(True)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(QLabel("<b>Confusion matrix</b>"))
+        ll.addWidget(self.table, 1)
+        ll.addWidget(self.caption)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(QLabel("<b>Most confused</b>"))
+        rl.addWidget(self.pairs, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split)
+
+    def set_data(self, counts: np.ndarray, classes: tuple, pairs: list[tuple]) -> None:
+        """counts: CxC (rows true); pairs: [(true_name_or_idx, pred_name_or_idx, count)]."""
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.classes = tuple(classes)
+        n = len(self.classes)
+        t = self.table
+        t.clear()
+        t.setRowCount(n)
+        t.setColumnCount(n)
+        t.setHorizontalHeaderLabels([f"→ {c}" for c in self.classes])
+        t.setVerticalHeaderLabels(list(self.classes))
+        rows = self.counts.sum(axis=1)
+        for i in range(n):
+            for j in range(n):
+                c = int(self.counts[i, j])
+                frac = c / rows[i] if rows[i] else 0.0
+                item = QTableWidgetItem(str(c))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                bg = cell_colour(frac, i == j)
+                item.setBackground(QBrush(bg))
+                item.setForeground(QBrush(QColor("white") if frac > 0.55 else QColor(30, 30, 30)))
+                item.setToolTip(f"true {self.classes[i]}, predicted {self.classes[j]}: {c} image(s) "
+                                f"({frac:.0%} of {int(rows[i])} {self.classes[i]})")
+                t.setItem(i, j, item)
+        self.pairs.clear()
+        for true, pred, count in pairs:
+            ti, pi = self._index(true), self._index(pred)
+            it = QListWidgetItem(f"{self.classes[ti]} → {self.classes[pi]}   ({int(count)})")
+            it.setData(Qt.ItemDataRole.UserRole, (ti, pi))
+            it.setToolTip(f"{int(count)} {self.classes[ti]} image(s) predicted as {self.classes[pi]}")
+            self.pairs.addItem(it)
+        if not pairs:
+            self.pairs.addItem(QListWidgetItem("no confusions"))
+
+    def _index(self, v) -> int:
+        return self.classes.index(v) if isinstance(v, str) else int(v)
+
+    def cell_text(self, i: int, j: int) -> str:
+        return self.table.item(i, j).text()
+
+    def choose(self, i: int, j: int) -> None:
+        """Select a cell as a click would."""
+        self.table.setCurrentCell(i, j)
+        self._clicked(i, j)
+
+    def _clicked(self, i: int, j: int) -> None:
+        if 0 <= i < len(self.classes) and 0 <= j < len(self.classes):
+            self.cellChosen.emit(i, j)
+
+    def _pair_clicked(self, item: QListWidgetItem) -> None:
+        data = item.data(Qt.ItemDataRole.UserRole)
+        if data:
+            self.table.setCurrentCell(*data)
+            self.cellChosen.emit(*data)

@@ -1,0 +1,293 @@
+"""Lazy thumbnail gallery of a set of images with captions and hard-example actions.
+
+Thumbnails are decoded on demand (only for items the view paints) in a QThreadPool and cached.
+Each item may carry an overlay image (e.g. a Grad-CAM blend as uint8 HxWx3) shown when the overlay
+toggle is on. Actions (relabel R, quarantine Q, keep K) are emitted as ``actionRequested``; the page
+that owns the change set performs them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QInputDialog,
+                               QLabel, QListView, QMenu, QPushButton, QVBoxLayout, QWidget)
+
+from ..jobs import submit
+
+THUMB = 112
+
+
+@dataclass
+class GalleryItem:
+    """One image of a gallery: file path, caption lines and the class names used by filters/actions."""
+    path: str
+    caption: str
+    tooltip: str = ""
+    index: int = -1              # row in the Predictions the item came from (-1: none)
+    true_class: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def load_thumbnail(path: str, size: int = THUMB) -> tuple[str, np.ndarray]:
+    """Decode an image file into (path, RGB uint8 array no larger than ``size``); PIL draft for JPEG."""
+    from PIL import Image, ImageOps
+    with Image.open(path) as im:
+        im.draft("RGB", (size, size))
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        im.thumbnail((size, size))
+        return path, np.asarray(im, dtype=np.uint8).copy()
+
+
+def _safe_thumbnail(path: str) -> tuple[str, np.ndarray | None]:
+    """Like load_thumbnail, but an unreadable file gives (path, None) so the grid shows no picture."""
+    try:
+        return load_thumbnail(path)
+    except Exception:
+        return path, None
+
+
+def to_qimage(arr: np.ndarray) -> QImage:
+    """uint8 HxWx3 array -> QImage (owns a copy of the data)."""
+    arr = np.ascontiguousarray(arr[..., :3].astype(np.uint8))
+    h, w = arr.shape[:2]
+    return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+# ----------------------------------------------------------------------------- model
+class GalleryModel(QAbstractListModel):
+    """Items + a thumbnail cache filled lazily from a thread pool."""
+    thumbnailReady = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.items: list[GalleryItem] = []
+        self.overlays: dict[str, np.ndarray] = {}
+        self.show_overlay = False
+        self.marks: dict[str, str] = {}
+        self._thumbs: dict[str, QPixmap] = {}
+        self._overlay_pix: dict[str, QPixmap] = {}
+        self._pending: set[str] = set()
+        self._failed: set[str] = set()
+
+    def set_items(self, items: list[GalleryItem]) -> None:
+        self.beginResetModel()
+        self.items = list(items)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.items)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        it = self.items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            mark = self.marks.get(it.path)
+            return it.caption + (f"\n[{mark}]" if mark else "")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (it.tooltip or it.caption) + f"\n{it.path}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            if self.show_overlay and it.path in self.overlays:
+                pix = self._overlay_pix.get(it.path)
+                if pix is None:
+                    pix = QPixmap.fromImage(to_qimage(self.overlays[it.path])).scaled(
+                        THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                        Qt.TransformationMode.SmoothTransformation)
+                    self._overlay_pix[it.path] = pix
+                return pix
+            pix = self._thumbs.get(it.path)
+            if pix is None:
+                self._request(it.path)
+            return pix
+        return None
+
+    def _request(self, path: str) -> None:
+        if path in self._pending or path in self._failed:
+            return
+        self._pending.add(path)
+        submit(lambda p=path: _safe_thumbnail(p), self._loaded)
+
+    def _loaded(self, result: tuple) -> None:
+        path, arr = result
+        self._pending.discard(path)
+        if arr is None:
+            self._failed.add(path)
+            return
+        self._thumbs[path] = QPixmap.fromImage(to_qimage(arr))
+        self._changed(path)
+        self.thumbnailReady.emit(path)
+
+    def _changed(self, path: str) -> None:
+        for row, it in enumerate(self.items):
+            if it.path == path:
+                ix = self.index(row)
+                self.dataChanged.emit(ix, ix)
+
+    def set_overlay(self, path: str, image: np.ndarray) -> None:
+        self.overlays[path] = image
+        self._overlay_pix.pop(path, None)
+        if self.show_overlay:
+            self._changed(path)
+
+    def set_show_overlay(self, on: bool) -> None:
+        self.show_overlay = on
+        if self.items:
+            self.dataChanged.emit(self.index(0), self.index(len(self.items) - 1))
+
+    def set_marks(self, marks: dict[str, str]) -> None:
+        self.marks = dict(marks)
+        if self.items:
+            self.dataChanged.emit(self.index(0), self.index(len(self.items) - 1))
+
+    def thumbnail_loaded(self, path: str) -> bool:
+        return path in self._thumbs
+
+
+# ----------------------------------------------------------------------------- view
+class GalleryView(QWidget):
+    """A titled, filterable thumbnail grid with relabel / quarantine / keep actions."""
+    itemActivated = Signal(object)            # GalleryItem (double-click / Enter)
+    actionRequested = Signal(str, list, str)  # action ("relabel"|"quarantine"|"keep"), paths, new class
+    filterChanged = Signal(str)               # class name, "" = all
+    overlayToggled = Signal(bool)
+
+    def __init__(self, title: str = "", classes: tuple = (), *, with_filter: bool = False,
+                 with_overlay: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.classes = tuple(classes)
+        self.model = GalleryModel(self)
+        self.title = QLabel(f"<b>{title}</b>")
+        self.count_label = QLabel("")
+        self.filter = QComboBox()
+        self.filter.setToolTip("Show only images whose true class is this class")
+        self.filter.setVisible(with_filter)
+        self.filter.currentIndexChanged.connect(self._filter_changed)
+        self.overlay_box = QCheckBox("Grad-CAM")
+        self.overlay_box.setToolTip("Overlay a Grad-CAM heatmap of the predicted class (computed in the background)")
+        self.overlay_box.setVisible(with_overlay)
+        self.overlay_box.toggled.connect(self._overlay_toggled)
+        self.list = QListView()
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setUniformItemSizes(True)
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setGridSize(QSize(THUMB + 28, THUMB + 62))
+        self.list.setWordWrap(True)
+        self.list.setSpacing(2)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.list.setModel(self.model)
+        self.list.doubleClicked.connect(lambda ix: self.itemActivated.emit(self.model.items[ix.row()]))
+        self.list.activated.connect(lambda ix: self.itemActivated.emit(self.model.items[ix.row()]))
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.buttons = {}
+        bar = QHBoxLayout()
+        bar.addWidget(self.title)
+        bar.addWidget(self.count_label)
+        bar.addStretch(1)
+        bar.addWidget(self.filter)
+        bar.addWidget(self.overlay_box)
+        for action, text, key, tip in (("relabel", "Relabel", "R", "Give the selected images another class"),
+                                       ("quarantine", "Quarantine", "Q", "Leave the selected images out of the next run"),
+                                       ("keep", "Keep", "K", "Keep the selected images as they are (clears a change)")):
+            b = QPushButton(f"{text} ({key})")
+            b.setToolTip(f"{tip} [{key}]. The image files are never touched.")
+            b.clicked.connect(lambda _=False, a=action: self.request(a))
+            bar.addWidget(b)
+            self.buttons[action] = b
+            sc = QShortcut(QKeySequence(key), self.list)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(lambda a=action: self.request(a))
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.list, 1)
+        self.set_classes(self.classes)
+        self._update_buttons()
+        self.list.selectionModel().selectionChanged.connect(self._update_buttons)
+
+    # ------------------------------------------------------------------ content
+    def set_classes(self, classes: tuple) -> None:
+        self.classes = tuple(classes)
+        self.filter.blockSignals(True)
+        self.filter.clear()
+        self.filter.addItem("All classes", "")
+        for c in self.classes:
+            self.filter.addItem(c, c)
+        self.filter.blockSignals(False)
+
+    def set_title(self, title: str) -> None:
+        self.title.setText(f"<b>{title}</b>")
+
+    def set_items(self, items: list[GalleryItem]) -> None:
+        self.model.set_items(items)
+        self.count_label.setText(f"{len(items)} image{'s' if len(items) != 1 else ''}")
+        self._update_buttons()
+
+    def items(self) -> list[GalleryItem]:
+        return list(self.model.items)
+
+    def paths(self) -> list[str]:
+        return [it.path for it in self.model.items]
+
+    def selected_items(self) -> list[GalleryItem]:
+        rows = sorted(ix.row() for ix in self.list.selectionModel().selectedIndexes())
+        return [self.model.items[r] for r in rows]
+
+    def select_rows(self, rows: list[int]) -> None:
+        from PySide6.QtCore import QItemSelectionModel
+        sm = self.list.selectionModel()
+        sm.clearSelection()
+        for r in rows:
+            sm.select(self.model.index(r), QItemSelectionModel.SelectionFlag.Select)
+        if rows:
+            sm.setCurrentIndex(self.model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
+
+    # ------------------------------------------------------------------ actions
+    def request(self, action: str, new_class: str | None = None) -> bool:
+        """Emit ``actionRequested`` for the selection; relabel asks for the class unless given."""
+        sel = self.selected_items()
+        if not sel:
+            return False
+        if action == "relabel" and new_class is None:
+            current = sel[0].true_class
+            choices = [c for c in self.classes if c != current] or list(self.classes)
+            new_class, ok = QInputDialog.getItem(self, "Relabel", f"New class for {len(sel)} image(s):",
+                                                 choices, 0, False)
+            if not ok or not new_class:
+                return False
+        self.actionRequested.emit(action, [it.path for it in sel], new_class or "")
+        return True
+
+    def _context_menu(self, pos) -> None:
+        if not self.selected_items():
+            ix = self.list.indexAt(pos)
+            if not ix.isValid():
+                return
+            self.select_rows([ix.row()])
+        menu = QMenu(self)
+        sel = self.selected_items()
+        menu.addAction("Open large view", lambda: self.itemActivated.emit(sel[0]))
+        sub = menu.addMenu("Relabel as")
+        for c in self.classes:
+            sub.addAction(c, lambda c=c: self.request("relabel", c))
+        menu.addAction("Quarantine (Q)", lambda: self.request("quarantine"))
+        menu.addAction("Keep (K)", lambda: self.request("keep"))
+        menu.exec(self.list.viewport().mapToGlobal(pos))
+
+    def _update_buttons(self, *_a) -> None:
+        has = bool(self.model.items) and self.list.selectionModel().hasSelection()
+        for b in self.buttons.values():
+            b.setEnabled(has)
+
+    def _filter_changed(self, _i: int) -> None:
+        self.filterChanged.emit(self.filter.currentData() or "")
+
+    def _overlay_toggled(self, on: bool) -> None:
+        self.model.set_show_overlay(on)
+        self.overlayToggled.emit(on)

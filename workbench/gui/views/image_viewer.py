@@ -1,0 +1,206 @@
+"""Large image viewer (image, Grad-CAM heatmap, top-5 probabilities, file path) and the Grad-CAM helper.
+
+``CamProvider`` is Qt-free and runs in worker threads only: it loads the run's model once (cached per
+run folder inside this helper, never inside a view) and turns an image path into a heatmap. Views ask
+for heatmaps with ``request_cam(run_dir, path, callback)``, which runs in the side thread pool.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QHeaderView)
+
+from .gallery_view import to_qimage
+
+
+@dataclass(frozen=True)
+class CamResult:
+    path: str
+    image: np.ndarray      # uint8 S x S x 3, what the model saw (before normalization)
+    cam: np.ndarray        # float32 S x S in [0, 1]
+    overlay: np.ndarray    # uint8 S x S x 3
+    probs: np.ndarray      # float32 (C,)
+    classes: tuple
+
+
+class CamProvider:
+    """Loads a run's model once and computes Grad-CAM heatmaps for image files (worker threads only)."""
+
+    def __init__(self, run_dir: str, which: str = "best") -> None:
+        from ..runs import load_model
+        self.run_dir = str(run_dir)
+        self.model, self.info = load_model(self.run_dir, which)
+        self.model = self.model.float().cpu().eval()
+        self.cfg = self.info.config
+        self.classes = tuple(self.info.classes)
+        self.lock = threading.Lock()
+
+    def preprocess(self, path: str) -> tuple[np.ndarray, "torch.Tensor"]:  # noqa: F821
+        """Same path as validation: decode + presize, centre crop to the image size, normalize."""
+        import torch
+        from ..augment import normalize
+        from ..data.cache import decode_presized
+        size = self.cfg.data.image_size
+        img = decode_presized(path, self.cfg.effective_presize)
+        h, w = img.shape[:2]
+        top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+        img = np.ascontiguousarray(img[top:top + size, left:left + size])
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255)
+        return img, normalize(x)
+
+    def explain(self, path: str, class_idx: int | None = None) -> CamResult:
+        import torch
+        from ..gradcam import gradcam, overlay
+        with self.lock:
+            img, x = self.preprocess(path)
+            with torch.no_grad():
+                probs = torch.softmax(self.model(x).float(), dim=1)[0].numpy()
+            idx = int(probs.argmax()) if class_idx is None else int(class_idx)
+            cam = gradcam(self.model, x, class_idx=idx)
+        return CamResult(path, img, cam, overlay(img, cam), probs.astype(np.float32), self.classes)
+
+
+_providers: dict[tuple[str, str], CamProvider] = {}
+_providers_lock = threading.Lock()
+
+
+def cam_provider(run_dir: str, which: str = "best") -> CamProvider:
+    """The shared provider of a run (only the most recent run's model is kept in memory)."""
+    key = (str(run_dir), which)
+    with _providers_lock:
+        p = _providers.get(key)
+        if p is None:
+            _providers.clear()
+            p = _providers[key] = CamProvider(*key)
+        return p
+
+
+def compute_cam(run_dir: str, path: str, class_idx: int | None = None) -> CamResult:
+    """Worker-side entry: Grad-CAM of one image with the run's cached model."""
+    return cam_provider(run_dir).explain(path, class_idx)
+
+
+def request_cam(run_dir: str, path: str, callback: Callable[[object], None], class_idx: int | None = None) -> None:
+    """Compute a heatmap in the side pool; ``callback`` gets a CamResult or an Exception (GUI thread)."""
+    from ..jobs import submit
+    submit(lambda: compute_cam(run_dir, path, class_idx), callback)
+
+
+def top_k(probs: np.ndarray, classes: tuple, k: int = 5) -> list[tuple[str, float]]:
+    order = np.argsort(-np.asarray(probs))[:k]
+    return [(classes[i], float(probs[i])) for i in order]
+
+
+class ImageViewer(QDialog):
+    """Big view of one image with its heatmap, top-5 probabilities and path."""
+    actionRequested = Signal(str, list, str)   # like GalleryView: action, [path], new class
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Image")
+        self.resize(820, 560)
+        self.path = ""
+        self._image: QPixmap | None = None
+        self._overlay: QPixmap | None = None
+        self.picture = QLabel("loading…")
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture.setMinimumSize(320, 320)
+        self.picture.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.heat_box = QCheckBox("Show Grad-CAM heatmap")
+        self.heat_box.setChecked(True)
+        self.heat_box.toggled.connect(self._show)
+        self.caption = QLabel("")
+        self.caption.setWordWrap(True)
+        self.top5 = QTableWidget(0, 2)
+        self.top5.setHorizontalHeaderLabels(["Class", "Probability"])
+        self.top5.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.top5.verticalHeader().setVisible(False)
+        self.top5.setMaximumWidth(300)
+        self.path_label = QLabel("")
+        self.path_label.setWordWrap(True)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_btn = QPushButton("Open containing folder")
+        self.open_btn.clicked.connect(self.open_folder)
+        side = QVBoxLayout()
+        side.addWidget(self.caption)
+        side.addWidget(QLabel("<b>Top-5</b>"))
+        side.addWidget(self.top5, 1)
+        side.addWidget(self.heat_box)
+        for action, text in (("relabel", "Relabel…"), ("quarantine", "Quarantine"), ("keep", "Keep")):
+            b = QPushButton(text)
+            b.clicked.connect(lambda _=False, a=action: self.actionRequested.emit(a, [self.path], ""))
+            side.addWidget(b)
+        body = QHBoxLayout()
+        body.addWidget(self.picture, 1)
+        body.addLayout(side)
+        foot = QHBoxLayout()
+        foot.addWidget(self.path_label, 1)
+        foot.addWidget(self.open_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(body, 1)
+        lay.addLayout(foot)
+
+    def set_item(self, path: str, caption: str = "", top5: list[tuple[str, float]] | None = None) -> None:
+        from .gallery_view import load_thumbnail
+        self.path = path
+        self.setWindowTitle(Path(path).name)
+        self.caption.setText(caption)
+        self.path_label.setText(path)
+        self._overlay = None
+        try:
+            self._image = QPixmap.fromImage(to_qimage(load_thumbnail(path, 512)[1]))
+        except Exception as e:  # unreadable file: say so in place of the picture
+            self._image = None
+            self.picture.setText(f"cannot read {path}: {e}")
+        self.set_top5(top5 or [])
+        self._show()
+
+    def set_top5(self, top5: list[tuple[str, float]]) -> None:
+        self.top5.setRowCount(len(top5))
+        for r, (name, p) in enumerate(top5):
+            self.top5.setItem(r, 0, QTableWidgetItem(str(name)))
+            it = QTableWidgetItem(f"{p:.1%}")
+            it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.top5.setItem(r, 1, it)
+
+    def set_cam(self, result) -> None:
+        """Take a CamResult (or an Exception from the worker) for the current image."""
+        if isinstance(result, Exception):
+            self.heat_box.setText(f"Grad-CAM unavailable: {result}")
+            self.heat_box.setEnabled(False)
+            return
+        if result.path != self.path:
+            return
+        self.heat_box.setEnabled(True)
+        self._overlay = QPixmap.fromImage(to_qimage(result.overlay))
+        if self.top5.rowCount() == 0:
+            self.set_top5(top_k(result.probs, result.classes))
+        self._show()
+
+    def has_cam(self) -> bool:
+        return self._overlay is not None
+
+    def _show(self, *_a) -> None:
+        pix = self._overlay if (self.heat_box.isChecked() and self._overlay is not None) else self._image
+        if pix is None:
+            return
+        target = self.picture.size()
+        side = max(64, min(target.width(), target.height()))
+        self.picture.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        self._show()
+
+    def open_folder(self) -> bool:
+        if not self.path:
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.path).parent)))

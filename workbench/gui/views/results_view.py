@@ -1,0 +1,165 @@
+"""Results summary of one run: headline metrics, sortable per-class table, training curves."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+class NumItem(QTableWidgetItem):
+    """Table item that sorts by its numeric value."""
+
+    def __init__(self, value: float, text: str) -> None:
+        super().__init__(text)
+        self.value = float(value)
+        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(other, NumItem):
+            return self.value < other.value
+        return super().__lt__(other)
+
+
+def fmt(v, pct: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.1%}" if pct else f"{v:.4g}"
+
+
+def history_column(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) of one history key, skipping rows without a number."""
+    xs, ys = [], []
+    for i, row in enumerate(history):
+        v = row.get(key)
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(v):
+            xs.append(float(row.get("epoch", i)))
+            ys.append(v)
+    return np.asarray(xs), np.asarray(ys)
+
+
+def make_plot(title: str, ylabel: str) -> pg.PlotWidget:
+    w = pg.PlotWidget(background="w")
+    w.setTitle(title, color="#333")
+    w.setLabel("bottom", "epoch")
+    w.setLabel("left", ylabel)
+    w.showGrid(x=True, y=True, alpha=0.25)
+    w.addLegend(offset=(-10, 10))
+    w.setMinimumHeight(160)
+    return w
+
+
+class ResultsView(QWidget):
+    """Shows summary numbers, the per-class report and the loss / accuracy curves of a run."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.heading = QLabel("<b>No run loaded</b>")
+        self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.values: dict[str, QLabel] = {}
+        box = QGroupBox("Summary")
+        grid = QGridLayout(box)
+        for col, (key, label) in enumerate((("accuracy", "Accuracy"), ("balanced_accuracy", "Balanced accuracy"),
+                                            ("valid_loss", "Validation loss"), ("top5", "Top-5 accuracy"),
+                                            ("n", "Validation images"))):
+            name = QLabel(label)
+            name.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            val = QLabel("–")
+            val.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            f = val.font()
+            f.setPointSizeF(f.pointSizeF() * 1.6)
+            f.setBold(True)
+            val.setFont(f)
+            grid.addWidget(val, 0, col)
+            grid.addWidget(name, 1, col)
+            self.values[key] = val
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSortingEnabled(True)
+        self.table.setToolTip("Click a column header to sort")
+        self.loss_plot = make_plot("Loss", "loss")
+        self.acc_plot = make_plot("Accuracy", "accuracy")
+        plots = QWidget()
+        pl = QVBoxLayout(plots)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.loss_plot)
+        pl.addWidget(self.acc_plot)
+        table_box = QWidget()
+        tl = QVBoxLayout(table_box)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(QLabel("<b>Per class</b>"))
+        tl.addWidget(self.table)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(table_box)
+        split.addWidget(plots)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        top = QHBoxLayout()
+        top.addWidget(self.heading, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(box)
+        lay.addWidget(split, 1)
+
+    def set_summary(self, summary: dict, heading: str = "") -> None:
+        """summary keys: accuracy, balanced_accuracy, valid_loss, top5 (None hides it), n."""
+        if heading:
+            self.heading.setText(heading)
+        for key, lab in self.values.items():
+            v = summary.get(key)
+            if key == "n":
+                lab.setText(str(int(v)) if v is not None else "–")
+            else:
+                lab.setText(fmt(v, pct=key != "valid_loss"))
+
+    def set_report(self, report: list[dict]) -> None:
+        t = self.table
+        t.setSortingEnabled(False)
+        t.setRowCount(len(report))
+        for r, row in enumerate(report):
+            t.setItem(r, 0, QTableWidgetItem(str(row["class"])))
+            for c, key in enumerate(("precision", "recall", "f1"), start=1):
+                t.setItem(r, c, NumItem(row[key], fmt(row[key], pct=True)))
+            t.setItem(r, 4, NumItem(row["support"], str(int(row["support"]))))
+        t.setSortingEnabled(True)
+
+    def set_history(self, runs: list[tuple[str, list[dict]]]) -> None:
+        """Draw the curves of one or several runs: [(name, history rows)]."""
+        draw_history(self.loss_plot, self.acc_plot, runs)
+
+    def column_values(self, col: int) -> list[str]:
+        return [self.table.item(r, col).text() for r in range(self.table.rowCount())]
+
+
+def draw_history(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, runs: list[tuple[str, list[dict]]]) -> None:
+    """Train/valid loss and accuracy per epoch; one colour per run, dashed = training loss."""
+    for p in (loss_plot, acc_plot):
+        p.clear()
+    single = len(runs) == 1
+    for k, (name, history) in enumerate(runs):
+        colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
+        x, y = history_column(history, "valid_loss")
+        if len(x):
+            loss_plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
+                           symbolBrush=colour, name="valid" if single else f"{name} valid")
+        x, y = history_column(history, "train_loss")
+        if len(x):
+            tcol = "#ff7f0e" if single else colour
+            loss_plot.plot(x, y, pen=pg.mkPen(tcol, width=2, style=Qt.PenStyle.DashLine),
+                           name="train" if single else f"{name} train")
+        x, y = history_column(history, "accuracy")
+        if len(x):
+            acc_plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
+                          symbolBrush=colour, name="accuracy" if single else name)

@@ -1,0 +1,227 @@
+"""Runs page: the run list of the runs folder, curve overlay and config comparison, safe delete."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
+                               QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
+
+from ...config import iter_fields
+from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
+
+COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status")
+RUN_MARKERS = ("metrics.json", "config.toml")
+
+
+def config_differences(configs: list) -> list[tuple[str, list]]:
+    """[(dotted key, [value per config])] for the options whose values are not all equal."""
+    rows = []
+    flat = [{k: v for k, _, v in iter_fields(c)} for c in configs]
+    for key in flat[0] if flat else []:
+        vals = [f.get(key) for f in flat]
+        if any(v != vals[0] for v in vals[1:]):
+            rows.append((key, vals))
+    return rows
+
+
+def run_accuracy(info) -> float | None:
+    m = getattr(info, "metrics", None) or {}
+    for key in ("accuracy", "best_accuracy"):
+        if isinstance(m.get(key), (int, float)):
+            return float(m[key])
+    hist = getattr(info, "history", None) or []
+    accs = [r.get("accuracy") for r in hist if isinstance(r.get("accuracy"), (int, float))]
+    return float(accs[-1]) if accs else None
+
+
+def _created(info) -> str:
+    c = getattr(info, "created", None)
+    if isinstance(c, (int, float)):
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(c))
+    return str(c or "")
+
+
+class RunsView(QWidget):
+    """Table of runs; selecting two or more overlays their curves and lists config differences."""
+    openRequested = Signal(str)      # run folder (double-click / "Open results")
+    runDeleted = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs_dir = ""
+        self.infos: list = []
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setSortingEnabled(True)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.cellDoubleClicked.connect(lambda r, c: self._open_row(r))
+        self.refresh_btn = QPushButton("Refresh")
+        self.refresh_btn.clicked.connect(self.refresh)
+        self.open_btn = QPushButton("Open results")
+        self.open_btn.clicked.connect(lambda: self._open_row(self.table.currentRow()))
+        self.delete_btn = QPushButton("Delete run…")
+        self.delete_btn.setToolTip("Delete the selected run folder (asks first; only that folder is removed)")
+        self.delete_btn.clicked.connect(self.delete_selected)
+        self.hint = QLabel("Select two or more runs (Ctrl/Shift-click) to compare them.")
+        self.loss_plot = make_plot("Validation / training loss", "loss")
+        self.acc_plot = make_plot("Accuracy", "accuracy")
+        self.diff = QTableWidget(0, 1)
+        self.diff.verticalHeader().setVisible(False)
+        self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("<b>Runs</b>"))
+        bar.addWidget(self.hint, 1)
+        for b in (self.refresh_btn, self.open_btn, self.delete_btn):
+            bar.addWidget(b)
+        plots = QWidget()
+        pl = QHBoxLayout(plots)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.loss_plot)
+        pl.addWidget(self.acc_plot)
+        diffbox = QWidget()
+        dl = QVBoxLayout(diffbox)
+        dl.setContentsMargins(0, 0, 0, 0)
+        self.diff_title = QLabel("<b>Config differences</b>")
+        dl.addWidget(self.diff_title)
+        dl.addWidget(self.diff)
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(plots)
+        lower.addWidget(diffbox)
+        lower.setStretchFactor(0, 3)
+        lower.setStretchFactor(1, 2)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addLayout(bar)
+        tl.addWidget(self.table)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(lower)
+        split.setStretchFactor(1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split)
+        self._selection_changed()
+
+    # ------------------------------------------------------------------ content
+    def set_runs_dir(self, runs_dir: str) -> None:
+        self.runs_dir = str(runs_dir)
+        self.refresh()
+
+    def refresh(self) -> None:
+        infos = []
+        if self.runs_dir and Path(self.runs_dir).is_dir():
+            from ...runs import list_runs
+            infos = list(list_runs(self.runs_dir))
+        self.set_runs(infos)
+
+    def set_runs(self, infos: list) -> None:
+        self.infos = list(infos)
+        t = self.table
+        t.setSortingEnabled(False)
+        t.clearSelection()
+        t.setRowCount(len(self.infos))
+        for r, info in enumerate(self.infos):
+            cfg = info.config
+            hist = info.history or []
+            name = QTableWidgetItem(info.name)
+            name.setData(Qt.ItemDataRole.UserRole, r)
+            name.setToolTip(str(info.run_dir))
+            t.setItem(r, 0, name)
+            t.setItem(r, 1, QTableWidgetItem(_created(info)))
+            t.setItem(r, 2, QTableWidgetItem(cfg.model.arch))
+            t.setItem(r, 3, NumItem(cfg.data.image_size, f"{cfg.data.image_size} px"))
+            t.setItem(r, 4, NumItem(len(hist), f"{len(hist)}/{cfg.train.epochs}"))
+            acc = run_accuracy(info)
+            t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
+            t.setItem(r, 6, QTableWidgetItem(str(info.status)))
+        t.setSortingEnabled(True)
+        t.sortItems(1, Qt.SortOrder.DescendingOrder)  # newest first
+        self._selection_changed()
+
+    def selected_infos(self) -> list:
+        rows = sorted({ix.row() for ix in self.table.selectionModel().selectedRows()})
+        return [self.infos[self.table.item(r, 0).data(Qt.ItemDataRole.UserRole)] for r in rows]
+
+    def select_names(self, names: list[str]) -> None:
+        from PySide6.QtCore import QItemSelectionModel
+        sm = self.table.selectionModel()
+        sm.clearSelection()
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 0).text() in names:
+                sm.select(self.table.model().index(r, 0), QItemSelectionModel.SelectionFlag.Select
+                          | QItemSelectionModel.SelectionFlag.Rows)
+
+    # ------------------------------------------------------------------ compare
+    def _selection_changed(self) -> None:
+        sel = self.selected_infos()
+        self.open_btn.setEnabled(len(sel) == 1)
+        self.delete_btn.setEnabled(len(sel) == 1)
+        draw_history(self.loss_plot, self.acc_plot, [(i.name, i.history or []) for i in sel])
+        self._fill_diff(sel)
+
+    def _fill_diff(self, sel: list) -> None:
+        d = self.diff
+        if len(sel) < 2:
+            d.setRowCount(0)
+            d.setColumnCount(1)
+            d.setHorizontalHeaderLabels(["Select two or more runs"])
+            self.diff_title.setText("<b>Config differences</b>")
+            return
+        rows = [(k, v) for k, v in config_differences([i.config for i in sel]) if k != "name"]
+        self.diff_title.setText(f"<b>Config differences</b> ({len(rows)} option{'s' if len(rows) != 1 else ''})")
+        d.setColumnCount(1 + len(sel))
+        d.setHorizontalHeaderLabels(["Option"] + [i.name for i in sel])
+        d.setRowCount(len(rows))
+        for r, (key, vals) in enumerate(rows):
+            d.setItem(r, 0, QTableWidgetItem(key))
+            for c, v in enumerate(vals, start=1):
+                it = QTableWidgetItem(str(v))
+                it.setBackground(QBrush(QColor(255, 240, 200)))
+                it.setForeground(QBrush(QColor(CURVE_COLOURS[(c - 1) % len(CURVE_COLOURS)])))
+                d.setItem(r, c, it)
+
+    def diff_rows(self) -> dict[str, dict[str, str]]:
+        """{option: {run name: value}} as shown in the differences table."""
+        d = self.diff
+        names = [d.horizontalHeaderItem(c).text() for c in range(1, d.columnCount())]
+        return {d.item(r, 0).text(): {n: d.item(r, c).text() for c, n in enumerate(names, start=1)}
+                for r in range(d.rowCount())}
+
+    # ------------------------------------------------------------------ actions
+    def _open_row(self, row: int) -> None:
+        if 0 <= row < self.table.rowCount():
+            self.openRequested.emit(str(self.infos[self.table.item(row, 0).data(Qt.ItemDataRole.UserRole)].run_dir))
+
+    def delete_selected(self) -> bool:
+        """Ask, then delete only the selected run folder (it must look like a run folder)."""
+        sel = self.selected_infos()
+        if len(sel) != 1:
+            return False
+        run_dir = Path(sel[0].run_dir)
+        if not any((run_dir / m).is_file() for m in RUN_MARKERS):
+            QMessageBox.warning(self, "Delete run", f"{run_dir} does not look like a run folder "
+                                f"(no {' or '.join(RUN_MARKERS)}); nothing was deleted.")
+            return False
+        answer = QMessageBox.question(self, "Delete run", f"Delete the run folder\n{run_dir}\nand everything in it "
+                                      "(checkpoints, logs, exports)? This cannot be undone.",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        shutil.rmtree(run_dir)
+        self.runDeleted.emit(str(run_dir))
+        self.refresh() if self.runs_dir else self.set_runs([i for i in self.infos if i is not sel[0]])
+        return True

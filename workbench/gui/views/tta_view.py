@@ -1,0 +1,152 @@
+"""TTA inspector: plain vs TTA accuracy, a live beta slider, and the images TTA fixed or broke.
+
+Everything shown comes from one TTAResult (workbench.tta): moving the slider never recomputes the
+model; the accuracy is read from ``accuracy_vs_beta`` on a fixed grid of betas and the fixed / broken
+sets from ``fixed_and_broken``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from .gallery_view import GalleryItem, GalleryView
+
+STEPS = 100  # slider positions: beta = position / STEPS
+
+
+class TTAView(QWidget):
+    """Shows one TTAResult; ``computeRequested`` asks the page to run TTA for the current run."""
+    computeRequested = Signal()
+    betaChanged = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.result = None
+        self.paths: list[str] = []
+        self.betas = np.linspace(0.0, 1.0, STEPS + 1)
+        self.accs = np.zeros(0)
+        self.info = QLabel("Test-time augmentation averages the predictions of several augmented copies of "
+                           "each validation image. Press Compute to run it for this run.")
+        self.info.setWordWrap(True)
+        self.compute_btn = QPushButton("Compute TTA")
+        self.compute_btn.setToolTip("Run the augmented passes over the validation set in the background")
+        self.compute_btn.clicked.connect(self.computeRequested)
+        self.plain_label = QLabel("–")
+        self.tta_label = QLabel("–")
+        self.gain_label = QLabel("–")
+        for lab in (self.plain_label, self.tta_label, self.gain_label):
+            f = lab.font()
+            f.setPointSizeF(f.pointSizeF() * 1.5)
+            f.setBold(True)
+            lab.setFont(f)
+            lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, STEPS)
+        self.slider.setEnabled(False)
+        self.slider.setToolTip("beta = weight of the plain prediction: final = (1 - beta) x TTA mean + beta x plain")
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.beta_label = QLabel("beta = –")
+        nums = QGridLayout()
+        for col, (lab, name) in enumerate(((self.plain_label, "Plain accuracy"), (self.tta_label, "TTA accuracy"),
+                                           (self.gain_label, "Gain"))):
+            nums.addWidget(lab, 0, col)
+            t = QLabel(name)
+            t.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            nums.addWidget(t, 1, col)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setTitle("Accuracy vs beta", color="#333")
+        self.plot.setLabel("bottom", "beta (plain weight)")
+        self.plot.setLabel("left", "accuracy")
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.plot.setMinimumHeight(150)
+        self.curve = self.plot.plot(pen=pg.mkPen("#1f77b4", width=2))
+        self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#d62728", width=1.5))
+        self.plot.addItem(self.marker)
+        self.fixed = GalleryView("Fixed by TTA (wrong plain, right with TTA)")
+        self.broken = GalleryView("Broken by TTA (right plain, wrong with TTA)")
+        head = QHBoxLayout()
+        head.addWidget(self.info, 1)
+        head.addWidget(self.compute_btn)
+        sl = QHBoxLayout()
+        sl.addWidget(QLabel("beta"))
+        sl.addWidget(self.slider, 1)
+        sl.addWidget(self.beta_label)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addLayout(head)
+        tl.addLayout(nums)
+        tl.addLayout(sl)
+        tl.addWidget(self.plot, 1)
+        galleries = QSplitter(Qt.Orientation.Horizontal)
+        galleries.addWidget(self.fixed)
+        galleries.addWidget(self.broken)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(galleries)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split)
+
+    def set_result(self, result, paths: list[str], beta: float = 0.25) -> None:
+        """Show a TTAResult; ``paths`` are the image files in the result's row order."""
+        from ...tta import accuracy_vs_beta
+        self.result, self.paths = result, list(paths)
+        self.accs = np.asarray(accuracy_vs_beta(result, self.betas), dtype=np.float64)
+        self.curve.setData(self.betas, self.accs)
+        plain = float(np.mean(np.argmax(result.plain_probs, 1) == np.asarray(result.targets)))
+        self.plain_label.setText(f"{plain:.1%}")
+        self.plain_acc = plain
+        self.slider.setEnabled(True)
+        self.info.setText(f"TTA over {len(self.paths)} validation images. Move beta to blend plain and augmented "
+                          "predictions (no recomputation).")
+        pos = int(round(beta * STEPS))
+        if self.slider.value() == pos:
+            self._slider_moved(pos)
+        else:
+            self.slider.setValue(pos)
+
+    @property
+    def beta(self) -> float:
+        return self.slider.value() / STEPS
+
+    def shown_accuracy(self) -> float:
+        return float(self.accs[self.slider.value()]) if len(self.accs) else float("nan")
+
+    def _slider_moved(self, pos: int) -> None:
+        beta = pos / STEPS
+        self.beta_label.setText(f"beta = {beta:.2f}")
+        self.marker.setValue(beta)
+        if self.result is None:
+            return
+        acc = float(self.accs[pos])
+        self.tta_label.setText(f"{acc:.1%}")
+        gain = acc - self.plain_acc
+        self.gain_label.setText(f"{gain:+.1%}")
+        self.gain_label.setStyleSheet("color: #1a7f37;" if gain > 0 else ("color: #b42318;" if gain < 0 else ""))
+        self._fill_galleries(beta)
+        self.betaChanged.emit(beta)
+
+    def _fill_galleries(self, beta: float) -> None:
+        from ...tta import fixed_and_broken
+        r = self.result
+        fixed, broken = fixed_and_broken(r, beta)
+        final = r.final(beta)
+        classes, targets = tuple(r.classes), np.asarray(r.targets)
+
+        def items(idx) -> list[GalleryItem]:
+            out = []
+            for i in np.asarray(idx, dtype=np.int64):
+                t, pp, pt = classes[targets[i]], int(np.argmax(r.plain_probs[i])), int(np.argmax(final[i]))
+                cap = f"{t}\nplain {classes[pp]} {r.plain_probs[i][pp]:.2f}\nTTA {classes[pt]} {final[i][pt]:.2f}"
+                out.append(GalleryItem(self.paths[i], cap, index=int(i), true_class=t))
+            return out
+        for g in (self.fixed, self.broken):
+            g.set_classes(classes)
+        self.fixed.set_items(items(fixed))
+        self.broken.set_items(items(broken))
