@@ -1,0 +1,284 @@
+"""LR range test: train with an exponentially growing learning rate, record the loss, suggest a rate.
+
+The model weights and the optimizer state are restored exactly afterwards, also when the test is
+stopped by the user or fails. Suggestions are pure functions of (lrs, smoothed losses).
+"""
+from __future__ import annotations
+
+import bisect
+import copy
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .config import LRFindConfig, RunConfig
+from .control import Cancelled, RunControl
+from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
+from .train.callback import CancelEpoch, CancelFit, Callback
+
+SUGGESTIONS = ("valley", "steep", "minimum", "slide")
+
+
+@dataclass
+class LRFindResult:
+    lrs: np.ndarray
+    losses: np.ndarray
+    smooth_losses: np.ndarray
+    suggestions: dict = field(default_factory=dict)   # name -> lr (valley, steep, minimum, slide)
+    best: str = "valley"                              # the suggestion the recipe takes
+    stopped_early: bool = False                       # diverged (or stopped) before num_it steps
+
+    @property
+    def suggested_lr(self) -> float | None:
+        return self.suggestions.get(self.best)
+
+
+# --------------------------------------------------------------------------- suggestions (pure)
+def _trim(lrs: np.ndarray, losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Finite points only, without the noisy first 10 % and the last few (divergence) points."""
+    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    ok = np.isfinite(lrs) & np.isfinite(losses) & (lrs > 0)
+    lrs, losses = lrs[ok], losses[ok]
+    n = len(lrs)
+    if n >= 20:
+        start, end = n // 10, n - min(5, n // 10)
+        lrs, losses = lrs[start:end], losses[start:end]
+    return lrs, losses
+
+
+def longest_descent(losses: np.ndarray) -> tuple[int, int]:
+    """(first, last) index of the longest decreasing subsequence of ``losses``: the widest valley."""
+    n = len(losses)
+    if n == 0:
+        return 0, 0
+    tails: list[float] = []       # -loss at the end of the best run of each length
+    tail_idx: list[int] = []
+    prev = [-1] * n
+    for i, v in enumerate(losses):
+        k = bisect.bisect_left(tails, -v)
+        if k == len(tails):
+            tails.append(-v)
+            tail_idx.append(i)
+        else:
+            tails[k], tail_idx[k] = -v, i
+        prev[i] = tail_idx[k - 1] if k > 0 else -1
+    last = tail_idx[-1]
+    first = last
+    while prev[first] != -1:
+        first = prev[first]
+    return first, last
+
+
+def suggest_valley(lrs, smooth_losses) -> float:
+    """Longest descending valley of the curve; the point 2/3 of the way into it."""
+    lrs, losses = _trim(lrs, smooth_losses)
+    if len(lrs) == 0:
+        return float("nan")
+    first, last = longest_descent(losses)
+    return float(lrs[first + int(round((last - first) * 2 / 3))])
+
+
+def suggest_steep(lrs, smooth_losses) -> float:
+    """Steepest descent of the smoothed loss against log(lr), before the minimum."""
+    lrs, losses = _trim(lrs, smooth_losses)
+    if len(lrs) < 3:
+        return float(lrs[0]) if len(lrs) else float("nan")
+    stop = int(np.argmin(losses)) + 1
+    if stop < 3:
+        return float(lrs[0])
+    grad = np.gradient(losses[:stop], np.log10(lrs[:stop]))
+    return float(lrs[int(np.argmin(grad))])
+
+
+def suggest_minimum(lrs, smooth_losses) -> float:
+    """A tenth of the rate at the lowest smoothed loss."""
+    lrs, losses = _trim(lrs, smooth_losses)
+    if len(lrs) == 0:
+        return float("nan")
+    return float(lrs[int(np.argmin(losses))] / 10.0)
+
+
+def suggest_slide(lrs, smooth_losses, window_pct: float = 0.15, thresh: float = 0.005) -> float:
+    """Slide rule: move a window left from the end of the curve while the slopes at its two ends
+    differ by more than ``thresh`` (relative to the loss scale); the rate where they agree (the
+    curve flattens towards its minimum region) is the suggestion."""
+    lrs, losses = _trim(lrs, smooth_losses)
+    n = len(lrs)
+    if n < 4:
+        return float(lrs[0]) if n else float("nan")
+    grad = np.gradient(losses)
+    scale = float(np.median(np.abs(losses))) or 1.0
+    window = max(2, int(round(n * window_pct)))
+    right = n - 1
+    left = right - window
+    lr = lrs[max(left, 0)]
+    while left >= 0 and abs(grad[right] - grad[left]) > thresh * scale:
+        lr = lrs[left]
+        right -= 1
+        left -= 1
+    return float(lr)
+
+
+def suggest(lrs, smooth_losses) -> dict[str, float]:
+    """All four suggestions: valley, steep, minimum, slide."""
+    return {"valley": suggest_valley(lrs, smooth_losses), "steep": suggest_steep(lrs, smooth_losses),
+            "minimum": suggest_minimum(lrs, smooth_losses), "slide": suggest_slide(lrs, smooth_losses)}
+
+
+# --------------------------------------------------------------------------- the range test
+def lr_schedule(start_lr: float, end_lr: float, num_it: int) -> np.ndarray:
+    """Exponential rates from start_lr to end_lr over num_it steps."""
+    if num_it < 2:
+        return np.array([float(start_lr)])
+    return start_lr * (end_lr / start_lr) ** (np.arange(num_it) / (num_it - 1))
+
+
+class LRFinder(Callback):
+    """Drives ``trainer.fit`` as a range test: sets the rate each batch, records the loss, skips
+    validation and ends the fit after ``num_it`` batches or when the smoothed loss diverges."""
+    order = 1000  # after any schedule, so its rate wins
+
+    def __init__(self, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,
+                 min_interval: float = 0.05, beta: float = 0.98) -> None:
+        self.cfg = cfg_lr
+        self.sched = lr_schedule(cfg_lr.start_lr, cfg_lr.end_lr, cfg_lr.num_it)
+        self.sink = sink or null_sink
+        self.control = control
+        self.min_interval = min_interval
+        self.beta = beta
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smooth: list[float] = []
+        self.diverged = False
+        self.cancelled = False
+        self._avg = 0.0
+        self._best = math.inf
+        self._last_sent = -math.inf
+        self._lr = float(self.sched[0])
+
+    def _set_lr(self, trainer, lr: float) -> None:
+        mults = list(getattr(trainer, "lr_mults", None) or [])
+        by_layer = len(mults) == len(getattr(trainer, "layer_groups", None) or [])
+        for i, g in enumerate(trainer.opt.param_groups):
+            k = g.get("layer_group", i) if by_layer else i
+            g["lr"] = lr * (mults[k] if 0 <= k < len(mults) else 1.0)
+
+    def before_batch(self, trainer) -> None:
+        if self.control is not None:
+            try:
+                self.control.check()
+            except Cancelled:
+                self.cancelled = True
+                raise CancelFit("LR finder stopped by the user") from None
+        self._lr = float(self.sched[min(len(self.lrs), len(self.sched) - 1)])
+        self._set_lr(trainer, self._lr)
+
+    def before_step(self, trainer) -> None:
+        self._set_lr(trainer, self._lr)  # also after any scheduler that sets rates late
+
+    def after_batch(self, trainer) -> None:
+        loss = float(trainer.loss.detach().float().item())
+        i = len(self.lrs)
+        self._avg = self.beta * self._avg + (1 - self.beta) * loss
+        smooth = self._avg / (1 - self.beta ** (i + 1))
+        self.lrs.append(self._lr)
+        self.losses.append(loss)
+        self.smooth.append(smooth)
+        if math.isfinite(smooth):
+            self._best = min(self._best, smooth)
+        done = len(self.lrs) >= len(self.sched)
+        self.diverged = not math.isfinite(smooth) or smooth > self.cfg.stop_div * self._best
+        now = time.monotonic()
+        if done or self.diverged or now - self._last_sent >= self.min_interval:
+            self._last_sent = now
+            self.sink(LRFindStep(i, len(self.sched), self._lr, loss, smooth))
+        if done or self.diverged:
+            raise CancelFit("LR range test finished")
+
+    def before_validate(self, trainer) -> None:
+        raise CancelEpoch("no validation in the LR range test")
+
+    def result(self, best: str) -> LRFindResult:
+        lrs, losses, smooth = (np.asarray(v, dtype=float) for v in (self.lrs, self.losses, self.smooth))
+        return LRFindResult(lrs, losses, smooth, suggest(lrs, smooth), best,
+                            stopped_early=len(self.lrs) < len(self.sched))
+
+
+class _Snapshot:
+    """Everything the range test changes: weights, optimizer, rates, callbacks' state, RNG states,
+    loader sizes and the trainer's counters. ``restore()`` puts it all back exactly."""
+
+    ATTRS = ("epoch", "n_epochs", "iter", "n_iter", "step", "pct_train", "training", "metrics",
+             "stop_reason", "lr_mults", "loss_func")
+
+    def __init__(self, trainer) -> None:
+        self.trainer = trainer
+        self.model = copy.deepcopy(trainer.model.state_dict())
+        self.opt = copy.deepcopy(trainer.opt.state_dict())
+        self.requires_grad = [p.requires_grad for p in trainer.model.parameters()]
+        self.attrs = {a: copy.copy(getattr(trainer, a)) for a in self.ATTRS if hasattr(trainer, a)}
+        self.callbacks = [(cb, copy.deepcopy(cb.state_dict())) for cb in getattr(trainer, "callbacks", [])]
+        self.sizes = [(ld, ld.image_size) for ld in (trainer.train_loader, trainer.valid_loader)
+                      if hasattr(ld, "image_size")]
+        self.rng = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+                    torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+        self.training_mode = trainer.model.training
+
+    def restore(self) -> None:
+        tr = self.trainer
+        with torch.no_grad():
+            tr.model.load_state_dict(self.model)
+        tr.opt.load_state_dict(self.opt)
+        for p, flag in zip(tr.model.parameters(), self.requires_grad):
+            p.requires_grad_(flag)
+        for a, v in self.attrs.items():
+            setattr(tr, a, v)
+        for cb, state in self.callbacks:
+            cb.load_state_dict(state)
+        for ld, size in self.sizes:
+            ld.image_size = size
+        random.setstate(self.rng[0])
+        np.random.set_state(self.rng[1])
+        torch.set_rng_state(self.rng[2])
+        if self.rng[3] is not None:
+            torch.cuda.set_rng_state_all(self.rng[3])
+        tr.model.train(self.training_mode)
+
+
+def _quiet_sink(sink):
+    """The trainer's events during the range test: only log lines and pause notices get through
+    (no FitStarted / BatchEnd / EpochEnd / FitFinished: this is not a training run)."""
+    def forward(event) -> None:
+        if sink is not None and isinstance(event, (LogMessage, Paused, Resumed)):
+            sink(event)
+    return forward
+
+
+def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,
+                best: str | None = None) -> LRFindResult:
+    """Run the range test with ``trainer.fit`` (same model, loss, precision, batch augmentation and
+    trick callbacks as training), then restore weights, optimizer and everything else it touched,
+    also when stopped (raises ``Cancelled``) or failing. Sends ``LRFindStep`` events to ``sink``."""
+    finder = LRFinder(cfg_lr, sink, control)
+    n_batches = max(1, len(trainer.train_loader))
+    n_epochs = max(1, math.ceil(cfg_lr.num_it / n_batches))
+    snap = _Snapshot(trainer)
+    callbacks_before = list(trainer.callbacks)
+    sink_before = trainer.sink
+    trainer.callbacks = sorted(callbacks_before + [finder], key=lambda cb: cb.order)
+    trainer.sink = _quiet_sink(sink)
+    try:
+        trainer.fit(n_epochs)
+    finally:
+        trainer.callbacks = callbacks_before
+        trainer.sink = sink_before
+        snap.restore()
+    if finder.cancelled or (control is not None and control.stop_requested):
+        raise Cancelled("LR finder stopped by the user")
+    if not finder.lrs:
+        raise RuntimeError("the LR range test recorded no batches (empty training set?)")
+    return finder.result(best or cfg_lr.suggestion)
