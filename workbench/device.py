@@ -1,0 +1,126 @@
+"""Device and precision choice.
+
+Precision is chosen per machine, never assumed (see DESIGN.md section 3): bf16 autocast on a CPU
+is only used where the CPU has native bf16 instructions (AVX512-BF16 or AMX); on AVX2-only CPUs it was
+measured ~30x slower than fp32. On CUDA, AMP uses bf16 where supported, else fp16 with a grad scaler.
+``measure_precision`` can time a few steps of each candidate instead of trusting the flags.
+"""
+from __future__ import annotations
+
+import os
+import time
+from functools import lru_cache
+from typing import Callable
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' -> cuda, then mps, then cpu; otherwise the named device, checked to exist."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(f"unknown device '{name}': use auto, cpu, cuda, cuda:N or mps") from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device '{name}' is not available: this torch build or machine has no CUDA GPU")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device '{name}' is not available: only {torch.cuda.device_count()} CUDA GPU(s)")
+    elif dev.type == "mps" and not _mps_available():
+        raise ValueError(f"device '{name}' is not available: MPS (Apple GPU) is not available here")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unsupported device '{name}': use auto, cpu, cuda, cuda:N or mps")
+    return dev
+
+
+@lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_kind(flags: frozenset | None = None) -> str:
+    """'native-bf16' (avx512_bf16 / amx_bf16 / amx_tile), 'avx2' or 'other'."""
+    flags = _cpu_flags() if flags is None else flags
+    if flags & {"avx512_bf16", "amx_bf16", "amx_tile"}:
+        return "native-bf16"
+    if "avx2" in flags:
+        return "avx2"
+    return "other"
+
+
+def pick_precision(device: torch.device, requested: str = "auto") -> str:
+    """'fp32' | 'bf16' | 'fp16'. auto: CPU -> bf16 only with native bf16; CUDA -> bf16 or fp16; MPS -> fp32."""
+    requested = (requested or "auto").lower()
+    device = torch.device(device)
+    if requested != "auto":
+        if requested not in PRECISIONS:
+            raise ValueError(f"unknown precision '{requested}': use auto, fp32, bf16 or fp16")
+        if requested == "fp16" and device.type == "cpu":
+            raise ValueError("precision fp16 is not supported on the CPU: use fp32 or bf16")
+        return requested
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu":
+        return "bf16" if cpu_kind() == "native-bf16" else "fp32"
+    return "fp32"
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+
+def describe(device: torch.device) -> str:
+    """Short human description, e.g. 'CPU (native bf16, 2 threads)' or 'NVIDIA H100 80GB'."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    kind = {"native-bf16": "native bf16", "avx2": "AVX2", "other": "generic"}[cpu_kind()]
+    return f"CPU ({kind}, {torch.get_num_threads()} threads)"
+
+
+def set_threads(gui_attached: bool, requested: int = 0) -> int:
+    """Set torch CPU threads: requested, else all cores (one left for the UI when a GUI is attached)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = requested if requested > 0 else (cores - 1 if gui_attached else cores)
+    n = max(1, n)
+    torch.set_num_threads(n)
+    return n
+
+
+def measure_precision(step: Callable[[str], None], candidates: tuple = ("fp32", "bf16"),
+                      repeats: int = 2) -> dict[str, float]:
+    """Seconds per step for each precision: ``step(precision)`` runs one training step.
+
+    The first call of each candidate is a warm-up; the rest are timed. Returns {precision: seconds}.
+    """
+    out = {}
+    for p in candidates:
+        step(p)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            step(p)
+        out[p] = (time.perf_counter() - t0) / repeats
+    return out

@@ -1,0 +1,140 @@
+"""Checkpoints and the run folder layout. Every write goes through workbench.atomic.
+
+Run folder::
+
+    config.toml  classes.json  history.csv  metrics.json  log.txt
+    checkpoints/last.pt   full training state after the last finished epoch (exact resume)
+    checkpoints/best.pt   model weights of the best epoch (by cfg.tricks.monitor)
+
+Checkpoints hold only tensors, numbers, strings, lists, tuples and dicts, so they load with
+``torch.load(weights_only=True)``; RNG states are stored as tensors / plain lists for that reason.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .recorder import HISTORY_FIELDS
+
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing or unreadable; the message names the file."""
+
+
+# --------------------------------------------------------------------- RNG
+def get_rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {"python": _to_plain(random.getstate()),
+             "numpy": {"key": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+                       "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(_to_tuple(state["python"]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        cuda = list(state["cuda"])[:torch.cuda.device_count()]
+        for i, s in enumerate(cuda):
+            torch.cuda.set_rng_state(s, i)
+
+
+def _to_plain(x: Any) -> Any:
+    return [_to_plain(v) for v in x] if isinstance(x, (tuple, list)) else x
+
+
+def _to_tuple(x: Any) -> Any:
+    return tuple(_to_tuple(v) for v in x) if isinstance(x, list) else x
+
+
+# --------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Serialize ``state`` with torch.save and write it atomically."""
+    buf = io.BytesIO()
+    torch.save({"version": CHECKPOINT_VERSION, **state}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    try:
+        return torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a clear message naming the file
+        raise CheckpointError(f"cannot read checkpoint {p}: {e}") from e
+
+
+# --------------------------------------------------------------------- run folder
+class RunFolder:
+    """Paths and atomic writers of one run folder."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._log_lines: list[str] | None = None
+
+    config = property(lambda self: self.path / "config.toml")
+    classes = property(lambda self: self.path / "classes.json")
+    history = property(lambda self: self.path / "history.csv")
+    metrics = property(lambda self: self.path / "metrics.json")
+    log = property(lambda self: self.path / "log.txt")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    last = property(lambda self: self.path / "checkpoints" / "last.pt")
+    best = property(lambda self: self.path / "checkpoints" / "best.pt")
+
+    def create(self) -> "RunFolder":
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write_classes(self, classes) -> None:
+        atomic_write_json(self.classes, list(classes))
+
+    def read_classes(self) -> list[str]:
+        return json.loads(self.classes.read_text(encoding="utf-8"))
+
+    def write_history(self, rows: list[dict]) -> None:
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (repr(float(v)) if isinstance(v, float) else v) for k, v in r.items()})
+        atomic_write_text(self.history, out.getvalue())
+
+    def read_history(self) -> list[dict]:
+        if not self.history.is_file():
+            return []
+        rows = []
+        with open(self.history, encoding="utf-8", newline="") as fh:
+            for r in csv.DictReader(fh):
+                rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""})
+        return rows
+
+    def write_metrics(self, metrics: dict) -> None:
+        atomic_write_json(self.metrics, metrics)
+
+    def read_metrics(self) -> dict:
+        return json.loads(self.metrics.read_text(encoding="utf-8")) if self.metrics.is_file() else {}
+
+    def append_log(self, text: str) -> None:
+        """Add a time-stamped line; the whole log is rewritten atomically (logs stay small)."""
+        if self._log_lines is None:
+            self._log_lines = (self.log.read_text(encoding="utf-8").splitlines()
+                               if self.log.is_file() else [])
+        self._log_lines.append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
+        atomic_write_text(self.log, "\n".join(self._log_lines) + "\n")

@@ -1,0 +1,136 @@
+"""Recorder: smoothed batch loss, throughput, ETA, throttled BatchEnd events, history rows.
+
+The trainer calls ``end_epoch`` after validation (before the after_epoch hooks) so that an early stop
+raised from after_epoch never loses the epoch's row.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from ..events import BatchEnd, EpochEnd
+from .callback import Callback
+from .optim import get_momentum
+
+HISTORY_FIELDS = ("epoch", "train_loss", "valid_loss", "accuracy", "lr", "seconds", "images_per_sec")
+
+
+class SmoothLoss:
+    """Exponential moving average with debiasing (fastai's smooth loss)."""
+
+    def __init__(self, beta: float = 0.98) -> None:
+        self.beta, self.avg, self.count = beta, 0.0, 0
+
+    def add(self, value: float) -> float:
+        self.count += 1
+        self.avg = self.beta * self.avg + (1 - self.beta) * value
+        return self.value
+
+    @property
+    def value(self) -> float:
+        return self.avg / (1 - self.beta ** self.count) if self.count else float("nan")
+
+
+class Recorder(Callback):
+    """Keeps history and sends BatchEnd (at most ``max_rate`` per second) and EpochEnd events."""
+    order = 100
+
+    def __init__(self, max_rate: float = 20.0) -> None:
+        self.min_interval = 1.0 / max_rate
+        self.smooth = SmoothLoss()
+        self.history: list[dict] = []
+        self.best_value: float | None = None
+        self.best_epoch = -1
+        self._last_sent = 0.0
+
+    # ------------------------------------------------------------------ hooks
+    def before_fit(self, trainer) -> None:
+        self._fit_t0 = time.perf_counter()
+        self._batches_done = 0
+        self._train_time = 0.0
+        self._valid_times: list[float] = []
+
+    def before_train(self, trainer) -> None:
+        self._epoch_t0 = time.perf_counter()
+        self._losses_sum, self._losses_n, self._images = 0.0, 0, 0
+
+    def after_batch(self, trainer) -> None:
+        if not trainer.training or trainer.loss is None:
+            return
+        loss = float(trainer.last_loss)
+        n = int(trainer.yb.shape[0])
+        self._losses_sum += loss * n
+        self._losses_n += n
+        self._images += n
+        self._batches_done += 1
+        smooth = self.smooth.add(loss)
+        now = time.perf_counter()
+        last = trainer.iter == trainer.n_iter - 1
+        if not last and now - self._last_sent < self.min_interval:
+            return
+        self._last_sent = now
+        elapsed = now - self._epoch_t0
+        g = trainer.opt.param_groups[-1]
+        trainer.sink(BatchEnd(epoch=trainer.epoch, batch=trainer.iter, n_batches=trainer.n_iter,
+                              step=trainer.step, loss=loss, smooth_loss=smooth, lr=float(g["lr"]),
+                              mom=get_momentum(g), images_per_sec=self._images / max(elapsed, 1e-9),
+                              eta_s=self.eta(trainer, now)))
+
+    def after_train(self, trainer) -> None:
+        self._train_seconds = time.perf_counter() - self._epoch_t0
+        self._train_time += self._train_seconds
+
+    def before_validate(self, trainer) -> None:
+        self._valid_t0 = time.perf_counter()
+
+    def after_validate(self, trainer) -> None:
+        self._valid_times.append(time.perf_counter() - self._valid_t0)
+
+    # ------------------------------------------------------------------ helpers
+    def eta(self, trainer, now: float | None = None) -> float:
+        """Seconds left in the fit: time per batch so far x batches left, plus validations left."""
+        now = time.perf_counter() if now is None else now
+        spent = self._train_time + (now - self._epoch_t0 if trainer.training else 0.0)
+        per_batch = spent / max(1, self._batches_done)
+        left = (trainer.n_epochs - trainer.epoch) * trainer.n_iter - (trainer.iter + 1)
+        v = sum(self._valid_times) / len(self._valid_times) if self._valid_times else per_batch
+        return max(0.0, per_batch * max(0, left) + v * (trainer.n_epochs - trainer.epoch))
+
+    def is_better(self, monitor: str, value: float) -> bool:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        if self.best_value is None:
+            return True
+        return value > self.best_value if monitor == "accuracy" else value < self.best_value
+
+    def end_epoch(self, trainer) -> dict:
+        """Append the epoch's history row, update the best, send EpochEnd; returns the row."""
+        seconds = time.perf_counter() - self._epoch_t0
+        train_loss = self._losses_sum / max(1, self._losses_n)
+        m = trainer.metrics
+        monitor = trainer.cfg.tricks.monitor
+        is_best = self.is_better(monitor, m.get(monitor))
+        if is_best:
+            self.best_value, self.best_epoch = float(m[monitor]), trainer.epoch
+        ips = self._images / max(getattr(self, "_train_seconds", seconds), 1e-9)
+        lr = float(trainer.opt.param_groups[-1]["lr"])
+        row = {"epoch": trainer.epoch, "train_loss": train_loss, "valid_loss": m.get("valid_loss", float("nan")),
+               "accuracy": m.get("accuracy", float("nan")), "lr": lr, "seconds": seconds, "images_per_sec": ips}
+        self.history.append(row)
+        trainer.is_best = is_best
+        extra = {k: v for k, v in m.items() if k != "valid_loss"}
+        trainer.sink(EpochEnd(epoch=trainer.epoch, train_loss=train_loss, valid_loss=row["valid_loss"],
+                              metrics=extra, lr=lr, seconds=seconds, images_per_sec=ips, is_best=is_best))
+        return row
+
+    def state_dict(self) -> dict:
+        return {"smooth_avg": self.smooth.avg, "smooth_count": self.smooth.count,
+                "history": [dict(r) for r in self.history],
+                "best_value": self.best_value, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.smooth.avg = float(state.get("smooth_avg", 0.0))
+        self.smooth.count = int(state.get("smooth_count", 0))
+        self.history = [dict(r) for r in state.get("history", [])]
+        self.best_value = state.get("best_value")
+        self.best_epoch = int(state.get("best_epoch", -1))

@@ -1,0 +1,105 @@
+"""Learning-rate and momentum schedules as pure functions of the run progress, plus ParamScheduler.
+
+``pct`` is the progress through the whole fit in [0, 1] (batches done / total batches).
+- one_cycle: cosine warm-up from lr/div to lr over pct_start, then cosine down to lr/final_div;
+  momentum moms[0] -> moms[1] -> moms[2] (inverse to the rate), as in fastai.
+- cosine: cosine from lr to lr/final_div over the run.
+- sgdr: cosine warm restarts; cycles of sgdr_cycle_len epochs, each sgdr_cycle_mult times longer;
+  every cycle restarts at lr and anneals to lr/final_div.
+- flat_cos: lr for pct_start of the run, then cosine to lr/final_div.
+- constant: lr.
+Schedules other than one_cycle hold momentum at moms[0].
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..config import RunConfig, TrainConfig
+from .callback import Callback
+from .optim import set_momentum
+
+SCHEDULES = ("one_cycle", "cosine", "sgdr", "flat_cos", "constant")
+
+
+def _cos(start: float, end: float, f: float) -> float:
+    """Cosine interpolation from start (f=0) to end (f=1)."""
+    f = min(max(f, 0.0), 1.0)
+    return end + (start - end) * (1 + math.cos(math.pi * f)) / 2
+
+
+def sgdr_position(tc: TrainConfig, pct: float) -> tuple[int, float]:
+    """(cycle index, fraction through that cycle) at ``pct`` of a run of tc.epochs epochs."""
+    e = min(max(pct, 0.0), 1.0) * tc.epochs
+    start, length, k = 0.0, float(tc.sgdr_cycle_len), 0
+    while e >= start + length and start + length < tc.epochs:
+        start += length
+        length *= tc.sgdr_cycle_mult
+        k += 1
+    return k, (e - start) / length
+
+
+def lr_at(tc: TrainConfig, pct: float) -> float:
+    """Learning rate at progress ``pct`` for the schedule named in ``tc.schedule``."""
+    lr, low = tc.lr, tc.lr / tc.final_div
+    s = tc.schedule
+    if s == "one_cycle":
+        if tc.pct_start > 0 and pct < tc.pct_start:
+            return _cos(lr / tc.div, lr, pct / tc.pct_start)
+        return _cos(lr, low, (pct - tc.pct_start) / max(1e-12, 1 - tc.pct_start))
+    if s == "cosine":
+        return _cos(lr, low, pct)
+    if s == "sgdr":
+        return _cos(lr, low, sgdr_position(tc, pct)[1])
+    if s == "flat_cos":
+        if pct < tc.pct_start:
+            return lr
+        return _cos(lr, low, (pct - tc.pct_start) / max(1e-12, 1 - tc.pct_start))
+    if s == "constant":
+        return lr
+    raise ValueError(f"unknown schedule '{s}': use one of {', '.join(SCHEDULES)}")
+
+
+def mom_at(tc: TrainConfig, pct: float) -> float:
+    """Momentum (beta1) at progress ``pct``."""
+    m0, m1, m2 = tc.moms
+    if tc.schedule != "one_cycle":
+        return float(m0)
+    if tc.pct_start > 0 and pct < tc.pct_start:
+        return _cos(m0, m1, pct / tc.pct_start)
+    return _cos(m1, m2, (pct - tc.pct_start) / max(1e-12, 1 - tc.pct_start))
+
+
+def planned_curve(cfg: RunConfig, steps_per_epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lrs, moms) for every batch of the whole run, as the ParamScheduler will set them."""
+    total = max(1, cfg.train.epochs * steps_per_epoch)
+    pcts = np.arange(total) / total
+    lrs = np.array([lr_at(cfg.train, p) for p in pcts])
+    moms = np.array([mom_at(cfg.train, p) for p in pcts])
+    return lrs, moms
+
+
+class ParamScheduler(Callback):
+    """Sets lr and momentum of every param group before each training batch.
+
+    group lr = lr_at(pct) * trainer.lr_scale * trainer.lr_mults[group["layer_group"]].
+    ``trainer.lr_mults`` has one entry per layer group; a list with one entry per param group is
+    accepted too (then indexed by param group).
+    """
+    order = -10
+
+    def before_batch(self, trainer) -> None:
+        if not trainer.training:
+            return
+        tc = trainer.cfg.train
+        lr = lr_at(tc, trainer.pct_train) * getattr(trainer, "lr_scale", 1.0)
+        mom = mom_at(tc, trainer.pct_train)
+        groups = trainer.opt.param_groups
+        mults = list(trainer.lr_mults)
+        by_layer = len(mults) == len(trainer.layer_groups)
+        for i, g in enumerate(groups):
+            j = g.get("layer_group", i) if by_layer else i
+            g["lr"] = lr * (mults[j] if j < len(mults) else 1.0)
+            set_momentum(g, mom)
+        trainer.sched_lr, trainer.sched_mom = lr, mom

@@ -1,0 +1,353 @@
+"""Trainer: the training loop with callbacks (contract in workbench/train/callback.py).
+
+Semantics worth knowing:
+- ``lr_mults`` has one entry per LAYER group; optimizer param groups carry ``"layer_group"``
+  (see optim.py); the ParamScheduler maps one onto the other. ``lr_scale`` (1.0, halved on each
+  out-of-memory retry) multiplies every rate.
+- As in fastai, a ``CancelBatch`` / ``CancelEpoch`` runs ``after_cancel_*`` and then still the normal
+  ``after_batch`` / ``after_epoch``; ``CancelFit`` runs ``after_cancel_fit`` then ``after_fit``.
+  A failure (NaN loss, any error) also runs ``after_cancel_fit`` and ``after_fit`` before re-raising,
+  so tricks restore their state.
+- With gradient accumulation, ``before_step`` / ``after_step`` run only on batches that step.
+- Validation runs no batch hooks; ``trainer.metrics`` = valid_loss, accuracy (+ top5 with >= 5 classes).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from ..config import RunConfig
+from ..control import Cancelled, RunControl
+from ..events import CheckpointSaved, LogMessage, Paused, Resumed, null_sink
+from ..models import layer_groups as make_layer_groups
+from .callback import CancelBatch, CancelEpoch, CancelFit, Callback
+from .checkpoint import RunFolder, get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
+from .optim import make_optimizer
+from .recorder import Recorder
+from .schedules import ParamScheduler
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN); the message says where."""
+
+
+def is_oom(e: BaseException) -> bool:
+    oom_type = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(oom_type, type) and isinstance(e, oom_type):
+        return True
+    msg = str(e).lower()
+    return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
+
+
+def _cpu_copy(obj):
+    """Deep copy with every tensor moved to the CPU (for the out-of-memory rollback)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+class Trainer:
+    """Runs ``fit`` over a model and two BatchLoaders, calling callback hooks in the documented order."""
+
+    def __init__(self, model: nn.Module, train_loader, valid_loader, cfg: RunConfig,
+                 callbacks: Iterable[Callback] = (), sink: Callable | None = None,
+                 control: RunControl | None = None, device: torch.device | str = "cpu",
+                 precision: str = "fp32", run_dir=None, loss_func: Callable | None = None) -> None:
+        self.cfg, self.device, self.precision = cfg, torch.device(device), precision
+        self.model = model.to(self.device)
+        if cfg.model.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._forward = torch.compile(self.model) if cfg.train.compile else self.model
+        self.train_loader, self.valid_loader = train_loader, valid_loader
+        self.sink = sink or null_sink
+        self.control = control or RunControl()
+        self.loss_func = loss_func or nn.CrossEntropyLoss()
+        self.layer_groups = make_layer_groups(self.model)
+        tc = cfg.train
+        self.opt = make_optimizer(tc.optimizer, self.layer_groups, tc.lr, tc.weight_decay, tc.moms)
+        self.lr_mults = [1.0] * len(self.layer_groups)
+        self.lr_scale = 1.0
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
+        self.folder = RunFolder(run_dir).create() if run_dir else None
+        self.run_dir = self.folder.path if self.folder else None
+        cbs = list(callbacks)
+        if not any(isinstance(c, ParamScheduler) for c in cbs):
+            cbs.append(ParamScheduler())
+        self.recorder = next((c for c in cbs if isinstance(c, Recorder)), None) or Recorder()
+        if self.recorder not in cbs:
+            cbs.append(self.recorder)
+        self.callbacks = sorted(cbs, key=lambda c: c.order)
+        self.on_epoch_saved: Callable[["Trainer"], None] | None = None
+        self.epoch = self.iter = self.step = 0
+        self.n_epochs, self.n_iter = tc.epochs, 0
+        self.pct_train = 0.0
+        self.training = False
+        self.metrics: dict = {}
+        self.stop_reason = ""
+        self.is_best = False
+        self.xb = self.yb = self.pred = self.loss = None
+        self.last_loss = float("nan")
+        self.sched_lr, self.sched_mom = tc.lr, tc.moms[0]
+        self._pending_rng: dict | None = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def history(self) -> list[dict]:
+        return self.recorder.history
+
+    def log(self, text: str, level: str = "info") -> None:
+        if self.folder:
+            self.folder.append_log(text)
+        self.sink(LogMessage(text, level))
+
+    def __call__(self, hook: str) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self)
+
+    def add_callback(self, cb: Callback) -> None:
+        self.callbacks = sorted([*self.callbacks, cb], key=lambda c: c.order)
+
+    def remove_callback(self, cb: Callback) -> None:
+        self.callbacks = [c for c in self.callbacks if c is not cb]
+
+    def _autocast(self):
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def _check_control(self) -> None:
+        try:
+            self.control.check(on_pause=lambda: self.sink(Paused()), on_resume=lambda: self.sink(Resumed()))
+        except Cancelled:
+            self.stop_reason = "cancelled"
+            raise CancelFit("stopped by the user") from None
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, n_epochs: int | None = None, start_epoch: int = 0) -> str:
+        """Train epochs start_epoch..n_epochs-1; returns completed | cancelled | early_stopped.
+
+        Raises TrainingError (NaN loss) or the original exception on failure, with stop_reason "failed".
+        """
+        self.n_epochs = n_epochs or self.cfg.train.epochs
+        self.stop_reason = ""
+        try:
+            self("before_fit")
+            if self._pending_rng is not None:
+                set_rng_state(self._pending_rng)
+                self._pending_rng = None
+            for epoch in range(start_epoch, self.n_epochs):
+                self.epoch = epoch
+                self._do_epoch()
+        except CancelFit:
+            self.stop_reason = self.stop_reason or "cancelled"
+            self("after_cancel_fit")
+        except BaseException:
+            self.stop_reason = "failed"
+            try:
+                self("after_cancel_fit")
+            finally:
+                self("after_fit")
+            raise
+        self("after_fit")
+        return self.stop_reason or "completed"
+
+    def _do_epoch(self) -> None:
+        complete = False
+        try:
+            self._train_with_retry()
+            self._validate_with_retry()
+            self.recorder.end_epoch(self)
+            complete = True
+            self("after_epoch")
+        except CancelEpoch:
+            self("after_cancel_epoch")
+            self("after_epoch")
+        finally:
+            if complete and self.stop_reason not in ("failed", "cancelled"):
+                self._save_epoch()
+
+    # ------------------------------------------------------------------ training
+    def _train_with_retry(self) -> None:
+        while True:
+            snap = self._snapshot()
+            try:
+                self._train_epoch()
+                return
+            except Exception as e:  # noqa: BLE001 - only out-of-memory is handled here
+                if not is_oom(e):
+                    raise
+                bs = int(self.train_loader.batch_size)
+                if bs <= 1:
+                    raise TrainingError(f"out of memory at epoch {self.epoch + 1} even with batch size 1") from e
+                self._restore(snap)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                self.train_loader.batch_size = bs // 2
+                self.lr_scale *= 0.5
+                self.log(f"out of memory at epoch {self.epoch + 1}: batch size {bs} -> {bs // 2}, "
+                         f"learning rate x{self.lr_scale:g}; retrying the epoch", "warning")
+
+    def _train_epoch(self) -> None:
+        self("before_epoch")
+        if hasattr(self.train_loader, "set_epoch"):
+            self.train_loader.set_epoch(self.epoch)
+        self.n_iter = len(self.train_loader)
+        self.model.train()
+        self.training = True
+        self("before_train")
+        it = iter(self.train_loader)
+        try:
+            for i, (xb, yb) in enumerate(it):
+                self.iter = i
+                self.pct_train = (self.epoch * self.n_iter + i) / max(1, self.n_epochs * self.n_iter)
+                self._check_control()
+                self.xb, self.yb = xb, yb
+                self._do_batch()
+        finally:
+            close = getattr(it, "close", None)
+            if close:
+                close()
+        self.training = False
+        self("after_train")
+
+    def _do_batch(self) -> None:
+        try:
+            self("before_batch")
+            with self._autocast():
+                self.pred = self._forward(self.xb)
+                self("after_pred")
+                self.loss = self.loss_func(self.pred, self.yb)
+            self("after_loss")
+            self.last_loss = float(self.loss.detach())
+            if not math.isfinite(self.last_loss):
+                raise TrainingError(f"the loss became {self.last_loss} at epoch {self.epoch + 1}, batch "
+                                    f"{self.iter + 1} of {self.n_iter}: lower the learning rate "
+                                    f"(the last good checkpoint is kept)")
+            accum = max(1, self.cfg.train.grad_accum)
+            self.scaler.scale(self.loss / accum).backward()
+            if (self.iter + 1) % accum == 0 or self.iter == self.n_iter - 1:
+                self("before_step")
+                if self.cfg.train.grad_clip > 0:
+                    self.scaler.unscale_(self.opt)
+                    nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+                self.scaler.step(self.opt)
+                self.scaler.update()
+                self.opt.zero_grad(set_to_none=True)
+                self.step += 1
+                self("after_step")
+        except CancelBatch:
+            self.opt.zero_grad(set_to_none=True)
+            self("after_cancel_batch")
+        self("after_batch")
+
+    # ------------------------------------------------------------------ validation
+    def _validate_with_retry(self) -> None:
+        while True:
+            try:
+                self._validate()
+                return
+            except Exception as e:  # noqa: BLE001
+                bs = int(getattr(self.valid_loader, "batch_size", 1))
+                if not is_oom(e) or bs <= 1:
+                    raise
+                self.valid_loader.batch_size = bs // 2
+                self.log(f"out of memory in validation: batch size {bs} -> {bs // 2}", "warning")
+
+    def _validate(self) -> None:
+        self("before_validate")
+        self.model.eval()
+        total, loss_sum, top1, top5 = 0, 0.0, 0, 0
+        n_classes = None
+        with torch.no_grad():
+            it = iter(self.valid_loader)
+            try:
+                for xb, yb in it:
+                    self._check_control()
+                    with self._autocast():
+                        pred = self._forward(xb)
+                    pred = pred.float()
+                    n_classes = pred.shape[1]
+                    loss_sum += float(self.loss_func(pred, yb)) * len(yb)
+                    top1 += int((pred.argmax(1) == yb).sum())
+                    if n_classes >= 5:
+                        top5 += int((pred.topk(5, dim=1).indices == yb[:, None]).any(1).sum())
+                    total += len(yb)
+            finally:
+                close = getattr(it, "close", None)
+                if close:
+                    close()
+        nan = float("nan")
+        self.metrics = {"valid_loss": loss_sum / total if total else nan,
+                        "accuracy": top1 / total if total else nan}
+        if n_classes is not None and n_classes >= 5:
+            self.metrics["top5"] = top5 / total
+        self("after_validate")
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict:
+        """Everything needed to continue exactly after the current epoch."""
+        return {"epoch": self.epoch, "next_epoch": self.epoch + 1, "n_epochs": self.n_epochs,
+                "step": self.step, "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                "scaler": self.scaler.state_dict(), "rng": get_rng_state(),
+                "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
+                "batch_size": int(self.train_loader.batch_size),
+                "valid_batch_size": int(getattr(self.valid_loader, "batch_size", 0) or 0),
+                "lr_scale": self.lr_scale, "lr_mults": [float(m) for m in self.lr_mults],
+                "metrics": dict(self.metrics), "history": [dict(r) for r in self.history]}
+
+    def load_state(self, state: dict, restore_rng: bool = True) -> int:
+        """Restore a state from ``state()`` / a checkpoint; returns the epoch to start from."""
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        for cb in self.callbacks:
+            if cb.name in state.get("callbacks", {}):
+                cb.load_state_dict(state["callbacks"][cb.name])
+        self.train_loader.batch_size = int(state["batch_size"])
+        if state.get("valid_batch_size"):
+            self.valid_loader.batch_size = int(state["valid_batch_size"])
+        self.lr_scale = float(state.get("lr_scale", 1.0))
+        self.lr_mults = list(state.get("lr_mults", self.lr_mults))
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.metrics = dict(state.get("metrics", {}))
+        if restore_rng:
+            self._pending_rng = state["rng"]
+        return int(state["next_epoch"])
+
+    def resume_from(self, path) -> int:
+        """Load checkpoint ``path``; returns the epoch ``fit`` should start from."""
+        return self.load_state(load_checkpoint(path, map_location=self.device))
+
+    def _snapshot(self) -> dict:
+        st = self.state()
+        st["epoch"] = st["next_epoch"] = self.epoch
+        st.pop("history")
+        return _cpu_copy(st)
+
+    def _restore(self, snap: dict) -> None:
+        self.load_state(snap, restore_rng=False)
+        set_rng_state(snap["rng"])
+
+    def _save_epoch(self) -> None:
+        if not self.folder:
+            return
+        save_checkpoint(self.folder.last, self.state())
+        if self.is_best:
+            save_checkpoint(self.folder.best, {"epoch": self.epoch, "model": self.model.state_dict(),
+                                               "metrics": dict(self.metrics)})
+        self.folder.write_history(self.history)
+        self.sink(CheckpointSaved(str(self.folder.last), self.epoch))
+        if self.on_epoch_saved:
+            self.on_epoch_saved(self)
