@@ -1,0 +1,173 @@
+"""Health check: fully decode every image (in threads), classify failures, note conversions.
+
+Pillow releases the GIL while decoding and hashlib while hashing, so a thread pool scales with cores.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable
+
+from PIL import Image, UnidentifiedImageError
+
+from ..control import RunControl
+from ..events import Progress
+
+ORIENTATION = 0x0112
+SKIP_KINDS = ("zero_byte", "not_image", "truncated", "unreadable", "bomb", "too_small")
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What the health check learned about one file (cached by size + mtime)."""
+    size: int
+    mtime_ns: int
+    kind: str = ""          # "" = usable, else one of SKIP_KINDS
+    message: str = ""
+    notes: tuple = ()       # conversion notes: grayscale, palette, cmyk, 16bit, alpha, exif_rotation, animated
+    width: int = 0          # upright size (after EXIF rotation)
+    height: int = 0
+    digest: str = ""        # sha1 of the file bytes
+
+    def to_list(self) -> list:
+        return [self.size, self.mtime_ns, self.kind, self.message, list(self.notes), self.width,
+                self.height, self.digest]
+
+    @classmethod
+    def from_list(cls, v: list) -> "FileRecord":
+        return cls(int(v[0]), int(v[1]), str(v[2]), str(v[3]), tuple(v[4]), int(v[5]), int(v[6]), str(v[7]))
+
+
+NOTE_TEXT = {
+    "grayscale": "grayscale image, converted to RGB",
+    "palette": "palette image, converted to RGB",
+    "cmyk": "CMYK image, converted to RGB",
+    "16bit": "16-bit image, scaled to 8-bit RGB",
+    "alpha": "has transparency, alpha is dropped",
+    "exif_rotation": "EXIF orientation tag, rotated upright",
+    "animated": "animated image, only the first frame is used",
+}
+
+
+def mode_notes(im: Image.Image) -> list[str]:
+    notes = []
+    m = im.mode
+    if m in ("1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        notes.append("grayscale")
+    if m in ("P", "PA"):
+        notes.append("palette")
+    if m == "CMYK":
+        notes.append("cmyk")
+    if m.startswith("I;16") or m == "I" or (m in ("RGB", "RGBA") and im.info.get("bits", 8) > 8):
+        notes.append("16bit")
+    if m in ("RGBA", "LA", "PA", "La", "RGBa") or (m in ("P", "L", "RGB") and "transparency" in im.info):
+        notes.append("alpha")
+    if getattr(im, "n_frames", 1) > 1:
+        notes.append("animated")
+    return notes
+
+
+def _fail(st: os.stat_result, kind: str, message: str, digest: str = "", w: int = 0, h: int = 0) -> FileRecord:
+    return FileRecord(st.st_size, st.st_mtime_ns, kind, message, (), w, h, digest)
+
+
+def check_file(path: str, min_side: int, max_pixels: int) -> FileRecord:
+    """Read, hash and fully decode one file. Never raises for a bad image; the record says what is wrong."""
+    try:
+        st = os.stat(path)
+        if st.st_size == 0:
+            return _fail(st, "zero_byte", "empty file (0 bytes)")
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        return FileRecord(0, 0, "unreadable", f"cannot read the file ({e.strerror or e})")
+    digest = hashlib.sha1(data).hexdigest()
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        return _fail(st, "bomb", f"too many pixels, refused as a decompression bomb ({e})", digest)
+    except UnidentifiedImageError:
+        return _fail(st, "not_image", "not an image file Pillow can read", digest)
+    except Exception as e:  # noqa: BLE001 - any decoder error is reported, never raised
+        return _fail(st, "unreadable", f"cannot open the image ({type(e).__name__}: {e})", digest)
+    with im:
+        w, h = im.size
+        if w * h > max_pixels:
+            return _fail(st, "bomb", f"{w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,} "
+                                     f"(data.max_pixels); refused as a possible decompression bomb", digest, w, h)
+        try:
+            im.load()
+        except Image.DecompressionBombError as e:
+            return _fail(st, "bomb", f"refused as a decompression bomb ({e})", digest, w, h)
+        except OSError as e:
+            text = str(e)
+            kind = "truncated" if "truncat" in text.lower() else "unreadable"
+            what = "image data is truncated" if kind == "truncated" else "cannot decode the image"
+            return _fail(st, kind, f"{what} ({text})", digest, w, h)
+        except Exception as e:  # noqa: BLE001
+            text = f"{type(e).__name__}: {e}"
+            kind = "truncated" if "truncat" in text.lower() else "unreadable"
+            return _fail(st, kind, f"cannot decode the image ({text})", digest, w, h)
+        notes = mode_notes(im)
+        try:
+            orientation = im.getexif().get(ORIENTATION, 1)
+        except Exception:  # noqa: BLE001 - a broken EXIF block is not fatal
+            orientation = 1
+        if orientation in (2, 3, 4, 5, 6, 7, 8):
+            notes.append("exif_rotation")
+            if orientation >= 5:
+                w, h = h, w
+    if min(w, h) < min_side:
+        return FileRecord(st.st_size, st.st_mtime_ns, "too_small", f"{w}x{h} is smaller than the minimum "
+                          f"side of {min_side} px (data.min_side)", tuple(notes), w, h, digest)
+    return FileRecord(st.st_size, st.st_mtime_ns, "", "", tuple(notes), w, h, digest)
+
+
+def default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def run_health(todo: list[tuple[str, str]], records: dict, min_side: int, max_pixels: int,
+               sink: Callable | None = None, control: RunControl | None = None,
+               workers: int | None = None) -> None:
+    """Check each (key, absolute path) of ``todo`` and store its FileRecord in ``records[key]``.
+
+    Results are stored as they arrive, so a cancel (RunControl stop -> Cancelled) keeps finished work."""
+    total = len(todo)
+    if sink:
+        sink(Progress("health", 0, total, "checking images"))
+    if not total:
+        return
+    old_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow warns above and refuses above twice this
+    done, last = 0, 0.0
+    pool = ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="health")
+    try:
+        it = iter(todo)
+        pending: dict = {}
+        window = 4 * (workers or default_workers())
+        while True:
+            while len(pending) < window:
+                nxt = next(it, None)
+                if nxt is None:
+                    break
+                pending[pool.submit(check_file, nxt[1], min_side, max_pixels)] = nxt[0]
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                records[pending.pop(fut)] = fut.result()
+                done += 1
+            if control is not None:
+                control.check()
+            now = time.monotonic()
+            if sink and (now - last > 0.1 or done == total):
+                last = now
+                sink(Progress("health", done, total, f"checked {done} of {total} images"))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        Image.MAX_IMAGE_PIXELS = old_limit

@@ -1,0 +1,73 @@
+"""Dataset report: a JSON-able dict of everything the scan found, and a readable text summary of it."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .types import Dataset
+
+if TYPE_CHECKING:
+    from .stats import DatasetStats
+
+
+def _group(problems) -> dict:
+    out: dict[str, int] = {}
+    for p in problems:
+        out[p.kind] = out.get(p.kind, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def dataset_report(ds: Dataset, stats: "DatasetStats | None") -> dict:
+    """Full report: layout, classes, counts per split, problems, notes, and stats when given."""
+    splits = [s for s in ("train", "valid", "test") if any(it.split == s for it in ds.items)]
+    return {
+        "root": ds.root,
+        "layout": ds.layout,
+        "split_source": ds.split_source,
+        "classes": list(ds.classes),
+        "n_images": len(ds.items),
+        "totals": {s: len(ds.split(s)) for s in splits},
+        "counts": {s: ds.counts(s) for s in splits},
+        "problem_counts": _group(ds.problems),
+        "skipped": sum(1 for p in ds.problems if p.skipped),
+        "problems": [{"path": p.path, "kind": p.kind, "message": p.message, "skipped": p.skipped}
+                     for p in ds.problems],
+        "note_counts": _group(ds.notes),
+        "notes": [{"path": p.path, "kind": p.kind, "message": p.message, "skipped": p.skipped}
+                  for p in ds.notes],
+        "stats": stats.to_dict() if stats is not None else None,
+    }
+
+
+def summary_text(report: dict, max_files: int = 8) -> str:
+    """Readable multi-line summary of a dataset_report() dict."""
+    lines = [f"Dataset: {report['root']}",
+             f"Layout: {report['layout']}, split from {report['split_source']}",
+             f"Images: {report['n_images']} usable ({', '.join(f'{s} {n}' for s, n in report['totals'].items())})",
+             f"Classes ({len(report['classes'])}):"]
+    splits = list(report["counts"])
+    width = max([len(c) for c in report["classes"]] + [5])
+    lines.append("  " + "class".ljust(width) + "".join(f"{s:>8}" for s in splits))
+    for c in report["classes"]:
+        lines.append("  " + c.ljust(width) + "".join(f"{report['counts'][s].get(c, 0):>8}" for s in splits))
+    st = report.get("stats")
+    if st:
+        sz = st["sizes"]
+        lines.append("Image sizes (px): width min {min:.0f} / median {median:.0f} / max {max:.0f}".format(**sz["width"])
+                     + ", height min {min:.0f} / median {median:.0f} / max {max:.0f}".format(**sz["height"]))
+        lines.append("Channel mean " + ", ".join(f"{x:.3f}" for x in st["mean"]) + "; std "
+                     + ", ".join(f"{x:.3f}" for x in st["std"]) + f" (sample of {st['n_sampled']})")
+    if report["problems"]:
+        lines.append(f"Problems ({len(report['problems'])}, {report['skipped']} files skipped; nothing was "
+                     f"moved or deleted):")
+        for kind, n in report["problem_counts"].items():
+            lines.append(f"  {kind} ({n}):")
+            shown = [p for p in report["problems"] if p["kind"] == kind]
+            for p in shown[:max_files]:
+                lines.append(f"    {p['message']}")
+            if len(shown) > max_files:
+                lines.append(f"    ... and {len(shown) - max_files} more")
+    else:
+        lines.append("Problems: none")
+    if report["note_counts"]:
+        lines.append("Notes: " + ", ".join(f"{k} {n}" for k, n in report["note_counts"].items()))
+    return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""Relabel / quarantine sidecar: hard-example decisions stored beside the data, never on the images.
+
+File: ``<root>/.workbench/changes.json``, or ``data_home()/projects/<sha1 of root>/changes.json`` when the
+dataset folder is not writable. Paths are stored relative to the root so the folder can move.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from ..atomic import atomic_write_json
+from ..paths import data_home
+
+VERSION = 1
+RELABEL, QUARANTINE = "relabel", "quarantine"
+
+
+def _writable(folder: Path) -> bool:
+    sub = folder / ".workbench"
+    return os.access(folder, os.W_OK | os.X_OK) and (not sub.exists() or os.access(sub, os.W_OK | os.X_OK))
+
+
+def local_path(root: Path) -> Path:
+    return root / ".workbench" / "changes.json"
+
+
+def fallback_path(root: Path) -> Path:
+    digest = hashlib.sha1(str(root).encode("utf-8")).hexdigest()
+    return data_home() / "projects" / digest / "changes.json"
+
+
+class ChangeSet:
+    """Relabels and quarantines for one dataset folder, with undo. Call save() to write them."""
+
+    def __init__(self, root: str | os.PathLike, location: Path, changes: dict | None = None,
+                 history: list | None = None) -> None:
+        self.root = Path(root)
+        self._location = location
+        self._changes: dict[str, dict] = dict(changes or {})
+        self._history: list[dict] = list(history or [])
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, root: str | os.PathLike) -> "ChangeSet":
+        """Read the sidecar of ``root`` (an empty ChangeSet when there is none yet)."""
+        root = Path(root).expanduser().resolve()
+        local, fallback = local_path(root), fallback_path(root)
+        if local.is_file():
+            loc = local
+        elif fallback.is_file() or not _writable(root):
+            loc = fallback
+        else:
+            loc = local
+        if not loc.is_file():
+            return cls(root, loc)
+        try:
+            data = json.loads(loc.read_text(encoding="utf-8"))
+            changes, history = dict(data.get("changes", {})), list(data.get("history", []))
+        except (OSError, ValueError, AttributeError) as e:
+            raise ValueError(f"{loc}: cannot read the relabel/quarantine file ({e})") from e
+        return cls(root, loc, changes, history)
+
+    @property
+    def location(self) -> Path:
+        """Where save() writes (and load() read) the sidecar file."""
+        return self._location
+
+    # ------------------------------------------------------------------ actions
+    def _rel(self, path: str | os.PathLike) -> str:
+        p = Path(path)
+        if p.is_absolute():
+            p = Path(os.path.relpath(p, self.root))
+        r = p.as_posix()
+        if r.startswith("../") or r == "..":
+            raise ValueError(f"{path} is not inside the dataset folder {self.root}")
+        return r
+
+    def _set(self, rel: str, change: dict | None) -> None:
+        self._history.append({"path": rel, "before": self._changes.get(rel)})
+        if change is None:
+            self._changes.pop(rel, None)
+        else:
+            self._changes[rel] = change
+
+    def relabel(self, path: str | os.PathLike, new_class: str, classes: tuple | list | None = None) -> None:
+        """Give ``path`` the class ``new_class`` (must be one of ``classes`` when they are given)."""
+        new_class = str(new_class).strip()
+        if not new_class:
+            raise ValueError("the new class name is empty")
+        if classes is not None and new_class not in classes:
+            raise ValueError(f"'{new_class}' is not an existing class ({', '.join(classes)})")
+        self._set(self._rel(path), {"action": RELABEL, "new_class": new_class, "time": _now()})
+
+    def quarantine(self, path: str | os.PathLike) -> None:
+        """Leave ``path`` out of training and validation (the file itself stays where it is)."""
+        self._set(self._rel(path), {"action": QUARANTINE, "new_class": None, "time": _now()})
+
+    def keep(self, path: str | os.PathLike) -> None:
+        """Remove any change for ``path``."""
+        rel = self._rel(path)
+        if rel in self._changes:
+            self._set(rel, None)
+
+    def undo(self) -> bool:
+        """Undo the last relabel / quarantine / keep; False when there is nothing to undo."""
+        if not self._history:
+            return False
+        last = self._history.pop()
+        if last.get("before") is None:
+            self._changes.pop(last["path"], None)
+        else:
+            self._changes[last["path"]] = last["before"]
+        return True
+
+    # ------------------------------------------------------------------ reading
+    def get(self, path: str | os.PathLike) -> dict | None:
+        return self._changes.get(self._rel(path))
+
+    def by_rel(self) -> dict[str, dict]:
+        """Changes keyed by path relative to the root (posix)."""
+        return dict(self._changes)
+
+    @property
+    def entries(self) -> list[dict]:
+        """One dict(path, action, new_class, time) per changed file; path is absolute."""
+        return [{"path": str(self.root / rel), "action": c["action"], "new_class": c.get("new_class"),
+                 "time": c.get("time", "")} for rel, c in sorted(self._changes.items())]
+
+    def __len__(self) -> int:
+        return len(self._changes)
+
+    # ------------------------------------------------------------------ writing
+    def save(self) -> Path:
+        """Write atomically; falls back to the per-user folder if the dataset folder refuses the write."""
+        data = {"version": VERSION, "root": str(self.root), "changes": self._changes,
+                "history": self._history[-1000:]}
+        try:
+            atomic_write_json(self._location, data)
+        except OSError:
+            fb = fallback_path(self.root)
+            if self._location == fb:
+                raise
+            self._location = fb
+            atomic_write_json(fb, data)
+        return self._location
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
