@@ -1,0 +1,230 @@
+"""Batch augmentation as tensor ops on whatever device the batch is on (no PIL).
+
+A training batch of presized uint8 images (N, H, W, 3) becomes float32 (N, 3, S, S) in [0, 1] through
+ONE sampling grid + ``grid_sample`` that combines random resized crop, flips, rotation, zoom and a
+perspective warp, then lighting (brightness / contrast) and random erasing. Random parameters are
+drawn on the CPU from the given ``torch.Generator`` (small tensors) and then moved to the device, so a
+generator state gives the same batch on any device.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .config import AugmentConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# columns of the per-image random draw (a fixed layout: enabling an option never shifts the others)
+(_SCALE, _RATIO, _CX, _CY, _FLIP, _VFLIP, _P_AFF, _ROT, _ZOOM, _WX, _WY, _P_LIGHT, _BRIGHT, _CONTRAST,
+ _P_ERASE, _E_AREA, _E_RATIO, _E_X, _E_Y, _E_R, _E_G, _E_B) = range(22)
+_N_DRAWS = 22
+
+
+def to_float_nchw(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1]; float NCHW input is passed through."""
+    if x.dtype == torch.uint8:
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"expected a uint8 batch of shape (N, H, W, 3), got {tuple(x.shape)}")
+        return x.permute(0, 3, 1, 2).float().div_(255.0)
+    return x.float()
+
+
+def _resize_crop(x: torch.Tensor, out_size: int) -> torch.Tensor:
+    """NCHW (uint8 or float) -> short side resized to out_size (antialiased), centre-cropped square."""
+    h, w = x.shape[-2:]
+    if (h, w) == (out_size, out_size):
+        return x
+    scale = out_size / min(h, w)
+    nh, nw = max(out_size, round(h * scale)), max(out_size, round(w * scale))
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False,
+                          antialias=(nh < h or nw < w))
+    top, left = (nh - out_size) // 2, (nw - out_size) // 2
+    return x[:, :, top:top + out_size, left:left + out_size]
+
+
+def center_crop(x: torch.Tensor, out_size: int, mean=None, std=None, channels_last: bool = False) -> torch.Tensor:
+    """Validation transform: resize the short side to ``out_size`` (antialiased), centre-crop a square.
+
+    Accepts uint8 NHWC or float NCHW; returns float32 (N, 3, out_size, out_size) in [0, 1], or already
+    normalized with ``mean`` / ``std`` when given (one fused pass).
+    """
+    if x.dtype == torch.uint8 and x.device.type == "cpu" and x.ndim == 4 and x.shape[-1] == 3:
+        y = _resize_crop(x.permute(0, 3, 1, 2), out_size)  # uint8 resampling: fast on the CPU
+        return _affine_out(y, 1 / 255.0, 0.0, mean, std, channels_last)
+    y = _resize_crop(to_float_nchw(x), out_size).clamp(0.0, 1.0)
+    return _affine_out(y, 1.0, 0.0, mean, std, channels_last)
+
+
+def _affine_out(x: torch.Tensor, a, b, mean, std, channels_last: bool, clamp: bool = False) -> torch.Tensor:
+    """float32 result of ``x * a + b`` (a, b scalars or per-image/channel), optionally clamped to
+    [0, 1], then normalized with mean / std, written once in the requested memory format."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    n, c, h, w = x.shape
+    if clamp:
+        x = torch.addcmul(_t(b, x), x.float(), _t(a, x)).clamp_(0.0, 1.0)
+        a, b = 1.0, 0.0
+    if mean is not None:
+        m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+        s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+        a, b = _t(a, x) / s, (_t(b, x) - m) / s
+    out = torch.empty((n, c, h, w), dtype=torch.float32, device=x.device, memory_format=fmt)
+    torch.addcmul(_t(b, x).expand(n, c, 1, 1), x, _t(a, x).expand(n, c, 1, 1), out=out)
+    return out
+
+
+def _t(v, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(v, torch.Tensor):
+        return v.to(like.device, torch.float32)
+    return torch.full((1, 1, 1, 1), float(v), dtype=torch.float32, device=like.device)
+
+
+def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """(x - mean) / std per channel for a float NCHW batch."""
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+def _uniform(u: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    return lo + (hi - lo) * u
+
+
+class BatchAugment:
+    """Random batch augmentation configured by an ``AugmentConfig``.
+
+    ``p_flip`` (probability of each enabled flip) is an extra knob, 0.5 by default.
+    """
+
+    def __init__(self, cfg: AugmentConfig | None = None, p_flip: float = 0.5) -> None:
+        self.cfg = cfg or AugmentConfig()
+        self.p_flip = p_flip
+
+    # ----------------------------------------------------------------------- parameters (CPU)
+    def _matrices(self, r: torch.Tensor) -> torch.Tensor:
+        """(N, 3, 3) float64 maps from output coords to input coords (normalized, align_corners=False)."""
+        c = self.cfg
+        n = r.shape[0]
+        # random resized crop: area share s in [min_scale, 1], aspect ratio r log-uniform within
+        # [3/4, 4/3] and within what fits the (square) image, centre anywhere the crop fits
+        s = _uniform(r[:, _SCALE], min(c.min_scale, 1.0), 1.0)
+        lo = torch.clamp(torch.log(s), min=math.log(3 / 4))
+        hi = torch.clamp(-torch.log(s), max=math.log(4 / 3))
+        ratio = torch.exp(_uniform(r[:, _RATIO], 0.0, 1.0) * (hi - lo) + lo)
+        w = torch.sqrt(s * ratio).clamp(max=1.0)
+        h = torch.sqrt(s / ratio).clamp(max=1.0)
+        cx = (2 * r[:, _CX] - 1) * (1 - w)
+        cy = (2 * r[:, _CY] - 1) * (1 - h)
+        fx = torch.where((r[:, _FLIP] < self.p_flip) & c.flip, -1.0, 1.0)
+        fy = torch.where((r[:, _VFLIP] < self.p_flip) & c.vflip, -1.0, 1.0)
+        aff = r[:, _P_AFF] < c.p_affine
+        ang = torch.where(aff, _uniform(r[:, _ROT], -c.max_rotate, c.max_rotate), 0.0) * (math.pi / 180)
+        zoom = torch.where(aff, _uniform(r[:, _ZOOM], 1.0, max(c.max_zoom, 1.0)), 1.0)
+        wx = torch.where(aff, _uniform(r[:, _WX], -c.max_warp, c.max_warp) * 0.5, 0.0)
+        wy = torch.where(aff, _uniform(r[:, _WY], -c.max_warp, c.max_warp) * 0.5, 0.0)
+        # M = T(c) . R . S(w, h) . Flip . Zoom^-1 . Warp   (applied to output coordinates)
+        eye = torch.eye(3, dtype=torch.float64).expand(n, 3, 3)
+        warp = eye.clone()
+        warp[:, 2, 0], warp[:, 2, 1] = wx, wy
+        lin = eye.clone()
+        lin[:, 0, 0] = w * fx / zoom
+        lin[:, 1, 1] = h * fy / zoom
+        rot = eye.clone()
+        cos, sin = torch.cos(ang), torch.sin(ang)
+        rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1] = cos, -sin, sin, cos
+        rot[:, 0, 2], rot[:, 1, 2] = cx, cy
+        return rot @ lin @ warp
+
+    # ----------------------------------------------------------------------- the transform
+    def __call__(self, x: torch.Tensor, out_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 (N, H, W, 3) on the device -> float32 (N, 3, out_size, out_size) in [0, 1]."""
+        return self.transform(x, out_size, generator)
+
+    def transform(self, x: torch.Tensor, out_size: int, generator: torch.Generator | None = None,
+                  mean=None, std=None, channels_last: bool = False) -> torch.Tensor:
+        """Like ``__call__``, optionally normalized with mean / std and in channels_last, fused."""
+        c = self.cfg
+        if not c.enabled:
+            return center_crop(x, out_size, mean, std, channels_last)
+        dev = x.device
+        if x.dtype == torch.uint8:
+            if x.ndim != 4 or x.shape[-1] != 3:
+                raise ValueError(f"expected a uint8 batch of shape (N, H, W, 3), got {tuple(x.shape)}")
+            target = int(math.ceil(out_size * 1.25))
+            if min(x.shape[1:3]) > target * 1.5:  # much larger input: shrink first (antialiased)
+                x = _resize_crop(x.permute(0, 3, 1, 2), target).permute(0, 2, 3, 1)
+            xf, unit = x.float().permute(0, 3, 1, 2), 1 / 255.0  # values 0..255, rescaled at the end
+        else:
+            xf, unit = x.float(), 1.0
+        n = xf.shape[0]
+        if n == 0:
+            return xf.new_zeros((0, 3, out_size, out_size))
+        r = torch.rand(n, _N_DRAWS, generator=generator, dtype=torch.float64)
+        grid = self._grid(self._matrices(r), out_size, dev)
+        out = F.grid_sample(xf, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        a, b = self._lighting(out, r, unit)
+        out = self._erase(out, r, out_size, a, b)
+        return _affine_out(out, a, b, mean, std, channels_last, clamp=True)
+
+    @staticmethod
+    def _grid(m: torch.Tensor, size: int, dev: torch.device) -> torch.Tensor:
+        """Sampling grid (N, S, S, 2) of the maps ``m`` (N, 3, 3): each full-size value in one pass."""
+        n = m.shape[0]
+        m = m.to(dev, torch.float32)
+        g = (torch.arange(size, device=dev, dtype=torch.float32) * 2 + 1) / size - 1
+        gx, gy = g.view(1, 1, size), g.view(1, size, 1)
+
+        def plane(row: int) -> torch.Tensor:  # m[row,0] * x + (m[row,1] * y + m[row,2])
+            return m[:, row, 0].view(n, 1, 1) * gx + (m[:, row, 1].view(n, 1, 1) * gy + m[:, row, 2].view(n, 1, 1))
+
+        grid = torch.empty((n, size, size, 2), device=dev, dtype=torch.float32)
+        if bool((m[:, 2, :2] != 0).any()):
+            den = plane(2).clamp_(min=1e-3)
+            torch.div(plane(0), den, out=grid[..., 0])
+            torch.div(plane(1), den, out=grid[..., 1])
+        else:
+            grid[..., 0] = plane(0)
+            grid[..., 1] = plane(1)
+        return grid
+
+    def _lighting(self, x: torch.Tensor, r: torch.Tensor, unit: float):
+        """Per-image (scale, offset) that map sampled values to [0, 1] units with brightness / contrast."""
+        c = self.cfg
+        if c.max_lighting <= 0 or c.p_lighting <= 0:
+            return unit, 0.0
+        on = (r[:, _P_LIGHT] < c.p_lighting).double()
+        bright = 1 + on * _uniform(r[:, _BRIGHT], -c.max_lighting, c.max_lighting)
+        contrast = 1 + on * _uniform(r[:, _CONTRAST], -c.max_lighting, c.max_lighting)
+        b, k = bright.float().to(x.device).view(-1, 1, 1, 1), contrast.float().to(x.device).view(-1, 1, 1, 1)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True) * unit
+        # ((x * unit - mean) * k + mean) * b  ==  x * (unit * k * b) + mean * (1 - k) * b
+        return unit * k * b, mean * (1 - k) * b
+
+    def _erase(self, x: torch.Tensor, r: torch.Tensor, size: int, a, b) -> torch.Tensor:
+        """Fill a random box per chosen image; the fill is stored as (colour - b) / a so that the
+        final rescale ``x * a + b`` turns it into the drawn colour in [0, 1]."""
+        c = self.cfg
+        if c.erase_p <= 0:
+            return x
+        on = r[:, _P_ERASE] < c.erase_p
+        if not bool(on.any()):
+            return x
+        area = _uniform(r[:, _E_AREA], 0.02, 0.33)
+        ratio = torch.exp(_uniform(r[:, _E_RATIO], math.log(0.3), math.log(3.3)))
+        eh = torch.sqrt(area * ratio).clamp(max=1.0) * size
+        ew = torch.sqrt(area / ratio).clamp(max=1.0) * size
+        x0 = r[:, _E_X] * (size - ew)
+        y0 = r[:, _E_Y] * (size - eh)
+        x1 = torch.where(on, x0 + ew, x0)  # empty box where erasing is off
+        box = torch.stack([x0, y0, x1, y0 + eh], 1).to(x.device, torch.float32)
+        color = r[:, _E_R:_E_B + 1].to(x.device, torch.float32).view(-1, 3, 1, 1)
+        color = (color - _t(b, x)) / _t(a, x)
+        pos = torch.arange(size, device=x.device, dtype=torch.float32) + 0.5
+        inx = (pos >= box[:, 0:1]) & (pos < box[:, 2:3])   # (N, S)
+        iny = (pos >= box[:, 1:2]) & (pos < box[:, 3:4])
+        mask = (iny[:, :, None] & inx[:, None, :]).unsqueeze(1)
+        return torch.where(mask, color, x)

@@ -1,0 +1,329 @@
+"""Presized uint8 image cache: decode every image once into a memory-mapped (N, S, S, 3) array.
+
+Each image is decoded with Pillow (JPEG draft mode), EXIF-rotated, converted to RGB, resized so its
+short side is S and centre-cropped to a square. The cache lives under ``cache_root/"presize"/`` and is
+keyed by the presize and every file's (path, mtime_ns, size), so it survives restarts and an edited
+file gives a new key. Rows of unchanged files are copied from older caches instead of decoded again.
+A cache is written to a temp file and renamed when complete; its metadata (written atomically after
+the rename) is what marks it usable, so a half-built cache is never opened.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import warnings
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..atomic import atomic_write_json
+from ..events import Progress
+
+FORMAT_VERSION = 1
+COPY_CHUNK = 512  # rows copied per step from an older cache (bounds memory)
+
+
+# --------------------------------------------------------------------------- decoding
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB: alpha over white, 16/32-bit and float rescaled."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        if mode == "F":
+            hi = 1.0 if a.size and np.nanmax(a) <= 1.0 else 255.0
+            a = np.nan_to_num(a) * (255.0 / hi)
+        elif a.size and a.max() > 255:
+            a = a / 257.0  # 16-bit range -> 8-bit
+        g = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.repeat(g[:, :, None], 3, axis=2), "RGB")
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode in ("LA", "La", "PA", "RGBa"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        bg = Image.new("RGB", img.size, (255, 255, 255))
+        bg.paste(img, mask=img.getchannel("A"))
+        return bg
+    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV, ...
+
+
+def load_rgb(path: str, draft_size: int | None = None) -> Image.Image:
+    """Open an image as 8-bit RGB with EXIF orientation applied (the cache's exact decoding).
+
+    ``draft_size`` lets JPEG decoding skip resolution it does not need (result stays >= that size).
+    """
+    with Image.open(path) as im:
+        if draft_size and im.format == "JPEG":
+            im.draft("RGB", (draft_size, draft_size))
+        im = ImageOps.exif_transpose(im)
+        im.load()
+        return _to_rgb(im)
+
+
+def decode_presized(path: str, presize: int) -> np.ndarray:
+    """Decode one file to a (presize, presize, 3) uint8 array: short side resized, centre-cropped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. large-image warnings; the scanner reports those
+        img = load_rgb(path, draft_size=presize)
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ValueError("image has no pixels")
+    side = min(w, h)
+    left, top = (w - side) / 2.0, (h - side) / 2.0
+    out = img.resize((presize, presize), Image.BILINEAR, box=(left, top, left + side, top + side))
+    return np.asarray(out, dtype=np.uint8)
+
+
+# --------------------------------------------------------------------------- keys and metadata
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return -1, -1
+
+
+def _cache_key(presize: int, entries: list[tuple[str, int, int]]) -> str:
+    h = hashlib.sha1(f"v{FORMAT_VERSION}|{presize}\n".encode())
+    for p, m, s in entries:
+        h.update(f"{p}\0{m}\0{s}\n".encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:24]
+
+
+def _read_meta(meta_path: Path) -> dict | None:
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if meta.get("version") != FORMAT_VERSION:
+        return None
+    data = meta_path.with_suffix(".u8")
+    n, s = meta.get("n", -1), meta.get("presize", -1)
+    try:
+        if n > 0 and data.stat().st_size != n * s * s * 3:
+            return None
+    except OSError:
+        return None
+    return meta
+
+
+class PresizeCache:
+    """A built cache: ``images`` (memmap uint8 (N, S, S, 3)), ``ok`` (bool (N,)), ``paths``, ``presize``."""
+
+    def __init__(self, paths: list[str], presize: int, images: np.ndarray, ok: np.ndarray,
+                 errors: dict[int, str], file: Path | None, reused: int = 0, decoded: int = 0) -> None:
+        self.paths = paths
+        self.presize = presize
+        self.images = images
+        self.ok = ok
+        self.errors = errors    # row -> why the file could not be decoded
+        self.file = file        # the memmap file (None for an empty cache)
+        self.reused = reused    # rows copied from an older cache while building
+        self.decoded = decoded  # rows decoded while building (0 when the cache was simply reopened)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __repr__(self) -> str:
+        return f"PresizeCache(n={len(self)}, presize={self.presize}, bad={int((~self.ok).sum())}, file={self.file})"
+
+    # ----------------------------------------------------------------------- build / open
+    @classmethod
+    def build(cls, paths: Sequence[str], presize: int, cache_root: Path, sink: Callable | None = None,
+              control=None, workers: int | None = None) -> "PresizeCache":
+        """Open the cache for ``paths`` at ``presize``, building (or incrementally updating) it if needed."""
+        paths = [str(p) for p in paths]
+        presize = int(presize)
+        if presize < 1:
+            raise ValueError(f"presize must be positive, got {presize}")
+        folder = Path(cache_root) / "presize"
+        folder.mkdir(parents=True, exist_ok=True)
+        entries = [(p, *_stat(p)) for p in paths]
+        key = _cache_key(presize, entries)
+        meta_path = folder / f"p{presize}-{key}.json"
+        n = len(paths)
+        if n == 0:
+            return cls([], presize, np.zeros((0, presize, presize, 3), np.uint8), np.zeros(0, bool), {}, None)
+        meta = _read_meta(meta_path)
+        if meta is not None and meta.get("entries") == [list(e) for e in entries]:
+            return cls._open(meta_path, meta)
+        return _Builder(paths, entries, presize, folder, meta_path, sink, control, workers).run(cls)
+
+    @classmethod
+    def _open(cls, meta_path: Path, meta: dict) -> "PresizeCache":
+        n, s = meta["n"], meta["presize"]
+        images = np.memmap(meta_path.with_suffix(".u8"), dtype=np.uint8, mode="r", shape=(n, s, s, 3))
+        ok = np.array(meta["ok"], dtype=bool)
+        errors = {int(k): v for k, v in meta.get("errors", {}).items()}
+        paths = [e[0] for e in meta["entries"]]
+        return cls(paths, s, images, ok, errors, meta_path.with_suffix(".u8"))
+
+
+class _Builder:
+    """One build: copy reusable rows, decode the rest in a thread pool, rename, write metadata."""
+
+    def __init__(self, paths, entries, presize, folder, meta_path, sink, control, workers) -> None:
+        self.paths, self.entries, self.presize = paths, entries, presize
+        self.folder, self.meta_path = folder, meta_path
+        self.sink, self.control = sink, control
+        self.workers = workers or min(8, os.cpu_count() or 1)
+        self.n = len(paths)
+        self.ok = np.zeros(self.n, dtype=bool)
+        self.errors: dict[int, str] = {}
+        self.done = 0
+        self._last_emit = -1
+        self._lock = threading.Lock()
+
+    def _progress(self, force: bool = False) -> None:
+        step = max(1, self.n // 100)
+        if self.sink and (force or self.done - self._last_emit >= step):
+            self._last_emit = self.done
+            self.sink(Progress(task="cache", done=self.done, total=self.n, message="decoding images"))
+
+    def _check(self) -> None:
+        if self.control is not None:
+            self.control.check()
+
+    def run(self, cls):
+        s = self.presize
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.meta_path.stem}.", suffix=".tmp", dir=self.folder)
+        os.close(fd)
+        try:
+            images = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(self.n, s, s, 3))
+            self._progress(force=True)
+            todo = self._reuse(images)
+            self._decode(images, todo)
+            images.flush()
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            del images
+            data_path = self.meta_path.with_suffix(".u8")
+            os.replace(tmp, data_path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        meta = {"version": FORMAT_VERSION, "presize": s, "n": self.n,
+                "entries": [list(e) for e in self.entries], "ok": self.ok.tolist(),
+                "errors": {str(k): v for k, v in self.errors.items()}}
+        atomic_write_json(self.meta_path, meta)
+        self._progress(force=True)
+        self._prune(meta)
+        cache = cls._open(self.meta_path, meta)
+        cache.reused, cache.decoded = self.n - len(self._todo), len(self._todo)
+        return cache
+
+    # ------------------------------------------------------------------- reuse older caches
+    def _older_metas(self) -> list[tuple[Path, dict]]:
+        out = []
+        for mp in sorted(self.folder.glob(f"p{self.presize}-*.json"), key=lambda p: -p.stat().st_mtime):
+            if mp == self.meta_path:
+                continue
+            meta = _read_meta(mp)
+            if meta is not None and meta.get("presize") == self.presize:
+                out.append((mp, meta))
+        return out
+
+    def _reuse(self, images: np.ndarray) -> list[int]:
+        """Copy rows of unchanged files from older caches; return the rows still to decode."""
+        want: dict[tuple, list[int]] = {}
+        for i, e in enumerate(self.entries):
+            if e[1] >= 0:
+                want.setdefault(tuple(e), []).append(i)
+        copied = np.zeros(self.n, dtype=bool)
+        for mp, meta in self._older_metas():
+            if not want:
+                break
+            dst, src = [], []
+            for j, e in enumerate(meta["entries"]):
+                rows = want.pop(tuple(e), None)
+                if rows is None:
+                    continue
+                for i in rows:
+                    dst.append(i)
+                    src.append(j)
+                    self.ok[i] = bool(meta["ok"][j])
+                    if str(j) in meta.get("errors", {}):
+                        self.errors[i] = meta["errors"][str(j)]
+            if not dst:
+                continue
+            try:
+                old = np.memmap(mp.with_suffix(".u8"), dtype=np.uint8, mode="r",
+                                shape=(meta["n"], self.presize, self.presize, 3))
+            except (OSError, ValueError):
+                continue  # vanished meanwhile (another process pruned it): decode those rows
+            for k in range(0, len(dst), COPY_CHUNK):
+                self._check()
+                d, sr = np.array(dst[k:k + COPY_CHUNK]), np.array(src[k:k + COPY_CHUNK])
+                images[d] = old[sr]
+                copied[d] = True
+                self.done += len(d)
+                self._progress()
+            del old
+        self._todo = [i for i in range(self.n) if not copied[i]]
+        self.ok[self._todo] = False
+        for i in self._todo:
+            self.errors.pop(i, None)
+        return self._todo
+
+    # ------------------------------------------------------------------- decoding
+    def _decode_row(self, images: np.ndarray, i: int) -> None:
+        path = self.paths[i]
+        if self.entries[i][1] < 0:
+            self.errors[i] = f"{path}: file not found or not readable"
+            return
+        try:
+            images[i] = decode_presized(path, self.presize)
+            self.ok[i] = True
+        except Exception as e:  # any decoding failure marks the row bad; the rest goes on
+            self.errors[i] = f"{path}: cannot decode image ({type(e).__name__}: {e})"
+
+    def _decode(self, images: np.ndarray, todo: list[int]) -> None:
+        if not todo:
+            return
+        window = self.workers * 4  # bounded number of rows in flight
+        it = iter(todo)
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="presize") as pool:
+            pending: set[Future] = set()
+            try:
+                for i in it:
+                    pending.add(pool.submit(self._decode_row, images, i))
+                    if len(pending) >= window:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        self._finish(finished)
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    self._finish(finished)
+            except BaseException:
+                for f in pending:
+                    f.cancel()
+                raise
+
+    def _finish(self, finished: set[Future]) -> None:
+        for f in finished:
+            f.result()
+        self.done += len(finished)
+        self._progress()
+        self._check()
+
+    # ------------------------------------------------------------------- housekeeping
+    def _prune(self, meta: dict) -> None:
+        """Delete older caches of this presize whose every row is also in the new cache."""
+        have = {tuple(e) for e in meta["entries"]}
+        for mp, old in self._older_metas():
+            if all(tuple(e) in have for e in old["entries"]):
+                for p in (mp, mp.with_suffix(".u8")):
+                    try:
+                        p.unlink()
+                    except OSError:
+                        pass  # in use on a platform that forbids deleting open files: keep it
