@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable
@@ -93,7 +94,10 @@ def check_file(path: str, min_side: int, max_pixels: int) -> FileRecord:
     except UnidentifiedImageError:
         return _fail(st, "not_image", "not an image file Pillow can read", digest)
     except Exception as e:  # noqa: BLE001 - any decoder error is reported, never raised
-        return _fail(st, "unreadable", f"cannot open the image ({type(e).__name__}: {e})", digest)
+        text = f"{type(e).__name__}: {e}"
+        if "truncat" in text.lower():
+            return _fail(st, "truncated", f"image data is truncated ({e})", digest)
+        return _fail(st, "unreadable", f"cannot open the image ({text})", digest)
     with im:
         w, h = im.size
         if w * h > max_pixels:
@@ -146,6 +150,9 @@ def run_health(todo: list[tuple[str, str]], records: dict, min_side: int, max_pi
     Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow warns above and refuses above twice this
     done, last = 0, 0.0
     pool = ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="health")
+    quiet = warnings.catch_warnings()
+    quiet.__enter__()
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_file reports these as "bomb"
     try:
         it = iter(todo)
         pending: dict = {}
@@ -171,3 +178,4 @@ def run_health(todo: list[tuple[str, str]], records: dict, min_side: int, max_pi
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         Image.MAX_IMAGE_PIXELS = old_limit
+        quiet.__exit__(None, None, None)

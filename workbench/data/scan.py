@@ -45,6 +45,12 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name in SKIP_NAMES
 
 
+def _points_up(folder: Path, link: str) -> bool:
+    target = os.path.realpath(link)
+    here = os.path.realpath(folder)
+    return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
+
+
 def walk_images(top: Path, errors: list | None = None) -> Iterator[Path]:
     """Image files under ``top`` (recursive, sorted per folder), following symlinks without loops.
 
@@ -75,6 +81,8 @@ def walk_images(top: Path, errors: list | None = None) -> Iterator[Path]:
                 continue
             try:
                 if e.is_dir(follow_symlinks=True):
+                    if e.is_symlink() and _points_up(d, e.path):
+                        continue  # a link to a folder above: would list the same images again
                     subdirs.append(Path(e.path))
                 elif is_image_name(e.name) and (e.is_file(follow_symlinks=True) or e.is_symlink()):
                     yield Path(e.path)
