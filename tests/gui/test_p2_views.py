@@ -7,25 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-pytest.importorskip("PySide6")
-from PySide6.QtCore import QtMsgType, qInstallMessageHandler  # noqa: E402
 
 from workbench.config import RunConfig  # noqa: E402
 from workbench.interpret import Predictions, confusion_matrix, indices_for_cell, most_confused  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _qt_warnings_fail():
-    """Qt warnings fail the test (own handler: part 1's conftest may add the same check)."""
-    seen = []
-
-    def handler(kind, ctx, msg):
-        if kind != QtMsgType.QtDebugMsg and "propagateSizeHints" not in msg:
-            seen.append(msg)
-    old = qInstallMessageHandler(handler)
-    yield
-    qInstallMessageHandler(old)
-    assert not seen, f"Qt warnings: {seen}"
 
 
 def fake_predictions(shapes_dir: Path) -> Predictions:

@@ -82,18 +82,29 @@ class ChangesView(QWidget):
     def entries(self) -> list[dict]:
         return list(self.changeset.entries) if self.changeset is not None else []
 
-    def marks(self) -> dict[str, str]:
-        return {e["path"]: mark_text(e) for e in self.entries() if mark_text(e)}
+    def marks(self, paths: list[str] | None = None) -> dict[str, str]:
+        """{path: caption mark} for the changed files (keyed like ``paths`` when given)."""
+        if paths is None or self.changeset is None:
+            return {e["path"]: mark_text(e) for e in self.entries() if mark_text(e)}
+        out = {}
+        for p in paths:
+            try:
+                e = self.changeset.get(p)
+            except ValueError:  # a file outside the dataset folder has no change
+                e = None
+            if e and mark_text(e):
+                out[p] = mark_text(e)
+        return out
 
-    def apply(self, action: str, paths: list[str], new_class: str = "") -> bool:
-        """Relabel / quarantine / keep the given files and save the sidecar."""
+    def apply(self, action: str, paths: list[str], new_class: str = "", classes: tuple | None = None) -> bool:
+        """Relabel / quarantine / keep the given files and save the sidecar (new_class must be in classes)."""
         cs = self.changeset
         if cs is None or not paths:
             return False
         try:
             for p in paths:
                 if action == "relabel":
-                    cs.relabel(p, new_class)
+                    cs.relabel(p, new_class, classes)
                 elif action == "quarantine":
                     cs.quarantine(p)
                 elif action == "keep":
@@ -151,7 +162,8 @@ class ChangesView(QWidget):
 
 
 def _when(t) -> str:
+    """Time stamp of a change: epoch seconds or an ISO string, shown to the second."""
     try:
-        return time.strftime("%H:%M:%S", time.localtime(float(t)))
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(t)))
     except (TypeError, ValueError):
-        return str(t or "")
+        return str(t or "").replace("T", " ")[:19]

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QInputDialog,
                                QLabel, QListView, QMenu, QPushButton, QVBoxLayout, QWidget)
 
 from ..jobs import submit
 
 THUMB = 112
+KEYS = {Qt.Key.Key_R: "relabel", Qt.Key.Key_Q: "quarantine", Qt.Key.Key_K: "keep"}
 
 
 @dataclass
@@ -154,6 +155,7 @@ class GalleryView(QWidget):
     actionRequested = Signal(str, list, str)  # action ("relabel"|"quarantine"|"keep"), paths, new class
     filterChanged = Signal(str)               # class name, "" = all
     overlayToggled = Signal(bool)
+    undoRequested = Signal()                  # Ctrl+Z in the grid
 
     def __init__(self, title: str = "", classes: tuple = (), *, with_filter: bool = False,
                  with_overlay: bool = False, parent: QWidget | None = None) -> None:
@@ -200,9 +202,7 @@ class GalleryView(QWidget):
             b.clicked.connect(lambda _=False, a=action: self.request(a))
             bar.addWidget(b)
             self.buttons[action] = b
-            sc = QShortcut(QKeySequence(key), self.list)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(lambda a=action: self.request(a))
+        self.list.installEventFilter(self)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(bar)
@@ -249,6 +249,19 @@ class GalleryView(QWidget):
             sm.setCurrentIndex(self.model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
 
     # ------------------------------------------------------------------ actions
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802
+        """Keys in the grid: R relabel, Q quarantine, K keep, Ctrl+Z undo."""
+        if obj is self.list and ev.type() == QEvent.Type.KeyPress:
+            mods = ev.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+            if ev.key() == Qt.Key.Key_Z and mods == Qt.KeyboardModifier.ControlModifier:
+                self.undoRequested.emit()
+                return True
+            action = KEYS.get(ev.key()) if mods == Qt.KeyboardModifier.NoModifier else None
+            if action:
+                self.request(action)
+                return True
+        return super().eventFilter(obj, ev)
+
     def request(self, action: str, new_class: str | None = None) -> bool:
         """Emit ``actionRequested`` for the selection; relabel asks for the class unless given."""
         sel = self.selected_items()

@@ -34,30 +34,27 @@ class CamProvider:
     """Loads a run's model once and computes Grad-CAM heatmaps for image files (worker threads only)."""
 
     def __init__(self, run_dir: str, which: str = "best") -> None:
-        from ..runs import load_model
+        from ...runs import load_model
         self.run_dir = str(run_dir)
-        self.model, self.info = load_model(self.run_dir, which)
+        self.model, self.info = load_model(self.run_dir, which=which, device="cpu")
         self.model = self.model.float().cpu().eval()
         self.cfg = self.info.config
         self.classes = tuple(self.info.classes)
         self.lock = threading.Lock()
 
     def preprocess(self, path: str) -> tuple[np.ndarray, "torch.Tensor"]:  # noqa: F821
-        """Same path as validation: decode + presize, centre crop to the image size, normalize."""
+        """Same path as validation: decode + presize, resize / centre crop to the image size, normalize."""
         import torch
-        from ..augment import normalize
-        from ..data.cache import decode_presized
-        size = self.cfg.data.image_size
-        img = decode_presized(path, self.cfg.effective_presize)
-        h, w = img.shape[:2]
-        top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-        img = np.ascontiguousarray(img[top:top + size, left:left + size])
-        x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255)
-        return img, normalize(x)
+        from ...augment import center_crop, normalize
+        from ...data.cache import decode_presized
+        raw = torch.from_numpy(decode_presized(path, self.cfg.effective_presize))[None]
+        x01 = center_crop(raw, self.cfg.data.image_size)            # float (1, 3, S, S) in [0, 1]
+        img = (x01[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
+        return img, normalize(x01)
 
     def explain(self, path: str, class_idx: int | None = None) -> CamResult:
         import torch
-        from ..gradcam import gradcam, overlay
+        from ...gradcam import gradcam, overlay
         with self.lock:
             img, x = self.preprocess(path)
             with torch.no_grad():

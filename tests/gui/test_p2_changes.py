@@ -1,0 +1,100 @@
+"""Hard-example actions on the Results page: sidecar writes, undo, re-scan applies, files untouched."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from synth import make_shapes_dataset
+from workbench.config import RunConfig
+from workbench.interpret import Predictions
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*.png"))}
+
+
+def page_with_fake_run(session, qtbot, root: Path):
+    """A ResultsPage showing made-up predictions of the valid images of ``root``."""
+    from workbench.gui.results_pages import ResultsPage
+    classes = ("circle", "square", "triangle")
+    paths = [str(p) for c in classes for p in sorted((root / "valid" / c).glob("*.png"))]
+    targets = np.repeat(np.arange(3), len(paths) // 3)
+    probs = np.full((len(paths), 3), 0.1, np.float32)
+    probs[np.arange(len(paths)), (targets + 1) % 3] = 0.8     # every image wrong: all are hard examples
+    p = Predictions.from_probs(paths, targets, probs, classes)
+    cfg = RunConfig().set("data.path", str(root))
+    info = SimpleNamespace(name="fake", config=cfg, classes=classes, history=[], metrics={}, status="completed")
+    page = ResultsPage(session)
+    qtbot.addWidget(page)
+    page.run_dir = str(root / "run")
+    page.show_interpretation(p, info)
+    return page, p
+
+
+def test_relabel_quarantine_undo_and_rescan(session, qtbot, tmp_path, monkeypatch):
+    from workbench.data import ChangeSet, open_dataset
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    before = digest(root)
+    page, p = page_with_fake_run(session, qtbot, root)
+    g = page.losses
+    assert len(g.paths()) == len(p)
+    page.tabs.setCurrentWidget(g)
+    page.show()
+    # quarantine with the button, relabel with the keyboard (R) and a chosen class
+    g.select_rows([0])
+    quarantined = g.selected_items()[0].path
+    g.buttons["quarantine"].click()
+    g.select_rows([1])
+    relabelled = g.selected_items()[0]
+    new_class = next(c for c in p.classes if c != relabelled.true_class)
+    monkeypatch.setattr("workbench.gui.views.gallery_view.QInputDialog.getItem", lambda *a, **k: (new_class, True))
+    g.list.setFocus()
+    qtbot.keyClick(g.list, Qt.Key.Key_R)
+    cs = ChangeSet.load(root)
+    assert {e["path"]: (e["action"], e["new_class"]) for e in cs.entries} == {
+        str(Path(quarantined).resolve()): ("quarantine", None),
+        str(Path(relabelled.path).resolve()): ("relabel", new_class)}
+    assert page.changes.table.rowCount() == 2
+    assert g.model.marks == {quarantined: "quarantined", relabelled.path: f"→ {new_class}"}
+    # undo (Ctrl+Z) drops the relabel, K on a quarantined image clears it, undo brings it back
+    qtbot.keyClick(g.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [e["action"] for e in ChangeSet.load(root).entries] == ["quarantine"]
+    g.select_rows([0])
+    qtbot.keyClick(g.list, Qt.Key.Key_K)
+    assert ChangeSet.load(root).entries == []
+    page.changes.undo_btn.click()
+    g.select_rows([1])
+    qtbot.keyClick(g.list, Qt.Key.Key_R)
+    assert len(ChangeSet.load(root).entries) == 2
+    # the next scan applies the changes; the image files are byte-for-byte unchanged
+    ds = open_dataset(RunConfig().set("data.path", str(root)).data, 42)
+    by_path = {str(Path(it.path).resolve()): it for it in ds.items}
+    assert str(Path(quarantined).resolve()) not in by_path
+    assert ds.classes[by_path[str(Path(relabelled.path).resolve())].label] == new_class
+    assert digest(root) == before
+    # retrain asks the session for a new run with the run's recipe
+    started = []
+    monkeypatch.setattr(session, "start_training", lambda: started.append(session.config.data.path) or True)
+    page.changes.retrain_btn.click()
+    assert started == [str(root)]
+
+
+def test_viewer_opens_with_top5_and_folder_action(session, qtbot, tmp_path, monkeypatch):
+    root = make_shapes_dataset(tmp_path / "ds", n_train=2, n_valid=1)
+    page, p = page_with_fake_run(session, qtbot, root)
+    opened = []
+    monkeypatch.setattr("workbench.gui.views.image_viewer.QDesktopServices.openUrl",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+    monkeypatch.setattr("workbench.gui.results_pages.request_cam", lambda *a, **k: None)  # no model here
+    item = page.losses.items()[0]
+    page.open_viewer(item)
+    v = page.viewer
+    assert v.isVisible() and v.path == item.path and v.top5.rowCount() == 3
+    assert v.top5.item(0, 1).text() == "80.0%"
+    v.open_btn.click()
+    assert opened == [str(Path(item.path).parent)]
+    v.close()

@@ -1,0 +1,299 @@
+"""The Results, Export and Runs pages of the main window (desktop app part 2).
+
+``make_pages(session)`` returns {"Results": ..., "Export": ..., "Runs": ...}. The pages observe the
+session (``run_opened``, ``runs_changed``, ``config_changed`` and the runner's ``finished`` for
+"train") and start their slow work on the session's JobRunner (interpretation, TTA, export, folder
+prediction) or the side pool (thumbnails, Grad-CAM of one image). No page holds a model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
+                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from ..events import Event, JobFailed, JobResult, Progress
+from .views.changes_view import ChangesView
+from .views.confusion_view import ConfusionView
+from .views.export_view import ExportView
+from .views.gallery_view import GalleryItem, GalleryView
+from .views.image_viewer import ImageViewer, request_cam, top_k
+from .views.results_view import ResultsView
+from .views.runs_view import RunsView
+from .views.tta_view import TTAView
+
+INTERPRET_JOB, TTA_JOB = "interpret", "tta"
+TOP_K = 48
+
+
+def interpret_job(run_dir: str):
+    """Job body: predictions of the run's validation set + its RunInfo."""
+    def job(sink, control):
+        from ..interpret import interpret_run
+        from ..runs import load_run
+        return interpret_run(run_dir, sink=sink, control=control), load_run(run_dir)
+    return job
+
+
+def tta_job(run_dir: str):
+    def job(sink, control):
+        from ..tta import tta_run
+        return tta_run(run_dir, sink=sink, control=control)
+    return job
+
+
+def caption(p, i: int) -> tuple[str, str]:
+    """Gallery caption + tooltip of row i of Predictions: true, predicted, probability, loss."""
+    t, pr = p.classes[int(p.targets[i])], int(np.argmax(p.probs[i]))
+    cap = f"{t} → {p.classes[pr]}\np {p.probs[i][pr]:.2f}  loss {p.losses[i]:.2f}"
+    tip = (f"true: {t}\npredicted: {p.classes[pr]} ({p.probs[i][pr]:.1%})\n"
+           f"probability of the true class: {p.probs[i][int(p.targets[i])]:.1%}\nloss: {p.losses[i]:.3f}")
+    return cap, tip
+
+
+class ResultsPage(QWidget):
+    """Summary, confusion matrix, top losses (+ Grad-CAM), TTA and the change list of one run."""
+    runLoaded = Signal(str)
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.runner = session.runner
+        self.run_dir = ""
+        self.preds = None
+        self.info = None
+        self.cams: dict[str, np.ndarray] = {}
+        self._pending = ""
+        self.heading = QLabel("<b>Results</b> — train a run or open a run folder to see results.")
+        self.open_btn = QPushButton("Open run folder…")
+        self.open_btn.clicked.connect(self._pick_run)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.hide()
+        self.summary = ResultsView()
+        self.confusion = ConfusionView()
+        self.cell_gallery = GalleryView("Pick a cell of the matrix")
+        self.losses = GalleryView("Top losses", with_filter=True, with_overlay=True)
+        self.tta = TTAView()
+        self.changes = ChangesView()
+        self.viewer = ImageViewer(self)
+        self.galleries = [self.cell_gallery, self.losses, self.tta.fixed, self.tta.broken]
+        conf = QSplitter(Qt.Orientation.Vertical)
+        conf.addWidget(self.confusion)
+        conf.addWidget(self.cell_gallery)
+        conf.setStretchFactor(0, 3)
+        conf.setStretchFactor(1, 2)
+        self.tabs = QTabWidget()
+        for w, name in ((self.summary, "Summary"), (conf, "Confusion matrix"), (self.losses, "Top losses"),
+                        (self.tta, "TTA"), (self.changes, "Changes")):
+            self.tabs.addTab(w, name)
+        head = QHBoxLayout()
+        head.addWidget(self.heading, 1)
+        head.addWidget(self.progress)
+        head.addWidget(self.open_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(head)
+        lay.addWidget(self.tabs, 1)
+        self.confusion.cellChosen.connect(self.show_cell)
+        self.losses.filterChanged.connect(lambda _c: self.show_top_losses())
+        self.losses.overlayToggled.connect(self._overlay_toggled)
+        for g in self.galleries:
+            g.model.modelReset.connect(lambda g=g: g.model.set_marks(self.changes.marks(g.paths())))
+            g.itemActivated.connect(self.open_viewer)
+            g.actionRequested.connect(self.apply_action)
+            g.undoRequested.connect(self.changes.undo)
+        self.viewer.actionRequested.connect(self._viewer_action)
+        self.changes.changed.connect(self._refresh_marks)
+        self.changes.failed.connect(lambda m: QMessageBox.warning(self, "Changes", m))
+        self.changes.retrainRequested.connect(self.retrain)
+        self.tta.computeRequested.connect(self.compute_tta)
+        undo = QShortcut(QKeySequence.StandardKey.Undo, self)
+        undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        undo.activated.connect(self.changes.undo)
+        self.runner.event.connect(self._on_event)
+        self.runner.finished.connect(self._on_finished)
+
+    # ------------------------------------------------------------------ loading
+    def _pick_run(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Open run folder", self.session.config.runs_dir)
+        if d:
+            self.session.open_run(d)
+
+    def load_run(self, run_dir: str) -> bool:
+        """Start the interpretation job of a run folder (instant when predictions are saved)."""
+        if self.runner.busy and self.runner.name == INTERPRET_JOB and str(run_dir) == self.run_dir:
+            return True
+        if self.runner.busy:
+            self.heading.setText(f"<b>Results</b> — waiting: another job ({self.runner.name}) is running.")
+            self._pending = str(run_dir)
+            return False
+        self._pending = ""
+        self.run_dir = str(run_dir)
+        self.cams.clear()
+        self.heading.setText(f"<b>Results</b> — computing predictions of {Path(run_dir).name}…")
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        return self.runner.start(INTERPRET_JOB, interpret_job(self.run_dir))
+
+    def show_interpretation(self, predictions, info=None) -> None:
+        """Fill every tab from Predictions (and the RunInfo for curves and the dataset root)."""
+        from ..interpret import confusion_matrix, most_confused, per_class_report, summary
+        p = self.preds = predictions
+        self.info = info
+        s = dict(summary(p))
+        s.setdefault("n", len(p))
+        if "valid_loss" not in s:
+            s["valid_loss"] = float(np.mean(p.losses)) if len(p) else None
+        name = getattr(info, "name", "") or Path(self.run_dir).name
+        self.summary.set_summary(s, f"<b>{name}</b> &nbsp; {len(p)} validation images, {len(p.classes)} classes")
+        self.summary.set_report(per_class_report(p))
+        self.summary.set_history([(name, list(getattr(info, "history", None) or []))])
+        self.confusion.set_data(confusion_matrix(p), p.classes, most_confused(p))
+        for g in self.galleries:
+            g.set_classes(p.classes)
+        self.cell_gallery.set_items([])
+        self.show_top_losses()
+        root = getattr(getattr(info, "config", None), "data", None)
+        if root is not None and root.path:
+            self.changes.open_root(str(Path(root.path).expanduser().resolve()))
+        self._refresh_marks()
+        self.heading.setText(f"<b>Results</b> — {name} &nbsp; <span style='color:#5b6472'>{self.run_dir}</span>")
+        self.runLoaded.emit(self.run_dir)
+
+    def items_for(self, indices) -> list[GalleryItem]:
+        p = self.preds
+        out = []
+        for i in np.asarray(indices, dtype=np.int64):
+            cap, tip = caption(p, int(i))
+            out.append(GalleryItem(p.paths[i], cap, tip, index=int(i), true_class=p.classes[int(p.targets[i])]))
+        return out
+
+    def show_cell(self, true: int, pred: int) -> None:
+        from ..interpret import indices_for_cell
+        p = self.preds
+        if p is None:
+            return
+        idx = indices_for_cell(p, true, pred)
+        self.cell_gallery.set_title(f"true {p.classes[true]} → predicted {p.classes[pred]}")
+        self.cell_gallery.set_items(self.items_for(idx))
+
+    def show_top_losses(self) -> None:
+        from ..interpret import top_losses
+        if self.preds is None:
+            return
+        cls = self.losses.filter.currentData() or None
+        self.losses.set_items(self.items_for(top_losses(self.preds, TOP_K, cls=cls)))
+        if self.losses.overlay_box.isChecked():
+            self._overlay_toggled(True)
+
+    # ------------------------------------------------------------------ Grad-CAM
+    def _overlay_toggled(self, on: bool) -> None:
+        if not on or not self.run_dir:
+            return
+        for it in self.losses.items():
+            if it.path in self.cams:
+                self.losses.model.set_overlay(it.path, self.cams[it.path])
+            else:
+                request_cam(self.run_dir, it.path, self._cam_ready)
+
+    def _cam_ready(self, result) -> None:
+        if isinstance(result, Exception):
+            self.losses.overlay_box.setToolTip(f"Grad-CAM failed: {result}")
+            return
+        self.cams[result.path] = result.overlay
+        for g in self.galleries:
+            if result.path in g.paths():
+                g.model.set_overlay(result.path, result.overlay)
+        if self.viewer.path == result.path:
+            self.viewer.set_cam(result)
+
+    def open_viewer(self, item: GalleryItem) -> None:
+        p = self.preds
+        top = top_k(p.probs[item.index], p.classes) if p is not None and item.index >= 0 else None
+        self.viewer.set_item(item.path, item.tooltip or item.caption, top)
+        self.viewer.show()
+        self.viewer.raise_()
+        request_cam(self.run_dir, item.path, self._cam_ready)
+
+    # ------------------------------------------------------------------ hard-example actions
+    def apply_action(self, action: str, paths: list, new_class: str) -> bool:
+        classes = self.preds.classes if self.preds is not None else None
+        return self.changes.apply(action, list(paths), new_class, classes)
+
+    def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
+        if action == "relabel" and not new_class:
+            g = self.losses
+            g.classes = self.preds.classes if self.preds is not None else ()
+            from PySide6.QtWidgets import QInputDialog
+            new_class, ok = QInputDialog.getItem(self, "Relabel", "New class:", list(g.classes), 0, False)
+            if not ok:
+                return
+        self.apply_action(action, paths, new_class)
+
+    def _refresh_marks(self) -> None:
+        for g in self.galleries:
+            g.model.set_marks(self.changes.marks(g.paths()))
+
+    def retrain(self) -> None:
+        """Start a new run with this run's recipe; the new scan applies the changes."""
+        cfg = getattr(self.info, "config", None)
+        if cfg is not None:
+            self.session.set_config(cfg.set("name", ""))
+        if not self.session.start_training():
+            QMessageBox.information(self, "Retrain", "Another job is running; try again when it has finished.")
+
+    # ------------------------------------------------------------------ TTA
+    def compute_tta(self) -> bool:
+        if not self.run_dir or not self.runner.start(TTA_JOB, tta_job(self.run_dir)):
+            return False
+        self.tta.compute_btn.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        return True
+
+    # ------------------------------------------------------------------ job events
+    def _on_event(self, job: str, ev: Event) -> None:
+        if job not in (INTERPRET_JOB, TTA_JOB):
+            return
+        if isinstance(ev, Progress):
+            self.progress.setRange(0, max(1, ev.total))
+            self.progress.setValue(ev.done)
+        elif isinstance(ev, JobFailed):
+            self.heading.setText(f"<b>Results</b> — <span style='color:#b42318'>{job} failed: {ev.message}</span>")
+        elif isinstance(ev, JobResult) and ev.result is not None:
+            if job == INTERPRET_JOB:
+                interp, info = ev.result
+                self.show_interpretation(interp.predictions, info)
+            else:
+                beta = self.info.config.tta.beta if self.info is not None else 0.25
+                self.tta.set_result(ev.result, list(ev.result.paths), beta)
+
+    def _on_finished(self, job: str, status: str) -> None:
+        if job in (INTERPRET_JOB, TTA_JOB):
+            self.progress.hide()
+            self.tta.compute_btn.setEnabled(True)
+        if job == "train" and status in ("completed", "early_stopped") and self.session.current_run:
+            self.session.open_run(self.session.current_run)
+        elif self._pending:
+            self.load_run(self._pending)
+
+
+def make_pages(session) -> dict[str, QWidget]:
+    """Results, Export and Runs pages wired to the session; the main window adds them to its flow."""
+    results = ResultsPage(session)
+    export = ExportView(session.runner)
+    runs = RunsView()
+    runs.set_runs_dir(str(Path(session.config.runs_dir).expanduser()))
+
+    def opened(run_dir: str) -> None:
+        results.load_run(run_dir)
+        export.set_run(run_dir)
+    session.run_opened.connect(opened)
+    session.runs_changed.connect(runs.refresh)
+    session.config_changed.connect(lambda cfg: runs.set_runs_dir(str(Path(cfg.runs_dir).expanduser()))
+                                   if str(Path(cfg.runs_dir).expanduser()) != runs.runs_dir else None)
+    runs.openRequested.connect(session.open_run)
+    return {"Results": results, "Export": export, "Runs": runs}

@@ -1,0 +1,292 @@
+"""Export page: formats, destination, progress, per-format parity; and predict (one image or a folder).
+
+Slow work (export + parity check, folder prediction) runs as a job on the JobRunner; a single-image
+prediction with its Grad-CAM runs in the side pool through the run's cached model (image_viewer).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ...events import Event, JobFailed, JobResult, Progress
+from .gallery_view import to_qimage
+from .image_viewer import request_cam, top_k
+
+FORMATS = (("safetensors", "safetensors weights + model.json"), ("torchscript", "TorchScript (.pt)"),
+           ("onnx", "ONNX (.onnx)"))
+EXPORT_JOB, PREDICT_JOB = "export", "predict_folder"
+
+
+class DropLabel(QLabel):
+    """A picture area that accepts dropped image files."""
+
+    def __init__(self, on_drop, parent: QWidget | None = None) -> None:
+        super().__init__("Drop an image here\nor use “Pick image…”", parent)
+        self.on_drop = on_drop
+        self.setAcceptDrops(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(220, 220)
+        self.setStyleSheet("QLabel { border: 2px dashed #9aa4b2; border-radius: 6px; color: #5b6472; }")
+
+    def dragEnterEvent(self, ev) -> None:  # noqa: N802
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:  # noqa: N802
+        urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.on_drop(urls[0])
+
+
+class ExportView(QWidget):
+    """Export the current run and predict with it. ``runner`` is the app's JobRunner."""
+
+    def __init__(self, runner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.run_dir = ""
+        self.results: list = []
+        self.predict_result = None
+        self.heading = QLabel("<b>No run loaded</b>: train a run or open a run folder to export it.")
+        self.boxes = {}
+        fbox = QGroupBox("Formats")
+        fl = QHBoxLayout(fbox)
+        for name, text in FORMATS:
+            b = QCheckBox(text)
+            b.setChecked(True)
+            b.setToolTip(f"Write the {name} export and check that it predicts like the in-app model")
+            fl.addWidget(b)
+            self.boxes[name] = b
+        fl.addStretch(1)
+        self.dest = QLineEdit()
+        self.dest.setPlaceholderText("default: <run folder>/export")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_dest)
+        self.export_btn = QPushButton("Export")
+        self.export_btn.clicked.connect(self.start_export)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.clicked.connect(lambda: self.runner.stop())
+        self.progress = QProgressBar()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Format", "File", "Max |Δ prob|", "Top-1 equal", "Parity"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        dest_row = QHBoxLayout()
+        dest_row.addWidget(QLabel("Destination"))
+        dest_row.addWidget(self.dest, 1)
+        dest_row.addWidget(browse)
+        dest_row.addWidget(self.export_btn)
+        dest_row.addWidget(self.cancel_btn)
+        ebox = QGroupBox("Export")
+        el = QVBoxLayout(ebox)
+        el.addWidget(fbox)
+        el.addLayout(dest_row)
+        el.addWidget(self.progress)
+        el.addWidget(self.status)
+        el.addWidget(self.table, 1)
+        # predict
+        self.drop = DropLabel(self.predict_image)
+        self.pick_btn = QPushButton("Pick image…")
+        self.pick_btn.clicked.connect(self._pick_image)
+        self.top5 = QTableWidget(0, 2)
+        self.top5.setHorizontalHeaderLabels(["Class", "Probability"])
+        self.top5.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.top5.verticalHeader().setVisible(False)
+        self.top5.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.pred_label = QLabel("")
+        self.pred_label.setWordWrap(True)
+        self.folder_btn = QPushButton("Predict a folder → CSV…")
+        self.folder_btn.setToolTip("Predict every image under a folder (recursively) and write a CSV")
+        self.folder_btn.clicked.connect(self._pick_folder)
+        self.folder_cancel = QPushButton("Cancel")
+        self.folder_cancel.clicked.connect(lambda: self.runner.stop())
+        self.folder_progress = QProgressBar()
+        self.folder_status = QLabel("")
+        self.folder_status.setWordWrap(True)
+        pbox = QGroupBox("Predict")
+        pl = QHBoxLayout(pbox)
+        left = QVBoxLayout()
+        left.addWidget(self.drop, 1)
+        left.addWidget(self.pick_btn)
+        right = QVBoxLayout()
+        right.addWidget(self.pred_label)
+        right.addWidget(self.top5, 1)
+        frow = QHBoxLayout()
+        frow.addWidget(self.folder_btn)
+        frow.addWidget(self.folder_cancel)
+        right.addLayout(frow)
+        right.addWidget(self.folder_progress)
+        right.addWidget(self.folder_status)
+        pl.addLayout(left, 1)
+        pl.addLayout(right, 1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.heading)
+        lay.addWidget(ebox, 3)
+        lay.addWidget(pbox, 2)
+        runner.event.connect(self._on_event)
+        runner.finished.connect(self._on_finished)
+        self._update_enabled()
+
+    # ------------------------------------------------------------------ run
+    def set_run(self, run_dir: str) -> None:
+        self.run_dir = str(run_dir)
+        self.heading.setText(f"<b>Run</b> {Path(self.run_dir).name} &nbsp; <span style='color:#5b6472'>"
+                             f"{self.run_dir}</span>")
+        self.dest.setPlaceholderText(str(Path(self.run_dir) / "export"))
+        self._update_enabled()
+
+    def formats(self) -> list[str]:
+        return [n for n, b in self.boxes.items() if b.isChecked()]
+
+    def _update_enabled(self) -> None:
+        busy = self.runner.busy
+        mine = busy and self.runner.name in (EXPORT_JOB, PREDICT_JOB)
+        have = bool(self.run_dir)
+        self.export_btn.setEnabled(have and not busy and bool(self.formats()))
+        self.cancel_btn.setEnabled(mine and self.runner.name == EXPORT_JOB)
+        self.folder_btn.setEnabled(have and not busy)
+        self.folder_cancel.setEnabled(mine and self.runner.name == PREDICT_JOB)
+        self.pick_btn.setEnabled(have)
+        if busy and not mine:
+            self.export_btn.setToolTip("Another job is running; wait for it to finish")
+        else:
+            self.export_btn.setToolTip("Write the checked formats and check their predictions")
+
+    # ------------------------------------------------------------------ export
+    def start_export(self) -> bool:
+        formats, run_dir = self.formats(), self.run_dir
+        out_dir = self.dest.text().strip() or None
+
+        def job(sink, control):
+            from ...export import export_run
+            return export_run(run_dir, formats, out_dir=out_dir, sink=sink, control=control)
+        if not run_dir or not formats or not self.runner.start(EXPORT_JOB, job):
+            return False
+        self.table.setRowCount(0)
+        self.progress.setRange(0, 0)
+        self.status.setText(f"Exporting {', '.join(formats)}…")
+        self._update_enabled()
+        return True
+
+    def show_results(self, results: list) -> None:
+        self.results = list(results)
+        self.table.setRowCount(len(self.results))
+        for r, res in enumerate(self.results):
+            cells = (res.format, str(res.path), f"{res.max_abs_diff:.2e}", "yes" if res.top1_equal else "NO",
+                     "OK" if res.ok else "FAILED")
+            for c, text in enumerate(cells):
+                it = QTableWidgetItem(text)
+                if c == 4:
+                    it.setForeground(Qt.GlobalColor.darkGreen if res.ok else Qt.GlobalColor.red)
+                    f = it.font()
+                    f.setBold(True)
+                    it.setFont(f)
+                if c == 1:
+                    it.setToolTip(str(res.path))
+                self.table.setItem(r, c, it)
+        ok = all(r.ok for r in self.results)
+        self.status.setText(f"{len(self.results)} export(s) written; parity {'OK' if ok else 'FAILED'}.")
+
+    def parity_texts(self) -> dict[str, str]:
+        return {self.table.item(r, 0).text(): self.table.item(r, 4).text() for r in range(self.table.rowCount())}
+
+    def _browse_dest(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Export destination", self.dest.text() or self.run_dir)
+        if d:
+            self.dest.setText(d)
+
+    # ------------------------------------------------------------------ predict
+    def _pick_image(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "Pick an image", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)")
+        if f:
+            self.predict_image(f)
+
+    def predict_image(self, path: str) -> bool:
+        """Top-5 and Grad-CAM of one image with the run's model (side pool)."""
+        if not self.run_dir:
+            return False
+        self.pred_label.setText(f"Predicting {Path(path).name}…")
+        self.predict_result = None
+        request_cam(self.run_dir, str(path), self._show_prediction)
+        return True
+
+    def _show_prediction(self, result) -> None:
+        if isinstance(result, Exception):
+            self.pred_label.setText(f"Cannot predict: {result}")
+            return
+        self.predict_result = result
+        self.drop.setPixmap(QPixmap.fromImage(to_qimage(result.overlay)).scaled(
+            220, 220, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        top = top_k(result.probs, result.classes)
+        self.top5.setRowCount(len(top))
+        for r, (name, p) in enumerate(top):
+            self.top5.setItem(r, 0, QTableWidgetItem(name))
+            self.top5.setItem(r, 1, QTableWidgetItem(f"{p:.1%}"))
+        self.pred_label.setText(f"<b>{top[0][0]}</b> ({top[0][1]:.1%}) &nbsp; {result.path}<br>"
+                                "heatmap: Grad-CAM of the predicted class")
+
+    def _pick_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to predict")
+        if not folder:
+            return
+        out, _ = QFileDialog.getSaveFileName(self, "Write predictions CSV", str(Path(folder) / "predictions.csv"),
+                                             "CSV (*.csv)")
+        if out:
+            self.predict_folder(folder, out)
+
+    def predict_folder(self, folder: str, out_csv: str) -> bool:
+        run_dir = self.run_dir
+
+        def job(sink, control):
+            from ...export import predict_to_csv
+            return predict_to_csv(run_dir, folder, out_csv, sink=sink, control=control)
+        if not run_dir or not self.runner.start(PREDICT_JOB, job):
+            return False
+        self.folder_progress.setRange(0, 0)
+        self.folder_status.setText(f"Predicting {folder}…")
+        self._update_enabled()
+        return True
+
+    # ------------------------------------------------------------------ job events
+    def _on_event(self, job: str, ev: Event) -> None:
+        if job not in (EXPORT_JOB, PREDICT_JOB):
+            return
+        bar, status = (self.progress, self.status) if job == EXPORT_JOB else (self.folder_progress, self.folder_status)
+        if isinstance(ev, Progress):
+            bar.setRange(0, max(1, ev.total))
+            bar.setValue(ev.done)
+            if ev.message:
+                status.setText(ev.message)
+        elif isinstance(ev, JobFailed):
+            status.setText(f"<span style='color:#b42318'><b>Failed:</b> {ev.message}</span>")
+        elif isinstance(ev, JobResult) and ev.result is not None:
+            if job == EXPORT_JOB:
+                self.show_results(ev.result)
+            else:
+                status.setText(_predict_summary(ev.result))
+
+    def _on_finished(self, job: str, status: str) -> None:
+        for j, bar, lab in ((EXPORT_JOB, self.progress, self.status), (PREDICT_JOB, self.folder_progress, self.folder_status)):
+            if job == j:
+                bar.setRange(0, 1)
+                bar.setValue(1 if status == "completed" else 0)
+                if status == "cancelled":
+                    lab.setText("Cancelled.")
+        self._update_enabled()
+
+
+def _predict_summary(result) -> str:
+    path = getattr(result, "out_csv", None) or getattr(result, "path", None) or ""
+    n = getattr(result, "n_predicted", None)
+    bad = getattr(result, "n_failed", None) or len(getattr(result, "skipped", []) or [])
+    head = f"Wrote {path}" if path else "Done"
+    return head + (f": {n} image(s) predicted" if n is not None else "") + (f", {bad} unreadable skipped" if bad else "")
