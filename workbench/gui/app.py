@@ -1,0 +1,65 @@
+"""QApplication setup (high-DPI, style sheet, icons) and ``run()``, the app's entry point."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from ..config import ConfigError, RunConfig
+from .widgets.common import icon, resource
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (created once): fractional high-DPI scaling, Fusion style, our style sheet."""
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(argv or [sys.argv[0]])
+    app.setApplicationName("Workbench")
+    app.setOrganizationName("workbench")
+    app.setWindowIcon(icon("app"))
+    app.setStyle("Fusion")
+    qss = resource("style.qss")
+    if qss.is_file():
+        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+    import pyqtgraph as pg
+    pg.setConfigOptions(antialias=True, foreground="#334155", background=None)
+    return app
+
+
+def create_window(dataset: str | None = None, demo: bool = False, recipe: str | None = None):
+    """Build the main window; open ``dataset`` (or the demo dataset on ``demo`` / first start)."""
+    from .main_window import MainWindow
+    from .session import Session, default_config
+    cfg = default_config()
+    if recipe:
+        cfg = RunConfig.load(recipe)
+    session = Session(cfg)
+    win = MainWindow(session)
+    session.setParent(win)
+    target = dataset or (cfg.data.path if recipe else None)
+    if target is None and (demo or not win.recent_folders()):
+        from ..data import demo_path
+        target = str(demo_path())
+        if not recipe:
+            from ..recipes import demo_recipe
+            session.set_config(demo_recipe(target, runs_dir=cfg.runs_dir))
+        win.statusBar().showMessage("Opened the built-in demo dataset. Use File > Open dataset for your own.", 8000)
+    if target:
+        win.data_view.open_folder(str(Path(target).expanduser()))
+    return win
+
+
+def run(dataset: str | None = None, demo: bool = False, recipe: str | None = None) -> int:
+    """Open the app and run the event loop; returns the exit code."""
+    app = make_app()
+    try:
+        win = create_window(dataset, demo, recipe)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    win.show()
+    return app.exec()

@@ -1,0 +1,348 @@
+"""The main window: composition only. A step flow of pages (Data, Recipe, LR finder, Train, Results,
+Export) in the left column with the run list under it, pages stacked in the centre, menus with
+shortcuts and a status bar (device, precision, state). Pages are added by composition:
+``add_page(key, title, icon, widget)`` / ``replace_page(key, widget)`` (part 2 fills Results and Export).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Slot
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+
+from ..events import JobFailed
+from ..paths import data_home
+from .jobs import submit, wait_side_tasks
+from .session import Session
+from .views.data_view import DataView
+from .views.lr_find_view import LRFindView
+from .views.recipe_view import RecipeView
+from .views.train_view import TrainView
+from .widgets.common import PlaceholderPage, icon
+
+MAX_RECENT = 8
+
+
+def settings() -> QSettings:
+    """UI state only (layout, recent folders), in the per-user data folder; never hyper-parameters."""
+    return QSettings(str(data_home() / "gui.ini"), QSettings.Format.IniFormat)
+
+
+@dataclass
+class Page:
+    key: str
+    title: str
+    icon: str
+    widget: QWidget
+    tip: str = ""
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session or Session(parent=self)
+        self.setWindowTitle("Workbench")
+        self.setWindowIcon(icon("app"))
+        self.pages: list[Page] = []
+        self.error_box: QMessageBox | None = None
+        self.confirm_close: Callable[[], bool] = self._ask_close
+        self.steps = QListWidget()
+        self.steps.setObjectName("steps")
+        self.steps.setIconSize(QSize(20, 20))
+        self.steps.currentRowChanged.connect(self._on_step)
+        self.runs = QListWidget()
+        self.runs.setObjectName("runs")
+        self.runs.itemActivated.connect(self._on_run_item)
+        self.runs.itemClicked.connect(self._on_run_item)
+        self.stack = QStackedWidget()
+        left = QWidget()
+        left.setObjectName("sidebar")
+        ll = QVBoxLayout(left)
+        ll.addWidget(QLabel("<b>Steps</b>"))
+        ll.addWidget(self.steps)
+        ll.addWidget(QLabel("<b>Runs</b>"))
+        ll.addWidget(self.runs, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("main_splitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.stack)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([190, 1090])
+        self.setCentralWidget(self.splitter)
+
+        s = self.session
+        self.data_view = DataView(s)
+        self.recipe_view = RecipeView(s)
+        self.lr_view = LRFindView(s)
+        self.train_view = TrainView(s)
+        self.add_page("data", "1  Data", "data", self.data_view, "Open a dataset and check it")
+        self.add_page("recipe", "2  Recipe", "recipe", self.recipe_view, "Choose model, augmentation and tricks")
+        self.add_page("lr_find", "3  LR finder", "search", self.lr_view, "Find a good learning rate")
+        self.add_page("train", "4  Train", "play", self.train_view, "Train and watch the curves")
+        self.add_page("results", "5  Results", "results", PlaceholderPage(
+            "Results", "Train a run or open a run folder to see results."), "Inspect a finished run")
+        self.add_page("export", "6  Export", "export", PlaceholderPage(
+            "Export", "Train a run or open a run folder, then export it here."), "Export a trained model")
+
+        self._build_actions()
+        self.device_label, self.precision_label, self.state_label = QLabel("device: ..."), QLabel(), QLabel("ready")
+        for w in (self.state_label,):
+            self.statusBar().addWidget(w, 1)
+        for w in (self.device_label, self.precision_label):
+            self.statusBar().addPermanentWidget(w)
+
+        s.runner.started.connect(self._update_state)
+        s.runner.finished.connect(self._update_state)
+        s.dataset_changed.connect(self._on_dataset)
+        s.job_failed.connect(self.show_error)
+        s.runs_changed.connect(self.refresh_runs)
+        s.run_opened.connect(self._on_run_opened)
+        self.data_view.open_requested.connect(self.add_recent)
+        self.train_view.run_finished.connect(self._on_run_finished)
+        self.train_view.state_changed.connect(lambda st: self._update_state())
+        self.lr_view.lr_picked.connect(lambda lr: self.statusBar().showMessage(f"train.lr set to {lr:.3g}", 4000))
+        self.show_page("data")
+        self.refresh_runs()
+        self._restore()
+        self._update_state()
+        self.detect_device()
+
+    # ----------------------------------------------------------------- pages
+    def add_page(self, key: str, title: str, icon_name: str, widget: QWidget, tip: str = "") -> None:
+        self.pages.append(Page(key, title, icon_name, widget, tip))
+        self.stack.addWidget(widget)
+        item = QListWidgetItem(icon(icon_name), title)
+        item.setToolTip(tip)
+        self.steps.addItem(item)
+
+    def replace_page(self, key: str, widget: QWidget) -> None:
+        i = self._index(key)
+        old = self.pages[i].widget
+        self.pages[i].widget = widget
+        self.stack.insertWidget(i, widget)
+        self.stack.removeWidget(old)
+        old.deleteLater()
+
+    def page(self, key: str) -> QWidget:
+        return self.pages[self._index(key)].widget
+
+    def show_page(self, key: str) -> None:
+        self.steps.setCurrentRow(self._index(key))
+
+    def current_page(self) -> str:
+        return self.pages[self.stack.currentIndex()].key
+
+    def _index(self, key: str) -> int:
+        for i, p in enumerate(self.pages):
+            if p.key == key:
+                return i
+        raise KeyError(f"no page '{key}'")
+
+    @Slot(int)
+    def _on_step(self, row: int) -> None:
+        if 0 <= row < len(self.pages):
+            self.stack.setCurrentIndex(row)
+
+    # ----------------------------------------------------------------- actions
+    def _action(self, menu, text: str, slot, shortcuts=(), icon_name: str = "", tip: str = "") -> QAction:
+        a = QAction(icon(icon_name) if icon_name else QIcon(), text, self)
+        if shortcuts:
+            a.setShortcuts([QKeySequence(s) for s in shortcuts])
+        a.setToolTip(tip or text)
+        a.setStatusTip(tip or text)
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        return a
+
+    def _build_actions(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self.act_open = self._action(f, "&Open dataset...", self.data_view.open_dialog, ["Ctrl+O"], "folder")
+        self.act_open_run = self._action(f, "Open &run...", self.open_run_dialog, ["Ctrl+Shift+O"], "results")
+        self.recent_menu = f.addMenu("Recent datasets")
+        f.addSeparator()
+        self.act_save = self._action(f, "&Save recipe...", self.recipe_view.save_dialog, ["Ctrl+S"], "save")
+        self.act_load = self._action(f, "&Load recipe...", self.recipe_view.load_dialog, ["Ctrl+L"], "open")
+        self.act_export = self._action(f, "&Export...", lambda: self.show_page("export"), ["Ctrl+E"], "export")
+        f.addSeparator()
+        self.act_quit = self._action(f, "&Quit", self.close, ["Ctrl+Q"])
+        r = mb.addMenu("&Run")
+        self.act_train = self._action(r, "Start &training", self._start_training, ["Ctrl+R", "F5"], "play")
+        self.act_pause = self._action(r, "&Pause / resume", self.train_view.toggle_pause, ["Ctrl+P"], "pause")
+        self.act_stop = self._action(r, "&Stop", self._stop, ["Shift+F5", "Ctrl+."], "stop",
+                                     "Stop the running job at the next batch")
+        r.addSeparator()
+        self.act_lr = self._action(r, "&LR finder", self._start_lr_find, ["Ctrl+F"], "search")
+        v = mb.addMenu("&View")
+        for i, p in enumerate(self.pages):
+            self._action(v, p.title.split("  ", 1)[-1], lambda _=False, k=p.key: self.show_page(k), [f"Ctrl+{i + 1}"],
+                         p.icon)
+        h = mb.addMenu("&Help")
+        self._action(h, "&About", self._about)
+
+    def _start_training(self) -> None:
+        self.show_page("train")
+        self.train_view.start()
+
+    def _start_lr_find(self) -> None:
+        self.show_page("lr_find")
+        self.lr_view.run()
+
+    def _stop(self) -> None:
+        if self.session.runner.name == "train":
+            self.train_view.stop()
+        else:
+            self.session.stop()
+
+    @Slot()
+    def _update_state(self, *args) -> None:
+        runner, ds = self.session.runner, self.session.dataset
+        busy = runner.busy
+        have_data = bool(self.session.config.data.path)
+        self.act_train.setEnabled(not busy and have_data)
+        self.act_train.setToolTip("Start training (Ctrl+R)" if self.act_train.isEnabled() else
+                                  ("A job is running." if busy else "Open a dataset first."))
+        self.act_lr.setEnabled(not busy and have_data)
+        self.act_lr.setToolTip("Run the LR finder (Ctrl+F)" if self.act_lr.isEnabled() else
+                               ("A job is running." if busy else "Open a dataset first."))
+        self.act_pause.setEnabled(self.train_view.state in ("running", "paused"))
+        self.act_stop.setEnabled(busy)
+        self.act_open.setEnabled(not busy)
+        names = {"scan": "scanning the dataset", "lr_find": "running the LR finder", "train": "training"}
+        if busy:
+            state = names.get(runner.name, runner.name) + (" (paused)" if runner.paused else "")
+        else:
+            state = "ready"
+        where = f" - {Path(ds.root).name} ({len(ds.items):,} images, {len(ds.classes)} classes)" if ds else ""
+        self.state_label.setText(state + where)
+
+    # ----------------------------------------------------------------- device
+    def detect_device(self) -> None:
+        cfg = self.session.config
+
+        def work():
+            from ..device import describe, pick_device, pick_precision
+            dev = pick_device(cfg.train.device)
+            return describe(dev), pick_precision(dev, cfg.train.precision)
+        submit(work, self._show_device)
+
+    def _show_device(self, result) -> None:
+        if isinstance(result, Exception):
+            self.device_label.setText(f"device: unknown ({result})")
+            return
+        desc, prec = result
+        self.device_label.setText(f"device: {desc}")
+        self.precision_label.setText(f"precision: {prec}")
+
+    # ----------------------------------------------------------------- runs / data
+    def refresh_runs(self) -> None:
+        self.runs.clear()
+        for info in self.session.list_runs():
+            item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
+            item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
+            status = getattr(info, "status", "")
+            item.setToolTip(f"{info.run_dir}\nstatus: {status}")
+            self.runs.addItem(item)
+
+    def _on_run_item(self, item: QListWidgetItem) -> None:
+        self.session.open_run(item.data(Qt.ItemDataRole.UserRole))
+
+    def open_run_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open run folder", self.session.config.runs_dir)
+        if folder:
+            self.session.open_run(folder)
+
+    @Slot(str)
+    def _on_run_opened(self, run_dir: str) -> None:
+        page = self.page("results")
+        if isinstance(page, PlaceholderPage):
+            page.message.setText(f"Run folder: {run_dir}\n\nThe results views for this run appear here.")
+        self.show_page("results")
+
+    @Slot(str, str)
+    def _on_run_finished(self, run_dir: str, status: str) -> None:
+        self.refresh_runs()
+        if status in ("completed", "early_stopped") and run_dir:
+            self.session.open_run(run_dir)
+
+    def _on_dataset(self, ds) -> None:
+        self._update_state()
+
+    def add_recent(self, folder: str) -> None:
+        st = settings()
+        recent = [folder] + [f for f in self.recent_folders() if f != folder]
+        st.setValue("recent", recent[:MAX_RECENT])
+        self._fill_recent()
+
+    def recent_folders(self) -> list[str]:
+        value = settings().value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in value or []]
+
+    def _fill_recent(self) -> None:
+        folders = self.recent_folders()
+        self.data_view.set_recent(folders)
+        self.recent_menu.clear()
+        for f in folders:
+            self.recent_menu.addAction(f, lambda f=f: self.data_view.open_folder(f))
+        self.recent_menu.setEnabled(bool(folders))
+
+    # ----------------------------------------------------------------- errors, settings, closing
+    @Slot(object)
+    def show_error(self, ev: JobFailed) -> None:
+        box = QMessageBox(QMessageBox.Icon.Critical, "Job failed", f"The {ev.job} job failed:\n\n{ev.message}",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setDetailedText(ev.traceback or ev.message)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        self.error_box = box
+        box.open()
+
+    def _about(self) -> None:
+        from .. import __version__
+        QMessageBox.about(self, "About Workbench", f"Workbench {__version__}\nTrain image classifiers from a folder.")
+
+    def _restore(self) -> None:
+        st = settings()
+        geo = st.value("geometry")
+        if isinstance(geo, QByteArray) and not geo.isEmpty():
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1280, 800)
+        state = st.value("state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        for sp in (self.splitter, self.recipe_view.splitter, self.train_view.splitter):
+            v = st.value(f"splitters/{sp.objectName()}")
+            if isinstance(v, QByteArray):
+                sp.restoreState(v)
+        self._fill_recent()
+
+    def save_settings(self) -> None:
+        st = settings()
+        st.setValue("geometry", self.saveGeometry())
+        st.setValue("state", self.saveState())
+        for sp in (self.splitter, self.recipe_view.splitter, self.train_view.splitter):
+            st.setValue(f"splitters/{sp.objectName()}", sp.saveState())
+        st.sync()
+
+    def _ask_close(self) -> bool:
+        answer = QMessageBox.question(self, "A job is running",
+                                      "A job is still running. Stop it and quit? (The last checkpoint stays usable.)")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event) -> None:
+        if self.session.runner.busy:
+            if not self.confirm_close():
+                event.ignore()
+                return
+            self.session.runner.resume()
+            self.session.stop()
+            self.session.runner.wait()
+        wait_side_tasks()
+        self.save_settings()
+        event.accept()

@@ -1,0 +1,184 @@
+"""Live augmentation preview: a few training images decoded once (presized like the cache), then
+BatchAugment run on them in a side thread whenever the augmentation options change (debounced 250 ms).
+Rows are images; the first column is the plain centre crop (what validation sees), then variants."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ..jobs import submit
+from ..widgets.common import set_icon
+
+N_IMAGES, N_VARIANTS, CELL = 4, 4, 84
+
+
+def decode(path: str, presize: int) -> np.ndarray:
+    """uint8 (presize, presize, 3): short side resized to presize, centre-cropped (as the cache does)."""
+    try:
+        from ...data.cache import decode_presized
+        return np.asarray(decode_presized(path, presize), dtype=np.uint8)
+    except ImportError:
+        from PIL import Image, ImageOps
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            return np.asarray(ImageOps.fit(im, (presize, presize), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def augment_grid(images: np.ndarray, cfg, out_size: int, seed: int, n_variants: int = N_VARIANTS) -> np.ndarray:
+    """(N, S, S, 3) uint8 -> (N, 1 + n_variants, out, out, 3) uint8: plain crop then augmented variants."""
+    import torch
+
+    from ...augment import BatchAugment, center_crop
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    plain = center_crop(x, out_size).permute(0, 2, 3, 1)  # float NCHW -> NHWC
+    gen = torch.Generator().manual_seed(seed)
+    aug = BatchAugment(cfg)(x.repeat_interleave(n_variants, dim=0), out_size, gen).permute(0, 2, 3, 1)
+    aug = aug.reshape(len(images), n_variants, out_size, out_size, 3)
+    grid = torch.cat([plain[:, None], aug], dim=1)
+    return (grid.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def to_qimage(a: np.ndarray) -> QImage:
+    a = np.ascontiguousarray(a)
+    h, w, _ = a.shape
+    return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class AugmentPreview(QWidget):
+    refreshed = Signal()
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.seed = session.config.seed
+        self.paths: list[str] = []
+        self._decoded: tuple | None = None  # (paths, presize, array)
+        self._busy = self._dirty = False
+        self._last_key = None
+        self.debounce = QTimer(self)
+        self.debounce.setSingleShot(True)
+        self.debounce.setInterval(250)
+        self.debounce.timeout.connect(self.refresh_now)
+
+        self.reshuffle_btn = QPushButton("Reshuffle")
+        set_icon(self.reshuffle_btn, "shuffle")
+        self.reshuffle_btn.setToolTip("Draw new random augmentations")
+        self.reshuffle_btn.clicked.connect(self.reshuffle)
+        self.status = QLabel("Open a dataset to preview augmentations.")
+        self.status.setObjectName("dim")
+        self.status.setWordWrap(True)
+        grid = QGridLayout()
+        grid.setSpacing(4)
+        self.cells: list[list[QLabel]] = []
+        for c, title in enumerate(["plain"] + [f"augmented {i + 1}" for i in range(N_VARIANTS)]):
+            head = QLabel(title)
+            head.setObjectName("dim")
+            head.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            grid.addWidget(head, 0, c)
+        for r in range(N_IMAGES):
+            row = []
+            for c in range(1 + N_VARIANTS):
+                cell = QLabel()
+                cell.setFixedSize(CELL, CELL)
+                cell.setObjectName("thumb")
+                cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                grid.addWidget(cell, r + 1, c)
+                row.append(cell)
+            self.cells.append(row)
+        head = QHBoxLayout()
+        title = QLabel("<b>Augmentation preview</b>")
+        head.addWidget(title, 1)
+        head.addWidget(self.reshuffle_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(head)
+        lay.addLayout(grid)
+        lay.addWidget(self.status)
+        lay.addStretch(1)
+
+        session.dataset_changed.connect(self.set_dataset)
+        session.config_changed.connect(self._on_config)
+        if session.dataset is not None:
+            self.set_dataset(session.dataset)
+
+    # ----------------------------------------------------------------- inputs
+    @Slot(object)
+    def set_dataset(self, ds) -> None:
+        """Pick up to N_IMAGES training images, one per class first."""
+        self.paths = []
+        if ds is not None:
+            items = list(ds.train) or list(ds.items)
+            by_class: dict[int, list] = {}
+            for it in items:
+                by_class.setdefault(it.label, []).append(it.path)
+            while len(self.paths) < N_IMAGES and any(by_class.values()):
+                for lst in by_class.values():
+                    if lst and len(self.paths) < N_IMAGES:
+                        self.paths.append(lst.pop(0))
+        self._last_key = None
+        self.schedule()
+
+    def _on_config(self, cfg) -> None:
+        key = (cfg.augment, cfg.data.image_size, cfg.effective_presize)
+        if key != self._last_key:
+            self.schedule()
+
+    def schedule(self) -> None:
+        """Refresh after 250 ms without further changes."""
+        self.debounce.start()
+
+    @Slot()
+    def reshuffle(self) -> None:
+        self.seed += 1
+        self.refresh_now()
+
+    # ----------------------------------------------------------------- work
+    @Slot()
+    def refresh_now(self) -> None:
+        if not self.paths:
+            self.status.setText("Open a dataset to preview augmentations.")
+            return
+        if self._busy:
+            self._dirty = True
+            return
+        cfg = self.session.config
+        self._last_key = (cfg.augment, cfg.data.image_size, cfg.effective_presize)
+        paths, presize, size, aug, seed = list(self.paths), cfg.effective_presize, cfg.data.image_size, cfg.augment, self.seed
+        decoded = self._decoded
+
+        def work():
+            if decoded and decoded[0] == paths and decoded[1] == presize:
+                arr = decoded[2]
+            else:
+                arr = np.stack([decode(p, presize) for p in paths])
+            return (paths, presize, arr), augment_grid(arr, aug, size, seed)
+        self._busy = True
+        self.status.setText("Augmenting...")
+        submit(work, self._on_result)
+
+    def _on_result(self, result) -> None:
+        self._busy = False
+        if isinstance(result, Exception):
+            self.status.setText(f"Preview failed: {type(result).__name__}: {result}")
+        else:
+            self._decoded, grid = result
+            self.show_grid(grid)
+            cfg = self.session.config
+            self.status.setText(f"{cfg.data.image_size} px from a {cfg.effective_presize} px presized image; "
+                                f"seed {self.seed}." + ("" if cfg.augment.enabled else " Augmentation is off."))
+        if self._dirty:
+            self._dirty = False
+            self.refresh_now()
+        else:
+            self.refreshed.emit()
+
+    def show_grid(self, grid: np.ndarray) -> None:
+        for r, row in enumerate(self.cells):
+            for c, cell in enumerate(row):
+                if r < grid.shape[0] and c < grid.shape[1]:
+                    pm = QPixmap.fromImage(to_qimage(grid[r, c]))
+                    cell.setPixmap(pm.scaled(CELL, CELL, Qt.AspectRatioMode.KeepAspectRatio,
+                                             Qt.TransformationMode.SmoothTransformation))
+                else:
+                    cell.clear()

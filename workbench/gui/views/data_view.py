@@ -1,0 +1,275 @@
+"""Data page: open a folder (dialog, drag and drop, recent list), scan + health check in a worker with
+progress and cancel, class counts (bar chart), split sizes, image-size histogram, a lazy thumbnail grid
+per class and the health report (skipped files and why, with a preview of the selected file)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
+                               QLabel, QProgressBar, QPushButton, QSplitter, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+
+from ...events import Event, Progress
+from ..widgets.common import page_header, set_icon
+from ..widgets.thumbs import ThumbModel, ThumbView, load_thumb
+
+
+def size_arrays(stats) -> tuple[np.ndarray, np.ndarray]:
+    """(widths, heights) from a DatasetStats (empty arrays when the stats have none)."""
+    for w_name, h_name in (("widths", "heights"), ("width", "height")):
+        w, h = getattr(stats, w_name, None), getattr(stats, h_name, None)
+        if w is not None and h is not None:
+            return np.asarray(w, dtype=float), np.asarray(h, dtype=float)
+    return np.zeros(0), np.zeros(0)
+
+
+class DataView(QWidget):
+    open_requested = Signal(str)
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setAcceptDrops(True)
+        self.open_btn = QPushButton("Open folder...")
+        self.open_btn.setObjectName("primary")
+        set_icon(self.open_btn, "folder")
+        self.open_btn.setToolTip("Open a dataset folder (Ctrl+O); you can also drop a folder here")
+        self.open_btn.clicked.connect(self.open_dialog)
+        self.recent = QComboBox()
+        self.recent.setPlaceholderText("Recent folders")
+        self.recent.setMinimumContentsLength(24)
+        self.recent.activated.connect(lambda i: self.open_folder(self.recent.itemData(i)))
+        self.cancel_btn = QPushButton("Cancel")
+        set_icon(self.cancel_btn, "stop")
+        self.cancel_btn.clicked.connect(session.stop)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress_label = QLabel()
+        self.progress_label.setObjectName("dim")
+        self.summary = QLabel("Open a folder with one sub-folder per class, or drop it here.")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        # overview: class counts + image sizes
+        self.counts_plot = pg.PlotWidget(title="Images per class")
+        self.counts_plot.setBackground(None)
+        self.counts_plot.getPlotItem().addLegend(offset=(-10, 10))
+        self.sizes_plot = pg.PlotWidget(title="Image sizes (short side, px)")
+        self.sizes_plot.setBackground(None)
+        overview = QSplitter(Qt.Orientation.Horizontal)
+        overview.addWidget(self.counts_plot)
+        overview.addWidget(self.sizes_plot)
+        overview.setStretchFactor(0, 3)
+        overview.setStretchFactor(1, 2)
+
+        # thumbnails per class
+        self.class_combo = QComboBox()
+        self.class_combo.currentIndexChanged.connect(self._show_class)
+        self.thumbs = ThumbModel(parent=self)
+        self.thumb_view = ThumbView()
+        self.thumb_view.setModel(self.thumbs)
+        images = QWidget()
+        il = QVBoxLayout(images)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Class:"))
+        row.addWidget(self.class_combo, 1)
+        il.addLayout(row)
+        il.addWidget(self.thumb_view, 1)
+
+        # health report
+        self.health = QTableWidget(0, 3)
+        self.health.setHorizontalHeaderLabels(["File", "Problem", "Details"])
+        self.health.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.health.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.health.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.health.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.health.itemSelectionChanged.connect(self._show_problem)
+        self.problem_path = QLabel()
+        self.problem_path.setWordWrap(True)
+        self.problem_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problem_image = QLabel()
+        self.problem_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.problem_image.setMinimumSize(200, 200)
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.addWidget(self.problem_path)
+        sl.addWidget(self.problem_image, 1)
+        health = QSplitter(Qt.Orientation.Horizontal)
+        health.addWidget(self.health)
+        health.addWidget(side)
+        health.setStretchFactor(0, 3)
+        health.setStretchFactor(1, 1)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(overview, "Overview")
+        self.tabs.addTab(images, "Images")
+        self.tabs.addTab(health, "Health report")
+
+        head = QHBoxLayout()
+        head.addWidget(page_header("Data", "Class folders (optionally train/ and valid/) or images + a labels CSV. "
+                                           "Files are never modified."), 1)
+        head.addWidget(self.recent)
+        head.addWidget(self.open_btn)
+        prog = QHBoxLayout()
+        prog.addWidget(self.progress, 1)
+        prog.addWidget(self.progress_label)
+        prog.addWidget(self.cancel_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(head)
+        lay.addLayout(prog)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.tabs, 1)
+
+        session.runner.started.connect(self._on_started)
+        session.runner.finished.connect(self._on_finished)
+        session.runner.event.connect(self._on_event)
+        session.dataset_changed.connect(self.show_dataset)
+        session.stats_changed.connect(self.show_stats)
+        self._set_busy(False)
+
+    # ----------------------------------------------------------------- opening
+    def set_recent(self, folders: list[str]) -> None:
+        self.recent.clear()
+        for f in folders:
+            self.recent.addItem(Path(f).name or f, f)
+            self.recent.setItemData(self.recent.count() - 1, f, Qt.ItemDataRole.ToolTipRole)
+        self.recent.setCurrentIndex(-1)
+
+    def open_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", self.session.config.data.path)
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str) -> None:
+        if folder:
+            self.open_requested.emit(folder)
+            if not self.session.open_dataset(folder):
+                self.summary.setText("Another job is running; stop it before opening a dataset.")
+
+    def dragEnterEvent(self, e) -> None:
+        urls = e.mimeData().urls()
+        if urls and Path(urls[0].toLocalFile()).is_dir():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:
+        self.open_folder(e.mimeData().urls()[0].toLocalFile())
+
+    # ----------------------------------------------------------------- job feedback
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.progress_label.setVisible(busy)
+        self.cancel_btn.setVisible(busy)
+        other = self.session.runner.busy and not busy
+        self.open_btn.setEnabled(not self.session.runner.busy)
+        self.recent.setEnabled(not self.session.runner.busy)
+        self.open_btn.setToolTip("Another job is running." if other else
+                                 "Open a dataset folder (Ctrl+O); you can also drop a folder here")
+
+    @Slot(str)
+    def _on_started(self, job: str) -> None:
+        self._set_busy(job == "scan")
+        if job == "scan":
+            self.progress.setValue(0)
+            self.summary.setText(f"Scanning {self.session.config.data.path} ...")
+
+    @Slot(str, str)
+    def _on_finished(self, job: str, status: str) -> None:
+        self._set_busy(False)
+        if job == "scan" and status != "completed":
+            self.summary.setText(f"Scan {status}." + (" See the error details." if status == "failed" else ""))
+
+    @Slot(str, object)
+    def _on_event(self, job: str, ev: Event) -> None:
+        if job == "scan" and isinstance(ev, Progress):
+            frac = ev.done / ev.total if ev.total else 0.0
+            self.progress.setValue(int(1000 * frac))
+            self.progress_label.setText(f"{ev.task}: {ev.done:,}/{ev.total:,} {ev.message}".strip())
+
+    # ----------------------------------------------------------------- showing
+    @Slot(object)
+    def show_dataset(self, ds) -> None:
+        if ds is None:
+            return
+        n_train, n_valid = len(ds.train), len(ds.valid)
+        skipped = [p for p in ds.problems if p.skipped]
+        self.summary.setText(
+            f"<b>{ds.root}</b><br>{len(ds.classes)} classes, {len(ds.items):,} usable images "
+            f"(train {n_train:,}, valid {n_valid:,}; split from {ds.split_source or 'folders'}), "
+            f"{len(skipped)} skipped, {len(ds.problems) - len(skipped) + len(ds.notes)} notes.")
+        self._draw_counts(ds)
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        for i, c in enumerate(ds.classes):
+            n = sum(1 for it in ds.items if it.label == i)
+            self.class_combo.addItem(f"{c} ({n})", i)
+        self.class_combo.blockSignals(False)
+        self._show_class(0)
+        self._fill_health(list(ds.problems) + list(ds.notes))
+
+    def _draw_counts(self, ds) -> None:
+        p = self.counts_plot.getPlotItem()
+        p.clear()
+        x = np.arange(len(ds.classes), dtype=float)
+        train = np.array([ds.counts("train").get(c, 0) for c in ds.classes], dtype=float)
+        valid = np.array([ds.counts("valid").get(c, 0) for c in ds.classes], dtype=float)
+        p.addItem(pg.BarGraphItem(x=x, height=train, width=0.7, brush="#3b82f6", name="train"))
+        p.addItem(pg.BarGraphItem(x=x, y0=train, height=valid, width=0.7, brush="#f97316", name="valid"))
+        p.getAxis("bottom").setTicks([[(i, c if len(c) <= 12 else c[:11] + "…") for i, c in enumerate(ds.classes)]])
+        p.setLabel("left", "images")
+
+    @Slot(object)
+    def show_stats(self, stats) -> None:
+        p = self.sizes_plot.getPlotItem()
+        p.clear()
+        w, h = size_arrays(stats) if stats is not None else (np.zeros(0), np.zeros(0))
+        if not len(w):
+            return
+        short = np.minimum(w, h)
+        bins = min(30, max(5, len(np.unique(short))))
+        counts, edges = np.histogram(short, bins=bins)
+        p.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush="#10b981"))
+        p.setLabel("bottom", "short side (px)")
+        p.setLabel("left", "images")
+
+    @Slot(int)
+    def _show_class(self, _index: int) -> None:
+        ds = self.session.dataset
+        label = self.class_combo.currentData()
+        if ds is None or label is None:
+            self.thumbs.set_paths([])
+            return
+        paths = [it.path for it in ds.items if it.label == label]
+        self.thumbs.set_paths(paths)
+
+    def _fill_health(self, problems: list) -> None:
+        self.health.setRowCount(len(problems))
+        for r, pr in enumerate(problems):
+            name = QTableWidgetItem(Path(pr.path).name)
+            name.setData(Qt.ItemDataRole.UserRole, pr.path)
+            name.setToolTip(pr.path)
+            kind = QTableWidgetItem(pr.kind + ("" if pr.skipped else " (note)"))
+            self.health.setItem(r, 0, name)
+            self.health.setItem(r, 1, kind)
+            self.health.setItem(r, 2, QTableWidgetItem(pr.message))
+        self.health.resizeColumnsToContents()
+        self.tabs.setTabText(2, f"Health report ({sum(1 for p in problems if p.skipped)} skipped)")
+
+    def _show_problem(self) -> None:
+        rows = self.health.selectionModel().selectedRows()
+        if not rows:
+            return
+        path = self.health.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+        self.problem_path.setText(path)
+        try:
+            img = load_thumb(path, 256) if Path(path).is_file() else None
+        except Exception as e:  # the file is broken: say so instead of showing it
+            img = None
+            self.problem_image.setText(f"Cannot be decoded:\n{type(e).__name__}: {e}")
+        if img is not None:
+            self.problem_image.setPixmap(QPixmap.fromImage(img))
+        elif not Path(path).is_file():
+            self.problem_image.setText("Not a file (folder or missing).")

@@ -1,0 +1,199 @@
+"""The recipe's options form, generated from RunConfig field metadata (workbench.config.iter_fields).
+
+Every option gets a label, a tooltip (what it does, its default, its range) and an editor checked
+against the range: spin boxes with min/max, a combo for choices, a check box for bools. Options are
+grouped by section; "advanced" options sit in a collapsed box per section.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
+                               QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+
+from ...config import RunConfig, iter_fields
+from ..widgets.common import Collapsible
+
+SECTIONS = ("data", "augment", "model", "train", "tricks", "tta", "lr_find", "export")
+SECTION_TITLES = {"": "Run", "data": "Data", "augment": "Augmentation", "model": "Model", "train": "Training",
+                  "tricks": "Tricks", "tta": "Test-time augmentation", "lr_find": "LR finder",
+                  "export": "Export"}
+HIDDEN = {"schema_version", "data.path"}
+INT_MAX = 2**31 - 1
+
+
+class SciSpinBox(QDoubleSpinBox):
+    """Float spin box showing compact values (2e-3, 1e+05); log-scale steps for wide ranges."""
+
+    def __init__(self, lo: float, hi: float, parent=None) -> None:
+        super().__init__(parent)
+        self.setDecimals(12)
+        self.setRange(lo, hi)
+        self.log_steps = lo > 0 and hi / lo >= 1e3
+        self.setSingleStep(0.05 if hi <= 1 else (1.0 if hi <= 1000 else 10.0))
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.4g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        t = text.strip()
+        if not t:
+            return QValidator.State.Intermediate, text, pos
+        try:
+            v = float(t)
+        except ValueError:
+            partial = t.endswith(("e", "e-", "e+", "-", ".", "+"))
+            return (QValidator.State.Intermediate if partial else QValidator.State.Invalid), text, pos
+        ok = self.minimum() <= v <= self.maximum()
+        return (QValidator.State.Acceptable if ok else QValidator.State.Intermediate), text, pos
+
+    def stepBy(self, steps: int) -> None:
+        if self.log_steps:
+            v = self.value() * (10 ** (0.1 * steps))
+            self.setValue(min(self.maximum(), max(self.minimum(), float(f"{v:.3g}"))))
+        else:
+            super().stepBy(steps)
+
+
+def tooltip(key: str, meta: dict, default: Any) -> str:
+    parts = [f"<b>{meta.get('label', key)}</b> <code>{key}</code><br>{meta.get('help', '')}",
+             f"Default: <code>{_fmt(default)}</code>"]
+    if meta.get("min") is not None or meta.get("max") is not None:
+        parts.append(f"Range: {_fmt(meta.get('min'))} .. {_fmt(meta.get('max'))}")
+    if meta.get("choices"):
+        parts.append("Choices: " + ", ".join(map(str, meta["choices"])))
+    return "<br>".join(parts)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, tuple):
+        return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+class OptionsForm(QWidget):
+    """Editors for every option; emits ``changed(key, value)`` when the user edits one."""
+
+    changed = Signal(str, object)
+
+    def __init__(self, config: RunConfig | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.editors: dict[str, QWidget] = {}
+        self.kinds: dict[str, type] = {}
+        self.advanced: dict[str, Collapsible] = {}
+        self.groups: dict[str, QGroupBox] = {}
+        defaults = RunConfig()
+        lay = QVBoxLayout(self)
+        lay.setSpacing(10)
+        forms: dict[str, tuple[QFormLayout, QFormLayout, QWidget]] = {}
+        for key, f, value in iter_fields(defaults):
+            if key in HIDDEN:
+                continue
+            section = key.split(".")[0] if "." in key else ""
+            if section not in forms:
+                box = QGroupBox(SECTION_TITLES.get(section, section))
+                self.groups[section] = box
+                v = QVBoxLayout(box)
+                main, adv_body = QFormLayout(), QWidget()
+                adv = QFormLayout(adv_body)
+                for fl in (main, adv):
+                    fl.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+                v.addLayout(main)
+                coll = Collapsible("Advanced", adv_body, expanded=False)
+                self.advanced[section] = coll
+                v.addWidget(coll)
+                forms[section] = (main, adv, coll)
+                lay.addWidget(box)
+            main, adv, _ = forms[section]
+            meta = dict(f.metadata)
+            editor = self._make_editor(key, meta, value)
+            tip = tooltip(key, meta, value)
+            editor.setToolTip(tip)
+            label = QLabel(meta.get("label", key))
+            label.setToolTip(tip)
+            label.setBuddy(editor)
+            (adv if meta.get("advanced") else main).addRow(label, editor)
+            self.editors[key] = editor
+            self.kinds[key] = type(value)
+        for section, (_, adv, coll) in forms.items():
+            coll.setVisible(adv.rowCount() > 0)
+        lay.addStretch(1)
+        if config is not None:
+            self.set_config(config)
+
+    def _make_editor(self, key: str, meta: dict, value: Any) -> QWidget:
+        lo, hi = meta.get("min"), meta.get("max")
+        if isinstance(value, bool):
+            w = QCheckBox()
+            w.toggled.connect(lambda on, k=key: self.changed.emit(k, bool(on)))
+        elif meta.get("choices"):
+            w = QComboBox()
+            w.addItems([str(c) for c in meta["choices"]])
+            w.currentTextChanged.connect(lambda t, k=key: self.changed.emit(k, t))
+        elif isinstance(value, int):
+            w = QSpinBox()
+            w.setRange(int(lo) if lo is not None else 0, int(min(hi, INT_MAX)) if hi is not None else INT_MAX)
+            w.setKeyboardTracking(False)
+            w.setGroupSeparatorShown(value >= 10_000)
+            w.valueChanged.connect(lambda v, k=key: self.changed.emit(k, int(v)))
+        elif isinstance(value, float):
+            w = SciSpinBox(lo if lo is not None else -1e12, hi if hi is not None else 1e12)
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(lambda v, k=key: self.changed.emit(k, float(v)))
+        else:  # str and tuples: free text, checked when applied
+            w = QLineEdit()
+            w.setClearButtonEnabled(True)
+            if isinstance(value, tuple):
+                w.setPlaceholderText("comma-separated values")
+            w.editingFinished.connect(lambda k=key, e=w: self._text_done(k, e))
+        w.setObjectName(key)
+        return w
+
+    def _text_done(self, key: str, editor: QLineEdit) -> None:
+        text = editor.text().strip()
+        if self.kinds[key] is tuple:
+            self.changed.emit(key, tuple(t.strip() for t in text.split(",") if t.strip()))
+        else:
+            self.changed.emit(key, text)
+
+    def set_config(self, cfg: RunConfig) -> None:
+        """Show ``cfg`` without emitting ``changed`` (no loops)."""
+        for key, _, value in iter_fields(cfg):
+            w = self.editors.get(key)
+            if w is None:
+                continue
+            blocker = QSignalBlocker(w)
+            if isinstance(w, QCheckBox):
+                w.setChecked(bool(value))
+            elif isinstance(w, QComboBox):
+                w.setCurrentText(str(value))
+            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                if isinstance(value, float) and not math.isfinite(value):
+                    continue
+                w.setValue(value)
+            elif isinstance(w, QLineEdit):
+                text = ", ".join(_fmt(v) for v in value) if isinstance(value, tuple) else str(value)
+                if w.text() != text:
+                    w.setText(text)
+            del blocker
+
+    def mark_problems(self, problems: list[str]) -> None:
+        """Highlight editors whose key a validate() problem names."""
+        bad = {p.split(" ", 1)[0].rstrip(":") for p in problems}
+        for key, w in self.editors.items():
+            w.setProperty("invalid", key in bad)
+            w.style().unpolish(w)
+            w.style().polish(w)

@@ -1,0 +1,109 @@
+"""Buffered live plots: preallocated growing numpy buffers, redrawn from a QTimer.
+
+Appending is O(1) amortised and never touches the scene; ``LivePlot`` redraws only curves that
+changed, at most ``fps`` times a second, with clip-to-view and peak downsampling so 100k+ points stay
+smooth.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal
+
+PALETTE = ("#3b82f6", "#f97316", "#10b981", "#a855f7", "#ef4444", "#eab308", "#06b6d4")
+
+
+class Buffer:
+    """Growing (x, y) float buffer; doubles its capacity when full."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._x = np.empty(capacity, dtype=np.float64)
+        self._y = np.empty(capacity, dtype=np.float64)
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self._x):
+            self._x = np.concatenate([self._x, np.empty_like(self._x)])
+            self._y = np.concatenate([self._y, np.empty_like(self._y)])
+        self._x[self.n] = x
+        self._y[self.n] = y
+        self.n += 1
+
+    def clear(self) -> None:
+        self.n = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.n]
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class LivePlot(pg.PlotWidget):
+    """A plot of named buffered curves; ``append(name, x, y)`` then the timer redraws."""
+
+    redrawn = Signal()
+
+    def __init__(self, title: str = "", x_label: str = "", y_label: str = "", log_y: bool = False,
+                 fps: int = 10, parent=None) -> None:
+        super().__init__(parent=parent)
+        self.setBackground(None)
+        item = self.getPlotItem()
+        if title:
+            item.setTitle(title)
+        if x_label:
+            item.setLabel("bottom", x_label)
+        if y_label:
+            item.setLabel("left", y_label)
+        item.showGrid(x=True, y=True, alpha=0.15)
+        item.setLogMode(y=log_y)
+        self.legend = item.addLegend(offset=(-10, 10))
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.buffers: dict[str, Buffer] = {}
+        self._dirty: set[str] = set()
+        self.timer = QTimer(self)
+        self.timer.setInterval(max(10, 1000 // fps))
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+
+    def add_curve(self, name: str, color: str | None = None, symbol: str | None = None,
+                  width: float = 2.0) -> None:
+        color = color or PALETTE[len(self.curves) % len(PALETTE)]
+        curve = self.plot([], [], name=name, pen=pg.mkPen(color, width=width),
+                          symbol=symbol, symbolBrush=color if symbol else None, symbolSize=6,
+                          symbolPen=None)
+        curve.setClipToView(True)
+        curve.setDownsampling(auto=True, method="peak")
+        self.curves[name] = curve
+        self.buffers[name] = Buffer()
+
+    def append(self, name: str, x: float, y: float) -> None:
+        if name not in self.curves:
+            self.add_curve(name)
+        if y is None or not np.isfinite(y):
+            return
+        self.buffers[name].append(float(x), float(y))
+        self._dirty.add(name)
+
+    def clear_data(self) -> None:
+        for name, buf in self.buffers.items():
+            buf.clear()
+            self._dirty.add(name)
+        self.redraw()
+
+    def redraw(self) -> None:
+        if not self._dirty:
+            return
+        for name in self._dirty:
+            buf = self.buffers[name]
+            self.curves[name].setData(buf.x, buf.y)
+        self._dirty.clear()
+        self.redrawn.emit()
+
+    def points(self, name: str) -> int:
+        return len(self.buffers[name]) if name in self.buffers else 0

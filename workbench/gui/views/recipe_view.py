@@ -1,0 +1,196 @@
+"""Recipe page: the options form (from config metadata), live augmentation preview, schedule preview,
+inline validation, save / load as the CLI's TOML, and "Copy CLI command"."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
+                               QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+
+from ...config import ConfigError, RunConfig
+from ..session import default_config
+from ..widgets.common import page_header, set_icon
+from .augment_preview import AugmentPreview
+from .options_form import OptionsForm
+from .plots import LivePlot
+
+
+def steps_per_epoch(session) -> int:
+    """Optimizer steps per epoch for the schedule preview (100 until a dataset is open)."""
+    ds, cfg = session.dataset, session.config
+    n = len(ds.train) if ds is not None else 0
+    if not n:
+        return 100
+    return max(1, math.ceil(n / cfg.data.batch_size / max(1, cfg.train.grad_accum)))
+
+
+class RecipeView(QWidget):
+    schedule_redrawn = Signal()
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.form = OptionsForm(session.config)
+        self.form.changed.connect(self._on_form_changed)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        scroll.setMinimumWidth(380)
+
+        self.problems_label = QLabel()
+        self.problems_label.setObjectName("problems")
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.preview = AugmentPreview(session)
+        self.schedule_plot = LivePlot("Planned schedule over the run", "epoch", "learning rate")
+        self.schedule_plot.add_curve("lr", "#10b981")
+        self.mom_plot_note = QLabel()
+        self.mom_plot_note.setObjectName("dim")
+        self.schedule_plot.getPlotItem().showAxis("right")
+        self.schedule_plot.getPlotItem().setLabel("right", "momentum", color="#a855f7")
+        self._mom_vb = None
+        self._mom_curve = None
+        self._setup_momentum_axis()
+
+        self.load_btn = QPushButton("Load...")
+        self.save_btn = QPushButton("Save...")
+        self.copy_btn = QPushButton("Copy CLI command")
+        self.reset_btn = QPushButton("Defaults")
+        for b, name, tip in ((self.load_btn, "open", "Load a recipe TOML (Ctrl+L)"),
+                             (self.save_btn, "save", "Save the recipe as TOML for the CLI (Ctrl+S)"),
+                             (self.copy_btn, "copy", "Copy the equivalent `workbench train` command"),
+                             (self.reset_btn, "reset", "Reset every option to its default (keeps the dataset)")):
+            set_icon(b, name)
+            b.setToolTip(tip)
+        self.load_btn.clicked.connect(self.load_dialog)
+        self.save_btn.clicked.connect(self.save_dialog)
+        self.copy_btn.clicked.connect(self.copy_command)
+        self.reset_btn.clicked.connect(self.reset_defaults)
+
+        head = QHBoxLayout()
+        head.addWidget(page_header("Recipe", "Every option shows what it does and its default in its tooltip."), 1)
+        for b in (self.load_btn, self.save_btn, self.copy_btn, self.reset_btn):
+            head.addWidget(b)
+        right = QVBoxLayout()
+        right.addWidget(self.preview)
+        right.addWidget(self.schedule_plot, 1)
+        right.addWidget(self.mom_plot_note)
+        right_w = QWidget()
+        right_w.setLayout(right)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("recipe_splitter")
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(right_w)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(head)
+        lay.addWidget(self.problems_label)
+        lay.addWidget(self.splitter, 1)
+
+        self._sched_timer = QTimer(self)
+        self._sched_timer.setSingleShot(True)
+        self._sched_timer.setInterval(150)
+        self._sched_timer.timeout.connect(self.redraw_schedule)
+        session.config_changed.connect(self._on_config)
+        session.dataset_changed.connect(lambda ds: self._sched_timer.start())
+        self._on_config(session.config)
+
+    def _setup_momentum_axis(self) -> None:
+        import pyqtgraph as pg
+        item = self.schedule_plot.getPlotItem()
+        vb = pg.ViewBox()
+        item.scene().addItem(vb)
+        item.getAxis("right").linkToView(vb)
+        vb.setXLink(item)
+        curve = pg.PlotCurveItem(pen=pg.mkPen("#a855f7", width=1.5, style=Qt.PenStyle.DashLine))
+        vb.addItem(curve)
+        item.vb.sigResized.connect(lambda: vb.setGeometry(item.vb.sceneBoundingRect()))
+        self._mom_vb, self._mom_curve = vb, curve
+
+    # ----------------------------------------------------------------- config <-> form
+    @Slot(str, object)
+    def _on_form_changed(self, key: str, value) -> None:
+        try:
+            self.session.set_option(key, value)
+        except ConfigError as e:
+            self.problems_label.setText(f"<b>{key}</b>: {e}")
+            self.problems_label.setVisible(True)
+
+    @Slot(object)
+    def _on_config(self, cfg: RunConfig) -> None:
+        self.form.set_config(cfg)
+        problems = self.session.problems()
+        problems = [p for p in problems if not p.startswith("data.path")]
+        self.form.mark_problems(problems)
+        self.problems_label.setText("<br>".join(f"&#9888; {p}" for p in problems))
+        self.problems_label.setVisible(bool(problems))
+        self._sched_timer.start()
+
+    @Slot()
+    def redraw_schedule(self) -> None:
+        """Planned LR (and momentum) per step over the whole run, from the core's planned_curve."""
+        cfg = self.session.config
+        spe = steps_per_epoch(self.session)
+        try:
+            from ...train.schedules import planned_curve
+            lrs, moms = planned_curve(cfg, spe)
+        except ImportError:
+            self.mom_plot_note.setText("Schedule preview needs workbench.train.schedules.")
+            return
+        except Exception as e:  # an option combination the schedule cannot plan: say so
+            self.mom_plot_note.setText(f"Cannot plan this schedule: {e}")
+            return
+        lrs = np.asarray(lrs, dtype=float)
+        x = np.arange(len(lrs)) / spe
+        buf = self.schedule_plot.buffers["lr"]
+        buf.clear()
+        for xi, yi in zip(x, lrs):
+            buf.append(xi, yi)
+        self.schedule_plot._dirty.add("lr")
+        self.schedule_plot.redraw()
+        if moms is not None and len(moms):
+            self._mom_curve.setData(x, np.asarray(moms, dtype=float))
+            self._mom_vb.enableAutoRange()
+        self.mom_plot_note.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {cfg.train.epochs} epochs x "
+                                   f"{spe} steps; dashed: momentum (right axis)")
+        self.schedule_redrawn.emit()
+
+    # ----------------------------------------------------------------- file actions
+    def load(self, path: str) -> None:
+        cfg = RunConfig.load(path)
+        if not cfg.data.path and self.session.config.data.path:
+            cfg = cfg.set("data.path", self.session.config.data.path)
+        self.session.set_config(cfg)
+
+    def save(self, path: str) -> None:
+        self.session.config.save(path)
+
+    def load_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load recipe", "", "Recipe (*.toml);;All files (*)")
+        if path:
+            try:
+                self.load(path)
+            except ConfigError as e:
+                QMessageBox.warning(self, "Cannot load recipe", str(e))
+
+    def save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save recipe", "recipe.toml", "Recipe (*.toml)")
+        if path:
+            try:
+                self.save(path)
+            except OSError as e:
+                QMessageBox.warning(self, "Cannot save recipe", f"{path}: {e}")
+
+    def copy_command(self) -> str:
+        cmd = self.session.cli_command()
+        QApplication.clipboard().setText(cmd)
+        self.mom_plot_note.setText("Copied: " + cmd)
+        return cmd
+
+    def reset_defaults(self) -> None:
+        cfg = default_config().set("data.path", self.session.config.data.path)
+        self.session.set_config(cfg)

@@ -1,0 +1,243 @@
+"""Training page: Start / Pause-Resume / Stop / Resume run, live plots, progress with ETA, log."""
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+
+from ...cli.common import fmt_time
+from ...events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStarted, Event, FitFinished,
+                       FitStarted, JobFailed, LogMessage, Paused, Resumed)
+from ..widgets.common import page_header, set_icon
+from .plots import LivePlot
+
+
+class TrainView(QWidget):
+    """Observes the session's "train" job; never holds the model or the trainer."""
+
+    run_finished = Signal(str, str)   # run_dir, status
+    state_changed = Signal(str)       # idle | running | paused | stopping
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.state = "idle"
+        self.run_dir = ""
+        self.steps_per_epoch = 1
+        self.epochs = 1
+
+        self.start_btn = QPushButton("Start training")
+        self.pause_btn = QPushButton("Pause")
+        self.stop_btn = QPushButton("Stop")
+        self.resume_btn = QPushButton("Resume a run...")
+        for b, icon in ((self.start_btn, "play"), (self.pause_btn, "pause"), (self.stop_btn, "stop"),
+                        (self.resume_btn, "folder")):
+            set_icon(b, icon)
+        self.start_btn.setObjectName("primary")
+        self.start_btn.clicked.connect(self.start)
+        self.pause_btn.clicked.connect(self.toggle_pause)
+        self.stop_btn.clicked.connect(self.stop)
+        self.resume_btn.clicked.connect(self._pick_resume)
+
+        self.loss_plot = LivePlot("Loss", "epoch", "")
+        self.loss_plot.add_curve("train (smoothed)", "#3b82f6", width=1.5)
+        self.loss_plot.add_curve("valid", "#f97316", symbol="o")
+        self.metric_plot = LivePlot("Metrics per epoch", "epoch", "")
+        self.lr_plot = LivePlot("Learning rate", "epoch", "")
+        self.lr_plot.add_curve("lr", "#10b981")
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.epoch_label = QLabel("No run yet")
+        self.speed_label = QLabel("")
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setPlaceholderText("Training log")
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(page_header("Train", "Live loss, metrics and schedule of the current run."), 1)
+        for b in (self.start_btn, self.pause_btn, self.stop_btn, self.resume_btn):
+            buttons.addWidget(b)
+
+        plots = QGridLayout()
+        plots.addWidget(self.loss_plot, 0, 0)
+        plots.addWidget(self.metric_plot, 0, 1)
+        plots.addWidget(self.lr_plot, 1, 0)
+        info = QVBoxLayout()
+        info.addWidget(self.epoch_label)
+        info.addWidget(self.speed_label)
+        info.addWidget(self.progress)
+        info.addStretch(1)
+        box = QWidget()
+        box.setLayout(info)
+        plots.addWidget(box, 1, 1)
+        plots.setRowStretch(0, 3)
+        plots.setRowStretch(1, 2)
+        top = QWidget()
+        top.setLayout(plots)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("train_splitter")
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.log)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(buttons)
+        lay.addWidget(self.splitter, 1)
+
+        session.runner.started.connect(self._on_job_started)
+        session.runner.event.connect(self._on_event)
+        session.runner.finished.connect(self._on_job_finished)
+        self._update_buttons()
+
+    # ----------------------------------------------------------------- actions
+    @Slot()
+    def start(self) -> None:
+        problems = self.session.problems()
+        if problems:
+            self._log("Cannot start: " + "; ".join(problems), "error")
+            return
+        if not self.session.start_training():
+            self._log("Another job is running; wait for it or stop it.", "warning")
+
+    def resume(self, run_dir: str) -> None:
+        if not self.session.resume_run(run_dir):
+            self._log("Another job is running; wait for it or stop it.", "warning")
+
+    @Slot()
+    def toggle_pause(self) -> None:
+        runner = self.session.runner
+        if self.state == "running":
+            runner.pause()
+            self._set_state("paused")
+        elif self.state == "paused":
+            runner.resume()
+            self._set_state("running")
+
+    @Slot()
+    def stop(self) -> None:
+        if self.state in ("running", "paused"):
+            self.session.stop()
+            self._set_state("stopping")
+
+    def _pick_resume(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Resume a run folder", self.session.config.runs_dir)
+        if folder:
+            self.resume(folder)
+
+    # ----------------------------------------------------------------- events
+    @Slot(str)
+    def _on_job_started(self, job: str) -> None:
+        if job == "train":
+            self.reset_plots()
+            self._set_state("running")
+        else:
+            self._update_buttons()
+
+    @Slot(str, str)
+    def _on_job_finished(self, job: str, status: str) -> None:
+        if job == "train":
+            self._set_state("idle")
+        else:
+            self._update_buttons()
+
+    @Slot(str, object)
+    def _on_event(self, job: str, ev: Event) -> None:
+        if job == "train":
+            self.handle(ev)
+
+    def handle(self, ev: Event) -> None:
+        """Apply one training event (public so views are testable with made-up events)."""
+        if isinstance(ev, BatchEnd):
+            x = ev.epoch + (ev.batch + 1) / max(1, ev.n_batches)
+            self.loss_plot.append("train (smoothed)", x, ev.smooth_loss)
+            self.lr_plot.append("lr", x, ev.lr)
+            done = (ev.epoch - self.start_epoch) * ev.n_batches + ev.batch + 1
+            total = max(1, (self.epochs - self.start_epoch) * ev.n_batches)
+            self.progress.setValue(int(1000 * min(1.0, done / total)))
+            self.progress.setFormat(f"{100 * done / total:.0f} %")
+            self.epoch_label.setText(f"Epoch {ev.epoch + 1}/{self.epochs}   batch {ev.batch + 1}/{ev.n_batches}"
+                                     f"   loss {ev.smooth_loss:.4f}")
+            self.speed_label.setText(f"{ev.images_per_sec:,.0f} img/s   ETA {fmt_time(ev.eta_s)}")
+        elif isinstance(ev, EpochEnd):
+            self.loss_plot.append("valid", ev.epoch + 1, ev.valid_loss)
+            for i, (k, v) in enumerate(sorted(ev.metrics.items())):
+                if k not in self.metric_plot.curves:
+                    self.metric_plot.add_curve(k, symbol="o")
+                self.metric_plot.append(k, ev.epoch + 1, v)
+            metrics = "  ".join(f"{k} {v:.4f}" for k, v in ev.metrics.items())
+            self._log(f"epoch {ev.epoch + 1}: train_loss {ev.train_loss:.4f}  valid_loss {ev.valid_loss:.4f}  "
+                      f"{metrics}  {ev.seconds:.1f}s{'  (best)' if ev.is_best else ''}")
+        elif isinstance(ev, FitStarted):
+            self.run_dir, self.epochs, self.start_epoch = ev.run_dir, ev.epochs, ev.start_epoch
+            self.steps_per_epoch = ev.steps_per_epoch
+            self._log(f"run {ev.run_dir}: {ev.n_train} train / {ev.n_valid} valid images, "
+                      f"{len(ev.classes)} classes, {ev.device} {ev.precision}, batch {ev.batch_size}")
+            if ev.start_epoch:
+                self._log(f"resuming at epoch {ev.start_epoch + 1}")
+        elif isinstance(ev, EpochStarted):
+            self.epoch_label.setText(f"Epoch {ev.epoch + 1}/{self.epochs}  (size {ev.image_size} px"
+                                     f"{', frozen body' if ev.frozen else ''})")
+        elif isinstance(ev, Paused):
+            self._set_state("paused")
+            self._log("paused")
+        elif isinstance(ev, Resumed):
+            if self.state == "paused":
+                self._set_state("running")
+            self._log("resumed")
+        elif isinstance(ev, CheckpointSaved):
+            self._log(f"checkpoint saved (epoch {ev.epoch + 1})", "dim")
+        elif isinstance(ev, LogMessage):
+            self._log(ev.text, ev.level)
+        elif isinstance(ev, FitFinished):
+            self.run_dir = ev.run_dir or self.run_dir
+            level = "error" if ev.status == "failed" else "info"
+            self._log(f"finished: {ev.status}{' - ' + ev.message if ev.message else ''}", level)
+            if ev.status in ("completed", "early_stopped"):
+                self.progress.setValue(1000)
+                self.progress.setFormat("100 %")
+            self.run_finished.emit(self.run_dir, ev.status)
+        elif isinstance(ev, JobFailed):
+            self._log(f"failed: {ev.message}", "error")
+
+    start_epoch = 0
+
+    def reset_plots(self) -> None:
+        for p in (self.loss_plot, self.metric_plot, self.lr_plot):
+            p.clear_data()
+        self.progress.setValue(0)
+        self.progress.setFormat("0 %")
+        self.epoch_label.setText("Starting...")
+        self.speed_label.setText("")
+
+    # ----------------------------------------------------------------- state
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self._update_buttons()
+        self.state_changed.emit(state)
+
+    def _update_buttons(self) -> None:
+        busy_other = self.session.runner.busy and self.session.runner.name != "train"
+        s = self.state
+        self.start_btn.setEnabled(s == "idle" and not busy_other)
+        self.resume_btn.setEnabled(s == "idle" and not busy_other)
+        self.pause_btn.setEnabled(s in ("running", "paused"))
+        self.pause_btn.setText("Resume" if s == "paused" else "Pause")
+        set_icon(self.pause_btn, "play" if s == "paused" else "pause")
+        self.stop_btn.setEnabled(s in ("running", "paused"))
+        why = "Another job is running." if busy_other else "A run is in progress."
+        self.start_btn.setToolTip("Start a new run with the current recipe (Ctrl+R)" if self.start_btn.isEnabled() else why)
+        self.pause_btn.setToolTip("Pause / resume at the next batch" if self.pause_btn.isEnabled() else "No run in progress.")
+        self.stop_btn.setToolTip("Stop at the next batch; the last checkpoint stays usable"
+                                 if self.stop_btn.isEnabled() else "No run in progress.")
+
+    def _log(self, text: str, level: str = "info") -> None:
+        color = {"error": "#dc2626", "warning": "#d97706", "dim": "#6b7280"}.get(level)
+        safe = html.escape(text)
+        self.log.appendHtml(f'<span style="color:{color}">{safe}</span>' if color else safe)

@@ -1,0 +1,87 @@
+"""Shared small widgets and helpers: icons from workbench/resources, page headers, collapsible boxes."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (QAbstractButton, QLabel, QToolButton, QVBoxLayout, QWidget)
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+
+def resource(name: str) -> Path:
+    return RESOURCES / name
+
+
+@lru_cache(maxsize=None)
+def icon(name: str) -> QIcon:
+    """Icon ``workbench/resources/icons/<name>.svg`` (an empty icon if it does not exist)."""
+    path = RESOURCES / "icons" / f"{name}.svg"
+    return QIcon(str(path)) if path.is_file() else QIcon()
+
+
+def set_icon(button: QAbstractButton, name: str) -> None:
+    button.setIcon(icon(name))
+
+
+def page_header(title: str, subtitle: str = "") -> QWidget:
+    """A bold page title with a dim one-line explanation under it."""
+    w = QWidget()
+    lay = QVBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(0)
+    t = QLabel(title)
+    t.setObjectName("pageTitle")
+    lay.addWidget(t)
+    if subtitle:
+        s = QLabel(subtitle)
+        s.setObjectName("dim")
+        s.setWordWrap(True)
+        lay.addWidget(s)
+    return w
+
+
+class Collapsible(QWidget):
+    """A header button that shows / hides a body widget (used for "advanced" options)."""
+
+    def __init__(self, title: str, body: QWidget, expanded: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.button = QToolButton()
+        self.button.setText(title)
+        self.button.setCheckable(True)
+        self.button.setChecked(expanded)
+        self.button.setObjectName("collapsible")
+        self.button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.button.toggled.connect(self.set_expanded)
+        self.body = body
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(self.button)
+        lay.addWidget(body)
+        self.set_expanded(expanded)
+
+    def set_expanded(self, on: bool) -> None:
+        self.button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.body.setVisible(on)
+
+    @property
+    def expanded(self) -> bool:
+        return self.button.isChecked()
+
+
+class PlaceholderPage(QWidget):
+    """A page that says what will appear here (Results / Export until part 2 fills them)."""
+
+    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.addWidget(page_header(title))
+        msg = QLabel(text)
+        msg.setObjectName("placeholder")
+        msg.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        msg.setWordWrap(True)
+        lay.addWidget(msg, 1)
+        self.message = msg
