@@ -1,0 +1,243 @@
+"""Export a run: safetensors weights + model.json, TorchScript (trace) and ONNX (dynamic batch).
+
+Every export is reloaded right after writing and compared with the in-app model on real validation
+images (max abs difference of probabilities, identical top-1); a mismatch over
+``cfg.export.parity_atol`` raises ExportError. model.json travels inside the TorchScript archive
+(extra file) and the ONNX model (metadata) too, so each file is usable on its own.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .atomic import atomic_write_bytes, atomic_write_json
+from .config import RunConfig
+from .control import RunControl
+from .events import LogMessage, Progress
+from .predict import (META_FILE, ExportError, Predictor, build_meta, check_meta, decode_paths,
+                      load_exported, torch_predictor)
+
+__all__ = ["ExportError", "ExportResult", "Predictor", "export_run", "export_model", "load_exported",
+           "FORMATS", "FILE_NAMES"]
+
+FORMATS = ("safetensors", "torchscript", "onnx")
+FILE_NAMES = {"safetensors": "model.safetensors", "torchscript": "model.pt", "onnx": "model.onnx"}
+ONNX_META_KEY = "workbench_model_json"
+PARITY_IMAGES = 32
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    format: str
+    path: str
+    max_abs_diff: float
+    top1_equal: bool
+    ok: bool
+    n_images: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_formats(formats: Sequence[str] | str | None, default: Sequence[str] = FORMATS) -> list[str]:
+    if formats is None:
+        formats = default
+    if isinstance(formats, str):
+        formats = [f for f in formats.split(",")]
+    out = []
+    for f in formats:
+        f = f.strip().lower()
+        if f and f not in FORMATS:
+            raise ExportError(f"unknown export format '{f}' (choose from {', '.join(FORMATS)})")
+        if f and f not in out:
+            out.append(f)
+    if not out:
+        raise ExportError("no export format given")
+    return out
+
+
+# ------------------------------------------------------------------ writers
+def write_safetensors(model: torch.nn.Module, meta: dict, out: Path, example: torch.Tensor) -> Path:
+    from safetensors.torch import save
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    path = out / FILE_NAMES["safetensors"]
+    atomic_write_bytes(path, save(sd, metadata={"format": "pt", "arch": meta["arch"]}))
+    return path
+
+
+def write_torchscript(model: torch.nn.Module, meta: dict, out: Path, example: torch.Tensor) -> Path:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, example[:2], check_trace=False)
+        buf = io.BytesIO()
+        torch.jit.save(traced, buf, _extra_files={META_FILE: json.dumps(meta)})
+    path = out / FILE_NAMES["torchscript"]
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def write_onnx(model: torch.nn.Module, meta: dict, out: Path, example: torch.Tensor, opset: int = 17) -> Path:
+    try:
+        import onnx
+    except ImportError as e:
+        raise ExportError("ONNX export needs the 'onnx' package (pip install 'workbench[export]')") from e
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        # the TorchScript-based exporter works offline; the dynamo one needs onnxscript
+        torch.onnx.export(model, (example[:2],), buf, dynamo=False, opset_version=opset,
+                          input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    proto = onnx.load_from_string(buf.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = ONNX_META_KEY, json.dumps(meta)
+    path = out / FILE_NAMES["onnx"]
+    atomic_write_bytes(path, proto.SerializeToString())
+    return path
+
+
+# ------------------------------------------------------------------ loaders (used by load_exported)
+def load_safetensors(path: Path, meta: dict) -> Predictor:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    from .models import create_model
+    if not Path(path).is_file():
+        raise ExportError(f"{path}: weights file not found (model.json points to it)")
+    try:
+        sd = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise ExportError(f"{path}: not a readable safetensors file ({e})") from e
+    try:
+        model = create_model(meta["arch"], int(meta["num_classes"]), dropout=float(meta.get("dropout", 0.0)))
+    except Exception as e:
+        raise ExportError(f"{path}: cannot build '{meta['arch']}' from model.json ({e})") from e
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise ExportError(f"{path}: weights do not match model.json (arch {meta['arch']}, "
+                          f"{meta['num_classes']} classes): {' '.join(first[:3])[:400]}") from e
+    return torch_predictor(model, meta, str(path))
+
+
+def load_torchscript(path: Path) -> Predictor:
+    extra = {META_FILE: ""}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, still supported
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as e:
+        raise ExportError(f"{path}: not a loadable TorchScript file ({e})") from e
+    raw = extra[META_FILE]
+    if raw:
+        meta = check_meta(json.loads(raw), f"{path} (embedded model.json)")
+    else:
+        from .predict import read_meta
+        meta = read_meta(Path(path).parent / META_FILE)
+    module.eval()
+    return Predictor(lambda x: module(x), meta, str(path))
+
+
+def load_onnx(path: Path) -> Predictor:
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise ExportError("loading ONNX needs 'onnxruntime' (pip install 'workbench[export]')") from e
+    try:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, torch.get_num_threads())
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ExportError(f"{path}: not a loadable ONNX model ({e})") from e
+    raw = sess.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY, "")
+    if raw:
+        meta = check_meta(json.loads(raw), f"{path} (embedded model.json)")
+    else:
+        from .predict import read_meta
+        meta = read_meta(Path(path).parent / META_FILE)
+    name = sess.get_inputs()[0].name
+    return Predictor(lambda x: sess.run(None, {name: x.cpu().numpy()})[0], meta, str(path), fixed_size=True)
+
+
+# ------------------------------------------------------------------ export + parity
+def parity_images(cfg: RunConfig, sink: Callable | None = None, n: int = PARITY_IMAGES) -> tuple[np.ndarray, str]:
+    """Up to ``n`` presized validation images of the run's dataset (random images if it is gone)."""
+    presize = cfg.effective_presize
+    try:
+        from .data import open_dataset
+        ds = open_dataset(cfg.data, cfg.seed, check_health=False)
+        items = ds.valid or ds.train
+        u8, ok, _ = decode_paths([it.path for it in items[:n * 2]], presize)
+        if len(ok):
+            return u8[:n], "validation images"
+    except Exception as e:  # the dataset moved or is unreadable: still check parity
+        if sink is not None:
+            sink(LogMessage(f"export parity: dataset not available ({e}); using random images", "warning"))
+    rng = np.random.default_rng(cfg.seed)
+    return rng.integers(0, 256, (8, presize, presize, 3), dtype=np.uint8), "random images"
+
+
+def export_model(model: torch.nn.Module, cfg: RunConfig, classes: Sequence[str], formats, out_dir,
+                 sink: Callable | None = None, control: RunControl | None = None) -> list[ExportResult]:
+    """Write ``formats`` for an in-memory model to ``out_dir`` and check each one's parity."""
+    formats = parse_formats(formats)
+    emit = sink or (lambda e: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.float().eval().to(memory_format=torch.contiguous_format)
+    meta = build_meta(cfg, classes, files={f: FILE_NAMES[f] for f in formats})
+    atomic_write_json(out / META_FILE, meta)
+    ref_pred = torch_predictor(model, meta, "in-app model")
+    u8, source = parity_images(cfg, sink)
+    x = ref_pred.preprocess(u8)
+    ref = ref_pred.probs_tensor(x)
+    results = []
+    for i, fmt in enumerate(formats):
+        if control is not None:
+            control.check()
+        emit(Progress("export", i, len(formats), f"writing {fmt}"))
+        try:
+            if fmt == "safetensors":
+                path = write_safetensors(model, meta, out, x)
+            elif fmt == "torchscript":
+                path = write_torchscript(model, meta, out, x)
+            else:
+                path = write_onnx(model, meta, out, x, cfg.export.opset)
+        except ExportError:
+            raise
+        except Exception as e:
+            raise ExportError(f"{fmt} export to {out} failed: {type(e).__name__}: {e}") from e
+        probs = load_exported(path).probs_tensor(x)
+        diff = float(np.abs(probs - ref).max()) if len(ref) else 0.0
+        top1 = bool(np.array_equal(probs.argmax(1), ref.argmax(1)))
+        ok = diff <= cfg.export.parity_atol and top1
+        res = ExportResult(fmt, str(path), diff, top1, ok, len(x))
+        emit(LogMessage(f"{fmt}: {path} max |dp| {diff:.2e} top-1 {'same' if top1 else 'DIFFERENT'} "
+                        f"on {len(x)} {source}", "info" if ok else "error"))
+        if not ok:
+            raise ExportError(f"{fmt} export {path} does not match the in-app model on {len(x)} {source}: "
+                              f"max probability difference {diff:.2e} (tolerance {cfg.export.parity_atol:g}), "
+                              f"top-1 {'identical' if top1 else 'different'}")
+        results.append(res)
+    emit(Progress("export", len(formats), len(formats), "done"))
+    return results
+
+
+def export_run(run_dir: str | os.PathLike, formats: Sequence[str] | str | None = None,
+               out_dir: str | os.PathLike | None = None, sink: Callable | None = None,
+               control: RunControl | None = None, which: str = "best") -> list[ExportResult]:
+    """Export a run folder's model (checkpoint ``which``) to ``out_dir`` (default run_dir/export)."""
+    from .runs import load_model
+    model, info = load_model(run_dir, which=which, device="cpu")
+    cfg = info.config
+    fmts = parse_formats(formats, cfg.export.formats)
+    return export_model(model, cfg, info.classes, fmts, Path(out_dir) if out_dir else Path(run_dir) / "export",
+                        sink, control)

@@ -1,0 +1,243 @@
+"""Prediction with a trained or exported model, preprocessing exactly as validation does:
+decode (EXIF, RGB) -> resize short side to presize + centre crop (the cache's decoding) ->
+resize short side to image_size + centre crop (the validation transform) -> normalize.
+
+A Predictor wraps a logits function (in-app torch model, safetensors rebuild, TorchScript, ONNX)
+plus the metadata of model.json. Loading never unpickles arbitrary objects.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .augment import IMAGENET_MEAN, IMAGENET_STD, center_crop, normalize
+from .config import ConfigError, RunConfig
+from .control import RunControl
+from .data.cache import decode_presized
+from .events import Progress
+
+META_FILE = "model.json"
+META_FORMAT = "workbench-model"
+RESIZE_POLICY = ("decode with EXIF orientation to RGB; resize the short side to presize (bilinear) and "
+                 "centre-crop a presize square; resize the short side to image_size (bilinear, antialiased) "
+                 "and centre-crop image_size; scale to [0, 1]; normalize with mean/std; NCHW float32")
+
+
+class ExportError(RuntimeError):
+    """An export that failed, did not match the in-app model, or cannot be loaded; names the file."""
+
+
+# ------------------------------------------------------------------ preprocessing
+def presize_array(img: np.ndarray, presize: int) -> np.ndarray:
+    """An H x W x 3 uint8 array resized like the cache does (short side, centre square)."""
+    arr = np.asarray(img, dtype=np.uint8)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an H x W x 3 uint8 image, got shape {arr.shape}")
+    if arr.shape[:2] == (presize, presize):
+        return arr
+    pil = Image.fromarray(arr, "RGB")
+    w, h = pil.size
+    side = min(w, h)
+    left, top = (w - side) / 2.0, (h - side) / 2.0
+    out = pil.resize((presize, presize), Image.BILINEAR, box=(left, top, left + side, top + side))
+    return np.asarray(out, dtype=np.uint8)
+
+
+def decode_paths(paths: Sequence[str], presize: int) -> tuple[np.ndarray, list[int], dict[str, str]]:
+    """Decode files to (M, presize, presize, 3) uint8; returns (images, indices decoded, {path: error})."""
+    arrays, ok, errors = [], [], {}
+    for i, p in enumerate(paths):
+        try:
+            arrays.append(decode_presized(str(p), presize))
+            ok.append(i)
+        except Exception as e:  # any decoder error: report the file and go on
+            errors[str(p)] = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    imgs = np.stack(arrays) if arrays else np.zeros((0, presize, presize, 3), np.uint8)
+    return imgs, ok, errors
+
+
+# ------------------------------------------------------------------ metadata
+def build_meta(cfg: RunConfig, classes: Sequence[str], files: dict | None = None) -> dict:
+    """The model.json content for a run's config and classes."""
+    from . import __version__
+    return {
+        "format": META_FORMAT, "format_version": 1, "workbench_version": __version__,
+        "arch": cfg.model.arch, "num_classes": len(classes), "classes": list(classes),
+        "dropout": cfg.model.dropout,
+        "input": {"image_size": cfg.data.image_size, "presize": cfg.effective_presize, "channels": 3,
+                  "layout": "NCHW", "dtype": "float32", "value_range": [0, 1],
+                  "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "resize": RESIZE_POLICY},
+        "output": "logits (N, num_classes); softmax gives probabilities",
+        "files": dict(files or {}),
+        "recipe": cfg.to_dict(),
+    }
+
+
+def check_meta(meta: Any, source: str) -> dict:
+    """Validate a model.json dict; raise ExportError naming ``source`` and the problem."""
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        raise ExportError(f"{source}: not a workbench model.json (missing \"format\": \"{META_FORMAT}\")")
+    for key in ("arch", "classes", "num_classes", "input"):
+        if key not in meta:
+            raise ExportError(f"{source}: model.json lacks '{key}'")
+    if len(meta["classes"]) != meta["num_classes"]:
+        raise ExportError(f"{source}: model.json lists {len(meta['classes'])} classes but num_classes is "
+                          f"{meta['num_classes']}")
+    for key in ("image_size", "presize", "mean", "std"):
+        if key not in meta["input"]:
+            raise ExportError(f"{source}: model.json input section lacks '{key}'")
+    return meta
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ExportError(f"{p}: model.json not found (it holds the classes and preprocessing; "
+                          "export the run again to write it)")
+    try:
+        meta = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ExportError(f"{p}: not readable JSON ({e})") from e
+    return check_meta(meta, str(p))
+
+
+# ------------------------------------------------------------------ predictor
+class Predictor:
+    """Probabilities for images, with the preprocessing of model.json; see the module docstring."""
+
+    def __init__(self, logits_fn: Callable[[torch.Tensor], Any], meta: dict, source: str,
+                 fixed_size: bool = False) -> None:
+        self.meta = check_meta(meta, source)
+        self._logits_fn = logits_fn
+        self.source = source
+        self.fixed_size = fixed_size
+        inp = meta["input"]
+        self.classes = tuple(meta["classes"])
+        self.image_size, self.presize = int(inp["image_size"]), int(inp["presize"])
+        self.mean, self.std = tuple(inp["mean"]), tuple(inp["std"])
+
+    @property
+    def recipe(self) -> RunConfig:
+        try:
+            return RunConfig.from_dict(self.meta.get("recipe", {}))
+        except ConfigError:
+            return RunConfig()
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = self._logits_fn(x.float().contiguous())
+        return torch.as_tensor(np.asarray(out) if not torch.is_tensor(out) else out).float()
+
+    def preprocess(self, u8: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Presized uint8 (N, S, S, 3) -> normalized float (N, 3, image_size, image_size)."""
+        x = torch.as_tensor(np.asarray(u8)) if not torch.is_tensor(u8) else u8
+        return normalize(center_crop(x, self.image_size), self.mean, self.std)
+
+    def probs_tensor(self, x: torch.Tensor) -> np.ndarray:
+        """Probabilities for an already preprocessed float batch."""
+        return torch.softmax(self.logits(x), 1).numpy().astype(np.float32)
+
+    def probs_presized(self, u8: np.ndarray, tta: bool = False, seed: int = 0,
+                       batch_size: int = 64) -> np.ndarray:
+        """Probabilities for presized uint8 images; ``tta`` blends the recipe's TTA passes (seeded)."""
+        out = []
+        gen = torch.Generator().manual_seed(seed)
+        cfg = self.recipe
+        for b in range(0, len(u8), batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(u8[b:b + batch_size]))
+            if tta and cfg.tta.n > 0:
+                from .tta import tta_batch, tta_sizes
+                sizes = [self.image_size] if self.fixed_size else tta_sizes(self.image_size, cfg.tta)
+                plain, aug = tta_batch(self.logits, chunk, self.image_size, cfg.tta, cfg.augment, gen,
+                                       self.mean, self.std, sizes)
+                out.append((1 - cfg.tta.beta) * aug + cfg.tta.beta * plain)
+            else:
+                out.append(self.probs_tensor(self.preprocess(chunk)))
+        n_cls = len(self.classes)
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, n_cls), np.float32)
+
+    def predict(self, inputs: Sequence[str] | np.ndarray | Sequence[np.ndarray], tta: bool = False,
+                batch_size: int = 64) -> np.ndarray:
+        """Probabilities (N, C) for image paths or uint8 H x W x 3 images; an unreadable file raises."""
+        if isinstance(inputs, np.ndarray) and inputs.ndim == 4:
+            u8 = np.stack([presize_array(a, self.presize) for a in inputs]) if len(inputs) else inputs
+        elif len(inputs) and not isinstance(inputs[0], (str, os.PathLike)):
+            u8 = np.stack([presize_array(a, self.presize) for a in inputs])
+        else:
+            u8, _, errors = decode_paths([str(p) for p in inputs], self.presize)
+            if errors:
+                path, msg = next(iter(errors.items()))
+                raise ValueError(f"{path}: cannot read image ({msg})")
+        return self.probs_presized(u8, tta=tta, batch_size=batch_size)
+
+    def predict_paths(self, paths: Sequence[str], tta: bool = False, batch_size: int = 64,
+                      sink: Callable | None = None, control: RunControl | None = None
+                      ) -> tuple[list[str], np.ndarray, dict[str, str]]:
+        """Predict files in batches, skipping unreadable ones: (paths predicted, probs, {path: error})."""
+        done_paths, probs, errors = [], [], {}
+        total = len(paths)
+        for b in range(0, total, batch_size):
+            if control is not None:
+                control.check()
+            chunk = [str(p) for p in paths[b:b + batch_size]]
+            u8, ok, errs = decode_paths(chunk, self.presize)
+            errors.update(errs)
+            if len(ok):
+                probs.append(self.probs_presized(u8, tta=tta, seed=b, batch_size=batch_size))
+                done_paths.extend(chunk[i] for i in ok)
+            if sink is not None:
+                sink(Progress("predict", min(b + batch_size, total), total, f"{len(errors)} unreadable"))
+        out = np.concatenate(probs) if probs else np.zeros((0, len(self.classes)), np.float32)
+        return done_paths, out, errors
+
+
+def torch_predictor(model: torch.nn.Module, meta: dict, source: str) -> Predictor:
+    model = model.float().eval().to(memory_format=torch.contiguous_format)
+    dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+    return Predictor(lambda x: model(x.to(dev)).cpu(), meta, source)
+
+
+def predictor_from_run(run_dir: str | os.PathLike, which: str = "best") -> Predictor:
+    """The in-app model of a run folder (checkpoint ``which``) as a Predictor."""
+    from .runs import load_model
+    model, info = load_model(run_dir, which=which, device="cpu")
+    return torch_predictor(model, build_meta(info.config, info.classes), str(run_dir))
+
+
+def load_exported(path: str | os.PathLike) -> Predictor:
+    """Load model.json / .safetensors / .pt (TorchScript) / .onnx, or a run folder, as a Predictor."""
+    p = Path(path)
+    if p.is_dir():
+        if (p / META_FILE).is_file():
+            return load_exported(p / META_FILE)
+        if (p / "config.toml").is_file():
+            return predictor_from_run(p)
+        raise ExportError(f"{p}: neither a run folder (config.toml) nor an export folder ({META_FILE})")
+    if not p.is_file():
+        raise ExportError(f"{p}: file not found")
+    suffix = p.suffix.lower()
+    from . import export as fmt
+    if suffix == ".json":
+        meta = read_meta(p)
+        weights = p.parent / meta.get("files", {}).get("safetensors", "model.safetensors")
+        return fmt.load_safetensors(weights, meta)
+    if suffix == ".safetensors":
+        return fmt.load_safetensors(p, read_meta(_sibling_meta(p)))
+    if suffix in (".pt", ".pth", ".ts", ".torchscript"):
+        return fmt.load_torchscript(p)
+    if suffix == ".onnx":
+        return fmt.load_onnx(p)
+    raise ExportError(f"{p}: unknown model file type '{suffix}' (expected a run folder, model.json, "
+                      ".safetensors, .pt or .onnx)")
+
+
+def _sibling_meta(p: Path) -> Path:
+    own = p.with_suffix(".json")
+    return own if own.is_file() else p.parent / META_FILE
