@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..atomic import atomic_write_bytes
 from ..paths import data_home
 
 CLASSES = ("checker", "circle", "cross", "ring", "square", "star", "stripes", "triangle")
@@ -66,21 +65,22 @@ def _colour(rng: np.random.Generator, bright: bool | None = None) -> tuple:
 
 
 def _texture(n: int, kind: str, period: float, rot: float, c1: tuple, c2: tuple) -> Image.Image:
-    y, x = np.mgrid[0:n, 0:n].astype(np.float64)
+    x = np.arange(n, dtype=np.float32)[None, :]
+    y = np.arange(n, dtype=np.float32)[:, None]
     u = x * math.cos(rot) + y * math.sin(rot)
     v = -x * math.sin(rot) + y * math.cos(rot)
     m = np.floor(u / period) % 2 if kind == "stripes" else (np.floor(u / period) + np.floor(v / period)) % 2
-    out = np.where(m[..., None] > 0, np.array(c1, np.float64), np.array(c2, np.float64))
-    return Image.fromarray(out.astype(np.uint8), "RGB")
+    out = np.where(m[..., None] > 0, np.array(c1, np.uint8), np.array(c2, np.uint8))
+    return Image.fromarray(out, "RGB")
 
 
 def _background(rng: np.random.Generator, n: int) -> Image.Image:
-    y, x = np.mgrid[0:n, 0:n].astype(np.float64) / n
+    x = np.arange(n, dtype=np.float32)[None, :] / n - 0.5
+    y = np.arange(n, dtype=np.float32)[:, None] / n - 0.5
     a = rng.uniform(0, 2 * math.pi)
-    t = np.clip((x - 0.5) * math.cos(a) + (y - 0.5) * math.sin(a) + 0.5, 0, 1)[..., None]
-    c1, c2 = np.array(_colour(rng), np.float64), np.array(_colour(rng), np.float64)
-    img = c1 * (1 - t) + c2 * t + rng.normal(0, rng.uniform(4, 22), (n, n, 3))
-    im = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
+    t = np.clip(x * math.cos(a) + y * math.sin(a) + 0.5, 0, 1)[..., None]
+    c1, c2 = np.array(_colour(rng), np.float32), np.array(_colour(rng), np.float32)
+    im = Image.fromarray((c1 * (1 - t) + c2 * t).astype(np.uint8), "RGB")
     if rng.random() < 0.35:  # faint texture distractor over the whole background
         tex = _texture(n, str(rng.choice(["stripes", "checker"])), rng.uniform(3, 7) * SS,
                        rng.uniform(0, math.pi), _colour(rng), _colour(rng))
@@ -136,7 +136,9 @@ def draw_image(kind: str, rng: np.random.Generator, size: int = SIZE) -> Image.I
     if rng.random() < 0.5:  # one small clutter shape in front
         _draw_object(im, str(rng.choice(CLUTTER)), rng.uniform(0, n), rng.uniform(0, n),
                      rng.uniform(0.06, 0.1) * n, rng.uniform(0, 2 * math.pi), rng, None)
-    return im.resize((size, size), Image.LANCZOS)
+    small = np.asarray(im.resize((size, size), Image.LANCZOS), dtype=np.float32)
+    noise = rng.standard_normal((size, size, 3), dtype=np.float32) * rng.uniform(3, 16)
+    return Image.fromarray(np.clip(small + noise, 0, 255).astype(np.uint8), "RGB")
 
 
 def is_demo(path: Path) -> bool:
@@ -155,8 +157,8 @@ def _write(target: Path, seed: int) -> None:
                 rng = np.random.default_rng([seed, si, ci, i])
                 buf = BytesIO()
                 draw_image(cls, rng).save(buf, "JPEG", quality=92)
-                atomic_write_bytes(folder / f"{cls}_{i:03d}.jpg", buf.getvalue())
-    atomic_write_bytes(target / "README.txt", (README + f"\nSeed: {seed}\n").encode("utf-8"))
+                (folder / f"{cls}_{i:03d}.jpg").write_bytes(buf.getvalue())
+    (target / "README.txt").write_text(README + f"\nSeed: {seed}\n", encoding="utf-8")
 
 
 def generate_demo(path: str | os.PathLike, seed: int = 0) -> Path:
@@ -164,21 +166,24 @@ def generate_demo(path: str | os.PathLike, seed: int = 0) -> Path:
     target = Path(path).expanduser().absolute()
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"{target} exists and is not a folder")
-    if target.is_dir() and any(target.iterdir()):
-        if not is_demo(target):
-            raise FileExistsError(f"{target} is not empty and is not a demo dataset; choose an empty or new folder")
-        _write(target, seed)   # same file names: regenerated in place
-        return target
+    in_place = target.is_dir() and any(target.iterdir())
+    if in_place and not is_demo(target):
+        raise FileExistsError(f"{target} is not empty and is not a demo dataset; choose an empty or new folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        _write(tmp, seed)
-        if target.is_dir():
-            target.rmdir()
-        os.replace(tmp, target)
-    except BaseException:
+        _write(tmp, seed)   # the files appear at once: one rename of the folder, or one per file
+        if in_place:
+            for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
+                dest = target / f.relative_to(tmp)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(f, dest)
+        else:
+            if target.is_dir():
+                target.rmdir()
+            os.replace(tmp, target)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

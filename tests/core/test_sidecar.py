@@ -1,0 +1,84 @@
+"""Relabel / quarantine sidecar: stored beside the data, applied by open_dataset, images untouched."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import workbench.data.sidecar as sidecar
+from workbench.config import DataConfig
+from workbench.data import ChangeSet, open_dataset
+
+
+@pytest.fixture
+def ds_copy(shapes_dir, tmp_path) -> Path:
+    root = tmp_path / "ds"
+    shutil.copytree(shapes_dir, root)
+    return root
+
+
+def _hashes(root: Path) -> dict:
+    return {str(p): hashlib.sha1(p.read_bytes()).hexdigest() for p in root.rglob("*.png")}
+
+
+def test_relabel_quarantine_undo_and_apply(ds_copy, tmp_path):
+    cfg = DataConfig(path=str(ds_copy), cache_dir=str(tmp_path / "c"))
+    before = _hashes(ds_copy)
+    ds = open_dataset(cfg)
+    a, b, c = ds.train[0], ds.train[1], ds.valid[0]
+    cs = ChangeSet.load(ds.root)
+    assert cs.location == Path(ds.root) / ".workbench" / "changes.json" and len(cs) == 0
+    cs.relabel(a.path, "square", classes=ds.classes)
+    cs.quarantine(b.path)
+    cs.quarantine(c.path)
+    cs.keep(c.path)                      # removes the change again
+    with pytest.raises(ValueError, match="not an existing class"):
+        cs.relabel(a.path, "hexagon", classes=ds.classes)
+    assert [(e["action"], e["new_class"]) for e in cs.entries] == [("relabel", "square"), ("quarantine", None)]
+    assert {e["path"] for e in cs.entries} == {a.path, b.path}
+    assert all(set(e) == {"path", "action", "new_class", "time"} for e in cs.entries)
+    assert cs.undo() and cs.get(c.path)["action"] == "quarantine"   # undo the keep
+    assert cs.undo() and cs.get(c.path) is None                     # undo the quarantine
+    saved = cs.save()
+    assert saved.is_file() and json.loads(saved.read_text())["changes"]
+
+    ds2 = open_dataset(cfg)
+    paths = {it.path: it for it in ds2.items}
+    assert b.path not in paths and c.path in paths
+    assert ds2.classes[paths[a.path].label] == "square" and paths[a.path].split == a.split
+    kinds = {n.kind: n for n in ds2.notes}
+    assert kinds["quarantined"].path == b.path and kinds["relabelled"].path == a.path
+    assert len(open_dataset(cfg, apply_changes=False).items) == len(ds.items)
+    assert _hashes(ds_copy) == before    # the images themselves are never touched
+
+    again = ChangeSet.load(ds_copy)      # history survives a reload
+    assert again.undo() and again.undo() and not again.undo()
+    again.save()
+    assert open_dataset(cfg) == ds
+
+
+def test_unknown_class_in_file_is_ignored(ds_copy, tmp_path):
+    cs = ChangeSet.load(ds_copy)
+    target = ds_copy / "train" / "circle" / "train_circle_001.png"
+    cs.relabel(target, "hexagon")
+    cs.save()
+    ds = open_dataset(DataConfig(path=str(ds_copy), cache_dir=str(tmp_path / "c")))
+    assert "hexagon" not in ds.classes
+    assert [n.kind for n in ds.notes] == ["relabel_ignored"]
+
+
+def test_read_only_folder_uses_data_home(ds_copy, tmp_path, monkeypatch):
+    monkeypatch.setattr(sidecar, "_writable", lambda folder: False)
+    cs = ChangeSet.load(ds_copy)
+    assert cs.location == sidecar.fallback_path(ds_copy.resolve())
+    assert "projects" in cs.location.parts
+    cs.quarantine("train/circle/train_circle_002.png")   # relative paths work too
+    cs.save()
+    assert not (ds_copy / ".workbench").exists()
+    ds = open_dataset(DataConfig(path=str(ds_copy), cache_dir=str(tmp_path / "c")))
+    assert not any(it.path.endswith("train_circle_002.png") for it in ds.items)
+    with pytest.raises(ValueError, match="not inside"):
+        cs.quarantine(tmp_path / "elsewhere.png")
