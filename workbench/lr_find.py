@@ -180,7 +180,11 @@ class LRFinder(Callback):
     def before_step(self, trainer) -> None:
         self._set_lr(trainer, self._lr)  # also after any scheduler that sets rates late
 
-    def after_batch(self, trainer) -> None:
+    def after_loss(self, trainer) -> None:
+        """Record the loss; end the test after num_it batches or when the smoothed loss diverges
+        (checked here, before the trainer would stop on a NaN loss)."""
+        if not getattr(trainer, "training", True):
+            return
         loss = float(trainer.loss.detach().float().item())
         i = len(self.lrs)
         self._avg = self.beta * self._avg + (1 - self.beta) * loss
@@ -208,19 +212,68 @@ class LRFinder(Callback):
                             stopped_early=len(self.lrs) < len(self.sched))
 
 
+class CyclingLoader:
+    """A training loader seen as one epoch of exactly ``n`` batches: cycles through the wrapped
+    loader (a new shuffle each pass) so ``trainer.fit(1)`` runs the whole range test."""
+
+    def __init__(self, loader, n: int) -> None:
+        self.loader, self.n = loader, int(n)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getattr__(self, name):  # image_size, batch_size, n_samples, ... of the wrapped loader
+        return getattr(self.loader, name)
+
+    def __setattr__(self, name, value) -> None:
+        if name in ("loader", "n"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.loader, name, value)
+
+    def set_epoch(self, epoch: int) -> None:
+        pass  # each pass below picks its own shuffle
+
+    def __iter__(self):
+        done, rounds = 0, 0
+        while done < self.n:
+            if hasattr(self.loader, "set_epoch"):
+                self.loader.set_epoch(rounds)
+            it = iter(self.loader)
+            got = 0
+            try:
+                for batch in it:
+                    yield batch
+                    got += 1
+                    done += 1
+                    if done >= self.n:
+                        return
+            finally:
+                close = getattr(it, "close", None)
+                if close:
+                    close()
+            if got == 0:
+                return  # an empty loader: nothing to cycle
+            rounds += 1
+
+
 class _Snapshot:
-    """Everything the range test changes: weights, optimizer, rates, callbacks' state, RNG states,
-    loader sizes and the trainer's counters. ``restore()`` puts it all back exactly."""
+    """Everything the range test changes: weights, optimizer, grad scaler, rates, callbacks' state,
+    RNG states, loader sizes and the trainer's counters. ``restore()`` puts it all back exactly."""
 
     ATTRS = ("epoch", "n_epochs", "iter", "n_iter", "step", "pct_train", "training", "metrics",
-             "stop_reason", "lr_mults", "loss_func")
+             "stop_reason", "lr_mults", "lr_scale", "loss_func", "last_loss", "sched_lr", "sched_mom",
+             "is_best", "xb", "yb", "pred", "loss", "train_loader", "callbacks", "sink")
 
     def __init__(self, trainer) -> None:
         self.trainer = trainer
         self.model = copy.deepcopy(trainer.model.state_dict())
         self.opt = copy.deepcopy(trainer.opt.state_dict())
+        scaler = getattr(trainer, "scaler", None)
+        self.scaler = copy.deepcopy(scaler.state_dict()) if scaler is not None else None
         self.requires_grad = [p.requires_grad for p in trainer.model.parameters()]
-        self.attrs = {a: copy.copy(getattr(trainer, a)) for a in self.ATTRS if hasattr(trainer, a)}
+        self.attrs = {a: (copy.copy(v) if isinstance(v, (list, dict)) else v)
+                      for a in self.ATTRS if (v := getattr(trainer, a, _MISSING)) is not _MISSING}
         self.callbacks = [(cb, copy.deepcopy(cb.state_dict())) for cb in getattr(trainer, "callbacks", [])]
         self.sizes = [(ld, ld.image_size) for ld in (trainer.train_loader, trainer.valid_loader)
                       if hasattr(ld, "image_size")]
@@ -233,6 +286,9 @@ class _Snapshot:
         with torch.no_grad():
             tr.model.load_state_dict(self.model)
         tr.opt.load_state_dict(self.opt)
+        if self.scaler is not None:
+            tr.scaler.load_state_dict(self.scaler)
+        tr.opt.zero_grad(set_to_none=True)
         for p, flag in zip(tr.model.parameters(), self.requires_grad):
             p.requires_grad_(flag)
         for a, v in self.attrs.items():
@@ -249,6 +305,9 @@ class _Snapshot:
         tr.model.train(self.training_mode)
 
 
+_MISSING = object()
+
+
 def _quiet_sink(sink):
     """The trainer's events during the range test: only log lines and pause notices get through
     (no FitStarted / BatchEnd / EpochEnd / FitFinished: this is not a training run)."""
@@ -258,27 +317,46 @@ def _quiet_sink(sink):
     return forward
 
 
+def _range_test_callbacks(callbacks: list) -> list:
+    """The trainer's callbacks that shape a training batch (MixUp, freezing, loss, ...); the
+    schedule, early stopping and snapshots are left out (the finder sets the rate itself)."""
+    from .train.schedules import ParamScheduler
+    from .train.tricks import EarlyStopping, SnapshotEnsemble
+    return [cb for cb in callbacks if not isinstance(cb, (ParamScheduler, EarlyStopping, SnapshotEnsemble))]
+
+
 def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,
                 best: str | None = None) -> LRFindResult:
-    """Run the range test with ``trainer.fit`` (same model, loss, precision, batch augmentation and
-    trick callbacks as training), then restore weights, optimizer and everything else it touched,
-    also when stopped (raises ``Cancelled``) or failing. Sends ``LRFindStep`` events to ``sink``."""
+    """Run the range test with ``trainer.fit(1)`` over a cycling view of the training loader (same
+    model, loss, precision, batch augmentation and batch tricks as training), then restore weights,
+    optimizer and everything else it touched, also when stopped (raises ``Cancelled``) or failing.
+    Sends ``LRFindStep`` events to ``sink``."""
     finder = LRFinder(cfg_lr, sink, control)
-    n_batches = max(1, len(trainer.train_loader))
-    n_epochs = max(1, math.ceil(cfg_lr.num_it / n_batches))
     snap = _Snapshot(trainer)
-    callbacks_before = list(trainer.callbacks)
-    sink_before = trainer.sink
-    trainer.callbacks = sorted(callbacks_before + [finder], key=lambda cb: cb.order)
-    trainer.sink = _quiet_sink(sink)
     try:
-        trainer.fit(n_epochs)
+        trainer.callbacks = sorted(_range_test_callbacks(list(trainer.callbacks)) + [finder],
+                                   key=lambda cb: cb.order)
+        trainer.sink = _quiet_sink(sink)
+        trainer.train_loader = CyclingLoader(trainer.train_loader, cfg_lr.num_it)
+        trainer.fit(1)
     finally:
-        trainer.callbacks = callbacks_before
-        trainer.sink = sink_before
         snap.restore()
     if finder.cancelled or (control is not None and control.stop_requested):
         raise Cancelled("LR finder stopped by the user")
     if not finder.lrs:
         raise RuntimeError("the LR range test recorded no batches (empty training set?)")
     return finder.result(best or cfg_lr.suggestion)
+
+
+def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None) -> LRFindResult:
+    """Open the dataset, build loaders, model and trainer as training would, and run the range test."""
+    from .data import open_dataset
+    from .data.pipeline import build_loaders
+    from .device import pick_device
+    from .train.run import build_trainer
+
+    device = pick_device(cfg.train.device)
+    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
+    bundle = build_loaders(ds, cfg, device, sink=sink, control=control)
+    trainer = build_trainer(cfg, bundle, sink=sink, control=control, device=device)
+    return run_lr_find(trainer, cfg.lr_find, sink=sink, control=control)

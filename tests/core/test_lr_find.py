@@ -10,9 +10,20 @@ import torch.nn as nn
 from workbench.config import LRFindConfig, RunConfig
 from workbench.control import Cancelled, RunControl
 from workbench.events import BatchEnd, FitStarted, LRFindStep
+from workbench.train.tricks import MixUpCutMix
 from workbench.lr_find import longest_descent, lr_schedule, run_lr_find, suggest
-from workbench.train.callback import CancelBatch, CancelEpoch, CancelFit, Callback
+from workbench.train.callback import Callback
+from workbench.train.trainer import Trainer
 
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one torch thread is much faster than contended threads on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 def u_curve(noise: float = 0.0, seed: int = 0):
     """A typical range-test curve: flat, a descent between 1e-5 and ~2e-2, then divergence."""
@@ -42,79 +53,41 @@ def test_longest_descent_and_schedule():
     assert np.isnan(suggest(np.array([]), np.array([]))["valley"])
 
 
-# ----------------------------------------------------------------------------- a stand-in trainer
-class MiniTrainer:
-    """Follows the callback contract (hook order, cancel hooks) over in-memory batches."""
+# ----------------------------------------------------------------------------- the real Trainer
+class TensorLoader:
+    """BatchLoader stand-in over in-memory tensors: len, iter, set_epoch, image_size, batch_size."""
 
-    def __init__(self, model, batches, callbacks=(), sink=None, control=None):
-        self.model, self.batches = model, batches
-        self.train_loader, self.valid_loader = batches, batches[:1]
-        self.layer_groups = [list(model.parameters())]
-        self.lr_mults = [1.0]
-        self.opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        for g in self.opt.param_groups:
-            g["layer_group"] = 0
-        self.loss_func = nn.CrossEntropyLoss()
-        self.callbacks = sorted(callbacks, key=lambda c: c.order)
-        self.sink = sink or (lambda e: None)
-        self.control = control
-        self.epoch = self.iter = self.step = 0
-        self.metrics, self.stop_reason, self.training = {}, "", False
+    def __init__(self, x, y, batch_size, shuffle):
+        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.image_size, self.epoch = x.shape[-1], 0
 
-    def log(self, text):
-        pass
+    def set_epoch(self, epoch):
+        self.epoch = epoch
 
-    def _cb(self, hook):
-        for cb in self.callbacks:
-            getattr(cb, hook)(self)
+    def __len__(self):
+        return max(1, len(self.y) // self.batch_size)
 
-    def fit(self, n_epochs, start_epoch=0):
-        self.n_epochs = n_epochs
-        self.sink(FitStarted("", n_epochs, 0, len(self.batches), 0, 0, (), "cpu", "fp32", 4))
-        try:
-            self._cb("before_fit")
-            for self.epoch in range(start_epoch, n_epochs):
-                try:
-                    self._cb("before_epoch")
-                    self.training = True
-                    self.model.train()
-                    for self.iter, (self.xb, self.yb) in enumerate(self.batches):
-                        if self.control is not None and self.control.stop_requested:
-                            self.stop_reason = "cancelled"
-                            raise CancelFit()
-                        try:
-                            self._cb("before_batch")
-                            self.pred = self.model(self.xb)
-                            self.loss = self.loss_func(self.pred, self.yb)
-                            self._cb("after_loss")
-                            self.loss.backward()
-                            self._cb("before_step")
-                            self.opt.step()
-                            self.opt.zero_grad()
-                            self.step += 1
-                            self._cb("after_step")
-                            self.sink(BatchEnd(self.epoch, self.iter, 1, self.step, 0, 0, 0, 0, 0, 0))
-                            self._cb("after_batch")
-                        except CancelBatch:
-                            self._cb("after_cancel_batch")
-                    self.training = False
-                    self._cb("before_validate")
-                    self._cb("after_epoch")
-                except CancelEpoch:
-                    self._cb("after_cancel_epoch")
-        except CancelFit:
-            self._cb("after_cancel_fit")
-        finally:
-            self._cb("after_fit")
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.epoch)
+        order = torch.randperm(len(self.y), generator=g) if self.shuffle else torch.arange(len(self.y))
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield self.x[idx], self.y[idx]
 
 
-def tiny_setup(n_batches=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten(), nn.Linear(4, 3))
-    batches = [(torch.rand(4, 3, 8, 8, generator=g), torch.randint(0, 3, (4,), generator=g))
-               for _ in range(n_batches)]
-    return model, batches
+def make_trainer(callbacks=(), sink=None, control=None, n=24, **cfg_over):
+    torch.manual_seed(0)
+    cfg = RunConfig().with_overrides(["model.channels_last=false", "train.lr=0.01"] +
+                                     [f"{k}={v}" for k, v in cfg_over.items()])
+    x = torch.randn(n, 3, 8, 8)
+    y = torch.arange(n) % 3
+    x[:, 0] += y[:, None, None].float()
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 8, 3),
+                          nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
+    tr = Trainer(model, TensorLoader(x, y, 4, True), TensorLoader(x[:8], y[:8], 4, False), cfg,
+                 callbacks=list(callbacks), sink=sink, control=control)
+    tr.batches = list(tr.train_loader)
+    return tr
 
 
 def warm_up(trainer):
@@ -147,11 +120,16 @@ def assert_same(before, trainer):
 
 
 class Counter(Callback):
+    order = 50
+
     def __init__(self):
-        self.n = 0
+        self.n = self.soft = 0
 
     def after_batch(self, trainer):
         self.n += 1
+
+    def after_loss(self, trainer):
+        self.soft += int(trainer.yb.is_floating_point())
 
     def state_dict(self):
         return {"n": self.n}
@@ -161,10 +139,10 @@ class Counter(Callback):
 
 
 def test_range_test_restores_weights_and_optimizer_exactly():
-    model, batches = tiny_setup()
     counter = Counter()
+    mix = MixUpCutMix(3, mixup_alpha=0.4, seed=1)
     events = []
-    tr = MiniTrainer(model, batches, [counter], sink=events.append)
+    tr = make_trainer([counter, mix], sink=events.append)
     warm_up(tr)
     before = snapshot(tr)
     res = run_lr_find(tr, LRFindConfig(start_lr=1e-5, end_lr=1e-2, num_it=15), sink=events.append)
@@ -172,16 +150,17 @@ def test_range_test_restores_weights_and_optimizer_exactly():
     assert np.all(np.diff(res.lrs) > 0) and res.lrs[0] == pytest.approx(1e-5)
     assert res.best == "valley" and set(res.suggestions) == {"valley", "steep", "minimum", "slide"}
     assert_same(before, tr)
-    assert counter.n == 0                     # callbacks' state restored too
-    assert tr.callbacks == [counter]
+    assert counter.n == 0 and mix.counter == 0  # callbacks' state restored too
+    assert counter.soft == 15                   # every batch was mixed, as in training
+    assert counter in tr.callbacks and len(tr.callbacks) == 4  # + ParamScheduler, Recorder
+    assert tr.history == [] and tr.step == 0 and isinstance(tr.train_loader, TensorLoader)
     steps = [e for e in events if isinstance(e, LRFindStep)]
     assert steps and steps[-1].step == 14 and steps[-1].total == 15
     assert not any(isinstance(e, (FitStarted, BatchEnd)) for e in events)  # not a training run
 
 
 def test_range_test_stops_early_on_divergence():
-    model, batches = tiny_setup()
-    tr = MiniTrainer(model, batches)
+    tr = make_trainer()
     warm_up(tr)
     before = snapshot(tr)
     res = run_lr_find(tr, LRFindConfig(start_lr=1e-4, end_lr=1e3, num_it=200, stop_div=2.0))
@@ -192,7 +171,6 @@ def test_range_test_stops_early_on_divergence():
 
 
 def test_range_test_user_stop_and_error_restore():
-    model, batches = tiny_setup()
     control = RunControl()
 
     class StopAt(Callback):
@@ -200,7 +178,7 @@ def test_range_test_user_stop_and_error_restore():
             if trainer.iter == 2:
                 control.request_stop()
 
-    tr = MiniTrainer(model, batches, [StopAt()])
+    tr = make_trainer([StopAt()], control=control)
     warm_up(tr)
     before = snapshot(tr)
     with pytest.raises(Cancelled):
@@ -212,7 +190,7 @@ def test_range_test_user_stop_and_error_restore():
             if trainer.iter == 1:
                 raise RuntimeError("boom")
 
-    tr2 = MiniTrainer(*tiny_setup(), [Boom()])
+    tr2 = make_trainer([Boom()])
     warm_up(tr2)
     before = snapshot(tr2)
     with pytest.raises(RuntimeError, match="boom"):
