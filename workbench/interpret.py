@@ -14,7 +14,6 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .atomic import atomic_write_bytes
 from .control import RunControl
@@ -285,5 +284,89 @@ def build_report(p: Predictions, k: int = 10) -> Report:
     return Report(summary(p), per_class_report(p), confusion_matrix(p).tolist(), most_confused(p), tl)
 
 
-def latest_mtime(paths: Iterable[Path]) -> float:
-    return max((Path(q).stat().st_mtime for q in paths if Path(q).exists()), default=0.0)
+# ---------------------------------------------------------------- run folders
+@dataclass
+class Interpretation:
+    """Predictions of a run's model on its validation set, plus the run's info and a report."""
+    predictions: Predictions
+    run: Any                      # runs.RunInfo
+    which: str = "best"
+    from_cache: bool = False
+
+    @property
+    def report(self) -> Report:
+        return build_report(self.predictions)
+
+
+def predictions_file(run_dir: str | os.PathLike, which: str = "best") -> Path:
+    name = PREDICTIONS_FILE if which == "best" else f"predictions-{which}.npz"
+    return Path(run_dir) / name
+
+
+def checkpoint_file(run_dir: str | os.PathLike, which: str) -> Path:
+    return Path(run_dir) / "checkpoints" / f"{which}.pt"
+
+
+def open_valid(run_dir: str | os.PathLike, which: str = "best", sink: Callable | None = None,
+               control: RunControl | None = None, device: Any = None):
+    """(model in eval mode, RunInfo, DataBundle, device, precision) rebuilt from the run's config, so
+    validation batches get exactly the preprocessing they had during training."""
+    from .data import open_dataset
+    from .data.pipeline import build_loaders
+    from .device import pick_device, pick_precision
+    from .runs import load_model
+    dev = torch.device(device) if device is not None else None
+    model, info = load_model(run_dir, which=which, device=str(dev) if dev is not None else "cpu")
+    cfg = info.config
+    dev = dev or torch.device("cpu")
+    precision = pick_precision(dev, cfg.train.precision)
+    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
+    bundle = build_loaders(ds, cfg, dev, sink=sink, control=control)
+    if tuple(bundle.classes) != tuple(info.classes):
+        raise ValueError(f"{run_dir}: the classes of {cfg.data.path} changed since training "
+                         f"(run: {', '.join(info.classes)}; folder: {', '.join(bundle.classes)})")
+    if not len(bundle.valid_items):
+        raise ValueError(f"{run_dir}: the dataset {cfg.data.path} has no validation images to interpret")
+    return model, info, bundle, dev, precision
+
+
+def interpret_run(run_dir: str | os.PathLike, sink: Callable | None = None, control: RunControl | None = None,
+                  which: str = "best", device: Any = None, use_cache: bool = True) -> Interpretation:
+    """Predict the run's validation set once and keep it in run_dir/predictions.npz; later calls load
+    that file while it is newer than the checkpoint."""
+    from .runs import load_run
+    cached = predictions_file(run_dir, which)
+    ckpt = checkpoint_file(run_dir, which)
+    if use_cache and cached.is_file() and ckpt.is_file() and cached.stat().st_mtime >= ckpt.stat().st_mtime:
+        try:
+            return Interpretation(Predictions.load(cached), load_run(run_dir), which, from_cache=True)
+        except ValueError:
+            pass  # unreadable: predict again and overwrite it
+    model, info, bundle, dev, precision = open_valid(run_dir, which, sink, control, device)
+    preds = predict_loader(model, bundle.valid, bundle.cache.paths, dev, precision, info.classes,
+                           sink=sink, control=control, task="interpret")
+    preds.save(cached)
+    return Interpretation(preds, info, which)
+
+
+def snapshot_predictions(run_dir: str | os.PathLike, sink: Callable | None = None,
+                         control: RunControl | None = None, device: Any = None) -> list[Predictions]:
+    """Predictions of every checkpoints/snapshot-<k>.pt of a run (snapshot ensemble members)."""
+    from .train.checkpoint import load_checkpoint
+    snaps = sorted(Path(run_dir, "checkpoints").glob("snapshot-*.pt"),
+                   key=lambda q: int(q.stem.split("-")[-1]) if q.stem.split("-")[-1].isdigit() else 0)
+    if not snaps:
+        raise ValueError(f"{run_dir}: no snapshot checkpoints (train with tricks.snapshot_ensemble and sgdr)")
+    model, info, bundle, dev, precision = open_valid(run_dir, "best", sink, control, device)
+    out = []
+    for s in snaps:
+        model.load_state_dict(load_checkpoint(s, map_location=dev)["model"])
+        out.append(predict_loader(model, bundle.valid, bundle.cache.paths, dev, precision, info.classes,
+                                  control=control, task=f"snapshot {s.stem}"))
+    return out
+
+
+def runs_ensemble(run_dirs: Sequence[str | os.PathLike], sink: Callable | None = None,
+                  control: RunControl | None = None, which: str = "best") -> Predictions:
+    """Mean-probability ensemble of several runs trained on the same dataset split."""
+    return ensemble_predictions([interpret_run(r, sink, control, which).predictions for r in run_dirs])
