@@ -1,0 +1,128 @@
+"""Screenshots of the part-2 pages (Results, confusion matrix, top losses, TTA, Runs, Export) at 1280x800.
+
+    python tools/screenshots_results.py [--runs DIR] [--out docs/screenshots] [--epochs 4]
+
+Trains two short runs on the demo dataset (workbench.data.demo_path()) into --runs unless that folder
+already holds finished runs, then drives the real pages offscreen (QT_QPA_PLATFORM=offscreen by
+default) and saves results.png, confusion.png, top_losses.png, tta.png, runs.png and export.png.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+SIZE = (1280, 800)
+
+
+def train_demo_runs(runs_dir: Path, epochs: int) -> list[Path]:
+    """Two short runs on the demo dataset with different recipes (for the comparison page)."""
+    from workbench.config import RunConfig
+    from workbench.data import demo_path
+    from workbench.train.run import train
+    base = (RunConfig().set("data.path", str(demo_path())).set("runs_dir", str(runs_dir))
+            .set("data.image_size", 64).set("data.batch_size", 32).set("train.epochs", epochs)
+            .set("model.arch", "resnet18").set("tta.n", 2))
+    recipes = [base.set("name", "demo-lr3e-3").set("train.lr", 3e-3),
+               base.set("name", "demo-lr1e-3-smooth").set("train.lr", 1e-3).set("tricks.label_smoothing", 0.1)]
+    out = []
+    for cfg in recipes:
+        t0 = time.time()
+        res = train(cfg)
+        print(f"trained {res.run_dir}: {res.status} {res.metrics.get('accuracy')} in {time.time() - t0:.0f} s")
+        out.append(Path(res.run_dir))
+    return out
+
+
+def wait_until(pred, timeout: float = 300.0, what: str = "") -> None:
+    from PySide6.QtCore import QCoreApplication
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out waiting for {what}")
+        QCoreApplication.processEvents()
+        time.sleep(0.02)
+    QCoreApplication.processEvents()
+
+
+def save(widget, path: Path) -> None:
+    from PySide6.QtCore import QCoreApplication
+    for _ in range(5):
+        QCoreApplication.processEvents()
+    widget.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def render(runs: list[Path], out: Path) -> None:
+    from workbench.gui.app import make_app
+    from workbench.gui.jobs import wait_side_tasks
+    from workbench.gui.results_pages import make_pages
+    from workbench.gui.session import Session
+    make_app()  # the app's style sheet and plot colours
+    out.mkdir(parents=True, exist_ok=True)
+    session = Session()
+    session.set_config(session.config.set("runs_dir", str(runs[0].parent)))
+    pages = make_pages(session)
+    results, export, runs_page = pages["Results"], pages["Export"], pages["Runs"]
+    for w in pages.values():
+        w.resize(*SIZE)
+        w.show()
+    session.open_run(str(runs[0]))
+    wait_until(lambda: results.preds is not None and not session.runner.busy, what="interpretation")
+    results.tabs.setCurrentIndex(0)
+    save(results, out / "results.png")
+    # confusion matrix with the most confused cell opened
+    results.tabs.setCurrentIndex(1)
+    if results.confusion.pairs.count() and results.confusion.pairs.item(0).data(256):
+        results.confusion.pairs.setCurrentRow(0)
+        results.confusion._pair_clicked(results.confusion.pairs.item(0))
+    wait_side_tasks()
+    save(results, out / "confusion.png")
+    # top losses with Grad-CAM overlays
+    results.tabs.setCurrentIndex(2)
+    results.losses.overlay_box.setChecked(True)
+    shown = results.losses.paths()[:24]
+    wait_until(lambda: all(p in results.cams for p in shown), what="Grad-CAM overlays")
+    wait_side_tasks()
+    save(results, out / "top_losses.png")
+    # TTA
+    results.tabs.setCurrentIndex(3)
+    results.compute_tta()
+    wait_until(lambda: results.tta.result is not None and not session.runner.busy, what="TTA")
+    wait_side_tasks()
+    save(results, out / "tta.png")
+    # runs: compare the two runs
+    runs_page.refresh()
+    runs_page.select_names([r.name for r in runs])
+    save(runs_page, out / "runs.png")
+    # export with parity + a single-image prediction
+    export.boxes["onnx"].setChecked(True)
+    export.start_export()
+    wait_until(lambda: not session.runner.busy, what="export")
+    export.predict_image(results.preds.paths[0])
+    wait_until(lambda: export.predict_result is not None, what="prediction")
+    save(export, out / "export.png")
+    wait_side_tasks()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", default=str(ROOT / "build" / "screenshot-runs"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    ap.add_argument("--epochs", type=int, default=4)
+    args = ap.parse_args(argv)
+    runs_dir = Path(args.runs)
+    have = sorted(p for p in runs_dir.glob("*") if (p / "metrics.json").is_file()) if runs_dir.is_dir() else []
+    runs = have[:2] if len(have) >= 2 else train_demo_runs(runs_dir, args.epochs)
+    render(runs, Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
