@@ -61,19 +61,22 @@ def center_crop(x: torch.Tensor, out_size: int, mean=None, std=None, channels_la
 
 
 def _affine_out(x: torch.Tensor, a, b, mean, std, channels_last: bool, clamp: bool = False) -> torch.Tensor:
-    """float32 result of ``x * a + b`` (a, b scalars or per-image/channel), optionally clamped to
-    [0, 1], then normalized with mean / std, written once in the requested memory format."""
+    """float32 ``x * a + b`` (a, b scalars or per-image tensors), optionally clamped to [0, 1], then
+    normalized with mean / std: one fused multiply-add written in the requested memory format (plus
+    an in-place clamp whose bounds are the normalized 0 and 1)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     n, c, h, w = x.shape
-    if clamp:
-        x = torch.addcmul(_t(b, x), x.float(), _t(a, x)).clamp_(0.0, 1.0)
-        a, b = 1.0, 0.0
+    a, b = _t(a, x), _t(b, x)
+    lo, hi = torch.zeros(1, c, 1, 1, device=x.device), torch.ones(1, c, 1, 1, device=x.device)
     if mean is not None:
         m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
         s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-        a, b = _t(a, x) / s, (_t(b, x) - m) / s
+        a, b = a / s, (b - m) / s
+        lo, hi = (lo - m) / s, (hi - m) / s
     out = torch.empty((n, c, h, w), dtype=torch.float32, device=x.device, memory_format=fmt)
-    torch.addcmul(_t(b, x).expand(n, c, 1, 1), x, _t(a, x).expand(n, c, 1, 1), out=out)
+    torch.addcmul(b.expand(n, c, 1, 1), x, a.expand(n, c, 1, 1), out=out)
+    if clamp:
+        out = torch.clamp_(out, lo, hi)
     return out
 
 

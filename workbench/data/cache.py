@@ -318,10 +318,15 @@ class _Builder:
 
     # ------------------------------------------------------------------- housekeeping
     def _prune(self, meta: dict) -> None:
-        """Delete older caches of this presize whose every row is also in the new cache."""
+        """Delete older caches of this presize that can no longer serve anything: each of their rows
+        is either in the new cache or belongs to a file that has since changed or vanished."""
         have = {tuple(e) for e in meta["entries"]}
+
+        def obsolete(e: list) -> bool:
+            return tuple(e) in have or tuple(_stat(e[0])) != (e[1], e[2])
+
         for mp, old in self._older_metas():
-            if all(tuple(e) in have for e in old["entries"]):
+            if all(obsolete(e) for e in old["entries"]):
                 for p in (mp, mp.with_suffix(".u8")):
                     try:
                         p.unlink()

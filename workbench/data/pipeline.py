@@ -1,0 +1,62 @@
+"""From a scanned Dataset and a RunConfig to the training and validation BatchLoaders."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..augment import BatchAugment
+from ..config import RunConfig
+from ..paths import cache_root
+from .cache import PresizeCache
+from .loader import BatchLoader
+from .types import TRAIN, VALID, Dataset, Item, Problem
+
+
+@dataclass
+class DataBundle:
+    train: BatchLoader
+    valid: BatchLoader
+    cache: PresizeCache
+    classes: tuple
+    train_items: list[Item]
+    valid_items: list[Item]
+    skipped: list[Problem] = field(default_factory=list)  # files the cache could not decode
+
+
+def class_balance_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-sample weights inverse to the frequency of its class (each class drawn equally often)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    return 1.0 / counts[labels] if len(labels) else np.zeros(0)
+
+
+def build_loaders(ds: Dataset, cfg: RunConfig, device: torch.device, sink=None, control=None,
+                  rank: int = 0, world_size: int = 1) -> DataBundle:
+    """One presized cache for all train + valid items, then the two loaders.
+
+    Items the cache could not decode are left out of the loaders and listed in ``skipped``.
+    """
+    train_items, valid_items = ds.split(TRAIN), ds.split(VALID)
+    items = train_items + valid_items
+    cache = PresizeCache.build([it.path for it in items], cfg.effective_presize,
+                               cache_root(cfg.data.cache_dir), sink=sink, control=control)
+    skipped = [Problem(path=items[i].path, kind="unreadable",
+                       message=cache.errors.get(i, f"{items[i].path}: cannot decode image"))
+               for i in np.flatnonzero(~cache.ok)]
+    n_train = len(train_items)
+    rows_train = np.array([i for i in range(n_train) if cache.ok[i]], dtype=np.int64)
+    rows_valid = np.array([i for i in range(n_train, len(items)) if cache.ok[i]], dtype=np.int64)
+    labels = np.array([it.label for it in items], dtype=np.int64)
+    weights = None
+    if cfg.tricks.class_balance == "sampler" and len(rows_train):
+        weights = class_balance_weights(labels[rows_train], len(ds.classes))
+    common = dict(image_size=cfg.data.image_size, device=torch.device(device), seed=cfg.seed,
+                  channels_last=cfg.model.channels_last, rank=rank, world_size=world_size)
+    train = BatchLoader(cache, rows_train, labels[rows_train], cfg.data.batch_size, train=True,
+                        augment=BatchAugment(cfg.augment), sample_weights=weights, **common)
+    valid = BatchLoader(cache, rows_valid, labels[rows_valid], cfg.data.batch_size, train=False, **common)
+    return DataBundle(train=train, valid=valid, cache=cache, classes=tuple(ds.classes),
+                      train_items=[items[i] for i in rows_train], valid_items=[items[i] for i in rows_valid],
+                      skipped=skipped)
