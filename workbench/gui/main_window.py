@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
             "Results", "Train a run or open a run folder to see results."), "Inspect a finished run")
         self.add_page("export", "6  Export", "export", PlaceholderPage(
             "Export", "Train a run or open a run folder, then export it here."), "Export a trained model")
+        self._add_part2_pages()
 
         self._build_actions()
         self.device_label, self.precision_label, self.state_label = QLabel("device: ..."), QLabel(), QLabel("ready")
@@ -126,6 +127,19 @@ class MainWindow(QMainWindow):
         self.stack.insertWidget(i, widget)
         self.stack.removeWidget(old)
         old.deleteLater()
+
+    def _add_part2_pages(self) -> None:
+        """Results / Export / Runs pages of part 2 (workbench.gui.results_pages), when present."""
+        try:
+            from .results_pages import make_pages
+        except ImportError:
+            return
+        pages = make_pages(self.session)
+        for key, name in (("results", "Results"), ("export", "Export")):
+            if name in pages:
+                self.replace_page(key, pages[name])
+        if "Runs" in pages:
+            self.add_page("runs", "7  Runs", "folder", pages["Runs"], "Manage run folders")
 
     def page(self, key: str) -> QWidget:
         return self.pages[self._index(key)].widget
@@ -267,7 +281,10 @@ class MainWindow(QMainWindow):
     def _on_run_finished(self, run_dir: str, status: str) -> None:
         self.refresh_runs()
         if status in ("completed", "early_stopped") and run_dir:
-            self.session.open_run(run_dir)
+            if isinstance(self.page("results"), PlaceholderPage):
+                self.session.open_run(run_dir)
+            else:  # the results page opens the run itself once the job has ended
+                self.show_page("results")
 
     def _on_dataset(self, ds) -> None:
         self._update_state()

@@ -6,6 +6,7 @@ JobRunner. It never holds a model, optimizer or trainer: those live only inside 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -116,13 +117,15 @@ class Session(QObject):
 
     def list_runs(self) -> list:
         """RunInfo list of the runs folder (empty when the folder or the runs module is missing)."""
-        try:
-            from ..runs import list_runs
-        except ImportError:
-            return []
         folder = Path(self.config.runs_dir).expanduser()
         if not folder.is_dir():
             return []
+        try:
+            from ..runs import list_runs
+        except ImportError:  # minimal listing: folders holding a run config, newest first
+            found = [p for p in folder.iterdir() if (p / "config.toml").is_file()]
+            found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+            return [SimpleNamespace(run_dir=str(p), name=p.name, status="") for p in found]
         try:
             return list(list_runs(folder))
         except Exception:  # a broken run folder must not break the app; list_runs skips those
