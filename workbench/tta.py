@@ -118,3 +118,14 @@ def tta_predict(model: torch.nn.Module, cache, rows: Sequence[int], labels: Sequ
 def tta_loader(model: torch.nn.Module, loader, cfg: RunConfig, **kwargs) -> TTAResult:
     """TTA over the rows of a validation BatchLoader (its cache, rows and labels)."""
     return tta_predict(model, loader.cache, loader.rows, loader.labels, cfg, **kwargs)
+
+
+def tta_run(run_dir, sink: Callable | None = None, control: RunControl | None = None, which: str = "best",
+            device=None) -> TTAResult:
+    """TTA of a run's model on its validation set (rows in the order of interpret_run's Predictions)."""
+    from .interpret import open_valid
+    model, info, bundle, dev, precision = open_valid(run_dir, which, sink, control, device)
+    v = bundle.valid
+    order = np.argsort(np.asarray(v.rows), kind="stable")
+    return tta_predict(model, bundle.cache, np.asarray(v.rows)[order], np.asarray(v.labels)[order], info.config,
+                       classes=info.classes, device=dev, precision=precision, sink=sink, control=control)

@@ -1,0 +1,85 @@
+"""`workbench predict MODEL_PATH INPUT [--out preds.csv] [--tta] [--topk 5]`: predict image files."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+
+from .common import TerminalProgress, UsageError
+
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("predict", help="predict the class of image files with a run or an exported model",
+                       description="MODEL_PATH is a run folder or an exported model.json / .safetensors / .pt / "
+                                   ".onnx; INPUT an image file or a folder (searched recursively). Writes CSV "
+                                   "columns path,label,probability,top_k. Unreadable files are reported and "
+                                   "skipped; exit code 0 when at least one image was predicted.")
+    p.add_argument("model", help="run folder or exported model file")
+    p.add_argument("input", help="image file or folder")
+    p.add_argument("--out", metavar="CSV", help="output CSV (default: print to stdout)")
+    p.add_argument("--tta", action="store_true", help="test-time augmentation with the recipe's tta settings")
+    p.add_argument("--topk", type=int, default=5, metavar="K", help="classes listed in the top_k column (default 5)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
+    p.set_defaults(func=run)
+
+
+def list_images(path: Path) -> list[str]:
+    """The file itself, or every image file under a folder (recursive, sorted)."""
+    if path.is_file():
+        return [str(path)]
+    out = []
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+        dirnames.sort()
+        out.extend(os.path.join(dirpath, f) for f in sorted(filenames)
+                   if os.path.splitext(f)[1].lower() in IMAGE_EXTS and not f.startswith("."))
+    return out
+
+
+def rows_for(paths: list[str], probs, classes: tuple, topk: int) -> list[list[str]]:
+    rows = []
+    for path, p in zip(paths, probs):
+        order = p.argsort()[::-1][:max(1, topk)]
+        rows.append([path, classes[order[0]], f"{p[order[0]]:.4f}",
+                     ";".join(f"{classes[i]}:{p[i]:.4f}" for i in order)])
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..atomic import atomic_write_text
+    from ..export import ExportError, load_exported
+    src = Path(args.input)
+    if not src.exists():
+        raise UsageError(f"input not found: {src}")
+    if args.topk < 1 or args.batch_size < 1:
+        raise UsageError("--topk and --batch-size must be at least 1")
+    try:
+        predictor = load_exported(args.model)
+    except (ExportError, FileNotFoundError, ValueError) as e:
+        raise UsageError(str(e)) from e
+    paths = list_images(src)
+    if not paths:
+        print(f"no image files found in {src}", file=sys.stderr)
+        return 1
+    done, probs, errors = predictor.predict_paths(paths, tta=args.tta, batch_size=args.batch_size,
+                                                  sink=TerminalProgress(sys.stderr))
+    for path, msg in errors.items():
+        print(f"skipped unreadable file {path}: {msg}", file=sys.stderr)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "label", "probability", "top_k"])
+    w.writerows(rows_for(done, probs, predictor.classes, args.topk))
+    if args.out:
+        try:
+            atomic_write_text(args.out, buf.getvalue())
+        except OSError as e:
+            raise UsageError(f"cannot write {args.out}: {e.strerror or e}") from e
+    else:
+        sys.stdout.write(buf.getvalue())
+    print(f"predicted {len(done)} image(s), {len(errors)} unreadable skipped"
+          + (f"; written to {args.out}" if args.out else ""), file=sys.stderr)
+    return 0 if done else 1

@@ -1,0 +1,99 @@
+"""k-fold cross-validation: stratified folds over all labelled images (the dataset's own split is
+ignored), one ordinary run folder per fold (name suffix -fold<i>), and a summary.json with the mean
+and standard deviation of accuracy and validation loss.
+
+Each fold is trained through the normal ``train`` entry point; its split is handed over as a labels
+CSV (file,label,is_valid) written next to the summary, never into the dataset folder.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .atomic import atomic_write_json, atomic_write_text
+from .config import RunConfig
+from .control import RunControl
+from .events import LogMessage
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int = 42) -> np.ndarray:
+    """Fold number (0..k-1) per image: each class is shuffled and dealt round-robin over the folds,
+    continuing where the previous class stopped so fold sizes differ by at most one."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(labels), dtype=np.int64)
+    start = 0
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        fold[idx] = (start + np.arange(len(idx))) % k
+        start = (start + len(idx)) % k
+    return fold
+
+
+def _fold_csv(root: Path, items: list, classes: tuple, fold: np.ndarray, i: int) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "label", "is_valid"])
+    for it, f in zip(items, fold):
+        w.writerow([os.path.relpath(it.path, root), classes[it.label], int(f == i)])
+    return buf.getvalue()
+
+
+def _stats(values: list) -> dict:
+    v = np.array([x for x in values if x is not None], dtype=np.float64)
+    if not len(v):
+        return {"mean": None, "std": None, "values": []}
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": v.tolist()}
+
+
+def run_folds(cfg: RunConfig, k: int, sink: Callable | None = None, control: RunControl | None = None) -> dict:
+    """Train ``k`` folds and write ``<runs_dir>/<name>-cv/summary.json``; returns the summary dict.
+
+    A user stop ends the loop after the current fold; the summary then covers the folds done.
+    """
+    from .data import open_dataset
+    from .train.run import train
+    emit = sink or (lambda e: None)
+    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
+    items = sorted(ds.items, key=lambda it: it.path)
+    labels = np.array([it.label for it in items], dtype=np.int64)
+    counts = np.bincount(labels, minlength=len(ds.classes))
+    smallest = int(counts[counts > 0].min()) if len(items) else 0
+    if k > smallest:
+        raise ValueError(f"{cfg.data.path}: {k} folds need at least {k} images per class; the smallest "
+                         f"class has {smallest}")
+    fold = stratified_folds(labels, k, cfg.seed)
+    root = Path(ds.root)
+    base = cfg.name or f"{root.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    cv_dir = Path(cfg.runs_dir).expanduser() / f"{base}-cv"
+    folds = []
+    for i in range(k):
+        if control is not None and control.stop_requested:
+            break
+        csv_path = cv_dir / f"fold{i}.csv"
+        atomic_write_text(csv_path, _fold_csv(root, items, ds.classes, fold, i))
+        fcfg = cfg.set("data.labels_csv", str(csv_path.resolve())).set("name", f"{base}-fold{i}")
+        emit(LogMessage(f"cross-validation fold {i + 1}/{k}: {int((fold == i).sum())} validation images"))
+        res = train(fcfg, sink=sink, control=control)
+        m = res.metrics or {}
+        folds.append({"fold": i, "run_dir": str(res.run_dir), "status": res.status,
+                      "accuracy": m.get("valid_accuracy", m.get("accuracy")),
+                      "valid_loss": m.get("valid_loss"), "n_valid": int((fold == i).sum()),
+                      "message": res.message})
+        if res.status == "cancelled":
+            break
+    summary = {"k": k, "dataset": str(root), "classes": list(ds.classes), "n_images": len(items),
+               "seed": cfg.seed, "folds": folds, "completed_folds": sum(f["status"] != "cancelled" for f in folds),
+               "accuracy": _stats([f["accuracy"] for f in folds if f["status"] != "failed"]),
+               "valid_loss": _stats([f["valid_loss"] for f in folds if f["status"] != "failed"]),
+               "summary_path": str(cv_dir / "summary.json")}
+    atomic_write_json(cv_dir / "summary.json", summary)
+    return summary
