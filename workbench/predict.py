@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .augment import IMAGENET_MEAN, IMAGENET_STD, center_crop, normalize
+from .augment import IMAGENET_MEAN, IMAGENET_STD, center_crop
 from .config import ConfigError, RunConfig
 from .control import RunControl
 from .data.cache import decode_presized
@@ -138,7 +138,7 @@ class Predictor:
     def preprocess(self, u8: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Presized uint8 (N, S, S, 3) -> normalized float (N, 3, image_size, image_size)."""
         x = torch.as_tensor(np.asarray(u8)) if not torch.is_tensor(u8) else u8
-        return normalize(center_crop(x, self.image_size), self.mean, self.std)
+        return center_crop(x, self.image_size, self.mean, self.std)
 
     def probs_tensor(self, x: torch.Tensor) -> np.ndarray:
         """Probabilities for an already preprocessed float batch."""

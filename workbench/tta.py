@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .augment import BatchAugment, center_crop, normalize
+from .augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop
 from .config import AugmentConfig, RunConfig, TTAConfig
 from .control import RunControl
 from .events import Progress
@@ -61,8 +61,8 @@ def tta_batch(logits_fn: Callable[[torch.Tensor], torch.Tensor], u8: torch.Tenso
               tta: TTAConfig, augment: AugmentConfig, generator: torch.Generator,
               mean=None, std=None, sizes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Plain and augmented-mean probabilities for one uint8 (N, S, S, 3) batch of presized images."""
-    norm = (lambda x: normalize(x)) if mean is None else (lambda x: normalize(x, mean, std))
-    plain = torch.softmax(logits_fn(norm(center_crop(u8, image_size))).float(), 1)
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if mean is None else (mean, std)
+    plain = torch.softmax(logits_fn(center_crop(u8, image_size, mean, std)).float(), 1)
     if tta.n <= 0:
         p = plain.cpu().numpy()
         return p, p.copy()
@@ -71,7 +71,7 @@ def tta_batch(logits_fn: Callable[[torch.Tensor], torch.Tensor], u8: torch.Tenso
     count = 0
     for _ in range(tta.n):
         for size in (sizes or tta_sizes(image_size, tta)):
-            total += torch.softmax(logits_fn(norm(aug(u8, size, generator=generator))).float(), 1)
+            total += torch.softmax(logits_fn(aug.transform(u8, size, generator, mean, std)).float(), 1)
             count += 1
     return plain.cpu().numpy(), (total / count).cpu().numpy()
 
