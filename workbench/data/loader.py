@@ -107,6 +107,8 @@ class BatchLoader:
         return _Epoch(self)
 
     def _make_batch(self, pos: np.ndarray, gen: torch.Generator | None, image_size: int):
+        if image_size < 1:
+            raise ValueError(f"BatchLoader.image_size must be a positive number of pixels, got {image_size}")
         rows = self.rows[pos]
         # memmap fancy indexing reads the rows in one go (sorted reads are friendlier to the disk)
         srt = np.argsort(rows, kind="stable")

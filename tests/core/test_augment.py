@@ -1,0 +1,124 @@
+"""Batch augmentation: shapes, ranges, determinism, flips, lighting, erasing, validation transform."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from workbench.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop, normalize
+from workbench.config import AugmentConfig
+
+PLAIN = AugmentConfig(min_scale=1.0, flip=False, vflip=False, p_affine=0.0, p_lighting=0.0, erase_p=0.0)
+
+
+@pytest.fixture()
+def batch() -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (6, 40, 40, 3), dtype=torch.uint8, generator=g)
+
+
+def gen(seed: int = 1) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_shape_dtype_range(batch):
+    cfg = AugmentConfig(erase_p=0.5, vflip=True, max_lighting=0.5)
+    for size in (16, 32, 48):
+        out = BatchAugment(cfg)(batch, size, gen())
+        assert out.shape == (6, 3, size, size) and out.dtype == torch.float32
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        assert out.std() > 0.05  # not a blank image
+
+
+def test_deterministic_for_a_generator_state(batch):
+    aug = BatchAugment(AugmentConfig(erase_p=0.5))
+    a, b = aug(batch, 32, gen(5)), aug(batch, 32, gen(5))
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, aug(batch, 32, gen(6)))
+    # each image of a batch gets its own parameters
+    same = batch[:1].expand(6, -1, -1, -1).contiguous()
+    out = aug(same, 32, gen(5))
+    assert not torch.allclose(out[0], out[1])
+
+
+def test_disabled_is_center_crop(batch):
+    cfg = replace(AugmentConfig(), enabled=False)
+    assert torch.equal(BatchAugment(cfg)(batch, 24, gen()), center_crop(batch, 24))
+
+
+def test_identity_settings_equal_center_crop(batch):
+    out = BatchAugment(PLAIN)(batch, 40, gen())
+    assert torch.allclose(out, center_crop(batch, 40), atol=1e-5)
+
+
+def test_flip_really_flips(batch):
+    ref = center_crop(batch, 40)
+    h = BatchAugment(replace(PLAIN, flip=True), p_flip=1.0)(batch, 40, gen())
+    assert torch.allclose(h, torch.flip(ref, dims=[3]), atol=1e-5)
+    v = BatchAugment(replace(PLAIN, vflip=True), p_flip=1.0)(batch, 40, gen())
+    assert torch.allclose(v, torch.flip(ref, dims=[2]), atol=1e-5)
+    none = BatchAugment(replace(PLAIN, flip=True), p_flip=0.0)(batch, 40, gen())
+    assert torch.allclose(none, ref, atol=1e-5)
+
+
+def test_crop_zooms_in():
+    # a centred white square on black: random crops of at most a quarter of the area show more white
+    x = torch.zeros(8, 48, 48, 3, dtype=torch.uint8)
+    x[:, 16:32, 16:32] = 255
+    cfg = replace(PLAIN, min_scale=0.05)
+    cropped = BatchAugment(replace(cfg, min_scale=0.2))(x, 48, gen())
+    full = center_crop(x, 48)
+    assert cropped.shape == full.shape
+    assert not torch.allclose(cropped, full)
+
+
+def test_affine_changes_geometry_but_keeps_range(batch):
+    cfg = replace(PLAIN, p_affine=1.0, max_rotate=30.0, max_zoom=1.5, max_warp=0.4)
+    out = BatchAugment(cfg)(batch, 40, gen())
+    assert not torch.allclose(out, center_crop(batch, 40), atol=1e-3)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_lighting_changes_brightness_or_contrast():
+    x = torch.full((4, 32, 32, 3), 100, dtype=torch.uint8)
+    x[:, :, :16] = 60
+    out = BatchAugment(replace(PLAIN, p_lighting=1.0, max_lighting=0.5))(x, 32, gen())
+    ref = center_crop(x, 32)
+    assert not torch.allclose(out, ref, atol=1e-3)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_erasing_paints_a_box():
+    x = torch.full((4, 32, 32, 3), 128, dtype=torch.uint8)
+    out = BatchAugment(replace(PLAIN, erase_p=1.0))(x, 32, gen())
+    changed = (out - 128 / 255).abs().amax(dim=1) > 1e-3   # (N, H, W)
+    for i in range(4):
+        ys, xs = torch.nonzero(changed[i], as_tuple=True)
+        assert len(ys) > 0
+        box = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
+        assert box == len(ys)  # one filled rectangle
+
+
+def test_fused_transform_matches_normalize(batch):
+    aug = BatchAugment(AugmentConfig())
+    fused = aug.transform(batch, 32, gen(3), IMAGENET_MEAN, IMAGENET_STD, channels_last=True)
+    plain = normalize(aug(batch, 32, gen(3)))
+    assert fused.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(fused, plain, atol=1e-5)
+    v = center_crop(batch, 32, IMAGENET_MEAN, IMAGENET_STD, channels_last=True)
+    assert torch.allclose(v, normalize(center_crop(batch, 32)), atol=1e-5)
+
+
+def test_center_crop_non_square_float():
+    x = torch.rand(2, 3, 20, 40)
+    out = center_crop(x, 10)
+    assert out.shape == (2, 3, 10, 10)
+    big = center_crop(x, 20)
+    assert torch.allclose(big, x[:, :, :, 10:30])
+
+
+def test_large_input_is_shrunk_first():
+    x = torch.randint(0, 256, (2, 200, 200, 3), dtype=torch.uint8)
+    out = BatchAugment(AugmentConfig())(x, 32, gen())
+    assert out.shape == (2, 3, 32, 32)
