@@ -181,5 +181,68 @@ def test_ddp_matches_single_process_with_double_batch(tmp_path):
     assert all("loss became nan" in r["nan"] for r in ranks), [r["nan"] for r in ranks]
 
 
+# --------------------------------------------------------------------- torchrun_job (no torch in the child)
+FAKE_RUN = r"""
+import signal, sys, threading
+from workbench.events import BatchEnd, EpochEnd, FitFinished, FitStarted
+from workbench.train.torchrun_job import ProgressFile
+run_dir = sys.argv[1]
+pf = ProgressFile(run_dir)
+stop = threading.Event()
+signal.signal(signal.SIGINT, lambda *a: stop.set())
+pf(FitStarted(run_dir, 3, 0, 4, 32, 8, ("a", "b"), "CPU", "fp32", 8))
+pf(BatchEnd(0, 3, 4, 4, 1.0, 1.1, 0.01, 0.9, 100.0, 5.0))
+pf(EpochEnd(0, 1.0, 0.9, {"accuracy": 0.5}, 0.01, 1.0, 100.0, True))
+if sys.argv[2] == "wait":
+    stop.wait(60)
+    pf(FitFinished("cancelled", "stopped by the user", best_epoch=0, metrics={"best_epoch": 0}, run_dir=run_dir))
+    sys.exit(130)
+sys.exit(3)
+"""
+
+
+def test_torchrun_job_follows_progress_and_stops_cleanly(tmp_path):
+    from workbench.control import RunControl
+    from workbench.events import BatchEnd, EpochEnd, FitFinished, FitStarted
+    from workbench.train import torchrun_job as tj
+    control, events = RunControl(), []
+
+    def sink(ev):
+        events.append(ev)
+        if isinstance(ev, EpochEnd):
+            control.request_stop()  # like the GUI's Stop button
+
+    env_path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env_path) if p)
+    try:
+        res = tj._run([sys.executable, "-c", FAKE_RUN, str(tmp_path), "wait"], tmp_path, sink, control, 30, 0.05)
+        events[:] = [e for e in events if type(e).__name__ != "LogMessage"]
+        assert [type(e) for e in events] == [FitStarted, BatchEnd, EpochEnd, FitFinished]
+        assert (res.status, res.returncode, events[-1].status, events[-1].best_epoch) == ("cancelled", 130, "cancelled", 0)
+        assert events[0].classes == ("a", "b") and events[2].metrics == {"accuracy": 0.5}
+        # a process that dies without a result is reported as failed, with the log's tail
+        events.clear()
+        res = tj._run([sys.executable, "-c", FAKE_RUN, str(tmp_path), "die"], tmp_path, sink, RunControl(), 30, 0.05)
+        assert res.status == "failed" and res.returncode == 3 and "exit code 3" in res.message
+    finally:
+        os.environ["PYTHONPATH"] = env_path
+
+
+def test_launch_command_arguments():
+    import argparse
+    from workbench.cli.common import UsageError
+    from workbench.cli.launch_cmd import torchrun_args
+    ns = argparse.Namespace(nproc=2, nnodes="1", node_rank=0, rdzv_endpoint="", rdzv_id="wb",
+                            rest=["--", "train", "data", "--set", "train.epochs=1"])
+    args = torchrun_args(ns)
+    assert args[:3] == ["--nproc_per_node=2", "--nnodes=1", "--standalone"]
+    assert args[-5:] == ["workbench", "train", "data", "--set", "train.epochs=1"] and "--no-python" in args
+    ns.nnodes, ns.rdzv_endpoint = "2", "host0:29400"
+    assert "--rdzv_endpoint=host0:29400" in torchrun_args(ns)
+    ns.rest = ["--", "export", "x"]
+    with pytest.raises(UsageError):
+        torchrun_args(ns)
+
+
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "worker":
     worker(Path(sys.argv[2]))

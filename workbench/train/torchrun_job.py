@@ -167,9 +167,7 @@ def _run(cmd: list[str], run_dir: Path, sink, control, grace_s: float, poll_s: f
     sink = sink or null_sink
     control = control or RunControl()
     run_dir.mkdir(parents=True, exist_ok=True)
-    old = read_progress(run_dir)
-    if old and old.get("status") == "running":  # a stale file of an earlier attempt (resume)
-        (run_dir / PROGRESS_FILE).unlink(missing_ok=True)
+    (run_dir / PROGRESS_FILE).unlink(missing_ok=True)  # from an earlier attempt (resume): not this run's
     follower = ProgressFollower(sink)
     env = {**os.environ, ENV_FLAG: "1", "PYTHONUNBUFFERED": "1"}
     log_path = run_dir / LAUNCH_LOG
