@@ -30,11 +30,10 @@ TOP_K = 48
 
 
 def interpret_job(run_dir: str):
-    """Job body: predictions of the run's validation set + its RunInfo."""
+    """Job body: the run's Interpretation (predictions of its validation set + RunInfo)."""
     def job(sink, control):
         from ..interpret import interpret_run
-        from ..runs import load_run
-        return interpret_run(run_dir, sink=sink, control=control), load_run(run_dir)
+        return interpret_run(run_dir, sink=sink, control=control)
     return job
 
 
@@ -265,8 +264,7 @@ class ResultsPage(QWidget):
             self.heading.setText(f"<b>Results</b> — <span style='color:#b42318'>{job} failed: {ev.message}</span>")
         elif isinstance(ev, JobResult) and ev.result is not None:
             if job == INTERPRET_JOB:
-                interp, info = ev.result
-                self.show_interpretation(interp.predictions, info)
+                self.show_interpretation(ev.result.predictions, ev.result.run)
             else:
                 beta = self.info.config.tta.beta if self.info is not None else 0.25
                 self.tta.set_result(ev.result, list(ev.result.paths), beta)

@@ -247,8 +247,7 @@ class ExportView(QWidget):
         run_dir = self.run_dir
 
         def job(sink, control):
-            from ...export import predict_to_csv
-            return predict_to_csv(run_dir, folder, out_csv, sink=sink, control=control)
+            return predict_folder_to_csv(run_dir, folder, out_csv, sink=sink, control=control)
         if not run_dir or not self.runner.start(PREDICT_JOB, job):
             return False
         self.folder_progress.setRange(0, 0)
@@ -284,9 +283,31 @@ class ExportView(QWidget):
         self._update_enabled()
 
 
-def _predict_summary(result) -> str:
-    path = getattr(result, "out_csv", None) or getattr(result, "path", None) or ""
-    n = getattr(result, "n_predicted", None)
-    bad = getattr(result, "n_failed", None) or len(getattr(result, "skipped", []) or [])
-    head = f"Wrote {path}" if path else "Done"
-    return head + (f": {n} image(s) predicted" if n is not None else "") + (f", {bad} unreadable skipped" if bad else "")
+def predict_folder_to_csv(model_path: str, folder: str, out_csv: str, topk: int = 5, sink=None,
+                          control=None) -> dict:
+    """Job body (worker thread): predict every image under ``folder`` and write the CSV of
+    ``workbench predict`` (path,label,probability,top_k) atomically; unreadable files are skipped."""
+    import csv
+    import io
+    from ...atomic import atomic_write_text
+    from ...cli.predict_cmd import list_images, rows_for
+    from ...export import load_exported
+    predictor = load_exported(model_path)
+    paths = list_images(Path(folder))
+    if not paths:
+        raise ValueError(f"no image files found in {folder}")
+    done, probs, errors = predictor.predict_paths(paths, sink=sink, control=control)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "label", "probability", "top_k"])
+    w.writerows(rows_for(done, probs, predictor.classes, topk))
+    atomic_write_text(out_csv, buf.getvalue())
+    return {"out_csv": str(out_csv), "n_predicted": len(done), "errors": dict(errors)}
+
+
+def _predict_summary(result: dict) -> str:
+    bad = result.get("errors") or {}
+    text = f"Wrote {result['out_csv']}: {result['n_predicted']} image(s) predicted"
+    if bad:
+        text += f", {len(bad)} unreadable skipped (first: {next(iter(bad))})"
+    return text
