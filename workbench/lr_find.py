@@ -348,13 +348,16 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
     return finder.result(best or cfg_lr.suggestion)
 
 
-def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None) -> LRFindResult:
-    """Open the dataset, build loaders, model and trainer as training would, and run the range test."""
+def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None,
+            gui_attached: bool = False) -> LRFindResult:
+    """Open the dataset, build loaders, model and trainer as training would, and run the range test.
+    Torch CPU threads follow ``train.threads`` (one core left free when a GUI is attached)."""
     from .data import open_dataset
     from .data.pipeline import build_loaders
-    from .device import pick_device
+    from .device import pick_device, set_threads
     from .train.run import build_trainer
 
+    set_threads(gui_attached, cfg.train.threads)
     device = pick_device(cfg.train.device)
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
     bundle = build_loaders(ds, cfg, device, sink=sink, control=control)
