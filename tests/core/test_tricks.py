@@ -11,7 +11,8 @@ import torch
 import torch.nn as nn
 
 from workbench.config import RunConfig
-from workbench.train.callback import CancelFit
+from workbench.control import RunControl
+from workbench.train.callback import CancelFit, Callback
 from workbench.train.tricks import (EarlyStopping, FreezeUnfreeze, MixUpCutMix, ProgressiveResize,
                                     SnapshotEnsemble, build_callbacks, class_weights,
                                     discriminative_mults, load_snapshots, make_loss, size_schedule)
@@ -230,3 +231,108 @@ def test_snapshots_at_cycle_ends(tmp_path):
         tr.epoch = e
         mem.after_epoch(tr)
     assert len(mem.snapshots) == 2 and load_snapshots(tmp_path / "nothing") == []
+
+
+# ----------------------------------------------------------------------------- with the real Trainer
+class TensorLoader:
+    """BatchLoader stand-in over in-memory tensors: len, iter, set_epoch, image_size, batch_size."""
+
+    def __init__(self, x, y, batch_size, shuffle):
+        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.image_size, self.epoch = x.shape[-1], 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return max(1, len(self.y) // self.batch_size)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.epoch)
+        order = torch.randperm(len(self.y), generator=g) if self.shuffle else torch.arange(len(self.y))
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield self.x[idx], self.y[idx]
+
+
+def real_trainer(callbacks=(), control=None, **over):
+    from workbench.train.trainer import Trainer
+    torch.manual_seed(0)
+    cfg = cfg_with(**{"model.channels_last": "false", "train.lr": 0.01, "data.image_size": 16, **over})
+    x = torch.randn(24, 3, 16, 16)
+    y = torch.arange(24) % 3
+    x[:, 0] += y[:, None, None].float()
+    model, _ = small_model()
+    return Trainer(model, TensorLoader(x, y, 4, True), TensorLoader(x[:8], y[:8], 4, False), cfg,
+                   callbacks=list(callbacks), control=control)
+
+
+class Probe(Callback):
+    """Records what the batch tricks did, epoch by epoch."""
+    order = 50
+
+    def __init__(self):
+        self.sizes, self.soft, self.frozen = [], 0, []
+
+    def before_train(self, trainer):
+        self.sizes.append(trainer.train_loader.image_size)
+        self.frozen.append(not trainer.model[0].weight.requires_grad)
+
+    def after_loss(self, trainer):
+        self.soft += int(trainer.yb.is_floating_point())
+
+
+def test_tricks_in_a_real_fit():
+    cfg = cfg_with(**{"tricks.mixup": 0.4, "tricks.cutmix": 1.0, "tricks.label_smoothing": 0.1,
+                      "tricks.progressive_resize": "true", "tricks.prog_end_pct": 1.0,
+                      "tricks.freeze_epochs": 1, "tricks.early_stop_patience": 5, "data.image_size": 32})
+    probe = Probe()
+    tr = real_trainer([*build_callbacks(cfg, 3, [8, 8, 8]), probe], **{"tricks.freeze_epochs": 1})
+    body_before = tr.model[0].weight.detach().clone()
+    head_before = tr.model[6].weight.detach().clone()
+    first = {}
+
+    class AfterFirstEpoch(Callback):
+        def after_epoch(self, trainer):
+            if trainer.epoch == 0:
+                first["body"] = trainer.model[0].weight.detach().clone()
+                first["head"] = trainer.model[6].weight.detach().clone()
+    tr.add_callback(AfterFirstEpoch())
+    assert tr.fit(3) == "completed"
+    assert probe.sizes == [16, 24, 32]
+    assert probe.frozen == [True, False, False]
+    assert torch.equal(first["body"], body_before)          # frozen epoch: body untouched
+    assert not torch.equal(first["head"], head_before)      # ... head trained
+    assert not torch.equal(tr.model[0].weight, body_before)  # unfrozen afterwards
+    assert probe.soft == 3 * len(tr.train_loader)          # every training batch mixed
+    assert len(tr.layer_groups) >= 2
+    assert tr.lr_mults == pytest.approx(discriminative_mults(len(tr.layer_groups), 100))
+    assert tr.train_loader.image_size == 32 and all(p.requires_grad for p in tr.model.parameters())
+
+
+def test_stop_mid_epoch_restores_mixup_and_freeze():
+    control = RunControl()
+
+    class StopAt(Callback):
+        order = 60
+
+        def after_batch(self, trainer):
+            if trainer.iter == 2:
+                control.request_stop()
+    mix = MixUpCutMix(3, mixup_alpha=0.4, cutmix_alpha=1.0, seed=0)
+    freeze = FreezeUnfreeze(freeze_epochs=2, lr_mult=100)
+    tr = real_trainer([mix, freeze, StopAt()], control=control)
+    assert tr.fit(3) == "cancelled" and tr.stop_reason == "cancelled"
+    assert all(p.requires_grad for p in tr.model.parameters())
+    assert not tr.yb.is_floating_point() and mix._orig is None
+    assert mix.state_dict() == {"counter": 3}
+
+
+def test_early_stopping_in_a_real_fit():
+    class FlatLoss(Callback):
+        def after_validate(self, trainer):
+            trainer.metrics["valid_loss"] = 1.0
+    es = EarlyStopping("valid_loss", patience=2)
+    tr = real_trainer([FlatLoss(), es])
+    assert tr.fit(6) == "early_stopped"
+    assert tr.epoch == 2 and es.wait == 2 and len(tr.history) == 3
