@@ -134,7 +134,14 @@ class MainWindow(QMainWindow):
             from .results_pages import make_pages
         except ImportError:
             return
-        pages = make_pages(self.session)
+        try:
+            pages = make_pages(self.session)
+        except Exception as e:  # a broken part-2 page must not take the whole app down
+            for key in ("results", "export"):
+                page = self.page(key)
+                page.message.setText(f"{page.message.text()}\n\n(This page could not be loaded: "
+                                     f"{type(e).__name__}: {e})")
+            return
         for key, name in (("results", "Results"), ("export", "Export")):
             if name in pages:
                 self.replace_page(key, pages[name])

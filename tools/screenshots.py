@@ -1,0 +1,115 @@
+"""Drive the real main window through the step flow and save screenshots a person can look at.
+
+    python tools/screenshots.py [--out docs/screenshots] [--epochs 2]
+    xvfb-run -a python tools/screenshots.py      # the same with a real (virtual) window
+
+Opens the demo dataset, then grabs data.png, data_images.png, recipe.png, lr_find.png (after running
+the LR finder), train.png (after a short run) and results.png at 1280x800 with QWidget.grab().
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def wait(app, cond, timeout: float = 600.0) -> bool:
+    """Run the event loop until ``cond()`` holds (the tool's own loop; the app never sleeps)."""
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        app.processEvents()
+        if cond():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def settle(app, seconds: float = 0.6) -> None:
+    wait(app, lambda: False, seconds)  # let timers redraw plots and thumbnails arrive
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    ap.add_argument("--epochs", type=int, default=2)
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="wb-shots-"))
+    os.environ.setdefault("WORKBENCH_HOME", str(tmp / "home"))  # fresh UI settings, runs in a temp folder
+
+    from workbench.data import demo_path
+    from workbench.gui.app import make_app
+    from workbench.gui.main_window import MainWindow
+    from workbench.gui.session import Session
+    from workbench.recipes import demo_recipe
+
+    app = make_app()
+    dataset = demo_path()
+    cfg = demo_recipe(dataset, runs_dir=tmp / "runs").with_overrides(
+        [f"train.epochs={args.epochs}", "lr_find.num_it=40", "tta.n=0"])
+    win = MainWindow(Session(cfg))
+    win.confirm_close = lambda: True
+    win.resize(1280, 800)
+    win.show()
+    s = win.session
+    shots: list[str] = []
+
+    def grab(name: str) -> None:
+        settle(app)
+        path = out / f"{name}.png"
+        win.grab().save(str(path))
+        shots.append(str(path))
+        print(f"saved {path}")
+
+    win.data_view.open_folder(str(dataset))
+    if not wait(app, lambda: s.dataset is not None and not s.runner.busy):
+        print("error: the dataset did not open", file=sys.stderr)
+        return 1
+    win.show_page("data")
+    grab("data")
+    win.data_view.tabs.setCurrentIndex(1)
+    wait(app, lambda: win.data_view.thumbs.cached >= 12, 20)
+    grab("data_images")
+    win.data_view.tabs.setCurrentIndex(0)
+
+    win.show_page("recipe")
+    preview = win.recipe_view.preview
+    done = []
+    preview.refreshed.connect(lambda: done.append(1))
+    preview.schedule()
+    wait(app, lambda: bool(done), 60)
+    grab("recipe")
+
+    win.show_page("lr_find")
+    got = []
+    s.lr_result.connect(got.append)
+    win.lr_view.run()
+    wait(app, lambda: bool(got) and not s.runner.busy)
+    grab("lr_find")
+
+    win.show_page("train")
+    finished = []
+    win.train_view.run_finished.connect(lambda d, st: finished.append(st))
+    win.train_view.start()
+    wait(app, lambda: bool(finished) and not s.runner.busy)
+    win.show_page("train")
+    grab("train")
+    win.show_page("results")
+    wait(app, lambda: not s.runner.busy, 300)
+    grab("results")
+    win.close()
+    print(f"{len(shots)} screenshots in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
