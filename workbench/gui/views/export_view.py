@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroup
 
 from ...events import Event, JobFailed, JobResult, Progress
 from .gallery_view import to_qimage
-from .image_viewer import request_cam, top_k
+from .image_viewer import predict_folder_to_csv, request_cam, top_k
 
 FORMATS = (("safetensors", "safetensors weights + model.json"), ("torchscript", "TorchScript (.pt)"),
            ("onnx", "ONNX (.onnx)"))
@@ -134,6 +134,9 @@ class ExportView(QWidget):
         lay.addWidget(pbox, 2)
         runner.event.connect(self._on_event)
         runner.finished.connect(self._on_finished)
+        runner.started.connect(lambda _name: self._update_enabled())
+        for b in self.boxes.values():
+            b.toggled.connect(lambda _on: self._update_enabled())
         self._update_enabled()
 
     # ------------------------------------------------------------------ run
@@ -281,28 +284,6 @@ class ExportView(QWidget):
                 if status == "cancelled":
                     lab.setText("Cancelled.")
         self._update_enabled()
-
-
-def predict_folder_to_csv(model_path: str, folder: str, out_csv: str, topk: int = 5, sink=None,
-                          control=None) -> dict:
-    """Job body (worker thread): predict every image under ``folder`` and write the CSV of
-    ``workbench predict`` (path,label,probability,top_k) atomically; unreadable files are skipped."""
-    import csv
-    import io
-    from ...atomic import atomic_write_text
-    from ...cli.predict_cmd import list_images, rows_for
-    from ...export import load_exported
-    predictor = load_exported(model_path)
-    paths = list_images(Path(folder))
-    if not paths:
-        raise ValueError(f"no image files found in {folder}")
-    done, probs, errors = predictor.predict_paths(paths, sink=sink, control=control)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "label", "probability", "top_k"])
-    w.writerows(rows_for(done, probs, predictor.classes, topk))
-    atomic_write_text(out_csv, buf.getvalue())
-    return {"out_csv": str(out_csv), "n_predicted": len(done), "errors": dict(errors)}
 
 
 def _predict_summary(result: dict) -> str:

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QInputDialog,
                                QLabel, QListView, QMenu, QPushButton, QVBoxLayout, QWidget)
 
 from ..jobs import submit
+from .image_viewer import THUMB, _safe_thumbnail, load_thumbnail, to_qimage  # noqa: F401 (re-exported)
 
-THUMB = 112
 KEYS = {Qt.Key.Key_R: "relabel", Qt.Key.Key_Q: "quarantine", Qt.Key.Key_K: "keep"}
 
 
@@ -31,31 +31,6 @@ class GalleryItem:
     index: int = -1              # row in the Predictions the item came from (-1: none)
     true_class: str = ""
     extra: dict = field(default_factory=dict)
-
-
-def load_thumbnail(path: str, size: int = THUMB) -> tuple[str, np.ndarray]:
-    """Decode an image file into (path, RGB uint8 array no larger than ``size``); PIL draft for JPEG."""
-    from PIL import Image, ImageOps
-    with Image.open(path) as im:
-        im.draft("RGB", (size, size))
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        im.thumbnail((size, size))
-        return path, np.asarray(im, dtype=np.uint8).copy()
-
-
-def _safe_thumbnail(path: str) -> tuple[str, np.ndarray | None]:
-    """Like load_thumbnail, but an unreadable file gives (path, None) so the grid shows no picture."""
-    try:
-        return load_thumbnail(path)
-    except Exception:
-        return path, None
-
-
-def to_qimage(arr: np.ndarray) -> QImage:
-    """uint8 HxWx3 array -> QImage (owns a copy of the data)."""
-    arr = np.ascontiguousarray(arr[..., :3].astype(np.uint8))
-    h, w = arr.shape[:2]
-    return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 # ----------------------------------------------------------------------------- model
@@ -136,11 +111,13 @@ class GalleryModel(QAbstractListModel):
 
     def set_show_overlay(self, on: bool) -> None:
         self.show_overlay = on
-        if self.items:
-            self.dataChanged.emit(self.index(0), self.index(len(self.items) - 1))
+        self._all_changed()
 
     def set_marks(self, marks: dict[str, str]) -> None:
         self.marks = dict(marks)
+        self._all_changed()
+
+    def _all_changed(self) -> None:
         if self.items:
             self.dataChanged.emit(self.index(0), self.index(len(self.items) - 1))
 

@@ -1,4 +1,5 @@
-"""Large image viewer (image, Grad-CAM heatmap, top-5 probabilities, file path) and the Grad-CAM helper.
+"""Large image viewer (image, Grad-CAM heatmap, top-5 probabilities, file path) and worker-side helpers
+(Grad-CAM with a cached model, folder prediction to CSV).
 
 ``CamProvider`` is Qt-free and runs in worker threads only: it loads the run's model once (cached per
 run folder inside this helper, never inside a view) and turns an image path into a heatmap. Views ask
@@ -13,11 +14,35 @@ from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QPixmap
+from PySide6.QtGui import QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QHeaderView)
 
-from .gallery_view import to_qimage
+THUMB = 112
+
+
+def load_thumbnail(path: str, size: int = THUMB) -> tuple[str, np.ndarray]:
+    """Decode an image file into (path, RGB uint8 array no larger than ``size``); PIL draft for JPEG."""
+    from PIL import Image, ImageOps
+    with Image.open(path) as im:
+        im.draft("RGB", (size, size))
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        im.thumbnail((size, size))
+        return path, np.asarray(im, dtype=np.uint8).copy()
+
+
+def _safe_thumbnail(path: str) -> tuple[str, np.ndarray | None]:
+    try:  # an unreadable file gives no picture, never an error in the grid
+        return load_thumbnail(path)
+    except Exception:
+        return path, None
+
+
+def to_qimage(arr: np.ndarray) -> QImage:
+    """uint8 HxWx3 array -> QImage (owns a copy of the data)."""
+    arr = np.ascontiguousarray(arr[..., :3].astype(np.uint8))
+    h, w = arr.shape[:2]
+    return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 @dataclass(frozen=True)
@@ -90,6 +115,28 @@ def request_cam(run_dir: str, path: str, callback: Callable[[object], None], cla
     submit(lambda: compute_cam(run_dir, path, class_idx), callback)
 
 
+def predict_folder_to_csv(model_path: str, folder: str, out_csv: str, topk: int = 5, sink=None,
+                          control=None) -> dict:
+    """Job body (worker thread): predict every image under ``folder`` and write the CSV of
+    ``workbench predict`` (path,label,probability,top_k) atomically; unreadable files are skipped."""
+    import csv
+    import io
+    from ...atomic import atomic_write_text
+    from ...cli.predict_cmd import list_images, rows_for
+    from ...export import load_exported
+    predictor = load_exported(model_path)
+    paths = list_images(Path(folder))
+    if not paths:
+        raise ValueError(f"no image files found in {folder}")
+    done, probs, errors = predictor.predict_paths(paths, sink=sink, control=control)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "label", "probability", "top_k"])
+    w.writerows(rows_for(done, probs, predictor.classes, topk))
+    atomic_write_text(out_csv, buf.getvalue())
+    return {"out_csv": str(out_csv), "n_predicted": len(done), "errors": dict(errors)}
+
+
 def top_k(probs: np.ndarray, classes: tuple, k: int = 5) -> list[tuple[str, float]]:
     order = np.argsort(-np.asarray(probs))[:k]
     return [(classes[i], float(probs[i])) for i in order]
@@ -145,7 +192,6 @@ class ImageViewer(QDialog):
         lay.addLayout(foot)
 
     def set_item(self, path: str, caption: str = "", top5: list[tuple[str, float]] | None = None) -> None:
-        from .gallery_view import load_thumbnail
         self.path = path
         self.setWindowTitle(Path(path).name)
         self.caption.setText(caption)
