@@ -197,7 +197,7 @@ class LRFinder(Callback):
         done = len(self.lrs) >= len(self.sched)
         self.diverged = not math.isfinite(smooth) or smooth > self.cfg.stop_div * self._best
         now = time.monotonic()
-        if done or self.diverged or now - self._last_sent >= self.min_interval:
+        if math.isfinite(smooth) and (done or self.diverged or now - self._last_sent >= self.min_interval):
             self._last_sent = now
             self.sink(LRFindStep(i, len(self.sched), self._lr, loss, smooth))
         if done or self.diverged:
@@ -330,7 +330,10 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
     """Run the range test with ``trainer.fit(1)`` over a cycling view of the training loader (same
     model, loss, precision, batch augmentation and batch tricks as training), then restore weights,
     optimizer and everything else it touched, also when stopped (raises ``Cancelled``) or failing.
-    Sends ``LRFindStep`` events to ``sink``."""
+    Sends ``LRFindStep`` events to ``sink`` (at most ~20 per second, finite losses only).
+
+    Being a one-epoch fit, it sees what the first training epoch sees, except that progressive
+    resizing uses the final image size. With frozen layer groups only the head's rate moves."""
     finder = LRFinder(cfg_lr, sink, control)
     snap = _Snapshot(trainer)
     try:
