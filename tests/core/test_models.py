@@ -1,0 +1,96 @@
+"""Model factory, layer groups, local weights files, and device / precision choice."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from safetensors.torch import save_file
+
+from workbench import device as dev
+from workbench.models import ClassifierHead, ModelError, create_model, head_module, layer_groups, list_archs
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny"])
+def test_layer_groups_cover_every_parameter_once(arch):
+    model = create_model(arch, 4, dropout=0.3)
+    groups = layer_groups(model)
+    ids = [id(p) for g in groups for p in g]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {id(p) for p in model.parameters()}
+    assert len(groups) >= 3  # stem, body..., head
+    head = head_module(model)
+    assert isinstance(head, ClassifierHead) and {id(p) for p in groups[-1]} == {id(p) for p in head.parameters()}
+    assert head[0].p == 0.3 and head[1].out_features == 4
+
+
+def test_forward_gives_num_classes():
+    model = create_model("mobilenet_v3_small", 5).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
+
+
+def test_unknown_arch_lists_close_matches():
+    with pytest.raises(ModelError, match="resnet18"):
+        create_model("resnet81", 3)
+    assert "resnet18" in list_archs() and "vit_b_16" in list_archs()
+
+
+@pytest.mark.parametrize("ext", [".pth", ".safetensors"])
+def test_local_weights_file_loads_into_body(tmp_path, ext):
+    torch.manual_seed(1)
+    src = torchvision.models.resnet18()
+    path = tmp_path / f"w{ext}"
+    sd = src.state_dict()
+    if ext == ".pth":
+        torch.save(sd, path)
+    else:
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
+    model = create_model("resnet18", 3, weights=str(path))
+    got = model.state_dict()
+    for k, v in sd.items():
+        if not k.startswith("fc."):
+            assert torch.equal(got[k], v), k
+    assert got["fc.1.weight"].shape == (3, 512)  # new head, not the 1000-class one
+
+
+def test_bad_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        create_model("resnet18", 3, weights=str(tmp_path / "missing.pth"))
+    other = tmp_path / "other.pth"
+    torch.save(torchvision.models.mobilenet_v3_small().state_dict(), other)
+    with pytest.raises(ModelError, match="does not match"):
+        create_model("resnet18", 3, weights=str(other))
+
+
+def test_pick_device_and_precision():
+    assert dev.pick_device("cpu").type == "cpu"
+    assert dev.pick_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available"):
+            dev.pick_device("cuda")
+    with pytest.raises(ValueError):
+        dev.pick_device("tpu")
+    cpu = torch.device("cpu")
+    assert dev.pick_precision(cpu, "fp32") == "fp32"
+    with pytest.raises(ValueError, match="fp16"):
+        dev.pick_precision(cpu, "fp16")
+    expected = "bf16" if dev.cpu_kind() == "native-bf16" else "fp32"
+    assert dev.pick_precision(cpu, "auto") == expected
+    assert dev.describe(cpu).startswith("CPU (")
+
+
+def test_cpu_kind_from_flags():
+    assert dev.cpu_kind(frozenset({"avx2", "avx512_bf16"})) == "native-bf16"
+    assert dev.cpu_kind(frozenset({"avx2", "amx_tile"})) == "native-bf16"
+    assert dev.cpu_kind(frozenset({"sse4_2", "avx2"})) == "avx2"
+    assert dev.cpu_kind(frozenset({"neon"})) == "other"
+
+
+def test_set_threads():
+    old = torch.get_num_threads()
+    try:
+        assert dev.set_threads(False, 1) == 1 and torch.get_num_threads() == 1
+        n = dev.set_threads(True, 0)
+        assert n >= 1
+    finally:
+        torch.set_num_threads(old)

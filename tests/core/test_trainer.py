@@ -1,0 +1,249 @@
+"""Trainer: hook order, stop / pause, learning, out-of-memory halving, NaN stop, checkpoints.
+
+Uses a small private loader over in-memory tensors with the BatchLoader interface, so these tests do
+not depend on the data pipeline.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from workbench.config import RunConfig
+from workbench.control import RunControl
+from workbench.events import BatchEnd, CheckpointSaved, EpochEnd, LogMessage, Paused, Resumed
+from workbench.train.callback import HOOKS, Callback
+from workbench.train.checkpoint import load_checkpoint
+from workbench.train.trainer import Trainer, TrainingError
+
+
+class TensorLoader:
+    """BatchLoader stand-in: len, iter of (x, y), set_epoch, settable batch_size / image_size."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
+        self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
+        self.image_size = x.shape[-1]
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.y)
+
+    def __len__(self) -> int:
+        n = len(self.y) // self.batch_size if self.shuffle else -(-len(self.y) // self.batch_size)
+        return max(1, n)
+
+    def __iter__(self):
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+            order = torch.randperm(len(self.y), generator=g)
+        else:
+            order = torch.arange(len(self.y))
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield self.x[idx], self.y[idx]
+
+
+class TinyNet(nn.Sequential):
+    def __init__(self, n_classes: int = 3):
+        super().__init__(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(16, n_classes))
+
+
+class SmallCNN(nn.Sequential):
+    def __init__(self, n_classes: int = 3):
+        def block(i, o):
+            return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+        super().__init__(*block(3, 16), nn.MaxPool2d(2), *block(16, 32), nn.MaxPool2d(2), *block(32, 64),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, n_classes))
+
+
+def tiny_cfg(**over) -> RunConfig:
+    cfg = RunConfig().with_overrides(["train.epochs=2", "train.lr=0.01", "data.batch_size=8",
+                                      "model.channels_last=false"])
+    return cfg.with_overrides([f"{k}={v}" for k, v in over.items()])
+
+
+def random_loaders(n_classes: int = 3, n: int = 32, size: int = 16, seed: int = 0, bs: int = 8):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, size, size, generator=g)
+    y = torch.arange(n) % n_classes
+    x[:, 0] += y[:, None, None].float()  # learnable signal
+    return TensorLoader(x, y, bs, True, seed), TensorLoader(x[:16], y[:16], bs, False)
+
+
+def make_trainer(cfg=None, callbacks=(), n_classes=3, **kw) -> Trainer:
+    torch.manual_seed(0)
+    tl, vl = random_loaders(n_classes)
+    return Trainer(TinyNet(n_classes), tl, vl, cfg or tiny_cfg(), callbacks=list(callbacks), **kw)
+
+
+class Recording(Callback):
+    def __init__(self):
+        self.calls: list[str] = []
+
+
+for _h in HOOKS:
+    setattr(Recording, _h, (lambda name: lambda self, tr: self.calls.append(name))(_h))
+
+
+def test_hook_order():
+    rec = Recording()
+    tr = make_trainer(callbacks=[rec])
+    assert tr.fit(2) == "completed"
+    n = len(tr.train_loader)
+    batch = ["before_batch", "after_pred", "after_loss", "before_step", "after_step", "after_batch"]
+    epoch = ["before_epoch", "before_train", *batch * n, "after_train", "before_validate",
+             "after_validate", "after_epoch"]
+    assert rec.calls == ["before_fit", *epoch * 2, "after_fit"]
+    assert tr.step == 2 * n and len(tr.history) == 2
+    assert set(tr.metrics) == {"valid_loss", "accuracy"}
+
+
+def test_stop_mid_epoch_runs_cancel_hooks():
+    control = RunControl()
+
+    class StopAt(Recording):
+        def after_batch(self, tr):
+            super().after_batch(tr)  # records
+            if tr.epoch == 1 and tr.iter == 1:
+                control.request_stop()
+
+    rec = StopAt()
+    tr = make_trainer(callbacks=[rec], control=control)
+    assert tr.fit(3) == "cancelled"
+    assert tr.stop_reason == "cancelled"
+    assert rec.calls[-2:] == ["after_cancel_fit", "after_fit"]
+    assert rec.calls.count("after_epoch") == 1 and rec.calls.count("before_epoch") == 2
+    assert len(tr.history) == 1
+
+
+def test_pause_and_resume_from_another_thread():
+    control = RunControl()
+    paused, resumed = threading.Event(), threading.Event()
+
+    def sink(ev):
+        if isinstance(ev, Paused):
+            paused.set()
+        elif isinstance(ev, Resumed):
+            resumed.set()
+
+    class PauseOnce(Callback):
+        def after_batch(self, tr):
+            if tr.epoch == 0 and tr.iter == 0:
+                control.pause()
+
+    tr = make_trainer(callbacks=[PauseOnce()], control=control, sink=sink)
+    result = {}
+    th = threading.Thread(target=lambda: result.setdefault("status", tr.fit(1)))
+    th.start()
+    assert paused.wait(30)
+    step_while_paused = tr.step
+    assert th.is_alive() and control.paused and step_while_paused == 1
+    control.resume()
+    assert resumed.wait(30)
+    th.join(60)
+    assert result["status"] == "completed" and tr.step == len(tr.train_loader)
+
+
+def _load_images(root: Path, split: str, classes) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for i, c in enumerate(classes):
+        for f in sorted((root / split / c).glob("*.png")):
+            xs.append(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255.0)
+            ys.append(i)
+    x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2)
+    x = (x - 0.45) / 0.25
+    return x.contiguous(), torch.tensor(ys)
+
+
+def test_learns_shapes_well_above_chance(shapes_dir):
+    classes = sorted(p.name for p in (shapes_dir / "train").iterdir())
+    xt, yt = _load_images(shapes_dir, "train", classes)
+    xv, yv = _load_images(shapes_dir, "valid", classes)
+    cfg = tiny_cfg(**{"train.epochs": 8, "train.lr": 0.02})
+    torch.manual_seed(0)
+    tr = Trainer(SmallCNN(len(classes)), TensorLoader(xt, yt, 8, True), TensorLoader(xv, yv, 32, False), cfg,
+                 precision="fp32")
+    tr.fit()
+    accs = [r["accuracy"] for r in tr.history]
+    assert accs[-1] >= 0.55 and max(accs) >= 0.6, accs  # chance is 1/3
+    assert tr.history[-1]["train_loss"] < 0.8 * tr.history[0]["train_loss"]
+
+
+def test_out_of_memory_halves_batch_and_retries_epoch():
+    seen = []
+
+    class OOMOnce(Callback):
+        fired = False
+
+        def before_epoch(self, tr):
+            seen.append([p.detach().clone() for p in tr.model.parameters()])
+
+        def before_batch(self, tr):
+            if tr.epoch == 0 and tr.iter == 2 and not self.fired:
+                self.fired = True
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+
+    events = []
+    tr = make_trainer(callbacks=[OOMOnce()], sink=events.append)
+    assert tr.fit(2) == "completed"
+    assert tr.train_loader.batch_size == 4 and tr.lr_scale == 0.5
+    assert len(tr.history) == 2 and [r["epoch"] for r in tr.history] == [0, 1]
+    # the retry started from the weights at the start of the epoch
+    assert len(seen) == 3 and all(torch.equal(a, b) for a, b in zip(seen[0], seen[1]))
+    assert tr.step == 8 + 8  # the 2 steps before the failure were rolled back; 32 / 4 = 8 per epoch
+    assert any(isinstance(e, LogMessage) and "out of memory" in e.text and "8 -> 4" in e.text for e in events)
+    lrs = [g["lr"] for g in tr.opt.param_groups]
+    from workbench.train.schedules import lr_at
+    assert np.isclose(lrs[-1], lr_at(tr.cfg.train, tr.pct_train) * 0.5)
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path):
+    class NaNAt(Recording):
+        def after_loss(self, tr):
+            if tr.epoch == 1 and tr.iter == 1:
+                tr.loss = tr.loss * float("nan")
+
+    rec = NaNAt()
+    tr = make_trainer(callbacks=[rec], run_dir=tmp_path)
+    with pytest.raises(TrainingError, match=r"epoch 2, batch 2"):
+        tr.fit(3)
+    assert tr.stop_reason == "failed"
+    assert rec.calls[-2:] == ["after_cancel_fit", "after_fit"]
+    ck = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert ck["epoch"] == 0 and ck["next_epoch"] == 1
+
+
+def test_checkpoints_and_events(tmp_path):
+    events = []
+    tr = make_trainer(run_dir=tmp_path, sink=events.append, n_classes=5,
+                      cfg=tiny_cfg(**{"train.grad_accum": 2}))
+    tr.fit(2)
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert {"model", "opt", "scaler", "rng", "callbacks", "batch_size", "lr_scale", "history", "step"} <= set(last)
+    assert last["next_epoch"] == 2 and "Recorder" in last["callbacks"]
+    assert (tmp_path / "checkpoints" / "best.pt").is_file()
+    assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,train_loss,valid_loss")
+    assert tr.step == len(tr.train_loader)  # grad_accum 2: one step per two batches, x 2 epochs
+    assert "top5" in tr.metrics
+    ends = [e for e in events if isinstance(e, EpochEnd)]
+    assert len(ends) == 2 and ends[0].is_best
+    assert sum(isinstance(e, CheckpointSaved) for e in events) == 2
+    batch_events = [e for e in events if isinstance(e, BatchEnd)]
+    assert batch_events and batch_events[-1].batch == batch_events[-1].n_batches - 1
+
+
+def test_bf16_autocast_runs_on_cpu():
+    tr = make_trainer(precision="bf16")
+    tr.fit(1)
+    assert np.isfinite(tr.history[0]["train_loss"])
