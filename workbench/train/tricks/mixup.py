@@ -78,7 +78,7 @@ class MixUpCutMix(Callback):
         else:
             y0, y1, x0, x1 = p.box
             x = xb.clone()
-            x[:, :, y0:y1, x0:x1] = xb[perm][:, :, y0:y1, x0:x1]
+            x[:, :, y0:y1, x0:x1] = xb[:, :, y0:y1, x0:x1][perm]
         if yb.is_floating_point():      # already soft (another trick): mix as given
             soft = yb.float()
         else:
