@@ -129,6 +129,8 @@ class BatchAugment:
         zoom = torch.where(aff, _uniform(r[:, _ZOOM], 1.0, max(c.max_zoom, 1.0)), 1.0)
         wx = torch.where(aff, _uniform(r[:, _WX], -c.max_warp, c.max_warp) * 0.5, 0.0)
         wy = torch.where(aff, _uniform(r[:, _WY], -c.max_warp, c.max_warp) * 0.5, 0.0)
+        shrink = (0.9 / (wx.abs() + wy.abs()).clamp(min=0.9))  # keeps the perspective divisor >= 0.1
+        wx, wy = wx * shrink, wy * shrink
         # M = T(c) . R . S(w, h) . Flip . Zoom^-1 . Warp   (applied to output coordinates)
         eye = torch.eye(3, dtype=torch.float64).expand(n, 3, 3)
         warp = eye.clone()
@@ -182,12 +184,13 @@ class BatchAugment:
         g = (torch.arange(size, device=dev, dtype=torch.float32) * 2 + 1) / size - 1
         gx, gy = g.view(1, 1, size), g.view(1, size, 1)
 
-        def plane(row: int) -> torch.Tensor:  # m[row,0] * x + (m[row,1] * y + m[row,2])
-            return m[:, row, 0].view(n, 1, 1) * gx + (m[:, row, 1].view(n, 1, 1) * gy + m[:, row, 2].view(n, 1, 1))
+        def plane(row: int) -> torch.Tensor:  # m[row,0] * x + (m[row,1] * y + m[row,2]), one full pass
+            return torch.addcmul(m[:, row, 1].view(n, 1, 1) * gy + m[:, row, 2].view(n, 1, 1),
+                                 m[:, row, 0].view(n, 1, 1), gx)
 
         grid = torch.empty((n, size, size, 2), device=dev, dtype=torch.float32)
         if warped:
-            den = plane(2).clamp_(min=1e-3)
+            den = plane(2)  # >= 0.1 everywhere: the warp strength is bounded in _matrices
             torch.div(plane(0), den, out=grid[..., 0])
             torch.div(plane(1), den, out=grid[..., 1])
         else:
