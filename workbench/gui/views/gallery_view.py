@@ -14,7 +14,8 @@ import numpy as np
 from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QInputDialog,
-                               QLabel, QListView, QMenu, QPushButton, QVBoxLayout, QWidget)
+                               QLabel, QListView, QMenu, QPushButton, QSizePolicy, QVBoxLayout,
+                               QWidget)
 
 from ..jobs import submit
 from .image_viewer import THUMB, _safe_thumbnail, load_thumbnail, to_qimage  # noqa: F401 (re-exported)
@@ -64,6 +65,8 @@ class GalleryModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             mark = self.marks.get(it.path)
             return it.caption + (f"\n[{mark}]" if mark else "")
+        if role == Qt.ItemDataRole.SizeHintRole:
+            return QSize(THUMB + 24, THUMB + 56)
         if role == Qt.ItemDataRole.ToolTipRole:
             return (it.tooltip or it.caption) + f"\n{it.path}"
         if role == Qt.ItemDataRole.DecorationRole:
@@ -93,7 +96,8 @@ class GalleryModel(QAbstractListModel):
         if arr is None:
             self._failed.add(path)
             return
-        self._thumbs[path] = QPixmap.fromImage(to_qimage(arr))
+        self._thumbs[path] = QPixmap.fromImage(to_qimage(arr)).scaled(  # small images grow to the grid
+            THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         self._changed(path)
         self.thumbnailReady.emit(path)
 
@@ -140,6 +144,8 @@ class GalleryView(QWidget):
         self.classes = tuple(classes)
         self.model = GalleryModel(self)
         self.title = QLabel(f"<b>{title}</b>")
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # may be cut, never widens
+        self.title.setMinimumWidth(60)
         self.count_label = QLabel("")
         self.filter = QComboBox()
         self.filter.setToolTip("Show only images whose true class is this class")
@@ -166,9 +172,8 @@ class GalleryView(QWidget):
         self.list.customContextMenuRequested.connect(self._context_menu)
         self.buttons = {}
         bar = QHBoxLayout()
-        bar.addWidget(self.title)
+        bar.addWidget(self.title, 1)
         bar.addWidget(self.count_label)
-        bar.addStretch(1)
         bar.addWidget(self.filter)
         bar.addWidget(self.overlay_box)
         for action, text, key, tip in (("relabel", "Relabel", "R", "Give the selected images another class"),

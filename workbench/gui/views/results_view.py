@@ -55,6 +55,8 @@ def make_plot(title: str, ylabel: str) -> pg.PlotWidget:
     w.showGrid(x=True, y=True, alpha=0.25)
     w.addLegend(offset=(-10, 10))
     w.setMinimumHeight(160)
+    for axis in ("left", "bottom"):
+        w.getAxis(axis).enableAutoSIPrefix(False)
     return w
 
 
@@ -106,6 +108,7 @@ class ResultsView(QWidget):
         split.addWidget(plots)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
+        split.setSizes([480, 760])
         top = QHBoxLayout()
         top.addWidget(self.heading, 1)
         lay = QVBoxLayout(self)

@@ -31,7 +31,7 @@ def config_differences(configs: list) -> list[tuple[str, list]]:
 
 def run_accuracy(info) -> float | None:
     m = getattr(info, "metrics", None) or {}
-    for key in ("accuracy", "best_accuracy"):
+    for key in ("valid_accuracy", "accuracy", "best_accuracy"):
         if isinstance(m.get(key), (int, float)):
             return float(m[key])
     hist = getattr(info, "history", None) or []
