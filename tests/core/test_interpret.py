@@ -111,9 +111,7 @@ def test_predict_loader_restores_row_order():
 # ------------------------------------------------------------------ end to end on a trained run
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from runs_standin import ensure_runs_module
     from trained_run import trained_run
-    ensure_runs_module()
     return trained_run(tmp_path_factory)
 
 

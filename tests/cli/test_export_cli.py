@@ -1,0 +1,102 @@
+"""`workbench export / predict / evaluate` on a tiny trained run."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from trained_run import trained_run
+from workbench.cli import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return trained_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def evaluation(run_dir, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("eval") / "eval.json"
+    assert main(["evaluate", str(run_dir), "--tta", "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def valid_copy(run_dir, tmp_path_factory) -> Path:
+    """The run's validation folder copied, plus an unreadable file (the dataset itself stays untouched)."""
+    from workbench.config import RunConfig
+    cfg = RunConfig.load(run_dir / "config.toml")
+    dst = tmp_path_factory.mktemp("to_predict") / "valid"
+    shutil.copytree(Path(cfg.data.path) / "valid", dst)
+    (dst / "circle" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+    return dst
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("exp")
+    assert main(["export", str(run_dir), "--format", "safetensors,torchscript,onnx", "--out", str(out)]) == 0
+    return out
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_evaluate_json(evaluation, capsys):
+    s = evaluation["summary"]
+    assert s["n"] == 24 and 0.0 <= s["accuracy"] <= 1.0
+    assert sum(map(sum, evaluation["confusion_matrix"])) == 24
+    assert [r["class"] for r in evaluation["per_class"]] == ["circle", "square", "triangle"]
+    losses = [t["loss"] for t in evaluation["top_losses"]]
+    assert losses == sorted(losses, reverse=True) and len(losses) == 10
+    assert set(evaluation["tta"]) >= {"plain_accuracy", "tta_accuracy", "gain"}
+    assert evaluation["tta"]["plain_accuracy"] == pytest.approx(s["accuracy"])
+
+
+def test_export_cli_all_formats(run_dir, exported, tmp_path, capsys):
+    for name in ("model.json", "model.safetensors", "model.pt", "model.onnx"):
+        assert (exported / name).is_file()
+    meta = json.loads((exported / "model.json").read_text())
+    assert set(meta["files"]) == {"safetensors", "torchscript", "onnx"}
+    out = tmp_path / "exp"
+    assert main(["export", str(run_dir), "--format", "safetensors", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "safetensors" in text and "same" in text and "match the in-app model" in text
+    assert main(["export", str(tmp_path), "--out", str(out)]) == 2
+    assert main(["export", str(run_dir), "--format", "tflite"]) == 2
+
+
+@pytest.mark.parametrize("model", ["run", "model.json", "model.pt", "model.onnx"])
+def test_predict_folder_matches_evaluate(model, run_dir, exported, evaluation, valid_copy, tmp_path, capsys):
+    model_path = run_dir if model == "run" else exported / model
+    csv_path = tmp_path / "preds.csv"
+    code = main(["predict", str(model_path), str(valid_copy), "--out", str(csv_path), "--topk", "2"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "broken.png" in err and "1 unreadable" in err
+    rows = read_csv(csv_path)
+    assert len(rows) == 24 and set(rows[0]) == {"path", "label", "probability", "top_k"}
+    expected = {Path(e["path"]).relative_to(Path(e["path"]).parents[1]).as_posix(): e
+                for e in evaluation["predictions"]}
+    for r in rows:
+        key = Path(r["path"]).relative_to(valid_copy).as_posix()
+        assert r["label"] == expected[key]["pred"], key
+        assert float(r["probability"]) == pytest.approx(expected[key]["prob"], abs=1e-3)
+        top = r["top_k"].split(";")
+        assert len(top) == 2 and top[0].startswith(r["label"] + ":")
+
+
+def test_predict_single_file_to_stdout_and_errors(run_dir, valid_copy, capsys):
+    one = next((valid_copy / "square").glob("*.png"))
+    assert main(["predict", str(run_dir), str(one)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == "path,label,probability,top_k" and len(out) == 2
+    assert main(["predict", str(run_dir), str(valid_copy / "circle" / "broken.png")]) == 1
+    assert main(["predict", str(run_dir), str(valid_copy / "nope")]) == 2
+    assert main(["predict", str(valid_copy), str(one)]) == 2   # not a model
+    assert "neither a run folder" in capsys.readouterr().err
