@@ -98,7 +98,8 @@ def describe(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple GPU (MPS)"
     kind = {"native-bf16": "native bf16", "avx2": "AVX2", "other": "generic"}[cpu_kind()]
-    return f"CPU ({kind}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({kind}, {n} thread{'s' if n != 1 else ''})"
 
 
 def set_threads(gui_attached: bool, requested: int = 0) -> int:

@@ -87,7 +87,6 @@ class RunFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._log_lines: list[str] | None = None
 
     config = property(lambda self: self.path / "config.toml")
     classes = property(lambda self: self.path / "classes.json")
@@ -133,8 +132,5 @@ class RunFolder:
 
     def append_log(self, text: str) -> None:
         """Add a time-stamped line; the whole log is rewritten atomically (logs stay small)."""
-        if self._log_lines is None:
-            self._log_lines = (self.log.read_text(encoding="utf-8").splitlines()
-                               if self.log.is_file() else [])
-        self._log_lines.append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
-        atomic_write_text(self.log, "\n".join(self._log_lines) + "\n")
+        old = self.log.read_text(encoding="utf-8") if self.log.is_file() else ""
+        atomic_write_text(self.log, f"{old}{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")

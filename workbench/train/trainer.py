@@ -343,6 +343,11 @@ class Trainer:
     def _save_epoch(self) -> None:
         if not self.folder:
             return
+        r = self.history[-1] if self.history else {}
+        self.folder.append_log(
+            f"epoch {self.epoch + 1}/{self.n_epochs}: train_loss {r.get('train_loss', float('nan')):.4f} "
+            f"valid_loss {r.get('valid_loss', float('nan')):.4f} accuracy {r.get('accuracy', float('nan')):.4f} "
+            f"({r.get('seconds', 0.0):.1f} s){' best' if self.is_best else ''}")
         save_checkpoint(self.folder.last, self.state())
         if self.is_best:
             save_checkpoint(self.folder.best, {"epoch": self.epoch, "model": self.model.state_dict(),

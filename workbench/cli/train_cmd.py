@@ -1,0 +1,108 @@
+"""``workbench train [DATASET] [--config FILE] [--set KEY=VALUE ...] [--out RUN_DIR]``.
+
+Progress bar (epoch, batch, loss, images/s, ETA) and one line per epoch on stderr; the run folder and
+the result on stdout. Ctrl-C once stops cleanly after the current batch (checkpoint kept), twice aborts.
+Exit code: 0 completed / early-stopped, 1 failed, 130 cancelled.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Callable, TextIO
+
+from ..control import RunControl
+from ..events import (BatchEnd, Event, EpochEnd, FitFinished, FitStarted, LogMessage, Paused, Progress,
+                      Resumed)
+from .common import TerminalProgress, UsageError, add_config_args, fmt_time, load_config
+
+EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "cancelled": 130}
+
+
+class TrainProgress(TerminalProgress):
+    """Terminal sink for training events (bars for Progress and batches, one line per epoch)."""
+
+    def __init__(self, stream: TextIO | None = None, min_interval: float = 0.1) -> None:
+        super().__init__(stream, min_interval)
+        self.epochs = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, (Progress, LogMessage)):
+            super().__call__(event)
+        elif isinstance(event, FitStarted):
+            self.epochs = event.epochs
+            self.line(f"training {event.n_train} images ({event.n_valid} for validation), "
+                      f"{len(event.classes)} classes, on {event.device}, {event.precision}, "
+                      f"batch size {event.batch_size}, epochs {event.start_epoch + 1}-{event.epochs}")
+        elif isinstance(event, BatchEnd):
+            self.progress(f"epoch {event.epoch + 1}/{self.epochs}", event.batch + 1, event.n_batches,
+                          f"loss {event.smooth_loss:.4f} {event.images_per_sec:.0f} img/s "
+                          f"total ETA {fmt_time(event.eta_s)}")
+        elif isinstance(event, EpochEnd):
+            extra = " ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
+            self.line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train_loss:.4f}  "
+                      f"valid loss {event.valid_loss:.4f}  {extra}  {fmt_time(event.seconds)}"
+                      f"{'  (best)' if event.is_best else ''}")
+        elif isinstance(event, Paused):
+            self.line("paused")
+        elif isinstance(event, Resumed):
+            self.line("resumed")
+        elif isinstance(event, FitFinished):
+            self.line(f"{event.status}: {event.message}")
+            if event.traceback:
+                self.line(event.traceback.rstrip())
+
+
+def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO | None = None) -> int:
+    """Run a train / resume job with a terminal sink and Ctrl-C handling; return the exit code."""
+    out = out or sys.stdout
+    control = RunControl()
+    sink = TrainProgress()
+    installed, previous = False, None
+    if threading.current_thread() is threading.main_thread():
+        def on_sigint(signum, frame):
+            if control.stop_requested:
+                raise KeyboardInterrupt
+            control.request_stop()
+            sink.line("stopping after this batch (press Ctrl-C again to abort)")
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        installed = True
+    try:
+        result = job(sink, control)
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, previous)
+    print(f"run folder: {result.run_dir}", file=out)
+    m = result.metrics or {}
+    if m.get("valid_accuracy") is not None:
+        print(f"status: {result.status}  accuracy {m['valid_accuracy']:.4f}  valid loss {m['valid_loss']:.4f}  "
+              f"best epoch {m.get('best_epoch', -1) + 1}", file=out)
+    else:
+        print(f"status: {result.status}  {result.message}", file=out)
+    return EXIT_CODES.get(result.status, 1)
+
+
+def cmd(args: argparse.Namespace) -> int:
+    from ..train.run import train
+    cfg = load_config(args, args.dataset)
+    if not cfg.data.path:
+        raise UsageError("no dataset: give DATASET or set data.path in the config")
+    if not Path(cfg.data.path).expanduser().exists():
+        raise UsageError(f"dataset folder not found: {cfg.data.path}")
+    out = Path(args.out) if args.out else None
+    if out is not None and (out / "checkpoints" / "last.pt").is_file():
+        raise UsageError(f"{out} already holds a run: use 'workbench resume {out}' or another --out folder")
+    print(f"run folder: {out}" if out else "starting run", file=sys.stderr)
+    return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out))
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model on a dataset folder",
+                       description="Train an image classifier. Writes a run folder with the config, "
+                                   "history, metrics, log and checkpoints.")
+    p.add_argument("dataset", nargs="?", help="dataset folder (overrides data.path)")
+    add_config_args(p)
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs_dir/<name or dataset-time>)")
+    p.set_defaults(func=cmd)
