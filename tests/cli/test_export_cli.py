@@ -100,3 +100,28 @@ def test_predict_single_file_to_stdout_and_errors(run_dir, valid_copy, capsys):
     assert main(["predict", str(run_dir), str(valid_copy / "nope")]) == 2
     assert main(["predict", str(valid_copy), str(one)]) == 2   # not a model
     assert "neither a run folder" in capsys.readouterr().err
+
+
+def test_predict_with_tta(run_dir, valid_copy, capsys):
+    one = next((valid_copy / "triangle").glob("*.png"))
+    assert main(["predict", str(run_dir), str(one), "--tta", "--topk", "3"]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[1].split(",")
+    probs = [float(t.split(":")[1]) for t in row[3].split(";")]
+    assert len(probs) == 3 and sum(probs) == pytest.approx(1.0, abs=2e-3)
+
+
+def test_crossval_command(shapes_flat_dir, tmp_path, monkeypatch, capsys):
+    """The command wiring (train itself is replaced by a recorder; folds are checked in core tests)."""
+    import workbench.train.run as run_mod
+    calls = []
+
+    def fake_train(cfg, sink=None, control=None):
+        calls.append(cfg.data.labels_csv)
+        return run_mod.RunResult(tmp_path / cfg.name, "completed", {"valid_accuracy": 0.5, "valid_loss": 1.0})
+    monkeypatch.setattr(run_mod, "train", fake_train)
+    code = main(["crossval", str(shapes_flat_dir), "--folds", "2", "--set", f"runs_dir={tmp_path}",
+                 "--set", "name=cvtest"])
+    out = capsys.readouterr().out
+    assert code == 0 and len(calls) == 2 and all(c.endswith(".csv") for c in calls)
+    assert "accuracy 0.5000 +- 0.0000" in out and (tmp_path / "cvtest-cv" / "summary.json").is_file()
+    assert main(["crossval", str(shapes_flat_dir), "--folds", "1"]) == 2

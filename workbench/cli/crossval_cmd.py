@@ -1,0 +1,61 @@
+"""`workbench crossval DATASET --folds K [--config FILE] [--set KEY=VALUE ...]`: k-fold cross-validation."""
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from ..control import RunControl
+from .common import UsageError, add_config_args, load_config
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("crossval", help="k-fold cross-validation of a recipe on a dataset",
+                       description="Split all labelled images of DATASET into K stratified folds (the dataset's "
+                                   "own train/valid split is ignored), train one run per fold (run names end "
+                                   "in -fold<i>) and write <runs_dir>/<name>-cv/summary.json with the mean "
+                                   "and standard deviation of accuracy and validation loss. Ctrl-C stops "
+                                   "after the current batch; the summary covers the folds done. Exit code 0 "
+                                   "when every fold completed, 1 when one failed, 130 when stopped.")
+    p.add_argument("dataset", nargs="?", help="dataset folder (or data.path in the config)")
+    p.add_argument("--folds", type=int, default=5, metavar="K", help="number of folds (default 5)")
+    add_config_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..crossval import run_folds
+    from .train_cmd import TrainProgress
+    cfg = load_config(args, args.dataset)
+    if not cfg.data.path:
+        raise UsageError("no dataset: give DATASET or set data.path in the config")
+    if args.folds < 2:
+        raise UsageError(f"--folds must be at least 2, got {args.folds}")
+    control, sink = RunControl(), TrainProgress()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def on_sigint(signum, frame):
+            if control.stop_requested:
+                raise KeyboardInterrupt
+            control.request_stop()
+            sink.line("stopping after this batch (press Ctrl-C again to abort)")
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        summary = run_folds(cfg, args.folds, sink=sink, control=control)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    for f in summary["folds"]:
+        acc = "-" if f["accuracy"] is None else f"{f['accuracy']:.4f}"
+        loss = "-" if f["valid_loss"] is None else f"{f['valid_loss']:.4f}"
+        print(f"fold {f['fold']}: {f['status']:<13} accuracy {acc}  valid loss {loss}  {f['run_dir']}")
+    a, v = summary["accuracy"], summary["valid_loss"]
+    if a["mean"] is not None:
+        print(f"accuracy {a['mean']:.4f} +- {a['std']:.4f}   valid loss {v['mean']:.4f} +- {v['std']:.4f}")
+    print(f"summary: {summary['summary_path']}")
+    statuses = {f["status"] for f in summary["folds"]}
+    if "cancelled" in statuses or control.stop_requested:
+        return 130
+    return 1 if "failed" in statuses else 0
