@@ -55,7 +55,7 @@ def open_dataset(cfg: DataConfig, seed: int = 42, sink: Callable | None = None,
     usable: list[Entry] = []
     for e in listing.entries:
         r = records.get(e.rel)
-        path = os.path.join(root, e.rel)
+        path = _join(root, e.rel)
         if r is not None and r.kind:
             problems.append(Problem(path, r.kind, f"{e.rel}: {r.message}"))
             continue
@@ -76,14 +76,15 @@ def open_dataset(cfg: DataConfig, seed: int = 42, sink: Callable | None = None,
             pool.setdefault(e.cls, []).append(e.rel)
     valid = stratified_split(pool, cfg.valid_pct, seed) if pool else set()
     index = {c: i for i, c in enumerate(classes)}
-    items = {e.rel: Item(os.path.join(root, e.rel), index[e.cls],
+    items = {e.rel: Item(_join(root, e.rel), index[e.cls],
                          e.split or (VALID if e.rel in valid else TRAIN)) for e in usable}
     if apply_changes:
         _apply_changes(root, items, classes, notes, problems)
     if not items:
         raise DatasetError(f"{root}: no usable images found" + _problem_summary(problems))
+    trained = {it.label for it in items.values() if it.split == TRAIN}
     for c in classes:
-        if not any(it.split == TRAIN and it.label == index[c] for it in items.values()):
+        if index[c] not in trained:
             problems.append(Problem(str(root), "no_train_images",
                                     f"class '{c}' has no training images", False))
     ordered = sorted(items.items(), key=lambda kv: (_SPLIT_ORDER[kv[1].split], kv[0]))
@@ -91,8 +92,12 @@ def open_dataset(cfg: DataConfig, seed: int = 42, sink: Callable | None = None,
     source = ("folders" if listing.layout == "split_folders" else "csv") if given else "random"
     ds = Dataset(str(root), classes, tuple(it for _, it in ordered), tuple(problems), tuple(notes),
                  source, listing.layout)
-    remember(ds, ScanInfo(cfg.cache_dir, {os.path.join(root, k): v for k, v in records.items()}))
+    remember(ds, ScanInfo(cfg.cache_dir, {_join(root, k): v for k, v in records.items()}))
     return ds
+
+
+def _join(root: Path | str, rel: str) -> str:
+    return f"{str(root).rstrip('/')}/{rel}" if os.sep == "/" else os.path.join(root, rel)
 
 
 def _health(listing: Listing, cfg: DataConfig, sink, control, check_health: bool, emit) -> dict:
@@ -103,7 +108,7 @@ def _health(listing: Listing, cfg: DataConfig, sink, control, check_health: bool
     records: dict[str, FileRecord] = {}
     todo = []
     for e in listing.entries:
-        path = os.path.join(root, e.rel)
+        path = _join(root, e.rel)
         try:
             st = os.stat(path)
         except OSError as ex:
@@ -140,7 +145,7 @@ def _dedupe(usable: list[Entry], records: dict, root: Path, problems: list) -> l
             first[r.digest] = e
             out.append(e)
             continue
-        path = os.path.join(root, e.rel)
+        path = _join(root, e.rel)
         other = f" with a different class ('{f.cls}' vs '{e.cls}')" if f.cls != e.cls else ""
         if e.split in (VALID, TEST) and f.split in (TRAIN, None):
             problems.append(Problem(path, "train_valid_leak", f"{e.rel}: same content as the training image "
@@ -159,7 +164,7 @@ def _class_problems(listing: Listing, counts: dict, usable: list, root: Path, pr
             problems.append(Problem(where[0], "empty_class", f"class '{c}' has no usable images ({where[0]})"))
         elif n == 1:
             only = next(e for e in usable if e.cls == c)
-            problems.append(Problem(os.path.join(root, only.rel), "single_image_class",
+            problems.append(Problem(_join(root, only.rel), "single_image_class",
                                     f"class '{c}' has only one image ({only.rel}); it cannot be validated", False))
 
 

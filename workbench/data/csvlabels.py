@@ -71,7 +71,7 @@ def list_csv(root: Path, labels_csv: str) -> Listing:
             listing.problems.append(Problem(str(csv_path), "csv_missing_file",
                                             f"{name} row {line}: the file column is empty"))
             continue
-        p = Path(f) if Path(f).is_absolute() else root / f
+        p = Path(os.path.normpath(f if os.path.isabs(f) else os.path.join(root, f)))
         r = rel(root, p)
         if not p.is_file() or not is_image_name(p.name):
             why = "does not exist" if not p.exists() else "is not an image file"

@@ -51,13 +51,13 @@ def _points_up(folder: Path, link: str) -> bool:
     return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
 
 
-def walk_images(top: Path, errors: list | None = None) -> Iterator[Path]:
+def walk_images(top: Path | str, errors: list | None = None) -> Iterator[str]:
     """Image files under ``top`` (recursive, sorted per folder), following symlinks without loops.
 
     Hidden files and folders are skipped. Broken links with an image extension are yielded so the
     health check reports them."""
     visited: set = set()
-    stack = [Path(top)]
+    stack = [str(top)]
     while stack:
         d = stack.pop()
         try:
@@ -83,9 +83,9 @@ def walk_images(top: Path, errors: list | None = None) -> Iterator[Path]:
                 if e.is_dir(follow_symlinks=True):
                     if e.is_symlink() and _points_up(d, e.path):
                         continue  # a link to a folder above: would list the same images again
-                    subdirs.append(Path(e.path))
+                    subdirs.append(e.path)
                 elif is_image_name(e.name) and (e.is_file(follow_symlinks=True) or e.is_symlink()):
-                    yield Path(e.path)
+                    yield e.path
             except OSError:
                 continue
         stack.extend(reversed(subdirs))
@@ -127,8 +127,11 @@ def split_dirs(root: Path) -> dict[str, Path]:
     return found
 
 
-def rel(root: Path, path: Path) -> str:
-    return Path(os.path.relpath(path, root)).as_posix()
+def rel(root: Path, path: Path | str) -> str:
+    """Path relative to ``root`` with '/' separators (fast path for paths listed under root)."""
+    path, prefix = str(path), str(root).rstrip(os.sep) + os.sep
+    r = path[len(prefix):] if path.startswith(prefix) else os.path.relpath(path, root)
+    return r.replace(os.sep, "/") if os.sep != "/" else r
 
 
 def _add_class_folders(listing: Listing, parent: Path, split: str | None) -> None:
