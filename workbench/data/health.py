@@ -48,7 +48,7 @@ NOTE_TEXT = {
     "palette": "palette image, converted to RGB",
     "cmyk": "CMYK image, converted to RGB",
     "16bit": "16-bit image, scaled to 8-bit RGB",
-    "alpha": "has transparency, alpha is dropped",
+    "alpha": "has transparency, composited over white",
     "exif_rotation": "EXIF orientation tag, rotated upright",
     "animated": "animated image, only the first frame is used",
 }
