@@ -34,7 +34,7 @@ def loader(cache, n=None, bs=16, train=True, **kw) -> BatchLoader:
 
 
 def prefetch_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "BatchLoader-prefetch" and t.is_alive()]
+    return [t for t in threading.enumerate() if t.name.startswith("BatchLoader-prefetch") and t.is_alive()]
 
 
 def epoch_rows(ld: BatchLoader, epoch: int) -> list[int]:
@@ -136,7 +136,7 @@ def test_early_break_stops_prefetch_thread(cache):
     it = ld.iter_with_rows()
     next(it)
     it.close()
-    assert not it.thread.is_alive()
+    assert prefetch_threads() == []
     with pytest.raises(RuntimeError):
         for _ in ld:
             raise RuntimeError("training step failed")
@@ -180,3 +180,22 @@ def test_build_loaders(shapes_dir, tmp_path):
     assert x.shape == (16, 3, 24, 24) and int(y.max()) < 3
     rows = np.concatenate([r for _, _, r in b.valid.iter_with_rows()])
     assert [b.cache.paths[r] for r in rows] == [it.path for it in b.valid_items]
+
+
+def test_same_batches_whatever_the_number_of_workers(cache):
+    a, b = loader(cache, bs=16, seed=9, workers=1), loader(cache, bs=16, seed=9, workers=3)
+    for ld in (a, b):
+        ld.set_epoch(1)
+    for (xa, ya, ra), (xb, yb, rb) in zip(a.iter_with_rows(), b.iter_with_rows()):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb) and (ra == rb).all()
+
+
+def test_torch_thread_setting_is_left_alone(cache):
+    before = torch.get_num_threads()
+    for _ in loader(cache, bs=16):
+        pass
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert torch.get_num_threads() == before and seen == [before]

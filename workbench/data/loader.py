@@ -1,14 +1,17 @@
 """BatchLoader: batches straight from the presized memmap cache, augmented on the device.
 
-A background thread prepares the next batches (index the memmap -> uint8 tensor -> pinned memory on
-CUDA -> device -> augment or centre crop -> normalize) while the caller computes. Order and
+Background threads prepare the next batches (index the memmap -> uint8 tensor -> pinned memory on
+CUDA -> device -> augment or centre crop -> normalize) while the caller computes; batches arrive in
+order. Order and
 augmentation are functions of (seed, epoch, rank); ranks get disjoint shards of one global order.
 """
 from __future__ import annotations
 
 import math
-import queue
+import os
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator
 
 import numpy as np
@@ -16,8 +19,6 @@ import torch
 
 from ..augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop
 from .cache import PresizeCache
-
-PREFETCH = 2  # batches prepared ahead of the consumer
 
 
 def _seed(*parts: int) -> int:
@@ -31,7 +32,7 @@ class BatchLoader:
                  train: bool, image_size: int, device: torch.device, augment: BatchAugment | None = None,
                  seed: int = 0, drop_last: bool | None = None, channels_last: bool = True,
                  sample_weights: np.ndarray | None = None, rank: int = 0, world_size: int = 1,
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD) -> None:
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, workers: int | None = None) -> None:
         self.cache = cache
         self.rows = np.asarray(rows, dtype=np.int64)
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -58,6 +59,7 @@ class BatchLoader:
         self.rank, self.world_size = rank, world_size
         self.mean, self.std = tuple(mean), tuple(std)
         self.epoch = 0
+        self.workers = workers  # prefetch threads; None = 2 on the CPU (single-threaded each), 1 on a GPU
 
     # ----------------------------------------------------------------------- order
     def set_epoch(self, epoch: int) -> None:
@@ -128,84 +130,95 @@ class BatchLoader:
         return x, y, rows
 
 
-class _Epoch:
-    """One pass over the loader, fed by a prefetch thread that stops when the pass is abandoned."""
+_THREADS_LOCK = threading.Lock()
 
-    _SENTINEL = object()
+
+def _one_torch_thread() -> None:
+    """Make torch ops of the calling (prefetch) thread single-threaded, leaving the process-wide
+    setting as it was. Several single-threaded workers beat one multi-threaded one here: batch
+    transforms are many short ops, and OpenMP barriers stall badly when the cores are also busy
+    with training (or with other programs)."""
+    with _THREADS_LOCK:
+        prev = torch.get_num_threads()
+        if prev == 1:
+            return
+        torch.set_num_threads(1)  # this thread's OpenMP setting, and (as a side effect) the global one
+        fix = threading.Thread(target=torch.set_num_threads, args=(prev,), name="BatchLoader-threads")
+        fix.start()  # restore the global default from another thread, keeping this thread's 1
+        fix.join()
+
+
+class _Epoch:
+    """One pass over the loader. Batch boundaries are cut here in order (reading batch_size and
+    image_size afresh for each batch); a small thread pool prepares the next batches while the
+    caller computes, and they are delivered in order. Closing (or abandoning) the pass cancels
+    what is pending and waits for the pool's threads."""
 
     def __init__(self, loader: BatchLoader) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH)
-        self._stop = threading.Event()
-        self._done = False
-        self._thread = threading.Thread(target=_produce, args=(loader, self._queue, self._stop),
-                                        name="BatchLoader-prefetch", daemon=True)
-        self._thread.start()
+        self._loader = loader
+        self._order = loader.order()
+        self._start = 0
+        self._index = 0
+        self._pending: deque[Future] = deque()
+        cpu = loader.device.type == "cpu"
+        workers = loader.workers or (min(2, os.cpu_count() or 1) if cpu else 1)
+        self._depth = workers + 1
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="BatchLoader-prefetch",
+                                        initializer=_one_torch_thread if cpu else None)
+        self._closed = False
+        self._fill()
+
+    def _next_positions(self) -> np.ndarray | None:
+        ld, n = self._loader, len(self._order)
+        if self._start >= n:
+            return None
+        bs = max(1, ld.batch_size)
+        if ld.drop_last and n - self._start < bs and self._index > 0:
+            return None
+        pos = self._order[self._start:self._start + bs]
+        self._start += len(pos)
+        return pos
+
+    def _fill(self) -> None:
+        ld = self._loader
+        while len(self._pending) < self._depth:
+            pos = self._next_positions()
+            if pos is None:
+                return
+            gen = None
+            if ld.train and ld.augment is not None:  # per-batch stream: same result whichever thread runs it
+                gen = torch.Generator().manual_seed(_seed(ld.seed, ld.epoch, ld.rank, self._index))
+            self._pending.append(self._pool.submit(ld._make_batch, pos, gen, ld.image_size))
+            self._index += 1
 
     def __iter__(self) -> "_Epoch":
         return self
 
     def __next__(self):
-        if self._done:
-            raise StopIteration
-        item = self._queue.get()
-        if item is _Epoch._SENTINEL:
+        if self._closed or not self._pending:
             self.close()
             raise StopIteration
-        if isinstance(item, BaseException):
+        fut = self._pending.popleft()
+        try:
+            item = fut.result()
+        except BaseException:
             self.close()
-            raise item
+            raise
+        self._fill()
         return item
 
     def close(self) -> None:
-        """Stop the prefetch thread and wait for it (safe to call more than once)."""
-        self._done = True
-        self._stop.set()
-        while self._thread.is_alive():
-            try:  # unblock a producer waiting on a full queue
-                while True:
-                    self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            self._thread.join(timeout=0.05)
+        """Cancel pending batches and wait for the prefetch threads (safe to call more than once)."""
+        if self._closed:
+            return
+        self._closed = True
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __del__(self) -> None:
         try:
             self.close()
         except Exception:
             pass
-
-    @property
-    def thread(self) -> threading.Thread:
-        return self._thread
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _produce(loader: BatchLoader, q: queue.Queue, stop: threading.Event) -> None:
-    """Producer: walks this rank's order, reading batch_size / image_size afresh for each batch."""
-    try:
-        order = loader.order()
-        gen = None
-        if loader.train and loader.augment is not None:
-            gen = torch.Generator().manual_seed(_seed(loader.seed, loader.epoch, loader.rank, 1))
-        start, n, yielded = 0, len(order), 0
-        while start < n and not stop.is_set():
-            bs = max(1, loader.batch_size)
-            if loader.drop_last and n - start < bs and yielded > 0:
-                break
-            pos = order[start:start + bs]
-            start += len(pos)
-            if not _put(q, loader._make_batch(pos, gen, loader.image_size), stop):
-                return
-            yielded += 1
-        _put(q, _Epoch._SENTINEL, stop)
-    except BaseException as e:  # handed to the consumer, which re-raises it
-        _put(q, e, stop)
