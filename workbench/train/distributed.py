@@ -137,10 +137,11 @@ def rank_config(cfg):
     Only the process's copy changes; the run folder keeps the config as the user wrote it.
     """
     info = current()
-    if not info.enabled or _DEVICE is None:
+    if not info.enabled:
         return cfg
-    cfg = cfg.set("train.device", str(_DEVICE))
-    if _DEVICE.type == "cpu" and cfg.train.threads == 0:
+    device = _DEVICE or (torch.device("cuda", info.local_rank) if info.backend == "nccl" else torch.device("cpu"))
+    cfg = cfg.set("train.device", str(device))
+    if device.type == "cpu" and cfg.train.threads == 0:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         local = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
         cfg = cfg.set("train.threads", max(1, cores // max(1, local)))
@@ -166,15 +167,15 @@ def barrier() -> None:
 
 @contextlib.contextmanager
 def rank0_first() -> Iterator[None]:
-    """Rank 0 runs the block first (e.g. builds the image cache); the others wait, then run it (open it).
-
-    A failure on rank 0 still releases the others (they then fail on their own or find the cache).
+    """The first process of each machine (LOCAL_RANK 0) runs the block first (e.g. builds the image
+    cache); the others wait, then run it (open the cache). A failure of a first process still releases
+    the others (they then fail on their own or build what is missing).
     """
     info = current()
     if not info.enabled:
         yield
         return
-    if info.is_main:
+    if info.local_rank == 0:
         try:
             yield
         finally:
