@@ -304,7 +304,9 @@ def predictions_file(run_dir: str | os.PathLike, which: str = "best") -> Path:
 
 
 def checkpoint_file(run_dir: str | os.PathLike, which: str) -> Path:
-    return Path(run_dir) / "checkpoints" / f"{which}.pt"
+    """The checkpoint load_model uses for ``which`` (best falls back to last)."""
+    ck = Path(run_dir) / "checkpoints"
+    return ck / "best.pt" if which == "best" and (ck / "best.pt").is_file() else ck / f"{'last' if which == 'best' else which}.pt"
 
 
 def open_valid(run_dir: str | os.PathLike, which: str = "best", sink: Callable | None = None,
