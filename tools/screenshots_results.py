@@ -40,6 +40,14 @@ def train_demo_runs(runs_dir: Path, epochs: int) -> list[Path]:
     return out
 
 
+def accuracy(run_dir: Path) -> float:
+    import json
+    try:
+        return float(json.loads((run_dir / "metrics.json").read_text()).get("valid_accuracy") or 0.0)
+    except (OSError, ValueError):
+        return 0.0
+
+
 def wait_until(pred, timeout: float = 300.0, what: str = "") -> None:
     from PySide6.QtCore import QCoreApplication
     end = time.monotonic() + timeout
@@ -119,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     runs_dir = Path(args.runs)
     have = sorted(p for p in runs_dir.glob("*") if (p / "metrics.json").is_file()) if runs_dir.is_dir() else []
-    runs = have[:2] if len(have) >= 2 else train_demo_runs(runs_dir, args.epochs)
-    render(runs, Path(args.out))
+    runs = have if len(have) >= 2 else train_demo_runs(runs_dir, args.epochs)
+    render(sorted(runs, key=accuracy, reverse=True), Path(args.out))  # the best run in the Results pages
     return 0
 
 

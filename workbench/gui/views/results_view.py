@@ -42,7 +42,7 @@ def history_column(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarra
         except (TypeError, ValueError):
             continue
         if math.isfinite(v):
-            xs.append(float(row.get("epoch", i)))
+            xs.append(float(row.get("epoch", i)) + 1)  # history epochs are 0-based; people count from 1
             ys.append(v)
     return np.asarray(xs), np.asarray(ys)
 
@@ -137,6 +137,7 @@ class ResultsView(QWidget):
                 t.setItem(r, c, NumItem(row[key], fmt(row[key], pct=True)))
             t.setItem(r, 4, NumItem(row["support"], str(int(row["support"]))))
         t.setSortingEnabled(True)
+        t.sortItems(0, Qt.SortOrder.AscendingOrder)
 
     def set_history(self, runs: list[tuple[str, list[dict]]]) -> None:
         """Draw the curves of one or several runs: [(name, history rows)]."""
@@ -151,6 +152,9 @@ def draw_history(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, runs: list[t
     for p in (loss_plot, acc_plot):
         p.clear()
     single = len(runs) == 1
+    n_epochs = max((len(h) for _, h in runs), default=0)
+    for p in (loss_plot, acc_plot):
+        p.getAxis("bottom").setTickSpacing(*((1, 1) if 0 < n_epochs <= 20 else (None, None)))
     for k, (name, history) in enumerate(runs):
         colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
         x, y = history_column(history, "valid_loss")
