@@ -59,6 +59,10 @@ def test_results_confusion_gradcam_and_tta(pages, session, qtbot, run_dir):
     page.losses.overlay_box.setChecked(True)
     qtbot.waitUntil(lambda: first in page.cams, timeout=30_000)
     assert page.cams[first].dtype == np.uint8 and page.cams[first].ndim == 3
+    page.open_viewer(page.losses.items()[0])          # large viewer: heatmap + top-5 + path
+    qtbot.waitUntil(page.viewer.has_cam, timeout=30_000)
+    assert page.viewer.top5.rowCount() == min(5, len(p.classes)) and page.viewer.path_label.text() == first
+    page.viewer.close()
     # TTA: compute, then the slider reads accuracy_vs_beta of the core
     with qtbot.waitSignal(session.runner.finished, timeout=60_000):
         assert page.compute_tta()
