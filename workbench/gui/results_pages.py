@@ -223,11 +223,11 @@ class ResultsPage(QWidget):
         return self.changes.apply(action, list(paths), new_class, classes)
 
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
+        """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
         if action == "relabel" and not new_class:
-            g = self.losses
-            g.classes = self.preds.classes if self.preds is not None else ()
             from PySide6.QtWidgets import QInputDialog
-            new_class, ok = QInputDialog.getItem(self, "Relabel", "New class:", list(g.classes), 0, False)
+            classes = list(self.preds.classes) if self.preds is not None else []
+            new_class, ok = QInputDialog.getItem(self, "Relabel", "New class:", classes, 0, False)
             if not ok:
                 return
         self.apply_action(action, paths, new_class)
@@ -294,4 +294,5 @@ def make_pages(session) -> dict[str, QWidget]:
     session.config_changed.connect(lambda cfg: runs.set_runs_dir(str(Path(cfg.runs_dir).expanduser()))
                                    if str(Path(cfg.runs_dir).expanduser()) != runs.runs_dir else None)
     runs.openRequested.connect(session.open_run)
+    runs.runDeleted.connect(lambda _d: session.runs_changed.emit())  # the main window's run list follows
     return {"Results": results, "Export": export, "Runs": runs}
