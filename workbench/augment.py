@@ -2,7 +2,9 @@
 
 A training batch of presized uint8 images (N, H, W, 3) becomes float32 (N, 3, S, S) in [0, 1] through
 ONE sampling grid + ``grid_sample`` that combines random resized crop, flips, rotation, zoom and a
-perspective warp, then lighting (brightness / contrast) and random erasing. Random parameters are
+perspective warp, then lighting (brightness / contrast) and random erasing. On the CPU, images drawn
+without the affine part (probability 1 - p_affine) take a cheaper exact route for the same geometry:
+their crop box is resized as uint8 (antialiased) and flipped. Random parameters are
 drawn on the CPU from the given ``torch.Generator`` (small tensors) and then moved to the device, so a
 generator state gives the same batch on any device.
 """
@@ -108,8 +110,9 @@ class BatchAugment:
         self.p_flip = p_flip
 
     # ----------------------------------------------------------------------- parameters (CPU)
-    def _matrices(self, r: torch.Tensor) -> torch.Tensor:
-        """(N, 3, 3) float64 maps from output coords to input coords (normalized, align_corners=False)."""
+    def _matrices(self, r: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """(N, 3, 3) float64 maps from output coords to input coords (normalized, align_corners=False),
+        and the plain crop parameters (cx, cy, w, h, fx, fy, affine) they were made from."""
         c = self.cfg
         n = r.shape[0]
         # random resized crop: area share s in [min_scale, 1], aspect ratio r log-uniform within
@@ -142,7 +145,7 @@ class BatchAugment:
         cos, sin = torch.cos(ang), torch.sin(ang)
         rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1] = cos, -sin, sin, cos
         rot[:, 0, 2], rot[:, 1, 2] = cx, cy
-        return rot @ lin @ warp
+        return rot @ lin @ warp, (cx, cy, w, h, fx, fy, aff)
 
     # ----------------------------------------------------------------------- the transform
     def __call__(self, x: torch.Tensor, out_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -162,18 +165,54 @@ class BatchAugment:
             target = int(math.ceil(out_size * 1.25))
             if min(x.shape[1:3]) > target * 1.5:  # much larger input: shrink first (antialiased)
                 x = _resize_crop(x.permute(0, 3, 1, 2), target).permute(0, 2, 3, 1)
-            xf, unit = x.float().permute(0, 3, 1, 2), 1 / 255.0  # values 0..255, rescaled at the end
+            xp, unit = x.permute(0, 3, 1, 2), 1 / 255.0  # values 0..255, rescaled at the end
         else:
-            xf, unit = x.float(), 1.0
-        n = xf.shape[0]
+            xp, unit = x.float(), 1.0
+        n = xp.shape[0]
         if n == 0:
-            return xf.new_zeros((0, 3, out_size, out_size))
+            return torch.zeros((0, 3, out_size, out_size), device=dev)
         r = torch.rand(n, _N_DRAWS, generator=generator, dtype=torch.float64)
-        grid = self._grid(self._matrices(r), out_size, dev)
-        out = F.grid_sample(xf, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        m, crop = self._matrices(r)
+        plain = ~crop[6]
+        if xp.dtype == torch.uint8 and dev.type == "cpu" and bool(plain.any()):
+            # images with only crop + flip: a separable uint8 resize of the crop box is the same
+            # geometry at a fraction of the cost of grid sampling on the CPU
+            idx_p = torch.nonzero(plain).flatten()
+            idx_a = torch.nonzero(~plain).flatten()
+            if not len(idx_a):  # uint8 straight into the final fused rescale
+                out = self._plain_crops(xp, idx_p, crop, out_size)
+            else:
+                out = torch.empty((n, 3, out_size, out_size), dtype=torch.float32)
+                out[idx_p] = self._plain_crops(xp, idx_p, crop, out_size).float()
+                grid = self._grid(m[idx_a], out_size, dev)
+                out[idx_a] = F.grid_sample(xp[idx_a].float(), grid, mode="bilinear", padding_mode="reflection",
+                                           align_corners=False)
+        else:
+            grid = self._grid(m, out_size, dev)
+            out = F.grid_sample(xp.float(), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         a, b = self._lighting(out, r, unit)
         out = self._erase(out, r, out_size, a, b)
         return _affine_out(out, a, b, mean, std, channels_last, clamp=True)
+
+    @staticmethod
+    def _plain_crops(xp: torch.Tensor, idx: torch.Tensor, crop: tuple, size: int) -> torch.Tensor:
+        """uint8 (len(idx), 3, size, size): the crop box of each chosen image resized (antialiased
+        when shrinking), then flipped as drawn."""
+        cx, cy, w, h, fx, fy, _ = crop
+        hh, ww = xp.shape[-2:]
+        out = torch.empty((len(idx), 3, size, size), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
+        for k, i in enumerate(idx.tolist()):
+            x0 = min(max(int(round(float(cx[i] - w[i] + 1) * ww / 2)), 0), ww - 1)
+            x1 = min(max(int(round(float(cx[i] + w[i] + 1) * ww / 2)), x0 + 1), ww)
+            y0 = min(max(int(round(float(cy[i] - h[i] + 1) * hh / 2)), 0), hh - 1)
+            y1 = min(max(int(round(float(cy[i] + h[i] + 1) * hh / 2)), y0 + 1), hh)
+            box = xp[i:i + 1, :, y0:y1, x0:x1]
+            if (y1 - y0, x1 - x0) != (size, size):
+                box = F.interpolate(box, size=(size, size), mode="bilinear", align_corners=False,
+                                    antialias=(y1 - y0 > size or x1 - x0 > size))
+            flips = [d for d, f in ((3, fx[i]), (2, fy[i])) if f < 0]
+            out[k:k + 1] = box.flip(flips) if flips else box
+        return out
 
     @staticmethod
     def _grid(m: torch.Tensor, size: int, dev: torch.device) -> torch.Tensor:
@@ -208,7 +247,7 @@ class BatchAugment:
         contrast = 1 + on * _uniform(r[:, _CONTRAST], -c.max_lighting, c.max_lighting)
         b, k = bright.float().to(x.device).view(-1, 1, 1, 1), contrast.float().to(x.device).view(-1, 1, 1, 1)
         step = max(1, x.shape[-1] // 32)  # the mean of a subsample is precise enough here
-        mean = x[:, :, ::step, ::step].mean(dim=(1, 2, 3), keepdim=True) * unit
+        mean = x[:, :, ::step, ::step].float().mean(dim=(1, 2, 3), keepdim=True) * unit
         # ((x * unit - mean) * k + mean) * b  ==  x * (unit * k * b) + mean * (1 - k) * b
         return unit * k * b, mean * (1 - k) * b
 

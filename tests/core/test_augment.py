@@ -124,3 +124,17 @@ def test_large_input_is_shrunk_first():
     x = torch.randint(0, 256, (2, 200, 200, 3), dtype=torch.uint8)
     out = BatchAugment(AugmentConfig())(x, 32, gen())
     assert out.shape == (2, 3, 32, 32)
+
+
+def test_cpu_plain_crop_route_matches_grid_sampling():
+    # a smooth batch: the uint8 crop route (CPU, no affine) and grid sampling (float input) agree
+    g = torch.Generator().manual_seed(0)
+    small = torch.rand(4, 3, 6, 6, generator=g)
+    x01 = torch.nn.functional.interpolate(small, size=(48, 48), mode="bicubic", align_corners=False).clamp(0, 1)
+    u8 = (x01 * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    aug = BatchAugment(replace(PLAIN, min_scale=0.4, flip=True))
+    a = aug(u8, 32, gen(4))
+    b = aug(u8.permute(0, 3, 1, 2).float() / 255, 32, gen(4))
+    assert (a - b).abs().mean() < 0.02
+    mixed = BatchAugment(replace(PLAIN, min_scale=0.4, flip=True, p_affine=0.5))
+    assert torch.equal(mixed(u8, 32, gen(4)), mixed(u8, 32, gen(4)))
