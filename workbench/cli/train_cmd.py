@@ -76,11 +76,10 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
             signal.signal(signal.SIGINT, previous)
     print(f"run folder: {result.run_dir}", file=out)
     m = result.metrics or {}
+    print(f"status: {result.status} ({result.message})", file=out)
     if m.get("valid_accuracy") is not None:
-        print(f"status: {result.status}  accuracy {m['valid_accuracy']:.4f}  valid loss {m['valid_loss']:.4f}  "
+        print(f"accuracy {m['valid_accuracy']:.4f}  valid loss {m['valid_loss']:.4f}  "
               f"best epoch {m.get('best_epoch', -1) + 1}", file=out)
-    else:
-        print(f"status: {result.status}  {result.message}", file=out)
     return EXIT_CODES.get(result.status, 1)
 
 

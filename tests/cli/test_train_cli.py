@@ -1,0 +1,100 @@
+"""CLI train / resume: exit codes, run folder files, Ctrl-C (SIGINT) stops cleanly."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from workbench.cli import main
+from workbench.cli import train_cmd
+from workbench.events import BatchEnd
+from workbench.runs import list_runs, load_model, load_run
+
+SETS = ["--set", "data.image_size=32", "--set", "data.batch_size=16", "--set", "train.epochs=2",
+        "--set", "train.threads=1", "--set", "model.arch=resnet18", "--set", "train.lr=0.003"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def trained(shapes_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "runs" / "first"
+    n = torch.get_num_threads()
+    rc = main(["train", str(shapes_dir), *SETS, "--out", str(out)])
+    torch.set_num_threads(n)
+    return rc, out
+
+
+def test_train_writes_the_run_folder(trained, capsys):
+    rc, out = trained
+    assert rc == 0
+    for name in ("config.toml", "classes.json", "history.csv", "metrics.json", "log.txt",
+                 "checkpoints/last.pt", "checkpoints/best.pt"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["status"] == "completed" and m["epochs_done"] == 2 and m["arch"] == "resnet18"
+    for key in ("valid_accuracy", "valid_loss", "best_epoch", "wall_seconds", "device", "precision",
+                "image_size", "n_train", "n_valid", "started", "finished"):
+        assert key in m, key
+    assert m["n_train"] == 72 and m["n_valid"] == 24
+    assert json.loads((out / "classes.json").read_text()) == ["circle", "square", "triangle"]
+    assert "epoch 2/2" in (out / "log.txt").read_text()
+
+
+def test_runs_module_reads_the_run(trained):
+    _, out = trained
+    info = load_run(out)
+    assert info.status == "completed" and info.classes == ("circle", "square", "triangle")
+    assert len(info.history) == 2 and info.config.data.image_size == 32
+    assert [r.run_dir for r in list_runs(out.parent)] == [out]
+    model, _ = load_model(out, which="last")
+    assert not model.training
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+
+
+def test_resume_of_a_finished_run_is_a_no_op(trained, capsys):
+    _, out = trained
+    assert main(["resume", str(out)]) == 0
+    assert "already finished" in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2(tmp_path, shapes_dir):
+    assert main(["train", str(tmp_path / "nope"), *SETS]) == 2
+    assert main(["train", str(shapes_dir), "--set", "train.epochs=0"]) == 2
+    assert main(["resume", str(tmp_path)]) == 2
+
+
+def test_failed_run_exits_1_and_is_marked_failed(tmp_path, shapes_dir):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a weights file")
+    out = tmp_path / "run"
+    assert main(["train", str(shapes_dir), *SETS, "--set", f"model.weights='{bad}'", "--out", str(out)]) == 1
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["status"] == "failed" and "broken.pth" in m["message"]
+
+
+def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path, shapes_dir, monkeypatch):
+    class InterruptOnFirstBatch(train_cmd.TrainProgress):
+        sent = False
+
+        def __call__(self, event):
+            super().__call__(event)
+            if isinstance(event, BatchEnd) and not self.sent:
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGINT)  # what a first Ctrl-C does
+
+    monkeypatch.setattr(train_cmd, "TrainProgress", InterruptOnFirstBatch)
+    out = tmp_path / "run"
+    assert main(["train", str(shapes_dir), *SETS, "--out", str(out)]) == 130
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["status"] == "cancelled" and m["epochs_done"] == 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
