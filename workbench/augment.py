@@ -185,11 +185,12 @@ class BatchAugment:
                 out = torch.empty((n, 3, out_size, out_size), dtype=torch.float32)
                 out[idx_p] = self._plain_crops(xp, idx_p, crop, out_size).float()
                 grid = self._grid(m[idx_a], out_size, dev)
-                out[idx_a] = F.grid_sample(xp[idx_a].float(), grid, mode="bilinear", padding_mode="reflection",
-                                           align_corners=False)
+                src = x.index_select(0, idx_a).float().permute(0, 3, 1, 2)  # channels-last: faster sampling
+                out[idx_a] = F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         else:
             grid = self._grid(m, out_size, dev)
-            out = F.grid_sample(xp.float(), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+            src = x.float().permute(0, 3, 1, 2) if x.dtype == torch.uint8 else xp
+            out = F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         a, b = self._lighting(out, r, unit)
         out = self._erase(out, r, out_size, a, b)
         return _affine_out(out, a, b, mean, std, channels_last, clamp=True)
