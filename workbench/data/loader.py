@@ -2,8 +2,8 @@
 
 Background threads prepare the next batches (index the memmap -> uint8 tensor -> pinned memory on
 CUDA -> device -> augment or centre crop -> normalize) while the caller computes; batches arrive in
-order. Order and
-augmentation are functions of (seed, epoch, rank); ranks get disjoint shards of one global order.
+order. Order and augmentation are functions of (seed, epoch, rank, batch index), whatever thread
+prepares a batch; ranks get disjoint shards of one global order (DistributedSampler semantics).
 """
 from __future__ import annotations
 
