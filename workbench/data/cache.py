@@ -225,8 +225,14 @@ class _Builder:
 
     # ------------------------------------------------------------------- reuse older caches
     def _older_metas(self) -> list[tuple[Path, dict]]:
+        def newest_first(p: Path) -> float:
+            try:
+                return -p.stat().st_mtime
+            except OSError:  # removed meanwhile by another process
+                return 0.0
+
         out = []
-        for mp in sorted(self.folder.glob(f"p{self.presize}-*.json"), key=lambda p: -p.stat().st_mtime):
+        for mp in sorted(self.folder.glob(f"p{self.presize}-*.json"), key=newest_first):
             if mp == self.meta_path:
                 continue
             meta = _read_meta(mp)
