@@ -63,13 +63,14 @@ def test_export_page_writes_files_and_reports_parity(session, qtbot, tmp_path, s
     run_dir.mkdir()
     v.set_run(str(run_dir))
     v.boxes["onnx"].setChecked(False)
-    assert v.formats() == ["safetensors", "torchscript"]
+    v.boxes["torchscript"].setChecked(False)       # the real-run test covers TorchScript; keep this one fast
+    assert v.formats() == ["safetensors"]
     with qtbot.waitSignal(session.runner.finished, timeout=60_000) as sig:
         assert v.start_export()
         assert not v.export_btn.isEnabled()
     assert sig.args == ["export", "completed"]
-    assert v.parity_texts() == {"safetensors": "OK", "torchscript": "OK"}
+    assert v.parity_texts() == {"safetensors": "OK"}
     files = sorted(p.name for p in (run_dir / "export").iterdir())
-    assert "model.json" in files and any(f.endswith(".safetensors") for f in files) and any(f.endswith(".pt") for f in files)
+    assert "model.json" in files and any(f.endswith(".safetensors") for f in files)
     assert float(v.table.item(0, 2).text()) <= cfg.export.parity_atol
     assert v.export_btn.isEnabled() and "parity OK" in v.status.text()
