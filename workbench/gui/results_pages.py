@@ -66,7 +66,10 @@ class ResultsPage(QWidget):
         self.info = None
         self.cams: dict[str, np.ndarray] = {}
         self._pending = ""
-        self.heading = QLabel("<b>Results</b> — train a run or open a run folder to see results.")
+        self.title = QLabel("Results")
+        self.title.setObjectName("pageTitle")
+        self.heading = QLabel("Train a run or open a run folder to see results.")
+        self.heading.setWordWrap(True)
         self.open_btn = QPushButton("Open run folder…")
         self.open_btn.clicked.connect(self._pick_run)
         self.progress = QProgressBar()
@@ -90,6 +93,8 @@ class ResultsPage(QWidget):
                         (self.tta, "TTA"), (self.changes, "Changes")):
             self.tabs.addTab(w, name)
         head = QHBoxLayout()
+        head.addWidget(self.title)
+        head.addSpacing(12)
         head.addWidget(self.heading, 1)
         head.addWidget(self.progress)
         head.addWidget(self.open_btn)
@@ -126,13 +131,13 @@ class ResultsPage(QWidget):
         if self.runner.busy and self.runner.name == INTERPRET_JOB and str(run_dir) == self.run_dir:
             return True
         if self.runner.busy:
-            self.heading.setText(f"<b>Results</b> — waiting: another job ({self.runner.name}) is running.")
+            self.heading.setText(f"Waiting: another job ({self.runner.name}) is running.")
             self._pending = str(run_dir)
             return False
         self._pending = ""
         self.run_dir = str(run_dir)
         self.cams.clear()
-        self.heading.setText(f"<b>Results</b> — computing predictions of {Path(run_dir).name}…")
+        self.heading.setText(f"Computing predictions of {Path(run_dir).name}…")
         self.progress.setRange(0, 0)
         self.progress.show()
         return self.runner.start(INTERPRET_JOB, interpret_job(self.run_dir))
@@ -159,7 +164,7 @@ class ResultsPage(QWidget):
         if root is not None and root.path:
             self.changes.open_root(str(Path(root.path).expanduser().resolve()))
         self._refresh_marks()
-        self.heading.setText(f"<b>Results</b> — {name} &nbsp; <span style='color:#5b6472'>{self.run_dir}</span>")
+        self.heading.setText(f"<b>{name}</b> &nbsp; <span style='color:#64748b'>{self.run_dir}</span>")
         self.runLoaded.emit(self.run_dir)
 
     def items_for(self, indices) -> list[GalleryItem]:
@@ -261,7 +266,7 @@ class ResultsPage(QWidget):
             self.progress.setRange(0, max(1, ev.total))
             self.progress.setValue(ev.done)
         elif isinstance(ev, JobFailed):
-            self.heading.setText(f"<b>Results</b> — <span style='color:#b42318'>{job} failed: {ev.message}</span>")
+            self.heading.setText(f"<span style='color:#b42318'>{job} failed: {ev.message}</span>")
         elif isinstance(ev, JobResult) and ev.result is not None:
             if job == INTERPRET_JOB:
                 self.show_interpretation(ev.result.predictions, ev.result.run)

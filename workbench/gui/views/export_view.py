@@ -52,7 +52,9 @@ class ExportView(QWidget):
         self.run_dir = ""
         self.results: list = []
         self.predict_result = None
-        self.heading = QLabel("<b>No run loaded</b>: train a run or open a run folder to export it.")
+        self.title = QLabel("Export")
+        self.title.setObjectName("pageTitle")
+        self.heading = QLabel("No run loaded: train a run or open a run folder to export it.")
         self.boxes = {}
         fbox = QGroupBox("Formats")
         fl = QHBoxLayout(fbox)
@@ -129,7 +131,11 @@ class ExportView(QWidget):
         pl.addLayout(left, 1)
         pl.addLayout(right, 1)
         lay = QVBoxLayout(self)
-        lay.addWidget(self.heading)
+        top = QHBoxLayout()
+        top.addWidget(self.title)
+        top.addSpacing(12)
+        top.addWidget(self.heading, 1)
+        lay.addLayout(top)
         lay.addWidget(ebox, 3)
         lay.addWidget(pbox, 2)
         runner.event.connect(self._on_event)
@@ -142,7 +148,7 @@ class ExportView(QWidget):
     # ------------------------------------------------------------------ run
     def set_run(self, run_dir: str) -> None:
         self.run_dir = str(run_dir)
-        self.heading.setText(f"<b>Run</b> {Path(self.run_dir).name} &nbsp; <span style='color:#5b6472'>"
+        self.heading.setText(f"<b>{Path(self.run_dir).name}</b> &nbsp; <span style='color:#64748b'>"
                              f"{self.run_dir}</span>")
         self.dest.setPlaceholderText(str(Path(self.run_dir) / "export"))
         self._update_enabled()

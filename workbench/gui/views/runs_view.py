@@ -82,7 +82,10 @@ class RunsView(QWidget):
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.diff.horizontalHeader().setStretchLastSection(True)
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("<b>Runs</b>"))
+        title = QLabel("Runs")
+        title.setObjectName("pageTitle")
+        bar.addWidget(title)
+        bar.addSpacing(12)
         bar.addWidget(self.hint, 1)
         for b in (self.refresh_btn, self.open_btn, self.delete_btn):
             bar.addWidget(b)
