@@ -17,7 +17,7 @@ from synth import make_shapes_dataset
 _CACHE: dict[str, Path] = {}
 
 OVERRIDES = ["data.image_size=32", "data.batch_size=16", "train.epochs=2", "train.lr=3e-3",
-             "model.arch=resnet18", "train.precision=fp32", "train.device=cpu", "tta.n=2", "name=tiny-run"]
+             "model.arch=resnet18", "train.precision=fp32", "train.device=cpu", "train.threads=1", "tta.n=2", "name=tiny-run"]
 
 
 def trained_run(tmp_path_factory) -> Path:
@@ -31,7 +31,12 @@ def trained_run(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("trained_run")
     data = make_shapes_dataset(base / "shapes")
     cfg = RunConfig().with_overrides(OVERRIDES + [f"runs_dir={base / 'runs'}"]).set("data.path", str(data))
-    res = train(cfg)
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        res = train(cfg)  # one thread: tiny tensors, and immune to a busy shared CPU
+    finally:
+        torch.set_num_threads(threads)
     if res.status != "completed":
         raise RuntimeError(f"training the shared test run failed ({res.status}): {res.message}")
     _CACHE["run"] = Path(res.run_dir)
