@@ -1,12 +1,27 @@
 """GUI test fixtures: Qt warnings fail the test; a fresh Session per test; side tasks drained."""
 from __future__ import annotations
 
+import gc
+
 import pytest
 from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 
 # Harmless messages of the offscreen platform plugin.
 IGNORED = ("This plugin does not support", "propagateSizeHints", "QFont::setPointSize",
            "Populating font family aliases")
+
+
+@pytest.fixture(autouse=True)
+def collect_widgets_in_gui_thread(qapp):
+    """After each test, delete closed widgets and collect reference cycles HERE, in the GUI thread.
+
+    Otherwise Python's cyclic GC may run later inside a worker or pool thread and destroy a dead
+    window there, leaving its timers registered with the GUI thread (a crash in activateTimers)."""
+    yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture(autouse=True)

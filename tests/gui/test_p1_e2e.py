@@ -14,7 +14,7 @@ def window(qtbot, tmp_path):
     from workbench.gui.session import Session, default_config
     cfg = default_config().with_overrides([
         f"runs_dir={tmp_path / 'runs'}", "data.image_size=32", "data.batch_size=16", "train.epochs=1",
-        "lr_find.num_it=12", "model.arch=resnet18", "tta.n=0"])
+        "lr_find.num_it=12", "model.arch=mobilenet_v3_small", "tta.n=0"])
     win = MainWindow(Session(cfg))
     win.confirm_close = lambda: True
     qtbot.addWidget(win)
@@ -43,9 +43,11 @@ def test_full_flow(qtbot, window, shapes_dir):
 
     # LR finder: the curve grows, suggestions are listed, a click on the plot sets train.lr
     win.show_page("lr_find")
-    with qtbot.waitSignal(s.lr_result, timeout=60_000):
+    failures = []
+    s.job_failed.connect(failures.append)
+    with qtbot.waitSignal(s.runner.finished, timeout=180_000) as done:
         win.lr_view.run()
-    qtbot.waitUntil(lambda: not s.runner.busy, timeout=10_000)
+    assert done.args == ["lr_find", "completed"], [f.traceback for f in failures]
     assert win.lr_view.plot.points("smoothed loss") > 3 and win.lr_view.suggestions.count() >= 1
     vb = win.lr_view.plot.getPlotItem().vb
     vb.setRange(xRange=(-7, 1), padding=0)

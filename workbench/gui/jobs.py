@@ -109,6 +109,7 @@ class _Worker(QObject):
             status = "failed"
             self.sink(JobFailed(self.name, f"{type(e).__name__}: {e}", traceback.format_exc()))
         self.done.emit(status)
+        QThread.currentThread().quit()  # end the thread's event loop so wait() returns
 
 
 class JobRunner(QObject):

@@ -1,0 +1,89 @@
+"""Main window behaviour without training: pages, errors, closing while a job runs, the gui command."""
+from __future__ import annotations
+
+import threading
+
+from workbench.cli import main as cli_main
+
+
+def _window(qtbot):
+    from workbench.gui.main_window import MainWindow
+    win = MainWindow()
+    qtbot.addWidget(win)
+    return win
+
+
+def test_pages_actions_and_settings(qtbot):
+    from workbench.gui.main_window import settings
+    win = _window(qtbot)
+    keys = [p.key for p in win.pages]
+    assert keys[:6] == ["data", "recipe", "lr_find", "train", "results", "export"]
+    for k in keys:
+        win.show_page(k)
+        assert win.current_page() == k
+    assert win.act_open.shortcut().toString() == "Ctrl+O"
+    assert [s.toString() for s in win.act_train.shortcuts()] == ["Ctrl+R", "F5"]
+    assert win.act_lr.shortcut().toString() == "Ctrl+F"
+    assert not win.act_train.isEnabled() and "Open a dataset" in win.act_train.toolTip()
+    win.add_recent("/data/a")
+    win.add_recent("/data/b")
+    win.add_recent("/data/a")
+    assert win.recent_folders() == ["/data/a", "/data/b"]
+    assert win.data_view.recent.count() == 2
+    win.close()
+    assert settings().value("geometry") is not None
+    assert settings().value("train") is None  # never hyper-parameters
+
+
+def test_job_error_shows_dialog_and_app_stays_usable(qtbot):
+    win = _window(qtbot)
+
+    def broken(sink, control):
+        raise OSError("cannot read /data/x.png: permission denied")
+    with qtbot.waitSignal(win.session.runner.finished, timeout=5000):
+        win.session.runner.start("scan", broken)
+    box = win.error_box
+    assert box is not None and box.isVisible()
+    assert "permission denied" in box.text() and "OSError" in box.detailedText()
+    box.close()
+    assert win.data_view.open_btn.isEnabled() and win.state_label.text().startswith("ready")
+
+
+def test_close_while_job_runs_asks_then_stops(qtbot):
+    win = _window(qtbot)
+    started, stopped = threading.Event(), threading.Event()
+
+    def long_job(sink, control):
+        started.set()
+        try:
+            while True:
+                control.check()
+                threading.Event().wait(0.005)
+        finally:
+            stopped.set()
+    assert win.session.runner.start("train", long_job)
+    started.wait(5)
+    asked = []
+    win.confirm_close = lambda: asked.append(1) or False
+    assert not win.close() and win.session.runner.busy and asked   # declined: keeps running
+    win.confirm_close = lambda: True
+    assert win.close()
+    assert stopped.is_set() and not win.session.runner.busy
+
+
+def test_gui_command_checks_arguments(tmp_path, capsys):
+    assert cli_main(["gui", str(tmp_path / "missing")]) == 2
+    assert "dataset folder not found" in capsys.readouterr().err
+
+
+def test_create_window_opens_dataset(qtbot, shapes_dir):
+    from workbench.gui.app import create_window, make_app
+    make_app()
+    win = create_window(str(shapes_dir))
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.session.dataset_changed, timeout=60_000):
+        pass
+    assert win.session.config.data.path == str(shapes_dir)
+    qtbot.waitUntil(lambda: not win.session.runner.busy, timeout=10_000)
+    assert win.recent_folders()[0] == str(shapes_dir)
+    win.close()
