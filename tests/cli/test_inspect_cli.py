@@ -64,7 +64,9 @@ def test_demo_data_command(tmp_path, capsys):
     target = tmp_path / "demo"
     assert main(["demo-data", str(target), "--seed", "3"]) == 0
     assert "8 classes" in capsys.readouterr().out
-    assert (target / "README.txt").is_file() and len(list(target.rglob("*.jpg"))) == 416
+    from workbench.data.demo import CLASSES, N_TRAIN, N_VALID
+    n = len(list(target.rglob("*.jpg")))
+    assert (target / "README.txt").is_file() and n == len(CLASSES) * (N_TRAIN + N_VALID)
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "x.txt").write_text("mine", encoding="utf-8")

@@ -1,6 +1,6 @@
 """Built-in demo dataset: procedurally drawn shapes and textures with distractors (offline, seeded).
 
-8 classes x (40 train + 12 valid) JPEGs of 64 px. The class is the large main object; its colour,
+8 classes x (60 train + 15 valid) JPEGs of 64 px. The class is the large main object; its colour,
 position, scale and rotation are random, and backgrounds have gradients, noise, faint textures,
 small clutter shapes and occluding patches, so the task is learnable but not trivial.
 """
@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from ..paths import data_home
 
 CLASSES = ("checker", "circle", "cross", "ring", "square", "star", "stripes", "triangle")
-N_TRAIN, N_VALID, SIZE, SS = 40, 12, 64, 2   # SS: supersampling factor while drawing
+N_TRAIN, N_VALID, SIZE, SS = 60, 15, 64, 2   # SS: supersampling factor while drawing
 MARKER = "Workbench demo dataset"
 CLUTTER = ("circle", "square", "triangle", "star", "cross")
 
@@ -123,7 +123,7 @@ def draw_image(kind: str, rng: np.random.Generator, size: int = SIZE) -> Image.I
     """One demo image of class ``kind``."""
     n = size * SS
     im = _background(rng, n)
-    for _ in range(int(rng.integers(1, 4))):  # small clutter shapes behind the object
+    for _ in range(int(rng.integers(0, 3))):  # small clutter shapes behind the object
         _draw_object(im, str(rng.choice(CLUTTER)), rng.uniform(0, n), rng.uniform(0, n),
                      rng.uniform(0.06, 0.11) * n, rng.uniform(0, 2 * math.pi), rng, None)
     r = rng.uniform(0.24, 0.36) * n
@@ -131,11 +131,11 @@ def draw_image(kind: str, rng: np.random.Generator, size: int = SIZE) -> Image.I
     dark_bg = float(np.asarray(im.crop((int(cx - r), int(cy - r), int(cx + r), int(cy + r)))).mean()) < 128
     bright = dark_bg if rng.random() < 0.85 else not dark_bg   # mostly, but not always, contrasting
     _draw_object(im, kind, cx, cy, r, rng.uniform(0, 2 * math.pi), rng, bright)
-    if rng.random() < 0.3:  # occluding patch over part of the object
+    if rng.random() < 0.2:  # occluding patch over part of the object
         w, h = rng.uniform(0.25, 0.55) * r, rng.uniform(0.25, 0.55) * r
         ox, oy = cx + rng.uniform(-r, r) * 0.8, cy + rng.uniform(-r, r) * 0.8
         ImageDraw.Draw(im).rectangle((ox - w, oy - h, ox + w, oy + h), fill=_colour(rng))
-    if rng.random() < 0.5:  # one small clutter shape in front
+    if rng.random() < 0.3:  # one small clutter shape in front
         _draw_object(im, str(rng.choice(CLUTTER)), rng.uniform(0, n), rng.uniform(0, n),
                      rng.uniform(0.06, 0.1) * n, rng.uniform(0, 2 * math.pi), rng, None)
     small = np.asarray(im.resize((size, size), Image.LANCZOS), dtype=np.float32)
