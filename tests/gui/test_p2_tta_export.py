@@ -74,3 +74,19 @@ def test_export_page_writes_files_and_reports_parity(session, qtbot, tmp_path, s
     assert "model.json" in files and any(f.endswith(".safetensors") for f in files)
     assert float(v.table.item(0, 2).text()) <= cfg.export.parity_atol
     assert v.export_btn.isEnabled() and "parity OK" in v.status.text()
+
+
+def test_export_parity_failure_is_shown_as_failed(session, qtbot, tmp_path, monkeypatch):
+    import workbench.export as export
+    from workbench.gui.views.export_view import ExportView
+
+    def failing_export_run(run_dir, formats=None, out_dir=None, sink=None, control=None):
+        raise export.ExportError(f"onnx export {run_dir}/export/model.onnx does not match the in-app model")
+    monkeypatch.setattr(export, "export_run", failing_export_run)
+    v = ExportView(session.runner)
+    qtbot.addWidget(v)
+    v.set_run(str(tmp_path))
+    with qtbot.waitSignal(session.runner.finished, timeout=10_000) as sig:
+        assert v.start_export()
+    assert sig.args == ["export", "failed"]
+    assert v.parity_texts() == {"onnx": "FAILED"} and "does not match" in v.status.text()

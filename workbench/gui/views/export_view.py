@@ -6,6 +6,7 @@ prediction with its Grad-CAM runs in the side pool through the run's cached mode
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
@@ -49,11 +50,8 @@ class ExportView(QWidget):
     def __init__(self, runner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runner = runner
-        self.run_dir = ""
-        self.results: list = []
-        self.predict_result = None
-        self.title = QLabel("Export")
-        self.title.setObjectName("pageTitle")
+        self.run_dir, self.results, self.predict_result = "", [], None
+        self.title = QLabel("Export", objectName="pageTitle")
         self.heading = QLabel("No run loaded: train a run or open a run folder to export it.")
         self.boxes = {}
         fbox = QGroupBox("Formats")
@@ -74,8 +72,7 @@ class ExportView(QWidget):
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.clicked.connect(lambda: self.runner.stop())
         self.progress = QProgressBar()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = QLabel("", wordWrap=True)
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Format", "File", "Max |Δ prob|", "Top-1 equal", "Parity"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -104,16 +101,14 @@ class ExportView(QWidget):
         self.top5.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.top5.verticalHeader().setVisible(False)
         self.top5.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.pred_label = QLabel("")
-        self.pred_label.setWordWrap(True)
+        self.pred_label = QLabel("", wordWrap=True)
         self.folder_btn = QPushButton("Predict a folder → CSV…")
         self.folder_btn.setToolTip("Predict every image under a folder (recursively) and write a CSV")
         self.folder_btn.clicked.connect(self._pick_folder)
         self.folder_cancel = QPushButton("Cancel")
         self.folder_cancel.clicked.connect(lambda: self.runner.stop())
         self.folder_progress = QProgressBar()
-        self.folder_status = QLabel("")
-        self.folder_status.setWordWrap(True)
+        self.folder_status = QLabel("", wordWrap=True)
         pbox = QGroupBox("Predict")
         pl = QHBoxLayout(pbox)
         left = QVBoxLayout()
@@ -181,6 +176,7 @@ class ExportView(QWidget):
         if not run_dir or not formats or not self.runner.start(EXPORT_JOB, job):
             return False
         self.table.setRowCount(0)
+        self.results = []
         self.progress.setRange(0, 0)
         self.status.setText(f"Exporting {', '.join(formats)}…")
         self._update_enabled()
@@ -190,7 +186,8 @@ class ExportView(QWidget):
         self.results = list(results)
         self.table.setRowCount(len(self.results))
         for r, res in enumerate(self.results):
-            cells = (res.format, str(res.path), f"{res.max_abs_diff:.2e}", "yes" if res.top1_equal else "NO",
+            diff = "–" if res.max_abs_diff != res.max_abs_diff else f"{res.max_abs_diff:.2e}"  # nan: not measured
+            cells = (res.format, str(res.path), diff, "yes" if res.top1_equal else "NO",
                      "OK" if res.ok else "FAILED")
             for c, text in enumerate(cells):
                 it = QTableWidgetItem(text)
@@ -209,9 +206,7 @@ class ExportView(QWidget):
         return {self.table.item(r, 0).text(): self.table.item(r, 4).text() for r in range(self.table.rowCount())}
 
     def _browse_dest(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Export destination", self.dest.text() or self.run_dir)
-        if d:
-            self.dest.setText(d)
+        self.dest.setText(QFileDialog.getExistingDirectory(self, "Export destination", self.run_dir) or self.dest.text())
 
     # ------------------------------------------------------------------ predict
     def _pick_image(self) -> None:
@@ -275,6 +270,10 @@ class ExportView(QWidget):
             if ev.message:
                 status.setText(ev.message)
         elif isinstance(ev, JobFailed):
+            fmt = ev.message.split(": ", 1)[-1].split(" ", 1)[0]   # "ExportError: onnx export ... does not match"
+            if job == EXPORT_JOB and fmt in self.formats():
+                self.show_results(self.results + [SimpleNamespace(
+                    format=fmt, path=ev.message, max_abs_diff=float("nan"), top1_equal=False, ok=False)])
             status.setText(f"<span style='color:#b42318'><b>Failed:</b> {ev.message}</span>")
         elif isinstance(ev, JobResult) and ev.result is not None:
             if job == EXPORT_JOB:
