@@ -22,6 +22,15 @@ from workbench.train.checkpoint import load_checkpoint
 from workbench.train.trainer import Trainer, TrainingError
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models train faster on one thread (and the shared CPU is not oversubscribed)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 class TensorLoader:
     """BatchLoader stand-in: len, iter of (x, y), set_epoch, settable batch_size / image_size."""
 
@@ -170,13 +179,13 @@ def test_learns_shapes_well_above_chance(shapes_dir):
     classes = sorted(p.name for p in (shapes_dir / "train").iterdir())
     xt, yt = _load_images(shapes_dir, "train", classes)
     xv, yv = _load_images(shapes_dir, "valid", classes)
-    cfg = tiny_cfg(**{"train.epochs": 8, "train.lr": 0.02})
+    cfg = tiny_cfg(**{"train.epochs": 15, "train.lr": 0.02})
     torch.manual_seed(0)
     tr = Trainer(SmallCNN(len(classes)), TensorLoader(xt, yt, 8, True), TensorLoader(xv, yv, 32, False), cfg,
                  precision="fp32")
     tr.fit()
     accs = [r["accuracy"] for r in tr.history]
-    assert accs[-1] >= 0.55 and max(accs) >= 0.6, accs  # chance is 1/3
+    assert accs[-1] >= 0.55 and max(accs) >= 0.65, accs  # chance is 1/3
     assert tr.history[-1]["train_loss"] < 0.8 * tr.history[0]["train_loss"]
 
 

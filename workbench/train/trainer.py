@@ -221,6 +221,7 @@ class Trainer:
         self("after_train")
 
     def _do_batch(self) -> None:
+        self.pred = self.loss = None
         try:
             self("before_batch")
             with self._autocast():
