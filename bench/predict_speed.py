@@ -41,6 +41,23 @@ def make_folder(root: Path, n: int, w: int, h: int) -> list[str]:
     return paths
 
 
+def preprocess_only(pred, paths, size: int, batch: int = 64) -> tuple[float, float]:
+    """Images/s of the two preprocessing paths alone (decode + resize + crop + normalize, no model)."""
+    from torchvision import transforms as T
+    from workbench.predict import decode_paths
+    tf = T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(),
+                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    t0 = time.perf_counter()
+    for b in range(0, len(paths), batch):
+        u8, _, _ = decode_paths(paths[b:b + batch], pred.presize)
+        pred.preprocess(u8)
+    ours = len(paths) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for b in range(0, len(paths), batch):
+        torch.stack([tf(Image.open(p).convert("RGB")) for p in paths[b:b + batch]])
+    return ours, len(paths) / (time.perf_counter() - t0)
+
+
 def torchvision_loop(model, paths, size: int, batch: int = 64) -> float:
     from torchvision import transforms as T
     tf = T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(),
@@ -60,7 +77,10 @@ def main() -> None:
     ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--src-size", default="480x360")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     w, h = map(int, args.src_size.split("x"))
     cfg = RunConfig().with_overrides([f"data.image_size={args.size}", f"model.arch={args.arch}"])
     torch.manual_seed(0)
@@ -76,12 +96,15 @@ def main() -> None:
             done, _, errors = pred.predict_paths(paths, batch_size=64)
             ours.append(len(done) / (time.perf_counter() - t0))
             base.append(torchvision_loop(model, paths, args.size))
+        pre_ours, pre_base = preprocess_only(pred, paths, args.size)
     o, b = max(ours), max(base)
     print(f"CPU: {cpu_kind()}  torch threads: {torch.get_num_threads()}  torch {torch.__version__}")
     print(f"{args.n} JPEGs {w}x{h} -> {args.size}px, {args.arch}, batch 64, fp32, no_grad")
     print(f"workbench predict : {o:8.1f} img/s   (runs: {', '.join(f'{v:.1f}' for v in ours)})")
     print(f"torchvision loop  : {b:8.1f} img/s   (runs: {', '.join(f'{v:.1f}' for v in base)})")
     print(f"ratio predict / torchvision: {o / b:.2f}x")
+    print(f"preprocessing only: workbench {pre_ours:.1f} img/s, torchvision {pre_base:.1f} img/s, "
+          f"ratio {pre_ours / pre_base:.2f}x")
 
 
 if __name__ == "__main__":
