@@ -315,7 +315,7 @@ def open_valid(run_dir: str | os.PathLike, which: str = "best", sink: Callable |
     validation batches get exactly the preprocessing they had during training."""
     from .data import open_dataset
     from .data.pipeline import build_loaders
-    from .device import pick_device, pick_precision
+    from .device import pick_precision
     from .runs import load_model
     dev = torch.device(device) if device is not None else None
     model, info = load_model(run_dir, which=which, device=str(dev) if dev is not None else "cpu")
