@@ -66,6 +66,8 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--dataset", default="")
+    ap.add_argument("--switch-interval", type=float, default=0.0,
+                    help="override the GIL switch interval the app sets (seconds; e.g. 0.005 = Python's default)")
     args = ap.parse_args()
 
     from workbench.events import EpochEnd
@@ -93,6 +95,9 @@ def main() -> int:
     t_head = time.perf_counter() - t0
 
     app = make_app()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    print(f"GIL switch interval {sys.getswitchinterval() * 1000:.1f} ms", flush=True)
     win = MainWindow(Session(cfg))
     win.resize(1280, 800)
     win.show()
@@ -100,6 +105,9 @@ def main() -> int:
     s.open_dataset(str(dataset))
     spin(app, 120, until=lambda: s.dataset is not None and not s.runner.busy)
     win.show_page("train")
+    from workbench.gui.jobs import wait_side_tasks
+    wait_side_tasks(60_000)  # device detection and previews finish before the idle baseline
+    spin(app, 1.0)
 
     probe = StallProbe()
     probe.start()

@@ -94,6 +94,7 @@ def main() -> int:
     s.lr_result.connect(got.append)
     win.lr_view.run()
     wait(app, lambda: bool(got) and not s.runner.busy)
+    win.lr_view.pick(cfg.train.lr)  # as a click would: back to the demo recipe's tuned rate
     grab("lr_find")
 
     win.show_page("train")

@@ -18,6 +18,9 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     if app is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(argv or [sys.argv[0]])
+    # The training thread runs Python between torch ops; a short GIL switch interval lets the GUI
+    # thread take the GIL sooner, which keeps the event loop responsive (see bench/ui_latency.py).
+    sys.setswitchinterval(0.001)
     app.setApplicationName("Workbench")
     app.setOrganizationName("workbench")
     app.setWindowIcon(icon("app"))

@@ -54,6 +54,8 @@ class MainWindow(QMainWindow):
         self.steps.setObjectName("steps")
         self.steps.setIconSize(QSize(20, 20))
         self.steps.currentRowChanged.connect(self._on_step)
+        self.steps.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.runs = QListWidget()
         self.runs.setObjectName("runs")
         self.runs.itemActivated.connect(self._on_run_item)
@@ -89,6 +91,7 @@ class MainWindow(QMainWindow):
             "Export", "Train a run or open a run folder, then export it here."), "Export a trained model")
         self._add_part2_pages()
 
+        self._fit_steps()
         self._build_actions()
         self.device_label, self.precision_label, self.state_label = QLabel("device: ..."), QLabel(), QLabel("ready")
         for w in (self.state_label,):
@@ -147,6 +150,11 @@ class MainWindow(QMainWindow):
                 self.replace_page(key, pages[name])
         if "Runs" in pages:
             self.add_page("runs", "7  Runs", "folder", pages["Runs"], "Manage run folders")
+
+    def _fit_steps(self) -> None:
+        """The step list shows every step without scrolling."""
+        rows = sum(self.steps.sizeHintForRow(i) for i in range(self.steps.count()))
+        self.steps.setFixedHeight(rows + 2 * self.steps.frameWidth() + 8)
 
     def page(self, key: str) -> QWidget:
         return self.pages[self._index(key)].widget

@@ -220,6 +220,7 @@ class DataView(QWidget):
         p.addItem(pg.BarGraphItem(x=x, y0=train, height=valid, width=0.7, brush="#f97316", name="valid"))
         p.getAxis("bottom").setTicks([[(i, c if len(c) <= 12 else c[:11] + "…") for i, c in enumerate(ds.classes)]])
         p.setLabel("left", "images")
+        p.setYRange(0, float((train + valid).max() if len(x) else 1) * 1.25, padding=0)
 
     @Slot(object)
     def show_stats(self, stats) -> None:

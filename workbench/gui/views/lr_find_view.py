@@ -99,6 +99,7 @@ class LRFindView(QWidget):
             self.plot.removeItem(item)
         self._suggestion_items = []
         self.progress.setValue(0)
+        self.plot.getPlotItem().enableAutoRange()
 
     def pick(self, lr: float) -> None:
         """Use ``lr`` as train.lr in the recipe and mark it on the plot."""
@@ -116,21 +117,25 @@ class LRFindView(QWidget):
         self.plot.append("smoothed loss", ev.lr, ev.smooth_loss)
         self.plot.append("loss", ev.lr, ev.loss)
         self.progress.setValue(int(100 * (ev.step + 1) / max(1, ev.total)))
+        if ev.step % 5 == 0:
+            self.plot.redraw()
+            self.fit_y()
 
     @Slot(object)
     def show_result(self, result) -> None:
         """Mark and list the suggestions of an LRFindResult; select the recipe's default one."""
         self.plot.redraw()
+        self.fit_y()
         self.suggestions.clear()
         for item in self._suggestion_items:
             self.plot.removeItem(item)
         self._suggestion_items = []
-        for name, lr in result.suggestions.items():
+        for i, (name, lr) in enumerate(result.suggestions.items()):
             if not lr or not math.isfinite(lr):
                 continue
             color = SUGGESTION_COLORS.get(name, "#64748b")
             line = pg.InfiniteLine(pos=math.log10(lr), angle=90, pen=pg.mkPen(color, width=1, style=pg.QtCore.Qt.PenStyle.DashLine),
-                                   label=name, labelOpts={"position": 0.9, "color": color})
+                                   label=name, labelOpts={"position": 0.92 - 0.07 * i, "color": color})
             self.plot.addItem(line, ignoreBounds=True)
             self._suggestion_items.append(line)
             item = QListWidgetItem(f"{name}: {lr:.2e}{'  (default)' if name == result.best else ''}")
@@ -143,6 +148,16 @@ class LRFindView(QWidget):
         best = result.suggestions.get(result.best)
         if best and math.isfinite(best):
             self.pick(best)
+
+    def fit_y(self) -> None:
+        """Scale y to the smoothed loss (the raw loss and the final divergence would flatten it)."""
+        y = self.plot.buffers["smoothed loss"].y
+        if len(y) < 2:
+            return
+        lo, start = float(y.min()), float(y[0])
+        hi = min(float(y.max()), lo + 2.0 * max(start - lo, 0.05 * abs(start)))
+        pad = 0.05 * (hi - lo or 1.0)
+        self.plot.getPlotItem().setYRange(lo - pad, hi + pad, padding=0)
 
     @Slot(str, str)
     def _on_finished(self, job: str, status: str) -> None:
