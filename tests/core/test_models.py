@@ -10,6 +10,14 @@ from workbench import device as dev
 from workbench.models import ClassifierHead, ModelError, create_model, head_module, layer_groups, list_archs
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny"])
 def test_layer_groups_cover_every_parameter_once(arch):
     model = create_model(arch, 4, dropout=0.3)
@@ -87,10 +95,6 @@ def test_cpu_kind_from_flags():
 
 
 def test_set_threads():
-    old = torch.get_num_threads()
-    try:
-        assert dev.set_threads(False, 1) == 1 and torch.get_num_threads() == 1
-        n = dev.set_threads(True, 0)
-        assert n >= 1
-    finally:
-        torch.set_num_threads(old)
+    assert dev.set_threads(False, 1) == 1 and torch.get_num_threads() == 1
+    cores = dev.set_threads(False, 0)
+    assert dev.set_threads(True, 0) == max(1, cores - 1) == torch.get_num_threads()
