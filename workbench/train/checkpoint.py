@@ -11,6 +11,7 @@ Checkpoints hold only tensors, numbers, strings, lists, tuples and dicts, so the
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -79,6 +80,51 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - a clear message naming the file
         raise CheckpointError(f"cannot read checkpoint {p}: {e}") from e
+
+
+# --------------------------------------------------------------------- trainer state
+def capture_state(tr) -> dict:
+    """A Trainer's full state after its current epoch: model, optimizer, grad scaler, RNG, callback
+    states (by name), step, batch size and lr scale (after out-of-memory halving), history."""
+    return {"epoch": tr.epoch, "next_epoch": tr.epoch + 1, "n_epochs": tr.n_epochs,
+            "step": tr.step, "model": tr.model.state_dict(), "opt": tr.opt.state_dict(),
+            "scaler": tr.scaler.state_dict(), "rng": get_rng_state(),
+            "callbacks": {cb.name: cb.state_dict() for cb in tr.callbacks},
+            "batch_size": int(tr.train_loader.batch_size),
+            "valid_batch_size": int(getattr(tr.valid_loader, "batch_size", 0) or 0),
+            "lr_scale": tr.lr_scale, "lr_mults": [float(m) for m in tr.lr_mults],
+            "metrics": dict(tr.metrics), "history": [dict(r) for r in tr.history]}
+
+
+def apply_state(tr, state: dict) -> None:
+    """Put a state from ``capture_state`` back into a Trainer (RNG excluded)."""
+    tr.model.load_state_dict(state["model"])
+    tr.opt.load_state_dict(state["opt"])
+    if state.get("scaler"):
+        tr.scaler.load_state_dict(state["scaler"])
+    saved = state.get("callbacks", {})
+    for cb in tr.callbacks:
+        if cb.name in saved:
+            cb.load_state_dict(saved[cb.name])
+    tr.train_loader.batch_size = int(state["batch_size"])
+    if state.get("valid_batch_size"):
+        tr.valid_loader.batch_size = int(state["valid_batch_size"])
+    tr.lr_scale = float(state.get("lr_scale", 1.0))
+    tr.lr_mults = list(state.get("lr_mults", tr.lr_mults))
+    tr.step = int(state["step"])
+    tr.epoch = int(state["epoch"])
+    tr.metrics = dict(state.get("metrics", {}))
+
+
+def cpu_copy(obj: Any) -> Any:
+    """Deep copy with every tensor moved to the CPU (the out-of-memory rollback keeps one per epoch)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
 
 
 # --------------------------------------------------------------------- run folder

@@ -14,7 +14,6 @@ Semantics worth knowing:
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 from typing import Callable, Iterable
 
@@ -26,7 +25,8 @@ from ..control import Cancelled, RunControl
 from ..events import CheckpointSaved, LogMessage, Paused, Resumed, null_sink
 from ..models import layer_groups as make_layer_groups
 from .callback import CancelBatch, CancelEpoch, CancelFit, Callback
-from .checkpoint import RunFolder, get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
+from .checkpoint import (RunFolder, apply_state, capture_state, cpu_copy, load_checkpoint, save_checkpoint,
+                         set_rng_state)
 from .optim import make_optimizer
 from .recorder import Recorder
 from .schedules import ParamScheduler
@@ -42,17 +42,6 @@ def is_oom(e: BaseException) -> bool:
         return True
     msg = str(e).lower()
     return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
-
-
-def _cpu_copy(obj):
-    """Deep copy with every tensor moved to the CPU (for the out-of-memory rollback)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _cpu_copy(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu_copy(v) for v in obj)
-    return copy.deepcopy(obj)
 
 
 class Trainer:
@@ -296,33 +285,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
-        """Everything needed to continue exactly after the current epoch."""
-        return {"epoch": self.epoch, "next_epoch": self.epoch + 1, "n_epochs": self.n_epochs,
-                "step": self.step, "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                "scaler": self.scaler.state_dict(), "rng": get_rng_state(),
-                "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
-                "batch_size": int(self.train_loader.batch_size),
-                "valid_batch_size": int(getattr(self.valid_loader, "batch_size", 0) or 0),
-                "lr_scale": self.lr_scale, "lr_mults": [float(m) for m in self.lr_mults],
-                "metrics": dict(self.metrics), "history": [dict(r) for r in self.history]}
+        """Everything needed to continue exactly after the current epoch (see checkpoint.capture_state)."""
+        return capture_state(self)
 
     def load_state(self, state: dict, restore_rng: bool = True) -> int:
-        """Restore a state from ``state()`` / a checkpoint; returns the epoch to start from."""
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        for cb in self.callbacks:
-            if cb.name in state.get("callbacks", {}):
-                cb.load_state_dict(state["callbacks"][cb.name])
-        self.train_loader.batch_size = int(state["batch_size"])
-        if state.get("valid_batch_size"):
-            self.valid_loader.batch_size = int(state["valid_batch_size"])
-        self.lr_scale = float(state.get("lr_scale", 1.0))
-        self.lr_mults = list(state.get("lr_mults", self.lr_mults))
-        self.step = int(state["step"])
-        self.epoch = int(state["epoch"])
-        self.metrics = dict(state.get("metrics", {}))
+        """Restore a state from ``state()`` / a checkpoint; returns the epoch to start from.
+        The RNG state is applied when ``fit`` starts (after before_fit)."""
+        apply_state(self, state)
         if restore_rng:
             self._pending_rng = state["rng"]
         return int(state["next_epoch"])
@@ -335,7 +304,7 @@ class Trainer:
         st = self.state()
         st["epoch"] = st["next_epoch"] = self.epoch
         st.pop("history")
-        return _cpu_copy(st)
+        return cpu_copy(st)
 
     def _restore(self, snap: dict) -> None:
         self.load_state(snap, restore_rng=False)
