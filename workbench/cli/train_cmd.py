@@ -7,11 +7,12 @@ Exit code: 0 completed / early-stopped, 1 failed, 130 cancelled.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable, Iterator, TextIO
 
 from ..control import RunControl
 from ..events import (BatchEnd, Event, EpochEnd, FitFinished, FitStarted, LogMessage, Paused, Progress,
@@ -55,25 +56,34 @@ class TrainProgress(TerminalProgress):
                 self.line(event.traceback.rstrip())
 
 
+@contextlib.contextmanager
+def ctrl_c_stops(control: RunControl, sink: TerminalProgress) -> Iterator[None]:
+    """First Ctrl-C: control.request_stop() (a clean stop); second: KeyboardInterrupt (abort).
+    Only in the main thread (where Python delivers signals); the previous handler is put back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        if control.stop_requested:
+            raise KeyboardInterrupt
+        control.request_stop()
+        sink.line("stopping after this batch (press Ctrl-C again to abort)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO | None = None) -> int:
     """Run a train / resume job with a terminal sink and Ctrl-C handling; return the exit code."""
     out = out or sys.stdout
     control = RunControl()
     sink = TrainProgress()
-    installed, previous = False, None
-    if threading.current_thread() is threading.main_thread():
-        def on_sigint(signum, frame):
-            if control.stop_requested:
-                raise KeyboardInterrupt
-            control.request_stop()
-            sink.line("stopping after this batch (press Ctrl-C again to abort)")
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        installed = True
-    try:
+    with ctrl_c_stops(control, sink):
         result = job(sink, control)
-    finally:
-        if installed:
-            signal.signal(signal.SIGINT, previous)
     print(f"run folder: {result.run_dir}", file=out)
     m = result.metrics or {}
     print(f"status: {result.status} ({result.message})", file=out)

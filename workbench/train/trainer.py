@@ -22,6 +22,7 @@ from torch import nn
 
 from ..config import RunConfig
 from ..control import Cancelled, RunControl
+from ..device import autocast_dtype
 from ..events import CheckpointSaved, LogMessage, Paused, Resumed, null_sink
 from ..models import layer_groups as make_layer_groups
 from .callback import CancelBatch, CancelEpoch, CancelFit, Callback
@@ -42,6 +43,17 @@ def is_oom(e: BaseException) -> bool:
         return True
     msg = str(e).lower()
     return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
+
+
+@contextlib.contextmanager
+def _closing(it):
+    """Close a loader's epoch iterator (stops its prefetch thread) however the loop ends."""
+    try:
+        yield it
+    finally:
+        close = getattr(it, "close", None)
+        if close:
+            close()
 
 
 class Trainer:
@@ -109,7 +121,7 @@ class Trainer:
         self.callbacks = [c for c in self.callbacks if c is not cb]
 
     def _autocast(self):
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        dtype = autocast_dtype(self.precision)
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
@@ -194,18 +206,13 @@ class Trainer:
         self.model.train()
         self.training = True
         self("before_train")
-        it = iter(self.train_loader)
-        try:
+        with _closing(iter(self.train_loader)) as it:
             for i, (xb, yb) in enumerate(it):
                 self.iter = i
                 self.pct_train = (self.epoch * self.n_iter + i) / max(1, self.n_epochs * self.n_iter)
                 self._check_control()
                 self.xb, self.yb = xb, yb
                 self._do_batch()
-        finally:
-            close = getattr(it, "close", None)
-            if close:
-                close()
         self.training = False
         self("after_train")
 
@@ -258,24 +265,18 @@ class Trainer:
         self.model.eval()
         total, loss_sum, top1, top5 = 0, 0.0, 0, 0
         n_classes = None
-        with torch.no_grad():
-            it = iter(self.valid_loader)
-            try:
-                for xb, yb in it:
-                    self._check_control()
-                    with self._autocast():
-                        pred = self._forward(xb)
-                    pred = pred.float()
-                    n_classes = pred.shape[1]
-                    loss_sum += float(self.loss_func(pred, yb)) * len(yb)
-                    top1 += int((pred.argmax(1) == yb).sum())
-                    if n_classes >= 5:
-                        top5 += int((pred.topk(5, dim=1).indices == yb[:, None]).any(1).sum())
-                    total += len(yb)
-            finally:
-                close = getattr(it, "close", None)
-                if close:
-                    close()
+        with torch.no_grad(), _closing(iter(self.valid_loader)) as it:
+            for xb, yb in it:
+                self._check_control()
+                with self._autocast():
+                    pred = self._forward(xb)
+                pred = pred.float()
+                n_classes = pred.shape[1]
+                loss_sum += float(self.loss_func(pred, yb)) * len(yb)
+                top1 += int((pred.argmax(1) == yb).sum())
+                if n_classes >= 5:
+                    top5 += int((pred.topk(5, dim=1).indices == yb[:, None]).any(1).sum())
+                total += len(yb)
         nan = float("nan")
         self.metrics = {"valid_loss": loss_sum / total if total else nan,
                         "accuracy": top1 / total if total else nan}
