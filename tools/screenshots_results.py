@@ -1,10 +1,12 @@
 """Screenshots of the part-2 pages (Results, confusion matrix, top losses, TTA, Runs, Export) at 1280x800.
 
-    python tools/screenshots_results.py [--runs DIR] [--out docs/screenshots] [--epochs 4]
+    python tools/screenshots_results.py [--data shapes|demo] [--runs DIR] [--out docs/screenshots] [--epochs N]
 
-Trains two short runs on the demo dataset (workbench.data.demo_path()) into --runs unless that folder
-already holds finished runs, then drives the real pages offscreen (QT_QPA_PLATFORM=offscreen by
-default) and saves results.png, confusion.png, top_losses.png, tta.png, runs.png and export.png.
+Trains two short runs into --runs unless that folder already holds finished runs: on the synthetic
+shapes set of the tests (tests/synth.py, 4 classes; learns in a few CPU minutes) or on the demo dataset
+(workbench.data.demo_path(); needs many more epochs to learn). Then drives the real pages offscreen
+(QT_QPA_PLATFORM=offscreen by default) and saves results.png, confusion.png, top_losses.png, tta.png,
+runs.png and export.png. The Results pages show the most accurate run.
 """
 from __future__ import annotations
 
@@ -21,16 +23,30 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 SIZE = (1280, 800)
 
 
-def train_demo_runs(runs_dir: Path, epochs: int) -> list[Path]:
-    """Two short runs on the demo dataset with different recipes (for the comparison page)."""
+def dataset(kind: str, runs_dir: Path) -> tuple[Path, int]:
+    """(dataset folder, training image size) for ``kind``."""
+    if kind == "demo":
+        from workbench.data import demo_path
+        return demo_path(), 64
+    sys.path.insert(0, str(ROOT / "tests"))
+    from synth import make_shapes_dataset
+    folder = runs_dir.parent / "shapes4"
+    if not folder.is_dir():
+        make_shapes_dataset(folder, classes=("circle", "cross", "square", "triangle"), n_train=40, n_valid=12,
+                            size=48, seed=3)
+    return folder, 32
+
+
+def train_demo_runs(runs_dir: Path, epochs: int, kind: str = "shapes") -> list[Path]:
+    """Two short runs with different recipes (for the comparison page)."""
     from workbench.config import RunConfig
-    from workbench.data import demo_path
     from workbench.train.run import train
-    base = (RunConfig().set("data.path", str(demo_path())).set("runs_dir", str(runs_dir))
-            .set("data.image_size", 64).set("data.batch_size", 32).set("train.epochs", epochs)
+    data, size = dataset(kind, runs_dir)
+    base = (RunConfig().set("data.path", str(data)).set("runs_dir", str(runs_dir))
+            .set("data.image_size", size).set("data.batch_size", 32).set("train.epochs", epochs)
             .set("model.arch", "resnet18").set("tta.n", 2))
-    recipes = [base.set("name", "demo-lr3e-3").set("train.lr", 3e-3),
-               base.set("name", "demo-lr1e-3-smooth").set("train.lr", 1e-3).set("tricks.label_smoothing", 0.1)]
+    recipes = [base.set("name", f"{kind}-lr3e-3").set("train.lr", 3e-3),
+               base.set("name", f"{kind}-lr1e-3-smooth").set("train.lr", 1e-3).set("tricks.label_smoothing", 0.1)]
     out = []
     for cfg in recipes:
         t0 = time.time()
@@ -57,6 +73,16 @@ def wait_until(pred, timeout: float = 300.0, what: str = "") -> None:
         QCoreApplication.processEvents()
         time.sleep(0.02)
     QCoreApplication.processEvents()
+
+
+def thumbs_loaded(*galleries) -> bool:
+    """True when each gallery has decoded the thumbnails of the items its viewport shows."""
+    for g in galleries:
+        area = g.list.viewport().rect()
+        for i, p in enumerate(g.paths()):
+            if g.list.visualRect(g.model.index(i)).intersects(area) and not g.model.thumbnail_loaded(p):
+                return False
+    return True
 
 
 def save(widget, path: Path) -> None:
@@ -90,7 +116,7 @@ def render(runs: list[Path], out: Path) -> None:
     if results.confusion.pairs.count() and results.confusion.pairs.item(0).data(256):
         results.confusion.pairs.setCurrentRow(0)
         results.confusion._pair_clicked(results.confusion.pairs.item(0))
-    wait_side_tasks()
+    wait_until(lambda: thumbs_loaded(results.cell_gallery), 60, "thumbnails")
     save(results, out / "confusion.png")
     # top losses with Grad-CAM overlays
     results.tabs.setCurrentIndex(2)
@@ -103,7 +129,7 @@ def render(runs: list[Path], out: Path) -> None:
     results.tabs.setCurrentIndex(3)
     results.compute_tta()
     wait_until(lambda: results.tta.result is not None and not session.runner.busy, what="TTA")
-    wait_side_tasks()
+    wait_until(lambda: thumbs_loaded(results.tta.fixed, results.tta.broken), 60, "thumbnails")
     save(results, out / "tta.png")
     # runs: compare the two runs
     runs_page.refresh()
@@ -121,13 +147,14 @@ def render(runs: list[Path], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", default=str(ROOT / "build" / "screenshot-runs"))
+    ap.add_argument("--data", choices=("shapes", "demo"), default="shapes")
+    ap.add_argument("--runs", default="")
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=6)
     args = ap.parse_args(argv)
-    runs_dir = Path(args.runs)
+    runs_dir = Path(args.runs or ROOT / "build" / f"screenshot-runs-{args.data}")
     have = sorted(p for p in runs_dir.glob("*") if (p / "metrics.json").is_file()) if runs_dir.is_dir() else []
-    runs = have if len(have) >= 2 else train_demo_runs(runs_dir, args.epochs)
+    runs = have if len(have) >= 2 else train_demo_runs(runs_dir, args.epochs, args.data)
     render(sorted(runs, key=accuracy, reverse=True), Path(args.out))  # the best run in the Results pages
     return 0
 

@@ -85,7 +85,7 @@ class ExportView(QWidget):
         dest_row.addWidget(browse)
         dest_row.addWidget(self.export_btn)
         dest_row.addWidget(self.cancel_btn)
-        ebox = QGroupBox("Export")
+        ebox = QGroupBox("Files and parity check")
         el = QVBoxLayout(ebox)
         el.addWidget(fbox)
         el.addLayout(dest_row)
