@@ -39,7 +39,7 @@ def settle(app, seconds: float = 0.6) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=0, help="training epochs (0 = the demo recipe's)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -54,8 +54,9 @@ def main() -> int:
 
     app = make_app()
     dataset = demo_path()
-    cfg = demo_recipe(dataset, runs_dir=tmp / "runs").with_overrides(
-        [f"train.epochs={args.epochs}", "lr_find.num_it=40", "tta.n=0"])
+    cfg = demo_recipe(dataset, runs_dir=tmp / "runs").with_overrides(["lr_find.num_it=40", "tta.n=0"])
+    if args.epochs:
+        cfg = cfg.set("train.epochs", args.epochs)
     win = MainWindow(Session(cfg))
     win.confirm_close = lambda: True
     win.resize(1280, 800)

@@ -203,9 +203,9 @@ class DataView(QWidget):
         self._draw_counts(ds)
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
+        counts = ds.counts()
         for i, c in enumerate(ds.classes):
-            n = sum(1 for it in ds.items if it.label == i)
-            self.class_combo.addItem(f"{c} ({n})", i)
+            self.class_combo.addItem(f"{c} ({counts.get(c, 0):,})", i)
         self.class_combo.blockSignals(False)
         self._show_class(0)
         self._fill_health(list(ds.problems) + list(ds.notes))

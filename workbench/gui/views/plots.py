@@ -50,8 +50,9 @@ class LivePlot(pg.PlotWidget):
     redrawn = Signal()
 
     def __init__(self, title: str = "", x_label: str = "", y_label: str = "", log_y: bool = False,
-                 fps: int = 10, parent=None) -> None:
+                 fps: int = 10, antialias: bool = True, parent=None) -> None:
         super().__init__(parent=parent)
+        self.antialias = antialias
         self.setBackground(None)
         item = self.getPlotItem()
         if title:
@@ -76,7 +77,7 @@ class LivePlot(pg.PlotWidget):
         color = color or PALETTE[len(self.curves) % len(PALETTE)]
         curve = self.plot([], [], name=name, pen=pg.mkPen(color, width=width),
                           symbol=symbol, symbolBrush=color if symbol else None, symbolSize=6,
-                          symbolPen=None)
+                          symbolPen=None, antialias=self.antialias)
         curve.setClipToView(True)
         curve.setDownsampling(auto=True, method="peak")
         self.curves[name] = curve
