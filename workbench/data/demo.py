@@ -81,10 +81,10 @@ def _background(rng: np.random.Generator, n: int) -> Image.Image:
     t = np.clip(x * math.cos(a) + y * math.sin(a) + 0.5, 0, 1)[..., None]
     c1, c2 = np.array(_colour(rng), np.float32), np.array(_colour(rng), np.float32)
     im = Image.fromarray((c1 * (1 - t) + c2 * t).astype(np.uint8), "RGB")
-    if rng.random() < 0.3:  # faint texture distractor over the whole background
+    if rng.random() < 0.2:  # faint texture distractor over the whole background
         tex = _texture(n, str(rng.choice(["stripes", "checker"])), rng.uniform(3, 7) * SS,
                        rng.uniform(0, math.pi), _colour(rng), _colour(rng))
-        im = Image.blend(im, tex, float(rng.uniform(0.1, 0.2)))
+        im = Image.blend(im, tex, float(rng.uniform(0.08, 0.16)))
     return im
 
 
@@ -125,21 +125,21 @@ def draw_image(kind: str, rng: np.random.Generator, size: int = SIZE) -> Image.I
     im = _background(rng, n)
     for _ in range(int(rng.integers(0, 3))):  # small clutter shapes behind the object
         _draw_object(im, str(rng.choice(CLUTTER)), rng.uniform(0, n), rng.uniform(0, n),
-                     rng.uniform(0.06, 0.11) * n, rng.uniform(0, 2 * math.pi), rng, None)
-    r = rng.uniform(0.24, 0.36) * n
+                     rng.uniform(0.05, 0.09) * n, rng.uniform(0, 2 * math.pi), rng, None)
+    r = rng.uniform(0.27, 0.38) * n
     cx, cy = rng.uniform(r * 0.9, n - r * 0.9), rng.uniform(r * 0.9, n - r * 0.9)
     dark_bg = float(np.asarray(im.crop((int(cx - r), int(cy - r), int(cx + r), int(cy + r)))).mean()) < 128
-    bright = dark_bg if rng.random() < 0.85 else not dark_bg   # mostly, but not always, contrasting
+    bright = dark_bg if rng.random() < 0.9 else not dark_bg   # mostly, but not always, contrasting
     _draw_object(im, kind, cx, cy, r, rng.uniform(0, 2 * math.pi), rng, bright)
-    if rng.random() < 0.2:  # occluding patch over part of the object
+    if rng.random() < 0.15:  # occluding patch over part of the object
         w, h = rng.uniform(0.25, 0.55) * r, rng.uniform(0.25, 0.55) * r
         ox, oy = cx + rng.uniform(-r, r) * 0.8, cy + rng.uniform(-r, r) * 0.8
         ImageDraw.Draw(im).rectangle((ox - w, oy - h, ox + w, oy + h), fill=_colour(rng))
-    if rng.random() < 0.3:  # one small clutter shape in front
+    if rng.random() < 0.25:  # one small clutter shape in front
         _draw_object(im, str(rng.choice(CLUTTER)), rng.uniform(0, n), rng.uniform(0, n),
                      rng.uniform(0.06, 0.1) * n, rng.uniform(0, 2 * math.pi), rng, None)
     small = np.asarray(im.resize((size, size), Image.LANCZOS), dtype=np.float32)
-    noise = rng.standard_normal((size, size, 3), dtype=np.float32) * rng.uniform(3, 16)
+    noise = rng.standard_normal((size, size, 3), dtype=np.float32) * rng.uniform(3, 12)
     return Image.fromarray(np.clip(small + noise, 0, 255).astype(np.uint8), "RGB")
 
 
