@@ -60,13 +60,15 @@ def test_inspect_exit_2(tmp_path, shapes_flat_dir, capsys):
     assert main(["inspect", str(shapes_flat_dir), "--set", "data.nope=1"]) == 2
 
 
-def test_demo_data_command(tmp_path, capsys):
+def test_demo_data_command(tmp_path, capsys, monkeypatch):
+    import workbench.data.demo as demo
+    monkeypatch.setattr(demo, "N_TRAIN", 2)   # a small demo is enough to test the command
+    monkeypatch.setattr(demo, "N_VALID", 1)
     target = tmp_path / "demo"
     assert main(["demo-data", str(target), "--seed", "3"]) == 0
     assert "8 classes" in capsys.readouterr().out
-    from workbench.data.demo import CLASSES, N_TRAIN, N_VALID
     n = len(list(target.rglob("*.jpg")))
-    assert (target / "README.txt").is_file() and n == len(CLASSES) * (N_TRAIN + N_VALID)
+    assert (target / "README.txt").is_file() and n == len(demo.CLASSES) * 3
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "x.txt").write_text("mine", encoding="utf-8")
