@@ -9,8 +9,9 @@ joins the process group (NCCL on CUDA, gloo on CPU) and picks the device of this
 - ``DistributedCallback`` wraps the model in ``DistributedDataParallel`` for the training forward pass,
   so gradients are averaged across ranks during backward; the trainer's own ``model`` stays the bare
   module, so checkpoints have the same keys as single-process runs;
-- validation runs on the FULL validation set on every rank without DDP (simple and exact: every rank
-  gets the same metrics, so best-epoch and early-stopping decisions agree);
+- validation runs on the FULL validation set on every rank without DDP, with rank 0's BatchNorm
+  statistics (simple and exact); every rank then takes rank 0's metrics, so best-epoch and
+  early-stopping decisions agree;
 - the epoch's train loss and image count are summed over ranks (the history shows global numbers);
 - stop requests and non-finite losses are agreed on by all ranks at each batch (one small all-reduce),
   so no rank waits forever for a peer that already left;
@@ -306,11 +307,18 @@ class DistributedCallback(Callback):
         rec._losses_sum, rec._losses_n, rec._images = totals[0], int(totals[1]), int(totals[2])
 
     def before_validate(self, trainer) -> None:
-        if self.ddp is not None:  # no DDP in validation: no collectives, identical on every rank
-            trainer._forward = self._saved["forward"]
+        """Validate without DDP, with rank 0's buffers (BatchNorm running statistics: each rank updated
+        its own copy on its last training batch), so every rank computes the same metrics."""
+        if self.ddp is None:
+            return
+        trainer._forward = self._saved["forward"]
+        for buf in trainer.model.buffers():
+            dist.broadcast(buf, src=0)
 
     def after_validate(self, trainer) -> None:
+        """Every rank takes rank 0's metrics, so best-epoch and early-stopping decisions always agree."""
         if self.ddp is not None:
+            trainer.metrics = broadcast_object(dict(trainer.metrics))
             trainer._forward = self._fwd
 
     def after_fit(self, trainer) -> None:

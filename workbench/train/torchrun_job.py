@@ -205,11 +205,32 @@ def nproc_of(cmd: list[str]) -> str:
     return "?"
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (Linux /proc). torchrun starts every rank in a session of its
+    own, so killing torchrun's process group would leave the ranks running."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def kill_tree(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Send ``sig`` to ``pid`` and every process it started (deepest last-started first)."""
+    for p in reversed(process_tree(pid)):
+        try:
+            os.kill(p, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
+    kill_tree(proc.pid)
 
 
 def _finish(follower: ProgressFollower, run_dir: Path, rc: int, sink, control, log_path: Path) -> TorchrunResult:
