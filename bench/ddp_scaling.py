@@ -33,11 +33,13 @@ def worker(args: argparse.Namespace) -> None:
     from workbench.device import pick_device, pick_precision, set_threads
     from workbench.train import distributed
     from workbench.train.run import build_trainer
+    import torch
 
     info = distributed.start(args.device)
     cfg = (RunConfig().set("data.path", args.data).set("train.epochs", args.epochs)
            .set("data.image_size", args.size).set("data.batch_size", args.batch).set("model.arch", args.arch)
-           .set("train.device", args.device).set("train.precision", args.precision))
+           .set("train.device", args.device).set("train.precision", args.precision)
+           .set("train.threads", args.threads if info.world_size == 1 else 0))
     cfg = distributed.rank_config(cfg)
     set_threads(False, cfg.train.threads)
     device = pick_device(cfg.train.device)
@@ -52,7 +54,7 @@ def worker(args: argparse.Namespace) -> None:
     if info.is_main:
         last = trainer.history[-1]
         out = {"world_size": info.world_size, "images_per_sec": last["images_per_sec"], "wall_s": wall,
-               "device": str(device), "precision": precision, "threads": cfg.train.threads,
+               "device": str(device), "precision": precision, "threads": torch.get_num_threads(),
                "accuracy": last["accuracy"], "per_rank_batch": args.batch}
         Path(args.out).write_text(json.dumps(out))
     distributed.cleanup()
@@ -62,7 +64,7 @@ def launch(args: argparse.Namespace, nproc: int, out: Path) -> dict:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            __file__, "--worker", "--out", str(out), "--data", args.data, "--epochs", str(args.epochs),
            "--size", str(args.size), "--batch", str(args.batch), "--arch", args.arch,
-           "--device", args.device, "--precision", args.precision]
+           "--device", args.device, "--precision", args.precision, "--threads", str(args.threads)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -83,6 +85,8 @@ def main() -> None:
     p.add_argument("--arch", default="resnet18")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads of the 1-process run (0 = all cores); "
+                   "the N processes share the cores equally")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
