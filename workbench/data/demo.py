@@ -18,8 +18,8 @@ from PIL import Image, ImageDraw
 
 from ..paths import data_home
 
-CLASSES = ("checker", "circle", "cross", "ring", "square", "star", "stripes", "triangle")
-N_TRAIN, N_VALID, SIZE, SS = 60, 15, 64, 2   # SS: supersampling factor while drawing
+CLASSES = ("circle", "ring", "square", "star", "stripes", "triangle")
+N_TRAIN, N_VALID, SIZE, SS = 100, 20, 64, 2   # SS: supersampling factor while drawing
 MARKER = "Workbench demo dataset"
 CLUTTER = ("circle", "square", "triangle", "star", "cross")
 
