@@ -135,3 +135,7 @@ def test_crossval_command(shapes_flat_dir, tmp_path, monkeypatch, capsys):
     assert code == 0 and len(calls) == 2 and all(c.endswith(".csv") for c in calls)
     assert "accuracy 0.5000 +- 0.0000" in out and (tmp_path / "cvtest-cv" / "summary.json").is_file()
     assert main(["crossval", str(shapes_flat_dir), "--folds", "1"]) == 2
+    # `workbench train --folds K` is the same command
+    assert main(["train", str(shapes_flat_dir), "--folds", "2", "--set", f"runs_dir={tmp_path}",
+                 "--set", "name=cvtrain"]) == 0
+    assert len(calls) == 4 and (tmp_path / "cvtrain-cv" / "summary.json").is_file()

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
 from ..control import RunControl
 from .common import UsageError, add_config_args, load_config
@@ -25,28 +23,18 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..crossval import run_folds
-    from .train_cmd import TrainProgress
+    from .train_cmd import TrainProgress, ctrl_c_stops
     cfg = load_config(args, args.dataset)
     if not cfg.data.path:
         raise UsageError("no dataset: give DATASET or set data.path in the config")
     if args.folds < 2:
         raise UsageError(f"--folds must be at least 2, got {args.folds}")
     control, sink = RunControl(), TrainProgress()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        def on_sigint(signum, frame):
-            if control.stop_requested:
-                raise KeyboardInterrupt
-            control.request_stop()
-            sink.line("stopping after this batch (press Ctrl-C again to abort)")
-        previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        summary = run_folds(cfg, args.folds, sink=sink, control=control)
+        with ctrl_c_stops(control, sink):
+            summary = run_folds(cfg, args.folds, sink=sink, control=control)
     except ValueError as e:
         raise UsageError(str(e)) from e
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
     for f in summary["folds"]:
         acc = "-" if f["accuracy"] is None else f"{f['accuracy']:.4f}"
         loss = "-" if f["valid_loss"] is None else f"{f['valid_loss']:.4f}"

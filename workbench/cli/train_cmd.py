@@ -95,6 +95,11 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
 
 def cmd(args: argparse.Namespace) -> int:
     from ..train.run import train
+    if args.folds:
+        from .crossval_cmd import run as crossval
+        if args.out:
+            raise UsageError("--out cannot be used with --folds (each fold gets its own run folder)")
+        return crossval(args)
     cfg = load_config(args, args.dataset)
     if not cfg.data.path:
         raise UsageError("no dataset: give DATASET or set data.path in the config")
@@ -114,4 +119,7 @@ def add_parser(sub) -> None:
     p.add_argument("dataset", nargs="?", help="dataset folder (overrides data.path)")
     add_config_args(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs_dir/<name or dataset-time>)")
+    p.add_argument("--folds", type=int, default=0, metavar="K",
+                   help="k-fold cross-validation: K stratified folds, one run each, plus summary.json "
+                        "(same as 'workbench crossval')")
     p.set_defaults(func=cmd)

@@ -89,7 +89,7 @@ class Session(QObject):
 
         def job(sink, control):
             from ..lr_find import lr_find
-            return lr_find(cfg, sink, control)
+            return lr_find(cfg, sink, control, gui_attached=True)
         return self.runner.start("lr_find", job)
 
     def start_training(self) -> bool:

@@ -24,8 +24,9 @@ Trainer attributes a callback may read or change (the contract):
     trainer.model          nn.Module (already on trainer.device)
     trainer.opt            torch.optim.Optimizer; param groups follow trainer.layer_groups order
     trainer.layer_groups   list[list[nn.Parameter]] (stem ... head), see models.layer_groups
-    trainer.lr_mults       list[float], one per param group: the schedule sets
-                           group lr = schedule_lr * lr_mults[i] (discriminative rates, freezing)
+    trainer.lr_mults       list[float], one per LAYER group: the schedule sets the lr of every
+                           param group g to schedule_lr * lr_mults[g["layer_group"]] (each layer group
+                           is split into a weight-decay and a no-decay param group)
     trainer.device         torch.device; trainer.precision: "fp32" | "bf16" | "fp16"
     trainer.train_loader   BatchLoader (attributes image_size and batch_size are settable)
     trainer.valid_loader   BatchLoader

@@ -82,9 +82,9 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
     """A ready Trainer (model, loaders, tricks, loss) for a Dataset or a DataBundle (LR finder, GUI)."""
     device = device or pick_device(cfg.train.device)
     precision = precision or pick_precision(device, cfg.train.precision)
+    from ..data.pipeline import DataBundle, build_loaders
     bundle = ds_or_bundle
-    if not hasattr(bundle, "train"):
-        from ..data.pipeline import build_loaders
+    if not isinstance(bundle, DataBundle):  # a Dataset (which also has a .train property)
         bundle = build_loaders(ds_or_bundle, cfg, device, sink=sink, control=control)
     n_classes = len(bundle.classes)
     counts = [0] * n_classes
