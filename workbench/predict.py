@@ -240,3 +240,53 @@ def load_exported(path: str | os.PathLike) -> Predictor:
 def _sibling_meta(p: Path) -> Path:
     own = p.with_suffix(".json")
     return own if own.is_file() else p.parent / META_FILE
+
+
+# --------------------------------------------------------------------- folder prediction to CSV
+def list_images(path: str | os.PathLike) -> list[str]:
+    """The file itself, or every image file under a folder (recursive, sorted, hidden files skipped)."""
+    from .data.scan import IMAGE_EXTS
+    path = Path(path)
+    if path.is_file():
+        return [str(path)]
+    out = []
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+        dirnames.sort()
+        out.extend(os.path.join(dirpath, f) for f in sorted(filenames)
+                   if os.path.splitext(f)[1].lower() in IMAGE_EXTS and not f.startswith("."))
+    return out
+
+
+def prediction_rows(paths: Sequence[str], probs, classes: Sequence[str], topk: int) -> list[list[str]]:
+    """CSV rows: path, label, probability, top_k ("cat:0.91;dog:0.05")."""
+    rows = []
+    for path, p in zip(paths, probs):
+        order = np.asarray(p).argsort()[::-1][:max(1, topk)]
+        rows.append([path, classes[order[0]], f"{p[order[0]]:.4f}",
+                     ";".join(f"{classes[i]}:{p[i]:.4f}" for i in order)])
+    return rows
+
+
+def predictions_csv(paths: Sequence[str], probs, classes: Sequence[str], topk: int) -> str:
+    import csv
+    import io
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "label", "probability", "top_k"])
+    w.writerows(prediction_rows(paths, probs, classes, topk))
+    return buf.getvalue()
+
+
+def predict_folder_to_csv(model_path: str | os.PathLike, folder: str | os.PathLike, out_csv: str | os.PathLike,
+                          topk: int = 5, tta: bool = False, batch_size: int = 64, sink=None,
+                          control: RunControl | None = None) -> dict:
+    """Predict every image under ``folder`` and write the CSV atomically; unreadable files are skipped
+    and returned in ``errors``. Used by the GUI's folder prediction (the CLI writes the same CSV)."""
+    from .atomic import atomic_write_text
+    predictor = load_exported(model_path)
+    paths = list_images(folder)
+    if not paths:
+        raise ValueError(f"no image files found in {folder}")
+    done, probs, errors = predictor.predict_paths(paths, tta=tta, batch_size=batch_size, sink=sink, control=control)
+    atomic_write_text(out_csv, predictions_csv(done, probs, predictor.classes, topk))
+    return {"out_csv": str(out_csv), "n_predicted": len(done), "errors": dict(errors)}

@@ -17,14 +17,6 @@ from workbench.train.trainer import Trainer
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one torch thread is much faster than contended threads on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 def u_curve(noise: float = 0.0, seed: int = 0):
     """A typical range-test curve: flat, a descent between 1e-5 and ~2e-2, then divergence."""
     lrs = np.logspace(-7, 1, 100)

@@ -10,14 +10,6 @@ from workbench import device as dev
 from workbench.models import ClassifierHead, ModelError, create_model, head_module, layer_groups, list_archs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny"])
 def test_layer_groups_cover_every_parameter_once(arch):
     model = create_model(arch, 4, dropout=0.3)

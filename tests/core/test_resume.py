@@ -25,15 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 COLS = ("train_loss", "valid_loss", "accuracy", "lr")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train faster on one thread (and the shared CPU is not oversubscribed)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _trainer(seed, **kw):
     torch.manual_seed(seed)
     tl, vl = random_loaders(3, n=40, bs=8)

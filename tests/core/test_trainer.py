@@ -22,15 +22,6 @@ from workbench.train.checkpoint import load_checkpoint
 from workbench.train.trainer import Trainer, TrainingError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train faster on one thread (and the shared CPU is not oversubscribed)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class TensorLoader:
     """BatchLoader stand-in: len, iter of (x, y), set_epoch, settable batch_size / image_size."""
 

@@ -20,14 +20,6 @@ from workbench.train.tricks.snapshots import cycle_ends
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one torch thread is much faster than contended threads on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 def cfg_with(**kv) -> RunConfig:
     return RunConfig().with_overrides([f"{k}={v}" for k, v in kv.items()])
 

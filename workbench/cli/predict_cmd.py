@@ -2,15 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import os
 import sys
 from pathlib import Path
 
 from .common import TerminalProgress, UsageError
 
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 
 def add_parser(sub) -> None:
@@ -28,30 +24,10 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def list_images(path: Path) -> list[str]:
-    """The file itself, or every image file under a folder (recursive, sorted)."""
-    if path.is_file():
-        return [str(path)]
-    out = []
-    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
-        dirnames.sort()
-        out.extend(os.path.join(dirpath, f) for f in sorted(filenames)
-                   if os.path.splitext(f)[1].lower() in IMAGE_EXTS and not f.startswith("."))
-    return out
-
-
-def rows_for(paths: list[str], probs, classes: tuple, topk: int) -> list[list[str]]:
-    rows = []
-    for path, p in zip(paths, probs):
-        order = p.argsort()[::-1][:max(1, topk)]
-        rows.append([path, classes[order[0]], f"{p[order[0]]:.4f}",
-                     ";".join(f"{classes[i]}:{p[i]:.4f}" for i in order)])
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from ..export import ExportError, load_exported
+    from ..predict import list_images, predictions_csv
     src = Path(args.input)
     if not src.exists():
         raise UsageError(f"input not found: {src}")
@@ -69,17 +45,14 @@ def run(args: argparse.Namespace) -> int:
                                                   sink=TerminalProgress(sys.stderr))
     for path, msg in errors.items():
         print(f"skipped unreadable file {path}: {msg}", file=sys.stderr)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "label", "probability", "top_k"])
-    w.writerows(rows_for(done, probs, predictor.classes, args.topk))
+    text = predictions_csv(done, probs, predictor.classes, args.topk)
     if args.out:
         try:
-            atomic_write_text(args.out, buf.getvalue())
+            atomic_write_text(args.out, text)
         except OSError as e:
             raise UsageError(f"cannot write {args.out}: {e.strerror or e}") from e
     else:
-        sys.stdout.write(buf.getvalue())
+        sys.stdout.write(text)
     print(f"predicted {len(done)} image(s), {len(errors)} unreadable skipped"
           + (f"; written to {args.out}" if args.out else ""), file=sys.stderr)
     return 0 if done else 1

@@ -1,7 +1,7 @@
 """Plain data types of the data layer (shared by scanning, the cache, training and the GUI)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TRAIN, VALID, TEST = "train", "valid", "test"
 

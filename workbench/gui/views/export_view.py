@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroup
 
 from ...events import Event, JobFailed, JobResult, Progress
 from .gallery_view import to_qimage
-from .image_viewer import predict_folder_to_csv, request_cam, top_k
+from ...predict import predict_folder_to_csv
+from .image_viewer import request_cam, top_k
 
 FORMATS = (("safetensors", "safetensors weights + model.json"), ("torchscript", "TorchScript (.pt)"),
            ("onnx", "ONNX (.onnx)"))

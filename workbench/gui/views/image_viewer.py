@@ -1,14 +1,10 @@
-"""Large image viewer (image, Grad-CAM heatmap, top-5 probabilities, file path) and worker-side helpers
-(Grad-CAM with a cached model, folder prediction to CSV).
+"""Large image viewer (image, Grad-CAM heatmap, top-5 probabilities, file path) and thumbnail helpers.
 
-``CamProvider`` is Qt-free and runs in worker threads only: it loads the run's model once (cached per
-run folder inside this helper, never inside a view) and turns an image path into a heatmap. Views ask
-for heatmaps with ``request_cam(run_dir, path, callback)``, which runs in the side thread pool.
+Heatmaps come from ``workbench.explain`` (Qt-free, model cached on the worker side, never in a view);
+views ask for them with ``request_cam(run_dir, path, callback)``, which runs in the side thread pool.
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +13,8 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QHeaderView)
+
+from ...explain import compute_cam
 
 THUMB = 112
 
@@ -45,96 +43,12 @@ def to_qimage(arr: np.ndarray) -> QImage:
     return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-@dataclass(frozen=True)
-class CamResult:
-    path: str
-    image: np.ndarray      # uint8 S x S x 3, what the model saw (before normalization)
-    cam: np.ndarray        # float32 S x S in [0, 1]
-    overlay: np.ndarray    # uint8 S x S x 3
-    probs: np.ndarray      # float32 (C,)
-    classes: tuple
-
-
-class CamProvider:
-    """Loads a run's model once and computes Grad-CAM heatmaps for image files (worker threads only)."""
-
-    def __init__(self, run_dir: str, which: str = "best") -> None:
-        from ...runs import load_model
-        self.run_dir = str(run_dir)
-        self.model, self.info = load_model(self.run_dir, which=which, device="cpu")
-        self.model = self.model.float().cpu().eval()
-        self.cfg = self.info.config
-        self.classes = tuple(self.info.classes)
-        self.lock = threading.Lock()
-
-    def preprocess(self, path: str) -> tuple[np.ndarray, "torch.Tensor"]:  # noqa: F821
-        """Same path as validation: decode + presize, resize / centre crop to the image size, normalize."""
-        import torch
-        from ...augment import center_crop, normalize
-        from ...data.cache import decode_presized
-        raw = torch.from_numpy(np.array(decode_presized(path, self.cfg.effective_presize)))[None]
-        x01 = center_crop(raw, self.cfg.data.image_size)            # float (1, 3, S, S) in [0, 1]
-        img = (x01[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
-        return img, normalize(x01)
-
-    def explain(self, path: str, class_idx: int | None = None) -> CamResult:
-        import torch
-        from ...gradcam import gradcam, overlay
-        with self.lock:
-            img, x = self.preprocess(path)
-            with torch.no_grad():
-                probs = torch.softmax(self.model(x).float(), dim=1)[0].numpy()
-            idx = int(probs.argmax()) if class_idx is None else int(class_idx)
-            cam = gradcam(self.model, x, class_idx=idx)
-        return CamResult(path, img, cam, overlay(img, cam), probs.astype(np.float32), self.classes)
-
-
-_providers: dict[tuple[str, str], CamProvider] = {}
-_providers_lock = threading.Lock()
-
-
-def cam_provider(run_dir: str, which: str = "best") -> CamProvider:
-    """The shared provider of a run (only the most recent run's model is kept in memory)."""
-    key = (str(run_dir), which)
-    with _providers_lock:
-        p = _providers.get(key)
-        if p is None:
-            _providers.clear()
-            p = _providers[key] = CamProvider(*key)
-        return p
-
-
-def compute_cam(run_dir: str, path: str, class_idx: int | None = None) -> CamResult:
-    """Worker-side entry: Grad-CAM of one image with the run's cached model."""
-    return cam_provider(run_dir).explain(path, class_idx)
 
 
 def request_cam(run_dir: str, path: str, callback: Callable[[object], None], class_idx: int | None = None) -> None:
     """Compute a heatmap in the side pool; ``callback`` gets a CamResult or an Exception (GUI thread)."""
     from ..jobs import submit
     submit(lambda: compute_cam(run_dir, path, class_idx), callback)
-
-
-def predict_folder_to_csv(model_path: str, folder: str, out_csv: str, topk: int = 5, sink=None,
-                          control=None) -> dict:
-    """Job body (worker thread): predict every image under ``folder`` and write the CSV of
-    ``workbench predict`` (path,label,probability,top_k) atomically; unreadable files are skipped."""
-    import csv
-    import io
-    from ...atomic import atomic_write_text
-    from ...cli.predict_cmd import list_images, rows_for
-    from ...export import load_exported
-    predictor = load_exported(model_path)
-    paths = list_images(Path(folder))
-    if not paths:
-        raise ValueError(f"no image files found in {folder}")
-    done, probs, errors = predictor.predict_paths(paths, sink=sink, control=control)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["path", "label", "probability", "top_k"])
-    w.writerows(rows_for(done, probs, predictor.classes, topk))
-    atomic_write_text(out_csv, buf.getvalue())
-    return {"out_csv": str(out_csv), "n_predicted": len(done), "errors": dict(errors)}
 
 
 def top_k(probs: np.ndarray, classes: tuple, k: int = 5) -> list[tuple[str, float]]:
