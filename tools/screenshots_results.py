@@ -4,7 +4,7 @@
 
 Trains two short runs into --runs unless that folder already holds finished runs: on the synthetic
 shapes set of the tests (tests/synth.py, 4 classes; learns in a few CPU minutes) or on the demo dataset
-(workbench.data.demo_path(); needs many more epochs to learn). Then drives the real pages offscreen
+(workbench.data.demo_path(), with the demo recipe and the demo recipe + MixUp; use --epochs 20). Then drives the real pages offscreen
 (QT_QPA_PLATFORM=offscreen by default) and saves results.png, confusion.png, top_losses.png, tta.png,
 runs.png and export.png. The Results pages show the most accurate run.
 """
@@ -42,16 +42,21 @@ def train_demo_runs(runs_dir: Path, epochs: int, kind: str = "shapes") -> list[P
     from workbench.config import RunConfig
     from workbench.train.run import train
     data, size = dataset(kind, runs_dir)
-    base = (RunConfig().set("data.path", str(data)).set("runs_dir", str(runs_dir))
-            .set("data.image_size", size).set("data.batch_size", 32).set("train.epochs", epochs)
-            .set("model.arch", "resnet18").set("tta.n", 2))
-    recipes = [base.set("name", f"{kind}-lr3e-3").set("train.lr", 3e-3),
-               base.set("name", f"{kind}-lr1e-3-smooth").set("train.lr", 1e-3).set("tricks.label_smoothing", 0.1)]
+    if kind == "demo":  # the demo recipe, and the same with MixUp, for the comparison page
+        from workbench.recipes import demo_recipe
+        base = demo_recipe(data, runs_dir).set("train.epochs", epochs).set("tta.n", 2)
+        recipes = [base.set("name", "demo-recipe"), base.set("name", "demo-mixup").set("tricks.mixup", 0.4)]
+    else:
+        base = (RunConfig().set("data.path", str(data)).set("runs_dir", str(runs_dir))
+                .set("data.image_size", size).set("data.batch_size", 32).set("train.epochs", epochs)
+                .set("model.arch", "resnet18").set("tta.n", 2))
+        recipes = [base.set("name", f"{kind}-lr3e-3").set("train.lr", 3e-3),
+                   base.set("name", f"{kind}-lr1e-3-smooth").set("train.lr", 1e-3).set("tricks.label_smoothing", 0.1)]
     out = []
     for cfg in recipes:
         t0 = time.time()
         res = train(cfg)
-        print(f"trained {res.run_dir}: {res.status} {res.metrics.get('accuracy')} in {time.time() - t0:.0f} s")
+        print(f"trained {res.run_dir}: {res.status} {res.metrics.get('valid_accuracy')} in {time.time() - t0:.0f} s")
         out.append(Path(res.run_dir))
     return out
 

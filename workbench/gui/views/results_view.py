@@ -154,7 +154,9 @@ def draw_history(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, runs: list[t
     single = len(runs) == 1
     n_epochs = max((len(h) for _, h in runs), default=0)
     for p in (loss_plot, acc_plot):
-        p.getAxis("bottom").setTickSpacing(*((1, 1) if 0 < n_epochs <= 20 else (None, None)))
+        # whole epochs only: every epoch up to 10, then labels every 5 with a tick per epoch
+        spacing = (1, 1) if 0 < n_epochs <= 10 else (5, 1) if n_epochs <= 40 else (None, None)
+        p.getAxis("bottom").setTickSpacing(*spacing)
     for k, (name, history) in enumerate(runs):
         colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
         x, y = history_column(history, "valid_loss")
