@@ -8,6 +8,8 @@ measured ~30x slower than fp32. On CUDA, AMP uses bf16 where supported, else fp1
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from functools import lru_cache
 from typing import Callable
@@ -103,12 +105,32 @@ def describe(device: torch.device) -> str:
 
 
 def set_threads(gui_attached: bool, requested: int = 0) -> int:
-    """Set torch CPU threads: requested, else all cores (one left for the UI when a GUI is attached)."""
+    """Set torch CPU threads (requested, else all cores). With a GUI attached, the calling job thread
+    also drops to a lower OS priority (see ``lower_thread_priority``) instead of giving up a core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = requested if requested > 0 else (cores - 1 if gui_attached else cores)
-    n = max(1, n)
+    n = max(1, requested if requested > 0 else cores)
     torch.set_num_threads(n)
+    if gui_attached:
+        lower_thread_priority()
     return n
+
+
+def lower_thread_priority(step: int = 10) -> bool:
+    """Raise the nice value of the calling thread by ``step`` (Linux: nice is per thread, and the
+    threads it starts afterwards - loader prefetch threads, the OpenMP pool of its torch calls - inherit
+    it). Training then uses every core while the scheduler still runs the UI thread first whenever it
+    has work, which keeps the app responsive on small machines. Returns False where not supported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        target = min(19, max(current, 0) + step)
+        if current < target:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
+        return True
+    except (OSError, AttributeError):
+        return False
 
 
 def measure_precision(step: Callable[[str], None], candidates: tuple = ("fp32", "bf16"),

@@ -50,7 +50,7 @@ class LivePlot(pg.PlotWidget):
     redrawn = Signal()
 
     def __init__(self, title: str = "", x_label: str = "", y_label: str = "", log_y: bool = False,
-                 fps: int = 10, antialias: bool = True, parent=None) -> None:
+                 fps: int = 10, antialias: bool = True, grid: bool = True, parent=None) -> None:
         super().__init__(parent=parent)
         self.antialias = antialias
         self.setBackground(None)
@@ -61,7 +61,8 @@ class LivePlot(pg.PlotWidget):
             item.setLabel("bottom", x_label)
         if y_label:
             item.setLabel("left", y_label)
-        item.showGrid(x=True, y=True, alpha=0.15)
+        if grid:  # the grid doubles the paint time of a plot
+            item.showGrid(x=True, y=True, alpha=0.15)
         item.setLogMode(y=log_y)
         self.legend = item.addLegend(offset=(-10, 10))
         self.curves: dict[str, pg.PlotDataItem] = {}
