@@ -244,5 +244,59 @@ def test_launch_command_arguments():
         torchrun_args(ns)
 
 
+
+
+# --------------------------------------------------------------------- the real command under torchrun
+def _workbench_torchrun(args: list[str], log: Path, **kw) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "workbench", *args]
+    with open(log, "w") as fh:  # a file, not a pipe: a full pipe would stall the run
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT, **kw)
+
+
+def test_torchrun_train_writes_one_run_folder_and_resumes_after_kill(shapes_dir, tmp_path):
+    import time
+    from workbench.train.checkpoint import RunFolder
+    from workbench.train.torchrun_job import kill_tree
+    runs, out = tmp_path / "runs", tmp_path / "runs" / "ddp"
+    recipe = ["--set", "train.epochs=3", "--set", "data.image_size=32", "--set", "data.batch_size=12",
+              "--set", f"runs_dir={runs}", "--set", "train.precision=fp32", "--set", "augment.enabled=false"]
+    log = tmp_path / "torchrun.log"
+    proc = _workbench_torchrun(["train", str(shapes_dir), *recipe, "--out", str(out)], log, start_new_session=True)
+    progress = out / "progress.json"
+    deadline = time.monotonic() + 120
+    try:
+        # a different process: wait on it with a short timeout and look at the run folder in between
+        while True:
+            try:
+                proc.wait(timeout=0.2)
+                pytest.fail(f"the run ended before it was killed:\n{log.read_text()[-3000:]}")
+            except subprocess.TimeoutExpired:
+                pass
+            state = json.loads(progress.read_text()) if progress.is_file() else {}
+            if len(state.get("epochs", [])) >= 2:  # epoch 1 ended, so epoch 0's checkpoint is on disk
+                break
+            assert time.monotonic() < deadline, f"no second epoch within 120 s:\n{log.read_text()[-3000:]}"
+    finally:
+        kill_tree(proc.pid)  # torchrun and its ranks (they run in sessions of their own), like a crash
+        proc.wait()
+    folder = RunFolder(out)
+    assert [p.name for p in runs.iterdir()] == ["ddp"], "only rank 0 creates a run folder"
+    assert folder.last.is_file() and folder.read_metrics()["status"] == "running", log.read_text()[-3000:]
+
+    res = _workbench_torchrun(["resume", str(out)], log)
+    assert res.wait(timeout=180) == 0, log.read_text()[-3000:]
+    metrics = folder.read_metrics()
+    assert metrics["status"] == "completed" and metrics["epochs_done"] == 3, (metrics, log.read_text()[-3000:])
+    assert [r["epoch"] for r in folder.read_history()] == [0, 1, 2]
+    assert [p.name for p in runs.iterdir()] == ["ddp"]
+    names = {p.name for p in folder.checkpoints.iterdir()}
+    # besides the checkpoints only a temp file of a write the kill interrupted may be left
+    assert {"best.pt", "last.pt"} <= names and all(n.endswith(".tmp") for n in names - {"best.pt", "last.pt"}), names
+    # both ranks validated with the same weights and BatchNorm statistics: same final result line
+    status = [ln for ln in log.read_text().splitlines() if ln.startswith("status:")]
+    assert len(status) == 2 and status[0] == status[1], status
+
+
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "worker":
     worker(Path(sys.argv[2]))

@@ -23,6 +23,7 @@ from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, null_sink
 from ..models import create_model
 from .callback import Callback
+from . import distributed
 from .checkpoint import RunFolder, load_checkpoint
 from .trainer import Trainer
 
@@ -69,11 +70,11 @@ def _tricks(cfg: RunConfig, n_classes: int, counts: list[int]) -> tuple[list[Cal
     return list(cbs), (make_loss(cfg, counts) if make_loss else None)
 
 
-def _open(cfg: RunConfig, device: torch.device, sink, control):
+def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, world_size: int = 1):
     from ..data import open_dataset
     from ..data.pipeline import build_loaders
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
-    return build_loaders(ds, cfg, device, sink=sink, control=control)
+    return build_loaders(ds, cfg, device, sink=sink, control=control, rank=rank, world_size=world_size)
 
 
 def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunControl | None = None,
@@ -123,18 +124,23 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
     base.setdefault("started", _now())
     trainer = None
     try:
+        cfg = distributed.rank_config(cfg)  # DDP (torchrun): this rank's device and share of the CPU cores
+        dinfo = distributed.current()
         set_threads(gui_attached, cfg.train.threads)
         device = pick_device(cfg.train.device)
         precision = pick_precision(device, cfg.train.precision)
         folder.append_log(f"{'resume' if resume_state else 'train'}: device {describe(device)}, precision {precision}")
-        bundle = _open(cfg, device, sink, control)
+        with distributed.rank0_first():  # DDP: one process per machine builds the image cache first
+            bundle = _open(cfg, device, sink, control, dinfo.rank, dinfo.world_size)
         classes = list(bundle.classes)
         if resume_state is None:
             folder.write_classes(classes)
         elif folder.read_classes() != classes:
             raise RuntimeError(f"the classes of {cfg.data.path} changed since the run started "
                                f"({folder.classes} lists {folder.read_classes()}, the folder has {classes})")
-        trainer = build_trainer(cfg, bundle, sink, control, device, precision, run_dir=folder.path)
+        trainer = build_trainer(cfg, bundle, sink, control, device, precision,
+                                run_dir=folder.path if dinfo.is_main else None,  # DDP: only rank 0 writes
+                                callbacks=distributed.callbacks())
         start = trainer.load_state(resume_state) if resume_state else 0
         base.update({"device": describe(device), "precision": precision, "arch": cfg.model.arch,
                      "image_size": cfg.data.image_size, "n_train": len(bundle.train_items),
@@ -179,12 +185,14 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
     """Train a new run into ``run_dir`` (default: a new folder under cfg.runs_dir)."""
     if cfg.data.path:
         cfg = cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve()))
-    folder = RunFolder(run_dir or new_run_dir(cfg))
+    dinfo = distributed.start(cfg.train.device)  # DDP: joins torchrun's process group, if any
+    folder = distributed.rank_folder(distributed.broadcast_object(str(run_dir or new_run_dir(cfg))))
     if folder.last.is_file():
         raise FileExistsError(f"{folder.path} already holds a run: resume it or choose another folder")
     folder.create()
-    cfg.save(folder.config)
-    return _execute(cfg, folder, sink, control, gui_attached, None, {})
+    if dinfo.is_main:
+        cfg.save(folder.config)
+    return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {})
 
 
 def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: bool = False) -> RunResult:
@@ -193,6 +201,8 @@ def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: 
     if not folder.config.is_file():
         raise FileNotFoundError(f"{folder.path} is not a run folder (no config.toml)")
     cfg = RunConfig.load(folder.config)
+    distributed.start(cfg.train.device)  # DDP: joins torchrun's process group, if any
+    folder, sink = distributed.rank_folder(run_dir), distributed.rank_sink(sink, run_dir)
     prior = folder.read_metrics()
     if not folder.last.is_file():
         folder.create()
