@@ -49,6 +49,8 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("app"))
         self.pages: list[Page] = []
         self.error_box: QMessageBox | None = None
+        from ..train.torchrun_job import gpu_count
+        self.gpu_count = gpu_count()  # "Train on all GPUs" needs more than one
         self.confirm_close: Callable[[], bool] = self._ask_close
         self.steps = QListWidget()
         self.steps.setObjectName("steps")
@@ -204,6 +206,7 @@ class MainWindow(QMainWindow):
         self.act_pause = self._action(r, "&Pause / resume", self.train_view.toggle_pause, ["Ctrl+P"], "pause")
         self.act_stop = self._action(r, "&Stop", self._stop, ["Shift+F5", "Ctrl+."], "stop",
                                      "Stop the running job at the next batch")
+        self.act_multi = self._action(r, "Train on all &GPUs (DDP)", self._start_multi_gpu, [], "play")
         r.addSeparator()
         self.act_lr = self._action(r, "&LR finder", self._start_lr_find, ["Ctrl+F"], "search")
         v = mb.addMenu("&View")
@@ -216,6 +219,12 @@ class MainWindow(QMainWindow):
     def _start_training(self) -> None:
         self.show_page("train")
         self.train_view.start()
+
+    def _start_multi_gpu(self) -> None:
+        from ..train.torchrun_job import gpu_count
+        self.show_page("train")
+        if not self.session.start_multi_gpu_training(gpu_count()):
+            self.statusBar().showMessage("Another job is running; wait for it or stop it.", 5000)
 
     def _start_lr_find(self) -> None:
         self.show_page("lr_find")
@@ -235,10 +244,14 @@ class MainWindow(QMainWindow):
         self.act_train.setEnabled(not busy and have_data)
         self.act_train.setToolTip("Start training (Ctrl+R)" if self.act_train.isEnabled() else
                                   ("A job is running." if busy else "Open a dataset first."))
+        gpus = self.gpu_count
+        self.act_multi.setEnabled(not busy and have_data and gpus > 1)
+        self.act_multi.setToolTip(f"Train the recipe on {gpus} GPUs with torchrun (DistributedDataParallel)"
+                                  if gpus > 1 else "Needs more than one GPU on this machine.")
         self.act_lr.setEnabled(not busy and have_data)
         self.act_lr.setToolTip("Run the LR finder (Ctrl+F)" if self.act_lr.isEnabled() else
                                ("A job is running." if busy else "Open a dataset first."))
-        self.act_pause.setEnabled(self.train_view.state in ("running", "paused"))
+        self.act_pause.setEnabled(self.train_view.pause_btn.isEnabled())
         self.act_stop.setEnabled(busy)
         self.act_open.setEnabled(not busy)
         names = {"scan": "scanning the dataset", "lr_find": "running the LR finder", "train": "training"}

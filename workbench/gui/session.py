@@ -38,6 +38,7 @@ class Session(QObject):
         self.stats = None
         self.current_run: str = ""
         self.runner = JobRunner(parent=self)
+        self.job_pausable = True              # False for a multi-GPU (torchrun) run
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
 
@@ -94,11 +95,29 @@ class Session(QObject):
 
     def start_training(self) -> bool:
         cfg = self.config
+        self.job_pausable = True
 
         def job(sink, control):
             from ..train.run import train
             return train(cfg, sink, control, gui_attached=True)
         return self.runner.start("train", job)
+
+    def start_multi_gpu_training(self, nproc: int) -> bool:
+        """Train the current recipe on ``nproc`` local GPUs: torchrun in a subprocess (DDP), followed
+        through the run folder's progress file. Pause is not available for such a run."""
+        from datetime import datetime
+        cfg = self.config
+        recipe = data_home() / "recipes" / f"multi-gpu-{datetime.now():%Y%m%d-%H%M%S}.toml"
+        cfg.save(recipe)
+
+        def job(sink, control):
+            from ..train.torchrun_job import run_torchrun
+            return run_torchrun(recipe, cfg.data.path, nproc, sink, control)
+        self.job_pausable = False
+        started = self.runner.start("train", job)
+        if not started:
+            self.job_pausable = True
+        return started
 
     def resume_run(self, run_dir: str | Path) -> bool:
         run_dir = str(run_dir)
@@ -150,6 +169,7 @@ class Session(QObject):
 
     @Slot(str, str)
     def _on_finished(self, job: str, status: str) -> None:
+        self.job_pausable = True
         if job == "train":
             self.runs_changed.emit()
 

@@ -230,13 +230,16 @@ class TrainView(QWidget):
         s = self.state
         self.start_btn.setEnabled(s == "idle" and not busy_other)
         self.resume_btn.setEnabled(s == "idle" and not busy_other)
-        self.pause_btn.setEnabled(s in ("running", "paused"))
+        pausable = getattr(self.session, "job_pausable", True)
+        self.pause_btn.setEnabled(s in ("running", "paused") and pausable)
         self.pause_btn.setText("Resume" if s == "paused" else "Pause")
         set_icon(self.pause_btn, "play" if s == "paused" else "pause")
         self.stop_btn.setEnabled(s in ("running", "paused"))
         why = "Another job is running." if busy_other else "A run is in progress."
         self.start_btn.setToolTip("Start a new run with the current recipe (Ctrl+R)" if self.start_btn.isEnabled() else why)
-        self.pause_btn.setToolTip("Pause / resume at the next batch" if self.pause_btn.isEnabled() else "No run in progress.")
+        self.pause_btn.setToolTip("Pause / resume at the next batch" if self.pause_btn.isEnabled() else
+                                  "A multi-GPU run cannot pause; stop it and resume later." if s == "running"
+                                  else "No run in progress.")
         self.stop_btn.setToolTip("Stop at the next batch; the last checkpoint stays usable"
                                  if self.stop_btn.isEnabled() else "No run in progress.")
 
