@@ -35,3 +35,14 @@ def shapes_dir(tmp_path_factory) -> Path:
 def shapes_flat_dir(tmp_path_factory) -> Path:
     """root/<class>/*.png without split folders: 3 classes x 20 images."""
     return make_shapes_dataset(tmp_path_factory.mktemp("shapes_flat"), n_train=15, n_valid=5, split_folders=False)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests use tiny tensors: one torch thread is faster than contended threads on a shared
+    2-core machine (measured up to 15x), and the previous setting is put back afterwards."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -5,6 +5,7 @@ import math
 import random
 from pathlib import Path
 
+import torch
 from PIL import Image, ImageDraw
 
 CLASSES = ("circle", "square", "triangle")
@@ -54,3 +55,33 @@ def make_shapes_dataset(root: Path, classes=CLASSES, n_train: int = 24, n_valid:
                 img, _ = draw_shape(c, size, rng)
                 img.save(folder / f"{split}_{c}_{i:03d}{ext}")
     return root
+
+
+class TensorLoader:
+    """BatchLoader stand-in over in-memory tensors (for Trainer tests): len, iter of (x, y), set_epoch, settable batch_size / image_size."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
+        self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
+        self.image_size = x.shape[-1]
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.y)
+
+    def __len__(self) -> int:
+        n = len(self.y) // self.batch_size if self.shuffle else -(-len(self.y) // self.batch_size)
+        return max(1, n)
+
+    def __iter__(self):
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+            order = torch.randperm(len(self.y), generator=g)
+        else:
+            order = torch.arange(len(self.y))
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield self.x[idx], self.y[idx]

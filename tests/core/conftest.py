@@ -142,13 +142,3 @@ def split_torture_factory(tmp_path):
         return make_split_torture(tmp_path / f"split_{valid_name}", valid_name)
     return make
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Core tests use tiny tensors: one torch thread is faster than contended threads on a shared
-    2-core machine (measured up to 15x), and the previous setting is put back afterwards."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

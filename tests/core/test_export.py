@@ -31,15 +31,6 @@ def exported(shapes_dir, tmp_path_factory):
     return cfg, model.eval(), out, results
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster and immune to oversubscription on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_all_formats_match_in_app_model(exported, shapes_dir):
     cfg, model, out, results = exported
     assert [r.format for r in results] == FORMATS

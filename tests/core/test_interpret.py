@@ -109,15 +109,6 @@ def test_predict_loader_restores_row_order():
 
 
 # ------------------------------------------------------------------ end to end on a trained run
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster and immune to oversubscription on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     from trained_run import trained_run

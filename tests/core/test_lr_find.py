@@ -14,6 +14,7 @@ from workbench.train.tricks import MixUpCutMix
 from workbench.lr_find import longest_descent, lr_schedule, run_lr_find, suggest
 from workbench.train.callback import Callback
 from workbench.train.trainer import Trainer
+from synth import TensorLoader
 
 
 
@@ -46,27 +47,6 @@ def test_longest_descent_and_schedule():
 
 
 # ----------------------------------------------------------------------------- the real Trainer
-class TensorLoader:
-    """BatchLoader stand-in over in-memory tensors: len, iter, set_epoch, image_size, batch_size."""
-
-    def __init__(self, x, y, batch_size, shuffle):
-        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
-        self.image_size, self.epoch = x.shape[-1], 0
-
-    def set_epoch(self, epoch):
-        self.epoch = epoch
-
-    def __len__(self):
-        return max(1, len(self.y) // self.batch_size)
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.epoch)
-        order = torch.randperm(len(self.y), generator=g) if self.shuffle else torch.arange(len(self.y))
-        for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield self.x[idx], self.y[idx]
-
-
 def make_trainer(callbacks=(), sink=None, control=None, n=24, **cfg_over):
     torch.manual_seed(0)
     cfg = RunConfig().with_overrides(["model.channels_last=false", "train.lr=0.01"] +

@@ -20,36 +20,7 @@ from workbench.events import BatchEnd, CheckpointSaved, EpochEnd, LogMessage, Pa
 from workbench.train.callback import HOOKS, Callback
 from workbench.train.checkpoint import load_checkpoint
 from workbench.train.trainer import Trainer, TrainingError
-
-
-class TensorLoader:
-    """BatchLoader stand-in: len, iter of (x, y), set_epoch, settable batch_size / image_size."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
-        self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
-        self.image_size = x.shape[-1]
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    @property
-    def n_samples(self) -> int:
-        return len(self.y)
-
-    def __len__(self) -> int:
-        n = len(self.y) // self.batch_size if self.shuffle else -(-len(self.y) // self.batch_size)
-        return max(1, n)
-
-    def __iter__(self):
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
-            order = torch.randperm(len(self.y), generator=g)
-        else:
-            order = torch.arange(len(self.y))
-        for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield self.x[idx], self.y[idx]
+from synth import TensorLoader
 
 
 class TinyNet(nn.Sequential):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -17,6 +16,7 @@ from workbench.train.tricks import (EarlyStopping, FreezeUnfreeze, MixUpCutMix, 
                                     SnapshotEnsemble, build_callbacks, class_weights,
                                     discriminative_mults, load_snapshots, make_loss, size_schedule)
 from workbench.train.tricks.snapshots import cycle_ends
+from synth import TensorLoader
 
 
 
@@ -226,27 +226,6 @@ def test_snapshots_at_cycle_ends(tmp_path):
 
 
 # ----------------------------------------------------------------------------- with the real Trainer
-class TensorLoader:
-    """BatchLoader stand-in over in-memory tensors: len, iter, set_epoch, image_size, batch_size."""
-
-    def __init__(self, x, y, batch_size, shuffle):
-        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
-        self.image_size, self.epoch = x.shape[-1], 0
-
-    def set_epoch(self, epoch):
-        self.epoch = epoch
-
-    def __len__(self):
-        return max(1, len(self.y) // self.batch_size)
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.epoch)
-        order = torch.randperm(len(self.y), generator=g) if self.shuffle else torch.arange(len(self.y))
-        for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield self.x[idx], self.y[idx]
-
-
 def real_trainer(callbacks=(), control=None, **over):
     from workbench.train.trainer import Trainer
     torch.manual_seed(0)
