@@ -25,6 +25,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         except OSError:
             pass
         raise
+    _remove_leftovers(p)
+
+
+def _remove_leftovers(p: Path) -> None:
+    """Temp files of earlier writes of the same file that were killed mid-way (never read by anyone)."""
+    for stale in p.parent.glob(f".{p.name}.*.tmp"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

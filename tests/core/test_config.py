@@ -101,3 +101,15 @@ def test_effective_presize_is_above_image_size():
     cfg = RunConfig().set("data.image_size", 64)
     assert cfg.effective_presize >= 64
     assert RunConfig().set("data.presize", 200).effective_presize == 200
+
+
+def test_atomic_write_replaces_and_cleans_leftovers_of_killed_writes(tmp_path):
+    from workbench.atomic import atomic_write_bytes
+    target = tmp_path / "last.pt"
+    leftover = tmp_path / ".last.pt.abc123.tmp"   # what a write killed before its rename leaves
+    leftover.write_bytes(b"half")
+    other = tmp_path / ".best.pt.xyz.tmp"         # belongs to another file: left alone
+    other.write_bytes(b"x")
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert not leftover.exists() and other.exists()
