@@ -12,6 +12,7 @@ def _window(qtbot, monkeypatch, gpus: int):
     from workbench.gui.main_window import MainWindow
     win = MainWindow()
     qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.device_label.text() != "device: ...", timeout=10000)  # detected off the GUI thread
     return win
 
 

@@ -49,8 +49,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("app"))
         self.pages: list[Page] = []
         self.error_box: QMessageBox | None = None
-        from ..train.torchrun_job import gpu_count
-        self.gpu_count = gpu_count()  # "Train on all GPUs" needs more than one
+        self.gpu_count = 0  # set by detect_device; "Train on all GPUs" needs more than one
         self.confirm_close: Callable[[], bool] = self._ask_close
         self.steps = QListWidget()
         self.steps.setObjectName("steps")
@@ -221,9 +220,8 @@ class MainWindow(QMainWindow):
         self.train_view.start()
 
     def _start_multi_gpu(self) -> None:
-        from ..train.torchrun_job import gpu_count
         self.show_page("train")
-        if not self.session.start_multi_gpu_training(gpu_count()):
+        if not self.session.start_multi_gpu_training(self.gpu_count):
             self.statusBar().showMessage("Another job is running; wait for it or stop it.", 5000)
 
     def _start_lr_find(self) -> None:
@@ -268,17 +266,19 @@ class MainWindow(QMainWindow):
 
         def work():
             from ..device import describe, pick_device, pick_precision
+            from ..train.torchrun_job import gpu_count
             dev = pick_device(cfg.train.device)
-            return describe(dev), pick_precision(dev, cfg.train.precision)
+            return describe(dev), pick_precision(dev, cfg.train.precision), gpu_count()
         submit(work, self._show_device)
 
     def _show_device(self, result) -> None:
         if isinstance(result, Exception):
             self.device_label.setText(f"device: unknown ({result})")
             return
-        desc, prec = result
+        desc, prec, self.gpu_count = result
         self.device_label.setText(f"device: {desc}")
         self.precision_label.setText(f"precision: {prec}")
+        self._update_state()
 
     # ----------------------------------------------------------------- runs / data
     def refresh_runs(self) -> None:
