@@ -12,7 +12,7 @@ from typing import Callable
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Slot
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
-                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from ..events import JobFailed
 from ..paths import data_home
@@ -22,7 +22,7 @@ from .views.data_view import DataView
 from .views.lr_find_view import LRFindView
 from .views.recipe_view import RecipeView
 from .views.train_view import TrainView
-from .widgets.common import PlaceholderPage, icon
+from .widgets.common import PlaceholderPage, icon, splitter
 
 MAX_RECENT = 8
 
@@ -69,12 +69,8 @@ class MainWindow(QMainWindow):
         ll.addWidget(self.steps)
         ll.addWidget(QLabel("<b>Runs</b>"))
         ll.addWidget(self.runs, 1)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.setObjectName("main_splitter")
-        self.splitter.addWidget(left)
-        self.splitter.addWidget(self.stack)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([190, 1090])
+        self.splitter = splitter(Qt.Orientation.Horizontal, left, self.stack, stretch=(0, 1), sizes=[190, 1090],
+                                 name="main_splitter")
         self.setCentralWidget(self.splitter)
 
         s = self.session

@@ -13,7 +13,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
-                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from ..events import Event, JobFailed, JobResult, Progress
 from .views.changes_view import ChangesView
@@ -24,6 +24,7 @@ from .views.image_viewer import ImageViewer, request_cam, top_k
 from .views.results_view import ResultsView
 from .views.runs_view import RunsView
 from .views.tta_view import TTAView
+from .widgets.common import splitter
 
 INTERPRET_JOB, TTA_JOB = "interpret", "tta"
 TOP_K = 48
@@ -83,11 +84,7 @@ class ResultsPage(QWidget):
         self.changes = ChangesView()
         self.viewer = ImageViewer(self)
         self.galleries = [self.cell_gallery, self.losses, self.tta.fixed, self.tta.broken]
-        conf = QSplitter(Qt.Orientation.Vertical)
-        conf.addWidget(self.confusion)
-        conf.addWidget(self.cell_gallery)
-        conf.setStretchFactor(0, 3)
-        conf.setStretchFactor(1, 2)
+        conf = splitter(Qt.Orientation.Vertical, self.confusion, self.cell_gallery, stretch=(3, 2))
         self.tabs = QTabWidget()
         for w, name in ((self.summary, "Summary"), (conf, "Confusion matrix"), (self.losses, "Top losses"),
                         (self.tta, "TTA"), (self.changes, "Changes")):

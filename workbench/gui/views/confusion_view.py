@@ -9,7 +9,9 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ..widgets.common import splitter
 
 
 def cell_colour(frac: float, diagonal: bool) -> QColor:
@@ -56,11 +58,7 @@ class ConfusionView(QWidget):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(QLabel("<b>Most confused</b>"))
         rl.addWidget(self.pairs, 1)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(0, 4)
-        split.setStretchFactor(1, 1)
+        split = splitter(Qt.Orientation.Horizontal, left, right, stretch=(4, 1))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)

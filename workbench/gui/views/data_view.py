@@ -10,11 +10,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
-                               QLabel, QProgressBar, QPushButton, QSplitter, QTableWidget,
+                               QLabel, QProgressBar, QPushButton, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from ...events import Event, Progress
-from ..widgets.common import page_header, set_icon
+from ..widgets.common import page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView, load_thumb
 
 
@@ -60,11 +60,7 @@ class DataView(QWidget):
         self.counts_plot.getPlotItem().addLegend(offset=(-10, 10))
         self.sizes_plot = pg.PlotWidget(title="Image sizes (short side, px)")
         self.sizes_plot.setBackground(None)
-        overview = QSplitter(Qt.Orientation.Horizontal)
-        overview.addWidget(self.counts_plot)
-        overview.addWidget(self.sizes_plot)
-        overview.setStretchFactor(0, 3)
-        overview.setStretchFactor(1, 2)
+        overview = splitter(Qt.Orientation.Horizontal, self.counts_plot, self.sizes_plot, stretch=(3, 2))
 
         # thumbnails per class
         self.class_combo = QComboBox()
@@ -98,11 +94,7 @@ class DataView(QWidget):
         sl = QVBoxLayout(side)
         sl.addWidget(self.problem_path)
         sl.addWidget(self.problem_image, 1)
-        health = QSplitter(Qt.Orientation.Horizontal)
-        health.addWidget(self.health)
-        health.addWidget(side)
-        health.setStretchFactor(0, 3)
-        health.setStretchFactor(1, 1)
+        health = splitter(Qt.Orientation.Horizontal, self.health, side, stretch=(3, 1))
 
         self.tabs = QTabWidget()
         self.tabs.addTab(overview, "Overview")

@@ -7,11 +7,11 @@ import math
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
-                               QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from ...config import ConfigError, RunConfig
 from ..session import default_config
-from ..widgets.common import page_header, set_icon
+from ..widgets.common import page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
 from .options_form import OptionsForm
 from .plots import LivePlot
@@ -80,12 +80,7 @@ class RecipeView(QWidget):
         right.addWidget(self.mom_plot_note)
         right_w = QWidget()
         right_w.setLayout(right)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.setObjectName("recipe_splitter")
-        self.splitter.addWidget(scroll)
-        self.splitter.addWidget(right_w)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 1)
+        self.splitter = splitter(Qt.Orientation.Horizontal, scroll, right_w, stretch=(1, 1), name="recipe_splitter")
         lay = QVBoxLayout(self)
         lay.addLayout(head)
         lay.addWidget(self.problems_label)

@@ -7,7 +7,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ..widgets.common import splitter
 
 CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -103,12 +105,7 @@ class ResultsView(QWidget):
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addWidget(QLabel("<b>Per class</b>"))
         tl.addWidget(self.table)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(table_box)
-        split.addWidget(plots)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
-        split.setSizes([480, 760])
+        split = splitter(Qt.Orientation.Horizontal, table_box, plots, stretch=(2, 3), sizes=[480, 760])
         top = QHBoxLayout()
         top.addWidget(self.heading, 1)
         lay = QVBoxLayout(self)

@@ -8,10 +8,11 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
-                               QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
 from ...config import iter_fields
+from ..widgets.common import splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status")
@@ -100,22 +101,13 @@ class RunsView(QWidget):
         self.diff_title = QLabel("<b>Config differences</b>")
         dl.addWidget(self.diff_title)
         dl.addWidget(self.diff)
-        lower = QSplitter(Qt.Orientation.Horizontal)
-        lower.addWidget(plots)
-        lower.addWidget(diffbox)
-        lower.setStretchFactor(0, 3)
-        lower.setStretchFactor(1, 2)
-        lower.setSizes([760, 480])
+        lower = splitter(Qt.Orientation.Horizontal, plots, diffbox, stretch=(3, 2), sizes=[760, 480])
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addLayout(bar)
         tl.addWidget(self.table)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(lower)
-        split.setStretchFactor(1, 2)
-        split.setSizes([220, 560])
+        split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(0, 2), sizes=[220, 560])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
         self._selection_changed()

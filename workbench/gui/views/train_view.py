@@ -5,12 +5,12 @@ import html
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
-                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from ...cli.common import fmt_time
 from ...events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStarted, Event, FitFinished,
                        FitStarted, JobFailed, LogMessage, Paused, Resumed)
-from ..widgets.common import page_header, set_icon
+from ..widgets.common import page_header, set_icon, splitter
 from .plots import LivePlot
 
 
@@ -83,12 +83,7 @@ class TrainView(QWidget):
         top = QWidget()
         top.setLayout(plots)
 
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.setObjectName("train_splitter")
-        self.splitter.addWidget(top)
-        self.splitter.addWidget(self.log)
-        self.splitter.setStretchFactor(0, 4)
-        self.splitter.setStretchFactor(1, 1)
+        self.splitter = splitter(Qt.Orientation.Vertical, top, self.log, stretch=(4, 1), name="train_splitter")
 
         lay = QVBoxLayout(self)
         lay.addLayout(buttons)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter,
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, 
                                QVBoxLayout, QWidget)
 
+from ..widgets.common import splitter
 from .gallery_view import GalleryItem, GalleryView
 
 STEPS = 100  # slider positions: beta = position / STEPS
@@ -85,15 +86,8 @@ class TTAView(QWidget):
         tl.addLayout(nums)
         tl.addLayout(sl)
         tl.addWidget(self.plot, 1)
-        galleries = QSplitter(Qt.Orientation.Horizontal)
-        galleries.addWidget(self.fixed)
-        galleries.addWidget(self.broken)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(galleries)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
-        split.setSizes([330, 420])
+        galleries = splitter(Qt.Orientation.Horizontal, self.fixed, self.broken)
+        split = splitter(Qt.Orientation.Vertical, top, galleries, stretch=(2, 3), sizes=[330, 420])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QAbstractButton, QLabel, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractButton, QLabel, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -85,3 +85,20 @@ class PlaceholderPage(QWidget):
         msg.setWordWrap(True)
         lay.addWidget(msg, 1)
         self.message = msg
+
+
+def splitter(orientation: Qt.Orientation, first: QWidget, second: QWidget, stretch: tuple = (0, 0),
+             sizes: list | None = None, name: str = "") -> QSplitter:
+    """Two widgets in a splitter with stretch factors, optional initial sizes and an object name
+    (a named splitter's state is saved with the window layout)."""
+    sp = QSplitter(orientation)
+    if name:
+        sp.setObjectName(name)
+    sp.addWidget(first)
+    sp.addWidget(second)
+    for i, factor in enumerate(stretch):
+        if factor:
+            sp.setStretchFactor(i, factor)
+    if sizes:
+        sp.setSizes(sizes)
+    return sp
