@@ -19,7 +19,7 @@ from PIL import Image
 from .augment import IMAGENET_MEAN, IMAGENET_STD, center_crop
 from .config import ConfigError, RunConfig
 from .control import RunControl
-from .data.cache import decode_presized
+from .data.cache import decode_presized, presize_image
 from .events import Progress
 
 META_FILE = "model.json"
@@ -41,12 +41,7 @@ def presize_array(img: np.ndarray, presize: int) -> np.ndarray:
         raise ValueError(f"expected an H x W x 3 uint8 image, got shape {arr.shape}")
     if arr.shape[:2] == (presize, presize):
         return arr
-    pil = Image.fromarray(arr, "RGB")
-    w, h = pil.size
-    side = min(w, h)
-    left, top = (w - side) / 2.0, (h - side) / 2.0
-    out = pil.resize((presize, presize), Image.BILINEAR, box=(left, top, left + side, top + side))
-    return np.asarray(out, dtype=np.uint8)
+    return presize_image(Image.fromarray(arr, "RGB"), presize)
 
 
 def decode_paths(paths: Sequence[str], presize: int) -> tuple[np.ndarray, list[int], dict[str, str]]:

@@ -73,6 +73,11 @@ def decode_presized(path: str, presize: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. large-image warnings; the scanner reports those
         img = load_rgb(path, draft_size=presize)
+    return presize_image(img, presize)
+
+
+def presize_image(img: Image.Image, presize: int) -> np.ndarray:
+    """An RGB image -> (presize, presize, 3) uint8: the centred square of its short side, resized."""
     w, h = img.size
     if w < 1 or h < 1:
         raise ValueError("image has no pixels")
