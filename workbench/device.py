@@ -104,11 +104,15 @@ def describe(device: torch.device) -> str:
     return f"CPU ({kind}, {n} thread{'s' if n != 1 else ''})"
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def set_threads(gui_attached: bool, requested: int = 0) -> int:
     """Set torch CPU threads (requested, else all cores). With a GUI attached, the calling job thread
     also drops to a lower OS priority (see ``lower_thread_priority``) instead of giving up a core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = max(1, requested if requested > 0 else cores)
+    n = max(1, requested if requested > 0 else available_cores())
     torch.set_num_threads(n)
     if gui_attached:
         lower_thread_priority()

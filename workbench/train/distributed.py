@@ -34,6 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..control import Cancelled, RunControl
+from ..device import available_cores
 from .callback import Callback
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -143,9 +144,8 @@ def rank_config(cfg):
     device = _DEVICE or (torch.device("cuda", info.local_rank) if info.backend == "nccl" else torch.device("cpu"))
     cfg = cfg.set("train.device", str(device))
     if device.type == "cpu" and cfg.train.threads == 0:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         local = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
-        cfg = cfg.set("train.threads", max(1, cores // max(1, local)))
+        cfg = cfg.set("train.threads", max(1, available_cores() // max(1, local)))
     return cfg
 
 
