@@ -64,28 +64,49 @@ def center_crop(x: torch.Tensor, out_size: int, mean=None, std=None, channels_la
 
 def _affine_out(x: torch.Tensor, a, b, mean, std, channels_last: bool, clamp: bool = False) -> torch.Tensor:
     """float32 ``x * a + b`` (a, b scalars or per-image tensors), optionally clamped to [0, 1], then
-    normalized with mean / std: one fused multiply-add written in the requested memory format (plus
-    an in-place clamp whose bounds are the normalized 0 and 1)."""
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    normalized with mean / std: one fused multiply-add straight from uint8 or float input, written in
+    the requested memory format (plus an in-place clamp whose bounds are the normalized 0 and 1).
+
+    The per-channel coefficients are laid out to match the memory order: for channels-last they are
+    tiled into a short repeating row (c0 c1 c2 c0 c1 c2 ...) that the flat pixel data is viewed
+    against, so every broadcast runs along a long contiguous axis (broadcasting over an innermost
+    axis of 3 channels is several times slower on the CPU)."""
     n, c, h, w = x.shape
-    a, b = _t(a, x), _t(b, x)
-    lo, hi = torch.zeros(1, c, 1, 1, device=x.device), torch.ones(1, c, 1, 1, device=x.device)
+    a, b = _coef(a, c, x.device), _coef(b, c, x.device)  # (1 or n, c)
+    lo, hi = torch.zeros(1, c, device=x.device), torch.ones(1, c, device=x.device)
     if mean is not None:
-        m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-        s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+        m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1)
+        s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1)
         a, b = a / s, (b - m) / s
         lo, hi = (lo - m) / s, (hi - m) / s
-    out = torch.empty((n, c, h, w), dtype=torch.float32, device=x.device, memory_format=fmt)
-    torch.addcmul(b.expand(n, c, 1, 1), x, a.expand(n, c, 1, 1), out=out)
+    if channels_last:
+        k = math.gcd(h * w, 128)  # pixels per repeating row
+        src = x.permute(0, 2, 3, 1).contiguous().view(n, -1, c * k)
+        out = torch.empty((n, h, w, c), dtype=torch.float32, device=x.device)
+        flat = out.view(n, -1, c * k)
+
+        def lay(v: torch.Tensor) -> torch.Tensor:
+            return v.repeat(1, k).unsqueeze(1)  # (1 or n, 1, c * k)
+        result = out.permute(0, 3, 1, 2)  # NCHW shape, channels-last strides
+    else:
+        src = x.contiguous().view(n, c, h * w)
+        out = torch.empty((n, c, h, w), dtype=torch.float32, device=x.device)
+        flat = out.view(n, c, h * w)
+
+        def lay(v: torch.Tensor) -> torch.Tensor:
+            return v.unsqueeze(-1)  # (1 or n, c, 1)
+        result = out
+    torch.addcmul(lay(b), src, lay(a), out=flat)
     if clamp:
-        out = torch.clamp_(out, lo, hi)
-    return out
+        torch.clamp_(flat, lay(lo), lay(hi))
+    return result
 
 
-def _t(v, like: torch.Tensor) -> torch.Tensor:
-    if isinstance(v, torch.Tensor):
-        return v.to(like.device, torch.float32)
-    return torch.full((1, 1, 1, 1), float(v), dtype=torch.float32, device=like.device)
+def _coef(v, c: int, dev: torch.device) -> torch.Tensor:
+    """A scalar, a per-image (n, 1, 1, 1) or per-image-and-channel (n, c, 1, 1) coefficient as
+    a float32 (1 or n, c) tensor."""
+    t = torch.as_tensor(v, dtype=torch.float32, device=dev)
+    return t.reshape(t.shape[0] if t.ndim else 1, -1).expand(-1, c)
 
 
 def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
@@ -193,27 +214,37 @@ class BatchAugment:
             out = F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         a, b = self._lighting(out, r, unit)
         out = self._erase(out, r, out_size, a, b)
-        return _affine_out(out, a, b, mean, std, channels_last, clamp=True)
+        # values stay within [0, 1] unless the lighting change (or float input) can leave it:
+        # bilinear sampling and resizing average, erasing fills with colours from [0, 1]
+        clamp = isinstance(a, torch.Tensor) or unit == 1.0
+        return _affine_out(out, a, b, mean, std, channels_last, clamp=clamp)
 
     @staticmethod
     def _plain_crops(xp: torch.Tensor, idx: torch.Tensor, crop: tuple, size: int) -> torch.Tensor:
         """uint8 (len(idx), 3, size, size): the crop box of each chosen image resized (antialiased
-        when shrinking), then flipped as drawn."""
-        cx, cy, w, h, fx, fy, _ = crop
+        when shrinking), then flipped as drawn. The boxes are computed for all images at once and
+        the per-image Python work is a slice, a resize and a flip (the prefetch threads share the
+        interpreter lock)."""
+        cx, cy, w, h, fx, fy, _ = (t[idx] for t in crop)
         hh, ww = xp.shape[-2:]
-        out = torch.empty((len(idx), 3, size, size), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
-        for k, i in enumerate(idx.tolist()):
-            x0 = min(max(int(round(float(cx[i] - w[i] + 1) * ww / 2)), 0), ww - 1)
-            x1 = min(max(int(round(float(cx[i] + w[i] + 1) * ww / 2)), x0 + 1), ww)
-            y0 = min(max(int(round(float(cy[i] - h[i] + 1) * hh / 2)), 0), hh - 1)
-            y1 = min(max(int(round(float(cy[i] + h[i] + 1) * hh / 2)), y0 + 1), hh)
-            box = xp[i:i + 1, :, y0:y1, x0:x1]
-            if (y1 - y0, x1 - x0) != (size, size):
+        x0 = ((cx - w + 1) * ww / 2).round().clamp(0, ww - 1)
+        x1 = torch.maximum(((cx + w + 1) * ww / 2).round(), x0 + 1).clamp(max=ww)
+        y0 = ((cy - h + 1) * hh / 2).round().clamp(0, hh - 1)
+        y1 = torch.maximum(((cy + h + 1) * hh / 2).round(), y0 + 1).clamp(max=hh)
+        boxes = torch.stack([x0, x1, y0, y1], 1).long().tolist()
+        flips = torch.stack([fx < 0, fy < 0], 1).tolist()
+        outs = []
+        for i, (a, b, c, d), (hflip, vflip) in zip(idx.tolist(), boxes, flips):
+            box = xp[i:i + 1, :, c:d, a:b]
+            if (d - c, b - a) != (size, size):
                 box = F.interpolate(box, size=(size, size), mode="bilinear", align_corners=False,
-                                    antialias=(y1 - y0 > size or x1 - x0 > size))
-            flips = [d for d, f in ((3, fx[i]), (2, fy[i])) if f < 0]
-            out[k:k + 1] = box.flip(flips) if flips else box
-        return out
+                                    antialias=(d - c > size or b - a > size))
+            if hflip or vflip:
+                box = box.flip([dim for dim, f in ((3, hflip), (2, vflip)) if f])
+            outs.append(box)
+        # one concatenation (channels-last like its parts); writing into a preallocated batch
+        # image by image is several times slower
+        return torch.cat(outs).contiguous(memory_format=torch.channels_last)
 
     @staticmethod
     def _grid(m: torch.Tensor, size: int, dev: torch.device) -> torch.Tensor:
@@ -270,7 +301,7 @@ class BatchAugment:
         x1 = torch.where(on, x0 + ew, x0)  # empty box where erasing is off
         box = torch.stack([x0, y0, x1, y0 + eh], 1).to(x.device, torch.float32)
         color = r[:, _E_R:_E_B + 1].to(x.device, torch.float32).view(-1, 3, 1, 1)
-        color = (color - _t(b, x)) / _t(a, x)
+        color = (color - _coef(b, 3, x.device).view(-1, 3, 1, 1)) / _coef(a, 3, x.device).view(-1, 3, 1, 1)
         pos = torch.arange(size, device=x.device, dtype=torch.float32) + 0.5
         inx = (pos >= box[:, 0:1]) & (pos < box[:, 2:3])   # (N, S)
         iny = (pos >= box[:, 1:2]) & (pos < box[:, 3:4])

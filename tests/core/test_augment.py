@@ -102,14 +102,18 @@ def test_erasing_paints_a_box():
         assert box == len(ys)  # one filled rectangle
 
 
-def test_fused_transform_matches_normalize(batch):
-    aug = BatchAugment(AugmentConfig())
-    fused = aug.transform(batch, 32, gen(3), IMAGENET_MEAN, IMAGENET_STD, channels_last=True)
-    plain = normalize(aug(batch, 32, gen(3)))
-    assert fused.is_contiguous(memory_format=torch.channels_last)
+@pytest.mark.parametrize("size", [32, 30])  # 30 x 30 pixels is not a multiple of the 128-pixel row
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_fused_transform_matches_normalize(batch, size, channels_last):
+    aug = BatchAugment(AugmentConfig(erase_p=0.5))  # per-image lighting coefficients and erase colours
+    fused = aug.transform(batch, size, gen(3), IMAGENET_MEAN, IMAGENET_STD, channels_last=channels_last)
+    plain = normalize(aug(batch, size, gen(3)))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    assert fused.is_contiguous(memory_format=fmt)
     assert torch.allclose(fused, plain, atol=1e-5)
-    v = center_crop(batch, 32, IMAGENET_MEAN, IMAGENET_STD, channels_last=True)
-    assert torch.allclose(v, normalize(center_crop(batch, 32)), atol=1e-5)
+    v = center_crop(batch, size, IMAGENET_MEAN, IMAGENET_STD, channels_last=channels_last)
+    assert v.is_contiguous(memory_format=fmt)
+    assert torch.allclose(v, normalize(center_crop(batch, size)), atol=1e-5)
 
 
 def test_center_crop_non_square_float():

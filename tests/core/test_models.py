@@ -1,6 +1,7 @@
 """Model factory, layer groups, local weights files, and device / precision choice."""
 from __future__ import annotations
 
+import platform
 import sys
 
 import pytest
@@ -117,3 +118,20 @@ def test_gui_attached_job_thread_runs_at_lower_priority_with_all_cores():
     assert seen["threads"] == dev.set_threads(False, 0)          # no core given up
     assert seen["job"] > main_nice and seen["child"] == seen["job"]  # lower priority, inherited
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_nice
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc allocator setting")
+def test_batch_transforms_reuse_freed_buffers_instead_of_page_faulting():
+    import resource
+
+    from workbench.augment import BatchAugment
+    from workbench.config import AugmentConfig
+    assert dev.keep_freed_memory() and dev.keep_freed_memory()  # applies, once per process
+    x = torch.randint(0, 256, (32, 100, 100, 3), dtype=torch.uint8)
+    aug, g = BatchAugment(AugmentConfig()), torch.Generator().manual_seed(0)
+    aug.transform(x, 96, g, (0.5,) * 3, (0.2,) * 3, True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        aug.transform(x, 96, g, (0.5,) * 3, (0.2,) * 3, True)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 3000, f"{faults} page faults in 5 batches: freed buffers went back to the OS"  # ~15000 untuned

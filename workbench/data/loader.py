@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop
+from ..device import keep_freed_memory
 from .cache import PresizeCache
 
 
@@ -60,6 +61,7 @@ class BatchLoader:
         self.mean, self.std = tuple(mean), tuple(std)
         self.epoch = 0
         self.workers = workers  # prefetch threads; None = 2 on the CPU (single-threaded each), 1 on a GPU
+        keep_freed_memory()  # batch buffers are reused instead of page-faulted afresh every step
 
     # ----------------------------------------------------------------------- order
     def set_epoch(self, epoch: int) -> None:
