@@ -5,7 +5,8 @@ Same model (resnet18 by default), data, recipe (AdamW one-cycle) and seed for:
             (precision chosen by auto, channels_last)
   plain     torchvision ImageFolder + DataLoader(2 workers, per-image RandomResizedCrop / flip /
             ToTensor / Normalize), fp32, AdamW + OneCycleLR
-  ceiling   the same model stepping on synthetic in-memory input (ours' precision, and fp32)
+  ceiling   the same model and optimizer stepping on synthetic in-memory input (ours' precision,
+            and fp32)
 Prints the CPU kind, the precision auto picks, training images/s of the last epoch, ratios, and the
 final validation accuracy of ours and plain.
 
@@ -28,6 +29,7 @@ from workbench.config import RunConfig  # noqa: E402
 from workbench.device import (autocast_dtype, cpu_kind, describe, pick_device, pick_precision,  # noqa: E402
                               set_threads)
 from workbench.models import create_model  # noqa: E402
+from workbench.train.optim import make_optimizer  # noqa: E402
 
 
 def ours(cfg: RunConfig) -> dict:
@@ -91,7 +93,7 @@ def ceiling(cfg: RunConfig, precision: str, n_classes: int, steps: int) -> dict:
     size, bs = cfg.data.image_size, cfg.data.batch_size
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model.arch, n_classes, cfg.model.dropout).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = make_optimizer(cfg.train.optimizer, [model.parameters()], 1e-4, cfg.train.weight_decay)  # ours' optimizer
     x = torch.randn(bs, 3, size, size).to(memory_format=torch.channels_last)
     y = torch.randint(0, n_classes, (bs,))
     dtype = autocast_dtype(precision)

@@ -88,3 +88,22 @@ def test_optimizers_step(name):
     assert not torch.equal(before, model.weight)
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer("lamb", [list(model.parameters())], 0.1, 0.0)
+
+
+@pytest.mark.parametrize("name", ["adamw", "sgd"])
+def test_cpu_optimizers_use_the_fused_step_with_the_same_update(name):
+    torch.manual_seed(0)
+    a, b = nn.Linear(5, 3), nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    ours = make_optimizer(name, [list(a.parameters())], 0.05, 0.01)
+    cls = torch.optim.AdamW if name == "adamw" else torch.optim.SGD
+    same = {k: v for k, v in ours.defaults.items() if k in ("lr", "betas", "momentum", "nesterov")}
+    ref = cls([{"params": [b.weight], "weight_decay": 0.01}, {"params": [b.bias], "weight_decay": 0.0}], **same)
+    assert ours.defaults["fused"] is True and not ref.defaults.get("fused")
+    x = torch.randn(4, 5)
+    for _ in range(3):
+        for model, opt in ((a, ours), (b, ref)):
+            opt.zero_grad()
+            model(x).square().sum().backward()
+            opt.step()
+    assert torch.allclose(a.weight, b.weight, atol=1e-6)
