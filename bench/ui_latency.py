@@ -49,10 +49,18 @@ class StallProbe:
 
 
 def spin(app, seconds: float, until=None) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end and not (until and until()):
-        app.processEvents()
-        time.sleep(0.001)  # the benchmark's own loop; the app under test never sleeps
+    """Run the Qt event loop (as the app does: blocked in Qt until there is work) for ``seconds`` or
+    until ``until()`` holds (checked 20 times a second)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    poll = QTimer()
+    if until is not None:
+        poll.setInterval(50)
+        poll.timeout.connect(lambda: until() and loop.quit())
+        poll.start()
+    loop.exec()
+    poll.stop()
 
 
 def summary(ms: np.ndarray) -> str:

@@ -10,10 +10,19 @@ class Cancelled(Exception):
 
 
 class RunControl:
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._running = threading.Event()
+    """Stop / pause flags. ``RunControl()`` serves threads of one process; ``RunControl.for_process()``
+    is backed by process-shared events and can be handed to a spawned child process."""
+
+    def __init__(self, _events: tuple | None = None) -> None:
+        self._stop, self._running = _events or (threading.Event(), threading.Event())
+        self.shared = _events is not None
         self._running.set()
+
+    @classmethod
+    def for_process(cls) -> "RunControl":
+        import multiprocessing
+        ctx = multiprocessing.get_context("spawn")
+        return cls((ctx.Event(), ctx.Event()))
 
     # called from any thread (GUI, signal handler)
     def request_stop(self) -> None:

@@ -96,3 +96,23 @@ def test_submit_calls_back_in_gui_thread(qtbot):
     qtbot.waitUntil(lambda: bool(out), timeout=5000)
     assert out[0] is not threading.main_thread()
     assert wait_side_tasks()
+
+
+def test_in_process_job_relays_events_result_and_the_child_error(qtbot):
+    from tests.core.test_procjob import _count, _fail
+    runner = JobRunner()
+    got = []
+    runner.event.connect(lambda job, ev: got.append(ev))
+    with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
+        assert runner.start("count", _count, in_process=True)
+        assert runner.control.shared  # stop / pause reach the child
+    assert blocker.args == ["count", "completed"]
+    assert [e.text for e in got if isinstance(e, LogMessage)] == [f"step {i}" for i in range(5)]
+    assert got[-1].result["n"] == 5
+    got.clear()
+    with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
+        assert runner.start("fail", _fail, in_process=True)
+    assert blocker.args == ["fail", "failed"]
+    fail = [e for e in got if isinstance(e, JobFailed)][0]
+    assert fail.message == "ValueError: bad input in the child"  # the child's own type and message
+    assert "_fail" in fail.traceback

@@ -44,6 +44,7 @@ def test_train_view_plots_and_buttons(qtbot, session, monkeypatch):
         sink(FitFinished("completed", run_dir="/tmp/run-x"))
         return None
     monkeypatch.setattr(run_mod, "train", fake_train)
+    session.train_in_process = False  # the made-up training lives in this process
     view = TrainView(session)
     qtbot.addWidget(view)
     session.set_option("data.path", "/somewhere")
@@ -67,12 +68,14 @@ def test_train_view_many_points_stay_buffered(qtbot, session):
     from workbench.gui.views.train_view import TrainView
     view = TrainView(session)
     qtbot.addWidget(view)
+    view._on_job_started("train")  # the refresh timer runs while a run is in progress
     view.handle(FitStarted("r", 1, 0, 200_000, 1, 1, ("a",), "cpu", "fp32", 1))
     for i in range(120_000):
-        view.loss_plot.append("train (smoothed)", i / 1000, math.sin(i / 500))
+        view.loss_plot.append("train (smoothed)", i / 120_000, math.sin(i / 500))
     with qtbot.waitSignal(view.loss_plot.redrawn, timeout=2000):
         pass
     assert view.loss_plot.points("train (smoothed)") == 120_000
+    assert view.loss_plot.getPlotItem().viewRange()[0] == pytest.approx([-0.02, 1.02])  # fixed to the epochs
     view.handle(Paused())
     assert view.state == "paused" and view.pause_btn.text() == "Resume"
     view.handle(LogMessage("disk almost full", "warning"))

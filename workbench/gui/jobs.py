@@ -10,6 +10,7 @@ calls ``callback(result)`` in the GUI thread, skipping receivers that were delet
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import traceback
@@ -20,6 +21,7 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, QTimer, Sig
 
 from ..control import Cancelled, RunControl
 from ..events import BatchEnd, Event, JobFailed, JobResult, Progress
+from ..procjob import ChildJobError, run_in_process
 
 MERGEABLE = (BatchEnd, Progress)
 
@@ -107,7 +109,10 @@ class _Worker(QObject):
             self.sink(JobResult(self.name, None))
         except BaseException as e:  # any error comes back as an event; the app stays usable
             status = "failed"
-            self.sink(JobFailed(self.name, f"{type(e).__name__}: {e}", traceback.format_exc()))
+            if isinstance(e, ChildJobError):  # raised in a job process: its own message and traceback
+                self.sink(JobFailed(self.name, e.summary, e.details))
+            else:
+                self.sink(JobFailed(self.name, f"{type(e).__name__}: {e}", traceback.format_exc()))
         self.done.emit(status)
         QThread.currentThread().quit()  # end the thread's event loop so wait() returns
 
@@ -133,12 +138,19 @@ class JobRunner(QObject):
     def busy(self) -> bool:
         return self._thread is not None
 
-    def start(self, name: str, fn: Callable[[Callable, RunControl], Any]) -> bool:
-        """Start ``fn(sink, control)`` in a worker thread; False if another job is running."""
+    def start(self, name: str, fn: Callable[[Callable, RunControl], Any], in_process: bool = False) -> bool:
+        """Start ``fn(sink, control)`` in a worker thread; False if another job is running.
+
+        ``in_process``: the worker thread runs picklable ``fn`` in a child process instead and relays
+        its events (``workbench.procjob``): the way training runs in the app."""
         if self.busy:
             return False
         self.name, self.paused = name, False
-        self.control = RunControl()
+        if in_process:
+            self.control = RunControl.for_process()
+            fn = functools.partial(run_in_process, fn)
+        else:
+            self.control = RunControl()
         self._sink = QtEventSink(self.max_rate, self)
         self._sink.event.connect(self._forward)
         self._thread = QThread(self)

@@ -5,6 +5,7 @@ JobRunner. It never holds a model, optimizer or trainer: those live only inside 
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -38,6 +39,9 @@ class Session(QObject):
         self.stats = None
         self.current_run: str = ""
         self.runner = JobRunner(parent=self)
+        # training runs in a child process (workbench.procjob: no shared interpreter lock with the
+        # UI, full OpenMP speed, crash isolation); False runs it in a thread of this process
+        self.train_in_process = True
         self.job_pausable = True              # False for a multi-GPU (torchrun) run
         self.runner.event.connect(self._on_event)
         self.runner.finished.connect(self._on_finished)
@@ -97,10 +101,9 @@ class Session(QObject):
         cfg = self.config
         self.job_pausable = True
 
-        def job(sink, control):
-            from ..train.run import train
-            return train(cfg, sink, control, gui_attached=True)
-        return self.runner.start("train", job)
+        from ..train.run import train
+        return self.runner.start("train", functools.partial(train, cfg, gui_attached=True),
+                                 in_process=self.train_in_process)
 
     def start_multi_gpu_training(self, nproc: int) -> bool:
         """Train the current recipe on ``nproc`` local GPUs: torchrun in a subprocess (DDP), followed
@@ -122,10 +125,9 @@ class Session(QObject):
     def resume_run(self, run_dir: str | Path) -> bool:
         run_dir = str(run_dir)
 
-        def job(sink, control):
-            from ..train.run import resume
-            return resume(run_dir, sink, control, gui_attached=True)
-        return self.runner.start("train", job)
+        from ..train.run import resume
+        return self.runner.start("train", functools.partial(resume, run_dir, gui_attached=True),
+                                 in_process=self.train_in_process)
 
     def stop(self) -> None:
         self.runner.stop()

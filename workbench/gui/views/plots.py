@@ -68,10 +68,11 @@ class LivePlot(pg.PlotWidget):
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.buffers: dict[str, Buffer] = {}
         self._dirty: set[str] = set()
-        self.timer = QTimer(self)
-        self.timer.setInterval(max(10, 1000 // fps))
+        self.timer = QTimer(self)  # fps 0: the owner calls redraw() on its own schedule
+        self.timer.setInterval(max(10, 1000 // max(1, fps)))
         self.timer.timeout.connect(self.redraw)
-        self.timer.start()
+        if fps > 0:
+            self.timer.start()
 
     def add_curve(self, name: str, color: str | None = None, symbol: str | None = None,
                   width: float = 2.0) -> None:
@@ -106,6 +107,16 @@ class LivePlot(pg.PlotWidget):
             self.curves[name].setData(buf.x, buf.y)
         self._dirty.clear()
         self.redrawn.emit()
+
+    def set_x_range(self, lo: float, hi: float) -> None:
+        """Fix the x axis (e.g. to the epochs of a run): appending points then no longer re-lays out
+        the axis, which is most of a redraw's cost; the y axis keeps following the data."""
+        item = self.getPlotItem()
+        item.enableAutoRange(x=False)
+        item.setXRange(lo, hi, padding=0.02)
+
+    def auto_x_range(self) -> None:
+        self.getPlotItem().enableAutoRange(x=True)
 
     def points(self, name: str) -> int:
         return len(self.buffers[name]) if name in self.buffers else 0

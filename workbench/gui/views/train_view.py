@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
@@ -41,15 +41,22 @@ class TrainView(QWidget):
         self.stop_btn.clicked.connect(self.stop)
         self.resume_btn.clicked.connect(self._pick_resume)
 
-        # live plots skip antialiasing and the grid (each halves their paint time) and redraw 4 times a
-        # second: enough for a loss curve, and it keeps the event loop free while training
-        # (bench/ui_latency.py)
-        self.loss_plot = LivePlot("Loss", "epoch", "", fps=4, antialias=False, grid=False)
+        # live plots skip antialiasing and the grid (each halves their paint time), keep the x axis
+        # fixed to the run's epochs, and are refreshed by one timer that does one piece of work per
+        # tick (a plot, or the progress labels): each piece stays around a millisecond, so the event
+        # loop never stalls noticeably while training (bench/ui_latency.py)
+        self.loss_plot = LivePlot("Loss", "epoch", "", fps=0, antialias=False, grid=False)
         self.loss_plot.add_curve("train (smoothed)", "#3b82f6", width=1.5)
         self.loss_plot.add_curve("valid", "#f97316", symbol="o")
-        self.metric_plot = LivePlot("Metrics per epoch", "epoch", "", fps=4, antialias=False, grid=False)
-        self.lr_plot = LivePlot("Learning rate", "epoch", "", fps=4, antialias=False, grid=False)
+        self.metric_plot = LivePlot("Metrics per epoch", "epoch", "", fps=0, antialias=False, grid=False)
+        self.lr_plot = LivePlot("Learning rate", "epoch", "", fps=0, antialias=False, grid=False)
         self.lr_plot.add_curve("lr", "#10b981")
+        self._latest: BatchEnd | None = None
+        self._pieces = (self.loss_plot.redraw, self.metric_plot.redraw, self.lr_plot.redraw, self._show_batch)
+        self._piece = 0
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setInterval(1000 // (3 * len(self._pieces)))  # each piece 3 times a second
+        self.refresh_timer.timeout.connect(self._refresh_step)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -152,17 +159,11 @@ class TrainView(QWidget):
 
     def handle(self, ev: Event) -> None:
         """Apply one training event (public so views are testable with made-up events)."""
-        if isinstance(ev, BatchEnd):
+        if isinstance(ev, BatchEnd):  # buffered here, shown by the refresh timer (see flush)
             x = ev.epoch + (ev.batch + 1) / max(1, ev.n_batches)
             self.loss_plot.append("train (smoothed)", x, ev.smooth_loss)
             self.lr_plot.append("lr", x, ev.lr)
-            done = (ev.epoch - self.start_epoch) * ev.n_batches + ev.batch + 1
-            total = max(1, (self.epochs - self.start_epoch) * ev.n_batches)
-            self.progress.setValue(int(1000 * min(1.0, done / total)))
-            self.progress.setFormat(f"{100 * done / total:.0f} %")
-            self.epoch_label.setText(f"Epoch {ev.epoch + 1}/{self.epochs}   batch {ev.batch + 1}/{ev.n_batches}"
-                                     f"   loss {ev.smooth_loss:.4f}")
-            self.speed_label.setText(f"{ev.images_per_sec:,.0f} img/s   ETA {fmt_time(ev.eta_s)}")
+            self._latest = ev
         elif isinstance(ev, EpochEnd):
             self.loss_plot.append("valid", ev.epoch + 1, ev.valid_loss)
             for i, (k, v) in enumerate(sorted(ev.metrics.items())):
@@ -175,6 +176,8 @@ class TrainView(QWidget):
         elif isinstance(ev, FitStarted):
             self.run_dir, self.epochs, self.start_epoch = ev.run_dir, ev.epochs, ev.start_epoch
             self.steps_per_epoch = ev.steps_per_epoch
+            for p in (self.loss_plot, self.metric_plot, self.lr_plot):
+                p.set_x_range(0, max(1, ev.epochs))
             self._log(f"run {ev.run_dir}: {ev.n_train} train / {ev.n_valid} valid images, "
                       f"{len(ev.classes)} classes, {ev.device} {ev.precision}, batch {ev.batch_size}")
             if ev.start_epoch:
@@ -194,6 +197,7 @@ class TrainView(QWidget):
         elif isinstance(ev, LogMessage):
             self._log(ev.text, ev.level)
         elif isinstance(ev, FitFinished):
+            self.flush()
             self.run_dir = ev.run_dir or self.run_dir
             level = "error" if ev.status == "failed" else "info"
             self._log(f"finished: {ev.status}{' - ' + ev.message if ev.message else ''}", level)
@@ -206,8 +210,32 @@ class TrainView(QWidget):
 
     start_epoch = 0
 
+    def _show_batch(self) -> None:
+        ev, self._latest = self._latest, None
+        if ev is None:
+            return
+        done = (ev.epoch - self.start_epoch) * ev.n_batches + ev.batch + 1
+        total = max(1, (self.epochs - self.start_epoch) * ev.n_batches)
+        self.progress.setValue(int(1000 * min(1.0, done / total)))
+        self.progress.setFormat(f"{100 * done / total:.0f} %")
+        self.epoch_label.setText(f"Epoch {ev.epoch + 1}/{self.epochs}   batch {ev.batch + 1}/{ev.n_batches}"
+                                 f"   loss {ev.smooth_loss:.4f}")
+        self.speed_label.setText(f"{ev.images_per_sec:,.0f} img/s   ETA {fmt_time(ev.eta_s)}")
+
+    @Slot()
+    def _refresh_step(self) -> None:
+        self._pieces[self._piece % len(self._pieces)]()
+        self._piece += 1
+
+    def flush(self) -> None:
+        """Show everything received so far now (plots and progress), instead of at the next ticks."""
+        for piece in self._pieces:
+            piece()
+
     def reset_plots(self) -> None:
+        self._latest = None
         for p in (self.loss_plot, self.metric_plot, self.lr_plot):
+            p.auto_x_range()
             p.clear_data()
         self.progress.setValue(0)
         self.progress.setFormat("0 %")
@@ -217,6 +245,11 @@ class TrainView(QWidget):
     # ----------------------------------------------------------------- state
     def _set_state(self, state: str) -> None:
         self.state = state
+        if state == "idle":
+            self.refresh_timer.stop()
+            self.flush()
+        elif not self.refresh_timer.isActive():
+            self.refresh_timer.start()
         self._update_buttons()
         self.state_changed.emit(state)
 

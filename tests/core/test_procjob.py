@@ -1,0 +1,85 @@
+"""Jobs in a child process: events in order, result, errors with the child's traceback, stop and pause
+across the process boundary, a child that dies."""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from workbench.control import Cancelled, RunControl
+from workbench.events import LogMessage
+from workbench.procjob import ChildJobError, run_in_process
+
+
+def _count(sink, control, n: int = 5):
+    for i in range(n):
+        sink(LogMessage(f"step {i}"))
+    return {"pid": os.getpid(), "n": n}
+
+
+def _fail(sink, control):
+    sink(LogMessage("about to fail"))
+    raise ValueError("bad input in the child")
+
+
+def _until_stopped(sink, control):
+    sink(LogMessage("waiting"))
+    while True:
+        control.check(on_pause=lambda: sink(LogMessage("paused")), on_resume=lambda: sink(LogMessage("resumed")))
+        threading.Event().wait(0.01)
+
+
+def _die(sink, control):
+    sink(LogMessage("dying"))
+    os._exit(3)
+
+
+def test_events_arrive_in_order_and_the_result_comes_back():
+    seen = []
+    result = run_in_process(_count, seen.append, RunControl.for_process())
+    assert [e.text for e in seen] == [f"step {i}" for i in range(5)]
+    assert result["n"] == 5 and result["pid"] != os.getpid()
+
+
+def test_an_exception_in_the_child_carries_its_message_and_traceback():
+    seen = []
+    with pytest.raises(ChildJobError) as info:
+        run_in_process(_fail, seen.append, RunControl.for_process())
+    assert info.value.summary == "ValueError: bad input in the child"
+    assert "_fail" in info.value.details and "Traceback" in info.value.details
+    assert [e.text for e in seen] == ["about to fail"]
+
+
+def test_pause_resume_and_stop_reach_the_child():
+    control, seen = RunControl.for_process(), []
+    got = {"waiting": threading.Event(), "paused": threading.Event(), "resumed": threading.Event()}
+
+    def sink(ev):
+        seen.append(ev.text)
+        got[ev.text].set()
+
+    def drive():
+        assert got["waiting"].wait(60)
+        control.pause()
+        assert got["paused"].wait(60)
+        control.resume()
+        assert got["resumed"].wait(60)
+        control.request_stop()
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    with pytest.raises(Cancelled):
+        run_in_process(_until_stopped, sink, control)
+    driver.join()
+    assert seen == ["waiting", "paused", "resumed"]
+
+
+def test_a_child_that_dies_is_reported_not_waited_for():
+    with pytest.raises(ChildJobError, match="ended unexpectedly .exit code 3"):
+        run_in_process(_die, None, RunControl.for_process())
+
+
+def test_needs_a_process_shared_control():
+    with pytest.raises(ValueError, match="for_process"):
+        run_in_process(_count, None, RunControl())
