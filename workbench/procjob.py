@@ -10,13 +10,15 @@ Why a process for training in the app: the training loop then runs as the main t
 interpreter. It shares no interpreter lock with the UI (a busy UI thread no longer holds up the loop,
 nor the loop the UI), and it keeps the OpenMP thread pool of a main thread: a second thread that
 runs torch ops makes GNU OpenMP count more threads than cores and stop spin-waiting between
-parallel regions, which cost 15-20 % of a CPU training step on 2 cores. A crash in the native code of
+parallel regions, which cost 15-20 % of a CPU training step on 2 cores. The child runs at idle
+CPU priority, so the app's own threads always get a core first. A crash in the native code of
 the training stack no longer takes the app down, and if the app dies, the child's next event finds
 the pipe closed and it stops like after the Stop button (the run stays resumable).
 """
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import traceback
 from typing import Any, Callable
@@ -34,13 +36,16 @@ class ChildJobError(RuntimeError):
 
 
 def run_in_process(target: Callable[[Callable, RunControl], Any], sink: Callable | None,
-                   control: RunControl, join_timeout: float = 60.0) -> Any:
-    """Call picklable ``target(sink, control)`` in a spawned child process; see the module docstring."""
+                   control: RunControl, background: bool = True, join_timeout: float = 60.0) -> Any:
+    """Call picklable ``target(sink, control)`` in a spawned child process; see the module docstring.
+
+    ``background``: the child runs at idle CPU priority (``background_priority``)."""
     if not control.shared:
         raise ValueError("run_in_process needs RunControl.for_process() so the child sees stop and pause")
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(target, send, control), name="workbench-job", daemon=True)
+    proc = ctx.Process(target=_child_main, args=(target, send, control, background), name="workbench-job",
+                       daemon=True)
     proc.start()
     send.close()  # the child holds the only write end: EOF here means it has gone
     try:
@@ -69,10 +74,32 @@ def run_in_process(target: Callable[[Callable, RunControl], Any], sink: Callable
             proc.join(5)
 
 
-def _child_main(target: Callable, conn, control: RunControl) -> None:
+def background_priority() -> str:
+    """Lower the CPU priority of the calling thread and of every thread it starts afterwards.
+
+    Linux: the SCHED_IDLE policy. A thread of the app that wakes up (a timer, a click) then takes a
+    core from the job at once; with only a higher nice value the kernel lets the job finish its time
+    slice first, which delayed the app's 10 ms timer by up to 2-4 ms (bench/ui_latency.py). The job
+    still gets every core the rest of the time. Elsewhere: nice +10 where the OS has it.
+    Returns what was applied."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return "SCHED_IDLE"
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(10)
+        return "nice +10"
+    except (AttributeError, OSError):
+        return "unchanged"
+
+
+def _child_main(target: Callable, conn, control: RunControl, background: bool = True) -> None:
     # Ctrl-C in the terminal reaches the whole process group: the app decides (it asks and stops
     # the job through ``control``), the child does not die mid-write
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if background:
+        background_priority()  # first, so every thread of the job inherits it
     orphaned = False
 
     def sink(ev) -> None:

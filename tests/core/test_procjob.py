@@ -83,3 +83,21 @@ def test_a_child_that_dies_is_reported_not_waited_for():
 def test_needs_a_process_shared_control():
     with pytest.raises(ValueError, match="for_process"):
         run_in_process(_count, None, RunControl())
+
+
+def _policies(sink, control):
+    seen = {"main": os.sched_getscheduler(0)}
+
+    def worker():
+        seen["thread"] = os.sched_getscheduler(0)
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    return seen
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policy")
+def test_background_child_and_the_threads_it_starts_run_at_idle_priority():
+    got = run_in_process(_policies, None, RunControl.for_process())
+    assert got == {"main": os.SCHED_IDLE, "thread": os.SCHED_IDLE}
+    assert run_in_process(_policies, None, RunControl.for_process(), background=False)["main"] == os.sched_getscheduler(0)

@@ -42,9 +42,10 @@ class TrainView(QWidget):
         self.resume_btn.clicked.connect(self._pick_resume)
 
         # live plots skip antialiasing and the grid (each halves their paint time), keep the x axis
-        # fixed to the run's epochs, and are refreshed by one timer that does one piece of work per
-        # tick (a plot, or the progress labels): each piece stays around a millisecond, so the event
-        # loop never stalls noticeably while training (bench/ui_latency.py)
+        # fixed to the run's epochs, and are refreshed by one timer that does at most one piece of
+        # work per tick: the loss plot and the progress labels twice a second, the others once. A
+        # piece costs about a millisecond, so the event loop stays free while training
+        # (bench/ui_latency.py)
         self.loss_plot = LivePlot("Loss", "epoch", "", fps=0, antialias=False, grid=False)
         self.loss_plot.add_curve("train (smoothed)", "#3b82f6", width=1.5)
         self.loss_plot.add_curve("valid", "#f97316", symbol="o")
@@ -52,10 +53,12 @@ class TrainView(QWidget):
         self.lr_plot = LivePlot("Learning rate", "epoch", "", fps=0, antialias=False, grid=False)
         self.lr_plot.add_curve("lr", "#10b981")
         self._latest: BatchEnd | None = None
-        self._pieces = (self.loss_plot.redraw, self.metric_plot.redraw, self.lr_plot.redraw, self._show_batch)
+        loss, labels = self.loss_plot.redraw, self._show_batch
+        self._pieces = (loss, None, labels, None, self.lr_plot.redraw,
+                        loss, None, labels, None, self.metric_plot.redraw)  # one second at 10 ticks
         self._piece = 0
         self.refresh_timer = QTimer(self)
-        self.refresh_timer.setInterval(1000 // (3 * len(self._pieces)))  # each piece 3 times a second
+        self.refresh_timer.setInterval(100)
         self.refresh_timer.timeout.connect(self._refresh_step)
 
         self.progress = QProgressBar()
@@ -224,12 +227,14 @@ class TrainView(QWidget):
 
     @Slot()
     def _refresh_step(self) -> None:
-        self._pieces[self._piece % len(self._pieces)]()
+        piece = self._pieces[self._piece % len(self._pieces)]
         self._piece += 1
+        if piece is not None:
+            piece()
 
     def flush(self) -> None:
         """Show everything received so far now (plots and progress), instead of at the next ticks."""
-        for piece in self._pieces:
+        for piece in dict.fromkeys(p for p in self._pieces if p is not None):
             piece()
 
     def reset_plots(self) -> None:
