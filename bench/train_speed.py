@@ -1,6 +1,6 @@
 """Training speed: our trainer vs a plain PyTorch loop vs the compute ceiling, measured in one run.
 
-Same model (resnet18 by default), data, recipe (AdamW one-cycle) and seed for:
+Same model (resnet18 by default), data, recipe (AdamW one-cycle; random resized crop + flip) and seed for:
   ours      workbench: presized uint8 cache + batch augmentation on the device + Trainer
             (precision chosen by auto, channels_last)
   plain     torchvision ImageFolder + DataLoader(2 workers, per-image RandomResizedCrop / flip /
@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=8, help="steps timed for the synthetic ceiling")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--skip-plain", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra config override for ours (repeatable), e.g. data.presize=128")
     args = ap.parse_args(argv)
     if not Path(args.data, "train").is_dir():
         print(f"error: no train/ folder in {args.data}", file=sys.stderr)
@@ -140,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = RunConfig().with_overrides([
             f"data.path='{args.data}'", f"data.image_size={size}", f"data.batch_size={args.batch_size}",
             f"train.epochs={args.epochs}", f"train.lr={args.lr}", f"model.arch='{args.arch}'",
-            "train.device='cpu'", f"train.threads={args.threads}"])
+            "train.device='cpu'", f"train.threads={args.threads}",
+            # the plain loop's augmentation (random resized crop + flip): the same recipe on both sides
+            "augment.p_affine=0.0", "augment.p_lighting=0.0", *args.set])
         o = ours(cfg)
         p = plain(cfg, args.workers) if not args.skip_plain else {"img_s": float("nan"), "acc": float("nan")}
         n_classes = len([d for d in Path(args.data, "train").iterdir() if d.is_dir()])

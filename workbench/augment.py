@@ -35,12 +35,13 @@ def to_float_nchw(x: torch.Tensor) -> torch.Tensor:
     return x.float()
 
 
-def _resize_crop(x: torch.Tensor, out_size: int) -> torch.Tensor:
-    """NCHW (uint8 or float) -> short side resized to out_size (antialiased), centre-cropped square."""
+def _resize_crop(x: torch.Tensor, out_size: int, crop: float = 1.0) -> torch.Tensor:
+    """NCHW (uint8 or float) -> short side resized to out_size / crop (antialiased), centre-cropped
+    to an out_size square."""
     h, w = x.shape[-2:]
-    if (h, w) == (out_size, out_size):
+    if (h, w) == (out_size, out_size) and crop == 1.0:
         return x
-    scale = out_size / min(h, w)
+    scale = out_size / crop / min(h, w)
     nh, nw = max(out_size, round(h * scale)), max(out_size, round(w * scale))
     if (nh, nw) != (h, w):
         x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False,
@@ -49,16 +50,18 @@ def _resize_crop(x: torch.Tensor, out_size: int) -> torch.Tensor:
     return x[:, :, top:top + out_size, left:left + out_size]
 
 
-def center_crop(x: torch.Tensor, out_size: int, mean=None, std=None, channels_last: bool = False) -> torch.Tensor:
-    """Validation transform: resize the short side to ``out_size`` (antialiased), centre-crop a square.
+def center_crop(x: torch.Tensor, out_size: int, mean=None, std=None, channels_last: bool = False,
+                crop: float = 1.0) -> torch.Tensor:
+    """Validation transform: resize the short side to ``out_size / crop`` (antialiased), centre-crop an
+    ``out_size`` square (``crop`` = the share of the side kept, RunConfig ``data.valid_crop``).
 
     Accepts uint8 NHWC or float NCHW; returns float32 (N, 3, out_size, out_size) in [0, 1], or already
     normalized with ``mean`` / ``std`` when given (one fused pass).
     """
     if x.dtype == torch.uint8 and x.device.type == "cpu" and x.ndim == 4 and x.shape[-1] == 3:
-        y = _resize_crop(x.permute(0, 3, 1, 2), out_size)  # uint8 resampling: fast on the CPU
+        y = _resize_crop(x.permute(0, 3, 1, 2), out_size, crop)  # uint8 resampling: fast on the CPU
         return _affine_out(y, 1 / 255.0, 0.0, mean, std, channels_last)
-    y = _resize_crop(to_float_nchw(x), out_size).clamp(0.0, 1.0)
+    y = _resize_crop(to_float_nchw(x), out_size, crop).clamp(0.0, 1.0)
     return _affine_out(y, 1.0, 0.0, mean, std, channels_last)
 
 

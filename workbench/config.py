@@ -21,7 +21,7 @@ import tomli_w
 
 from .atomic import atomic_write_text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class ConfigError(ValueError):
@@ -45,6 +45,7 @@ class DataConfig:
     valid_pct: float = opt(0.2, "Validation fraction", "Share of each class held out for validation when the dataset has no valid/ folder (stratified, seeded).", min=0.01, max=0.9)
     image_size: int = opt(128, "Image size (px)", "Side of the square images the model sees during training and validation.", min=16, max=1024)
     presize: int = opt(0, "Presize (px)", "Side of the decoded image cache; 0 = 1.25 x the largest training size. Changing the training size never rebuilds the cache.", min=0, max=2048, advanced=True)
+    valid_crop: float = opt(0.875, "Validation crop", "Share of the image side kept by the centre crop of validation, prediction and export (the image is resized to image_size / valid_crop first). 0.875 matches the zoom of random-resized training crops; 1.0 keeps the whole square.", min=0.5, max=1.0, advanced=True)
     batch_size: int = opt(64, "Batch size", "Images per training step. Halved automatically when the device runs out of memory.", min=1, max=4096)
     min_side: int = opt(8, "Minimum image side (px)", "Images smaller than this are reported as too small and skipped.", min=1, max=4096, advanced=True)
     max_pixels: int = opt(89_478_485, "Maximum pixels", "Images with more pixels are reported as decompression bombs and skipped.", min=1_000, advanced=True)
@@ -94,7 +95,7 @@ class TrainConfig:
     grad_clip: float = opt(0.0, "Gradient clipping", "Clip the gradient norm to this value; 0 = off.", min=0.0, advanced=True)
     grad_accum: int = opt(1, "Gradient accumulation", "Accumulate gradients over this many batches per optimizer step.", min=1, max=256, advanced=True)
     compile: bool = opt(False, "torch.compile", "Compile the model (slow start, ~5 % faster on CPU).", advanced=True)
-    threads: int = opt(0, "CPU threads", "Torch threads on CPU; 0 = all cores (one left free when the GUI is attached).", min=0, advanced=True)
+    threads: int = opt(0, "CPU threads", "Torch threads on CPU; 0 = all cores (in the app the run has a lower CPU priority instead of fewer cores).", min=0, advanced=True)
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,18 @@ def _migrate_1_to_2(d: dict) -> dict:
     return out
 
 
-MIGRATIONS = {1: _migrate_1_to_2}
+def _migrate_2_to_3(d: dict) -> dict:
+    """Schema 3 added data.valid_crop (default 0.875); runs of schema 2 were validated on the whole
+    square, so their files keep 1.0 and re-evaluating an old run gives its recorded numbers."""
+    out = dict(d)
+    data = dict(d.get("data", {}))
+    data.setdefault("valid_crop", 1.0)
+    out["data"] = data
+    out["schema_version"] = 3
+    return out
+
+
+MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def migrate(d: dict) -> dict:

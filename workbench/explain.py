@@ -40,7 +40,7 @@ class CamProvider:
         from .augment import center_crop, normalize
         from .data.cache import decode_presized
         raw = torch.from_numpy(np.array(decode_presized(path, self.cfg.effective_presize)))[None]
-        x01 = center_crop(raw, self.cfg.data.image_size)            # float (1, 3, S, S) in [0, 1]
+        x01 = center_crop(raw, self.cfg.data.image_size, crop=self.cfg.data.valid_crop)  # float (1, 3, S, S)
         img = (x01[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
         return img, normalize(x01)
 

@@ -25,8 +25,9 @@ from .events import Progress
 META_FILE = "model.json"
 META_FORMAT = "workbench-model"
 RESIZE_POLICY = ("decode with EXIF orientation to RGB; resize the short side to presize (bilinear) and "
-                 "centre-crop a presize square; resize the short side to image_size (bilinear, antialiased) "
-                 "and centre-crop image_size; scale to [0, 1]; normalize with mean/std; NCHW float32")
+                 "centre-crop a presize square; resize the short side to image_size / valid_crop (bilinear, "
+                 "antialiased) and centre-crop image_size; scale to [0, 1]; normalize with mean/std; "
+                 "NCHW float32")
 
 
 class ExportError(RuntimeError):
@@ -65,7 +66,8 @@ def build_meta(cfg: RunConfig, classes: Sequence[str], files: dict | None = None
         "format": META_FORMAT, "format_version": 1, "workbench_version": __version__,
         "arch": cfg.model.arch, "num_classes": len(classes), "classes": list(classes),
         "dropout": cfg.model.dropout,
-        "input": {"image_size": cfg.data.image_size, "presize": cfg.effective_presize, "channels": 3,
+        "input": {"image_size": cfg.data.image_size, "presize": cfg.effective_presize,
+                  "valid_crop": cfg.data.valid_crop, "channels": 3,
                   "layout": "NCHW", "dtype": "float32", "value_range": [0, 1],
                   "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "resize": RESIZE_POLICY},
         "output": "logits (N, num_classes); softmax gives probabilities",
@@ -116,6 +118,7 @@ class Predictor:
         self.classes = tuple(meta["classes"])
         self.image_size, self.presize = int(inp["image_size"]), int(inp["presize"])
         self.mean, self.std = tuple(inp["mean"]), tuple(inp["std"])
+        self.valid_crop = float(inp.get("valid_crop", 1.0))  # exports before data.valid_crop: whole square
 
     @property
     def recipe(self) -> RunConfig:
@@ -132,7 +135,7 @@ class Predictor:
     def preprocess(self, u8: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Presized uint8 (N, S, S, 3) -> normalized float (N, 3, image_size, image_size)."""
         x = torch.as_tensor(np.asarray(u8)) if not torch.is_tensor(u8) else u8
-        return center_crop(x, self.image_size, self.mean, self.std)
+        return center_crop(x, self.image_size, self.mean, self.std, crop=self.valid_crop)
 
     def probs_tensor(self, x: torch.Tensor) -> np.ndarray:
         """Probabilities for an already preprocessed float batch."""
@@ -150,7 +153,7 @@ class Predictor:
                 from .tta import tta_batch, tta_sizes
                 sizes = [self.image_size] if self.fixed_size else tta_sizes(self.image_size, cfg.tta)
                 plain, aug = tta_batch(self.logits, chunk, self.image_size, cfg.tta, cfg.augment, gen,
-                                       self.mean, self.std, sizes)
+                                       self.mean, self.std, sizes, crop=self.valid_crop)
                 out.append((1 - cfg.tta.beta) * aug + cfg.tta.beta * plain)
             else:
                 out.append(self.probs_tensor(self.preprocess(chunk)))

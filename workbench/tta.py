@@ -59,10 +59,12 @@ def tta_sizes(image_size: int, tta: TTAConfig) -> list[int]:
 
 def tta_batch(logits_fn: Callable[[torch.Tensor], torch.Tensor], u8: torch.Tensor, image_size: int,
               tta: TTAConfig, augment: AugmentConfig, generator: torch.Generator,
-              mean=None, std=None, sizes: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Plain and augmented-mean probabilities for one uint8 (N, S, S, 3) batch of presized images."""
+              mean=None, std=None, sizes: Sequence[int] | None = None,
+              crop: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Plain and augmented-mean probabilities for one uint8 (N, S, S, 3) batch of presized images
+    (``crop``: the validation centre crop, RunConfig ``data.valid_crop``)."""
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if mean is None else (mean, std)
-    plain = torch.softmax(logits_fn(center_crop(u8, image_size, mean, std)).float(), 1)
+    plain = torch.softmax(logits_fn(center_crop(u8, image_size, mean, std, crop=crop)).float(), 1)
     if tta.n <= 0:
         p = plain.cpu().numpy()
         return p, p.copy()
@@ -101,7 +103,7 @@ def tta_predict(model: torch.nn.Module, cache, rows: Sequence[int], labels: Sequ
         if control is not None:
             control.check()
         u8 = torch.from_numpy(np.ascontiguousarray(cache.images[rows[b:b + bs]])).to(device)
-        p, a = tta_batch(logits_fn, u8, size, cfg.tta, cfg.augment, gen)
+        p, a = tta_batch(logits_fn, u8, size, cfg.tta, cfg.augment, gen, crop=cfg.data.valid_crop)
         plains.append(p)
         augs.append(a)
         if sink is not None:

@@ -142,3 +142,25 @@ def test_cpu_plain_crop_route_matches_grid_sampling():
     assert (a - b).abs().mean() < 0.02
     mixed = BatchAugment(replace(PLAIN, min_scale=0.4, flip=True, p_affine=0.5))
     assert torch.equal(mixed(u8, 32, gen(4)), mixed(u8, 32, gen(4)))
+
+
+def test_validation_crop_keeps_the_central_share_of_the_side():
+    x = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    half = center_crop(x, 32, crop=0.5)  # 32 / 0.5 = 64: no resize, the central half of each side
+    assert torch.allclose(half, x[:, 16:48, 16:48].permute(0, 3, 1, 2).float() / 255)
+    whole = center_crop(x, 32)  # crop 1.0: the whole square, resized
+    assert whole.shape == half.shape and not torch.allclose(whole, half)
+    # the loader's batches that are not augmented use it (RunConfig data.valid_crop)
+    import numpy as np
+
+    from workbench.data.loader import BatchLoader
+
+    class Cache:
+        images = x.numpy()
+
+        def __len__(self) -> int:
+            return 2
+    loader = BatchLoader(Cache(), np.arange(2), np.zeros(2, np.int64), 2, train=False, image_size=32,
+                         device=torch.device("cpu"), channels_last=False, valid_crop=0.5)
+    xb, _ = next(iter(loader))
+    assert torch.allclose(xb, normalize(half), atol=1e-5)

@@ -82,7 +82,17 @@ mixup_alpha = 0.2
     assert cfg.data.image_size == 96
     assert cfg.train.precision == "fp32" and cfg.train.epochs == 2
     assert cfg.tricks.mixup == 0.2 and cfg.seed == 3
+    assert cfg.data.valid_crop == 1.0  # validated on the whole square before schema 3
     assert migrate({"schema_version": 1, "train": {"mixed_precision": True}})["train"]["precision"] == "auto"
+
+
+def test_migrates_schema_2_keeping_the_whole_square_for_validation():
+    old = RunConfig.from_toml("schema_version = 2\n[data]\nimage_size = 64\n")
+    assert old.schema_version == SCHEMA_VERSION and old.data.image_size == 64
+    assert old.data.valid_crop == 1.0  # re-evaluating an old run reproduces its recorded metrics
+    assert RunConfig.from_toml(f"schema_version = {SCHEMA_VERSION}\n").data.valid_crop == 0.875
+    kept = RunConfig.from_toml("schema_version = 2\n[data]\nvalid_crop = 0.9\n")
+    assert kept.data.valid_crop == 0.9
 
 
 def test_newer_schema_is_refused():

@@ -34,7 +34,8 @@ def test_plain_pass_matches_validation_transform(cache):
     model = small_model()
     res = tta_predict(model, cache, np.arange(10), np.arange(10) % 3, cfg_with(0), classes=("a", "b", "c"))
     with torch.no_grad():
-        ref = torch.softmax(model(center_crop(torch.from_numpy(cache.images), 32, IMAGENET_MEAN, IMAGENET_STD)), 1).numpy()
+        ref = torch.softmax(model(center_crop(torch.from_numpy(cache.images), 32, IMAGENET_MEAN, IMAGENET_STD,
+                                              crop=0.875)), 1).numpy()  # data.valid_crop
     np.testing.assert_allclose(res.plain_probs, ref, atol=1e-6)
     np.testing.assert_array_equal(res.aug_probs, res.plain_probs)      # n = 0 -> equals plain
     np.testing.assert_array_equal(res.final(0.25), res.plain_probs)

@@ -33,7 +33,7 @@ class BatchLoader:
                  train: bool, image_size: int, device: torch.device, augment: BatchAugment | None = None,
                  seed: int = 0, drop_last: bool | None = None, channels_last: bool = True,
                  sample_weights: np.ndarray | None = None, rank: int = 0, world_size: int = 1,
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD, workers: int | None = None) -> None:
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, workers: int | None = None, valid_crop: float = 1.0) -> None:
         self.cache = cache
         self.rows = np.asarray(rows, dtype=np.int64)
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -59,6 +59,7 @@ class BatchLoader:
             self.sample_weights = w / w.sum()
         self.rank, self.world_size = rank, world_size
         self.mean, self.std = tuple(mean), tuple(std)
+        self.valid_crop = float(valid_crop)  # centre crop of batches that are not augmented
         self.epoch = 0
         self.workers = workers  # prefetch threads; None = 2 on the CPU (single-threaded each), 1 on a GPU
         keep_freed_memory()  # batch buffers are reused instead of page-faulted afresh every step
@@ -125,10 +126,10 @@ class BatchLoader:
             x, y = x.pin_memory(), y.pin_memory()
         x = x.to(self.device, non_blocking=cuda)
         y = y.to(self.device, non_blocking=cuda)
-        if self.train and self.augment is not None:
+        if self.train and self.augment is not None and self.augment.cfg.enabled:
             x = self.augment.transform(x, image_size, gen, self.mean, self.std, self.channels_last)
         else:
-            x = center_crop(x, image_size, self.mean, self.std, self.channels_last)
+            x = center_crop(x, image_size, self.mean, self.std, self.channels_last, self.valid_crop)
         return x, y, rows
 
 

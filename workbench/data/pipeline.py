@@ -55,8 +55,10 @@ def build_loaders(ds: Dataset, cfg: RunConfig, device: torch.device, sink=None, 
     common = dict(image_size=cfg.data.image_size, device=torch.device(device), seed=cfg.seed,
                   channels_last=cfg.model.channels_last, rank=rank, world_size=world_size)
     train = BatchLoader(cache, rows_train, labels[rows_train], cfg.data.batch_size, train=True,
-                        augment=BatchAugment(cfg.augment), sample_weights=weights, **common)
-    valid = BatchLoader(cache, rows_valid, labels[rows_valid], cfg.data.batch_size, train=False, **common)
+                        augment=BatchAugment(cfg.augment), sample_weights=weights,
+                        valid_crop=cfg.data.valid_crop, **common)  # the framing when augmentation is off
+    valid = BatchLoader(cache, rows_valid, labels[rows_valid], cfg.data.batch_size, train=False,
+                        valid_crop=cfg.data.valid_crop, **common)
     return DataBundle(train=train, valid=valid, cache=cache, classes=tuple(ds.classes),
                       train_items=[items[i] for i in rows_train], valid_items=[items[i] for i in rows_valid],
                       skipped=skipped)
