@@ -354,7 +354,7 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
 def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None,
             gui_attached: bool = False) -> LRFindResult:
     """Open the dataset, build loaders, model and trainer as training would, and run the range test.
-    Torch CPU threads follow ``train.threads`` (one core left free when a GUI is attached)."""
+    Torch CPU threads follow ``train.threads`` (all cores by default)."""
     from .data import open_dataset
     from .data.pipeline import build_loaders
     from .device import pick_device, set_threads

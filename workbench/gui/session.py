@@ -39,8 +39,8 @@ class Session(QObject):
         self.stats = None
         self.current_run: str = ""
         self.runner = JobRunner(parent=self)
-        # training runs in a child process (workbench.procjob: no shared interpreter lock with the
-        # UI, full OpenMP speed, crash isolation); False runs it in a thread of this process
+        # training and the LR finder run in a child process (workbench.procjob: no shared interpreter
+        # lock with the UI, full OpenMP speed, crash isolation); False runs them in a thread here
         self.train_in_process = True
         self.job_pausable = True              # False for a multi-GPU (torchrun) run
         self.runner.event.connect(self._on_event)
@@ -90,12 +90,9 @@ class Session(QObject):
         return self.runner.start("scan", job)
 
     def run_lr_find(self) -> bool:
-        cfg = self.config
-
-        def job(sink, control):
-            from ..lr_find import lr_find
-            return lr_find(cfg, sink, control, gui_attached=True)
-        return self.runner.start("lr_find", job)
+        from ..lr_find import lr_find  # in a child process like training: full speed, app stays fluid
+        return self.runner.start("lr_find", functools.partial(lr_find, self.config, gui_attached=True),
+                                 in_process=self.train_in_process)
 
     def start_training(self) -> bool:
         cfg = self.config
