@@ -137,7 +137,10 @@ def main() -> int:
     s.open_dataset(str(dataset))
     spin(app, 120, until=lambda: s.dataset is not None and not s.runner.busy)
     win.show_page("train")
+    from workbench.gui.app import WARM_MODULES
     from workbench.gui.jobs import wait_side_tasks
+    s.runner.keep_spare_process(WARM_MODULES)  # as the app does: the job process is started ahead
+    spin(app, 120, until=lambda: s.runner._spare.ready())
     wait_side_tasks(60_000)  # device detection and previews finish before the idle baseline
     spin(app, 1.0)
 

@@ -101,3 +101,26 @@ def test_background_child_and_the_threads_it_starts_run_at_idle_priority():
     got = run_in_process(_policies, None, RunControl.for_process())
     assert got == {"main": os.SCHED_IDLE, "thread": os.SCHED_IDLE}
     assert run_in_process(_policies, None, RunControl.for_process(), background=False)["main"] == os.sched_getscheduler(0)
+
+
+def _imported(sink, control):
+    import sys
+    return "workbench.events" in sys.modules and "json" in sys.modules
+
+
+def test_a_spare_process_starts_warm_and_runs_one_job():
+    from workbench.procjob import JobProcess
+    spare = JobProcess(warm_modules=("json", "workbench.events"))
+    assert spare.ready(timeout=60) and spare.alive
+    assert spare.run(_imported, None, spare.control) is True
+    assert not spare.alive
+    with pytest.raises(RuntimeError, match="one job"):
+        spare.run(_imported, None)
+    idle = JobProcess()
+    assert idle.ready(timeout=60)
+    idle.close()  # a discarded spare just ends
+    assert not idle.alive
+    other = JobProcess()
+    with pytest.raises(ValueError, match="own control"):
+        other.run(_imported, None, RunControl.for_process())
+    other.close()

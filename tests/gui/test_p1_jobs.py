@@ -116,3 +116,20 @@ def test_in_process_job_relays_events_result_and_the_child_error(qtbot):
     fail = [e for e in got if isinstance(e, JobFailed)][0]
     assert fail.message == "ValueError: bad input in the child"  # the child's own type and message
     assert "_fail" in fail.traceback
+
+
+def test_runner_keeps_a_warm_spare_process_for_the_next_job(qtbot):
+    from tests.core.test_procjob import _count
+    runner = JobRunner()
+    runner.spare_delay_ms = 0
+    runner.keep_spare_process(("json",))
+    spare = runner._spare
+    assert spare is not None and spare.ready(timeout=60) and runner.spare_ready
+    with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
+        assert runner.start("count", _count, in_process=True)
+        assert runner.control is spare.control and not runner.spare_ready  # the spare took the job
+    assert blocker.args == ["count", "completed"]
+    qtbot.waitUntil(lambda: runner.spare_ready, timeout=10_000)
+    assert runner._spare is not spare  # a fresh spare for the next job
+    runner.discard_spare()
+    assert not runner.spare_ready

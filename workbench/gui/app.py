@@ -4,12 +4,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from ..config import ConfigError, RunConfig
 from .widgets.common import icon, resource
+
+WARM_MODULES = ("workbench.train.run", "workbench.lr_find")  # what the app's job processes run
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
@@ -18,8 +20,9 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     if app is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(argv or [sys.argv[0]])
-    # The training thread runs Python between torch ops; a short GIL switch interval lets the GUI
-    # thread take the GIL sooner, which keeps the event loop responsive (see bench/ui_latency.py).
+    # Jobs in threads (scans, interpretation, export) and the event relay of the job process run
+    # Python; a short GIL switch interval lets the GUI thread take the GIL sooner, which keeps the
+    # event loop responsive (see bench/ui_latency.py).
     sys.setswitchinterval(0.001)
     app.setApplicationName("Workbench")
     app.setOrganizationName("workbench")
@@ -65,4 +68,8 @@ def run(dataset: str | None = None, demo: bool = False, recipe: str | None = Non
         print(f"error: {e}", file=sys.stderr)
         return 2
     win.show()
+    # a job process kept started with the training modules imported: Train and LR finder start at once
+    runner = win.session.runner
+    QTimer.singleShot(2000, lambda: runner.keep_spare_process(WARM_MODULES))
+    app.aboutToQuit.connect(runner.discard_spare)
     return app.exec()

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, QTimer, Sig
 
 from ..control import Cancelled, RunControl
 from ..events import BatchEnd, Event, JobFailed, JobResult, Progress
-from ..procjob import ChildJobError, run_in_process
+from ..procjob import ChildJobError, JobProcess
 
 MERGEABLE = (BatchEnd, Progress)
 
@@ -133,6 +133,9 @@ class JobRunner(QObject):
         self.control: RunControl | None = None
         self.name = ""
         self.paused = False
+        self._spare: JobProcess | None = None
+        self._warm_modules: tuple[str, ...] | None = None  # None: no spare job process is kept
+        self.spare_delay_ms = 3000
 
     @property
     def busy(self) -> bool:
@@ -147,8 +150,10 @@ class JobRunner(QObject):
             return False
         self.name, self.paused = name, False
         if in_process:
-            self.control = RunControl.for_process()
-            fn = functools.partial(run_in_process, fn)
+            proc = self._spare if self._spare is not None and self._spare.alive else JobProcess()
+            self._spare = None
+            self.control = proc.control
+            fn = functools.partial(proc.run, fn)
         else:
             self.control = RunControl()
         self._sink = QtEventSink(self.max_rate, self)
@@ -210,6 +215,33 @@ class JobRunner(QObject):
         name = self.name
         self.paused = False
         self.finished.emit(name, status)
+        # the next spare starts once the app has been idle a moment (not during the interpretation
+        # that follows a run, which it would slow down)
+        QTimer.singleShot(self.spare_delay_ms, self._refill_spare)
+
+    # ------------------------------------------------------------------ spare job process
+    def keep_spare_process(self, warm_modules: tuple[str, ...]) -> None:
+        """Keep one job process started, with ``warm_modules`` imported, for the next ``in_process``
+        job: it then starts at once instead of after a few seconds. The spare waits at idle CPU
+        priority; a new one is started after each job."""
+        self._warm_modules = tuple(warm_modules)
+        self._refill_spare()
+
+    def discard_spare(self) -> None:
+        """Stop keeping a spare job process and end the one there is (when the app quits)."""
+        self._warm_modules = None
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()
+
+    @property
+    def spare_ready(self) -> bool:
+        return self._spare is not None and self._spare.alive
+
+    def _refill_spare(self) -> None:
+        if self._warm_modules is None or self.busy or self.spare_ready:
+            return
+        self._spare = JobProcess(warm_modules=self._warm_modules)
 
 
 # ----------------------------------------------------------------------------- small side tasks

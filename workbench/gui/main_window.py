@@ -263,6 +263,9 @@ class MainWindow(QMainWindow):
         def work():
             from ..device import describe, pick_device, pick_precision
             from ..train.torchrun_job import gpu_count
+            # the results pages need the model code later; importing it (torchvision's native
+            # libraries) holds the interpreter lock for 0.1-0.2 s, so it happens here, at start-up
+            from .. import models  # noqa: F401
             dev = pick_device(cfg.train.device)
             return describe(dev), pick_precision(dev, cfg.train.precision), gpu_count()
         submit(work, self._show_device)
