@@ -4,6 +4,9 @@
 moved to a fresh QThread. ``QtEventSink`` is the event sink handed to the core: it lives in the GUI
 thread, emits ``Signal(object)`` (queued across threads) and merges batch-like events to at most
 ``max_rate`` per second. The return value arrives as ``JobResult``, an exception as ``JobFailed``.
+With ``start(..., in_process=True)`` the worker thread only relays: ``fn`` runs in a child process
+(``workbench.procjob.JobProcess``; the runner can keep a warm spare one ready), which is how the app
+trains and runs the LR finder.
 
 ``submit(fn, callback)`` runs small side tasks (thumbnails, augmentation preview) in a thread pool and
 calls ``callback(result)`` in the GUI thread, skipping receivers that were deleted meanwhile.
