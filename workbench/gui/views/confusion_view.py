@@ -11,7 +11,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..widgets.common import splitter
+from ..widgets.common import pane, splitter
 
 
 def cell_colour(frac: float, diagonal: bool) -> QColor:
@@ -47,17 +47,8 @@ class ConfusionView(QWidget):
         self.pairs.itemActivated.connect(self._pair_clicked)
         self.caption = QLabel("Rows = true class, columns = predicted class; colour = share of the row.")
         self.caption.setWordWrap(True)
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(QLabel("<b>Confusion matrix</b>"))
-        ll.addWidget(self.table, 1)
-        ll.addWidget(self.caption)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(QLabel("<b>Most confused</b>"))
-        rl.addWidget(self.pairs, 1)
+        left = pane(QLabel("<b>Confusion matrix</b>"), (self.table, 1), self.caption)
+        right = pane(QLabel("<b>Most confused</b>"), (self.pairs, 1))
         split = splitter(Qt.Orientation.Horizontal, left, right, stretch=(4, 1))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)

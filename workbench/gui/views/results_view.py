@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..widgets.common import splitter
+from ..widgets.common import pane, splitter
 
 CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -95,16 +95,8 @@ class ResultsView(QWidget):
         self.table.setToolTip("Click a column header to sort")
         self.loss_plot = make_plot("Loss", "loss")
         self.acc_plot = make_plot("Accuracy", "accuracy")
-        plots = QWidget()
-        pl = QVBoxLayout(plots)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.addWidget(self.loss_plot)
-        pl.addWidget(self.acc_plot)
-        table_box = QWidget()
-        tl = QVBoxLayout(table_box)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addWidget(QLabel("<b>Per class</b>"))
-        tl.addWidget(self.table)
+        plots = pane(self.loss_plot, self.acc_plot)
+        table_box = pane(QLabel("<b>Per class</b>"), self.table)
         split = splitter(Qt.Orientation.Horizontal, table_box, plots, stretch=(2, 3), sizes=[480, 760])
         top = QHBoxLayout()
         top.addWidget(self.heading, 1)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QWidget)
 
 from ...config import iter_fields
-from ..widgets.common import splitter
+from ..widgets.common import pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status")
@@ -90,23 +90,11 @@ class RunsView(QWidget):
         bar.addWidget(self.hint, 1)
         for b in (self.refresh_btn, self.open_btn, self.delete_btn):
             bar.addWidget(b)
-        plots = QWidget()
-        pl = QHBoxLayout(plots)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.addWidget(self.loss_plot)
-        pl.addWidget(self.acc_plot)
-        diffbox = QWidget()
-        dl = QVBoxLayout(diffbox)
-        dl.setContentsMargins(0, 0, 0, 0)
+        plots = pane(self.loss_plot, self.acc_plot, horizontal=True)
         self.diff_title = QLabel("<b>Config differences</b>")
-        dl.addWidget(self.diff_title)
-        dl.addWidget(self.diff)
+        diffbox = pane(self.diff_title, self.diff)
         lower = splitter(Qt.Orientation.Horizontal, plots, diffbox, stretch=(3, 2), sizes=[760, 480])
-        top = QWidget()
-        tl = QVBoxLayout(top)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addLayout(bar)
-        tl.addWidget(self.table)
+        top = pane(bar, self.table)
         split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(0, 2), sizes=[220, 560])
         lay = QVBoxLayout(self)
         lay.addWidget(split)

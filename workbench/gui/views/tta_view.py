@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, 
                                QVBoxLayout, QWidget)
 
-from ..widgets.common import splitter
+from ..widgets.common import pane, splitter
 from .gallery_view import GalleryItem, GalleryView
 
 STEPS = 100  # slider positions: beta = position / STEPS
@@ -79,13 +79,7 @@ class TTAView(QWidget):
         sl.addWidget(QLabel("beta"))
         sl.addWidget(self.slider, 1)
         sl.addWidget(self.beta_label)
-        top = QWidget()
-        tl = QVBoxLayout(top)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addLayout(head)
-        tl.addLayout(nums)
-        tl.addLayout(sl)
-        tl.addWidget(self.plot, 1)
+        top = pane(head, nums, sl, (self.plot, 1))
         galleries = splitter(Qt.Orientation.Horizontal, self.fixed, self.broken)
         split = splitter(Qt.Orientation.Vertical, top, galleries, stretch=(2, 3), sizes=[330, 420])
         lay = QVBoxLayout(self)

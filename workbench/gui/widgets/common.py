@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QAbstractButton, QLabel, QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractButton, QHBoxLayout, QLabel, QLayout, QSplitter, QToolButton,
+                               QVBoxLayout, QWidget)
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -85,6 +86,21 @@ class PlaceholderPage(QWidget):
         msg.setWordWrap(True)
         lay.addWidget(msg, 1)
         self.message = msg
+
+
+def pane(*items, horizontal: bool = False) -> QWidget:
+    """A margin-less container (a splitter pane) stacking ``items`` top to bottom, or left to right
+    with ``horizontal``. An item is a widget, a layout, or (widget, stretch)."""
+    w = QWidget()
+    lay = QHBoxLayout(w) if horizontal else QVBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    for item in items:
+        widget, stretch = item if isinstance(item, tuple) else (item, 0)
+        if isinstance(widget, QLayout):
+            lay.addLayout(widget, stretch)
+        else:
+            lay.addWidget(widget, stretch)
+    return w
 
 
 def splitter(orientation: Qt.Orientation, first: QWidget, second: QWidget, stretch: tuple = (0, 0),
