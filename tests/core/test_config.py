@@ -123,3 +123,19 @@ def test_atomic_write_replaces_and_cleans_leftovers_of_killed_writes(tmp_path):
     atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new"
     assert not leftover.exists() and other.exists()
+
+
+def test_atomic_path_renames_on_success_and_removes_the_temp_file_on_error(tmp_path):
+    from workbench.atomic import atomic_path
+    target = tmp_path / "images.u8"
+    (tmp_path / ".images.u8.killed.tmp").write_bytes(b"half")  # a cache build killed mid-way
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".images.u8.")
+        tmp.write_bytes(b"data")
+        assert not target.exists()  # nothing visible before the block ends
+    assert target.read_bytes() == b"data" and not list(tmp_path.glob(".*.tmp"))
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"partial")
+            raise RuntimeError("cancelled")
+    assert target.read_bytes() == b"data" and not list(tmp_path.glob(".*.tmp"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -22,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..atomic import atomic_write_json
+from ..atomic import atomic_path, atomic_write_json
 from ..events import Progress
 
 FORMAT_VERSION = 1
@@ -199,25 +198,13 @@ class _Builder:
 
     def run(self, cls):
         s = self.presize
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.meta_path.stem}.", suffix=".tmp", dir=self.folder)
-        os.close(fd)
-        try:
+        with atomic_path(self.meta_path.with_suffix(".u8")) as tmp:
             images = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(self.n, s, s, 3))
             self._progress(force=True)
             todo = self._reuse(images)
             self._decode(images, todo)
             images.flush()
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
             del images
-            data_path = self.meta_path.with_suffix(".u8")
-            os.replace(tmp, data_path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
         meta = {"version": FORMAT_VERSION, "presize": s, "n": self.n,
                 "entries": [list(e) for e in self.entries], "ok": self.ok.tolist(),
                 "errors": {str(k): v for k, v in self.errors.items()}}
