@@ -91,7 +91,7 @@ class Session(QObject):
 
     def run_lr_find(self) -> bool:
         from ..lr_find import lr_find  # in a child process like training: full speed, app stays fluid
-        return self.runner.start("lr_find", functools.partial(lr_find, self.config, gui_attached=True),
+        return self.runner.start("lr_find", functools.partial(lr_find, self.config, gui_attached=self._lower_job),
                                  in_process=self.train_in_process)
 
     def start_training(self) -> bool:
@@ -99,7 +99,7 @@ class Session(QObject):
         self.job_pausable = True
 
         from ..train.run import train
-        return self.runner.start("train", functools.partial(train, cfg, gui_attached=True),
+        return self.runner.start("train", functools.partial(train, cfg, gui_attached=self._lower_job),
                                  in_process=self.train_in_process)
 
     def start_multi_gpu_training(self, nproc: int) -> bool:
@@ -123,8 +123,14 @@ class Session(QObject):
         run_dir = str(run_dir)
 
         from ..train.run import resume
-        return self.runner.start("train", functools.partial(resume, run_dir, gui_attached=True),
+        return self.runner.start("train", functools.partial(resume, run_dir, gui_attached=self._lower_job),
                                  in_process=self.train_in_process)
+
+    @property
+    def _lower_job(self) -> bool:
+        """Whether the core call lowers its own thread's priority (``gui_attached``): only in a thread
+        of this process; a job process already runs at idle priority (procjob.background_priority)."""
+        return not self.train_in_process
 
     def stop(self) -> None:
         self.runner.stop()
