@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -100,14 +101,20 @@ def main() -> int:
     ap.add_argument("--switch-interval", type=float, default=0.0,
                     help="override the GIL switch interval the app sets (seconds; e.g. 0.005 = Python's default)")
     args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="wb-ui-latency-"))
+    try:
+        return measure(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # runs, caches and settings of the measured runs (~0.5 GB)
 
+
+def measure(args: argparse.Namespace, tmp: Path) -> int:
     from workbench.events import EpochEnd
     from workbench.gui.app import make_app
     from workbench.gui.main_window import MainWindow
     from workbench.gui.session import Session
     from workbench.recipes import demo_recipe
 
-    tmp = Path(tempfile.mkdtemp(prefix="wb-ui-latency-"))
     os.environ.setdefault("WORKBENCH_HOME", str(tmp / "home"))
     if args.dataset:
         dataset = Path(args.dataset)
@@ -162,6 +169,7 @@ def main() -> int:
     floor_ms = floor.stop()
     win.confirm_close = lambda: True
     win.close()
+    s.runner.discard_spare()
 
     print(f"dataset {dataset}  ({len(s.dataset.items)} images), image size {args.size}, {args.epochs} epochs")
     print(f"event-loop stall idle:          {summary(idle)}")

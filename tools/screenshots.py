@@ -41,9 +41,13 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     ap.add_argument("--epochs", type=int, default=0, help="training epochs (0 = the demo recipe's)")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="wb-shots-") as tmp:  # the run and settings are not kept
+        return shoot(args, Path(tmp))
+
+
+def shoot(args: argparse.Namespace, tmp: Path) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="wb-shots-"))
     os.environ.setdefault("WORKBENCH_HOME", str(tmp / "home"))  # fresh UI settings, runs in a temp folder
 
     from workbench.data import demo_path
@@ -109,6 +113,7 @@ def main() -> int:
     wait(app, lambda: not s.runner.busy, 300)
     grab("results")
     win.close()
+    s.runner.discard_spare()
     print(f"{len(shots)} screenshots in {out}")
     return 0
 
