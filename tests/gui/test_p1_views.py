@@ -82,6 +82,46 @@ def test_train_view_many_points_stay_buffered(qtbot, session):
     assert "disk almost full" in view.log.toPlainText()
 
 
+def test_train_view_new_epoch_label_is_not_overwritten_by_the_last_batch(qtbot, session):
+    from workbench.gui.views.train_view import TrainView
+    view = TrainView(session)
+    qtbot.addWidget(view)
+    view.handle(FitStarted("r", 3, 0, 10, 100, 20, ("a", "b"), "cpu", "fp32", 10))
+    view.handle(BatchEnd(0, 9, 10, 9, 0.5, 0.5, 1e-3, 0.9, 500.0, 3.0))  # buffered for the next tick
+    view.handle(EpochStarted(1, 64))
+    view.flush()                                                         # the ticks that follow
+    assert view.epoch_label.text().startswith("Epoch 2/3") and "64 px" in view.epoch_label.text()
+    assert view.progress.value() == 333                                  # the first epoch is done
+
+
+def test_live_plot_steady_y_range_moves_in_steps(qtbot):
+    from workbench.gui.views.plots import LivePlot
+    plot = LivePlot("Loss", fps=0, steady_y=True)
+    qtbot.addWidget(plot)
+
+    def y_range():
+        return tuple(plot.getPlotItem().viewRange()[1])
+
+    plot.append("loss", 0.0, 2.0)
+    plot.append("loss", 0.1, 1.0)
+    plot.redraw()
+    first = y_range()
+    assert first == pytest.approx((0.9, 2.1))          # the data with 10 % headroom on each side
+    for i in range(50):                                # within the range: the axis stays put
+        plot.append("loss", 0.2 + i / 100, 1.5 + 0.55 * math.sin(i))
+        plot.redraw()
+    assert y_range() == pytest.approx(first)
+    plot.append("loss", 0.8, 0.5)                      # below it: the range follows, with headroom
+    plot.redraw()
+    hi = 1.5 + 0.55 * max(math.sin(i) for i in range(50))
+    assert y_range() == pytest.approx((0.5 - 0.1 * (hi - 0.5), hi + 0.1 * (hi - 0.5)))
+    plot.clear_data()
+    plot.append("loss", 0.0, 100.0)
+    plot.append("loss", 0.1, 101.0)
+    plot.redraw()                                      # a new run re-fits to its own data
+    assert 99.0 < y_range()[0] < 100.0 < 101.0 < y_range()[1] < 102.0
+
+
 # ----------------------------------------------------------------------------- LR finder view
 class _Result:
     def __init__(self):
@@ -190,6 +230,25 @@ def test_augment_preview_refreshes(qtbot, session, shapes_dir):
     assert view.cells[0][1].pixmap().toImage() != first
     with qtbot.waitSignal(view.refreshed, timeout=10_000):
         session.set_option("augment.max_rotate", 45.0)
+    plain = view.cells[0][0].pixmap().toImage()           # the validation view of the image...
+    with qtbot.waitSignal(view.refreshed, timeout=10_000):
+        session.set_option("data.valid_crop", 0.5)
+    assert view.cells[0][0].pixmap().toImage() != plain   # ...follows the validation crop
+
+
+def test_augment_grid_plain_column_is_the_validation_crop():
+    import torch
+
+    from workbench.augment import center_crop
+    from workbench.config import RunConfig
+    from workbench.gui.views.augment_preview import augment_grid
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 48, 48, 3), dtype=np.uint8)
+    grid = augment_grid(images, RunConfig().augment, 32, seed=1, n_variants=2, valid_crop=0.75)
+    assert grid.shape == (2, 3, 32, 32, 3)
+    want = center_crop(torch.from_numpy(images), 32, crop=0.75).permute(0, 2, 3, 1)
+    want = (want.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(grid[:, 0], want)
 
 
 # ----------------------------------------------------------------------------- data view

@@ -26,13 +26,15 @@ def decode(path: str, presize: int) -> np.ndarray:
             return np.asarray(ImageOps.fit(im, (presize, presize), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
-def augment_grid(images: np.ndarray, cfg, out_size: int, seed: int, n_variants: int = N_VARIANTS) -> np.ndarray:
-    """(N, S, S, 3) uint8 -> (N, 1 + n_variants, out, out, 3) uint8: plain crop then augmented variants."""
+def augment_grid(images: np.ndarray, cfg, out_size: int, seed: int, n_variants: int = N_VARIANTS,
+                 valid_crop: float = 1.0) -> np.ndarray:
+    """(N, S, S, 3) uint8 -> (N, 1 + n_variants, out, out, 3) uint8: the centre crop validation sees
+    (``valid_crop``, RunConfig ``data.valid_crop``), then augmented variants."""
     import torch
 
     from ...augment import BatchAugment, center_crop
     x = torch.from_numpy(np.ascontiguousarray(images))
-    plain = center_crop(x, out_size).permute(0, 2, 3, 1)  # float NCHW -> NHWC
+    plain = center_crop(x, out_size, crop=valid_crop).permute(0, 2, 3, 1)  # float NCHW -> NHWC
     gen = torch.Generator().manual_seed(seed)
     aug = BatchAugment(cfg)(x.repeat_interleave(n_variants, dim=0), out_size, gen).permute(0, 2, 3, 1)
     aug = aug.reshape(len(images), n_variants, out_size, out_size, 3)
@@ -119,9 +121,13 @@ class AugmentPreview(QWidget):
         self._last_key = None
         self.schedule()
 
+    @staticmethod
+    def _key(cfg) -> tuple:
+        """The options the preview depends on."""
+        return cfg.augment, cfg.data.image_size, cfg.effective_presize, cfg.data.valid_crop
+
     def _on_config(self, cfg) -> None:
-        key = (cfg.augment, cfg.data.image_size, cfg.effective_presize)
-        if key != self._last_key:
+        if self._key(cfg) != self._last_key:
             self.schedule()
 
     def schedule(self) -> None:
@@ -143,8 +149,9 @@ class AugmentPreview(QWidget):
             self._dirty = True
             return
         cfg = self.session.config
-        self._last_key = (cfg.augment, cfg.data.image_size, cfg.effective_presize)
+        self._last_key = self._key(cfg)
         paths, presize, size, aug, seed = list(self.paths), cfg.effective_presize, cfg.data.image_size, cfg.augment, self.seed
+        crop = cfg.data.valid_crop
         decoded = self._decoded
 
         def work():
@@ -152,7 +159,7 @@ class AugmentPreview(QWidget):
                 arr = decoded[2]
             else:
                 arr = np.stack([decode(p, presize) for p in paths])
-            return (paths, presize, arr), augment_grid(arr, aug, size, seed)
+            return (paths, presize, arr), augment_grid(arr, aug, size, seed, valid_crop=crop)
         self._busy = True
         self.status.setText("Augmenting...")
         submit(work, self._on_result)

@@ -42,15 +42,16 @@ class TrainView(QWidget):
         self.resume_btn.clicked.connect(self._pick_resume)
 
         # live plots skip antialiasing and the grid (each halves their paint time), keep the x axis
-        # fixed to the run's epochs, and are refreshed by one timer that does at most one piece of
-        # work per tick: the loss plot and the progress labels twice a second, the others once. A
-        # piece costs about a millisecond, so the event loop stays free while training
-        # (bench/ui_latency.py)
-        self.loss_plot = LivePlot("Loss", "epoch", "", fps=0, antialias=False, grid=False)
+        # fixed to the run's epochs and the y axis steady (LivePlot.steady_y: a redraw then repaints
+        # only the curves), and are refreshed by one timer that does at most one piece of work per
+        # tick: the loss plot and the progress labels twice a second, the others once. A piece costs
+        # well under a millisecond, so the event loop stays free while training (bench/ui_latency.py)
+        live = dict(fps=0, antialias=False, grid=False, steady_y=True)
+        self.loss_plot = LivePlot("Loss", "epoch", "", **live)
         self.loss_plot.add_curve("train (smoothed)", "#3b82f6", width=1.5)
         self.loss_plot.add_curve("valid", "#f97316", symbol="o")
-        self.metric_plot = LivePlot("Metrics per epoch", "epoch", "", fps=0, antialias=False, grid=False)
-        self.lr_plot = LivePlot("Learning rate", "epoch", "", fps=0, antialias=False, grid=False)
+        self.metric_plot = LivePlot("Metrics per epoch", "epoch", "", **live)
+        self.lr_plot = LivePlot("Learning rate", "epoch", "", **live)
         self.lr_plot.add_curve("lr", "#10b981")
         self._latest: BatchEnd | None = None
         loss, labels = self.loss_plot.redraw, self._show_batch
@@ -186,6 +187,7 @@ class TrainView(QWidget):
             if ev.start_epoch:
                 self._log(f"resuming at epoch {ev.start_epoch + 1}")
         elif isinstance(ev, EpochStarted):
+            self._show_batch()  # the previous epoch's last batch first, so it cannot overwrite this
             self.epoch_label.setText(f"Epoch {ev.epoch + 1}/{self.epochs}  (size {ev.image_size} px"
                                      f"{', frozen body' if ev.frozen else ''})")
         elif isinstance(ev, Paused):
