@@ -124,7 +124,7 @@ def test_runner_keeps_a_warm_spare_process_for_the_next_job(qtbot):
     runner.spare_delay_ms = 0
     runner.keep_spare_process(("json",))
     spare = runner._spare
-    assert spare is not None and spare.ready(timeout=60) and runner.spare_ready
+    assert runner.spare_warm(timeout=60) and runner.spare_ready
     with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
         assert runner.start("count", _count, in_process=True)
         assert runner.control is spare.control and not runner.spare_ready  # the spare took the job
@@ -132,4 +132,4 @@ def test_runner_keeps_a_warm_spare_process_for_the_next_job(qtbot):
     qtbot.waitUntil(lambda: runner.spare_ready, timeout=10_000)
     assert runner._spare is not spare  # a fresh spare for the next job
     runner.discard_spare()
-    assert not runner.spare_ready
+    assert not runner.spare_ready and not runner.spare_warm()

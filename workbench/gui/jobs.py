@@ -241,6 +241,11 @@ class JobRunner(QObject):
     def spare_ready(self) -> bool:
         return self._spare is not None and self._spare.alive
 
+    def spare_warm(self, timeout: float = 0.0) -> bool:
+        """Whether the spare job process has started and imported its modules (waits up to
+        ``timeout`` seconds)."""
+        return self._spare is not None and self._spare.ready(timeout)
+
     def _refill_spare(self) -> None:
         if self._warm_modules is None or self.busy or self.spare_ready:
             return
