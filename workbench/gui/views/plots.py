@@ -55,7 +55,7 @@ class LivePlot(pg.PlotWidget):
 
     def __init__(self, title: str = "", x_label: str = "", y_label: str = "", log_y: bool = False,
                  fps: int = 10, antialias: bool = True, grid: bool = True, steady_y: bool = False,
-                 parent=None) -> None:
+                 legend_bottom: bool = False, parent=None) -> None:
         super().__init__(parent=parent)
         self.antialias = antialias
         self.setBackground(None)
@@ -75,7 +75,7 @@ class LivePlot(pg.PlotWidget):
         self._y_range: tuple[float, float] | None = None
         if steady_y:
             item.enableAutoRange(y=False)
-        self.legend = item.addLegend(offset=(-10, 10))
+        self.legend = item.addLegend(offset=(-10, -10 if legend_bottom else 10))  # bottom: rising curves
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.buffers: dict[str, Buffer] = {}
         self._dirty: set[str] = set()
@@ -122,8 +122,8 @@ class LivePlot(pg.PlotWidget):
         self.redrawn.emit()
 
     def _steady_y(self) -> None:
-        """Keep the y range while the data fits it and fills at least a third of it; otherwise
-        set it to the data's extent with 10 % headroom on each side."""
+        """Keep the y range while the data stays off its edges (3 % margin) and fills at least a
+        third of it; otherwise set it to the data's extent with 10 % headroom on each side."""
         lo = min((b.lo for b in self.buffers.values() if len(b)), default=None)
         hi = max((b.hi for b in self.buffers.values() if len(b)), default=None)
         if lo is None:
@@ -133,7 +133,8 @@ class LivePlot(pg.PlotWidget):
             lo, hi = np.log10(max(lo, 1e-30)), np.log10(max(hi, 1e-30))
         if self._y_range is not None:
             cur_lo, cur_hi = self._y_range
-            if cur_lo <= lo and hi <= cur_hi and hi - lo >= (cur_hi - cur_lo) / 3:
+            margin = 0.03 * (cur_hi - cur_lo)
+            if cur_lo + margin <= lo and hi <= cur_hi - margin and hi - lo >= (cur_hi - cur_lo) / 3:
                 return
         pad = 0.1 * max(hi - lo, 0.05 * abs(hi), 1e-9)
         self._y_range = (lo - pad, hi + pad)

@@ -49,13 +49,14 @@ def history_column(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarra
     return np.asarray(xs), np.asarray(ys)
 
 
-def make_plot(title: str, ylabel: str) -> pg.PlotWidget:
+def make_plot(title: str, ylabel: str, legend_bottom: bool = False) -> pg.PlotWidget:
+    """A history plot; ``legend_bottom`` for rising curves (accuracy), whose ends are top right."""
     w = pg.PlotWidget(background="w")
     w.setTitle(title, color="#333")
     w.setLabel("bottom", "epoch")
     w.setLabel("left", ylabel)
     w.showGrid(x=True, y=True, alpha=0.25)
-    w.addLegend(offset=(-10, 10))
+    w.addLegend(offset=(-10, -10 if legend_bottom else 10))
     w.setMinimumHeight(160)
     for axis in ("left", "bottom"):
         w.getAxis(axis).enableAutoSIPrefix(False)
@@ -94,7 +95,7 @@ class ResultsView(QWidget):
         self.table.setSortingEnabled(True)
         self.table.setToolTip("Click a column header to sort")
         self.loss_plot = make_plot("Loss", "loss")
-        self.acc_plot = make_plot("Accuracy", "accuracy")
+        self.acc_plot = make_plot("Accuracy", "accuracy", legend_bottom=True)
         plots = pane(self.loss_plot, self.acc_plot)
         table_box = pane(QLabel("<b>Per class</b>"), self.table)
         split = splitter(Qt.Orientation.Horizontal, table_box, plots, stretch=(2, 3), sizes=[480, 760])

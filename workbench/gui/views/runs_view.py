@@ -76,7 +76,7 @@ class RunsView(QWidget):
         self.delete_btn.clicked.connect(self.delete_selected)
         self.hint = QLabel("Select two or more runs (Ctrl/Shift-click) to compare them.")
         self.loss_plot = make_plot("Validation / training loss", "loss")
-        self.acc_plot = make_plot("Accuracy", "accuracy")
+        self.acc_plot = make_plot("Accuracy", "accuracy", legend_bottom=True)
         self.diff = QTableWidget(0, 1)
         self.diff.verticalHeader().setVisible(False)
         self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

@@ -50,7 +50,7 @@ class TrainView(QWidget):
         self.loss_plot = LivePlot("Loss", "epoch", "", **live)
         self.loss_plot.add_curve("train (smoothed)", "#3b82f6", width=1.5)
         self.loss_plot.add_curve("valid", "#f97316", symbol="o")
-        self.metric_plot = LivePlot("Metrics per epoch", "epoch", "", **live)
+        self.metric_plot = LivePlot("Metrics per epoch", "epoch", "", legend_bottom=True, **live)
         self.lr_plot = LivePlot("Learning rate", "epoch", "", **live)
         self.lr_plot.add_curve("lr", "#10b981")
         self._latest: BatchEnd | None = None
