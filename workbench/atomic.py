@@ -1,8 +1,10 @@
 """Atomic file writes: temp file in the same folder, fsync, rename over the target."""
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,48 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             pass
         raise
     _remove_leftovers(p)
+
+
+class DiskFullError(OSError):
+    """Not enough disk space for a file; the message says how much is needed and free, and where."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
+def reserve_space(path: str | os.PathLike, nbytes: int, what: str, hint: str = "") -> None:
+    """Give the existing file ``path`` ``nbytes`` of disk blocks now. A file that is then written
+    through a memory map cannot run out of space mid-way, where the kernel would end the process
+    (SIGBUS) instead of raising; a full disk is this clear error instead (``what`` names the file
+    for the user, ``hint`` says what to do)."""
+    folder = Path(path).parent
+    free = shutil.disk_usage(folder).free
+    try:
+        if free < nbytes:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        with open(path, "rb+") as fh:
+            if hasattr(os, "posix_fallocate") and nbytes > 0:
+                try:
+                    os.posix_fallocate(fh.fileno(), 0, nbytes)
+                    return
+                except OSError as e:
+                    if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP):  # unsupported: a sparse file
+                        raise
+            fh.truncate(nbytes)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        raise DiskFullError(e.errno, f"not enough disk space for {what}: it needs {_size(nbytes)} in {folder}, "
+                                     f"{_size(free)} free{'. ' + hint if hint else ''}") from None
+
+
+def _size(n: float) -> str:
+    """1234567 -> '1.2 MB'."""
+    units = ("bytes", "KB", "MB", "GB", "TB")
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n, i = n / 1000, i + 1
+    return f"{n:.0f} bytes" if i == 0 else f"{n:.1f} {units[i]}"
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -181,3 +181,42 @@ def test_empty_and_no_write_to_sources(files, tmp_path):
     PresizeCache.build([str(p) for p in files], 16, tmp_path / "cache")
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == before
     shutil.rmtree(tmp_path / "cache")
+
+
+def test_full_disk_is_a_clear_error_before_anything_is_decoded(files, tmp_path, monkeypatch):
+    import collections
+    import errno
+
+    from workbench import atomic
+    from workbench.atomic import DiskFullError
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 5000, 5000))
+    decoded = []
+    monkeypatch.setattr(cache_mod, "decode_presized", lambda *a: decoded.append(a))
+    with pytest.raises(DiskFullError) as err:
+        PresizeCache.build([str(p) for p in files], 24, tmp_path / "cache")
+    msg = str(err.value)
+    need = len(files) * 24 * 24 * 3
+    assert err.value.errno == errno.ENOSPC and "image cache" in msg and "5.0 KB free" in msg
+    assert f"{need / 1000:.1f} KB" in msg and "WORKBENCH_CACHE_DIR" in msg
+    assert not decoded and list((tmp_path / "cache" / "presize").iterdir()) == []  # no temp file left
+
+
+def test_space_is_reserved_up_front(tmp_path, monkeypatch):
+    """The memory-mapped file gets its blocks before any page is written (a full disk mid-way would
+    end the process with SIGBUS), and a file system without fallocate still gets the right size."""
+    import errno
+
+    from workbench.atomic import reserve_space
+    f = tmp_path / "f.u8"
+    f.write_bytes(b"")
+    reserve_space(f, 1 << 20, "a test file")
+    assert f.stat().st_size == 1 << 20 and f.stat().st_blocks * 512 >= 1 << 20  # allocated, not sparse
+
+    def unsupported(fd, offset, length):
+        raise OSError(errno.EOPNOTSUPP, "not supported")
+    monkeypatch.setattr(os, "posix_fallocate", unsupported, raising=False)
+    g = tmp_path / "g.u8"
+    g.write_bytes(b"")
+    reserve_space(g, 4096, "a test file")
+    assert g.stat().st_size == 4096

@@ -115,7 +115,12 @@ def test_live_plot_steady_y_range_moves_in_steps(qtbot):
     plot.redraw()
     hi = 1.5 + 0.55 * max(math.sin(i) for i in range(50))
     assert y_range() == pytest.approx((0.5 - 0.1 * (hi - 0.5), hi + 0.1 * (hi - 0.5)))
-    plot.clear_data()
+    plot.getPlotItem().getViewBox().sigRangeChangedManually.emit([False, True])  # the user zooms
+    zoomed = y_range()
+    plot.append("loss", 0.9, 0.1)
+    plot.redraw()
+    assert y_range() == pytest.approx(zoomed)          # and the view stays where the user put it
+    plot.clear_data()                                  # until the next run
     plot.append("loss", 0.0, 100.0)
     plot.append("loss", 0.1, 101.0)
     plot.redraw()                                      # a new run re-fits to its own data

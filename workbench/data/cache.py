@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..atomic import atomic_path, atomic_write_json
+from ..atomic import atomic_path, atomic_write_json, reserve_space
 from ..events import Progress
 
 FORMAT_VERSION = 1
@@ -199,7 +199,10 @@ class _Builder:
     def run(self, cls):
         s = self.presize
         with atomic_path(self.meta_path.with_suffix(".u8")) as tmp:
-            images = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(self.n, s, s, 3))
+            reserve_space(tmp, self.n * s * s * 3, f"the image cache ({self.n} images at {s} px)",
+                          "Free some space, or set the cache folder (cache_dir, or $WORKBENCH_CACHE_DIR) "
+                          "to a larger disk.")
+            images = np.memmap(tmp, dtype=np.uint8, mode="r+", shape=(self.n, s, s, 3))
             self._progress(force=True)
             todo = self._reuse(images)
             self._decode(images, todo)

@@ -73,8 +73,10 @@ class LivePlot(pg.PlotWidget):
         # auto-ranging re-lays out the axis each time, ten times the cost of drawing the curves
         self.steady_y, self.log_y = steady_y, log_y
         self._y_range: tuple[float, float] | None = None
+        self._y_by_user = False  # the user zoomed or panned: leave the range alone until clear_data
         if steady_y:
             item.enableAutoRange(y=False)
+            item.getViewBox().sigRangeChangedManually.connect(self._user_range)
         self.legend = item.addLegend(offset=(-10, -10 if legend_bottom else 10))  # bottom: rising curves
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.buffers: dict[str, Buffer] = {}
@@ -108,7 +110,13 @@ class LivePlot(pg.PlotWidget):
         for name, buf in self.buffers.items():
             buf.clear()
             self._dirty.add(name)
+        if self.steady_y:
+            self._y_by_user = False
+            self.getPlotItem().enableAutoRange(y=False)
         self.redraw()
+
+    def _user_range(self, mask) -> None:
+        self._y_by_user = True
 
     def redraw(self) -> None:
         if not self._dirty:
@@ -126,7 +134,7 @@ class LivePlot(pg.PlotWidget):
         third of it; otherwise set it to the data's extent with 10 % headroom on each side."""
         lo = min((b.lo for b in self.buffers.values() if len(b)), default=None)
         hi = max((b.hi for b in self.buffers.values() if len(b)), default=None)
-        if lo is None:
+        if lo is None or self._y_by_user:
             self._y_range = None
             return
         if self.log_y:  # the axis works in log10 units
