@@ -41,30 +41,39 @@ class DiskFullError(OSError):
         return self.strerror or super().__str__()
 
 
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def check_space(folder: str | os.PathLike, nbytes: int, what: str, hint: str = "") -> int:
+    """Raise ``DiskFullError`` when ``folder``'s disk has less than ``nbytes`` free; returns the free
+    bytes. ``what`` names the file for the user, ``hint`` says what to do."""
+    free = shutil.disk_usage(folder).free
+    if free < nbytes:
+        raise _disk_full(errno.ENOSPC, nbytes, folder, free, what, hint)
+    return free
+
+
+def _disk_full(code: int, nbytes: int, folder, free: int, what: str, hint: str) -> DiskFullError:
+    return DiskFullError(code, f"not enough disk space for {what}: it needs {_size(nbytes)} in {folder}, "
+                               f"{_size(free)} free{'. ' + hint if hint else ''}")
+
+
 def reserve_space(path: str | os.PathLike, nbytes: int, what: str, hint: str = "") -> None:
     """Give the existing file ``path`` ``nbytes`` of disk blocks now. A file that is then written
     through a memory map cannot run out of space mid-way, where the kernel would end the process
-    (SIGBUS) instead of raising; a full disk is this clear error instead (``what`` names the file
-    for the user, ``hint`` says what to do)."""
-    folder = Path(path).parent
-    free = shutil.disk_usage(folder).free
-    try:
-        if free < nbytes:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        with open(path, "rb+") as fh:
-            if hasattr(os, "posix_fallocate") and nbytes > 0:
-                try:
-                    os.posix_fallocate(fh.fileno(), 0, nbytes)
-                    return
-                except OSError as e:
-                    if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP):  # unsupported: a sparse file
-                        raise
-            fh.truncate(nbytes)
-    except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise
-        raise DiskFullError(e.errno, f"not enough disk space for {what}: it needs {_size(nbytes)} in {folder}, "
-                                     f"{_size(free)} free{'. ' + hint if hint else ''}") from None
+    (SIGBUS) instead of raising; a full disk is a ``DiskFullError`` here instead."""
+    free = check_space(Path(path).parent, nbytes, what, hint)
+    with open(path, "rb+") as fh:
+        if hasattr(os, "posix_fallocate") and nbytes > 0:
+            try:
+                os.posix_fallocate(fh.fileno(), 0, nbytes)
+                return
+            except OSError as e:
+                if e.errno in FULL:
+                    raise _disk_full(e.errno, nbytes, Path(path).parent, free, what, hint) from None
+                if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP):  # unsupported: a sparse file
+                    raise
+        fh.truncate(nbytes)
 
 
 def _size(n: float) -> str:
@@ -76,10 +85,17 @@ def _size(n: float) -> str:
     return f"{n:.0f} bytes" if i == 0 else f"{n:.1f} {units[i]}"
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, what: str = "", hint: str = "") -> None:
+    """Write to a temp file in the same folder, fsync, then rename over the target. With ``what`` (the
+    file's name for the user) a full disk is a ``DiskFullError`` that says how much space is needed."""
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+        free = check_space(tmp.parent, len(data), what, hint) if what else 0
+        try:
+            tmp.write_bytes(data)
+        except OSError as e:
+            if what and e.errno in FULL:
+                raise _disk_full(e.errno, len(data), tmp.parent, free, what, hint) from None
+            raise
 
 
 def _remove_leftovers(p: Path) -> None:

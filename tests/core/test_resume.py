@@ -120,3 +120,20 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, monkeypatch, ca
         for k in COLS:
             assert np.isclose(a[k], b[k], rtol=1e-4, atol=1e-6), (a["epoch"], k, a[k], b[k])
     assert json.loads((run_b / "metrics.json").read_text())["status"] == "completed"
+
+
+def test_full_disk_keeps_the_last_checkpoint_and_says_what_is_needed(tmp_path, monkeypatch):
+    import collections
+
+    from workbench import atomic
+    from workbench.atomic import DiskFullError
+    from workbench.train.checkpoint import load_checkpoint, save_checkpoint
+    path = tmp_path / "checkpoints" / "last.pt"
+    save_checkpoint(path, {"epoch": 1, "w": torch.ones(1000)})
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 2000, 2000))
+    with pytest.raises(DiskFullError) as err:
+        save_checkpoint(path, {"epoch": 2, "w": torch.ones(1000)})
+    assert "checkpoint last.pt" in str(err.value) and "2.0 KB free" in str(err.value)
+    assert "runs_dir" in str(err.value)
+    assert load_checkpoint(path)["epoch"] == 1 and not list(path.parent.glob(".*.tmp"))

@@ -69,7 +69,9 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
     """Serialize ``state`` with torch.save and write it atomically."""
     buf = io.BytesIO()
     torch.save({"version": CHECKPOINT_VERSION, **state}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), what=f"the checkpoint {Path(path).name}",
+                       hint="Free some space, or choose a runs folder (runs_dir) on a larger disk; "
+                            "the run can be resumed from its last checkpoint.")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
