@@ -17,32 +17,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroup
 from ...events import Event, JobFailed, JobResult, Progress
 from .gallery_view import to_qimage
 from ...predict import predict_folder_to_csv
+from ..widgets.common import DropLabel
 from .image_viewer import request_cam, top_k
 
 FORMATS = (("safetensors", "safetensors weights + model.json"), ("torchscript", "TorchScript (.pt)"),
            ("onnx", "ONNX (.onnx)"))
 EXPORT_JOB, PREDICT_JOB = "export", "predict_folder"
-
-
-class DropLabel(QLabel):
-    """A picture area that accepts dropped image files."""
-
-    def __init__(self, on_drop, parent: QWidget | None = None) -> None:
-        super().__init__("Drop an image here\nor use “Pick image…”", parent)
-        self.on_drop = on_drop
-        self.setAcceptDrops(True)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(220, 220)
-        self.setStyleSheet("QLabel { border: 2px dashed #9aa4b2; border-radius: 6px; color: #5b6472; }")
-
-    def dragEnterEvent(self, ev) -> None:  # noqa: N802
-        if ev.mimeData().hasUrls():
-            ev.acceptProposedAction()
-
-    def dropEvent(self, ev) -> None:  # noqa: N802
-        urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
-        if urls:
-            self.on_drop(urls[0])
 
 
 class ExportView(QWidget):

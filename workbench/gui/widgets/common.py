@@ -1,4 +1,5 @@
-"""Shared small widgets and helpers: icons from workbench/resources, page headers, collapsible boxes."""
+"""Shared small widgets and helpers: icons from workbench/resources, page headers, collapsible boxes,
+splitter panes, an image drop area."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -118,3 +119,24 @@ def splitter(orientation: Qt.Orientation, first: QWidget, second: QWidget, stret
     if sizes:
         sp.setSizes(sizes)
     return sp
+
+
+class DropLabel(QLabel):
+    """A picture area that accepts dropped image files."""
+
+    def __init__(self, on_drop, parent: QWidget | None = None) -> None:
+        super().__init__("Drop an image here\nor use “Pick image…”", parent)
+        self.on_drop = on_drop
+        self.setAcceptDrops(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(220, 220)
+        self.setStyleSheet("QLabel { border: 2px dashed #9aa4b2; border-radius: 6px; color: #5b6472; }")
+
+    def dragEnterEvent(self, ev) -> None:  # noqa: N802
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:  # noqa: N802
+        urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.on_drop(urls[0])
