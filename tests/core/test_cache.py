@@ -220,3 +220,21 @@ def test_space_is_reserved_up_front(tmp_path, monkeypatch):
     g.write_bytes(b"")
     reserve_space(g, 4096, "a test file")
     assert g.stat().st_size == 4096
+
+
+def test_least_recently_used_caches_are_evicted_beyond_the_budget(files, tmp_path, monkeypatch):
+    paths = [str(p) for p in files]
+    one_cache = 2 * 16 * 16 * 3
+    monkeypatch.setenv("WORKBENCH_CACHE_GB", str(2.5 * one_cache / 1e9))  # room for two caches
+    root = tmp_path / "cache"
+    a = PresizeCache.build(paths[:2], 16, root)
+    b = PresizeCache.build(paths[2:4], 16, root)
+    os.utime(a.file.with_suffix(".json"), (1, 1))            # a was used long ago...
+    os.utime(b.file.with_suffix(".json"), (2, 2))
+    PresizeCache.build(paths[:2], 16, root)                  # ...until now: reopening marks it used
+    c = PresizeCache.build(paths[4:6], 16, root)             # a third cache: over the budget
+    left = sorted(p.name for p in (root / "presize").glob("*.u8"))
+    assert left == sorted([a.file.name, c.file.name])        # b, the least recently used, went
+    assert not b.file.with_suffix(".json").exists()
+    again = PresizeCache.build(paths[2:4], 16, root)         # and is simply rebuilt when needed
+    assert again.decoded == 2 and np.array_equal(np.asarray(again.images), np.asarray(b.images))

@@ -5,7 +5,9 @@ short side is S and centre-cropped to a square. The cache lives under ``cache_ro
 keyed by the presize and every file's (path, mtime_ns, size), so it survives restarts and an edited
 file gives a new key. Rows of unchanged files are copied from older caches instead of decoded again.
 A cache is written to a temp file and renamed when complete; its metadata (written atomically after
-the rename) is what marks it usable, so a half-built cache is never opened.
+the rename) is what marks it usable, so a half-built cache is never opened. The caches of all
+datasets together stay under a size budget ($WORKBENCH_CACHE_GB, default 20): after a build, the
+least recently used ones beyond it are deleted (they are rebuilt when needed again).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from ..atomic import atomic_path, atomic_write_json, reserve_space
 from ..events import Progress
 
 FORMAT_VERSION = 1
+DEFAULT_BUDGET_GB = 20.0
 COPY_CHUNK = 512  # rows copied per step from an older cache (bounds memory)
 
 
@@ -163,6 +166,10 @@ class PresizeCache:
 
     @classmethod
     def _open(cls, meta_path: Path, meta: dict) -> "PresizeCache":
+        try:
+            os.utime(meta_path)  # marks the cache as used (evict_caches removes the least recent first)
+        except OSError:
+            pass
         n, s = meta["n"], meta["presize"]
         images = np.memmap(meta_path.with_suffix(".u8"), dtype=np.uint8, mode="r", shape=(n, s, s, 3))
         ok = np.array(meta["ok"], dtype=bool)
@@ -214,6 +221,7 @@ class _Builder:
         atomic_write_json(self.meta_path, meta)
         self._progress(force=True)
         self._prune(meta)
+        evict_caches(self.folder, keep=self.meta_path)
         cache = cls._open(self.meta_path, meta)
         cache.reused, cache.decoded = self.n - len(self._todo), len(self._todo)
         return cache
@@ -333,3 +341,42 @@ class _Builder:
                         p.unlink()
                     except OSError:
                         pass  # in use on a platform that forbids deleting open files: keep it
+
+
+def cache_budget() -> float:
+    """Bytes all presize caches may take together ($WORKBENCH_CACHE_GB, default 20 GB)."""
+    try:
+        return float(os.environ.get("WORKBENCH_CACHE_GB", DEFAULT_BUDGET_GB)) * 1e9
+    except ValueError:
+        return DEFAULT_BUDGET_GB * 1e9
+
+
+def evict_caches(folder: Path, keep: Path | None = None, budget: float | None = None) -> list[Path]:
+    """Delete the least recently used caches in ``folder`` until all together fit ``budget`` bytes
+    (``cache_budget()``); never ``keep`` (the metadata file of the cache just built). Returns the
+    metadata files of the deleted caches."""
+    budget = cache_budget() if budget is None else budget
+    caches = []
+    for mp in Path(folder).glob("p*-*.json"):
+        try:
+            caches.append((mp.stat().st_mtime, mp, mp.with_suffix(".u8").stat().st_size))
+        except OSError:
+            continue  # removed meanwhile, or metadata without data: not counted
+    total = sum(size for _, _, size in caches)
+    deleted = []
+    for _, mp, size in sorted(caches, key=lambda c: c[0]):  # least recently used first
+        if total <= budget:
+            break
+        if keep is not None and mp == keep:
+            continue
+        try:
+            mp.with_suffix(".u8").unlink()  # metadata without its data is never opened
+        except OSError:
+            continue  # in use on a platform that forbids deleting open files: keep it
+        try:
+            mp.unlink()
+        except OSError:
+            pass
+        total -= size
+        deleted.append(mp)
+    return deleted
