@@ -5,6 +5,11 @@ and training throughput with the GUI attached vs the same recipe headless.
 
 Runs offscreen unless QT_QPA_PLATFORM is set. Targets: p99 stall while training <= 2x idle, worst
 <= 100 ms, GUI throughput >= 0.9x headless. Prints the figures; absolute speeds vary by machine.
+
+Beside the app it runs the OS floor: a separate process that only sleeps 10 ms at a time, idle and
+while the job trains. Its p99 is what the machine alone does to any event loop; when the app's
+stalls match the floor's, what is left is not the app's. The headless reference runs before and
+after the GUI run (averaged; a shared machine drifts) with the same floor process beside it.
 """
 from __future__ import annotations
 
