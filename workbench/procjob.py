@@ -121,9 +121,8 @@ class JobProcess:
 def run_in_process(target: Callable[[Callable, RunControl], Any], sink: Callable | None,
                    control: RunControl, background: bool = True, join_timeout: float = 60.0) -> Any:
     """Call picklable ``target(sink, control)`` in a new child process (``JobProcess``) and return its
-    result. ``background``: the child runs at idle CPU priority (``background_priority``)."""
-    if not control.shared:
-        raise ValueError("run_in_process needs RunControl.for_process() so the child sees stop and pause")
+    result. ``background``: the child runs at idle CPU priority (``background_priority``). ``control``
+    must be ``RunControl.for_process()`` (``JobProcess`` checks)."""
     return JobProcess(background=background, control=control).run(target, sink, join_timeout=join_timeout)
 
 

@@ -336,11 +336,7 @@ class _Builder:
 
         for mp, old in self._older_metas():
             if all(obsolete(e) for e in old["entries"]):
-                for p in (mp, mp.with_suffix(".u8")):
-                    try:
-                        p.unlink()
-                    except OSError:
-                        pass  # in use on a platform that forbids deleting open files: keep it
+                _remove_cache(mp)
 
 
 def cache_budget() -> float:
@@ -367,16 +363,23 @@ def evict_caches(folder: Path, keep: Path | None = None, budget: float | None = 
     for _, mp, size in sorted(caches, key=lambda c: c[0]):  # least recently used first
         if total <= budget:
             break
-        if keep is not None and mp == keep:
-            continue
-        try:
-            mp.with_suffix(".u8").unlink()  # metadata without its data is never opened
-        except OSError:
-            continue  # in use on a platform that forbids deleting open files: keep it
-        try:
-            mp.unlink()
-        except OSError:
-            pass
-        total -= size
-        deleted.append(mp)
+        if (keep is None or mp != keep) and _remove_cache(mp):
+            total -= size
+            deleted.append(mp)
     return deleted
+
+
+def _remove_cache(meta_path: Path) -> bool:
+    """Delete a cache's data, then its metadata (metadata without its data is never opened).
+    False when the data cannot be deleted (in use on a platform that forbids deleting open files)."""
+    try:
+        meta_path.with_suffix(".u8").unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    try:
+        meta_path.unlink()
+    except OSError:
+        pass
+    return True

@@ -153,7 +153,7 @@ class JobRunner(QObject):
             return False
         self.name, self.paused = name, False
         if in_process:
-            proc = self._spare if self._spare is not None and self._spare.alive else JobProcess()
+            proc = self._spare if self.spare_ready else JobProcess()
             self._spare = None
             self.control = proc.control
             fn = functools.partial(proc.run, fn)
