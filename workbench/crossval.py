@@ -38,7 +38,7 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int = 42) -> np.ndarray:
     return fold
 
 
-def _fold_csv(root: Path, items: list, classes: tuple, fold: np.ndarray, i: int) -> str:
+def fold_csv(root: Path, items: list, classes: tuple, fold: np.ndarray, i: int) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["file", "label", "is_valid"])
@@ -79,7 +79,7 @@ def run_folds(cfg: RunConfig, k: int, sink: Callable | None = None, control: Run
         if control is not None and control.stop_requested:
             break
         csv_path = cv_dir / f"fold{i}.csv"
-        atomic_write_text(csv_path, _fold_csv(root, items, ds.classes, fold, i))
+        atomic_write_text(csv_path, fold_csv(root, items, ds.classes, fold, i))
         fcfg = cfg.set("data.labels_csv", str(csv_path.resolve())).set("name", f"{base}-fold{i}")
         emit(LogMessage(f"cross-validation fold {i + 1}/{k}: {int((fold == i).sum())} validation images"))
         res = train(fcfg, sink=sink, control=control)

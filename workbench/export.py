@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write_bytes, atomic_write_json
+from .calibration import run_temperature
 from .config import RunConfig
 from .control import RunControl
 from .events import LogMessage, Progress
@@ -186,14 +187,16 @@ def parity_images(cfg: RunConfig, sink: Callable | None = None, n: int = PARITY_
 
 
 def export_model(model: torch.nn.Module, cfg: RunConfig, classes: Sequence[str], formats, out_dir,
-                 sink: Callable | None = None, control: RunControl | None = None) -> list[ExportResult]:
-    """Write ``formats`` for an in-memory model to ``out_dir`` and check each one's parity."""
+                 sink: Callable | None = None, control: RunControl | None = None,
+                 temperature: float = 1.0) -> list[ExportResult]:
+    """Write ``formats`` for an in-memory model to ``out_dir`` and check each one's parity
+    (``temperature`` goes into model.json; every loaded export divides its logits by it)."""
     formats = parse_formats(formats)
     emit = sink or (lambda e: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = model.float().eval().to(memory_format=torch.contiguous_format)
-    meta = build_meta(cfg, classes, files={f: FILE_NAMES[f] for f in formats})
+    meta = build_meta(cfg, classes, files={f: FILE_NAMES[f] for f in formats}, temperature=temperature)
     atomic_write_json(out / META_FILE, meta)
     ref_pred = torch_predictor(model, meta, "in-app model")
     u8, source = parity_images(cfg, sink)
@@ -234,10 +237,12 @@ def export_model(model: torch.nn.Module, cfg: RunConfig, classes: Sequence[str],
 def export_run(run_dir: str | os.PathLike, formats: Sequence[str] | str | None = None,
                out_dir: str | os.PathLike | None = None, sink: Callable | None = None,
                control: RunControl | None = None, which: str = "best") -> list[ExportResult]:
-    """Export a run folder's model (checkpoint ``which``) to ``out_dir`` (default run_dir/export)."""
+    """Export a run folder's model (checkpoint ``which``) to ``out_dir`` (default run_dir/export), with
+    the temperature fitted on its validation set (calibration.json; 1.0 when there is none)."""
     from .runs import load_model
     model, info = load_model(run_dir, which=which, device="cpu")
     cfg = info.config
     fmts = parse_formats(formats, cfg.export.formats)
+    temperature = run_temperature(run_dir, which, sink, control)
     return export_model(model, cfg, info.classes, fmts, Path(out_dir) if out_dir else Path(run_dir) / "export",
-                        sink, control)
+                        sink, control, temperature)

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from .augment import IMAGENET_MEAN, IMAGENET_STD, center_crop
+from .calibration import abstain_labels, run_temperature
 from .config import ConfigError, RunConfig
 from .control import RunControl
 from .data.cache import decode_presized, presize_image
@@ -59,8 +60,9 @@ def decode_paths(paths: Sequence[str], presize: int) -> tuple[np.ndarray, list[i
 
 
 # ------------------------------------------------------------------ metadata
-def build_meta(cfg: RunConfig, classes: Sequence[str], files: dict | None = None) -> dict:
-    """The model.json content for a run's config and classes."""
+def build_meta(cfg: RunConfig, classes: Sequence[str], files: dict | None = None,
+               temperature: float = 1.0) -> dict:
+    """The model.json content for a run's config and classes (``temperature``: see calibration.py)."""
     from . import __version__
     return {
         "format": META_FORMAT, "format_version": 1, "workbench_version": __version__,
@@ -70,7 +72,8 @@ def build_meta(cfg: RunConfig, classes: Sequence[str], files: dict | None = None
                   "valid_crop": cfg.data.valid_crop, "channels": 3,
                   "layout": "NCHW", "dtype": "float32", "value_range": [0, 1],
                   "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "resize": RESIZE_POLICY},
-        "output": "logits (N, num_classes); softmax gives probabilities",
+        "output": "logits (N, num_classes); softmax(logits / temperature) gives probabilities",
+        "temperature": float(temperature),
         "files": dict(files or {}),
         "recipe": cfg.to_dict(),
     }
@@ -119,6 +122,7 @@ class Predictor:
         self.image_size, self.presize = int(inp["image_size"]), int(inp["presize"])
         self.mean, self.std = tuple(inp["mean"]), tuple(inp["std"])
         self.valid_crop = float(inp.get("valid_crop", 1.0))  # exports before data.valid_crop: whole square
+        self.temperature = float(meta.get("temperature", 1.0)) or 1.0  # older model.json: uncalibrated
 
     @property
     def recipe(self) -> RunConfig:
@@ -128,9 +132,11 @@ class Predictor:
             return RunConfig()
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's logits divided by the calibration temperature."""
         with torch.no_grad():
             out = self._logits_fn(x.float().contiguous())
-        return torch.as_tensor(np.asarray(out) if not torch.is_tensor(out) else out).float()
+        out = torch.as_tensor(np.asarray(out) if not torch.is_tensor(out) else out).float()
+        return out / self.temperature if self.temperature != 1.0 else out
 
     def preprocess(self, u8: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Presized uint8 (N, S, S, 3) -> normalized float (N, 3, image_size, image_size)."""
@@ -205,7 +211,8 @@ def predictor_from_run(run_dir: str | os.PathLike, which: str = "best") -> Predi
     """The in-app model of a run folder (checkpoint ``which``) as a Predictor."""
     from .runs import load_model
     model, info = load_model(run_dir, which=which, device="cpu")
-    return torch_predictor(model, build_meta(info.config, info.classes), str(run_dir))
+    meta = build_meta(info.config, info.classes, temperature=run_temperature(run_dir, which))
+    return torch_predictor(model, meta, str(run_dir))
 
 
 def load_exported(path: str | os.PathLike) -> Predictor:
@@ -255,23 +262,27 @@ def list_images(path: str | os.PathLike) -> list[str]:
     return out
 
 
-def prediction_rows(paths: Sequence[str], probs, classes: Sequence[str], topk: int) -> list[list[str]]:
-    """CSV rows: path, label, probability, top_k ("cat:0.91;dog:0.05")."""
+def prediction_rows(paths: Sequence[str], probs, classes: Sequence[str], topk: int,
+                    min_confidence: float = 0.0) -> list[list[str]]:
+    """CSV rows: path, label, probability, top_k ("cat:0.91;dog:0.05"); the label is ``unsure`` where
+    the top probability is below ``min_confidence``."""
     rows = []
-    for path, p in zip(paths, probs):
+    labels = abstain_labels(np.asarray(probs), classes, min_confidence) if len(paths) else []
+    for path, p, label in zip(paths, probs, labels):
         order = np.asarray(p).argsort()[::-1][:max(1, topk)]
-        rows.append([path, classes[order[0]], f"{p[order[0]]:.4f}",
+        rows.append([path, label, f"{p[order[0]]:.4f}",
                      ";".join(f"{classes[i]}:{p[i]:.4f}" for i in order)])
     return rows
 
 
-def predictions_csv(paths: Sequence[str], probs, classes: Sequence[str], topk: int) -> str:
+def predictions_csv(paths: Sequence[str], probs, classes: Sequence[str], topk: int,
+                    min_confidence: float = 0.0) -> str:
     import csv
     import io
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["path", "label", "probability", "top_k"])
-    w.writerows(prediction_rows(paths, probs, classes, topk))
+    w.writerows(prediction_rows(paths, probs, classes, topk, min_confidence))
     return buf.getvalue()
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from trained_run import trained_run
+from workbench.calibration import read_temperature, scale
 from workbench.cli import main
+from workbench.interpret import Predictions
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +85,16 @@ def test_predict_folder_matches_evaluate(model, run_dir, exported, evaluation, v
     assert len(rows) == 24 and set(rows[0]) == {"path", "label", "probability", "top_k"}
     expected = {Path(e["path"]).relative_to(Path(e["path"]).parents[1]).as_posix(): e
                 for e in evaluation["predictions"]}
+    # predict and every export apply the temperature fitted on the validation set
+    t = read_temperature(run_dir)
+    assert t != 1.0 and json.loads((exported / "model.json").read_text())["temperature"] == pytest.approx(t)
+    val = Predictions.load(run_dir / "predictions.npz")
+    calibrated = dict(zip((Path(q).relative_to(Path(q).parents[1]).as_posix() for q in val.paths),
+                          scale(val.probs, t).max(1)))
     for r in rows:
         key = Path(r["path"]).relative_to(valid_copy).as_posix()
         assert r["label"] == expected[key]["pred"], key
-        assert float(r["probability"]) == pytest.approx(expected[key]["prob"], abs=1e-3)
+        assert float(r["probability"]) == pytest.approx(calibrated[key], abs=1e-3)
         top = r["top_k"].split(";")
         assert len(top) == 2 and top[0].startswith(r["label"] + ":")
 
@@ -100,6 +108,21 @@ def test_predict_single_file_to_stdout_and_errors(run_dir, valid_copy, capsys):
     assert main(["predict", str(run_dir), str(valid_copy / "nope")]) == 2
     assert main(["predict", str(valid_copy), str(one)]) == 2   # not a model
     assert "neither a run folder" in capsys.readouterr().err
+
+
+def test_predict_min_confidence_abstains(run_dir, valid_copy, tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run_dir), str(valid_copy), "--out", str(out)]) == 0
+    plain = read_csv(out)
+    vals = sorted({float(r["probability"]) for r in plain})
+    cut = (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2   # between two printed values
+    assert main(["predict", str(run_dir), str(valid_copy), "--out", str(out), "--min-confidence", str(cut)]) == 0
+    rows = read_csv(out)
+    for a, b in zip(plain, rows):
+        assert b["label"] == ("unsure" if float(a["probability"]) < cut else a["label"])
+    assert any(r["label"] == "unsure" for r in rows) and any(r["label"] != "unsure" for r in rows)
+    assert main(["predict", str(run_dir), str(valid_copy), "--min-confidence", "1.5"]) == 2
+    assert "between 0 and 1" in capsys.readouterr().err
 
 
 def test_predict_with_tta(run_dir, valid_copy, capsys):

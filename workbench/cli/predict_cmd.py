@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", metavar="CSV", help="output CSV (default: print to stdout)")
     p.add_argument("--tta", action="store_true", help="test-time augmentation with the recipe's tta settings")
     p.add_argument("--topk", type=int, default=5, metavar="K", help="classes listed in the top_k column (default 5)")
+    p.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                   help="label 'unsure' where the (calibrated) top probability is below P (0-1, default 0)")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
     p.set_defaults(func=run)
 
@@ -33,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"input not found: {src}")
     if args.topk < 1 or args.batch_size < 1:
         raise UsageError("--topk and --batch-size must be at least 1")
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise UsageError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
     try:
         predictor = load_exported(args.model)
     except (ExportError, FileNotFoundError, ValueError) as e:
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                                                   sink=TerminalProgress(sys.stderr))
     for path, msg in errors.items():
         print(f"skipped unreadable file {path}: {msg}", file=sys.stderr)
-    text = predictions_csv(done, probs, predictor.classes, args.topk)
+    text = predictions_csv(done, probs, predictor.classes, args.topk, args.min_confidence)
     if args.out:
         try:
             atomic_write_text(args.out, text)
