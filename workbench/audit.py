@@ -189,6 +189,14 @@ def rank_label_issues(oof: Predictions, ranked_by: str = "self_confidence") -> l
     return out
 
 
+def leaks_only(cfg: RunConfig, run_dir: str = "", sink: Callable | None = None,
+               control: RunControl | None = None) -> dict:
+    """Near-duplicates and leaks without training (embeddings from ``run_dir`` when given); the
+    report goes to the audit folder (leaks.json, group-split.csv)."""
+    emb = leaks.run_embedder(run_dir) if run_dir else None
+    return leaks.dataset_leaks(cfg, emb, sink=sink, control=control, out_dir=audit_dir(cfg))
+
+
 def accept_suggestions(root, issues: list[dict], classes=None) -> ChangeSet:
     """Relabel each issue's image to its suggested class in the dataset's sidecar (saved; undoable);
     the images themselves are never touched. The next scan applies the changes."""

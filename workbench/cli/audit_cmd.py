@@ -48,7 +48,7 @@ def _leaks_text(found: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import audit, leaks
+    from .. import audit
     from ..near_dups import MissingExtra
     from .train_cmd import TrainProgress, ctrl_c_stops
     cfg = load_config(args, args.dataset)
@@ -64,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with ctrl_c_stops(control, sink):
             if args.leaks_only:
-                emb = leaks.run_embedder(args.run) if args.run else None
-                out = audit.audit_dir(cfg)
-                report = leaks.dataset_leaks(cfg, emb, sink=sink, control=control, out_dir=out)
+                report = audit.leaks_only(cfg, args.run or "", sink=sink, control=control)
                 lines, code = _leaks_text(report), 0
             else:
                 ds, items = audit.audit_items(cfg, sink, control)

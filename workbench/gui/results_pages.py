@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QP
                                QTabWidget, QVBoxLayout, QWidget)
 
 from ..events import Event, JobFailed, JobResult, Progress
+from .views.calibration_view import CalibrationView
 from .views.changes_view import ChangesView
 from .views.confusion_view import ConfusionView
 from .views.export_view import ExportView
@@ -81,13 +82,13 @@ class ResultsPage(QWidget):
         self.cell_gallery = GalleryView("Pick a cell of the matrix")
         self.losses = GalleryView("Top losses", with_filter=True, with_overlay=True)
         self.tta = TTAView()
-        self.changes = ChangesView()
+        self.changes, self.calibration = ChangesView(), CalibrationView()
         self.viewer = ImageViewer(self)
         self.galleries = [self.cell_gallery, self.losses, self.tta.fixed, self.tta.broken]
         conf = splitter(Qt.Orientation.Vertical, self.confusion, self.cell_gallery, stretch=(3, 2))
         self.tabs = QTabWidget()
         for w, name in ((self.summary, "Summary"), (conf, "Confusion matrix"), (self.losses, "Top losses"),
-                        (self.tta, "TTA"), (self.changes, "Changes")):
+                        (self.tta, "TTA"), (self.calibration, "Calibration"), (self.changes, "Changes")):
             self.tabs.addTab(w, name)
         head = QHBoxLayout()
         head.addWidget(self.title)
@@ -153,6 +154,7 @@ class ResultsPage(QWidget):
         self.summary.set_report(per_class_report(p))
         self.summary.set_history([(name, list(getattr(info, "history", None) or []))])
         self.confusion.set_data(confusion_matrix(p), p.classes, most_confused(p))
+        self.calibration.set_predictions(p.probs, p.targets)
         for g in self.galleries:
             g.set_classes(p.classes)
         self.cell_gallery.set_items([])

@@ -126,6 +126,22 @@ class Session(QObject):
         return self.runner.start("train", functools.partial(resume, run_dir, gui_attached=self._lower_job),
                                  in_process=self.train_in_process)
 
+    def start_audit(self, k: int = 5, quick: bool = True, leaks_only: bool = False, run_dir: str = "") -> bool:
+        """The label audit of the current dataset (job "audit", in a job process like training):
+        k-fold out-of-fold label issues + near-duplicates, or only the near-duplicates."""
+        from .. import audit
+        cfg = audit.quick_recipe(self.config) if quick else self.config
+        fn = (functools.partial(audit.leaks_only, cfg, run_dir) if leaks_only
+              else functools.partial(audit.run_audit, cfg, k))
+        return self.runner.start("audit", fn, in_process=self.train_in_process)
+
+    def estimate_audit(self, k: int, quick: bool, n_images: int, callback) -> None:
+        """``callback(seconds or Exception)`` in the GUI thread: the audit's predicted time here."""
+        from .. import audit
+        from .jobs import submit
+        cfg = audit.quick_recipe(self.config) if quick else self.config
+        submit(lambda: audit.estimate_seconds(cfg, k, n_images), callback)
+
     @property
     def _lower_job(self) -> bool:
         """Whether the core call lowers its own thread's priority (``gui_attached``): only in a thread

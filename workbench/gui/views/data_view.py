@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
 from ...events import Event, Progress
 from ..widgets.common import page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView, load_thumb
+from .audit_view import AuditView
 
 
 def size_arrays(stats) -> tuple[np.ndarray, np.ndarray]:
@@ -100,11 +101,17 @@ class DataView(QWidget):
         self.tabs.addTab(overview, "Overview")
         self.tabs.addTab(images, "Images")
         self.tabs.addTab(health, "Health report")
+        self.audit = AuditView(session)
+        self.tabs.addTab(self.audit, "Audit")
+        self.audit_btn = QPushButton("Audit labels…")
+        self.audit_btn.setToolTip("Find wrong labels (out-of-fold predictions) and near-duplicates across the split")
+        self.audit_btn.clicked.connect(lambda: self.tabs.setCurrentWidget(self.audit))
 
         head = QHBoxLayout()
         head.addWidget(page_header("Data", "Class folders (optionally train/ and valid/) or images + a labels CSV. "
                                            "Files are never modified."), 1)
         head.addWidget(self.recent)
+        head.addWidget(self.audit_btn)
         head.addWidget(self.open_btn)
         prog = QHBoxLayout()
         prog.addWidget(self.progress, 1)

@@ -1,0 +1,209 @@
+"""Audit tab of the Data page: "Audit labels" trains k fold models (job "audit"), then shows the
+suspected label issues as a gallery sorted by rank (given and suggested label on each), with accept
+suggestion (A), relabel / quarantine / keep (R / Q / K), undo and "Retrain with changes", all through
+the dataset's sidecar; and the near-duplicate groups (LeaksView). The cost is shown before starting;
+a stopped audit resumes from its finished folds when started again."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
+                               QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+
+from ...cli.common import fmt_time
+from ...events import EpochEnd, Event, FitStarted, JobFailed, JobResult, Progress
+from ..widgets.common import splitter
+from .changes_view import ChangesView
+from .gallery_view import GalleryItem, GalleryView
+from .leaks_view import LeaksView
+
+JOB = "audit"
+
+
+def issue_item(r: dict) -> GalleryItem:
+    cap = f"#{r['rank']}  {r['given']} → {r['suggested']}\np {r['self_confidence']:.2f} / {r['suggested_prob']:.2f}"
+    tip = (f"rank {r['rank']}: labelled '{r['given']}', the fold models suggest '{r['suggested']}'\n"
+           f"out-of-fold probability of the given label {r['self_confidence']:.3f}, "
+           f"of the suggestion {r['suggested_prob']:.3f}")
+    return GalleryItem(r["path"], cap, tip, index=r["rank"] - 1, true_class=r["given"], extra=dict(r))
+
+
+class AuditView(QWidget):
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.issues: list[dict] = []
+        self.classes: tuple = ()
+        self._fold, self._epochs = (0, 1), 1
+        self.folds = QSpinBox()
+        self.folds.setRange(2, 10)
+        self.folds.setValue(5)
+        self.folds.setToolTip("k: every image is predicted by a model trained on the other k-1 folds")
+        self.quick = QCheckBox("Quick audit (64 px, 3 epochs)")
+        self.quick.setChecked(True)
+        self.leaks_only = QCheckBox("Near-duplicates only (no training)")
+        self.eta = QLabel()
+        self.eta.setObjectName("dim")
+        self.start_btn = QPushButton("Audit labels")
+        self.start_btn.setObjectName("primary")
+        self.start_btn.clicked.connect(self.start)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.clicked.connect(session.stop)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.status = QLabel("Open a dataset, then audit its labels. Finished folds are kept: a stopped audit "
+                             "resumes where it was.")
+        self.status.setWordWrap(True)
+        self.gallery = GalleryView("Suspected label issues, most suspect first")
+        self.accept_btn = QPushButton("Accept suggestion (A)")
+        self.accept_btn.setToolTip("Relabel the selected images to the suggested class (sidecar only; undo with Ctrl+Z)")
+        self.accept_btn.clicked.connect(self.accept_selected)
+        self.gallery.layout().itemAt(0).layout().insertWidget(2, self.accept_btn)
+        self.changes = ChangesView()
+        self.leaks = LeaksView()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(splitter(Qt.Orientation.Vertical, self.gallery, self.changes, stretch=(3, 1)), "Label issues")
+        self.tabs.addTab(self.leaks, "Near-duplicates")
+        row = QHBoxLayout()
+        for w in (QLabel("Folds:"), self.folds, self.quick, self.leaks_only):
+            row.addWidget(w)
+        row.addWidget(self.eta, 1)
+        row.addWidget(self.start_btn)
+        row.addWidget(self.cancel_btn)
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addWidget(self.tabs, 1)
+
+        self.gallery.actionRequested.connect(self.apply_action)
+        self.gallery.undoRequested.connect(self.changes.undo)
+        self.gallery.model.modelReset.connect(self._refresh_marks)
+        self.changes.changed.connect(self._refresh_marks)
+        self.changes.failed.connect(lambda m: QMessageBox.warning(self, "Changes", m))
+        self.changes.retrainRequested.connect(self.retrain)
+        self.leaks.useSplitRequested.connect(self.use_split)
+        accept = QShortcut(QKeySequence("A"), self.gallery.list)
+        accept.setContext(Qt.ShortcutContext.WidgetShortcut)
+        accept.activated.connect(self.accept_selected)
+        for w in (self.folds, self.quick, self.leaks_only):
+            (w.valueChanged if isinstance(w, QSpinBox) else w.toggled).connect(lambda *_: self.estimate())
+        session.dataset_changed.connect(self._on_dataset)
+        session.runner.started.connect(lambda _j: self._set_busy())
+        session.runner.finished.connect(self._on_finished)
+        session.runner.event.connect(self._on_event)
+        self._set_busy()
+
+    # ----------------------------------------------------------------- starting
+    def _on_dataset(self, ds) -> None:
+        if ds is not None:
+            self.changes.open_root(str(Path(ds.root)))
+            self.estimate()
+
+    def estimate(self) -> None:
+        ds = self.session.dataset
+        if ds is None:
+            self.eta.setText("")
+            return
+        if self.leaks_only.isChecked():
+            self.eta.setText(f"{len(ds.items):,} images: a perceptual hash each, no training")
+            return
+        self.eta.setText("estimating the cost…")
+        self.session.estimate_audit(self.folds.value(), self.quick.isChecked(), len(ds.items), self._estimated)
+
+    def _estimated(self, seconds) -> None:
+        if isinstance(seconds, Exception):
+            self.eta.setText(f"cost unknown ({seconds})")
+        else:
+            self.eta.setText(f"about {fmt_time(seconds)} here ({self.folds.value()} × the "
+                             f"{'quick' if self.quick.isChecked() else 'current'} recipe)")
+
+    def start(self) -> bool:
+        if self.session.dataset is None:
+            self.status.setText("Open a dataset first.")
+            return False
+        ok = self.session.start_audit(self.folds.value(), self.quick.isChecked(), self.leaks_only.isChecked())
+        if not ok:
+            self.status.setText("Another job is running; stop it before auditing.")
+        return ok
+
+    # ----------------------------------------------------------------- job feedback
+    def _set_busy(self) -> None:
+        busy = self.session.runner.busy
+        mine = busy and self.session.runner.name == JOB
+        self.progress.setVisible(mine)
+        self.cancel_btn.setVisible(mine)
+        self.start_btn.setEnabled(not busy)
+
+    @Slot(str, object)
+    def _on_event(self, job: str, ev: Event) -> None:
+        if job != JOB:
+            return
+        if isinstance(ev, Progress) and ev.task == "audit":
+            self._fold = (ev.done, max(1, ev.total))
+            self.status.setText(f"Audit: {ev.message}")
+            self.progress.setValue(int(1000 * ev.done / max(1, ev.total)))
+        elif isinstance(ev, FitStarted):
+            self._epochs = max(1, ev.epochs)
+        elif isinstance(ev, EpochEnd):
+            done, k = self._fold
+            frac = (done + (ev.epoch + 1) / self._epochs) / k
+            self.progress.setValue(int(1000 * min(1.0, frac)))
+            self.status.setText(f"Audit: fold {done + 1}/{k}, epoch {ev.epoch + 1} "
+                                f"(valid accuracy {ev.metrics.get('accuracy', float('nan')):.2f})")
+        elif isinstance(ev, JobFailed):
+            self.status.setText(f"<span style='color:#b42318'>Audit failed: {ev.message}</span>")
+        elif isinstance(ev, JobResult) and ev.result is not None:
+            self.show_result(ev.result)
+
+    def _on_finished(self, job: str, status: str) -> None:
+        self._set_busy()
+        if job == JOB and status == "cancelled":
+            self.status.setText("Audit stopped; finished folds are kept. Start it again to resume.")
+
+    def show_result(self, result) -> None:
+        """An AuditResult (full audit) or the leaks dict (near-duplicates only)."""
+        if isinstance(result, dict):
+            self.leaks.set_report(result)
+            self.tabs.setCurrentIndex(1)
+            self.status.setText(f"Near-duplicates: {len(result.get('leaks', []))} groups across train/valid.")
+            return
+        d = result.to_dict()
+        if result.status != "completed":
+            self.status.setText(f"Audit {result.status} after {result.folds_done}/{result.k} folds. {result.message}")
+            return
+        self.classes = tuple(result.classes)
+        self.issues = list(result.label_issues)
+        self.gallery.set_classes(self.classes)
+        self.gallery.set_items([issue_item(r) for r in self.issues])
+        self.leaks.set_report(result.leaks)
+        self.tabs.setTabText(0, f"Label issues ({len(self.issues)})")
+        self.tabs.setTabText(1, f"Near-duplicates ({len(result.leaks.get('duplicates', []))})")
+        self.status.setText(f"Audit done in {fmt_time(result.wall_seconds)}: out-of-fold accuracy "
+                            f"{d['oof_accuracy']:.1%}, {len(self.issues)} suspected label issues of "
+                            f"{d['n_images']} images. Report: {result.audit_dir / 'report.json'}")
+
+    # ----------------------------------------------------------------- actions (sidecar)
+    def apply_action(self, action: str, paths: list, new_class: str) -> bool:
+        return self.changes.apply(action, list(paths), new_class, self.classes or None)
+
+    def accept_selected(self) -> bool:
+        """Relabel each selected image to its suggested class."""
+        ok = False
+        for it in self.gallery.selected_items():
+            ok = self.changes.apply("relabel", [it.path], it.extra["suggested"], self.classes or None) or ok
+        return ok
+
+    def _refresh_marks(self) -> None:
+        self.gallery.model.set_marks(self.changes.marks(self.gallery.paths()))
+
+    def retrain(self) -> None:
+        if not self.session.start_training():
+            QMessageBox.information(self, "Retrain", "Another job is running; try again when it has finished.")
+
+    def use_split(self, csv_path: str) -> None:
+        if csv_path:
+            self.session.set_option("data.labels_csv", csv_path)
+            self.status.setText(f"The recipe now uses the group-aware split: data.labels_csv = {csv_path}")

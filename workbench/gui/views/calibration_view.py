@@ -1,0 +1,107 @@
+"""Calibration tab of the Results page: reliability diagram and ECE (15 bins) before and after
+temperature scaling fitted on the validation predictions, and accuracy against coverage with a
+slider for the confidence threshold P (``workbench predict --min-confidence P``)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from ...calibration import calibrate, coverage_curve, scale
+from ..widgets.common import splitter
+
+
+def _plot(title: str, xlabel: str, ylabel: str) -> pg.PlotWidget:
+    w = pg.PlotWidget(background="w")
+    w.setTitle(title, color="#333")
+    w.setLabel("bottom", xlabel)
+    w.setLabel("left", ylabel)
+    w.showGrid(x=True, y=True, alpha=0.25)
+    w.addLegend(offset=(10, 10))
+    w.setXRange(0, 1, padding=0.02)
+    w.setYRange(0, 1, padding=0.02)
+    w.setMinimumHeight(200)
+    return w
+
+
+class CalibrationView(QWidget):
+    """Built from validation Predictions; computes with workbench.calibration and draws."""
+    thresholdChanged = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.result = None
+        self.curve: dict = {}
+        self.info = QLabel("Open a run to see how well its confidence matches its accuracy.")
+        self.info.setWordWrap(True)
+        self.reliability = _plot("Reliability (15 bins)", "confidence", "accuracy")
+        self.coverage = _plot("Accuracy against coverage", "coverage (share of images answered)", "accuracy")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 100)
+        self.slider.setToolTip("Minimum confidence P: below it the answer is 'unsure' "
+                               "(workbench predict --min-confidence P)")
+        self.slider.valueChanged.connect(self._threshold_moved)
+        self.threshold_label = QLabel()
+        self.marker = pg.ScatterPlotItem(size=12, brush=pg.mkBrush("#d62728"))
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Minimum confidence P:"))
+        row.addWidget(self.slider, 1)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.coverage, 1)
+        rl.addLayout(row)
+        rl.addWidget(self.threshold_label)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.info)
+        lay.addWidget(splitter(Qt.Orientation.Horizontal, self.reliability, right, stretch=(1, 1)), 1)
+
+    def set_predictions(self, probs: np.ndarray, targets: np.ndarray) -> None:
+        probs, targets = np.asarray(probs), np.asarray(targets)
+        if not len(targets):
+            self.result = None
+            self.info.setText("No validation predictions.")
+            return
+        c = self.result = calibrate(probs, targets)
+        self.info.setText(f"ECE {c.ece_before:.3f} before, <b>{c.ece_after:.3f}</b> after temperature scaling "
+                          f"(T = {c.temperature:.3f}, fitted on {c.n} validation images; accuracy "
+                          f"{c.accuracy:.1%} either way). Predict and every export apply T.")
+        self._draw_reliability()
+        self.curve = coverage_curve(scale(probs, c.temperature), targets)
+        p = self.coverage.getPlotItem()
+        p.clear()
+        cov, acc = np.array(self.curve["coverage"]), np.array(self.curve["accuracy"])
+        ok = ~np.isnan(acc)
+        p.plot(cov[ok], acc[ok], pen=pg.mkPen("#1f77b4", width=2))
+        p.addItem(self.marker)
+        self._threshold_moved(self.slider.value())
+
+    def _draw_reliability(self) -> None:
+        p = self.reliability.getPlotItem()
+        p.clear()
+        p.plot([0, 1], [0, 1], pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine), name="perfect")
+        for key, colour, name in (("before", "#ff7f0e", "before"), ("after", "#2ca02c", "after scaling")):
+            b = self.result.to_dict()[key]
+            count = np.array(b["count"])
+            keep = count > 0
+            x, y = np.array(b["confidence"])[keep], np.array(b["accuracy"])[keep]
+            p.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6, symbolBrush=colour,
+                   name=f"{name} (ECE {b['ece']:.3f})")
+
+    def _threshold_moved(self, value: int) -> None:
+        if not self.curve:
+            self.threshold_label.setText("")
+            return
+        i = int(value)
+        cov, acc = self.curve["coverage"][i], self.curve["accuracy"][i]
+        t = self.curve["thresholds"][i]
+        acc_text = "–" if math.isnan(acc) else f"{acc:.1%}"
+        self.threshold_label.setText(f"P = {t:.2f}: answers {cov:.0%} of images, accuracy {acc_text}")
+        self.marker.setData([cov], [0 if math.isnan(acc) else acc])
+        self.thresholdChanged.emit(t)
+
+    def set_threshold(self, p: float) -> None:
+        self.slider.setValue(int(round(p * 100)))
