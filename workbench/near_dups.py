@@ -30,8 +30,8 @@ from .data.types import TRAIN, VALID
 from .events import Progress
 from .models import head_module
 
-PHASH_MAX_DISTANCE = 10
-COSINE_MIN = 0.95
+PHASH_MAX_DISTANCE = 12
+COSINE_MIN = 0.98
 _CHUNK = 2048
 
 

@@ -58,6 +58,9 @@ def test_evaluate_json(evaluation, capsys):
     assert losses == sorted(losses, reverse=True) and len(losses) == 10
     assert set(evaluation["tta"]) >= {"plain_accuracy", "tta_accuracy", "gain"}
     assert evaluation["tta"]["plain_accuracy"] == pytest.approx(s["accuracy"])
+    c = evaluation["calibration"]
+    assert c["temperature"] == pytest.approx(read_temperature(evaluation["run_dir"]))
+    assert 0.0 <= c["ece_after"] <= 1.0 and 0.0 <= c["ece_before"] <= 1.0
 
 
 def test_export_cli_all_formats(run_dir, exported, tmp_path, capsys):

@@ -53,6 +53,7 @@ def test_audit_tab_ranks_issues_and_accepts_suggestions(session, qtbot, tmp_path
     g = audit.gallery
     assert audit.issues and len(g.items()) == len(audit.issues)
     assert g.items()[0].caption.startswith("#1 ") and "→" in g.items()[0].caption
+    qtbot.waitUntil(lambda: g.model.thumbnail_loaded(g.items()[0].path), timeout=10_000)
     shot(view, "audit_issues")
     # A accepts the suggestion of the selected image into the sidecar; Ctrl+Z undoes it
     g.select_rows([0])

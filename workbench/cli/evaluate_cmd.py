@@ -34,6 +34,11 @@ def evaluate(run_dir: str, which: str = "best", tta: bool = False, top: int = 10
            **build_report(p, top).to_dict(),
            "predictions": [{"path": p.paths[i], "true": p.classes[p.targets[i]], "pred": p.classes[p.preds[i]],
                             "prob": float(p.probs[i, p.preds[i]])} for i in range(len(p))]}
+    from ..calibration import calibrate, calibration_file
+    cal = calibrate(p.probs, p.targets)
+    if which == "best":
+        atomic_write_json(calibration_file(run_dir), cal.to_dict())  # the temperature predict / export apply
+    out["calibration"] = {k: getattr(cal, k) for k in ("temperature", "ece_before", "ece_after")}
     if tta:
         from ..tta import tta_run
         res = tta_run(run_dir, sink=sink, which=which)
@@ -57,6 +62,10 @@ def format_text(ev: dict) -> str:
     lines += [f"  {m['true']} -> {m['pred']}: {m['count']}" for m in ev["most_confused"][:10]] or ["  none"]
     lines += ["", "top losses:"]
     lines += [f"  {t['loss']:7.3f}  {t['true']} -> {t['pred']} ({t['prob']:.2f})  {t['path']}" for t in ev["top_losses"]]
+    if "calibration" in ev:
+        c = ev["calibration"]
+        lines += ["", f"calibration: ECE (15 bins) {c['ece_before']:.4f} -> {c['ece_after']:.4f} after temperature "
+                      f"scaling (T = {c['temperature']:.3f}; predict and export apply it)"]
     if "tta" in ev:
         t = ev["tta"]
         lines += ["", f"TTA (n={t['n']}, beta={t['beta']}): accuracy {t['plain_accuracy']:.4f} -> "
