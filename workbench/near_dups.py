@@ -31,7 +31,7 @@ from .events import Progress
 from .models import head_module
 
 PHASH_MAX_DISTANCE = 12
-COSINE_MIN = 0.98
+COSINE_MIN = 0.99
 _CHUNK = 2048
 
 
