@@ -50,3 +50,47 @@ def test_bad_input_and_missing_extra(tmp_path, monkeypatch, capsys):
     assert main(["audit", str(data), "--leaks-only", "--set", f"runs_dir={tmp_path / 'runs'}"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'workbench[audit]'" in err and "Traceback" not in err
+
+
+def test_killed_audit_resumes_from_its_finished_folds(tmp_path):
+    """A real `workbench audit` process killed with SIGKILL in its second fold; the same command
+    then keeps fold 0 (not retrained) and resumes fold 1 from its checkpoint."""
+    import os
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+    data, _ = make_noisy_colours(tmp_path / "colours", n=12, n_flip=1, seed=6)
+    overrides = [o for o in AUDIT_OVERRIDES if not o.startswith("train.epochs")] + ["train.epochs=4"]
+    args = ["audit", str(data), "--folds", "2", "--set", f"runs_dir={tmp_path / 'runs'}"]
+    args += sum((["--set", o] for o in overrides), [])
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "WORKBENCH_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", *args], cwd=repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = tmp_path / "runs" / "colours-audit"
+    ckpt = out / "folds" / "fold1" / "checkpoints" / "last.pt"
+    try:
+        deadline = time.monotonic() + 300
+        while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ckpt.exists(), "the audit wrote no checkpoint in its second fold"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL
+    assert (out / "oof-fold0.npz").is_file() and not (out / "oof-fold1.npz").exists()
+    stamp = (out / "oof-fold0.npz").stat().st_mtime_ns
+    fold0_ckpt = (out / "folds" / "fold0" / "checkpoints" / "last.pt").stat().st_mtime_ns
+    from workbench.cli import main
+    report = tmp_path / "r.json"
+    assert main(args + ["--json", str(report)]) == 0
+    rep = json.loads(report.read_text())
+    assert rep["status"] == "completed" and rep["folds_done"] == 2 and rep["n_images"] == 36
+    assert (out / "oof-fold0.npz").stat().st_mtime_ns == stamp            # fold 0 kept
+    assert (out / "folds" / "fold0" / "checkpoints" / "last.pt").stat().st_mtime_ns == fold0_ckpt
+    log = (out / "folds" / "fold1" / "log.txt").read_text()
+    assert "resume:" in log                                               # fold 1 resumed, not restarted
