@@ -92,6 +92,12 @@ def test_leaks_view_shows_pairs_side_by_side_and_offers_the_split(qtbot, tmp_pat
     with qtbot.waitSignal(view.useSplitRequested) as sig:
         view.split_btn.click()
     assert sig.args == [report["group_split_csv"]]
+    view.list.setCurrentRow(1)
+    g = view.groups[1]
+    with qtbot.waitSignal(view.actionRequested) as sig:
+        view.quarantine_btn.click()
+    copy = [m for m, s in zip(g["members"], g["splits"]) if s == "valid"]
+    assert sig.args == ["quarantine", copy, ""]
 
 
 def test_calibration_tab(qtbot):

@@ -85,6 +85,7 @@ class AuditView(QWidget):
         self.changes.failed.connect(lambda m: QMessageBox.warning(self, "Changes", m))
         self.changes.retrainRequested.connect(self.retrain)
         self.leaks.useSplitRequested.connect(self.use_split)
+        self.leaks.actionRequested.connect(self.apply_action)
         accept = QShortcut(QKeySequence("A"), self.gallery.list)
         accept.setContext(Qt.ShortcutContext.WidgetShortcut)
         accept.activated.connect(self.accept_selected)

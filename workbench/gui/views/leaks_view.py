@@ -25,7 +25,8 @@ def group_title(g: dict) -> str:
 
 
 class LeaksView(QWidget):
-    useSplitRequested = Signal(str)   # path of the group-aware labels CSV
+    useSplitRequested = Signal(str)        # path of the group-aware labels CSV
+    actionRequested = Signal(str, list, str)  # like GalleryView: action, paths, new class
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -45,8 +46,13 @@ class LeaksView(QWidget):
         self.split_btn.setToolTip("Train with each group kept on one side of the split (a labels CSV in the "
                                   "audit folder; the images are not moved)")
         self.split_btn.clicked.connect(lambda: self.useSplitRequested.emit(self.split_csv))
+        self.quarantine_btn = QPushButton("Quarantine the copies")
+        self.quarantine_btn.setToolTip("Leave every member of the selected group but the first training one out "
+                                       "of the next run (sidecar; undo with Ctrl+Z)")
+        self.quarantine_btn.clicked.connect(self.quarantine_copies)
         bar = QHBoxLayout()
         bar.addWidget(self.info, 1)
+        bar.addWidget(self.quarantine_btn)
         bar.addWidget(self.split_btn)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -72,6 +78,7 @@ class LeaksView(QWidget):
                           f"{n_conf} with different labels; {n_exact} exact copies already left out by the scan."
                           if report else "Run an audit (or near-duplicates only) to find copies across the split.")
         self.split_btn.setEnabled(bool(self.split_csv) and n_leak > 0)
+        self.quarantine_btn.setEnabled(bool(groups))
         if groups:
             self.list.setCurrentRow(0)
         else:
@@ -104,6 +111,16 @@ class LeaksView(QWidget):
         v.addWidget(img)
         v.addWidget(cap)
         return box
+
+    def quarantine_copies(self) -> bool:
+        """Quarantine all members of the current group except one to keep (a training one if any)."""
+        row = self.list.currentRow()
+        if not 0 <= row < len(self.groups):
+            return False
+        g = self.groups[row]
+        keep = next((m for m, s in zip(g["members"], g["splits"]) if s == "train"), g["members"][0])
+        self.actionRequested.emit("quarantine", [m for m in g["members"] if m != keep], "")
+        return True
 
     def shown_paths(self) -> list[str]:
         row = self.list.currentRow()
