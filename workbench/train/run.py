@@ -17,11 +17,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..config import RunConfig
+from ..config import RunConfig, with_norm
 from ..control import Cancelled, RunControl
 from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, null_sink
 from ..models import create_model
+from ..weights import weights_file_for
 from .callback import Callback
 from . import distributed
 from .checkpoint import RunFolder, load_checkpoint
@@ -92,7 +93,7 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
     for it in bundle.train_items:
         counts[it.label] += 1
     seed_everything(cfg.seed)
-    model = create_model(cfg.model.arch, n_classes, cfg.model.dropout, cfg.model.weights)
+    model = create_model(cfg.model.arch, n_classes, cfg.model.dropout, weights_file_for(cfg.model))
     cbs, loss = _tricks(cfg, n_classes, counts) if tricks else ([], None)
     trainer = Trainer(model, bundle.train, bundle.valid, cfg, callbacks=[*cbs, *(callbacks or [])],
                       sink=sink, control=control, device=device, precision=precision, run_dir=run_dir,
@@ -190,6 +191,7 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
     if folder.last.is_file():
         raise FileExistsError(f"{folder.path} already holds a run: resume it or choose another folder")
     folder.create()
+    cfg = with_norm(cfg)  # the run's config records the normalization it trains with
     if dinfo.is_main:
         cfg.save(folder.config)
     return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {})

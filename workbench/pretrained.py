@@ -1,0 +1,67 @@
+"""Recipe defaults that come with a pretrained model, and the Data page's fine-tuning suggestion.
+
+Choosing pretrained weights changes a few recipe defaults, visibly (the Recipe page lists them): one
+frozen epoch with fastai's two-phase fine-tune schedule, base lr 2e-3, a milder random crop, and the
+weights' own normalization. Only keys still at their plain defaults (and not given explicitly) change.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from .config import RunConfig, norm_stats
+from .models import is_timm
+from .weights import DEFAULT_TAG, NONE, WeightsError, status
+
+PRETRAINED_DEFAULTS = {
+    "tricks.freeze_epochs": (1, "one frozen epoch trains the new head first"),
+    "train.fine_tune": (True, "fastai's fine-tune schedule: frozen phase, then lr / 2 with discriminative rates"),
+    "train.lr": (2e-3, "base learning rate 2e-3"),
+    "augment.min_scale": (0.5, "milder random crop (min scale 0.5): pretrained features need less augmentation"),
+}
+SMALL_PER_CLASS = 1000
+SUGGESTED_ARCHS = ("resnet18", "resnet34", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny",
+                   "timm/convnext_nano", "timm/efficientnet_b0")
+
+
+def pretrained_defaults(cfg: RunConfig, explicit: Iterable[str] = ()) -> tuple[RunConfig, list[str]]:
+    """``cfg`` with the pretrained recipe defaults applied, and one note per key that changed.
+    Nothing changes when model.pretrained is none and no weights file is set."""
+    if cfg.model.pretrained.lower() == NONE and not cfg.model.weights:
+        return cfg, []
+    plain, explicit = RunConfig(), set(explicit)
+    notes = []
+    for key, (value, why) in PRETRAINED_DEFAULTS.items():
+        if key in explicit or cfg.get(key) != plain.get(key) or cfg.get(key) == value:
+            continue
+        cfg = cfg.set(key, value)
+        notes.append(f"{key} = {value}: {why}")
+    if cfg.model.pretrained.lower() != NONE and not cfg.model.mean:
+        mean, std = norm_stats(cfg)
+        notes.append(f"model.mean / model.std = the weights' normalization "
+                     f"({', '.join(f'{v:.3f}' for v in mean)} / {', '.join(f'{v:.3f}' for v in std)})")
+    return cfg, notes
+
+
+def suggest_fine_tune(class_counts: Sequence[int], cfg: RunConfig) -> str:
+    """A sentence for the Data page when the dataset is small and pretrained weights are at hand
+    (cached or downloadable), '' otherwise. Never touches the network."""
+    if not class_counts or cfg.model.pretrained.lower() != NONE or cfg.model.weights:
+        return ""
+    if max(class_counts) >= SMALL_PER_CLASS:
+        return ""
+    archs = [cfg.model.arch] + [a for a in SUGGESTED_ARCHS if a != cfg.model.arch]
+    best = None
+    for arch in archs:
+        try:
+            st = status(arch, DEFAULT_TAG)
+        except WeightsError:
+            continue
+        if st.state == "cached":
+            best = (arch, "cached")
+            break
+        if best is None and st.state == "downloadable" and not is_timm(arch):
+            best = (arch, f"download {st.size_bytes / 1e6:.0f} MB" if st.size_bytes else "downloadable")
+    if best is None:
+        return ""
+    return (f"Small dataset (at most {max(class_counts)} images per class): fine-tuning ImageNet-pretrained "
+            f"{best[0]} ({best[1]}) usually beats training from scratch by far. Recipe > Model > Pretrained.")
