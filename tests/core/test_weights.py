@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import socket
-import threading
 from pathlib import Path
 
 import pytest
 import torch
 
+from loopback import serve
 from workbench import weights
 from workbench.config import ModelConfig, RunConfig
 from workbench.control import Cancelled, RunControl
@@ -35,34 +34,8 @@ def payload() -> bytes:
 @pytest.fixture
 def server(payload):
     """Serves /good.pth (the payload) and /bad.pth (other bytes); counts requests."""
-    hits: list[str] = []
-    bodies = {"/good.pth": payload, "/bad.pth": _state_bytes(1)}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            body = bodies.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            try:
-                for i in range(0, len(body), 1 << 16):
-                    self.wfile.write(body[i:i + (1 << 16)])
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", hits
-    srv.shutdown()
-    srv.server_close()
+    with serve({"/good.pth": payload, "/bad.pth": _state_bytes(1)}) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -80,8 +80,10 @@ def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, wo
 
 def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunControl | None = None,
                   device: torch.device | None = None, precision: str | None = None, run_dir=None,
-                  callbacks: list[Callback] | None = None, tricks: bool = True) -> Trainer:
-    """A ready Trainer (model, loaders, tricks, loss) for a Dataset or a DataBundle (LR finder, GUI)."""
+                  callbacks: list[Callback] | None = None, tricks: bool = True,
+                  load_weights: bool = True) -> Trainer:
+    """A ready Trainer (model, loaders, tricks, loss) for a Dataset or a DataBundle (LR finder, GUI).
+    ``load_weights`` = False skips the starting weights (a resume loads its checkpoint instead)."""
     device = device or pick_device(cfg.train.device)
     precision = precision or pick_precision(device, cfg.train.precision)
     from ..data.pipeline import DataBundle, build_loaders
@@ -93,7 +95,7 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
     for it in bundle.train_items:
         counts[it.label] += 1
     seed_everything(cfg.seed)
-    model = create_model(cfg.model.arch, n_classes, cfg.model.dropout, weights_file_for(cfg.model))
+    model = create_model(cfg.model.arch, n_classes, cfg.model.dropout, weights_file_for(cfg.model) if load_weights else "")
     cbs, loss = _tricks(cfg, n_classes, counts) if tricks else ([], None)
     trainer = Trainer(model, bundle.train, bundle.valid, cfg, callbacks=[*cbs, *(callbacks or [])],
                       sink=sink, control=control, device=device, precision=precision, run_dir=run_dir,
@@ -141,7 +143,7 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
                                f"({folder.classes} lists {folder.read_classes()}, the folder has {classes})")
         trainer = build_trainer(cfg, bundle, sink, control, device, precision,
                                 run_dir=folder.path if dinfo.is_main else None,  # DDP: only rank 0 writes
-                                callbacks=distributed.callbacks())
+                                callbacks=distributed.callbacks(), load_weights=resume_state is None)
         start = trainer.load_state(resume_state) if resume_state else 0
         base.update({"device": describe(device), "precision": precision, "arch": cfg.model.arch,
                      "image_size": cfg.data.image_size, "n_train": len(bundle.train_items),
