@@ -8,8 +8,9 @@ from typing import Iterator
 
 
 @contextlib.contextmanager
-def serve(bodies: dict[str, bytes]) -> Iterator[tuple[str, list[str]]]:
-    """Serve ``bodies`` (path -> bytes, in 64 KiB writes) on 127.0.0.1; yields (base URL, paths requested)."""
+def serve(bodies: dict[str, bytes], gate: threading.Event | None = None) -> Iterator[tuple[str, list[str]]]:
+    """Serve ``bodies`` (path -> bytes, in 64 KiB writes) on 127.0.0.1; yields (base URL, paths requested).
+    With ``gate``, every response waits for it after its first 64 KiB (a download caught mid-way)."""
     hits: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -25,6 +26,9 @@ def serve(bodies: dict[str, bytes]) -> Iterator[tuple[str, list[str]]]:
             try:
                 for i in range(0, len(body), 1 << 16):
                     self.wfile.write(body[i:i + (1 << 16)])
+                    if gate is not None and i == 0:
+                        self.wfile.flush()
+                        gate.wait(30)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client cancelled
 

@@ -42,13 +42,13 @@ def pretrained_defaults(cfg: RunConfig, explicit: Iterable[str] = ()) -> tuple[R
     return cfg, notes
 
 
-def suggest_fine_tune(class_counts: Sequence[int], cfg: RunConfig) -> str:
-    """A sentence for the Data page when the dataset is small and pretrained weights are at hand
-    (cached or downloadable), '' otherwise. Never touches the network."""
+def suggest_fine_tune(class_counts: Sequence[int], cfg: RunConfig) -> tuple[str, str]:
+    """(architecture, sentence) for the Data page when the dataset is small and pretrained weights are
+    at hand (cached first, else downloadable), ('', '') otherwise. Never touches the network."""
     if not class_counts or cfg.model.pretrained.lower() != NONE or cfg.model.weights:
-        return ""
+        return "", ""
     if max(class_counts) >= SMALL_PER_CLASS:
-        return ""
+        return "", ""
     archs = [cfg.model.arch] + [a for a in SUGGESTED_ARCHS if a != cfg.model.arch]
     best = None
     for arch in archs:
@@ -62,6 +62,6 @@ def suggest_fine_tune(class_counts: Sequence[int], cfg: RunConfig) -> str:
         if best is None and st.state == "downloadable" and not is_timm(arch):
             best = (arch, f"download {st.size_bytes / 1e6:.0f} MB" if st.size_bytes else "downloadable")
     if best is None:
-        return ""
-    return (f"Small dataset (at most {max(class_counts)} images per class): fine-tuning ImageNet-pretrained "
+        return "", ""
+    return best[0], (f"Small dataset (at most {max(class_counts)} images per class): fine-tuning ImageNet-pretrained "
             f"{best[0]} ({best[1]}) usually beats training from scratch by far. Recipe > Model > Pretrained.")

@@ -15,6 +15,7 @@ Stable API for the rest of the program: :func:`cached_path`, :func:`usable_offli
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -95,15 +96,24 @@ def tags(arch: str) -> list[str]:
     if arch_problem(arch):
         return extra
     if is_timm(arch):
-        import timm
-        name = arch.removeprefix(TIMM_PREFIX)
-        found = [n.split(".", 1)[1] for n in timm.list_pretrained(name + ".*") if n.split(".", 1)[0] == name]
+        found = list(_timm_tags().get(arch.removeprefix(TIMM_PREFIX), ()))
     else:
         try:
             found = [w.name for w in torchvision.models.get_model_weights(arch)]
         except (ValueError, KeyError):
             found = []
     return ([DEFAULT_TAG] if found else []) + found + [t for t in extra if t not in found]
+
+
+@functools.lru_cache(maxsize=1)
+def _timm_tags() -> dict[str, tuple[str, ...]]:
+    """timm model name -> its pretrained tags, default first (built once)."""
+    import timm
+    out: dict[str, list[str]] = {}
+    for n in timm.list_pretrained():
+        name, _, tag = n.partition(".")
+        out.setdefault(name, []).append(tag)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def spec(arch: str, tag: str = DEFAULT_TAG) -> WeightsSpec:
@@ -327,3 +337,34 @@ def import_file(src: str | os.PathLike, arch: str = "", tag: str = DEFAULT_TAG) 
     finally:
         Path(tmp).unlink(missing_ok=True)
     return dest
+
+
+# ------------------------------------------------------------------ catalogue for pickers
+@dataclass(frozen=True)
+class ArchInfo:
+    arch: str
+    family: str               # torchvision | timm
+    params_m: float           # millions of parameters (0 = unknown without building the model)
+    input_size: int           # recommended input size of the default weights (0 = no weights)
+    state: str                # cached | downloadable | corrupt | none
+    size_bytes: int = 0
+
+
+def catalogue(include_timm: bool = True) -> list[ArchInfo]:
+    """Every architecture with its default weights' state; no network, no hashing of uncached files."""
+    from .models import timm_archs, torchvision_archs
+    out = []
+    for arch in torchvision_archs() + (timm_archs() if include_timm else []):
+        family = "timm" if is_timm(arch) else "torchvision"
+        params = 0.0
+        if family == "torchvision":
+            try:
+                params = torchvision.models.get_model_weights(arch).DEFAULT.meta.get("num_params", 0) / 1e6
+            except (ValueError, KeyError, AttributeError):
+                pass
+        try:
+            st = status(arch, DEFAULT_TAG)
+            out.append(ArchInfo(arch, family, params, st.spec.input_size, st.state, st.size_bytes))
+        except (WeightsError, RuntimeError):
+            out.append(ArchInfo(arch, family, params, 0, "none"))
+    return out

@@ -13,6 +13,7 @@ from ...config import ConfigError, RunConfig
 from ..session import default_config
 from ..widgets.common import page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
+from .model_picker import ModelPicker
 from .options_form import OptionsForm
 from .plots import LivePlot
 
@@ -38,6 +39,7 @@ class RecipeView(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
         scroll.setMinimumWidth(380)
+        self.model_picker = ModelPicker(session)
 
         self.problems_label = QLabel()
         self.problems_label.setObjectName("problems")
@@ -80,7 +82,8 @@ class RecipeView(QWidget):
         right.addWidget(self.mom_plot_note)
         right_w = QWidget()
         right_w.setLayout(right)
-        self.splitter = splitter(Qt.Orientation.Horizontal, scroll, right_w, stretch=(1, 1), name="recipe_splitter")
+        left_w = splitter(Qt.Orientation.Vertical, self.model_picker, scroll, stretch=(0, 1), name="recipe_model_splitter")
+        self.splitter = splitter(Qt.Orientation.Horizontal, left_w, right_w, stretch=(1, 1), name="recipe_splitter")
         lay = QVBoxLayout(self)
         lay.addLayout(head)
         lay.addWidget(self.problems_label)
