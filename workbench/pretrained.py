@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 
 from .config import RunConfig, norm_stats
 from .models import is_timm
-from .weights import DEFAULT_TAG, NONE, WeightsError, status
+from .weights import DEFAULT_TAG, NONE, WeightsError, spec, status
 
 PRETRAINED_DEFAULTS = {
     "tricks.freeze_epochs": (1, "one frozen epoch trains the new head first"),
@@ -35,10 +35,18 @@ def pretrained_defaults(cfg: RunConfig, explicit: Iterable[str] = ()) -> tuple[R
             continue
         cfg = cfg.set(key, value)
         notes.append(f"{key} = {value}: {why}")
-    if cfg.model.pretrained.lower() != NONE and not cfg.model.mean:
-        mean, std = norm_stats(cfg)
-        notes.append(f"model.mean / model.std = the weights' normalization "
-                     f"({', '.join(f'{v:.3f}' for v in mean)} / {', '.join(f'{v:.3f}' for v in std)})")
+    if cfg.model.pretrained.lower() != NONE:
+        if not cfg.model.mean:
+            mean, std = norm_stats(cfg)
+            notes.append(f"model.mean / model.std = the weights' normalization "
+                         f"({', '.join(f'{v:.3f}' for v in mean)} / {', '.join(f'{v:.3f}' for v in std)})")
+        try:
+            size = spec(cfg.model.arch, cfg.model.pretrained).input_size
+        except WeightsError:
+            size = 0
+        if size and size != cfg.data.image_size:
+            notes.append(f"the weights were trained at {size} px; data.image_size stays {cfg.data.image_size} "
+                         f"(set it to {size} for the best accuracy, smaller trains faster)")
     return cfg, notes
 
 

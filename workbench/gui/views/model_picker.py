@@ -44,8 +44,13 @@ class ModelPicker(QGroupBox):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.setMinimumHeight(160)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((1, 86), (2, 70), (3, 48), (4, 120)):
+            self.table.setColumnWidth(col, width)
+        self.table.setFixedHeight(200)
         self.table.cellClicked.connect(lambda row, _col: self._pick_row(row))
         self.tag_box = QComboBox()
         self.tag_box.setToolTip("Pretrained weights: none trains from random weights")
@@ -110,7 +115,14 @@ class ModelPicker(QGroupBox):
             for j, text in enumerate(cells):
                 self.table.setItem(i, j, QTableWidgetItem(text))
         self._filter(self.search.text())
+        self._select_current()
         self.catalogue_loaded.emit(len(rows))
+
+    def _select_current(self) -> None:
+        arch = self.session.config.model.arch
+        row = next((i for i, r in enumerate(self._rows) if r.arch == arch), -1)
+        if row >= 0 and self.table.currentRow() != row:
+            self.table.selectRow(row)
 
     @Slot(str)
     def _filter(self, text: str) -> None:
@@ -147,6 +159,7 @@ class ModelPicker(QGroupBox):
             self.tag_box.clear()
             self.tag_box.addItems([NONE, *tags(m.arch)])
             self.tag_box.setCurrentText(m.pretrained)
+            self._select_current()
         self.refresh_status()
 
     def refresh_status(self) -> None:
