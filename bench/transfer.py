@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--source-epochs", type=int, default=12)
+    ap.add_argument("--source-epochs", type=int, default=16)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = ap.parse_args(argv)
     src = Path(args.data)
@@ -53,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     a, b = classes[:5], classes[5:]
     work = Path(tempfile.mkdtemp(prefix="wb-transfer-"))
     da, db = subset(src, a, work / "A"), subset(src, b, work / "B")
+    # final weights, not the best epoch: the same budget for every variant, no selection on validation
     base = [f"model.arch={args.arch}", f"data.image_size={args.size}", "data.batch_size=32",
-            f"data.cache_dir={work / 'cache'}", "tta.n=0"]
+            f"data.cache_dir={work / 'cache'}", "tta.n=0", "tricks.keep_best=false"]
     src_run = run(da, work / "runs" / "A", base + [f"train.epochs={args.source_epochs}", "train.lr=3e-3"])
     print(f"source model on {a}: accuracy {src_run['acc']:.3f} ({src_run['seconds']} s)", file=sys.stderr)
-    assert cli(["export", str(work / "runs" / "A"), "--format", "safetensors"]) == 0
+    assert cli(["export", str(work / "runs" / "A"), "--format", "safetensors", "--which", "last"]) == 0
     weights = work / "runs" / "A" / "export" / "model.safetensors"
     variants = {
         "scratch": [],
