@@ -116,3 +116,24 @@ def test_data_page_suggests_pretrained_for_small_datasets(qtbot, session, shapes
     assert "Small dataset" in view.suggestion.text() and "resnet18" in view.suggestion.text()
     view.use_pretrained_btn.click()
     assert session.config.model.pretrained == "DEFAULT" and session.config.tricks.freeze_epochs == 1
+
+
+def test_bad_weights_file_and_arch_typo_are_named_at_their_fields(qtbot, session, tmp_path):
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"garbage")
+    session.set_option("model.weights", str(bad))
+    ed = view.form.editors["model.weights"]
+    assert ed.property("invalid") and "cannot read weights file" in ed.toolTip()
+    assert any("model.weights" in p for p in session.problems())  # the Train page refuses to start
+    other = tmp_path / "other.pth"
+    torch.save(torchvision.models.get_model("squeezenet1_1").state_dict(), other)
+    session.set_option("model.weights", str(other))
+    assert "does not match resnet18" in ed.toolTip()
+    session.set_option("model.weights", "")
+    assert not ed.property("invalid") and "cannot read" not in ed.toolTip()
+    session.set_option("model.arch", "resnt18")
+    arch_ed = view.form.editors["model.arch"]
+    assert arch_ed.property("invalid") and "did you mean resnet18" in arch_ed.toolTip()

@@ -5,6 +5,8 @@ shows its data and starts its calls (the download in a JobRunner thread, the cat
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QProgressBar, QPushButton, QTableWidget,
@@ -13,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
 from ...config import RunConfig
 from ...events import JobFailed, Progress
 from ...pretrained import pretrained_defaults
-from ...weights import NONE, WeightsError, catalogue, fetch, import_file, status, tags
+from ...weights import DEFAULT_TAG, NONE, WeightsError, catalogue, fetch, guess_ref, import_file, status, tags
 from ..jobs import JobRunner, submit
 
 NETWORK_LINE = ("Network: the app downloads weights only when you press Download. Training, the LR finder, "
@@ -231,7 +233,10 @@ class ModelPicker(QGroupBox):
     def import_file(self, path: str) -> str:
         """Check and copy ``path`` into the cache for the chosen model; returns the message shown."""
         m = self.session.config.model
-        tag = m.pretrained if m.pretrained.lower() != NONE else "DEFAULT"
+        tag = m.pretrained
+        if tag.lower() == NONE:  # a published torchvision file name says which weights it holds
+            guess = guess_ref(Path(path))
+            tag = guess[1] if guess and guess[0] == m.arch else DEFAULT_TAG
         try:
             dest = import_file(path, m.arch, tag)
         except WeightsError as e:
