@@ -1,4 +1,5 @@
-"""Recipe defaults that come with a pretrained model, and the Data page's fine-tuning suggestion.
+"""Recipe defaults that come with a pretrained model, the Data page's fine-tuning suggestion, and the
+architecture catalogue of the Recipe page's model picker.
 
 Choosing pretrained weights changes a few recipe defaults, visibly (the Recipe page lists them): one
 frozen epoch with fastai's two-phase fine-tune schedule, base lr 2e-3, a milder random crop, and the
@@ -6,10 +7,13 @@ weights' own normalization. Only keys still at their plain defaults (and not giv
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+import torchvision
+
 from .config import RunConfig, norm_stats
-from .models import is_timm
+from .models import is_timm, timm_archs, torchvision_archs
 from .weights import DEFAULT_TAG, NONE, WeightsError, spec, status
 
 PRETRAINED_DEFAULTS = {
@@ -73,3 +77,33 @@ def suggest_fine_tune(class_counts: Sequence[int], cfg: RunConfig) -> tuple[str,
         return "", ""
     return best[0], (f"Small dataset (at most {max(class_counts)} images per class): fine-tuning ImageNet-pretrained "
             f"{best[0]} ({best[1]}) usually beats training from scratch by far. Recipe > Model > Pretrained.")
+
+
+# ------------------------------------------------------------------ catalogue for pickers
+@dataclass(frozen=True)
+class ArchInfo:
+    arch: str
+    family: str               # torchvision | timm
+    params_m: float           # millions of parameters (0 = unknown without building the model)
+    input_size: int           # recommended input size of the default weights (0 = no weights)
+    state: str                # cached | downloadable | corrupt | none
+    size_bytes: int = 0
+
+
+def catalogue(include_timm: bool = True) -> list[ArchInfo]:
+    """Every architecture with its default weights' state; no network, no hashing of uncached files."""
+    out = []
+    for arch in torchvision_archs() + (timm_archs() if include_timm else []):
+        family = "timm" if is_timm(arch) else "torchvision"
+        params = 0.0
+        if family == "torchvision":
+            try:
+                params = torchvision.models.get_model_weights(arch).DEFAULT.meta.get("num_params", 0) / 1e6
+            except (ValueError, KeyError, AttributeError):
+                pass
+        try:
+            st = status(arch, DEFAULT_TAG)
+            out.append(ArchInfo(arch, family, params, st.spec.input_size, st.state, st.size_bytes))
+        except (WeightsError, RuntimeError):
+            out.append(ArchInfo(arch, family, params, 0, "none"))
+    return out

@@ -338,33 +338,3 @@ def import_file(src: str | os.PathLike, arch: str = "", tag: str = DEFAULT_TAG) 
         Path(tmp).unlink(missing_ok=True)
     return dest
 
-
-# ------------------------------------------------------------------ catalogue for pickers
-@dataclass(frozen=True)
-class ArchInfo:
-    arch: str
-    family: str               # torchvision | timm
-    params_m: float           # millions of parameters (0 = unknown without building the model)
-    input_size: int           # recommended input size of the default weights (0 = no weights)
-    state: str                # cached | downloadable | corrupt | none
-    size_bytes: int = 0
-
-
-def catalogue(include_timm: bool = True) -> list[ArchInfo]:
-    """Every architecture with its default weights' state; no network, no hashing of uncached files."""
-    from .models import timm_archs, torchvision_archs
-    out = []
-    for arch in torchvision_archs() + (timm_archs() if include_timm else []):
-        family = "timm" if is_timm(arch) else "torchvision"
-        params = 0.0
-        if family == "torchvision":
-            try:
-                params = torchvision.models.get_model_weights(arch).DEFAULT.meta.get("num_params", 0) / 1e6
-            except (ValueError, KeyError, AttributeError):
-                pass
-        try:
-            st = status(arch, DEFAULT_TAG)
-            out.append(ArchInfo(arch, family, params, st.spec.input_size, st.state, st.size_bytes))
-        except (WeightsError, RuntimeError):
-            out.append(ArchInfo(arch, family, params, 0, "none"))
-    return out

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
 
 from ...config import RunConfig
 from ...events import JobFailed, Progress
-from ...pretrained import pretrained_defaults
-from ...weights import DEFAULT_TAG, NONE, WeightsError, catalogue, fetch, guess_ref, import_file, status, tags
+from ...pretrained import catalogue, pretrained_defaults
+from ...weights import DEFAULT_TAG, NONE, WeightsError, fetch, guess_ref, import_file, status, tags
 from ..jobs import JobRunner, submit
 
 NETWORK_LINE = ("Network: the app downloads weights only when you press Download. Training, the LR finder, "
