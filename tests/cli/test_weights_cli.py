@@ -92,3 +92,16 @@ def test_arch_typo_exits_2_with_suggestions(shapes_dir, tmp_path, capsys):
     assert main(["train", str(shapes_dir), *SETS, "--set", "model.arch=resnt18",
                  "--out", str(tmp_path / "r")]) == 2
     assert "did you mean resnet18" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_lr_find_needs_the_weights_and_tests_the_unfrozen_phase(served, shapes_dir, tmp_path, capsys):
+    s, hits = served
+    fast = ["--set", "lr_find.num_it=6", "--set", "data.image_size=32", "--set", "data.batch_size=16",
+            "--set", "train.threads=1", "--no-plot"]
+    args = ["lr-find", str(shapes_dir), "--out", str(tmp_path / "lrf"), *fast, "--set", f"model.arch={ARCH}"]
+    assert main([*args, "--set", "model.pretrained=TEST"]) == 2
+    assert s.filename in capsys.readouterr().err and hits == []
+    w = tmp_path / "w.pth"
+    torch.save(torchvision.models.get_model(ARCH).state_dict(), w)
+    assert main([*args, "--set", f"model.weights={w}", "--unfrozen"]) == 0
+    assert (tmp_path / "lrf" / "lr_find.csv").is_file()
