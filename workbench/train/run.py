@@ -95,7 +95,8 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
     for it in bundle.train_items:
         counts[it.label] += 1
     seed_everything(cfg.seed)
-    model = create_model(cfg.model.arch, n_classes, cfg.model.dropout, weights_file_for(cfg.model) if load_weights else "")
+    start_from = weights_file_for(cfg.model) if load_weights else ""
+    model = create_model(cfg.model.arch, n_classes, cfg.model.dropout, start_from)
     cbs, loss = _tricks(cfg, n_classes, counts) if tricks else ([], None)
     trainer = Trainer(model, bundle.train, bundle.valid, cfg, callbacks=[*cbs, *(callbacks or [])],
                       sink=sink, control=control, device=device, precision=precision, run_dir=run_dir,
