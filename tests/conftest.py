@@ -14,9 +14,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def _isolated_dirs(tmp_path_factory):
     """Keep caches and per-user files of the program inside the test's temp folder."""
     base = tmp_path_factory.mktemp("wbhome")
-    old = {k: os.environ.get(k) for k in ("WORKBENCH_CACHE_DIR", "WORKBENCH_HOME")}
+    old = {k: os.environ.get(k) for k in ("WORKBENCH_CACHE_DIR", "WORKBENCH_HOME", "TORCH_HOME", "HF_HOME")}
     os.environ["WORKBENCH_CACHE_DIR"] = str(base / "cache")
     os.environ["WORKBENCH_HOME"] = str(base / "home")
+    os.environ["TORCH_HOME"] = str(base / "torch")  # the weights store's caches: empty, never the user's
+    os.environ["HF_HOME"] = str(base / "hf")
     yield
     for k, v in old.items():
         if v is None:

@@ -15,10 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .config import AugmentConfig
+from .config import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # columns of the per-image random draw (a fixed layout: enabling an option never shifts the others)
 (_SCALE, _RATIO, _CX, _CY, _FLIP, _VFLIP, _P_AFF, _ROT, _ZOOM, _WX, _WY, _P_LIGHT, _BRIGHT, _CONTRAST,

@@ -6,6 +6,7 @@ Overrides use dotted keys: ``train.epochs=5``. ``validate()`` returns readable p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 from dataclasses import dataclass, field, fields, replace
@@ -20,6 +21,8 @@ else:  # pragma: no cover
 import tomli_w
 
 from .atomic import atomic_write_text
+from .models import ModelError, arch_problem, check_weights_file
+from .weights import WeightsError, spec as weights_spec, tags as weights_tags
 
 SCHEMA_VERSION = 3
 
@@ -69,8 +72,11 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = opt("resnet18", "Architecture", "Any torchvision classification model name, e.g. resnet18, resnet50, mobilenet_v3_small, efficientnet_b0, convnext_tiny.")
-    weights: str = opt("", "Pretrained weights file", "Path to a torchvision weights file already on disk for transfer learning; empty = random init. Never downloaded.")
+    arch: str = opt("resnet18", "Architecture", "Any torchvision classification model name (resnet18, resnet50, mobilenet_v3_small, efficientnet_b0, convnext_tiny, ...) or, with the timm extra installed, timm/<name> (timm/convnext_nano, timm/efficientnet_b0, ...).")
+    pretrained: str = opt("none", "Pretrained weights", "none = random init; or a weights tag: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2 (torchvision) or the timm pretrained tag. Taken from the local weights cache; downloaded only when you ask (Download button, `workbench weights get`, train --download-weights).")
+    weights: str = opt("", "Weights file", "Path to a weights file on disk (a torchvision / timm state_dict, or a workbench export) to start from instead; empty = use model.pretrained.")
+    mean: tuple = opt((), "Normalization mean", "Per-channel mean the images are normalized with; empty = the pretrained weights' own (ImageNet statistics without weights). Filled in when a run starts.", advanced=True)
+    std: tuple = opt((), "Normalization std", "Per-channel standard deviation; empty = the pretrained weights' own (ImageNet statistics without weights). Filled in when a run starts.", advanced=True)
     dropout: float = opt(0.25, "Head dropout", "Dropout before the new classification head.", min=0.0, max=0.95)
     channels_last: bool = opt(True, "Channels-last memory format", "Faster convolutions on most CPUs and GPUs.", advanced=True)
 
@@ -95,6 +101,7 @@ class TrainConfig:
     grad_clip: float = opt(0.0, "Gradient clipping", "Clip the gradient norm to this value; 0 = off.", min=0.0, advanced=True)
     grad_accum: int = opt(1, "Gradient accumulation", "Accumulate gradients over this many batches per optimizer step.", min=1, max=256, advanced=True)
     compile: bool = opt(False, "torch.compile", "Compile the model (slow start, ~5 % faster on CPU).", advanced=True)
+    fine_tune: bool = opt(False, "Fine-tune schedule (fastai)", "As fastai's fine_tune: the frozen epochs (tricks.freeze_epochs) get their own one-cycle at lr, then the unfrozen epochs a fresh schedule at lr / 2 with discriminative rates (lr / lr_mult .. lr / 2). Off: one schedule over the whole run.")
     threads: int = opt(0, "CPU threads", "Torch threads on CPU; 0 = all cores (in the app the run has a lower CPU priority instead of fewer cores).", min=0, advanced=True)
 
 
@@ -107,6 +114,7 @@ class TricksConfig:
     prog_start_size: int = opt(0, "Progressive start size (px)", "First image size; 0 = half the image size.", min=0, max=1024, advanced=True)
     prog_end_pct: float = opt(0.75, "Progressive end point", "Share of the run after which the full image size is used.", min=0.05, max=1.0, advanced=True)
     freeze_epochs: int = opt(0, "Frozen epochs", "Fine-tune: train only the head for this many epochs, then unfreeze everything (needs pretrained weights to make sense).", min=0, max=1000)
+    head_lr_mult: float = opt(1.0, "Head LR multiplier", "The new head trains at this many times the rate of the last body group (the d2l fine-tuning recipe uses 10); 1 = off.", min=1.0, max=1e3, advanced=True)
     lr_mult: float = opt(100.0, "Discriminative LR spread", "After unfreezing, the first layer group trains at lr / this, rising to lr for the head; 1 = same rate everywhere.", min=1.0, max=1e4)
     early_stop_patience: int = opt(0, "Early stopping patience", "Stop when the monitored metric has not improved for this many epochs; 0 = off.", min=0, max=1000)
     monitor: str = opt("valid_loss", "Monitored metric", "Metric for early stopping and the best checkpoint.", choices=("valid_loss", "accuracy"))
@@ -228,8 +236,7 @@ class RunConfig:
             problems.append(f"export.formats: unknown format(s) {', '.join(bad)}")
         if self.tricks.mixup > 0 and self.tricks.cutmix > 0:
             pass  # both on: the MixUp/CutMix callback alternates between them per batch
-        if self.model.weights and not Path(self.model.weights).expanduser().is_file():
-            problems.append(f"model.weights: file not found: {self.model.weights}")
+        problems += model_problems(self.model)
         if self.data.presize and self.data.presize < self.data.image_size:
             problems.append(f"data.presize ({self.data.presize}) must be at least data.image_size ({self.data.image_size})")
         if self.schema_version != SCHEMA_VERSION:
@@ -239,6 +246,63 @@ class RunConfig:
     @property
     def effective_presize(self) -> int:
         return self.data.presize or int(round(self.data.image_size * 1.25 / 8) * 8)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def norm_stats(cfg: "RunConfig") -> tuple[tuple, tuple]:
+    """(mean, std) the images of a run are normalized with: model.mean / model.std, else those of the
+    pretrained weights (their published metadata, no file needed), else ImageNet's."""
+    m = cfg.model
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    if m.pretrained.lower() != "none":
+        try:
+            s = weights_spec(m.arch, m.pretrained)
+            mean, std = s.mean, s.std
+        except WeightsError:
+            pass
+    return (tuple(m.mean) or tuple(mean)), (tuple(m.std) or tuple(std))
+
+
+def with_norm(cfg: "RunConfig") -> "RunConfig":
+    """``cfg`` with model.mean / model.std filled in (what a run folder's config.toml records)."""
+    mean, std = norm_stats(cfg)
+    return cfg.set("model.mean", mean).set("model.std", std)
+
+
+def model_problems(m: ModelConfig) -> list[str]:
+    """Architecture typos (with suggestions), an unknown weights tag, an unusable weights file."""
+    problem = arch_problem(m.arch)
+    if problem:
+        return [f"model.arch: {problem}"]
+    out = []
+    if len(m.mean) not in (0, 3) or len(m.std) not in (0, 3) or any(float(s) <= 0 for s in m.std):
+        out.append("model.mean / model.std: need three values each (std above 0), or none")
+    if m.weights:
+        p = Path(m.weights).expanduser()
+        if not p.is_file():
+            return out + [f"model.weights: file not found: {m.weights}"]
+        st = p.stat()
+        problem = _weights_file_problem(m.arch, str(p.resolve()), st.st_size, st.st_mtime_ns)
+        if problem:
+            out.append(f"model.weights: {problem}")
+    elif m.pretrained.lower() != "none":
+        tags = weights_tags(m.arch)
+        if m.pretrained not in tags:
+            hint = f"one of none, {', '.join(tags)}" if tags else "none (this model has no pretrained weights)"
+            out.append(f"model.pretrained: '{m.pretrained}' is not a weights tag of {m.arch}; use {hint}")
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _weights_file_problem(arch: str, path: str, size: int, mtime_ns: int) -> str:
+    try:
+        check_weights_file(arch, path)
+    except ModelError as e:
+        return str(e)
+    return ""
 
 
 # --------------------------------------------------------------------- helpers

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import norm_stats
+
 
 @dataclass(frozen=True)
 class CamResult:
@@ -42,7 +44,7 @@ class CamProvider:
         raw = torch.from_numpy(np.array(decode_presized(path, self.cfg.effective_presize)))[None]
         x01 = center_crop(raw, self.cfg.data.image_size, crop=self.cfg.data.valid_crop)  # float (1, 3, S, S)
         img = (x01[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
-        return img, normalize(x01)
+        return img, normalize(x01, *norm_stats(self.cfg))
 
     def explain(self, path: str, class_idx: int | None = None) -> CamResult:
         import torch

@@ -17,7 +17,7 @@ import torch
 from . import near_dups as nd
 from .atomic import atomic_write_json
 from .augment import IMAGENET_MEAN, IMAGENET_STD, center_crop
-from .config import RunConfig
+from .config import RunConfig, norm_stats
 from .control import RunControl
 from .data import open_dataset
 from .data.cache import PresizeCache
@@ -48,8 +48,9 @@ class Embedder:
 def model_embedder(model: torch.nn.Module, cfg: RunConfig, source: str, device: str = "cpu") -> Embedder:
     """Embeddings of a classifier: the input of its head, with the validation preprocessing of ``cfg``."""
     model = model.float().eval().to(device)
+    mean, std = norm_stats(cfg)
     return Embedder(nd.head_input_features(model), cfg.data.image_size, cfg.effective_presize,
-                    cfg.data.valid_crop, device=device, source=source)
+                    cfg.data.valid_crop, mean=tuple(mean), std=tuple(std), device=device, source=source)
 
 
 def run_embedder(run_dir, device: str = "cpu") -> Embedder:

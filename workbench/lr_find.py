@@ -19,6 +19,7 @@ from .config import LRFindConfig, RunConfig
 from .control import Cancelled, RunControl
 from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
 from .train.callback import CancelEpoch, CancelFit, Callback
+from .train.tricks.freeze import FreezeUnfreeze, unfreeze
 
 SUGGESTIONS = ("valley", "steep", "minimum", "slide")
 
@@ -326,19 +327,27 @@ def _range_test_callbacks(callbacks: list) -> list:
 
 
 def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,
-                best: str | None = None) -> LRFindResult:
+                best: str | None = None, unfrozen: bool = False) -> LRFindResult:
     """Run the range test with ``trainer.fit(1)`` over a cycling view of the training loader (same
     model, loss, precision, batch augmentation and batch tricks as training), then restore weights,
     optimizer and everything else it touched, also when stopped (raises ``Cancelled``) or failing.
     Sends ``LRFindStep`` events to ``sink`` (at most ~20 per second, finite losses only).
 
     Being a one-epoch fit, it sees what the first training epoch sees, except that progressive
-    resizing uses the final image size. With frozen layer groups only the head's rate moves."""
+    resizing uses the final image size. With frozen layer groups only the head's rate moves;
+    ``unfrozen`` tests the phase after unfreezing instead (whole model, discriminative rates; the rate
+    found is the head's)."""
     finder = LRFinder(cfg_lr, sink, control)
     snap = _Snapshot(trainer)
     try:
-        trainer.callbacks = sorted(_range_test_callbacks(list(trainer.callbacks)) + [finder],
-                                   key=lambda cb: cb.order)
+        cbs = _range_test_callbacks(list(trainer.callbacks))
+        if unfrozen:
+            ft = [cb for cb in cbs if isinstance(cb, FreezeUnfreeze)]
+            cbs = [cb for cb in cbs if cb not in ft]
+            unfreeze(trainer.model)
+            if ft:
+                trainer.lr_mults = ft[0].mults(len(trainer.layer_groups), False)
+        trainer.callbacks = sorted(cbs + [finder], key=lambda cb: cb.order)
         trainer.sink = _quiet_sink(sink)
         trainer.train_loader = CyclingLoader(trainer.train_loader, cfg_lr.num_it)
         trainer.fit(1)
@@ -352,7 +361,7 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
 
 
 def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None,
-            gui_attached: bool = False) -> LRFindResult:
+            gui_attached: bool = False, unfrozen: bool = False) -> LRFindResult:
     """Open the dataset, build loaders, model and trainer as training would, and run the range test.
     Torch CPU threads follow ``train.threads`` (all cores by default)."""
     from .data import open_dataset
@@ -365,4 +374,4 @@ def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None,
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
     bundle = build_loaders(ds, cfg, device, sink=sink, control=control)
     trainer = build_trainer(cfg, bundle, sink=sink, control=control, device=device)
-    return run_lr_find(trainer, cfg.lr_find, sink=sink, control=control)
+    return run_lr_find(trainer, cfg.lr_find, sink=sink, control=control, unfrozen=unfrozen)

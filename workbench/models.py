@@ -1,9 +1,11 @@
 """Model factory and layer groups.
 
-``create_model`` builds any torchvision classification model by name, optionally loads a local weights
-file (never downloads), then replaces the final classifier with ``ClassifierHead`` (Dropout + Linear).
-``layer_groups`` splits the parameters into stem, body stages and head for freezing and
-discriminative learning rates.
+``create_model`` builds any torchvision classification model by name, or any timm model as
+``timm/<name>`` when the optional ``timm`` extra is installed, optionally loads a local weights file
+(never downloads: ``workbench.weights`` finds and fetches pretrained files), then replaces the final
+classifier with ``ClassifierHead`` (Dropout + Linear). ``layer_groups`` splits the parameters into
+stem, body stages and head for freezing and discriminative learning rates (timm models use timm's own
+stem / stage grouping).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from torch import nn
 _EXTRA_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": True},
                  "inception_v3": {"aux_logits": False, "init_weights": True}}
 _MAX_BODY_GROUPS = 4
+TIMM_PREFIX = "timm/"
 
 
 class ModelError(ValueError):
@@ -29,17 +32,64 @@ class ClassifierHead(nn.Sequential):
     """The new classification head: Dropout followed by Linear (or a 1x1 conv for SqueezeNet)."""
 
 
-def list_archs() -> list[str]:
-    """Names of all torchvision classification models."""
+def timm_available() -> bool:
+    try:
+        import timm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def is_timm(arch: str) -> bool:
+    return arch.startswith(TIMM_PREFIX)
+
+
+def torchvision_archs() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
+def timm_archs() -> list[str]:
+    """``timm/<name>`` for every timm model ([] when timm is not installed)."""
+    if not timm_available():
+        return []
+    import timm
+    return [TIMM_PREFIX + n for n in timm.list_models()]
+
+
+def list_archs(include_timm: bool = True) -> list[str]:
+    """Names of all torchvision classification models, then the timm ones (``timm/...``)."""
+    return torchvision_archs() + (timm_archs() if include_timm else [])
+
+
+def suggest_archs(arch: str, n: int = 5) -> list[str]:
+    """Close matches for a mistyped architecture among torchvision and timm names."""
+    names = list_archs()
+    bare = {name.removeprefix(TIMM_PREFIX): name for name in reversed(names)}
+    close = difflib.get_close_matches(arch, names, n=n, cutoff=0.6)
+    close += [bare[c] for c in difflib.get_close_matches(arch.removeprefix(TIMM_PREFIX), list(bare), n=n, cutoff=0.6)]
+    return list(dict.fromkeys(close))[:n]
+
+
+def arch_problem(arch: str) -> str:
+    """'' when ``arch`` can be built here, else one sentence saying why (with suggestions)."""
+    if is_timm(arch):
+        if not timm_available():
+            return (f"'{arch}' is a timm model and timm is not installed "
+                    "(pip install 'workbench[timm]')")
+        import timm
+        if timm.is_model(arch.removeprefix(TIMM_PREFIX)):
+            return ""
+    elif arch in torchvision_archs():
+        return ""
+    close = suggest_archs(arch)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `workbench weights list --all` shows all names"
+    return f"unknown architecture '{arch}'{hint}"
+
+
 def _check_arch(arch: str) -> None:
-    archs = list_archs()
-    if arch not in archs:
-        close = difflib.get_close_matches(arch, archs, n=5, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see list_archs() for all names"
-        raise ModelError(f"unknown architecture '{arch}'{hint}")
+    problem = arch_problem(arch)
+    if problem:
+        raise ModelError(problem)
 
 
 def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -64,12 +114,29 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in sd.items()}
 
 
-def _load_body(model: nn.Module, sd: dict, path: str) -> None:
+def head_module(model: nn.Module) -> nn.Module:
+    for m in model.modules():
+        if isinstance(m, ClassifierHead):
+            return m
+    return _final_layer(model)[1]
+
+
+def body_fit(model: nn.Module, sd: dict) -> tuple[dict, int]:
+    """(tensors of ``sd`` that fit ``model``'s body by name and shape, number of body tensors).
+
+    The head is never taken from a file: a fine-tuned model always starts with a new head."""
     own = model.state_dict()
-    usable = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
-    if not usable or len(usable) < 0.5 * len(own):
+    head = tuple(f"{name}." for name, m in model.named_modules() if m is head_module(model))
+    body = {k for k in own if not k.startswith(head)}
+    usable = {k: v for k, v in sd.items() if k in body and own[k].shape == v.shape}
+    return usable, len(body)
+
+
+def _load_body(model: nn.Module, sd: dict, path: str) -> None:
+    usable, n_body = body_fit(model, sd)
+    if not usable or len(usable) < 0.9 * n_body:
         raise ModelError(f"weights file {path} does not match this architecture "
-                         f"({len(usable)} of {len(own)} tensors fit)")
+                         f"({len(usable)} of its {n_body} body tensors fit)")
     model.load_state_dict(usable, strict=False)
 
 
@@ -94,28 +161,50 @@ def _replace(model: nn.Module, dotted: str, new: nn.Module) -> None:
     setattr(parent, attr, new)
 
 
+def _new_head(old: nn.Module, num_classes: int, dropout: float) -> ClassifierHead:
+    if isinstance(old, nn.Linear):
+        new = nn.Linear(old.in_features, num_classes)
+    elif isinstance(old, nn.Conv2d):
+        new = nn.Conv2d(old.in_channels, num_classes, kernel_size=1)
+    else:
+        raise ModelError(f"cannot replace a classifier of type {type(old).__name__}")
+    return ClassifierHead(nn.Dropout(dropout), new)
+
+
+def _build(arch: str, num_classes: int) -> tuple[nn.Module, str, nn.Module]:
+    """(model with random init, dotted name of its classifier, the classifier)."""
+    if is_timm(arch):
+        import timm
+        model = timm.create_model(arch.removeprefix(TIMM_PREFIX), pretrained=False, num_classes=num_classes)
+        cls = model.get_classifier()
+        name = next((n for n, m in model.named_modules() if m is cls), None)
+        if name is None or not isinstance(cls, (nn.Linear, nn.Conv2d)):
+            raise ModelError(f"cannot find the classifier of {arch}")
+        return model, name, cls
+    model = torchvision.models.get_model(arch, weights=None, **_EXTRA_KWARGS.get(arch, {}))
+    return (model, *_final_layer(model))
+
+
 def create_model(arch: str, num_classes: int, dropout: float = 0.0, weights: str = "") -> nn.Module:
     """Build ``arch`` with a new ``num_classes`` head; random init unless ``weights`` is a local file."""
     _check_arch(arch)
     if num_classes < 1:
         raise ModelError(f"num_classes must be at least 1, got {num_classes}")
-    model = torchvision.models.get_model(arch, weights=None, **_EXTRA_KWARGS.get(arch, {}))
+    model, name, old = _build(arch, num_classes)
+    _replace(model, name, _new_head(old, num_classes, dropout))
     if weights:
         _load_body(model, load_weights_file(weights), weights)
-    name, old = _final_layer(model)
-    if isinstance(old, nn.Linear):
-        new = nn.Linear(old.in_features, num_classes)
-    else:
-        new = nn.Conv2d(old.in_channels, num_classes, kernel_size=1)
-    _replace(model, name, ClassifierHead(nn.Dropout(dropout), new))
     return model
 
 
-def head_module(model: nn.Module) -> nn.Module:
-    for m in model.modules():
-        if isinstance(m, ClassifierHead):
-            return m
-    return _final_layer(model)[1]
+def check_weights_file(arch: str, path: str | Path) -> int:
+    """Raise ModelError unless ``path`` holds weights for ``arch``; returns the number of tensors that fit."""
+    model = create_model(arch, 10)
+    usable, n_body = body_fit(model, load_weights_file(path))
+    if not usable or len(usable) < 0.9 * n_body:
+        raise ModelError(f"weights file {path} does not match {arch} "
+                         f"({len(usable)} of its {n_body} body tensors fit)")
+    return len(usable)
 
 
 # --------------------------------------------------------------------- layer groups
@@ -144,10 +233,23 @@ def _split(module: nn.Module, skip: set) -> list[tuple[nn.Module | None, list]]:
     return chunks
 
 
+def _timm_chunks(model: nn.Module, skip: set) -> list[tuple[None, list]]:
+    """timm's own coarse grouping (stem, stages / blocks, final norm), the new head left out."""
+    from timm.models import group_parameters
+    by_name = dict(model.named_parameters())
+    groups = group_parameters(model, model.group_matcher(coarse=True))
+    chunks = [(None, [by_name[n] for n in names if id(by_name[n]) not in skip]) for names in groups.values()]
+    return [c for c in chunks if c[1]]
+
+
 def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     """[stem, body stage groups..., head]; every parameter appears exactly once, in model order."""
     head = _own(head_module(model), set())
     skip = {id(p) for p in head}
+    if hasattr(model, "group_matcher") and hasattr(model, "pretrained_cfg"):  # a timm model
+        chunks = _timm_chunks(model, skip)
+        params = [ps for _, ps in chunks]
+        return _merge(params, head)
     chunks = _split(model, skip)
     total = sum(p.numel() for _, ps in chunks for p in ps) or 1
     for _ in range(6):
@@ -162,7 +264,11 @@ def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
         if len(chunks) >= _MAX_BODY_GROUPS and not (share > 0.5 and n_kids >= 4):
             break
         chunks[i:i + 1] = _split(chunks[i][0], skip)
-    params = [ps for _, ps in chunks]
+    return _merge([ps for _, ps in chunks], head)
+
+
+def _merge(params: list[list[nn.Parameter]], head: list[nn.Parameter]) -> list[list[nn.Parameter]]:
+    """First chunk = stem, the others merged into at most _MAX_BODY_GROUPS groups, then the head."""
     groups: list[list[nn.Parameter]] = []
     if params:
         groups.append(params[0])

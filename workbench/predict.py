@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .augment import IMAGENET_MEAN, IMAGENET_STD, center_crop
+from .augment import center_crop
 from .calibration import abstain_labels, run_temperature
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, norm_stats
 from .control import RunControl
 from .data.cache import decode_presized, presize_image
 from .events import Progress
@@ -64,14 +64,15 @@ def build_meta(cfg: RunConfig, classes: Sequence[str], files: dict | None = None
                temperature: float = 1.0) -> dict:
     """The model.json content for a run's config and classes (``temperature``: see calibration.py)."""
     from . import __version__
+    mean, std = norm_stats(cfg)
     return {
         "format": META_FORMAT, "format_version": 1, "workbench_version": __version__,
         "arch": cfg.model.arch, "num_classes": len(classes), "classes": list(classes),
-        "dropout": cfg.model.dropout,
+        "dropout": cfg.model.dropout, "pretrained": cfg.model.pretrained,
         "input": {"image_size": cfg.data.image_size, "presize": cfg.effective_presize,
                   "valid_crop": cfg.data.valid_crop, "channels": 3,
                   "layout": "NCHW", "dtype": "float32", "value_range": [0, 1],
-                  "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "resize": RESIZE_POLICY},
+                  "mean": list(mean), "std": list(std), "resize": RESIZE_POLICY},
         "output": "logits (N, num_classes); softmax(logits / temperature) gives probabilities",
         "temperature": float(temperature),
         "files": dict(files or {}),

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop
-from .config import AugmentConfig, RunConfig, TTAConfig
+from .config import AugmentConfig, RunConfig, TTAConfig, norm_stats
 from .control import RunControl
 from .events import Progress
 
@@ -103,7 +103,7 @@ def tta_predict(model: torch.nn.Module, cache, rows: Sequence[int], labels: Sequ
         if control is not None:
             control.check()
         u8 = torch.from_numpy(np.ascontiguousarray(cache.images[rows[b:b + bs]])).to(device)
-        p, a = tta_batch(logits_fn, u8, size, cfg.tta, cfg.augment, gen, crop=cfg.data.valid_crop)
+        p, a = tta_batch(logits_fn, u8, size, cfg.tta, cfg.augment, gen, *norm_stats(cfg), crop=cfg.data.valid_crop)
         plains.append(p)
         augs.append(a)
         if sink is not None:

@@ -135,3 +135,29 @@ def test_batch_transforms_reuse_freed_buffers_instead_of_page_faulting():
         aug.transform(x, 96, g, (0.5,) * 3, (0.2,) * 3, True)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 3000, f"{faults} page faults in 5 batches: freed buffers went back to the OS"  # ~15000 untuned
+
+
+@pytest.mark.parametrize("arch", ["timm/test_convnext", "timm/test_efficientnet", "timm/test_vit"])
+def test_timm_models_build_with_stem_stage_and_head_groups(arch):
+    pytest.importorskip("timm")
+    model = create_model(arch, 4, dropout=0.1)
+    assert isinstance(head_module(model), ClassifierHead)
+    groups = layer_groups(model)
+    flat = [id(p) for g in groups for p in g]
+    assert len(flat) == len(set(flat)) == len(list(model.parameters()))
+    assert 3 <= len(groups) <= 6 and [id(p) for p in groups[-1]] == [id(p) for p in head_module(model).parameters()]
+    stem = {id(p) for p in groups[0]}
+    first_conv = next(p for n, p in model.named_parameters() if p.ndim == 4 or "embed" in n)
+    assert id(first_conv) in stem
+    size = 32 if "vit" not in arch else model.pretrained_cfg["input_size"][-1]
+    assert model(torch.randn(2, 3, size, size)).shape == (2, 4)
+
+
+def test_arch_typos_get_suggestions_from_torchvision_and_timm():
+    with pytest.raises(ModelError, match="did you mean resnet18"):
+        create_model("resnt18", 3)
+    if "timm/convnext_nano" in list_archs():
+        with pytest.raises(ModelError, match="timm/convnext_nano"):
+            create_model("timm/convnext_nan", 3)
+        with pytest.raises(ModelError, match="timm/convnext_nano"):
+            create_model("convnext_nano", 3)  # a timm name without the prefix

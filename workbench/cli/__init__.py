@@ -9,7 +9,7 @@ import sys
 from .. import __version__
 from .common import UsageError
 
-COMMANDS = ["gui", "demo", "demo_data", "inspect", "train", "lr_find", "resume", "evaluate", "export", "predict", "crossval", "audit", "launch"]
+COMMANDS = ["gui", "demo", "demo_data", "inspect", "train", "lr_find", "resume", "evaluate", "export", "predict", "crossval", "audit", "launch", "weights"]
 
 
 def build_parser() -> argparse.ArgumentParser:

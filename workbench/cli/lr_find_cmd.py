@@ -13,7 +13,9 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..events import Event, LRFindStep
+from ..pretrained import pretrained_defaults
 from .common import TerminalProgress, UsageError, add_config_args, load_config
+from .train_cmd import check_weights, explicit_keys
 
 
 def add_parser(sub) -> None:
@@ -25,6 +27,9 @@ def add_parser(sub) -> None:
     add_config_args(p)
     p.add_argument("--out", metavar="DIR", default=".", help="folder for lr_find.csv (default: current folder)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the curve in the terminal")
+    p.add_argument("--unfrozen", action="store_true",
+                   help="fine-tune: test the phase after unfreezing (whole model, discriminative rates) instead "
+                        "of the first epoch (frozen body when tricks.freeze_epochs > 0)")
     p.set_defaults(func=run)
 
 
@@ -95,6 +100,8 @@ def report(result, out: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args, args.dataset)
+    cfg, _ = pretrained_defaults(cfg, explicit_keys(args))
+    check_weights(cfg, download=False)
     if not cfg.data.path:
         raise UsageError("no dataset: give DATASET or set data.path in the config")
     if not Path(cfg.data.path).expanduser().is_dir():
@@ -107,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
     sink = _Sink(sys.stderr)
     try:
-        result = lr_find(cfg, sink=sink)
+        result = lr_find(cfg, sink=sink, unfrozen=args.unfrozen)
     except DatasetError as e:
         raise UsageError(str(e)) from e
     csv_path = out_dir / "lr_find.csv"

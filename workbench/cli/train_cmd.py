@@ -14,10 +14,14 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
+from ..config import tomllib
 from ..control import RunControl
 from ..events import (BatchEnd, Event, EpochEnd, FitFinished, FitStarted, LogMessage, Paused, Progress,
                       Resumed)
+from ..pretrained import pretrained_defaults
+from ..weights import WeightsError, local_weights
 from .common import TerminalProgress, UsageError, add_config_args, fmt_time, load_config
+from .weights_cmd import download_weights
 
 EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "cancelled": 130}
 
@@ -101,6 +105,10 @@ def cmd(args: argparse.Namespace) -> int:
             raise UsageError("--out cannot be used with --folds (each fold gets its own run folder)")
         return crossval(args)
     cfg = load_config(args, args.dataset)
+    cfg, notes = pretrained_defaults(cfg, explicit_keys(args))
+    for note in notes:
+        print(f"pretrained recipe: {note}", file=sys.stderr)
+    check_weights(cfg, args.download_weights)
     if not cfg.data.path:
         raise UsageError("no dataset: give DATASET or set data.path in the config")
     if not Path(cfg.data.path).expanduser().exists():
@@ -110,6 +118,34 @@ def cmd(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} already holds a run: use 'workbench resume {out}' or another --out folder")
     print(f"run folder: {out}" if out else "starting run", file=sys.stderr)
     return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out))
+
+
+def explicit_keys(args: argparse.Namespace) -> set[str]:
+    """Config keys the user gave: in --config FILE or as --set KEY=VALUE."""
+    keys = {a.split("=", 1)[0].strip() for a in getattr(args, "overrides", []) or []}
+    if getattr(args, "config", None):
+        def walk(d: dict, prefix: str = "") -> None:
+            for k, v in d.items():
+                walk(v, f"{prefix}{k}.") if isinstance(v, dict) else keys.add(prefix + k)
+        with open(args.config, "rb") as f:
+            walk(tomllib.load(f))
+    return keys
+
+
+def check_weights(cfg, download: bool) -> None:
+    """model.pretrained's file must be on this machine before any run folder exists: downloaded only
+    with --download-weights, else exit 2 saying where to get it."""
+    m = cfg.model
+    if m.weights or m.pretrained.lower() == "none":
+        return
+    try:
+        local_weights(m.arch, m.pretrained)
+    except WeightsError as e:
+        if not download or "not on this machine" not in str(e):
+            raise UsageError(str(e)) from e
+        code = download_weights(m.arch, m.pretrained)
+        if code:
+            raise UsageError("the weights download was cancelled") from e
 
 
 def add_parser(sub) -> None:
@@ -122,4 +158,7 @@ def add_parser(sub) -> None:
     p.add_argument("--folds", type=int, default=0, metavar="K",
                    help="k-fold cross-validation: K stratified folds, one run each, plus summary.json "
                         "(same as 'workbench crossval')")
+    p.add_argument("--download-weights", action="store_true",
+                   help="download model.pretrained's weights first when they are not cached (otherwise a "
+                        "missing file stops with a message saying where to get it)")
     p.set_defaults(func=cmd)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ..augment import BatchAugment
-from ..config import RunConfig
+from ..config import RunConfig, norm_stats
 from ..paths import cache_root
 from .cache import PresizeCache
 from .loader import BatchLoader
@@ -52,7 +52,8 @@ def build_loaders(ds: Dataset, cfg: RunConfig, device: torch.device, sink=None, 
     weights = None
     if cfg.tricks.class_balance == "sampler" and len(rows_train):
         weights = class_balance_weights(labels[rows_train], len(ds.classes))
-    common = dict(image_size=cfg.data.image_size, device=torch.device(device), seed=cfg.seed,
+    mean, std = norm_stats(cfg)
+    common = dict(image_size=cfg.data.image_size, device=torch.device(device), seed=cfg.seed, mean=mean, std=std,
                   channels_last=cfg.model.channels_last, rank=rank, world_size=world_size)
     train = BatchLoader(cache, rows_train, labels[rows_train], cfg.data.batch_size, train=True,
                         augment=BatchAugment(cfg.augment), sample_weights=weights,

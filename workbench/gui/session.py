@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from ..config import ConfigError, RunConfig
 from ..events import Event, JobFailed, JobResult
 from ..paths import data_home
+from ..weights import usable_offline
 from .jobs import JobRunner
 
 
@@ -60,6 +61,10 @@ class Session(QObject):
         probs = self.config.validate()
         if not self.config.data.path:
             probs.append("data.path: open a dataset first")
+        m = self.config.model
+        if not probs and not m.weights and not usable_offline(m.arch, m.pretrained):
+            probs.append(f"model.pretrained: the {m.arch} weights '{m.pretrained}' are not on this machine; "
+                         "press Download (or Import weights file...) on the Recipe page, or choose none")
         return probs
 
     def cli_command(self) -> str:

@@ -17,11 +17,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..config import RunConfig
+from ..config import RunConfig, with_norm
 from ..control import Cancelled, RunControl
 from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, null_sink
 from ..models import create_model
+from ..weights import weights_file_for
 from .callback import Callback
 from . import distributed
 from .checkpoint import RunFolder, load_checkpoint
@@ -79,8 +80,10 @@ def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, wo
 
 def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunControl | None = None,
                   device: torch.device | None = None, precision: str | None = None, run_dir=None,
-                  callbacks: list[Callback] | None = None, tricks: bool = True) -> Trainer:
-    """A ready Trainer (model, loaders, tricks, loss) for a Dataset or a DataBundle (LR finder, GUI)."""
+                  callbacks: list[Callback] | None = None, tricks: bool = True,
+                  load_weights: bool = True) -> Trainer:
+    """A ready Trainer (model, loaders, tricks, loss) for a Dataset or a DataBundle (LR finder, GUI).
+    ``load_weights`` = False skips the starting weights (a resume loads its checkpoint instead)."""
     device = device or pick_device(cfg.train.device)
     precision = precision or pick_precision(device, cfg.train.precision)
     from ..data.pipeline import DataBundle, build_loaders
@@ -92,7 +95,8 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
     for it in bundle.train_items:
         counts[it.label] += 1
     seed_everything(cfg.seed)
-    model = create_model(cfg.model.arch, n_classes, cfg.model.dropout, cfg.model.weights)
+    start_from = weights_file_for(cfg.model) if load_weights else ""
+    model = create_model(cfg.model.arch, n_classes, cfg.model.dropout, start_from)
     cbs, loss = _tricks(cfg, n_classes, counts) if tricks else ([], None)
     trainer = Trainer(model, bundle.train, bundle.valid, cfg, callbacks=[*cbs, *(callbacks or [])],
                       sink=sink, control=control, device=device, precision=precision, run_dir=run_dir,
@@ -140,7 +144,7 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
                                f"({folder.classes} lists {folder.read_classes()}, the folder has {classes})")
         trainer = build_trainer(cfg, bundle, sink, control, device, precision,
                                 run_dir=folder.path if dinfo.is_main else None,  # DDP: only rank 0 writes
-                                callbacks=distributed.callbacks())
+                                callbacks=distributed.callbacks(), load_weights=resume_state is None)
         start = trainer.load_state(resume_state) if resume_state else 0
         base.update({"device": describe(device), "precision": precision, "arch": cfg.model.arch,
                      "image_size": cfg.data.image_size, "n_train": len(bundle.train_items),
@@ -190,6 +194,7 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
     if folder.last.is_file():
         raise FileExistsError(f"{folder.path} already holds a run: resume it or choose another folder")
     folder.create()
+    cfg = with_norm(cfg)  # the run's config records the normalization it trains with
     if dinfo.is_main:
         cfg.save(folder.config)
     return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {})

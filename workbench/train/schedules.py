@@ -9,10 +9,15 @@
 - flat_cos: lr for pct_start of the run, then cosine to lr/final_div.
 - constant: lr.
 Schedules other than one_cycle hold momentum at moms[0].
+
+With ``train.fine_tune`` (fastai's ``fine_tune``) and 0 < tricks.freeze_epochs < epochs the run has two
+phases, each with its own schedule: the frozen epochs a one-cycle at lr with pct_start 0.99, the
+unfrozen ones the configured schedule at lr / 2 (:func:`phase_at`).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -71,13 +76,28 @@ def mom_at(tc: TrainConfig, pct: float) -> float:
     return _cos(m1, m2, (pct - tc.pct_start) / max(1e-12, 1 - tc.pct_start))
 
 
+def phase_at(cfg: RunConfig, pct: float) -> tuple[TrainConfig, float]:
+    """(schedule settings, progress within the phase) at run progress ``pct``; see the module doc."""
+    tc, k = cfg.train, cfg.tricks.freeze_epochs
+    if not tc.fine_tune or not 0 < k < tc.epochs:
+        return tc, pct
+    b = k / tc.epochs
+    if pct < b:
+        return replace(tc, schedule="one_cycle", pct_start=0.99, epochs=k), pct / b
+    return replace(tc, lr=tc.lr / 2, epochs=tc.epochs - k), (pct - b) / (1 - b)
+
+
+def lr_mom_at(cfg: RunConfig, pct: float) -> tuple[float, float]:
+    tc, p = phase_at(cfg, pct)
+    return lr_at(tc, p), mom_at(tc, p)
+
+
 def planned_curve(cfg: RunConfig, steps_per_epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """(lrs, moms) for every batch of the whole run, as the ParamScheduler will set them."""
     total = max(1, cfg.train.epochs * steps_per_epoch)
     pcts = np.arange(total) / total
-    lrs = np.array([lr_at(cfg.train, p) for p in pcts])
-    moms = np.array([mom_at(cfg.train, p) for p in pcts])
-    return lrs, moms
+    both = np.array([lr_mom_at(cfg, p) for p in pcts]).reshape(-1, 2)
+    return both[:, 0], both[:, 1]
 
 
 class ParamScheduler(Callback):
@@ -92,9 +112,8 @@ class ParamScheduler(Callback):
     def before_batch(self, trainer) -> None:
         if not trainer.training:
             return
-        tc = trainer.cfg.train
-        lr = lr_at(tc, trainer.pct_train) * getattr(trainer, "lr_scale", 1.0)
-        mom = mom_at(tc, trainer.pct_train)
+        lr, mom = lr_mom_at(trainer.cfg, trainer.pct_train)
+        lr *= getattr(trainer, "lr_scale", 1.0)
         groups = trainer.opt.param_groups
         mults = list(trainer.lr_mults)
         by_layer = len(mults) == len(trainer.layer_groups)

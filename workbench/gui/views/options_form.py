@@ -192,8 +192,15 @@ class OptionsForm(QWidget):
 
     def mark_problems(self, problems: list[str]) -> None:
         """Highlight editors whose key a validate() problem names."""
-        bad = {p.split(" ", 1)[0].rstrip(":") for p in problems}
+        bad = {}
+        for p in problems:
+            bad.setdefault(p.split(" ", 1)[0].rstrip(":"), p)
         for key, w in self.editors.items():
             w.setProperty("invalid", key in bad)
+            base = w.property("base_tip")
+            if base is None:
+                base = w.toolTip()
+                w.setProperty("base_tip", base)
+            w.setToolTip(f"{bad[key]}\n\n{base}" if key in bad else base)  # the sentence at the field
             w.style().unpolish(w)
             w.style().polish(w)

@@ -13,6 +13,7 @@ from ...config import ConfigError, RunConfig
 from ..session import default_config
 from ..widgets.common import page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
+from .model_picker import ModelPicker
 from .options_form import OptionsForm
 from .plots import LivePlot
 
@@ -36,7 +37,13 @@ class RecipeView(QWidget):
         self.form.changed.connect(self._on_form_changed)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setWidget(self.form)
+        self.model_picker = ModelPicker(session)
+        left = QWidget()
+        left_lay = QVBoxLayout(left)
+        left_lay.setContentsMargins(0, 0, 0, 0)
+        left_lay.addWidget(self.model_picker)
+        left_lay.addWidget(self.form)
+        scroll.setWidget(left)
         scroll.setMinimumWidth(380)
 
         self.problems_label = QLabel()

@@ -53,8 +53,9 @@ def build_callbacks(cfg: RunConfig, n_classes: int,
         cbs.append(MixUpCutMix(n_classes, t.mixup, t.cutmix, seed=cfg.seed))
     if t.progressive_resize:
         cbs.append(ProgressiveResize(cfg.data.image_size, t.prog_start_size, t.prog_end_pct))
-    if t.freeze_epochs > 0 or (t.lr_mult > 1 and cfg.model.weights):
-        cbs.append(FreezeUnfreeze(t.freeze_epochs, t.lr_mult))
+    starts_trained = bool(cfg.model.weights) or cfg.model.pretrained.lower() != "none"
+    if t.freeze_epochs > 0 or ((t.lr_mult > 1 or t.head_lr_mult > 1) and starts_trained):
+        cbs.append(FreezeUnfreeze(t.freeze_epochs, t.lr_mult, head_lr_mult=t.head_lr_mult))
     if t.early_stop_patience > 0:
         cbs.append(EarlyStopping(t.monitor, t.early_stop_patience))
     if t.snapshot_ensemble:

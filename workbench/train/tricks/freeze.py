@@ -7,9 +7,10 @@ parameters keep ``requires_grad = True`` and the layers stay in train mode, so t
 statistics adapt to the new data while the rest of the body is frozen; with the frozen groups'
 rate at 0 their affine parameters only move once the body is unfrozen.
 
-After unfreezing, ``lr_mults`` rise geometrically from ``1 / lr_mult`` (first group) to 1 (head).
-Discriminative rates are also used without freezing when ``lr_mult > 1`` and pretrained weights
-are loaded. ``trainer.lr_mults`` has one entry per layer group (``trainer.layer_groups``).
+After unfreezing, ``lr_mults`` rise geometrically from ``1 / lr_mult`` (first group) to 1 (head);
+with ``head_lr_mult`` > 1 every body group's rate is further divided by it, so the new head trains at
+that many times the body's rate (the d2l fine-tuning recipe: 10). Discriminative rates are also used
+without freezing when ``lr_mult > 1`` and pretrained weights are loaded. ``trainer.lr_mults`` has one entry per layer group (``trainer.layer_groups``).
 """
 from __future__ import annotations
 
@@ -51,9 +52,10 @@ class FreezeUnfreeze(Callback):
     order = -10
 
     def __init__(self, freeze_epochs: int = 0, lr_mult: float = 1.0, discriminative: bool = True,
-                 train_bn: bool = True) -> None:
+                 train_bn: bool = True, head_lr_mult: float = 1.0) -> None:
         self.freeze_epochs = int(freeze_epochs)
         self.lr_mult = float(lr_mult)
+        self.head_lr_mult = max(1.0, float(head_lr_mult))
         self.discriminative = bool(discriminative)
         self.train_bn = bool(train_bn)
         self.epoch = 0       # epoch being (or last) trained; restored on resume
@@ -62,9 +64,9 @@ class FreezeUnfreeze(Callback):
     def mults(self, n_groups: int, frozen: bool) -> list[float]:
         if frozen:
             return [0.0] * (n_groups - 1) + [1.0]
-        if self.discriminative and self.lr_mult > 1:
-            return discriminative_mults(n_groups, self.lr_mult)
-        return [1.0] * n_groups
+        m = discriminative_mults(n_groups, self.lr_mult) if self.discriminative and self.lr_mult > 1 \
+            else [1.0] * n_groups
+        return [v / self.head_lr_mult for v in m[:-1]] + m[-1:]
 
     def apply(self, trainer, epoch: int) -> None:
         """Set requires_grad and lr_mults for ``epoch``."""

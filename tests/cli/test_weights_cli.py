@@ -1,0 +1,107 @@
+"""CLI: `workbench weights list|get|import`, `train --download-weights`, and bad weights / arch input
+stopping with exit 2 before any run folder exists."""
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+import torch
+import torchvision
+
+from loopback import serve
+from workbench import weights
+from workbench.cli import main
+
+ARCH = "mobilenet_v3_small"
+SETS = ["--set", "data.image_size=32", "--set", "data.batch_size=24", "--set", "train.epochs=1",
+        "--set", "train.threads=1", "--set", "train.device=cpu"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """mobilenet_v3_small:TEST served on loopback, the cache folder empty."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    buf = io.BytesIO()
+    torch.save(torchvision.models.get_model(ARCH).state_dict(), buf)
+    body = buf.getvalue()
+    prefix = hashlib.sha256(body).hexdigest()[:8]
+    with serve({"/w.pth": body}) as (url, hits):
+        s = weights.WeightsSpec(ARCH, "TEST", f"{url}/w.pth", f"{ARCH}-{prefix}.pth", prefix, len(body))
+        weights.register(s)
+        yield s, hits
+        weights.unregister(ARCH, "TEST")
+
+
+def test_list_get_and_list_again(served, capsys):
+    s, hits = served
+    assert main(["weights", "list", f"{ARCH}:TEST"]) == 0
+    assert "downloadable" in capsys.readouterr().out and hits == []
+    assert main(["weights", "get", f"{ARCH}:TEST"]) == 0
+    assert s.dest.is_file() and hits == ["/w.pth"]
+    assert main(["weights", "list", f"{ARCH}:TEST", "resnet18"]) == 0
+    out = capsys.readouterr().out
+    assert f"{ARCH}:TEST" in out and "cached" in out and str(s.dest) in out
+    assert "resnet18:IMAGENET1K_V1" in out and hits == ["/w.pth"]
+
+
+def test_train_without_weights_exits_2_with_no_run_folder(served, shapes_dir, tmp_path, capsys):
+    s, hits = served
+    out = tmp_path / "runs" / "r"
+    assert main(["train", str(shapes_dir), *SETS, "--set", f"model.arch={ARCH}", "--set",
+                 "model.pretrained=TEST", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert s.filename in err and s.sha256_prefix in err and s.url in err and "weights import" in err
+    assert not out.exists() and not (tmp_path / "runs").exists() and hits == []
+
+
+def test_train_download_weights_then_trains_with_the_pretrained_recipe(served, shapes_dir, tmp_path, capsys):
+    s, hits = served
+    out = tmp_path / "runs" / "r"
+    rc = main(["train", str(shapes_dir), *SETS, "--set", f"model.arch={ARCH}", "--set", "model.pretrained=TEST",
+               "--download-weights", "--out", str(out)])
+    assert rc == 0 and hits == ["/w.pth"] and s.dest.is_file()
+    assert "pretrained recipe: tricks.freeze_epochs = 1" in capsys.readouterr().err
+    text = (out / "config.toml").read_text()
+    assert "freeze_epochs = 1" in text and "fine_tune = true" in text and "mean = [" in text
+
+
+@pytest.mark.parametrize("content", [b"garbage", "other-arch"])
+def test_bad_weights_file_exits_2_before_any_run_folder(content, shapes_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.pth"
+    if content == "other-arch":
+        torch.save(torchvision.models.get_model("squeezenet1_1").state_dict(), bad)
+    else:
+        bad.write_bytes(content)
+    out = tmp_path / "runs" / "r"
+    assert main(["train", str(shapes_dir), *SETS, "--set", f"model.weights={bad}", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "model.weights" in err and str(bad) in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+    assert main(["weights", "import", str(bad), "resnet18:IMAGENET1K_V1"]) == 2
+
+
+def test_arch_typo_exits_2_with_suggestions(shapes_dir, tmp_path, capsys):
+    assert main(["train", str(shapes_dir), *SETS, "--set", "model.arch=resnt18",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "did you mean resnet18" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_lr_find_needs_the_weights_and_tests_the_unfrozen_phase(served, shapes_dir, tmp_path, capsys):
+    s, hits = served
+    fast = ["--set", "lr_find.num_it=6", "--set", "data.image_size=32", "--set", "data.batch_size=16",
+            "--set", "train.threads=1", "--no-plot"]
+    args = ["lr-find", str(shapes_dir), "--out", str(tmp_path / "lrf"), *fast, "--set", f"model.arch={ARCH}"]
+    assert main([*args, "--set", "model.pretrained=TEST"]) == 2
+    assert s.filename in capsys.readouterr().err and hits == []
+    w = tmp_path / "w.pth"
+    torch.save(torchvision.models.get_model(ARCH).state_dict(), w)
+    assert main([*args, "--set", f"model.weights={w}", "--unfrozen"]) == 0
+    assert (tmp_path / "lrf" / "lr_find.csv").is_file()

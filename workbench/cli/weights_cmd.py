@@ -1,0 +1,120 @@
+"""``workbench weights list|get|import``: the pretrained-weights store from the command line.
+
+``list`` never touches the network; ``get`` is the only command that downloads (with a progress bar;
+Ctrl-C cancels and leaves no partial file); ``import`` checks a file fetched elsewhere and copies it
+into the cache. Exit code 2 with one sentence for anything unusable.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..control import Cancelled
+from ..models import timm_available, torchvision_archs
+from ..pretrained import SUGGESTED_ARCHS
+from ..weights import DEFAULT_TAG, WeightsError, fetch, import_file, parse_ref, spec, status, tags
+from .common import TerminalProgress, UsageError
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n else "size unknown"
+
+
+def _refs(archs: list[str], all_timm: bool) -> list[tuple[str, str]]:
+    if not archs:
+        archs = [a for a in torchvision_archs() if tags(a)]
+        if timm_available():
+            archs += [a for a in SUGGESTED_ARCHS if a.startswith("timm/")]
+            if all_timm:
+                import timm
+                archs += sorted({"timm/" + n.split(".")[0] for n in timm.list_pretrained()} - set(archs))
+    out = []
+    for a in archs:
+        arch, _, tag = a.partition(":")
+        names = [tag] if tag else [t for t in tags(arch) if t != DEFAULT_TAG]
+        if not names and not tag:
+            raise UsageError(f"{arch} has no pretrained weights" if not spec_problem(arch) else spec_problem(arch))
+        out += [(arch, t) for t in names]
+    return out
+
+
+def spec_problem(arch: str) -> str:
+    try:
+        spec(arch, DEFAULT_TAG)
+    except WeightsError as e:
+        return str(e)
+    return ""
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    try:
+        refs = _refs(args.archs, args.all)
+        rows = [status(a, t) for a, t in refs]
+    except WeightsError as e:
+        raise UsageError(str(e)) from e
+    cached = [r for r in rows if r.state == "cached"]
+    for r in rows:
+        where = str(r.path) if r.path else r.spec.url
+        print(f"{r.spec.key:<48} {r.state:<12} {_mb(r.size_bytes):>12}  {where}")
+        if r.problem:
+            print(f"    {r.problem}")
+    print(f"{len(cached)} of {len(rows)} cached; `workbench weights get ARCH[:TAG]` downloads one "
+          "(nothing else here uses the network)", file=sys.stderr)
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    arch, tag = parse_ref(args.ref)
+    return download_weights(arch, tag)
+
+
+def download_weights(arch: str, tag: str) -> int:
+    """Fetch ``arch:tag`` with a terminal progress bar; UsageError on failure, 130 when cancelled."""
+    bar = TerminalProgress()
+    try:
+        st = status(arch, tag)
+        if st.state == "cached":
+            print(f"{st.spec.key}: already cached at {st.path}")
+            return 0
+        print(f"downloading {st.spec.key} ({_mb(st.spec.size_bytes)}) from {st.spec.url}", file=sys.stderr)
+
+        def progress(p) -> None:
+            bar.progress("download", p.done // 1024, max(p.total, p.done) // 1024 or 1,
+                         f"{p.done / 1e6:.1f} MB {p.rate / 1e6:.1f} MB/s")
+        path = fetch(arch, tag, progress=progress)
+    except (Cancelled, KeyboardInterrupt):
+        print("download cancelled; nothing was saved", file=sys.stderr)
+        return 130
+    except WeightsError as e:
+        raise UsageError(str(e)) from e
+    print(f"{arch}:{st.spec.tag}: saved to {path}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    arch, tag = parse_ref(args.ref) if args.ref else ("", DEFAULT_TAG)
+    try:
+        path = import_file(args.file, arch, tag)
+    except WeightsError as e:
+        raise UsageError(str(e)) from e
+    print(f"imported {args.file} to {path}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("weights", help="list, download or import pretrained weights",
+                       description="The pretrained-weights store (torchvision's and timm's own caches).")
+    wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
+    lp = wsub.add_parser("list", help="what is cached and what can be downloaded, with sizes (no network)")
+    lp.add_argument("archs", nargs="*", metavar="ARCH[:TAG]", help="only these (default: all torchvision models "
+                    "with weights and a few timm ones)")
+    lp.add_argument("--all", action="store_true", help="also every timm model with pretrained weights")
+    lp.set_defaults(func=cmd_list)
+    gp = wsub.add_parser("get", help="download weights into the cache (the only command that downloads)")
+    gp.add_argument("ref", metavar="ARCH[:TAG]", help="e.g. resnet18, resnet50:IMAGENET1K_V2, timm/convnext_nano")
+    gp.set_defaults(func=cmd_get)
+    ip = wsub.add_parser("import", help="check a weights file fetched elsewhere and copy it into the cache")
+    ip.add_argument("file", metavar="FILE")
+    ip.add_argument("ref", nargs="?", metavar="ARCH[:TAG]",
+                    help="which model it belongs to (default: guessed from a torchvision file name)")
+    ip.set_defaults(func=cmd_import)

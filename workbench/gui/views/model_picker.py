@@ -1,0 +1,257 @@
+"""Recipe > Model: a searchable architecture picker (family, parameters, input size, weights status),
+the pretrained-weights choice, Download (progress, cancel), "Import weights file..." and a plain line
+saying when the app uses the network. All weights logic is in ``workbench.weights``; this view only
+shows its data and starts its calls (the download in a JobRunner thread, the catalogue as a side task).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ...config import RunConfig
+from ...events import JobFailed, Progress
+from ...pretrained import catalogue, pretrained_defaults
+from ...weights import DEFAULT_TAG, NONE, WeightsError, fetch, guess_ref, import_file, status, tags
+from ..jobs import JobRunner, submit
+
+NETWORK_LINE = ("Network: the app downloads weights only when you press Download. Training, the LR finder, "
+                "export and prediction never use the network; weights already in torchvision's or timm's "
+                "cache are found without it.")
+COLUMNS = ("architecture", "family", "params", "input", "weights")
+
+
+def state_text(state: str, size: int) -> str:
+    if state == "downloadable":
+        return f"download {size / 1e6:.0f} MB" if size else "download"
+    return {"cached": "cached", "corrupt": "damaged file", "none": "none"}.get(state, state)
+
+
+class ModelPicker(QGroupBox):
+    catalogue_loaded = Signal(int)      # number of architectures listed
+    download_done = Signal(str)         # completed | cancelled | failed
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__("Model", parent)
+        self.session = session
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search architectures (e.g. resnet, convnext, timm/efficientnet)")
+        self.search.textChanged.connect(self._filter)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((1, 86), (2, 70), (3, 48), (4, 120)):
+            self.table.setColumnWidth(col, width)
+        self.table.setFixedHeight(200)
+        self.table.cellClicked.connect(lambda row, _col: self._pick_row(row))
+        self.tag_box = QComboBox()
+        self.tag_box.setToolTip("Pretrained weights: none trains from random weights")
+        self.tag_box.activated.connect(self._on_tag)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notes_label = QLabel()
+        self.notes_label.setObjectName("dim")
+        self.notes_label.setWordWrap(True)
+        self.download_btn = QPushButton("Download")
+        self.cancel_btn = QPushButton("Cancel")
+        self.import_btn = QPushButton("Import weights file...")
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.cancel_btn.setVisible(False)
+        self.download_btn.clicked.connect(self.start_download)
+        self.cancel_btn.clicked.connect(self.cancel_download)
+        self.import_btn.clicked.connect(self.import_dialog)
+        network = QLabel(NETWORK_LINE)
+        network.setObjectName("dim")
+        network.setWordWrap(True)
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Weights:"))
+        row.addWidget(self.tag_box, 1)
+        row.addWidget(self.download_btn)
+        row.addWidget(self.cancel_btn)
+        row.addWidget(self.import_btn)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.search)
+        lay.addWidget(self.table)
+        lay.addLayout(row)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status_label)
+        lay.addWidget(self.notes_label)
+        lay.addWidget(network)
+
+        self.runner = JobRunner(parent=self)
+        self.runner.event.connect(self._on_download_event)
+        self.runner.finished.connect(self._on_download_finished)
+        self._rows: list = []
+        self._downloading = False
+        self._shown = ("", "")
+        session.config_changed.connect(self._on_config)
+        self._on_config(session.config)
+        self.reload_catalogue()
+
+    # ----------------------------------------------------------------- catalogue
+    def reload_catalogue(self) -> None:
+        submit(catalogue, self._fill)
+
+    def _fill(self, rows) -> None:
+        if isinstance(rows, Exception):
+            self.status_label.setText(f"Cannot list the architectures: {rows}")
+            return
+        self._rows = rows
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            cells = (r.arch, r.family, f"{r.params_m:.1f} M" if r.params_m else "", str(r.input_size or ""),
+                     state_text(r.state, r.size_bytes))
+            for j, text in enumerate(cells):
+                self.table.setItem(i, j, QTableWidgetItem(text))
+        self._filter(self.search.text())
+        self._select_current()
+        self.catalogue_loaded.emit(len(rows))
+
+    def _select_current(self) -> None:
+        arch = self.session.config.model.arch
+        row = next((i for i, r in enumerate(self._rows) if r.arch == arch), -1)
+        if row >= 0 and self.table.currentRow() != row:
+            self.table.selectRow(row)
+
+    @Slot(str)
+    def _filter(self, text: str) -> None:
+        words = text.lower().split()
+        for i, r in enumerate(self._rows):
+            self.table.setRowHidden(i, not all(w in f"{r.arch} {r.family}".lower() for w in words))
+
+    def _pick_row(self, row: int) -> None:
+        if 0 <= row < len(self._rows):
+            self.pick(self._rows[row].arch)
+
+    def pick(self, arch: str) -> None:
+        """Choose ``arch``; the pretrained tag is kept when the new model has it, else reset to none."""
+        cfg = self.session.config.set("model.arch", arch)
+        if cfg.model.pretrained.lower() != NONE and cfg.model.pretrained not in tags(arch):
+            cfg = cfg.set("model.pretrained", NONE)
+        self.session.set_config(cfg)
+
+    # ----------------------------------------------------------------- weights choice
+    @Slot(int)
+    def _on_tag(self, index: int) -> None:
+        self.choose_weights(self.tag_box.itemText(index))
+
+    def choose_weights(self, tag: str) -> None:
+        cfg, notes = pretrained_defaults(self.session.config.set("model.pretrained", tag))
+        self.session.set_config(cfg)
+        self.notes_label.setText("Pretrained recipe defaults: " + "; ".join(notes) if notes else "")
+
+    @Slot(object)
+    def _on_config(self, cfg: RunConfig) -> None:
+        m = cfg.model
+        if (m.arch, m.pretrained) != self._shown:
+            self._shown = (m.arch, m.pretrained)
+            self.tag_box.clear()
+            self.tag_box.addItems([NONE, *tags(m.arch)])
+            self.tag_box.setCurrentText(m.pretrained)
+            self._select_current()
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        m = self.session.config.model
+        busy = self._downloading
+        if m.pretrained.lower() == NONE:
+            self.status_label.setText(f"{m.arch}: random initial weights" +
+                                      (f" (starting from the file {m.weights})" if m.weights else ""))
+            self.download_btn.setEnabled(False)
+            return
+        try:
+            st = status(m.arch, m.pretrained)
+        except WeightsError as e:
+            self.status_label.setText(str(e))
+            self.download_btn.setEnabled(False)
+            return
+        text = {"cached": f"{st.spec.key}: cached at {st.path} ({st.size_bytes / 1e6:.0f} MB)",
+                "corrupt": st.problem,
+                "downloadable": f"{st.spec.key}: not on this machine; {state_text(st.state, st.size_bytes)} "
+                                f"from {st.spec.url}, or import the file {st.spec.filename}"}[st.state]
+        self.status_label.setText(text)
+        self.download_btn.setEnabled(st.state == "downloadable" and not busy)
+
+    # ----------------------------------------------------------------- download / import
+    def start_download(self) -> bool:
+        m = self.session.config.model
+        arch, tag = m.arch, m.pretrained
+
+        def job(sink, control):
+            def progress(p):
+                eta = f", {p.eta:.0f} s left" if p.total else ""
+                sink(Progress("download", p.done, p.total, f"{p.done / 1e6:.1f} MB at {p.rate / 1e6:.1f} MB/s{eta}"))
+            return str(fetch(arch, tag, progress=progress, control=control))
+        if not self.runner.start("download", job):
+            return False
+        self._downloading = True
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.cancel_btn.setVisible(True)
+        self.download_btn.setEnabled(False)
+        return True
+
+    def cancel_download(self) -> None:
+        self.runner.stop()
+
+    @Slot(str, object)
+    def _on_download_event(self, _name: str, ev) -> None:
+        if isinstance(ev, Progress) and ev.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * ev.done / ev.total))
+            self.progress.setFormat(ev.message)
+        elif isinstance(ev, JobFailed):
+            self.status_label.setText(ev.message)
+
+    @Slot(str, str)
+    def _on_download_finished(self, _name: str, result: str) -> None:
+        self._downloading = False
+        self.progress.setVisible(False)
+        self.cancel_btn.setVisible(False)
+        if result != "failed":
+            self.refresh_status()
+        else:
+            self.download_btn.setEnabled(True)
+        if result == "cancelled":
+            self.status_label.setText(self.status_label.text() + " (download cancelled; nothing was saved)")
+        self.reload_catalogue()
+        self.download_done.emit(result)
+
+    def import_file(self, path: str) -> str:
+        """Check and copy ``path`` into the cache for the chosen model; returns the message shown."""
+        m = self.session.config.model
+        tag = m.pretrained
+        if tag.lower() == NONE:  # a published torchvision file name says which weights it holds
+            guess = guess_ref(Path(path))
+            tag = guess[1] if guess and guess[0] == m.arch else DEFAULT_TAG
+        try:
+            dest = import_file(path, m.arch, tag)
+        except WeightsError as e:
+            msg = str(e)
+        else:
+            msg = f"imported {path} as {m.arch}:{tag} ({dest})"
+            if m.pretrained.lower() == NONE:
+                self.choose_weights(tag)
+            self.reload_catalogue()
+        self.refresh_status()
+        self.notes_label.setText(msg)
+        return msg
+
+    def import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import weights file", "",
+                                              "Weights (*.pth *.pt *.safetensors *.bin);;All files (*)")
+        if path:
+            self.import_file(path)

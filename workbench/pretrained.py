@@ -1,0 +1,109 @@
+"""Recipe defaults that come with a pretrained model, the Data page's fine-tuning suggestion, and the
+architecture catalogue of the Recipe page's model picker.
+
+Choosing pretrained weights changes a few recipe defaults, visibly (the Recipe page lists them): one
+frozen epoch with fastai's two-phase fine-tune schedule, base lr 2e-3, a milder random crop, and the
+weights' own normalization. Only keys still at their plain defaults (and not given explicitly) change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import torchvision
+
+from .config import RunConfig, norm_stats
+from .models import is_timm, timm_archs, torchvision_archs
+from .weights import DEFAULT_TAG, NONE, WeightsError, spec, status
+
+PRETRAINED_DEFAULTS = {
+    "tricks.freeze_epochs": (1, "one frozen epoch trains the new head first"),
+    "train.fine_tune": (True, "fastai's fine-tune schedule: frozen phase, then lr / 2 with discriminative rates"),
+    "train.lr": (2e-3, "base learning rate 2e-3"),
+    "augment.min_scale": (0.5, "milder random crop (min scale 0.5): pretrained features need less augmentation"),
+}
+SMALL_PER_CLASS = 1000
+SUGGESTED_ARCHS = ("resnet18", "resnet34", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny",
+                   "timm/convnext_nano", "timm/efficientnet_b0")
+
+
+def pretrained_defaults(cfg: RunConfig, explicit: Iterable[str] = ()) -> tuple[RunConfig, list[str]]:
+    """``cfg`` with the pretrained recipe defaults applied, and one note per key that changed.
+    Nothing changes when model.pretrained is none and no weights file is set."""
+    if cfg.model.pretrained.lower() == NONE and not cfg.model.weights:
+        return cfg, []
+    plain, explicit = RunConfig(), set(explicit)
+    notes = []
+    for key, (value, why) in PRETRAINED_DEFAULTS.items():
+        if key in explicit or cfg.get(key) != plain.get(key) or cfg.get(key) == value:
+            continue
+        cfg = cfg.set(key, value)
+        notes.append(f"{key} = {value}: {why}")
+    if cfg.model.pretrained.lower() != NONE:
+        if not cfg.model.mean:
+            mean, std = norm_stats(cfg)
+            notes.append(f"model.mean / model.std = the weights' normalization "
+                         f"({', '.join(f'{v:.3f}' for v in mean)} / {', '.join(f'{v:.3f}' for v in std)})")
+        try:
+            size = spec(cfg.model.arch, cfg.model.pretrained).input_size
+        except WeightsError:
+            size = 0
+        if size and size != cfg.data.image_size:
+            notes.append(f"the weights were trained at {size} px; data.image_size stays {cfg.data.image_size} "
+                         f"(set it to {size} for the best accuracy, smaller trains faster)")
+    return cfg, notes
+
+
+def suggest_fine_tune(class_counts: Sequence[int], cfg: RunConfig) -> tuple[str, str]:
+    """(architecture, sentence) for the Data page when the dataset is small and pretrained weights are
+    at hand (cached first, else downloadable), ('', '') otherwise. Never touches the network."""
+    if not class_counts or cfg.model.pretrained.lower() != NONE or cfg.model.weights:
+        return "", ""
+    if max(class_counts) >= SMALL_PER_CLASS:
+        return "", ""
+    archs = [cfg.model.arch] + [a for a in SUGGESTED_ARCHS if a != cfg.model.arch]
+    best = None
+    for arch in archs:
+        try:
+            st = status(arch, DEFAULT_TAG)
+        except WeightsError:
+            continue
+        if st.state == "cached":
+            best = (arch, "cached")
+            break
+        if best is None and st.state == "downloadable" and not is_timm(arch):
+            best = (arch, f"download {st.size_bytes / 1e6:.0f} MB" if st.size_bytes else "downloadable")
+    if best is None:
+        return "", ""
+    return best[0], (f"Small dataset (at most {max(class_counts)} images per class): fine-tuning ImageNet-pretrained "
+            f"{best[0]} ({best[1]}) usually beats training from scratch by far. Recipe > Model > Pretrained.")
+
+
+# ------------------------------------------------------------------ catalogue for pickers
+@dataclass(frozen=True)
+class ArchInfo:
+    arch: str
+    family: str               # torchvision | timm
+    params_m: float           # millions of parameters (0 = unknown without building the model)
+    input_size: int           # recommended input size of the default weights (0 = no weights)
+    state: str                # cached | downloadable | corrupt | none
+    size_bytes: int = 0
+
+
+def catalogue(include_timm: bool = True) -> list[ArchInfo]:
+    """Every architecture with its default weights' state; no network, no hashing of uncached files."""
+    out = []
+    for arch in torchvision_archs() + (timm_archs() if include_timm else []):
+        family = "timm" if is_timm(arch) else "torchvision"
+        params = 0.0
+        if family == "torchvision":
+            try:
+                params = torchvision.models.get_model_weights(arch).DEFAULT.meta.get("num_params", 0) / 1e6
+            except (ValueError, KeyError, AttributeError):
+                pass
+        try:
+            st = status(arch, DEFAULT_TAG)
+            out.append(ArchInfo(arch, family, params, st.spec.input_size, st.state, st.size_bytes))
+        except (WeightsError, RuntimeError):
+            out.append(ArchInfo(arch, family, params, 0, "none"))
+    return out
