@@ -24,7 +24,7 @@ from ..events import FitFinished, FitStarted, null_sink
 from ..models import create_model
 from .callback import Callback
 from . import distributed
-from .checkpoint import RunFolder, load_checkpoint
+from .checkpoint import CheckpointError, RunFolder, load_checkpoint, save_checkpoint
 from .trainer import Trainer
 
 
@@ -102,16 +102,46 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
 
 
 def _final_metrics(trainer: Trainer, status: str, base: dict, wall: float) -> dict:
-    hist = trainer.history
-    best = trainer.recorder.best_epoch
-    use_best = trainer.cfg.tricks.keep_best and best >= 0
+    return _metrics(trainer.history, trainer.recorder.best_epoch, trainer.cfg.tricks.keep_best, status, base,
+                    wall, trainer.n_epochs, int(trainer.train_loader.batch_size))
+
+
+def _metrics(hist: list[dict], best: int, keep_best: bool, status: str, base: dict, wall: float,
+             epochs: int, batch_size: int) -> dict:
+    use_best = keep_best and best >= 0
     row = next((r for r in hist if r["epoch"] == best), None) if use_best else (hist[-1] if hist else None)
     return {**base, "status": status,
             "valid_accuracy": row["accuracy"] if row else None,
             "valid_loss": row["valid_loss"] if row else None,
-            "best_epoch": best, "epochs_done": len(hist), "epochs": trainer.n_epochs,
-            "wall_seconds": round(wall, 3), "batch_size": int(trainer.train_loader.batch_size),
+            "best_epoch": best, "epochs_done": len(hist), "epochs": epochs,
+            "wall_seconds": round(wall, 3), "batch_size": batch_size,
             "finished": _now() if status != "running" else None}
+
+
+def recorded_best(state: dict) -> int:
+    """The best epoch a last.pt state records (-1: none yet)."""
+    return int(state.get("callbacks", {}).get("Recorder", {}).get("best_epoch", -1))
+
+
+def repair_best(folder: RunFolder, state: dict) -> str:
+    """Make best.pt hold the epoch that last.pt records as best. The trainer writes last.pt before
+    best.pt, so after a crash between the two the recorded best is last.pt's own epoch and best.pt is
+    re-saved from it. Returns what was done ('' when best.pt was right)."""
+    best = recorded_best(state)
+    if best < 0:
+        return ""
+    try:
+        have = int(load_checkpoint(folder.best)["epoch"]) if folder.best.is_file() else None
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        have = None
+    if have == best:
+        return ""
+    if best != int(state["epoch"]):
+        return (f"warning: best.pt holds epoch {have if have is None else have + 1} but the run records epoch "
+                f"{best + 1} as best, and its weights are gone; best.pt is left as it is")
+    save_checkpoint(folder.best, {"epoch": best, "model": state["model"], "metrics": dict(state.get("metrics", {}))})
+    return (f"best.pt held epoch {'none' if have is None else have + 1}, the recorded best is epoch {best + 1}: "
+            f"re-saved best.pt from last.pt")
 
 
 def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool,
@@ -208,9 +238,17 @@ def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: 
         folder.create()
         return _execute(cfg, folder, sink, control, gui_attached, None, prior)  # died before epoch 1
     state = load_checkpoint(folder.last)
+    repaired = repair_best(folder, state) if distributed.current().is_main else ""
+    if repaired:
+        folder.append_log(repaired)
     if prior.get("status") in ("completed", "early_stopped") or int(state["next_epoch"]) >= cfg.train.epochs:
-        if prior.get("status") not in ("completed", "early_stopped"):
-            prior = {**prior, "status": "completed", "finished": prior.get("finished") or _now()}
+        if prior.get("status") not in ("completed", "early_stopped") or repaired:
+            status = prior.get("status") if prior.get("status") in ("completed", "early_stopped") else "completed"
+            base = {k: prior[k] for k in prior if k not in ("message",)}
+            prior = {**_metrics(state.get("history", []), recorded_best(state), cfg.tricks.keep_best, status,
+                                base, float(prior.get("wall_seconds") or 0.0), cfg.train.epochs,
+                                int(state.get("batch_size", cfg.data.batch_size))),
+                     "finished": prior.get("finished") or _now()}
             folder.write_metrics(prior)
         return RunResult(folder.path, prior["status"], prior, "the run is already finished")
     return _execute(cfg, folder, sink, control, gui_attached, state, prior)
