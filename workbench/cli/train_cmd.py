@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
 from ..control import RunControl
+from ..locks import BusyError
 from ..events import (BatchEnd, Event, EpochEnd, FitFinished, FitStarted, LogMessage, Paused, Progress,
                       Resumed)
 from .common import TerminalProgress, UsageError, add_config_args, fmt_time, load_config
@@ -83,7 +84,10 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
     control = RunControl()
     sink = TrainProgress()
     with ctrl_c_stops(control, sink):
-        result = job(sink, control)
+        try:
+            result = job(sink, control)
+        except (BusyError, FileExistsError) as e:  # another process on the run folder, a folder in the way
+            raise UsageError(str(e)) from None
     print(f"run folder: {result.run_dir}", file=out)
     m = result.metrics or {}
     print(f"status: {result.status} ({result.message})", file=out)
@@ -94,7 +98,7 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from ..train.run import train
+    from ..train.run import check_out_folder, train
     if args.folds:
         from .crossval_cmd import run as crossval
         if args.out:
@@ -106,8 +110,11 @@ def cmd(args: argparse.Namespace) -> int:
     if not Path(cfg.data.path).expanduser().exists():
         raise UsageError(f"dataset folder not found: {cfg.data.path}")
     out = Path(args.out) if args.out else None
-    if out is not None and (out / "checkpoints" / "last.pt").is_file():
-        raise UsageError(f"{out} already holds a run: use 'workbench resume {out}' or another --out folder")
+    if out is not None:
+        try:
+            check_out_folder(out)
+        except FileExistsError as e:
+            raise UsageError(str(e)) from None
     print(f"run folder: {out}" if out else "starting run", file=sys.stderr)
     return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out))
 

@@ -23,8 +23,9 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..atomic import atomic_path, atomic_write_json, reserve_space
-from ..events import Progress
+from ..atomic import atomic_path, atomic_write_json, remove_stale_temps, reserve_space
+from ..events import LogMessage, Progress
+from ..locks import wait_lock
 
 FORMAT_VERSION = 1
 DEFAULT_BUDGET_GB = 20.0
@@ -159,10 +160,29 @@ class PresizeCache:
         n = len(paths)
         if n == 0:
             return cls([], presize, np.zeros((0, presize, presize, 3), np.uint8), np.zeros(0, bool), {}, None)
+        want = [list(e) for e in entries]
         meta = _read_meta(meta_path)
-        if meta is not None and meta.get("entries") == [list(e) for e in entries]:
+        if meta is not None and meta.get("entries") == want:
             return cls._open(meta_path, meta)
-        return _Builder(paths, entries, presize, folder, meta_path, sink, control, workers).run(cls)
+
+        def on_wait() -> None:
+            if sink:
+                sink(LogMessage(f"waiting for another process that builds the same image cache ({n} images)"))
+
+        # one process builds a cache; another one that needs the same cache waits, then opens it
+        with wait_lock(meta_path.with_suffix(".lock"), on_wait, control.check if control is not None else None,
+                       remove=True):
+            meta = _read_meta(meta_path)
+            if meta is not None and meta.get("entries") == want:
+                return cls._open(meta_path, meta)
+            remove_stale_temps(folder, ".p*-*.u8.*.tmp")  # killed builds (they would escape the budget)
+            return _Builder(paths, entries, presize, folder, meta_path, sink, control, workers).run(cls)
+
+    @staticmethod
+    def meta_path_for(paths: Sequence[str], presize: int, cache_root: Path) -> Path:
+        """The metadata file a cache of ``paths`` at ``presize`` has (its lock: the same name, .lock)."""
+        entries = [(str(p), *_stat(str(p))) for p in paths]
+        return Path(cache_root) / "presize" / f"p{int(presize)}-{_cache_key(int(presize), entries)}.json"
 
     @classmethod
     def _open(cls, meta_path: Path, meta: dict) -> "PresizeCache":

@@ -7,6 +7,7 @@ the message, a FitFinished(status="failed", traceback=...) is sent and the last 
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 import traceback as tb
@@ -21,6 +22,7 @@ from ..config import RunConfig
 from ..control import Cancelled, RunControl
 from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, null_sink
+from ..locks import run_folder_lock
 from ..models import create_model
 from .callback import Callback
 from . import distributed
@@ -210,19 +212,43 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
     return RunResult(folder.path, status, metrics, message)
 
 
+def check_out_folder(path: str | Path) -> None:
+    """A new run may go into a missing or empty folder only: ``FileExistsError`` for a run (resume it)
+    or any other non-empty folder (its files are never overwritten)."""
+    p = Path(path)
+    if not p.exists():
+        return
+    if not p.is_dir():
+        raise FileExistsError(f"{p} exists and is not a folder: choose a new or empty run folder")
+    if (p / "config.toml").is_file() or (p / "checkpoints").is_dir():
+        raise FileExistsError(f"{p} already holds a run: resume it ('workbench resume {p}') or choose another folder")
+    if any(p.iterdir()):
+        raise FileExistsError(f"{p} is not empty and is not a run folder: choose a new or empty folder "
+                              f"(its files are never overwritten)")
+
+
+def _locked(folder: RunFolder):
+    """The run folder's lock on rank 0 (the rank that writes it); no lock on the other DDP ranks."""
+    return run_folder_lock(folder.path) if distributed.current().is_main else contextlib.nullcontext()
+
+
 def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=None,
           gui_attached: bool = False) -> RunResult:
-    """Train a new run into ``run_dir`` (default: a new folder under cfg.runs_dir)."""
+    """Train a new run into ``run_dir`` (default: a new folder under cfg.runs_dir), which must be
+    missing or empty (``FileExistsError``); ``BusyError`` when another process is using it."""
     if cfg.data.path:
         cfg = cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve()))
     dinfo = distributed.start(cfg.train.device)  # DDP: joins torchrun's process group, if any
     folder = distributed.rank_folder(distributed.broadcast_object(str(run_dir or new_run_dir(cfg))))
-    if folder.last.is_file():
-        raise FileExistsError(f"{folder.path} already holds a run: resume it or choose another folder")
-    folder.create()
     if dinfo.is_main:
-        cfg.save(folder.config)
-    return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {})
+        check_out_folder(folder.path)
+    folder.create()
+    with _locked(folder):
+        if dinfo.is_main:
+            if folder.config.is_file():  # another process started a run here meanwhile
+                raise FileExistsError(f"{folder.path} already holds a run: resume it or choose another folder")
+            cfg.save(folder.config)
+        return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {})
 
 
 def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: bool = False) -> RunResult:
@@ -233,6 +259,11 @@ def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: 
     cfg = RunConfig.load(folder.config)
     distributed.start(cfg.train.device)  # DDP: joins torchrun's process group, if any
     folder, sink = distributed.rank_folder(run_dir), distributed.rank_sink(sink, run_dir)
+    with _locked(folder):
+        return _resume_locked(cfg, folder, sink, control, gui_attached)
+
+
+def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool) -> RunResult:
     prior = folder.read_metrics()
     if not folder.last.is_file():
         folder.create()
