@@ -1,8 +1,9 @@
 """``workbench train [DATASET] [--config FILE] [--set KEY=VALUE ...] [--out RUN_DIR]``.
 
 Progress bar (epoch, batch, loss, images/s, ETA) and one line per epoch on stderr; the run folder and
-the result on stdout. Ctrl-C once stops cleanly after the current batch (checkpoint kept), twice aborts.
-Exit code: 0 completed / early-stopped, 1 failed, 130 cancelled.
+the result on stdout. Ctrl-C (or SIGTERM) once stops cleanly after the current batch (checkpoint kept,
+the run is "cancelled" and resumable), twice aborts.
+Exit code: 0 completed / early-stopped, 1 failed, 2 bad input (nothing started), 130 cancelled.
 """
 from __future__ import annotations
 
@@ -59,23 +60,26 @@ class TrainProgress(TerminalProgress):
 
 @contextlib.contextmanager
 def ctrl_c_stops(control: RunControl, sink: TerminalProgress) -> Iterator[None]:
-    """First Ctrl-C: control.request_stop() (a clean stop); second: KeyboardInterrupt (abort).
-    Only in the main thread (where Python delivers signals); the previous handler is put back."""
+    """First Ctrl-C or SIGTERM: control.request_stop() (a clean stop: the run is "cancelled" and
+    resumable); a second one: KeyboardInterrupt (abort). Only in the main thread (where Python
+    delivers signals); the previous handlers are put back."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         if control.stop_requested:
             raise KeyboardInterrupt
         control.request_stop()
-        sink.line("stopping after this batch (press Ctrl-C again to abort)")
+        what = "Ctrl-C" if signum == signal.SIGINT else "the termination signal"
+        sink.line(f"stopping after this batch on {what} (press Ctrl-C again to abort)")
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO | None = None) -> int:
