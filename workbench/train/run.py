@@ -8,6 +8,7 @@ the message, a FitFinished(status="failed", traceback=...) is sent and the last 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import random
 import time
 import traceback as tb
@@ -21,7 +22,7 @@ import torch
 from ..config import RunConfig
 from ..control import Cancelled, RunControl
 from ..device import describe, pick_device, pick_precision, set_threads
-from ..events import FitFinished, FitStarted, null_sink
+from ..events import FitFinished, FitStarted, LogMessage, null_sink
 from ..locks import run_folder_lock
 from ..models import create_model
 from .callback import Callback
@@ -146,13 +147,35 @@ def repair_best(folder: RunFolder, state: dict) -> str:
             f"re-saved best.pt from last.pt")
 
 
+def valid_fingerprint(items) -> str:
+    """A hash of the validation set (files and labels): resume warns when it has changed."""
+    h = hashlib.sha1()
+    for it in sorted(items, key=lambda it: it.path):
+        h.update(f"{it.path}\0{it.label}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:16]
+
+
+def _report_skipped(skipped: list, folder: RunFolder, sink, shown: int = 20) -> None:
+    """Files the image cache could not decode (e.g. changed since the scan): every one in log.txt,
+    the first ``shown`` (and a count) as warnings to the terminal / the app."""
+    if not skipped:
+        return
+    folder.append_log(f"skipped {len(skipped)} file(s) that cannot be decoded:\n"
+                      + "\n".join(f"  {p.message}" for p in skipped))
+    for p in skipped[:shown]:
+        sink(LogMessage(f"skipped: {p.message}", "warning"))
+    if len(skipped) > shown:
+        sink(LogMessage(f"... and {len(skipped) - shown} more skipped file(s), all listed in "
+                        f"{folder.log}", "warning"))
+
+
 def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool,
              resume_state: dict | None, prior: dict) -> RunResult:
     sink = sink or null_sink
     control = control or RunControl()
     t0 = time.perf_counter()
     prior_wall = float(prior.get("wall_seconds") or 0.0)
-    base = {k: prior[k] for k in ("started",) if k in prior}
+    base = {k: prior[k] for k in ("started", "valid_changed_at_epoch") if k in prior}
     base.setdefault("started", _now())
     trainer = None
     try:
@@ -164,6 +187,7 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
         folder.append_log(f"{'resume' if resume_state else 'train'}: device {describe(device)}, precision {precision}")
         with distributed.rank0_first():  # DDP: one process per machine builds the image cache first
             bundle = _open(cfg, device, sink, control, dinfo.rank, dinfo.world_size)
+        _report_skipped(bundle.skipped, folder, sink)
         classes = list(bundle.classes)
         if resume_state is None:
             folder.write_classes(classes)
@@ -174,9 +198,18 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
                                 run_dir=folder.path if dinfo.is_main else None,  # DDP: only rank 0 writes
                                 callbacks=distributed.callbacks())
         start = trainer.load_state(resume_state) if resume_state else 0
+        fingerprint = valid_fingerprint(bundle.valid_items)
+        if resume_state is not None and prior.get("valid_fingerprint") not in (None, fingerprint):
+            text = (f"warning: the validation set changed since this run started ({prior.get('n_valid')} images "
+                    f"then, {len(bundle.valid_items)} now): 'best' now compares epochs measured on different "
+                    f"validation sets")
+            folder.append_log(text)
+            sink(LogMessage(text, "warning"))
+            base["valid_changed_at_epoch"] = start
         base.update({"device": describe(device), "precision": precision, "arch": cfg.model.arch,
                      "image_size": cfg.data.image_size, "n_train": len(bundle.train_items),
-                     "n_valid": len(bundle.valid_items)})
+                     "n_valid": len(bundle.valid_items), "n_skipped": len(bundle.skipped),
+                     "valid_fingerprint": fingerprint})
         trainer.on_epoch_saved = lambda tr: folder.write_metrics(
             _final_metrics(tr, "running", base, prior_wall + time.perf_counter() - t0))
         folder.write_metrics(_final_metrics(trainer, "running", base, prior_wall))
