@@ -20,6 +20,7 @@ from .atomic import atomic_write_json, atomic_write_text
 from .config import RunConfig
 from .control import RunControl
 from .events import LogMessage
+from .paths import safe_component
 
 
 def stratified_folds(labels: np.ndarray, k: int, seed: int = 42) -> np.ndarray:
@@ -72,7 +73,7 @@ def run_folds(cfg: RunConfig, k: int, sink: Callable | None = None, control: Run
                          f"class has {smallest}")
     fold = stratified_folds(labels, k, cfg.seed)
     root = Path(ds.root)
-    base = cfg.name or f"{root.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = safe_component(cfg.name or f"{root.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     cv_dir = Path(cfg.runs_dir).expanduser() / f"{base}-cv"
     folds = []
     for i in range(k):

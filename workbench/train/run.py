@@ -25,6 +25,7 @@ from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
 from ..locks import run_folder_lock
 from ..models import create_model
+from ..paths import safe_component
 from .callback import Callback
 from . import distributed
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, save_checkpoint
@@ -44,9 +45,11 @@ def _now() -> str:
 
 
 def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:
-    """cfg.runs_dir / (cfg.name or '<dataset>-<YYYYmmdd-HHMMSS>'), made unique if it exists."""
+    """cfg.runs_dir / (cfg.name or '<dataset>-<YYYYmmdd-HHMMSS>'), made unique if it exists; the name
+    is always one folder inside runs_dir (``paths.safe_component``)."""
     base = Path(cfg.runs_dir).expanduser()
-    name = cfg.name or f"{dataset_name or Path(cfg.data.path).name or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = safe_component(cfg.name or f"{dataset_name or Path(cfg.data.path).name or 'run'}-"
+                                      f"{time.strftime('%Y%m%d-%H%M%S')}")
     path, k = base / name, 2
     while not cfg.name and path.exists():
         path, k = base / f"{name}-{k}", k + 1
