@@ -188,7 +188,7 @@ def _remove_leftovers(p: Path) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))  # file names as their own bytes
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -35,3 +35,9 @@ def safe_component(name: str, fallback: str = "run") -> str:
     leading / trailing dots and spaces go (no '..', no hidden folder, nothing outside its parent)."""
     out = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', "_", str(name)).strip(" .")
     return out[:200] or fallback
+
+
+def display_text(text: str) -> str:
+    """``text`` for showing: a file name that is not valid UTF-8 (undecodable bytes kept by Python as
+    surrogate escapes) gets U+FFFD for those bytes instead of losing them (Qt drops them)."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -180,5 +180,5 @@ class RunFolder:
 
     def append_log(self, text: str) -> None:
         """Add a time-stamped line; the whole log is rewritten atomically (logs stay small)."""
-        old = self.log.read_text(encoding="utf-8") if self.log.is_file() else ""
+        old = self.log.read_text(encoding="utf-8", errors="surrogateescape") if self.log.is_file() else ""
         atomic_write_text(self.log, f"{old}{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
