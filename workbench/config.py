@@ -201,7 +201,13 @@ class RunConfig:
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
         try:
-            return cls.from_toml(p.read_text(encoding="utf-8"))
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not a UTF-8 text file (a recipe is TOML text)") from None
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read ({e.strerror or e})") from None
+        try:
+            return cls.from_toml(text)
         except ConfigError as e:
             raise ConfigError(f"{p}: {e}") from e
 

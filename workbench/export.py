@@ -7,9 +7,12 @@ images (max abs difference of probabilities, identical top-1); a mismatch over
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
+import shutil
+import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -189,11 +192,26 @@ def export_model(model: torch.nn.Module, cfg: RunConfig, classes: Sequence[str],
                  sink: Callable | None = None, control: RunControl | None = None) -> list[ExportResult]:
     """Write ``formats`` for an in-memory model to ``out_dir`` and check each one's parity."""
     formats = parse_formats(formats)
-    emit = sink or (lambda e: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = model.float().eval().to(memory_format=torch.contiguous_format)
     meta = build_meta(cfg, classes, files={f: FILE_NAMES[f] for f in formats})
+    # everything is written and checked in a staging folder first, then moved into ``out``: a failed
+    # export leaves no model.json without its weights (nor half the formats)
+    stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    try:
+        results = _export_checked(model, cfg, meta, formats, stage, out, sink, control)
+        for name in [*(Path(r.path).name for r in results), META_FILE]:  # model.json last
+            os.replace(stage / name, out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [dataclasses.replace(r, path=str(out / Path(r.path).name)) for r in results]
+
+
+def _export_checked(model, cfg: RunConfig, meta: dict, formats: list[str], out: Path, shown: Path, sink,
+                    control) -> list[ExportResult]:
+    """Write and check each format in ``out`` (messages name the files as in ``shown``)."""
+    emit = sink or (lambda e: None)
     atomic_write_json(out / META_FILE, meta)
     ref_pred = torch_predictor(model, meta, "in-app model")
     u8, source = parity_images(cfg, sink)
@@ -214,16 +232,16 @@ def export_model(model: torch.nn.Module, cfg: RunConfig, classes: Sequence[str],
         except ExportError:
             raise
         except Exception as e:
-            raise ExportError(f"{fmt} export to {out} failed: {type(e).__name__}: {e}") from e
+            raise ExportError(f"{fmt} export to {shown} failed: {type(e).__name__}: {e}") from e
         probs = load_exported(path).probs_tensor(x)
         diff = float(np.abs(probs - ref).max()) if len(ref) else 0.0
         top1 = bool(np.array_equal(probs.argmax(1), ref.argmax(1)))
         ok = diff <= cfg.export.parity_atol and top1
         res = ExportResult(fmt, str(path), diff, top1, ok, len(x))
-        emit(LogMessage(f"{fmt}: {path} max |dp| {diff:.2e} top-1 {'same' if top1 else 'DIFFERENT'} "
+        emit(LogMessage(f"{fmt}: {shown / path.name} max |dp| {diff:.2e} top-1 {'same' if top1 else 'DIFFERENT'} "
                         f"on {len(x)} {source}", "info" if ok else "error"))
         if not ok:
-            raise ExportError(f"{fmt} export {path} does not match the in-app model on {len(x)} {source}: "
+            raise ExportError(f"{fmt} export {shown / path.name} does not match the in-app model on {len(x)} {source}: "
                               f"max probability difference {diff:.2e} (tolerance {cfg.export.parity_atol:g}), "
                               f"top-1 {'identical' if top1 else 'different'}")
         results.append(res)

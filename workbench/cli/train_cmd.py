@@ -17,6 +17,7 @@ from typing import Callable, Iterator, TextIO
 
 from ..control import RunControl
 from ..locks import BusyError
+from ..train.preflight import SetupError
 from ..events import (BatchEnd, Event, EpochEnd, FitFinished, FitStarted, LogMessage, Paused, Progress,
                       Resumed)
 from .common import TerminalProgress, UsageError, add_config_args, fmt_time, load_config
@@ -90,7 +91,7 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
     with ctrl_c_stops(control, sink):
         try:
             result = job(sink, control)
-        except (BusyError, FileExistsError) as e:  # another process on the run folder, a folder in the way
+        except (BusyError, FileExistsError, SetupError) as e:  # nothing started: bad input, folder in use
             raise UsageError(str(e)) from None
     print(f"run folder: {result.run_dir}", file=out)
     m = result.metrics or {}

@@ -81,7 +81,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - a clear message naming the file
-        raise CheckpointError(f"cannot read checkpoint {p}: {e}") from e
+        text = str(e).strip()
+        if "weights only load failed" in text.lower() or "weights_only" in text:
+            why = ("it is damaged, or holds more than tensors and plain data (such a file is never "
+                   "unpickled: that could run code)")
+        else:
+            why = text.splitlines()[0][:200] if text else type(e).__name__
+        raise CheckpointError(f"cannot read checkpoint {p}: {why}") from e
 
 
 # --------------------------------------------------------------------- trainer state

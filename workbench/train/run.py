@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..config import RunConfig
+from ..config import ConfigError, RunConfig
 from ..control import Cancelled, RunControl
 from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
@@ -29,6 +29,7 @@ from ..paths import safe_component
 from .callback import Callback
 from . import distributed
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, save_checkpoint
+from .preflight import SetupError, preflight
 from .trainer import Trainer
 
 
@@ -76,10 +77,10 @@ def _tricks(cfg: RunConfig, n_classes: int, counts: list[int]) -> tuple[list[Cal
     return list(cbs), (make_loss(cfg, counts) if make_loss else None)
 
 
-def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, world_size: int = 1):
+def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, world_size: int = 1, ds=None):
     from ..data import open_dataset
     from ..data.pipeline import build_loaders
-    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
+    ds = ds if ds is not None else open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
     return build_loaders(ds, cfg, device, sink=sink, control=control, rank=rank, world_size=world_size)
 
 
@@ -173,7 +174,7 @@ def _report_skipped(skipped: list, folder: RunFolder, sink, shown: int = 20) -> 
 
 
 def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool,
-             resume_state: dict | None, prior: dict) -> RunResult:
+             resume_state: dict | None, prior: dict, ds=None, warning: str = "") -> RunResult:
     sink = sink or null_sink
     control = control or RunControl()
     t0 = time.perf_counter()
@@ -188,8 +189,11 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
         device = pick_device(cfg.train.device)
         precision = pick_precision(device, cfg.train.precision)
         folder.append_log(f"{'resume' if resume_state else 'train'}: device {describe(device)}, precision {precision}")
+        if warning:
+            folder.append_log(warning)
+            sink(LogMessage(warning, "warning"))
         with distributed.rank0_first():  # DDP: one process per machine builds the image cache first
-            bundle = _open(cfg, device, sink, control, dinfo.rank, dinfo.world_size)
+            bundle = _open(cfg, device, sink, control, dinfo.rank, dinfo.world_size, ds)
         _report_skipped(bundle.skipped, folder, sink)
         classes = list(bundle.classes)
         if resume_state is None:
@@ -271,9 +275,11 @@ def _locked(folder: RunFolder):
 def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=None,
           gui_attached: bool = False) -> RunResult:
     """Train a new run into ``run_dir`` (default: a new folder under cfg.runs_dir), which must be
-    missing or empty (``FileExistsError``); ``BusyError`` when another process is using it."""
+    missing or empty (``FileExistsError``); ``BusyError`` when another process is using it.
+    ``SetupError`` (nothing written) when the recipe, dataset, device or memory rule the run out."""
     if cfg.data.path:
         cfg = cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve()))
+    ds, _device, _precision, warning = preflight(cfg, sink, control)
     dinfo = distributed.start(cfg.train.device)  # DDP: joins torchrun's process group, if any
     folder = distributed.rank_folder(distributed.broadcast_object(str(run_dir or new_run_dir(cfg))))
     if dinfo.is_main:
@@ -284,31 +290,62 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
             if folder.config.is_file():  # another process started a run here meanwhile
                 raise FileExistsError(f"{folder.path} already holds a run: resume it or choose another folder")
             cfg.save(folder.config)
-        return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {})
+        return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {},
+                        ds, warning)
 
 
 def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: bool = False) -> RunResult:
-    """Continue a run from checkpoints/last.pt with the same optimizer, schedule and RNG state."""
+    """Continue a run from checkpoints/last.pt with the same optimizer, schedule and RNG state.
+
+    A folder that is not a readable run raises ``SetupError`` (config, metrics or checkpoint unreadable,
+    dataset gone, device missing): the run stays as it was and can be resumed once that is fixed."""
     folder = RunFolder(run_dir)
     if not folder.config.is_file():
-        raise FileNotFoundError(f"{folder.path} is not a run folder (no config.toml)")
-    cfg = RunConfig.load(folder.config)
+        raise SetupError(f"{folder.path} is not a run folder (no config.toml)")
+    try:
+        cfg = RunConfig.load(folder.config)
+    except ConfigError as e:
+        raise SetupError(f"cannot resume {folder.path}: {e}") from None
     distributed.start(cfg.train.device)  # DDP: joins torchrun's process group, if any
     folder, sink = distributed.rank_folder(run_dir), distributed.rank_sink(sink, run_dir)
     with _locked(folder):
         return _resume_locked(cfg, folder, sink, control, gui_attached)
 
 
-def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool) -> RunResult:
-    prior = folder.read_metrics()
+def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
+    """metrics.json and last.pt (None when there is none yet), or SetupError naming the broken file."""
+    try:
+        prior = folder.read_metrics()
+    except (ValueError, OSError) as e:
+        raise SetupError(f"cannot resume {folder.path}: {folder.metrics.name} is not readable ({e})") from None
+    if not isinstance(prior, dict):
+        raise SetupError(f"cannot resume {folder.path}: {folder.metrics.name} does not hold an object")
     if not folder.last.is_file():
+        return prior, None
+    try:
+        state = load_checkpoint(folder.last)
+        int(state["next_epoch"]), int(state["epoch"])
+    except CheckpointError as e:
+        raise SetupError(f"cannot resume: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise SetupError(f"cannot resume: {folder.last} is not a training checkpoint ({e})") from None
+    return prior, state
+
+
+def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool) -> RunResult:
+    prior, state = _read_run(folder)
+    finished = state is not None and (prior.get("status") in ("completed", "early_stopped")
+                                      or int(state["next_epoch"]) >= cfg.train.epochs)
+    ds, warning = None, ""
+    if not finished:
+        ds, _device, _precision, warning = preflight(cfg, sink, control)
+    if state is None:
         folder.create()
-        return _execute(cfg, folder, sink, control, gui_attached, None, prior)  # died before epoch 1
-    state = load_checkpoint(folder.last)
+        return _execute(cfg, folder, sink, control, gui_attached, None, prior, ds, warning)  # died before epoch 1
     repaired = repair_best(folder, state) if distributed.current().is_main else ""
     if repaired:
         folder.append_log(repaired)
-    if prior.get("status") in ("completed", "early_stopped") or int(state["next_epoch"]) >= cfg.train.epochs:
+    if finished:
         if prior.get("status") not in ("completed", "early_stopped") or repaired:
             status = prior.get("status") if prior.get("status") in ("completed", "early_stopped") else "completed"
             base = {k: prior[k] for k in prior if k not in ("message",)}
@@ -318,4 +355,4 @@ def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attache
                      "finished": prior.get("finished") or _now()}
             folder.write_metrics(prior)
         return RunResult(folder.path, prior["status"], prior, "the run is already finished")
-    return _execute(cfg, folder, sink, control, gui_attached, state, prior)
+    return _execute(cfg, folder, sink, control, gui_attached, state, prior, ds, warning)
