@@ -25,7 +25,7 @@ from .atomic import atomic_write_bytes, atomic_write_json
 from .config import RunConfig
 from .control import RunControl
 from .events import LogMessage, Progress
-from .predict import (META_FILE, ExportError, Predictor, build_meta, check_meta, decode_paths,
+from .predict import (META_FILE, ExportError, Predictor, build_meta, decode_paths, parse_meta,
                       load_exported, torch_predictor)
 
 __all__ = ["ExportError", "ExportResult", "Predictor", "export_run", "export_model", "load_exported",
@@ -141,7 +141,7 @@ def load_torchscript(path: Path) -> Predictor:
         raise ExportError(f"{path}: not a loadable TorchScript file ({e})") from e
     raw = extra[META_FILE]
     if raw:
-        meta = check_meta(json.loads(raw), f"{path} (embedded model.json)")
+        meta = parse_meta(raw, f"{path} (embedded model.json)")
     else:
         from .predict import read_meta
         meta = read_meta(Path(path).parent / META_FILE)
@@ -162,7 +162,7 @@ def load_onnx(path: Path) -> Predictor:
         raise ExportError(f"{path}: not a loadable ONNX model ({e})") from e
     raw = sess.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY, "")
     if raw:
-        meta = check_meta(json.loads(raw), f"{path} (embedded model.json)")
+        meta = parse_meta(raw, f"{path} (embedded model.json)")
     else:
         from .predict import read_meta
         meta = read_meta(Path(path).parent / META_FILE)
