@@ -72,3 +72,19 @@ def test_pillow_warnings_go_to_the_report_not_stderr(tmp_path, capsys):
         health.Image.open = real_open
     assert all("pillow_warning" in r.notes for r in records.values()), records
     assert "Corrupt EXIF" not in capsys.readouterr().err
+
+
+def test_disk_full_before_the_first_checkpoint_promises_no_resume(tmp_path, monkeypatch):
+    import collections
+
+    import torch
+
+    from workbench import atomic
+    from workbench.atomic import DiskFullError
+    from workbench.train.checkpoint import save_checkpoint
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 100, 100))
+    with pytest.raises(DiskFullError) as err:
+        save_checkpoint(tmp_path / "checkpoints" / "last.pt", {"epoch": 0, "w": torch.ones(1000)})
+    assert "no checkpoint of this run has been written yet" in str(err.value)
+    assert "resumed from its last checkpoint" not in str(err.value)

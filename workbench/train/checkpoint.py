@@ -69,9 +69,11 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
     """Serialize ``state`` with torch.save and write it atomically."""
     buf = io.BytesIO()
     torch.save({"version": CHECKPOINT_VERSION, **state}, buf)
+    have_last = (Path(path).parent / "last.pt").is_file()
+    after = ("the run can be resumed from its last checkpoint." if have_last else
+             "no checkpoint of this run has been written yet, so it has to start again.")
     atomic_write_bytes(path, buf.getvalue(), what=f"the checkpoint {Path(path).name}",
-                       hint="Free some space, or choose a runs folder (runs_dir) on a larger disk; "
-                            "the run can be resumed from its last checkpoint.")
+                       hint=f"Free some space, or choose a runs folder (runs_dir) on a larger disk; {after}")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
