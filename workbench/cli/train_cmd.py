@@ -114,6 +114,8 @@ def cmd(args: argparse.Namespace) -> int:
         raise UsageError("no dataset: give DATASET or set data.path in the config")
     if not Path(cfg.data.path).expanduser().exists():
         raise UsageError(f"dataset folder not found: {cfg.data.path}")
+    if args.check:
+        return _check_only(cfg)
     out = Path(args.out) if args.out else None
     if out is not None:
         try:
@@ -124,6 +126,21 @@ def cmd(args: argparse.Namespace) -> int:
     return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out))
 
 
+def _check_only(cfg) -> int:
+    """``train --check``: every check a run does before it writes anything, then exit."""
+    from ..train.preflight import estimate_memory, preflight
+    try:
+        ds, device, precision, warning = preflight(cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve())))
+    except SetupError as e:
+        raise UsageError(str(e)) from None
+    if warning:
+        print(warning, file=sys.stderr)
+    est = estimate_memory(cfg, len(ds.classes), device)
+    print(f"recipe OK: {len(ds.items)} images in {len(ds.classes)} classes, {device} {precision}, "
+          f"memory {est.text()}; nothing was written")
+    return 0
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model on a dataset folder",
                        description="Train an image classifier. Writes a run folder with the config, "
@@ -131,6 +148,8 @@ def add_parser(sub) -> None:
     p.add_argument("dataset", nargs="?", help="dataset folder (overrides data.path)")
     add_config_args(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs_dir/<name or dataset-time>)")
+    p.add_argument("--check", action="store_true",
+                   help="only check the recipe, dataset, device and memory (exit 0 or 2); write nothing")
     p.add_argument("--folds", type=int, default=0, metavar="K",
                    help="k-fold cross-validation: K stratified folds, one run each, plus summary.json "
                         "(same as 'workbench crossval')")
