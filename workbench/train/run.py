@@ -30,7 +30,10 @@ from .callback import Callback
 from . import distributed
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, save_checkpoint
 from .preflight import SetupError, preflight
+from .torchrun_job import LAUNCH_LOG, PROGRESS_FILE
 from .trainer import Trainer
+
+LAUNCHER_FILES = frozenset({LAUNCH_LOG, PROGRESS_FILE})
 
 
 @dataclass
@@ -262,7 +265,7 @@ def check_out_folder(path: str | Path) -> None:
         raise FileExistsError(f"{p} exists and is not a folder: choose a new or empty run folder")
     if (p / "config.toml").is_file() or (p / "checkpoints").is_dir():
         raise FileExistsError(f"{p} already holds a run: resume it ('workbench resume {p}') or choose another folder")
-    if any(p.iterdir()):
+    if any(f.name not in LAUNCHER_FILES for f in p.iterdir()):  # the torchrun launcher's own files are fine
         raise FileExistsError(f"{p} is not empty and is not a run folder: choose a new or empty folder "
                               f"(its files are never overwritten)")
 
