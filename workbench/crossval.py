@@ -21,6 +21,7 @@ from .config import RunConfig
 from .control import RunControl
 from .events import LogMessage
 from .paths import safe_component
+from .train.preflight import preflight
 
 
 def stratified_folds(labels: np.ndarray, k: int, seed: int = 42) -> np.ndarray:
@@ -63,6 +64,7 @@ def run_folds(cfg: RunConfig, k: int, sink: Callable | None = None, control: Run
     from .data import open_dataset
     from .train.run import train
     emit = sink or (lambda e: None)
+    preflight(cfg, check_data=False)  # SetupError before any file is written
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
     items = sorted(ds.items, key=lambda it: it.path)
     labels = np.array([it.label for it in items], dtype=np.int64)

@@ -119,3 +119,14 @@ def test_resume_and_export_of_a_broken_run_exit_2(broken, tmp_path, tmp_path_fac
         assert rc == 2, (argv, line)
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
     assert sorted(p.name for p in run.rglob("*")) == export_before
+
+
+@pytest.mark.parametrize("command", [["lr-find"], ["crossval", "--folds", "2"]])
+def test_lr_find_and_crossval_check_the_setup_first(command, tmp_path, shapes_dir, capsys):
+    runs, out = tmp_path / "runs", tmp_path / "lrf"
+    argv = [command[0], str(shapes_dir), *command[1:], "--set", "train.device=tpu:7", "--set", f"runs_dir={runs}"]
+    if command[0] == "lr-find":
+        argv += ["--out", str(out)]
+    assert main(argv) == 2
+    assert "unknown device" in _one_sentence(capsys.readouterr().err)
+    assert not runs.exists() and not out.exists()
