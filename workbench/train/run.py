@@ -282,7 +282,8 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
     ``SetupError`` (nothing written) when the recipe, dataset, device or memory rule the run out."""
     if cfg.data.path:
         cfg = cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve()))
-    ds, _device, _precision, warning = preflight(cfg, sink, control)
+    # DDP: rank 0 checks the dataset (the other ranks open it after rank 0 has built the caches)
+    ds, _device, _precision, warning = preflight(cfg, sink, control, check_data=distributed.detect().rank == 0)
     dinfo = distributed.start(cfg.train.device)  # DDP: joins torchrun's process group, if any
     folder = distributed.rank_folder(distributed.broadcast_object(str(run_dir or new_run_dir(cfg))))
     if dinfo.is_main:
@@ -341,7 +342,7 @@ def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attache
                                       or int(state["next_epoch"]) >= cfg.train.epochs)
     ds, warning = None, ""
     if not finished:
-        ds, _device, _precision, warning = preflight(cfg, sink, control)
+        ds, _device, _precision, warning = preflight(cfg, sink, control, check_data=distributed.current().is_main)
     if state is None:
         folder.create()
         return _execute(cfg, folder, sink, control, gui_attached, None, prior, ds, warning)  # died before epoch 1
