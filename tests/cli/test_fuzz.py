@@ -46,7 +46,8 @@ def _check_clean(rc: int, err: str, allowed=(0, 2)):
 
 
 @pytest.fixture(autouse=True)
-def _keep_threads():
+def _keep_threads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths the fuzzer makes up (data.cache_dir = "nan") land here
     n = torch.get_num_threads()
     yield
     torch.set_num_threads(n)

@@ -137,7 +137,7 @@ def _check_only(cfg) -> int:
         print(warning, file=sys.stderr)
     est = estimate_memory(cfg, len(ds.classes), device)
     print(f"recipe OK: {len(ds.items)} images in {len(ds.classes)} classes, {device} {precision}, "
-          f"memory {est.text()}; nothing was written")
+          f"memory {est.text()}; no run folder was written")
     return 0
 
 
@@ -149,7 +149,7 @@ def add_parser(sub) -> None:
     add_config_args(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs_dir/<name or dataset-time>)")
     p.add_argument("--check", action="store_true",
-                   help="only check the recipe, dataset, device and memory (exit 0 or 2); write nothing")
+                   help="only check the recipe, dataset, device and memory (exit 0 or 2); no run folder is written")
     p.add_argument("--folds", type=int, default=0, metavar="K",
                    help="k-fold cross-validation: K stratified folds, one run each, plus summary.json "
                         "(same as 'workbench crossval')")
