@@ -121,3 +121,21 @@ def test_a_cache_build_removes_temp_files_of_killed_builds_of_other_file_sets(tm
     killed.write_bytes(b"\0" * 4096)
     PresizeCache.build(paths, 24, tmp_path / "cache")
     assert not killed.exists()
+
+
+def test_two_trainings_on_one_dataset_at_once_both_finish(tmp_path):
+    """The reported failure: the second of two runs on one dataset died with FileNotFoundError on
+    its cache temp file, which the first one had deleted."""
+    data = make_shapes_dataset(tmp_path / "data", n_train=6, n_valid=2, size=32)
+    sets = ["--set", "data.image_size=16", "--set", "train.epochs=1", "--set", "train.threads=1",
+            "--set", "model.arch=resnet18", "--set", "data.batch_size=8", "--set", "train.device=cpu"]
+    procs = [subprocess.Popen([sys.executable, "-m", "workbench", "train", str(data), *sets, "--out",
+                               str(tmp_path / f"run{i}")], env=_env(tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    for i in range(2):
+        assert json.loads((tmp_path / f"run{i}" / "metrics.json").read_text())["status"] == "completed"
+    presize = tmp_path / "cache" / "presize"
+    assert len(list(presize.glob("p*-*.json"))) == 1 and not list(presize.glob(".*.tmp"))
