@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 import workbench.train.run as run_mod
 from synth import make_shapes_dataset
 from test_best_consistency import _cfg, tiny_model  # noqa: F401 - fixture

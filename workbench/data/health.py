@@ -5,7 +5,6 @@ Pillow releases the GIL while decoding and hashlib while hashing, so a thread po
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import stat
 import threading
