@@ -1,5 +1,6 @@
 """Inter-process locks (``filelock``: flock on POSIX, msvcrt on Windows): a run folder is used by one
-process at a time, and one presize cache is built by one process while the others wait for it."""
+process at a time (its lock file ``.lock`` stays in the folder), and one presize cache is built by one
+process while the others wait for it."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -18,8 +19,7 @@ class BusyError(RuntimeError):
 @contextmanager
 def run_folder_lock(folder: str | Path) -> Iterator[None]:
     """Hold the run folder for this process; ``BusyError`` at once when another one holds it."""
-    path = Path(folder) / RUN_LOCK
-    lock = FileLock(str(path), thread_local=False)
+    lock = FileLock(str(Path(folder) / RUN_LOCK), thread_local=False)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -28,12 +28,18 @@ def run_folder_lock(folder: str | Path) -> Iterator[None]:
     try:
         yield
     finally:
-        if lock.lock_counter == 1:  # gone with the run's end (no one waits on it)
-            try:
-                Path(path).unlink()
-            except OSError:
-                pass
-        lock.release()
+        lock.release()  # the file stays: deleting it would let two processes lock different files
+
+
+def is_busy(folder: str | Path) -> bool:
+    """Whether another process holds ``folder``'s run lock now."""
+    if not (Path(folder) / RUN_LOCK).is_file():
+        return False
+    try:
+        with run_folder_lock(folder):
+            return False
+    except BusyError:
+        return True
 
 
 @contextmanager

@@ -88,7 +88,7 @@ def test_second_process_waits_for_the_cache_build_and_reuses_it(tmp_path):
     assert json.loads(out) == {"decoded": 0, "ok": len(paths)}  # opened the cache this process built
 
 
-def test_run_folder_in_use_by_another_process_is_refused(tmp_path):
+def test_run_folder_in_use_by_another_process_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     holder = subprocess.Popen(
@@ -100,10 +100,12 @@ def test_run_folder_in_use_by_another_process_is_refused(tmp_path):
         with pytest.raises(BusyError, match="in use by another"):
             with run_folder_lock(run):
                 pass
-        (run / "config.toml").write_text("")  # the CLI: resume of a busy run is exit 2 with that sentence
-        res = subprocess.run([sys.executable, "-m", "workbench", "resume", str(run)], capture_output=True,
-                             text=True, env=_env(tmp_path), timeout=120)
-        assert res.returncode == 2 and "Traceback" not in res.stderr
+        (run / "config.toml").write_text("")  # the CLI: resume or train of a busy run: exit 2, that sentence
+        from workbench.cli import main
+        assert main(["resume", str(run)]) == 2
+        assert main(["train", str(tmp_path), "--out", str(run)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("in use by another training process") == 2 and "Traceback" not in err
     finally:
         holder.communicate("")
     with run_folder_lock(run):  # free again once the holder has ended

@@ -120,7 +120,7 @@ def cmd(args: argparse.Namespace) -> int:
     if out is not None:
         try:
             check_out_folder(out)
-        except FileExistsError as e:
+        except (FileExistsError, BusyError) as e:
             raise UsageError(str(e)) from None
     print(f"run folder: {out}" if out else "starting run", file=sys.stderr)
     return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out))

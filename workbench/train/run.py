@@ -23,7 +23,7 @@ from ..config import ConfigError, RunConfig
 from ..control import Cancelled, RunControl
 from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
-from ..locks import run_folder_lock
+from ..locks import BusyError, is_busy, run_folder_lock
 from ..models import create_model
 from ..paths import safe_component
 from .callback import Callback
@@ -263,6 +263,9 @@ def check_out_folder(path: str | Path) -> None:
         return
     if not p.is_dir():
         raise FileExistsError(f"{p} exists and is not a folder: choose a new or empty run folder")
+    if is_busy(p):
+        raise BusyError(f"{p} is in use by another training process: wait for it to finish, stop it, "
+                        f"or choose another run folder")
     if (p / "config.toml").is_file() or (p / "checkpoints").is_dir():
         raise FileExistsError(f"{p} already holds a run: resume it ('workbench resume {p}') or choose another folder")
     if any(f.name not in LAUNCHER_FILES for f in p.iterdir()):  # the torchrun launcher's own files are fine
