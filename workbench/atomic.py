@@ -1,14 +1,50 @@
-"""Atomic file writes: temp file in the same folder, fsync, rename over the target."""
+"""Atomic file writes: temp file in the same folder, fsync, rename over the target.
+
+Temp files are named ``.NAME.<pid>-<random>.tmp``. Leftovers of killed writes are removed only when
+they are provably stale: their process is gone (or it is this process and the file is not being
+written), or, for names without a pid, they are older than STALE_SECONDS. Another process's file
+still being written is never touched. The final file gets the usual mode (0666 less the umask, or
+the mode of the file it replaces), not mkstemp's 0600.
+"""
 from __future__ import annotations
 
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+STALE_SECONDS = 3600.0  # temp files without an owner pid older than this are leftovers
+_ACTIVE: set[str] = set()  # temp files this process is writing now
+_ACTIVE_LOCK = threading.Lock()
+
+
+def _read_umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would, for a moment, for every thread)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+UMASK = _read_umask()
+
+
+def _final_mode(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~UMASK
 
 
 @contextmanager
@@ -18,12 +54,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     earlier writes that were killed mid-way are removed after a successful one."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}-", suffix=".tmp", dir=p.parent)
     os.close(fd)
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(tmp)
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        try:
+            os.chmod(tmp, _final_mode(p))
+        except OSError:
+            pass  # e.g. a file system without modes
         os.replace(tmp, p)
     except BaseException:
         try:
@@ -31,6 +73,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         except OSError:
             pass
         raise
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(tmp)
     _remove_leftovers(p)
 
 
@@ -98,17 +143,52 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, what: str = "", hin
             raise
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's) or cannot tell: keep its files
+    return True
+
+
+def is_stale_temp(tmp: Path, now: float | None = None) -> bool:
+    """Whether ``tmp`` (a ``.NAME.<pid>-<random>.tmp`` file) is a leftover no one is writing."""
+    m = re.search(r"\.(\d+)-[A-Za-z0-9_]+\.tmp$", tmp.name)
+    if m:
+        pid = int(m.group(1))
+        if pid == os.getpid():
+            with _ACTIVE_LOCK:
+                return str(tmp) not in _ACTIVE
+        return not _pid_alive(pid)
+    try:
+        return (now or time.time()) - tmp.stat().st_mtime > STALE_SECONDS
+    except OSError:
+        return False
+
+
+def remove_stale_temps(folder: Path, pattern: str) -> list[Path]:
+    """Delete the stale temp files matching ``pattern`` in ``folder``; returns them."""
+    removed = []
+    for tmp in Path(folder).glob(pattern):
+        if is_stale_temp(tmp):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
 def _remove_leftovers(p: Path) -> None:
-    """Temp files of earlier writes of the same file that were killed mid-way (never read by anyone)."""
-    for stale in p.parent.glob(f".{p.name}.*.tmp"):
-        try:
-            stale.unlink()
-        except OSError:
-            pass
+    """Temp files of earlier writes of the same file that were killed mid-way (never those that
+    another process or thread is still writing)."""
+    remove_stale_temps(p.parent, f".{p.name}.*.tmp")
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))  # file names as their own bytes
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:

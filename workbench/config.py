@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 import sys
 from dataclasses import dataclass, field, fields, replace
@@ -51,8 +52,8 @@ class DataConfig:
     valid_crop: float = opt(0.875, "Validation crop", "Share of the image side kept by the centre crop of validation, prediction and export (the image is resized to image_size / valid_crop first). 0.875 matches the zoom of random-resized training crops; 1.0 keeps the whole square.", min=0.5, max=1.0, advanced=True)
     batch_size: int = opt(64, "Batch size", "Images per training step. Halved automatically when the device runs out of memory.", min=1, max=4096)
     min_side: int = opt(8, "Minimum image side (px)", "Images smaller than this are reported as too small and skipped.", min=1, max=4096, advanced=True)
-    max_pixels: int = opt(89_478_485, "Maximum pixels", "Images with more pixels are reported as decompression bombs and skipped.", min=1_000, advanced=True)
-    cache_dir: str = opt("", "Cache folder", "Where scan results and the presized image cache are kept; empty = ~/.cache/workbench.", advanced=True)
+    max_pixels: int = opt(89_478_485, "Maximum pixels", "Images with more pixels are reported as decompression bombs and skipped.", min=1_000, max=2**40, advanced=True)
+    cache_dir: str = opt("", "Cache folder", "Where scan results and the presized image cache are kept; empty = $WORKBENCH_CACHE_DIR, else $WORKBENCH_HOME/cache, else ~/.cache/workbench.", advanced=True)
 
 
 @dataclass(frozen=True)
@@ -90,19 +91,19 @@ class TrainConfig:
     schedule: str = opt("one_cycle", "LR schedule", "one_cycle: warm-up then cosine annealing; cosine; sgdr: cosine warm restarts; flat_cos: flat then cosine; constant.",
                         choices=("one_cycle", "cosine", "sgdr", "flat_cos", "constant"))
     pct_start: float = opt(0.25, "Warm-up fraction", "Share of the run spent warming up (one-cycle) or flat (flat_cos).", min=0.0, max=0.95, advanced=True)
-    div: float = opt(25.0, "Initial LR divisor", "One-cycle starts at lr / div.", min=1.0, advanced=True)
-    final_div: float = opt(1e5, "Final LR divisor", "Schedules end at lr / final_div.", min=1.0, advanced=True)
-    moms: tuple = opt((0.95, 0.85, 0.95), "Momentum cycle", "Momentum (beta1) at start, at peak LR, and at the end of one-cycle.", advanced=True)
-    sgdr_cycle_len: int = opt(1, "SGDR first cycle (epochs)", "Length of the first warm-restart cycle.", min=1, advanced=True)
-    sgdr_cycle_mult: int = opt(2, "SGDR cycle multiplier", "Each cycle is this many times longer than the previous one.", min=1, advanced=True)
+    div: float = opt(25.0, "Initial LR divisor", "One-cycle starts at lr / div.", min=1.0, max=1e6, advanced=True)
+    final_div: float = opt(1e5, "Final LR divisor", "Schedules end at lr / final_div.", min=1.0, max=1e12, advanced=True)
+    moms: tuple = opt((0.95, 0.85, 0.95), "Momentum cycle", "Momentum (beta1) at start, at peak LR, and at the end of one-cycle.", min=0.0, max=0.999, advanced=True)
+    sgdr_cycle_len: int = opt(1, "SGDR first cycle (epochs)", "Length of the first warm-restart cycle.", min=1, max=10_000, advanced=True)
+    sgdr_cycle_mult: int = opt(2, "SGDR cycle multiplier", "Each cycle is this many times longer than the previous one.", min=1, max=100, advanced=True)
     precision: str = opt("auto", "Precision", "auto picks the fastest correct option for this machine: bf16 only on CPUs with native bf16, AMP on CUDA.",
                          choices=("auto", "fp32", "bf16", "fp16"))
     device: str = opt("auto", "Device", "auto = CUDA, then MPS, then CPU; or cpu, cuda, cuda:1, mps.")
-    grad_clip: float = opt(0.0, "Gradient clipping", "Clip the gradient norm to this value; 0 = off.", min=0.0, advanced=True)
+    grad_clip: float = opt(0.0, "Gradient clipping", "Clip the gradient norm to this value; 0 = off.", min=0.0, max=1e6, advanced=True)
     grad_accum: int = opt(1, "Gradient accumulation", "Accumulate gradients over this many batches per optimizer step.", min=1, max=256, advanced=True)
     compile: bool = opt(False, "torch.compile", "Compile the model (slow start, ~5 % faster on CPU).", advanced=True)
     fine_tune: bool = opt(False, "Fine-tune schedule (fastai)", "As fastai's fine_tune: the frozen epochs (tricks.freeze_epochs) get their own one-cycle at lr, then the unfrozen epochs a fresh schedule at lr / 2 with discriminative rates (lr / lr_mult .. lr / 2). Off: one schedule over the whole run.")
-    threads: int = opt(0, "CPU threads", "Torch threads on CPU; 0 = all cores (in the app the run has a lower CPU priority instead of fewer cores).", min=0, advanced=True)
+    threads: int = opt(0, "CPU threads", "Torch threads on CPU; 0 = all cores (in the app the run has a lower CPU priority instead of fewer cores).", min=0, max=1024, advanced=True)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class TricksConfig:
 class TTAConfig:
     n: int = opt(4, "TTA passes", "Number of augmented passes at test time; 0 = off.", min=0, max=64)
     beta: float = opt(0.25, "TTA plain weight", "final = (1 - beta) x augmented mean + beta x plain.", min=0.0, max=1.0)
-    scales: tuple = opt((1.0,), "TTA scales", "Extra multi-scale passes (image size multipliers).", advanced=True)
+    scales: tuple = opt((1.0,), "TTA scales", "Extra multi-scale passes (image size multipliers).", min=0.25, max=4.0, advanced=True)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class ExportConfig:
 @dataclass(frozen=True)
 class RunConfig:
     schema_version: int = opt(SCHEMA_VERSION, "Schema version", "Version of this config layout (older files are migrated).", advanced=True)
-    seed: int = opt(42, "Seed", "Random seed for the split, initialisation, shuffling and augmentation.", min=0)
+    seed: int = opt(42, "Seed", "Random seed for the split, initialisation, shuffling and augmentation.", min=0, max=2**63 - 1)
     name: str = opt("", "Run name", "Name of the run folder; empty = dataset name + time stamp.")
     runs_dir: str = opt("runs", "Runs folder", "Folder where run folders are created.")
     data: DataConfig = field(default_factory=DataConfig)
@@ -209,7 +210,13 @@ class RunConfig:
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
         try:
-            return cls.from_toml(p.read_text(encoding="utf-8"))
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not a UTF-8 text file (a recipe is TOML text)") from None
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read ({e.strerror or e})") from None
+        try:
+            return cls.from_toml(text)
         except ConfigError as e:
             raise ConfigError(f"{p}: {e}") from e
 
@@ -224,11 +231,23 @@ class RunConfig:
             label = f"{key} ({m.get('label', '')})"
             if m.get("choices") and value not in m["choices"]:
                 problems.append(f"{label}: '{value}' is not one of {', '.join(map(str, m['choices']))}")
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                if m.get("min") is not None and value < m["min"]:
-                    problems.append(f"{label}: {value} is below the minimum {m['min']}")
-                if m.get("max") is not None and value > m["max"]:
-                    problems.append(f"{label}: {value} is above the maximum {m['max']}")
+            values = value if isinstance(value, tuple) else (value,)
+            for i, v in enumerate(values):
+                where = f"{label}{f' value {i + 1}' if isinstance(value, tuple) else ''}"
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    continue
+                if isinstance(v, float) and not math.isfinite(v):
+                    problems.append(f"{where}: {v} is not a finite number")
+                    continue
+                if m.get("min") is not None and v < m["min"]:
+                    problems.append(f"{where}: {v} is below the minimum {m['min']}")
+                if m.get("max") is not None and v > m["max"]:
+                    problems.append(f"{where}: {v} is above the maximum {m['max']}")
+        if self.lr_find.start_lr >= self.lr_find.end_lr:
+            problems.append(f"lr_find.start_lr ({self.lr_find.start_lr:g}) must be below lr_find.end_lr "
+                            f"({self.lr_find.end_lr:g})")
+        if not self.tta.scales:
+            problems.append("tta.scales: needs at least one value (1.0 = the image size)")
         if len(self.train.moms) != 3:
             problems.append("train.moms: needs three values (start, middle, end)")
         bad = [f for f in self.export.formats if f not in ("safetensors", "torchscript", "onnx")]

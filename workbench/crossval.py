@@ -20,6 +20,8 @@ from .atomic import atomic_write_json, atomic_write_text
 from .config import RunConfig
 from .control import RunControl
 from .events import LogMessage
+from .paths import safe_component
+from .train.preflight import preflight
 
 
 def stratified_folds(labels: np.ndarray, k: int, seed: int = 42) -> np.ndarray:
@@ -62,6 +64,7 @@ def run_folds(cfg: RunConfig, k: int, sink: Callable | None = None, control: Run
     from .data import open_dataset
     from .train.run import train
     emit = sink or (lambda e: None)
+    preflight(cfg, check_data=False)  # SetupError before any file is written
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
     items = sorted(ds.items, key=lambda it: it.path)
     labels = np.array([it.label for it in items], dtype=np.int64)
@@ -72,7 +75,7 @@ def run_folds(cfg: RunConfig, k: int, sink: Callable | None = None, control: Run
                          f"class has {smallest}")
     fold = stratified_folds(labels, k, cfg.seed)
     root = Path(ds.root)
-    base = cfg.name or f"{root.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = safe_component(cfg.name or f"{root.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     cv_dir = Path(cfg.runs_dir).expanduser() / f"{base}-cv"
     folds = []
     for i in range(k):

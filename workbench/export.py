@@ -7,9 +7,12 @@ images (max abs difference of probabilities, identical top-1); a mismatch over
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
+import shutil
+import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ from .calibration import run_temperature
 from .config import RunConfig
 from .control import RunControl
 from .events import LogMessage, Progress
-from .predict import (META_FILE, ExportError, Predictor, build_meta, check_meta, decode_paths,
+from .predict import (META_FILE, ExportError, Predictor, build_meta, decode_paths, parse_meta,
                       load_exported, torch_predictor)
 
 __all__ = ["ExportError", "ExportResult", "Predictor", "export_run", "export_model", "load_exported",
@@ -139,7 +142,7 @@ def load_torchscript(path: Path) -> Predictor:
         raise ExportError(f"{path}: not a loadable TorchScript file ({e})") from e
     raw = extra[META_FILE]
     if raw:
-        meta = check_meta(json.loads(raw), f"{path} (embedded model.json)")
+        meta = parse_meta(raw, f"{path} (embedded model.json)")
     else:
         from .predict import read_meta
         meta = read_meta(Path(path).parent / META_FILE)
@@ -160,7 +163,7 @@ def load_onnx(path: Path) -> Predictor:
         raise ExportError(f"{path}: not a loadable ONNX model ({e})") from e
     raw = sess.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY, "")
     if raw:
-        meta = check_meta(json.loads(raw), f"{path} (embedded model.json)")
+        meta = parse_meta(raw, f"{path} (embedded model.json)")
     else:
         from .predict import read_meta
         meta = read_meta(Path(path).parent / META_FILE)
@@ -192,11 +195,26 @@ def export_model(model: torch.nn.Module, cfg: RunConfig, classes: Sequence[str],
     """Write ``formats`` for an in-memory model to ``out_dir`` and check each one's parity
     (``temperature`` goes into model.json; every loaded export divides its logits by it)."""
     formats = parse_formats(formats)
-    emit = sink or (lambda e: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = model.float().eval().to(memory_format=torch.contiguous_format)
     meta = build_meta(cfg, classes, files={f: FILE_NAMES[f] for f in formats}, temperature=temperature)
+    # everything is written and checked in a staging folder first, then moved into ``out``: a failed
+    # export leaves no model.json without its weights (nor half the formats)
+    stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    try:
+        results = _export_checked(model, cfg, meta, formats, stage, out, sink, control)
+        for name in [*(Path(r.path).name for r in results), META_FILE]:  # model.json last
+            os.replace(stage / name, out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [dataclasses.replace(r, path=str(out / Path(r.path).name)) for r in results]
+
+
+def _export_checked(model, cfg: RunConfig, meta: dict, formats: list[str], out: Path, shown: Path, sink,
+                    control) -> list[ExportResult]:
+    """Write and check each format in ``out`` (messages name the files as in ``shown``)."""
+    emit = sink or (lambda e: None)
     atomic_write_json(out / META_FILE, meta)
     ref_pred = torch_predictor(model, meta, "in-app model")
     u8, source = parity_images(cfg, sink)
@@ -217,16 +235,16 @@ def export_model(model: torch.nn.Module, cfg: RunConfig, classes: Sequence[str],
         except ExportError:
             raise
         except Exception as e:
-            raise ExportError(f"{fmt} export to {out} failed: {type(e).__name__}: {e}") from e
+            raise ExportError(f"{fmt} export to {shown} failed: {type(e).__name__}: {e}") from e
         probs = load_exported(path).probs_tensor(x)
         diff = float(np.abs(probs - ref).max()) if len(ref) else 0.0
         top1 = bool(np.array_equal(probs.argmax(1), ref.argmax(1)))
         ok = diff <= cfg.export.parity_atol and top1
         res = ExportResult(fmt, str(path), diff, top1, ok, len(x))
-        emit(LogMessage(f"{fmt}: {path} max |dp| {diff:.2e} top-1 {'same' if top1 else 'DIFFERENT'} "
+        emit(LogMessage(f"{fmt}: {shown / path.name} max |dp| {diff:.2e} top-1 {'same' if top1 else 'DIFFERENT'} "
                         f"on {len(x)} {source}", "info" if ok else "error"))
         if not ok:
-            raise ExportError(f"{fmt} export {path} does not match the in-app model on {len(x)} {source}: "
+            raise ExportError(f"{fmt} export {shown / path.name} does not match the in-app model on {len(x)} {source}: "
                               f"max probability difference {diff:.2e} (tolerance {cfg.export.parity_atol:g}), "
                               f"top-1 {'identical' if top1 else 'different'}")
         results.append(res)

@@ -92,6 +92,11 @@ def _check_arch(arch: str) -> None:
         raise ModelError(problem)
 
 
+def check_arch(arch: str) -> None:
+    """``ModelError`` (with close names) when ``arch`` is not a known architecture."""
+    _check_arch(arch)
+
+
 def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state_dict from .safetensors or .pth/.pt (torch.load with weights_only=True)."""
     p = Path(path).expanduser()

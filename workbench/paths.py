@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
 def cache_root(configured: str = "") -> Path:
-    """Cache folder: the configured one, else $WORKBENCH_CACHE_DIR, else ~/.cache/workbench."""
+    """Cache folder: the configured one, else $WORKBENCH_CACHE_DIR, else $WORKBENCH_HOME/cache (one
+    variable moves all the program's files), else ~/.cache/workbench."""
     if configured:
         return Path(configured).expanduser()
     env = os.environ.get("WORKBENCH_CACHE_DIR")
     if env:
         return Path(env).expanduser()
+    home = os.environ.get("WORKBENCH_HOME")
+    if home:
+        return Path(home).expanduser() / "cache"
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "workbench"
 
@@ -23,3 +28,16 @@ def data_home() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "workbench"
+
+
+def safe_component(name: str, fallback: str = "run") -> str:
+    """``name`` as one harmless file name: separators, control and reserved characters become '_',
+    leading / trailing dots and spaces go (no '..', no hidden folder, nothing outside its parent)."""
+    out = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', "_", str(name)).strip(" .")
+    return out[:200] or fallback
+
+
+def display_text(text: str) -> str:
+    """``text`` for showing: a file name that is not valid UTF-8 (undecodable bytes kept by Python as
+    surrogate escapes) gets U+FFFD for those bytes instead of losing them (Qt drops them)."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")

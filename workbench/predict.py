@@ -8,6 +8,7 @@ plus the metadata of model.json. Loading never unpickles arbitrary objects.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -18,7 +19,7 @@ from PIL import Image
 
 from .augment import center_crop
 from .calibration import abstain_labels, run_temperature
-from .config import ConfigError, RunConfig, norm_stats
+from .config import ConfigError, RunConfig, field_meta, norm_stats
 from .control import RunControl
 from .data.cache import decode_presized, presize_image
 from .events import Progress
@@ -80,20 +81,76 @@ def build_meta(cfg: RunConfig, classes: Sequence[str], files: dict | None = None
     }
 
 
+MAX_CLASSES = 100_000
+
+
+def _number_list(v: Any, n: int) -> bool:
+    return (isinstance(v, (list, tuple)) and len(v) == n
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
+
+
+def _int_in(v: Any, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
 def check_meta(meta: Any, source: str) -> dict:
-    """Validate a model.json dict; raise ExportError naming ``source`` and the problem."""
+    """Validate a model.json dict like a recipe, with the recipe's bounds (so a file can neither
+    crash prediction nor make it allocate without limit); raise ExportError naming ``source``."""
+    def bad(what: str) -> ExportError:
+        return ExportError(f"{source}: model.json {what}")
+
     if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
         raise ExportError(f"{source}: not a workbench model.json (missing \"format\": \"{META_FORMAT}\")")
     for key in ("arch", "classes", "num_classes", "input"):
         if key not in meta:
-            raise ExportError(f"{source}: model.json lacks '{key}'")
-    if len(meta["classes"]) != meta["num_classes"]:
-        raise ExportError(f"{source}: model.json lists {len(meta['classes'])} classes but num_classes is "
-                          f"{meta['num_classes']}")
+            raise bad(f"lacks '{key}'")
+    if not isinstance(meta["arch"], str) or not meta["arch"]:
+        raise bad("'arch' must be an architecture name")
+    classes, n = meta["classes"], meta["num_classes"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise bad("'classes' must be a list of class names")
+    if not _int_in(n, 1, MAX_CLASSES):
+        raise bad(f"'num_classes' must be a whole number from 1 to {MAX_CLASSES}, not {n!r}")
+    if len(classes) != n:
+        raise bad(f"lists {len(classes)} classes but num_classes is {n}")
+    inp = meta["input"]
+    if not isinstance(inp, dict):
+        raise bad("'input' must be a table")
     for key in ("image_size", "presize", "mean", "std"):
-        if key not in meta["input"]:
-            raise ExportError(f"{source}: model.json input section lacks '{key}'")
+        if key not in inp:
+            raise bad(f"input section lacks '{key}'")
+    lo, hi = int(field_meta("data.image_size")["min"]), int(field_meta("data.image_size")["max"])
+    if not _int_in(inp["image_size"], lo, hi):
+        raise bad(f"input.image_size must be a whole number from {lo} to {hi}, not {inp['image_size']!r}")
+    top = int(field_meta("data.presize")["max"])
+    if not _int_in(inp["presize"], inp["image_size"], top):
+        raise bad(f"input.presize must be a whole number from image_size ({inp['image_size']}) to {top}, "
+                  f"not {inp['presize']!r}")
+    for key in ("mean", "std"):
+        if not _number_list(inp[key], 3):
+            raise bad(f"input.{key} must be three finite numbers (one per RGB channel), not {inp[key]!r}")
+    if min(inp["std"]) <= 0:
+        raise bad(f"input.std must be above 0, not {inp['std']!r}")
+    crop = inp.get("valid_crop", 1.0)
+    c_lo, c_hi = field_meta("data.valid_crop")["min"], field_meta("data.valid_crop")["max"]
+    if (isinstance(crop, bool) or not isinstance(crop, (int, float)) or not math.isfinite(crop)
+            or not c_lo <= crop <= c_hi):
+        raise bad(f"input.valid_crop must be a number from {c_lo} to {c_hi}, not {crop!r}")
+    if not isinstance(meta.get("recipe", {}), dict) or not isinstance(meta.get("files", {}), dict):
+        raise bad("'recipe' and 'files' must be tables")
+    for fmt, name in meta.get("files", {}).items():
+        if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+            raise bad(f"files.{fmt} must be a file name next to model.json, not {name!r}")
     return meta
+
+
+def parse_meta(raw: str | bytes, source: str) -> dict:
+    """model.json text -> checked dict; ExportError for anything else (incl. absurdly deep nesting)."""
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise ExportError(f"{source}: not readable JSON ({type(e).__name__}: {str(e)[:200]})") from None
+    return check_meta(meta, source)
 
 
 def read_meta(path: str | os.PathLike) -> dict:
@@ -102,10 +159,12 @@ def read_meta(path: str | os.PathLike) -> dict:
         raise ExportError(f"{p}: model.json not found (it holds the classes and preprocessing; "
                           "export the run again to write it)")
     try:
-        meta = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ExportError(f"{p}: not readable JSON ({e})") from e
-    return check_meta(meta, str(p))
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ExportError(f"{p}: cannot read ({e.strerror or e})") from e
+    if len(raw) > 64 * 1024 * 1024:
+        raise ExportError(f"{p}: {len(raw)} bytes is far too large for a model.json")
+    return parse_meta(raw, str(p))
 
 
 # ------------------------------------------------------------------ predictor
@@ -250,7 +309,7 @@ def _sibling_meta(p: Path) -> Path:
 
 # --------------------------------------------------------------------- folder prediction to CSV
 def list_images(path: str | os.PathLike) -> list[str]:
-    """The file itself, or every image file under a folder (recursive, sorted, hidden files skipped)."""
+    """The file itself, or every regular image file under a folder (recursive, sorted, hidden files skipped)."""
     from .data.scan import IMAGE_EXTS
     path = Path(path)
     if path.is_file():
@@ -258,8 +317,9 @@ def list_images(path: str | os.PathLike) -> list[str]:
     out = []
     for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
         dirnames.sort()
-        out.extend(os.path.join(dirpath, f) for f in sorted(filenames)
-                   if os.path.splitext(f)[1].lower() in IMAGE_EXTS and not f.startswith("."))
+        out.extend(p for p in (os.path.join(dirpath, f) for f in sorted(filenames)
+                               if os.path.splitext(f)[1].lower() in IMAGE_EXTS and not f.startswith("."))
+                   if os.path.isfile(p))  # regular files only: a pipe named .jpg would block for ever
     return out
 
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .config import ConfigError, RunConfig
-from .models import create_model
+from .models import ModelError, create_model
 from .train.checkpoint import CheckpointError, RunFolder, load_checkpoint
 
 
@@ -38,7 +38,9 @@ def load_run(run_dir) -> RunInfo:
         classes = tuple(f.read_classes()) if f.classes.is_file() else ()
         history = f.read_history()
         metrics = f.read_metrics()
-    except (ConfigError, ValueError, OSError) as e:
+        if not isinstance(metrics, dict) or not all(isinstance(c, str) for c in classes):
+            raise ValueError("metrics.json or classes.json does not hold what a run writes")
+    except (ConfigError, ValueError, OSError, TypeError) as e:
         raise RunError(f"cannot read run folder {f.path}: {e}") from e
     return RunInfo(f.path, f.path.name, cfg, classes, history, metrics,
                    str(metrics.get("status", "")), f.config.stat().st_mtime)
@@ -73,6 +75,12 @@ def load_model(run_dir, which: str = "best", device: str | torch.device = "cpu")
     except CheckpointError as e:
         raise RunError(str(e)) from e
     cfg = info.config
-    model = create_model(cfg.model.arch, len(info.classes), cfg.model.dropout)
-    model.load_state_dict(state["model"])
+    try:
+        model = create_model(cfg.model.arch, len(info.classes), cfg.model.dropout)
+        model.load_state_dict(state["model"])
+    except ModelError as e:
+        raise RunError(f"{info.run_dir}: {e}") from e
+    except (KeyError, TypeError, RuntimeError) as e:  # not a checkpoint of this run's model
+        raise RunError(f"{path} does not hold the weights of this run's model ({cfg.model.arch}, "
+                       f"{len(info.classes)} classes): {str(e).splitlines()[0][:200]}") from e
     return model.to(device).eval(), info

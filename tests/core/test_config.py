@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 from workbench.config import SCHEMA_VERSION, ConfigError, RunConfig, field_meta, iter_fields, migrate
@@ -113,12 +115,20 @@ def test_effective_presize_is_above_image_size():
     assert RunConfig().set("data.presize", 200).effective_presize == 200
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has exited."""
+    import subprocess
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
 def test_atomic_write_replaces_and_cleans_leftovers_of_killed_writes(tmp_path):
     from workbench.atomic import atomic_write_bytes
     target = tmp_path / "last.pt"
-    leftover = tmp_path / ".last.pt.abc123.tmp"   # what a write killed before its rename leaves
+    leftover = tmp_path / f".last.pt.{_dead_pid()}-abc123.tmp"   # what a write killed before its rename leaves
     leftover.write_bytes(b"half")
-    other = tmp_path / ".best.pt.xyz.tmp"         # belongs to another file: left alone
+    other = tmp_path / f".best.pt.{_dead_pid()}-xyz.tmp"         # belongs to another file: left alone
     other.write_bytes(b"x")
     atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new"
@@ -128,7 +138,7 @@ def test_atomic_write_replaces_and_cleans_leftovers_of_killed_writes(tmp_path):
 def test_atomic_path_renames_on_success_and_removes_the_temp_file_on_error(tmp_path):
     from workbench.atomic import atomic_path
     target = tmp_path / "images.u8"
-    (tmp_path / ".images.u8.killed.tmp").write_bytes(b"half")  # a cache build killed mid-way
+    (tmp_path / f".images.u8.{_dead_pid()}-killed.tmp").write_bytes(b"half")  # a cache build killed mid-way
     with atomic_path(target) as tmp:
         assert tmp.parent == tmp_path and tmp.name.startswith(".images.u8.")
         tmp.write_bytes(b"data")

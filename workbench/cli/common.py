@@ -45,6 +45,8 @@ def load_config(args: argparse.Namespace, dataset: str | None = None) -> RunConf
         raise UsageError(str(e)) from e
     problems = cfg.validate()
     if problems:
+        if len(problems) == 1:
+            raise UsageError(f"invalid config: {problems[0]}")
         raise UsageError("invalid config:\n  " + "\n  ".join(problems))
     return cfg
 

@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..export import ExportError, export_run, parse_formats
+    from ..runs import RunError
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.toml").is_file():
         raise UsageError(f"{run_dir}: not a run folder (no config.toml)")
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from e
     try:
         results = export_run(run_dir, args.formats, args.out, sink=TerminalProgress(sys.stderr), which=args.which)
+    except RunError as e:  # not a readable run: bad input, nothing written
+        raise UsageError(str(e)) from None
     except ExportError as e:
         print(f"export failed: {e}", file=sys.stderr)
         return 1

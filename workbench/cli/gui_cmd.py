@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from .common import UsageError
@@ -17,7 +19,33 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
+
+
+def display_problem(env=None, platform: str = sys.platform) -> str:
+    """Why Qt would find no display here ('' when it should): on Linux and the BSDs without $DISPLAY
+    (X11) or $WAYLAND_DISPLAY, unless $QT_QPA_PLATFORM names a platform that needs none."""
+    env = os.environ if env is None else env
+    if not platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return ""
+    qpa = env.get("QT_QPA_PLATFORM", "").split(":")[0].strip().lower()
+    if qpa in HEADLESS_PLATFORMS:
+        return ""
+    if qpa.startswith("wayland"):
+        return "" if env.get("WAYLAND_DISPLAY") else "QT_QPA_PLATFORM is wayland but $WAYLAND_DISPLAY is not set"
+    if qpa == "xcb":
+        return "" if env.get("DISPLAY") else "QT_QPA_PLATFORM is xcb but $DISPLAY is not set"
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return ""
+    return "no display: neither $DISPLAY nor $WAYLAND_DISPLAY is set"
+
+
 def run(args: argparse.Namespace) -> int:
+    why = display_problem()
+    if why:
+        raise UsageError(f"the desktop app needs a screen ({why}). Run it in a desktop session, or headless "
+                         f"with 'xvfb-run -a workbench gui', or use the command line: workbench train, "
+                         f"resume, predict, export (see workbench --help)")
     if args.dataset and not Path(args.dataset).expanduser().is_dir():
         raise UsageError(f"dataset folder not found: {args.dataset}")
     if args.recipe and not Path(args.recipe).expanduser().is_file():

@@ -111,11 +111,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out_dir} exists and is not a folder")
     from ..data import DatasetError
     from ..lr_find import lr_find
+    from ..train.preflight import SetupError, preflight
 
     sink = _Sink(sys.stderr)
     try:
+        preflight(cfg, check_data=False)  # architecture, device, precision, memory: before any work
         result = lr_find(cfg, sink=sink, unfrozen=args.unfrozen)
-    except DatasetError as e:
+    except (DatasetError, SetupError) as e:
         raise UsageError(str(e)) from e
     csv_path = out_dir / "lr_find.csv"
     atomic_write_text(csv_path, curve_csv(result.lrs, result.losses, result.smooth_losses))

@@ -1,8 +1,9 @@
 """``workbench train [DATASET] [--config FILE] [--set KEY=VALUE ...] [--out RUN_DIR]``.
 
 Progress bar (epoch, batch, loss, images/s, ETA) and one line per epoch on stderr; the run folder and
-the result on stdout. Ctrl-C once stops cleanly after the current batch (checkpoint kept), twice aborts.
-Exit code: 0 completed / early-stopped, 1 failed, 130 cancelled.
+the result on stdout. Ctrl-C (or SIGTERM) once stops cleanly after the current batch (checkpoint kept,
+the run is "cancelled" and resumable), twice aborts.
+Exit code: 0 completed / early-stopped, 1 failed, 2 bad input (nothing started), 130 cancelled.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import Callable, Iterator, TextIO
 
 from ..config import tomllib
 from ..control import RunControl
+from ..locks import BusyError
+from ..train.preflight import SetupError
 from ..events import (BatchEnd, Event, EpochEnd, FitFinished, FitStarted, LogMessage, Paused, Progress,
                       Resumed)
 from ..pretrained import pretrained_defaults
@@ -62,23 +65,26 @@ class TrainProgress(TerminalProgress):
 
 @contextlib.contextmanager
 def ctrl_c_stops(control: RunControl, sink: TerminalProgress) -> Iterator[None]:
-    """First Ctrl-C: control.request_stop() (a clean stop); second: KeyboardInterrupt (abort).
-    Only in the main thread (where Python delivers signals); the previous handler is put back."""
+    """First Ctrl-C or SIGTERM: control.request_stop() (a clean stop: the run is "cancelled" and
+    resumable); a second one: KeyboardInterrupt (abort). Only in the main thread (where Python
+    delivers signals); the previous handlers are put back."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         if control.stop_requested:
             raise KeyboardInterrupt
         control.request_stop()
-        sink.line("stopping after this batch (press Ctrl-C again to abort)")
+        what = "Ctrl-C" if signum == signal.SIGINT else "the termination signal"
+        sink.line(f"stopping after this batch on {what} (press Ctrl-C again to abort)")
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO | None = None) -> int:
@@ -87,7 +93,10 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
     control = RunControl()
     sink = TrainProgress()
     with ctrl_c_stops(control, sink):
-        result = job(sink, control)
+        try:
+            result = job(sink, control)
+        except (BusyError, FileExistsError, SetupError) as e:  # nothing started: bad input, folder in use
+            raise UsageError(str(e)) from None
     print(f"run folder: {result.run_dir}", file=out)
     m = result.metrics or {}
     print(f"status: {result.status} ({result.message})", file=out)
@@ -98,7 +107,7 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from ..train.run import train
+    from ..train.run import check_out_folder, train
     if args.folds:
         from .crossval_cmd import run as crossval
         if args.out:
@@ -113,9 +122,14 @@ def cmd(args: argparse.Namespace) -> int:
         raise UsageError("no dataset: give DATASET or set data.path in the config")
     if not Path(cfg.data.path).expanduser().exists():
         raise UsageError(f"dataset folder not found: {cfg.data.path}")
+    if args.check:
+        return _check_only(cfg)
     out = Path(args.out) if args.out else None
-    if out is not None and (out / "checkpoints" / "last.pt").is_file():
-        raise UsageError(f"{out} already holds a run: use 'workbench resume {out}' or another --out folder")
+    if out is not None:
+        try:
+            check_out_folder(out)
+        except (FileExistsError, BusyError) as e:
+            raise UsageError(str(e)) from None
     print(f"run folder: {out}" if out else "starting run", file=sys.stderr)
     return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out))
 
@@ -146,6 +160,19 @@ def check_weights(cfg, download: bool) -> None:
         code = download_weights(m.arch, m.pretrained)
         if code:
             raise UsageError("the weights download was cancelled") from e
+def _check_only(cfg) -> int:
+    """``train --check``: every check a run does before it writes anything, then exit."""
+    from ..train.preflight import estimate_memory, preflight
+    try:
+        ds, device, precision, warning = preflight(cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve())))
+    except SetupError as e:
+        raise UsageError(str(e)) from None
+    if warning:
+        print(warning, file=sys.stderr)
+    est = estimate_memory(cfg, len(ds.classes), device)
+    print(f"recipe OK: {len(ds.items)} images in {len(ds.classes)} classes, {device} {precision}, "
+          f"memory {est.text()}; no run folder was written")
+    return 0
 
 
 def add_parser(sub) -> None:
@@ -155,6 +182,8 @@ def add_parser(sub) -> None:
     p.add_argument("dataset", nargs="?", help="dataset folder (overrides data.path)")
     add_config_args(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs_dir/<name or dataset-time>)")
+    p.add_argument("--check", action="store_true",
+                   help="only check the recipe, dataset, device and memory (exit 0 or 2); no run folder is written")
     p.add_argument("--folds", type=int, default=0, metavar="K",
                    help="k-fold cross-validation: K stratified folds, one run each, plus summary.json "
                         "(same as 'workbench crossval')")

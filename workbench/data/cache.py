@@ -23,8 +23,9 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..atomic import atomic_path, atomic_write_json, reserve_space
-from ..events import Progress
+from ..atomic import atomic_path, atomic_write_json, remove_stale_temps, reserve_space
+from ..events import LogMessage, Progress
+from ..locks import wait_lock
 
 FORMAT_VERSION = 1
 DEFAULT_BUDGET_GB = 20.0
@@ -38,12 +39,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if mode == "RGB":
         return img
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        a = np.asarray(img, dtype=np.float64)
-        if mode == "F":
-            hi = 1.0 if a.size and np.nanmax(a) <= 1.0 else 255.0
-            a = np.nan_to_num(a) * (255.0 / hi)
-        elif a.size and a.max() > 255:
-            a = a / 257.0  # 16-bit range -> 8-bit
+        a = _scale_to_u8(np.asarray(img, dtype=np.float64), mode)
         g = np.clip(np.rint(a), 0, 255).astype(np.uint8)
         return Image.fromarray(np.repeat(g[:, :, None], 3, axis=2), "RGB")
     if mode == "P":
@@ -55,6 +51,25 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         bg.paste(img, mask=img.getchannel("A"))
         return bg
     return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV, ...
+
+
+def _scale_to_u8(a: np.ndarray, mode: str) -> np.ndarray:
+    """Single-channel 16-bit, 32-bit integer or float pixels -> 0..255 by their real range: 8-bit
+    values stay, 16-bit ones are divided by 257, floats within 0..1 are multiplied by 255; anything
+    else (32-bit integers beyond 16 bits, floats beyond 0..255, negative values) is stretched from its
+    minimum to its maximum, so no pixel is clipped."""
+    finite = a[np.isfinite(a)]
+    if not finite.size:
+        return np.zeros_like(a)
+    lo, hi = float(finite.min()), float(finite.max())
+    a = np.nan_to_num(a, nan=lo, posinf=hi, neginf=lo)
+    if lo >= 0 and mode == "F" and hi <= 1.0:
+        return a * 255.0
+    if lo >= 0 and hi <= 255:
+        return a
+    if lo >= 0 and hi <= 65535 and mode != "F":
+        return a / 257.0  # 16-bit range -> 8-bit
+    return (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
 
 
 def load_rgb(path: str, draft_size: int | None = None) -> Image.Image:
@@ -159,10 +174,29 @@ class PresizeCache:
         n = len(paths)
         if n == 0:
             return cls([], presize, np.zeros((0, presize, presize, 3), np.uint8), np.zeros(0, bool), {}, None)
+        want = [list(e) for e in entries]
         meta = _read_meta(meta_path)
-        if meta is not None and meta.get("entries") == [list(e) for e in entries]:
+        if meta is not None and meta.get("entries") == want:
             return cls._open(meta_path, meta)
-        return _Builder(paths, entries, presize, folder, meta_path, sink, control, workers).run(cls)
+
+        def on_wait() -> None:
+            if sink:
+                sink(LogMessage(f"waiting for another process that builds the same image cache ({n} images)"))
+
+        # one process builds a cache; another one that needs the same cache waits, then opens it
+        with wait_lock(meta_path.with_suffix(".lock"), on_wait, control.check if control is not None else None,
+                       remove=True):
+            meta = _read_meta(meta_path)
+            if meta is not None and meta.get("entries") == want:
+                return cls._open(meta_path, meta)
+            remove_stale_temps(folder, ".p*-*.u8.*.tmp")  # killed builds (they would escape the budget)
+            return _Builder(paths, entries, presize, folder, meta_path, sink, control, workers).run(cls)
+
+    @staticmethod
+    def meta_path_for(paths: Sequence[str], presize: int, cache_root: Path) -> Path:
+        """The metadata file a cache of ``paths`` at ``presize`` has (its lock: the same name, .lock)."""
+        entries = [(str(p), *_stat(str(p))) for p in paths]
+        return Path(cache_root) / "presize" / f"p{int(presize)}-{_cache_key(int(presize), entries)}.json"
 
     @classmethod
     def _open(cls, meta_path: Path, meta: dict) -> "PresizeCache":

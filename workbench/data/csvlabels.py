@@ -28,6 +28,16 @@ def resolve_csv(root: Path, labels_csv: str) -> Path:
     raise DatasetError(f"labels CSV not found: {cands[0]}")
 
 
+def _inside(root_abs: str, path: str) -> bool:
+    """Whether the normalised absolute ``path`` lies inside ``root_abs``. Judged on the path as
+    written (``..`` and absolute paths elsewhere are refused); symbolic links inside the dataset are
+    followed, as in a class-folder dataset, so images linked in from other disks can be used."""
+    try:
+        return os.path.commonpath([root_abs, path]) == root_abs
+    except ValueError:  # different drives (Windows)
+        return False
+
+
 def _pick(header: list[str], names: tuple) -> int | None:
     low = [h.strip().lower() for h in header]
     for n in names:
@@ -64,6 +74,7 @@ def list_csv(root: Path, labels_csv: str) -> Listing:
     name = csv_path.name
     listing = Listing(root, "csv", split_given=vi is not None, csv_path=str(csv_path))
     seen: dict[str, int] = {}
+    root_abs = os.path.abspath(root)
     for line, row in rows:
         row = row + [""] * (len(header) - len(row))
         f, label = row[fi].strip(), row[li].strip()
@@ -71,7 +82,12 @@ def list_csv(root: Path, labels_csv: str) -> Listing:
             listing.problems.append(Problem(str(csv_path), "csv_missing_file",
                                             f"{name} row {line}: the file column is empty"))
             continue
-        p = Path(os.path.normpath(f if os.path.isabs(f) else os.path.join(root, f)))
+        p = Path(os.path.normpath(f if os.path.isabs(f) else os.path.join(root_abs, f)))
+        if not _inside(root_abs, str(p)):
+            listing.problems.append(Problem(str(csv_path), "csv_outside_root",
+                                            f"{name} row {line}: file '{f}' is outside the dataset folder "
+                                            f"{root}; only files inside it are used"))
+            continue
         r = rel(root, p)
         if not p.is_file() or not is_image_name(p.name):
             why = "does not exist" if not p.exists() else "is not an image file"

@@ -5,8 +5,9 @@ Pillow releases the GIL while decoding and hashlib while hashing, so a thread po
 from __future__ import annotations
 
 import hashlib
-import io
 import os
+import stat
+import threading
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -48,6 +49,9 @@ NOTE_TEXT = {
     "palette": "palette image, converted to RGB",
     "cmyk": "CMYK image, converted to RGB",
     "16bit": "16-bit image, scaled to 8-bit RGB",
+    "32bit": "32-bit integer image, scaled by its value range to 8-bit RGB",
+    "float": "floating-point image, scaled by its value range to 8-bit RGB",
+    "pillow_warning": "Pillow warned while reading it (e.g. corrupt EXIF data); the image is used",
     "alpha": "has transparency, composited over white",
     "exif_rotation": "EXIF orientation tag, rotated upright",
     "animated": "animated image, only the first frame is used",
@@ -63,7 +67,11 @@ def mode_notes(im: Image.Image) -> list[str]:
         notes.append("palette")
     if m == "CMYK":
         notes.append("cmyk")
-    if m.startswith("I;16") or m == "I" or (m in ("RGB", "RGBA") and im.info.get("bits", 8) > 8):
+    if m == "F":
+        notes.append("float")
+    elif m == "I" and _wide_int(im):
+        notes.append("32bit")
+    elif m.startswith("I;16") or m == "I" or (m in ("RGB", "RGBA") and im.info.get("bits", 8) > 8):
         notes.append("16bit")
     if m in ("RGBA", "LA", "PA", "La", "RGBa") or (m in ("P", "L", "RGB") and "transparency" in im.info):
         notes.append("alpha")
@@ -72,32 +80,94 @@ def mode_notes(im: Image.Image) -> list[str]:
     return notes
 
 
+def _wide_int(im: Image.Image) -> bool:
+    """A 32-bit integer image whose values leave the 16-bit range (needs its pixels loaded)."""
+    try:
+        lo, hi = im.getextrema()
+    except Exception:  # noqa: BLE001 - not loaded / not decodable: the decode step reports it
+        return False
+    return lo < 0 or hi > 65535
+
+
+_local = threading.local()
+
+
+def _record_warning(message, category, filename, lineno, file=None, line=None):
+    """warnings.showwarning while run_health runs: a warning raised in a health thread becomes a
+    note of the file being checked (not a line on stderr); other threads' warnings print as usual."""
+    caught = getattr(_local, "caught", None)
+    if caught is not None:
+        caught.append(str(message))
+    else:
+        _show_original(message, category, filename, lineno, file, line)
+
+
+_show_original = warnings.showwarning
+CHUNK = 1 << 20
+
+
+def _sha1_file(fh) -> str:
+    """sha1 of an open file, read in 1 MB blocks (a huge file is never held in memory)."""
+    fh.seek(0)
+    h = hashlib.sha1()
+    for block in iter(lambda: fh.read(CHUNK), b""):
+        h.update(block)
+    return h.hexdigest()
+
+
 def _fail(st: os.stat_result, kind: str, message: str, digest: str = "", w: int = 0, h: int = 0) -> FileRecord:
     return FileRecord(st.st_size, st.st_mtime_ns, kind, message, (), w, h, digest)
 
 
 def check_file(path: str, min_side: int, max_pixels: int) -> FileRecord:
-    """Read, hash and fully decode one file. Never raises for a bad image; the record says what is wrong."""
+    """Read, hash and fully decode one file. Never raises for a bad image; the record says what is wrong.
+
+    Only regular files are read (a pipe named .jpg would block forever). Pillow reads the header from
+    the open file first; a file it does not recognise is never read further, and the hash of an
+    image is computed block by block."""
+    _local.caught = []
     try:
-        st = os.stat(path)
-        if st.st_size == 0:
-            return _fail(st, "zero_byte", "empty file (0 bytes)")
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as e:
-        return FileRecord(0, 0, "unreadable", f"cannot read the file ({e.strerror or e})")
-    digest = hashlib.sha1(data).hexdigest()
+        try:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                return _fail(st, "unreadable", "not a regular file (a pipe, device or socket); only files are images")
+            if st.st_size == 0:
+                return _fail(st, "zero_byte", "empty file (0 bytes)")
+            fh = open(path, "rb")
+        except OSError as e:
+            return FileRecord(0, 0, "unreadable", f"cannot read the file ({e.strerror or e})")
+        with fh:
+            rec = _check_open(fh, st, min_side, max_pixels)
+        if _local.caught and not rec.kind:
+            rec = FileRecord(rec.size, rec.mtime_ns, rec.kind, rec.message, (*rec.notes, "pillow_warning"),
+                             rec.width, rec.height, rec.digest)
+        return rec
+    finally:
+        _local.caught = None
+
+
+def _check_open(fh, st: os.stat_result, min_side: int, max_pixels: int) -> FileRecord:
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(fh)
     except Image.DecompressionBombError as e:
-        return _fail(st, "bomb", f"too many pixels, refused as a decompression bomb ({e})", digest)
+        return _fail(st, "bomb", f"too many pixels, refused as a decompression bomb ({e})")
     except UnidentifiedImageError:
-        return _fail(st, "not_image", "not an image file Pillow can read", digest)
+        return _fail(st, "not_image", "not an image file Pillow can read")
+    except OSError as e:
+        text = f"{type(e).__name__}: {e}"
+        if "truncat" in text.lower():
+            return _fail(st, "truncated", f"image data is truncated ({e})")
+        return _fail(st, "unreadable", f"cannot open the image ({text})")
     except Exception as e:  # noqa: BLE001 - any decoder error is reported, never raised
         text = f"{type(e).__name__}: {e}"
         if "truncat" in text.lower():
-            return _fail(st, "truncated", f"image data is truncated ({e})", digest)
-        return _fail(st, "unreadable", f"cannot open the image ({text})", digest)
+            return _fail(st, "truncated", f"image data is truncated ({e})")
+        return _fail(st, "unreadable", f"cannot open the image ({text})")
+    try:
+        digest = _sha1_file(fh)
+        fh.seek(0)
+    except OSError as e:
+        return _fail(st, "unreadable", f"cannot read the file ({e.strerror or e})")
     with im:
         w, h = im.size
         if w * h > max_pixels:
@@ -152,7 +222,9 @@ def run_health(todo: list[tuple[str, str]], records: dict, min_side: int, max_pi
     pool = ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="health")
     quiet = warnings.catch_warnings()
     quiet.__enter__()
+    warnings.simplefilter("always", UserWarning)  # every file's warnings (not once per place) ...
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_file reports these as "bomb"
+    warnings.showwarning = _record_warning  # ... go to that file's record (restored by catch_warnings)
     try:
         it = iter(todo)
         pending: dict = {}

@@ -9,7 +9,7 @@ import hashlib
 
 
 def _order_key(seed: int, rel: str) -> bytes:
-    return hashlib.sha1(f"{seed}\x00{rel}".encode("utf-8")).digest()
+    return hashlib.sha1(f"{seed}\x00{rel}".encode("utf-8", "surrogateescape")).digest()  # any file name
 
 
 def n_valid_for(n: int, valid_pct: float) -> int:

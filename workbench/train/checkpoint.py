@@ -69,9 +69,11 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
     """Serialize ``state`` with torch.save and write it atomically."""
     buf = io.BytesIO()
     torch.save({"version": CHECKPOINT_VERSION, **state}, buf)
+    have_last = (Path(path).parent / "last.pt").is_file()
+    after = ("the run can be resumed from its last checkpoint." if have_last else
+             "no checkpoint of this run has been written yet, so it has to start again.")
     atomic_write_bytes(path, buf.getvalue(), what=f"the checkpoint {Path(path).name}",
-                       hint="Free some space, or choose a runs folder (runs_dir) on a larger disk; "
-                            "the run can be resumed from its last checkpoint.")
+                       hint=f"Free some space, or choose a runs folder (runs_dir) on a larger disk; {after}")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -81,7 +83,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - a clear message naming the file
-        raise CheckpointError(f"cannot read checkpoint {p}: {e}") from e
+        text = str(e).strip()
+        if "weights only load failed" in text.lower() or "weights_only" in text:
+            why = ("it is damaged, or holds more than tensors and plain data (such a file is never "
+                   "unpickled: that could run code)")
+        else:
+            why = text.splitlines()[0][:200] if text else type(e).__name__
+        raise CheckpointError(f"cannot read checkpoint {p}: {why}") from e
 
 
 # --------------------------------------------------------------------- trainer state
@@ -180,5 +188,5 @@ class RunFolder:
 
     def append_log(self, text: str) -> None:
         """Add a time-stamped line; the whole log is rewritten atomically (logs stay small)."""
-        old = self.log.read_text(encoding="utf-8") if self.log.is_file() else ""
+        old = self.log.read_text(encoding="utf-8", errors="surrogateescape") if self.log.is_file() else ""
         atomic_write_text(self.log, f"{old}{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")

@@ -7,6 +7,8 @@ the message, a FitFinished(status="failed", traceback=...) is sent and the last 
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import random
 import time
 import traceback as tb
@@ -17,16 +19,22 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..config import RunConfig, with_norm
+from ..config import ConfigError, RunConfig, with_norm
 from ..control import Cancelled, RunControl
 from ..device import describe, pick_device, pick_precision, set_threads
-from ..events import FitFinished, FitStarted, null_sink
+from ..events import FitFinished, FitStarted, LogMessage, null_sink
+from ..locks import BusyError, is_busy, run_folder_lock
 from ..models import create_model
+from ..paths import safe_component
 from ..weights import weights_file_for
 from .callback import Callback
 from . import distributed
-from .checkpoint import RunFolder, load_checkpoint
+from .checkpoint import CheckpointError, RunFolder, load_checkpoint, save_checkpoint
+from .preflight import SetupError, preflight
+from .torchrun_job import LAUNCH_LOG, PROGRESS_FILE
 from .trainer import Trainer
+
+LAUNCHER_FILES = frozenset({LAUNCH_LOG, PROGRESS_FILE})
 
 
 @dataclass
@@ -42,9 +50,11 @@ def _now() -> str:
 
 
 def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:
-    """cfg.runs_dir / (cfg.name or '<dataset>-<YYYYmmdd-HHMMSS>'), made unique if it exists."""
+    """cfg.runs_dir / (cfg.name or '<dataset>-<YYYYmmdd-HHMMSS>'), made unique if it exists; the name
+    is always one folder inside runs_dir (``paths.safe_component``)."""
     base = Path(cfg.runs_dir).expanduser()
-    name = cfg.name or f"{dataset_name or Path(cfg.data.path).name or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = safe_component(cfg.name or f"{dataset_name or Path(cfg.data.path).name or 'run'}-"
+                                      f"{time.strftime('%Y%m%d-%H%M%S')}")
     path, k = base / name, 2
     while not cfg.name and path.exists():
         path, k = base / f"{name}-{k}", k + 1
@@ -71,10 +81,10 @@ def _tricks(cfg: RunConfig, n_classes: int, counts: list[int]) -> tuple[list[Cal
     return list(cbs), (make_loss(cfg, counts) if make_loss else None)
 
 
-def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, world_size: int = 1):
+def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, world_size: int = 1, ds=None):
     from ..data import open_dataset
     from ..data.pipeline import build_loaders
-    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
+    ds = ds if ds is not None else open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
     return build_loaders(ds, cfg, device, sink=sink, control=control, rank=rank, world_size=world_size)
 
 
@@ -106,25 +116,77 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
 
 
 def _final_metrics(trainer: Trainer, status: str, base: dict, wall: float) -> dict:
-    hist = trainer.history
-    best = trainer.recorder.best_epoch
-    use_best = trainer.cfg.tricks.keep_best and best >= 0
+    return _metrics(trainer.history, trainer.recorder.best_epoch, trainer.cfg.tricks.keep_best, status, base,
+                    wall, trainer.n_epochs, int(trainer.train_loader.batch_size))
+
+
+def _metrics(hist: list[dict], best: int, keep_best: bool, status: str, base: dict, wall: float,
+             epochs: int, batch_size: int) -> dict:
+    use_best = keep_best and best >= 0
     row = next((r for r in hist if r["epoch"] == best), None) if use_best else (hist[-1] if hist else None)
     return {**base, "status": status,
             "valid_accuracy": row["accuracy"] if row else None,
             "valid_loss": row["valid_loss"] if row else None,
-            "best_epoch": best, "epochs_done": len(hist), "epochs": trainer.n_epochs,
-            "wall_seconds": round(wall, 3), "batch_size": int(trainer.train_loader.batch_size),
+            "best_epoch": best, "epochs_done": len(hist), "epochs": epochs,
+            "wall_seconds": round(wall, 3), "batch_size": batch_size,
             "finished": _now() if status != "running" else None}
 
 
+def recorded_best(state: dict) -> int:
+    """The best epoch a last.pt state records (-1: none yet)."""
+    return int(state.get("callbacks", {}).get("Recorder", {}).get("best_epoch", -1))
+
+
+def repair_best(folder: RunFolder, state: dict) -> str:
+    """Make best.pt hold the epoch that last.pt records as best. The trainer writes last.pt before
+    best.pt, so after a crash between the two the recorded best is last.pt's own epoch and best.pt is
+    re-saved from it. Returns what was done ('' when best.pt was right)."""
+    best = recorded_best(state)
+    if best < 0:
+        return ""
+    try:
+        have = int(load_checkpoint(folder.best)["epoch"]) if folder.best.is_file() else None
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        have = None
+    if have == best:
+        return ""
+    if best != int(state["epoch"]):
+        return (f"warning: best.pt holds epoch {have if have is None else have + 1} but the run records epoch "
+                f"{best + 1} as best, and its weights are gone; best.pt is left as it is")
+    save_checkpoint(folder.best, {"epoch": best, "model": state["model"], "metrics": dict(state.get("metrics", {}))})
+    return (f"best.pt held epoch {'none' if have is None else have + 1}, the recorded best is epoch {best + 1}: "
+            f"re-saved best.pt from last.pt")
+
+
+def valid_fingerprint(items) -> str:
+    """A hash of the validation set (files and labels): resume warns when it has changed."""
+    h = hashlib.sha1()
+    for it in sorted(items, key=lambda it: it.path):
+        h.update(f"{it.path}\0{it.label}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:16]
+
+
+def _report_skipped(skipped: list, folder: RunFolder, sink, shown: int = 20) -> None:
+    """Files the image cache could not decode (e.g. changed since the scan): every one in log.txt,
+    the first ``shown`` (and a count) as warnings to the terminal / the app."""
+    if not skipped:
+        return
+    folder.append_log(f"skipped {len(skipped)} file(s) that cannot be decoded:\n"
+                      + "\n".join(f"  {p.message}" for p in skipped))
+    for p in skipped[:shown]:
+        sink(LogMessage(f"skipped: {p.message}", "warning"))
+    if len(skipped) > shown:
+        sink(LogMessage(f"... and {len(skipped) - shown} more skipped file(s), all listed in "
+                        f"{folder.log}", "warning"))
+
+
 def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool,
-             resume_state: dict | None, prior: dict) -> RunResult:
+             resume_state: dict | None, prior: dict, ds=None, warning: str = "") -> RunResult:
     sink = sink or null_sink
     control = control or RunControl()
     t0 = time.perf_counter()
     prior_wall = float(prior.get("wall_seconds") or 0.0)
-    base = {k: prior[k] for k in ("started",) if k in prior}
+    base = {k: prior[k] for k in ("started", "valid_changed_at_epoch") if k in prior}
     base.setdefault("started", _now())
     trainer = None
     try:
@@ -134,8 +196,12 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
         device = pick_device(cfg.train.device)
         precision = pick_precision(device, cfg.train.precision)
         folder.append_log(f"{'resume' if resume_state else 'train'}: device {describe(device)}, precision {precision}")
+        if warning:
+            folder.append_log(warning)
+            sink(LogMessage(warning, "warning"))
         with distributed.rank0_first():  # DDP: one process per machine builds the image cache first
-            bundle = _open(cfg, device, sink, control, dinfo.rank, dinfo.world_size)
+            bundle = _open(cfg, device, sink, control, dinfo.rank, dinfo.world_size, ds)
+        _report_skipped(bundle.skipped, folder, sink)
         classes = list(bundle.classes)
         if resume_state is None:
             folder.write_classes(classes)
@@ -146,9 +212,18 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
                                 run_dir=folder.path if dinfo.is_main else None,  # DDP: only rank 0 writes
                                 callbacks=distributed.callbacks(), load_weights=resume_state is None)
         start = trainer.load_state(resume_state) if resume_state else 0
+        fingerprint = valid_fingerprint(bundle.valid_items)
+        if resume_state is not None and prior.get("valid_fingerprint") not in (None, fingerprint):
+            text = (f"warning: the validation set changed since this run started ({prior.get('n_valid')} images "
+                    f"then, {len(bundle.valid_items)} now): 'best' now compares epochs measured on different "
+                    f"validation sets")
+            folder.append_log(text)
+            sink(LogMessage(text, "warning"))
+            base["valid_changed_at_epoch"] = start
         base.update({"device": describe(device), "precision": precision, "arch": cfg.model.arch,
                      "image_size": cfg.data.image_size, "n_train": len(bundle.train_items),
-                     "n_valid": len(bundle.valid_items)})
+                     "n_valid": len(bundle.valid_items), "n_skipped": len(bundle.skipped),
+                     "valid_fingerprint": fingerprint})
         trainer.on_epoch_saved = lambda tr: folder.write_metrics(
             _final_metrics(tr, "running", base, prior_wall + time.perf_counter() - t0))
         folder.write_metrics(_final_metrics(trainer, "running", base, prior_wall))
@@ -184,38 +259,112 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
     return RunResult(folder.path, status, metrics, message)
 
 
+def check_out_folder(path: str | Path) -> None:
+    """A new run may go into a missing or empty folder only: ``FileExistsError`` for a run (resume it)
+    or any other non-empty folder (its files are never overwritten)."""
+    p = Path(path)
+    if not p.exists():
+        return
+    if not p.is_dir():
+        raise FileExistsError(f"{p} exists and is not a folder: choose a new or empty run folder")
+    if is_busy(p):
+        raise BusyError(f"{p} is in use by another training process: wait for it to finish, stop it, "
+                        f"or choose another run folder")
+    if (p / "config.toml").is_file() or (p / "checkpoints").is_dir():
+        raise FileExistsError(f"{p} already holds a run: resume it ('workbench resume {p}') or choose another folder")
+    if any(f.name not in LAUNCHER_FILES for f in p.iterdir()):  # the torchrun launcher's own files are fine
+        raise FileExistsError(f"{p} is not empty and is not a run folder: choose a new or empty folder "
+                              f"(its files are never overwritten)")
+
+
+def _locked(folder: RunFolder):
+    """The run folder's lock on rank 0 (the rank that writes it); no lock on the other DDP ranks."""
+    return run_folder_lock(folder.path) if distributed.current().is_main else contextlib.nullcontext()
+
+
 def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=None,
           gui_attached: bool = False) -> RunResult:
-    """Train a new run into ``run_dir`` (default: a new folder under cfg.runs_dir)."""
+    """Train a new run into ``run_dir`` (default: a new folder under cfg.runs_dir), which must be
+    missing or empty (``FileExistsError``); ``BusyError`` when another process is using it.
+    ``SetupError`` (nothing written) when the recipe, dataset, device or memory rule the run out."""
     if cfg.data.path:
         cfg = cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve()))
+    # DDP: rank 0 checks the dataset (the other ranks open it after rank 0 has built the caches)
+    ds, _device, _precision, warning = preflight(cfg, sink, control, check_data=distributed.detect().rank == 0)
     dinfo = distributed.start(cfg.train.device)  # DDP: joins torchrun's process group, if any
     folder = distributed.rank_folder(distributed.broadcast_object(str(run_dir or new_run_dir(cfg))))
-    if folder.last.is_file():
-        raise FileExistsError(f"{folder.path} already holds a run: resume it or choose another folder")
-    folder.create()
     cfg = with_norm(cfg)  # the run's config records the normalization it trains with
     if dinfo.is_main:
-        cfg.save(folder.config)
-    return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {})
+        check_out_folder(folder.path)
+    folder.create()
+    with _locked(folder):
+        if dinfo.is_main:
+            if folder.config.is_file():  # another process started a run here meanwhile
+                raise FileExistsError(f"{folder.path} already holds a run: resume it or choose another folder")
+            cfg.save(folder.config)
+        return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {},
+                        ds, warning)
 
 
 def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: bool = False) -> RunResult:
-    """Continue a run from checkpoints/last.pt with the same optimizer, schedule and RNG state."""
+    """Continue a run from checkpoints/last.pt with the same optimizer, schedule and RNG state.
+
+    A folder that is not a readable run raises ``SetupError`` (config, metrics or checkpoint unreadable,
+    dataset gone, device missing): the run stays as it was and can be resumed once that is fixed."""
     folder = RunFolder(run_dir)
     if not folder.config.is_file():
-        raise FileNotFoundError(f"{folder.path} is not a run folder (no config.toml)")
-    cfg = RunConfig.load(folder.config)
+        raise SetupError(f"{folder.path} is not a run folder (no config.toml)")
+    try:
+        cfg = RunConfig.load(folder.config)
+    except ConfigError as e:
+        raise SetupError(f"cannot resume {folder.path}: {e}") from None
     distributed.start(cfg.train.device)  # DDP: joins torchrun's process group, if any
     folder, sink = distributed.rank_folder(run_dir), distributed.rank_sink(sink, run_dir)
-    prior = folder.read_metrics()
+    with _locked(folder):
+        return _resume_locked(cfg, folder, sink, control, gui_attached)
+
+
+def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
+    """metrics.json and last.pt (None when there is none yet), or SetupError naming the broken file."""
+    try:
+        prior = folder.read_metrics()
+    except (ValueError, OSError) as e:
+        raise SetupError(f"cannot resume {folder.path}: {folder.metrics.name} is not readable ({e})") from None
+    if not isinstance(prior, dict):
+        raise SetupError(f"cannot resume {folder.path}: {folder.metrics.name} does not hold an object")
     if not folder.last.is_file():
+        return prior, None
+    try:
+        state = load_checkpoint(folder.last)
+        int(state["next_epoch"]), int(state["epoch"])
+    except CheckpointError as e:
+        raise SetupError(f"cannot resume: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise SetupError(f"cannot resume: {folder.last} is not a training checkpoint ({e})") from None
+    return prior, state
+
+
+def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool) -> RunResult:
+    prior, state = _read_run(folder)
+    finished = state is not None and (prior.get("status") in ("completed", "early_stopped")
+                                      or int(state["next_epoch"]) >= cfg.train.epochs)
+    ds, warning = None, ""
+    if not finished:
+        ds, _device, _precision, warning = preflight(cfg, sink, control, check_data=distributed.current().is_main)
+    if state is None:
         folder.create()
-        return _execute(cfg, folder, sink, control, gui_attached, None, prior)  # died before epoch 1
-    state = load_checkpoint(folder.last)
-    if prior.get("status") in ("completed", "early_stopped") or int(state["next_epoch"]) >= cfg.train.epochs:
-        if prior.get("status") not in ("completed", "early_stopped"):
-            prior = {**prior, "status": "completed", "finished": prior.get("finished") or _now()}
+        return _execute(cfg, folder, sink, control, gui_attached, None, prior, ds, warning)  # died before epoch 1
+    repaired = repair_best(folder, state) if distributed.current().is_main else ""
+    if repaired:
+        folder.append_log(repaired)
+    if finished:
+        if prior.get("status") not in ("completed", "early_stopped") or repaired:
+            status = prior.get("status") if prior.get("status") in ("completed", "early_stopped") else "completed"
+            base = {k: prior[k] for k in prior if k not in ("message",)}
+            prior = {**_metrics(state.get("history", []), recorded_best(state), cfg.tricks.keep_best, status,
+                                base, float(prior.get("wall_seconds") or 0.0), cfg.train.epochs,
+                                int(state.get("batch_size", cfg.data.batch_size))),
+                     "finished": prior.get("finished") or _now()}
             folder.write_metrics(prior)
         return RunResult(folder.path, prior["status"], prior, "the run is already finished")
-    return _execute(cfg, folder, sink, control, gui_attached, state, prior)
+    return _execute(cfg, folder, sink, control, gui_attached, state, prior, ds, warning)

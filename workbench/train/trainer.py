@@ -319,6 +319,9 @@ class Trainer:
             f"epoch {self.epoch + 1}/{self.n_epochs}: train_loss {r.get('train_loss', float('nan')):.4f} "
             f"valid_loss {r.get('valid_loss', float('nan')):.4f} accuracy {r.get('accuracy', float('nan')):.4f} "
             f"({r.get('seconds', 0.0):.1f} s){' best' if self.is_best else ''}")
+        # last.pt first, then best.pt: a crash between the two leaves a last.pt whose recorded best is
+        # its own epoch, and resume re-saves best.pt from it (run.repair_best); the other order would
+        # lose the weights of the recorded best.
         save_checkpoint(self.folder.last, self.state())
         if self.is_best:
             save_checkpoint(self.folder.best, {"epoch": self.epoch, "model": self.model.state_dict(),

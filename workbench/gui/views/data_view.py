@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
 from ...events import Event, Progress
 from ...pretrained import pretrained_defaults, suggest_fine_tune
 from ..jobs import submit
+from ...paths import display_text
 from ..widgets.common import page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView, load_thumb
 from .audit_view import AuditView
@@ -277,14 +278,15 @@ class DataView(QWidget):
 
     def _fill_health(self, problems: list) -> None:
         self.health.setRowCount(len(problems))
+        self._problem_paths = [pr.path for pr in problems]  # Python strings: Qt would drop surrogate escapes
         for r, pr in enumerate(problems):
-            name = QTableWidgetItem(Path(pr.path).name)
-            name.setData(Qt.ItemDataRole.UserRole, pr.path)
-            name.setToolTip(pr.path)
+            name = QTableWidgetItem(display_text(Path(pr.path).name))
+            name.setData(Qt.ItemDataRole.UserRole, r)
+            name.setToolTip(display_text(pr.path))
             kind = QTableWidgetItem(pr.kind + ("" if pr.skipped else " (note)"))
             self.health.setItem(r, 0, name)
             self.health.setItem(r, 1, kind)
-            self.health.setItem(r, 2, QTableWidgetItem(pr.message))
+            self.health.setItem(r, 2, QTableWidgetItem(display_text(pr.message)))
         self.health.resizeColumnsToContents()
         self.tabs.setTabText(2, f"Health report ({sum(1 for p in problems if p.skipped)} skipped)")
 
@@ -292,8 +294,8 @@ class DataView(QWidget):
         rows = self.health.selectionModel().selectedRows()
         if not rows:
             return
-        path = self.health.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
-        self.problem_path.setText(path)
+        path = self._problem_paths[self.health.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)]
+        self.problem_path.setText(display_text(path))
         try:
             img = load_thumb(path, 256) if Path(path).is_file() else None
         except Exception as e:  # the file is broken: say so instead of showing it

@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from ..jobs import submit
+from ...paths import display_text
 
 THUMB = 96
 
@@ -71,9 +72,9 @@ class ThumbModel(QAbstractListModel):
                        lambda img, p=path, r=QPersistentModelIndex(index): self._arrived(p, r, img))
             return self._placeholder
         if role == Qt.ItemDataRole.DisplayRole:
-            return self.labels[index.row()]
+            return display_text(self.labels[index.row()])
         if role == Qt.ItemDataRole.ToolTipRole:
-            return path
+            return display_text(path)
         if role == Qt.ItemDataRole.UserRole:
             return path
         return None

@@ -1,0 +1,132 @@
+"""The CLI's promises: bad input is one sentence and exit 2 before anything is written; SIGTERM
+stops like Ctrl-C; a folder that is not a run is never written into."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from workbench.cli import main
+from workbench.cli import train_cmd
+from workbench.events import BatchEnd
+
+SETS = ["--set", "data.image_size=32", "--set", "data.batch_size=16", "--set", "train.epochs=2",
+        "--set", "train.threads=1", "--set", "model.arch=resnet18", "--set", "train.lr=0.003"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def test_sigterm_stops_cleanly_like_ctrl_c(tmp_path, shapes_dir, monkeypatch):
+    class TermOnFirstBatch(train_cmd.TrainProgress):
+        sent = False
+
+        def __call__(self, event):
+            super().__call__(event)
+            if isinstance(event, BatchEnd) and not self.sent:
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGTERM)  # what `kill PID` or a job scheduler does
+
+    monkeypatch.setattr(train_cmd, "TrainProgress", TermOnFirstBatch)
+    out = tmp_path / "run"
+    assert main(["train", str(shapes_dir), *SETS, "--out", str(out)]) == 130
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["status"] == "cancelled"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_train_into_a_folder_that_is_not_a_run_is_refused_and_it_stays_untouched(tmp_path, shapes_dir, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "config.toml").write_text("my own notes\n")
+    (out / "metrics.json").write_text('{"mine": 1}\n')
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["train", str(shapes_dir), *SETS, "--out", str(out)]) == 2
+    assert "resume" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    assert main(["train", str(shapes_dir), *SETS, "--out", str(other)]) == 2
+    assert "not empty and is not a run folder" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+
+
+def _one_sentence(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert "Traceback" not in err and lines and lines[-1].startswith("error: "), err
+    return lines[-1]
+
+
+@pytest.mark.parametrize("case", ["file", "arch", "device", "cuda", "fp16", "empty", "csv"])
+def test_setup_problems_exit_2_before_a_run_folder_exists(case, tmp_path, shapes_dir, capsys, monkeypatch):
+    runs = tmp_path / "runs"
+    data, extra = str(shapes_dir), []
+    if case == "file":
+        data = str(next(shapes_dir.rglob("*.png")))
+    elif case == "arch":
+        extra = ["--set", "model.arch=resnet1800"]
+    elif case == "device":
+        extra = ["--set", "train.device=tpu:7"]
+    elif case == "cuda":
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        extra = ["--set", "train.device=cuda"]
+    elif case == "fp16":
+        extra = ["--set", "train.device=cpu", "--set", "train.precision=fp16"]
+    elif case == "empty":
+        (tmp_path / "empty" / "a").mkdir(parents=True)
+        data = str(tmp_path / "empty")
+    elif case == "csv":
+        (tmp_path / "labels.csv").write_text("name,target\nx.png,a\n")
+        extra = ["--set", f"data.labels_csv={tmp_path / 'labels.csv'}"]
+    rc = main(["train", data, *SETS, *extra, "--set", f"runs_dir={runs}"])
+    line = _one_sentence(capsys.readouterr().err)
+    assert rc == 2, line
+    assert not runs.exists() or not any(runs.iterdir()), list(runs.iterdir())
+
+
+def _copy_run(tmp_path_factory, tmp_path):
+    import shutil
+    from trained_run import trained_run
+    run = tmp_path / "run"
+    shutil.copytree(trained_run(tmp_path_factory), run)
+    return run
+
+
+@pytest.mark.parametrize("broken", ["config.toml", "metrics.json", "checkpoints/last.pt", "checkpoints/best.pt",
+                                    "classes.json"])
+def test_resume_and_export_of_a_broken_run_exit_2(broken, tmp_path, tmp_path_factory, capsys):
+    run = _copy_run(tmp_path_factory, tmp_path)
+    m = json.loads((run / "metrics.json").read_text())
+    m["status"] = "cancelled"  # so that resume has work to do
+    (run / "metrics.json").write_text(json.dumps(m))
+    (run / broken).write_bytes(b"{ not what it should be \xff")
+    export_before = sorted(p.name for p in (run).rglob("*"))
+    which = ["--which", "last"] if broken == "checkpoints/last.pt" else []
+    for argv in (["resume", str(run)],
+                 ["export", str(run), "--format", "safetensors", "--out", str(tmp_path / "x"), *which]):
+        if broken in ("checkpoints/best.pt", "classes.json") and argv[0] == "resume":
+            continue  # resume needs neither
+        rc = main(argv)
+        line = _one_sentence(capsys.readouterr().err)
+        assert rc == 2, (argv, line)
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+    assert sorted(p.name for p in run.rglob("*")) == export_before
+
+
+@pytest.mark.parametrize("command", [["lr-find"], ["crossval", "--folds", "2"]])
+def test_lr_find_and_crossval_check_the_setup_first(command, tmp_path, shapes_dir, capsys):
+    runs, out = tmp_path / "runs", tmp_path / "lrf"
+    argv = [command[0], str(shapes_dir), *command[1:], "--set", "train.device=tpu:7", "--set", f"runs_dir={runs}"]
+    if command[0] == "lr-find":
+        argv += ["--out", str(out)]
+    assert main(argv) == 2
+    assert "unknown device" in _one_sentence(capsys.readouterr().err)
+    assert not runs.exists() and not out.exists()

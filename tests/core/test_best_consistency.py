@@ -1,0 +1,83 @@
+"""A crash at any write of a run folder, then resume: metrics.json, last.pt and best.pt agree on the
+best epoch, and best.pt holds that epoch's weights."""
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+import torch
+
+import workbench.atomic as atomic
+import workbench.train.run as run_mod
+from synth import make_shapes_dataset
+from test_trainer import TinyNet
+from workbench.config import RunConfig
+from workbench.train.checkpoint import RunFolder, load_checkpoint
+from workbench.train.run import recorded_best, resume, train
+
+
+REAL_ATOMIC_PATH = atomic.atomic_path
+
+
+class Crash(BaseException):
+    """Stands for a SIGKILL: nothing after it runs (the run code catches only Exception)."""
+
+
+@pytest.fixture()
+def tiny_model(monkeypatch):
+    monkeypatch.setattr(run_mod, "create_model", lambda arch, n, dropout=0.0, weights="": TinyNet(n))
+
+
+def _cfg(data, out) -> RunConfig:
+    return RunConfig().with_overrides([
+        "data.image_size=16", "data.batch_size=8", "train.epochs=3", "train.lr=0.01", "train.device=cpu",
+        "train.precision=fp32", "train.threads=1", "model.channels_last=false", "augment.enabled=false",
+        f"runs_dir={out}"]).set("data.path", str(data))
+
+
+def _crash_at(monkeypatch, run_dir, k):
+    """Make the k-th atomic write into ``run_dir`` die before it happens (k < 0: count only)."""
+    calls = []
+
+    @contextlib.contextmanager
+    def patched(path):
+        if str(path).startswith(str(run_dir)):
+            calls.append(str(path))
+            if len(calls) - 1 == k:
+                raise Crash(str(path))
+        with REAL_ATOMIC_PATH(path) as tmp:
+            yield tmp
+
+    monkeypatch.setattr(atomic, "atomic_path", patched)
+    return calls
+
+
+def test_crash_at_every_write_then_resume_keeps_best_consistent(tmp_path, monkeypatch, tiny_model):
+    data = make_shapes_dataset(tmp_path / "data", n_train=6, n_valid=3, size=16)
+    ref_dir = tmp_path / "ref"
+    calls = _crash_at(monkeypatch, ref_dir, -1)
+    assert train(_cfg(data, tmp_path), run_dir=ref_dir).status == "completed"
+    n_writes = len(calls)
+    assert any(c.endswith("best.pt") for c in calls)
+    for k in range(n_writes):
+        run_dir = tmp_path / f"run{k}"
+        _crash_at(monkeypatch, run_dir, k)
+        with pytest.raises(Crash):
+            train(_cfg(data, tmp_path), run_dir=run_dir)
+        monkeypatch.setattr(atomic, "atomic_path", REAL_ATOMIC_PATH)
+        if not (run_dir / "config.toml").is_file():
+            continue  # died before the run existed
+        res = resume(run_dir)
+        assert res.status == "completed", (k, calls[k] if k < len(calls) else "", res.message)
+        f = RunFolder(run_dir)
+        metrics = json.loads(f.metrics.read_text())
+        last = load_checkpoint(f.last)
+        best = load_checkpoint(f.best)
+        losses = [r["valid_loss"] for r in last["history"]]
+        want = min(range(len(losses)), key=losses.__getitem__)
+        assert metrics["best_epoch"] == recorded_best(last) == int(best["epoch"]) == want, (k, calls)
+        assert metrics["valid_loss"] == pytest.approx(losses[want])
+        if want == last["epoch"]:
+            for a, b in zip(best["model"].values(), last["model"].values()):
+                assert torch.equal(a, b)

@@ -1,0 +1,69 @@
+"""A malformed model.json is refused with a message (never a traceback, NaN probabilities or an
+unbounded allocation), by the loader and by `workbench predict` (exit 2)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from trained_run import trained_run
+from workbench.cli import main
+from workbench.export import ExportError, export_run, load_exported
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mj") / "export"
+    export_run(trained_run(tmp_path_factory), "safetensors", out)
+    return out
+
+
+def _edit(meta: dict, case: str) -> str:
+    inp = meta["input"]
+    if case == "classes_int":
+        meta["classes"] = 5
+    elif case == "size_0":
+        inp["image_size"] = 0
+    elif case == "size_neg":
+        inp["image_size"] = -5
+    elif case == "mean_2":
+        inp["mean"] = [0.5, 0.5]
+    elif case == "std_0":
+        inp["std"] = [0, 0.2, 0.2]
+    elif case == "std_nan":
+        inp["std"] = [math.nan, 0.2, 0.2]
+    elif case == "crop_0":
+        inp["valid_crop"] = 0
+    elif case == "crop_neg":
+        inp["valid_crop"] = -1
+    elif case == "size_6000":
+        inp["image_size"], inp["presize"] = 6000, 12000
+    elif case == "files_escape":
+        meta["files"] = {"safetensors": "../../etc/passwd"}
+    if case == "deep":
+        return "[" * 200_000 + "]" * 200_000
+    return json.dumps(meta)
+
+
+CASES = ["classes_int", "size_0", "size_neg", "mean_2", "std_0", "std_nan", "crop_0", "crop_neg", "size_6000",
+         "files_escape", "deep"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_malformed_model_json_is_refused(case, export_dir, tmp_path, tmp_path_factory, capsys):
+    import shutil
+    d = tmp_path / "exp"
+    shutil.copytree(export_dir, d)
+    meta = json.loads((d / "model.json").read_text())
+    (d / "model.json").write_text(_edit(meta, case))
+    with pytest.raises(ExportError, match="model.json|JSON"):
+        load_exported(d / "model.json")
+    img = next((trained_run(tmp_path_factory).parents[1] / "shapes").rglob("*.png"))
+    assert main(["predict", str(d / "model.json"), str(img)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ")
+
+
+def test_the_export_itself_loads(export_dir):
+    assert load_exported(export_dir / "model.json").image_size == 32
