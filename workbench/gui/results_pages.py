@@ -28,6 +28,7 @@ from .widgets.common import splitter
 
 INTERPRET_JOB, TTA_JOB = "interpret", "tta"
 TOP_K = 48
+CELL_HINT = "Pick a cell of the matrix"
 
 
 def interpret_job(run_dir: str):
@@ -46,12 +47,27 @@ def tta_job(run_dir: str):
 
 
 def caption(p, i: int) -> tuple[str, str]:
-    """Gallery caption + tooltip of row i of Predictions: true, predicted, probability, loss."""
+    """Gallery caption + tooltip of row i of Predictions, in fastai's order: prediction / actual,
+    then loss / probability of the prediction."""
     t, pr = p.classes[int(p.targets[i])], int(np.argmax(p.probs[i]))
-    cap = f"{t} → {p.classes[pr]}\np {p.probs[i][pr]:.2f}  loss {p.losses[i]:.2f}"
+    cap = f"{p.classes[pr]} / {t}\nloss {p.losses[i]:.2f} / prob {p.probs[i][pr]:.2f}"
     tip = (f"true: {t}\npredicted: {p.classes[pr]} ({p.probs[i][pr]:.1%})\n"
            f"probability of the true class: {p.probs[i][int(p.targets[i])]:.1%}\nloss: {p.losses[i]:.3f}")
     return cap, tip
+
+
+def epoch_note(metrics: dict, monitor: str = "valid_loss") -> str:
+    """Which epoch's model the numbers are of (the best checkpoint), when it is not the last one."""
+    best, done = metrics.get("best_epoch"), metrics.get("epochs_done")
+    if not isinstance(best, int) or not isinstance(done, int) or best < 0 or best + 1 >= done:
+        return ""
+    by = "validation loss" if monitor == "valid_loss" else monitor
+    return f"<br>Model of epoch {best + 1} of {done} (the best by {by}), not of the last epoch."
+
+
+def _monitor(info) -> str:
+    cfg = getattr(info, "config", None)
+    return cfg.tricks.monitor if cfg is not None else "valid_loss"
 
 
 class ResultsPage(QWidget):
@@ -78,8 +94,9 @@ class ResultsPage(QWidget):
         self.progress.hide()
         self.summary = ResultsView()
         self.confusion = ConfusionView()
-        self.cell_gallery = GalleryView("Pick a cell of the matrix")
+        self.cell_gallery = GalleryView(CELL_HINT)
         self.losses = GalleryView("Top losses", with_filter=True, with_overlay=True)
+        self.losses.title.setToolTip("Captions: prediction / actual, then loss / probability of the prediction")
         self.tta = TTAView()
         self.changes = ChangesView()
         self.viewer = ImageViewer(self)
@@ -133,11 +150,25 @@ class ResultsPage(QWidget):
             return False
         self._pending = ""
         self.run_dir = str(run_dir)
-        self.cams.clear()
+        self.clear()
         self.heading.setText(f"Computing predictions of {Path(run_dir).name}…")
         self.progress.setRange(0, 0)
         self.progress.show()
         return self.runner.start(INTERPRET_JOB, interpret_job(self.run_dir))
+
+    def clear(self) -> None:
+        """Empty every tab, so nothing of the previous run stays on screen under the next one's name."""
+        self.preds, self.info = None, None
+        self.cams.clear()
+        self.summary.set_summary({}, "Loading…")
+        self.summary.set_report([])
+        self.summary.set_history([])
+        self.confusion.set_data(np.zeros((0, 0), dtype=np.int64), (), [])
+        self.cell_gallery.set_title(CELL_HINT)
+        for g in self.galleries:
+            g.set_items([])
+        self.tta.reset()
+        self.viewer.hide()
 
     def show_interpretation(self, predictions, info=None) -> None:
         """Fill every tab from Predictions (and the RunInfo for curves and the dataset root)."""
@@ -149,12 +180,14 @@ class ResultsPage(QWidget):
         if "valid_loss" not in s:
             s["valid_loss"] = float(np.mean(p.losses)) if len(p) else None
         name = getattr(info, "name", "") or Path(self.run_dir).name
-        self.summary.set_summary(s, f"<b>{name}</b> &nbsp; {len(p)} validation images, {len(p.classes)} classes")
+        self.summary.set_summary(s, f"<b>{name}</b> &nbsp; {len(p)} validation images, {len(p.classes)} classes"
+                                    f"{epoch_note(getattr(info, 'metrics', None) or {}, _monitor(info))}")
         self.summary.set_report(per_class_report(p))
         self.summary.set_history([(name, list(getattr(info, "history", None) or []))])
         self.confusion.set_data(confusion_matrix(p), p.classes, most_confused(p))
         for g in self.galleries:
             g.set_classes(p.classes)
+        self.cell_gallery.set_title(CELL_HINT)
         self.cell_gallery.set_items([])
         self.show_top_losses()
         root = getattr(getattr(info, "config", None), "data", None)

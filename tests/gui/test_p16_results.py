@@ -1,0 +1,63 @@
+"""Results page on real (tiny) runs: nothing of the previous run stays on screen when another loads."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    from trained_run import trained_run
+    return Path(trained_run(tmp_path_factory))
+
+
+@pytest.fixture
+def page(session, qtbot, run_dir):
+    from workbench.gui.results_pages import make_pages
+    session.set_config(session.config.set("runs_dir", str(run_dir.parent)))
+    pages = make_pages(session)
+    for w in pages.values():
+        qtbot.addWidget(w)
+    with qtbot.waitSignal(pages["Results"].runLoaded, timeout=60_000):
+        session.open_run(str(run_dir))
+    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    return pages["Results"]
+
+
+def test_loading_another_run_resets_tta_and_the_cell_caption(page, session, qtbot, run_dir, tmp_path):
+    with qtbot.waitSignal(session.runner.finished, timeout=60_000):
+        assert page.compute_tta()
+    assert page.tta.result is not None and page.tta.fixed.paths() is not None
+    page.confusion.choose(0, 0)
+    assert page.cell_gallery.title.text() != "<b>Pick a cell of the matrix</b>"
+    other = tmp_path / "runs" / "run-b"
+    shutil.copytree(run_dir, other)
+    with qtbot.waitSignal(page.runLoaded, timeout=60_000):
+        session.open_run(str(other))
+    assert page.tta.result is None
+    assert page.tta.plain_label.text() == "–" and page.tta.tta_label.text() == "–"
+    assert not page.tta.slider.isEnabled() and page.tta.fixed.paths() == [] and page.tta.broken.paths() == []
+    assert page.cell_gallery.title.text() == "<b>Pick a cell of the matrix</b>"
+    assert page.cell_gallery.paths() == []
+    assert "run-b" in page.summary.heading.text()
+
+
+def test_headline_says_when_the_model_is_not_of_the_last_epoch():
+    from workbench.gui.results_pages import epoch_note
+    assert "epoch 2 of 4" in epoch_note({"best_epoch": 1, "epochs_done": 4})
+    assert "validation loss" in epoch_note({"best_epoch": 1, "epochs_done": 4})
+    assert "accuracy" in epoch_note({"best_epoch": 0, "epochs_done": 3}, "accuracy")
+    assert epoch_note({"best_epoch": 3, "epochs_done": 4}) == ""
+    assert epoch_note({}) == ""
+
+
+def test_top_loss_captions_name_prediction_actual_loss_probability(page):
+    from workbench.gui.results_pages import caption
+    p = page.preds
+    import numpy as np
+    cap, _tip = caption(p, 0)
+    pred, true = p.classes[int(np.argmax(p.probs[0]))], p.classes[int(p.targets[0])]
+    assert cap.split("\n") == [f"{pred} / {true}", f"loss {p.losses[0]:.2f} / prob {p.probs[0].max():.2f}"]
+    assert "prediction / actual" in page.losses.title.toolTip()
