@@ -236,6 +236,13 @@ class RunConfig:
             problems.append(f"schema_version {self.schema_version} is not the current {SCHEMA_VERSION}")
         return problems
 
+    def warnings(self) -> list[str]:
+        """Valid but unusual settings worth a word (training still starts)."""
+        out = []
+        if not 1e-6 <= self.train.lr <= 1.0:
+            out.append(f"train.lr ({self.train.lr:g}) is outside the usual 1e-6 .. 1; pick one with the LR finder")
+        return out
+
     @property
     def effective_presize(self) -> int:
         return self.data.presize or int(round(self.data.image_size * 1.25 / 8) * 8)

@@ -364,6 +364,7 @@ class MainWindow(QMainWindow):
             v = st.value(f"splitters/{sp.objectName()}")
             if isinstance(v, QByteArray):
                 sp.restoreState(v)
+        self.lr_view.auto_apply.setChecked(st.value("lr_find/auto_apply", False, type=bool))
         self._fill_recent()
 
     def save_settings(self) -> None:
@@ -372,6 +373,7 @@ class MainWindow(QMainWindow):
         st.setValue("state", self.saveState())
         for sp in (self.splitter, self.recipe_view.splitter, self.train_view.splitter):
             st.setValue(f"splitters/{sp.objectName()}", sp.saveState())
+        st.setValue("lr_find/auto_apply", self.lr_view.auto_apply.isChecked())
         st.sync()
 
     def _ask_close(self) -> bool:

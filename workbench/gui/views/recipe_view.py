@@ -2,6 +2,7 @@
 inline validation, save / load as the CLI's TOML, and "Copy CLI command"."""
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -42,6 +43,7 @@ class RecipeView(QWidget):
         self.problems_label = QLabel()
         self.problems_label.setObjectName("problems")
         self.problems_label.setWordWrap(True)
+        self.problems_label.setTextFormat(Qt.TextFormat.RichText)  # the warning sign is an HTML entity
         self.problems_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.preview = AugmentPreview(session)
@@ -123,8 +125,9 @@ class RecipeView(QWidget):
         problems = self.session.problems()
         problems = [p for p in problems if not p.startswith("data.path")]
         self.form.mark_problems(problems)
-        self.problems_label.setText("<br>".join(f"&#9888; {p}" for p in problems))
-        self.problems_label.setVisible(bool(problems))
+        lines = [f"&#9888; {html.escape(p)}" for p in problems + cfg.warnings()]
+        self.problems_label.setText("<br>".join(lines))
+        self.problems_label.setVisible(bool(lines))
         self._sched_timer.start()
 
     @Slot()
