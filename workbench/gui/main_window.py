@@ -22,7 +22,7 @@ from .views.data_view import DataView
 from .views.lr_find_view import LRFindView
 from .views.recipe_view import RecipeView
 from .views.train_view import TrainView
-from .widgets.common import PlaceholderPage, icon, splitter
+from .widgets.common import ElidedLabel, PlaceholderPage, icon, splitter
 
 MAX_RECENT = 8
 
@@ -30,6 +30,11 @@ MAX_RECENT = 8
 def settings() -> QSettings:
     """UI state only (layout, recent folders), in the per-user data folder; never hyper-parameters."""
     return QSettings(str(data_home() / "gui.ini"), QSettings.Format.IniFormat)
+
+
+def _norm(folder: str) -> str:
+    """One spelling per folder (no trailing slash, ~ expanded, symlinks and .. resolved)."""
+    return str(Path(folder).expanduser().resolve())
 
 
 @dataclass
@@ -90,7 +95,8 @@ class MainWindow(QMainWindow):
 
         self._fit_steps()
         self._build_actions()
-        self.device_label, self.precision_label, self.state_label = QLabel("device: ..."), QLabel(), QLabel("ready")
+        self.device_label, self.precision_label = QLabel("device: ..."), QLabel()
+        self.state_label = ElidedLabel("ready")
         for w in (self.state_label,):
             self.statusBar().addWidget(w, 1)
         for w in (self.device_label, self.precision_label):
@@ -102,7 +108,6 @@ class MainWindow(QMainWindow):
         s.job_failed.connect(self.show_error)
         s.runs_changed.connect(self.refresh_runs)
         s.run_opened.connect(self._on_run_opened)
-        self.data_view.open_requested.connect(self.add_recent)
         self.train_view.run_finished.connect(self._on_run_finished)
         self.train_view.state_changed.connect(lambda st: self._update_state())
         self.lr_view.lr_picked.connect(lambda lr: self.statusBar().showMessage(f"train.lr set to {lr:.3g}", 4000))
@@ -149,9 +154,10 @@ class MainWindow(QMainWindow):
             self.add_page("runs", "7  Runs", "folder", pages["Runs"], "Manage run folders")
 
     def _fit_steps(self) -> None:
-        """The step list shows every step without scrolling."""
+        """The step list shows every step, whole names, without scrolling (also at 1024 x 700)."""
         rows = sum(self.steps.sizeHintForRow(i) for i in range(self.steps.count()))
         self.steps.setFixedHeight(rows + 2 * self.steps.frameWidth() + 8)
+        self.steps.setMinimumWidth(self.steps.sizeHintForColumn(0) + 2 * self.steps.frameWidth() + 16)
 
     def page(self, key: str) -> QWidget:
         return self.pages[self._index(key)].widget
@@ -314,19 +320,28 @@ class MainWindow(QMainWindow):
                 self.show_page("results")
 
     def _on_dataset(self, ds) -> None:
+        if ds is not None:  # only folders that opened go to the recent list
+            self.add_recent(ds.root)
         self._update_state()
 
     def add_recent(self, folder: str) -> None:
         st = settings()
+        folder = _norm(folder)
         recent = [folder] + [f for f in self.recent_folders() if f != folder]
         st.setValue("recent", recent[:MAX_RECENT])
         self._fill_recent()
 
     def recent_folders(self) -> list[str]:
+        """Recent dataset folders, newest first: one entry per folder, only folders that still exist."""
         value = settings().value("recent", [])
         if isinstance(value, str):
             value = [value]
-        return [str(v) for v in value or []]
+        out: list[str] = []
+        for v in value or []:
+            f = _norm(str(v))
+            if f not in out and Path(f).is_dir():
+                out.append(f)
+        return out
 
     def _fill_recent(self) -> None:
         folders = self.recent_folders()

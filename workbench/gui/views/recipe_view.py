@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
 
 from ...config import ConfigError, RunConfig
 from ..session import default_config
-from ..widgets.common import page_header, set_icon, splitter
+from ..widgets.common import ElidedLabel, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
 from .options_form import OptionsForm
 from .plots import LivePlot
@@ -49,7 +49,7 @@ class RecipeView(QWidget):
         self.preview = AugmentPreview(session)
         self.schedule_plot = LivePlot("Planned schedule over the run", "epoch", "learning rate")
         self.schedule_plot.add_curve("lr", "#10b981")
-        self.mom_plot_note = QLabel()
+        self.mom_plot_note = ElidedLabel()
         self.mom_plot_note.setObjectName("dim")
         self.schedule_plot.getPlotItem().showAxis("right")
         self.schedule_plot.getPlotItem().setLabel("right", "momentum", color="#a855f7")
