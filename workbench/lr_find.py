@@ -18,6 +18,7 @@ import torch
 from .config import LRFindConfig, RunConfig
 from .control import Cancelled, RunControl
 from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
+from .data.report import require_trainable
 from .train.callback import CancelEpoch, CancelFit, Callback
 
 SUGGESTIONS = ("valley", "steep", "minimum", "slide")
@@ -398,6 +399,7 @@ def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None,
     set_threads(gui_attached, cfg.train.threads)
     device = pick_device(cfg.train.device)
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
+    require_trainable(ds)
     bundle = build_loaders(ds, cfg, device, sink=sink, control=control)
     trainer = build_trainer(cfg, bundle, sink=sink, control=control, device=device)
     return run_lr_find(trainer, cfg.lr_find, sink=sink, control=control)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem
 from ..events import JobFailed
 from ..paths import data_home
 from .jobs import submit, wait_side_tasks
+from .recent import add_recent, recent_folders
 from .session import Session
 from .views.data_view import DataView
 from .views.lr_find_view import LRFindView
@@ -24,17 +25,10 @@ from .views.recipe_view import RecipeView
 from .views.train_view import TrainView
 from .widgets.common import ElidedLabel, PlaceholderPage, icon, splitter
 
-MAX_RECENT = 8
-
 
 def settings() -> QSettings:
     """UI state only (layout, recent folders), in the per-user data folder; never hyper-parameters."""
     return QSettings(str(data_home() / "gui.ini"), QSettings.Format.IniFormat)
-
-
-def _norm(folder: str) -> str:
-    """One spelling per folder (no trailing slash, ~ expanded, symlinks and .. resolved)."""
-    return str(Path(folder).expanduser().resolve())
 
 
 @dataclass
@@ -325,23 +319,12 @@ class MainWindow(QMainWindow):
         self._update_state()
 
     def add_recent(self, folder: str) -> None:
-        st = settings()
-        folder = _norm(folder)
-        recent = [folder] + [f for f in self.recent_folders() if f != folder]
-        st.setValue("recent", recent[:MAX_RECENT])
+        add_recent(settings(), folder)
         self._fill_recent()
 
     def recent_folders(self) -> list[str]:
         """Recent dataset folders, newest first: one entry per folder, only folders that still exist."""
-        value = settings().value("recent", [])
-        if isinstance(value, str):
-            value = [value]
-        out: list[str] = []
-        for v in value or []:
-            f = _norm(str(v))
-            if f not in out and Path(f).is_dir():
-                out.append(f)
-        return out
+        return recent_folders(settings())
 
     def _fill_recent(self) -> None:
         folders = self.recent_folders()
@@ -392,9 +375,17 @@ class MainWindow(QMainWindow):
         st.sync()
 
     def _ask_close(self) -> bool:
-        answer = QMessageBox.question(self, "A job is running",
-                                      "A job is still running. Stop it and quit? (The last checkpoint stays usable.)")
+        answer = QMessageBox.question(self, "A job is running", self.close_question())
         return answer == QMessageBox.StandardButton.Yes
+
+    def close_question(self) -> str:
+        if self.session.runner.name != "train":
+            return "A job is still running. Stop it and quit?"
+        done = self.train_view.saved_epochs
+        if done:
+            return (f"Training is still running. Stop it and quit? The checkpoint of epoch {done} stays; "
+                    "the run can be resumed from there.")
+        return "Training is still running and no epoch has finished yet. Stop it and quit? Nothing of this run is kept."
 
     def closeEvent(self, event) -> None:
         if self.session.runner.busy:

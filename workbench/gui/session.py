@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..config import ConfigError, RunConfig
+from ..data.report import training_problems
 from ..events import Event, JobFailed, JobResult
 from ..paths import data_home
 from .jobs import JobRunner
@@ -60,7 +61,20 @@ class Session(QObject):
         probs = self.config.validate()
         if not self.config.data.path:
             probs.append("data.path: open a dataset first")
+        probs += self._dataset_checks()[0]
         return probs
+
+    def warnings(self) -> list[str]:
+        """Settings and data that allow training but deserve a word (shown in the recipe)."""
+        return self.config.warnings() + self._dataset_checks()[1]
+
+    def _dataset_checks(self) -> tuple[list[str], list[str]]:
+        ds = self.dataset
+        if ds is None or not self.config.data.path:
+            return [], []
+        if Path(ds.root).resolve() != Path(self.config.data.path).expanduser().resolve():
+            return [], []
+        return training_problems(ds)
 
     def cli_command(self) -> str:
         """The equivalent ``workbench train`` command (only keys that differ from the defaults)."""

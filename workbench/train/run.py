@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
+from ..data.report import require_trainable
 from ..control import Cancelled, RunControl
 from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, null_sink
@@ -74,6 +75,7 @@ def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, wo
     from ..data import open_dataset
     from ..data.pipeline import build_loaders
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
+    require_trainable(ds)
     return build_loaders(ds, cfg, device, sink=sink, control=control, rank=rank, world_size=world_size)
 
 

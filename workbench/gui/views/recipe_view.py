@@ -35,6 +35,7 @@ class RecipeView(QWidget):
         self.session = session
         self.form = OptionsForm(session.config)
         self.form.changed.connect(self._on_form_changed)
+        self.form.rejected.connect(self._on_rejected)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
@@ -93,7 +94,7 @@ class RecipeView(QWidget):
         self._sched_timer.setInterval(150)
         self._sched_timer.timeout.connect(self.redraw_schedule)
         session.config_changed.connect(self._on_config)
-        session.dataset_changed.connect(lambda ds: self._sched_timer.start())
+        session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config)))
         self._on_config(session.config)
 
     def _setup_momentum_axis(self) -> None:
@@ -119,13 +120,20 @@ class RecipeView(QWidget):
             self.problems_label.setText(f"<b>{key}</b>: {e}")
             self.problems_label.setVisible(True)
 
+    @Slot(str, str)
+    def _on_rejected(self, key: str, message: str) -> None:
+        """A typed value outside the range: say so at the top and mark the field (until the next change)."""
+        self.problems_label.setText(f"&#9888; {html.escape(message)}")
+        self.problems_label.setVisible(True)
+        self.form.mark_problems([key])
+
     @Slot(object)
     def _on_config(self, cfg: RunConfig) -> None:
         self.form.set_config(cfg)
         problems = self.session.problems()
         problems = [p for p in problems if not p.startswith("data.path")]
         self.form.mark_problems(problems)
-        lines = [f"&#9888; {html.escape(p)}" for p in problems + cfg.warnings()]
+        lines = [f"&#9888; {html.escape(p)}" for p in problems + self.session.warnings()]
         self.problems_label.setText("<br>".join(lines))
         self.problems_label.setVisible(bool(lines))
         self._sched_timer.start()
