@@ -50,6 +50,7 @@ class DataConfig:
     min_side: int = opt(8, "Minimum image side (px)", "Images smaller than this are reported as too small and skipped.", min=1, max=4096, advanced=True)
     max_pixels: int = opt(89_478_485, "Maximum pixels", "Images with more pixels are reported as decompression bombs and skipped.", min=1_000, advanced=True)
     cache_dir: str = opt("", "Cache folder", "Where scan results and the presized image cache are kept; empty = ~/.cache/workbench.", advanced=True)
+    changes_beside_data: bool = opt(False, "Keep changes beside the data", "Store relabel / quarantine decisions in DATASET/.workbench/changes.json, shared with everyone who uses the folder; off = in the per-user project folder, so the dataset folder is never written.", advanced=True)
 
 
 @dataclass(frozen=True)

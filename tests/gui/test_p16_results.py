@@ -61,3 +61,44 @@ def test_top_loss_captions_name_prediction_actual_loss_probability(page):
     pred, true = p.classes[int(np.argmax(p.probs[0]))], p.classes[int(p.targets[0])]
     assert cap.split("\n") == [f"{pred} / {true}", f"loss {p.losses[0]:.2f} / prob {p.probs[0].max():.2f}"]
     assert "prediction / actual" in page.losses.title.toolTip()
+
+
+def test_quarantining_validation_images_is_said_and_k_gives_feedback(page, qtbot):
+    from workbench.data.sidecar import ChangeSet
+    valid = page.preds.paths[0]
+    assert page.apply_action("quarantine", [valid], "")
+    assert "validation" in page.notice.text() and "not directly comparable" in page.notice.text()
+    assert page.apply_action("keep", [valid], "")
+    assert page.notice.text().startswith("Kept ")
+    cs = ChangeSet.load(page.changes.root)
+    assert cs.get(valid) is None
+    assert ".workbench" not in str(cs.location)          # per-user by default, not in the dataset
+
+
+def test_runs_validated_on_different_images_are_marked_when_compared(qtbot, run_dir, tmp_path):
+    import json
+    from workbench.gui.views.runs_view import VALID_ROW, RunsView
+    from workbench.runs import list_runs
+    runs = tmp_path / "runs"
+    a, b = runs / "a", runs / "b"
+    shutil.copytree(run_dir, a)
+    shutil.copytree(run_dir, b)
+    m = json.loads((a / "metrics.json").read_text())
+    assert m.get("valid_set") and m.get("n_valid")
+    m["valid_set"], m["n_valid"] = "0123456789ab", m["n_valid"] - 1
+    (b / "metrics.json").write_text(json.dumps(m))
+    view = RunsView()
+    qtbot.addWidget(view)
+    view.set_runs(list_runs(runs))
+    view.select_names(["a", "b"])
+    rows = view.diff_rows()
+    assert VALID_ROW in rows and len(set(rows[VALID_ROW].values())) == 2
+    assert "not directly comparable" in view.diff_title.text()
+
+
+def test_predictions_csv_dialog_starts_in_the_run_folder(qtbot, session, run_dir):
+    from workbench.gui.views.export_view import ExportView
+    v = ExportView(session.runner)
+    qtbot.addWidget(v)
+    v.set_run(str(run_dir))
+    assert v.default_csv() == str(run_dir / "predictions.csv")

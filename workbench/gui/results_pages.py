@@ -21,10 +21,11 @@ from .views.confusion_view import ConfusionView
 from .views.export_view import ExportView
 from .views.gallery_view import GalleryItem, GalleryView
 from .views.image_viewer import ImageViewer, request_cam, top_k
+from .views.result_texts import action_notice, caption, epoch_note, monitor_of
 from .views.results_view import ResultsView
 from .views.runs_view import RunsView
 from .views.tta_view import TTAView
-from .widgets.common import splitter
+from .widgets.common import ElidedLabel, splitter
 
 INTERPRET_JOB, TTA_JOB = "interpret", "tta"
 TOP_K = 48
@@ -46,30 +47,6 @@ def tta_job(run_dir: str):
     return job
 
 
-def caption(p, i: int) -> tuple[str, str]:
-    """Gallery caption + tooltip of row i of Predictions, in fastai's order: prediction / actual,
-    then loss / probability of the prediction."""
-    t, pr = p.classes[int(p.targets[i])], int(np.argmax(p.probs[i]))
-    cap = f"{p.classes[pr]} / {t}\nloss {p.losses[i]:.2f} / prob {p.probs[i][pr]:.2f}"
-    tip = (f"true: {t}\npredicted: {p.classes[pr]} ({p.probs[i][pr]:.1%})\n"
-           f"probability of the true class: {p.probs[i][int(p.targets[i])]:.1%}\nloss: {p.losses[i]:.3f}")
-    return cap, tip
-
-
-def epoch_note(metrics: dict, monitor: str = "valid_loss") -> str:
-    """Which epoch's model the numbers are of (the best checkpoint), when it is not the last one."""
-    best, done = metrics.get("best_epoch"), metrics.get("epochs_done")
-    if not isinstance(best, int) or not isinstance(done, int) or best < 0 or best + 1 >= done:
-        return ""
-    by = "validation loss" if monitor == "valid_loss" else monitor
-    return f"<br>Model of epoch {best + 1} of {done} (the best by {by}), not of the last epoch."
-
-
-def _monitor(info) -> str:
-    cfg = getattr(info, "config", None)
-    return cfg.tricks.monitor if cfg is not None else "valid_loss"
-
-
 class ResultsPage(QWidget):
     """Summary, confusion matrix, top losses (+ Grad-CAM), TTA and the change list of one run."""
     runLoaded = Signal(str)
@@ -89,6 +66,8 @@ class ResultsPage(QWidget):
         self.heading.setWordWrap(True)
         self.open_btn = QPushButton("Open run folder…")
         self.open_btn.clicked.connect(self._pick_run)
+        self.notice = ElidedLabel()
+        self.notice.setObjectName("dim")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.hide()
@@ -114,6 +93,7 @@ class ResultsPage(QWidget):
         head.addWidget(self.open_btn)
         lay = QVBoxLayout(self)
         lay.addLayout(head)
+        lay.addWidget(self.notice)
         lay.addWidget(self.tabs, 1)
         self.confusion.cellChosen.connect(self.show_cell)
         self.losses.filterChanged.connect(lambda _c: self.show_top_losses())
@@ -168,6 +148,7 @@ class ResultsPage(QWidget):
         for g in self.galleries:
             g.set_items([])
         self.tta.reset()
+        self.notice.setText("")
         self.viewer.hide()
 
     def show_interpretation(self, predictions, info=None) -> None:
@@ -181,7 +162,7 @@ class ResultsPage(QWidget):
             s["valid_loss"] = float(np.mean(p.losses)) if len(p) else None
         name = getattr(info, "name", "") or Path(self.run_dir).name
         self.summary.set_summary(s, f"<b>{name}</b> &nbsp; {len(p)} validation images, {len(p.classes)} classes"
-                                    f"{epoch_note(getattr(info, 'metrics', None) or {}, _monitor(info))}")
+                                    f"{epoch_note(getattr(info, 'metrics', None) or {}, monitor_of(info))}")
         self.summary.set_report(per_class_report(p))
         self.summary.set_history([(name, list(getattr(info, "history", None) or []))])
         self.confusion.set_data(confusion_matrix(p), p.classes, most_confused(p))
@@ -192,7 +173,7 @@ class ResultsPage(QWidget):
         self.show_top_losses()
         root = getattr(getattr(info, "config", None), "data", None)
         if root is not None and root.path:
-            self.changes.open_root(str(Path(root.path).expanduser().resolve()))
+            self.changes.open_root(str(Path(root.path).expanduser().resolve()), root.changes_beside_data)
         self._refresh_marks()
         self.heading.setText(f"<b>{name}</b> &nbsp; <span style='color:#64748b'>{self.run_dir}</span>")
         self.runLoaded.emit(self.run_dir)
@@ -255,7 +236,11 @@ class ResultsPage(QWidget):
     # ------------------------------------------------------------------ hard-example actions
     def apply_action(self, action: str, paths: list, new_class: str) -> bool:
         classes = self.preds.classes if self.preds is not None else None
-        return self.changes.apply(action, list(paths), new_class, classes)
+        ok = self.changes.apply(action, list(paths), new_class, classes)
+        if ok:
+            valid = set(self.preds.paths) if self.preds is not None else set()
+            self.notice.setText(action_notice(action, list(paths), new_class, valid))
+        return ok
 
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""

@@ -51,6 +51,16 @@ def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:
     return path
 
 
+def valid_set_digest(items, root: str) -> str:
+    """Short digest of the validation files (paths relative to the dataset): runs whose digests
+    differ were validated on different images (e.g. after a quarantine), so their accuracies differ
+    for that reason too."""
+    import hashlib
+    import os
+    rels = sorted(os.path.relpath(it.path, root) if root else it.path for it in items)
+    return hashlib.sha1("\n".join(rels).encode("utf-8")).hexdigest()[:12]
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -146,7 +156,7 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
         start = trainer.load_state(resume_state) if resume_state else 0
         base.update({"device": describe(device), "precision": precision, "arch": cfg.model.arch,
                      "image_size": cfg.data.image_size, "n_train": len(bundle.train_items),
-                     "n_valid": len(bundle.valid_items)})
+                     "n_valid": len(bundle.valid_items), "valid_set": valid_set_digest(bundle.valid_items, cfg.data.path)})
         trainer.on_epoch_saved = lambda tr: folder.write_metrics(
             _final_metrics(tr, "running", base, prior_wall + time.perf_counter() - t0))
         folder.write_metrics(_final_metrics(trainer, "running", base, prior_wall))
