@@ -23,3 +23,11 @@ def data_home() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "workbench"
+
+
+def project_dir(dataset_root: str | os.PathLike) -> Path:
+    """Per-user folder of one dataset (its working recipe, its relabel / quarantine sidecar), keyed
+    by a digest of the dataset's resolved path, so nothing is written into the dataset folder."""
+    import hashlib
+    root = str(Path(dataset_root).expanduser().resolve())
+    return data_home() / "projects" / hashlib.sha1(root.encode("utf-8")).hexdigest()

@@ -82,13 +82,13 @@ def test_close_question_and_log_per_run(qtbot):
     tv = win.train_view
     win.session.runner.name = "train"
     tv._on_job_started("train")
-    assert "no epoch has finished" in win.close_question()
+    assert "no epoch has finished" in tv.close_question()
     tv.handle(CheckpointSaved(path="x/last.pt", epoch=2))
-    assert "epoch 3" in win.close_question() and "resumed" in win.close_question()
+    assert "epoch 3" in tv.close_question() and "resumed" in tv.close_question()
     tv._log("a line of run A")
     tv._on_job_started("train")
-    assert "run A" not in tv.log.toPlainText() and "no epoch" in win.close_question()
+    assert "run A" not in tv.log.toPlainText() and "no epoch" in tv.close_question()
     tv.handle(FitStarted(run_dir="r", epochs=5, start_epoch=2, steps_per_epoch=1, n_train=1, n_valid=1,
                          classes=("a", "b"), device="cpu", precision="fp32", batch_size=1))
-    assert "epoch 2" in win.close_question()
+    assert "epoch 2" in tv.close_question()
     win.session.runner.name = ""

@@ -7,14 +7,13 @@ per-user file when writing there fails. Paths are stored relative to the root so
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
 from ..atomic import atomic_write_json
-from ..paths import data_home
+from ..paths import project_dir
 
 VERSION = 1
 RELABEL, QUARANTINE = "relabel", "quarantine"
@@ -26,8 +25,7 @@ def local_path(root: Path) -> Path:
 
 def fallback_path(root: Path) -> Path:
     """The per-user sidecar of a dataset folder (the default location)."""
-    digest = hashlib.sha1(str(root).encode("utf-8")).hexdigest()
-    return data_home() / "projects" / digest / "changes.json"
+    return project_dir(root) / "changes.json"
 
 
 user_path = fallback_path

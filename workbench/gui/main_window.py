@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self.gpu_count = 0  # set by detect_device; "Train on all GPUs" needs more than one
         self.confirm_close: Callable[[], bool] = self._ask_close
+        self.confirm_recipe: Callable[[], bool] = lambda: self.recipe_view.confirm_quit()
         self.steps = QListWidget()
         self.steps.setObjectName("steps")
         self.steps.setIconSize(QSize(20, 20))
@@ -375,19 +376,13 @@ class MainWindow(QMainWindow):
         st.sync()
 
     def _ask_close(self) -> bool:
-        answer = QMessageBox.question(self, "A job is running", self.close_question())
+        answer = QMessageBox.question(self, "A job is running", self.train_view.close_question())
         return answer == QMessageBox.StandardButton.Yes
 
-    def close_question(self) -> str:
-        if self.session.runner.name != "train":
-            return "A job is still running. Stop it and quit?"
-        done = self.train_view.saved_epochs
-        if done:
-            return (f"Training is still running. Stop it and quit? The checkpoint of epoch {done} stays; "
-                    "the run can be resumed from there.")
-        return "Training is still running and no epoch has finished yet. Stop it and quit? Nothing of this run is kept."
-
     def closeEvent(self, event) -> None:
+        if not self.confirm_recipe():
+            event.ignore()
+            return
         if self.session.runner.busy:
             if not self.confirm_close():
                 event.ignore()

@@ -16,6 +16,7 @@ from ..config import ConfigError, RunConfig
 from ..data.report import training_problems
 from ..events import Event, JobFailed, JobResult
 from ..paths import data_home
+from ..working_recipe import load_working, save_working
 from .jobs import JobRunner
 
 
@@ -33,9 +34,15 @@ class Session(QObject):
     job_failed = Signal(object)           # JobFailed
     lr_result = Signal(object)            # LRFindResult
 
-    def __init__(self, config: RunConfig | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, config: RunConfig | None = None, parent: QObject | None = None,
+                 autosave: bool = False) -> None:
         super().__init__(parent)
         self.config: RunConfig = config or default_config()
+        # the app keeps the working recipe per dataset (workbench.working_recipe); tests leave it off
+        self.autosave = autosave
+        self.autosave_error = ""
+        self.recipe_file = ""                 # the TOML last loaded or saved by the user ...
+        self.recipe_file_config: RunConfig | None = None   # ... and the recipe it holds
         self.dataset = None
         self.stats = None
         self.current_run: str = ""
@@ -51,7 +58,24 @@ class Session(QObject):
     def set_config(self, cfg: RunConfig) -> None:
         if cfg != self.config:
             self.config = cfg
+            self._autosave()
             self.config_changed.emit(cfg)
+
+    def _autosave(self) -> None:
+        if not self.autosave:
+            return
+        try:
+            save_working(self.config)
+            self.autosave_error = ""
+        except OSError as e:
+            self.autosave_error = f"the working recipe could not be kept ({e})"
+
+    def set_recipe_file(self, path: str) -> None:
+        """The recipe was just loaded from / saved to ``path`` (quitting asks when it differs later)."""
+        self.recipe_file, self.recipe_file_config = str(path), self.config
+
+    def recipe_file_outdated(self) -> bool:
+        return bool(self.recipe_file) and self.recipe_file_config != self.config
 
     def set_option(self, key: str, value: Any) -> None:
         """Set one option (coerced to its type); raises ConfigError with a readable message."""
@@ -94,7 +118,9 @@ class Session(QObject):
 
     def open_dataset(self, path: str | Path) -> bool:
         """Scan + health check + stats in a worker; dataset_changed fires when done."""
-        cfg = self.config.set("data.path", str(Path(path).expanduser()))
+        root = str(Path(path).expanduser())
+        kept = load_working(root) if self.autosave else None   # this dataset's own working recipe
+        cfg = (kept or self.config).set("data.path", root)
         self.set_config(cfg)
 
         def job(sink, control):

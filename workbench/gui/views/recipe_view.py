@@ -62,20 +62,25 @@ class RecipeView(QWidget):
         self.save_btn = QPushButton("Save...")
         self.copy_btn = QPushButton("Copy CLI command")
         self.reset_btn = QPushButton("Defaults")
+        self.undo_btn = QPushButton("Undo")
+        self.undo_stack: list[RunConfig] = []   # recipes replaced by Defaults / Load
         for b, name, tip in ((self.load_btn, "open", "Load a recipe TOML (Ctrl+L)"),
                              (self.save_btn, "save", "Save the recipe as TOML for the CLI (Ctrl+S)"),
                              (self.copy_btn, "copy", "Copy the equivalent `workbench train` command"),
-                             (self.reset_btn, "reset", "Reset every option to its default (keeps the dataset)")):
+                             (self.reset_btn, "reset", "Reset every option to its default (keeps the dataset; Undo brings the recipe back)"),
+                             (self.undo_btn, "undo", "Bring back the recipe that Defaults or Load replaced")):
             set_icon(b, name)
             b.setToolTip(tip)
         self.load_btn.clicked.connect(self.load_dialog)
         self.save_btn.clicked.connect(self.save_dialog)
         self.copy_btn.clicked.connect(self.copy_command)
         self.reset_btn.clicked.connect(self.reset_defaults)
+        self.undo_btn.clicked.connect(self.undo)
+        self.undo_btn.setEnabled(False)
 
         head = QHBoxLayout()
         head.addWidget(page_header("Recipe", "Every option shows what it does and its default in its tooltip."), 1)
-        for b in (self.load_btn, self.save_btn, self.copy_btn, self.reset_btn):
+        for b in (self.load_btn, self.save_btn, self.copy_btn, self.reset_btn, self.undo_btn):
             head.addWidget(b)
         right = QVBoxLayout()
         right.addWidget(self.preview)
@@ -172,10 +177,48 @@ class RecipeView(QWidget):
         cfg = RunConfig.load(path)
         if not cfg.data.path and self.session.config.data.path:
             cfg = cfg.set("data.path", self.session.config.data.path)
-        self.session.set_config(cfg)
+        self._replace(cfg, f"Loaded {path}.")
+        self.session.set_recipe_file(path)
 
     def save(self, path: str) -> None:
         self.session.config.save(path)
+        self.session.set_recipe_file(path)
+
+    def _replace(self, cfg: RunConfig, note: str) -> None:
+        if cfg != self.session.config:
+            self.undo_stack.append(self.session.config)
+            self.undo_btn.setEnabled(True)
+            self.mom_plot_note.setText(note + " Undo brings back the previous recipe.")
+        self.session.set_config(cfg)
+
+    def undo(self) -> bool:
+        """Bring back the recipe the last Defaults / Load replaced (the dataset stays)."""
+        if not self.undo_stack:
+            return False
+        cfg = self.undo_stack.pop().set("data.path", self.session.config.data.path)
+        self.undo_btn.setEnabled(bool(self.undo_stack))
+        self.session.set_config(cfg)
+        self.mom_plot_note.setText("Previous recipe restored.")
+        return True
+
+    def confirm_quit(self) -> bool:
+        """Before quitting: the working recipe is autosaved, but a recipe file the user loaded or
+        saved and has changed since is offered to be saved (Save / Discard / Cancel)."""
+        s = self.session
+        if not s.recipe_file_outdated():
+            return True
+        box = QMessageBox.question(self, "Unsaved recipe changes",
+                                   f"The recipe was changed after it was loaded from or saved to {s.recipe_file}. "
+                                   "Save the changes to that file?",
+                                   QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                                   | QMessageBox.StandardButton.Cancel)
+        if box == QMessageBox.StandardButton.Save:
+            try:
+                self.save(s.recipe_file)
+            except OSError as e:
+                QMessageBox.warning(self, "Cannot save recipe", f"{s.recipe_file}: {e}")
+                return False
+        return box != QMessageBox.StandardButton.Cancel
 
     def load_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load recipe", "", "Recipe (*.toml);;All files (*)")
@@ -201,4 +244,4 @@ class RecipeView(QWidget):
 
     def reset_defaults(self) -> None:
         cfg = default_config().set("data.path", self.session.config.data.path)
-        self.session.set_config(cfg)
+        self._replace(cfg, "Defaults restored.")

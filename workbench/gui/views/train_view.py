@@ -116,6 +116,15 @@ class TrainView(QWidget):
         if not self.session.start_training():
             self._log("Another job is running; wait for it or stop it.", "warning")
 
+    def close_question(self) -> str:
+        """The question before quitting while a job runs: whether anything of the run is kept."""
+        if self.session.runner.name != "train":
+            return "A job is still running. Stop it and quit?"
+        if self.saved_epochs:
+            return (f"Training is still running. Stop it and quit? The checkpoint of epoch {self.saved_epochs} "
+                    "stays; the run can be resumed from there.")
+        return "Training is still running and no epoch has finished yet. Stop it and quit? Nothing of this run is kept."
+
     def resume(self, run_dir: str) -> None:
         if not self.session.resume_run(run_dir):
             self._log("Another job is running; wait for it or stop it.", "warning")
