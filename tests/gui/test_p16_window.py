@@ -53,3 +53,51 @@ def test_recent_list_has_only_folders_that_opened(qtbot, tmp_path):
     assert str(tmp_path / "broken") not in win.recent_folders()
     win.session.dataset_changed.emit(Dataset(str(folder), ("a",), (), (), (), "folders", "split_folders"))
     assert win.recent_folders()[0] == str(folder.resolve())
+
+
+def test_status_bar_says_when_the_job_is_starved(qtbot, monkeypatch):
+    import os
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QLabel
+    import workbench.gui.cpu_watch as cw
+
+    class Runner(QObject):
+        started = Signal(str)
+        finished = Signal(str, str)
+        job_pid, paused = os.getpid(), False
+
+    values = iter([None, 0.2, 0.25, 0.9])   # None: the baseline sample when the job starts
+    monkeypatch.setattr(cw.CpuShare, "sample", lambda self: next(values, None))
+    runner, label = Runner(), QLabel()
+    qtbot.addWidget(label)
+    watch = cw.CpuWatch(runner, label, interval_ms=10_000)
+    runner.started.emit("train")      # first sample: the baseline
+    assert label.isHidden()
+    watch.sample()
+    assert label.isHidden()           # once low is not yet starved
+    watch.sample()
+    assert not label.isHidden() and "25%" in label.text()
+    watch.sample()
+    assert label.isHidden()
+    runner.finished.emit("train", "completed")
+    assert not watch.timer.isActive()
+
+
+def test_the_app_job_process_is_watched(qtbot, session):
+    from workbench.gui.cpu_watch import CpuWatch
+    from PySide6.QtWidgets import QLabel
+    label = QLabel()
+    qtbot.addWidget(label)
+    watch = CpuWatch(session.runner, label, interval_ms=50)
+    with qtbot.waitSignal(session.runner.finished, timeout=120_000):
+        assert session.runner.start("train", _busy_job, in_process=True)
+        qtbot.waitUntil(lambda: watch.last is not None, timeout=60_000)
+    assert 0.0 <= watch.last <= 1.0
+
+
+def _busy_job(sink, control):
+    import time
+    t = time.perf_counter()
+    while time.perf_counter() - t < 3.0:
+        pass
+    return 1

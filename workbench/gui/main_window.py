@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem
 
 from ..events import JobFailed
 from ..paths import data_home
+from .cpu_watch import CpuWatch
 from .jobs import submit, wait_side_tasks
 from .recent import add_recent, recent_folders
 from .session import Session
@@ -94,8 +95,11 @@ class MainWindow(QMainWindow):
         self.state_label = ElidedLabel("ready")
         for w in (self.state_label,):
             self.statusBar().addWidget(w, 1)
-        for w in (self.device_label, self.precision_label):
+        self.cpu_label = QLabel()
+        self.cpu_label.setObjectName("warning")
+        for w in (self.cpu_label, self.device_label, self.precision_label):
             self.statusBar().addPermanentWidget(w)
+        self.cpu_watch = CpuWatch(s.runner, self.cpu_label)
 
         s.runner.started.connect(self._update_state)
         s.runner.finished.connect(self._update_state)
