@@ -102,3 +102,40 @@ def test_predictions_csv_dialog_starts_in_the_run_folder(qtbot, session, run_dir
     qtbot.addWidget(v)
     v.set_run(str(run_dir))
     assert v.default_csv() == str(run_dir / "predictions.csv")
+
+
+def test_large_viewer_shows_the_full_photo_with_a_fine_map_and_an_opacity_slider(page, qtbot, run_dir, tmp_path):
+    import numpy as np
+    from PIL import Image
+    from workbench.explain import compute_cam
+    photo = tmp_path / "photo.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)).save(photo)
+    r = compute_cam(str(run_dir), str(photo))
+    assert r.photo.shape == (200, 300, 3)                      # the photo itself, not the 32 px crop
+    side = 200 * 0.875
+    assert r.box == tuple(int(round(v)) for v in ((300 - side) / 2, (200 - side) / 2, (300 + side) / 2, (200 + side) / 2))
+    assert r.grid == (4, 4) and r.coarse        # 32 px input: the finest late stage is 4 x 4 (layer4: 1 x 1)
+    v = page.viewer
+    v.set_item(str(photo), "a photo")
+    v.set_cam(r)
+    assert v.has_cam() and "4 x 4 cells" in v.cam_note.text() and "coarse" in v.cam_note.text()
+    v.opacity.setValue(0)
+    plain = v._overlay.toImage()
+    v.opacity.setValue(100)
+    assert v._overlay.toImage() != plain and v._overlay.width() == 300
+    v.close()
+
+
+def test_sixteen_bit_thumbnails_are_decoded_like_training(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from workbench.gui.views.image_viewer import load_thumbnail
+    from workbench.gui.widgets.thumbs import load_thumb
+    a = (np.linspace(0, 40000, 64 * 64).reshape(64, 64)).astype(np.uint16)   # mostly mid-grey in 16 bits
+    path = tmp_path / "deep.png"
+    Image.fromarray(a).save(path)
+    _, arr = load_thumbnail(str(path), 32)
+    assert arr.mean() < 120                                  # convert("RGB") clipped it to near white
+    q = load_thumb(str(path), 32)
+    assert q.pixelColor(q.width() // 2, q.height() // 2).red() < 200
