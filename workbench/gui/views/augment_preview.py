@@ -74,19 +74,26 @@ class AugmentPreview(QWidget):
         grid = QGridLayout()
         grid.setSpacing(4)
         self.cells: list[list[QLabel]] = []
-        for c, title in enumerate(["plain"] + [f"augmented {i + 1}" for i in range(N_VARIANTS)]):
+        self.class_labels: list[QLabel] = []   # the class of each row's image
+        for c, title in enumerate(["class", "plain"] + [f"augmented {i + 1}" for i in range(N_VARIANTS)]):
             head = QLabel(title)
             head.setObjectName("dim")
             head.setAlignment(Qt.AlignmentFlag.AlignCenter)
             grid.addWidget(head, 0, c)
         for r in range(N_IMAGES):
+            name = QLabel()
+            name.setMaximumWidth(90)
+            name.setWordWrap(True)
+            name.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            grid.addWidget(name, r + 1, 0)
+            self.class_labels.append(name)
             row = []
             for c in range(1 + N_VARIANTS):
                 cell = QLabel()
                 cell.setFixedSize(CELL, CELL)
                 cell.setObjectName("thumb")
                 cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
-                grid.addWidget(cell, r + 1, c)
+                grid.addWidget(cell, r + 1, c + 1)
                 row.append(cell)
             self.cells.append(row)
         head = QHBoxLayout()
@@ -108,16 +115,20 @@ class AugmentPreview(QWidget):
     @Slot(object)
     def set_dataset(self, ds) -> None:
         """Pick up to N_IMAGES training images, one per class first."""
-        self.paths = []
+        self.paths, names = [], []
         if ds is not None:
             items = list(ds.train) or list(ds.items)
             by_class: dict[int, list] = {}
             for it in items:
                 by_class.setdefault(it.label, []).append(it.path)
             while len(self.paths) < N_IMAGES and any(by_class.values()):
-                for lst in by_class.values():
+                for label, lst in by_class.items():
                     if lst and len(self.paths) < N_IMAGES:
                         self.paths.append(lst.pop(0))
+                        names.append(ds.classes[label])
+        for r, lab in enumerate(self.class_labels):
+            lab.setText(names[r] if r < len(names) else "")
+            lab.setToolTip(self.paths[r] if r < len(self.paths) else "")
         self._last_key = None
         self.schedule()
 
