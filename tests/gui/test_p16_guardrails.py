@@ -92,3 +92,12 @@ def test_close_question_and_log_per_run(qtbot):
                          classes=("a", "b"), device="cpu", precision="fp32", batch_size=1))
     assert "epoch 2" in tv.close_question()
     win.session.runner.name = ""
+
+
+def test_cli_refuses_a_one_class_dataset_with_exit_2(one_class, tmp_path, capsys):
+    from workbench.cli import main as cli_main
+    runs = tmp_path / "cli-runs"
+    code = cli_main(["train", str(one_class), "--set", f"runs_dir={runs}", "--set", "data.image_size=32"])
+    err = capsys.readouterr().err
+    assert code == 2 and "at least two classes" in err and "Traceback" not in err
+    assert not runs.exists()                                   # no empty failed run left behind

@@ -108,8 +108,20 @@ def cmd(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and (out / "checkpoints" / "last.pt").is_file():
         raise UsageError(f"{out} already holds a run: use 'workbench resume {out}' or another --out folder")
+    _check_trainable(cfg)
     print(f"run folder: {out}" if out else "starting run", file=sys.stderr)
     return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out))
+
+
+def _check_trainable(cfg) -> None:
+    """Bad data is bad input (exit 2, no run folder): scan first (with progress; the scan is cached,
+    so training does not repeat it) and refuse a dataset that cannot be trained, e.g. one class."""
+    from ..data import DatasetError, open_dataset
+    from ..data.report import require_trainable
+    try:
+        require_trainable(open_dataset(cfg.data, cfg.seed, sink=TrainProgress()))
+    except DatasetError as e:
+        raise UsageError(str(e)) from e
 
 
 def add_parser(sub) -> None:
