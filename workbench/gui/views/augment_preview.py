@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVB
 from ..jobs import submit
 from ..widgets.common import set_icon
 
-N_IMAGES, N_VARIANTS, CELL = 4, 4, 84
+N_IMAGES, N_VARIANTS, CELL = 4, 4, 76
 
 
 def decode(path: str, presize: int) -> np.ndarray:
@@ -75,14 +75,14 @@ class AugmentPreview(QWidget):
         grid.setSpacing(4)
         self.cells: list[list[QLabel]] = []
         self.class_labels: list[QLabel] = []   # the class of each row's image
-        for c, title in enumerate(["class", "plain"] + [f"augmented {i + 1}" for i in range(N_VARIANTS)]):
+        for c, span, title in ((0, 1, "class"), (1, 1, "plain"), (2, N_VARIANTS, f"augmented ({N_VARIANTS} random draws)")):
             head = QLabel(title)
             head.setObjectName("dim")
             head.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            grid.addWidget(head, 0, c)
+            grid.addWidget(head, 0, c, 1, span)
         for r in range(N_IMAGES):
             name = QLabel()
-            name.setMaximumWidth(90)
+            name.setMaximumWidth(64)
             name.setWordWrap(True)
             name.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             grid.addWidget(name, r + 1, 0)
