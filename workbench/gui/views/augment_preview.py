@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVB
 from ..jobs import submit
 from ..widgets.common import set_icon
 
-N_IMAGES, N_VARIANTS, CELL = 4, 4, 76
+N_IMAGES, N_VARIANTS, CELL = 4, 4, 72
 
 
 def decode(path: str, presize: int) -> np.ndarray:

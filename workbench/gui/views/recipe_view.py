@@ -39,7 +39,7 @@ class RecipeView(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
-        scroll.setMinimumWidth(340)
+        scroll.setMinimumWidth(320)
 
         self.problems_label = QLabel()
         self.problems_label.setObjectName("problems")
