@@ -9,7 +9,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..jobs import submit
-from ..widgets.common import set_icon
+from ..widgets.common import ElidedLabel, set_icon
 
 N_IMAGES, N_VARIANTS, CELL = 4, 4, 72
 
@@ -81,9 +81,8 @@ class AugmentPreview(QWidget):
             head.setAlignment(Qt.AlignmentFlag.AlignCenter)
             grid.addWidget(head, 0, c, 1, span)
         for r in range(N_IMAGES):
-            name = QLabel()
-            name.setMaximumWidth(64)
-            name.setWordWrap(True)
+            name = ElidedLabel()   # a long class name is cut in the middle, whole in its tooltip
+            name.setFixedWidth(64)
             name.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             grid.addWidget(name, r + 1, 0)
             self.class_labels.append(name)
@@ -128,7 +127,7 @@ class AugmentPreview(QWidget):
                         names.append(ds.classes[label])
         for r, lab in enumerate(self.class_labels):
             lab.setText(names[r] if r < len(names) else "")
-            lab.setToolTip(self.paths[r] if r < len(self.paths) else "")
+            lab.setToolTip(f"{names[r]}: {self.paths[r]}" if r < len(names) else "")
         self._last_key = None
         self.schedule()
 
