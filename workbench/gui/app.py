@@ -48,7 +48,9 @@ def create_window(dataset: str | None = None, demo: bool = False, recipe: str | 
         cfg = load_working() or cfg   # the working recipe of the last session (autosaved)
     session = Session(cfg, autosave=True)
     if recipe:  # the recipe given becomes the working one of its dataset
-        session.set_recipe_file(recipe)
+        from ..paths import data_home
+        if not Path(recipe).resolve().is_relative_to(data_home().resolve()):  # not the demo's own file
+            session.set_recipe_file(recipe)
         session._autosave()
     win = MainWindow(session)
     session.setParent(win)
