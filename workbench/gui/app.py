@@ -51,7 +51,7 @@ def create_window(dataset: str | None = None, demo: bool = False, recipe: str | 
         from ..paths import data_home
         if not Path(recipe).resolve().is_relative_to(data_home().resolve()):  # not the demo's own file
             session.set_recipe_file(recipe)
-        session._autosave()
+        session.autosave_now()
     win = MainWindow(session)
     session.setParent(win)
     restored = bool(cfg.data.path) and not recipe and Path(cfg.data.path).is_dir()

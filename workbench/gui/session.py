@@ -58,10 +58,11 @@ class Session(QObject):
     def set_config(self, cfg: RunConfig) -> None:
         if cfg != self.config:
             self.config = cfg
-            self._autosave()
+            self.autosave_now()
             self.config_changed.emit(cfg)
 
-    def _autosave(self) -> None:
+    def autosave_now(self) -> None:
+        """Keep the current recipe as the working recipe of its dataset (when autosave is on)."""
         if not self.autosave:
             return
         try:
