@@ -59,8 +59,8 @@ def test_top_loss_captions_name_prediction_actual_loss_probability(page):
     import numpy as np
     cap, _tip = caption(p, 0)
     pred, true = p.classes[int(np.argmax(p.probs[0]))], p.classes[int(p.targets[0])]
-    assert cap.split("\n") == [f"{pred} / {true}", f"loss {p.losses[0]:.2f} / prob {p.probs[0].max():.2f}"]
-    assert "prediction / actual" in page.losses.title.toolTip()
+    assert cap.split("\n") == [f"{pred} / {true}", f"{p.losses[0]:.2f} / {p.probs[0].max():.2f}"]
+    assert "prediction / actual, loss / probability" in page.losses.title.text()
 
 
 def test_quarantining_validation_images_is_said_and_k_gives_feedback(page, qtbot):

@@ -30,6 +30,7 @@ from .widgets.common import ElidedLabel, splitter
 INTERPRET_JOB, TTA_JOB = "interpret", "tta"
 TOP_K = 48
 CELL_HINT = "Pick a cell of the matrix"
+LOSSES_TITLE = "Top losses: prediction / actual, loss / probability"
 
 
 def interpret_job(run_dir: str):
@@ -74,8 +75,8 @@ class ResultsPage(QWidget):
         self.summary = ResultsView()
         self.confusion = ConfusionView()
         self.cell_gallery = GalleryView(CELL_HINT)
-        self.losses = GalleryView("Top losses", with_filter=True, with_overlay=True)
-        self.losses.title.setToolTip("Captions: prediction / actual, then loss / probability of the prediction")
+        self.losses = GalleryView(LOSSES_TITLE, with_filter=True, with_overlay=True)
+        self.losses.title.setToolTip("Captions as in fastai: prediction / actual, then loss / probability of the prediction")
         self.tta = TTAView()
         self.changes = ChangesView()
         self.viewer = ImageViewer(self)

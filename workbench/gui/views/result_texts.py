@@ -10,7 +10,7 @@ def caption(p, i: int) -> tuple[str, str]:
     """Gallery caption + tooltip of row i of Predictions, in fastai's order: prediction / actual,
     then loss / probability of the prediction."""
     t, pr = p.classes[int(p.targets[i])], int(np.argmax(p.probs[i]))
-    cap = f"{p.classes[pr]} / {t}\nloss {p.losses[i]:.2f} / prob {p.probs[i][pr]:.2f}"
+    cap = f"{p.classes[pr]} / {t}\n{p.losses[i]:.2f} / {p.probs[i][pr]:.2f}"
     tip = (f"true: {t}\npredicted: {p.classes[pr]} ({p.probs[i][pr]:.1%})\n"
            f"probability of the true class: {p.probs[i][int(p.targets[i])]:.1%}\nloss: {p.losses[i]:.3f}")
     return cap, tip
