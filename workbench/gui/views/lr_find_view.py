@@ -63,7 +63,7 @@ class LRFindView(QWidget):
         self.suggestions.setToolTip("Click a suggestion, or select it and press Enter, to use it as the learning rate")
         self.suggestions.itemClicked.connect(self._on_suggestion)
         self.suggestions.itemActivated.connect(self._on_suggestion)
-        self.auto_apply = QCheckBox("Apply the default suggestion automatically")
+        self.auto_apply = QCheckBox("Auto-apply the suggestion")
         self.auto_apply.setToolTip("When the range test ends, set train.lr to the recipe's default suggestion "
                                    "(lr_find.suggestion) without asking. Off: you pick.")
         self.picked_label = QLabel()
