@@ -119,3 +119,13 @@ def test_recipe_warns_for_an_lr_outside_the_usual_range(qtbot, session):
     session.set_option("train.lr", 1e-3)
     assert "train.lr" not in view.problems_label.text()
     assert math.isclose(session.config.train.lr, 1e-3)
+
+
+def test_live_curve_stays_inside_the_y_range(view):
+    lo_seen = []
+    for i, lr in enumerate(np.logspace(-7, -5, 12)):
+        y = 2.0 - 0.01 * i * i                     # keeps falling below the first points' range
+        view.add_step(LRFindStep(i, 100, float(lr), y, y))
+        lo_seen.append(y)
+    lo, hi = view.plot.getPlotItem().vb.viewRange()[1]
+    assert lo <= min(lo_seen) and hi >= max(lo_seen)

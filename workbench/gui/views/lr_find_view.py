@@ -146,9 +146,9 @@ class LRFindView(QWidget):
         self.plot.append("smoothed loss", x, ev.smooth_loss)
         self.plot.append("loss", x, ev.loss)
         self.progress.setValue(int(100 * (ev.step + 1) / max(1, ev.total)))
+        self.fit_y()  # every step: the smoothed curve never runs off the plot while it grows
         if ev.step % 5 == 0:
             self.plot.redraw()
-            self.fit_y()
 
     @Slot(object)
     def show_result(self, result) -> None:
