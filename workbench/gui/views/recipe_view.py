@@ -108,7 +108,7 @@ class RecipeView(QWidget):
         vb = pg.ViewBox()
         item.scene().addItem(vb)
         item.getAxis("right").linkToView(vb)
-        for axis in ("left", "right"):  # plain 0.001 and 0.95 instead of "x0.001" prefixes
+        for axis in ("left", "right", "bottom"):  # plain 0.001 and 0.95 instead of "x0.001" prefixes
             item.getAxis(axis).enableAutoSIPrefix(False)
         vb.setXLink(item)
         curve = pg.PlotCurveItem(pen=pg.mkPen("#a855f7", width=1.5, style=Qt.PenStyle.DashLine))
