@@ -2,6 +2,7 @@
 and training throughput with the GUI attached vs the same recipe headless.
 
     python bench/ui_latency.py [--epochs 5] [--size 64] [--dataset PATH] [--set KEY=VALUE ...]
+                               [--priority nice|idle|normal] [--compete]
 
 Runs offscreen unless QT_QPA_PLATFORM is set. Targets: p99 stall while training <= 2x idle, worst
 <= 100 ms, GUI throughput >= 0.9x headless. Prints the figures; absolute speeds vary by machine.
@@ -10,6 +11,10 @@ Beside the app it runs the OS floor: a separate process that only sleeps 10 ms a
 while the job trains. Its p99 is what the machine alone does to any event loop; when the app's
 stalls match the floor's, what is left is not the app's. The headless reference runs before and
 after the GUI run (averaged; a shared machine drifts) with the same floor process beside it.
+
+``--priority`` picks the job process's CPU priority (``$WORKBENCH_JOB_PRIORITY``; default nice +10);
+``--compete`` runs one CPU-bound process at normal priority beside the GUI run (the headless runs go
+without it), so the throughput ratio shows what a busy program next to the app costs the job.
 """
 from __future__ import annotations
 
@@ -81,6 +86,27 @@ print(" ".join(f"{s * 1000:.3f}" for s in stalls))
 """
 
 
+COMPETE_SCRIPT = """
+import sys, threading
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+n = 0
+while not done.is_set():
+    n += 1
+"""
+
+
+class Competitor:
+    """One CPU-bound process at normal priority (another program busy beside the app)."""
+
+    def __init__(self) -> None:
+        import subprocess
+        self.proc = subprocess.Popen([sys.executable, "-c", COMPETE_SCRIPT], stdin=subprocess.PIPE, text=True)
+
+    def stop(self) -> None:
+        self.proc.communicate("")
+
+
 class FloorProbe:
     def __init__(self) -> None:
         import subprocess
@@ -112,7 +138,12 @@ def main() -> int:
                     help="config override for both runs (repeatable), e.g. train.threads=1 leaves a core free")
     ap.add_argument("--switch-interval", type=float, default=0.0,
                     help="override the GIL switch interval the app sets (seconds; e.g. 0.005 = Python's default)")
+    ap.add_argument("--priority", choices=("nice", "idle", "normal"), default="nice",
+                    help="CPU priority of the job process (default nice +10; idle = SCHED_IDLE)")
+    ap.add_argument("--compete", action="store_true",
+                    help="run one CPU-bound process at normal priority beside the GUI run")
     args = ap.parse_args()
+    os.environ["WORKBENCH_JOB_PRIORITY"] = args.priority
     tmp = Path(tempfile.mkdtemp(prefix="wb-ui-latency-"))
     try:
         return measure(args, tmp)
@@ -181,6 +212,10 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
     gui_ips: list[float] = []
     s.runner.event.connect(lambda job, ev: gui_ips.append(ev.images_per_sec) if isinstance(ev, EpochEnd) else None)
     s.set_config(cfg.set("name", "gui"))
+    shares: list[float] = []
+    s.runner.event.connect(lambda job, ev: shares.append(win.cpu_watch.last)
+                           if isinstance(ev, EpochEnd) and win.cpu_watch.last is not None else None)
+    rival = Competitor() if args.compete else None
     probe.start()
     floor = FloorProbe()
     t0 = time.perf_counter()
@@ -189,12 +224,18 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
     t_gui = time.perf_counter() - t0
     busy = probe.stop()
     floor_ms = floor.stop()
+    if rival is not None:
+        rival.stop()
     win.confirm_close = lambda: True
     win.close()
     s.runner.discard_spare()
     after_ips, t_after = headless("headless-after")
 
-    print(f"dataset {dataset}  ({len(s.dataset.items)} images), image size {args.size}, {args.epochs} epochs")
+    print(f"dataset {dataset}  ({len(s.dataset.items)} images), image size {args.size}, {args.epochs} epochs, "
+          f"job priority {args.priority}{', one CPU-bound process beside the GUI run' if args.compete else ''}")
+    if shares:
+        print(f"job's share of the CPU time it asked for (status-bar watch, per epoch): "
+              + " ".join(f"{v:.0%}" for v in shares))
     print(f"event-loop stall idle:          {summary(idle)}")
     print(f"event-loop stall training:      {summary(busy)}")
     print(f"OS floor idle:                  {summary(floor_idle)}   (a process that only sleeps 10 ms at a time)")

@@ -54,6 +54,7 @@ class DataConfig:
     min_side: int = opt(8, "Minimum image side (px)", "Images smaller than this are reported as too small and skipped.", min=1, max=4096, advanced=True)
     max_pixels: int = opt(89_478_485, "Maximum pixels", "Images with more pixels are reported as decompression bombs and skipped.", min=1_000, max=2**40, advanced=True)
     cache_dir: str = opt("", "Cache folder", "Where scan results and the presized image cache are kept; empty = $WORKBENCH_CACHE_DIR, else $WORKBENCH_HOME/cache, else ~/.cache/workbench.", advanced=True)
+    changes_beside_data: bool = opt(False, "Keep changes beside the data", "Store relabel / quarantine decisions in DATASET/.workbench/changes.json, shared with everyone who uses the folder; off = in the per-user project folder, so the dataset folder is never written.", advanced=True)
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,13 @@ class RunConfig:
         if self.schema_version != SCHEMA_VERSION:
             problems.append(f"schema_version {self.schema_version} is not the current {SCHEMA_VERSION}")
         return problems
+
+    def warnings(self) -> list[str]:
+        """Valid but unusual settings worth a word (training still starts)."""
+        out = []
+        if not 1e-6 <= self.train.lr <= 1.0:
+            out.append(f"train.lr ({self.train.lr:g}) is outside the usual 1e-6 .. 1; pick one with the LR finder")
+        return out
 
     @property
     def effective_presize(self) -> int:

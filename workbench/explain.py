@@ -14,6 +14,10 @@ import numpy as np
 from .config import norm_stats
 
 
+FINE = 7          # a map with fewer cells a side than this is "coarse"
+VIEW_SIDE = 1024  # the photo of the large viewer is at most this many pixels on its long side
+
+
 @dataclass(frozen=True)
 class CamResult:
     path: str
@@ -22,6 +26,39 @@ class CamResult:
     overlay: np.ndarray    # uint8 S x S x 3
     probs: np.ndarray      # float32 (C,)
     classes: tuple
+    layer: str = ""        # the layer explained
+    grid: tuple = ()       # its cells (high, wide)
+    photo: np.ndarray | None = None   # uint8, the whole photo (long side <= VIEW_SIDE), for the viewer
+    box: tuple = ()        # (left, top, right, bottom) of ``photo`` that the model saw
+
+    @property
+    def coarse(self) -> bool:
+        return bool(self.grid) and min(self.grid) < FINE
+
+    def describe(self) -> str:
+        """One line for the viewer: which map this is, and whether it is coarse."""
+        if not self.grid:
+            return ""
+        h, w = self.grid
+        text = f"Grad-CAM of {self.layer or 'the model'}: {h} x {w} cells over the {self.image.shape[0]} px input"
+        if self.coarse:
+            text += (" (coarse: this model has no finer map at this image size; a larger data.image_size "
+                     "gives a finer one)")
+        return text
+
+
+def photo_and_box(path: str, crop: float) -> tuple[np.ndarray, tuple]:
+    """The upright RGB photo (decoded as training decodes it, scaled to VIEW_SIDE at most) and the
+    centred square of it that validation shows the model (the short side x ``crop``)."""
+    from PIL import Image
+    from .data.cache import load_rgb
+    img = load_rgb(path)
+    if max(img.size) > VIEW_SIDE:
+        img.thumbnail((VIEW_SIDE, VIEW_SIDE), Image.Resampling.LANCZOS)
+    w, h = img.size
+    side = min(w, h) * crop
+    box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+    return np.asarray(img, dtype=np.uint8), tuple(int(round(v)) for v in box)
 
 
 class CamProvider:
@@ -48,14 +85,16 @@ class CamProvider:
 
     def explain(self, path: str, class_idx: int | None = None) -> CamResult:
         import torch
-        from .gradcam import gradcam, overlay
+        from .gradcam import gradcam_info, overlay
         with self.lock:
             img, x = self.preprocess(path)
             with torch.no_grad():
                 probs = torch.softmax(self.model(x).float(), dim=1)[0].numpy()
             idx = int(probs.argmax()) if class_idx is None else int(class_idx)
-            cam = gradcam(self.model, x, class_idx=idx)
-        return CamResult(path, img, cam, overlay(img, cam), probs.astype(np.float32), self.classes)
+            cam, layer, grid = gradcam_info(self.model, x, class_idx=idx, min_side=FINE)
+        photo, box = photo_and_box(path, self.cfg.data.valid_crop)
+        return CamResult(path, img, cam, overlay(img, cam), probs.astype(np.float32), self.classes,
+                         layer, grid, photo, box)
 
 
 _providers: dict[tuple[str, str], CamProvider] = {}

@@ -18,6 +18,7 @@ import torch
 from .config import LRFindConfig, RunConfig
 from .control import Cancelled, RunControl
 from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
+from .data.report import require_trainable
 from .train.callback import CancelEpoch, CancelFit, Callback
 from .train.tricks.freeze import FreezeUnfreeze, unfreeze
 
@@ -128,6 +129,41 @@ def suggest(lrs, smooth_losses) -> dict[str, float]:
     """All four suggestions: valley, steep, minimum, slide."""
     return {"valley": suggest_valley(lrs, smooth_losses), "steep": suggest_steep(lrs, smooth_losses),
             "minimum": suggest_minimum(lrs, smooth_losses), "slide": suggest_slide(lrs, smooth_losses)}
+
+
+# --------------------------------------------------------------------------- what to plot (pure)
+def plot_window(n: int, skip_start: int = 10, skip_end: int = 5) -> tuple[int, int]:
+    """(first, end) of the points worth plotting, as fastai's plot does: without the noisy first
+    steps and the diverged tail (at most a tenth of the curve at either end)."""
+    if n < 20:
+        return 0, n
+    return min(skip_start, n // 10), n - min(skip_end, n // 10)
+
+
+def y_range(smooth_losses, first: int = 0, end: int | None = None) -> tuple[float, float] | None:
+    """y limits that show the whole smoothed curve between ``first`` and ``end`` with a 5 % margin
+    (the raw losses may spike far above it; they are clipped)."""
+    y = np.asarray(smooth_losses, dtype=float)[first:end]
+    y = y[np.isfinite(y)]
+    if len(y) == 0:
+        return None
+    lo, hi = float(y.min()), float(y.max())
+    pad = 0.05 * max(hi - lo, 0.01 * max(abs(hi), 1e-6))
+    return lo - pad, hi + pad
+
+
+def curve_problem(result: "LRFindResult") -> str:
+    """One sentence when the curve cannot give a rate (empty, or its lowest point at the very start,
+    so the "minimum" suggestion lies below the first rate tried); empty when it is usable."""
+    lrs = np.asarray(result.lrs, dtype=float)
+    if len(lrs) < 5:
+        return "The range test stopped after too few steps to suggest a rate."
+    low = result.suggestions.get("minimum")
+    if low is not None and math.isfinite(low) and low < lrs[0]:
+        return (f"The loss did not fall during the range test (its lowest point is at the first rates, so "
+                f"'minimum' is {low:.1e}, below the start {lrs[0]:.1e}): this curve gives no usable rate. "
+                "Check the labels, or try a lower lr_find.start_lr or more steps (lr_find.num_it).")
+    return ""
 
 
 # --------------------------------------------------------------------------- the range test
@@ -372,6 +408,7 @@ def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None,
     set_threads(gui_attached, cfg.train.threads)
     device = pick_device(cfg.train.device)
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
+    require_trainable(ds)
     bundle = build_loaders(ds, cfg, device, sink=sink, control=control)
     trainer = build_trainer(cfg, bundle, sink=sink, control=control, device=device)
     return run_lr_find(trainer, cfg.lr_find, sink=sink, control=control, unfrozen=unfrozen)

@@ -41,3 +41,9 @@ def display_text(text: str) -> str:
     """``text`` for showing: a file name that is not valid UTF-8 (undecodable bytes kept by Python as
     surrogate escapes) gets U+FFFD for those bytes instead of losing them (Qt drops them)."""
     return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+def project_dir(dataset_root: str | os.PathLike) -> Path:
+    """Per-user folder of one dataset (its working recipe, its relabel / quarantine sidecar), keyed
+    by a digest of the dataset's resolved path, so nothing is written into the dataset folder."""
+    import hashlib
+    root = str(Path(dataset_root).expanduser().resolve())
+    return data_home() / "projects" / hashlib.sha1(root.encode("utf-8")).hexdigest()

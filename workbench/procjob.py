@@ -10,8 +10,9 @@ Why a process for training in the app: the training loop then runs as the main t
 interpreter. It shares no interpreter lock with the UI (a busy UI thread no longer holds up the loop,
 nor the loop the UI), and it keeps the OpenMP thread pool of a main thread: a second thread that
 runs torch ops makes GNU OpenMP count more threads than cores and stop spin-waiting between
-parallel regions, which cost 15-20 % of a CPU training step on 2 cores. The child runs at idle
-CPU priority, so the app's own threads always get a core first. A crash in the native code of
+parallel regions, which cost 15-20 % of a CPU training step on 2 cores. The child runs at a lower
+CPU priority (nice +10 by default, so the app's own threads win a core; SCHED_IDLE on request, which
+starves the job as soon as any other program is busy: see ``job_priority``). A crash in the native code of
 the training stack no longer takes the app down, and if the app dies, the child's next event finds
 the pipe closed and it stops like after the Stop button (the run stays resumable).
 """
@@ -44,7 +45,7 @@ class JobProcess:
     ``control`` (default: a new ``RunControl.for_process()``) is handed to the child at its start:
     the job run in it must use this control."""
 
-    def __init__(self, warm_modules: tuple[str, ...] = (), background: bool = True,
+    def __init__(self, warm_modules: tuple[str, ...] = (), background: bool | str = True,
                  control: RunControl | None = None) -> None:
         self.control = control or RunControl.for_process()
         if not self.control.shared:
@@ -66,6 +67,10 @@ class JobProcess:
             except (EOFError, OSError):
                 return False
         return self._ready
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
 
     @property
     def alive(self) -> bool:
@@ -119,39 +124,90 @@ class JobProcess:
 
 
 def run_in_process(target: Callable[[Callable, RunControl], Any], sink: Callable | None,
-                   control: RunControl, background: bool = True, join_timeout: float = 60.0) -> Any:
+                   control: RunControl, background: bool | str = True, join_timeout: float = 60.0) -> Any:
     """Call picklable ``target(sink, control)`` in a new child process (``JobProcess``) and return its
-    result. ``background``: the child runs at idle CPU priority (``background_priority``). ``control``
+    result. ``background``: the child runs at a lower CPU priority (True: ``job_priority()``, or a
+    mode of ``background_priority``). ``control``
     must be ``RunControl.for_process()`` (``JobProcess`` checks)."""
     return JobProcess(background=background, control=control).run(target, sink, join_timeout=join_timeout)
 
 
-def background_priority() -> str:
-    """Lower the CPU priority of the calling thread and of every thread it starts afterwards.
+PRIORITIES = ("nice", "idle", "normal")
+PRIORITY_ENV = "WORKBENCH_JOB_PRIORITY"
 
-    Linux: the SCHED_IDLE policy. A thread of the app that wakes up (a timer, a click) then takes a
-    core from the job at once; with only a higher nice value the kernel lets the job finish its time
-    slice first, which delayed the app's 10 ms timer by up to 2-4 ms (bench/ui_latency.py). The job
-    still gets every core the rest of the time. Elsewhere: nice +10 where the OS has it.
-    Returns what was applied."""
+
+def job_priority() -> str:
+    """The job process's CPU priority: ``$WORKBENCH_JOB_PRIORITY`` (nice, idle or normal), default nice.
+
+    nice (+10): the app's threads still win a core when they wake up, and the job keeps a fair
+    share beside other busy programs. idle (Linux SCHED_IDLE): the app's timer is a little more
+    punctual (up to 2-4 ms better p99, bench/ui_latency.py), but any other busy process takes the
+    job's core almost entirely; with OpenMP threads waiting on each other the whole job then crawls
+    (epochs 33-58 s instead of 1.4-2.8 s beside one busy process). normal: unchanged."""
+    value = os.environ.get(PRIORITY_ENV, "nice").strip().lower()
+    return value if value in PRIORITIES else "nice"
+
+
+def background_priority(mode: str = "nice") -> str:
+    """Lower the CPU priority of the calling thread and of every thread it starts afterwards
+    (``mode`` from ``job_priority``). Returns what was applied."""
+    if mode == "idle":
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return "SCHED_IDLE"
+        except (AttributeError, OSError):
+            pass
+    if mode in ("idle", "nice"):
+        try:
+            os.nice(10)
+            return "nice +10"
+        except (AttributeError, OSError):
+            pass
+    return "unchanged"
+
+
+def sched_times(pid: int) -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable but waiting for one) summed over the threads of a
+    process (Linux /proc/<pid>/task/*/schedstat); None where unknown."""
+    run = wait = 0.0
     try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return "SCHED_IDLE"
-    except (AttributeError, OSError):
-        pass
-    try:
-        os.nice(10)
-        return "nice +10"
-    except (AttributeError, OSError):
-        return "unchanged"
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
+                on_cpu, waiting = f.read().split()[:2]
+        except (OSError, ValueError):
+            continue  # a thread that just ended
+        run, wait = run + int(on_cpu) / 1e9, wait + int(waiting) / 1e9
+    return run, wait
+
+
+class CpuShare:
+    """How much of the CPU time a process asked for it got since the last ``sample()``: time on a
+    CPU / (time on a CPU + time runnable but waiting), 0..1 (1: never waited; low: other programs
+    of equal or higher priority hold the cores). None until two samples exist or where unknown."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._last: tuple[float, float] | None = None
+
+    def sample(self) -> float | None:
+        now = sched_times(self.pid)
+        last, self._last = self._last, now
+        if now is None or last is None:
+            return None
+        run, wait = max(0.0, now[0] - last[0]), max(0.0, now[1] - last[1])
+        return run / (run + wait) if run + wait > 1e-3 else None
 
 
 def _serve(conn, control: RunControl, background: bool, warm_modules: tuple[str, ...]) -> None:
     # Ctrl-C in the terminal reaches the whole process group: the app decides (it asks and stops
     # the job through ``control``), the child does not die mid-write
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if background:
-        background_priority()  # first, so every thread of the job inherits it
+    if background:  # first, so every thread of the job inherits it
+        background_priority(background if isinstance(background, str) else job_priority())
     for name in warm_modules:  # a failing import shows up again, with its traceback, in the job
         try:
             importlib.import_module(name)

@@ -86,10 +86,10 @@ def test_needs_a_process_shared_control():
 
 
 def _policies(sink, control):
-    seen = {"main": os.sched_getscheduler(0)}
+    seen = {"main": (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))}
 
     def worker():
-        seen["thread"] = os.sched_getscheduler(0)
+        seen["thread"] = (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
     t = threading.Thread(target=worker)
     t.start()
     t.join()
@@ -97,10 +97,54 @@ def _policies(sink, control):
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policy")
-def test_background_child_and_the_threads_it_starts_run_at_idle_priority():
+def test_job_runs_at_nice_10_by_default_idle_on_request(monkeypatch):
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    nice = (os.SCHED_OTHER, min(19, own + 10))
     got = run_in_process(_policies, None, RunControl.for_process())
-    assert got == {"main": os.SCHED_IDLE, "thread": os.SCHED_IDLE}
-    assert run_in_process(_policies, None, RunControl.for_process(), background=False)["main"] == os.sched_getscheduler(0)
+    assert got == {"main": nice, "thread": nice}      # the threads the job starts inherit it
+    monkeypatch.setenv("WORKBENCH_JOB_PRIORITY", "idle")
+    got = run_in_process(_policies, None, RunControl.for_process())
+    assert got["main"][0] == os.SCHED_IDLE and got["thread"][0] == os.SCHED_IDLE
+    monkeypatch.setenv("WORKBENCH_JOB_PRIORITY", "normal")
+    assert run_in_process(_policies, None, RunControl.for_process())["main"] == (os.sched_getscheduler(0), own)
+    assert run_in_process(_policies, None, RunControl.for_process(), background=False)["main"][1] == own
+
+
+def _burn(seconds: float) -> None:
+    import time
+    t = time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        pass
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc")
+def test_cpu_share_says_how_much_of_the_wanted_cpu_a_process_got():
+    import multiprocessing
+    from workbench.procjob import CpuShare
+    me = CpuShare(os.getpid())
+    assert me.sample() is None                      # needs two samples
+    _burn(0.3)
+    got = me.sample()
+    assert got is not None and 0.0 < got <= 1.0
+    # two busy processes pinned to one core: each gets about half of what it wants
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    rival = multiprocessing.get_context("spawn").Process(target=_burn, args=(3.0,))
+    rival.start()
+    old = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(rival.pid, {cpu})
+        os.sched_setaffinity(0, {cpu})
+        _burn(0.2)
+        me.sample()
+        _burn(1.0)
+        shared = me.sample()
+    finally:
+        os.sched_setaffinity(0, old)
+        rival.terminate()
+        rival.join()
+    assert shared is not None and shared < 0.8
 
 
 def _imported(sink, control):

@@ -1,4 +1,5 @@
-"""Relabel / quarantine sidecar: stored beside the data, applied by open_dataset, images untouched."""
+"""Relabel / quarantine sidecar: kept per user by default (or beside the data on request), applied by
+open_dataset, images and the dataset folder untouched."""
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,7 @@ def test_relabel_quarantine_undo_and_apply(ds_copy, tmp_path):
     ds = open_dataset(cfg)
     a, b, c = ds.train[0], ds.train[1], ds.valid[0]
     cs = ChangeSet.load(ds.root)
-    assert cs.location == Path(ds.root) / ".workbench" / "changes.json" and len(cs) == 0
+    assert cs.location == sidecar.user_path(Path(ds.root)) and len(cs) == 0
     cs.relabel(a.path, "square", classes=ds.classes)
     cs.quarantine(b.path)
     cs.quarantine(c.path)
@@ -53,6 +54,7 @@ def test_relabel_quarantine_undo_and_apply(ds_copy, tmp_path):
     assert kinds["quarantined"].path == b.path and kinds["relabelled"].path == a.path
     assert len(open_dataset(cfg, apply_changes=False).items) == len(ds.items)
     assert _hashes(ds_copy) == before    # the images themselves are never touched
+    assert not (ds_copy / ".workbench").exists()   # nor is anything written into the dataset folder
 
     again = ChangeSet.load(ds_copy)      # history survives a reload
     assert again.undo() and again.undo() and not again.undo()
@@ -70,15 +72,42 @@ def test_unknown_class_in_file_is_ignored(ds_copy, tmp_path):
     assert [n.kind for n in ds.notes] == ["relabel_ignored"]
 
 
-def test_read_only_folder_uses_data_home(ds_copy, tmp_path, monkeypatch):
-    monkeypatch.setattr(sidecar, "_writable", lambda folder: False)
-    cs = ChangeSet.load(ds_copy)
-    assert cs.location == sidecar.fallback_path(ds_copy.resolve())
-    assert "projects" in cs.location.parts
+def test_beside_the_data_on_request_and_falls_back_when_the_write_fails(ds_copy, tmp_path, monkeypatch):
+    cs = ChangeSet.load(ds_copy, beside_data=True)
+    assert cs.location == ds_copy.resolve() / ".workbench" / "changes.json"
     cs.quarantine("train/circle/train_circle_002.png")   # relative paths work too
-    cs.save()
-    assert not (ds_copy / ".workbench").exists()
+    assert cs.save() == ds_copy.resolve() / ".workbench" / "changes.json"
+    # the per-user default reads a sidecar found beside the data, and writes its own file
+    user = ChangeSet.load(ds_copy)
+    assert len(user) == 1 and user.location == sidecar.user_path(ds_copy.resolve())
     ds = open_dataset(DataConfig(path=str(ds_copy), cache_dir=str(tmp_path / "c")))
     assert not any(it.path.endswith("train_circle_002.png") for it in ds.items)
     with pytest.raises(ValueError, match="not inside"):
         cs.quarantine(tmp_path / "elsewhere.png")
+    # the folder refuses the write (read-only share; permission bits are not trusted, e.g. for root)
+    real = sidecar.atomic_write_json
+
+    def refuse(path, data):
+        if ds_copy.resolve() in Path(path).parents:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, data)
+    monkeypatch.setattr(sidecar, "atomic_write_json", refuse)
+    cs.quarantine("train/circle/train_circle_003.png")
+    assert cs.save() == sidecar.user_path(ds_copy.resolve())
+    assert "projects" in cs.location.parts
+
+
+def test_read_only_dataset_is_never_written(ds_copy, tmp_path):
+    import os
+    import stat
+    for d in [ds_copy, *[p for p in ds_copy.rglob("*") if p.is_dir()]]:
+        d.chmod(d.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        cs = ChangeSet.load(ds_copy)
+        cs.quarantine("train/circle/train_circle_002.png")
+        cs.save()   # also as root, which could write a chmod a-w folder
+        assert not (ds_copy / ".workbench").exists()
+        assert cs.location == sidecar.user_path(ds_copy.resolve()) and os.path.isfile(cs.location)
+    finally:
+        for d in [ds_copy, *[p for p in ds_copy.rglob("*") if p.is_dir()]]:
+            d.chmod(d.stat().st_mode | stat.S_IWUSR)

@@ -13,7 +13,7 @@ def _window(qtbot):
     return win
 
 
-def test_pages_actions_and_settings(qtbot):
+def test_pages_actions_and_settings(qtbot, tmp_path):
     from workbench.gui.main_window import settings
     win = _window(qtbot)
     keys = [p.key for p in win.pages]
@@ -25,10 +25,14 @@ def test_pages_actions_and_settings(qtbot):
     assert [s.toString() for s in win.act_train.shortcuts()] == ["Ctrl+R", "F5"]
     assert win.act_lr.shortcut().toString() == "Ctrl+F"
     assert not win.act_train.isEnabled() and "Open a dataset" in win.act_train.toolTip()
-    win.add_recent("/data/a")
-    win.add_recent("/data/b")
-    win.add_recent("/data/a")
-    assert win.recent_folders() == ["/data/a", "/data/b"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    win.add_recent(str(a))
+    win.add_recent(str(b))
+    win.add_recent(str(a) + "/")        # the same folder spelled differently: no duplicate
+    win.add_recent(str(tmp_path / "gone"))  # a folder that does not exist is not listed
+    assert win.recent_folders() == [str(a.resolve()), str(b.resolve())]
     assert win.data_view.recent.count() == 2
     win.close()
     assert settings().value("geometry") is not None

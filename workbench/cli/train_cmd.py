@@ -160,6 +160,8 @@ def check_weights(cfg, download: bool) -> None:
         code = download_weights(m.arch, m.pretrained)
         if code:
             raise UsageError("the weights download was cancelled") from e
+
+
 def _check_only(cfg) -> int:
     """``train --check``: every check a run does before it writes anything, then exit."""
     from ..train.preflight import estimate_memory, preflight

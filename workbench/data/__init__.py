@@ -79,7 +79,7 @@ def open_dataset(cfg: DataConfig, seed: int = 42, sink: Callable | None = None,
     items = {e.rel: Item(_join(root, e.rel), index[e.cls],
                          e.split or (VALID if e.rel in valid else TRAIN)) for e in usable}
     if apply_changes:
-        _apply_changes(root, items, classes, notes, problems)
+        _apply_changes(root, items, classes, notes, problems, cfg.changes_beside_data)
     if not items:
         raise DatasetError(f"{root}: no usable images found" + _problem_summary(problems))
     trained = {it.label for it in items.values() if it.split == TRAIN}
@@ -168,10 +168,11 @@ def _class_problems(listing: Listing, counts: dict, usable: list, root: Path, pr
                                     f"class '{c}' has only one image ({only.rel}); it cannot be validated", False))
 
 
-def _apply_changes(root: Path, items: dict, classes: tuple, notes: list, problems: list) -> None:
+def _apply_changes(root: Path, items: dict, classes: tuple, notes: list, problems: list,
+                   beside_data: bool = False) -> None:
     """Leave out quarantined files and give relabelled files their new class (existing classes only)."""
     try:
-        cs = ChangeSet.load(root)
+        cs = ChangeSet.load(root, beside_data)
     except ValueError as ex:
         problems.append(Problem(str(root), "sidecar_unreadable", f"{ex}; relabels and quarantines ignored", False))
         return

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .scan import DatasetError
 from .types import Dataset
 
 if TYPE_CHECKING:
@@ -71,3 +72,31 @@ def summary_text(report: dict, max_files: int = 8) -> str:
     if report["note_counts"]:
         lines.append("Notes: " + ", ".join(f"{k} {n}" for k, n in report["note_counts"].items()))
     return "\n".join(lines)
+
+
+MIN_CLASS_IMAGES = 5
+
+
+def training_problems(ds: Dataset) -> tuple[list[str], list[str]]:
+    """(problems that make training meaningless, warnings) for a scanned dataset: one class cannot
+    be classified (it would train to "100 %" with loss 0); a class with fewer than 5 training images
+    gives numbers that mean little."""
+    errors, warnings = [], []
+    present = sorted({it.label for it in ds.items})
+    if len(present) < 2:
+        names = ", ".join(ds.classes[i] for i in present) or "none"
+        errors.append(f"data: the dataset has {len(present)} class with images ({names}); a classifier needs "
+                      "at least two classes, each in its own sub-folder")
+    counts = ds.counts("train")
+    few = [f"{c} ({counts.get(c, 0)})" for c in ds.classes if counts.get(c, 0) < MIN_CLASS_IMAGES]
+    if few and not errors:
+        warnings.append(f"data: fewer than {MIN_CLASS_IMAGES} training images in class(es) {', '.join(few)}; "
+                        "their results will mean little")
+    return errors, warnings
+
+
+def require_trainable(ds: Dataset) -> None:
+    """Raise DatasetError (one sentence) when training on ``ds`` would be meaningless."""
+    errors, _ = training_problems(ds)
+    if errors:
+        raise DatasetError(errors[0].removeprefix("data: "))

@@ -1,26 +1,22 @@
-"""Relabel / quarantine sidecar: hard-example decisions stored beside the data, never on the images.
+"""Relabel / quarantine sidecar: hard-example decisions kept apart from the images, never on them.
 
-File: ``<root>/.workbench/changes.json``, or ``data_home()/projects/<sha1 of root>/changes.json`` when the
-dataset folder is not writable. Paths are stored relative to the root so the folder can move.
+File: by default ``data_home()/projects/<sha1 of the dataset's resolved path>/changes.json`` (per user,
+so a shared or read-only dataset is never written); with ``data.changes_beside_data`` it is
+``<root>/.workbench/changes.json`` (shared with everyone who uses the folder), falling back to the
+per-user file when writing there fails. Paths are stored relative to the root so the folder can move.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
 from ..atomic import atomic_write_json
-from ..paths import data_home
+from ..paths import project_dir
 
 VERSION = 1
 RELABEL, QUARANTINE = "relabel", "quarantine"
-
-
-def _writable(folder: Path) -> bool:
-    sub = folder / ".workbench"
-    return os.access(folder, os.W_OK | os.X_OK) and (not sub.exists() or os.access(sub, os.W_OK | os.X_OK))
 
 
 def local_path(root: Path) -> Path:
@@ -28,8 +24,11 @@ def local_path(root: Path) -> Path:
 
 
 def fallback_path(root: Path) -> Path:
-    digest = hashlib.sha1(str(root).encode("utf-8")).hexdigest()
-    return data_home() / "projects" / digest / "changes.json"
+    """The per-user sidecar of a dataset folder (the default location)."""
+    return project_dir(root) / "changes.json"
+
+
+user_path = fallback_path
 
 
 class ChangeSet:
@@ -44,24 +43,27 @@ class ChangeSet:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, root: str | os.PathLike) -> "ChangeSet":
-        """Read the sidecar of ``root`` (an empty ChangeSet when there is none yet)."""
+    def load(cls, root: str | os.PathLike, beside_data: bool = False) -> "ChangeSet":
+        """Read the sidecar of ``root`` (an empty ChangeSet when there is none yet).
+
+        Default: the per-user file; a sidecar found beside the data (written with the option on, or
+        by someone else) is read when there is no per-user one, and later saves go to the per-user
+        file. ``beside_data``: the file beside the data is read and written (saving falls back to the
+        per-user file when the folder refuses the write)."""
         root = Path(root).expanduser().resolve()
-        local, fallback = local_path(root), fallback_path(root)
-        if local.is_file():
-            loc = local
-        elif fallback.is_file() or not _writable(root):
-            loc = fallback
+        local, user = local_path(root), user_path(root)
+        if beside_data:
+            read, write = (local if local.is_file() or not user.is_file() else user), local
         else:
-            loc = local
-        if not loc.is_file():
-            return cls(root, loc)
+            read, write = (user if user.is_file() or not local.is_file() else local), user
+        if not read.is_file():
+            return cls(root, write)
         try:
-            data = json.loads(loc.read_text(encoding="utf-8"))
+            data = json.loads(read.read_text(encoding="utf-8"))
             changes, history = dict(data.get("changes", {})), list(data.get("history", []))
         except (OSError, ValueError, AttributeError) as e:
-            raise ValueError(f"{loc}: cannot read the relabel/quarantine file ({e})") from e
-        return cls(root, loc, changes, history)
+            raise ValueError(f"{read}: cannot read the relabel/quarantine file ({e})") from e
+        return cls(root, write, changes, history)
 
     @property
     def location(self) -> Path:
@@ -134,7 +136,9 @@ class ChangeSet:
 
     # ------------------------------------------------------------------ writing
     def save(self) -> Path:
-        """Write atomically; falls back to the per-user folder if the dataset folder refuses the write."""
+        """Write atomically; beside the data, falls back to the per-user file when the write fails
+        (tried, not guessed from permission bits: root may write a chmod a-w folder, a network
+        share may refuse what os.access allowed)."""
         data = {"version": VERSION, "root": str(self.root), "changes": self._changes,
                 "history": self._history[-1000:]}
         try:

@@ -40,13 +40,22 @@ def create_window(dataset: str | None = None, demo: bool = False, recipe: str | 
     """Build the main window; open ``dataset`` (or the demo dataset on ``demo`` / first start)."""
     from .main_window import MainWindow
     from .session import Session, default_config
+    from ..working_recipe import load_working
     cfg = default_config()
     if recipe:
         cfg = RunConfig.load(recipe)
-    session = Session(cfg)
+    elif not dataset and not demo:
+        cfg = load_working() or cfg   # the working recipe of the last session (autosaved)
+    session = Session(cfg, autosave=True)
+    if recipe:  # the recipe given becomes the working one of its dataset
+        from ..paths import data_home
+        if not Path(recipe).resolve().is_relative_to(data_home().resolve()):  # not the demo's own file
+            session.set_recipe_file(recipe)
+        session.autosave_now()
     win = MainWindow(session)
     session.setParent(win)
-    target = dataset or (cfg.data.path if recipe else None)
+    restored = bool(cfg.data.path) and not recipe and Path(cfg.data.path).is_dir()
+    target = dataset or (cfg.data.path if recipe or restored else None)
     if target is None and (demo or not win.recent_folders()):
         from ..data import demo_path
         target = str(demo_path())

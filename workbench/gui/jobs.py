@@ -136,6 +136,7 @@ class JobRunner(QObject):
         self.control: RunControl | None = None
         self.name = ""
         self.paused = False
+        self.job_pid: int | None = None   # the job process of the running job, if it runs in one
         self._spare: JobProcess | None = None
         self._warm_modules: tuple[str, ...] | None = None  # None: no spare job process is kept
         self.spare_delay_ms = 3000
@@ -156,6 +157,7 @@ class JobRunner(QObject):
             proc = self._spare if self.spare_ready else JobProcess()
             self._spare = None
             self.control = proc.control
+            self.job_pid = proc.pid
             fn = functools.partial(proc.run, fn)
         else:
             self.control = RunControl()
@@ -209,6 +211,7 @@ class JobRunner(QObject):
         if thread is None:
             return
         self._thread = self._worker = self._sink = None
+        self.job_pid = None
         sink.stop()
         thread.quit()
         thread.wait()

@@ -16,15 +16,15 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem
 
 from ..events import JobFailed
 from ..paths import data_home
+from .cpu_watch import CpuWatch
 from .jobs import submit, wait_side_tasks
+from .recent import add_recent, recent_folders
 from .session import Session
 from .views.data_view import DataView
 from .views.lr_find_view import LRFindView
 from .views.recipe_view import RecipeView
 from .views.train_view import TrainView
-from .widgets.common import PlaceholderPage, icon, splitter
-
-MAX_RECENT = 8
+from .widgets.common import ElidedLabel, PlaceholderPage, icon, splitter
 
 
 def settings() -> QSettings:
@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self.gpu_count = 0  # set by detect_device; "Train on all GPUs" needs more than one
         self.confirm_close: Callable[[], bool] = self._ask_close
+        self.confirm_recipe: Callable[[], bool] = lambda: self.recipe_view.confirm_quit()
         self.steps = QListWidget()
         self.steps.setObjectName("steps")
         self.steps.setIconSize(QSize(20, 20))
@@ -90,11 +91,15 @@ class MainWindow(QMainWindow):
 
         self._fit_steps()
         self._build_actions()
-        self.device_label, self.precision_label, self.state_label = QLabel("device: ..."), QLabel(), QLabel("ready")
+        self.device_label, self.precision_label = QLabel("device: ..."), QLabel()
+        self.state_label = ElidedLabel("ready")
         for w in (self.state_label,):
             self.statusBar().addWidget(w, 1)
-        for w in (self.device_label, self.precision_label):
+        self.cpu_label = QLabel()
+        self.cpu_label.setObjectName("warning")
+        for w in (self.cpu_label, self.device_label, self.precision_label):
             self.statusBar().addPermanentWidget(w)
+        self.cpu_watch = CpuWatch(s.runner, self.cpu_label)
 
         s.runner.started.connect(self._update_state)
         s.runner.finished.connect(self._update_state)
@@ -102,7 +107,6 @@ class MainWindow(QMainWindow):
         s.job_failed.connect(self.show_error)
         s.runs_changed.connect(self.refresh_runs)
         s.run_opened.connect(self._on_run_opened)
-        self.data_view.open_requested.connect(self.add_recent)
         self.train_view.run_finished.connect(self._on_run_finished)
         self.train_view.state_changed.connect(lambda st: self._update_state())
         self.lr_view.lr_picked.connect(lambda lr: self.statusBar().showMessage(f"train.lr set to {lr:.3g}", 4000))
@@ -149,9 +153,10 @@ class MainWindow(QMainWindow):
             self.add_page("runs", "7  Runs", "folder", pages["Runs"], "Manage run folders")
 
     def _fit_steps(self) -> None:
-        """The step list shows every step without scrolling."""
+        """The step list shows every step, whole names, without scrolling (also at 1024 x 700)."""
         rows = sum(self.steps.sizeHintForRow(i) for i in range(self.steps.count()))
         self.steps.setFixedHeight(rows + 2 * self.steps.frameWidth() + 8)
+        self.steps.setMinimumWidth(self.steps.sizeHintForColumn(0) + 2 * self.steps.frameWidth() + 16)
 
     def page(self, key: str) -> QWidget:
         return self.pages[self._index(key)].widget
@@ -314,19 +319,17 @@ class MainWindow(QMainWindow):
                 self.show_page("results")
 
     def _on_dataset(self, ds) -> None:
+        if ds is not None:  # only folders that opened go to the recent list
+            self.add_recent(ds.root)
         self._update_state()
 
     def add_recent(self, folder: str) -> None:
-        st = settings()
-        recent = [folder] + [f for f in self.recent_folders() if f != folder]
-        st.setValue("recent", recent[:MAX_RECENT])
+        add_recent(settings(), folder)
         self._fill_recent()
 
     def recent_folders(self) -> list[str]:
-        value = settings().value("recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in value or []]
+        """Recent dataset folders, newest first: one entry per folder, only folders that still exist."""
+        return recent_folders(settings())
 
     def _fill_recent(self) -> None:
         folders = self.recent_folders()
@@ -364,6 +367,7 @@ class MainWindow(QMainWindow):
             v = st.value(f"splitters/{sp.objectName()}")
             if isinstance(v, QByteArray):
                 sp.restoreState(v)
+        self.lr_view.auto_apply.setChecked(st.value("lr_find/auto_apply", False, type=bool))
         self._fill_recent()
 
     def save_settings(self) -> None:
@@ -372,14 +376,17 @@ class MainWindow(QMainWindow):
         st.setValue("state", self.saveState())
         for sp in (self.splitter, self.recipe_view.splitter, self.train_view.splitter):
             st.setValue(f"splitters/{sp.objectName()}", sp.saveState())
+        st.setValue("lr_find/auto_apply", self.lr_view.auto_apply.isChecked())
         st.sync()
 
     def _ask_close(self) -> bool:
-        answer = QMessageBox.question(self, "A job is running",
-                                      "A job is still running. Stop it and quit? (The last checkpoint stays usable.)")
+        answer = QMessageBox.question(self, "A job is running", self.train_view.close_question())
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event) -> None:
+        if not self.confirm_recipe():
+            event.ignore()
+            return
         if self.session.runner.busy:
             if not self.confirm_close():
                 event.ignore()

@@ -22,13 +22,16 @@ from .views.confusion_view import ConfusionView
 from .views.export_view import ExportView
 from .views.gallery_view import GalleryItem, GalleryView
 from .views.image_viewer import ImageViewer, request_cam, top_k
+from .views.result_texts import action_notice, caption, epoch_note, monitor_of
 from .views.results_view import ResultsView
 from .views.runs_view import RunsView
 from .views.tta_view import TTAView
-from .widgets.common import splitter
+from .widgets.common import ElidedLabel, splitter
 
 INTERPRET_JOB, TTA_JOB = "interpret", "tta"
 TOP_K = 48
+CELL_HINT = "Pick a cell of the matrix"
+LOSSES_TITLE = "Top losses: prediction / actual, loss / probability"
 
 
 def interpret_job(run_dir: str):
@@ -44,15 +47,6 @@ def tta_job(run_dir: str):
         from ..tta import tta_run
         return tta_run(run_dir, sink=sink, control=control)
     return job
-
-
-def caption(p, i: int) -> tuple[str, str]:
-    """Gallery caption + tooltip of row i of Predictions: true, predicted, probability, loss."""
-    t, pr = p.classes[int(p.targets[i])], int(np.argmax(p.probs[i]))
-    cap = f"{t} → {p.classes[pr]}\np {p.probs[i][pr]:.2f}  loss {p.losses[i]:.2f}"
-    tip = (f"true: {t}\npredicted: {p.classes[pr]} ({p.probs[i][pr]:.1%})\n"
-           f"probability of the true class: {p.probs[i][int(p.targets[i])]:.1%}\nloss: {p.losses[i]:.3f}")
-    return cap, tip
 
 
 class ResultsPage(QWidget):
@@ -74,13 +68,16 @@ class ResultsPage(QWidget):
         self.heading.setWordWrap(True)
         self.open_btn = QPushButton("Open run folder…")
         self.open_btn.clicked.connect(self._pick_run)
+        self.notice = ElidedLabel()
+        self.notice.setObjectName("dim")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.hide()
         self.summary = ResultsView()
         self.confusion = ConfusionView()
-        self.cell_gallery = GalleryView("Pick a cell of the matrix")
-        self.losses = GalleryView("Top losses", with_filter=True, with_overlay=True)
+        self.cell_gallery = GalleryView(CELL_HINT)
+        self.losses = GalleryView(LOSSES_TITLE, with_filter=True, with_overlay=True)
+        self.losses.title.setToolTip("Captions as in fastai: prediction / actual, then loss / probability of the prediction")
         self.tta = TTAView()
         self.changes, self.calibration = ChangesView(), CalibrationView()
         self.viewer = ImageViewer(self)
@@ -98,6 +95,7 @@ class ResultsPage(QWidget):
         head.addWidget(self.open_btn)
         lay = QVBoxLayout(self)
         lay.addLayout(head)
+        lay.addWidget(self.notice)
         lay.addWidget(self.tabs, 1)
         self.confusion.cellChosen.connect(self.show_cell)
         self.losses.filterChanged.connect(lambda _c: self.show_top_losses())
@@ -134,11 +132,26 @@ class ResultsPage(QWidget):
             return False
         self._pending = ""
         self.run_dir = str(run_dir)
-        self.cams.clear()
+        self.clear()
         self.heading.setText(f"Computing predictions of {Path(run_dir).name}…")
         self.progress.setRange(0, 0)
         self.progress.show()
         return self.runner.start(INTERPRET_JOB, interpret_job(self.run_dir))
+
+    def clear(self) -> None:
+        """Empty every tab, so nothing of the previous run stays on screen under the next one's name."""
+        self.preds, self.info = None, None
+        self.cams.clear()
+        self.summary.set_summary({}, "Loading…")
+        self.summary.set_report([])
+        self.summary.set_history([])
+        self.confusion.set_data(np.zeros((0, 0), dtype=np.int64), (), [])
+        self.cell_gallery.set_title(CELL_HINT)
+        for g in self.galleries:
+            g.set_items([])
+        self.tta.reset()
+        self.notice.setText("")
+        self.viewer.hide()
 
     def show_interpretation(self, predictions, info=None) -> None:
         """Fill every tab from Predictions (and the RunInfo for curves and the dataset root)."""
@@ -150,18 +163,20 @@ class ResultsPage(QWidget):
         if "valid_loss" not in s:
             s["valid_loss"] = float(np.mean(p.losses)) if len(p) else None
         name = getattr(info, "name", "") or Path(self.run_dir).name
-        self.summary.set_summary(s, f"<b>{name}</b> &nbsp; {len(p)} validation images, {len(p.classes)} classes")
+        self.summary.set_summary(s, f"<b>{name}</b> &nbsp; {len(p)} validation images, {len(p.classes)} classes"
+                                    f"{epoch_note(getattr(info, 'metrics', None) or {}, monitor_of(info))}")
         self.summary.set_report(per_class_report(p))
         self.summary.set_history([(name, list(getattr(info, "history", None) or []))])
         self.confusion.set_data(confusion_matrix(p), p.classes, most_confused(p))
         self.calibration.set_predictions(p.probs, p.targets)
         for g in self.galleries:
             g.set_classes(p.classes)
+        self.cell_gallery.set_title(CELL_HINT)
         self.cell_gallery.set_items([])
         self.show_top_losses()
         root = getattr(getattr(info, "config", None), "data", None)
         if root is not None and root.path:
-            self.changes.open_root(str(Path(root.path).expanduser().resolve()))
+            self.changes.open_root(str(Path(root.path).expanduser().resolve()), root.changes_beside_data)
         self._refresh_marks()
         self.heading.setText(f"<b>{name}</b> &nbsp; <span style='color:#64748b'>{self.run_dir}</span>")
         self.runLoaded.emit(self.run_dir)
@@ -224,7 +239,11 @@ class ResultsPage(QWidget):
     # ------------------------------------------------------------------ hard-example actions
     def apply_action(self, action: str, paths: list, new_class: str) -> bool:
         classes = self.preds.classes if self.preds is not None else None
-        return self.changes.apply(action, list(paths), new_class, classes)
+        ok = self.changes.apply(action, list(paths), new_class, classes)
+        if ok:
+            valid = set(self.preds.paths) if self.preds is not None else set()
+            self.notice.setText(action_notice(action, list(paths), new_class, valid))
+        return ok
 
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""

@@ -13,9 +13,11 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..config import ConfigError, RunConfig
+from ..data.report import training_problems
 from ..events import Event, JobFailed, JobResult
 from ..paths import data_home
 from ..weights import usable_offline
+from ..working_recipe import load_working, save_working
 from .jobs import JobRunner
 
 
@@ -33,9 +35,15 @@ class Session(QObject):
     job_failed = Signal(object)           # JobFailed
     lr_result = Signal(object)            # LRFindResult
 
-    def __init__(self, config: RunConfig | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, config: RunConfig | None = None, parent: QObject | None = None,
+                 autosave: bool = False) -> None:
         super().__init__(parent)
         self.config: RunConfig = config or default_config()
+        # the app keeps the working recipe per dataset (workbench.working_recipe); tests leave it off
+        self.autosave = autosave
+        self.autosave_error = ""
+        self.recipe_file = ""                 # the TOML last loaded or saved by the user ...
+        self.recipe_file_config: RunConfig | None = None   # ... and the recipe it holds
         self.dataset = None
         self.stats = None
         self.current_run: str = ""
@@ -51,7 +59,25 @@ class Session(QObject):
     def set_config(self, cfg: RunConfig) -> None:
         if cfg != self.config:
             self.config = cfg
+            self.autosave_now()
             self.config_changed.emit(cfg)
+
+    def autosave_now(self) -> None:
+        """Keep the current recipe as the working recipe of its dataset (when autosave is on)."""
+        if not self.autosave:
+            return
+        try:
+            save_working(self.config)
+            self.autosave_error = ""
+        except OSError as e:
+            self.autosave_error = f"the working recipe could not be kept ({e})"
+
+    def set_recipe_file(self, path: str) -> None:
+        """The recipe was just loaded from / saved to ``path`` (quitting asks when it differs later)."""
+        self.recipe_file, self.recipe_file_config = str(path), self.config
+
+    def recipe_file_outdated(self) -> bool:
+        return bool(self.recipe_file) and self.recipe_file_config != self.config
 
     def set_option(self, key: str, value: Any) -> None:
         """Set one option (coerced to its type); raises ConfigError with a readable message."""
@@ -61,11 +87,24 @@ class Session(QObject):
         probs = self.config.validate()
         if not self.config.data.path:
             probs.append("data.path: open a dataset first")
+        probs += self._dataset_checks()[0]
         m = self.config.model
         if not probs and not m.weights and not usable_offline(m.arch, m.pretrained):
             probs.append(f"model.pretrained: the {m.arch} weights '{m.pretrained}' are not on this machine; "
                          "press Download (or Import weights file...) on the Recipe page, or choose none")
         return probs
+
+    def warnings(self) -> list[str]:
+        """Settings and data that allow training but deserve a word (shown in the recipe)."""
+        return self.config.warnings() + self._dataset_checks()[1]
+
+    def _dataset_checks(self) -> tuple[list[str], list[str]]:
+        ds = self.dataset
+        if ds is None or not self.config.data.path:
+            return [], []
+        if Path(ds.root).resolve() != Path(self.config.data.path).expanduser().resolve():
+            return [], []
+        return training_problems(ds)
 
     def cli_command(self) -> str:
         """The equivalent ``workbench train`` command (only keys that differ from the defaults)."""
@@ -85,7 +124,9 @@ class Session(QObject):
 
     def open_dataset(self, path: str | Path) -> bool:
         """Scan + health check + stats in a worker; dataset_changed fires when done."""
-        cfg = self.config.set("data.path", str(Path(path).expanduser()))
+        root = str(Path(path).expanduser())
+        kept = load_working(root) if self.autosave else None   # this dataset's own working recipe
+        cfg = (kept or self.config).set("data.path", root)
         self.set_config(cfg)
 
         def job(sink, control):

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ..config import RunConfig
+from ..data.report import require_trainable
 from ..data import DatasetError, open_dataset
 from ..device import pick_device, pick_precision
 from ..models import ModelError, check_arch, create_model
@@ -150,9 +151,10 @@ def preflight(cfg: RunConfig, sink=None, control=None, check_data: bool = True):
             raise SetupError(str(e)) from None
         except OSError as e:
             raise SetupError(f"cannot read the dataset {cfg.data.path}: {e.strerror or e}") from None
-        if len(ds.classes) < 2:
-            raise SetupError(f"{cfg.data.path}: training needs at least two classes, found "
-                             f"{len(ds.classes)} ({', '.join(ds.classes) or 'none'})")
+        try:
+            require_trainable(ds)  # e.g. one class: the same sentence the app shows
+        except DatasetError as e:
+            raise SetupError(f"{cfg.data.path}: {e}") from None
     if os.environ.get("WORKBENCH_SKIP_MEMORY_CHECK"):
         return ds, device, precision, ""
     warning = check_memory(cfg, len(ds.classes) if ds is not None else 2, device)

@@ -9,9 +9,9 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..jobs import submit
-from ..widgets.common import set_icon
+from ..widgets.common import ElidedLabel, set_icon
 
-N_IMAGES, N_VARIANTS, CELL = 4, 4, 84
+N_IMAGES, N_VARIANTS, CELL = 4, 4, 72
 
 
 def decode(path: str, presize: int) -> np.ndarray:
@@ -74,19 +74,25 @@ class AugmentPreview(QWidget):
         grid = QGridLayout()
         grid.setSpacing(4)
         self.cells: list[list[QLabel]] = []
-        for c, title in enumerate(["plain"] + [f"augmented {i + 1}" for i in range(N_VARIANTS)]):
+        self.class_labels: list[QLabel] = []   # the class of each row's image
+        for c, span, title in ((0, 1, "class"), (1, 1, "plain"), (2, N_VARIANTS, f"augmented ({N_VARIANTS} random draws)")):
             head = QLabel(title)
             head.setObjectName("dim")
             head.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            grid.addWidget(head, 0, c)
+            grid.addWidget(head, 0, c, 1, span)
         for r in range(N_IMAGES):
+            name = ElidedLabel()   # a long class name is cut in the middle, whole in its tooltip
+            name.setFixedWidth(64)
+            name.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            grid.addWidget(name, r + 1, 0)
+            self.class_labels.append(name)
             row = []
             for c in range(1 + N_VARIANTS):
                 cell = QLabel()
                 cell.setFixedSize(CELL, CELL)
                 cell.setObjectName("thumb")
                 cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
-                grid.addWidget(cell, r + 1, c)
+                grid.addWidget(cell, r + 1, c + 1)
                 row.append(cell)
             self.cells.append(row)
         head = QHBoxLayout()
@@ -108,16 +114,20 @@ class AugmentPreview(QWidget):
     @Slot(object)
     def set_dataset(self, ds) -> None:
         """Pick up to N_IMAGES training images, one per class first."""
-        self.paths = []
+        self.paths, names = [], []
         if ds is not None:
             items = list(ds.train) or list(ds.items)
             by_class: dict[int, list] = {}
             for it in items:
                 by_class.setdefault(it.label, []).append(it.path)
             while len(self.paths) < N_IMAGES and any(by_class.values()):
-                for lst in by_class.values():
+                for label, lst in by_class.items():
                     if lst and len(self.paths) < N_IMAGES:
                         self.paths.append(lst.pop(0))
+                        names.append(ds.classes[label])
+        for r, lab in enumerate(self.class_labels):
+            lab.setText(names[r] if r < len(names) else "")
+            lab.setToolTip(f"{names[r]}: {self.paths[r]}" if r < len(names) else "")
         self._last_key = None
         self.schedule()
 

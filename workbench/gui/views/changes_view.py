@@ -64,12 +64,12 @@ class ChangesView(QWidget):
         lay.addWidget(self.table, 1)
         self.refresh()
 
-    def open_root(self, root: str) -> None:
+    def open_root(self, root: str, beside_data: bool = False) -> None:
         """Load the change set of a dataset folder (the sidecar is created on the first action)."""
         from ...data.sidecar import ChangeSet
         self.root = str(root)
         try:
-            self.changeset = ChangeSet.load(self.root)
+            self.changeset = ChangeSet.load(self.root, beside_data)
         except Exception as e:  # a broken sidecar must not block the results
             self.changeset = None
             self.failed.emit(f"cannot read the change list of {root}: {e}")

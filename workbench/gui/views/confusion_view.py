@@ -39,8 +39,9 @@ class ConfusionView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.setToolTip("Rows: true class, columns: predicted class. Click a cell to see those images.")
+        self.table.setToolTip("Rows: true class, columns: predicted class. Click a cell (or move to it and press Enter) to see those images.")
         self.table.cellClicked.connect(self._clicked)
+        self.table.cellActivated.connect(self._clicked)   # Enter on the current cell: no mouse needed
         self.pairs = QListWidget()
         self.pairs.setToolTip("Pairs of classes the model mixes up most (true -> predicted). Click to see them.")
         self.pairs.itemClicked.connect(self._pair_clicked)

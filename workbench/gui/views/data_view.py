@@ -20,6 +20,7 @@ from ...paths import display_text
 from ..widgets.common import page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView, load_thumb
 from .audit_view import AuditView
+from .plots import class_ticks, size_bars
 
 
 def size_arrays(stats) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +73,7 @@ class DataView(QWidget):
         self.counts_plot.getPlotItem().addLegend(offset=(-10, 10))
         self.sizes_plot = pg.PlotWidget(title="Image sizes (short side, px)")
         self.sizes_plot.setBackground(None)
+        self.sizes_plot.getAxis("bottom").enableAutoSIPrefix(False)
         overview = splitter(Qt.Orientation.Horizontal, self.counts_plot, self.sizes_plot, stretch=(3, 2))
 
         # thumbnails per class
@@ -241,16 +243,22 @@ class DataView(QWidget):
             self._show_suggestion(("", ""))
 
     def _draw_counts(self, ds) -> None:
+        """Horizontal bars, one row per class (first class on top): the names sit on the y axis, one per
+        row, so they never overlap however many classes or however long their names."""
         p = self.counts_plot.getPlotItem()
         p.clear()
-        x = np.arange(len(ds.classes), dtype=float)
+        n = len(ds.classes)
+        y = np.arange(n, dtype=float)[::-1]
         train = np.array([ds.counts("train").get(c, 0) for c in ds.classes], dtype=float)
         valid = np.array([ds.counts("valid").get(c, 0) for c in ds.classes], dtype=float)
-        p.addItem(pg.BarGraphItem(x=x, height=train, width=0.7, brush="#3b82f6", name="train"))
-        p.addItem(pg.BarGraphItem(x=x, y0=train, height=valid, width=0.7, brush="#f97316", name="valid"))
-        p.getAxis("bottom").setTicks([[(i, c if len(c) <= 12 else c[:11] + "…") for i, c in enumerate(ds.classes)]])
-        p.setLabel("left", "images")
-        p.setYRange(0, float((train + valid).max() if len(x) else 1) * 1.25, padding=0)
+        p.addItem(pg.BarGraphItem(x0=0, y=y, width=train, height=0.7, brush="#3b82f6", name="train"))
+        p.addItem(pg.BarGraphItem(x0=train, y=y, width=valid, height=0.7, brush="#f97316", name="valid"))
+        p.getAxis("left").setTicks([class_ticks(ds.classes)])
+        p.getAxis("bottom").setTicks(None)
+        p.setLabel("bottom", "images")
+        p.setLabel("left", "")
+        p.setXRange(0, float((train + valid).max() if n else 1) * 1.1, padding=0)
+        p.setYRange(-0.6, n - 0.4, padding=0)
 
     @Slot(object)
     def show_stats(self, stats) -> None:
@@ -259,10 +267,9 @@ class DataView(QWidget):
         w, h = size_arrays(stats) if stats is not None else (np.zeros(0), np.zeros(0))
         if not len(w):
             return
-        short = np.minimum(w, h)
-        bins = min(30, max(5, len(np.unique(short))))
-        counts, edges = np.histogram(short, bins=bins)
-        p.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush="#10b981"))
+        x0, x1, counts, (lo, hi) = size_bars(np.minimum(w, h))
+        p.addItem(pg.BarGraphItem(x0=x0, x1=x1, height=counts, brush="#10b981"))
+        p.setXRange(lo, hi, padding=0)
         p.setLabel("bottom", "short side (px)")
         p.setLabel("left", "images")
 

@@ -219,12 +219,15 @@ class ExportView(QWidget):
         self.pred_label.setText(f"<b>{top[0][0]}</b> ({top[0][1]:.1%}) &nbsp; {result.path}<br>"
                                 "heatmap: Grad-CAM of the predicted class")
 
+    def default_csv(self) -> str:
+        """Where the save dialog starts: the run folder, never the folder of images (it may be shared)."""
+        return str(Path(self.run_dir or Path.home()) / "predictions.csv")
+
     def _pick_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of images to predict")
         if not folder:
             return
-        out, _ = QFileDialog.getSaveFileName(self, "Write predictions CSV", str(Path(folder) / "predictions.csv"),
-                                             "CSV (*.csv)")
+        out, _ = QFileDialog.getSaveFileName(self, "Write predictions CSV", self.default_csv(), "CSV (*.csv)")
         if out:
             self.predict_folder(folder, out)
 

@@ -11,8 +11,8 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImage, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget, QHeaderView)
+from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy,
+                               QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...explain import compute_cam
 
@@ -20,13 +20,12 @@ THUMB = 112
 
 
 def load_thumbnail(path: str, size: int = THUMB) -> tuple[str, np.ndarray]:
-    """Decode an image file into (path, RGB uint8 array no larger than ``size``); PIL draft for JPEG."""
-    from PIL import Image, ImageOps
-    with Image.open(path) as im:
-        im.draft("RGB", (size, size))
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        im.thumbnail((size, size))
-        return path, np.asarray(im, dtype=np.uint8).copy()
+    """Decode an image file into (path, RGB uint8 array no larger than ``size``) with the decoder
+    training uses (16-bit scaled, not clipped; EXIF orientation; JPEG draft mode)."""
+    from ...data.cache import load_rgb
+    im = load_rgb(path, draft_size=size)
+    im.thumbnail((size, size))
+    return path, np.asarray(im, dtype=np.uint8).copy()
 
 
 def _safe_thumbnail(path: str) -> tuple[str, np.ndarray | None]:
@@ -74,6 +73,15 @@ class ImageViewer(QDialog):
         self.heat_box = QCheckBox("Show Grad-CAM heatmap")
         self.heat_box.setChecked(True)
         self.heat_box.toggled.connect(self._show)
+        self.result = None
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(50)
+        self.opacity.setToolTip("Opacity of the heatmap over the photo")
+        self.opacity.valueChanged.connect(self._compose)
+        self.cam_note = QLabel("")
+        self.cam_note.setWordWrap(True)
+        self.cam_note.setObjectName("dim")
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         self.top5 = QTableWidget(0, 2)
@@ -91,6 +99,11 @@ class ImageViewer(QDialog):
         side.addWidget(QLabel("<b>Top-5</b>"))
         side.addWidget(self.top5, 1)
         side.addWidget(self.heat_box)
+        op = QHBoxLayout()
+        op.addWidget(QLabel("Opacity"))
+        op.addWidget(self.opacity, 1)
+        side.addLayout(op)
+        side.addWidget(self.cam_note)
         for action, text in (("relabel", "Relabel…"), ("quarantine", "Quarantine"), ("keep", "Keep")):
             b = QPushButton(text)
             b.clicked.connect(lambda _=False, a=action: self.actionRequested.emit(a, [self.path], ""))
@@ -110,9 +123,10 @@ class ImageViewer(QDialog):
         self.setWindowTitle(Path(path).name)
         self.caption.setText(caption)
         self.path_label.setText(path)
-        self._overlay = None
+        self._overlay, self.result = None, None
+        self.cam_note.setText("")
         try:
-            self._image = QPixmap.fromImage(to_qimage(load_thumbnail(path, 512)[1]))
+            self._image = QPixmap.fromImage(to_qimage(load_thumbnail(path, 1024)[1]))
         except Exception as e:  # unreadable file: say so in place of the picture
             self._image = None
             self.picture.setText(f"cannot read {path}: {e}")
@@ -136,9 +150,26 @@ class ImageViewer(QDialog):
         if result.path != self.path:
             return
         self.heat_box.setEnabled(True)
-        self._overlay = QPixmap.fromImage(to_qimage(result.overlay))
+        self.result = result
+        describe = getattr(result, "describe", None)
+        self.cam_note.setText(describe() if describe else "")
         if self.top5.rowCount() == 0:
             self.set_top5(top_k(result.probs, result.classes))
+        self._compose()
+
+    def _compose(self, *_a) -> None:
+        """The heatmap over the full-resolution photo (on the part the model saw), at the slider's opacity."""
+        from ...gradcam import overlay
+        r = self.result
+        if r is None:
+            return
+        alpha = self.opacity.value() / 100
+        photo = getattr(r, "photo", None)
+        if photo is not None and r.box:
+            img = overlay(photo, r.cam, alpha, r.box)
+        else:
+            img = overlay(r.image, r.cam, alpha)
+        self._overlay = QPixmap.fromImage(to_qimage(img))
         self._show()
 
     def has_cam(self) -> bool:

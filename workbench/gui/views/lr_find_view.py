@@ -1,19 +1,31 @@
-"""LR finder page: the smoothed loss vs log lr grows while the range test runs; suggestions are marked
-and listed; clicking the plot (or a suggestion) picks that lr and sets train.lr in the recipe."""
+"""LR finder page: the smoothed loss vs log lr grows while the range test runs; when it ends the
+diverged tail is dropped, y is scaled to the smoothed curve (as fastai's plot does) and the
+suggestions are listed. The user picks one (click, or Enter on the list) or clicks the plot; the
+recipe's train.lr changes only then, unless "Apply valley automatically" is on."""
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
                                QPushButton, QVBoxLayout, QWidget)
 
 from ...events import Event, LRFindStep
+from ...lr_find import curve_problem, plot_window, y_range
 from ..widgets.common import page_header, set_icon
 from .plots import LivePlot
 
 SUGGESTION_COLORS = {"valley": "#10b981", "steep": "#f97316", "minimum": "#a855f7", "slide": "#06b6d4"}
+LR_ROLE = 256
+
+
+def decade_ticks(lo: int = -12, hi: int = 4) -> list:
+    """Ticks of a log10(lr) axis: labelled decades (1e-5 .. 1e-1), unlabelled 2x and 5x between."""
+    major = [(float(k), f"1e{k}") for k in range(lo, hi + 1)]
+    minor = [(k + math.log10(m), "") for k in range(lo, hi) for m in (2, 5)]
+    return [major, minor]
 
 
 class LRFindView(QWidget):
@@ -22,6 +34,7 @@ class LRFindView(QWidget):
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.result = None
         self.run_btn = QPushButton("Run LR finder")
         self.run_btn.setObjectName("primary")
         set_icon(self.run_btn, "search")
@@ -30,8 +43,11 @@ class LRFindView(QWidget):
         self.run_btn.clicked.connect(self.run)
         self.stop_btn.clicked.connect(session.stop)
 
-        self.plot = LivePlot("Loss vs learning rate (click to pick)", "learning rate (log scale)", "smoothed loss")
-        self.plot.getPlotItem().setLogMode(x=True)
+        # x holds log10(lr) (no pyqtgraph log mode: its tick labels read "10^2 (x1e-09)")
+        self.plot = LivePlot("Loss vs learning rate (click to pick)", "learning rate", "smoothed loss")
+        item = self.plot.getPlotItem()
+        item.getAxis("bottom").setTicks(decade_ticks())
+        item.getAxis("left").enableAutoSIPrefix(False)
         self.plot.add_curve("smoothed loss", "#3b82f6")
         self.plot.add_curve("loss", "#94a3b8", width=1)
         self.marker = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#dc2626", width=2))
@@ -44,14 +60,19 @@ class LRFindView(QWidget):
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
         self.suggestions = QListWidget()
-        self.suggestions.setToolTip("Click a suggestion to use it as the learning rate")
+        self.suggestions.setToolTip("Click a suggestion, or select it and press Enter, to use it as the learning rate")
         self.suggestions.itemClicked.connect(self._on_suggestion)
+        self.suggestions.itemActivated.connect(self._on_suggestion)
+        self.auto_apply = QCheckBox("Auto-apply the suggestion")
+        self.auto_apply.setToolTip("When the range test ends, set train.lr to the recipe's default suggestion "
+                                   "(lr_find.suggestion) without asking. Off: you pick.")
         self.picked_label = QLabel()
         self.picked_label.setWordWrap(True)
         self.status = QLabel("Runs a short range test from lr_find.start_lr to lr_find.end_lr and restores "
                              "the weights afterwards.")
         self.status.setObjectName("dim")
         self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
 
         head = QHBoxLayout()
         head.addWidget(page_header("LR finder", "Pick the learning rate where the loss falls fastest."), 1)
@@ -60,6 +81,7 @@ class LRFindView(QWidget):
         side = QVBoxLayout()
         side.addWidget(QLabel("<b>Suggestions</b>"))
         side.addWidget(self.suggestions, 1)
+        side.addWidget(self.auto_apply)
         side.addWidget(self.picked_label)
         side_w = QWidget()
         side_w.setLayout(side)
@@ -93,6 +115,7 @@ class LRFindView(QWidget):
             self.status.setText("Running the range test...")
 
     def reset(self) -> None:
+        self.result = None
         self.plot.clear_data()
         self.suggestions.clear()
         for item in self._suggestion_items:
@@ -107,6 +130,9 @@ class LRFindView(QWidget):
         self.session.set_option("train.lr", lr)
         self.lr_picked.emit(lr)
 
+    def has_curve(self) -> bool:
+        return self.plot.points("smoothed loss") >= 2
+
     # ----------------------------------------------------------------- events
     @Slot(str, object)
     def _on_event(self, job: str, ev: Event) -> None:
@@ -114,18 +140,36 @@ class LRFindView(QWidget):
             self.add_step(ev)
 
     def add_step(self, ev: LRFindStep) -> None:
-        self.plot.append("smoothed loss", ev.lr, ev.smooth_loss)
-        self.plot.append("loss", ev.lr, ev.loss)
+        if not (ev.lr > 0 and math.isfinite(ev.lr)):
+            return
+        x = math.log10(ev.lr)
+        self.plot.append("smoothed loss", x, ev.smooth_loss)
+        self.plot.append("loss", x, ev.loss)
         self.progress.setValue(int(100 * (ev.step + 1) / max(1, ev.total)))
+        self.fit_y()  # every step: the smoothed curve never runs off the plot while it grows
         if ev.step % 5 == 0:
             self.plot.redraw()
-            self.fit_y()
 
     @Slot(object)
     def show_result(self, result) -> None:
-        """Mark and list the suggestions of an LRFindResult; select the recipe's default one."""
+        """Draw the curve of an LRFindResult without its diverged tail and list its suggestions;
+        train.lr changes only when the user picks (or "apply automatically" is on)."""
+        self.result = result
+        lrs = np.asarray(result.lrs, dtype=float)
+        ok = (lrs > 0) & np.isfinite(lrs)
+        first, end = plot_window(int(ok.sum()))
+        x = np.log10(lrs[ok])[first:end]
+        for name, values in (("smoothed loss", result.smooth_losses), ("loss", result.losses)):
+            buf = self.plot.buffers[name]
+            buf.clear()
+            for xi, yi in zip(x, np.asarray(values, dtype=float)[ok][first:end]):
+                if math.isfinite(yi):
+                    buf.append(float(xi), float(yi))
+            self.plot._dirty.add(name)
         self.plot.redraw()
-        self.fit_y()
+        self.fit_y(first=0)
+        if len(x):
+            self.plot.getPlotItem().setXRange(float(x[0]), float(x[-1]), padding=0.02)
         self.suggestions.clear()
         for item in self._suggestion_items:
             self.plot.removeItem(item)
@@ -134,30 +178,45 @@ class LRFindView(QWidget):
             if not lr or not math.isfinite(lr):
                 continue
             color = SUGGESTION_COLORS.get(name, "#64748b")
-            line = pg.InfiniteLine(pos=math.log10(lr), angle=90, pen=pg.mkPen(color, width=1, style=pg.QtCore.Qt.PenStyle.DashLine),
+            line = pg.InfiniteLine(pos=math.log10(lr), angle=90,
+                                   pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
                                    label=name, labelOpts={"position": 0.92 - 0.07 * i, "color": color})
             self.plot.addItem(line, ignoreBounds=True)
             self._suggestion_items.append(line)
             item = QListWidgetItem(f"{name}: {lr:.2e}{'  (default)' if name == result.best else ''}")
-            item.setData(256, lr)
+            item.setData(LR_ROLE, lr)
             self.suggestions.addItem(item)
-        n = len(result.lrs) if hasattr(result, "lrs") else 0
+            if name == result.best:
+                self.suggestions.setCurrentItem(item)
+        n = len(result.lrs)
+        problem = curve_problem(result)
         note = " (stopped early: the loss diverged)" if getattr(result, "stopped_early", False) else ""
-        self.status.setText(f"Range test done: {n} steps{note}. Click the plot or a suggestion to pick.")
-        self.progress.setValue(100)
         best = result.suggestions.get(result.best)
-        if best and math.isfinite(best):
+        usable = not problem and best is not None and math.isfinite(best)
+        if problem:
+            self.status.setText(f"Range test done: {n} steps{note}. {problem}")
+        elif self.auto_apply.isChecked() and usable:
+            self.status.setText(f"Range test done: {n} steps{note}. {result.best} applied to train.lr.")
+        else:
+            self.status.setText(f"Range test done: {n} steps{note}. Pick a suggestion (or click the plot) "
+                                "to set train.lr; the recipe keeps its rate until you do.")
+        self.status.setObjectName("warning" if problem else "dim")
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+        self.progress.setValue(100)
+        if self.auto_apply.isChecked() and usable:
             self.pick(best)
 
-    def fit_y(self) -> None:
-        """Scale y to the smoothed loss (the raw loss and the final divergence would flatten it)."""
+    def fit_y(self, first: int | None = None) -> None:
+        """Scale y to the smoothed loss (skipping the noisy first steps while it runs); the raw loss
+        and its spikes are clipped."""
         y = self.plot.buffers["smoothed loss"].y
         if len(y) < 2:
             return
-        lo, start = float(y.min()), float(y[0])
-        hi = min(float(y.max()), lo + 2.0 * max(start - lo, 0.05 * abs(start)))
-        pad = 0.05 * (hi - lo or 1.0)
-        self.plot.getPlotItem().setYRange(lo - pad, hi + pad, padding=0)
+        start = plot_window(len(y))[0] if first is None else first
+        rng = y_range(y, start)
+        if rng is not None:
+            self.plot.getPlotItem().setYRange(*rng, padding=0)
 
     @Slot(str, str)
     def _on_finished(self, job: str, status: str) -> None:
@@ -166,15 +225,19 @@ class LRFindView(QWidget):
         self._update_buttons()
 
     def _on_click(self, mouse_event) -> None:
+        if not self.has_curve():  # an empty plot has no rate to pick
+            return
         vb = self.plot.getPlotItem().vb
         pos = mouse_event.scenePos()
         if not vb.sceneBoundingRect().contains(pos):
             return
-        x = vb.mapSceneToView(pos).x()  # log10(lr) in log mode
-        self.pick(10 ** x)
+        # x is log10(lr); a click is only as precise as a pixel, so two significant digits
+        self.pick(float(f"{10 ** vb.mapSceneToView(pos).x():.2g}"))
 
     def _on_suggestion(self, item: QListWidgetItem) -> None:
-        self.pick(float(item.data(256)))
+        lr = item.data(LR_ROLE)
+        if lr:
+            self.pick(float(lr))
 
     def _show_lr(self, lr: float) -> None:
         self.marker.setPos(math.log10(lr))

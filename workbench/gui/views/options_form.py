@@ -25,8 +25,28 @@ HIDDEN = {"schema_version", "data.path"}
 INT_MAX = 2**31 - 1
 
 
-class SciSpinBox(QDoubleSpinBox):
+class _RangeNote:
+    """Spin box part: typed text outside the range is reported (``outOfRange(text)``) before Qt
+    reverts it to the last valid value, so the form can say why the value did not change."""
+
+    def fixup(self, text: str) -> str:  # called by Qt with text that is not acceptable
+        t = text.strip()
+        try:
+            v = float(t)
+        except ValueError:
+            return text
+        if not self.minimum() <= v <= self.maximum():
+            self.outOfRange.emit(t)
+        return text
+
+
+class IntSpinBox(_RangeNote, QSpinBox):
+    outOfRange = Signal(str)
+
+
+class SciSpinBox(_RangeNote, QDoubleSpinBox):
     """Float spin box showing compact values (2e-3, 1e+05); log-scale steps for wide ranges."""
+    outOfRange = Signal(str)
 
     def __init__(self, lo: float, hi: float, parent=None) -> None:
         super().__init__(parent)
@@ -88,6 +108,7 @@ class OptionsForm(QWidget):
     """Editors for every option; emits ``changed(key, value)`` when the user edits one."""
 
     changed = Signal(str, object)
+    rejected = Signal(str, str)   # key, one sentence: a typed value outside the option's range
 
     def __init__(self, config: RunConfig | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -144,7 +165,7 @@ class OptionsForm(QWidget):
             w.addItems([str(c) for c in meta["choices"]])
             w.currentTextChanged.connect(lambda t, k=key: self.changed.emit(k, t))
         elif isinstance(value, int):
-            w = QSpinBox()
+            w = IntSpinBox()
             w.setRange(int(lo) if lo is not None else 0, int(min(hi, INT_MAX)) if hi is not None else INT_MAX)
             w.setKeyboardTracking(False)
             w.setGroupSeparatorShown(value >= 10_000)
@@ -159,6 +180,10 @@ class OptionsForm(QWidget):
             if isinstance(value, tuple):
                 w.setPlaceholderText("comma-separated values")
             w.editingFinished.connect(lambda k=key, e=w: self._text_done(k, e))
+        if hasattr(w, "outOfRange"):
+            w.outOfRange.connect(lambda text, k=key, e=w, m=meta: self.rejected.emit(
+                k, f"{m.get('label', k)} ({k}): {text} is outside {_fmt(m.get('min'))} .. {_fmt(m.get('max'))}; "
+                   f"kept {e.textFromValue(e.value())}"))
         w.setObjectName(key)
         return w
 

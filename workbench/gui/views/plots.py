@@ -160,3 +160,28 @@ class LivePlot(pg.PlotWidget):
 
     def points(self, name: str) -> int:
         return len(self.buffers[name]) if name in self.buffers else 0
+
+
+def class_ticks(classes, max_labels: int = 40) -> list[tuple[float, str]]:
+    """y-axis labels of the counts chart (row i from the top is class i); with very many classes only
+    every k-th is named (the bar's tooltip-free chart stays readable; the class list names them all)."""
+    n = len(classes)
+    step = max(1, -(-n // max_labels))
+    return [(float(n - 1 - i), c if len(c) <= 24 else c[:23] + "…") for i, c in enumerate(classes) if i % step == 0]
+
+
+def size_bars(short: np.ndarray, bins: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """Histogram bars of image sizes in whole pixels: one bar per size when there are few distinct
+    sizes (a folder of 160 px images shows one bar at 160 on an axis of whole pixels, not
+    159.6 .. 160.4), else ``bins`` bins. Returns (x0, x1, counts, (x_lo, x_hi))."""
+    short = np.asarray(short, dtype=float)
+    values, counts = np.unique(np.round(short), return_counts=True)
+    lo, hi = float(values.min()), float(values.max())
+    if len(values) <= bins:
+        half = max(0.5, (hi - lo) / 80)
+        x0, x1 = values - half, values + half
+    else:
+        counts, edges = np.histogram(short, bins=bins)
+        x0, x1 = edges[:-1], edges[1:]
+    pad = max(5.0, 0.05 * (hi - lo))
+    return x0, x1, counts, (lo - pad, hi + pad)

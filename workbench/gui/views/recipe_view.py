@@ -2,6 +2,7 @@
 inline validation, save / load as the CLI's TOML, and "Copy CLI command"."""
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
 
 from ...config import ConfigError, RunConfig
 from ..session import default_config
-from ..widgets.common import page_header, set_icon, splitter
+from ..widgets.common import ElidedLabel, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
 from .model_picker import ModelPicker
 from .options_form import OptionsForm
@@ -35,6 +36,7 @@ class RecipeView(QWidget):
         self.session = session
         self.form = OptionsForm(session.config)
         self.form.changed.connect(self._on_form_changed)
+        self.form.rejected.connect(self._on_rejected)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         self.model_picker = ModelPicker(session)
@@ -44,17 +46,18 @@ class RecipeView(QWidget):
         left_lay.addWidget(self.model_picker)
         left_lay.addWidget(self.form)
         scroll.setWidget(left)
-        scroll.setMinimumWidth(380)
+        scroll.setMinimumWidth(340)
 
         self.problems_label = QLabel()
         self.problems_label.setObjectName("problems")
         self.problems_label.setWordWrap(True)
+        self.problems_label.setTextFormat(Qt.TextFormat.RichText)  # the warning sign is an HTML entity
         self.problems_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.preview = AugmentPreview(session)
         self.schedule_plot = LivePlot("Planned schedule over the run", "epoch", "learning rate")
         self.schedule_plot.add_curve("lr", "#10b981")
-        self.mom_plot_note = QLabel()
+        self.mom_plot_note = ElidedLabel()
         self.mom_plot_note.setObjectName("dim")
         self.schedule_plot.getPlotItem().showAxis("right")
         self.schedule_plot.getPlotItem().setLabel("right", "momentum", color="#a855f7")
@@ -66,20 +69,25 @@ class RecipeView(QWidget):
         self.save_btn = QPushButton("Save...")
         self.copy_btn = QPushButton("Copy CLI command")
         self.reset_btn = QPushButton("Defaults")
+        self.undo_btn = QPushButton("Undo")
+        self.undo_stack: list[RunConfig] = []   # recipes replaced by Defaults / Load
         for b, name, tip in ((self.load_btn, "open", "Load a recipe TOML (Ctrl+L)"),
                              (self.save_btn, "save", "Save the recipe as TOML for the CLI (Ctrl+S)"),
                              (self.copy_btn, "copy", "Copy the equivalent `workbench train` command"),
-                             (self.reset_btn, "reset", "Reset every option to its default (keeps the dataset)")):
+                             (self.reset_btn, "reset", "Reset every option to its default (keeps the dataset; Undo brings the recipe back)"),
+                             (self.undo_btn, "undo", "Bring back the recipe that Defaults or Load replaced")):
             set_icon(b, name)
             b.setToolTip(tip)
         self.load_btn.clicked.connect(self.load_dialog)
         self.save_btn.clicked.connect(self.save_dialog)
         self.copy_btn.clicked.connect(self.copy_command)
         self.reset_btn.clicked.connect(self.reset_defaults)
+        self.undo_btn.clicked.connect(self.undo)
+        self.undo_btn.setEnabled(False)
 
         head = QHBoxLayout()
         head.addWidget(page_header("Recipe", "Every option shows what it does and its default in its tooltip."), 1)
-        for b in (self.load_btn, self.save_btn, self.copy_btn, self.reset_btn):
+        for b in (self.load_btn, self.save_btn, self.copy_btn, self.reset_btn, self.undo_btn):
             head.addWidget(b)
         right = QVBoxLayout()
         right.addWidget(self.preview)
@@ -98,7 +106,7 @@ class RecipeView(QWidget):
         self._sched_timer.setInterval(150)
         self._sched_timer.timeout.connect(self.redraw_schedule)
         session.config_changed.connect(self._on_config)
-        session.dataset_changed.connect(lambda ds: self._sched_timer.start())
+        session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config)))
         self._on_config(session.config)
 
     def _setup_momentum_axis(self) -> None:
@@ -107,7 +115,7 @@ class RecipeView(QWidget):
         vb = pg.ViewBox()
         item.scene().addItem(vb)
         item.getAxis("right").linkToView(vb)
-        for axis in ("left", "right"):  # plain 0.001 and 0.95 instead of "x0.001" prefixes
+        for axis in ("left", "right", "bottom"):  # plain 0.001 and 0.95 instead of "x0.001" prefixes
             item.getAxis(axis).enableAutoSIPrefix(False)
         vb.setXLink(item)
         curve = pg.PlotCurveItem(pen=pg.mkPen("#a855f7", width=1.5, style=Qt.PenStyle.DashLine))
@@ -124,14 +132,22 @@ class RecipeView(QWidget):
             self.problems_label.setText(f"<b>{key}</b>: {e}")
             self.problems_label.setVisible(True)
 
+    @Slot(str, str)
+    def _on_rejected(self, key: str, message: str) -> None:
+        """A typed value outside the range: say so at the top and mark the field (until the next change)."""
+        self.problems_label.setText(f"&#9888; {html.escape(message)}")
+        self.problems_label.setVisible(True)
+        self.form.mark_problems([key])
+
     @Slot(object)
     def _on_config(self, cfg: RunConfig) -> None:
         self.form.set_config(cfg)
         problems = self.session.problems()
         problems = [p for p in problems if not p.startswith("data.path")]
         self.form.mark_problems(problems)
-        self.problems_label.setText("<br>".join(f"&#9888; {p}" for p in problems))
-        self.problems_label.setVisible(bool(problems))
+        lines = [f"&#9888; {html.escape(p)}" for p in problems + self.session.warnings()]
+        self.problems_label.setText("<br>".join(lines))
+        self.problems_label.setVisible(bool(lines))
         self._sched_timer.start()
 
     @Slot()
@@ -168,10 +184,48 @@ class RecipeView(QWidget):
         cfg = RunConfig.load(path)
         if not cfg.data.path and self.session.config.data.path:
             cfg = cfg.set("data.path", self.session.config.data.path)
-        self.session.set_config(cfg)
+        self._replace(cfg, f"Loaded {path}.")
+        self.session.set_recipe_file(path)
 
     def save(self, path: str) -> None:
         self.session.config.save(path)
+        self.session.set_recipe_file(path)
+
+    def _replace(self, cfg: RunConfig, note: str) -> None:
+        if cfg != self.session.config:
+            self.undo_stack.append(self.session.config)
+            self.undo_btn.setEnabled(True)
+            self.mom_plot_note.setText(note + " Undo brings back the previous recipe.")
+        self.session.set_config(cfg)
+
+    def undo(self) -> bool:
+        """Bring back the recipe the last Defaults / Load replaced (the dataset stays)."""
+        if not self.undo_stack:
+            return False
+        cfg = self.undo_stack.pop().set("data.path", self.session.config.data.path)
+        self.undo_btn.setEnabled(bool(self.undo_stack))
+        self.session.set_config(cfg)
+        self.mom_plot_note.setText("Previous recipe restored.")
+        return True
+
+    def confirm_quit(self) -> bool:
+        """Before quitting: the working recipe is autosaved, but a recipe file the user loaded or
+        saved and has changed since is offered to be saved (Save / Discard / Cancel)."""
+        s = self.session
+        if not s.recipe_file_outdated():
+            return True
+        box = QMessageBox.question(self, "Unsaved recipe changes",
+                                   f"The recipe was changed after it was loaded from or saved to {s.recipe_file}. "
+                                   "Save the changes to that file?",
+                                   QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                                   | QMessageBox.StandardButton.Cancel)
+        if box == QMessageBox.StandardButton.Save:
+            try:
+                self.save(s.recipe_file)
+            except OSError as e:
+                QMessageBox.warning(self, "Cannot save recipe", f"{s.recipe_file}: {e}")
+                return False
+        return box != QMessageBox.StandardButton.Cancel
 
     def load_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load recipe", "", "Recipe (*.toml);;All files (*)")
@@ -197,4 +251,4 @@ class RecipeView(QWidget):
 
     def reset_defaults(self) -> None:
         cfg = default_config().set("data.path", self.session.config.data.path)
-        self.session.set_config(cfg)
+        self._replace(cfg, "Defaults restored.")

@@ -30,6 +30,18 @@ def config_differences(configs: list) -> list[tuple[str, list]]:
     return rows
 
 
+VALID_ROW = "validation set"
+
+
+def valid_set(info) -> str:
+    """The validation set of a run as shown when runs are compared: size and digest of the files."""
+    m = getattr(info, "metrics", None) or {}
+    n, digest = m.get("n_valid"), m.get("valid_fingerprint")
+    if n is None and not digest:
+        return "unknown"
+    return f"{n} images" + (f" ({digest[:8]})" if digest else "")
+
+
 def run_accuracy(info) -> float | None:
     m = getattr(info, "metrics", None) or {}
     for key in ("valid_accuracy", "accuracy", "best_accuracy"):
@@ -166,7 +178,13 @@ class RunsView(QWidget):
             self.diff_title.setText("<b>Config differences</b>")
             return
         rows = [(k, v) for k, v in config_differences([i.config for i in sel]) if k != "name"]
-        self.diff_title.setText(f"<b>Config differences</b> ({len(rows)} option{'s' if len(rows) != 1 else ''})")
+        title = f"<b>Config differences</b> ({len(rows)} option{'s' if len(rows) != 1 else ''})"
+        sets = [valid_set(i) for i in sel]
+        if len(set(sets)) > 1:
+            rows.append((VALID_ROW, sets))
+            title += (" &nbsp; <span style='color:#b42318'>&#9888; validated on different images: the "
+                      "accuracies are not directly comparable</span>")
+        self.diff_title.setText(title)
         d.setColumnCount(1 + len(sel))
         d.setHorizontalHeaderLabels(["Option"] + [i.name for i in sel])
         d.setRowCount(len(rows))

@@ -67,6 +67,7 @@ class TrainView(QWidget):
         self.progress.setTextVisible(True)
         self.epoch_label = QLabel("No run yet")
         self.speed_label = QLabel("")
+        self.saved_epochs = 0  # epochs of the running job with a checkpoint on disk
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
@@ -115,6 +116,15 @@ class TrainView(QWidget):
         if not self.session.start_training():
             self._log("Another job is running; wait for it or stop it.", "warning")
 
+    def close_question(self) -> str:
+        """The question before quitting while a job runs: whether anything of the run is kept."""
+        if self.session.runner.name != "train":
+            return "A job is still running. Stop it and quit?"
+        if self.saved_epochs:
+            return (f"Training is still running. Stop it and quit? The checkpoint of epoch {self.saved_epochs} "
+                    "stays; the run can be resumed from there.")
+        return "Training is still running and no epoch has finished yet. Stop it and quit? Nothing of this run is kept."
+
     def resume(self, run_dir: str) -> None:
         if not self.session.resume_run(run_dir):
             self._log("Another job is running; wait for it or stop it.", "warning")
@@ -145,6 +155,8 @@ class TrainView(QWidget):
     def _on_job_started(self, job: str) -> None:
         if job == "train":
             self.reset_plots()
+            self.log.clear()  # one run's log at a time (the run folder keeps each in log.txt)
+            self.saved_epochs = 0
             self._set_state("running")
         else:
             self._update_buttons()
@@ -163,6 +175,8 @@ class TrainView(QWidget):
 
     def handle(self, ev: Event) -> None:
         """Apply one training event (public so views are testable with made-up events)."""
+        if isinstance(ev, FitStarted):
+            self.saved_epochs = max(self.saved_epochs, ev.start_epoch)  # a resumed run has its checkpoints
         if isinstance(ev, BatchEnd):  # buffered here, shown by the refresh timer (see flush)
             x = ev.epoch + (ev.batch + 1) / max(1, ev.n_batches)
             self.loss_plot.append("train (smoothed)", x, ev.smooth_loss)
@@ -198,6 +212,7 @@ class TrainView(QWidget):
                 self._set_state("running")
             self._log("resumed")
         elif isinstance(ev, CheckpointSaved):
+            self.saved_epochs = max(self.saved_epochs, ev.epoch + 1)
             self._log(f"checkpoint saved (epoch {ev.epoch + 1})", "dim")
         elif isinstance(ev, LogMessage):
             self._log(ev.text, ev.level)

@@ -16,6 +16,8 @@ from ..widgets.common import pane, splitter
 from .gallery_view import GalleryItem, GalleryView
 
 STEPS = 100  # slider positions: beta = position / STEPS
+IDLE_TEXT = ("Test-time augmentation averages the predictions of several augmented copies of each validation "
+             "image. Press Compute to run it for this run.")
 
 
 class TTAView(QWidget):
@@ -29,8 +31,7 @@ class TTAView(QWidget):
         self.paths: list[str] = []
         self.betas = np.linspace(0.0, 1.0, STEPS + 1)
         self.accs = np.zeros(0)
-        self.info = QLabel("Test-time augmentation averages the predictions of several augmented copies of "
-                           "each validation image. Press Compute to run it for this run.")
+        self.info = QLabel(IDLE_TEXT)
         self.info.setWordWrap(True)
         self.compute_btn = QPushButton("Compute TTA")
         self.compute_btn.setToolTip("Run the augmented passes over the validation set in the background")
@@ -103,6 +104,18 @@ class TTAView(QWidget):
             self._slider_moved(pos)
         else:
             self.slider.setValue(pos)
+
+    def reset(self) -> None:
+        """Forget the shown result (another run was opened): numbers, curve and galleries empty."""
+        self.result, self.paths, self.accs = None, [], np.zeros(0)
+        self.curve.setData([], [])
+        for lab in (self.plain_label, self.tta_label, self.gain_label):
+            lab.setText("–")
+        self.gain_label.setStyleSheet("")
+        self.slider.setEnabled(False)
+        self.info.setText(IDLE_TEXT)
+        for g in (self.fixed, self.broken):
+            g.set_items([])
 
     @property
     def beta(self) -> float:

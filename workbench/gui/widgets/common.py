@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QAbstractButton, QHBoxLayout, QLabel, QLayout, QSplitter, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QPainter
+from PySide6.QtWidgets import (QAbstractButton, QHBoxLayout, QLabel, QLayout, QSizePolicy, QSplitter,
+                               QToolButton, QVBoxLayout, QWidget)
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -140,3 +140,33 @@ class DropLabel(QLabel):
         urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
         if urls:
             self.on_drop(urls[0])
+
+
+class ElidedLabel(QLabel):
+    """A one-line status text drawn cut with "…" to the width it gets (``text()`` stays whole, and
+    the tooltip shows it): its minimum width never depends on the message, so a long message cannot
+    widen the window."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        super().setText(text)
+        self.setToolTip(text if self.fontMetrics().horizontalAdvance(text) > self.width() else "")
+
+    def shown_text(self) -> str:
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, max(20, self.width()))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(20, super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(100, super().sizeHint().height())
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        rect = self.contentsRect()
+        painter.drawText(rect, int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), self.shown_text())

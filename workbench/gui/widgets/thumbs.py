@@ -18,15 +18,13 @@ THUMB = 96
 
 
 def load_thumb(path: str, size: int = THUMB) -> QImage:
-    """Decode a small thumbnail (JPEG draft mode; EXIF orientation applied). Runs in a pool thread."""
-    from PIL import Image, ImageOps
-    with Image.open(path) as im:
-        im.draft("RGB", (size, size))
-        im = ImageOps.exif_transpose(im)
-        im.thumbnail((size, size))
-        im = im.convert("RGB")
-        data = im.tobytes()
-        return QImage(data, im.width, im.height, 3 * im.width, QImage.Format.Format_RGB888).copy()
+    """Decode a small thumbnail with the decoder training uses (16-bit scaled, not clipped to white;
+    EXIF orientation; JPEG draft mode). Runs in a pool thread."""
+    from ...data.cache import load_rgb
+    im = load_rgb(path, draft_size=size)
+    im.thumbnail((size, size))
+    data = im.tobytes()
+    return QImage(data, im.width, im.height, 3 * im.width, QImage.Format.Format_RGB888).copy()
 
 
 class ThumbModel(QAbstractListModel):

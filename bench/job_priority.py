@@ -1,0 +1,101 @@
+"""Throughput of a training job process at each CPU priority beside busy programs, and the UI side.
+
+    python bench/job_priority.py [--steps 12] [--compete 1] [--size 64]
+
+Runs the same work (resnet18 forward + backward + AdamW step on a random batch of 32, the size of
+the demo recipe) in a ``workbench.procjob.JobProcess`` at nice +10 (the default), SCHED_IDLE and
+normal priority, each while ``--compete`` CPU-bound processes at normal priority run beside it, and
+reports steps/s, the job's share of the CPU time it asked for (``CpuShare``) and the p99 lateness of
+a 10 ms sleep loop in this (normal-priority) process meanwhile: what the app's event loop would see.
+A shorter, self-contained check than bench/ui_latency.py, for machines that are busy anyway.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+BURN = "import sys, threading\ndone = threading.Event()\nthreading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()\nwhile not done.is_set():\n    pass\n"
+
+
+def work(steps: int, size: int):
+    def job(sink, control):
+        import torch
+        import torchvision
+        torch.manual_seed(0)
+        model = torchvision.models.resnet18(num_classes=10)
+        opt = torch.optim.AdamW(model.parameters(), 1e-3)
+        x, y = torch.randn(32, 3, size, size), torch.randint(0, 10, (32,))
+        times = []
+        for i in range(steps + 2):
+            t = time.perf_counter()
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            times.append(time.perf_counter() - t)
+        return times[2:]  # the first steps warm up
+    return job
+
+
+def _job(steps, size, sink, control):
+    return work(steps, size)(sink, control)
+
+
+def measure(mode: str, steps: int, size: int, compete: int) -> dict:
+    import functools
+    from workbench.procjob import CpuShare, JobProcess
+    rivals = [subprocess.Popen([sys.executable, "-c", BURN], stdin=subprocess.PIPE, text=True) for _ in range(compete)]
+    proc = JobProcess(warm_modules=("torch", "torchvision"), background=mode)
+    proc.ready(timeout=300)
+    share, shares, lates, stop = CpuShare(proc.pid), [], [], threading.Event()
+
+    def watch():
+        share.sample()
+        while not stop.is_set():
+            t = time.perf_counter()
+            time.sleep(0.01)
+            lates.append((time.perf_counter() - t - 0.01) * 1000)
+            if len(lates) % 100 == 0:
+                v = share.sample()
+                if v is not None:
+                    shares.append(v)
+    w = threading.Thread(target=watch, daemon=True)
+    w.start()
+    t0 = time.perf_counter()
+    times = proc.run(functools.partial(_job, steps, size), None)
+    wall = time.perf_counter() - t0
+    stop.set()
+    w.join()
+    for r in rivals:
+        r.communicate("")
+    return {"mode": mode, "steps_per_s": len(times) / sum(times), "wall": wall,
+            "share": float(np.mean(shares)) if shares else float("nan"),
+            "p99_ms": float(np.percentile(lates, 99)) if lates else float("nan")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--compete", type=int, default=1, help="CPU-bound processes at normal priority beside the job")
+    ap.add_argument("--modes", default="nice,idle,normal")
+    args = ap.parse_args()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before; {args.compete} busy process(es) "
+          f"beside the job; resnet18 batch 32 at {args.size} px, {args.steps} steps", flush=True)
+    for mode in args.modes.split(","):
+        r = measure(mode, args.steps, args.size, args.compete)
+        print(f"{mode:>6}: {r['steps_per_s']:6.2f} steps/s ({r['wall']:.1f} s in all), job got {r['share']:.0%} of the "
+              f"CPU time it asked for; a normal-priority 10 ms sleep loop: p99 {r['p99_ms']:.2f} ms late", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Texts of the Results page: gallery captions, the headline's epoch note, action notices."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def caption(p, i: int) -> tuple[str, str]:
+    """Gallery caption + tooltip of row i of Predictions, in fastai's order: prediction / actual,
+    then loss / probability of the prediction."""
+    t, pr = p.classes[int(p.targets[i])], int(np.argmax(p.probs[i]))
+    cap = f"{p.classes[pr]} / {t}\n{p.losses[i]:.2f} / {p.probs[i][pr]:.2f}"
+    tip = (f"true: {t}\npredicted: {p.classes[pr]} ({p.probs[i][pr]:.1%})\n"
+           f"probability of the true class: {p.probs[i][int(p.targets[i])]:.1%}\nloss: {p.losses[i]:.3f}")
+    return cap, tip
+
+
+def epoch_note(metrics: dict, monitor: str = "valid_loss") -> str:
+    """Which epoch's model the numbers are of (the best checkpoint), when it is not the last one."""
+    best, done = metrics.get("best_epoch"), metrics.get("epochs_done")
+    if not isinstance(best, int) or not isinstance(done, int) or best < 0 or best + 1 >= done:
+        return ""
+    by = "validation loss" if monitor == "valid_loss" else monitor
+    return f"<br>Model of epoch {best + 1} of {done} (the best by {by}), not of the last epoch."
+
+
+def monitor_of(info) -> str:
+    cfg = getattr(info, "config", None)
+    return cfg.tricks.monitor if cfg is not None else "valid_loss"
+
+
+def action_notice(action: str, paths: list, new_class: str, valid_paths: set) -> str:
+    """What a hard-example action did, in one line (also for K, which changes nothing visible)."""
+    n = len(paths)
+    name = Path(paths[0]).name if n == 1 else f"{n} images"
+    text = {"relabel": f"Relabelled {name} as {new_class}.", "quarantine": f"Quarantined {name}.",
+            "keep": f"Kept {name} as it is (any relabel or quarantine of it removed)."}.get(action, action)
+    n_valid = sum(1 for p in paths if p in valid_paths)
+    if action in ("quarantine", "relabel") and n_valid:
+        text += (f" {n_valid} of them {'is a validation image' if n_valid == 1 else 'are validation images'}: "
+                 "the next run validates on a different set, so its accuracy is not directly comparable.")
+    return text + " Ctrl+Z undoes."
+
+
+__all__ = ["action_notice", "caption", "epoch_note", "monitor_of"]

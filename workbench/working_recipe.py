@@ -1,0 +1,39 @@
+"""The app's working recipe, kept per dataset like a project: autosaved (atomically) to the per-user
+project folder of the dataset on every change, and to ``data_home()/working-recipe.toml`` as the
+one to restore on the next start. Qt-free; the app's session calls it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .config import ConfigError, RunConfig
+from .paths import data_home, project_dir
+
+LAST = "working-recipe.toml"
+
+
+def working_path(dataset_root: str | os.PathLike) -> Path:
+    return project_dir(dataset_root) / "recipe.toml"
+
+
+def last_path() -> Path:
+    return data_home() / LAST
+
+
+def save_working(cfg: RunConfig) -> None:
+    """Keep ``cfg`` as the working recipe of its dataset and as the last one; OSError if it cannot."""
+    if cfg.data.path:
+        cfg.save(working_path(cfg.data.path))
+    cfg.save(last_path())
+
+
+def load_working(dataset_root: str | os.PathLike | None = None) -> RunConfig | None:
+    """The working recipe of a dataset (or the last one); None when there is none or it is unreadable
+    (an unreadable file must not keep the app from starting)."""
+    path = working_path(dataset_root) if dataset_root else last_path()
+    if not path.is_file():
+        return None
+    try:
+        return RunConfig.load(path)
+    except (ConfigError, OSError, ValueError):
+        return None
