@@ -15,12 +15,14 @@ def one_class(tmp_path):
 
 def test_one_class_dataset_is_refused_in_the_core(one_class, tmp_path):
     from workbench.config import RunConfig
+    from workbench.train.preflight import SetupError
     from workbench.train.run import train
     cfg = (RunConfig().set("data.path", str(one_class)).set("runs_dir", str(tmp_path / "runs"))
            .set("data.image_size", 32).set("train.epochs", 1))
-    res = train(cfg)
-    assert res.status == "failed" and "at least two classes" in res.message
-    assert "\n" not in res.message
+    with pytest.raises(SetupError) as e:
+        train(cfg)
+    assert "at least two classes" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no run folder left
 
 
 def test_one_class_and_tiny_classes_in_the_app(qtbot, session, one_class, tmp_path):
