@@ -17,9 +17,10 @@ import torch
 
 from .atomic import atomic_write_json
 from .interpret import checkpoint_file, interpret_run
+from .train.checkpoint import RunFolder
 
 N_BINS = 15
-CALIBRATION_FILE = "calibration.json"
+CALIBRATION_FILE = RunFolder.CALIBRATION
 UNSURE = "unsure"
 
 

@@ -141,3 +141,11 @@ class JobResult(Event):
     """The return value of a job, delivered to the GUI thread."""
     job: str
     result: Any = None
+
+
+def fmt_time(seconds: float) -> str:
+    """A duration (or ETA) as MM:SS, or H:MM:SS from one hour on."""
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"

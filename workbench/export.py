@@ -25,16 +25,16 @@ from .atomic import atomic_write_bytes, atomic_write_json
 from .calibration import run_temperature
 from .config import RunConfig
 from .control import RunControl
+from .data import open_dataset
 from .events import LogMessage, Progress
-from .predict import (META_FILE, ExportError, Predictor, build_meta, decode_paths, parse_meta,
+from .predict import (FILE_NAMES, META_FILE, ONNX_META_KEY, ExportError, Predictor, build_meta, decode_paths,
                       load_exported, torch_predictor)
+from .runs import load_model
 
 __all__ = ["ExportError", "ExportResult", "Predictor", "export_run", "export_model", "load_exported",
            "FORMATS", "FILE_NAMES"]
 
 FORMATS = ("safetensors", "torchscript", "onnx")
-FILE_NAMES = {"safetensors": "model.safetensors", "torchscript": "model.pt", "onnx": "model.onnx"}
-ONNX_META_KEY = "workbench_model_json"
 PARITY_IMAGES = 32
 
 
@@ -108,75 +108,11 @@ def write_onnx(model: torch.nn.Module, meta: dict, out: Path, example: torch.Ten
     return path
 
 
-# ------------------------------------------------------------------ loaders (used by load_exported)
-def load_safetensors(path: Path, meta: dict) -> Predictor:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-    from .models import create_model
-    if not Path(path).is_file():
-        raise ExportError(f"{path}: weights file not found (model.json points to it)")
-    try:
-        sd = load_file(str(path))
-    except (SafetensorError, OSError) as e:
-        raise ExportError(f"{path}: not a readable safetensors file ({e})") from e
-    try:
-        model = create_model(meta["arch"], int(meta["num_classes"]), dropout=float(meta.get("dropout", 0.0)))
-    except Exception as e:
-        raise ExportError(f"{path}: cannot build '{meta['arch']}' from model.json ({e})") from e
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        raise ExportError(f"{path}: weights do not match model.json (arch {meta['arch']}, "
-                          f"{meta['num_classes']} classes): {' '.join(first[:3])[:400]}") from e
-    return torch_predictor(model, meta, str(path))
-
-
-def load_torchscript(path: Path) -> Predictor:
-    extra = {META_FILE: ""}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, still supported
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    except Exception as e:
-        raise ExportError(f"{path}: not a loadable TorchScript file ({e})") from e
-    raw = extra[META_FILE]
-    if raw:
-        meta = parse_meta(raw, f"{path} (embedded model.json)")
-    else:
-        from .predict import read_meta
-        meta = read_meta(Path(path).parent / META_FILE)
-    module.eval()
-    return Predictor(lambda x: module(x), meta, str(path))
-
-
-def load_onnx(path: Path) -> Predictor:
-    try:
-        import onnxruntime as ort
-    except ImportError as e:
-        raise ExportError("loading ONNX needs 'onnxruntime' (pip install 'workbench[export]')") from e
-    try:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, torch.get_num_threads())
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:
-        raise ExportError(f"{path}: not a loadable ONNX model ({e})") from e
-    raw = sess.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY, "")
-    if raw:
-        meta = parse_meta(raw, f"{path} (embedded model.json)")
-    else:
-        from .predict import read_meta
-        meta = read_meta(Path(path).parent / META_FILE)
-    name = sess.get_inputs()[0].name
-    return Predictor(lambda x: sess.run(None, {name: x.cpu().numpy()})[0], meta, str(path), fixed_size=True)
-
-
 # ------------------------------------------------------------------ export + parity
 def parity_images(cfg: RunConfig, sink: Callable | None = None, n: int = PARITY_IMAGES) -> tuple[np.ndarray, str]:
     """Up to ``n`` presized validation images of the run's dataset (random images if it is gone)."""
     presize = cfg.effective_presize
     try:
-        from .data import open_dataset
         ds = open_dataset(cfg.data, cfg.seed, check_health=False)
         items = ds.valid or ds.train
         u8, ok, _ = decode_paths([it.path for it in items[:n * 2]], presize)
@@ -257,7 +193,6 @@ def export_run(run_dir: str | os.PathLike, formats: Sequence[str] | str | None =
                control: RunControl | None = None, which: str = "best") -> list[ExportResult]:
     """Export a run folder's model (checkpoint ``which``) to ``out_dir`` (default run_dir/export), with
     the temperature fitted on its validation set (calibration.json; 1.0 when there is none)."""
-    from .runs import load_model
     model, info = load_model(run_dir, which=which, device="cpu")
     cfg = info.config
     fmts = parse_formats(formats, cfg.export.formats)

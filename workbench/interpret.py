@@ -18,8 +18,9 @@ import torch
 from .atomic import atomic_write_bytes
 from .control import RunControl
 from .events import Progress
+from .train.checkpoint import RunFolder, load_checkpoint
 
-PREDICTIONS_FILE = "predictions.npz"
+PREDICTIONS_FILE = RunFolder.PREDICTIONS
 
 
 @dataclass
@@ -299,14 +300,12 @@ class Interpretation:
 
 
 def predictions_file(run_dir: str | os.PathLike, which: str = "best") -> Path:
-    name = PREDICTIONS_FILE if which == "best" else f"predictions-{which}.npz"
-    return Path(run_dir) / name
+    return RunFolder(run_dir).predictions(which)
 
 
 def checkpoint_file(run_dir: str | os.PathLike, which: str) -> Path:
     """The checkpoint load_model uses for ``which`` (best falls back to last)."""
-    ck = Path(run_dir) / "checkpoints"
-    return ck / "best.pt" if which == "best" and (ck / "best.pt").is_file() else ck / f"{'last' if which == 'best' else which}.pt"
+    return RunFolder(run_dir).checkpoint(which)
 
 
 def open_valid(run_dir: str | os.PathLike, which: str = "best", sink: Callable | None = None,
@@ -354,8 +353,7 @@ def interpret_run(run_dir: str | os.PathLike, sink: Callable | None = None, cont
 def snapshot_predictions(run_dir: str | os.PathLike, sink: Callable | None = None,
                          control: RunControl | None = None, device: Any = None) -> list[Predictions]:
     """Predictions of every checkpoints/snapshot-<k>.pt of a run (snapshot ensemble members)."""
-    from .train.checkpoint import load_checkpoint
-    snaps = sorted(Path(run_dir, "checkpoints").glob("snapshot-*.pt"),
+    snaps = sorted(RunFolder(run_dir).snapshots(),
                    key=lambda q: int(q.stem.split("-")[-1]) if q.stem.split("-")[-1].isdigit() else 0)
     if not snaps:
         raise ValueError(f"{run_dir}: no snapshot checkpoints (train with tricks.snapshot_ensemble and sgdr)")

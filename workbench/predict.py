@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,14 +18,23 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import __version__
+from .atomic import atomic_write_text
 from .augment import center_crop
 from .calibration import abstain_labels, run_temperature
 from .config import ConfigError, RunConfig, field_meta, norm_stats
 from .control import RunControl
 from .data.cache import decode_presized, presize_image
+from .data.scan import IMAGE_EXTS
 from .events import Progress
+from .models import create_model
+from .runs import load_model
+from .train.checkpoint import RunFolder
+from .tta import tta_batch, tta_sizes
 
 META_FILE = "model.json"
+FILE_NAMES = {"safetensors": "model.safetensors", "torchscript": "model.pt", "onnx": "model.onnx"}
+ONNX_META_KEY = "workbench_model_json"
 META_FORMAT = "workbench-model"
 RESIZE_POLICY = ("decode with EXIF orientation to RGB; resize the short side to presize (bilinear) and "
                  "centre-crop a presize square; resize the short side to image_size / valid_crop (bilinear, "
@@ -64,7 +74,6 @@ def decode_paths(paths: Sequence[str], presize: int) -> tuple[np.ndarray, list[i
 def build_meta(cfg: RunConfig, classes: Sequence[str], files: dict | None = None,
                temperature: float = 1.0) -> dict:
     """The model.json content for a run's config and classes (``temperature``: see calibration.py)."""
-    from . import __version__
     mean, std = norm_stats(cfg)
     return {
         "format": META_FORMAT, "format_version": 1, "workbench_version": __version__,
@@ -216,7 +225,6 @@ class Predictor:
         for b in range(0, len(u8), batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(u8[b:b + batch_size]))
             if tta and cfg.tta.n > 0:
-                from .tta import tta_batch, tta_sizes
                 sizes = [self.image_size] if self.fixed_size else tta_sizes(self.image_size, cfg.tta)
                 plain, aug = tta_batch(self.logits, chunk, self.image_size, cfg.tta, cfg.augment, gen,
                                        self.mean, self.std, sizes, crop=self.valid_crop)
@@ -269,10 +277,69 @@ def torch_predictor(model: torch.nn.Module, meta: dict, source: str) -> Predicto
 
 def predictor_from_run(run_dir: str | os.PathLike, which: str = "best") -> Predictor:
     """The in-app model of a run folder (checkpoint ``which``) as a Predictor."""
-    from .runs import load_model
     model, info = load_model(run_dir, which=which, device="cpu")
     meta = build_meta(info.config, info.classes, temperature=run_temperature(run_dir, which))
     return torch_predictor(model, meta, str(run_dir))
+
+
+# ------------------------------------------------------------------ loaders (one per export format)
+def load_safetensors(path: Path, meta: dict) -> Predictor:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    if not Path(path).is_file():
+        raise ExportError(f"{path}: weights file not found (model.json points to it)")
+    try:
+        sd = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise ExportError(f"{path}: not a readable safetensors file ({e})") from e
+    try:
+        model = create_model(meta["arch"], int(meta["num_classes"]), dropout=float(meta.get("dropout", 0.0)))
+    except Exception as e:
+        raise ExportError(f"{path}: cannot build '{meta['arch']}' from model.json ({e})") from e
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise ExportError(f"{path}: weights do not match model.json (arch {meta['arch']}, "
+                          f"{meta['num_classes']} classes): {' '.join(first[:3])[:400]}") from e
+    return torch_predictor(model, meta, str(path))
+
+
+def load_torchscript(path: Path) -> Predictor:
+    extra = {META_FILE: ""}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, still supported
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as e:
+        raise ExportError(f"{path}: not a loadable TorchScript file ({e})") from e
+    raw = extra[META_FILE]
+    if raw:
+        meta = parse_meta(raw, f"{path} (embedded model.json)")
+    else:
+        meta = read_meta(Path(path).parent / META_FILE)
+    module.eval()
+    return Predictor(lambda x: module(x), meta, str(path))
+
+
+def load_onnx(path: Path) -> Predictor:
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise ExportError("loading ONNX needs 'onnxruntime' (pip install 'workbench[export]')") from e
+    try:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, torch.get_num_threads())
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ExportError(f"{path}: not a loadable ONNX model ({e})") from e
+    raw = sess.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY, "")
+    if raw:
+        meta = parse_meta(raw, f"{path} (embedded model.json)")
+    else:
+        meta = read_meta(Path(path).parent / META_FILE)
+    name = sess.get_inputs()[0].name
+    return Predictor(lambda x: sess.run(None, {name: x.cpu().numpy()})[0], meta, str(path), fixed_size=True)
 
 
 def load_exported(path: str | os.PathLike) -> Predictor:
@@ -281,23 +348,22 @@ def load_exported(path: str | os.PathLike) -> Predictor:
     if p.is_dir():
         if (p / META_FILE).is_file():
             return load_exported(p / META_FILE)
-        if (p / "config.toml").is_file():
+        if RunFolder.is_run(p):
             return predictor_from_run(p)
-        raise ExportError(f"{p}: neither a run folder (config.toml) nor an export folder ({META_FILE})")
+        raise ExportError(f"{p}: neither a run folder ({RunFolder.CONFIG}) nor an export folder ({META_FILE})")
     if not p.is_file():
         raise ExportError(f"{p}: file not found")
     suffix = p.suffix.lower()
-    from . import export as fmt
     if suffix == ".json":
         meta = read_meta(p)
-        weights = p.parent / meta.get("files", {}).get("safetensors", "model.safetensors")
-        return fmt.load_safetensors(weights, meta)
+        weights = p.parent / meta.get("files", {}).get("safetensors", FILE_NAMES["safetensors"])
+        return load_safetensors(weights, meta)
     if suffix == ".safetensors":
-        return fmt.load_safetensors(p, read_meta(_sibling_meta(p)))
+        return load_safetensors(p, read_meta(_sibling_meta(p)))
     if suffix in (".pt", ".pth", ".ts", ".torchscript"):
-        return fmt.load_torchscript(p)
+        return load_torchscript(p)
     if suffix == ".onnx":
-        return fmt.load_onnx(p)
+        return load_onnx(p)
     raise ExportError(f"{p}: unknown model file type '{suffix}' (expected a run folder, model.json, "
                       ".safetensors, .pt or .onnx)")
 
@@ -310,7 +376,6 @@ def _sibling_meta(p: Path) -> Path:
 # --------------------------------------------------------------------- folder prediction to CSV
 def list_images(path: str | os.PathLike) -> list[str]:
     """The file itself, or every regular image file under a folder (recursive, sorted, hidden files skipped)."""
-    from .data.scan import IMAGE_EXTS
     path = Path(path)
     if path.is_file():
         return [str(path)]
@@ -352,7 +417,6 @@ def predict_folder_to_csv(model_path: str | os.PathLike, folder: str | os.PathLi
                           control: RunControl | None = None) -> dict:
     """Predict every image under ``folder`` and write the CSV atomically; unreadable files are skipped
     and returned in ``errors``. Used by the GUI's folder prediction (the CLI writes the same CSV)."""
-    from .atomic import atomic_write_text
     predictor = load_exported(model_path)
     paths = list_images(folder)
     if not paths:

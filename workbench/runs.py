@@ -53,7 +53,7 @@ def list_runs(runs_dir) -> list[RunInfo]:
         return []
     out = []
     for d in root.iterdir():
-        if d.is_dir() and (d / "config.toml").is_file():
+        if d.is_dir() and RunFolder.is_run(d):
             try:
                 out.append(load_run(d))
             except RunError:
@@ -69,7 +69,7 @@ def load_model(run_dir, which: str = "best", device: str | torch.device = "cpu")
     if not info.classes:
         raise RunError(f"{info.run_dir}: classes.json is missing")
     f = RunFolder(info.run_dir)
-    path = f.best if which == "best" and f.best.is_file() else f.last
+    path = f.checkpoint(which)
     try:
         state = load_checkpoint(path)
     except CheckpointError as e:

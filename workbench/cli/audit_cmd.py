@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..control import RunControl
-from .common import UsageError, add_config_args, fmt_time, load_config
+from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, fmt_time, load_config
 
 
 def add_parser(sub) -> None:
@@ -50,7 +50,6 @@ def _leaks_text(found: dict) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from .. import audit
     from ..near_dups import MissingExtra
-    from .train_cmd import TrainProgress, ctrl_c_stops
     cfg = load_config(args, args.dataset)
     if not cfg.data.path:
         raise UsageError("no dataset: give DATASET or set data.path in the config")

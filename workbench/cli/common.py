@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import shutil
 import sys
+import threading
 import time
-from typing import TextIO
+from typing import Iterator, TextIO
 
 from ..config import ConfigError, RunConfig, iter_fields
-from ..events import Event, LogMessage, Progress
+from ..control import RunControl
+from ..events import (BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, Paused, Progress,
+                      Resumed, fmt_time)
 
 
 class UsageError(Exception):
@@ -95,8 +100,59 @@ class TerminalProgress:
         self.stream.flush()
 
 
-def fmt_time(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+class TrainProgress(TerminalProgress):
+    """Terminal sink for training events (bars for Progress and batches, one line per epoch)."""
+
+    def __init__(self, stream: TextIO | None = None, min_interval: float = 0.1) -> None:
+        super().__init__(stream, min_interval)
+        self.epochs = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, (Progress, LogMessage)):
+            super().__call__(event)
+        elif isinstance(event, FitStarted):
+            self.epochs = event.epochs
+            self.line(f"training {event.n_train} images ({event.n_valid} for validation), "
+                      f"{len(event.classes)} classes, on {event.device}, {event.precision}, "
+                      f"batch size {event.batch_size}, epochs {event.start_epoch + 1}-{event.epochs}")
+        elif isinstance(event, BatchEnd):
+            self.progress(f"epoch {event.epoch + 1}/{self.epochs}", event.batch + 1, event.n_batches,
+                          f"loss {event.smooth_loss:.4f} {event.images_per_sec:.0f} img/s "
+                          f"total ETA {fmt_time(event.eta_s)}")
+        elif isinstance(event, EpochEnd):
+            extra = " ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
+            self.line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train_loss:.4f}  "
+                      f"valid loss {event.valid_loss:.4f}  {extra}  {fmt_time(event.seconds)}"
+                      f"{'  (best)' if event.is_best else ''}")
+        elif isinstance(event, Paused):
+            self.line("paused")
+        elif isinstance(event, Resumed):
+            self.line("resumed")
+        elif isinstance(event, FitFinished):
+            self.line(f"{event.status}: {event.message}")
+            if event.traceback:
+                self.line(event.traceback.rstrip())
+
+
+@contextlib.contextmanager
+def ctrl_c_stops(control: RunControl, sink: TerminalProgress) -> Iterator[None]:
+    """First Ctrl-C or SIGTERM: control.request_stop() (a clean stop: the run is "cancelled" and
+    resumable); a second one: KeyboardInterrupt (abort). Only in the main thread (where Python
+    delivers signals); the previous handlers are put back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum, frame):
+        if control.stop_requested:
+            raise KeyboardInterrupt
+        control.request_stop()
+        what = "Ctrl-C" if signum == signal.SIGINT else "the termination signal"
+        sink.line(f"stopping after this batch on {what} (press Ctrl-C again to abort)")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..control import RunControl
-from .common import UsageError, add_config_args, load_config
+from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config
 
 
 def add_parser(sub) -> None:
@@ -23,7 +23,6 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..crossval import run_folds
-    from .train_cmd import TrainProgress, ctrl_c_stops
     cfg = load_config(args, args.dataset)
     if not cfg.data.path:
         raise UsageError("no dataset: give DATASET or set data.path in the config")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..atomic import atomic_write_json
+from ..train.checkpoint import RunFolder
 from .common import TerminalProgress, UsageError
 
 
@@ -75,8 +76,8 @@ def format_text(ev: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    if not (run_dir / "config.toml").is_file():
-        raise UsageError(f"{run_dir}: not a run folder (no config.toml)")
+    if not RunFolder.is_run(run_dir):
+        raise UsageError(f"{run_dir}: not a run folder (no {RunFolder.CONFIG})")
     try:
         ev = evaluate(str(run_dir), args.which, args.tta, args.top, sink=TerminalProgress(sys.stderr))
     except (ValueError, FileNotFoundError, RuntimeError) as e:

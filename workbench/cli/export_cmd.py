@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..train.checkpoint import RunFolder
 from .common import TerminalProgress, UsageError
 
 
@@ -25,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from ..export import ExportError, export_run, parse_formats
     from ..runs import RunError
     run_dir = Path(args.run_dir)
-    if not (run_dir / "config.toml").is_file():
-        raise UsageError(f"{run_dir}: not a run folder (no config.toml)")
+    if not RunFolder.is_run(run_dir):
+        raise UsageError(f"{run_dir}: not a run folder (no {RunFolder.CONFIG})")
     try:
         if args.formats is not None:
             parse_formats(args.formats)

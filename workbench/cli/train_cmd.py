@@ -8,83 +8,20 @@ Exit code: 0 completed / early-stopped, 1 failed, 2 bad input (nothing started),
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import Callable, TextIO
 
 from ..config import tomllib
 from ..control import RunControl
 from ..locks import BusyError
 from ..train.preflight import SetupError
-from ..events import (BatchEnd, Event, EpochEnd, FitFinished, FitStarted, LogMessage, Paused, Progress,
-                      Resumed)
 from ..pretrained import pretrained_defaults
 from ..weights import WeightsError, local_weights
-from .common import TerminalProgress, UsageError, add_config_args, fmt_time, load_config
+from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config
 from .weights_cmd import download_weights
 
 EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "cancelled": 130}
-
-
-class TrainProgress(TerminalProgress):
-    """Terminal sink for training events (bars for Progress and batches, one line per epoch)."""
-
-    def __init__(self, stream: TextIO | None = None, min_interval: float = 0.1) -> None:
-        super().__init__(stream, min_interval)
-        self.epochs = 0
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, (Progress, LogMessage)):
-            super().__call__(event)
-        elif isinstance(event, FitStarted):
-            self.epochs = event.epochs
-            self.line(f"training {event.n_train} images ({event.n_valid} for validation), "
-                      f"{len(event.classes)} classes, on {event.device}, {event.precision}, "
-                      f"batch size {event.batch_size}, epochs {event.start_epoch + 1}-{event.epochs}")
-        elif isinstance(event, BatchEnd):
-            self.progress(f"epoch {event.epoch + 1}/{self.epochs}", event.batch + 1, event.n_batches,
-                          f"loss {event.smooth_loss:.4f} {event.images_per_sec:.0f} img/s "
-                          f"total ETA {fmt_time(event.eta_s)}")
-        elif isinstance(event, EpochEnd):
-            extra = " ".join(f"{k} {v:.4f}" for k, v in event.metrics.items())
-            self.line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train_loss:.4f}  "
-                      f"valid loss {event.valid_loss:.4f}  {extra}  {fmt_time(event.seconds)}"
-                      f"{'  (best)' if event.is_best else ''}")
-        elif isinstance(event, Paused):
-            self.line("paused")
-        elif isinstance(event, Resumed):
-            self.line("resumed")
-        elif isinstance(event, FitFinished):
-            self.line(f"{event.status}: {event.message}")
-            if event.traceback:
-                self.line(event.traceback.rstrip())
-
-
-@contextlib.contextmanager
-def ctrl_c_stops(control: RunControl, sink: TerminalProgress) -> Iterator[None]:
-    """First Ctrl-C or SIGTERM: control.request_stop() (a clean stop: the run is "cancelled" and
-    resumable); a second one: KeyboardInterrupt (abort). Only in the main thread (where Python
-    delivers signals); the previous handlers are put back."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_signal(signum, frame):
-        if control.stop_requested:
-            raise KeyboardInterrupt
-        control.request_stop()
-        what = "Ctrl-C" if signum == signal.SIGINT else "the termination signal"
-        sink.line(f"stopping after this batch on {what} (press Ctrl-C again to abort)")
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO | None = None) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -16,6 +15,7 @@ from ..config import ConfigError, RunConfig
 from ..data.report import training_problems
 from ..events import Event, JobFailed, JobResult
 from ..paths import data_home
+from ..runs import list_runs
 from ..weights import usable_offline
 from ..working_recipe import load_working, save_working
 from .jobs import JobRunner
@@ -202,16 +202,10 @@ class Session(QObject):
         self.run_opened.emit(self.current_run)
 
     def list_runs(self) -> list:
-        """RunInfo list of the runs folder (empty when the folder or the runs module is missing)."""
+        """RunInfo list of the runs folder (empty when the folder is missing)."""
         folder = Path(self.config.runs_dir).expanduser()
         if not folder.is_dir():
             return []
-        try:
-            from ..runs import list_runs
-        except ImportError:  # minimal listing: folders holding a run config, newest first
-            found = [p for p in folder.iterdir() if (p / "config.toml").is_file()]
-            found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-            return [SimpleNamespace(run_dir=str(p), name=p.name, status="") for p in found]
         try:
             return list(list_runs(folder))
         except Exception:  # a broken run folder must not break the app; list_runs skips those

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..config import RunConfig
+from ..paths import safe_component
 from .recorder import HISTORY_FIELDS
 
 CHECKPOINT_VERSION = 1
@@ -69,7 +71,7 @@ def save_checkpoint(path: str | Path, state: dict) -> None:
     """Serialize ``state`` with torch.save and write it atomically."""
     buf = io.BytesIO()
     torch.save({"version": CHECKPOINT_VERSION, **state}, buf)
-    have_last = (Path(path).parent / "last.pt").is_file()
+    have_last = RunFolder(Path(path).parent.parent).last.is_file()  # path: <run>/checkpoints/<name>.pt
     after = ("the run can be resumed from its last checkpoint." if have_last else
              "no checkpoint of this run has been written yet, so it has to start again.")
     atomic_write_bytes(path, buf.getvalue(), what=f"the checkpoint {Path(path).name}",
@@ -139,19 +141,65 @@ def cpu_copy(obj: Any) -> Any:
 
 # --------------------------------------------------------------------- run folder
 class RunFolder:
-    """Paths and atomic writers of one run folder."""
+    """Paths and atomic writers of one run folder: the one place that names its files."""
+
+    CONFIG = "config.toml"
+    CLASSES = "classes.json"
+    HISTORY = "history.csv"
+    METRICS = "metrics.json"
+    LOG = "log.txt"
+    CHECKPOINTS = "checkpoints"
+    PREDICTIONS = "predictions.npz"      # validation predictions of the best checkpoint (interpret)
+    CALIBRATION = "calibration.json"     # temperature scaling fitted on them
+    PROGRESS = "progress.json"           # written by rank 0 of a torchrun job
+    LAUNCH_LOG = "torchrun.log"          # output of the torchrun launcher
+    LAUNCHER_FILES = frozenset({PROGRESS, LAUNCH_LOG})  # may exist before the run itself starts
+    MARKERS = (METRICS, CONFIG)          # a folder with neither is not a run folder
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    config = property(lambda self: self.path / "config.toml")
-    classes = property(lambda self: self.path / "classes.json")
-    history = property(lambda self: self.path / "history.csv")
-    metrics = property(lambda self: self.path / "metrics.json")
-    log = property(lambda self: self.path / "log.txt")
-    checkpoints = property(lambda self: self.path / "checkpoints")
-    last = property(lambda self: self.path / "checkpoints" / "last.pt")
-    best = property(lambda self: self.path / "checkpoints" / "best.pt")
+    config = property(lambda self: self.path / RunFolder.CONFIG)
+    classes = property(lambda self: self.path / RunFolder.CLASSES)
+    history = property(lambda self: self.path / RunFolder.HISTORY)
+    metrics = property(lambda self: self.path / RunFolder.METRICS)
+    log = property(lambda self: self.path / RunFolder.LOG)
+    checkpoints = property(lambda self: self.path / RunFolder.CHECKPOINTS)
+    last = property(lambda self: self.checkpoint_named("last"))
+    best = property(lambda self: self.checkpoint_named("best"))
+    progress = property(lambda self: self.path / RunFolder.PROGRESS)
+    launch_log = property(lambda self: self.path / RunFolder.LAUNCH_LOG)
+
+    @staticmethod
+    def is_run(path: str | Path) -> bool:
+        """True for a folder that holds a run (its config.toml)."""
+        return (Path(path) / RunFolder.CONFIG).is_file()
+
+    def has_marker(self) -> bool:
+        return any((self.path / m).is_file() for m in self.MARKERS)
+
+    def checkpoint_named(self, name: str) -> Path:
+        return self.checkpoints / f"{name}.pt"
+
+    def checkpoint(self, which: str = "best") -> Path:
+        """The checkpoint to load for ``which``: "best" falls back to last.pt while best.pt does not exist
+        (a run stopped before its first best epoch); any other name is checkpoints/<which>.pt."""
+        if which == "best" and not self.best.is_file():
+            return self.last
+        return self.checkpoint_named(which)
+
+    def snapshot(self, k: int) -> Path:
+        return self.checkpoint_named(f"snapshot-{k}")
+
+    def snapshots(self) -> list[Path]:
+        return list(self.checkpoints.glob("snapshot-*.pt"))
+
+    def predictions(self, which: str = "best") -> Path:
+        return self.path / (self.PREDICTIONS if which == "best" else f"predictions-{which}.npz")
+
+    @property
+    def calibration(self) -> Path:
+        return self.path / self.CALIBRATION
 
     def create(self) -> "RunFolder":
         self.checkpoints.mkdir(parents=True, exist_ok=True)
@@ -190,3 +238,15 @@ class RunFolder:
         """Add a time-stamped line; the whole log is rewritten atomically (logs stay small)."""
         old = self.log.read_text(encoding="utf-8", errors="surrogateescape") if self.log.is_file() else ""
         atomic_write_text(self.log, f"{old}{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+
+
+def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:
+    """cfg.runs_dir / (cfg.name or '<dataset>-<YYYYmmdd-HHMMSS>'), made unique if it exists; the name
+    is always one folder inside runs_dir (``paths.safe_component``)."""
+    base = Path(cfg.runs_dir).expanduser()
+    name = safe_component(cfg.name or f"{dataset_name or Path(cfg.data.path).name or 'run'}-"
+                                      f"{time.strftime('%Y%m%d-%H%M%S')}")
+    path, k = base / name, 2
+    while not cfg.name and path.exists():
+        path, k = base / f"{name}-{k}", k + 1
+    return path

@@ -35,7 +35,10 @@ from torch import nn
 
 from ..control import Cancelled, RunControl
 from ..device import available_cores
+from ..events import fan_out, null_sink
 from .callback import Callback
+from .checkpoint import RunFolder
+from .torchrun_job import ProgressFile, progress_file_wanted
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -330,12 +333,7 @@ class DistributedCallback(Callback):
 
 
 # --------------------------------------------------------------------- run folder on other ranks
-def _run_folder_cls():
-    from .checkpoint import RunFolder
-    return RunFolder
-
-
-class ReadOnlyFolder(_run_folder_cls()):  # type: ignore[misc]
+class ReadOnlyFolder(RunFolder):
     """The run folder as ranks other than 0 see it: they read it (resume) but never write to it."""
 
     def create(self):
@@ -356,16 +354,14 @@ class ReadOnlyFolder(_run_folder_cls()):  # type: ignore[misc]
 
 def rank_folder(path):
     """RunFolder on rank 0 (and single processes), ReadOnlyFolder on the other ranks."""
-    cls = _run_folder_cls() if current().is_main else ReadOnlyFolder
+    cls = RunFolder if current().is_main else ReadOnlyFolder
     return cls(path)
 
 
 def rank_sink(sink, run_dir):
     """Events of rank 0 go to ``sink`` (plus progress.json, see torchrun_job); other ranks stay silent."""
-    from ..events import fan_out, null_sink
     if not current().is_main:
         return null_sink
-    from .torchrun_job import ProgressFile, progress_file_wanted
     if current().enabled or progress_file_wanted():
         return fan_out(sink, ProgressFile(run_dir))
     return sink

@@ -25,16 +25,14 @@ from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
 from ..locks import BusyError, is_busy, run_folder_lock
 from ..models import create_model
-from ..paths import safe_component
 from ..weights import weights_file_for
 from .callback import Callback
 from . import distributed
-from .checkpoint import CheckpointError, RunFolder, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
 from .preflight import SetupError, preflight
-from .torchrun_job import LAUNCH_LOG, PROGRESS_FILE
 from .trainer import Trainer
 
-LAUNCHER_FILES = frozenset({LAUNCH_LOG, PROGRESS_FILE})
+LAUNCHER_FILES = RunFolder.LAUNCHER_FILES
 
 
 @dataclass
@@ -47,18 +45,6 @@ class RunResult:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:
-    """cfg.runs_dir / (cfg.name or '<dataset>-<YYYYmmdd-HHMMSS>'), made unique if it exists; the name
-    is always one folder inside runs_dir (``paths.safe_component``)."""
-    base = Path(cfg.runs_dir).expanduser()
-    name = safe_component(cfg.name or f"{dataset_name or Path(cfg.data.path).name or 'run'}-"
-                                      f"{time.strftime('%Y%m%d-%H%M%S')}")
-    path, k = base / name, 2
-    while not cfg.name and path.exists():
-        path, k = base / f"{name}-{k}", k + 1
-    return path
 
 
 def seed_everything(seed: int) -> None:
@@ -270,7 +256,7 @@ def check_out_folder(path: str | Path) -> None:
     if is_busy(p):
         raise BusyError(f"{p} is in use by another training process: wait for it to finish, stop it, "
                         f"or choose another run folder")
-    if (p / "config.toml").is_file() or (p / "checkpoints").is_dir():
+    if RunFolder.is_run(p) or RunFolder(p).checkpoints.is_dir():
         raise FileExistsError(f"{p} already holds a run: resume it ('workbench resume {p}') or choose another folder")
     if any(f.name not in LAUNCHER_FILES for f in p.iterdir()):  # the torchrun launcher's own files are fine
         raise FileExistsError(f"{p} is not empty and is not a run folder: choose a new or empty folder "
@@ -313,7 +299,7 @@ def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: 
     dataset gone, device missing): the run stays as it was and can be resumed once that is fixed."""
     folder = RunFolder(run_dir)
     if not folder.config.is_file():
-        raise SetupError(f"{folder.path} is not a run folder (no config.toml)")
+        raise SetupError(f"{folder.path} is not a run folder (no {RunFolder.CONFIG})")
     try:
         cfg = RunConfig.load(folder.config)
     except ConfigError as e:

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..atomic import atomic_write_json
+from ..config import RunConfig
 from ..control import RunControl
 from ..events import BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, null_sink
+from .checkpoint import RunFolder, new_run_dir
 
-PROGRESS_FILE = "progress.json"
-LAUNCH_LOG = "torchrun.log"
+PROGRESS_FILE = RunFolder.PROGRESS
+LAUNCH_LOG = RunFolder.LAUNCH_LOG
 ENV_FLAG = "WORKBENCH_PROGRESS_FILE"
 
 
@@ -149,8 +151,6 @@ def run_torchrun(cfg_path: str | os.PathLike, dataset: str, nproc: int, sink=Non
     Blocks until the run ends (call it from a worker thread). Sends FitStarted / BatchEnd / EpochEnd /
     FitFinished to ``sink``; ``control.request_stop()`` stops all ranks cleanly.
     """
-    from ..config import RunConfig
-    from .run import new_run_dir
     cfg = RunConfig.load(cfg_path).set("data.path", str(dataset))
     run_dir = Path(run_dir) if run_dir else new_run_dir(cfg)
     args = ["train", str(dataset), "--config", str(cfg_path), "--out", str(run_dir), *extra_args]

@@ -12,8 +12,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
                                QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
-from ...cli.common import fmt_time
-from ...events import EpochEnd, Event, FitStarted, JobFailed, JobResult, Progress
+from ...events import EpochEnd, Event, FitStarted, JobFailed, JobResult, Progress, fmt_time
 from ..widgets.common import splitter
 from .changes_view import ChangesView
 from .gallery_view import GalleryItem, GalleryView

@@ -12,11 +12,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QWidget)
 
 from ...config import iter_fields
+from ...train.checkpoint import RunFolder
 from ..widgets.common import pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status")
-RUN_MARKERS = ("metrics.json", "config.toml")
+RUN_MARKERS = RunFolder.MARKERS
 
 
 def config_differences(configs: list) -> list[tuple[str, list]]:

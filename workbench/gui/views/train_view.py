@@ -7,9 +7,8 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from ...cli.common import fmt_time
 from ...events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStarted, Event, FitFinished,
-                       FitStarted, JobFailed, LogMessage, Paused, Resumed)
+                       FitStarted, JobFailed, LogMessage, Paused, Resumed, fmt_time)
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import LivePlot
 

@@ -14,6 +14,7 @@ import torch
 
 from ...atomic import atomic_write_bytes
 from ..callback import Callback
+from ..checkpoint import RunFolder
 
 SNAPSHOT_RE = re.compile(r"^snapshot-(\d+)\.pt$")
 
@@ -29,7 +30,7 @@ def cycle_ends(cycle_len: int, cycle_mult: int, n_epochs: int) -> list[int]:
 
 
 def snapshot_path(run_dir: str | Path, k: int) -> Path:
-    return Path(run_dir) / "checkpoints" / f"snapshot-{k}.pt"
+    return RunFolder(run_dir).snapshot(k)
 
 
 def cpu_state(model: torch.nn.Module) -> dict:
@@ -38,7 +39,7 @@ def cpu_state(model: torch.nn.Module) -> dict:
 
 def load_snapshots(run_dir: str | Path) -> list[dict]:
     """The snapshot state_dicts of a run, in cycle order (weights only, never arbitrary objects)."""
-    folder = Path(run_dir) / "checkpoints"
+    folder = RunFolder(run_dir).checkpoints
     if not folder.is_dir():
         return []
     found = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := SNAPSHOT_RE.match(p.name)))
