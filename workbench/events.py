@@ -61,13 +61,6 @@ class FitStarted(Event):
 
 
 @dataclass(frozen=True)
-class EpochStarted(Event):
-    epoch: int
-    image_size: int
-    frozen: bool = False
-
-
-@dataclass(frozen=True)
 class BatchEnd(Event):
     epoch: int
     batch: int           # 0-based index within the epoch

@@ -117,11 +117,6 @@ def tta_predict(model: torch.nn.Module, cache, rows: Sequence[int], labels: Sequ
                      cfg.tta.n * len(tta_sizes(size, cfg.tta)))
 
 
-def tta_loader(model: torch.nn.Module, loader, cfg: RunConfig, **kwargs) -> TTAResult:
-    """TTA over the rows of a validation BatchLoader (its cache, rows and labels)."""
-    return tta_predict(model, loader.cache, loader.rows, loader.labels, cfg, **kwargs)
-
-
 def tta_run(run_dir, sink: Callable | None = None, control: RunControl | None = None, which: str = "best",
             device=None) -> TTAResult:
     """TTA of a run's model on its validation set (rows in the order of interpret_run's Predictions)."""

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from workbench.data.types import Dataset, Item, Problem
-from workbench.events import (BatchEnd, EpochEnd, EpochStarted, FitFinished, FitStarted, LogMessage,
+from workbench.events import (BatchEnd, EpochEnd, FitFinished, FitStarted, LogMessage,
                               LRFindStep, Paused)
 
 
@@ -35,7 +35,6 @@ def test_train_view_plots_and_buttons(qtbot, session, monkeypatch):
     def fake_train(cfg, sink, control, gui_attached=False):
         sink(FitStarted("/tmp/run-x", 2, 0, 10, 100, 20, ("a", "b"), "cpu", "fp32", 10))
         for e in range(2):
-            sink(EpochStarted(e, 32))
             for b in range(10):
                 control.check()
                 sink(BatchEnd(e, b, 10, e * 10 + b, 1.0 / (1 + b), 1.0 / (1 + b), 1e-3, 0.9, 500.0, 3.0))
@@ -80,18 +79,6 @@ def test_train_view_many_points_stay_buffered(qtbot, session):
     assert view.state == "paused" and view.pause_btn.text() == "Resume"
     view.handle(LogMessage("disk almost full", "warning"))
     assert "disk almost full" in view.log.toPlainText()
-
-
-def test_train_view_new_epoch_label_is_not_overwritten_by_the_last_batch(qtbot, session):
-    from workbench.gui.views.train_view import TrainView
-    view = TrainView(session)
-    qtbot.addWidget(view)
-    view.handle(FitStarted("r", 3, 0, 10, 100, 20, ("a", "b"), "cpu", "fp32", 10))
-    view.handle(BatchEnd(0, 9, 10, 9, 0.5, 0.5, 1e-3, 0.9, 500.0, 3.0))  # buffered for the next tick
-    view.handle(EpochStarted(1, 64))
-    view.flush()                                                         # the ticks that follow
-    assert view.epoch_label.text().startswith("Epoch 2/3") and "64 px" in view.epoch_label.text()
-    assert view.progress.value() == 333                                  # the first epoch is done
 
 
 def test_live_plot_steady_y_range_moves_in_steps(qtbot):

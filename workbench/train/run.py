@@ -97,7 +97,6 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
     trainer = Trainer(model, bundle.train, bundle.valid, cfg, callbacks=[*cbs, *(callbacks or [])],
                       sink=sink, control=control, device=device, precision=precision, run_dir=run_dir,
                       loss_func=loss)
-    trainer.bundle = bundle
     return trainer
 
 

@@ -157,12 +157,6 @@ def run_torchrun(cfg_path: str | os.PathLike, dataset: str, nproc: int, sink=Non
     return _run(launcher_command(nproc) + args, run_dir, sink, control, grace_s, poll_s)
 
 
-def resume_torchrun(run_dir: str | os.PathLike, nproc: int, sink=None, control: RunControl | None = None,
-                    grace_s: float = 30.0, poll_s: float = 0.5) -> TorchrunResult:
-    """Continue a stopped run on ``nproc`` local processes (same events and stop as run_torchrun)."""
-    return _run(launcher_command(nproc) + ["resume", str(run_dir)], Path(run_dir), sink, control, grace_s, poll_s)
-
-
 def _run(cmd: list[str], run_dir: Path, sink, control, grace_s: float, poll_s: float) -> TorchrunResult:
     sink = sink or null_sink
     control = control or RunControl()

@@ -117,9 +117,6 @@ class Trainer:
     def add_callback(self, cb: Callback) -> None:
         self.callbacks = sorted([*self.callbacks, cb], key=lambda c: c.order)
 
-    def remove_callback(self, cb: Callback) -> None:
-        self.callbacks = [c for c in self.callbacks if c is not cb]
-
     def _autocast(self):
         dtype = autocast_dtype(self.precision)
         if dtype is None:

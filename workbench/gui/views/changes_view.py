@@ -75,10 +75,6 @@ class ChangesView(QWidget):
             self.failed.emit(f"cannot read the change list of {root}: {e}")
         self.refresh()
 
-    def set_changeset(self, changeset, root: str = "") -> None:
-        self.changeset, self.root = changeset, str(root)
-        self.refresh()
-
     def entries(self) -> list[dict]:
         return list(self.changeset.entries) if self.changeset is not None else []
 

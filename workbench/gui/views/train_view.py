@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from ...events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStarted, Event, FitFinished,
+from ...events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFinished,
                        FitStarted, JobFailed, LogMessage, Paused, Resumed, fmt_time)
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import LivePlot
@@ -199,10 +199,6 @@ class TrainView(QWidget):
                       f"{len(ev.classes)} classes, {ev.device} {ev.precision}, batch {ev.batch_size}")
             if ev.start_epoch:
                 self._log(f"resuming at epoch {ev.start_epoch + 1}")
-        elif isinstance(ev, EpochStarted):
-            self._show_batch()  # the previous epoch's last batch first, so it cannot overwrite this
-            self.epoch_label.setText(f"Epoch {ev.epoch + 1}/{self.epochs}  (size {ev.image_size} px"
-                                     f"{', frozen body' if ev.frozen else ''})")
         elif isinstance(ev, Paused):
             self._set_state("paused")
             self._log("paused")

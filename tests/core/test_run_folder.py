@@ -1,0 +1,46 @@
+"""RunFolder names the files of a run folder, and the best -> last checkpoint fallback is its one method."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from workbench.config import RunConfig
+from workbench.interpret import checkpoint_file, predictions_file
+from workbench.runs import RunError, load_model
+from workbench.train.checkpoint import RunFolder, save_checkpoint
+
+
+def test_best_falls_back_to_last_until_best_exists(tmp_path):
+    f = RunFolder(tmp_path).create()
+    assert f.checkpoint("best") == f.last == tmp_path / "checkpoints" / "last.pt"
+    save_checkpoint(f.best, {"epoch": 0, "model": {}})
+    assert f.checkpoint("best") == tmp_path / "checkpoints" / "best.pt"
+    assert f.checkpoint("last") == f.last
+    assert f.checkpoint("snapshot-2") == f.snapshot(2) == tmp_path / "checkpoints" / "snapshot-2.pt"
+    assert checkpoint_file(tmp_path, "best") == f.best  # interpret asks the same method
+
+
+def test_file_names_and_run_detection(tmp_path):
+    f = RunFolder(tmp_path)
+    assert not RunFolder.is_run(tmp_path) and not f.has_marker()
+    f.config.write_text("", encoding="utf-8")
+    assert RunFolder.is_run(tmp_path) and f.has_marker()
+    assert [p.name for p in (f.config, f.classes, f.history, f.metrics, f.log, f.progress, f.launch_log,
+                             f.calibration)] == ["config.toml", "classes.json", "history.csv", "metrics.json",
+                                                 "log.txt", "progress.json", "torchrun.log", "calibration.json"]
+    assert f.predictions() == predictions_file(tmp_path) == tmp_path / "predictions.npz"
+    assert f.predictions("last") == tmp_path / "predictions-last.npz"
+    assert RunFolder.LAUNCHER_FILES == {"progress.json", "torchrun.log"}
+
+
+def test_load_model_reads_last_when_best_is_missing(tmp_path):
+    """load_model goes through RunFolder.checkpoint: with no best.pt it names last.pt in its error."""
+    f = RunFolder(tmp_path).create()
+    RunConfig().save(f.config)
+    f.write_classes(["a", "b"])
+    f.last.write_bytes(b"not a checkpoint")
+    with pytest.raises(RunError, match="last.pt"):
+        load_model(tmp_path)
+    torch.save({"x": 1}, f.best)  # best.pt now exists, so it is the one read
+    with pytest.raises(RunError, match="best.pt"):
+        load_model(tmp_path)
