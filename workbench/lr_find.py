@@ -6,14 +6,11 @@ stopped by the user or fails. Suggestions are pure functions of (lrs, smoothed l
 from __future__ import annotations
 
 import bisect
-import copy
 import math
-import random
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from .config import LRFindConfig, RunConfig
 from .control import Cancelled, RunControl
@@ -294,57 +291,6 @@ class CyclingLoader:
             rounds += 1
 
 
-class _Snapshot:
-    """Everything the range test changes: weights, optimizer, grad scaler, rates, callbacks' state,
-    RNG states, loader sizes and the trainer's counters. ``restore()`` puts it all back exactly."""
-
-    ATTRS = ("epoch", "n_epochs", "iter", "n_iter", "step", "pct_train", "training", "metrics",
-             "stop_reason", "lr_mults", "lr_scale", "loss_func", "last_loss", "sched_lr", "sched_mom",
-             "is_best", "xb", "yb", "pred", "loss", "train_loader", "callbacks", "sink")
-
-    def __init__(self, trainer) -> None:
-        self.trainer = trainer
-        self.model = copy.deepcopy(trainer.model.state_dict())
-        self.opt = copy.deepcopy(trainer.opt.state_dict())
-        scaler = getattr(trainer, "scaler", None)
-        self.scaler = copy.deepcopy(scaler.state_dict()) if scaler is not None else None
-        self.requires_grad = [p.requires_grad for p in trainer.model.parameters()]
-        self.attrs = {a: (copy.copy(v) if isinstance(v, (list, dict)) else v)
-                      for a in self.ATTRS if (v := getattr(trainer, a, _MISSING)) is not _MISSING}
-        self.callbacks = [(cb, copy.deepcopy(cb.state_dict())) for cb in getattr(trainer, "callbacks", [])]
-        self.sizes = [(ld, ld.image_size) for ld in (trainer.train_loader, trainer.valid_loader)
-                      if hasattr(ld, "image_size")]
-        self.rng = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
-                    torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
-        self.training_mode = trainer.model.training
-
-    def restore(self) -> None:
-        tr = self.trainer
-        with torch.no_grad():
-            tr.model.load_state_dict(self.model)
-        tr.opt.load_state_dict(self.opt)
-        if self.scaler is not None:
-            tr.scaler.load_state_dict(self.scaler)
-        tr.opt.zero_grad(set_to_none=True)
-        for p, flag in zip(tr.model.parameters(), self.requires_grad):
-            p.requires_grad_(flag)
-        for a, v in self.attrs.items():
-            setattr(tr, a, v)
-        for cb, state in self.callbacks:
-            cb.load_state_dict(state)
-        for ld, size in self.sizes:
-            ld.image_size = size
-        random.setstate(self.rng[0])
-        np.random.set_state(self.rng[1])
-        torch.set_rng_state(self.rng[2])
-        if self.rng[3] is not None:
-            torch.cuda.set_rng_state_all(self.rng[3])
-        tr.model.train(self.training_mode)
-
-
-_MISSING = object()
-
-
 def _quiet_sink(sink):
     """The trainer's events during the range test: only log lines and pause notices get through
     (no FitStarted / BatchEnd / EpochEnd / FitFinished: this is not a training run)."""
@@ -374,7 +320,7 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
     ``unfrozen`` tests the phase after unfreezing instead (whole model, discriminative rates; the rate
     found is the head's)."""
     finder = LRFinder(cfg_lr, sink, control)
-    snap = _Snapshot(trainer)
+    snap = trainer.snapshot()
     try:
         cbs = _range_test_callbacks(list(trainer.callbacks))
         if unfrozen:
@@ -388,7 +334,7 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
         trainer.train_loader = CyclingLoader(trainer.train_loader, cfg_lr.num_it)
         trainer.fit(1)
     finally:
-        snap.restore()
+        trainer.restore(snap)
     if finder.cancelled or (control is not None and control.stop_requested):
         raise Cancelled("LR finder stopped by the user")
     if not finder.lrs:

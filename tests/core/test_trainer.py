@@ -218,3 +218,22 @@ def test_bf16_autocast_runs_on_cpu():
     tr = make_trainer(precision="bf16")
     tr.fit(1)
     assert np.isfinite(tr.history[0]["train_loss"])
+
+
+
+def test_snapshot_restore_puts_the_trainer_back_exactly():
+    """Trainer.snapshot() / restore(): weights, optimizer, counters, history, RNG and attributes added by a fit."""
+    import random
+    tr = make_trainer()
+    weights = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    snap = tr.snapshot()
+    draws = (random.random(), float(np.random.rand()), torch.rand(3))
+    tr.fit(1)
+    tr.extra_attribute = 1
+    assert tr.step > 0 and tr.history and tr.opt.state_dict()["state"]
+    tr.restore(snap)
+    assert tr.step == 0 and tr.history == [] and not hasattr(tr, "extra_attribute")
+    assert all(torch.equal(v, tr.model.state_dict()[k]) for k, v in weights.items())
+    assert tr.opt.state_dict()["state"] == {}
+    again = (random.random(), float(np.random.rand()), torch.rand(3))  # the same draws as after the snapshot
+    assert again[:2] == draws[:2] and torch.equal(again[2], draws[2])

@@ -128,6 +128,47 @@ def apply_state(tr, state: dict) -> None:
     tr.metrics = dict(state.get("metrics", {}))
 
 
+class TrainerSnapshot:
+    """A Trainer as it is now, in memory, for a detour that must leave no trace (the LR range test):
+    weights, optimizer, grad scaler, requires_grad flags, callbacks' state, loader image sizes, RNG
+    states, train/eval mode and every attribute of the trainer itself (lists and dicts copied).
+    ``restore()`` puts all of it back exactly; attributes added since are removed."""
+
+    def __init__(self, tr) -> None:
+        self.trainer = tr
+        self.model = copy.deepcopy(tr.model.state_dict())
+        self.opt = copy.deepcopy(tr.opt.state_dict())
+        scaler = getattr(tr, "scaler", None)
+        self.scaler = copy.deepcopy(scaler.state_dict()) if scaler is not None else None
+        self.requires_grad = [p.requires_grad for p in tr.model.parameters()]
+        self.attrs = {k: (copy.copy(v) if isinstance(v, (list, dict)) else v) for k, v in vars(tr).items()}
+        self.callbacks = [(cb, copy.deepcopy(cb.state_dict())) for cb in getattr(tr, "callbacks", [])]
+        self.sizes = [(ld, ld.image_size) for ld in (tr.train_loader, tr.valid_loader) if hasattr(ld, "image_size")]
+        self.rng = get_rng_state()
+        self.training_mode = tr.model.training
+
+    def restore(self) -> None:
+        tr = self.trainer
+        for k in [k for k in vars(tr) if k not in self.attrs]:
+            delattr(tr, k)
+        for k, v in self.attrs.items():
+            setattr(tr, k, v)
+        with torch.no_grad():
+            tr.model.load_state_dict(self.model)
+        tr.opt.load_state_dict(self.opt)
+        if self.scaler is not None:
+            tr.scaler.load_state_dict(self.scaler)
+        tr.opt.zero_grad(set_to_none=True)
+        for p, flag in zip(tr.model.parameters(), self.requires_grad):
+            p.requires_grad_(flag)
+        for cb, state in self.callbacks:
+            cb.load_state_dict(state)
+        for ld, size in self.sizes:
+            ld.image_size = size
+        set_rng_state(self.rng)
+        tr.model.train(self.training_mode)
+
+
 def cpu_copy(obj: Any) -> Any:
     """Deep copy with every tensor moved to the CPU (the out-of-memory rollback keeps one per epoch)."""
     if isinstance(obj, torch.Tensor):

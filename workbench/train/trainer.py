@@ -26,8 +26,8 @@ from ..device import autocast_dtype
 from ..events import CheckpointSaved, LogMessage, Paused, Resumed, null_sink
 from ..models import layer_groups as make_layer_groups
 from .callback import CancelBatch, CancelEpoch, CancelFit, Callback
-from .checkpoint import (RunFolder, apply_state, capture_state, cpu_copy, load_checkpoint, save_checkpoint,
-                         set_rng_state)
+from .checkpoint import (RunFolder, TrainerSnapshot, apply_state, capture_state, cpu_copy, load_checkpoint,
+                         save_checkpoint, set_rng_state)
 from .optim import make_optimizer
 from .recorder import Recorder
 from .schedules import ParamScheduler
@@ -293,6 +293,13 @@ class Trainer:
         if restore_rng:
             self._pending_rng = state["rng"]
         return int(state["next_epoch"])
+
+    def snapshot(self) -> TrainerSnapshot:
+        """This trainer's whole in-memory state; ``restore(snap)`` puts it back exactly (LR finder)."""
+        return TrainerSnapshot(self)
+
+    def restore(self, snap: TrainerSnapshot) -> None:
+        snap.restore()
 
     def resume_from(self, path) -> int:
         """Load checkpoint ``path``; returns the epoch ``fit`` should start from."""
