@@ -95,6 +95,7 @@ class TrainConfig:
     grad_clip: float = opt(0.0, "Gradient clipping", "Clip the gradient norm to this value; 0 = off.", min=0.0, advanced=True)
     grad_accum: int = opt(1, "Gradient accumulation", "Accumulate gradients over this many batches per optimizer step.", min=1, max=256, advanced=True)
     compile: bool = opt(False, "torch.compile", "Compile the model (slow start, ~5 % faster on CPU).", advanced=True)
+    budget_minutes: float = opt(0.0, "Train for (minutes)", "Time budget of the whole run, from the command's start to its end (scan, cache, validation included); before training a short probe measures this machine and chooses the number of epochs; 0 = off (use epochs).", min=0.0, max=10_000.0)
     threads: int = opt(0, "CPU threads", "Torch threads on CPU; 0 = all cores (in the app the run has a lower CPU priority instead of fewer cores).", min=0, advanced=True)
 
 
@@ -112,6 +113,8 @@ class TricksConfig:
     monitor: str = opt("valid_loss", "Monitored metric", "Metric for early stopping and the best checkpoint.", choices=("valid_loss", "accuracy"))
     keep_best: bool = opt(True, "Keep best model", "Load the best checkpoint at the end of training.")
     snapshot_ensemble: bool = opt(False, "Snapshot ensemble", "With SGDR, save a snapshot at the end of each cycle for averaging.", advanced=True)
+    ema: bool = opt(False, "Weight averaging (EMA)", "Keep an exponential moving average of the weights, updated every step; validation, checkpoints, the best model and export use it.")
+    ema_decay: float = opt(0.0, "EMA decay", "Weight of the old average at each step; 0 = auto: matched to the run length so the averaging window is about 3 % of the run's steps.", min=0.0, max=0.99999, advanced=True)
     class_balance: str = opt("none", "Class balancing", "none, sampler (oversample rare classes) or loss (class-weighted loss).", choices=("none", "sampler", "loss"))
 
 
