@@ -98,3 +98,14 @@ def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path, shapes_dir, monkeypatch):
     m = json.loads((out / "metrics.json").read_text())
     assert m["status"] == "cancelled" and m["epochs_done"] == 0
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_plan_only_prints_the_plan_and_trains_nothing(shapes_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc = main(["train", str(shapes_dir), *SETS, "--set", "train.budget_minutes=0.5", "--plan-only"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "plan: time budget 0.5 min:" in out and "img/s" in out and "ending at" in out
+    epochs = int(out.split("min: ")[1].split(" epochs")[0])
+    assert epochs >= 1
+    assert not (tmp_path / "runs").exists()

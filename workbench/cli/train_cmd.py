@@ -1,4 +1,8 @@
-"""``workbench train [DATASET] [--config FILE] [--set KEY=VALUE ...] [--out RUN_DIR]``.
+"""``workbench train [DATASET] [--config FILE] [--set KEY=VALUE ...] [--out RUN_DIR] [--plan-only]``.
+
+With ``train.budget_minutes`` the run is planned to end within the budget, counted from this
+command's start; ``--plan-only`` prints the plan (epochs, sizes, measured speed, predicted end) and
+trains nothing.
 
 Progress bar (epoch, batch, loss, images/s, ETA) and one line per epoch on stderr; the run folder and
 the result on stdout. Ctrl-C once stops cleanly after the current batch (checkpoint kept), twice aborts.
@@ -94,7 +98,9 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from ..train.run import train
+    from ..train.planner import process_start_time
+    from ..train.run import plan_run, train
+    started = process_start_time()
     if args.folds:
         from .crossval_cmd import run as crossval
         if args.out:
@@ -105,11 +111,16 @@ def cmd(args: argparse.Namespace) -> int:
         raise UsageError("no dataset: give DATASET or set data.path in the config")
     if not Path(cfg.data.path).expanduser().exists():
         raise UsageError(f"dataset folder not found: {cfg.data.path}")
+    if args.plan_only:
+        plan = plan_run(cfg, sink=TrainProgress(), started=started)
+        print("\n".join(plan.lines()))
+        return 0
     out = Path(args.out) if args.out else None
     if out is not None and (out / "checkpoints" / "last.pt").is_file():
         raise UsageError(f"{out} already holds a run: use 'workbench resume {out}' or another --out folder")
     print(f"run folder: {out}" if out else "starting run", file=sys.stderr)
-    return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out))
+    return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out,
+                                                           started=started))
 
 
 def add_parser(sub) -> None:
@@ -122,4 +133,7 @@ def add_parser(sub) -> None:
     p.add_argument("--folds", type=int, default=0, metavar="K",
                    help="k-fold cross-validation: K stratified folds, one run each, plus summary.json "
                         "(same as 'workbench crossval')")
+    p.add_argument("--plan-only", action="store_true",
+                   help="measure this machine on the recipe and print the plan (epochs, image sizes, images/s, "
+                        "predicted end; with train.budget_minutes the epochs that fit the budget), then exit")
     p.set_defaults(func=cmd)
