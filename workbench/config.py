@@ -147,6 +147,7 @@ class RunConfig:
     seed: int = opt(42, "Seed", "Random seed for the split, initialisation, shuffling and augmentation.", min=0)
     name: str = opt("", "Run name", "Name of the run folder; empty = dataset name + time stamp.")
     runs_dir: str = opt("runs", "Runs folder", "Folder where run folders are created.")
+    reasons: tuple = opt((), "Reasons", "Why a suggested recipe chose its options, one 'key: reason' per entry (written by 'workbench suggest' and the app's Suggest button; kept in the run folder's config).", advanced=True)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -9,7 +9,7 @@ import sys
 from .. import __version__
 from .common import UsageError
 
-COMMANDS = ["gui", "demo", "demo_data", "inspect", "train", "lr_find", "resume", "evaluate", "export", "predict", "crossval", "launch"]
+COMMANDS = ["gui", "demo", "demo_data", "inspect", "suggest", "train", "lr_find", "resume", "evaluate", "export", "predict", "crossval", "launch"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -112,7 +112,11 @@ def cmd(args: argparse.Namespace) -> int:
     if not Path(cfg.data.path).expanduser().exists():
         raise UsageError(f"dataset folder not found: {cfg.data.path}")
     if args.plan_only:
-        plan = plan_run(cfg, sink=TrainProgress(), started=started)
+        from ..data import DatasetError
+        try:
+            plan = plan_run(cfg, sink=TrainProgress(), started=started)
+        except DatasetError as e:
+            raise UsageError(str(e)) from e
         print("\n".join(plan.lines()))
         return 0
     out = Path(args.out) if args.out else None
