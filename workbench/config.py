@@ -78,6 +78,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = opt(5, "Epochs", "Passes over the training set.", min=1, max=10_000)
+    budget_minutes: float = opt(0.0, "Train for (minutes)", "Time budget of the whole run, from the command's start to its end (scan, cache, validation included); before training a short probe measures this machine and chooses the number of epochs; 0 = off (use epochs).", min=0.0, max=10_000.0)
     lr: float = opt(2e-3, "Learning rate", "Peak learning rate (pick it with the LR finder).", min=1e-8, max=10.0)
     optimizer: str = opt("adamw", "Optimizer", "AdamW (default), SGD with Nesterov momentum, or RAdam.", choices=("adamw", "sgd", "radam"))
     weight_decay: float = opt(0.01, "Weight decay", "Decoupled weight decay; never applied to norm and bias parameters.", min=0.0, max=1.0)
@@ -95,7 +96,6 @@ class TrainConfig:
     grad_clip: float = opt(0.0, "Gradient clipping", "Clip the gradient norm to this value; 0 = off.", min=0.0, advanced=True)
     grad_accum: int = opt(1, "Gradient accumulation", "Accumulate gradients over this many batches per optimizer step.", min=1, max=256, advanced=True)
     compile: bool = opt(False, "torch.compile", "Compile the model (slow start, ~5 % faster on CPU).", advanced=True)
-    budget_minutes: float = opt(0.0, "Train for (minutes)", "Time budget of the whole run, from the command's start to its end (scan, cache, validation included); before training a short probe measures this machine and chooses the number of epochs; 0 = off (use epochs).", min=0.0, max=10_000.0)
     threads: int = opt(0, "CPU threads", "Torch threads on CPU; 0 = all cores (in the app the run has a lower CPU priority instead of fewer cores).", min=0, advanced=True)
 
 

@@ -34,7 +34,7 @@ PLAN_FILE = "plan.json"
 END_S = 0.5          # after the last epoch: best weights reloaded, metrics written, process exit
 PROBE_STEPS = 5      # training steps per probed size, the first WARMUP_STEPS not timed
 WARMUP_STEPS = 1
-PROBE_VALID_BATCHES = 2
+PROBE_VALID_BATCHES = 1
 MAX_EPOCHS = 10_000
 _IMPORTED = time.time()
 
@@ -211,7 +211,8 @@ class _Steps:
 
 
 class _Timer(Callback):
-    """Times training steps (after the warm-up ones) and the validation pass of the probe fit."""
+    """Times training steps (after the warm-up ones) and the validation pass of the probe fit; ends
+    the probe after two timed steps once ``max_s`` has passed (one when a single step takes longer)."""
     order = 200
 
     def __init__(self, view: _Steps, max_s: float) -> None:
@@ -222,9 +223,14 @@ class _Timer(Callback):
     def before_batch(self, trainer) -> None:
         if trainer.training:
             self.marks.append(time.perf_counter())
-            timed = len(self.marks) - 1 - WARMUP_STEPS
-            if timed >= 2 and self.marks[-1] - self.marks[0] > self.max_s:
-                self.view.stop = True  # a slow step: a few timed ones are enough
+
+    def after_batch(self, trainer) -> None:
+        if not trainer.training or not self.marks:
+            return
+        timed = len(self.marks) - WARMUP_STEPS  # steps after the warm-up, this one included
+        spent = time.perf_counter() - self.marks[0]
+        if (timed >= 2 and spent > self.max_s) or (timed >= 1 and spent > 2 * self.max_s):
+            self.view.stop = True
 
     def after_train(self, trainer) -> None:
         self.marks.append(time.perf_counter())
@@ -258,7 +264,7 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
     steps_per_epoch, n_valid_batches = len(train), len(valid)
     for cb in [c for c in tr.callbacks if c.name in _LEFT_OUT]:
         tr.remove_callback(cb)
-    max_s = max(2.0, 0.01 * budget_s)
+    max_s = max(1.0, 0.01 * budget_s)
     step_s: dict[int, float] = {}
     valid_s = 0.0
     try:

@@ -14,6 +14,7 @@ from ..session import default_config
 from ..widgets.common import page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
 from .options_form import OptionsForm
+from .recipe_assist import RecipeAssistant
 from .plots import LivePlot
 
 
@@ -83,6 +84,8 @@ class RecipeView(QWidget):
         self.splitter = splitter(Qt.Orientation.Horizontal, scroll, right_w, stretch=(1, 1), name="recipe_splitter")
         lay = QVBoxLayout(self)
         lay.addLayout(head)
+        self.assistant = RecipeAssistant(session, self.form)  # Suggest a recipe, Plan the run
+        lay.addWidget(self.assistant)
         lay.addWidget(self.problems_label)
         lay.addWidget(self.splitter, 1)
 
