@@ -113,8 +113,11 @@ def _kept_trainer(per_epoch, plan_epochs=6, epoch_cost=1.0, deadline=None, **kw)
 @pytest.mark.parametrize("speed, expect", [(2.0, 4), (0.5, 9)])
 def test_drift_replans_and_the_curve_goes_on(speed, expect):
     # planned 6 epochs of 1 s in a 6 s budget; from epoch 2 on the machine runs at 1/speed
-    tr, keeper, lrs, clock = _kept_trainer(lambda e: 1.0 if e < 2 else speed)
+    events = []
+    tr, keeper, lrs, clock = _kept_trainer(lambda e: 1.0 if e < 2 else speed, sink=events.append)
     assert tr.fit() == "completed"
+    replanned = [e for e in events if type(e).__name__ == "Replanned"]
+    assert replanned and replanned[-1].epochs == tr.n_epochs
     assert keeper.replans and tr.n_epochs == len(tr.history) == keeper.map.epochs
     assert clock.t <= 6.0 + 1e-9 and clock.t > 6.0 - max(1.0, speed)   # ends by the deadline
     assert abs(len(tr.history) - expect) <= 1

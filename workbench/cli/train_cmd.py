@@ -20,7 +20,7 @@ from typing import Callable, Iterator, TextIO
 
 from ..control import RunControl
 from ..events import (BatchEnd, Event, EpochEnd, FitFinished, FitStarted, LogMessage, Paused, Progress,
-                      Resumed)
+                      Replanned, Resumed)
 from .common import TerminalProgress, UsageError, add_config_args, fmt_time, load_config
 
 EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "cancelled": 130}
@@ -50,6 +50,8 @@ class TrainProgress(TerminalProgress):
             self.line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train_loss:.4f}  "
                       f"valid loss {event.valid_loss:.4f}  {extra}  {fmt_time(event.seconds)}"
                       f"{'  (best)' if event.is_best else ''}")
+        elif isinstance(event, Replanned):
+            self.epochs = event.epochs
         elif isinstance(event, Paused):
             self.line("paused")
         elif isinstance(event, Resumed):

@@ -17,6 +17,7 @@ from typing import Callable
 
 from ..atomic import atomic_write_json
 from ..config import RunConfig
+from ..events import Replanned
 from .callback import Callback
 from .planner import MAX_EPOCHS, Plan, epoch_costs, largest_fitting, sizes_for
 from .schedules import ProgressMap
@@ -76,6 +77,7 @@ class BudgetKeeper(Callback):
         rec = {"after_epoch": done, "epochs": new, "was": old, "speed_ratio": round(ratio, 3),
                "seconds_left": round(available, 1)}
         self.replans.append(rec)
+        trainer.sink(Replanned(epochs=new, after_epoch=done))
         trainer.log(f"time budget: measured speed {1 / ratio:.2f}x the plan, re-planned to {new} epochs "
                     f"(was {old}); the schedule continues from {self.map.p0:.0%}")
         if self.plan_path is not None:
