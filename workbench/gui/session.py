@@ -6,7 +6,6 @@ JobRunner. It never holds a model, optimizer or trainer: those live only inside 
 from __future__ import annotations
 
 import functools
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -100,8 +99,7 @@ class Session(QObject):
         self.job_pausable = True
 
         from ..train.run import train
-        return self.runner.start("train", functools.partial(train, cfg, gui_attached=self._lower_job,
-                                                            started=time.time()),  # a time budget counts from here
+        return self.runner.start("train", functools.partial(train, cfg, gui_attached=self._lower_job),
                                  in_process=self.train_in_process)
 
     def start_multi_gpu_training(self, nproc: int) -> bool:
