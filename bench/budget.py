@@ -57,9 +57,13 @@ def main(argv: list[str] | None = None) -> int:
             err = (wall - b * 60) / (b * 60)
             rows.append(err)
             replans = plan.get("replans", [])
+            hist = [float(x.split(",")[5]) for x in (out / "history.csv").read_text().splitlines()[1:]] \
+                if (out / "history.csv").is_file() else []
+            per = sum(plan.get("epoch_s", [0])) / max(1, len(plan.get("epoch_s", [])))
             print(f"budget {b:g} min ({b * 60:.0f} s): wall {wall:.1f} s, error {err:+.1%}; "
                   f"plan {plan.get('epochs')} epochs predicted {plan.get('predicted_s', float('nan')):.1f} s "
                   f"(start-up {plan.get('startup_s', 0):.1f} s, probe {plan.get('measured', {}).get('probe_s', 0):.1f} s); "
+                  f"epoch {per:.1f} s predicted, {sum(hist) / max(1, len(hist)):.1f} s measured (no checkpoints); "
                   f"trained {m.get('epochs_done')} epochs, {len(replans)} re-plans "
                   f"{[r['epochs'] for r in replans]}; accuracy {m.get('valid_accuracy')}; rc {rc}; "
                   f"load {load0:.1f} -> {os.getloadavg()[0]:.1f}")

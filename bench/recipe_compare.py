@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         c_wall, c = ours(args.data, tmp / "c", [*common, f"train.epochs={args.epochs}"])
         print(f"(c) default 5 ep.   accuracy {c['valid_accuracy']:.3f}  wall {c_wall:.1f} s ({c_wall / W:.3f} W)")
         print(f"(b) - (a): {100 * (b['valid_accuracy'] - a['acc']):+.1f} points; (b) wall / W {b_wall / W:.3f}")
+        hist = [float(line.split(",")[5]) for line in (tmp / "b" / "history.csv").read_text().splitlines()[1:]]
+        print(f"    plan: predicted {plan['predicted_s']:.1f} s (start-up {plan['startup_s']:.1f} s, probe "
+              f"{plan['measured']['probe_s']:.1f} s, epochs {sum(plan['epoch_s']) / max(1, len(plan['epoch_s'])):.1f} s "
+              f"each predicted, {sum(hist) / max(1, len(hist)):.1f} s measured without checkpoints)")
         print("suggested recipe: " + "; ".join(
             line[4:] for line in recipe.read_text().splitlines()[1:] if line.startswith("#   ")))
         if not args.skip_ema:

@@ -16,6 +16,7 @@ remaining epochs. Without a budget the same model predicts the duration of ``tra
 from __future__ import annotations
 
 import gc
+import math
 import os
 import tempfile
 import time
@@ -36,6 +37,7 @@ PROBE_STEPS = 5      # training steps per probed size, the first WARMUP_STEPS no
 WARMUP_STEPS = 1
 PROBE_VALID_BATCHES = 1
 MAX_EPOCHS = 10_000
+MIN_PARTIAL = 0.25   # a last, partial epoch trains at least this share of its batches
 _IMPORTED = time.time()
 
 
@@ -95,8 +97,52 @@ def probe_sizes(cfg: RunConfig) -> list[int]:
     return sorted({start, final})
 
 
-def epoch_costs(m: Measured, sizes: list[int]) -> list[float]:
-    return [m.steps_per_epoch * m.step_at(s) + m.valid_s + m.save_s for s in sizes]
+def epoch_costs(m: Measured, sizes: list[int], last_frac: float = 1.0) -> list[float]:
+    """Predicted seconds of each epoch; the last one trains ``last_frac`` of its steps."""
+    out = [m.steps_per_epoch * m.step_at(s) + m.valid_s + m.save_s for s in sizes]
+    if out and last_frac < 1.0:
+        out[-1] -= (1.0 - last_frac) * m.steps_per_epoch * m.step_at(sizes[-1])
+    return out
+
+
+def whole(epochs: float) -> int:
+    """Epochs the trainer runs for a (possibly fractional) run length."""
+    return max(1, math.ceil(epochs - 1e-9))
+
+
+def last_fraction(epochs: float) -> float:
+    return epochs - (whole(epochs) - 1)
+
+
+def run_costs(cfg: RunConfig, m: Measured, epochs: float) -> list[float]:
+    return epoch_costs(m, sizes_for(cfg, whole(epochs)), last_fraction(epochs))
+
+
+def fit_epochs(cfg: RunConfig, m: Measured, available: float, first: int = 0, ratio: float = 1.0,
+               lo: int = 1, shorten_last: bool = False) -> float:
+    """The longest run (whole epochs, then part of one more when at least MIN_PARTIAL of it fits)
+    whose epochs from ``first`` on take at most ``available`` seconds at ``ratio`` x the prediction.
+    At least ``lo`` epochs; when even those do not fit, ``shorten_last`` trains part of the last one
+    (at least MIN_PARTIAL of it) instead of all of it."""
+    cost = lambda e: ratio * sum(run_costs(cfg, m, e)[first:])  # noqa: E731
+    n = largest_fitting(cost, available, lo)
+    forced = cost(n) > available
+    if forced and not shorten_last:
+        return float(n)  # not even the shortest run fits: the shortest
+    base = lo - 1 if forced else n   # whole epochs before the partial one
+    train_s = ratio * m.steps_per_epoch * m.step_at(sizes_for(cfg, base + 1)[-1])
+    spare = available - cost(base + MIN_PARTIAL) + MIN_PARTIAL * train_s  # seconds for the extra epoch's steps
+    frac = min(0.99, spare / train_s) if train_s > 0 else 0.0
+    frac = math.floor(frac * 1000 + 1e-6) / 1000  # never rounded up past the budget
+    if forced:
+        return base + max(MIN_PARTIAL, frac)
+    return n + frac if frac >= MIN_PARTIAL and n < MAX_EPOCHS else float(n)
+
+
+def fmt_epochs(epochs: float) -> str:
+    if last_fraction(epochs) >= 0.999:
+        return f"{whole(epochs)} epochs"
+    return f"{epochs:.2f} epochs (the last trains {last_fraction(epochs):.0%} of its batches)"
 
 
 def largest_fitting(cost: Callable[[int], float], available: float, lo: int, hi: int = MAX_EPOCHS) -> int:
@@ -116,7 +162,7 @@ def largest_fitting(cost: Callable[[int], float], available: float, lo: int, hi:
 class Plan:
     """The plan shown before the start and stored as ``plan.json`` in the run folder."""
     budget_s: float                 # 0 = no budget (the plan predicts train.epochs)
-    epochs: int
+    epochs: float                   # the run's length; a fraction: the last epoch trains part of its batches
     sizes: list
     epoch_s: list                   # predicted seconds of each epoch (train + validation + checkpoints)
     startup_s: float                # from the command's start to the probe (scan, health check, cache)
@@ -152,12 +198,12 @@ class Plan:
         speeds = ", ".join(f"{s} px {m.images_per_sec(s):.0f} img/s" for s in sorted(m.step_s))
         size_txt = (f"{self.sizes[0]} -> {self.sizes[-1]} px (progressive)" if self.sizes and self.sizes[0] != self.sizes[-1]
                     else f"{self.sizes[-1] if self.sizes else '?'} px")
-        head = (f"time budget {self.budget_s / 60:g} min: {self.epochs} epochs" if self.budget_s
-                else f"{self.epochs} epochs (no time budget)")
+        head = (f"time budget {self.budget_s / 60:g} min: {fmt_epochs(self.epochs)}" if self.budget_s
+                else f"{fmt_epochs(self.epochs)} (no time budget)")
         out = [f"plan: {head} at {size_txt}, batch {m.batch_size}, {m.steps_per_epoch} steps per epoch",
                f"  measured: {speeds}; validation {m.valid_s:.2f} s, checkpoints {m.save_s:.2f} s per epoch",
                f"  start-up (scan, health check, cache) {self.startup_s:.1f} s, probe {m.probe_s:.1f} s, "
-               f"training {sum(self.epoch_s):.1f} s ({sum(self.epoch_s) / max(1, self.epochs):.2f} s per epoch)",
+               f"training {sum(self.epoch_s):.1f} s ({sum(self.epoch_s) / max(1e-9, self.epochs):.2f} s per epoch)",
                f"  predicted: {self.predicted_s:.0f} s in all, ending at {self.predicted_end}"]
         if self.note:
             out.append(f"  note: {self.note}")
@@ -170,20 +216,20 @@ def make_plan(cfg: RunConfig, m: Measured, startup_s: float, started: float) -> 
     note = ""
     if budget > 0:
         available = budget - startup_s - m.probe_s - END_S
-        epochs = largest_fitting(lambda e: sum(epoch_costs(m, sizes_for(cfg, e))), available, 1)
+        epochs = fit_epochs(cfg, m, available)
         need = sum(epoch_costs(m, sizes_for(cfg, 1)))
         if need > available:
             note = (f"the budget is too short for one epoch ({need:.0f} s needed, {max(0.0, available):.0f} s "
                     f"left after start-up): one epoch is trained")
     else:
-        epochs = int(cfg.train.epochs)
-    sizes = sizes_for(cfg, epochs)
-    return Plan(budget_s=budget, epochs=epochs, sizes=sizes, epoch_s=epoch_costs(m, sizes),
+        epochs = float(cfg.train.epochs)
+    sizes = sizes_for(cfg, whole(epochs))
+    return Plan(budget_s=budget, epochs=epochs, sizes=sizes, epoch_s=run_costs(cfg, m, epochs),
                 startup_s=startup_s, started=started, measured=m, note=note)
 
 
 # --------------------------------------------------------------------- the probe
-class _Steps:
+class StepsView:
     """A view of a loader that yields ``n`` batches (cycling its epochs), stoppable by a flag."""
 
     def __init__(self, loader, n: int) -> None:
@@ -215,7 +261,7 @@ class _Timer(Callback):
     the probe after two timed steps once ``max_s`` has passed (one when a single step takes longer)."""
     order = 200
 
-    def __init__(self, view: _Steps, max_s: float) -> None:
+    def __init__(self, view: StepsView, max_s: float) -> None:
         self.view, self.max_s = view, max_s
         self.marks: list[float] = []
         self.valid_s = 0.0
@@ -270,12 +316,12 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
     try:
         for size in probe_sizes(cfg):
             train.image_size = size
-            view = _Steps(train, PROBE_STEPS)
+            view = StepsView(train, PROBE_STEPS)
             final = size == cfg.data.image_size
             nv = min(PROBE_VALID_BATCHES, n_valid_batches) if final else 1
             timer = _Timer(view, max_s)
             tr.add_callback(timer)
-            tr.train_loader, tr.valid_loader = view, _Steps(valid, nv)
+            tr.train_loader, tr.valid_loader = view, StepsView(valid, nv)
             tr.fit(1)
             tr.remove_callback(timer)
             step_s[size] = timer.step_s()

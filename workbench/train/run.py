@@ -27,7 +27,7 @@ from .callback import Callback
 from . import distributed
 from .budget import BudgetKeeper
 from .checkpoint import RunFolder, load_checkpoint
-from .planner import PLAN_FILE, Plan, make_plan, probe
+from .planner import PLAN_FILE, Plan, make_plan, probe, whole
 from .trainer import Trainer
 
 
@@ -149,7 +149,7 @@ def _budget(cfg: RunConfig, folder: RunFolder, bundle, sink, control, device, pr
     if resume_state is not None:
         return cfg, BudgetKeeper(cfg, int(resume_state.get("n_epochs", cfg.train.epochs)))
     plan = _make_plan(cfg, bundle, control, device, precision, started, folder.checkpoints)
-    cfg = cfg.set("train.epochs", plan.epochs)
+    cfg = cfg.set("train.epochs", whole(plan.epochs))
     cfg.save(folder.config)
     atomic_write_json(folder.path / PLAN_FILE, plan.to_dict())
     for line in plan.lines():

@@ -90,7 +90,7 @@ def planned_curve(cfg: RunConfig, steps_per_epoch: int) -> tuple[np.ndarray, np.
 class ProgressMap:
     """pct = p0 + (1 - p0) * (x - x0) / (epochs - x0) for x fractional epochs done (clipped to [0, 1]).
     The default map (x0 = p0 = 0) is the plain x / epochs."""
-    epochs: int
+    epochs: float        # the run's end; a fraction: the last epoch trains part of its batches
     x0: float = 0.0
     p0: float = 0.0
 
@@ -104,14 +104,14 @@ class ProgressMap:
         """The map for a run that now ends after ``epochs`` epochs, continuous at position ``x``."""
         if epochs <= x:
             raise ValueError(f"a run re-planned at epoch {x:g} must end after it, not at {epochs}")
-        return ProgressMap(int(epochs), float(x), self.pct(x))
+        return ProgressMap(float(epochs), float(x), self.pct(x))
 
     def to_dict(self) -> dict:
         return {"epochs": self.epochs, "x0": self.x0, "p0": self.p0}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ProgressMap":
-        return cls(int(d["epochs"]), float(d.get("x0", 0.0)), float(d.get("p0", 0.0)))
+        return cls(float(d["epochs"]), float(d.get("x0", 0.0)), float(d.get("p0", 0.0)))
 
 
 class ParamScheduler(Callback):
