@@ -125,7 +125,10 @@ def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device:
     return steps * batch / max(1e-9, time.perf_counter() - t0)
 
 
-def _given_weights(cfg: RunConfig) -> Callable[[str], str]:
+def weights_on_disk(cfg: RunConfig) -> Callable[[str], str]:
+    """``pretrained(arch) -> path or ""``: where pretrained weights for ``arch`` are on disk. The one
+    place that knows: today only ``model.weights`` given by the user (for its ``model.arch``); a
+    weights store plugs in here."""
     return lambda arch: cfg.model.weights if arch == cfg.model.arch and cfg.model.weights else ""
 
 
@@ -140,7 +143,7 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
             pretrained: Callable[[str], str] | None = None) -> Suggestion:
     """A recipe for this dataset on this machine (``base`` supplies everything not chosen here)."""
     cfg = base or RunConfig()
-    pretrained = pretrained or _given_weights(cfg)
+    pretrained = pretrained or weights_on_disk(cfg)
     choices: list[Choice] = []
 
     def choose(key: str, value: Any, reason: str) -> None:

@@ -80,6 +80,8 @@ class BudgetKeeper(Callback):
             return
         (d_a, t_a), (d_b, t_b) = self._marks[-2], self._marks[-1]
         pred = self.predicted(self.map.epochs, d_a, d_b)
+        if len(self._marks) == 2:  # from the fit's start: no checkpoint write before this epoch's
+            pred -= self.plan.measured.save_s
         if d_b <= d_a or pred <= 0:
             return
         ratio = min(max((t_b - t_a) / pred, RATIO_RANGE[0]), RATIO_RANGE[1])

@@ -28,11 +28,11 @@ import torch
 
 from ..config import RunConfig
 from .callback import Callback
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .tricks.progressive import default_start_size, size_schedule
 
 PLAN_FILE = "plan.json"
-END_S = 0.5          # after the last epoch: best weights reloaded, metrics written, process exit
+END_S = 0.5          # after the last epoch, besides reloading the best weights: metrics, process exit
 PROBE_STEPS = 5      # training steps per probed size, the first WARMUP_STEPS not timed
 WARMUP_STEPS = 1
 PROBE_VALID_BATCHES = 1
@@ -66,6 +66,7 @@ class Measured:
     n_train: int
     n_valid: int
     probe_s: float
+    load_s: float = 0.0     # reading the best checkpoint back at the end
 
     def step_at(self, size: int) -> float:
         """Seconds per step at ``size``: linear in size^2 through the probed sizes."""
@@ -141,7 +142,7 @@ def fit_epochs(cfg: RunConfig, m: Measured, available: float, first: int = 0, ra
 
 def fmt_epochs(epochs: float) -> str:
     if last_fraction(epochs) >= 0.999:
-        return f"{whole(epochs)} epochs"
+        return f"{whole(epochs)} epoch{'' if whole(epochs) == 1 else 's'}"
     return f"{epochs:.2f} epochs (the last trains {last_fraction(epochs):.0%} of its batches)"
 
 
@@ -214,8 +215,9 @@ def make_plan(cfg: RunConfig, m: Measured, startup_s: float, started: float) -> 
     """Choose the epochs for ``cfg.train.budget_minutes`` (or keep ``train.epochs`` without one)."""
     budget = float(cfg.train.budget_minutes) * 60.0
     note = ""
+    end_s = END_S + m.load_s
     if budget > 0:
-        available = budget - startup_s - m.probe_s - END_S
+        available = budget - startup_s - m.probe_s - end_s
         epochs = fit_epochs(cfg, m, available)
         need = sum(epoch_costs(m, sizes_for(cfg, 1)))
         if need > available:
@@ -225,7 +227,7 @@ def make_plan(cfg: RunConfig, m: Measured, startup_s: float, started: float) -> 
         epochs = float(cfg.train.epochs)
     sizes = sizes_for(cfg, whole(epochs))
     return Plan(budget_s=budget, epochs=epochs, sizes=sizes, epoch_s=run_costs(cfg, m, epochs),
-                startup_s=startup_s, started=started, measured=m, note=note)
+                startup_s=startup_s, started=started, measured=m, end_s=end_s, note=note)
 
 
 # --------------------------------------------------------------------- the probe
@@ -332,6 +334,9 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
             save_checkpoint(Path(tmp) / "last.pt", tr.state())
             save_checkpoint(Path(tmp) / "best.pt", {"epoch": 0, "model": tr.model.state_dict(), "metrics": {}})
             save_s = time.perf_counter() - s0
+            s0 = time.perf_counter()
+            load_checkpoint(Path(tmp) / "best.pt")
+            load_s = time.perf_counter() - s0
     finally:
         train.batch_size, train.image_size = bs0, size0
         tr.train_loader, tr.valid_loader = train, valid
@@ -341,4 +346,4 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
             torch.cuda.empty_cache()
     return Measured(step_s=step_s, valid_s=valid_s, save_s=save_s, steps_per_epoch=steps_per_epoch,
                     batch_size=bs0, n_train=int(getattr(train, "n_samples", steps_per_epoch * bs0)),
-                    n_valid=int(getattr(valid, "n_samples", 0)), probe_s=time.perf_counter() - t0)
+                    n_valid=int(getattr(valid, "n_samples", 0)), probe_s=time.perf_counter() - t0, load_s=load_s)
