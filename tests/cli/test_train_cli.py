@@ -106,6 +106,9 @@ def test_plan_only_prints_the_plan_and_trains_nothing(shapes_dir, tmp_path, caps
     out = capsys.readouterr().out
     assert rc == 0
     assert "plan: time budget 0.5 min:" in out and "img/s" in out and "ending at" in out
-    epochs = int(out.split("min: ")[1].split(" epochs")[0])
+    import re
+    epochs = float(re.search(r"min: ([\d.]+) epoch", out).group(1))
     assert epochs >= 1
+    startup = float(re.search(r"start-up \(scan, health check, cache\) ([\d.]+) s", out).group(1))
+    assert startup < 60   # counted from this command, not from the start of the test process
     assert not (tmp_path / "runs").exists()

@@ -206,3 +206,11 @@ def test_a_budget_run_ends_within_its_budget(shapes_dir, tmp_path):
     assert res.metrics["epochs_done"] == whole(final) == res.metrics["epochs"]
     assert wall <= budget_min * 60 * 1.15   # a shared test machine: loose bound; bench/budget.py measures
     assert "plan: time budget" in (tmp_path / "run" / "log.txt").read_text()
+
+
+def test_a_command_counts_from_its_process_start_or_its_own_entry():
+    from workbench.train.planner import command_start, process_start_time
+    p = process_start_time()
+    assert p <= time.time()
+    assert command_start(p + 5.0) == pytest.approx(p, abs=0.05)   # a fresh process: imports count
+    assert command_start(p + 1000.0) == p + 1000.0               # inside a long-lived process

@@ -15,6 +15,7 @@ import contextlib
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
@@ -100,9 +101,9 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from ..train.planner import process_start_time
+    from ..train.planner import command_start
     from ..train.run import plan_run, train
-    started = process_start_time()
+    started = command_start(getattr(args, "entered", time.time()))
     if args.folds:
         from .crossval_cmd import run as crossval
         if args.out:

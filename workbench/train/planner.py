@@ -55,6 +55,14 @@ def process_start_time() -> float:
         return _IMPORTED
 
 
+def command_start(entered: float, max_lead: float = 60.0) -> float:
+    """When a command started: the process start, if the process began at most ``max_lead`` seconds
+    before the command's code was ``entered`` (a fresh ``workbench ...`` process: interpreter and
+    imports count), else ``entered`` (a command called inside a longer-lived process)."""
+    p = process_start_time()
+    return p if 0.0 <= entered - p <= max_lead else entered
+
+
 @dataclass
 class Measured:
     """What the probe measured on this machine for this recipe."""
