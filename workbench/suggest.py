@@ -99,9 +99,9 @@ def drop_reasons(cfg: RunConfig, keys) -> RunConfig:
 
 
 def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device: str = "auto",
-                  precision: str = "auto", steps: int = 2) -> float:
+                  precision: str = "auto", steps: int = 3, warmup: int = 2) -> float:
     """Training images/s of ``arch`` at ``size`` px on this machine: forward + backward + AdamW step on
-    synthetic input, after one warm-up step (the data path is faster than this; see README)."""
+    synthetic input, after ``warmup`` steps (the first ones after building a model are slower)."""
     from .device import autocast_dtype, pick_device, pick_precision
     from .models import create_model
     dev = pick_device(device)
@@ -112,8 +112,8 @@ def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device:
     y = torch.randint(0, n_classes, (batch,), device=dev)
     dtype = autocast_dtype(prec)
     t0 = 0.0
-    for i in range(steps + 1):
-        if i == 1:
+    for i in range(steps + warmup):
+        if i == warmup:
             t0 = time.perf_counter()
         with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
             loss = torch.nn.functional.cross_entropy(model(x), y)

@@ -33,8 +33,8 @@ from .tricks.progressive import default_start_size, size_schedule
 
 PLAN_FILE = "plan.json"
 END_S = 0.5          # after the last epoch, besides reloading the best weights: metrics, process exit
-PROBE_STEPS = 5      # training steps per probed size, the first WARMUP_STEPS not timed
-WARMUP_STEPS = 1
+PROBE_STEPS = 6      # training steps per probed size, the first WARMUP_STEPS not timed
+WARMUP_STEPS = 2     # the first steps after building a model run slower (measured ~2x on CPU)
 PROBE_VALID_BATCHES = 1
 MAX_EPOCHS = 10_000
 MIN_PARTIAL = 0.25   # a last, partial epoch trains at least this share of its batches
