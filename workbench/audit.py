@@ -61,16 +61,6 @@ class AuditResult:
                 "wall_seconds": round(self.wall_seconds, 3)}
 
 
-def cached_backbone(arch: str) -> str:
-    """The first pretrained weights tag of ``arch`` whose file is in the local cache, or ''.
-    Never downloads."""
-    try:
-        found = weights.tags(arch)
-    except weights.WeightsError:
-        return ""
-    return next((t for t in found if weights.cached_path(arch, t) is not None), "")
-
-
 def quick_recipe(cfg: RunConfig, backbone_weights: str = "") -> RunConfig:
     """The "quick audit" recipe: at most 64 px and 3 epochs; ``backbone_weights`` (a local pretrained
     weights file) starts each fold from it. A recipe that trains from scratch switches to the
@@ -82,7 +72,7 @@ def quick_recipe(cfg: RunConfig, backbone_weights: str = "") -> RunConfig:
     if backbone_weights:
         return out.set("model.weights", backbone_weights)
     if out.model.pretrained.lower() == "none" and not out.model.weights:
-        tag = cached_backbone(out.model.arch)
+        tag = weights.cached_tag(out.model.arch)
         if tag:
             out, _ = pretrained_defaults(out.set("model.pretrained", tag))
     return out
@@ -92,7 +82,7 @@ def pretrained_embedder(cfg: RunConfig) -> leaks.Embedder | None:
     """Embeddings of the recipe's architecture with its cached pretrained weights (model.pretrained,
     else the first cached tag), or None when no such weights are on this machine."""
     arch = cfg.model.arch
-    tag = cfg.model.pretrained if cfg.model.pretrained.lower() != "none" else cached_backbone(arch)
+    tag = cfg.model.pretrained if cfg.model.pretrained.lower() != "none" else weights.cached_tag(arch)
     path = weights.cached_path(arch, tag) if tag and tag.lower() != "none" else None
     if path is None:
         return None

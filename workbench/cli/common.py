@@ -9,6 +9,7 @@ from typing import TextIO
 
 from ..config import ConfigError, RunConfig, iter_fields
 from ..events import Event, LogMessage, Progress
+from ..suggest import drop_reasons
 
 
 class UsageError(Exception):
@@ -38,7 +39,10 @@ def load_config(args: argparse.Namespace, dataset: str | None = None) -> RunConf
     """Config file first, then --set overrides, then the positional dataset; exit 2 on problems."""
     try:
         cfg = RunConfig.load(args.config) if getattr(args, "config", None) else RunConfig()
-        cfg = cfg.with_overrides(getattr(args, "overrides", []) or [])
+        overrides = getattr(args, "overrides", []) or []
+        cfg = cfg.with_overrides(overrides)
+        # a suggested recipe: the reasons of options set here no longer hold
+        cfg = drop_reasons(cfg, (a.split("=", 1)[0].strip() for a in overrides))
         if dataset:
             cfg = cfg.set("data.path", dataset)
     except ConfigError as e:

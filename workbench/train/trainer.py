@@ -146,9 +146,11 @@ class Trainer:
             if self._pending_rng is not None:
                 set_rng_state(self._pending_rng)
                 self._pending_rng = None
-            for epoch in range(start_epoch, self.n_epochs):
+            epoch = start_epoch
+            while epoch < self.n_epochs:  # a callback may re-plan n_epochs (time budget)
                 self.epoch = epoch
                 self._do_epoch()
+                epoch += 1
         except CancelFit:
             self.stop_reason = self.stop_reason or "cancelled"
             self("after_cancel_fit")

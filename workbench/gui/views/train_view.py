@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QP
 
 from ...cli.common import fmt_time
 from ...events import (BatchEnd, CheckpointSaved, EpochEnd, EpochStarted, Event, FitFinished,
-                       FitStarted, JobFailed, LogMessage, Paused, Resumed)
+                       FitStarted, JobFailed, LogMessage, Paused, Replanned, Resumed)
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import LivePlot
 
@@ -200,6 +200,10 @@ class TrainView(QWidget):
                       f"{len(ev.classes)} classes, {ev.device} {ev.precision}, batch {ev.batch_size}")
             if ev.start_epoch:
                 self._log(f"resuming at epoch {ev.start_epoch + 1}")
+        elif isinstance(ev, Replanned):  # a time-budget run changed its number of epochs
+            self.epochs = ev.epochs
+            for p in (self.loss_plot, self.metric_plot, self.lr_plot):
+                p.set_x_range(0, max(1, ev.epochs))
         elif isinstance(ev, EpochStarted):
             self._show_batch()  # the previous epoch's last batch first, so it cannot overwrite this
             self.epoch_label.setText(f"Epoch {ev.epoch + 1}/{self.epochs}  (size {ev.image_size} px"
