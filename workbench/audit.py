@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import leaks
+from . import leaks, weights
 from .atomic import atomic_write_json, atomic_write_text
 from .config import RunConfig
 from .control import RunControl
@@ -31,6 +31,7 @@ from .events import LogMessage, Progress
 from .interpret import Predictions, autocast_context, interpret_run
 from .models import create_model
 from .near_dups import require
+from .pretrained import pretrained_defaults
 from .train.checkpoint import RunFolder
 from .train.run import resume, train
 
@@ -62,10 +63,32 @@ class AuditResult:
 
 def quick_recipe(cfg: RunConfig, backbone_weights: str = "") -> RunConfig:
     """The "quick audit" recipe: at most 64 px and 3 epochs; ``backbone_weights`` (a local pretrained
-    weights file, e.g. a cached backbone) starts each fold from it."""
+    weights file) starts each fold from it. A recipe that trains from scratch switches to the
+    recipe's architecture with cached pretrained weights (and the fine-tune defaults) when there are
+    such weights on this machine: out-of-fold models from scratch on a few hundred photos are too weak
+    to rank label issues."""
     out = cfg.set("data.image_size", min(cfg.data.image_size, QUICK_SIZE)).set(
         "train.epochs", min(cfg.train.epochs, QUICK_EPOCHS))
-    return out.set("model.weights", backbone_weights) if backbone_weights else out
+    if backbone_weights:
+        return out.set("model.weights", backbone_weights)
+    if out.model.pretrained.lower() == "none" and not out.model.weights:
+        tag = weights.cached_tag(out.model.arch)
+        if tag:
+            out, _ = pretrained_defaults(out.set("model.pretrained", tag))
+    return out
+
+
+def pretrained_embedder(cfg: RunConfig) -> leaks.Embedder | None:
+    """Embeddings of the recipe's architecture with its cached pretrained weights (model.pretrained,
+    else the first cached tag), or None when no such weights are on this machine."""
+    arch = cfg.model.arch
+    tag = cfg.model.pretrained if cfg.model.pretrained.lower() != "none" else weights.cached_tag(arch)
+    path = weights.cached_path(arch, tag) if tag and tag.lower() != "none" else None
+    if path is None:
+        return None
+    model = create_model(arch, 1, 0.0, weights=str(path))
+    return leaks.model_embedder(model, cfg.set("model.pretrained", tag).set("model.weights", ""),
+                                f"pretrained {arch}:{tag}")
 
 
 def audit_dir(cfg: RunConfig) -> Path:
@@ -191,9 +214,10 @@ def rank_label_issues(oof: Predictions, ranked_by: str = "self_confidence") -> l
 
 def leaks_only(cfg: RunConfig, run_dir: str = "", sink: Callable | None = None,
                control: RunControl | None = None) -> dict:
-    """Near-duplicates and leaks without training (embeddings from ``run_dir`` when given); the
-    report goes to the audit folder (leaks.json, group-split.csv)."""
-    emb = leaks.run_embedder(run_dir) if run_dir else None
+    """Near-duplicates and leaks without training (embeddings from ``run_dir`` when given, else from
+    the recipe's architecture with cached pretrained weights, else pHash only); the report goes to the
+    audit folder (leaks.json, group-split.csv)."""
+    emb = leaks.run_embedder(run_dir) if run_dir else pretrained_embedder(cfg)
     return leaks.dataset_leaks(cfg, emb, sink=sink, control=control, out_dir=audit_dir(cfg))
 
 

@@ -86,6 +86,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = opt(5, "Epochs", "Passes over the training set.", min=1, max=10_000)
+    budget_minutes: float = opt(0.0, "Train for (minutes)", "Time budget of the whole run, from the command's start to its end (scan, cache, validation included); before training a short probe measures this machine and chooses the number of epochs; 0 = off (use epochs).", min=0.0, max=10_000.0)
     lr: float = opt(2e-3, "Learning rate", "Peak learning rate (pick it with the LR finder).", min=1e-8, max=10.0)
     optimizer: str = opt("adamw", "Optimizer", "AdamW (default), SGD with Nesterov momentum, or RAdam.", choices=("adamw", "sgd", "radam"))
     weight_decay: float = opt(0.01, "Weight decay", "Decoupled weight decay; never applied to norm and bias parameters.", min=0.0, max=1.0)
@@ -122,6 +123,8 @@ class TricksConfig:
     monitor: str = opt("valid_loss", "Monitored metric", "Metric for early stopping and the best checkpoint.", choices=("valid_loss", "accuracy"))
     keep_best: bool = opt(True, "Keep best model", "Load the best checkpoint at the end of training.")
     snapshot_ensemble: bool = opt(False, "Snapshot ensemble", "With SGDR, save a snapshot at the end of each cycle for averaging.", advanced=True)
+    ema: bool = opt(False, "Weight averaging (EMA)", "Keep an exponential moving average of the weights, updated every step; validation, checkpoints, the best model and export use it.")
+    ema_decay: float = opt(0.0, "EMA decay", "Weight of the old average at each step; 0 = auto: matched to the run length so the averaging window is about 3 % of the run's steps.", min=0.0, max=0.99999, advanced=True)
     class_balance: str = opt("none", "Class balancing", "none, sampler (oversample rare classes) or loss (class-weighted loss).", choices=("none", "sampler", "loss"))
 
 
@@ -154,6 +157,7 @@ class RunConfig:
     seed: int = opt(42, "Seed", "Random seed for the split, initialisation, shuffling and augmentation.", min=0, max=2**63 - 1)
     name: str = opt("", "Run name", "Name of the run folder; empty = dataset name + time stamp.")
     runs_dir: str = opt("runs", "Runs folder", "Folder where run folders are created.")
+    reasons: tuple = opt((), "Reasons", "Why a suggested recipe chose its options, one 'key: reason' per entry (written by 'workbench suggest' and the app's Suggest button; kept in the run folder's config).", advanced=True)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -61,6 +61,13 @@ class FitStarted(Event):
 
 
 @dataclass(frozen=True)
+class Replanned(Event):
+    """A time-budget run changed its number of epochs after ``after_epoch`` epochs (speed drift)."""
+    epochs: int
+    after_epoch: int
+
+
+@dataclass(frozen=True)
 class BatchEnd(Event):
     epoch: int
     batch: int           # 0-based index within the epoch

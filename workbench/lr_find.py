@@ -302,10 +302,12 @@ def _quiet_sink(sink):
 
 def _range_test_callbacks(callbacks: list) -> list:
     """The trainer's callbacks that shape a training batch (MixUp, freezing, loss, ...); the
-    schedule, early stopping and snapshots are left out (the finder sets the rate itself)."""
+    schedule, early stopping, snapshots and weight averaging are left out (the finder sets the rate
+    itself and restores the weights)."""
     from .train.schedules import ParamScheduler
-    from .train.tricks import EarlyStopping, SnapshotEnsemble
-    return [cb for cb in callbacks if not isinstance(cb, (ParamScheduler, EarlyStopping, SnapshotEnsemble))]
+    from .train.tricks import EarlyStopping, SnapshotEnsemble, WeightAverage
+    return [cb for cb in callbacks
+            if not isinstance(cb, (ParamScheduler, EarlyStopping, SnapshotEnsemble, WeightAverage))]
 
 
 def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,

@@ -228,6 +228,16 @@ def cached_path(arch: str, tag: str = DEFAULT_TAG) -> Path | None:
     return st.path if st.state == "cached" else None
 
 
+def cached_tag(arch: str) -> str:
+    """The first weights tag of ``arch`` (DEFAULT first) whose file is in the local cache, or ''.
+    Never downloads."""
+    try:
+        found = tags(arch)
+    except WeightsError:
+        return ""
+    return next((t for t in found if cached_path(arch, t) is not None), "")
+
+
 def usable_offline(arch: str, pretrained: str) -> bool:
     """Whether ``model.pretrained`` = ``pretrained`` for ``arch`` can be used without the network."""
     return pretrained.lower() == NONE or cached_path(arch, pretrained) is not None

@@ -102,3 +102,17 @@ def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path, shapes_dir, monkeypatch):
     m = json.loads((out / "metrics.json").read_text())
     assert m["status"] == "cancelled" and m["epochs_done"] == 0
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_plan_only_prints_the_plan_and_trains_nothing(shapes_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc = main(["train", str(shapes_dir), *SETS, "--set", "train.budget_minutes=0.5", "--plan-only"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "plan: time budget 0.5 min:" in out and "img/s" in out and "ending at" in out
+    import re
+    epochs = float(re.search(r"min: ([\d.]+) epoch", out).group(1))
+    assert epochs >= 1
+    startup = float(re.search(r"start-up \(scan, health check, cache\) ([\d.]+) s", out).group(1))
+    assert startup < 60   # counted from this command, not from the start of the test process
+    assert not (tmp_path / "runs").exists()

@@ -118,3 +118,36 @@ def test_quick_recipe_is_small():
     q = quick_recipe(RunConfig().with_overrides(["data.image_size=224", "train.epochs=20"]))
     assert q.data.image_size == 64 and q.train.epochs == 3
     assert quick_recipe(RunConfig().set("data.image_size", 32)).data.image_size == 32
+
+
+@pytest.fixture
+def cached_resnet18(tmp_path, monkeypatch):
+    """resnet18 weights under the tag TEST, only in the local cache (no URL is reachable)."""
+    import torch
+    import torchvision
+    from workbench import weights
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    s = weights.WeightsSpec("resnet18", "TEST", "http://127.0.0.1:9/unreachable", "resnet18-test.pth",
+                            mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+    weights.register(s)
+    s.dest.parent.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18().state_dict(), s.dest)
+    yield s
+    weights.unregister("resnet18", "TEST")
+
+
+def test_quick_audit_and_leaks_use_a_cached_pretrained_backbone(cached_resnet18, tmp_path):
+    from audit_data import plant_copies
+    from workbench.audit import leaks_only, pretrained_embedder
+    cfg = RunConfig().with_overrides(["data.image_size=32", f"runs_dir={tmp_path / 'runs'}"])
+    q = quick_recipe(cfg)
+    assert q.model.pretrained == "TEST" and q.tricks.freeze_epochs == 1    # fine-tune defaults came along
+    assert quick_recipe(cfg.set("model.pretrained", "none").set("model.arch", "mobilenet_v3_small")
+                        ).model.pretrained == "none"                       # nothing cached for that arch
+    emb = pretrained_embedder(cfg)
+    assert emb is not None and emb.source == "pretrained resnet18:TEST" and emb.mean == (0.5, 0.4, 0.3)
+    root = tmp_path / "data"
+    plant_copies(root)
+    found = leaks_only(cfg.set("data.path", str(root)))
+    assert found["near_dup_settings"]["embeddings"] == "pretrained resnet18:TEST"
+    assert found["leaks"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 
 from .. import __version__
 from .common import UsageError
 
-COMMANDS = ["gui", "demo", "demo_data", "inspect", "train", "lr_find", "resume", "evaluate", "export", "predict", "crossval", "audit", "launch", "weights"]
+COMMANDS = ["gui", "demo", "demo_data", "inspect", "suggest", "train", "lr_find", "resume", "evaluate", "export", "predict", "crossval", "audit", "launch", "weights"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,9 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    entered = time.time()  # a time budget counts from the command's start (train_cmd)
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.entered = entered
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -13,7 +13,8 @@ from typing import Iterator, TextIO
 from ..config import ConfigError, RunConfig, iter_fields
 from ..control import RunControl
 from ..events import (BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, Paused, Progress,
-                      Resumed, fmt_time)
+                      Replanned, Resumed, fmt_time)
+from ..suggest import drop_reasons
 
 
 class UsageError(Exception):
@@ -43,7 +44,10 @@ def load_config(args: argparse.Namespace, dataset: str | None = None) -> RunConf
     """Config file first, then --set overrides, then the positional dataset; exit 2 on problems."""
     try:
         cfg = RunConfig.load(args.config) if getattr(args, "config", None) else RunConfig()
-        cfg = cfg.with_overrides(getattr(args, "overrides", []) or [])
+        overrides = getattr(args, "overrides", []) or []
+        cfg = cfg.with_overrides(overrides)
+        # a suggested recipe: the reasons of options set here no longer hold
+        cfg = drop_reasons(cfg, (a.split("=", 1)[0].strip() for a in overrides))
         if dataset:
             cfg = cfg.set("data.path", dataset)
     except ConfigError as e:
@@ -124,6 +128,8 @@ class TrainProgress(TerminalProgress):
             self.line(f"epoch {event.epoch + 1}/{self.epochs}: train loss {event.train_loss:.4f}  "
                       f"valid loss {event.valid_loss:.4f}  {extra}  {fmt_time(event.seconds)}"
                       f"{'  (best)' if event.is_best else ''}")
+        elif isinstance(event, Replanned):
+            self.epochs = event.epochs
         elif isinstance(event, Paused):
             self.line("paused")
         elif isinstance(event, Resumed):

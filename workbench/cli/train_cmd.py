@@ -1,4 +1,8 @@
-"""``workbench train [DATASET] [--config FILE] [--set KEY=VALUE ...] [--out RUN_DIR]``.
+"""``workbench train [DATASET] [--config FILE] [--set KEY=VALUE ...] [--out RUN_DIR] [--plan-only]``.
+
+With ``train.budget_minutes`` the run is planned to end within the budget, counted from this
+command's start; ``--plan-only`` prints the plan (epochs, sizes, measured speed, predicted end) and
+trains nothing.
 
 Progress bar (epoch, batch, loss, images/s, ETA) and one line per epoch on stderr; the run folder and
 the result on stdout. Ctrl-C (or SIGTERM) once stops cleanly after the current batch (checkpoint kept,
@@ -9,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Callable, TextIO
 
 from ..config import tomllib
 from ..control import RunControl
 from ..locks import BusyError
-from ..train.preflight import SetupError
+from ..train.preflight import SetupError, preflight
 from ..pretrained import pretrained_defaults
 from ..weights import WeightsError, local_weights
 from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config
@@ -44,7 +49,9 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from ..train.run import check_out_folder, train
+    from ..train.planner import command_start
+    from ..train.run import check_out_folder, plan_run, train
+    started = command_start(getattr(args, "entered", time.time()))
     if args.folds:
         from .crossval_cmd import run as crossval
         if args.out:
@@ -61,6 +68,15 @@ def cmd(args: argparse.Namespace) -> int:
         raise UsageError(f"dataset folder not found: {cfg.data.path}")
     if args.check:
         return _check_only(cfg)
+    if args.plan_only:
+        from ..data import DatasetError
+        try:
+            preflight(cfg, check_data=False)  # recipe, architecture, device, precision, memory
+            plan = plan_run(cfg, sink=TrainProgress(), started=started)
+        except (DatasetError, SetupError) as e:
+            raise UsageError(str(e)) from e
+        print("\n".join(plan.lines()))
+        return 0
     out = Path(args.out) if args.out else None
     if out is not None:
         try:
@@ -68,7 +84,8 @@ def cmd(args: argparse.Namespace) -> int:
         except (FileExistsError, BusyError) as e:
             raise UsageError(str(e)) from None
     print(f"run folder: {out}" if out else "starting run", file=sys.stderr)
-    return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out))
+    return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out,
+                                                           started=started))
 
 
 def explicit_keys(args: argparse.Namespace) -> set[str]:
@@ -129,4 +146,7 @@ def add_parser(sub) -> None:
     p.add_argument("--download-weights", action="store_true",
                    help="download model.pretrained's weights first when they are not cached (otherwise a "
                         "missing file stops with a message saying where to get it)")
+    p.add_argument("--plan-only", action="store_true",
+                   help="measure this machine on the recipe and print the plan (epochs, image sizes, images/s, "
+                        "predicted end; with train.budget_minutes the epochs that fit the budget), then exit")
     p.set_defaults(func=cmd)

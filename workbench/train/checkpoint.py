@@ -194,6 +194,7 @@ class RunFolder:
     CALIBRATION = "calibration.json"     # temperature scaling fitted on them
     PROGRESS = "progress.json"           # written by rank 0 of a torchrun job
     LAUNCH_LOG = "torchrun.log"          # output of the torchrun launcher
+    PLAN = "plan.json"                   # the time-budget plan (train.planner)
     LAUNCHER_FILES = frozenset({PROGRESS, LAUNCH_LOG})  # may exist before the run itself starts
     MARKERS = (METRICS, CONFIG)          # a folder with neither is not a run folder
 

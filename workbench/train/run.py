@@ -22,13 +22,16 @@ import torch
 from ..config import ConfigError, RunConfig, with_norm
 from ..control import Cancelled, RunControl
 from ..device import describe, pick_device, pick_precision, set_threads
+from ..atomic import atomic_write_json
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
 from ..locks import BusyError, is_busy, run_folder_lock
 from ..models import create_model
 from ..weights import weights_file_for
 from .callback import Callback
 from . import distributed
+from .budget import BudgetKeeper
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
+from .planner import PLAN_FILE, Plan, make_plan, probe, whole
 from .preflight import SetupError, preflight
 from .trainer import Trainer
 
@@ -117,6 +120,48 @@ def _metrics(hist: list[dict], best: int, keep_best: bool, status: str, base: di
             "finished": _now() if status != "running" else None}
 
 
+def _make_plan(cfg: RunConfig, bundle, control, device, precision, started: float, save_dir=None) -> Plan:
+    """Probe this machine on this recipe (a throw-away trainer, silent) and plan the run."""
+    startup_s = time.time() - started
+    measured = probe(lambda: build_trainer(cfg, bundle, None, control, device, precision),
+                     cfg, cfg.train.budget_minutes * 60.0, save_dir)
+    return make_plan(cfg, measured, startup_s, started)
+
+
+def plan_run(cfg: RunConfig, sink=None, control: RunControl | None = None, started: float | None = None,
+             gui_attached: bool = False) -> Plan:
+    """What ``train`` would do with this recipe on this machine (``--plan-only``): open the dataset,
+    build the cache, probe and plan; nothing is trained and no run folder is written."""
+    started = time.time() if started is None else started
+    set_threads(gui_attached, cfg.train.threads)
+    device = pick_device(cfg.train.device)
+    precision = pick_precision(device, cfg.train.precision)
+    bundle = _open(cfg, device, sink or null_sink, control or RunControl())
+    return _make_plan(cfg, bundle, control, device, precision, started)
+
+
+def _budget(cfg: RunConfig, folder: RunFolder, bundle, sink, control, device, precision, started: float,
+            resume_state: dict | None, world_size: int) -> tuple[RunConfig, BudgetKeeper | None]:
+    """With train.budget_minutes: plan a new run (epochs into config.toml, plan.json) and return the
+    callback that keeps it on time; a resumed run keeps its plan."""
+    if cfg.train.budget_minutes <= 0:
+        return cfg, None
+    if world_size > 1:
+        sink(LogMessage("the time budget is not planned under torchrun: train.epochs is used", "warning"))
+        return cfg, None
+    if resume_state is not None:
+        return cfg, BudgetKeeper(cfg, int(resume_state.get("n_epochs", cfg.train.epochs)))
+    plan = _make_plan(cfg, bundle, control, device, precision, started, folder.checkpoints)
+    cfg = cfg.set("train.epochs", whole(plan.epochs))
+    cfg.save(folder.config)
+    atomic_write_json(folder.path / PLAN_FILE, plan.to_dict())
+    for line in plan.lines():
+        folder.append_log(line)
+        sink(LogMessage(line))
+    return cfg, BudgetKeeper(cfg, plan.epochs, plan, deadline=started + plan.budget_s,
+                             plan_path=folder.path / PLAN_FILE)
+
+
 def recorded_best(state: dict) -> int:
     """The best epoch a last.pt state records (-1: none yet)."""
     return int(state.get("callbacks", {}).get("Recorder", {}).get("best_epoch", -1))
@@ -166,10 +211,12 @@ def _report_skipped(skipped: list, folder: RunFolder, sink, shown: int = 20) -> 
 
 
 def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool,
-             resume_state: dict | None, prior: dict, ds=None, warning: str = "") -> RunResult:
+             resume_state: dict | None, prior: dict, ds=None, warning: str = "",
+             started: float | None = None) -> RunResult:
     sink = sink or null_sink
     control = control or RunControl()
     t0 = time.perf_counter()
+    started = time.time() if started is None else started
     prior_wall = float(prior.get("wall_seconds") or 0.0)
     base = {k: prior[k] for k in ("started", "valid_changed_at_epoch") if k in prior}
     base.setdefault("started", _now())
@@ -193,9 +240,12 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
         elif folder.read_classes() != classes:
             raise RuntimeError(f"the classes of {cfg.data.path} changed since the run started "
                                f"({folder.classes} lists {folder.read_classes()}, the folder has {classes})")
+        cfg, keeper = _budget(cfg, folder, bundle, sink, control, device, precision, started, resume_state,
+                              dinfo.world_size)
         trainer = build_trainer(cfg, bundle, sink, control, device, precision,
                                 run_dir=folder.path if dinfo.is_main else None,  # DDP: only rank 0 writes
-                                callbacks=distributed.callbacks(), load_weights=resume_state is None)
+                                callbacks=[*distributed.callbacks(), *([keeper] if keeper else [])],
+                                load_weights=resume_state is None)
         start = trainer.load_state(resume_state) if resume_state else 0
         fingerprint = valid_fingerprint(bundle.valid_items)
         if resume_state is not None and prior.get("valid_fingerprint") not in (None, fingerprint):
@@ -209,6 +259,9 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
                      "image_size": cfg.data.image_size, "n_train": len(bundle.train_items),
                      "n_valid": len(bundle.valid_items), "n_skipped": len(bundle.skipped),
                      "valid_fingerprint": fingerprint})
+        if keeper is not None and keeper.plan is not None:
+            base.update({"budget_seconds": keeper.plan.budget_s,
+                         "planned_seconds": round(keeper.plan.predicted_s, 3)})
         trainer.on_epoch_saved = lambda tr: folder.write_metrics(
             _final_metrics(tr, "running", base, prior_wall + time.perf_counter() - t0))
         folder.write_metrics(_final_metrics(trainer, "running", base, prior_wall))
@@ -216,7 +269,8 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
                         steps_per_epoch=len(bundle.train), n_train=len(bundle.train_items),
                         n_valid=len(bundle.valid_items), classes=tuple(classes), device=describe(device),
                         precision=precision, batch_size=int(bundle.train.batch_size)))
-        status = trainer.fit(cfg.train.epochs, start_epoch=start)
+        n_epochs = int(resume_state.get("n_epochs", cfg.train.epochs)) if resume_state else cfg.train.epochs
+        status = trainer.fit(n_epochs, start_epoch=start)
         if cfg.tricks.keep_best and folder.best.is_file() and status in ("completed", "early_stopped"):
             trainer.model.load_state_dict(load_checkpoint(folder.best, trainer.device)["model"])
         metrics = _final_metrics(trainer, status, base, prior_wall + time.perf_counter() - t0)
@@ -268,10 +322,12 @@ def _locked(folder: RunFolder):
 
 
 def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=None,
-          gui_attached: bool = False) -> RunResult:
+          gui_attached: bool = False, started: float | None = None) -> RunResult:
     """Train a new run into ``run_dir`` (default: a new folder under cfg.runs_dir), which must be
     missing or empty (``FileExistsError``); ``BusyError`` when another process is using it.
-    ``SetupError`` (nothing written) when the recipe, dataset, device or memory rule the run out."""
+    ``SetupError`` (nothing written) when the recipe, dataset, device or memory rule the run out.
+    ``started`` (time.time()) is when the command started, from which a time budget counts (default: now)."""
+    started = time.time() if started is None else started
     if cfg.data.path:
         cfg = cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve()))
     # DDP: rank 0 checks the dataset (the other ranks open it after rank 0 has built the caches)
@@ -288,7 +344,7 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
                 raise FileExistsError(f"{folder.path} already holds a run: resume it or choose another folder")
             cfg.save(folder.config)
         return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {},
-                        ds, warning)
+                        ds, warning, started)
 
 
 def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: bool = False) -> RunResult:
@@ -331,8 +387,10 @@ def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
 
 def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool) -> RunResult:
     prior, state = _read_run(folder)
+    # a time-budget run may have re-planned its number of epochs: the checkpoint knows
+    n_epochs = int(state.get("n_epochs", cfg.train.epochs)) if state is not None else cfg.train.epochs
     finished = state is not None and (prior.get("status") in ("completed", "early_stopped")
-                                      or int(state["next_epoch"]) >= cfg.train.epochs)
+                                      or int(state["next_epoch"]) >= n_epochs)
     ds, warning = None, ""
     if not finished:
         ds, _device, _precision, warning = preflight(cfg, sink, control, check_data=distributed.current().is_main)
@@ -347,7 +405,7 @@ def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attache
             status = prior.get("status") if prior.get("status") in ("completed", "early_stopped") else "completed"
             base = {k: prior[k] for k in prior if k not in ("message",)}
             prior = {**_metrics(state.get("history", []), recorded_best(state), cfg.tricks.keep_best, status,
-                                base, float(prior.get("wall_seconds") or 0.0), cfg.train.epochs,
+                                base, float(prior.get("wall_seconds") or 0.0), n_epochs,
                                 int(state.get("batch_size", cfg.data.batch_size))),
                      "finished": prior.get("finished") or _now()}
             folder.write_metrics(prior)

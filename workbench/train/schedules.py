@@ -13,11 +13,15 @@ Schedules other than one_cycle hold momentum at moms[0].
 With ``train.fine_tune`` (fastai's ``fine_tune``) and 0 < tricks.freeze_epochs < epochs the run has two
 phases, each with its own schedule: the frozen epochs a one-cycle at lr with pct_start 0.99, the
 unfrozen ones the configured schedule at lr / 2 (:func:`phase_at`).
+``ProgressMap`` maps the position in the run (fractional epochs) to ``pct``. A time-budget run that
+re-plans its number of epochs replaces the map at an epoch boundary: the new map starts at the
+current ``pct`` and reaches 1 at the new end, so the remaining part of the curve is compressed or
+stretched and never restarted.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -98,6 +102,34 @@ def planned_curve(cfg: RunConfig, steps_per_epoch: int) -> tuple[np.ndarray, np.
     pcts = np.arange(total) / total
     both = np.array([lr_mom_at(cfg, p) for p in pcts]).reshape(-1, 2)
     return both[:, 0], both[:, 1]
+
+
+@dataclass(frozen=True)
+class ProgressMap:
+    """pct = p0 + (1 - p0) * (x - x0) / (epochs - x0) for x fractional epochs done (clipped to [0, 1]).
+    The default map (x0 = p0 = 0) is the plain x / epochs."""
+    epochs: float        # the run's end; a fraction: the last epoch trains part of its batches
+    x0: float = 0.0
+    p0: float = 0.0
+
+    def pct(self, x: float) -> float:
+        span = self.epochs - self.x0
+        if span <= 0:
+            return 1.0
+        return min(1.0, max(0.0, self.p0 + (1.0 - self.p0) * (x - self.x0) / span))
+
+    def replan(self, x: float, epochs: int) -> "ProgressMap":
+        """The map for a run that now ends after ``epochs`` epochs, continuous at position ``x``."""
+        if epochs <= x:
+            raise ValueError(f"a run re-planned at epoch {x:g} must end after it, not at {epochs}")
+        return ProgressMap(float(epochs), float(x), self.pct(x))
+
+    def to_dict(self) -> dict:
+        return {"epochs": self.epochs, "x0": self.x0, "p0": self.p0}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ProgressMap":
+        return cls(float(d["epochs"]), float(d.get("x0", 0.0)), float(d.get("p0", 0.0)))
 
 
 class ParamScheduler(Callback):

@@ -117,6 +117,9 @@ class Trainer:
     def add_callback(self, cb: Callback) -> None:
         self.callbacks = sorted([*self.callbacks, cb], key=lambda c: c.order)
 
+    def remove_callback(self, cb: Callback) -> None:
+        self.callbacks = [c for c in self.callbacks if c is not cb]
+
     def _autocast(self):
         dtype = autocast_dtype(self.precision)
         if dtype is None:
@@ -143,9 +146,11 @@ class Trainer:
             if self._pending_rng is not None:
                 set_rng_state(self._pending_rng)
                 self._pending_rng = None
-            for epoch in range(start_epoch, self.n_epochs):
+            epoch = start_epoch
+            while epoch < self.n_epochs:  # a callback may re-plan n_epochs (time budget)
                 self.epoch = epoch
                 self._do_epoch()
+                epoch += 1
         except CancelFit:
             self.stop_reason = self.stop_reason or "cancelled"
             self("after_cancel_fit")

@@ -42,6 +42,8 @@ class AuditView(QWidget):
         self.folds.setToolTip("k: every image is predicted by a model trained on the other k-1 folds")
         self.quick = QCheckBox("Quick audit (64 px, 3 epochs)")
         self.quick.setChecked(True)
+        self.quick.setToolTip("Caps the recipe at 64 px and 3 epochs; a recipe that trains from scratch starts "
+                              "every fold from its architecture's pretrained weights when they are cached here")
         self.leaks_only = QCheckBox("Near-duplicates only (no training)")
         self.eta = QLabel()
         self.eta.setObjectName("dim")

@@ -21,7 +21,7 @@ SECTIONS = ("data", "augment", "model", "train", "tricks", "tta", "lr_find", "ex
 SECTION_TITLES = {"": "Run", "data": "Data", "augment": "Augmentation", "model": "Model", "train": "Training",
                   "tricks": "Tricks", "tta": "Test-time augmentation", "lr_find": "LR finder",
                   "export": "Export"}
-HIDDEN = {"schema_version", "data.path"}
+HIDDEN = {"schema_version", "data.path", "reasons"}
 INT_MAX = 2**31 - 1
 
 

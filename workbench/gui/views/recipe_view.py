@@ -16,6 +16,7 @@ from ..widgets.common import ElidedLabel, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
 from .model_picker import ModelPicker
 from .options_form import OptionsForm
+from .recipe_assist import RecipeAssistant
 from .plots import LivePlot
 
 
@@ -98,6 +99,8 @@ class RecipeView(QWidget):
         self.splitter = splitter(Qt.Orientation.Horizontal, scroll, right_w, stretch=(1, 1), name="recipe_splitter")
         lay = QVBoxLayout(self)
         lay.addLayout(head)
+        self.assistant = RecipeAssistant(session, self.form)  # Suggest a recipe, Plan the run
+        lay.addWidget(self.assistant)
         lay.addWidget(self.problems_label)
         lay.addWidget(self.splitter, 1)
 

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QP
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from ...events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFinished,
-                       FitStarted, JobFailed, LogMessage, Paused, Resumed, fmt_time)
+                       FitStarted, JobFailed, LogMessage, Paused, Replanned, Resumed, fmt_time)
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import LivePlot
 
@@ -199,6 +199,10 @@ class TrainView(QWidget):
                       f"{len(ev.classes)} classes, {ev.device} {ev.precision}, batch {ev.batch_size}")
             if ev.start_epoch:
                 self._log(f"resuming at epoch {ev.start_epoch + 1}")
+        elif isinstance(ev, Replanned):  # a time-budget run changed its number of epochs
+            self.epochs = ev.epochs
+            for p in (self.loss_plot, self.metric_plot, self.lr_plot):
+                p.set_x_range(0, max(1, ev.epochs))
         elif isinstance(ev, Paused):
             self._set_state("paused")
             self._log("paused")

@@ -1,5 +1,6 @@
 """Training tricks as callbacks: MixUp / CutMix, label smoothing and class weights (loss),
-progressive resizing, freeze / unfreeze with discriminative rates, early stopping, snapshots."""
+progressive resizing, freeze / unfreeze with discriminative rates, early stopping, snapshots,
+weight averaging (EMA)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -7,6 +8,7 @@ from typing import Sequence
 from ...config import RunConfig
 from ..callback import Callback
 from .early_stop import EarlyStopping
+from .ema import WeightAverage, auto_decay
 from .freeze import FreezeUnfreeze, discriminative_mults
 from .mixup import MixUpCutMix
 from .progressive import ProgressiveResize, size_schedule
@@ -15,7 +17,7 @@ from .snapshots import SnapshotEnsemble, load_snapshots
 
 __all__ = ["build_callbacks", "make_loss", "SetLoss", "MixUpCutMix", "ProgressiveResize",
            "FreezeUnfreeze", "EarlyStopping", "SnapshotEnsemble", "SmoothedCrossEntropy",
-           "class_weights", "discriminative_mults", "size_schedule", "load_snapshots"]
+           "WeightAverage", "auto_decay", "class_weights", "discriminative_mults", "size_schedule", "load_snapshots"]
 
 
 class SetLoss(Callback):
@@ -56,6 +58,8 @@ def build_callbacks(cfg: RunConfig, n_classes: int,
     starts_trained = bool(cfg.model.weights) or cfg.model.pretrained.lower() != "none"
     if t.freeze_epochs > 0 or ((t.lr_mult > 1 or t.head_lr_mult > 1) and starts_trained):
         cbs.append(FreezeUnfreeze(t.freeze_epochs, t.lr_mult, head_lr_mult=t.head_lr_mult))
+    if t.ema:
+        cbs.append(WeightAverage(t.ema_decay))
     if t.early_stop_patience > 0:
         cbs.append(EarlyStopping(t.monitor, t.early_stop_patience))
     if t.snapshot_ensemble:

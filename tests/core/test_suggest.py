@@ -1,0 +1,119 @@
+"""Suggest a recipe: choices follow the data, the budget and the measured speed; each has a reason."""
+from __future__ import annotations
+
+import pytest
+
+from workbench.config import RunConfig
+from workbench.suggest import (EMA_MIN_STEPS, MIX_MIN_EPOCHS, DataFacts, drop_reasons, parse_reasons,
+                               suggest)
+
+
+def facts(**kw) -> DataFacts:
+    base = dict(n_classes=10, n_train=240, n_valid=80, per_class_min=24, per_class_median=24,
+                imbalance=1.0, median_side=375.0)
+    return DataFacts(**{**base, **kw})
+
+
+def area_speed(ips64: float):
+    """A fake machine: images/s falls with the image area; records what was measured."""
+    calls = []
+
+    def speed(arch, size, batch):
+        calls.append((arch, size, batch))
+        return ips64 * (64 / size) ** 2
+    speed.calls = calls
+    return speed
+
+
+def test_a_short_budget_on_a_slow_machine_picks_small_images_and_no_long_run_tricks():
+    speed = area_speed(100.0)
+    s = suggest(facts(), budget_minutes=2, speed=speed)
+    cfg = s.config
+    assert cfg.data.image_size == 64 and cfg.train.budget_minutes == 2.0
+    assert cfg.tricks.mixup == 0 and cfg.tricks.cutmix == 0
+    assert s.epochs_estimate < MIX_MIN_EPOCHS
+    assert cfg.data.batch_size == 32 and cfg.model.arch == "resnet18" and not cfg.model.weights
+    assert cfg.validate() == []
+    reasons = s.reasons()
+    for key in ("data.image_size", "model.arch", "train.lr", "data.batch_size", "augment.min_scale",
+                "tricks.label_smoothing", "tricks.mixup", "tricks.cutmix", "tricks.ema", "train.budget_minutes"):
+        assert reasons[key], key
+    assert "img/s measured" in reasons["data.image_size"]
+    assert parse_reasons(cfg.reasons) == reasons
+    assert len(speed.calls) == 1  # the smallest size, and it was chosen
+
+
+def test_a_long_budget_on_a_fast_machine_grows_the_images_and_turns_the_long_run_tricks_on():
+    s = suggest(facts(n_train=5000, per_class_median=500, per_class_min=450), budget_minutes=30,
+                speed=area_speed(4000.0))
+    cfg = s.config
+    assert cfg.data.image_size > 64 and cfg.data.batch_size == 64
+    assert s.epochs_estimate >= MIX_MIN_EPOCHS
+    assert cfg.tricks.mixup > 0 and cfg.tricks.cutmix > 0
+    steps = s.epochs_estimate * -(-5000 // 64)
+    assert cfg.tricks.ema is (steps >= EMA_MIN_STEPS) is True
+    assert cfg.augment.erase_p == 0.0  # 500 images per class: no extra erasing
+
+
+def test_images_smaller_than_the_candidates_cap_the_size():
+    s = suggest(facts(median_side=40), budget_minutes=5, speed=area_speed(100.0))
+    assert s.config.data.image_size == 40
+    s = suggest(facts(median_side=100), budget_minutes=60, speed=area_speed(1e5))
+    assert s.config.data.image_size == 96
+
+
+def test_pretrained_weights_choose_fine_tuning(tmp_path):
+    w = tmp_path / "resnet18.pth"
+    w.write_bytes(b"x")
+    s = suggest(facts(), budget_minutes=3, speed=area_speed(300.0),
+                pretrained=lambda arch: str(w) if arch == "resnet18" else "")
+    cfg = s.config
+    assert cfg.model.weights == str(w) and cfg.tricks.freeze_epochs == 1 and cfg.train.lr == 1e-3
+    assert "pretrained" in s.reasons()["model.weights"]
+
+
+def test_cached_library_weights_choose_pretrained_fine_tuning(tmp_path, monkeypatch):
+    """The default lookup asks the weights store (local cache only): a cached resnet18 tag is chosen as
+    model.pretrained; with nothing cached the recipe trains from scratch."""
+    import torch
+    import torchvision
+    from workbench import weights
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert suggest(facts(), speed=area_speed(300.0)).config.model.pretrained == "none"
+    spec = weights.WeightsSpec("resnet18", "TEST", "http://127.0.0.1:9/unreachable", "resnet18-test.pth")
+    weights.register(spec)
+    try:
+        spec.dest.parent.mkdir(parents=True)
+        torch.save(torchvision.models.resnet18().state_dict(), spec.dest)
+        s = suggest(facts(), base=RunConfig().set("model.arch", "mobilenet_v3_small"), speed=area_speed(300.0))
+    finally:
+        weights.unregister("resnet18", "TEST")
+    cfg = s.config
+    assert cfg.model.arch == "resnet18" and cfg.model.pretrained == "TEST" and not cfg.model.weights
+    assert cfg.tricks.freeze_epochs == 1 and "local cache" in s.reasons()["model.arch"]
+
+
+def test_no_budget_keeps_the_epochs_and_measures_nothing():
+    speed = area_speed(100.0)
+    s = suggest(facts(), RunConfig().set("train.epochs", 50), speed=speed)
+    assert speed.calls == [] and s.config.train.epochs == 50 and s.config.data.image_size == 128
+    assert s.config.tricks.mixup > 0 and "no time budget" in s.reasons()["train.epochs"]
+
+
+def test_imbalanced_classes_are_balanced_and_reasons_round_trip_through_toml():
+    s = suggest(facts(imbalance=8.0, per_class_min=5), budget_minutes=2, speed=area_speed(100.0))
+    assert s.config.tricks.class_balance == "sampler"
+    back = RunConfig.from_toml(s.to_toml())
+    assert back == s.config
+    dropped = drop_reasons(back, ["data.image_size"])
+    assert "data.image_size" not in parse_reasons(dropped.reasons)
+    assert len(dropped.reasons) == len(back.reasons) - 1
+
+
+def test_facts_from_a_scanned_dataset(shapes_dir):
+    from workbench.data import open_dataset
+    from workbench.data.stats import compute_stats
+    ds = open_dataset(RunConfig().data.__class__(path=str(shapes_dir)))
+    f = DataFacts.from_dataset(ds, compute_stats(ds))
+    assert (f.n_classes, f.n_train, f.n_valid) == (3, 72, 24)
+    assert f.per_class_min == 24 and f.imbalance == 1.0 and f.median_side == pytest.approx(32)

@@ -1,0 +1,75 @@
+"""Recipe page: Suggest a recipe (reasons under the fields it set, dropped when the user edits one)
+and Plan the run (the plan shown before the start)."""
+from __future__ import annotations
+
+import pytest
+
+from test_p1_views import fake_dataset
+from workbench import suggest as suggest_mod
+from workbench.suggest import parse_reasons
+
+
+@pytest.fixture
+def recipe_view(qtbot, session, shapes_dir, monkeypatch):
+    from workbench.gui.views.recipe_view import RecipeView
+    monkeypatch.setattr(suggest_mod, "measure_speed", lambda arch, size, batch, n=10, **kw: 400.0 * (32 / size) ** 2)
+    session.train_in_process = False  # the plan job in a thread: quicker to start in a test
+    session.set_config(session.config.set("data.path", str(shapes_dir)).set("train.budget_minutes", 0.5))
+    from workbench.data.stats import compute_stats
+    session.dataset = fake_dataset(shapes_dir)
+    session.stats = compute_stats(session.dataset)
+    session.dataset_changed.emit(session.dataset)
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    view.resize(1300, 900)
+    return view
+
+
+def test_suggest_sets_options_and_shows_each_reason_under_its_field(qtbot, session, recipe_view, tmp_path):
+    assist = recipe_view.assistant
+    with qtbot.waitSignal(assist.suggested, timeout=20_000):
+        assert assist.request_suggestion()
+    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    cfg = session.config
+    reasons = parse_reasons(cfg.reasons)
+    assert cfg.train.budget_minutes == 0.5 and cfg.data.image_size <= 32 and cfg.data.path
+    assert {"data.image_size", "tricks.mixup", "tricks.ema", "data.batch_size"} <= set(reasons)
+    label = assist.reason_labels["data.image_size"]
+    assert reasons["data.image_size"] in label.text()
+    layout, row = assist_row(assist, label)
+    _, editor_row = assist_row(assist, recipe_view.form.editors["data.image_size"])
+    assert row == editor_row + 1   # right under its field
+    recipe_view.grab().save(str(tmp_path / "recipe_suggested.png"))
+    # the user overrides a suggested option: its reason goes, the others stay
+    recipe_view.form.editors["data.image_size"].setValue(24)
+    assert session.config.data.image_size == 24
+    assert "data.image_size" not in parse_reasons(session.config.reasons)
+    assert "data.image_size" not in assist.reason_labels and "tricks.ema" in assist.reason_labels
+
+
+def assist_row(assist, widget):
+    from workbench.gui.views.recipe_assist import _form_row
+    return _form_row(assist.form, widget)
+
+
+def test_suggest_without_a_dataset_says_so(qtbot, session):
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    assert not view.assistant.request_suggestion() and "Open a dataset" in view.assistant.status.text()
+    assert not view.assistant.request_plan()
+
+
+def test_plan_the_run_shows_the_plan_before_the_start(qtbot, session, recipe_view):
+    session.set_config(session.config.set("data.image_size", 32).set("data.batch_size", 16)
+                       .set("train.threads", 1))
+    assist = recipe_view.assistant
+    with qtbot.waitSignal(assist.planned, timeout=120_000) as blocker:
+        assert assist.request_plan()
+    plan = blocker.args[0]
+    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    assert plan.budget_s == 30 and plan.epochs >= 1
+    text = assist.plan_label.text()
+    assert "plan: time budget 0.5 min" in text and "img/s" in text and "ending at" in text
+    session.set_option("data.image_size", 24)
+    assert "plan again" in assist.status.text()

@@ -1,0 +1,167 @@
+"""Recipe page helpers: "Suggest a recipe" (each option it set shows its reason under its field) and
+"Plan the run" (the time plan, shown before the start: epochs, sizes, images/s, predicted end).
+
+Both run as jobs on the session's runner (the plan in a job process, like training, so the probe
+measures the speed training will see). The reasons live in the recipe (``RunConfig.reasons``): a
+loaded recipe shows its reasons, and editing a suggested option drops its reason.
+"""
+from __future__ import annotations
+
+import functools
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ...config import RunConfig
+from ...events import JobResult
+from ...suggest import DataFacts, drop_reasons, parse_reasons, suggest
+from ...train.run import plan_run
+from ..widgets.common import set_icon
+
+
+def _form_row(form: QWidget, editor: QWidget) -> tuple[QFormLayout | None, int]:
+    """The QFormLayout of the options form that holds ``editor``, and its row."""
+    for layout in form.findChildren(QFormLayout):
+        row, _ = layout.getWidgetPosition(editor)
+        if row >= 0:
+            return layout, row
+    return None, -1
+
+
+class RecipeAssistant(QWidget):
+    suggested = Signal(object)   # Suggestion, after it was applied to the session's recipe
+    planned = Signal(object)     # Plan
+
+    def __init__(self, session, form, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session, self.form = session, form
+        self.reason_labels: dict[str, QLabel] = {}
+        self.plan = None
+        self._planned_cfg: RunConfig | None = None
+        self.suggest_btn = QPushButton("Suggest a recipe")
+        self.suggest_btn.setToolTip("Choose image size, architecture, fine-tuning, augmentation, label smoothing, "
+                                    "MixUp / CutMix, weight averaging and batch size for this dataset, the "
+                                    "'Train for' minutes and this machine's measured speed; each choice says why")
+        self.plan_btn = QPushButton("Plan the run")
+        self.plan_btn.setToolTip("Measure this machine on this recipe (a few seconds) and show the plan: epochs, "
+                                 "image sizes, images/s and the predicted end")
+        set_icon(self.suggest_btn, "search")
+        set_icon(self.plan_btn, "play")
+        self.suggest_btn.clicked.connect(self.request_suggestion)
+        self.plan_btn.clicked.connect(self.request_plan)
+        self.status = QLabel()
+        self.status.setObjectName("dim")
+        self.status.setWordWrap(True)
+        self.plan_label = QLabel()
+        self.plan_label.setObjectName("plan")
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setVisible(False)
+        row = QHBoxLayout()
+        row.addWidget(self.suggest_btn)
+        row.addWidget(self.plan_btn)
+        row.addWidget(self.status, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(row)
+        lay.addWidget(self.plan_label)
+        session.runner.event.connect(self._on_job_event)
+        session.runner.finished.connect(self._on_job_finished)
+        session.config_changed.connect(self._on_config)
+        form.changed.connect(self._on_form_changed)
+        self._on_config(session.config)
+
+    # ----------------------------------------------------------------- actions
+    def request_suggestion(self) -> bool:
+        ds = self.session.dataset
+        if ds is None or not ds.train:
+            self.status.setText("Open a dataset first: the suggestion starts from its images.")
+            return False
+        facts = DataFacts.from_dataset(ds, self.session.stats)
+        cfg = self.session.config
+        started = self.session.runner.start("suggest", functools.partial(_suggest_job, facts, cfg))
+        self.status.setText("measuring this machine's speed ..." if started else "another job is running")
+        return started
+
+    def request_plan(self) -> bool:
+        cfg = self.session.config
+        if not cfg.data.path:
+            self.status.setText("Open a dataset first: the plan measures training on it.")
+            return False
+        in_proc = bool(getattr(self.session, "train_in_process", False))
+        started = self.session.runner.start("plan", functools.partial(_plan_job, cfg, not in_proc),
+                                            in_process=in_proc)
+        if started:
+            self._planned_cfg = cfg
+            self.status.setText("planning: scan, cache and a short probe of training ...")
+        else:
+            self.status.setText("another job is running")
+        return started
+
+    # ----------------------------------------------------------------- results
+    @Slot(str, object)
+    def _on_job_event(self, job: str, ev) -> None:
+        if not isinstance(ev, JobResult) or ev.result is None:
+            return
+        if job == "suggest":
+            result = ev.result
+            self.session.set_config(result.config)
+            self.status.setText(f"suggested: {len(result.choices)} options set, about {result.epochs_estimate} "
+                                "epochs; the reason of each is under its field")
+            self.suggested.emit(result)
+        elif job == "plan":
+            self.show_plan(ev.result)
+
+    @Slot(str, str)
+    def _on_job_finished(self, job: str, status: str) -> None:
+        if job in ("suggest", "plan") and status != "completed":
+            self.status.setText(f"{job}: {status}")
+
+    def show_plan(self, plan) -> None:
+        self.plan = plan
+        self.plan_label.setText("\n".join(plan.lines()))
+        self.plan_label.setVisible(True)
+        self.status.setText("the run plans again when it starts (same probe), and keeps to the time")
+        self.planned.emit(plan)
+
+    # ----------------------------------------------------------------- reasons next to the fields
+    @Slot(str, object)
+    def _on_form_changed(self, key: str, value) -> None:
+        if key in self.reason_labels:  # the user chose otherwise: the reason no longer holds
+            self.session.set_config(drop_reasons(self.session.config, [key]))
+
+    @Slot(object)
+    def _on_config(self, cfg: RunConfig) -> None:
+        self.show_reasons(parse_reasons(cfg.reasons))
+        if self.plan is not None and self._planned_cfg is not None and \
+                cfg.set("reasons", ()) != self._planned_cfg.set("reasons", ()):
+            self.status.setText("the recipe changed since this plan: plan again")
+
+    def show_reasons(self, reasons: dict[str, str]) -> None:
+        for key in [k for k in self.reason_labels if reasons.get(k) != self.reason_labels[k].property("reason")]:
+            label = self.reason_labels.pop(key)
+            layout, _ = _form_row(self.form, label)
+            if layout is not None:
+                layout.removeRow(label)
+        for key, reason in reasons.items():
+            editor = self.form.editors.get(key)
+            if editor is None or key in self.reason_labels:
+                continue
+            layout, row = _form_row(self.form, editor)
+            if layout is None:
+                continue
+            label = QLabel(f"\u21b3 {reason}")
+            label.setObjectName("reason")
+            label.setProperty("reason", reason)
+            label.setWordWrap(True)
+            label.setToolTip(f"Why {key} was suggested: {reason}")
+            layout.insertRow(row + 1, label)
+            self.reason_labels[key] = label
+
+
+def _plan_job(cfg: RunConfig, gui_attached: bool, sink, control):
+    """The plan as a job (a module function: picklable for a job process)."""
+    return plan_run(cfg, sink=sink, control=control, gui_attached=gui_attached)
+
+
+def _suggest_job(facts: DataFacts, cfg: RunConfig, sink, control):
+    return suggest(facts, cfg, cfg.train.budget_minutes)

@@ -1,0 +1,235 @@
+"""Suggest a recipe: from the dataset's facts, the weights at hand and this machine's speed, choose the
+options that matter, each with a one-line reason (``Choice``). Compute only: data in, data out.
+
+Inputs are plain: ``DataFacts`` (from a scanned Dataset and its stats), ``pretrained(arch) -> path | ""``
+(a weights file the user gave for an architecture: ``model.weights``), ``pretrained_tag(arch) -> tag | ""``
+(a pretrained tag whose weights are in the local cache: ``weights.cached_tag``, never downloads) and
+``speed(arch, size, batch) -> training images/s`` (default: ``measure_speed``, a few steps
+on synthetic input). The rules and the measurements behind them are listed in the README
+("Suggest a recipe"); the thresholds are the constants below.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .config import RunConfig
+from .weights import cached_tag
+
+SIZES = (64, 96, 128, 160, 224)
+MIN_EPOCHS_SCRATCH = 15     # fewer epochs than this from scratch: a smaller image size is worth more
+MIN_EPOCHS_FINETUNE = 5
+SHORT_RUN_EPOCHS = 10       # below this, light augmentation (the run is too short to use strong)
+MIX_MIN_EPOCHS = 40         # MixUp / CutMix only for runs at least this long
+EMA_MIN_STEPS = 100         # weight averaging needs enough steps to average over
+SMALL_DATASET = 2000        # training images below which batches of 32 give twice the updates
+USABLE_SHARE = 0.8          # share of a budget left for training after start-up and validation
+SCRATCH_LR, FINETUNE_LR = 3e-3, 1e-3
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    n_classes: int
+    n_train: int
+    n_valid: int
+    per_class_min: int
+    per_class_median: float
+    imbalance: float            # largest / smallest class (training split)
+    median_side: float          # median of the shorter image side, px
+
+    @classmethod
+    def from_dataset(cls, ds, stats=None) -> "DataFacts":
+        counts = [c for c in ds.counts("train").values()] or [0]
+        sides = []
+        if stats is not None and len(getattr(stats, "widths", [])):
+            sides = np.minimum(stats.widths, stats.heights)
+            sides = sides[sides > 0]
+        return cls(n_classes=len(ds.classes), n_train=len(ds.train), n_valid=len(ds.valid),
+                   per_class_min=int(min(counts)), per_class_median=float(np.median(counts)),
+                   imbalance=float(max(counts) / max(1, min(counts))),
+                   median_side=float(np.median(sides)) if len(sides) else 0.0)
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str
+    value: Any
+    reason: str
+
+
+@dataclass
+class Suggestion:
+    config: RunConfig
+    choices: list[Choice]
+    facts: DataFacts
+    speed: dict = field(default_factory=dict)   # {image size: measured training images/s}
+    epochs_estimate: int = 0
+
+    def reasons(self) -> dict[str, str]:
+        return {c.key: c.reason for c in self.choices}
+
+    def to_toml(self) -> str:
+        lines = ["# suggested recipe: why each option was chosen", *(f"#   {c.key} = {c.value!r}: {c.reason}"
+                                                                   for c in self.choices)]
+        return "\n".join(lines) + "\n" + self.config.to_toml()
+
+
+def reason_lines(choices: list[Choice]) -> tuple[str, ...]:
+    """The ``reasons`` entry of a config: one "key: reason" string per choice."""
+    return tuple(f"{c.key}: {c.reason}" for c in choices)
+
+
+def parse_reasons(lines) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        key, _, reason = str(line).partition(": ")
+        if key and reason:
+            out[key] = reason
+    return out
+
+
+def drop_reasons(cfg: RunConfig, keys) -> RunConfig:
+    """``cfg`` without the reasons of ``keys`` (options the user set afterwards)."""
+    keys = set(keys)
+    kept = tuple(r for r in cfg.reasons if str(r).partition(": ")[0] not in keys)
+    return cfg if kept == tuple(cfg.reasons) else cfg.set("reasons", kept)
+
+
+def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device: str = "auto",
+                  precision: str = "auto", steps: int = 3, warmup: int = 2) -> float:
+    """Training images/s of ``arch`` at ``size`` px on this machine: forward + backward + AdamW step on
+    synthetic input, after ``warmup`` steps (the first ones after building a model are slower)."""
+    from .device import autocast_dtype, pick_device, pick_precision
+    from .models import create_model
+    dev = pick_device(device)
+    prec = pick_precision(dev, precision)
+    model = create_model(arch, n_classes).to(dev).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randn(batch, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, n_classes, (batch,), device=dev)
+    dtype = autocast_dtype(prec)
+    t0 = 0.0
+    for i in range(steps + warmup):
+        if i == warmup:
+            t0 = time.perf_counter()
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch / max(1e-9, time.perf_counter() - t0)
+
+
+def weights_on_disk(cfg: RunConfig) -> Callable[[str], str]:
+    """``pretrained(arch) -> path or ""``: the weights file the user gave (``model.weights``, for its
+    ``model.arch``); cached library weights come from ``pretrained_tag``."""
+    return lambda arch: cfg.model.weights if arch == cfg.model.arch and cfg.model.weights else ""
+
+
+def _epochs_for(facts: DataFacts, ips: float, budget_s: float) -> int:
+    startup = 5.0 + 0.01 * (facts.n_train + facts.n_valid)
+    per_epoch = facts.n_train / ips + facts.n_valid / (3 * ips)
+    return max(1, int((budget_s * USABLE_SHARE - startup) / max(1e-9, per_epoch)))
+
+
+def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: float = 0.0,
+            speed: Callable[[str, int, int], float] | None = None,
+            pretrained: Callable[[str], str] | None = None,
+            pretrained_tag: Callable[[str], str] | None = None) -> Suggestion:
+    """A recipe for this dataset on this machine (``base`` supplies everything not chosen here)."""
+    cfg = base or RunConfig()
+    pretrained = pretrained or weights_on_disk(cfg)
+    pretrained_tag = pretrained_tag or cached_tag
+    choices: list[Choice] = []
+
+    def choose(key: str, value: Any, reason: str) -> None:
+        nonlocal cfg
+        cfg = cfg.set(key, value)
+        choices.append(Choice(key, cfg.get(key), reason))
+
+    # architecture and weights: a file the user gave, else cached library weights of the recipe's
+    # architecture, else of resnet18
+    arch = cfg.model.arch
+    weights = pretrained(arch)
+    tag = "" if weights else pretrained_tag(arch)
+    if not (weights or tag) and arch != "resnet18":
+        arch, weights = "resnet18", pretrained("resnet18")
+        tag = "" if weights else pretrained_tag("resnet18")
+    finetune = bool(weights or tag)
+    if finetune:
+        per_class = f"{facts.per_class_median:.0f} images per class"
+        if tag:
+            choose("model.arch", arch, f"pretrained weights {arch}:{tag} are in the local cache")
+            choose("model.pretrained", tag, f"fine-tuning pretrained weights beats training from scratch on {per_class}")
+        else:
+            choose("model.arch", arch, f"pretrained weights for {arch} are on disk")
+            choose("model.weights", weights, f"fine-tuning pretrained weights beats training from scratch on {per_class}")
+        choose("tricks.freeze_epochs", 1, "fine-tune: one epoch trains only the new head, then all layers")
+        choose("tricks.lr_mult", 100.0, "discriminative rates after unfreezing: the first layers learn 100x slower")
+        choose("train.lr", FINETUNE_LR, "a lower peak rate keeps the pretrained features")
+    else:
+        choose("model.arch", "resnet18", "no pretrained weights on disk: resnet18 from scratch, the smallest "
+                                         "standard net (the demo recipe)")
+        choose("train.lr", SCRATCH_LR, "from scratch: the demo recipe's peak rate")
+
+    bs = 32 if facts.n_train < SMALL_DATASET else 64
+    choose("data.batch_size", bs, f"{facts.n_train} training images: {math.ceil(facts.n_train / bs)} steps per epoch"
+           + (" (32 doubles the updates of a small set)" if bs == 32 else ""))
+
+    # image size from the images and, with a budget, from the measured speed
+    cap = facts.median_side or max(SIZES)
+    sizes = [s for s in SIZES if s <= cap] or [max(16, int(cap // 8 * 8))]
+    measured: dict[int, float] = {}
+    speed_fn = speed or (lambda a, s, b: measure_speed(a, s, b, facts.n_classes))
+    min_epochs = MIN_EPOCHS_FINETUNE if finetune else MIN_EPOCHS_SCRATCH
+    budget_s = float(budget_minutes) * 60.0
+    if budget_s > 0:
+        # one measurement at the smallest size, the others scaled by area (as the planner does), then
+        # the chosen size measured itself
+        base_ips = measured.setdefault(sizes[0], speed_fn(cfg.model.arch, sizes[0], bs))
+        size = next((s for s in reversed(sizes)
+                     if _epochs_for(facts, base_ips * (sizes[0] / s) ** 2, budget_s) >= min_epochs), sizes[0])
+        if size not in measured:
+            measured[size] = speed_fn(cfg.model.arch, size, bs)
+        epochs = _epochs_for(facts, measured[size], budget_s)
+        choose("data.image_size", size, f"{measured[size]:.0f} img/s measured here at {size} px: about {epochs} epochs "
+               f"fit {budget_minutes:g} min" + (f" (a larger size would give fewer than {min_epochs})"
+                                                 if size < sizes[-1] else ""))
+        choose("train.budget_minutes", float(budget_minutes), "the time you gave; the planner fixes the epochs "
+                                                              "before the start")
+    else:
+        size = min(128, sizes[-1])
+        choose("data.image_size", size, f"images have a median short side of {facts.median_side:.0f} px"
+               if facts.median_side else "the default size")
+        epochs = cfg.train.epochs
+        choose("train.epochs", epochs, "no time budget given (suggest --budget-minutes N plans the epochs)")
+
+    # regularisation by run length and data size
+    if epochs < SHORT_RUN_EPOCHS:
+        choose("augment.min_scale", 0.5, f"a short run (~{epochs} epochs) cannot use deep crops; lighter augmentation")
+        choose("augment.max_warp", 0.1, "lighter augmentation for a short run")
+    else:
+        choose("augment.min_scale", 0.35, f"{epochs} epochs: the default random-resized crops")
+    if facts.per_class_median < 100 and epochs >= SHORT_RUN_EPOCHS:
+        choose("augment.erase_p", 0.25, f"only {facts.per_class_median:.0f} images per class: random erasing "
+                                        "against over-fitting")
+    choose("tricks.label_smoothing", 0.1, "softer targets; the demo recipe's value")
+    mix = epochs >= MIX_MIN_EPOCHS
+    choose("tricks.mixup", 0.4 if mix else 0.0, f"MixUp {'on' if mix else 'off'}: ~{epochs} epochs "
+           f"({'long enough' if mix else 'too short'}; it pays off from ~{MIX_MIN_EPOCHS})")
+    choose("tricks.cutmix", 1.0 if mix else 0.0, f"CutMix {'on' if mix else 'off'} with MixUp (run length)")
+    steps = epochs * math.ceil(facts.n_train / bs)
+    ema = steps >= EMA_MIN_STEPS
+    choose("tricks.ema", ema, f"~{steps} optimizer steps: weight averaging {'on' if ema else 'off'} "
+                              f"(it needs at least {EMA_MIN_STEPS} to average over)")
+    if facts.imbalance >= 3:
+        choose("tricks.class_balance", "sampler", f"classes differ {facts.imbalance:.0f}x in size: oversample the rare ones")
+    cfg = cfg.set("reasons", reason_lines(choices))
+    return Suggestion(cfg, choices, facts, measured, epochs)

@@ -1,0 +1,115 @@
+"""BudgetKeeper: keeps a time-budget run on its plan and re-plans when the measured speed drifts.
+
+Before each training batch it sets ``trainer.pct_train`` from a ``schedules.ProgressMap``. After each
+epoch it compares the wall time of that epoch with the plan's prediction for it,
+scales the prediction of the remaining epochs by that ratio, and picks the largest number of epochs
+that still ends by the deadline (at least one more epoch: a run always finishes its schedule). A new
+number of epochs replaces the map at that epoch boundary, so the LR / momentum curve goes on from
+where it is, compressed or stretched, never restarted. A plan over by less than ``TOLERANCE`` of the
+budget is kept (noise). The map is the callback's checkpoint state: a resumed run keeps the plan and
+its curve (and does not re-plan: the budget was the first command's).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..atomic import atomic_write_json
+from ..config import RunConfig
+from ..events import Replanned
+from .callback import Callback
+from .planner import Plan, StepsView, fit_epochs, fmt_epochs, last_fraction, run_costs, whole
+from .schedules import ProgressMap
+
+TOLERANCE = 0.02          # a plan within this share of the budget of the time left is kept (noise)
+RATIO_RANGE = (0.25, 4.0)  # measured / predicted speed ratio is clipped to this
+
+
+class BudgetKeeper(Callback):
+    order = -20  # before the ParamScheduler reads pct_train
+
+    def __init__(self, cfg: RunConfig, epochs: int, plan: Plan | None = None, deadline: float | None = None,
+                 plan_path: str | Path | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.cfg, self.plan, self.deadline = cfg, plan, deadline
+        self.plan_path = Path(plan_path) if plan_path else None
+        self.map = ProgressMap(float(epochs))
+        self.replans: list[dict] = []
+        self.clock = clock
+        self._marks: list[tuple[int, float]] = []
+        self._full_loader = None   # the training loader while the last, partial epoch runs on a view
+        self._full_n = 0
+
+    def before_fit(self, trainer) -> None:
+        trainer.n_epochs = whole(self.map.epochs)
+        self._marks, self._t_fit = [], self.clock()
+
+    def before_epoch(self, trainer) -> None:
+        self._restore(trainer)
+        frac = last_fraction(self.map.epochs)
+        if trainer.epoch == whole(self.map.epochs) - 1 and frac < 0.999:  # a partial last epoch
+            self._full_loader, self._full_n = trainer.train_loader, len(trainer.train_loader)
+            trainer.train_loader = StepsView(trainer.train_loader, max(1, round(frac * self._full_n)))
+
+    def _restore(self, trainer) -> None:
+        if self._full_loader is not None:
+            trainer.train_loader, self._full_loader, self._full_n = self._full_loader, None, 0
+
+    def after_train(self, trainer) -> None:
+        self._restore(trainer)
+
+    def after_fit(self, trainer) -> None:
+        self._restore(trainer)
+
+    def before_batch(self, trainer) -> None:
+        if trainer.training:
+            n = self._full_n or trainer.n_iter
+            trainer.pct_train = self.map.pct(trainer.epoch + trainer.iter / max(1, n))
+
+    def predicted(self, epochs: float, first: int, last: int | None = None) -> float:
+        """Predicted seconds of epochs first..last-1 in a run of ``epochs`` epochs."""
+        return sum(run_costs(self.cfg, self.plan.measured, epochs)[first:last])
+
+    def after_epoch(self, trainer) -> None:
+        done = int(trainer.epoch) + 1
+        now = self.clock()
+        if not self._marks:
+            self._marks.append((done - 1, self._t_fit))
+        self._marks.append((done, now))
+        if self.deadline is None or self.plan is None or done >= whole(self.map.epochs) or trainer.stop_reason:
+            return
+        (d_a, t_a), (d_b, t_b) = self._marks[-2], self._marks[-1]
+        pred = self.predicted(self.map.epochs, d_a, d_b)
+        if len(self._marks) == 2:  # from the fit's start: no checkpoint write before this epoch's
+            pred -= self.plan.measured.save_s
+        if d_b <= d_a or pred <= 0:
+            return
+        ratio = min(max((t_b - t_a) / pred, RATIO_RANGE[0]), RATIO_RANGE[1])
+        m = self.plan.measured
+        available = self.deadline - now - m.save_s - self.plan.end_s  # this epoch's checkpoints are still to come
+        current = ratio * self.predicted(self.map.epochs, done)
+        if abs(current - available) <= TOLERANCE * max(1.0, self.plan.budget_s):
+            return
+        new = fit_epochs(self.cfg, m, available, first=done, ratio=ratio, lo=done + 1, shorten_last=True)
+        if abs(new - self.map.epochs) < 1e-6:
+            return
+        old = self.map.epochs
+        self.map = self.map.replan(done, new)
+        trainer.n_epochs = whole(new)
+        rec = {"after_epoch": done, "epochs": new, "was": old, "speed_ratio": round(ratio, 3),
+               "seconds_left": round(available, 1)}
+        self.replans.append(rec)
+        trainer.sink(Replanned(epochs=whole(new), after_epoch=done))
+        trainer.log(f"time budget: measured speed {1 / ratio:.2f}x the plan, re-planned to {fmt_epochs(new)} "
+                    f"(was {old:g}); the schedule continues from {self.map.p0:.0%}")
+        if self.plan_path is not None:
+            self.plan.replans = list(self.replans)  # "epochs" stays the plan made before the start
+            atomic_write_json(self.plan_path, self.plan.to_dict())
+
+    def state_dict(self) -> dict:
+        return {"map": self.map.to_dict(), "replans": [dict(r) for r in self.replans]}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("map"):
+            self.map = ProgressMap.from_dict(state["map"])
+        self.replans = [dict(r) for r in state.get("replans", [])]

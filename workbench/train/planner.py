@@ -1,0 +1,358 @@
+"""Time-budget planner: measure this machine on this recipe, then choose the epochs that fit.
+
+With ``train.budget_minutes > 0`` the whole run (from the command's start to its end: scan, health
+check, cache build, probe, training, validation, checkpoints) has to end within the budget. After the
+data is ready, ``probe`` runs a few training steps of a throw-away copy of the trainer at each image
+size the plan may use (the first and last of progressive resizing), a few validation batches and one
+checkpoint write, and ``make_plan`` picks the largest number of epochs whose predicted total fits:
+
+    total(E) = start-up (measured so far) + probe + sum over epochs of
+               (steps x seconds per step at that epoch's size + validation + checkpoints) + END_S
+
+Seconds per step at other sizes are interpolated linearly in size^2 between the probed sizes. While
+training, ``budget.BudgetKeeper`` compares the measured epochs with this model and re-plans the
+remaining epochs. Without a budget the same model predicts the duration of ``train.epochs`` epochs.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..config import RunConfig
+from .callback import Callback
+from .checkpoint import RunFolder, load_checkpoint, save_checkpoint
+from .tricks.progressive import default_start_size, size_schedule
+
+PLAN_FILE = RunFolder.PLAN
+END_S = 0.5          # after the last epoch, besides reloading the best weights: metrics, process exit
+PROBE_STEPS = 6      # training steps per probed size, the first WARMUP_STEPS not timed
+WARMUP_STEPS = 2     # the first steps after building a model run slower (measured ~2x on CPU)
+PROBE_VALID_BATCHES = 1
+MAX_EPOCHS = 10_000
+MIN_PARTIAL = 0.25   # a last, partial epoch trains at least this share of its batches
+_IMPORTED = time.time()
+
+
+def process_start_time() -> float:
+    """Wall-clock time (time.time()) at which this process started: Linux /proc, else the time this
+    module was imported (a CLI command imports it within a second or two of starting)."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return time.time() - uptime + start_ticks / ticks
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED
+
+
+def command_start(entered: float, max_lead: float = 60.0) -> float:
+    """When a command started: the process start, if the process began at most ``max_lead`` seconds
+    before the command's code was ``entered`` (a fresh ``workbench ...`` process: interpreter and
+    imports count), else ``entered`` (a command called inside a longer-lived process)."""
+    p = process_start_time()
+    return p if 0.0 <= entered - p <= max_lead else entered
+
+
+@dataclass
+class Measured:
+    """What the probe measured on this machine for this recipe."""
+    step_s: dict            # {image size: seconds per training step}
+    valid_s: float          # one full validation pass
+    save_s: float           # checkpoints written after an epoch (last.pt + best.pt)
+    steps_per_epoch: int
+    batch_size: int
+    n_train: int
+    n_valid: int
+    probe_s: float
+    load_s: float = 0.0     # reading the best checkpoint back at the end
+
+    def step_at(self, size: int) -> float:
+        """Seconds per step at ``size``: linear in size^2 through the probed sizes."""
+        pts = sorted((int(s), float(t)) for s, t in self.step_s.items())
+        if len(pts) == 1:
+            return pts[0][1] * (size / pts[0][0]) ** 2 if size != pts[0][0] else pts[0][1]
+        (s0, t0), (s1, t1) = pts[0], pts[-1]
+        slope = (t1 - t0) / max(1e-9, s1 ** 2 - s0 ** 2)
+        return max(1e-6, t0 + slope * (size ** 2 - s0 ** 2))
+
+    def images_per_sec(self, size: int) -> float:
+        return self.batch_size / max(1e-9, self.step_at(size))
+
+
+def sizes_for(cfg: RunConfig, epochs: int) -> list[int]:
+    """Training image size of each epoch (progressive resizing or the fixed size)."""
+    t, final = cfg.tricks, cfg.data.image_size
+    if t.progressive_resize:
+        return size_schedule(epochs, final, t.prog_start_size, t.prog_end_pct)
+    return [final] * epochs
+
+
+def probe_sizes(cfg: RunConfig) -> list[int]:
+    """The image sizes the probe times: the final size, and the first progressive size."""
+    final = cfg.data.image_size
+    if not cfg.tricks.progressive_resize:
+        return [final]
+    start = default_start_size(final) if cfg.tricks.prog_start_size <= 0 else min(cfg.tricks.prog_start_size, final)
+    return sorted({start, final})
+
+
+def epoch_costs(m: Measured, sizes: list[int], last_frac: float = 1.0) -> list[float]:
+    """Predicted seconds of each epoch; the last one trains ``last_frac`` of its steps."""
+    out = [m.steps_per_epoch * m.step_at(s) + m.valid_s + m.save_s for s in sizes]
+    if out and last_frac < 1.0:
+        out[-1] -= (1.0 - last_frac) * m.steps_per_epoch * m.step_at(sizes[-1])
+    return out
+
+
+def whole(epochs: float) -> int:
+    """Epochs the trainer runs for a (possibly fractional) run length."""
+    return max(1, math.ceil(epochs - 1e-9))
+
+
+def last_fraction(epochs: float) -> float:
+    return epochs - (whole(epochs) - 1)
+
+
+def run_costs(cfg: RunConfig, m: Measured, epochs: float) -> list[float]:
+    return epoch_costs(m, sizes_for(cfg, whole(epochs)), last_fraction(epochs))
+
+
+def fit_epochs(cfg: RunConfig, m: Measured, available: float, first: int = 0, ratio: float = 1.0,
+               lo: int = 1, shorten_last: bool = False) -> float:
+    """The longest run (whole epochs, then part of one more when at least MIN_PARTIAL of it fits)
+    whose epochs from ``first`` on take at most ``available`` seconds at ``ratio`` x the prediction.
+    At least ``lo`` epochs; when even those do not fit, ``shorten_last`` trains part of the last one
+    (at least MIN_PARTIAL of it) instead of all of it."""
+    cost = lambda e: ratio * sum(run_costs(cfg, m, e)[first:])  # noqa: E731
+    n = largest_fitting(cost, available, lo)
+    forced = cost(n) > available
+    if forced and not shorten_last:
+        return float(n)  # not even the shortest run fits: the shortest
+    base = lo - 1 if forced else n   # whole epochs before the partial one
+    train_s = ratio * m.steps_per_epoch * m.step_at(sizes_for(cfg, base + 1)[-1])
+    spare = available - cost(base + MIN_PARTIAL) + MIN_PARTIAL * train_s  # seconds for the extra epoch's steps
+    frac = min(0.99, spare / train_s) if train_s > 0 else 0.0
+    frac = math.floor(frac * 1000 + 1e-6) / 1000  # never rounded up past the budget
+    if forced:
+        return base + max(MIN_PARTIAL, frac)
+    return n + frac if frac >= MIN_PARTIAL and n < MAX_EPOCHS else float(n)
+
+
+def fmt_epochs(epochs: float) -> str:
+    if last_fraction(epochs) >= 0.999:
+        return f"{whole(epochs)} epoch{'' if whole(epochs) == 1 else 's'}"
+    return f"{epochs:.2f} epochs (the last trains {last_fraction(epochs):.0%} of its batches)"
+
+
+def largest_fitting(cost: Callable[[int], float], available: float, lo: int, hi: int = MAX_EPOCHS) -> int:
+    """Largest E in [lo, hi] with cost(E) <= available (cost increasing in E); lo when none fits."""
+    if cost(lo) > available:
+        return lo
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if cost(mid) <= available:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@dataclass
+class Plan:
+    """The plan shown before the start and stored as ``plan.json`` in the run folder."""
+    budget_s: float                 # 0 = no budget (the plan predicts train.epochs)
+    epochs: float                   # the run's length; a fraction: the last epoch trains part of its batches
+    sizes: list
+    epoch_s: list                   # predicted seconds of each epoch (train + validation + checkpoints)
+    startup_s: float                # from the command's start to the probe (scan, health check, cache)
+    started: float                  # time.time() of the command's start
+    measured: Measured
+    end_s: float = END_S
+    note: str = ""
+    replans: list = field(default_factory=list)
+
+    @property
+    def predicted_s(self) -> float:
+        return self.startup_s + self.measured.probe_s + sum(self.epoch_s) + self.end_s
+
+    @property
+    def predicted_end(self) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self.started + self.predicted_s))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["measured"]["step_s"] = {str(k): v for k, v in self.measured.step_s.items()}
+        d.update(predicted_s=round(self.predicted_s, 3), predicted_end=self.predicted_end)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        m = dict(d["measured"])
+        m["step_s"] = {int(k): float(v) for k, v in m["step_s"].items()}
+        keys = {f for f in cls.__dataclass_fields__} - {"measured"}
+        return cls(measured=Measured(**m), **{k: v for k, v in d.items() if k in keys})
+
+    def lines(self) -> list[str]:
+        m = self.measured
+        speeds = ", ".join(f"{s} px {m.images_per_sec(s):.0f} img/s" for s in sorted(m.step_s))
+        size_txt = (f"{self.sizes[0]} -> {self.sizes[-1]} px (progressive)" if self.sizes and self.sizes[0] != self.sizes[-1]
+                    else f"{self.sizes[-1] if self.sizes else '?'} px")
+        head = (f"time budget {self.budget_s / 60:g} min: {fmt_epochs(self.epochs)}" if self.budget_s
+                else f"{fmt_epochs(self.epochs)} (no time budget)")
+        out = [f"plan: {head} at {size_txt}, batch {m.batch_size}, {m.steps_per_epoch} steps per epoch",
+               f"  measured: {speeds}; validation {m.valid_s:.2f} s, checkpoints {m.save_s:.2f} s per epoch",
+               f"  start-up (scan, health check, cache) {self.startup_s:.1f} s, probe {m.probe_s:.1f} s, "
+               f"training {sum(self.epoch_s):.1f} s ({sum(self.epoch_s) / max(1e-9, self.epochs):.2f} s per epoch)",
+               f"  predicted: {self.predicted_s:.0f} s in all, ending at {self.predicted_end}"]
+        if self.note:
+            out.append(f"  note: {self.note}")
+        return out
+
+
+def make_plan(cfg: RunConfig, m: Measured, startup_s: float, started: float) -> Plan:
+    """Choose the epochs for ``cfg.train.budget_minutes`` (or keep ``train.epochs`` without one)."""
+    budget = float(cfg.train.budget_minutes) * 60.0
+    note = ""
+    end_s = END_S + m.load_s
+    if budget > 0:
+        available = budget - startup_s - m.probe_s - end_s
+        epochs = fit_epochs(cfg, m, available)
+        need = sum(epoch_costs(m, sizes_for(cfg, 1)))
+        if need > available:
+            note = (f"the budget is too short for one epoch ({need:.0f} s needed, {max(0.0, available):.0f} s "
+                    f"left after start-up): one epoch is trained")
+    else:
+        epochs = float(cfg.train.epochs)
+    sizes = sizes_for(cfg, whole(epochs))
+    return Plan(budget_s=budget, epochs=epochs, sizes=sizes, epoch_s=run_costs(cfg, m, epochs),
+                startup_s=startup_s, started=started, measured=m, end_s=end_s, note=note)
+
+
+# --------------------------------------------------------------------- the probe
+class StepsView:
+    """A view of a loader that yields ``n`` batches (cycling its epochs), stoppable by a flag."""
+
+    def __init__(self, loader, n: int) -> None:
+        self.loader, self.n, self.stop = loader, max(1, int(n)), False
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+    batch_size = property(lambda self: self.loader.batch_size,
+                          lambda self, v: setattr(self.loader, "batch_size", v))
+    image_size = property(lambda self: self.loader.image_size,
+                          lambda self, v: setattr(self.loader, "image_size", v))
+
+    def __iter__(self):
+        done = 0
+        while done < self.n and not self.stop:
+            for batch in self.loader:
+                yield batch
+                done += 1
+                if done >= self.n or self.stop:
+                    return
+
+
+class _Timer(Callback):
+    """Times training steps (after the warm-up ones) and the validation pass of the probe fit; ends
+    the probe after two timed steps once ``max_s`` has passed (one when a single step takes longer)."""
+    order = 200
+
+    def __init__(self, view: StepsView, max_s: float) -> None:
+        self.view, self.max_s = view, max_s
+        self.marks: list[float] = []
+        self.valid_s = 0.0
+
+    def before_batch(self, trainer) -> None:
+        if trainer.training:
+            self.marks.append(time.perf_counter())
+
+    def after_batch(self, trainer) -> None:
+        if not trainer.training or not self.marks:
+            return
+        timed = len(self.marks) - WARMUP_STEPS  # steps after the warm-up, this one included
+        spent = time.perf_counter() - self.marks[0]
+        if (timed >= 2 and spent > self.max_s) or (timed >= 1 and spent > 2 * self.max_s):
+            self.view.stop = True
+
+    def after_train(self, trainer) -> None:
+        self.marks.append(time.perf_counter())
+
+    def before_validate(self, trainer) -> None:
+        self._v0 = time.perf_counter()
+
+    def after_validate(self, trainer) -> None:
+        self.valid_s = time.perf_counter() - self._v0
+
+    def step_s(self) -> float:
+        d = [b - a for a, b in zip(self.marks, self.marks[1:])]
+        timed = d[WARMUP_STEPS:] or d
+        return sum(timed) / max(1, len(timed))
+
+
+# the tricks the probe leaves out: they would fix the image size or freeze layers (faster steps than
+# most of the run), or write files
+_LEFT_OUT = ("ProgressiveResize", "FreezeUnfreeze", "EarlyStopping", "SnapshotEnsemble")
+
+
+def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 0.0,
+          save_dir: str | Path | None = None) -> Measured:
+    """Time training steps at each size of ``probe_sizes``, validation and a checkpoint write (into a
+    temporary folder under ``save_dir``, the run's disk) on a throw-away trainer from ``make_trainer()``
+    (same model, loaders, tricks and precision as the run)."""
+    t0 = time.perf_counter()
+    tr = make_trainer()
+    train, valid = tr.train_loader, tr.valid_loader
+    bs0, size0 = int(train.batch_size), int(train.image_size)
+    steps_per_epoch, n_valid_batches = len(train), len(valid)
+    for cb in [c for c in tr.callbacks if c.name in _LEFT_OUT]:
+        tr.remove_callback(cb)
+    max_s = max(1.0, 0.01 * budget_s)
+    step_s: dict[int, float] = {}
+    valid_s = 0.0
+    try:
+        for size in probe_sizes(cfg):
+            train.image_size = size
+            view = StepsView(train, PROBE_STEPS)
+            final = size == cfg.data.image_size
+            nv = min(PROBE_VALID_BATCHES, n_valid_batches) if final else 1
+            timer = _Timer(view, max_s)
+            tr.add_callback(timer)
+            tr.train_loader, tr.valid_loader = view, StepsView(valid, nv)
+            tr.fit(1)
+            tr.remove_callback(timer)
+            step_s[size] = timer.step_s()
+            if final:
+                valid_s = timer.valid_s * n_valid_batches / max(1, nv)
+        with tempfile.TemporaryDirectory(prefix=".probe-", dir=save_dir) as tmp:
+            probe_folder = RunFolder(tmp).create()
+            s0 = time.perf_counter()
+            save_checkpoint(probe_folder.last, tr.state())
+            save_checkpoint(probe_folder.best, {"epoch": 0, "model": tr.model.state_dict(), "metrics": {}})
+            save_s = time.perf_counter() - s0
+            s0 = time.perf_counter()
+            load_checkpoint(probe_folder.best)
+            load_s = time.perf_counter() - s0
+    finally:
+        train.batch_size, train.image_size = bs0, size0
+        tr.train_loader, tr.valid_loader = train, valid
+        del tr
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return Measured(step_s=step_s, valid_s=valid_s, save_s=save_s, steps_per_epoch=steps_per_epoch,
+                    batch_size=bs0, n_train=int(getattr(train, "n_samples", steps_per_epoch * bs0)),
+                    n_valid=int(getattr(valid, "n_samples", 0)), probe_s=time.perf_counter() - t0, load_s=load_s)
