@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -66,3 +67,14 @@ def test_no_import_cycles_counting_function_local_imports():
     if CYCLE_TOOL.is_file():  # the shared tool, where this checkout has it, agrees
         r = subprocess.run([sys.executable, str(CYCLE_TOOL), str(pkg)], capture_output=True, text=True, timeout=120)
         assert r.stdout.strip().endswith("0 import cycles among %d modules" % len(mods)), r.stdout
+
+
+def test_the_contract_catches_a_core_module_importing_the_gui(tmp_path):
+    """The same contracts on a copy of the package where a core module imports the GUI: broken."""
+    shutil.copytree(ROOT / "workbench", tmp_path / "workbench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    bad = tmp_path / "workbench" / "atomic.py"
+    bad.write_text(bad.read_text(encoding="utf-8") + "\nfrom .gui import app  # noqa\n", encoding="utf-8")
+    r = subprocess.run([*_lint_imports(), "--no-cache"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert r.returncode != 0 and "workbench.atomic -> workbench.gui" in r.stdout, r.stdout[-3000:]
