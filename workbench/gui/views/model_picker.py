@@ -49,11 +49,11 @@ class ModelPicker(QGroupBox):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((1, 82), (2, 64), (3, 44)):
+        # fixed starting widths the user can drag (long timm names show in full in the tooltip); the
+        # weights status fills the rest, and the table scrolls sideways in a narrow column
+        for col, width in enumerate((128, 76, 58, 38)):
             self.table.setColumnWidth(col, width)
-        self.table.setColumnWidth(4, 110)
+        header.setStretchLastSection(True)
         self.table.setFixedHeight(200)
         self.table.cellClicked.connect(lambda row, _col: self._pick_row(row))
         self.tag_box = QComboBox()
@@ -120,7 +120,9 @@ class ModelPicker(QGroupBox):
             cells = (r.arch, r.family, f"{r.params_m:.1f} M" if r.params_m else "", str(r.input_size or ""),
                      state_text(r.state, r.size_bytes))
             for j, text in enumerate(cells):
-                self.table.setItem(i, j, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{r.arch} ({r.family}): {state_text(r.state, r.size_bytes)}")
+                self.table.setItem(i, j, item)
         self._filter(self.search.text())
         self._select_current()
         self.catalogue_loaded.emit(len(rows))
