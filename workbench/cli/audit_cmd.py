@@ -7,7 +7,8 @@ import json
 import sys
 
 from ..control import RunControl
-from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, fmt_time, load_config
+from .common import (TrainProgress, UsageError, add_config_args, ctrl_c_stops, fmt_time, load_config,
+                     require_dataset, require_folds, write_json_file)
 
 
 def add_parser(sub) -> None:
@@ -51,10 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from .. import audit
     from ..near_dups import MissingExtra
     cfg = load_config(args, args.dataset)
-    if not cfg.data.path:
-        raise UsageError("no dataset: give DATASET or set data.path in the config")
-    if args.folds < 2:
-        raise UsageError(f"--folds must be at least 2, got {args.folds}")
+    require_dataset(cfg)
+    require_folds(args.folds)
     if args.run and not args.leaks_only:
         raise UsageError("--run goes with --leaks-only (the full audit embeds with its own fold models)")
     if args.quick:
@@ -96,10 +95,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(lines))
         if args.json:
-            from ..atomic import atomic_write_json
-            try:
-                atomic_write_json(args.json, report)
-            except OSError as e:
-                raise UsageError(f"cannot write {args.json}: {e.strerror or e}") from e
+            write_json_file(args.json, report)
             print(f"report written to {args.json}")
     return code

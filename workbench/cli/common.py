@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Iterator, TextIO
 
+from ..atomic import atomic_write_json
 from ..config import ConfigError, RunConfig, iter_fields
 from ..control import RunControl
 from ..events import (BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, Paused, Progress,
@@ -19,6 +20,26 @@ from ..suggest import drop_reasons
 
 class UsageError(Exception):
     """Bad input from the user: printed as 'error: ...' and exit code 2."""
+
+
+def require_dataset(cfg: RunConfig) -> None:
+    """UsageError when the command got no dataset (neither DATASET nor data.path)."""
+    if not cfg.data.path:
+        raise UsageError("no dataset: give DATASET or set data.path in the config")
+
+
+def require_folds(k: int) -> None:
+    """UsageError for a fold count that cannot cross-fit."""
+    if k < 2:
+        raise UsageError(f"--folds must be at least 2, got {k}")
+
+
+def write_json_file(path: str, data: dict) -> None:
+    """Write a command's --json report atomically; a path that cannot be written is bad input."""
+    try:
+        atomic_write_json(path, data)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}") from e
 
 
 def config_keys_help() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..control import RunControl
-from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config
+from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config, require_dataset, require_folds
 
 
 def add_parser(sub) -> None:
@@ -24,10 +24,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..crossval import run_folds
     cfg = load_config(args, args.dataset)
-    if not cfg.data.path:
-        raise UsageError("no dataset: give DATASET or set data.path in the config")
-    if args.folds < 2:
-        raise UsageError(f"--folds must be at least 2, got {args.folds}")
+    require_dataset(cfg)
+    require_folds(args.folds)
     control, sink = RunControl(), TrainProgress()
     try:
         with ctrl_c_stops(control, sink):

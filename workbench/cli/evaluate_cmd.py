@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write_json
 from ..train.checkpoint import RunFolder
-from .common import TerminalProgress, UsageError
+from .common import TerminalProgress, UsageError, write_json_file
 
 
 def add_parser(sub) -> None:
@@ -87,9 +87,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(format_text(ev))
     if args.json:
-        try:
-            atomic_write_json(args.json, ev)
-        except OSError as e:
-            raise UsageError(f"cannot write {args.json}: {e.strerror or e}") from e
+        write_json_file(args.json, ev)
         print(f"\nEvaluation written to {args.json}")
     return 0

@@ -14,7 +14,7 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..events import Event, LRFindStep
 from ..pretrained import pretrained_defaults
-from .common import TerminalProgress, UsageError, add_config_args, load_config
+from .common import TerminalProgress, UsageError, add_config_args, load_config, require_dataset
 from .train_cmd import check_weights, explicit_keys
 
 
@@ -102,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args, args.dataset)
     cfg, _ = pretrained_defaults(cfg, explicit_keys(args))
     check_weights(cfg, download=False)
-    if not cfg.data.path:
-        raise UsageError("no dataset: give DATASET or set data.path in the config")
+    require_dataset(cfg)
     if not Path(cfg.data.path).expanduser().is_dir():
         raise UsageError(f"dataset folder not found: {cfg.data.path}")
     out_dir = Path(args.out).expanduser()

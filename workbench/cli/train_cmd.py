@@ -23,7 +23,7 @@ from ..locks import BusyError
 from ..train.preflight import SetupError, preflight
 from ..pretrained import pretrained_defaults
 from ..weights import WeightsError, local_weights
-from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config
+from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config, require_dataset
 from .weights_cmd import download_weights
 
 EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "cancelled": 130}
@@ -62,8 +62,7 @@ def cmd(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"pretrained recipe: {note}", file=sys.stderr)
     check_weights(cfg, args.download_weights)
-    if not cfg.data.path:
-        raise UsageError("no dataset: give DATASET or set data.path in the config")
+    require_dataset(cfg)
     if not Path(cfg.data.path).expanduser().exists():
         raise UsageError(f"dataset folder not found: {cfg.data.path}")
     if args.check:
