@@ -16,6 +16,11 @@ class BusyError(RuntimeError):
     """The folder is in use by another process; the message says which and what to do."""
 
 
+def busy_message(folder: str | Path) -> str:
+    return (f"{folder} is in use by another training process: wait for it to finish, stop it, "
+            f"or choose another run folder")
+
+
 @contextmanager
 def run_folder_lock(folder: str | Path) -> Iterator[None]:
     """Hold the run folder for this process; ``BusyError`` at once when another one holds it."""
@@ -23,8 +28,7 @@ def run_folder_lock(folder: str | Path) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise BusyError(f"{folder} is in use by another training process: wait for it to finish, "
-                        f"stop it, or choose another run folder") from None
+        raise BusyError(busy_message(folder)) from None
     try:
         yield
     finally:

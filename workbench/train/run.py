@@ -24,7 +24,7 @@ from ..control import Cancelled, RunControl
 from ..device import describe, pick_device, pick_precision, set_threads
 from ..atomic import atomic_write_json
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
-from ..locks import BusyError, is_busy, run_folder_lock
+from ..locks import BusyError, busy_message, is_busy, run_folder_lock
 from ..models import create_model
 from ..weights import weights_file_for
 from .callback import Callback
@@ -307,8 +307,7 @@ def check_out_folder(path: str | Path) -> None:
     if not p.is_dir():
         raise FileExistsError(f"{p} exists and is not a folder: choose a new or empty run folder")
     if is_busy(p):
-        raise BusyError(f"{p} is in use by another training process: wait for it to finish, stop it, "
-                        f"or choose another run folder")
+        raise BusyError(busy_message(p))
     if RunFolder.is_run(p) or RunFolder(p).checkpoints.is_dir():
         raise FileExistsError(f"{p} already holds a run: resume it ('workbench resume {p}') or choose another folder")
     if any(f.name not in LAUNCHER_FILES for f in p.iterdir()):  # the torchrun launcher's own files are fine
