@@ -1,6 +1,7 @@
 """Where the program keeps its own files (never inside the user's dataset)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -44,6 +45,5 @@ def display_text(text: str) -> str:
 def project_dir(dataset_root: str | os.PathLike) -> Path:
     """Per-user folder of one dataset (its working recipe, its relabel / quarantine sidecar), keyed
     by a digest of the dataset's resolved path, so nothing is written into the dataset folder."""
-    import hashlib
-    root = str(Path(dataset_root).expanduser().resolve())
-    return data_home() / "projects" / hashlib.sha1(root.encode("utf-8")).hexdigest()
+    root = str(Path(dataset_root).expanduser().resolve())  # a name that is not UTF-8 keeps its own bytes
+    return data_home() / "projects" / hashlib.sha1(root.encode("utf-8", "surrogateescape")).hexdigest()

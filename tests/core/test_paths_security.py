@@ -51,3 +51,13 @@ def test_workbench_home_alone_moves_the_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c"
     assert cache_root(str(tmp_path / "cfg")) == tmp_path / "cfg"
+
+
+def test_a_dataset_folder_whose_name_is_not_utf8_gets_a_project_folder(tmp_path, monkeypatch):
+    import os
+    from workbench.paths import project_dir
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    odd = tmp_path / os.fsdecode(b"data-\xff")
+    other = tmp_path / os.fsdecode(b"data-\xfe")
+    assert project_dir(odd) != project_dir(other)
+    assert project_dir(odd).parent == tmp_path / "home" / "projects"

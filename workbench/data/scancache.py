@@ -21,7 +21,7 @@ CACHE_VERSION = 1
 
 
 def _sha1(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()  # any file name
 
 
 def scans_dir(cache_dir: str = "") -> Path:
