@@ -8,7 +8,6 @@ import random
 import shutil
 
 import pytest
-import torch
 
 from synth import make_shapes_dataset
 from trained_run import trained_run
@@ -46,11 +45,8 @@ def _check_clean(rc: int, err: str, allowed=(0, 2)):
 
 
 @pytest.fixture(autouse=True)
-def _keep_threads(tmp_path, monkeypatch):
+def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative paths the fuzzer makes up (data.cache_dir = "nan") land here
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

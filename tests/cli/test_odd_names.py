@@ -7,7 +7,6 @@ import io
 import os
 
 import pytest
-import torch
 
 from synth import make_shapes_dataset
 from trained_run import trained_run
@@ -15,13 +14,6 @@ from workbench.cli import main
 from workbench.config import DataConfig
 
 ODD = b"bild\xff\xfe.png"  # Latin-1 era bytes: no UTF-8 decoding exists
-
-
-@pytest.fixture(autouse=True)
-def _keep_threads():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture()

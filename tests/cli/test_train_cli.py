@@ -17,13 +17,6 @@ SETS = ["--set", "data.image_size=32", "--set", "data.batch_size=16", "--set", "
         "--set", "train.threads=1", "--set", "model.arch=resnet18", "--set", "train.lr=0.003"]
 
 
-@pytest.fixture(autouse=True)
-def _keep_threads():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def trained(shapes_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "runs" / "first"

@@ -18,13 +18,6 @@ SETS = ["--set", "data.image_size=32", "--set", "data.batch_size=24", "--set", "
         "--set", "train.threads=1", "--set", "train.device=cpu"]
 
 
-@pytest.fixture(autouse=True)
-def _keep_threads():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     """mobilenet_v3_small:TEST served on loopback, the cache folder empty."""
