@@ -217,3 +217,28 @@ def test_a_command_counts_from_its_process_start_or_its_own_entry():
     assert p <= time.time()
     assert command_start(p + 5.0) == pytest.approx(p, abs=0.05)   # a fresh process: imports count
     assert command_start(p + 1000.0) == p + 1000.0               # inside a long-lived process
+
+
+def test_plan_counts_paced_checkpoints_and_the_keeper_times_training_without_them():
+    cfg = RunConfig().with_overrides(["data.image_size=64", "train.budget_minutes=1"])
+    m = measured(save_s=1.0)            # 10 x 0.2 + 0.5 = 2.5 s per epoch, a 1 s write
+    # share 0.1: a write every 4 epochs (9 s / 2.5 s), 0.25 s per epoch; the last epoch writes in full
+    assert epoch_costs(m, [64] * 3, share=0.1) == pytest.approx([2.75, 2.75, 3.5])
+    assert epoch_costs(m, [64] * 3, share=1.0) == pytest.approx([3.5] * 3)
+    assert epoch_costs(m, [64] * 3, saves=False) == pytest.approx([2.5] * 3)
+
+    class SlowWrites(Callback):          # each epoch after the first starts after a 0.5 s write
+        order = -30
+        clock = None
+
+        def before_epoch(self, tr):
+            if tr.epoch:
+                self.clock.t += 0.5
+                tr.checkpoint_seconds += 0.5
+
+    writes = SlowWrites()
+    tr, keeper, _, clock = _kept_trainer(lambda e: 1.0, plan_epochs=6, deadline=9.0, callbacks=[writes])
+    writes.clock = clock
+    tr.fit()
+    assert keeper.replans                # 3 s to spare minus the writes: the plan changes ...
+    assert {r["speed_ratio"] for r in keeper.replans} == {1.0}   # ... but the writes are not slow training

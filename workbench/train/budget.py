@@ -36,7 +36,7 @@ class BudgetKeeper(Callback):
         self.map = ProgressMap(float(epochs))
         self.replans: list[dict] = []
         self.clock = clock
-        self._marks: list[tuple[int, float]] = []
+        self._marks: list[tuple[int, float, float]] = []  # (epochs done, time, checkpoint seconds so far)
         self._full_loader = None   # the training loader while the last, partial epoch runs on a view
         self._full_n = 0
 
@@ -66,27 +66,30 @@ class BudgetKeeper(Callback):
             n = self._full_n or trainer.n_iter
             trainer.pct_train = self.map.pct(trainer.epoch + trainer.iter / max(1, n))
 
-    def predicted(self, epochs: float, first: int, last: int | None = None) -> float:
-        """Predicted seconds of epochs first..last-1 in a run of ``epochs`` epochs."""
-        return sum(run_costs(self.cfg, self.plan.measured, epochs)[first:last])
+    def predicted(self, epochs: float, first: int, last: int | None = None, saves: bool = True) -> float:
+        """Predicted seconds of epochs first..last-1 in a run of ``epochs`` epochs (with or without
+        their checkpoint writes)."""
+        return sum(run_costs(self.cfg, self.plan.measured, epochs, saves)[first:last])
 
     def after_epoch(self, trainer) -> None:
         done = int(trainer.epoch) + 1
         now = self.clock()
+        saved = float(getattr(trainer, "checkpoint_seconds", 0.0))
         if not self._marks:
-            self._marks.append((done - 1, self._t_fit))
-        self._marks.append((done, now))
+            self._marks.append((done - 1, self._t_fit, 0.0))
+        self._marks.append((done, now, saved))
         if self.deadline is None or self.plan is None or done >= whole(self.map.epochs) or trainer.stop_reason:
             return
-        (d_a, t_a), (d_b, t_b) = self._marks[-2], self._marks[-1]
-        pred = self.predicted(self.map.epochs, d_a, d_b)
-        if len(self._marks) == 2:  # from the fit's start: no checkpoint write before this epoch's
-            pred -= self.plan.measured.save_s
+        (d_a, t_a, s_a), (d_b, t_b, s_b) = self._marks[-2], self._marks[-1]
+        # the speed of training + validation: checkpoint writes (the pacer's, not every epoch) aside
+        pred = self.predicted(self.map.epochs, d_a, d_b, saves=False)
         if d_b <= d_a or pred <= 0:
             return
-        ratio = min(max((t_b - t_a) / pred, RATIO_RANGE[0]), RATIO_RANGE[1])
+        ratio = min(max((t_b - t_a - (s_b - s_a)) / pred, RATIO_RANGE[0]), RATIO_RANGE[1])
         m = self.plan.measured
-        available = self.deadline - now - m.save_s - self.plan.end_s  # this epoch's checkpoints are still to come
+        this_save = (self.predicted(self.map.epochs, done - 1, done)
+                     - self.predicted(self.map.epochs, done - 1, done, saves=False))  # still to come
+        available = self.deadline - now - this_save - self.plan.end_s
         current = ratio * self.predicted(self.map.epochs, done)
         if abs(current - available) <= TOLERANCE * max(1.0, self.plan.budget_s):
             return

@@ -6,6 +6,11 @@ Run folder::
     checkpoints/last.pt   full training state after the last finished epoch (exact resume)
     checkpoints/best.pt   model weights of the best epoch (by cfg.tricks.monitor)
 
+last.pt is written after an epoch when ``CheckpointPacer`` says so (checkpoints then take at most
+``train.checkpoint_share`` of the run), and always after the last epoch, on a stop and on a pause.
+When the best epoch's weights are not in best.pt yet they ride along in last.pt (``best_model``), so
+a crash between the two writes loses nothing.
+
 Checkpoints hold only tensors, numbers, strings, lists, tuples and dicts, so they load with
 ``torch.load(weights_only=True)``; RNG states are stored as tensors / plain lists for that reason.
 """
@@ -33,6 +38,35 @@ CHECKPOINT_VERSION = 1
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing or unreadable; the message names the file."""
+
+
+class CheckpointPacer:
+    """Whether to write last.pt after an epoch: always when one write is cheap (under ``FLOOR_S``) or
+    ``share`` is 1, else once the time since the last write is at least ``(1 / share - 1)`` writes,
+    so writing takes at most about ``share`` of the run. A crash then loses at most that much work."""
+
+    FLOOR_S = 0.25
+
+    def __init__(self, share: float = 1.0, clock=time.monotonic) -> None:
+        self.share, self.clock = float(share), clock
+        self.cost = 0.0                  # seconds the last write took
+        self.last_end: float | None = None
+
+    def due(self, final: bool = False) -> bool:
+        if final or self.share >= 1.0 or self.last_end is None or self.cost < self.FLOOR_S:
+            return True
+        return self.clock() - self.last_end >= self.cost * (1.0 / max(self.share, 1e-6) - 1.0)
+
+    def wrote(self, seconds: float) -> None:
+        self.cost, self.last_end = float(seconds), self.clock()
+
+
+def amortized_save_s(save_s: float, epoch_s: float, share: float) -> float:
+    """Checkpoint seconds per epoch under ``CheckpointPacer`` for epochs of ``epoch_s`` seconds."""
+    if share >= 1.0 or save_s < CheckpointPacer.FLOOR_S:
+        return save_s
+    every = max(1, int(-(-save_s * (1.0 / max(share, 1e-6) - 1.0) // max(epoch_s, 1e-6))))
+    return save_s / every
 
 
 # --------------------------------------------------------------------- RNG

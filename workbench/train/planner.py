@@ -28,7 +28,7 @@ import torch
 
 from ..config import RunConfig
 from .callback import Callback
-from .checkpoint import RunFolder, load_checkpoint, save_checkpoint
+from .checkpoint import RunFolder, amortized_save_s, load_checkpoint, save_checkpoint
 from .tricks.progressive import default_start_size, size_schedule
 
 PLAN_FILE = RunFolder.PLAN
@@ -68,7 +68,7 @@ class Measured:
     """What the probe measured on this machine for this recipe."""
     step_s: dict            # {image size: seconds per training step}
     valid_s: float          # one full validation pass
-    save_s: float           # checkpoints written after an epoch (last.pt + best.pt)
+    save_s: float           # one checkpoint write after an epoch (last.pt + best.pt)
     steps_per_epoch: int
     batch_size: int
     n_train: int
@@ -106,11 +106,17 @@ def probe_sizes(cfg: RunConfig) -> list[int]:
     return sorted({start, final})
 
 
-def epoch_costs(m: Measured, sizes: list[int], last_frac: float = 1.0) -> list[float]:
-    """Predicted seconds of each epoch; the last one trains ``last_frac`` of its steps."""
-    out = [m.steps_per_epoch * m.step_at(s) + m.valid_s + m.save_s for s in sizes]
+def epoch_costs(m: Measured, sizes: list[int], last_frac: float = 1.0, share: float = 1.0,
+                saves: bool = True) -> list[float]:
+    """Predicted seconds of each epoch; the last one trains ``last_frac`` of its steps. Checkpoints
+    (``saves``) count as the pacer writes them (``train.checkpoint_share``): amortized over the
+    epochs between writes, and a whole write after the last epoch."""
+    out = [m.steps_per_epoch * m.step_at(s) + m.valid_s for s in sizes]
     if out and last_frac < 1.0:
         out[-1] -= (1.0 - last_frac) * m.steps_per_epoch * m.step_at(sizes[-1])
+    if saves:
+        out = [t + (m.save_s if i == len(out) - 1 else amortized_save_s(m.save_s, t, share))
+               for i, t in enumerate(out)]
     return out
 
 
@@ -123,8 +129,8 @@ def last_fraction(epochs: float) -> float:
     return epochs - (whole(epochs) - 1)
 
 
-def run_costs(cfg: RunConfig, m: Measured, epochs: float) -> list[float]:
-    return epoch_costs(m, sizes_for(cfg, whole(epochs)), last_fraction(epochs))
+def run_costs(cfg: RunConfig, m: Measured, epochs: float, saves: bool = True) -> list[float]:
+    return epoch_costs(m, sizes_for(cfg, whole(epochs)), last_fraction(epochs), cfg.train.checkpoint_share, saves)
 
 
 def fit_epochs(cfg: RunConfig, m: Measured, available: float, first: int = 0, ratio: float = 1.0,
@@ -210,7 +216,7 @@ class Plan:
         head = (f"time budget {self.budget_s / 60:g} min: {fmt_epochs(self.epochs)}" if self.budget_s
                 else f"{fmt_epochs(self.epochs)} (no time budget)")
         out = [f"plan: {head} at {size_txt}, batch {m.batch_size}, {m.steps_per_epoch} steps per epoch",
-               f"  measured: {speeds}; validation {m.valid_s:.2f} s, checkpoints {m.save_s:.2f} s per epoch",
+               f"  measured: {speeds}; validation {m.valid_s:.2f} s, a checkpoint write {m.save_s:.2f} s",
                f"  start-up (scan, health check, cache) {self.startup_s:.1f} s, probe {m.probe_s:.1f} s, "
                f"training {sum(self.epoch_s):.1f} s ({sum(self.epoch_s) / max(1e-9, self.epochs):.2f} s per epoch)",
                f"  predicted: {self.predicted_s:.0f} s in all, ending at {self.predicted_end}"]

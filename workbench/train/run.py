@@ -169,8 +169,9 @@ def recorded_best(state: dict) -> int:
 
 def repair_best(folder: RunFolder, state: dict) -> str:
     """Make best.pt hold the epoch that last.pt records as best. The trainer writes last.pt before
-    best.pt, so after a crash between the two the recorded best is last.pt's own epoch and best.pt is
-    re-saved from it. Returns what was done ('' when best.pt was right)."""
+    best.pt, so after a crash between the two the recorded best's weights are in last.pt (its own
+    model, or ``best_model`` when the best epoch is an earlier one) and best.pt is re-saved from them.
+    Returns what was done ('' when best.pt was right)."""
     best = recorded_best(state)
     if best < 0:
         return ""
@@ -180,10 +181,13 @@ def repair_best(folder: RunFolder, state: dict) -> str:
         have = None
     if have == best:
         return ""
-    if best != int(state["epoch"]):
+    kept = state.get("best_model") or {}
+    if best == int(state["epoch"]):
+        kept = {"epoch": best, "model": state["model"], "metrics": dict(state.get("metrics", {}))}
+    elif kept.get("epoch") != best:
         return (f"warning: best.pt holds epoch {have if have is None else have + 1} but the run records epoch "
                 f"{best + 1} as best, and its weights are gone; best.pt is left as it is")
-    save_checkpoint(folder.best, {"epoch": best, "model": state["model"], "metrics": dict(state.get("metrics", {}))})
+    save_checkpoint(folder.best, kept)
     return (f"best.pt held epoch {'none' if have is None else have + 1}, the recorded best is epoch {best + 1}: "
             f"re-saved best.pt from last.pt")
 

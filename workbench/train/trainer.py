@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from typing import Callable, Iterable
 
 import torch
@@ -26,7 +27,7 @@ from ..device import autocast_dtype
 from ..events import CheckpointSaved, LogMessage, Paused, Resumed, null_sink
 from ..models import layer_groups as make_layer_groups
 from .callback import CancelBatch, CancelEpoch, CancelFit, Callback
-from .checkpoint import (RunFolder, TrainerSnapshot, apply_state, capture_state, cpu_copy, load_checkpoint,
+from .checkpoint import (CheckpointPacer, RunFolder, TrainerSnapshot, apply_state, capture_state, cpu_copy, load_checkpoint,
                          save_checkpoint, set_rng_state)
 from .optim import make_optimizer
 from .recorder import Recorder
@@ -99,6 +100,11 @@ class Trainer:
         self.last_loss = float("nan")
         self.sched_lr, self.sched_mom = tc.lr, tc.moms[0]
         self._pending_rng: dict | None = None
+        self.pacer = CheckpointPacer(tc.checkpoint_share)
+        self.checkpoint_seconds = 0.0        # time spent writing checkpoints in this fit
+        self._saved_epoch = -1               # the epoch whose end last.pt holds
+        self._epoch_start: dict | None = None  # the state at the start of this epoch (CPU copy)
+        self._best_unsaved: dict | None = None  # the best epoch's weights while best.pt is behind
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -128,10 +134,14 @@ class Trainer:
 
     def _check_control(self) -> None:
         try:
-            self.control.check(on_pause=lambda: self.sink(Paused()), on_resume=lambda: self.sink(Resumed()))
+            self.control.check(on_pause=self._on_pause, on_resume=lambda: self.sink(Resumed()))
         except Cancelled:
             self.stop_reason = "cancelled"
             raise CancelFit("stopped by the user") from None
+
+    def _on_pause(self) -> None:
+        self.sink(Paused())
+        self._save_epoch_start()  # a paused run is resumable from its latest finished epoch
 
     # ------------------------------------------------------------------ fit
     def fit(self, n_epochs: int | None = None, start_epoch: int = 0) -> str:
@@ -153,6 +163,8 @@ class Trainer:
                 epoch += 1
         except CancelFit:
             self.stop_reason = self.stop_reason or "cancelled"
+            if self.stop_reason == "cancelled":
+                self._save_epoch_start()  # keep every finished epoch for resume
             self("after_cancel_fit")
         except BaseException:
             self.stop_reason = "failed"
@@ -182,7 +194,7 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def _train_with_retry(self) -> None:
         while True:
-            snap = self._snapshot()
+            snap = self._epoch_start = self._snapshot()
             try:
                 self._train_epoch()
                 return
@@ -295,8 +307,9 @@ class Trainer:
         """Restore a state from ``state()`` / a checkpoint; returns the epoch to start from.
         The RNG state is applied when ``fit`` starts (after before_fit)."""
         apply_state(self, state)
-        if restore_rng:
+        if restore_rng:  # a checkpoint (not the out-of-memory rollback): last.pt holds this epoch
             self._pending_rng = state["rng"]
+            self._saved_epoch = int(state["next_epoch"]) - 1
         return int(state["next_epoch"])
 
     def snapshot(self) -> TrainerSnapshot:
@@ -328,14 +341,40 @@ class Trainer:
             f"epoch {self.epoch + 1}/{self.n_epochs}: train_loss {r.get('train_loss', float('nan')):.4f} "
             f"valid_loss {r.get('valid_loss', float('nan')):.4f} accuracy {r.get('accuracy', float('nan')):.4f} "
             f"({r.get('seconds', 0.0):.1f} s){' best' if self.is_best else ''}")
-        # last.pt first, then best.pt: a crash between the two leaves a last.pt whose recorded best is
-        # its own epoch, and resume re-saves best.pt from it (run.repair_best); the other order would
-        # lose the weights of the recorded best.
-        save_checkpoint(self.folder.last, self.state())
-        if self.is_best:
-            save_checkpoint(self.folder.best, {"epoch": self.epoch, "model": self.model.state_dict(),
-                                               "metrics": dict(self.metrics)})
+        final = self.epoch >= self.n_epochs - 1 or bool(self.stop_reason)
+        best = ({"epoch": self.epoch, "model": self.model.state_dict(), "metrics": dict(self.metrics)}
+                if self.is_best else None)
+        if self.pacer.due(final):
+            self._write_checkpoints(self.state(), best)
+        elif best is not None:
+            self._best_unsaved = cpu_copy(best)
         self.folder.write_history(self.history)
-        self.sink(CheckpointSaved(str(self.folder.last), self.epoch))
         if self.on_epoch_saved:
             self.on_epoch_saved(self)
+
+    def _write_checkpoints(self, state: dict, best: dict | None = None) -> None:
+        """last.pt, then best.pt when the best epoch is newer than it. last.pt first: a crash between
+        the two leaves a last.pt that holds the weights of its recorded best (its own model, or
+        ``best_model``), and resume re-saves best.pt from it (run.repair_best)."""
+        t0 = time.perf_counter()
+        best = best or self._best_unsaved
+        if best is not None and best["epoch"] != state["epoch"]:
+            state = {**state, "best_model": best}
+        save_checkpoint(self.folder.last, state)
+        if best is not None:
+            save_checkpoint(self.folder.best, best)
+        self._best_unsaved, self._saved_epoch = None, int(state["epoch"])
+        took = time.perf_counter() - t0
+        self.pacer.wrote(took)
+        self.checkpoint_seconds += took
+        self.sink(CheckpointSaved(str(self.folder.last), int(state["epoch"])))
+
+    def _save_epoch_start(self) -> None:
+        """Write the state at the start of this epoch (the end of the previous one) when last.pt is
+        older: after a stop or during a pause, nothing a finished epoch did is lost."""
+        snap = self._epoch_start
+        if not self.folder or snap is None or snap["next_epoch"] - 1 <= self._saved_epoch:
+            return
+        done = int(snap["next_epoch"])
+        state = {**snap, "epoch": done - 1, "next_epoch": done, "history": [dict(r) for r in self.history[:done]]}
+        self._write_checkpoints(state)
