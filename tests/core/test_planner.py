@@ -15,7 +15,7 @@ from workbench.train.budget import BudgetKeeper
 from workbench.train.callback import Callback
 from workbench.train.planner import Measured, Plan, epoch_costs, make_plan, probe, sizes_for, whole
 from workbench.train.run import build_trainer, plan_run, train
-from workbench.train.schedules import ProgressMap, lr_at
+from workbench.train.schedules import ProgressMap, lr_at, phase_at
 from workbench.train.trainer import Trainer
 
 
@@ -98,9 +98,9 @@ class Lrs(Callback):
             self.pcts.append(tr.pct_train)
 
 
-def _kept_trainer(per_epoch, plan_epochs=6, epoch_cost=1.0, deadline=None, **kw):
+def _kept_trainer(per_epoch, plan_epochs=6, epoch_cost=1.0, deadline=None, over=None, **kw):
     torch.manual_seed(0)
-    cfg = tiny_cfg(**{"train.epochs": plan_epochs, "train.budget_minutes": 1, "data.image_size": 16})
+    cfg = tiny_cfg(**{"train.epochs": plan_epochs, "train.budget_minutes": 1, "data.image_size": 16, **(over or {})})
     tl, vl = random_loaders(3, n=32, bs=8)
     m = measured({16: (epoch_cost - 0.0) / len(tl)}, steps=len(tl), valid_s=0.0, save_s=0.0)
     m.probe_s = 0.0
@@ -242,3 +242,23 @@ def test_plan_counts_paced_checkpoints_and_the_keeper_times_training_without_the
     tr.fit()
     assert keeper.replans                # 3 s to spare minus the writes: the plan changes ...
     assert {r["speed_ratio"] for r in keeper.replans} == {1.0}   # ... but the writes are not slow training
+
+
+@pytest.mark.parametrize("speed", [2.0, 0.5])
+def test_a_fine_tune_replanned_in_its_frozen_epochs_switches_phase_at_the_unfreeze(speed):
+    # 3 frozen epochs of 6; the machine changes speed in the second: the re-plan after it rescales only
+    # the unfrozen part, so the schedule's second phase starts exactly at epoch 3 (the body unfreezes)
+    over = {"train.fine_tune": "true", "tricks.freeze_epochs": 3}
+    tr, keeper, lrs, clock = _kept_trainer(lambda e: 1.0 if e < 1 else speed, over=over)
+    steps = len(tr.train_loader)
+    tr.fit()
+    assert keeper.replans and keeper.replans[0]["after_epoch"] == 2
+    boundary = 3 / 6
+    pcts = lrs.pcts
+    assert max(pcts[:3 * steps]) < boundary and pcts[3 * steps] == pytest.approx(boundary)
+    phase1, phase2 = phase_at(tr.cfg, pcts[3 * steps - 1])[0], phase_at(tr.cfg, pcts[3 * steps])[0]
+    assert phase1.epochs == 3 and phase2.epochs == 3         # frozen phase, then the unfrozen one
+    assert len(tr.history) != 6                              # the unfrozen part was rescaled
+    assert pcts[-1] < 1.0 and 1 - pcts[-1] < 2 * (pcts[-1] - pcts[-2])   # the curve still runs to its end
+    again = ProgressMap.from_dict(keeper.map.to_dict())
+    assert again == keeper.map and again.pct(1.0) == pytest.approx(boundary / 3)   # epoch 1 of 3 frozen

@@ -73,3 +73,23 @@ def test_plan_the_run_shows_the_plan_before_the_start(qtbot, session, recipe_vie
     assert "plan: time budget 0.5 min" in text and "img/s" in text and "ending at" in text
     session.set_option("data.image_size", 24)
     assert "plan again" in assist.status.text()
+
+
+def test_schedule_preview_draws_the_planned_epochs(qtbot, session, recipe_view):
+    from workbench.train.planner import Measured, make_plan
+    from workbench.gui.views.recipe_view import steps_per_epoch
+    m = Measured(step_s={session.config.data.image_size: 0.05}, valid_s=0.1, save_s=0.05, steps_per_epoch=4,
+                 batch_size=16, n_train=64, n_valid=16, probe_s=1.0)
+    plan = make_plan(session.config, m, startup_s=2.0, started=0.0)
+    assert plan.epochs != session.config.train.epochs
+    spe = steps_per_epoch(session)
+    assist = recipe_view.assistant
+    assist._planned_cfg = session.config
+    with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
+        assist.show_plan(plan)
+    assert recipe_view.schedule_plot.points("lr") == round(plan.epochs * spe)
+    assert f"{plan.epochs:g} epochs (the time plan)" in recipe_view.mom_plot_note.text()
+    with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
+        session.set_option("train.lr", 0.0042)           # the plan no longer holds: train.epochs again
+    assert recipe_view.schedule_plot.points("lr") == session.config.train.epochs * spe
+    assert "until Plan the run measures the 0.5-minute budget" in recipe_view.mom_plot_note.text()

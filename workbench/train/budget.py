@@ -20,7 +20,7 @@ from ..config import RunConfig
 from ..events import Replanned
 from .callback import Callback
 from .planner import Plan, StepsView, fit_epochs, fmt_epochs, last_fraction, run_costs, whole
-from .schedules import ProgressMap
+from .schedules import ProgressMap, fine_tune_boundary
 
 TOLERANCE = 0.02          # a plan within this share of the budget of the time left is kept (noise)
 RATIO_RANGE = (0.25, 4.0)  # measured / predicted speed ratio is clipped to this
@@ -33,7 +33,8 @@ class BudgetKeeper(Callback):
                  plan_path: str | Path | None = None, clock: Callable[[], float] = time.time) -> None:
         self.cfg, self.plan, self.deadline = cfg, plan, deadline
         self.plan_path = Path(plan_path) if plan_path else None
-        self.map = ProgressMap(float(epochs))
+        ft = fine_tune_boundary(cfg)  # the frozen epochs keep their share of the curve
+        self.map = ProgressMap.fine_tune(float(epochs), *ft) if ft else ProgressMap(float(epochs))
         self.replans: list[dict] = []
         self.clock = clock
         self._marks: list[tuple[int, float, float]] = []  # (epochs done, time, checkpoint seconds so far)
@@ -93,7 +94,8 @@ class BudgetKeeper(Callback):
         current = ratio * self.predicted(self.map.epochs, done)
         if abs(current - available) <= TOLERANCE * max(1.0, self.plan.budget_s):
             return
-        new = fit_epochs(self.cfg, m, available, first=done, ratio=ratio, lo=done + 1, shorten_last=True)
+        lo = max(done, int(self.map.frozen)) + 1  # a fine-tune keeps its frozen epochs
+        new = fit_epochs(self.cfg, m, available, first=done, ratio=ratio, lo=lo, shorten_last=True)
         if abs(new - self.map.epochs) < 1e-6:
             return
         old = self.map.epochs

@@ -82,10 +82,10 @@ def mom_at(tc: TrainConfig, pct: float) -> float:
 
 def phase_at(cfg: RunConfig, pct: float) -> tuple[TrainConfig, float]:
     """(schedule settings, progress within the phase) at run progress ``pct``; see the module doc."""
-    tc, k = cfg.train, cfg.tricks.freeze_epochs
-    if not tc.fine_tune or not 0 < k < tc.epochs:
+    tc, ft = cfg.train, fine_tune_boundary(cfg)
+    if ft is None:
         return tc, pct
-    b = k / tc.epochs
+    k, b = ft
     if pct < b:
         return replace(tc, schedule="one_cycle", pct_start=0.99, epochs=k), pct / b
     return replace(tc, lr=tc.lr / 2, epochs=tc.epochs - k), (pct - b) / (1 - b)
@@ -96,40 +96,75 @@ def lr_mom_at(cfg: RunConfig, pct: float) -> tuple[float, float]:
     return lr_at(tc, p), mom_at(tc, p)
 
 
-def planned_curve(cfg: RunConfig, steps_per_epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(lrs, moms) for every batch of the whole run, as the ParamScheduler will set them."""
-    total = max(1, cfg.train.epochs * steps_per_epoch)
-    pcts = np.arange(total) / total
-    both = np.array([lr_mom_at(cfg, p) for p in pcts]).reshape(-1, 2)
+def planned_curve(cfg: RunConfig, steps_per_epoch: int, epochs: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(lrs, moms) for every batch of the whole run, as the ParamScheduler will set them; ``epochs``:
+    the run length a time-budget plan chose (fractional when the last epoch is partial)."""
+    both = np.array([lr_mom_at(cfg, p) for p in planned_pcts(cfg, steps_per_epoch, epochs)]).reshape(-1, 2)
     return both[:, 0], both[:, 1]
 
 
 @dataclass(frozen=True)
 class ProgressMap:
     """pct = p0 + (1 - p0) * (x - x0) / (epochs - x0) for x fractional epochs done (clipped to [0, 1]).
-    The default map (x0 = p0 = 0) is the plain x / epochs."""
+    The default map (x0 = p0 = 0) is the plain x / epochs. A fine-tune run (``fine_tune``) also has a
+    fixed first segment: its ``frozen`` epochs map to [0, ``boundary``] (the pct where ``phase_at``
+    switches to the unfrozen schedule), so re-planning only ever compresses or stretches the
+    unfrozen part and the schedule switches phase exactly when the body is unfrozen."""
     epochs: float        # the run's end; a fraction: the last epoch trains part of its batches
     x0: float = 0.0
     p0: float = 0.0
+    frozen: float = 0.0
+    boundary: float = 0.0
+
+    @classmethod
+    def fine_tune(cls, epochs: float, frozen: int, boundary: float) -> "ProgressMap":
+        return cls(float(epochs), float(frozen), float(boundary), float(frozen), float(boundary))
 
     def pct(self, x: float) -> float:
+        if self.frozen > 0 and x < self.frozen:
+            return max(0.0, self.boundary * x / self.frozen)
         span = self.epochs - self.x0
         if span <= 0:
             return 1.0
         return min(1.0, max(0.0, self.p0 + (1.0 - self.p0) * (x - self.x0) / span))
 
     def replan(self, x: float, epochs: int) -> "ProgressMap":
-        """The map for a run that now ends after ``epochs`` epochs, continuous at position ``x``."""
-        if epochs <= x:
-            raise ValueError(f"a run re-planned at epoch {x:g} must end after it, not at {epochs}")
+        """The map for a run that now ends after ``epochs`` epochs, continuous at position ``x``
+        (before the end of a frozen segment: the segment stays, the rest is rescaled)."""
+        if epochs <= max(x, self.frozen):
+            raise ValueError(f"a run re-planned at epoch {max(x, self.frozen):g} must end after it, not at {epochs}")
+        if self.frozen > 0 and x < self.frozen:
+            return replace(self, epochs=float(epochs))
         return ProgressMap(float(epochs), float(x), self.pct(x))
 
     def to_dict(self) -> dict:
-        return {"epochs": self.epochs, "x0": self.x0, "p0": self.p0}
+        return {"epochs": self.epochs, "x0": self.x0, "p0": self.p0, "frozen": self.frozen,
+                "boundary": self.boundary}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ProgressMap":
-        return cls(float(d["epochs"]), float(d.get("x0", 0.0)), float(d.get("p0", 0.0)))
+        return cls(float(d["epochs"]), float(d.get("x0", 0.0)), float(d.get("p0", 0.0)),
+                   float(d.get("frozen", 0.0)), float(d.get("boundary", 0.0)))
+
+
+def fine_tune_boundary(cfg: RunConfig) -> tuple[int, float] | None:
+    """(frozen epochs, pct where the unfrozen phase starts) of a fine-tune run, else None."""
+    tc, k = cfg.train, cfg.tricks.freeze_epochs
+    if not tc.fine_tune or not 0 < k < tc.epochs:
+        return None
+    return k, k / tc.epochs
+
+
+def planned_pcts(cfg: RunConfig, steps_per_epoch: int, epochs: float | None = None) -> np.ndarray:
+    """pct of every batch of a run of ``epochs`` (fractional: a time-budget plan; default
+    train.epochs) as the budget keeper maps them (a fine-tune's frozen epochs keep their share)."""
+    if epochs is None:
+        total = max(1, cfg.train.epochs * steps_per_epoch)
+        return np.arange(total) / total
+    ft = fine_tune_boundary(cfg)
+    m = ProgressMap.fine_tune(epochs, *ft) if ft else ProgressMap(float(epochs))
+    x = np.arange(max(1, round(epochs * steps_per_epoch))) / steps_per_epoch
+    return np.array([m.pct(float(v)) for v in x])
 
 
 class ParamScheduler(Callback):

@@ -136,6 +136,13 @@ class RecipeAssistant(QWidget):
                 cfg.set("reasons", ()) != self._planned_cfg.set("reasons", ()):
             self.status.setText("the recipe changed since this plan: plan again")
 
+    def planned_epochs(self, cfg: RunConfig) -> float | None:
+        """The epochs the last plan chose for ``cfg`` (None: no plan, or the recipe changed since)."""
+        if self.plan is None or self._planned_cfg is None or \
+                cfg.set("reasons", ()) != self._planned_cfg.set("reasons", ()):
+            return None
+        return float(self.plan.epochs)
+
     def show_reasons(self, reasons: dict[str, str]) -> None:
         for key in [k for k in self.reason_labels if reasons.get(k) != self.reason_labels[k].property("reason")]:
             label = self.reason_labels.pop(key)

@@ -101,6 +101,7 @@ class RecipeView(QWidget):
         lay.addLayout(head)
         self.assistant = RecipeAssistant(session, self.form)  # Suggest a recipe, Plan the run
         lay.addWidget(self.assistant)
+        self.assistant.planned.connect(lambda _plan: self._sched_timer.start())  # draw the planned epochs
         lay.addWidget(self.problems_label)
         lay.addWidget(self.splitter, 1)
 
@@ -158,9 +159,10 @@ class RecipeView(QWidget):
         """Planned LR (and momentum) per step over the whole run, from the core's planned_curve."""
         cfg = self.session.config
         spe = steps_per_epoch(self.session)
+        epochs = self.assistant.planned_epochs(cfg)
         try:
             from ...train.schedules import planned_curve
-            lrs, moms = planned_curve(cfg, spe)
+            lrs, moms = planned_curve(cfg, spe, epochs)
         except ImportError:
             self.mom_plot_note.setText("Schedule preview needs workbench.train.schedules.")
             return
@@ -178,8 +180,14 @@ class RecipeView(QWidget):
         if moms is not None and len(moms):
             self._mom_curve.setData(x, np.asarray(moms, dtype=float))
             self._mom_vb.enableAutoRange()
-        self.mom_plot_note.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {cfg.train.epochs} epochs x "
-                                   f"{spe} steps; dashed: momentum (right axis)")
+        if epochs is not None:
+            length = f"{epochs:g} epochs (the time plan)"
+        elif cfg.train.budget_minutes > 0:
+            length = f"{cfg.train.epochs} epochs until Plan the run measures the {cfg.train.budget_minutes:g}-minute budget"
+        else:
+            length = f"{cfg.train.epochs} epochs"
+        self.mom_plot_note.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {length} x {spe} steps; "
+                                   "dashed: momentum (right axis)")
         self.schedule_redrawn.emit()
 
     # ----------------------------------------------------------------- file actions
