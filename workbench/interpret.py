@@ -5,7 +5,6 @@ Qt-free; returns arrays, indices and dataclasses that the GUI and the CLI draw.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .control import RunControl
+from .device import autocast
 from .events import Progress
 from .train.checkpoint import RunFolder, load_checkpoint
 
@@ -90,16 +90,6 @@ def nll_losses(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- inference
-def autocast_context(device: torch.device | str, precision: str):
-    """Autocast for inference: bf16 / fp16 where asked, nothing for fp32 / auto."""
-    dev = torch.device(device)
-    if precision == "bf16":
-        return torch.autocast(dev.type, dtype=torch.bfloat16)
-    if precision == "fp16" and dev.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
-
-
 def _batches_with_rows(loader: Any) -> Iterable[tuple]:
     if hasattr(loader, "iter_with_rows"):
         yield from loader.iter_with_rows()
@@ -122,7 +112,7 @@ def predict_loader(model: torch.nn.Module, loader: Any, items: Sequence[Any], de
     for i, (x, y, rows) in enumerate(_batches_with_rows(loader)):
         if control is not None:
             control.check()
-        with autocast_context(device, precision):
+        with autocast(device, precision):
             logits = model(x.to(device))
         probs_all.append(torch.softmax(logits.float(), 1).cpu().numpy())
         targets_all.append(torch.as_tensor(y).cpu().numpy().astype(np.int64))

@@ -104,7 +104,7 @@ def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device:
                   precision: str = "auto", steps: int = 3, warmup: int = 2) -> float:
     """Training images/s of ``arch`` at ``size`` px on this machine: forward + backward + AdamW step on
     synthetic input, after ``warmup`` steps (the first ones after building a model are slower)."""
-    from .device import autocast_dtype, pick_device, pick_precision
+    from .device import autocast, pick_device, pick_precision
     from .models import create_model
     dev = pick_device(device)
     prec = pick_precision(dev, precision)
@@ -112,12 +112,11 @@ def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(batch, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, n_classes, (batch,), device=dev)
-    dtype = autocast_dtype(prec)
     t0 = 0.0
     for i in range(steps + warmup):
         if i == warmup:
             t0 = time.perf_counter()
-        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+        with autocast(dev, prec):
             loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()

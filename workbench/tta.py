@@ -15,6 +15,7 @@ import torch
 from .augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop
 from .config import AugmentConfig, RunConfig, TTAConfig, norm_stats
 from .control import RunControl
+from .device import autocast
 from .events import Progress
 
 
@@ -84,7 +85,6 @@ def tta_predict(model: torch.nn.Module, cache, rows: Sequence[int], labels: Sequ
                 batch_size: int | None = None, sink: Callable | None = None,
                 control: RunControl | None = None) -> TTAResult:
     """TTA over ``rows`` of a PresizeCache (``cache.images`` uint8 (N, S, S, 3)) with the run's config."""
-    from .interpret import autocast_context
     model.eval()
     device = torch.device(device)
     rows = np.asarray(rows, dtype=np.int64)
@@ -94,7 +94,7 @@ def tta_predict(model: torch.nn.Module, cache, rows: Sequence[int], labels: Sequ
     size = cfg.data.image_size
 
     def logits_fn(x: torch.Tensor) -> torch.Tensor:
-        with autocast_context(device, precision):
+        with autocast(device, precision):
             return model(x)
 
     plains, augs = [], []
