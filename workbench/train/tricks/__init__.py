@@ -3,8 +3,6 @@ progressive resizing, freeze / unfreeze with discriminative rates, early stoppin
 weight averaging (EMA)."""
 from __future__ import annotations
 
-from typing import Sequence
-
 from ...config import RunConfig
 from ..callback import Callback
 from .early_stop import EarlyStopping
@@ -15,42 +13,17 @@ from .progressive import ProgressiveResize, size_schedule
 from .smoothing import SmoothedCrossEntropy, class_weights, make_loss
 from .snapshots import SnapshotEnsemble, load_snapshots
 
-__all__ = ["build_callbacks", "make_loss", "SetLoss", "MixUpCutMix", "ProgressiveResize",
+__all__ = ["build_callbacks", "make_loss", "MixUpCutMix", "ProgressiveResize",
            "FreezeUnfreeze", "EarlyStopping", "SnapshotEnsemble", "SmoothedCrossEntropy",
            "WeightAverage", "auto_decay", "class_weights", "discriminative_mults", "size_schedule", "load_snapshots"]
 
 
-class SetLoss(Callback):
-    """Install the configured loss when the trainer was not given one from :func:`make_loss`
-    (label smoothing / class weights); the previous loss is put back after the fit."""
-    order = -50
-
-    def __init__(self, cfg: RunConfig, class_counts: Sequence[int] | None = None) -> None:
-        self.cfg = cfg
-        self.class_counts = list(class_counts) if class_counts else None
-        self._previous = None
-
-    def before_fit(self, trainer) -> None:
-        self._previous = None
-        if isinstance(getattr(trainer, "loss_func", None), SmoothedCrossEntropy):
-            return  # already configured by the caller
-        self._previous = getattr(trainer, "loss_func", None)
-        trainer.loss_func = make_loss(self.cfg, self.class_counts)
-
-    def after_fit(self, trainer) -> None:
-        if self._previous is not None:
-            trainer.loss_func = self._previous
-            self._previous = None
-
-
-def build_callbacks(cfg: RunConfig, n_classes: int,
-                    class_counts: Sequence[int] | None = None) -> list[Callback]:
+def build_callbacks(cfg: RunConfig, n_classes: int) -> list[Callback]:
     """The trick callbacks the config asks for (empty for the defaults). The LR / momentum
-    schedule is not included (the trainer adds its ParamScheduler)."""
+    schedule is not included (the trainer adds its ParamScheduler), nor the loss (label smoothing,
+    class weights: :func:`make_loss`, which ``build_trainer`` hands to the Trainer)."""
     t = cfg.tricks
     cbs: list[Callback] = []
-    if t.label_smoothing > 0 or (t.class_balance == "loss" and class_counts):
-        cbs.append(SetLoss(cfg, class_counts))
     if t.mixup > 0 or t.cutmix > 0:
         cbs.append(MixUpCutMix(n_classes, t.mixup, t.cutmix, seed=cfg.seed))
     if t.progressive_resize:
