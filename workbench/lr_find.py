@@ -17,6 +17,7 @@ from .control import Cancelled, RunControl
 from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
 from .data.report import require_trainable
 from .train.callback import CancelEpoch, CancelFit, Callback
+from .train.schedules import ParamScheduler, set_group_lrs
 from .train.tricks.freeze import FreezeUnfreeze, unfreeze
 
 SUGGESTIONS = ("valley", "steep", "minimum", "slide")
@@ -194,13 +195,6 @@ class LRFinder(Callback):
         self._last_sent = -math.inf
         self._lr = float(self.sched[0])
 
-    def _set_lr(self, trainer, lr: float) -> None:
-        mults = list(getattr(trainer, "lr_mults", None) or [])
-        by_layer = len(mults) == len(getattr(trainer, "layer_groups", None) or [])
-        for i, g in enumerate(trainer.opt.param_groups):
-            k = g.get("layer_group", i) if by_layer else i
-            g["lr"] = lr * (mults[k] if 0 <= k < len(mults) else 1.0)
-
     def before_batch(self, trainer) -> None:
         if self.control is not None:
             try:
@@ -209,10 +203,10 @@ class LRFinder(Callback):
                 self.cancelled = True
                 raise CancelFit("LR finder stopped by the user") from None
         self._lr = float(self.sched[min(len(self.lrs), len(self.sched) - 1)])
-        self._set_lr(trainer, self._lr)
+        set_group_lrs(trainer, self._lr)
 
     def before_step(self, trainer) -> None:
-        self._set_lr(trainer, self._lr)  # also after any scheduler that sets rates late
+        set_group_lrs(trainer, self._lr)  # also after any scheduler that sets rates late
 
     def after_loss(self, trainer) -> None:
         """Record the loss; end the test after num_it batches or when the smoothed loss diverges
@@ -304,7 +298,6 @@ def _range_test_callbacks(callbacks: list) -> list:
     """The trainer's callbacks that shape a training batch (MixUp, freezing, loss, ...); the
     schedule, early stopping, snapshots and weight averaging are left out (the finder sets the rate
     itself and restores the weights)."""
-    from .train.schedules import ParamScheduler
     from .train.tricks import EarlyStopping, SnapshotEnsemble, WeightAverage
     return [cb for cb in callbacks
             if not isinstance(cb, (ParamScheduler, EarlyStopping, SnapshotEnsemble, WeightAverage))]
