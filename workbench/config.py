@@ -10,6 +10,7 @@ import functools
 import math
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -122,7 +123,6 @@ class TricksConfig:
     early_stop_patience: int = opt(0, "Early stopping patience", "Stop when the monitored metric has not improved for this many epochs; 0 = off.", min=0, max=1000)
     monitor: str = opt("valid_loss", "Monitored metric", "Metric for early stopping and the best checkpoint.", choices=("valid_loss", "accuracy"))
     keep_best: bool = opt(True, "Keep best model", "Load the best checkpoint at the end of training.")
-    snapshot_ensemble: bool = opt(False, "Snapshot ensemble", "With SGDR, save a snapshot at the end of each cycle for averaging.", advanced=True)
     ema: bool = opt(False, "Weight averaging (EMA)", "Keep an exponential moving average of the weights, updated every step; validation, checkpoints, the best model and export use it.")
     ema_decay: float = opt(0.0, "EMA decay", "Weight of the old average at each step; 0 = auto: matched to the run length so the averaging window is about 3 % of the run's steps.", min=0.0, max=0.99999, advanced=True)
     class_balance: str = opt("none", "Class balancing", "none, sampler (oversample rare classes) or loss (class-weighted loss).", choices=("none", "sampler", "loss"))
@@ -480,6 +480,31 @@ def _migrate_2_to_3(d: dict) -> dict:
 MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
+class RemovedOptionWarning(UserWarning):
+    """A recipe sets an option this version no longer has; it is ignored."""
+
+
+# options taken out of the recipe, in any schema version: key -> (default it had, why it went)
+REMOVED = {"tricks.snapshot_ensemble": (False, "the snapshot ensemble was removed (nothing read its snapshots)")}
+
+
+def _drop_removed(d: dict) -> dict:
+    """``d`` without the REMOVED options; one RemovedOptionWarning for each one set to something
+    other than its old default (a run folder's config.toml lists every option, mostly at defaults)."""
+    out = dict(d)
+    for key, (default, why) in REMOVED.items():
+        section, _, name = key.partition(".")
+        sec = out.get(section)
+        if not isinstance(sec, dict) or name not in sec:
+            continue
+        sec = dict(sec)
+        value = sec.pop(name)
+        out[section] = sec
+        if value != default:
+            warnings.warn(f"{key} = {value!r} is ignored: {why}", RemovedOptionWarning, stacklevel=4)
+    return out
+
+
 def migrate(d: dict) -> dict:
     version = d.get("schema_version", 1)
     if not isinstance(version, int) or version < 1:
@@ -489,4 +514,4 @@ def migrate(d: dict) -> dict:
     while version < SCHEMA_VERSION:
         d = MIGRATIONS[version](d)
         version = d["schema_version"]
-    return d
+    return _drop_removed(d)

@@ -18,7 +18,7 @@ from .atomic import atomic_write_bytes
 from .control import RunControl
 from .device import autocast
 from .events import Progress
-from .train.checkpoint import RunFolder, load_checkpoint
+from .train.checkpoint import RunFolder
 
 PREDICTIONS_FILE = RunFolder.PREDICTIONS
 
@@ -338,22 +338,6 @@ def interpret_run(run_dir: str | os.PathLike, sink: Callable | None = None, cont
                            sink=sink, control=control, task="interpret")
     preds.save(cached)
     return Interpretation(preds, info, which)
-
-
-def snapshot_predictions(run_dir: str | os.PathLike, sink: Callable | None = None,
-                         control: RunControl | None = None, device: Any = None) -> list[Predictions]:
-    """Predictions of every checkpoints/snapshot-<k>.pt of a run (snapshot ensemble members)."""
-    snaps = sorted(RunFolder(run_dir).snapshots(),
-                   key=lambda q: int(q.stem.split("-")[-1]) if q.stem.split("-")[-1].isdigit() else 0)
-    if not snaps:
-        raise ValueError(f"{run_dir}: no snapshot checkpoints (train with tricks.snapshot_ensemble and sgdr)")
-    model, info, bundle, dev, precision = open_valid(run_dir, "best", sink, control, device)
-    out = []
-    for s in snaps:
-        model.load_state_dict(load_checkpoint(s, map_location=dev)["model"])
-        out.append(predict_loader(model, bundle.valid, bundle.cache.paths, dev, precision, info.classes,
-                                  control=control, task=f"snapshot {s.stem}"))
-    return out
 
 
 def runs_ensemble(run_dirs: Sequence[str | os.PathLike], sink: Callable | None = None,

@@ -296,11 +296,11 @@ def _quiet_sink(sink):
 
 def _range_test_callbacks(callbacks: list) -> list:
     """The trainer's callbacks that shape a training batch (MixUp, freezing, loss, ...); the
-    schedule, early stopping, snapshots and weight averaging are left out (the finder sets the rate
+    schedule, early stopping and weight averaging are left out (the finder sets the rate
     itself and restores the weights)."""
-    from .train.tricks import EarlyStopping, SnapshotEnsemble, WeightAverage
+    from .train.tricks import EarlyStopping, WeightAverage
     return [cb for cb in callbacks
-            if not isinstance(cb, (ParamScheduler, EarlyStopping, SnapshotEnsemble, WeightAverage))]
+            if not isinstance(cb, (ParamScheduler, EarlyStopping, WeightAverage))]
 
 
 def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,

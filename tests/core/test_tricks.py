@@ -13,9 +13,8 @@ from workbench.config import RunConfig
 from workbench.control import RunControl
 from workbench.train.callback import CancelFit, Callback
 from workbench.train.tricks import (EarlyStopping, FreezeUnfreeze, MixUpCutMix, ProgressiveResize,
-                                    SnapshotEnsemble, build_callbacks, class_weights,
-                                    discriminative_mults, load_snapshots, make_loss, size_schedule)
-from workbench.train.tricks.snapshots import cycle_ends
+                                    build_callbacks, class_weights, discriminative_mults, make_loss,
+                                    size_schedule)
 from synth import TensorLoader
 
 
@@ -48,10 +47,10 @@ def test_build_callbacks_defaults_empty_and_all_on():
     assert build_callbacks(RunConfig(), 3) == []
     cfg = cfg_with(**{"tricks.mixup": 0.4, "tricks.cutmix": 1.0, "tricks.progressive_resize": "true",
                       "tricks.freeze_epochs": 1, "tricks.early_stop_patience": 2,
-                      "tricks.snapshot_ensemble": "true", "train.schedule": '"sgdr"',
+                      "train.schedule": '"sgdr"',
                       "tricks.label_smoothing": 0.1})
     names = {cb.name for cb in build_callbacks(cfg, 3)}
-    assert {"MixUpCutMix", "ProgressiveResize", "FreezeUnfreeze", "EarlyStopping", "SnapshotEnsemble"} <= names
+    assert {"MixUpCutMix", "ProgressiveResize", "FreezeUnfreeze", "EarlyStopping"} <= names
     assert "ParamScheduler" not in names
 
 
@@ -199,29 +198,6 @@ def test_early_stopping_after_patience(monitor, values):
         resumed.after_epoch(tr)
     assert tr.stop_reason == "early_stopped"
     assert not EarlyStopping(monitor, 1).improved(math.nan)
-
-
-# ----------------------------------------------------------------------------- snapshots
-def test_snapshots_at_cycle_ends(tmp_path):
-    assert cycle_ends(1, 2, 7) == [1, 3, 7]
-    assert cycle_ends(2, 1, 7) == [2, 4, 6]
-    model, _ = small_model()
-    tr = StandIn(model=model, n_epochs=7, run_dir=str(tmp_path))
-    cb = SnapshotEnsemble(1, 2)
-    for e in range(7):
-        tr.epoch = e
-        with torch.no_grad():
-            model[6].bias.fill_(float(e))
-        cb.after_epoch(tr)
-    assert cb.saved == [0, 1, 2]
-    snaps = load_snapshots(tmp_path)
-    assert [s["6.bias"][0].item() for s in snaps] == [0.0, 2.0, 6.0]
-    mem = SnapshotEnsemble(1, 2)
-    tr.run_dir = None
-    for e in range(3):
-        tr.epoch = e
-        mem.after_epoch(tr)
-    assert len(mem.snapshots) == 2 and load_snapshots(tmp_path / "nothing") == []
 
 
 # ----------------------------------------------------------------------------- with the real Trainer

@@ -8,10 +8,11 @@ import shutil
 import sys
 import threading
 import time
+import warnings
 from typing import Iterator, TextIO
 
 from ..atomic import atomic_write_json
-from ..config import ConfigError, RunConfig, iter_fields
+from ..config import ConfigError, RemovedOptionWarning, RunConfig, iter_fields
 from ..control import RunControl
 from ..events import (BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, Paused, Progress,
                       Replanned, Resumed, fmt_time)
@@ -64,7 +65,14 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 def load_config(args: argparse.Namespace, dataset: str | None = None) -> RunConfig:
     """Config file first, then --set overrides, then the positional dataset; exit 2 on problems."""
     try:
-        cfg = RunConfig.load(args.config) if getattr(args, "config", None) else RunConfig()
+        with warnings.catch_warnings(record=True) as removed:
+            warnings.simplefilter("always", RemovedOptionWarning)
+            cfg = RunConfig.load(args.config) if getattr(args, "config", None) else RunConfig()
+        for w in removed:
+            if issubclass(w.category, RemovedOptionWarning):
+                print(f"warning: {args.config}: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         overrides = getattr(args, "overrides", []) or []
         cfg = cfg.with_overrides(overrides)
         # a suggested recipe: the reasons of options set here no longer hold

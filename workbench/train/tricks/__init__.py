@@ -1,6 +1,6 @@
 """Training tricks as callbacks: MixUp / CutMix, label smoothing and class weights (loss),
-progressive resizing, freeze / unfreeze with discriminative rates, early stopping, snapshots,
-weight averaging (EMA)."""
+progressive resizing, freeze / unfreeze with discriminative rates, early stopping, weight
+averaging (EMA)."""
 from __future__ import annotations
 
 from ...config import RunConfig
@@ -11,11 +11,10 @@ from .freeze import FreezeUnfreeze, discriminative_mults
 from .mixup import MixUpCutMix
 from .progressive import ProgressiveResize, size_schedule
 from .smoothing import SmoothedCrossEntropy, class_weights, make_loss
-from .snapshots import SnapshotEnsemble, load_snapshots
 
 __all__ = ["build_callbacks", "make_loss", "MixUpCutMix", "ProgressiveResize",
-           "FreezeUnfreeze", "EarlyStopping", "SnapshotEnsemble", "SmoothedCrossEntropy",
-           "WeightAverage", "auto_decay", "class_weights", "discriminative_mults", "size_schedule", "load_snapshots"]
+           "FreezeUnfreeze", "EarlyStopping", "SmoothedCrossEntropy",
+           "WeightAverage", "auto_decay", "class_weights", "discriminative_mults", "size_schedule"]
 
 
 def build_callbacks(cfg: RunConfig, n_classes: int) -> list[Callback]:
@@ -35,7 +34,4 @@ def build_callbacks(cfg: RunConfig, n_classes: int) -> list[Callback]:
         cbs.append(WeightAverage(t.ema_decay))
     if t.early_stop_patience > 0:
         cbs.append(EarlyStopping(t.monitor, t.early_stop_patience))
-    if t.snapshot_ensemble:
-        cbs.append(SnapshotEnsemble(cfg.train.sgdr_cycle_len, cfg.train.sgdr_cycle_mult,
-                                    enabled=cfg.train.schedule == "sgdr"))
     return sorted(cbs, key=lambda c: c.order)
