@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 from ..atomic import atomic_write_json
 from ..control import RunControl
 from ..events import Progress
-from .scancache import fingerprint, info_for, load_json, stats_cache_path
+from .scancache import fingerprint, load_json, stats_cache_path
 from .types import Dataset
 
 THUMB = 64
@@ -111,7 +111,7 @@ def _header_size(path: str) -> tuple[int, int]:
 def compute_stats(ds: Dataset, sink: Callable | None = None, control: RunControl | None = None,
                   sample: int = 500) -> DatasetStats:
     """Counts, size histograms and mean / std on up to ``sample`` downsized images (cached)."""
-    info = info_for(ds)
+    info = ds.scan
     records = info.records if info else {}
     parts = [ds.root, list(ds.classes), sample]
     for it in ds.items:
