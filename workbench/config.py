@@ -23,8 +23,6 @@ else:  # pragma: no cover
 import tomli_w
 
 from .atomic import atomic_write_text
-from .models import ModelError, arch_problem, check_weights_file
-from .weights import WeightsError, spec as weights_spec, tags as weights_tags
 
 SCHEMA_VERSION = 3
 
@@ -288,13 +286,21 @@ def norm_stats(cfg: "RunConfig") -> tuple[tuple, tuple]:
     pretrained weights (their published metadata, no file needed), else ImageNet's."""
     m = cfg.model
     mean, std = IMAGENET_MEAN, IMAGENET_STD
-    if m.pretrained.lower() != "none":
+    if m.pretrained.lower() != "none" and not (m.mean and m.std):
+        from .weights import WeightsError, spec as weights_spec
         try:
             s = weights_spec(m.arch, m.pretrained)
             mean, std = s.mean, s.std
         except WeightsError:
             pass
     return (tuple(m.mean) or tuple(mean)), (tuple(m.std) or tuple(std))
+
+
+def drop_reasons(cfg: "RunConfig", keys) -> "RunConfig":
+    """``cfg`` without the reasons of ``keys`` (options the user set afterwards)."""
+    keys = set(keys)
+    kept = tuple(r for r in cfg.reasons if str(r).partition(": ")[0] not in keys)
+    return cfg if kept == tuple(cfg.reasons) else cfg.set("reasons", kept)
 
 
 def with_norm(cfg: "RunConfig") -> "RunConfig":
@@ -304,7 +310,10 @@ def with_norm(cfg: "RunConfig") -> "RunConfig":
 
 
 def model_problems(m: ModelConfig) -> list[str]:
-    """Architecture typos (with suggestions), an unknown weights tag, an unusable weights file."""
+    """Architecture typos (with suggestions), an unknown weights tag, an unusable weights file.
+    (models and weights import torch: loaded here, when a recipe is validated, not with the config.)"""
+    from .models import arch_problem
+    from .weights import tags as weights_tags
     problem = arch_problem(m.arch)
     if problem:
         return [f"model.arch: {problem}"]
@@ -329,6 +338,7 @@ def model_problems(m: ModelConfig) -> list[str]:
 
 @functools.lru_cache(maxsize=32)
 def _weights_file_problem(arch: str, path: str, size: int, mtime_ns: int) -> str:
+    from .models import ModelError, check_weights_file
     try:
         check_weights_file(arch, path)
     except ModelError as e:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .config import RunConfig
+from .config import RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
 from .weights import cached_tag
 
 SIZES = (64, 96, 128, 160, 224)
@@ -91,13 +91,6 @@ def parse_reasons(lines) -> dict[str, str]:
         if key and reason:
             out[key] = reason
     return out
-
-
-def drop_reasons(cfg: RunConfig, keys) -> RunConfig:
-    """``cfg`` without the reasons of ``keys`` (options the user set afterwards)."""
-    keys = set(keys)
-    kept = tuple(r for r in cfg.reasons if str(r).partition(": ")[0] not in keys)
-    return cfg if kept == tuple(cfg.reasons) else cfg.set("reasons", kept)
 
 
 def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device: str = "auto",

@@ -12,11 +12,10 @@ import warnings
 from typing import Iterator, TextIO
 
 from ..atomic import atomic_write_json
-from ..config import ConfigError, RemovedOptionWarning, RunConfig, iter_fields
+from ..config import ConfigError, RemovedOptionWarning, RunConfig, drop_reasons, iter_fields
 from ..control import RunControl
 from ..events import (BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, Paused, Progress,
                       Replanned, Resumed, fmt_time)
-from ..suggest import drop_reasons
 
 
 class UsageError(Exception):
