@@ -50,15 +50,12 @@ class CamResult:
 def photo_and_box(path: str, crop: float) -> tuple[np.ndarray, tuple]:
     """The upright RGB photo (decoded as training decodes it, scaled to VIEW_SIDE at most) and the
     centred square of it that validation shows the model (the short side x ``crop``)."""
-    from PIL import Image
-    from .data.cache import load_rgb
-    img = load_rgb(path)
-    if max(img.size) > VIEW_SIDE:
-        img.thumbnail((VIEW_SIDE, VIEW_SIDE), Image.Resampling.LANCZOS)
-    w, h = img.size
+    from .data.cache import thumbnail
+    photo = thumbnail(path, VIEW_SIDE)
+    h, w = photo.shape[:2]
     side = min(w, h) * crop
     box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-    return np.asarray(img, dtype=np.uint8), tuple(int(round(v)) for v in box)
+    return photo, tuple(int(round(v)) for v in box)
 
 
 class CamProvider:
