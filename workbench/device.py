@@ -8,6 +8,7 @@ measured ~30x slower than fp32. On CUDA, AMP uses bf16 where supported, else fp1
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 import threading
@@ -159,7 +160,6 @@ def keep_freed_memory() -> bool:
         _allocator_tuned = False
         if sys.platform.startswith("linux"):
             try:
-                import ctypes
                 libc = ctypes.CDLL("libc.so.6")
                 _allocator_tuned = bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)) and bool(
                     libc.mallopt(_M_TRIM_THRESHOLD, 2**30))  # C int: at most 2**31 - 1

@@ -16,8 +16,11 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .control import RunControl
-from .device import autocast
+from .data import open_dataset
+from .data.pipeline import build_loaders
+from .device import autocast, pick_precision
 from .events import Progress
+from .runs import load_model, load_run
 from .train.checkpoint import RunFolder
 
 PREDICTIONS_FILE = RunFolder.PREDICTIONS
@@ -302,10 +305,6 @@ def open_valid(run_dir: str | os.PathLike, which: str = "best", sink: Callable |
                control: RunControl | None = None, device: Any = None):
     """(model in eval mode, RunInfo, DataBundle, device, precision) rebuilt from the run's config, so
     validation batches get exactly the preprocessing they had during training."""
-    from .data import open_dataset
-    from .data.pipeline import build_loaders
-    from .device import pick_precision
-    from .runs import load_model
     dev = torch.device(device) if device is not None else None
     model, info = load_model(run_dir, which=which, device=str(dev) if dev is not None else "cpu")
     cfg = info.config
@@ -325,7 +324,6 @@ def interpret_run(run_dir: str | os.PathLike, sink: Callable | None = None, cont
                   which: str = "best", device: Any = None, use_cache: bool = True) -> Interpretation:
     """Predict the run's validation set once and keep it in run_dir/predictions.npz; later calls load
     that file while it is newer than the checkpoint."""
-    from .runs import load_run
     cached = predictions_file(run_dir, which)
     ckpt = checkpoint_file(run_dir, which)
     if use_cache and cached.is_file() and ckpt.is_file() and cached.stat().st_mtime >= ckpt.stat().st_mtime:

@@ -14,10 +14,15 @@ import numpy as np
 
 from .config import LRFindConfig, RunConfig
 from .control import Cancelled, RunControl
-from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
+from .data import open_dataset
+from .data.pipeline import build_loaders
 from .data.report import require_trainable
+from .device import pick_device, set_threads
+from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
 from .train.callback import CancelEpoch, CancelFit, Callback
+from .train.run import build_trainer
 from .train.schedules import ParamScheduler, set_group_lrs
+from .train.tricks import EarlyStopping, WeightAverage
 from .train.tricks.freeze import FreezeUnfreeze, unfreeze
 
 SUGGESTIONS = ("valley", "steep", "minimum", "slide")
@@ -298,7 +303,6 @@ def _range_test_callbacks(callbacks: list) -> list:
     """The trainer's callbacks that shape a training batch (MixUp, freezing, loss, ...); the
     schedule, early stopping and weight averaging are left out (the finder sets the rate
     itself and restores the weights)."""
-    from .train.tricks import EarlyStopping, WeightAverage
     return [cb for cb in callbacks
             if not isinstance(cb, (ParamScheduler, EarlyStopping, WeightAverage))]
 
@@ -341,10 +345,6 @@ def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None,
             gui_attached: bool = False, unfrozen: bool = False) -> LRFindResult:
     """Open the dataset, build loaders, model and trainer as training would, and run the range test.
     Torch CPU threads follow ``train.threads`` (all cores by default)."""
-    from .data import open_dataset
-    from .data.pipeline import build_loaders
-    from .device import pick_device, set_threads
-    from .train.run import build_trainer
 
     set_threads(gui_attached, cfg.train.threads)
     device = pick_device(cfg.train.device)

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from .config import RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
+from .device import autocast, pick_device, pick_precision
+from .models import create_model
 from .weights import cached_tag
 
 SIZES = (64, 96, 128, 160, 224)
@@ -97,8 +99,6 @@ def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device:
                   precision: str = "auto", steps: int = 3, warmup: int = 2) -> float:
     """Training images/s of ``arch`` at ``size`` px on this machine: forward + backward + AdamW step on
     synthetic input, after ``warmup`` steps (the first ones after building a model are slower)."""
-    from .device import autocast, pick_device, pick_precision
-    from .models import create_model
     dev = pick_device(device)
     prec = pick_precision(dev, precision)
     model = create_model(arch, n_classes).to(dev).to(memory_format=torch.channels_last)

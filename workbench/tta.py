@@ -17,6 +17,7 @@ from .config import AugmentConfig, RunConfig, TTAConfig, norm_stats
 from .control import RunControl
 from .device import autocast
 from .events import Progress
+from .interpret import open_valid
 
 
 @dataclass
@@ -120,7 +121,6 @@ def tta_predict(model: torch.nn.Module, cache, rows: Sequence[int], labels: Sequ
 def tta_run(run_dir, sink: Callable | None = None, control: RunControl | None = None, which: str = "best",
             device=None) -> TTAResult:
     """TTA of a run's model on its validation set (rows in the order of interpret_run's Predictions)."""
-    from .interpret import open_valid
     model, info, bundle, dev, precision = open_valid(run_dir, which, sink, control, device)
     v = bundle.valid
     order = np.argsort(np.asarray(v.rows), kind="stable")

@@ -28,6 +28,13 @@ def require_dataset(cfg: RunConfig) -> None:
         raise UsageError("no dataset: give DATASET or set data.path in the config")
 
 
+def require_run(run_dir) -> None:
+    """UsageError when ``run_dir`` is no run folder (evaluate, export, resume)."""
+    from ..train.checkpoint import RunFolder  # torch: not on the path of `workbench --help`
+    if not RunFolder.is_run(run_dir):
+        raise UsageError(f"{run_dir}: not a run folder (no {RunFolder.CONFIG})")
+
+
 def require_folds(k: int) -> None:
     """UsageError for a fold count that cannot cross-fit."""
     if k < 2:

@@ -19,17 +19,19 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_json
 from ..config import ConfigError, RunConfig, with_norm
 from ..control import Cancelled, RunControl
+from ..data import open_dataset
+from ..data.pipeline import DataBundle, build_loaders
 from ..device import describe, pick_device, pick_precision, set_threads
-from ..atomic import atomic_write_json
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
 from ..locks import BusyError, busy_message, is_busy, run_folder_lock
 from ..models import create_model
 from ..weights import weights_file_for
-from .callback import Callback
 from . import distributed
 from .budget import BudgetKeeper
+from .callback import Callback
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
 from .planner import PLAN_FILE, Plan, make_plan, probe, whole
 from .preflight import SetupError, preflight
@@ -58,8 +60,6 @@ def seed_everything(seed: int) -> None:
 
 
 def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, world_size: int = 1, ds=None):
-    from ..data import open_dataset
-    from ..data.pipeline import build_loaders
     ds = ds if ds is not None else open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
     return build_loaders(ds, cfg, device, sink=sink, control=control, rank=rank, world_size=world_size)
 
@@ -73,7 +73,6 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
     ``load_weights`` = False skips the starting weights (a resume loads its checkpoint instead)."""
     device = device or pick_device(cfg.train.device)
     precision = precision or pick_precision(device, cfg.train.precision)
-    from ..data.pipeline import DataBundle, build_loaders
     bundle = ds_or_bundle
     if not isinstance(bundle, DataBundle):  # a Dataset (which also has a .train property)
         bundle = build_loaders(ds_or_bundle, cfg, device, sink=sink, control=control)
