@@ -1,11 +1,13 @@
 """The measurements behind the suggester's rules (workbench/suggest.py), side by side in one run.
 
-Each variant is `workbench train` in a subprocess on the same data and seed; accuracy (of the best
-epoch, as the run reports it) and wall time are printed.
+Each variant is `workbench train` in a subprocess on the same data, once per seed (--seeds); accuracy
+(of the best epoch, as the run reports it) and wall time are printed per seed, then the mean and range
+of each variant (the demo set's accuracy depends on the seed by several points, so one seed decides
+nothing).
   long run (the demo recipe, 20 epochs): as is / + weight averaging (EMA) / + MixUp 0.4 + CutMix 1.0
   short run (5 epochs): default augmentation / light (min scale 0.5, warp 0.1)
 
-    python bench/suggest_rules.py [--data DIR (default: the demo set)] [--long 20] [--short 5]
+    python bench/suggest_rules.py [--data DIR (default: the demo set)] [--long 20] [--short 5] [--seeds 0 1 2]
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="")
     ap.add_argument("--long", type=int, default=20)
     ap.add_argument("--short", type=int, default=5)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -57,10 +60,18 @@ def main(argv: list[str] | None = None) -> int:
                     ("short, default augmentation", {**base, "train.epochs": args.short, "augment.min_scale": 0.35}),
                     ("short, light augmentation", {**base, "train.epochs": args.short, "augment.min_scale": 0.5,
                                                    "augment.max_warp": 0.1})]
+        summary = []
         for i, (name, sets) in enumerate(variants):
-            wall, m = train(data, tmp / f"v{i}", sets)
-            print(f"{name:30} epochs {m['epochs_done']:3}  accuracy {m['valid_accuracy']:.3f}  wall {wall:6.1f} s  "
-                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+            accs = []
+            for seed in args.seeds:
+                wall, m = train(data, tmp / f"v{i}-{seed}", {**sets, "seed": seed})
+                accs.append(m["valid_accuracy"])
+                print(f"{name:30} seed {seed}  epochs {m['epochs_done']:3}  accuracy {m['valid_accuracy']:.3f}  "
+                      f"wall {wall:6.1f} s  load {os.getloadavg()[0]:.1f}", flush=True)
+            summary.append((name, accs))
+        print("variant                         mean   min    max    (seeds " + " ".join(map(str, args.seeds)) + ")")
+        for name, accs in summary:
+            print(f"{name:30}  {sum(accs) / len(accs):.3f}  {min(accs):.3f}  {max(accs):.3f}")
     return 0
 
 

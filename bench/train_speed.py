@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from workbench.config import RunConfig  # noqa: E402
-from workbench.device import (autocast_dtype, cpu_kind, describe, pick_device, pick_precision,  # noqa: E402
+from workbench.device import (autocast, cpu_kind, describe, pick_device, pick_precision,  # noqa: E402
                               set_threads)
 from workbench.models import create_model  # noqa: E402
 from workbench.train.optim import make_optimizer  # noqa: E402
@@ -96,10 +96,9 @@ def ceiling(cfg: RunConfig, precision: str, n_classes: int, steps: int) -> dict:
     opt = make_optimizer(cfg.train.optimizer, [model.parameters()], 1e-4, cfg.train.weight_decay)  # ours' optimizer
     x = torch.randn(bs, 3, size, size).to(memory_format=torch.channels_last)
     y = torch.randint(0, n_classes, (bs,))
-    dtype = autocast_dtype(precision)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with autocast("cpu", precision):
             loss = nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import sys
 
+from .cli import main as cli_main
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from .cli import main as cli_main
     return cli_main(argv if argv else ["gui"])
 
 

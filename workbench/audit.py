@@ -26,9 +26,9 @@ from .config import RunConfig
 from .control import RunControl
 from .crossval import fold_csv, stratified_folds
 from .data import ChangeSet, open_dataset
-from .device import pick_device, pick_precision
+from .device import autocast, pick_device, pick_precision
 from .events import LogMessage, Progress
-from .interpret import Predictions, autocast_context, interpret_run
+from .interpret import Predictions, interpret_run
 from .models import create_model
 from .near_dups import require
 from .pretrained import pretrained_defaults
@@ -112,7 +112,7 @@ def seconds_per_image(cfg: RunConfig, steps: int = 2) -> tuple[float, float]:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step(train_mode: bool) -> None:
-        with autocast_context(device, precision):
+        with autocast(device, precision):
             if train_mode:
                 loss = torch.nn.functional.cross_entropy(model(x).float(), y)
                 loss.backward()

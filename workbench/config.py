@@ -10,6 +10,7 @@ import functools
 import math
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,8 +23,6 @@ else:  # pragma: no cover
 import tomli_w
 
 from .atomic import atomic_write_text
-from .models import ModelError, arch_problem, check_weights_file
-from .weights import WeightsError, spec as weights_spec, tags as weights_tags
 
 SCHEMA_VERSION = 3
 
@@ -123,7 +122,6 @@ class TricksConfig:
     early_stop_patience: int = opt(0, "Early stopping patience", "Stop when the monitored metric has not improved for this many epochs; 0 = off.", min=0, max=1000)
     monitor: str = opt("valid_loss", "Monitored metric", "Metric for early stopping and the best checkpoint.", choices=("valid_loss", "accuracy"))
     keep_best: bool = opt(True, "Keep best model", "Load the best checkpoint at the end of training.")
-    snapshot_ensemble: bool = opt(False, "Snapshot ensemble", "With SGDR, save a snapshot at the end of each cycle for averaging.", advanced=True)
     ema: bool = opt(False, "Weight averaging (EMA)", "Keep an exponential moving average of the weights, updated every step; validation, checkpoints, the best model and export use it.")
     ema_decay: float = opt(0.0, "EMA decay", "Weight of the old average at each step; 0 = auto: matched to the run length so the averaging window is about 3 % of the run's steps.", min=0.0, max=0.99999, advanced=True)
     class_balance: str = opt("none", "Class balancing", "none, sampler (oversample rare classes) or loss (class-weighted loss).", choices=("none", "sampler", "loss"))
@@ -289,13 +287,21 @@ def norm_stats(cfg: "RunConfig") -> tuple[tuple, tuple]:
     pretrained weights (their published metadata, no file needed), else ImageNet's."""
     m = cfg.model
     mean, std = IMAGENET_MEAN, IMAGENET_STD
-    if m.pretrained.lower() != "none":
+    if m.pretrained.lower() != "none" and not (m.mean and m.std):
+        from .weights import WeightsError, spec as weights_spec
         try:
             s = weights_spec(m.arch, m.pretrained)
             mean, std = s.mean, s.std
         except WeightsError:
             pass
     return (tuple(m.mean) or tuple(mean)), (tuple(m.std) or tuple(std))
+
+
+def drop_reasons(cfg: "RunConfig", keys) -> "RunConfig":
+    """``cfg`` without the reasons of ``keys`` (options the user set afterwards)."""
+    keys = set(keys)
+    kept = tuple(r for r in cfg.reasons if str(r).partition(": ")[0] not in keys)
+    return cfg if kept == tuple(cfg.reasons) else cfg.set("reasons", kept)
 
 
 def with_norm(cfg: "RunConfig") -> "RunConfig":
@@ -305,7 +311,10 @@ def with_norm(cfg: "RunConfig") -> "RunConfig":
 
 
 def model_problems(m: ModelConfig) -> list[str]:
-    """Architecture typos (with suggestions), an unknown weights tag, an unusable weights file."""
+    """Architecture typos (with suggestions), an unknown weights tag, an unusable weights file.
+    (models and weights import torch: loaded here, when a recipe is validated, not with the config.)"""
+    from .models import arch_problem
+    from .weights import tags as weights_tags
     problem = arch_problem(m.arch)
     if problem:
         return [f"model.arch: {problem}"]
@@ -330,6 +339,7 @@ def model_problems(m: ModelConfig) -> list[str]:
 
 @functools.lru_cache(maxsize=32)
 def _weights_file_problem(arch: str, path: str, size: int, mtime_ns: int) -> str:
+    from .models import ModelError, check_weights_file
     try:
         check_weights_file(arch, path)
     except ModelError as e:
@@ -481,6 +491,31 @@ def _migrate_2_to_3(d: dict) -> dict:
 MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
+class RemovedOptionWarning(UserWarning):
+    """A recipe sets an option this version no longer has; it is ignored."""
+
+
+# options taken out of the recipe, in any schema version: key -> (default it had, why it went)
+REMOVED = {"tricks.snapshot_ensemble": (False, "the snapshot ensemble was removed (nothing read its snapshots)")}
+
+
+def _drop_removed(d: dict) -> dict:
+    """``d`` without the REMOVED options; one RemovedOptionWarning for each one set to something
+    other than its old default (a run folder's config.toml lists every option, mostly at defaults)."""
+    out = dict(d)
+    for key, (default, why) in REMOVED.items():
+        section, _, name = key.partition(".")
+        sec = out.get(section)
+        if not isinstance(sec, dict) or name not in sec:
+            continue
+        sec = dict(sec)
+        value = sec.pop(name)
+        out[section] = sec
+        if value != default:
+            warnings.warn(f"{key} = {value!r} is ignored: {why}", RemovedOptionWarning, stacklevel=4)
+    return out
+
+
 def migrate(d: dict) -> dict:
     version = d.get("schema_version", 1)
     if not isinstance(version, int) or version < 1:
@@ -490,4 +525,4 @@ def migrate(d: dict) -> dict:
     while version < SCHEMA_VERSION:
         d = MIGRATIONS[version](d)
         version = d["schema_version"]
-    return d
+    return _drop_removed(d)

@@ -1,6 +1,7 @@
 """RunControl: thread-safe stop / pause flags checked by long jobs at batch boundaries. No Qt."""
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from typing import Callable
 
@@ -20,7 +21,6 @@ class RunControl:
 
     @classmethod
     def for_process(cls) -> "RunControl":
-        import multiprocessing
         ctx = multiprocessing.get_context("spawn")
         return cls((ctx.Event(), ctx.Event()))
 

@@ -19,8 +19,10 @@ import numpy as np
 from .atomic import atomic_write_json, atomic_write_text
 from .config import RunConfig
 from .control import RunControl
+from .data import open_dataset
 from .events import LogMessage
 from .paths import safe_component
+from .train import run as runner
 from .train.preflight import preflight
 
 
@@ -61,8 +63,6 @@ def run_folds(cfg: RunConfig, k: int, sink: Callable | None = None, control: Run
 
     A user stop ends the loop after the current fold; the summary then covers the folds done.
     """
-    from .data import open_dataset
-    from .train.run import train
     emit = sink or (lambda e: None)
     preflight(cfg, check_data=False)  # SetupError before any file is written
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
@@ -85,7 +85,7 @@ def run_folds(cfg: RunConfig, k: int, sink: Callable | None = None, control: Run
         atomic_write_text(csv_path, fold_csv(root, items, ds.classes, fold, i))
         fcfg = cfg.set("data.labels_csv", str(csv_path.resolve())).set("name", f"{base}-fold{i}")
         emit(LogMessage(f"cross-validation fold {i + 1}/{k}: {int((fold == i).sum())} validation images"))
-        res = train(fcfg, sink=sink, control=control)
+        res = runner.train(fcfg, sink=sink, control=control)
         m = res.metrics or {}
         folds.append({"fold": i, "run_dir": str(res.run_dir), "status": res.status,
                       "accuracy": m.get("valid_accuracy", m.get("accuracy")),

@@ -7,6 +7,8 @@ measured ~30x slower than fp32. On CUDA, AMP uses bf16 where supported, else fp1
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import sys
 import threading
@@ -88,8 +90,28 @@ def pick_precision(device: torch.device, requested: str = "auto") -> str:
     return "fp32"
 
 
-def autocast_dtype(precision: str) -> torch.dtype | None:
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+def autocast_dtype(device: torch.device | str, precision: str) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` on ``device`` (None: plain fp32), one rule for training,
+    inference, TTA, the label audit and speed probes: bf16 on every device, fp16 on CUDA and MPS
+    (the CPU has no fp16 autocast worth running; ``pick_precision`` refuses it there too)."""
+    dev = torch.device(device)
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if dev.type == "cpu":
+            raise ValueError("precision fp16 is not supported on the CPU: use fp32 or bf16")
+        return torch.float16
+    raise ValueError(f"unknown precision '{precision}': use fp32, bf16 or fp16 (auto is resolved by pick_precision)")
+
+
+def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractContextManager:
+    """Context manager that runs the enclosed forward passes in ``precision`` on ``device``."""
+    dtype = autocast_dtype(device, precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
 def describe(device: torch.device) -> str:
@@ -138,7 +160,6 @@ def keep_freed_memory() -> bool:
         _allocator_tuned = False
         if sys.platform.startswith("linux"):
             try:
-                import ctypes
                 libc = ctypes.CDLL("libc.so.6")
                 _allocator_tuned = bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)) and bool(
                     libc.mallopt(_M_TRIM_THRESHOLD, 2**30))  # C int: at most 2**31 - 1

@@ -10,8 +10,13 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from .augment import center_crop, normalize
 from .config import norm_stats
+from .data.cache import decode_presized, thumbnail
+from .gradcam import gradcam_info, overlay
+from .runs import load_model
 
 
 FINE = 7          # a map with fewer cells a side than this is "coarse"
@@ -50,22 +55,17 @@ class CamResult:
 def photo_and_box(path: str, crop: float) -> tuple[np.ndarray, tuple]:
     """The upright RGB photo (decoded as training decodes it, scaled to VIEW_SIDE at most) and the
     centred square of it that validation shows the model (the short side x ``crop``)."""
-    from PIL import Image
-    from .data.cache import load_rgb
-    img = load_rgb(path)
-    if max(img.size) > VIEW_SIDE:
-        img.thumbnail((VIEW_SIDE, VIEW_SIDE), Image.Resampling.LANCZOS)
-    w, h = img.size
+    photo = thumbnail(path, VIEW_SIDE)
+    h, w = photo.shape[:2]
     side = min(w, h) * crop
     box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-    return np.asarray(img, dtype=np.uint8), tuple(int(round(v)) for v in box)
+    return photo, tuple(int(round(v)) for v in box)
 
 
 class CamProvider:
     """Loads a run's model once and computes Grad-CAM heatmaps for image files (worker threads only)."""
 
     def __init__(self, run_dir: str, which: str = "best") -> None:
-        from .runs import load_model
         self.run_dir = str(run_dir)
         self.model, self.info = load_model(self.run_dir, which=which, device="cpu")
         self.model = self.model.float().cpu().eval()
@@ -75,17 +75,12 @@ class CamProvider:
 
     def preprocess(self, path: str) -> tuple[np.ndarray, "torch.Tensor"]:  # noqa: F821
         """Same path as validation: decode + presize, resize / centre crop to the image size, normalize."""
-        import torch
-        from .augment import center_crop, normalize
-        from .data.cache import decode_presized
         raw = torch.from_numpy(np.array(decode_presized(path, self.cfg.effective_presize)))[None]
         x01 = center_crop(raw, self.cfg.data.image_size, crop=self.cfg.data.valid_crop)  # float (1, 3, S, S)
         img = (x01[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
         return img, normalize(x01, *norm_stats(self.cfg))
 
     def explain(self, path: str, class_idx: int | None = None) -> CamResult:
-        import torch
-        from .gradcam import gradcam_info, overlay
         with self.lock:
             img, x = self.preprocess(path)
             with torch.no_grad():

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from safetensors.torch import save
 
 from .atomic import atomic_write_bytes, atomic_write_json
 from .calibration import run_temperature
@@ -70,7 +71,6 @@ def parse_formats(formats: Sequence[str] | str | None, default: Sequence[str] = 
 
 # ------------------------------------------------------------------ writers
 def write_safetensors(model: torch.nn.Module, meta: dict, out: Path, example: torch.Tensor) -> Path:
-    from safetensors.torch import save
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path = out / FILE_NAMES["safetensors"]
     atomic_write_bytes(path, save(sd, metadata={"format": "pt", "arch": meta["arch"]}))

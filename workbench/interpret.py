@@ -5,7 +5,6 @@ Qt-free; returns arrays, indices and dataclasses that the GUI and the CLI draw.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from dataclasses import dataclass, field
@@ -17,8 +16,12 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .control import RunControl
+from .data import open_dataset
+from .data.pipeline import build_loaders
+from .device import autocast, pick_precision
 from .events import Progress
-from .train.checkpoint import RunFolder, load_checkpoint
+from .runs import load_model, load_run
+from .train.checkpoint import RunFolder
 
 PREDICTIONS_FILE = RunFolder.PREDICTIONS
 
@@ -90,16 +93,6 @@ def nll_losses(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- inference
-def autocast_context(device: torch.device | str, precision: str):
-    """Autocast for inference: bf16 / fp16 where asked, nothing for fp32 / auto."""
-    dev = torch.device(device)
-    if precision == "bf16":
-        return torch.autocast(dev.type, dtype=torch.bfloat16)
-    if precision == "fp16" and dev.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
-
-
 def _batches_with_rows(loader: Any) -> Iterable[tuple]:
     if hasattr(loader, "iter_with_rows"):
         yield from loader.iter_with_rows()
@@ -122,7 +115,7 @@ def predict_loader(model: torch.nn.Module, loader: Any, items: Sequence[Any], de
     for i, (x, y, rows) in enumerate(_batches_with_rows(loader)):
         if control is not None:
             control.check()
-        with autocast_context(device, precision):
+        with autocast(device, precision):
             logits = model(x.to(device))
         probs_all.append(torch.softmax(logits.float(), 1).cpu().numpy())
         targets_all.append(torch.as_tensor(y).cpu().numpy().astype(np.int64))
@@ -312,10 +305,6 @@ def open_valid(run_dir: str | os.PathLike, which: str = "best", sink: Callable |
                control: RunControl | None = None, device: Any = None):
     """(model in eval mode, RunInfo, DataBundle, device, precision) rebuilt from the run's config, so
     validation batches get exactly the preprocessing they had during training."""
-    from .data import open_dataset
-    from .data.pipeline import build_loaders
-    from .device import pick_precision
-    from .runs import load_model
     dev = torch.device(device) if device is not None else None
     model, info = load_model(run_dir, which=which, device=str(dev) if dev is not None else "cpu")
     cfg = info.config
@@ -335,7 +324,6 @@ def interpret_run(run_dir: str | os.PathLike, sink: Callable | None = None, cont
                   which: str = "best", device: Any = None, use_cache: bool = True) -> Interpretation:
     """Predict the run's validation set once and keep it in run_dir/predictions.npz; later calls load
     that file while it is newer than the checkpoint."""
-    from .runs import load_run
     cached = predictions_file(run_dir, which)
     ckpt = checkpoint_file(run_dir, which)
     if use_cache and cached.is_file() and ckpt.is_file() and cached.stat().st_mtime >= ckpt.stat().st_mtime:
@@ -348,22 +336,6 @@ def interpret_run(run_dir: str | os.PathLike, sink: Callable | None = None, cont
                            sink=sink, control=control, task="interpret")
     preds.save(cached)
     return Interpretation(preds, info, which)
-
-
-def snapshot_predictions(run_dir: str | os.PathLike, sink: Callable | None = None,
-                         control: RunControl | None = None, device: Any = None) -> list[Predictions]:
-    """Predictions of every checkpoints/snapshot-<k>.pt of a run (snapshot ensemble members)."""
-    snaps = sorted(RunFolder(run_dir).snapshots(),
-                   key=lambda q: int(q.stem.split("-")[-1]) if q.stem.split("-")[-1].isdigit() else 0)
-    if not snaps:
-        raise ValueError(f"{run_dir}: no snapshot checkpoints (train with tricks.snapshot_ensemble and sgdr)")
-    model, info, bundle, dev, precision = open_valid(run_dir, "best", sink, control, device)
-    out = []
-    for s in snaps:
-        model.load_state_dict(load_checkpoint(s, map_location=dev)["model"])
-        out.append(predict_loader(model, bundle.valid, bundle.cache.paths, dev, precision, info.classes,
-                                  control=control, task=f"snapshot {s.stem}"))
-    return out
 
 
 def runs_ensemble(run_dirs: Sequence[str | os.PathLike], sink: Callable | None = None,

@@ -14,9 +14,15 @@ import numpy as np
 
 from .config import LRFindConfig, RunConfig
 from .control import Cancelled, RunControl
-from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
+from .data import open_dataset
+from .data.pipeline import build_loaders
 from .data.report import require_trainable
+from .device import pick_device, set_threads
+from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
 from .train.callback import CancelEpoch, CancelFit, Callback
+from .train.run import build_trainer
+from .train.schedules import ParamScheduler, set_group_lrs
+from .train.tricks import EarlyStopping, WeightAverage
 from .train.tricks.freeze import FreezeUnfreeze, unfreeze
 
 SUGGESTIONS = ("valley", "steep", "minimum", "slide")
@@ -194,13 +200,6 @@ class LRFinder(Callback):
         self._last_sent = -math.inf
         self._lr = float(self.sched[0])
 
-    def _set_lr(self, trainer, lr: float) -> None:
-        mults = list(getattr(trainer, "lr_mults", None) or [])
-        by_layer = len(mults) == len(getattr(trainer, "layer_groups", None) or [])
-        for i, g in enumerate(trainer.opt.param_groups):
-            k = g.get("layer_group", i) if by_layer else i
-            g["lr"] = lr * (mults[k] if 0 <= k < len(mults) else 1.0)
-
     def before_batch(self, trainer) -> None:
         if self.control is not None:
             try:
@@ -209,10 +208,10 @@ class LRFinder(Callback):
                 self.cancelled = True
                 raise CancelFit("LR finder stopped by the user") from None
         self._lr = float(self.sched[min(len(self.lrs), len(self.sched) - 1)])
-        self._set_lr(trainer, self._lr)
+        set_group_lrs(trainer, self._lr)
 
     def before_step(self, trainer) -> None:
-        self._set_lr(trainer, self._lr)  # also after any scheduler that sets rates late
+        set_group_lrs(trainer, self._lr)  # also after any scheduler that sets rates late
 
     def after_loss(self, trainer) -> None:
         """Record the loss; end the test after num_it batches or when the smoothed loss diverges
@@ -302,12 +301,10 @@ def _quiet_sink(sink):
 
 def _range_test_callbacks(callbacks: list) -> list:
     """The trainer's callbacks that shape a training batch (MixUp, freezing, loss, ...); the
-    schedule, early stopping, snapshots and weight averaging are left out (the finder sets the rate
+    schedule, early stopping and weight averaging are left out (the finder sets the rate
     itself and restores the weights)."""
-    from .train.schedules import ParamScheduler
-    from .train.tricks import EarlyStopping, SnapshotEnsemble, WeightAverage
     return [cb for cb in callbacks
-            if not isinstance(cb, (ParamScheduler, EarlyStopping, SnapshotEnsemble, WeightAverage))]
+            if not isinstance(cb, (ParamScheduler, EarlyStopping, WeightAverage))]
 
 
 def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,
@@ -348,10 +345,6 @@ def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None,
             gui_attached: bool = False, unfrozen: bool = False) -> LRFindResult:
     """Open the dataset, build loaders, model and trainer as training would, and run the range test.
     Torch CPU threads follow ``train.threads`` (all cores by default)."""
-    from .data import open_dataset
-    from .data.pipeline import build_loaders
-    from .device import pick_device, set_threads
-    from .train.run import build_trainer
 
     set_threads(gui_attached, cfg.train.threads)
     device = pick_device(cfg.train.device)

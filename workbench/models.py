@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision
+from safetensors.torch import load_file
 from torch import nn
 
 # Extra constructor arguments: no auxiliary classifiers (they would change the forward output).
@@ -104,7 +105,6 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"weights file not found: {p}")
     try:
         if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
             sd = load_file(str(p))
         else:
             sd = torch.load(p, map_location="cpu", weights_only=True)

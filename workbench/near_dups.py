@@ -13,6 +13,7 @@ tie) and is written as a labels CSV (file,label,is_valid) outside the dataset fo
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import os
 import warnings
@@ -41,7 +42,6 @@ class MissingExtra(RuntimeError):
 
 def require(module: str):
     """Import an optional dependency of the audit, or raise MissingExtra naming the pip command."""
-    import importlib
     try:
         return importlib.import_module(module)
     except ImportError as e:

@@ -7,6 +7,8 @@ plus the metadata of model.json. Loading never unpickles arbitrary objects.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -17,6 +19,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from . import __version__
 from .atomic import atomic_write_text
@@ -284,8 +288,6 @@ def predictor_from_run(run_dir: str | os.PathLike, which: str = "best") -> Predi
 
 # ------------------------------------------------------------------ loaders (one per export format)
 def load_safetensors(path: Path, meta: dict) -> Predictor:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
     if not Path(path).is_file():
         raise ExportError(f"{path}: weights file not found (model.json points to it)")
     try:
@@ -403,8 +405,6 @@ def prediction_rows(paths: Sequence[str], probs, classes: Sequence[str], topk: i
 
 def predictions_csv(paths: Sequence[str], probs, classes: Sequence[str], topk: int,
                     min_confidence: float = 0.0) -> str:
-    import csv
-    import io
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["path", "label", "probability", "top_k"])

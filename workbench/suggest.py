@@ -18,7 +18,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .config import RunConfig
+from .config import RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
+from .device import autocast, pick_device, pick_precision
+from .models import create_model
 from .weights import cached_tag
 
 SIZES = (64, 96, 128, 160, 224)
@@ -93,31 +95,21 @@ def parse_reasons(lines) -> dict[str, str]:
     return out
 
 
-def drop_reasons(cfg: RunConfig, keys) -> RunConfig:
-    """``cfg`` without the reasons of ``keys`` (options the user set afterwards)."""
-    keys = set(keys)
-    kept = tuple(r for r in cfg.reasons if str(r).partition(": ")[0] not in keys)
-    return cfg if kept == tuple(cfg.reasons) else cfg.set("reasons", kept)
-
-
 def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device: str = "auto",
                   precision: str = "auto", steps: int = 3, warmup: int = 2) -> float:
     """Training images/s of ``arch`` at ``size`` px on this machine: forward + backward + AdamW step on
     synthetic input, after ``warmup`` steps (the first ones after building a model are slower)."""
-    from .device import autocast_dtype, pick_device, pick_precision
-    from .models import create_model
     dev = pick_device(device)
     prec = pick_precision(dev, precision)
     model = create_model(arch, n_classes).to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(batch, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, n_classes, (batch,), device=dev)
-    dtype = autocast_dtype(prec)
     t0 = 0.0
     for i in range(steps + warmup):
         if i == warmup:
             t0 = time.perf_counter()
-        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+        with autocast(dev, prec):
             loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()

@@ -15,7 +15,9 @@ import torch
 from .augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop
 from .config import AugmentConfig, RunConfig, TTAConfig, norm_stats
 from .control import RunControl
+from .device import autocast
 from .events import Progress
+from .interpret import open_valid
 
 
 @dataclass
@@ -84,7 +86,6 @@ def tta_predict(model: torch.nn.Module, cache, rows: Sequence[int], labels: Sequ
                 batch_size: int | None = None, sink: Callable | None = None,
                 control: RunControl | None = None) -> TTAResult:
     """TTA over ``rows`` of a PresizeCache (``cache.images`` uint8 (N, S, S, 3)) with the run's config."""
-    from .interpret import autocast_context
     model.eval()
     device = torch.device(device)
     rows = np.asarray(rows, dtype=np.int64)
@@ -94,7 +95,7 @@ def tta_predict(model: torch.nn.Module, cache, rows: Sequence[int], labels: Sequ
     size = cfg.data.image_size
 
     def logits_fn(x: torch.Tensor) -> torch.Tensor:
-        with autocast_context(device, precision):
+        with autocast(device, precision):
             return model(x)
 
     plains, augs = [], []
@@ -120,7 +121,6 @@ def tta_predict(model: torch.nn.Module, cache, rows: Sequence[int], labels: Sequ
 def tta_run(run_dir, sink: Callable | None = None, control: RunControl | None = None, which: str = "best",
             device=None) -> TTAResult:
     """TTA of a run's model on its validation set (rows in the order of interpret_run's Predictions)."""
-    from .interpret import open_valid
     model, info, bundle, dev, precision = open_valid(run_dir, which, sink, control, device)
     v = bundle.valid
     order = np.argsort(np.asarray(v.rows), kind="stable")

@@ -109,3 +109,12 @@ def test_plan_only_prints_the_plan_and_trains_nothing(shapes_dir, tmp_path, caps
     startup = float(re.search(r"start-up \(scan, health check, cache\) ([\d.]+) s", out).group(1))
     assert startup < 60   # counted from this command, not from the start of the test process
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_recipe_with_a_removed_option_trains_after_one_warning_line(tmp_path, shapes_dir, capsys):
+    recipe = tmp_path / "old.toml"
+    recipe.write_text("[tricks]\nsnapshot_ensemble = true\n", encoding="utf-8")
+    assert main(["train", str(shapes_dir), "--config", str(recipe), *SETS, "--check"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {recipe}: tricks.snapshot_ensemble = True is ignored: the snapshot ensemble was removed" in err
+    assert "Traceback" not in err and "RemovedOptionWarning" not in err

@@ -133,7 +133,7 @@ def test_crash_at_every_paced_write_keeps_best_consistent(tmp_path, monkeypatch,
 def test_best_weights_ride_along_in_last_until_best_is_written(tmp_path, monkeypatch, tiny_model):  # noqa: F811
     """A best epoch that was not written goes into last.pt as best_model, and resume repairs best.pt
     from it after a crash between the two final writes."""
-    import workbench.train.tricks as tricks
+    import workbench.train.run as run_mod
     _rare_writes(monkeypatch)
     data = make_shapes_dataset(tmp_path / "data", n_train=6, n_valid=3, size=16)
     cfg = _cfg(data, tmp_path).set("train.epochs", 4).set("tricks.monitor", "accuracy")
@@ -144,8 +144,8 @@ def test_best_weights_ride_along_in_last_until_best_is_written(tmp_path, monkeyp
         def after_validate(self, tr):
             tr.metrics["accuracy"] = {0: 0.5, 1: 0.9}.get(tr.epoch, 0.1)
 
-    real_build = tricks.build_callbacks
-    monkeypatch.setattr(tricks, "build_callbacks", lambda *a, **k: [*real_build(*a, **k), BestAtSecondEpoch()])
+    real_build = run_mod.build_callbacks
+    monkeypatch.setattr(run_mod, "build_callbacks", lambda *a, **k: [*real_build(*a, **k), BestAtSecondEpoch()])
     best_writes = []
 
     def crash_on_second_best(path, _real=REAL_ATOMIC_PATH):

@@ -149,3 +149,17 @@ def test_atomic_path_renames_on_success_and_removes_the_temp_file_on_error(tmp_p
             tmp.write_bytes(b"partial")
             raise RuntimeError("cancelled")
     assert target.read_bytes() == b"data" and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_recipe_with_the_removed_snapshot_ensemble_still_loads_with_a_warning(recwarn):
+    from workbench.config import RemovedOptionWarning
+    with pytest.warns(RemovedOptionWarning, match="tricks.snapshot_ensemble = True is ignored: the snapshot ensemble was removed"):
+        cfg = RunConfig.from_toml(f"schema_version = {SCHEMA_VERSION}\n[tricks]\nsnapshot_ensemble = true\nema = true\n")
+    assert cfg.tricks.ema is True and not hasattr(cfg.tricks, "snapshot_ensemble")
+    assert "snapshot_ensemble" not in cfg.to_toml()
+    with pytest.warns(RemovedOptionWarning):  # older schemas too
+        RunConfig.from_toml("schema_version = 2\n[tricks]\nsnapshot_ensemble = true\n")
+    recwarn.clear()
+    # a run folder's config.toml lists every option at its default: loads without a word
+    RunConfig.from_toml(f"schema_version = {SCHEMA_VERSION}\n[tricks]\nsnapshot_ensemble = false\n")
+    assert not [w for w in recwarn if issubclass(w.category, RemovedOptionWarning)]

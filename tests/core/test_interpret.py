@@ -188,7 +188,7 @@ def test_run_folds_writes_fold_splits_and_summary(shapes_flat_dir, tmp_path, mon
         run_folds(cfg, 50)
 
 
-def test_snapshot_and_run_ensembles(run_dir, tmp_path):
+def test_run_and_checkpoint_ensembles(run_dir, tmp_path):
     import shutil
     p = it.interpret_run(run_dir).predictions
     both = it.runs_ensemble([run_dir, run_dir])
@@ -196,15 +196,7 @@ def test_snapshot_and_run_ensembles(run_dir, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     (copy / "predictions.npz").unlink()
-    shutil.copy(copy / "checkpoints" / "best.pt", copy / "checkpoints" / "snapshot-1.pt")
-    shutil.copy(copy / "checkpoints" / "last.pt", copy / "checkpoints" / "snapshot-2.pt")
-    snaps = it.snapshot_predictions(copy)
-    assert len(snaps) == 2
-    np.testing.assert_allclose(snaps[0].probs, p.probs, atol=1e-5)
     last = it.interpret_run(copy, which="last").predictions
-    np.testing.assert_allclose(snaps[1].probs, last.probs, atol=1e-5)
-    ens = it.ensemble_predictions(snaps)
+    ens = it.ensemble_predictions([p, last])
     np.testing.assert_allclose(ens.probs, (p.probs + last.probs) / 2, atol=1e-5)
     assert (copy / "predictions-last.npz").is_file()
-    with pytest.raises(ValueError, match="no snapshot"):
-        it.snapshot_predictions(run_dir)

@@ -16,7 +16,7 @@ def test_best_falls_back_to_last_until_best_exists(tmp_path):
     save_checkpoint(f.best, {"epoch": 0, "model": {}})
     assert f.checkpoint("best") == tmp_path / "checkpoints" / "best.pt"
     assert f.checkpoint("last") == f.last
-    assert f.checkpoint("snapshot-2") == f.snapshot(2) == tmp_path / "checkpoints" / "snapshot-2.pt"
+    assert f.checkpoint("epoch-2") == tmp_path / "checkpoints" / "epoch-2.pt"
     assert checkpoint_file(tmp_path, "best") == f.best  # interpret asks the same method
 
 

@@ -117,3 +117,25 @@ def test_stats_and_report(shapes_dir, tmp_path, monkeypatch):
     assert rep["classes"] == list(ds.classes) and rep["totals"] == {"train": 72, "valid": 24}
     assert rep["stats"]["sizes"]["width"] == {"min": 32.0, "median": 32.0, "max": 32.0}
     assert rep["problems"] == [] and rep["split_source"] == "folders"
+
+
+def test_scan_info_travels_with_the_dataset(shapes_dir, tmp_path, monkeypatch):
+    """open_dataset's health records are an attribute of the Dataset (no global dict keyed by id):
+    copies and pickles keep them, and compute_stats reads no image header for the sizes."""
+    import dataclasses
+    import pickle
+
+    import workbench.data.scancache as scancache
+    import workbench.data.stats as stats
+    ds = open_dataset(_cfg(shapes_dir, tmp_path))
+    assert ds.scan is not None and ds.scan.cache_dir == str(tmp_path / "cache")
+    assert set(ds.scan.records) >= {it.path for it in ds.items}
+    assert all(ds.scan.records[it.path].width == 32 for it in ds.items)
+    assert not any(isinstance(v, dict) and v and all(isinstance(k, int) for k in v)
+                   for v in vars(scancache).values())
+    monkeypatch.setattr(stats, "_header_size", lambda p: pytest.fail(f"header of {p} read again"))
+    for copy in (dataclasses.replace(ds, notes=()), pickle.loads(pickle.dumps(ds))):
+        assert copy == ds or copy.notes == ()
+        st = compute_stats(copy, sample=5)
+        assert set(st.widths) == {32}
+        assert list((tmp_path / "cache" / "scans").glob("stats-*.json"))  # the run's cache_dir, not the default

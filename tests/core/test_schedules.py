@@ -107,3 +107,23 @@ def test_cpu_optimizers_use_the_fused_step_with_the_same_update(name):
             model(x).square().sum().backward()
             opt.step()
     assert torch.allclose(a.weight, b.weight, atol=1e-6)
+
+
+@pytest.mark.parametrize("mults", [[0.1, 1.0], [0.1, 0.2, 0.5, 1.0], [0.3]])
+def test_lr_finder_and_schedule_put_the_same_multipliers_on_the_param_groups(mults):
+    """One mapping of lr_mults onto param groups (by layer group, by param group, missing -> 1)."""
+    from workbench.config import LRFindConfig
+    from workbench.lr_find import LRFinder
+    model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    groups = [list(model[0].parameters()) + list(model[1].parameters()), list(model[2].parameters())]
+
+    def rates(callback, pct):
+        opt = make_optimizer("adamw", groups, 0.01, 0.1)
+        tr = SimpleNamespace(cfg=cfg_for("constant"), opt=opt, layer_groups=groups, lr_mults=mults, lr_scale=1.0,
+                             pct_train=pct, training=True)
+        callback.before_batch(tr)
+        base = tr.sched_lr if callback.__class__ is ParamScheduler else callback._lr
+        return [g["lr"] / base for g in opt.param_groups]
+
+    finder = LRFinder(LRFindConfig())
+    assert rates(finder, 0.0) == pytest.approx(rates(ParamScheduler(), 0.0))

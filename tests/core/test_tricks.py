@@ -13,9 +13,8 @@ from workbench.config import RunConfig
 from workbench.control import RunControl
 from workbench.train.callback import CancelFit, Callback
 from workbench.train.tricks import (EarlyStopping, FreezeUnfreeze, MixUpCutMix, ProgressiveResize,
-                                    SnapshotEnsemble, build_callbacks, class_weights,
-                                    discriminative_mults, load_snapshots, make_loss, size_schedule)
-from workbench.train.tricks.snapshots import cycle_ends
+                                    build_callbacks, class_weights, discriminative_mults, make_loss,
+                                    size_schedule)
 from synth import TensorLoader
 
 
@@ -48,11 +47,10 @@ def test_build_callbacks_defaults_empty_and_all_on():
     assert build_callbacks(RunConfig(), 3) == []
     cfg = cfg_with(**{"tricks.mixup": 0.4, "tricks.cutmix": 1.0, "tricks.progressive_resize": "true",
                       "tricks.freeze_epochs": 1, "tricks.early_stop_patience": 2,
-                      "tricks.snapshot_ensemble": "true", "train.schedule": '"sgdr"',
+                      "train.schedule": '"sgdr"',
                       "tricks.label_smoothing": 0.1})
     names = {cb.name for cb in build_callbacks(cfg, 3)}
-    assert {"MixUpCutMix", "ProgressiveResize", "FreezeUnfreeze", "EarlyStopping", "SnapshotEnsemble",
-            "SetLoss"} <= names
+    assert {"MixUpCutMix", "ProgressiveResize", "FreezeUnfreeze", "EarlyStopping"} <= names
     assert "ParamScheduler" not in names
 
 
@@ -202,29 +200,6 @@ def test_early_stopping_after_patience(monitor, values):
     assert not EarlyStopping(monitor, 1).improved(math.nan)
 
 
-# ----------------------------------------------------------------------------- snapshots
-def test_snapshots_at_cycle_ends(tmp_path):
-    assert cycle_ends(1, 2, 7) == [1, 3, 7]
-    assert cycle_ends(2, 1, 7) == [2, 4, 6]
-    model, _ = small_model()
-    tr = StandIn(model=model, n_epochs=7, run_dir=str(tmp_path))
-    cb = SnapshotEnsemble(1, 2)
-    for e in range(7):
-        tr.epoch = e
-        with torch.no_grad():
-            model[6].bias.fill_(float(e))
-        cb.after_epoch(tr)
-    assert cb.saved == [0, 1, 2]
-    snaps = load_snapshots(tmp_path)
-    assert [s["6.bias"][0].item() for s in snaps] == [0.0, 2.0, 6.0]
-    mem = SnapshotEnsemble(1, 2)
-    tr.run_dir = None
-    for e in range(3):
-        tr.epoch = e
-        mem.after_epoch(tr)
-    assert len(mem.snapshots) == 2 and load_snapshots(tmp_path / "nothing") == []
-
-
 # ----------------------------------------------------------------------------- with the real Trainer
 def real_trainer(callbacks=(), control=None, **over):
     from workbench.train.trainer import Trainer
@@ -258,7 +233,7 @@ def test_tricks_in_a_real_fit():
                       "tricks.progressive_resize": "true", "tricks.prog_end_pct": 1.0,
                       "tricks.freeze_epochs": 1, "tricks.early_stop_patience": 5, "data.image_size": 32})
     probe = Probe()
-    tr = real_trainer([*build_callbacks(cfg, 3, [8, 8, 8]), probe], **{"tricks.freeze_epochs": 1})
+    tr = real_trainer([*build_callbacks(cfg, 3), probe], **{"tricks.freeze_epochs": 1})
     body_before = tr.model[0].weight.detach().clone()
     head_before = tr.model[6].weight.detach().clone()
     first = {}
@@ -307,3 +282,30 @@ def test_early_stopping_in_a_real_fit():
     tr = real_trainer([FlatLoss(), es])
     assert tr.fit(6) == "early_stopped"
     assert tr.epoch == 2 and es.wait == 2 and len(tr.history) == 3
+
+
+def test_the_loss_used_in_training_is_the_one_build_trainer_made(shapes_dir):
+    """Label smoothing and class weights live in one loss, made once by build_trainer; no callback swaps it."""
+    import json
+
+    from workbench.data import open_dataset
+    from workbench.train.run import build_trainer
+    from workbench.train.tricks import SmoothedCrossEntropy
+    cfg = RunConfig().with_overrides([f"data.path={json.dumps(str(shapes_dir))}", "data.image_size=32",
+                                      "data.batch_size=24", "tricks.label_smoothing=0.2",
+                                      'tricks.class_balance="loss"', "model.channels_last=false"])
+    tr = build_trainer(cfg, open_dataset(cfg.data, cfg.seed))
+    made = tr.loss_func
+    assert isinstance(made, SmoothedCrossEntropy) and made.label_smoothing == 0.2 and made.weight is not None
+    seen = []
+
+    class LossProbe(Callback):
+        def after_loss(self, trainer):
+            seen.append((trainer.loss_func, float(trainer.loss),
+                         float(torch.nn.functional.cross_entropy(trainer.pred.float(), trainer.yb,
+                                                                 weight=made.weight, label_smoothing=0.2))))
+    tr.add_callback(LossProbe())
+    assert tr.fit(1) == "completed"
+    assert seen and all(fn is made for fn, _, _ in seen)
+    assert [loss for _, loss, _ in seen] == pytest.approx([ref for _, _, ref in seen], rel=1e-5)
+    assert tr.loss_func is made

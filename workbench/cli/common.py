@@ -8,14 +8,14 @@ import shutil
 import sys
 import threading
 import time
+import warnings
 from typing import Iterator, TextIO
 
 from ..atomic import atomic_write_json
-from ..config import ConfigError, RunConfig, iter_fields
+from ..config import ConfigError, RemovedOptionWarning, RunConfig, drop_reasons, iter_fields
 from ..control import RunControl
 from ..events import (BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, Paused, Progress,
                       Replanned, Resumed, fmt_time)
-from ..suggest import drop_reasons
 
 
 class UsageError(Exception):
@@ -26,6 +26,13 @@ def require_dataset(cfg: RunConfig) -> None:
     """UsageError when the command got no dataset (neither DATASET nor data.path)."""
     if not cfg.data.path:
         raise UsageError("no dataset: give DATASET or set data.path in the config")
+
+
+def require_run(run_dir) -> None:
+    """UsageError when ``run_dir`` is no run folder (evaluate, export, resume)."""
+    from ..train.checkpoint import RunFolder  # torch: not on the path of `workbench --help`
+    if not RunFolder.is_run(run_dir):
+        raise UsageError(f"{run_dir}: not a run folder (no {RunFolder.CONFIG})")
 
 
 def require_folds(k: int) -> None:
@@ -64,7 +71,14 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 def load_config(args: argparse.Namespace, dataset: str | None = None) -> RunConfig:
     """Config file first, then --set overrides, then the positional dataset; exit 2 on problems."""
     try:
-        cfg = RunConfig.load(args.config) if getattr(args, "config", None) else RunConfig()
+        with warnings.catch_warnings(record=True) as removed:
+            warnings.simplefilter("always", RemovedOptionWarning)
+            cfg = RunConfig.load(args.config) if getattr(args, "config", None) else RunConfig()
+        for w in removed:
+            if issubclass(w.category, RemovedOptionWarning):
+                print(f"warning: {args.config}: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         overrides = getattr(args, "overrides", []) or []
         cfg = cfg.with_overrides(overrides)
         # a suggested recipe: the reasons of options set here no longer hold

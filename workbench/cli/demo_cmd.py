@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from ..data import demo_path
 from ..paths import data_home
 from ..recipes import demo_recipe
 
@@ -26,7 +27,6 @@ def display_available() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import demo_path
     from . import main as cli_main
 
     path = demo_path()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..config import DataConfig
+from ..data import generate_demo, open_dataset
 from .common import UsageError
 
 
@@ -18,8 +20,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import generate_demo, open_dataset
-    from ..config import DataConfig
 
     try:
         path = generate_demo(args.path, seed=args.seed)

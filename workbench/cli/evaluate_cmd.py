@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from ..atomic import atomic_write_json
-from ..train.checkpoint import RunFolder
-from .common import TerminalProgress, UsageError, write_json_file
+from .common import TerminalProgress, UsageError, require_run, write_json_file
 
 
 def add_parser(sub) -> None:
@@ -76,8 +75,7 @@ def format_text(ev: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    if not RunFolder.is_run(run_dir):
-        raise UsageError(f"{run_dir}: not a run folder (no {RunFolder.CONFIG})")
+    require_run(run_dir)
     try:
         ev = evaluate(str(run_dir), args.which, args.tta, args.top, sink=TerminalProgress(sys.stderr))
     except (ValueError, FileNotFoundError, RuntimeError) as e:

@@ -5,8 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..train.checkpoint import RunFolder
-from .common import TerminalProgress, UsageError
+from .common import TerminalProgress, UsageError, require_run
 
 
 def add_parser(sub) -> None:
@@ -26,8 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from ..export import ExportError, export_run, parse_formats
     from ..runs import RunError
     run_dir = Path(args.run_dir)
-    if not RunFolder.is_run(run_dir):
-        raise UsageError(f"{run_dir}: not a run folder (no {RunFolder.CONFIG})")
+    require_run(run_dir)
     try:
         if args.formats is not None:
             parse_formats(args.formats)

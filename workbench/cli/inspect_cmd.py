@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from ..atomic import atomic_write_json
+from ..data import DatasetError, compute_stats, dataset_report, open_dataset, summary_text
 from .common import TerminalProgress, UsageError, add_config_args, load_config
 
 
@@ -24,7 +26,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import DatasetError, compute_stats, dataset_report, open_dataset, summary_text
 
     cfg = load_config(args, args.dataset)
     if args.labels:
@@ -37,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
     stats = None if args.no_stats else compute_stats(ds, sink=progress)
     report = dataset_report(ds, stats)
     if args.json == "-":
-        import json
         print(json.dumps(report, indent=2))
         return 0
     print(summary_text(report))

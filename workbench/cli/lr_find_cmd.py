@@ -12,8 +12,8 @@ from typing import TextIO
 import numpy as np
 
 from ..atomic import atomic_write_text
+from ..data import DatasetError
 from ..events import Event, LRFindStep
-from ..pretrained import pretrained_defaults
 from .common import TerminalProgress, UsageError, add_config_args, load_config, require_dataset
 from .train_cmd import check_weights, explicit_keys
 
@@ -100,6 +100,7 @@ def report(result, out: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args, args.dataset)
+    from ..pretrained import pretrained_defaults
     cfg, _ = pretrained_defaults(cfg, explicit_keys(args))
     check_weights(cfg, download=False)
     require_dataset(cfg)
@@ -108,7 +109,6 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} exists and is not a folder")
-    from ..data import DatasetError
     from ..lr_find import lr_find
     from ..train.preflight import SetupError, preflight
 

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..atomic import atomic_write_text
 from .common import TerminalProgress, UsageError
 
 
@@ -27,7 +28,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..atomic import atomic_write_text
     from ..export import ExportError, load_exported
     from ..predict import list_images, predictions_csv
     src = Path(args.input)

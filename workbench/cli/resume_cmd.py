@@ -4,16 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..train.checkpoint import RunFolder
-from .common import UsageError
+from .common import UsageError, require_run
 from .train_cmd import run_with_progress
 
 
 def cmd(args: argparse.Namespace) -> int:
     from ..train.run import resume
     run_dir = Path(args.run_dir)
-    if not RunFolder.is_run(run_dir):
-        raise UsageError(f"{run_dir} is not a run folder (no {RunFolder.CONFIG})")
+    require_run(run_dir)
     return run_with_progress(lambda sink, control: resume(run_dir, sink=sink, control=control))
 
 

@@ -19,11 +19,10 @@ from typing import Callable, TextIO
 
 from ..config import tomllib
 from ..control import RunControl
+from ..data import DatasetError
 from ..locks import BusyError
-from ..train.preflight import SetupError, preflight
-from ..pretrained import pretrained_defaults
-from ..weights import WeightsError, local_weights
 from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config, require_dataset
+from .crossval_cmd import run as crossval
 from .weights_cmd import download_weights
 
 EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "cancelled": 130}
@@ -31,6 +30,7 @@ EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "cancelled": 130}
 
 def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO | None = None) -> int:
     """Run a train / resume job with a terminal sink and Ctrl-C handling; return the exit code."""
+    from ..train.preflight import SetupError
     out = out or sys.stdout
     control = RunControl()
     sink = TrainProgress()
@@ -49,11 +49,12 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
 
 
 def cmd(args: argparse.Namespace) -> int:
+    from ..pretrained import pretrained_defaults
     from ..train.planner import command_start
+    from ..train.preflight import SetupError, preflight
     from ..train.run import check_out_folder, plan_run, train
     started = command_start(getattr(args, "entered", time.time()))
     if args.folds:
-        from .crossval_cmd import run as crossval
         if args.out:
             raise UsageError("--out cannot be used with --folds (each fold gets its own run folder)")
         return crossval(args)
@@ -68,7 +69,6 @@ def cmd(args: argparse.Namespace) -> int:
     if args.check:
         return _check_only(cfg)
     if args.plan_only:
-        from ..data import DatasetError
         try:
             preflight(cfg, check_data=False)  # recipe, architecture, device, precision, memory
             plan = plan_run(cfg, sink=TrainProgress(), started=started)
@@ -102,6 +102,7 @@ def explicit_keys(args: argparse.Namespace) -> set[str]:
 def check_weights(cfg, download: bool) -> None:
     """model.pretrained's file must be on this machine before any run folder exists: downloaded only
     with --download-weights, else exit 2 saying where to get it."""
+    from ..weights import WeightsError, local_weights
     m = cfg.model
     if m.weights or m.pretrained.lower() == "none":
         return
@@ -117,7 +118,7 @@ def check_weights(cfg, download: bool) -> None:
 
 def _check_only(cfg) -> int:
     """``train --check``: every check a run does before it writes anything, then exit."""
-    from ..train.preflight import estimate_memory, preflight
+    from ..train.preflight import SetupError, estimate_memory, preflight
     try:
         ds, device, precision, warning = preflight(cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve())))
     except SetupError as e:

@@ -10,9 +10,6 @@ import argparse
 import sys
 
 from ..control import Cancelled
-from ..models import timm_available, torchvision_archs
-from ..pretrained import SUGGESTED_ARCHS
-from ..weights import DEFAULT_TAG, WeightsError, fetch, import_file, parse_ref, spec, status, tags
 from .common import TerminalProgress, UsageError
 
 
@@ -21,6 +18,9 @@ def _mb(n: int) -> str:
 
 
 def _refs(archs: list[str], all_timm: bool) -> list[tuple[str, str]]:
+    from ..models import timm_available, torchvision_archs
+    from ..pretrained import SUGGESTED_ARCHS
+    from ..weights import DEFAULT_TAG, tags
     if not archs:
         archs = [a for a in torchvision_archs() if tags(a)]
         if timm_available():
@@ -39,6 +39,7 @@ def _refs(archs: list[str], all_timm: bool) -> list[tuple[str, str]]:
 
 
 def spec_problem(arch: str) -> str:
+    from ..weights import DEFAULT_TAG, WeightsError, spec
     try:
         spec(arch, DEFAULT_TAG)
     except WeightsError as e:
@@ -47,6 +48,7 @@ def spec_problem(arch: str) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from ..weights import WeightsError, status
     try:
         refs = _refs(args.archs, args.all)
         rows = [status(a, t) for a, t in refs]
@@ -64,12 +66,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
+    from ..weights import parse_ref
     arch, tag = parse_ref(args.ref)
     return download_weights(arch, tag)
 
 
 def download_weights(arch: str, tag: str) -> int:
     """Fetch ``arch:tag`` with a terminal progress bar; UsageError on failure, 130 when cancelled."""
+    from ..weights import WeightsError, fetch, status
     bar = TerminalProgress()
     try:
         st = status(arch, tag)
@@ -92,6 +96,7 @@ def download_weights(arch: str, tag: str) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from ..weights import DEFAULT_TAG, WeightsError, import_file, parse_ref
     arch, tag = parse_ref(args.ref) if args.ref else ("", DEFAULT_TAG)
     try:
         path = import_file(args.file, arch, tag)

@@ -23,11 +23,11 @@ from .demo import demo_path, generate_demo
 from .health import NOTE_TEXT, FileRecord, check_file, run_health
 from .report import dataset_report, summary_text
 from .scan import IMAGE_EXTS, DatasetError, Entry, Listing, check_root, list_folders
-from .scancache import ScanInfo, health_cache_path, load_records, remember, save_records
+from .scancache import health_cache_path, load_records, save_records
 from .sidecar import QUARANTINE, RELABEL, ChangeSet
 from .split import stratified_split
 from .stats import DatasetStats, compute_stats
-from .types import TEST, TRAIN, VALID, Dataset, Item, Problem
+from .types import TEST, TRAIN, VALID, Dataset, Item, Problem, ScanInfo
 
 __all__ = ["open_dataset", "compute_stats", "dataset_report", "summary_text", "generate_demo", "demo_path",
            "ChangeSet", "DatasetError", "DatasetStats", "Dataset", "Item", "Problem", "IMAGE_EXTS",
@@ -90,10 +90,8 @@ def open_dataset(cfg: DataConfig, seed: int = 42, sink: Callable | None = None,
     ordered = sorted(items.items(), key=lambda kv: (_SPLIT_ORDER[kv[1].split], kv[0]))
     given = listing.split_given
     source = ("folders" if listing.layout == "split_folders" else "csv") if given else "random"
-    ds = Dataset(str(root), classes, tuple(it for _, it in ordered), tuple(problems), tuple(notes),
-                 source, listing.layout)
-    remember(ds, ScanInfo(cfg.cache_dir, {_join(root, k): v for k, v in records.items()}))
-    return ds
+    return Dataset(str(root), classes, tuple(it for _, it in ordered), tuple(problems), tuple(notes),
+                   source, listing.layout, ScanInfo(cfg.cache_dir, {_join(root, k): v for k, v in records.items()}))
 
 
 def _join(root: Path | str, rel: str) -> str:

@@ -93,6 +93,19 @@ def decode_presized(path: str, presize: int) -> np.ndarray:
     return presize_image(img, presize)
 
 
+def thumbnail(path: str, size: int) -> np.ndarray:
+    """The picture of one file for display or colour statistics: (h, w, 3) uint8 no larger than
+    ``size`` a side (aspect kept, never enlarged), decoded exactly as training decodes it (16-bit
+    rescaled, EXIF orientation, CMYK / palette converted, alpha over white). Every thumbnail of the
+    app and the dataset statistics come from here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. large-image warnings; the scanner reports those
+        img = load_rgb(path, draft_size=size)
+    if max(img.size) > size:
+        img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return np.array(img, dtype=np.uint8)
+
+
 def presize_image(img: Image.Image, presize: int) -> np.ndarray:
     """An RGB image -> (presize, presize, 3) uint8: the centred square of its short side, resized."""
     w, h = img.size

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import weakref
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import atomic_write_json
@@ -62,25 +60,3 @@ def load_json(path: Path) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-# ---------------------------------------------------------------- per-dataset side information
-@dataclass
-class ScanInfo:
-    """What open_dataset knew about the files of a Dataset (used by compute_stats, no re-decoding)."""
-    cache_dir: str = ""
-    records: dict = field(default_factory=dict)   # absolute path -> FileRecord
-
-
-_INFO: dict[int, ScanInfo] = {}
-
-
-def remember(ds: object, info: ScanInfo) -> None:
-    """Attach ``info`` to the Dataset object for as long as it lives."""
-    key = id(ds)
-    _INFO[key] = info
-    weakref.finalize(ds, _INFO.pop, key, None)
-
-
-def info_for(ds: object) -> ScanInfo | None:
-    return _INFO.get(id(ds))

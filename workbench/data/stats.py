@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ..atomic import atomic_write_json
 from ..control import RunControl
 from ..events import Progress
-from .scancache import fingerprint, info_for, load_json, stats_cache_path
+from .cache import thumbnail
+from .scancache import fingerprint, load_json, stats_cache_path
 from .types import Dataset
 
 THUMB = 64
@@ -74,24 +75,10 @@ def histogram(a: np.ndarray, bins: int = 20) -> tuple:
     return c.astype(np.int64), e
 
 
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Upright 8-bit RGB (16-bit scaled, alpha dropped, palette / CMYK / gray converted)."""
-    im = ImageOps.exif_transpose(im)
-    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        scale = 257.0 if im.mode != "F" and a.max() > 255 else 1.0
-        im = Image.fromarray(np.clip(a / scale, 0, 255).astype(np.uint8), "L")
-    return im.convert("RGB")
-
-
 def _sample_pixels(path: str) -> np.ndarray | None:
     """Sum and sum of squares per channel, and pixel count, of a downsized copy (None if unreadable)."""
     try:
-        with Image.open(path) as im:
-            im.draft("RGB", (THUMB, THUMB))
-            im = to_rgb(im)
-            im.thumbnail((THUMB, THUMB))
-            a = np.asarray(im, dtype=np.float64).reshape(-1, 3) / 255.0
+        a = thumbnail(path, THUMB).astype(np.float64).reshape(-1, 3) / 255.0
     except Exception:  # noqa: BLE001 - a file changed since the scan; leave it out of the sample
         return None
     return np.concatenate([a.sum(0), (a * a).sum(0), [len(a)]])
@@ -111,7 +98,7 @@ def _header_size(path: str) -> tuple[int, int]:
 def compute_stats(ds: Dataset, sink: Callable | None = None, control: RunControl | None = None,
                   sample: int = 500) -> DatasetStats:
     """Counts, size histograms and mean / std on up to ``sample`` downsized images (cached)."""
-    info = info_for(ds)
+    info = ds.scan
     records = info.records if info else {}
     parts = [ds.root, list(ds.classes), sample]
     for it in ds.items:

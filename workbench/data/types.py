@@ -1,7 +1,7 @@
 """Plain data types of the data layer (shared by scanning, the cache, training and the GUI)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 TRAIN, VALID, TEST = "train", "valid", "test"
 
@@ -24,6 +24,13 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class ScanInfo:
+    """What open_dataset learned about the files of a Dataset (compute_stats reuses it, no re-decoding)."""
+    cache_dir: str = ""
+    records: dict = field(default_factory=dict)   # absolute path -> health.FileRecord
+
+
+@dataclass(frozen=True)
 class Dataset:
     root: str
     classes: tuple           # class names, sorted
@@ -32,6 +39,7 @@ class Dataset:
     notes: tuple = ()        # tuple[Problem, ...] with skipped=False: conversions (grayscale, CMYK, EXIF...)
     split_source: str = ""   # "folders" | "csv" | "random"
     layout: str = ""         # "class_folders" | "split_folders" | "csv"
+    scan: ScanInfo | None = field(default=None, compare=False, repr=False)  # set by open_dataset
 
     def split(self, name: str) -> list:
         return [it for it in self.items if it.split == name]

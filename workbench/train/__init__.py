@@ -7,6 +7,8 @@ Lazy exports (so importing ``workbench.train.callback`` stays light)::
 """
 from __future__ import annotations
 
+import importlib
+
 _EXPORTS = {"Trainer": "trainer", "TrainingError": "trainer", "train": "run", "resume": "run",
             "build_trainer": "run", "RunResult": "run", "ParamScheduler": "schedules",
             "planned_curve": "schedules", "Recorder": "recorder"}
@@ -14,6 +16,5 @@ _EXPORTS = {"Trainer": "trainer", "TrainingError": "trainer", "train": "run", "r
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        import importlib
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -264,12 +264,6 @@ class RunFolder:
             return self.last
         return self.checkpoint_named(which)
 
-    def snapshot(self, k: int) -> Path:
-        return self.checkpoint_named(f"snapshot-{k}")
-
-    def snapshots(self) -> list[Path]:
-        return list(self.checkpoints.glob("snapshot-*.pt"))
-
     def predictions(self, which: str = "best") -> Path:
         return self.path / (self.PREDICTIONS if which == "best" else f"predictions-{which}.npz")
 

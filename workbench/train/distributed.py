@@ -32,6 +32,7 @@ from typing import Any, Iterator, Mapping
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..control import Cancelled, RunControl
 from ..device import available_cores
@@ -256,7 +257,6 @@ class DistributedCallback(Callback):
 
     # ------------------------------------------------------------------ wrapping
     def _wrap(self, trainer) -> None:
-        from torch.nn.parallel import DistributedDataParallel as DDP
         dev = trainer.device
         self.ddp = DDP(trainer.model, device_ids=[dev.index] if dev.type == "cuda" else None,
                        output_device=dev.index if dev.type == "cuda" else None)

@@ -310,8 +310,8 @@ class _Timer(Callback):
 
 
 # the tricks the probe leaves out: they would fix the image size or freeze layers (faster steps than
-# most of the run), or write files
-_LEFT_OUT = ("ProgressiveResize", "FreezeUnfreeze", "EarlyStopping", "SnapshotEnsemble")
+# most of the run), or stop it
+_LEFT_OUT = ("ProgressiveResize", "FreezeUnfreeze", "EarlyStopping")
 
 
 def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 0.0,

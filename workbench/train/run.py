@@ -19,21 +19,24 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_json
 from ..config import ConfigError, RunConfig, with_norm
 from ..control import Cancelled, RunControl
+from ..data import open_dataset
+from ..data.pipeline import DataBundle, build_loaders
 from ..device import describe, pick_device, pick_precision, set_threads
-from ..atomic import atomic_write_json
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
 from ..locks import BusyError, busy_message, is_busy, run_folder_lock
 from ..models import create_model
 from ..weights import weights_file_for
-from .callback import Callback
 from . import distributed
 from .budget import BudgetKeeper
+from .callback import Callback
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
 from .planner import PLAN_FILE, Plan, make_plan, probe, whole
 from .preflight import SetupError, preflight
 from .trainer import Trainer
+from .tricks import build_callbacks, make_loss
 
 LAUNCHER_FILES = RunFolder.LAUNCHER_FILES
 
@@ -56,36 +59,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _tricks(cfg: RunConfig, n_classes: int, counts: list[int]) -> tuple[list[Callback], Callable | None]:
-    """Trick callbacks and the configured loss, when the tricks package is installed."""
-    try:
-        from . import tricks
-    except ImportError:
-        return [], torch.nn.CrossEntropyLoss(label_smoothing=cfg.tricks.label_smoothing)
-    try:
-        cbs = tricks.build_callbacks(cfg, n_classes, class_counts=counts)
-    except TypeError:
-        cbs = tricks.build_callbacks(cfg, n_classes)
-    make_loss = getattr(tricks, "make_loss", None)
-    return list(cbs), (make_loss(cfg, counts) if make_loss else None)
-
-
 def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, world_size: int = 1, ds=None):
-    from ..data import open_dataset
-    from ..data.pipeline import build_loaders
     ds = ds if ds is not None else open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
     return build_loaders(ds, cfg, device, sink=sink, control=control, rank=rank, world_size=world_size)
 
 
 def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunControl | None = None,
                   device: torch.device | None = None, precision: str | None = None, run_dir=None,
-                  callbacks: list[Callback] | None = None, tricks: bool = True,
-                  load_weights: bool = True) -> Trainer:
+                  callbacks: list[Callback] | None = None, load_weights: bool = True) -> Trainer:
     """A ready Trainer (model, loaders, tricks, loss) for a Dataset or a DataBundle (LR finder, GUI).
+    The loss is made here, once (``tricks.make_loss``: label smoothing, class weights); no callback
+    replaces it.
     ``load_weights`` = False skips the starting weights (a resume loads its checkpoint instead)."""
     device = device or pick_device(cfg.train.device)
     precision = precision or pick_precision(device, cfg.train.precision)
-    from ..data.pipeline import DataBundle, build_loaders
     bundle = ds_or_bundle
     if not isinstance(bundle, DataBundle):  # a Dataset (which also has a .train property)
         bundle = build_loaders(ds_or_bundle, cfg, device, sink=sink, control=control)
@@ -96,10 +83,10 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
     seed_everything(cfg.seed)
     start_from = weights_file_for(cfg.model) if load_weights else ""
     model = create_model(cfg.model.arch, n_classes, cfg.model.dropout, start_from)
-    cbs, loss = _tricks(cfg, n_classes, counts) if tricks else ([], None)
+    cbs = build_callbacks(cfg, n_classes)
     trainer = Trainer(model, bundle.train, bundle.valid, cfg, callbacks=[*cbs, *(callbacks or [])],
                       sink=sink, control=control, device=device, precision=precision, run_dir=run_dir,
-                      loss_func=loss)
+                      loss_func=make_loss(cfg, counts))
     return trainer
 
 

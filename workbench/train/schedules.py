@@ -167,6 +167,17 @@ def planned_pcts(cfg: RunConfig, steps_per_epoch: int, epochs: float | None = No
     return np.array([m.pct(float(v)) for v in x])
 
 
+def set_group_lrs(trainer, lr: float) -> None:
+    """Set every param group's lr to ``lr`` times its multiplier (``trainer.lr_mults``: one entry per
+    layer group, read through the group's "layer_group"; or one entry per param group). Groups without
+    a multiplier get ``lr``. Used by the training schedule and the LR finder alike."""
+    mults = list(getattr(trainer, "lr_mults", None) or [])
+    by_layer = len(mults) == len(getattr(trainer, "layer_groups", None) or [])
+    for i, g in enumerate(trainer.opt.param_groups):
+        k = g.get("layer_group", i) if by_layer else i
+        g["lr"] = lr * (mults[k] if 0 <= k < len(mults) else 1.0)
+
+
 class ParamScheduler(Callback):
     """Sets lr and momentum of every param group before each training batch.
 
@@ -181,11 +192,7 @@ class ParamScheduler(Callback):
             return
         lr, mom = lr_mom_at(trainer.cfg, trainer.pct_train)
         lr *= getattr(trainer, "lr_scale", 1.0)
-        groups = trainer.opt.param_groups
-        mults = list(trainer.lr_mults)
-        by_layer = len(mults) == len(trainer.layer_groups)
-        for i, g in enumerate(groups):
-            j = g.get("layer_group", i) if by_layer else i
-            g["lr"] = lr * (mults[j] if j < len(mults) else 1.0)
+        set_group_lrs(trainer, lr)
+        for g in trainer.opt.param_groups:
             set_momentum(g, mom)
         trainer.sched_lr, trainer.sched_mom = lr, mom

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import torch
+
 from ..atomic import atomic_write_json
 from ..config import RunConfig
 from ..control import RunControl
@@ -38,7 +40,6 @@ def progress_file_wanted() -> bool:
 
 def gpu_count() -> int:
     """CUDA GPUs this machine has; the GUI offers a multi-GPU run only when this is above 1."""
-    import torch
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 

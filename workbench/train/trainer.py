@@ -23,7 +23,7 @@ from torch import nn
 
 from ..config import RunConfig
 from ..control import Cancelled, RunControl
-from ..device import autocast_dtype
+from ..device import autocast
 from ..events import CheckpointSaved, LogMessage, Paused, Resumed, null_sink
 from ..models import layer_groups as make_layer_groups
 from .callback import CancelBatch, CancelEpoch, CancelFit, Callback
@@ -127,10 +127,7 @@ class Trainer:
         self.callbacks = [c for c in self.callbacks if c is not cb]
 
     def _autocast(self):
-        dtype = autocast_dtype(self.precision)
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return autocast(self.device, self.precision)
 
     def _check_control(self) -> None:
         try:

@@ -9,6 +9,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..jobs import submit
+from ...data.cache import decode_presized
 from ..widgets.common import ElidedLabel, set_icon
 
 N_IMAGES, N_VARIANTS, CELL = 4, 4, 72
@@ -16,14 +17,7 @@ N_IMAGES, N_VARIANTS, CELL = 4, 4, 72
 
 def decode(path: str, presize: int) -> np.ndarray:
     """uint8 (presize, presize, 3): short side resized to presize, centre-cropped (as the cache does)."""
-    try:
-        from ...data.cache import decode_presized
-        return np.asarray(decode_presized(path, presize), dtype=np.uint8)
-    except ImportError:
-        from PIL import Image, ImageOps
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            return np.asarray(ImageOps.fit(im, (presize, presize), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return decode_presized(path, presize)
 
 
 def augment_grid(images: np.ndarray, cfg, out_size: int, seed: int, n_variants: int = N_VARIANTS,

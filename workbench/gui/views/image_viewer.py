@@ -14,6 +14,7 @@ from PySide6.QtGui import QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy,
                                QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ...data.cache import thumbnail
 from ...explain import compute_cam
 
 THUMB = 112
@@ -22,10 +23,7 @@ THUMB = 112
 def load_thumbnail(path: str, size: int = THUMB) -> tuple[str, np.ndarray]:
     """Decode an image file into (path, RGB uint8 array no larger than ``size``) with the decoder
     training uses (16-bit scaled, not clipped; EXIF orientation; JPEG draft mode)."""
-    from ...data.cache import load_rgb
-    im = load_rgb(path, draft_size=size)
-    im.thumbnail((size, size))
-    return path, np.asarray(im, dtype=np.uint8).copy()
+    return path, thumbnail(path, size)
 
 
 def _safe_thumbnail(path: str) -> tuple[str, np.ndarray | None]:

@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from ..jobs import submit
+from ...data.cache import thumbnail
 from ...paths import display_text
 
 THUMB = 96
@@ -20,11 +21,8 @@ THUMB = 96
 def load_thumb(path: str, size: int = THUMB) -> QImage:
     """Decode a small thumbnail with the decoder training uses (16-bit scaled, not clipped to white;
     EXIF orientation; JPEG draft mode). Runs in a pool thread."""
-    from ...data.cache import load_rgb
-    im = load_rgb(path, draft_size=size)
-    im.thumbnail((size, size))
-    data = im.tobytes()
-    return QImage(data, im.width, im.height, 3 * im.width, QImage.Format.Format_RGB888).copy()
+    a = thumbnail(path, size)
+    return QImage(a.data, a.shape[1], a.shape[0], 3 * a.shape[1], QImage.Format.Format_RGB888).copy()
 
 
 class ThumbModel(QAbstractListModel):

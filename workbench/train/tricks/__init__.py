@@ -1,9 +1,7 @@
 """Training tricks as callbacks: MixUp / CutMix, label smoothing and class weights (loss),
-progressive resizing, freeze / unfreeze with discriminative rates, early stopping, snapshots,
-weight averaging (EMA)."""
+progressive resizing, freeze / unfreeze with discriminative rates, early stopping, weight
+averaging (EMA)."""
 from __future__ import annotations
-
-from typing import Sequence
 
 from ...config import RunConfig
 from ..callback import Callback
@@ -13,44 +11,18 @@ from .freeze import FreezeUnfreeze, discriminative_mults
 from .mixup import MixUpCutMix
 from .progressive import ProgressiveResize, size_schedule
 from .smoothing import SmoothedCrossEntropy, class_weights, make_loss
-from .snapshots import SnapshotEnsemble, load_snapshots
 
-__all__ = ["build_callbacks", "make_loss", "SetLoss", "MixUpCutMix", "ProgressiveResize",
-           "FreezeUnfreeze", "EarlyStopping", "SnapshotEnsemble", "SmoothedCrossEntropy",
-           "WeightAverage", "auto_decay", "class_weights", "discriminative_mults", "size_schedule", "load_snapshots"]
-
-
-class SetLoss(Callback):
-    """Install the configured loss when the trainer was not given one from :func:`make_loss`
-    (label smoothing / class weights); the previous loss is put back after the fit."""
-    order = -50
-
-    def __init__(self, cfg: RunConfig, class_counts: Sequence[int] | None = None) -> None:
-        self.cfg = cfg
-        self.class_counts = list(class_counts) if class_counts else None
-        self._previous = None
-
-    def before_fit(self, trainer) -> None:
-        self._previous = None
-        if isinstance(getattr(trainer, "loss_func", None), SmoothedCrossEntropy):
-            return  # already configured by the caller
-        self._previous = getattr(trainer, "loss_func", None)
-        trainer.loss_func = make_loss(self.cfg, self.class_counts)
-
-    def after_fit(self, trainer) -> None:
-        if self._previous is not None:
-            trainer.loss_func = self._previous
-            self._previous = None
+__all__ = ["build_callbacks", "make_loss", "MixUpCutMix", "ProgressiveResize",
+           "FreezeUnfreeze", "EarlyStopping", "SmoothedCrossEntropy",
+           "WeightAverage", "auto_decay", "class_weights", "discriminative_mults", "size_schedule"]
 
 
-def build_callbacks(cfg: RunConfig, n_classes: int,
-                    class_counts: Sequence[int] | None = None) -> list[Callback]:
+def build_callbacks(cfg: RunConfig, n_classes: int) -> list[Callback]:
     """The trick callbacks the config asks for (empty for the defaults). The LR / momentum
-    schedule is not included (the trainer adds its ParamScheduler)."""
+    schedule is not included (the trainer adds its ParamScheduler), nor the loss (label smoothing,
+    class weights: :func:`make_loss`, which ``build_trainer`` hands to the Trainer)."""
     t = cfg.tricks
     cbs: list[Callback] = []
-    if t.label_smoothing > 0 or (t.class_balance == "loss" and class_counts):
-        cbs.append(SetLoss(cfg, class_counts))
     if t.mixup > 0 or t.cutmix > 0:
         cbs.append(MixUpCutMix(n_classes, t.mixup, t.cutmix, seed=cfg.seed))
     if t.progressive_resize:
@@ -62,7 +34,4 @@ def build_callbacks(cfg: RunConfig, n_classes: int,
         cbs.append(WeightAverage(t.ema_decay))
     if t.early_stop_patience > 0:
         cbs.append(EarlyStopping(t.monitor, t.early_stop_patience))
-    if t.snapshot_ensemble:
-        cbs.append(SnapshotEnsemble(cfg.train.sgdr_cycle_len, cfg.train.sgdr_cycle_mult,
-                                    enabled=cfg.train.schedule == "sgdr"))
     return sorted(cbs, key=lambda c: c.order)
