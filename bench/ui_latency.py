@@ -169,14 +169,14 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
 
     # warm-up (builds the presized cache, imports, precision check) so neither measured run pays for it
     from workbench.train.run import train
-    train(cfg.with_overrides(["name=warmup", "train.epochs=1"]), gui_attached=False)
+    train(cfg.with_overrides(["name=warmup", "train.epochs=1"]))
 
     def headless(name: str) -> tuple[list[float], float]:
         ips: list[float] = []
         floor = FloorProbe()  # it runs beside the GUI run too: the same wake-ups interrupt both
         t0 = time.perf_counter()
         train(cfg.set("name", name), sink=lambda ev: ips.append(ev.images_per_sec)
-              if isinstance(ev, EpochEnd) else None, gui_attached=False)
+              if isinstance(ev, EpochEnd) else None)
         t = time.perf_counter() - t0
         floor.stop()
         return ips, t

@@ -38,7 +38,7 @@ def test_audit_tab_ranks_issues_and_accepts_suggestions(session, qtbot, tmp_path
     qtbot.addWidget(view)
     view.resize(1200, 800)
     view.show()
-    with qtbot.waitSignal(session.runner.finished, timeout=60_000):
+    with qtbot.waitSignal(session.job_finished, timeout=60_000):
         session.open_dataset(str(data))
     view.audit_btn.click()
     audit = view.audit
@@ -46,7 +46,7 @@ def test_audit_tab_ranks_issues_and_accepts_suggestions(session, qtbot, tmp_path
     qtbot.waitUntil(lambda: audit.eta.text().startswith("about"), timeout=60_000)
     audit.quick.setChecked(False)
     audit.folds.setValue(2)
-    with qtbot.waitSignal(session.runner.finished, timeout=240_000) as done:
+    with qtbot.waitSignal(session.job_finished, timeout=240_000) as done:
         assert audit.start_btn.isEnabled() and audit.start()
         assert audit.progress.isVisible() and not audit.start_btn.isEnabled()
     assert done.args == ["audit", "completed"]

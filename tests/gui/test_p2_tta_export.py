@@ -56,7 +56,7 @@ def test_export_page_writes_files_and_reports_parity(session, qtbot, tmp_path, s
         return export.export_model(model, cfg, ("circle", "square", "triangle"), formats,
                                    out_dir or Path(run_dir) / "export", sink, control)
     monkeypatch.setattr(export, "export_run", fake_export_run)
-    v = ExportView(session.runner)
+    v = ExportView(session)
     qtbot.addWidget(v)
     assert not v.export_btn.isEnabled()
     run_dir = tmp_path / "run"
@@ -65,7 +65,7 @@ def test_export_page_writes_files_and_reports_parity(session, qtbot, tmp_path, s
     v.boxes["onnx"].setChecked(False)
     v.boxes["torchscript"].setChecked(False)       # the real-run test covers TorchScript; keep this one fast
     assert v.formats() == ["safetensors"]
-    with qtbot.waitSignal(session.runner.finished, timeout=60_000) as sig:
+    with qtbot.waitSignal(session.job_finished, timeout=60_000) as sig:
         assert v.start_export()
         assert not v.export_btn.isEnabled()
     assert sig.args == ["export", "completed"]
@@ -83,10 +83,10 @@ def test_export_parity_failure_is_shown_as_failed(session, qtbot, tmp_path, monk
     def failing_export_run(run_dir, formats=None, out_dir=None, sink=None, control=None):
         raise export.ExportError(f"onnx export {run_dir}/export/model.onnx does not match the in-app model")
     monkeypatch.setattr(export, "export_run", failing_export_run)
-    v = ExportView(session.runner)
+    v = ExportView(session)
     qtbot.addWidget(v)
     v.set_run(str(tmp_path))
-    with qtbot.waitSignal(session.runner.finished, timeout=10_000) as sig:
+    with qtbot.waitSignal(session.job_finished, timeout=10_000) as sig:
         assert v.start_export()
     assert sig.args == ["export", "failed"]
     assert v.parity_texts() == {"onnx": "FAILED"} and "does not match" in v.status.text()
