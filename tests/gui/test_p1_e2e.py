@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from workbench.events import BatchEnd
+from workbench.gui.jobs import JobKind
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_full_flow(qtbot, window, shapes_dir):
     s.job_failed.connect(failures.append)
     with qtbot.waitSignal(s.job_finished, timeout=180_000) as done:
         win.lr_view.run()
-    assert done.args == ["lr_find", "completed"], [f.traceback for f in failures]
+    assert done.args == [JobKind.LR_FIND, "completed"], [f.traceback for f in failures]
     assert win.lr_view.plot.points("smoothed loss") > 3 and win.lr_view.suggestions.count() >= 1
     vb = win.lr_view.plot.getPlotItem().vb
     vb.setRange(xRange=(-7, 1), padding=0)

@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any, Callable
 
 import shiboken6
-from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThread, QThreadPool, QTimer, Signal, Slot
 
 from ..control import Cancelled, RunControl
 from ..events import BatchEnd, Event, Progress
@@ -243,7 +243,6 @@ class JobRunner(QObject):
             return True
         ok = self._thread.wait(timeout_ms)
         if ok:
-            from PySide6.QtCore import QCoreApplication
             QCoreApplication.processEvents()  # delivers queued events and the done signal
             if self._thread is not None:
                 self._on_done("cancelled" if self.control and self.control.stop_requested else "completed")

@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
                                QStackedWidget, QVBoxLayout, QWidget)
 
+from .. import __version__
 from ..paths import data_home
 from .cpu_watch import CpuWatch
 from .jobs import JobFailed, submit, wait_side_tasks
@@ -308,7 +309,6 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _about(self) -> None:
-        from .. import __version__
         QMessageBox.about(self, "About Workbench", f"Workbench {__version__}\nTrain image classifiers from a folder.")
 
     def _restore(self) -> None:

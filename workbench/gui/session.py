@@ -289,6 +289,9 @@ class Session(QObject):
     def discard_spare(self) -> None:
         self._runner.discard_spare()
 
+    def spare_warm(self, timeout: float = 0.0) -> bool:
+        return self._runner.spare_warm(timeout)
+
     def _heavy(self, fn: Callable, *args, **kwargs) -> Callable:
         """A core call that takes the machine: in a job process as it is, in a thread of this process
         with that thread's priority lowered first (so the UI stays fluid)."""

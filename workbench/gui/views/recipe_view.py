@@ -6,11 +6,13 @@ import html
 import math
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from ...config import ConfigError, RunConfig
+from ...train.schedules import planned_curve
 from ..session import default_config
 from ..widgets.common import ElidedLabel, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
@@ -113,7 +115,6 @@ class RecipeView(QWidget):
         self._on_config(session.config)
 
     def _setup_momentum_axis(self) -> None:
-        import pyqtgraph as pg
         item = self.schedule_plot.getPlotItem()
         vb = pg.ViewBox()
         item.scene().addItem(vb)
@@ -159,7 +160,6 @@ class RecipeView(QWidget):
         cfg = self.session.config
         spe = steps_per_epoch(self.session)
         try:
-            from ...train.schedules import planned_curve
             lrs, moms = planned_curve(cfg, spe)
         except ImportError:
             self.mom_plot_note.setText("Schedule preview needs workbench.train.schedules.")

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QProgressBar,
+                               QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from ...events import Event, Progress
 from ...interpret import confusion_matrix, indices_for_cell, most_confused, per_class_report, summary, top_losses
@@ -231,7 +231,6 @@ class ResultsPage(QWidget):
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
         if action == "relabel" and not new_class:
-            from PySide6.QtWidgets import QInputDialog
             classes = list(self.preds.classes) if self.preds is not None else []
             new_class, ok = QInputDialog.getItem(self, "Relabel", "New class:", classes, 0, False)
             if not ok:

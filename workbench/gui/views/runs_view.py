@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
@@ -147,7 +147,6 @@ class RunsView(QWidget):
         return [self.infos[self.table.item(r, 0).data(Qt.ItemDataRole.UserRole)] for r in rows]
 
     def select_names(self, names: list[str]) -> None:
-        from PySide6.QtCore import QItemSelectionModel
         sm = self.table.selectionModel()
         sm.clearSelection()
         for r in range(self.table.rowCount()):
