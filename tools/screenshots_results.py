@@ -1,4 +1,4 @@
-"""Screenshots of the part-2 pages (Results, confusion matrix, top losses, TTA, Runs, Export) at 1280x800.
+"""Screenshots of the run pages (Results, confusion matrix, top losses, TTA, Runs, Export) at 1280x800.
 
     python tools/screenshots_results.py [--data shapes|demo] [--runs DIR] [--out docs/screenshots] [--epochs N]
 

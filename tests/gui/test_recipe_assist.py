@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_p1_views import fake_dataset
+from test_train_lr_recipe_data_views import fake_dataset
 from workbench import suggest as suggest_mod
 from workbench.suggest import parse_reasons
 

@@ -1,4 +1,4 @@
-"""Each part-1 view alone, driven with made-up events and a made-up dataset (no training)."""
+"""The Train, LR finder, Recipe and Data views alone, driven with made-up events and a made-up dataset (no training)."""
 from __future__ import annotations
 
 import math

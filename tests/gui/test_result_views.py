@@ -1,4 +1,4 @@
-"""Part 2 views alone with made-up data: confusion matrix, gallery, results summary, runs comparison."""
+"""The result views alone with made-up data: confusion matrix, gallery, results summary, runs comparison."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""The part-2 pages end to end on a real (tiny) trained run: results, confusion -> gallery, Grad-CAM,
+"""The run pages end to end on a real (tiny) trained run: results, confusion -> gallery, Grad-CAM,
 TTA, runs list, export with parity, single-image and folder prediction."""
 from __future__ import annotations
 
