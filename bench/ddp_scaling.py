@@ -41,7 +41,7 @@ def worker(args: argparse.Namespace) -> None:
            .set("train.device", args.device).set("train.precision", args.precision)
            .set("train.threads", args.threads if info.world_size == 1 else 0))
     cfg = distributed.rank_config(cfg)
-    set_threads(False, cfg.train.threads)
+    set_threads(cfg.train.threads)
     device = pick_device(cfg.train.device)
     precision = pick_precision(device, cfg.train.precision)
     ds = open_dataset(cfg.data, cfg.seed)

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data, "train").is_dir():
         print(f"error: no train/ folder in {args.data}", file=sys.stderr)
         return 2
-    set_threads(False, args.threads)
+    set_threads(args.threads)
     device = torch.device("cpu")
     auto = pick_precision(device, "auto")
     print(f"device: {describe(device)}; cpu kind: {cpu_kind()}; precision auto -> {auto}")

@@ -169,14 +169,14 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
 
     # warm-up (builds the presized cache, imports, precision check) so neither measured run pays for it
     from workbench.train.run import train
-    train(cfg.with_overrides(["name=warmup", "train.epochs=1"]), gui_attached=False)
+    train(cfg.with_overrides(["name=warmup", "train.epochs=1"]))
 
     def headless(name: str) -> tuple[list[float], float]:
         ips: list[float] = []
         floor = FloorProbe()  # it runs beside the GUI run too: the same wake-ups interrupt both
         t0 = time.perf_counter()
         train(cfg.set("name", name), sink=lambda ev: ips.append(ev.images_per_sec)
-              if isinstance(ev, EpochEnd) else None, gui_attached=False)
+              if isinstance(ev, EpochEnd) else None)
         t = time.perf_counter() - t0
         floor.stop()
         return ips, t
@@ -193,12 +193,12 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
     win.show()
     s = win.session
     s.open_dataset(str(dataset))
-    spin(app, 120, until=lambda: s.dataset is not None and not s.runner.busy)
+    spin(app, 120, until=lambda: s.dataset is not None and not s.busy)
     win.show_page("train")
     from workbench.gui.app import WARM_MODULES
     from workbench.gui.jobs import wait_side_tasks
-    s.runner.keep_spare_process(WARM_MODULES)  # as the app does: the job process is started ahead
-    spin(app, 120, until=s.runner.spare_warm)
+    s.keep_spare_process(WARM_MODULES)  # as the app does: the job process is started ahead
+    spin(app, 120, until=s.spare_warm)
     wait_side_tasks(60_000)  # device detection and previews finish before the idle baseline
     spin(app, 1.0)
 
@@ -210,17 +210,17 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
     floor_idle = floor.stop()
 
     gui_ips: list[float] = []
-    s.runner.event.connect(lambda job, ev: gui_ips.append(ev.images_per_sec) if isinstance(ev, EpochEnd) else None)
+    s.job_event.connect(lambda job, ev: gui_ips.append(ev.images_per_sec) if isinstance(ev, EpochEnd) else None)
     s.set_config(cfg.set("name", "gui"))
     shares: list[float] = []
-    s.runner.event.connect(lambda job, ev: shares.append(win.cpu_watch.last)
+    s.job_event.connect(lambda job, ev: shares.append(win.cpu_watch.last)
                            if isinstance(ev, EpochEnd) and win.cpu_watch.last is not None else None)
     rival = Competitor() if args.compete else None
     probe.start()
     floor = FloorProbe()
     t0 = time.perf_counter()
     assert s.start_training()
-    spin(app, 3600, until=lambda: not s.runner.busy)
+    spin(app, 3600, until=lambda: not s.busy)
     t_gui = time.perf_counter() - t0
     busy = probe.stop()
     floor_ms = floor.stop()
@@ -228,7 +228,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> int:
         rival.stop()
     win.confirm_close = lambda: True
     win.close()
-    s.runner.discard_spare()
+    s.discard_spare()
     after_ips, t_after = headless("headless-after")
 
     print(f"dataset {dataset}  ({len(s.dataset.items)} images), image size {args.size}, {args.epochs} epochs, "

@@ -76,7 +76,7 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
         print(f"saved {path}")
 
     win.data_view.open_folder(str(dataset))
-    if not wait(app, lambda: s.dataset is not None and not s.runner.busy):
+    if not wait(app, lambda: s.dataset is not None and not s.busy):
         print("error: the dataset did not open", file=sys.stderr)
         return 1
     win.show_page("data")
@@ -96,9 +96,9 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
 
     win.show_page("lr_find")
     got = []
-    s.lr_result.connect(got.append)
+    s.lr_found.connect(got.append)
     win.lr_view.run()
-    wait(app, lambda: bool(got) and not s.runner.busy)
+    wait(app, lambda: bool(got) and not s.busy)
     win.lr_view.pick(cfg.train.lr)  # as a click would: back to the demo recipe's tuned rate
     grab("lr_find")
 
@@ -106,14 +106,14 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
     finished = []
     win.train_view.run_finished.connect(lambda d, st: finished.append(st))
     win.train_view.start()
-    wait(app, lambda: bool(finished) and not s.runner.busy)
+    wait(app, lambda: bool(finished) and not s.busy)
     win.show_page("train")
     grab("train")
     win.show_page("results")
-    wait(app, lambda: not s.runner.busy, 300)
+    wait(app, lambda: not s.busy, 300)
     grab("results")
     win.close()
-    s.runner.discard_spare()
+    s.discard_spare()
     print(f"{len(shots)} screenshots in {out}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Screenshots of the part-2 pages (Results, confusion matrix, top losses, TTA, Runs, Export) at 1280x800.
+"""Screenshots of the run pages (Results, confusion matrix, top losses, TTA, Runs, Export) at 1280x800.
 
     python tools/screenshots_results.py [--data shapes|demo] [--runs DIR] [--out docs/screenshots] [--epochs N]
 
@@ -101,7 +101,7 @@ def save(widget, path: Path) -> None:
 def render(runs: list[Path], out: Path) -> None:
     from workbench.gui.app import make_app
     from workbench.gui.jobs import wait_side_tasks
-    from workbench.gui.results_pages import make_pages
+    from workbench.gui.run_pages import make_pages
     from workbench.gui.session import Session
     make_app()  # the app's style sheet and plot colours
     out.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ def render(runs: list[Path], out: Path) -> None:
         w.resize(*SIZE)
         w.show()
     session.open_run(str(runs[0]))
-    wait_until(lambda: results.preds is not None and not session.runner.busy, what="interpretation")
+    wait_until(lambda: results.preds is not None and not session.busy, what="interpretation")
     results.tabs.setCurrentIndex(0)
     save(results, out / "results.png")
     # confusion matrix with the most confused cell opened
@@ -133,17 +133,18 @@ def render(runs: list[Path], out: Path) -> None:
     # TTA
     results.tabs.setCurrentIndex(3)
     results.compute_tta()
-    wait_until(lambda: results.tta.result is not None and not session.runner.busy, what="TTA")
+    wait_until(lambda: results.tta.result is not None and not session.busy, what="TTA")
     wait_until(lambda: thumbs_loaded(results.tta.fixed, results.tta.broken), 60, "thumbnails")
     save(results, out / "tta.png")
     # runs: compare the two runs
     runs_page.refresh()
+    wait_until(lambda: runs_page.table.rowCount() >= len(runs), what="run list")
     runs_page.select_names([r.name for r in runs])
     save(runs_page, out / "runs.png")
     # export with parity + a single-image prediction
     export.boxes["onnx"].setChecked(True)
     export.start_export()
-    wait_until(lambda: not session.runner.busy, what="export")
+    wait_until(lambda: not session.busy, what="export")
     export.predict_image(results.preds.paths[0])
     wait_until(lambda: export.predict_result is not None, what="prediction")
     save(export, out / "export.png")

@@ -131,14 +131,13 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def set_threads(gui_attached: bool, requested: int = 0) -> int:
-    """Set torch CPU threads (requested, else all cores). With a GUI attached, the calling job thread
-    also drops to a lower OS priority (see ``lower_thread_priority``) instead of giving up a core."""
+def set_threads(requested: int = 0) -> int:
+    """Set torch CPU threads (requested, else all cores). An app that runs a job in a thread of its
+    own process lowers that thread's priority first (``lower_thread_priority``) instead of giving up
+    a core."""
     n = max(1, requested if requested > 0 else available_cores())
     torch.set_num_threads(n)
     keep_freed_memory()
-    if gui_attached:
-        lower_thread_priority()
     return n
 
 

@@ -6,7 +6,7 @@ arrays or CPU tensors; never a GPU tensor or a live module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 
 class Event:
@@ -126,21 +126,6 @@ class LRFindStep(Event):
     lr: float
     loss: float
     smooth_loss: float
-
-
-@dataclass(frozen=True)
-class JobFailed(Event):
-    """Any job (scan, LR find, export, ...) that ended with an error; the GUI shows a dialog."""
-    job: str
-    message: str
-    traceback: str = ""
-
-
-@dataclass(frozen=True)
-class JobResult(Event):
-    """The return value of a job, delivered to the GUI thread."""
-    job: str
-    result: Any = None
 
 
 def fmt_time(seconds: float) -> str:

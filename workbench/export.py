@@ -168,11 +168,12 @@ def _export_checked(model, cfg: RunConfig, meta: dict, formats: list[str], out: 
                 path = write_torchscript(model, meta, out, x)
             else:
                 path = write_onnx(model, meta, out, x, cfg.export.opset)
-        except ExportError:
+            probs = load_exported(path).probs_tensor(x)
+        except ExportError as e:
+            e.format = e.format or fmt
             raise
         except Exception as e:
-            raise ExportError(f"{fmt} export to {shown} failed: {type(e).__name__}: {e}") from e
-        probs = load_exported(path).probs_tensor(x)
+            raise ExportError(f"{fmt} export to {shown} failed: {type(e).__name__}: {e}", fmt) from e
         diff = float(np.abs(probs - ref).max()) if len(ref) else 0.0
         top1 = bool(np.array_equal(probs.argmax(1), ref.argmax(1)))
         ok = diff <= cfg.export.parity_atol and top1
@@ -182,7 +183,7 @@ def _export_checked(model, cfg: RunConfig, meta: dict, formats: list[str], out: 
         if not ok:
             raise ExportError(f"{fmt} export {shown / path.name} does not match the in-app model on {len(x)} {source}: "
                               f"max probability difference {diff:.2e} (tolerance {cfg.export.parity_atol:g}), "
-                              f"top-1 {'identical' if top1 else 'different'}")
+                              f"top-1 {'identical' if top1 else 'different'}", fmt)
         results.append(res)
     emit(Progress("export", len(formats), len(formats), "done"))
     return results

@@ -341,12 +341,11 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
     return finder.result(best or cfg_lr.suggestion)
 
 
-def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None,
-            gui_attached: bool = False, unfrozen: bool = False) -> LRFindResult:
+def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None, unfrozen: bool = False) -> LRFindResult:
     """Open the dataset, build loaders, model and trainer as training would, and run the range test.
     Torch CPU threads follow ``train.threads`` (all cores by default)."""
 
-    set_threads(gui_attached, cfg.train.threads)
+    set_threads(cfg.train.threads)
     device = pick_device(cfg.train.device)
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
     require_trainable(ds)

@@ -47,7 +47,12 @@ RESIZE_POLICY = ("decode with EXIF orientation to RGB; resize the short side to 
 
 
 class ExportError(RuntimeError):
-    """An export that failed, did not match the in-app model, or cannot be loaded; names the file."""
+    """An export that failed, did not match the in-app model, or cannot be loaded; names the file.
+    ``format`` is the export format that failed ("" when the error is not about one format)."""
+
+    def __init__(self, message: str, format: str = "") -> None:
+        super().__init__(message)
+        self.format = format
 
 
 # ------------------------------------------------------------------ preprocessing

@@ -1,6 +1,7 @@
-"""Run folders on disk: list them, read one, load its model (Qt-free; the GUI's run list uses this)."""
+"""Run folders on disk: list them, read one, delete one, load its model (Qt-free; the GUI's run list uses this)."""
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,17 @@ def list_runs(runs_dir) -> list[RunInfo]:
             except RunError:
                 continue
     return sorted(out, key=lambda r: r.created, reverse=True)
+
+
+def delete_run(run_dir) -> Path:
+    """Delete one run folder and everything in it; ``RunError`` (nothing deleted) when the folder does
+    not look like a run folder (none of ``RunFolder.MARKERS`` in it). Returns the deleted path."""
+    path = Path(run_dir)
+    if not RunFolder(path).has_marker():
+        raise RunError(f"{path} does not look like a run folder (no {' or '.join(RunFolder.MARKERS)}); "
+                       "nothing was deleted.")
+    shutil.rmtree(path)
+    return path
 
 
 def load_model(run_dir, which: str = "best", device: str | torch.device = "cpu") -> tuple[nn.Module, RunInfo]:

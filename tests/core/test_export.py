@@ -105,5 +105,18 @@ def test_parity_failure_raises(shapes_dir, tmp_path, monkeypatch):
         bad = create_model("resnet18", 3)
         return real(bad, meta, out, x)
     monkeypatch.setattr(ex, "write_safetensors", corrupt)
-    with pytest.raises(ExportError, match="does not match the in-app model"):
+    with pytest.raises(ExportError, match="does not match the in-app model") as failed:
         export_model(model, cfg, ("a", "b", "c"), "safetensors", tmp_path)
+    assert failed.value.format == "safetensors"   # the GUI marks that format FAILED from this
+
+
+def test_a_writer_error_names_its_format(shapes_dir, tmp_path, monkeypatch):
+    import workbench.export as ex
+    cfg = RunConfig().with_overrides(["data.image_size=32"]).set("data.path", str(shapes_dir))
+
+    def broken(m, meta, out, x):
+        raise OSError("disk full")
+    monkeypatch.setattr(ex, "write_torchscript", broken)
+    with pytest.raises(ExportError, match="torchscript export to .* failed: OSError: disk full") as failed:
+        export_model(create_model("resnet18", 3), cfg, ("a", "b", "c"), ["safetensors", "torchscript"], tmp_path)
+    assert failed.value.format == "torchscript"

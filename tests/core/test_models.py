@@ -90,22 +90,24 @@ def test_cpu_kind_from_flags():
 
 
 def test_set_threads():
-    assert dev.set_threads(False, 1) == 1 and torch.get_num_threads() == 1
-    cores = dev.set_threads(False, 0)
+    assert dev.set_threads(1) == 1 and torch.get_num_threads() == 1
+    cores = dev.set_threads(0)
     assert cores >= 1 and torch.get_num_threads() == cores
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux behaviour")
-def test_gui_attached_job_thread_runs_at_lower_priority_with_all_cores():
-    """With the app attached, training keeps every core but its thread (and the threads it starts)
-    yields the CPU to the UI thread: its nice value is raised, the main thread's is not."""
+def test_lowered_job_thread_runs_at_lower_priority_with_all_cores():
+    """A job thread of the app (which lowers its priority before the core call) keeps every core, but
+    it (and the threads it starts) yields the CPU to the UI thread: its nice value is raised, the
+    main thread's is not."""
     import os
     import threading
     main_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     seen = {}
 
     def job():
-        seen["threads"] = dev.set_threads(True, 0)
+        dev.lower_thread_priority()
+        seen["threads"] = dev.set_threads(0)
         seen["job"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         child = threading.Thread(target=lambda: seen.update(
             child=os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
@@ -115,7 +117,7 @@ def test_gui_attached_job_thread_runs_at_lower_priority_with_all_cores():
     t = threading.Thread(target=job)
     t.start()
     t.join()
-    assert seen["threads"] == dev.set_threads(False, 0)          # no core given up
+    assert seen["threads"] == dev.set_threads(0)          # no core given up
     assert seen["job"] > main_nice and seen["child"] == seen["job"]  # lower priority, inherited
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_nice
 

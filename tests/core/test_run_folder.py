@@ -6,7 +6,7 @@ import torch
 
 from workbench.config import RunConfig
 from workbench.interpret import checkpoint_file, predictions_file
-from workbench.runs import RunError, load_model
+from workbench.runs import RunError, delete_run, load_model
 from workbench.train.checkpoint import RunFolder, save_checkpoint
 
 
@@ -44,3 +44,14 @@ def test_load_model_reads_last_when_best_is_missing(tmp_path):
     torch.save({"x": 1}, f.best)  # best.pt now exists, so it is the one read
     with pytest.raises(RunError, match="best.pt"):
         load_model(tmp_path)
+
+
+def test_delete_run_removes_only_a_run_folder(tmp_path):
+    run, photos = tmp_path / "run-a", tmp_path / "photos"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / RunFolder.METRICS).write_text("{}")
+    (photos / "cats").mkdir(parents=True)
+    assert delete_run(run) == run and not run.exists()
+    with pytest.raises(RunError, match="does not look like a run folder"):
+        delete_run(photos)
+    assert (photos / "cats").is_dir() and tmp_path.is_dir()

@@ -46,9 +46,7 @@ def session(qapp):
     from workbench.gui.session import Session
     s = Session()
     yield s
-    if s.runner.busy:
-        s.runner.stop()
-        s.runner.wait()
+    s.stop_all()
     wait_side_tasks()
     qapp.processEvents()
     s.deleteLater()

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 
 from audit_data import AUDIT_OVERRIDES, make_noisy_colours, plant_copies
 from workbench.config import RunConfig
+from workbench.gui.jobs import JobKind
 
 pytest.importorskip("cleanlab")
 
@@ -38,7 +39,7 @@ def test_audit_tab_ranks_issues_and_accepts_suggestions(session, qtbot, tmp_path
     qtbot.addWidget(view)
     view.resize(1200, 800)
     view.show()
-    with qtbot.waitSignal(session.runner.finished, timeout=60_000):
+    with qtbot.waitSignal(session.job_finished, timeout=60_000):
         session.open_dataset(str(data))
     view.audit_btn.click()
     audit = view.audit
@@ -46,10 +47,10 @@ def test_audit_tab_ranks_issues_and_accepts_suggestions(session, qtbot, tmp_path
     qtbot.waitUntil(lambda: audit.eta.text().startswith("about"), timeout=60_000)
     audit.quick.setChecked(False)
     audit.folds.setValue(2)
-    with qtbot.waitSignal(session.runner.finished, timeout=240_000) as done:
+    with qtbot.waitSignal(session.job_finished, timeout=240_000) as done:
         assert audit.start_btn.isEnabled() and audit.start()
         assert audit.progress.isVisible() and not audit.start_btn.isEnabled()
-    assert done.args == ["audit", "completed"]
+    assert done.args == [JobKind.AUDIT, "completed"]
     g = audit.gallery
     assert audit.issues and len(g.items()) == len(audit.issues)
     assert g.items()[0].caption.startswith("#1 ") and "→" in g.items()[0].caption

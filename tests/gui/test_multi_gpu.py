@@ -33,7 +33,7 @@ def test_multi_gpu_run_goes_through_torchrun_and_cannot_pause(qtbot, monkeypatch
 
     calls, release = [], threading.Event()
 
-    def fake_run_torchrun(recipe, dataset, nproc, sink, control):
+    def fake_run_torchrun(recipe, dataset, nproc, sink=None, control=None):
         """Stands in for the torchrun subprocess: same arguments, same events."""
         from workbench.config import RunConfig
         calls.append((RunConfig.load(recipe).data.path, dataset, nproc))
@@ -42,16 +42,16 @@ def test_multi_gpu_run_goes_through_torchrun_and_cannot_pause(qtbot, monkeypatch
         release.wait(10)
         sink(FitFinished("completed", "training completed"))
         return None
-    monkeypatch.setattr(tj, "run_torchrun", fake_run_torchrun)
+    monkeypatch.setattr("workbench.gui.session.run_torchrun", fake_run_torchrun)
 
-    with qtbot.waitSignal(win.session.runner.started, timeout=5000):
+    with qtbot.waitSignal(win.session.job_started, timeout=5000):
         win.act_multi.trigger()
     qtbot.waitUntil(lambda: win.train_view.state == "running", timeout=5000)
     assert not win.train_view.pause_btn.isEnabled() and not win.act_pause.isEnabled()
     assert "cannot pause" in win.train_view.pause_btn.toolTip()
     assert win.train_view.stop_btn.isEnabled()
-    with qtbot.waitSignal(win.session.runner.finished, timeout=10000):
+    with qtbot.waitSignal(win.session.job_finished, timeout=10000):
         release.set()
     assert calls == [(str(shapes_dir), str(shapes_dir), 2)]
     assert win.train_view.state == "idle"
-    assert win.session.job_pausable  # the next (single-process) run can pause again
+    assert win.session.run_state.kind is None and not win.act_pause.isEnabled()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_p1_views import fake_dataset
+from test_train_lr_recipe_data_views import fake_dataset
 from workbench import suggest as suggest_mod
 from workbench.suggest import parse_reasons
 
@@ -29,7 +29,7 @@ def test_suggest_sets_options_and_shows_each_reason_under_its_field(qtbot, sessi
     assist = recipe_view.assistant
     with qtbot.waitSignal(assist.suggested, timeout=20_000):
         assert assist.request_suggestion()
-    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     cfg = session.config
     reasons = parse_reasons(cfg.reasons)
     assert cfg.train.budget_minutes == 0.5 and cfg.data.image_size <= 32 and cfg.data.path
@@ -67,7 +67,7 @@ def test_plan_the_run_shows_the_plan_before_the_start(qtbot, session, recipe_vie
     with qtbot.waitSignal(assist.planned, timeout=120_000) as blocker:
         assert assist.request_plan()
     plan = blocker.args[0]
-    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     assert plan.budget_s == 30 and plan.epochs >= 1
     text = assist.plan_label.text()
     assert "plan: time budget 0.5 min" in text and "img/s" in text and "ending at" in text

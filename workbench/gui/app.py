@@ -78,7 +78,7 @@ def run(dataset: str | None = None, demo: bool = False, recipe: str | None = Non
         return 2
     win.show()
     # a job process kept started with the training modules imported: Train and LR finder start at once
-    runner = win.session.runner
-    QTimer.singleShot(2000, lambda: runner.keep_spare_process(WARM_MODULES))
-    app.aboutToQuit.connect(runner.discard_spare)
+    session = win.session
+    QTimer.singleShot(2000, lambda: session.keep_spare_process(WARM_MODULES))
+    app.aboutToQuit.connect(session.discard_spare)
     return app.exec()

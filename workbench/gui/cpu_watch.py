@@ -9,39 +9,44 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel
 
 from ..procjob import CpuShare
+from .run_state import Phase
 
 STARVED = 0.6
 
 
 class CpuWatch(QObject):
-    def __init__(self, runner, label: QLabel, interval_ms: int = 2000) -> None:
+    def __init__(self, session, label: QLabel, interval_ms: int = 2000) -> None:
         super().__init__(label)
-        self.runner, self.label = runner, label
+        self.session, self.label = session, label
         self.share: CpuShare | None = None
         self.low = 0
         self.last: float | None = None
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.sample)
-        runner.started.connect(self._started)
-        runner.finished.connect(self._finished)
+        session.job_started.connect(self._started)
+        session.job_finished.connect(self._finished)
         label.hide()
 
-    def _started(self, job: str) -> None:
-        pid = self.runner.job_pid
+    def _started(self, kind) -> None:
+        if kind in self.session.SIDE_JOBS:
+            return
+        pid = self.session.job_pid
         self.share = CpuShare(pid) if pid else None
         self.low = 0
         if self.share is not None:
             self.share.sample()
             self.timer.start()
 
-    def _finished(self, job: str, status: str) -> None:
+    def _finished(self, kind, status: str) -> None:
+        if kind in self.session.SIDE_JOBS:
+            return
         self.timer.stop()
         self.share = None
         self.label.hide()
 
     def sample(self) -> None:
-        if self.share is None or self.runner.paused:
+        if self.share is None or self.session.run_state.phase is Phase.PAUSED:
             return
         got = self.share.sample()
         if got is None:

@@ -1,6 +1,6 @@
 """The job layer: one long job at a time in a QThread, events delivered to the GUI thread.
 
-``JobRunner.start(name, fn)`` runs ``fn(sink, control)`` (a synchronous core call) in a worker object
+``JobRunner.start(kind, fn)`` runs ``fn(sink, control)`` (a synchronous core call) in a worker object
 moved to a fresh QThread. ``QtEventSink`` is the event sink handed to the core: it lives in the GUI
 thread, emits ``Signal(object)`` (queued across threads) and merges batch-like events to at most
 ``max_rate`` per second. The return value arrives as ``JobResult``, an exception as ``JobFailed``.
@@ -17,16 +17,63 @@ import functools
 import threading
 import time
 import traceback
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Callable
 
 import shiboken6
-from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThread, QThreadPool, QTimer, Signal, Slot
 
 from ..control import Cancelled, RunControl
-from ..events import BatchEnd, Event, JobFailed, JobResult, Progress
+from ..events import BatchEnd, Event, Progress
 from ..procjob import ChildJobError, JobProcess
 
 MERGEABLE = (BatchEnd, Progress)
+
+
+class JobKind(Enum):
+    """The jobs the app runs. Each kind has one Session method that starts it and one Session signal
+    that delivers its result (``Session.RESULT_SIGNALS``); a misspelt kind is an AttributeError."""
+    SCAN = "scan"
+    LR_FIND = "lr_find"
+    TRAIN = "train"
+    AUDIT = "audit"
+    SUGGEST = "suggest"
+    PLAN = "plan"
+    INTERPRET = "interpret"
+    TTA = "tta"
+    EXPORT = "export"
+    PREDICT = "predict_folder"
+    DOWNLOAD = "download"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def label(self) -> str:
+        """What the status bar says while the job runs."""
+        return _LABELS.get(self, self.value)
+
+
+_LABELS = {JobKind.SCAN: "scanning the dataset", JobKind.LR_FIND: "running the LR finder",
+           JobKind.TRAIN: "training"}
+
+
+@dataclass(frozen=True)
+class JobFailed(Event):
+    """A job that ended with an error; the app shows a dialog. ``error`` is the exception when it was
+    raised in this process (None when it came from a job process, which sends only its text)."""
+    job: Any
+    message: str
+    traceback: str = ""
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class JobResult(Event):
+    """The return value of a job, delivered to the GUI thread."""
+    job: Any
+    result: Any = None
 
 
 class QtEventSink(QObject):
@@ -94,7 +141,7 @@ def _is_last(ev: Event) -> bool:
 class _Worker(QObject):
     done = Signal(str)  # status: completed | cancelled | failed
 
-    def __init__(self, name: str, fn: Callable[[Callable, RunControl], Any], sink: QtEventSink,
+    def __init__(self, name: Any, fn: Callable[[Callable, RunControl], Any], sink: QtEventSink,
                  control: RunControl) -> None:
         super().__init__()
         self.name, self.fn, self.sink, self.control = name, fn, sink, control
@@ -115,17 +162,18 @@ class _Worker(QObject):
             if isinstance(e, ChildJobError):  # raised in a job process: its own message and traceback
                 self.sink(JobFailed(self.name, e.summary, e.details))
             else:
-                self.sink(JobFailed(self.name, f"{type(e).__name__}: {e}", traceback.format_exc()))
+                self.sink(JobFailed(self.name, f"{type(e).__name__}: {e}", traceback.format_exc(), e))
         self.done.emit(status)
         QThread.currentThread().quit()  # end the thread's event loop so wait() returns
 
 
 class JobRunner(QObject):
-    """Runs one job at a time. Signals: started(name), event(name, event), finished(name, status)."""
+    """Runs one job at a time. Signals: started(kind), event(kind, event), finished(kind, status).
+    The app's runners are private to the Session, which passes JobKind members as kinds."""
 
-    started = Signal(str)
-    event = Signal(str, object)
-    finished = Signal(str, str)
+    started = Signal(object)
+    event = Signal(object, object)
+    finished = Signal(object, str)
 
     def __init__(self, max_rate: float = 20.0, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -145,7 +193,7 @@ class JobRunner(QObject):
     def busy(self) -> bool:
         return self._thread is not None
 
-    def start(self, name: str, fn: Callable[[Callable, RunControl], Any], in_process: bool = False) -> bool:
+    def start(self, name: Any, fn: Callable[[Callable, RunControl], Any], in_process: bool = False) -> bool:
         """Start ``fn(sink, control)`` in a worker thread; False if another job is running.
 
         ``in_process``: the worker thread runs picklable ``fn`` in a child process instead and relays
@@ -164,7 +212,7 @@ class JobRunner(QObject):
         self._sink = QtEventSink(self.max_rate, self)
         self._sink.event.connect(self._forward)
         self._thread = QThread(self)
-        self._thread.setObjectName(f"job-{name}")
+        self._thread.setObjectName(f"job-{name}")  # str(JobKind) is its value
         self._worker = _Worker(name, fn, self._sink, self.control)
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
@@ -195,7 +243,6 @@ class JobRunner(QObject):
             return True
         ok = self._thread.wait(timeout_ms)
         if ok:
-            from PySide6.QtCore import QCoreApplication
             QCoreApplication.processEvents()  # delivers queued events and the done signal
             if self._thread is not None:
                 self._on_done("cancelled" if self.control and self.control.stop_requested else "completed")

@@ -1,7 +1,8 @@
 """The main window: composition only. A step flow of pages (Data, Recipe, LR finder, Train, Results,
 Export) in the left column with the run list under it, pages stacked in the centre, menus with
 shortcuts and a status bar (device, precision, state). Pages are added by composition:
-``add_page(key, title, icon, widget)`` / ``replace_page(key, widget)`` (part 2 fills Results and Export).
+``add_page(key, title, icon, widget)``. Every button state and the status text follow the session's
+RunState.
 """
 from __future__ import annotations
 
@@ -14,17 +15,18 @@ from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
                                QStackedWidget, QVBoxLayout, QWidget)
 
-from ..events import JobFailed
+from .. import __version__
 from ..paths import data_home
 from .cpu_watch import CpuWatch
-from .jobs import submit, wait_side_tasks
+from .jobs import JobFailed, submit, wait_side_tasks
 from .recent import add_recent, recent_folders
+from .run_pages import make_pages
 from .session import Session
 from .views.data_view import DataView
 from .views.lr_find_view import LRFindView
 from .views.recipe_view import RecipeView
 from .views.train_view import TrainView
-from .widgets.common import ElidedLabel, PlaceholderPage, icon, splitter
+from .widgets.common import ElidedLabel, icon, splitter
 
 
 def settings() -> QSettings:
@@ -83,11 +85,10 @@ class MainWindow(QMainWindow):
         self.add_page("recipe", "2  Recipe", "recipe", self.recipe_view, "Choose model, augmentation and tricks")
         self.add_page("lr_find", "3  LR finder", "search", self.lr_view, "Find a good learning rate")
         self.add_page("train", "4  Train", "play", self.train_view, "Train and watch the curves")
-        self.add_page("results", "5  Results", "results", PlaceholderPage(
-            "Results", "Train a run or open a run folder to see results."), "Inspect a finished run")
-        self.add_page("export", "6  Export", "export", PlaceholderPage(
-            "Export", "Train a run or open a run folder, then export it here."), "Export a trained model")
-        self._add_part2_pages()
+        pages = make_pages(s)
+        self.add_page("results", "5  Results", "results", pages["Results"], "Inspect a finished run")
+        self.add_page("export", "6  Export", "export", pages["Export"], "Export a trained model")
+        self.add_page("runs", "7  Runs", "folder", pages["Runs"], "Manage run folders")
 
         self._fit_steps()
         self._build_actions()
@@ -99,16 +100,14 @@ class MainWindow(QMainWindow):
         self.cpu_label.setObjectName("warning")
         for w in (self.cpu_label, self.device_label, self.precision_label):
             self.statusBar().addPermanentWidget(w)
-        self.cpu_watch = CpuWatch(s.runner, self.cpu_label)
+        self.cpu_watch = CpuWatch(s, self.cpu_label)
 
-        s.runner.started.connect(self._update_state)
-        s.runner.finished.connect(self._update_state)
+        s.run_state.changed.connect(self._update_state)
         s.dataset_changed.connect(self._on_dataset)
         s.job_failed.connect(self.show_error)
-        s.runs_changed.connect(self.refresh_runs)
+        s.runs_listed.connect(self._fill_runs)
         s.run_opened.connect(self._on_run_opened)
         self.train_view.run_finished.connect(self._on_run_finished)
-        self.train_view.state_changed.connect(lambda st: self._update_state())
         self.lr_view.lr_picked.connect(lambda lr: self.statusBar().showMessage(f"train.lr set to {lr:.3g}", 4000))
         self.show_page("data")
         self.refresh_runs()
@@ -123,34 +122,6 @@ class MainWindow(QMainWindow):
         item = QListWidgetItem(icon(icon_name), title)
         item.setToolTip(tip)
         self.steps.addItem(item)
-
-    def replace_page(self, key: str, widget: QWidget) -> None:
-        i = self._index(key)
-        old = self.pages[i].widget
-        self.pages[i].widget = widget
-        self.stack.insertWidget(i, widget)
-        self.stack.removeWidget(old)
-        old.deleteLater()
-
-    def _add_part2_pages(self) -> None:
-        """Results / Export / Runs pages of part 2 (workbench.gui.results_pages), when present."""
-        try:
-            from .results_pages import make_pages
-        except ImportError:
-            return
-        try:
-            pages = make_pages(self.session)
-        except Exception as e:  # a broken part-2 page must not take the whole app down
-            for key in ("results", "export"):
-                page = self.page(key)
-                page.message.setText(f"{page.message.text()}\n\n(This page could not be loaded: "
-                                     f"{type(e).__name__}: {e})")
-            return
-        for key, name in (("results", "Results"), ("export", "Export")):
-            if name in pages:
-                self.replace_page(key, pages[name])
-        if "Runs" in pages:
-            self.add_page("runs", "7  Runs", "folder", pages["Runs"], "Manage run folders")
 
     def _fit_steps(self) -> None:
         """The step list shows every step, whole names, without scrolling (also at 1024 x 700)."""
@@ -203,8 +174,8 @@ class MainWindow(QMainWindow):
         self.act_quit = self._action(f, "&Quit", self.close, ["Ctrl+Q"])
         r = mb.addMenu("&Run")
         self.act_train = self._action(r, "Start &training", self._start_training, ["Ctrl+R", "F5"], "play")
-        self.act_pause = self._action(r, "&Pause / resume", self.train_view.toggle_pause, ["Ctrl+P"], "pause")
-        self.act_stop = self._action(r, "&Stop", self._stop, ["Shift+F5", "Ctrl+."], "stop",
+        self.act_pause = self._action(r, "&Pause / resume", self.session.toggle_pause, ["Ctrl+P"], "pause")
+        self.act_stop = self._action(r, "&Stop", lambda: self.session.stop(), ["Shift+F5", "Ctrl+."], "stop",
                                      "Stop the running job at the next batch")
         self.act_multi = self._action(r, "Train on all &GPUs (DDP)", self._start_multi_gpu, [], "play")
         r.addSeparator()
@@ -229,16 +200,10 @@ class MainWindow(QMainWindow):
         self.show_page("lr_find")
         self.lr_view.run()
 
-    def _stop(self) -> None:
-        if self.session.runner.name == "train":
-            self.train_view.stop()
-        else:
-            self.session.stop()
-
     @Slot()
     def _update_state(self, *args) -> None:
-        runner, ds = self.session.runner, self.session.dataset
-        busy = runner.busy
+        rs, ds = self.session.run_state, self.session.dataset
+        busy = rs.busy
         have_data = bool(self.session.config.data.path)
         self.act_train.setEnabled(not busy and have_data)
         self.act_train.setToolTip("Start training (Ctrl+R)" if self.act_train.isEnabled() else
@@ -250,16 +215,11 @@ class MainWindow(QMainWindow):
         self.act_lr.setEnabled(not busy and have_data)
         self.act_lr.setToolTip("Run the LR finder (Ctrl+F)" if self.act_lr.isEnabled() else
                                ("A job is running." if busy else "Open a dataset first."))
-        self.act_pause.setEnabled(self.train_view.pause_btn.isEnabled())
+        self.act_pause.setEnabled(rs.can_pause)
         self.act_stop.setEnabled(busy)
         self.act_open.setEnabled(not busy)
-        names = {"scan": "scanning the dataset", "lr_find": "running the LR finder", "train": "training"}
-        if busy:
-            state = names.get(runner.name, runner.name) + (" (paused)" if runner.paused else "")
-        else:
-            state = "ready"
         where = f" - {Path(ds.root).name} ({len(ds.items):,} images, {len(ds.classes)} classes)" if ds else ""
-        self.state_label.setText(state + where)
+        self.state_label.setText(rs.text() + where)
 
     # ----------------------------------------------------------------- device
     def detect_device(self) -> None:
@@ -286,8 +246,13 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- runs / data
     def refresh_runs(self) -> None:
+        """List the runs folder again (off the GUI thread; the list fills when it arrives)."""
+        self.session.refresh_runs()
+
+    @Slot(object)
+    def _fill_runs(self, infos: list) -> None:
         self.runs.clear()
-        for info in self.session.list_runs():
+        for info in infos:
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
             status = getattr(info, "status", "")
@@ -304,19 +269,13 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_run_opened(self, run_dir: str) -> None:
-        page = self.page("results")
-        if isinstance(page, PlaceholderPage):
-            page.message.setText(f"Run folder: {run_dir}\n\nThe results views for this run appear here.")
         self.show_page("results")
 
     @Slot(str, str)
     def _on_run_finished(self, run_dir: str, status: str) -> None:
         self.refresh_runs()
         if status in ("completed", "early_stopped") and run_dir:
-            if isinstance(self.page("results"), PlaceholderPage):
-                self.session.open_run(run_dir)
-            else:  # the results page opens the run itself once the job has ended
-                self.show_page("results")
+            self.show_page("results")  # the results page opens the run itself once the job has ended
 
     def _on_dataset(self, ds) -> None:
         if ds is not None:  # only folders that opened go to the recent list
@@ -350,7 +309,6 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _about(self) -> None:
-        from .. import __version__
         QMessageBox.about(self, "About Workbench", f"Workbench {__version__}\nTrain image classifiers from a folder.")
 
     def _restore(self) -> None:
@@ -387,13 +345,11 @@ class MainWindow(QMainWindow):
         if not self.confirm_recipe():
             event.ignore()
             return
-        if self.session.runner.busy:
+        if self.session.busy:
             if not self.confirm_close():
                 event.ignore()
                 return
-            self.session.runner.resume()
-            self.session.stop()
-            self.session.runner.wait()
+        self.session.stop_all()
         wait_side_tasks()
         self.save_settings()
         event.accept()

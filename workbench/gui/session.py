@@ -1,24 +1,43 @@
-"""The app's state: current dataset, recipe (RunConfig), current run and the job runner. No widgets.
+"""The app's state: current dataset, recipe (RunConfig), current run, and the jobs. No widgets.
 
-Views observe the session's signals and call its methods; the session starts core jobs through the
-JobRunner. It never holds a model, optimizer or trainer: those live only inside the core call.
+Views talk only to the session: they call its methods (``open_dataset``, ``start_training``,
+``run_lr_find``, ``interpret``, ``export`` ...) and observe its signals: one typed result signal per
+job kind (``RESULT_SIGNALS``), ``job_started`` / ``job_event`` / ``job_finished`` / ``job_failed``
+with the JobKind, and ``run_state`` (RunState) for what runs now. The JobRunners are private: one for
+the jobs that take the machine (one at a time, followed by ``run_state``), one for side jobs (weights
+downloads) that may run beside them. The session never holds a model, optimizer or trainer: those
+live only inside the core call.
 """
 from __future__ import annotations
 
 import functools
+import shlex
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from ..config import ConfigError, RunConfig
+from .. import audit
+from ..config import ConfigError, RunConfig, iter_fields
+from ..data import compute_stats, open_dataset
 from ..data.report import training_problems
-from ..events import Event, JobFailed, JobResult
+from ..device import lower_thread_priority
+from ..events import Event, Paused, Progress, Resumed
+from ..export import export_run
+from ..interpret import interpret_run
+from ..lr_find import lr_find
 from ..paths import data_home
-from ..runs import list_runs
-from ..weights import usable_offline
+from ..predict import predict_folder_to_csv
+from ..runs import delete_run, list_runs
+from ..suggest import DataFacts, suggest
+from ..train.run import plan_run, resume, train
+from ..train.torchrun_job import run_torchrun
+from ..tta import tta_run
+from ..weights import fetch, usable_offline
 from ..working_recipe import load_working, save_working
-from .jobs import JobRunner
+from .jobs import JobFailed, JobKind, JobResult, JobRunner, submit
+from .run_state import Phase, RunState
 
 
 def default_config() -> RunConfig:
@@ -28,12 +47,34 @@ def default_config() -> RunConfig:
 
 class Session(QObject):
     config_changed = Signal(object)       # RunConfig
-    dataset_changed = Signal(object)      # Dataset | None
+    dataset_changed = Signal(object)      # Dataset | None (the scan's result)
     stats_changed = Signal(object)        # DatasetStats | None
     run_opened = Signal(str)              # run folder picked in the run list / opened / finished
-    runs_changed = Signal()               # a run folder was created or finished
-    job_failed = Signal(object)           # JobFailed
-    lr_result = Signal(object)            # LRFindResult
+    runs_changed = Signal()               # a run folder was created, finished or deleted
+    runs_listed = Signal(object)          # list[RunInfo] of the runs folder (refresh_runs)
+    run_deleted = Signal(str, str)        # run folder, error sentence ("" when it was deleted)
+    # the jobs: every job of any kind
+    job_started = Signal(object)          # JobKind
+    job_event = Signal(object, object)    # JobKind, Event (progress, log, epochs; not the result)
+    job_finished = Signal(object, str)    # JobKind, status: completed | cancelled | failed
+    job_failed = Signal(object)           # JobFailed (.job is the JobKind, .error the exception)
+    # ... and one typed result signal per kind (RESULT_SIGNALS)
+    lr_found = Signal(object)             # LRFindResult
+    trained = Signal(object)              # RunResult (train, resume, multi-GPU train)
+    audited = Signal(object)              # AuditResult, or the leaks dict of a duplicates-only audit
+    suggested = Signal(object)            # Suggestion
+    planned = Signal(object)              # Plan
+    interpreted = Signal(object)          # Interpretation
+    tta_ready = Signal(object)            # TTAResult
+    exported = Signal(object)             # list[ExportResult]
+    predicted = Signal(object)            # dict of predict_folder_to_csv
+    downloaded = Signal(object)           # str: the weights file
+
+    RESULT_SIGNALS = {JobKind.SCAN: "dataset_changed", JobKind.LR_FIND: "lr_found", JobKind.TRAIN: "trained",
+                      JobKind.AUDIT: "audited", JobKind.SUGGEST: "suggested", JobKind.PLAN: "planned",
+                      JobKind.INTERPRET: "interpreted", JobKind.TTA: "tta_ready", JobKind.EXPORT: "exported",
+                      JobKind.PREDICT: "predicted", JobKind.DOWNLOAD: "downloaded"}
+    SIDE_JOBS = (JobKind.DOWNLOAD,)       # run on the side runner, beside the others
 
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None,
                  autosave: bool = False) -> None:
@@ -47,20 +88,28 @@ class Session(QObject):
         self.dataset = None
         self.stats = None
         self.current_run: str = ""
-        self.runner = JobRunner(parent=self)
-        # training and the LR finder run in a child process (workbench.procjob: no shared interpreter
-        # lock with the UI, full OpenMP speed, crash isolation); False runs them in a thread here
+        self.run_state = RunState(self)
+        self._runner = JobRunner(parent=self)
+        self._side_runner = JobRunner(parent=self)
+        # training, the LR finder, the audit and the plan run in a child process (workbench.procjob: no
+        # shared interpreter lock with the UI, full OpenMP speed, crash isolation); False runs them in
+        # a thread here, whose priority the job wrapper lowers first (_lowered)
         self.train_in_process = True
-        self.job_pausable = True              # False for a multi-GPU (torchrun) run
-        self.runner.event.connect(self._on_event)
-        self.runner.finished.connect(self._on_finished)
+        for runner in (self._runner, self._side_runner):
+            runner.started.connect(self.job_started)
+            runner.event.connect(self._on_event)
+            runner.finished.connect(self._on_finished)
+        self.runs_changed.connect(self.refresh_runs)
 
     # ----------------------------------------------------------------- recipe
     def set_config(self, cfg: RunConfig) -> None:
         if cfg != self.config:
+            other_runs = Path(cfg.runs_dir).expanduser() != Path(self.config.runs_dir).expanduser()
             self.config = cfg
             self.autosave_now()
             self.config_changed.emit(cfg)
+            if other_runs:
+                self.refresh_runs()
 
     def autosave_now(self) -> None:
         """Keep the current recipe as the working recipe of its dataset (when autosave is on)."""
@@ -108,7 +157,6 @@ class Session(QObject):
 
     def cli_command(self) -> str:
         """The equivalent ``workbench train`` command (only keys that differ from the defaults)."""
-        from ..config import iter_fields
         defaults = {k: v for k, _, v in iter_fields(RunConfig())}
         parts = ["workbench", "train", _quote(self.config.data.path or "DATASET")]
         for key, _, value in iter_fields(self.config):
@@ -120,7 +168,8 @@ class Session(QObject):
     # ----------------------------------------------------------------- jobs
     @property
     def busy(self) -> bool:
-        return self.runner.busy
+        """Whether a job that takes the machine runs (side jobs such as downloads do not count)."""
+        return self.run_state.busy
 
     def open_dataset(self, path: str | Path) -> bool:
         """Scan + health check + stats in a worker; dataset_changed fires when done."""
@@ -128,111 +177,243 @@ class Session(QObject):
         kept = load_working(root) if self.autosave else None   # this dataset's own working recipe
         cfg = (kept or self.config).set("data.path", root)
         self.set_config(cfg)
-
-        def job(sink, control):
-            from ..data import compute_stats, open_dataset
-            ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
-            return ds, compute_stats(ds, sink, control)
-        return self.runner.start("scan", job)
+        return self._start(JobKind.SCAN, functools.partial(_scan, cfg))
 
     def run_lr_find(self) -> bool:
-        from ..lr_find import lr_find  # in a child process like training: full speed, app stays fluid
-        return self.runner.start("lr_find", functools.partial(lr_find, self.config, gui_attached=self._lower_job),
-                                 in_process=self.train_in_process)
+        return self._start(JobKind.LR_FIND, self._heavy(lr_find, self.config), self.train_in_process)
 
     def start_training(self) -> bool:
-        cfg = self.config
-        self.job_pausable = True
+        return self._start(JobKind.TRAIN, self._heavy(train, self.config), self.train_in_process, pausable=True)
 
-        from ..train.run import train
-        return self.runner.start("train", functools.partial(train, cfg, gui_attached=self._lower_job),
-                                 in_process=self.train_in_process)
+    def resume_run(self, run_dir: str | Path) -> bool:
+        return self._start(JobKind.TRAIN, self._heavy(resume, str(run_dir)), self.train_in_process,
+                           pausable=True)
 
     def start_multi_gpu_training(self, nproc: int) -> bool:
         """Train the current recipe on ``nproc`` local GPUs: torchrun in a subprocess (DDP), followed
         through the run folder's progress file. Pause is not available for such a run."""
-        from datetime import datetime
         cfg = self.config
         recipe = data_home() / "recipes" / f"multi-gpu-{datetime.now():%Y%m%d-%H%M%S}.toml"
         cfg.save(recipe)
-
-        def job(sink, control):
-            from ..train.torchrun_job import run_torchrun
-            return run_torchrun(recipe, cfg.data.path, nproc, sink, control)
-        self.job_pausable = False
-        started = self.runner.start("train", job)
-        if not started:
-            self.job_pausable = True
-        return started
-
-    def resume_run(self, run_dir: str | Path) -> bool:
-        run_dir = str(run_dir)
-
-        from ..train.run import resume
-        return self.runner.start("train", functools.partial(resume, run_dir, gui_attached=self._lower_job),
-                                 in_process=self.train_in_process)
+        return self._start(JobKind.TRAIN, job(run_torchrun, recipe, cfg.data.path, nproc))
 
     def start_audit(self, k: int = 5, quick: bool = True, leaks_only: bool = False, run_dir: str = "") -> bool:
-        """The label audit of the current dataset (job "audit", in a job process like training):
-        k-fold out-of-fold label issues + near-duplicates, or only the near-duplicates."""
-        from .. import audit
+        """The label audit of the current dataset (in a job process like training): k-fold out-of-fold
+        label issues + near-duplicates, or only the near-duplicates."""
         cfg = audit.quick_recipe(self.config) if quick else self.config
-        fn = (functools.partial(audit.leaks_only, cfg, run_dir) if leaks_only
-              else functools.partial(audit.run_audit, cfg, k))
-        return self.runner.start("audit", fn, in_process=self.train_in_process)
+        fn = (self._heavy(audit.leaks_only, cfg, run_dir) if leaks_only else self._heavy(audit.run_audit, cfg, k))
+        return self._start(JobKind.AUDIT, fn, self.train_in_process)
 
     def estimate_audit(self, k: int, quick: bool, n_images: int, callback) -> None:
         """``callback(seconds or Exception)`` in the GUI thread: the audit's predicted time here."""
-        from .. import audit
-        from .jobs import submit
         cfg = audit.quick_recipe(self.config) if quick else self.config
         submit(lambda: audit.estimate_seconds(cfg, k, n_images), callback)
 
+    def suggest_recipe(self) -> bool:
+        """"Suggest a recipe" for the open dataset (``suggested`` delivers it; the caller applies it)."""
+        ds, cfg = self.dataset, self.config
+        facts = DataFacts.from_dataset(ds, self.stats)
+        return self._start(JobKind.SUGGEST, functools.partial(_suggest, facts, cfg))
+
+    def plan(self) -> bool:
+        """The time plan of the current recipe (a short probe of training, in a job process)."""
+        return self._start(JobKind.PLAN, self._heavy(plan_run, self.config), self.train_in_process)
+
+    def interpret(self, run_dir: str) -> bool:
+        """The run's Interpretation (predictions of its validation set + RunInfo)."""
+        return self._start(JobKind.INTERPRET, job(interpret_run, str(run_dir)))
+
+    def tta(self, run_dir: str) -> bool:
+        return self._start(JobKind.TTA, job(tta_run, str(run_dir)))
+
+    def export(self, run_dir: str, formats: list[str], out_dir: str | None = None) -> bool:
+        """Write and check the formats; a failed format arrives as JobFailed with an ExportError."""
+        return self._start(JobKind.EXPORT, job(export_run, str(run_dir), list(formats), out_dir=out_dir))
+
+    def predict_folder(self, run_dir: str, folder: str, out_csv: str) -> bool:
+        return self._start(JobKind.PREDICT, job(predict_folder_to_csv, str(run_dir), str(folder),
+                                                str(out_csv)))
+
+    def download_weights(self, arch: str, tag: str) -> bool:
+        """Fetch pretrained weights on the side runner (training may run meanwhile)."""
+        return self._start(JobKind.DOWNLOAD, functools.partial(_download, arch, tag))
+
+    def running(self, kind: JobKind) -> bool:
+        """Whether a job of ``kind`` runs (on either runner)."""
+        runner = self._side_runner if kind in self.SIDE_JOBS else self._runner
+        return runner.busy and runner.name is kind
+
+    def pause(self) -> None:
+        if self.run_state.can_pause and self.run_state.phase is Phase.RUNNING:
+            self._runner.pause()
+            self.run_state.set_phase(Phase.PAUSED)
+
+    def resume_job(self) -> None:
+        if self.run_state.phase is Phase.PAUSED:
+            self._runner.resume()
+            self.run_state.set_phase(Phase.RUNNING)
+
+    def toggle_pause(self) -> None:
+        self.resume_job() if self.run_state.phase is Phase.PAUSED else self.pause()
+
+    def stop(self, kind: JobKind | None = None) -> None:
+        """Stop the running job (at its next batch); with ``kind``, only a job of that kind."""
+        if kind in self.SIDE_JOBS:
+            self._side_runner.stop()
+            return
+        if kind is not None and not self.run_state.running(kind):
+            return
+        if self.run_state.can_stop:
+            self._runner.stop()
+            self.run_state.set_phase(Phase.STOPPING)
+
+    def stop_all(self) -> None:
+        """Stop every job (a paused one too) and wait for them (the app is closing)."""
+        self.resume_job()
+        self.stop()
+        self._side_runner.stop()
+        self.wait()
+
+    def wait(self, timeout_ms: int = 60_000) -> bool:
+        """Block until the running jobs have ended (closing the window, tests)."""
+        return all([self._runner.wait(timeout_ms), self._side_runner.wait(timeout_ms)])
+
     @property
-    def _lower_job(self) -> bool:
-        """Whether the core call lowers its own thread's priority (``gui_attached``): only in a thread
-        of this process; a job process already runs at idle priority (procjob.background_priority)."""
-        return not self.train_in_process
+    def job_pid(self) -> int | None:
+        """The job process of the running job, when it runs in one."""
+        return self._runner.job_pid
 
-    def stop(self) -> None:
-        self.runner.stop()
+    def keep_spare_process(self, warm_modules: tuple[str, ...]) -> None:
+        self._runner.keep_spare_process(warm_modules)
 
+    def discard_spare(self) -> None:
+        self._runner.discard_spare()
+
+    def spare_warm(self, timeout: float = 0.0) -> bool:
+        return self._runner.spare_warm(timeout)
+
+    def _heavy(self, fn: Callable, *args, **kwargs) -> Callable:
+        """A core call that takes the machine: in a job process as it is, in a thread of this process
+        with that thread's priority lowered first (so the UI stays fluid)."""
+        return functools.partial(_core if self.train_in_process else _lowered, fn, args, kwargs)
+
+    def _start(self, kind: JobKind, fn: Callable, in_process: bool = False, pausable: bool = False) -> bool:
+        """Run ``fn(sink, control)`` as a job of ``kind``; False when another job runs."""
+        if not isinstance(kind, JobKind):
+            raise TypeError(f"job kind must be a JobKind, not {kind!r}")
+        if kind in self.SIDE_JOBS:
+            return self._side_runner.start(kind, fn)
+        if self._runner.busy:
+            return False
+        self.run_state.begin(kind, pausable)
+        if not self._runner.start(kind, fn, in_process=in_process):
+            self.run_state.end()
+            return False
+        return True
+
+    # ----------------------------------------------------------------- runs folder (side pool)
     def open_run(self, run_dir: str | Path) -> None:
         self.current_run = str(run_dir)
         self.run_opened.emit(self.current_run)
 
-    def list_runs(self) -> list:
-        """RunInfo list of the runs folder (empty when the folder is missing)."""
+    def refresh_runs(self) -> None:
+        """List the runs folder off the GUI thread; ``runs_listed`` delivers the RunInfo list."""
         folder = Path(self.config.runs_dir).expanduser()
-        if not folder.is_dir():
-            return []
-        try:
-            return list(list_runs(folder))
-        except Exception:  # a broken run folder must not break the app; list_runs skips those
-            return []
+        submit(functools.partial(_list_runs, folder), self._runs_listed)
+
+    def _runs_listed(self, infos) -> None:
+        self.runs_listed.emit(infos if isinstance(infos, list) else [])
+
+    def delete_run(self, run_dir: str | Path) -> None:
+        """Delete one run folder off the GUI thread (``workbench.runs.delete_run``); ``run_deleted``
+        says how it went and the run lists refresh."""
+        run_dir = str(run_dir)
+        submit(functools.partial(delete_run, run_dir), functools.partial(self._run_deleted, run_dir))
+
+    def _run_deleted(self, run_dir: str, result) -> None:
+        error = str(result) if isinstance(result, Exception) else ""
+        self.run_deleted.emit(run_dir, error)
+        if not error:
+            self.runs_changed.emit()
 
     # ----------------------------------------------------------------- events
-    @Slot(str, object)
-    def _on_event(self, job: str, ev: Event) -> None:
+    @Slot(object, object)
+    def _on_event(self, kind: JobKind, ev: Event) -> None:
         if isinstance(ev, JobFailed):
             self.job_failed.emit(ev)
-        elif isinstance(ev, JobResult) and ev.result is not None:
-            if job == "scan":
-                self.dataset, self.stats = ev.result
-                self.dataset_changed.emit(self.dataset)
-                self.stats_changed.emit(self.stats)
-            elif job == "lr_find":
-                self.lr_result.emit(ev.result)
-            elif job == "train":
-                run_dir = getattr(ev.result, "run_dir", "")
-                if run_dir:
-                    self.current_run = str(run_dir)
+        elif isinstance(ev, JobResult):
+            if ev.result is not None:
+                self._deliver(kind, ev.result)
+        else:
+            if kind not in self.SIDE_JOBS:
+                if isinstance(ev, Paused):
+                    self.run_state.set_phase(Phase.PAUSED)
+                elif isinstance(ev, Resumed) and self.run_state.phase is Phase.PAUSED:
+                    self.run_state.set_phase(Phase.RUNNING)
+                elif isinstance(ev, Progress):
+                    self.run_state.set_progress(ev.done / ev.total if ev.total else None, ev.message)
+            self.job_event.emit(kind, ev)
 
-    @Slot(str, str)
-    def _on_finished(self, job: str, status: str) -> None:
-        self.job_pausable = True
-        if job == "train":
+    def _deliver(self, kind: JobKind, result: Any) -> None:
+        if kind is JobKind.SCAN:
+            self.dataset, self.stats = result
+            self.dataset_changed.emit(self.dataset)
+            self.stats_changed.emit(self.stats)
+            return
+        if kind is JobKind.TRAIN and getattr(result, "run_dir", ""):
+            self.current_run = str(result.run_dir)
+        getattr(self, self.RESULT_SIGNALS[kind]).emit(result)
+
+    @Slot(object, str)
+    def _on_finished(self, kind: JobKind, status: str) -> None:
+        if kind not in self.SIDE_JOBS:
+            self.run_state.end()
+        self.job_finished.emit(kind, status)
+        if kind is JobKind.TRAIN:
             self.runs_changed.emit()
+
+
+# ----------------------------------------------------------------------------- job bodies
+# module functions (picklable: the heavy ones run in a job process); each is one core call
+def _core(fn: Callable, args: tuple, kwargs: dict, sink, control):
+    """``fn(*args, sink=..., control=..., **kwargs)``: a core call as a job body."""
+    return fn(*args, sink=sink, control=control, **kwargs)
+
+
+def _lowered(fn: Callable, args: tuple, kwargs: dict, sink, control):
+    """The core call in a job thread of the app: that thread (and the threads it starts) first drops
+    to a lower OS priority, so the UI thread gets the CPU when it needs it."""
+    lower_thread_priority()
+    return fn(*args, sink=sink, control=control, **kwargs)
+
+
+def job(fn: Callable, *args, **kwargs) -> Callable:
+    """The job body ``(sink, control) -> fn(*args, sink=sink, control=control, **kwargs)``."""
+    return functools.partial(_core, fn, args, kwargs)
+
+
+def _scan(cfg: RunConfig, sink, control):
+    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
+    return ds, compute_stats(ds, sink, control)
+
+
+def _suggest(facts: DataFacts, cfg: RunConfig, sink, control):
+    return suggest(facts, cfg, cfg.train.budget_minutes)
+
+
+def _download(arch: str, tag: str, sink, control) -> str:
+    def progress(p):
+        eta = f", {p.eta:.0f} s left" if p.total else ""
+        sink(Progress("download", p.done, p.total, f"{p.done / 1e6:.1f} MB at {p.rate / 1e6:.1f} MB/s{eta}"))
+    return str(fetch(arch, tag, progress=progress, control=control))
+
+
+def _list_runs(folder: Path) -> list:
+    """RunInfo list of the runs folder (empty when the folder is missing or cannot be read)."""
+    try:
+        return list(list_runs(folder)) if folder.is_dir() else []
+    except Exception:  # a broken run folder must not break the app; list_runs skips those
+        return []
 
 
 def _fmt(value: Any) -> str:
@@ -246,7 +427,6 @@ def _fmt(value: Any) -> str:
 
 
 def _quote(text: str) -> str:
-    import shlex
     return shlex.quote(text)
 
 

@@ -115,12 +115,11 @@ def _make_plan(cfg: RunConfig, bundle, control, device, precision, started: floa
     return make_plan(cfg, measured, startup_s, started)
 
 
-def plan_run(cfg: RunConfig, sink=None, control: RunControl | None = None, started: float | None = None,
-             gui_attached: bool = False) -> Plan:
+def plan_run(cfg: RunConfig, sink=None, control: RunControl | None = None, started: float | None = None) -> Plan:
     """What ``train`` would do with this recipe on this machine (``--plan-only``): open the dataset,
     build the cache, probe and plan; nothing is trained and no run folder is written."""
     started = time.time() if started is None else started
-    set_threads(gui_attached, cfg.train.threads)
+    set_threads(cfg.train.threads)
     device = pick_device(cfg.train.device)
     precision = pick_precision(device, cfg.train.precision)
     bundle = _open(cfg, device, sink or null_sink, control or RunControl())
@@ -201,7 +200,7 @@ def _report_skipped(skipped: list, folder: RunFolder, sink, shown: int = 20) -> 
                         f"{folder.log}", "warning"))
 
 
-def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool,
+def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
              resume_state: dict | None, prior: dict, ds=None, warning: str = "",
              started: float | None = None) -> RunResult:
     sink = sink or null_sink
@@ -215,7 +214,7 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: boo
     try:
         cfg = distributed.rank_config(cfg)  # DDP (torchrun): this rank's device and share of the CPU cores
         dinfo = distributed.current()
-        set_threads(gui_attached, cfg.train.threads)
+        set_threads(cfg.train.threads)
         device = pick_device(cfg.train.device)
         precision = pick_precision(device, cfg.train.precision)
         folder.append_log(f"{'resume' if resume_state else 'train'}: device {describe(device)}, precision {precision}")
@@ -312,7 +311,7 @@ def _locked(folder: RunFolder):
 
 
 def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=None,
-          gui_attached: bool = False, started: float | None = None) -> RunResult:
+          started: float | None = None) -> RunResult:
     """Train a new run into ``run_dir`` (default: a new folder under cfg.runs_dir), which must be
     missing or empty (``FileExistsError``); ``BusyError`` when another process is using it.
     ``SetupError`` (nothing written) when the recipe, dataset, device or memory rule the run out.
@@ -333,11 +332,11 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
             if folder.config.is_file():  # another process started a run here meanwhile
                 raise FileExistsError(f"{folder.path} already holds a run: resume it or choose another folder")
             cfg.save(folder.config)
-        return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, gui_attached, None, {},
+        return _execute(cfg, folder, distributed.rank_sink(sink, folder.path), control, None, {},
                         ds, warning, started)
 
 
-def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: bool = False) -> RunResult:
+def resume(run_dir, sink=None, control: RunControl | None = None) -> RunResult:
     """Continue a run from checkpoints/last.pt with the same optimizer, schedule and RNG state.
 
     A folder that is not a readable run raises ``SetupError`` (config, metrics or checkpoint unreadable,
@@ -352,7 +351,7 @@ def resume(run_dir, sink=None, control: RunControl | None = None, gui_attached: 
     distributed.start(cfg.train.device)  # DDP: joins torchrun's process group, if any
     folder, sink = distributed.rank_folder(run_dir), distributed.rank_sink(sink, run_dir)
     with _locked(folder):
-        return _resume_locked(cfg, folder, sink, control, gui_attached)
+        return _resume_locked(cfg, folder, sink, control)
 
 
 def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
@@ -375,7 +374,7 @@ def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
     return prior, state
 
 
-def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attached: bool) -> RunResult:
+def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control) -> RunResult:
     prior, state = _read_run(folder)
     # a time-budget run may have re-planned its number of epochs: the checkpoint knows
     n_epochs = int(state.get("n_epochs", cfg.train.epochs)) if state is not None else cfg.train.epochs
@@ -386,7 +385,7 @@ def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attache
         ds, _device, _precision, warning = preflight(cfg, sink, control, check_data=distributed.current().is_main)
     if state is None:
         folder.create()
-        return _execute(cfg, folder, sink, control, gui_attached, None, prior, ds, warning)  # died before epoch 1
+        return _execute(cfg, folder, sink, control, None, prior, ds, warning)  # died before epoch 1
     repaired = repair_best(folder, state) if distributed.current().is_main else ""
     if repaired:
         folder.append_log(repaired)
@@ -400,4 +399,4 @@ def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control, gui_attache
                      "finished": prior.get("finished") or _now()}
             folder.write_metrics(prior)
         return RunResult(folder.path, prior["status"], prior, "the run is already finished")
-    return _execute(cfg, folder, sink, control, gui_attached, state, prior, ds, warning)
+    return _execute(cfg, folder, sink, control, state, prior, ds, warning)

@@ -12,14 +12,12 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
                                QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
-from ...events import EpochEnd, Event, FitStarted, JobFailed, JobResult, Progress, fmt_time
+from ...events import EpochEnd, Event, FitStarted, Progress, fmt_time
+from ..jobs import JobFailed, JobKind
 from ..widgets.common import splitter
 from .changes_view import ChangesView
 from .gallery_view import GalleryItem, GalleryView
 from .leaks_view import LeaksView
-
-JOB = "audit"
-
 
 def issue_item(r: dict) -> GalleryItem:
     cap = f"#{r['rank']}  {r['given']} → {r['suggested']}\np {r['self_confidence']:.2f} / {r['suggested_prob']:.2f}"
@@ -51,7 +49,7 @@ class AuditView(QWidget):
         self.start_btn.setObjectName("primary")
         self.start_btn.clicked.connect(self.start)
         self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.clicked.connect(session.stop)
+        self.cancel_btn.clicked.connect(lambda: session.stop(JobKind.AUDIT))
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.status = QLabel("Open a dataset, then audit its labels. Finished folds are kept: a stopped audit "
@@ -93,9 +91,11 @@ class AuditView(QWidget):
         for w in (self.folds, self.quick, self.leaks_only):
             (w.valueChanged if isinstance(w, QSpinBox) else w.toggled).connect(lambda *_: self.estimate())
         session.dataset_changed.connect(self._on_dataset)
-        session.runner.started.connect(lambda _j: self._set_busy())
-        session.runner.finished.connect(self._on_finished)
-        session.runner.event.connect(self._on_event)
+        session.run_state.changed.connect(self._set_busy)
+        session.job_finished.connect(self._on_finished)
+        session.job_event.connect(self._on_event)
+        session.job_failed.connect(self._on_failed)
+        session.audited.connect(self.show_result)
         self._set_busy()
 
     # ----------------------------------------------------------------- starting
@@ -132,16 +132,17 @@ class AuditView(QWidget):
         return ok
 
     # ----------------------------------------------------------------- job feedback
+    @Slot()
     def _set_busy(self) -> None:
-        busy = self.session.runner.busy
-        mine = busy and self.session.runner.name == JOB
+        rs = self.session.run_state
+        mine = rs.running(JobKind.AUDIT)
         self.progress.setVisible(mine)
         self.cancel_btn.setVisible(mine)
-        self.start_btn.setEnabled(not busy)
+        self.start_btn.setEnabled(not rs.busy)
 
-    @Slot(str, object)
-    def _on_event(self, job: str, ev: Event) -> None:
-        if job != JOB:
+    @Slot(object, object)
+    def _on_event(self, kind: JobKind, ev: Event) -> None:
+        if kind is not JobKind.AUDIT:
             return
         if isinstance(ev, Progress) and ev.task == "audit":
             self._fold = (ev.done, max(1, ev.total))
@@ -155,14 +156,13 @@ class AuditView(QWidget):
             self.progress.setValue(int(1000 * min(1.0, frac)))
             self.status.setText(f"Audit: fold {done + 1}/{k}, epoch {ev.epoch + 1} "
                                 f"(valid accuracy {ev.metrics.get('accuracy', float('nan')):.2f})")
-        elif isinstance(ev, JobFailed):
-            self.status.setText(f"<span style='color:#b42318'>Audit failed: {ev.message}</span>")
-        elif isinstance(ev, JobResult) and ev.result is not None:
-            self.show_result(ev.result)
 
-    def _on_finished(self, job: str, status: str) -> None:
-        self._set_busy()
-        if job == JOB and status == "cancelled":
+    def _on_failed(self, ev: JobFailed) -> None:
+        if ev.job is JobKind.AUDIT:
+            self.status.setText(f"<span style='color:#b42318'>Audit failed: {ev.message}</span>")
+
+    def _on_finished(self, kind: JobKind, status: str) -> None:
+        if kind is JobKind.AUDIT and status == "cancelled":
             self.status.setText("Audit stopped; finished folds are kept. Start it again to resume.")
 
     def show_result(self, result) -> None:

@@ -13,6 +13,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ...data.sidecar import ChangeSet
+
 ACTION_TEXT = {"relabel": "relabel", "quarantine": "quarantine", "keep": "keep"}
 
 
@@ -66,7 +68,6 @@ class ChangesView(QWidget):
 
     def open_root(self, root: str, beside_data: bool = False) -> None:
         """Load the change set of a dataset folder (the sidecar is created on the first action)."""
-        from ...data.sidecar import ChangeSet
         self.root = str(root)
         try:
             self.changeset = ChangeSet.load(self.root, beside_data)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
 
 from ...events import Event, Progress
 from ...pretrained import pretrained_defaults, suggest_fine_tune
-from ..jobs import submit
+from ..jobs import JobKind, submit
 from ...paths import display_text
 from ..widgets.common import page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView, load_thumb
@@ -50,7 +50,7 @@ class DataView(QWidget):
         self.recent.activated.connect(lambda i: self.open_folder(self.recent.itemData(i)))
         self.cancel_btn = QPushButton("Cancel")
         set_icon(self.cancel_btn, "stop")
-        self.cancel_btn.clicked.connect(session.stop)
+        self.cancel_btn.clicked.connect(lambda: session.stop(JobKind.SCAN))
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress_label = QLabel()
@@ -140,12 +140,13 @@ class DataView(QWidget):
         lay.addLayout(tip)
         lay.addWidget(self.tabs, 1)
 
-        session.runner.started.connect(self._on_started)
-        session.runner.finished.connect(self._on_finished)
-        session.runner.event.connect(self._on_event)
+        session.job_started.connect(self._on_started)
+        session.job_finished.connect(self._on_finished)
+        session.job_event.connect(self._on_event)
+        session.run_state.changed.connect(self._set_busy)
         session.dataset_changed.connect(self.show_dataset)
         session.stats_changed.connect(self.show_stats)
-        self._set_busy(False)
+        self._set_busy()
 
     # ----------------------------------------------------------------- opening
     def set_recent(self, folders: list[str]) -> None:
@@ -175,32 +176,32 @@ class DataView(QWidget):
         self.open_folder(e.mimeData().urls()[0].toLocalFile())
 
     # ----------------------------------------------------------------- job feedback
-    def _set_busy(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
-        self.progress_label.setVisible(busy)
-        self.cancel_btn.setVisible(busy)
-        other = self.session.runner.busy and not busy
-        self.open_btn.setEnabled(not self.session.runner.busy)
-        self.recent.setEnabled(not self.session.runner.busy)
-        self.open_btn.setToolTip("Another job is running." if other else
+    @Slot()
+    def _set_busy(self) -> None:
+        rs = self.session.run_state
+        scanning = rs.running(JobKind.SCAN)
+        self.progress.setVisible(scanning)
+        self.progress_label.setVisible(scanning)
+        self.cancel_btn.setVisible(scanning)
+        self.open_btn.setEnabled(not rs.busy)
+        self.recent.setEnabled(not rs.busy)
+        self.open_btn.setToolTip("Another job is running." if rs.busy and not scanning else
                                  "Open a dataset folder (Ctrl+O); you can also drop a folder here")
 
-    @Slot(str)
-    def _on_started(self, job: str) -> None:
-        self._set_busy(job == "scan")
-        if job == "scan":
+    @Slot(object)
+    def _on_started(self, kind: JobKind) -> None:
+        if kind is JobKind.SCAN:
             self.progress.setValue(0)
             self.summary.setText(f"Scanning {self.session.config.data.path} ...")
 
-    @Slot(str, str)
-    def _on_finished(self, job: str, status: str) -> None:
-        self._set_busy(False)
-        if job == "scan" and status != "completed":
+    @Slot(object, str)
+    def _on_finished(self, kind: JobKind, status: str) -> None:
+        if kind is JobKind.SCAN and status != "completed":
             self.summary.setText(f"Scan {status}." + (" See the error details." if status == "failed" else ""))
 
-    @Slot(str, object)
-    def _on_event(self, job: str, ev: Event) -> None:
-        if job == "scan" and isinstance(ev, Progress):
+    @Slot(object, object)
+    def _on_event(self, kind: JobKind, ev: Event) -> None:
+        if kind is JobKind.SCAN and isinstance(ev, Progress):
             frac = ev.done / ev.total if ev.total else 0.0
             self.progress.setValue(int(1000 * frac))
             self.progress_label.setText(f"{ev.task}: {ev.done:,}/{ev.total:,} {ev.message}".strip())

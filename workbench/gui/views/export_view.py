@@ -1,6 +1,6 @@
 """Export page: formats, destination, progress, per-format parity; and predict (one image or a folder).
 
-Slow work (export + parity check, folder prediction) runs as a job on the JobRunner; a single-image
+Slow work (export + parity check, folder prediction) runs as a session job; a single-image
 prediction with its Grad-CAM runs in the side pool through the run's cached model (image_viewer).
 """
 from __future__ import annotations
@@ -14,23 +14,24 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroup
                                QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ...events import Event, JobFailed, JobResult, Progress
+from ...events import Event, Progress
+from ...export import ExportError
 from .gallery_view import to_qimage
-from ...predict import predict_folder_to_csv
+from ..jobs import JobFailed, JobKind
 from ..widgets.common import DropLabel
 from .image_viewer import request_cam, top_k
 
 FORMATS = (("safetensors", "safetensors weights + model.json"), ("torchscript", "TorchScript (.pt)"),
            ("onnx", "ONNX (.onnx)"))
-EXPORT_JOB, PREDICT_JOB = "export", "predict_folder"
+JOBS = (JobKind.EXPORT, JobKind.PREDICT)
 
 
 class ExportView(QWidget):
-    """Export the current run and predict with it. ``runner`` is the app's JobRunner."""
+    """Export the current run and predict with it, through the session's export / predict jobs."""
 
-    def __init__(self, runner, parent: QWidget | None = None) -> None:
+    def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner
+        self.session = session
         self.run_dir, self.results, self.predict_result = "", [], None
         self.title = QLabel("Export", objectName="pageTitle")
         self.heading = QLabel("No run loaded: train a run or open a run folder to export it.")
@@ -51,7 +52,7 @@ class ExportView(QWidget):
         self.export_btn = QPushButton("Export")
         self.export_btn.clicked.connect(self.start_export)
         self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.clicked.connect(lambda: self.runner.stop())
+        self.cancel_btn.clicked.connect(lambda: session.stop(JobKind.EXPORT))
         self.progress = QProgressBar()
         self.status = QLabel("", wordWrap=True)
         self.table = QTableWidget(0, 5)
@@ -87,7 +88,7 @@ class ExportView(QWidget):
         self.folder_btn.setToolTip("Predict every image under a folder (recursively) and write a CSV")
         self.folder_btn.clicked.connect(self._pick_folder)
         self.folder_cancel = QPushButton("Cancel")
-        self.folder_cancel.clicked.connect(lambda: self.runner.stop())
+        self.folder_cancel.clicked.connect(lambda: session.stop(JobKind.PREDICT))
         self.folder_progress = QProgressBar()
         self.folder_status = QLabel("", wordWrap=True)
         pbox = QGroupBox("Predict")
@@ -114,9 +115,12 @@ class ExportView(QWidget):
         lay.addLayout(top)
         lay.addWidget(ebox, 3)
         lay.addWidget(pbox, 2)
-        runner.event.connect(self._on_event)
-        runner.finished.connect(self._on_finished)
-        runner.started.connect(lambda _name: self._update_enabled())
+        session.job_event.connect(self._on_event)
+        session.job_failed.connect(self._on_failed)
+        session.exported.connect(self.show_results)
+        session.predicted.connect(lambda result: self.folder_status.setText(_predict_summary(result)))
+        session.job_finished.connect(self._on_finished)
+        session.run_state.changed.connect(self._update_enabled)
         for b in self.boxes.values():
             b.toggled.connect(lambda _on: self._update_enabled())
         self._update_enabled()
@@ -133,13 +137,13 @@ class ExportView(QWidget):
         return [n for n, b in self.boxes.items() if b.isChecked()]
 
     def _update_enabled(self) -> None:
-        busy = self.runner.busy
-        mine = busy and self.runner.name in (EXPORT_JOB, PREDICT_JOB)
+        rs = self.session.run_state
+        busy, mine = rs.busy, rs.running(*JOBS)
         have = bool(self.run_dir)
         self.export_btn.setEnabled(have and not busy and bool(self.formats()))
-        self.cancel_btn.setEnabled(mine and self.runner.name == EXPORT_JOB)
+        self.cancel_btn.setEnabled(rs.running(JobKind.EXPORT))
         self.folder_btn.setEnabled(have and not busy)
-        self.folder_cancel.setEnabled(mine and self.runner.name == PREDICT_JOB)
+        self.folder_cancel.setEnabled(rs.running(JobKind.PREDICT))
         self.pick_btn.setEnabled(have)
         if busy and not mine:
             self.export_btn.setToolTip("Another job is running; wait for it to finish")
@@ -150,11 +154,7 @@ class ExportView(QWidget):
     def start_export(self) -> bool:
         formats, run_dir = self.formats(), self.run_dir
         out_dir = self.dest.text().strip() or None
-
-        def job(sink, control):
-            from ...export import export_run
-            return export_run(run_dir, formats, out_dir=out_dir, sink=sink, control=control)
-        if not run_dir or not formats or not self.runner.start(EXPORT_JOB, job):
+        if not run_dir or not formats or not self.session.export(run_dir, formats, out_dir):
             return False
         self.table.setRowCount(0)
         self.results = []
@@ -233,10 +233,7 @@ class ExportView(QWidget):
 
     def predict_folder(self, folder: str, out_csv: str) -> bool:
         run_dir = self.run_dir
-
-        def job(sink, control):
-            return predict_folder_to_csv(run_dir, folder, out_csv, sink=sink, control=control)
-        if not run_dir or not self.runner.start(PREDICT_JOB, job):
+        if not run_dir or not self.session.predict_folder(run_dir, folder, out_csv):
             return False
         self.folder_progress.setRange(0, 0)
         self.folder_status.setText(f"Predicting {folder}…")
@@ -244,35 +241,34 @@ class ExportView(QWidget):
         return True
 
     # ------------------------------------------------------------------ job events
-    def _on_event(self, job: str, ev: Event) -> None:
-        if job not in (EXPORT_JOB, PREDICT_JOB):
-            return
-        bar, status = (self.progress, self.status) if job == EXPORT_JOB else (self.folder_progress, self.folder_status)
-        if isinstance(ev, Progress):
+    def _widgets(self, kind: JobKind) -> tuple[QProgressBar, QLabel]:
+        return (self.progress, self.status) if kind is JobKind.EXPORT else (self.folder_progress, self.folder_status)
+
+    def _on_event(self, kind: JobKind, ev: Event) -> None:
+        if kind in JOBS and isinstance(ev, Progress):
+            bar, status = self._widgets(kind)
             bar.setRange(0, max(1, ev.total))
             bar.setValue(ev.done)
             if ev.message:
                 status.setText(ev.message)
-        elif isinstance(ev, JobFailed):
-            fmt = ev.message.split(": ", 1)[-1].split(" ", 1)[0]   # "ExportError: onnx export ... does not match"
-            if job == EXPORT_JOB and fmt in self.formats():
-                self.show_results(self.results + [SimpleNamespace(
-                    format=fmt, path=ev.message, max_abs_diff=float("nan"), top1_equal=False, ok=False)])
-            status.setText(f"<span style='color:#b42318'><b>Failed:</b> {ev.message}</span>")
-        elif isinstance(ev, JobResult) and ev.result is not None:
-            if job == EXPORT_JOB:
-                self.show_results(ev.result)
-            else:
-                status.setText(_predict_summary(ev.result))
 
-    def _on_finished(self, job: str, status: str) -> None:
-        for j, bar, lab in ((EXPORT_JOB, self.progress, self.status), (PREDICT_JOB, self.folder_progress, self.folder_status)):
-            if job == j:
-                bar.setRange(0, 1)
-                bar.setValue(1 if status == "completed" else 0)
-                if status == "cancelled":
-                    lab.setText("Cancelled.")
-        self._update_enabled()
+    def _on_failed(self, ev: JobFailed) -> None:
+        """A failed export adds a FAILED row for the format its ExportError names."""
+        if ev.job not in JOBS:
+            return
+        fmt = ev.error.format if isinstance(ev.error, ExportError) else ""
+        if ev.job is JobKind.EXPORT and fmt:
+            self.show_results(self.results + [SimpleNamespace(
+                format=fmt, path=ev.message, max_abs_diff=float("nan"), top1_equal=False, ok=False)])
+        self._widgets(ev.job)[1].setText(f"<span style='color:#b42318'><b>Failed:</b> {ev.message}</span>")
+
+    def _on_finished(self, kind: JobKind, status: str) -> None:
+        if kind in JOBS:
+            bar, lab = self._widgets(kind)
+            bar.setRange(0, 1)
+            bar.setValue(1 if status == "completed" else 0)
+            if status == "cancelled":
+                lab.setText("Cancelled.")
 
 
 def _predict_summary(result: dict) -> str:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QLis
 
 from ...events import Event, LRFindStep
 from ...lr_find import curve_problem, plot_window, y_range
+from ..jobs import JobKind
 from ..widgets.common import page_header, set_icon
 from .plots import LivePlot
 
@@ -41,7 +42,7 @@ class LRFindView(QWidget):
         self.stop_btn = QPushButton("Stop")
         set_icon(self.stop_btn, "stop")
         self.run_btn.clicked.connect(self.run)
-        self.stop_btn.clicked.connect(session.stop)
+        self.stop_btn.clicked.connect(lambda: session.stop(JobKind.LR_FIND))
 
         # x holds log10(lr) (no pyqtgraph log mode: its tick labels read "10^2 (x1e-09)")
         self.plot = LivePlot("Loss vs learning rate (click to pick)", "learning rate", "smoothed loss")
@@ -95,10 +96,10 @@ class LRFindView(QWidget):
         lay.addWidget(self.progress)
         lay.addLayout(body, 1)
 
-        session.runner.started.connect(lambda job: self._update_buttons())
-        session.runner.finished.connect(self._on_finished)
-        session.runner.event.connect(self._on_event)
-        session.lr_result.connect(self.show_result)
+        session.run_state.changed.connect(self._update_buttons)
+        session.job_finished.connect(self._on_finished)
+        session.job_event.connect(self._on_event)
+        session.lr_found.connect(self.show_result)
         session.config_changed.connect(lambda cfg: self._show_lr(cfg.train.lr))
         self._show_lr(session.config.train.lr)
         self._update_buttons()
@@ -134,9 +135,9 @@ class LRFindView(QWidget):
         return self.plot.points("smoothed loss") >= 2
 
     # ----------------------------------------------------------------- events
-    @Slot(str, object)
-    def _on_event(self, job: str, ev: Event) -> None:
-        if job == "lr_find" and isinstance(ev, LRFindStep):
+    @Slot(object, object)
+    def _on_event(self, kind: JobKind, ev: Event) -> None:
+        if kind is JobKind.LR_FIND and isinstance(ev, LRFindStep):
             self.add_step(ev)
 
     def add_step(self, ev: LRFindStep) -> None:
@@ -218,11 +219,10 @@ class LRFindView(QWidget):
         if rng is not None:
             self.plot.getPlotItem().setYRange(*rng, padding=0)
 
-    @Slot(str, str)
-    def _on_finished(self, job: str, status: str) -> None:
-        if job == "lr_find" and status != "completed":
+    @Slot(object, str)
+    def _on_finished(self, kind: JobKind, status: str) -> None:
+        if kind is JobKind.LR_FIND and status != "completed":
             self.status.setText(f"LR finder {status}.")
-        self._update_buttons()
 
     def _on_click(self, mouse_event) -> None:
         if not self.has_curve():  # an empty plot has no rate to pick
@@ -244,11 +244,12 @@ class LRFindView(QWidget):
         self.marker.setVisible(True)
         self.picked_label.setText(f"Recipe learning rate (train.lr): <b>{lr:.3g}</b>")
 
+    @Slot()
     def _update_buttons(self) -> None:
-        runner = self.session.runner
-        mine = runner.busy and runner.name == "lr_find"
-        self.run_btn.setEnabled(not runner.busy)
-        self.run_btn.setToolTip("Run the LR range test (Ctrl+F)" if not runner.busy
+        rs = self.session.run_state
+        mine = rs.running(JobKind.LR_FIND)
+        self.run_btn.setEnabled(not rs.busy)
+        self.run_btn.setToolTip("Run the LR range test (Ctrl+F)" if not rs.busy
                                 else "Another job is running; wait for it or stop it.")
         self.stop_btn.setEnabled(mine)
         self.stop_btn.setToolTip("Stop the range test" if mine else "The LR finder is not running.")

@@ -1,7 +1,7 @@
 """Recipe > Model: a searchable architecture picker (family, parameters, input size, weights status),
 the pretrained-weights choice, Download (progress, cancel), "Import weights file..." and a plain line
 saying when the app uses the network. All weights logic is in ``workbench.weights``; this view only
-shows its data and starts its calls (the download in a JobRunner thread, the catalogue as a side task).
+shows its data and starts its calls (the download as a session side job, the catalogue as a side task).
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...config import RunConfig
-from ...events import JobFailed, Progress
+from ...events import Progress
 from ...pretrained import catalogue, pretrained_defaults
-from ...weights import DEFAULT_TAG, NONE, WeightsError, fetch, guess_ref, import_file, status, tags
-from ..jobs import JobRunner, submit
+from ...weights import DEFAULT_TAG, NONE, WeightsError, guess_ref, import_file, status, tags
+from ..jobs import JobFailed, JobKind, submit
 
 NETWORK_LINE = ("Network: the app downloads weights only when you press Download. Training, the LR finder, "
                 "export and prediction never use the network; weights already in torchvision's or timm's "
@@ -96,9 +96,9 @@ class ModelPicker(QGroupBox):
         lay.addWidget(self.notes_label)
         lay.addWidget(network)
 
-        self.runner = JobRunner(parent=self)
-        self.runner.event.connect(self._on_download_event)
-        self.runner.finished.connect(self._on_download_finished)
+        session.job_event.connect(self._on_download_event)
+        session.job_failed.connect(self._on_download_failed)
+        session.job_finished.connect(self._on_download_finished)
         self._rows: list = []
         self._downloading = False
         self._shown = ("", "")
@@ -195,14 +195,7 @@ class ModelPicker(QGroupBox):
     # ----------------------------------------------------------------- download / import
     def start_download(self) -> bool:
         m = self.session.config.model
-        arch, tag = m.arch, m.pretrained
-
-        def job(sink, control):
-            def progress(p):
-                eta = f", {p.eta:.0f} s left" if p.total else ""
-                sink(Progress("download", p.done, p.total, f"{p.done / 1e6:.1f} MB at {p.rate / 1e6:.1f} MB/s{eta}"))
-            return str(fetch(arch, tag, progress=progress, control=control))
-        if not self.runner.start("download", job):
+        if not self.session.download_weights(m.arch, m.pretrained):
             return False
         self._downloading = True
         self.progress.setRange(0, 0)
@@ -212,19 +205,23 @@ class ModelPicker(QGroupBox):
         return True
 
     def cancel_download(self) -> None:
-        self.runner.stop()
+        self.session.stop(JobKind.DOWNLOAD)
 
-    @Slot(str, object)
-    def _on_download_event(self, _name: str, ev) -> None:
-        if isinstance(ev, Progress) and ev.total:
+    @Slot(object, object)
+    def _on_download_event(self, kind: JobKind, ev) -> None:
+        if kind is JobKind.DOWNLOAD and isinstance(ev, Progress) and ev.total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * ev.done / ev.total))
             self.progress.setFormat(ev.message)
-        elif isinstance(ev, JobFailed):
+
+    def _on_download_failed(self, ev: JobFailed) -> None:
+        if ev.job is JobKind.DOWNLOAD:
             self.status_label.setText(ev.message)
 
-    @Slot(str, str)
-    def _on_download_finished(self, _name: str, result: str) -> None:
+    @Slot(object, str)
+    def _on_download_finished(self, kind: JobKind, result: str) -> None:
+        if kind is not JobKind.DOWNLOAD:
+            return
         self._downloading = False
         self.progress.setVisible(False)
         self.cancel_btn.setVisible(False)

@@ -1,21 +1,18 @@
 """Recipe page helpers: "Suggest a recipe" (each option it set shows its reason under its field) and
 "Plan the run" (the time plan, shown before the start: epochs, sizes, images/s, predicted end).
 
-Both run as jobs on the session's runner (the plan in a job process, like training, so the probe
-measures the speed training will see). The reasons live in the recipe (``RunConfig.reasons``): a
+Both run as session jobs (the plan in a job process, like training, so the probe measures the
+speed training will see). The reasons live in the recipe (``RunConfig.reasons``): a
 loaded recipe shows its reasons, and editing a suggested option drops its reason.
 """
 from __future__ import annotations
-
-import functools
 
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ...config import RunConfig
-from ...events import JobResult
-from ...suggest import DataFacts, drop_reasons, parse_reasons, suggest
-from ...train.run import plan_run
+from ...suggest import drop_reasons, parse_reasons
+from ..jobs import JobKind
 from ..widgets.common import set_icon
 
 
@@ -64,8 +61,9 @@ class RecipeAssistant(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(row)
         lay.addWidget(self.plan_label)
-        session.runner.event.connect(self._on_job_event)
-        session.runner.finished.connect(self._on_job_finished)
+        session.suggested.connect(self._on_suggested)
+        session.planned.connect(self.show_plan)
+        session.job_finished.connect(self._on_job_finished)
         session.config_changed.connect(self._on_config)
         form.changed.connect(self._on_form_changed)
         self._on_config(session.config)
@@ -76,9 +74,7 @@ class RecipeAssistant(QWidget):
         if ds is None or not ds.train:
             self.status.setText("Open a dataset first: the suggestion starts from its images.")
             return False
-        facts = DataFacts.from_dataset(ds, self.session.stats)
-        cfg = self.session.config
-        started = self.session.runner.start("suggest", functools.partial(_suggest_job, facts, cfg))
+        started = self.session.suggest_recipe()
         self.status.setText("measuring this machine's speed ..." if started else "another job is running")
         return started
 
@@ -87,9 +83,7 @@ class RecipeAssistant(QWidget):
         if not cfg.data.path:
             self.status.setText("Open a dataset first: the plan measures training on it.")
             return False
-        in_proc = bool(getattr(self.session, "train_in_process", False))
-        started = self.session.runner.start("plan", functools.partial(_plan_job, cfg, not in_proc),
-                                            in_process=in_proc)
+        started = self.session.plan()
         if started:
             self._planned_cfg = cfg
             self.status.setText("planning: scan, cache and a short probe of training ...")
@@ -98,23 +92,17 @@ class RecipeAssistant(QWidget):
         return started
 
     # ----------------------------------------------------------------- results
-    @Slot(str, object)
-    def _on_job_event(self, job: str, ev) -> None:
-        if not isinstance(ev, JobResult) or ev.result is None:
-            return
-        if job == "suggest":
-            result = ev.result
-            self.session.set_config(result.config)
-            self.status.setText(f"suggested: {len(result.choices)} options set, about {result.epochs_estimate} "
-                                "epochs; the reason of each is under its field")
-            self.suggested.emit(result)
-        elif job == "plan":
-            self.show_plan(ev.result)
+    @Slot(object)
+    def _on_suggested(self, result) -> None:
+        self.session.set_config(result.config)
+        self.status.setText(f"suggested: {len(result.choices)} options set, about {result.epochs_estimate} "
+                            "epochs; the reason of each is under its field")
+        self.suggested.emit(result)
 
-    @Slot(str, str)
-    def _on_job_finished(self, job: str, status: str) -> None:
-        if job in ("suggest", "plan") and status != "completed":
-            self.status.setText(f"{job}: {status}")
+    @Slot(object, str)
+    def _on_job_finished(self, kind: JobKind, status: str) -> None:
+        if kind in (JobKind.SUGGEST, JobKind.PLAN) and status != "completed":
+            self.status.setText(f"{kind}: {status}")
 
     def show_plan(self, plan) -> None:
         self.plan = plan
@@ -164,11 +152,3 @@ class RecipeAssistant(QWidget):
             layout.insertRow(row + 1, label)
             self.reason_labels[key] = label
 
-
-def _plan_job(cfg: RunConfig, gui_attached: bool, sink, control):
-    """The plan as a job (a module function: picklable for a job process)."""
-    return plan_run(cfg, sink=sink, control=control, gui_attached=gui_attached)
-
-
-def _suggest_job(facts: DataFacts, cfg: RunConfig, sink, control):
-    return suggest(facts, cfg, cfg.train.budget_minutes)

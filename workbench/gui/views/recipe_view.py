@@ -6,11 +6,13 @@ import html
 import math
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from ...config import ConfigError, RunConfig
+from ...train.schedules import planned_curve
 from ..session import default_config
 from ..widgets.common import ElidedLabel, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
@@ -114,7 +116,6 @@ class RecipeView(QWidget):
         self._on_config(session.config)
 
     def _setup_momentum_axis(self) -> None:
-        import pyqtgraph as pg
         item = self.schedule_plot.getPlotItem()
         vb = pg.ViewBox()
         item.scene().addItem(vb)
@@ -161,11 +162,7 @@ class RecipeView(QWidget):
         spe = steps_per_epoch(self.session)
         epochs = self.assistant.planned_epochs(cfg)
         try:
-            from ...train.schedules import planned_curve
             lrs, moms = planned_curve(cfg, spe, epochs)
-        except ImportError:
-            self.mom_plot_note.setText("Schedule preview needs workbench.train.schedules.")
-            return
         except Exception as e:  # an option combination the schedule cannot plan: say so
             self.mom_plot_note.setText(f"Cannot plan this schedule: {e}")
             return

@@ -1,23 +1,21 @@
-"""Runs page: the run list of the runs folder, curve overlay and config comparison, safe delete."""
+"""Runs page: the run list of the runs folder, curve overlay and config comparison, safe delete.
+Listing and deleting happen in the session (off the GUI thread, ``workbench.runs``)."""
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
 from ...config import iter_fields
-from ...train.checkpoint import RunFolder
 from ..widgets.common import pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status")
-RUN_MARKERS = RunFolder.MARKERS
 
 
 def config_differences(configs: list) -> list[tuple[str, list]]:
@@ -65,9 +63,9 @@ class RunsView(QWidget):
     openRequested = Signal(str)      # run folder (double-click / "Open results")
     runDeleted = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.runs_dir = ""
+        self.session = session
         self.infos: list = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -111,19 +109,14 @@ class RunsView(QWidget):
         split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(0, 2), sizes=[220, 560])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
+        session.runs_listed.connect(self.set_runs)
+        session.run_deleted.connect(self._on_deleted)
         self._selection_changed()
 
     # ------------------------------------------------------------------ content
-    def set_runs_dir(self, runs_dir: str) -> None:
-        self.runs_dir = str(runs_dir)
-        self.refresh()
-
     def refresh(self) -> None:
-        infos = []
-        if self.runs_dir and Path(self.runs_dir).is_dir():
-            from ...runs import list_runs
-            infos = list(list_runs(self.runs_dir))
-        self.set_runs(infos)
+        """Ask the session for the run list (``set_runs`` shows it when it arrives)."""
+        self.session.refresh_runs()
 
     def set_runs(self, infos: list) -> None:
         self.infos = list(infos)
@@ -154,7 +147,6 @@ class RunsView(QWidget):
         return [self.infos[self.table.item(r, 0).data(Qt.ItemDataRole.UserRole)] for r in rows]
 
     def select_names(self, names: list[str]) -> None:
-        from PySide6.QtCore import QItemSelectionModel
         sm = self.table.selectionModel()
         sm.clearSelection()
         for r in range(self.table.rowCount()):
@@ -210,22 +202,24 @@ class RunsView(QWidget):
             self.openRequested.emit(str(self.infos[self.table.item(row, 0).data(Qt.ItemDataRole.UserRole)].run_dir))
 
     def delete_selected(self) -> bool:
-        """Ask, then delete only the selected run folder (it must look like a run folder)."""
+        """Ask, then have the session delete only the selected run folder (off the GUI thread; the
+        core refuses a folder that does not look like a run folder)."""
         sel = self.selected_infos()
         if len(sel) != 1:
             return False
         run_dir = Path(sel[0].run_dir)
-        if not any((run_dir / m).is_file() for m in RUN_MARKERS):
-            QMessageBox.warning(self, "Delete run", f"{run_dir} does not look like a run folder "
-                                f"(no {' or '.join(RUN_MARKERS)}); nothing was deleted.")
-            return False
         answer = QMessageBox.question(self, "Delete run", f"Delete the run folder\n{run_dir}\nand everything in it "
                                       "(checkpoints, logs, exports)? This cannot be undone.",
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:
             return False
-        shutil.rmtree(run_dir)
-        self.runDeleted.emit(str(run_dir))
-        self.refresh() if self.runs_dir else self.set_runs([i for i in self.infos if i is not sel[0]])
+        self.session.delete_run(run_dir)
         return True
+
+    def _on_deleted(self, run_dir: str, error: str) -> None:
+        if error:
+            QMessageBox.warning(self, "Delete run", error)
+            return
+        self.set_runs([i for i in self.infos if str(i.run_dir) != run_dir])
+        self.runDeleted.emit(run_dir)

@@ -8,21 +8,22 @@ from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QP
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from ...events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFinished,
-                       FitStarted, JobFailed, LogMessage, Paused, Replanned, Resumed, fmt_time)
+                       FitStarted, LogMessage, Paused, Replanned, Resumed, fmt_time)
+from ..jobs import JobFailed, JobKind
+from ..run_state import Phase
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import LivePlot
 
 
 class TrainView(QWidget):
-    """Observes the session's "train" job; never holds the model or the trainer."""
+    """Observes the session's training jobs; its buttons follow the session's RunState. Never holds
+    the model or the trainer."""
 
     run_finished = Signal(str, str)   # run_dir, status
-    state_changed = Signal(str)       # idle | running | paused | stopping
 
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.state = "idle"
         self.run_dir = ""
         self.steps_per_epoch = 1
         self.epochs = 1
@@ -100,10 +101,18 @@ class TrainView(QWidget):
         lay.addLayout(buttons)
         lay.addWidget(self.splitter, 1)
 
-        session.runner.started.connect(self._on_job_started)
-        session.runner.event.connect(self._on_event)
-        session.runner.finished.connect(self._on_job_finished)
+        session.job_started.connect(self._on_job_started)
+        session.job_event.connect(self._on_event)
+        session.job_failed.connect(lambda ev: self.handle(ev) if ev.job is JobKind.TRAIN else None)
+        session.job_finished.connect(self._on_job_finished)
+        session.run_state.changed.connect(self._update_buttons)
         self._update_buttons()
+
+    @property
+    def state(self) -> str:
+        """The training job's phase: idle | running | paused | stopping (from the session's RunState)."""
+        rs = self.session.run_state
+        return rs.phase.value if rs.kind is JobKind.TRAIN else "idle"
 
     # ----------------------------------------------------------------- actions
     @Slot()
@@ -117,7 +126,7 @@ class TrainView(QWidget):
 
     def close_question(self) -> str:
         """The question before quitting while a job runs: whether anything of the run is kept."""
-        if self.session.runner.name != "train":
+        if not self.session.run_state.running(JobKind.TRAIN):
             return "A job is still running. Stop it and quit?"
         if self.saved_epochs:
             return (f"Training is still running. Stop it and quit? The checkpoint of epoch {self.saved_epochs} "
@@ -130,19 +139,12 @@ class TrainView(QWidget):
 
     @Slot()
     def toggle_pause(self) -> None:
-        runner = self.session.runner
-        if self.state == "running":
-            runner.pause()
-            self._set_state("paused")
-        elif self.state == "paused":
-            runner.resume()
-            self._set_state("running")
+        if self.session.run_state.running(JobKind.TRAIN):
+            self.session.toggle_pause()
 
     @Slot()
     def stop(self) -> None:
-        if self.state in ("running", "paused"):
-            self.session.stop()
-            self._set_state("stopping")
+        self.session.stop(JobKind.TRAIN)
 
     def _pick_resume(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Resume a run folder", self.session.config.runs_dir)
@@ -150,26 +152,24 @@ class TrainView(QWidget):
             self.resume(folder)
 
     # ----------------------------------------------------------------- events
-    @Slot(str)
-    def _on_job_started(self, job: str) -> None:
-        if job == "train":
+    @Slot(object)
+    def _on_job_started(self, kind: JobKind) -> None:
+        if kind is JobKind.TRAIN:
             self.reset_plots()
             self.log.clear()  # one run's log at a time (the run folder keeps each in log.txt)
             self.saved_epochs = 0
-            self._set_state("running")
-        else:
-            self._update_buttons()
+            if not self.refresh_timer.isActive():
+                self.refresh_timer.start()
 
-    @Slot(str, str)
-    def _on_job_finished(self, job: str, status: str) -> None:
-        if job == "train":
-            self._set_state("idle")
-        else:
-            self._update_buttons()
+    @Slot(object, str)
+    def _on_job_finished(self, kind: JobKind, status: str) -> None:
+        if kind is JobKind.TRAIN:
+            self.refresh_timer.stop()
+            self.flush()
 
-    @Slot(str, object)
-    def _on_event(self, job: str, ev: Event) -> None:
-        if job == "train":
+    @Slot(object, object)
+    def _on_event(self, kind: JobKind, ev: Event) -> None:
+        if kind is JobKind.TRAIN:
             self.handle(ev)
 
     def handle(self, ev: Event) -> None:
@@ -204,11 +204,8 @@ class TrainView(QWidget):
             for p in (self.loss_plot, self.metric_plot, self.lr_plot):
                 p.set_x_range(0, max(1, ev.epochs))
         elif isinstance(ev, Paused):
-            self._set_state("paused")
             self._log("paused")
         elif isinstance(ev, Resumed):
-            if self.state == "paused":
-                self._set_state("running")
             self._log("resumed")
         elif isinstance(ev, CheckpointSaved):
             self.saved_epochs = max(self.saved_epochs, ev.epoch + 1)
@@ -264,30 +261,22 @@ class TrainView(QWidget):
         self.speed_label.setText("")
 
     # ----------------------------------------------------------------- state
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        if state == "idle":
-            self.refresh_timer.stop()
-            self.flush()
-        elif not self.refresh_timer.isActive():
-            self.refresh_timer.start()
-        self._update_buttons()
-        self.state_changed.emit(state)
-
+    @Slot()
     def _update_buttons(self) -> None:
-        busy_other = self.session.runner.busy and self.session.runner.name != "train"
-        s = self.state
-        self.start_btn.setEnabled(s == "idle" and not busy_other)
-        self.resume_btn.setEnabled(s == "idle" and not busy_other)
-        pausable = getattr(self.session, "job_pausable", True)
-        self.pause_btn.setEnabled(s in ("running", "paused") and pausable)
-        self.pause_btn.setText("Resume" if s == "paused" else "Pause")
-        set_icon(self.pause_btn, "play" if s == "paused" else "pause")
-        self.stop_btn.setEnabled(s in ("running", "paused"))
+        rs = self.session.run_state
+        mine = rs.kind is JobKind.TRAIN
+        busy_other = rs.busy and not mine
+        s = rs.phase if mine else Phase.IDLE
+        self.start_btn.setEnabled(not rs.busy)
+        self.resume_btn.setEnabled(not rs.busy)
+        self.pause_btn.setEnabled(mine and rs.can_pause)
+        self.pause_btn.setText("Resume" if s is Phase.PAUSED else "Pause")
+        set_icon(self.pause_btn, "play" if s is Phase.PAUSED else "pause")
+        self.stop_btn.setEnabled(mine and rs.can_stop)
         why = "Another job is running." if busy_other else "A run is in progress."
         self.start_btn.setToolTip("Start a new run with the current recipe (Ctrl+R)" if self.start_btn.isEnabled() else why)
         self.pause_btn.setToolTip("Pause / resume at the next batch" if self.pause_btn.isEnabled() else
-                                  "A multi-GPU run cannot pause; stop it and resume later." if s == "running"
+                                  "A multi-GPU run cannot pause; stop it and resume later." if s is Phase.RUNNING
                                   else "No run in progress.")
         self.stop_btn.setToolTip("Stop at the next batch; the last checkpoint stays usable"
                                  if self.stop_btn.isEnabled() else "No run in progress.")

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
+from ...tta import accuracy_vs_beta, fixed_and_broken
 from ..widgets.common import pane, splitter
 from .gallery_view import GalleryItem, GalleryView
 
@@ -89,7 +90,6 @@ class TTAView(QWidget):
 
     def set_result(self, result, paths: list[str], beta: float = 0.25) -> None:
         """Show a TTAResult; ``paths`` are the image files in the result's row order."""
-        from ...tta import accuracy_vs_beta
         self.result, self.paths = result, list(paths)
         self.accs = np.asarray(accuracy_vs_beta(result, self.betas), dtype=np.float64)
         self.curve.setData(self.betas, self.accs)
@@ -139,7 +139,6 @@ class TTAView(QWidget):
         self.betaChanged.emit(beta)
 
     def _fill_galleries(self, beta: float) -> None:
-        from ...tta import fixed_and_broken
         r = self.result
         fixed, broken = fixed_and_broken(r, beta)
         final = r.final(beta)

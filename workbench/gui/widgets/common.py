@@ -74,21 +74,6 @@ class Collapsible(QWidget):
         return self.button.isChecked()
 
 
-class PlaceholderPage(QWidget):
-    """A page that says what will appear here (Results / Export until part 2 fills them)."""
-
-    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        lay = QVBoxLayout(self)
-        lay.addWidget(page_header(title))
-        msg = QLabel(text)
-        msg.setObjectName("placeholder")
-        msg.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        msg.setWordWrap(True)
-        lay.addWidget(msg, 1)
-        self.message = msg
-
-
 def pane(*items, horizontal: bool = False) -> QWidget:
     """A margin-less container (a splitter pane) stacking ``items`` top to bottom, or left to right
     with ``horizontal``. An item is a widget, a layout, or (widget, stretch)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.events import CheckpointSaved, FitStarted
+from workbench.gui.jobs import JobKind
 
 
 @pytest.fixture
@@ -34,17 +35,17 @@ def test_one_class_and_tiny_classes_in_the_app(qtbot, session, one_class, tmp_pa
     qtbot.addWidget(tv)
     with qtbot.waitSignal(session.dataset_changed, timeout=60_000):
         session.open_dataset(one_class)
-    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     assert any("at least two classes" in p for p in session.problems())
     started = []
-    session.runner.started.connect(started.append)
+    session.job_started.connect(started.append)
     tv.start()
     assert not started and "at least two classes" in tv.log.toPlainText()
     assert "at least two classes" in recipe.problems_label.text()
     small = make_shapes_dataset(tmp_path / "small", classes=("circle", "square"), n_train=3, n_valid=1)
     with qtbot.waitSignal(session.dataset_changed, timeout=60_000):
         session.open_dataset(small)
-    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     assert not any("two classes" in p for p in session.problems())
     assert any("fewer than 5" in w for w in session.warnings())
     assert "fewer than 5" in recipe.problems_label.text()
@@ -82,18 +83,18 @@ def test_close_question_and_log_per_run(qtbot):
     win = MainWindow()
     qtbot.addWidget(win)
     tv = win.train_view
-    win.session.runner.name = "train"
-    tv._on_job_started("train")
+    win.session.run_state.begin(JobKind.TRAIN, True)
+    tv._on_job_started(JobKind.TRAIN)
     assert "no epoch has finished" in tv.close_question()
     tv.handle(CheckpointSaved(path="x/last.pt", epoch=2))
     assert "epoch 3" in tv.close_question() and "resumed" in tv.close_question()
     tv._log("a line of run A")
-    tv._on_job_started("train")
+    tv._on_job_started(JobKind.TRAIN)
     assert "run A" not in tv.log.toPlainText() and "no epoch" in tv.close_question()
     tv.handle(FitStarted(run_dir="r", epochs=5, start_epoch=2, steps_per_epoch=1, n_train=1, n_valid=1,
                          classes=("a", "b"), device="cpu", precision="fp32", batch_size=1))
     assert "epoch 2" in tv.close_question()
-    win.session.runner.name = ""
+    win.session.run_state.end()
 
 
 def test_cli_refuses_a_one_class_dataset_with_exit_2(one_class, tmp_path, capsys):

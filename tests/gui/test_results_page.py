@@ -15,19 +15,19 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def page(session, qtbot, run_dir):
-    from workbench.gui.results_pages import make_pages
+    from workbench.gui.run_pages import make_pages
     session.set_config(session.config.set("runs_dir", str(run_dir.parent)))
     pages = make_pages(session)
     for w in pages.values():
         qtbot.addWidget(w)
     with qtbot.waitSignal(pages["Results"].runLoaded, timeout=60_000):
         session.open_run(str(run_dir))
-    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     return pages["Results"]
 
 
 def test_loading_another_run_resets_tta_and_the_cell_caption(page, session, qtbot, run_dir, tmp_path):
-    with qtbot.waitSignal(session.runner.finished, timeout=60_000):
+    with qtbot.waitSignal(session.job_finished, timeout=60_000):
         assert page.compute_tta()
     assert page.tta.result is not None and page.tta.fixed.paths() is not None
     page.confusion.choose(0, 0)
@@ -45,7 +45,7 @@ def test_loading_another_run_resets_tta_and_the_cell_caption(page, session, qtbo
 
 
 def test_headline_says_when_the_model_is_not_of_the_last_epoch():
-    from workbench.gui.results_pages import epoch_note
+    from workbench.gui.views.result_texts import epoch_note
     assert "epoch 2 of 4" in epoch_note({"best_epoch": 1, "epochs_done": 4})
     assert "validation loss" in epoch_note({"best_epoch": 1, "epochs_done": 4})
     assert "accuracy" in epoch_note({"best_epoch": 0, "epochs_done": 3}, "accuracy")
@@ -54,7 +54,7 @@ def test_headline_says_when_the_model_is_not_of_the_last_epoch():
 
 
 def test_top_loss_captions_name_prediction_actual_loss_probability(page):
-    from workbench.gui.results_pages import caption
+    from workbench.gui.views.result_texts import caption
     p = page.preds
     import numpy as np
     cap, _tip = caption(p, 0)
@@ -75,7 +75,7 @@ def test_quarantining_validation_images_is_said_and_k_gives_feedback(page, qtbot
     assert ".workbench" not in str(cs.location)          # per-user by default, not in the dataset
 
 
-def test_runs_validated_on_different_images_are_marked_when_compared(qtbot, run_dir, tmp_path):
+def test_runs_validated_on_different_images_are_marked_when_compared(qtbot, session, run_dir, tmp_path):
     import json
     from workbench.gui.views.runs_view import VALID_ROW, RunsView
     from workbench.runs import list_runs
@@ -87,7 +87,7 @@ def test_runs_validated_on_different_images_are_marked_when_compared(qtbot, run_
     assert m.get("valid_fingerprint") and m.get("n_valid")
     m["valid_fingerprint"], m["n_valid"] = "0123456789ab", m["n_valid"] - 1
     (b / "metrics.json").write_text(json.dumps(m))
-    view = RunsView()
+    view = RunsView(session)
     qtbot.addWidget(view)
     view.set_runs(list_runs(runs))
     view.select_names(["a", "b"])
@@ -98,7 +98,7 @@ def test_runs_validated_on_different_images_are_marked_when_compared(qtbot, run_
 
 def test_predictions_csv_dialog_starts_in_the_run_folder(qtbot, session, run_dir):
     from workbench.gui.views.export_view import ExportView
-    v = ExportView(session.runner)
+    v = ExportView(session)
     qtbot.addWidget(v)
     v.set_run(str(run_dir))
     assert v.default_csv() == str(run_dir / "predictions.csv")

@@ -1,4 +1,4 @@
-"""Each part-1 view alone, driven with made-up events and a made-up dataset (no training)."""
+"""The Train, LR finder, Recipe and Data views alone, driven with made-up events and a made-up dataset (no training)."""
 from __future__ import annotations
 
 import math
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
+from workbench.gui.jobs import JobKind
 from workbench.data.types import Dataset, Item, Problem
 from workbench.events import (BatchEnd, EpochEnd, FitFinished, FitStarted, LogMessage,
                               LRFindStep, Paused)
@@ -29,10 +30,10 @@ def fake_dataset(root: Path) -> Dataset:
 # ----------------------------------------------------------------------------- train view
 def test_train_view_plots_and_buttons(qtbot, session, monkeypatch):
     from workbench.gui.views.train_view import TrainView
-    import workbench.train.run as run_mod
+    import workbench.gui.session as session_mod
     gate = threading.Event()
 
-    def fake_train(cfg, sink, control, gui_attached=False):
+    def fake_train(cfg, sink, control):
         sink(FitStarted("/tmp/run-x", 2, 0, 10, 100, 20, ("a", "b"), "cpu", "fp32", 10))
         for e in range(2):
             for b in range(10):
@@ -42,7 +43,7 @@ def test_train_view_plots_and_buttons(qtbot, session, monkeypatch):
             gate.wait(5)
         sink(FitFinished("completed", run_dir="/tmp/run-x"))
         return None
-    monkeypatch.setattr(run_mod, "train", fake_train)
+    monkeypatch.setattr(session_mod, "train", fake_train)
     session.train_in_process = False  # the made-up training lives in this process
     view = TrainView(session)
     qtbot.addWidget(view)
@@ -67,7 +68,8 @@ def test_train_view_many_points_stay_buffered(qtbot, session):
     from workbench.gui.views.train_view import TrainView
     view = TrainView(session)
     qtbot.addWidget(view)
-    view._on_job_started("train")  # the refresh timer runs while a run is in progress
+    session.run_state.begin(JobKind.TRAIN, True)  # as when a training job has started
+    view._on_job_started(JobKind.TRAIN)  # the refresh timer runs while a run is in progress
     view.handle(FitStarted("r", 1, 0, 200_000, 1, 1, ("a",), "cpu", "fp32", 1))
     for i in range(120_000):
         view.loss_plot.append("train (smoothed)", i / 120_000, math.sin(i / 500))
@@ -75,10 +77,11 @@ def test_train_view_many_points_stay_buffered(qtbot, session):
         pass
     assert view.loss_plot.points("train (smoothed)") == 120_000
     assert view.loss_plot.getPlotItem().viewRange()[0] == pytest.approx([-0.02, 1.02])  # fixed to the epochs
-    view.handle(Paused())
-    assert view.state == "paused" and view.pause_btn.text() == "Resume"
+    session._on_event(JobKind.TRAIN, Paused())   # the job's event: the session's RunState follows
+    assert view.state == "paused" and view.pause_btn.text() == "Resume" and "paused" in view.log.toPlainText()
     view.handle(LogMessage("disk almost full", "warning"))
     assert "disk almost full" in view.log.toPlainText()
+    session.run_state.end()
 
 
 def test_live_plot_steady_y_range_moves_in_steps(qtbot):

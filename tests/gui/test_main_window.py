@@ -1,6 +1,8 @@
 """Main window: messages never widen it, the step names stay whole at 1024 x 700, recent folders."""
 from __future__ import annotations
 
+from workbench.gui.jobs import JobKind
+
 
 def _window(qtbot):
     from workbench.gui.main_window import MainWindow
@@ -61,17 +63,21 @@ def test_status_bar_says_when_the_job_is_starved(qtbot, monkeypatch):
     from PySide6.QtWidgets import QLabel
     import workbench.gui.cpu_watch as cw
 
-    class Runner(QObject):
-        started = Signal(str)
-        finished = Signal(str, str)
-        job_pid, paused = os.getpid(), False
+    from workbench.gui.jobs import JobKind
+    from workbench.gui.run_state import RunState
+
+    class FakeSession(QObject):
+        job_started = Signal(object)
+        job_finished = Signal(object, str)
+        job_pid, SIDE_JOBS = os.getpid(), (JobKind.DOWNLOAD,)
+        run_state = RunState()
 
     values = iter([None, 0.2, 0.25, 0.9])   # None: the baseline sample when the job starts
     monkeypatch.setattr(cw.CpuShare, "sample", lambda self: next(values, None))
-    runner, label = Runner(), QLabel()
+    fake, label = FakeSession(), QLabel()
     qtbot.addWidget(label)
-    watch = cw.CpuWatch(runner, label, interval_ms=10_000)
-    runner.started.emit("train")      # first sample: the baseline
+    watch = cw.CpuWatch(fake, label, interval_ms=10_000)
+    fake.job_started.emit(JobKind.TRAIN)      # first sample: the baseline
     assert label.isHidden()
     watch.sample()
     assert label.isHidden()           # once low is not yet starved
@@ -79,7 +85,7 @@ def test_status_bar_says_when_the_job_is_starved(qtbot, monkeypatch):
     assert not label.isHidden() and "25%" in label.text()
     watch.sample()
     assert label.isHidden()
-    runner.finished.emit("train", "completed")
+    fake.job_finished.emit(JobKind.TRAIN, "completed")
     assert not watch.timer.isActive()
 
 
@@ -88,9 +94,9 @@ def test_the_app_job_process_is_watched(qtbot, session):
     from PySide6.QtWidgets import QLabel
     label = QLabel()
     qtbot.addWidget(label)
-    watch = CpuWatch(session.runner, label, interval_ms=50)
-    with qtbot.waitSignal(session.runner.finished, timeout=120_000):
-        assert session.runner.start("train", _busy_job, in_process=True)
+    watch = CpuWatch(session, label, interval_ms=50)
+    with qtbot.waitSignal(session.job_finished, timeout=120_000):
+        assert session._start(JobKind.TRAIN, _busy_job, in_process=True)
         qtbot.waitUntil(lambda: watch.last is not None, timeout=60_000)
     assert 0.0 <= watch.last <= 1.0
 

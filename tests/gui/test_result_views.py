@@ -1,4 +1,4 @@
-"""Part 2 views alone with made-up data: confusion matrix, gallery, results summary, runs comparison."""
+"""The result views alone with made-up data: confusion matrix, gallery, results summary, runs comparison."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -106,13 +106,13 @@ def fake_run(tmp: Path, name: str, cfg: RunConfig, accs: list[float]):
                            metrics={"accuracy": accs[-1]}, status="completed", created=1.7e9)
 
 
-def test_runs_compare_shows_both_curves_and_config_differences(qtbot, tmp_path, monkeypatch):
+def test_runs_compare_shows_both_curves_and_config_differences(qtbot, session, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
     from workbench.gui.views.runs_view import RunsView
     base = RunConfig()
     r1 = fake_run(tmp_path, "run-a", base, [0.5, 0.7])
     r2 = fake_run(tmp_path, "run-b", base.set("train.lr", 0.01).set("model.arch", "resnet34"), [0.4, 0.6, 0.8])
-    v = RunsView()
+    v = RunsView(session)
     qtbot.addWidget(v)
     v.set_runs([r1, r2])
     rows = {v.table.item(r, 0).text(): v.table.item(r, 5).text() for r in range(v.table.rowCount())}
@@ -128,6 +128,8 @@ def test_runs_compare_shows_both_curves_and_config_differences(qtbot, tmp_path, 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
     assert not v.delete_selected() and Path(r1.run_dir).is_dir()
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    assert v.delete_selected()
+    with qtbot.waitSignal(session.run_deleted, timeout=10_000) as deleted:
+        assert v.delete_selected()
+    assert deleted.args == [r1.run_dir, ""]
     assert not Path(r1.run_dir).exists() and Path(r2.run_dir).is_dir() and tmp_path.is_dir()
     assert [i.name for i in v.infos] == ["run-b"]

@@ -1,9 +1,7 @@
-"""The Results, Export and Runs pages of the main window (desktop app part 2).
-
-``make_pages(session)`` returns {"Results": ..., "Export": ..., "Runs": ...}. The pages observe the
-session (``run_opened``, ``runs_changed``, ``config_changed`` and the runner's ``finished`` for
-"train") and start their slow work on the session's JobRunner (interpretation, TTA, export, folder
-prediction) or the side pool (thumbnails, Grad-CAM of one image). No page holds a model.
+"""The Results page: summary, confusion matrix, top losses (+ Grad-CAM), TTA, calibration and the
+change list of one run. It observes the session (``run_opened`` through run_pages, ``interpreted``,
+``tta_ready``, ``trained``) and starts its slow work as session jobs (interpretation, TTA) or in the
+side pool (Grad-CAM of one image). No page holds a model.
 """
 from __future__ import annotations
 
@@ -12,41 +10,26 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QProgressBar,
+                               QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
-from ..events import Event, JobFailed, JobResult, Progress
-from .views.calibration_view import CalibrationView
-from .views.changes_view import ChangesView
-from .views.confusion_view import ConfusionView
-from .views.export_view import ExportView
-from .views.gallery_view import GalleryItem, GalleryView
-from .views.image_viewer import ImageViewer, request_cam, top_k
-from .views.result_texts import action_notice, caption, epoch_note, monitor_of
-from .views.results_view import ResultsView
-from .views.runs_view import RunsView
-from .views.tta_view import TTAView
-from .widgets.common import ElidedLabel, splitter
+from ...events import Event, Progress
+from ...interpret import confusion_matrix, indices_for_cell, most_confused, per_class_report, summary, top_losses
+from ..jobs import JobFailed, JobKind
+from ..widgets.common import ElidedLabel, splitter
+from .calibration_view import CalibrationView
+from .changes_view import ChangesView
+from .confusion_view import ConfusionView
+from .gallery_view import GalleryItem, GalleryView
+from .image_viewer import ImageViewer, request_cam, top_k
+from .result_texts import action_notice, caption, epoch_note, monitor_of
+from .results_view import ResultsView
+from .tta_view import TTAView
 
-INTERPRET_JOB, TTA_JOB = "interpret", "tta"
+JOBS = (JobKind.INTERPRET, JobKind.TTA)
 TOP_K = 48
 CELL_HINT = "Pick a cell of the matrix"
 LOSSES_TITLE = "Top losses: prediction / actual, loss / probability"
-
-
-def interpret_job(run_dir: str):
-    """Job body: the run's Interpretation (predictions of its validation set + RunInfo)."""
-    def job(sink, control):
-        from ..interpret import interpret_run
-        return interpret_run(run_dir, sink=sink, control=control)
-    return job
-
-
-def tta_job(run_dir: str):
-    def job(sink, control):
-        from ..tta import tta_run
-        return tta_run(run_dir, sink=sink, control=control)
-    return job
 
 
 class ResultsPage(QWidget):
@@ -56,7 +39,6 @@ class ResultsPage(QWidget):
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.runner = session.runner
         self.run_dir = ""
         self.preds = None
         self.info = None
@@ -113,8 +95,11 @@ class ResultsPage(QWidget):
         undo = QShortcut(QKeySequence.StandardKey.Undo, self)
         undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         undo.activated.connect(self.changes.undo)
-        self.runner.event.connect(self._on_event)
-        self.runner.finished.connect(self._on_finished)
+        session.job_event.connect(self._on_event)
+        session.job_failed.connect(self._on_failed)
+        session.interpreted.connect(lambda r: self.show_interpretation(r.predictions, r.run))
+        session.tta_ready.connect(self._show_tta)
+        session.job_finished.connect(self._on_finished)
 
     # ------------------------------------------------------------------ loading
     def _pick_run(self) -> None:
@@ -124,10 +109,11 @@ class ResultsPage(QWidget):
 
     def load_run(self, run_dir: str) -> bool:
         """Start the interpretation job of a run folder (instant when predictions are saved)."""
-        if self.runner.busy and self.runner.name == INTERPRET_JOB and str(run_dir) == self.run_dir:
+        rs = self.session.run_state
+        if rs.running(JobKind.INTERPRET) and str(run_dir) == self.run_dir:
             return True
-        if self.runner.busy:
-            self.heading.setText(f"Waiting: another job ({self.runner.name}) is running.")
+        if rs.busy:
+            self.heading.setText(f"Waiting: another job ({rs.kind}) is running.")
             self._pending = str(run_dir)
             return False
         self._pending = ""
@@ -136,7 +122,7 @@ class ResultsPage(QWidget):
         self.heading.setText(f"Computing predictions of {Path(run_dir).name}…")
         self.progress.setRange(0, 0)
         self.progress.show()
-        return self.runner.start(INTERPRET_JOB, interpret_job(self.run_dir))
+        return self.session.interpret(self.run_dir)
 
     def clear(self) -> None:
         """Empty every tab, so nothing of the previous run stays on screen under the next one's name."""
@@ -155,7 +141,6 @@ class ResultsPage(QWidget):
 
     def show_interpretation(self, predictions, info=None) -> None:
         """Fill every tab from Predictions (and the RunInfo for curves and the dataset root)."""
-        from ..interpret import confusion_matrix, most_confused, per_class_report, summary
         p = self.preds = predictions
         self.info = info
         s = dict(summary(p))
@@ -190,7 +175,6 @@ class ResultsPage(QWidget):
         return out
 
     def show_cell(self, true: int, pred: int) -> None:
-        from ..interpret import indices_for_cell
         p = self.preds
         if p is None:
             return
@@ -199,7 +183,6 @@ class ResultsPage(QWidget):
         self.cell_gallery.set_items(self.items_for(idx))
 
     def show_top_losses(self) -> None:
-        from ..interpret import top_losses
         if self.preds is None:
             return
         cls = self.losses.filter.currentData() or None
@@ -248,7 +231,6 @@ class ResultsPage(QWidget):
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
         if action == "relabel" and not new_class:
-            from PySide6.QtWidgets import QInputDialog
             classes = list(self.preds.classes) if self.preds is not None else []
             new_class, ok = QInputDialog.getItem(self, "Relabel", "New class:", classes, 0, False)
             if not ok:
@@ -269,7 +251,7 @@ class ResultsPage(QWidget):
 
     # ------------------------------------------------------------------ TTA
     def compute_tta(self) -> bool:
-        if not self.run_dir or not self.runner.start(TTA_JOB, tta_job(self.run_dir)):
+        if not self.run_dir or not self.session.tta(self.run_dir):
             return False
         self.tta.compute_btn.setEnabled(False)
         self.progress.setRange(0, 0)
@@ -277,45 +259,25 @@ class ResultsPage(QWidget):
         return True
 
     # ------------------------------------------------------------------ job events
-    def _on_event(self, job: str, ev: Event) -> None:
-        if job not in (INTERPRET_JOB, TTA_JOB):
-            return
-        if isinstance(ev, Progress):
+    def _on_event(self, kind: JobKind, ev: Event) -> None:
+        if kind in JOBS and isinstance(ev, Progress):
             self.progress.setRange(0, max(1, ev.total))
             self.progress.setValue(ev.done)
-        elif isinstance(ev, JobFailed):
-            self.heading.setText(f"<span style='color:#b42318'>{job} failed: {ev.message}</span>")
-        elif isinstance(ev, JobResult) and ev.result is not None:
-            if job == INTERPRET_JOB:
-                self.show_interpretation(ev.result.predictions, ev.result.run)
-            else:
-                beta = self.info.config.tta.beta if self.info is not None else 0.25
-                self.tta.set_result(ev.result, list(ev.result.paths), beta)
 
-    def _on_finished(self, job: str, status: str) -> None:
-        if job in (INTERPRET_JOB, TTA_JOB):
+    def _on_failed(self, ev: JobFailed) -> None:
+        if ev.job in JOBS:
+            self.heading.setText(f"<span style='color:#b42318'>{ev.job} failed: {ev.message}</span>")
+
+    def _show_tta(self, result) -> None:
+        beta = self.info.config.tta.beta if self.info is not None else 0.25
+        self.tta.set_result(result, list(result.paths), beta)
+
+    def _on_finished(self, kind: JobKind, status: str) -> None:
+        if kind in JOBS:
             self.progress.hide()
             self.tta.compute_btn.setEnabled(True)
-        if job == "train" and status in ("completed", "early_stopped") and self.session.current_run:
+        if kind is JobKind.TRAIN and status in ("completed", "early_stopped") and self.session.current_run:
             self.session.open_run(self.session.current_run)
         elif self._pending:
             self.load_run(self._pending)
 
-
-def make_pages(session) -> dict[str, QWidget]:
-    """Results, Export and Runs pages wired to the session; the main window adds them to its flow."""
-    results = ResultsPage(session)
-    export = ExportView(session.runner)
-    runs = RunsView()
-    runs.set_runs_dir(str(Path(session.config.runs_dir).expanduser()))
-
-    def opened(run_dir: str) -> None:
-        results.load_run(run_dir)
-        export.set_run(run_dir)
-    session.run_opened.connect(opened)
-    session.runs_changed.connect(runs.refresh)
-    session.config_changed.connect(lambda cfg: runs.set_runs_dir(str(Path(cfg.runs_dir).expanduser()))
-                                   if str(Path(cfg.runs_dir).expanduser()) != runs.runs_dir else None)
-    runs.openRequested.connect(session.open_run)
-    runs.runDeleted.connect(lambda _d: session.runs_changed.emit())  # the main window's run list follows
-    return {"Results": results, "Export": export, "Runs": runs}

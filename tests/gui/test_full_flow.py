@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from workbench.events import BatchEnd
+from workbench.gui.jobs import JobKind
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def test_full_flow(qtbot, window, shapes_dir):
     with qtbot.waitSignal(s.dataset_changed, timeout=60_000):
         win.data_view.open_folder(str(shapes_dir))
     assert len(s.dataset.classes) == 3 and "72" in win.data_view.summary.text()
-    qtbot.waitUntil(lambda: not s.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not s.busy, timeout=10_000)
     assert win.data_view.open_btn.isEnabled()
 
     # change an option in the form: the augmentation preview refreshes
@@ -48,9 +49,9 @@ def test_full_flow(qtbot, window, shapes_dir):
     win.show_page("lr_find")
     failures = []
     s.job_failed.connect(failures.append)
-    with qtbot.waitSignal(s.runner.finished, timeout=180_000) as done:
+    with qtbot.waitSignal(s.job_finished, timeout=180_000) as done:
         win.lr_view.run()
-    assert done.args == ["lr_find", "completed"], [f.traceback for f in failures]
+    assert done.args == [JobKind.LR_FIND, "completed"], [f.traceback for f in failures]
     assert win.lr_view.plot.points("smoothed loss") > 3 and win.lr_view.suggestions.count() >= 1
     vb = win.lr_view.plot.getPlotItem().vb
     vb.setRange(xRange=(-7, 1), padding=0)
@@ -65,7 +66,7 @@ def test_full_flow(qtbot, window, shapes_dir):
     tv = win.train_view
     s.set_option("train.epochs", 30)
     batches = []
-    s.runner.event.connect(lambda job, ev: batches.append(ev) if isinstance(ev, BatchEnd) else None)
+    s.job_event.connect(lambda job, ev: batches.append(ev) if isinstance(ev, BatchEnd) else None)
     win.act_train.trigger()
     assert win.current_page() == "train" and tv.state == "running"
     assert not tv.start_btn.isEnabled() and tv.pause_btn.isEnabled() and tv.stop_btn.isEnabled()
@@ -93,4 +94,4 @@ def test_full_flow(qtbot, window, shapes_dir):
     assert win.current_page() == "results"
     assert tv.loss_plot.points("valid") == 1 and tv.metric_plot.points("accuracy") == 1
     qtbot.waitUntil(lambda: win.runs.count() >= 1, timeout=10_000)
-    qtbot.waitUntil(lambda: not s.runner.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not s.busy, timeout=60_000)

@@ -7,6 +7,7 @@ import numpy as np
 
 from workbench.config import RunConfig
 from workbench.tta import TTAResult, accuracy_vs_beta, fixed_and_broken
+from workbench.gui.jobs import JobKind
 
 
 def made_up_tta(shapes_dir: Path) -> TTAResult:
@@ -43,7 +44,7 @@ def test_beta_slider_shows_core_accuracy_and_fixed_broken(qtbot, shapes_dir):
 
 
 def test_export_page_writes_files_and_reports_parity(session, qtbot, tmp_path, shapes_dir, monkeypatch):
-    """Export through the session's job runner; the run's model is a small untrained net here."""
+    """Export through the session's export job; the run's model is a small untrained net here."""
     import torch
     import workbench.export as export
     from workbench.gui.views.export_view import ExportView
@@ -55,8 +56,8 @@ def test_export_page_writes_files_and_reports_parity(session, qtbot, tmp_path, s
         model = create_model("resnet18", 3)
         return export.export_model(model, cfg, ("circle", "square", "triangle"), formats,
                                    out_dir or Path(run_dir) / "export", sink, control)
-    monkeypatch.setattr(export, "export_run", fake_export_run)
-    v = ExportView(session.runner)
+    monkeypatch.setattr("workbench.gui.session.export_run", fake_export_run)
+    v = ExportView(session)
     qtbot.addWidget(v)
     assert not v.export_btn.isEnabled()
     run_dir = tmp_path / "run"
@@ -65,10 +66,10 @@ def test_export_page_writes_files_and_reports_parity(session, qtbot, tmp_path, s
     v.boxes["onnx"].setChecked(False)
     v.boxes["torchscript"].setChecked(False)       # the real-run test covers TorchScript; keep this one fast
     assert v.formats() == ["safetensors"]
-    with qtbot.waitSignal(session.runner.finished, timeout=60_000) as sig:
+    with qtbot.waitSignal(session.job_finished, timeout=60_000) as sig:
         assert v.start_export()
         assert not v.export_btn.isEnabled()
-    assert sig.args == ["export", "completed"]
+    assert sig.args == [JobKind.EXPORT, "completed"]
     assert v.parity_texts() == {"safetensors": "OK"}
     files = sorted(p.name for p in (run_dir / "export").iterdir())
     assert "model.json" in files and any(f.endswith(".safetensors") for f in files)
@@ -81,12 +82,13 @@ def test_export_parity_failure_is_shown_as_failed(session, qtbot, tmp_path, monk
     from workbench.gui.views.export_view import ExportView
 
     def failing_export_run(run_dir, formats=None, out_dir=None, sink=None, control=None):
-        raise export.ExportError(f"onnx export {run_dir}/export/model.onnx does not match the in-app model")
-    monkeypatch.setattr(export, "export_run", failing_export_run)
-    v = ExportView(session.runner)
+        raise export.ExportError(f"onnx export {run_dir}/export/model.onnx does not match the in-app model",
+                                 "onnx")
+    monkeypatch.setattr("workbench.gui.session.export_run", failing_export_run)
+    v = ExportView(session)
     qtbot.addWidget(v)
     v.set_run(str(tmp_path))
-    with qtbot.waitSignal(session.runner.finished, timeout=10_000) as sig:
+    with qtbot.waitSignal(session.job_finished, timeout=10_000) as sig:
         assert v.start_export()
-    assert sig.args == ["export", "failed"]
+    assert sig.args == [JobKind.EXPORT, "failed"]
     assert v.parity_texts() == {"onnx": "FAILED"} and "does not match" in v.status.text()

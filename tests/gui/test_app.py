@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 
 from workbench.cli import main as cli_main
+from workbench.gui.jobs import JobKind
 
 
 def _window(qtbot):
@@ -44,8 +45,8 @@ def test_job_error_shows_dialog_and_app_stays_usable(qtbot):
 
     def broken(sink, control):
         raise OSError("cannot read /data/x.png: permission denied")
-    with qtbot.waitSignal(win.session.runner.finished, timeout=5000):
-        win.session.runner.start("scan", broken)
+    with qtbot.waitSignal(win.session.job_finished, timeout=5000):
+        win.session._start(JobKind.SCAN, broken)
     box = win.error_box
     assert box is not None and box.isVisible()
     assert "permission denied" in box.text() and "OSError" in box.detailedText()
@@ -65,14 +66,14 @@ def test_close_while_job_runs_asks_then_stops(qtbot):
                 threading.Event().wait(0.005)
         finally:
             stopped.set()
-    assert win.session.runner.start("train", long_job)
+    assert win.session._start(JobKind.TRAIN, long_job)
     started.wait(5)
     asked = []
     win.confirm_close = lambda: asked.append(1) or False
-    assert not win.close() and win.session.runner.busy and asked   # declined: keeps running
+    assert not win.close() and win.session.busy and asked   # declined: keeps running
     win.confirm_close = lambda: True
     assert win.close()
-    assert stopped.is_set() and not win.session.runner.busy
+    assert stopped.is_set() and not win.session.busy
 
 
 def test_gui_command_checks_arguments(tmp_path, capsys):
@@ -88,6 +89,6 @@ def test_create_window_opens_dataset(qtbot, shapes_dir):
     with qtbot.waitSignal(win.session.dataset_changed, timeout=60_000):
         pass
     assert win.session.config.data.path == str(shapes_dir)
-    qtbot.waitUntil(lambda: not win.session.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not win.session.busy, timeout=10_000)
     assert win.recent_folders()[0] == str(shapes_dir)
     win.close()

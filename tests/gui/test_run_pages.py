@@ -1,4 +1,4 @@
-"""The part-2 pages end to end on a real (tiny) trained run: results, confusion -> gallery, Grad-CAM,
+"""The run pages end to end on a real (tiny) trained run: results, confusion -> gallery, Grad-CAM,
 TTA, runs list, export with parity, single-image and folder prediction."""
 from __future__ import annotations
 
@@ -30,14 +30,14 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def pages(session, qtbot, run_dir):
-    from workbench.gui.results_pages import make_pages
+    from workbench.gui.run_pages import make_pages
     session.set_config(session.config.set("runs_dir", str(run_dir.parent)))
     pages = make_pages(session)
     for w in pages.values():
         qtbot.addWidget(w)
     with qtbot.waitSignal(pages["Results"].runLoaded, timeout=60_000):
         session.open_run(str(run_dir))
-    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     return pages
 
 
@@ -64,7 +64,7 @@ def test_results_confusion_gradcam_and_tta(pages, session, qtbot, run_dir):
     assert page.viewer.top5.rowCount() == min(5, len(p.classes)) and page.viewer.path_label.text() == first
     page.viewer.close()
     # TTA: compute, then the slider reads accuracy_vs_beta of the core
-    with qtbot.waitSignal(session.runner.finished, timeout=60_000):
+    with qtbot.waitSignal(session.job_finished, timeout=60_000):
         assert page.compute_tta()
     r = page.tta.result
     assert r is not None and list(r.paths) == list(p.paths)
@@ -80,7 +80,7 @@ def test_export_and_predict(pages, session, qtbot, run_dir, tmp_path):
     assert v.run_dir == str(run_dir)
     v.boxes["onnx"].setChecked(False)
     v.dest.setText(str(tmp_path / "exp"))
-    with qtbot.waitSignal(session.runner.finished, timeout=60_000) as sig:
+    with qtbot.waitSignal(session.job_finished, timeout=60_000) as sig:
         assert v.start_export()
     assert sig.args[1] == "completed", v.status.text()
     assert v.parity_texts() == {"safetensors": "OK", "torchscript": "OK"}
@@ -91,7 +91,7 @@ def test_export_and_predict(pages, session, qtbot, run_dir, tmp_path):
     assert v.top5.rowCount() == min(5, len(pages["Results"].preds.classes))
     folder = Path(img).parent
     out = tmp_path / "preds.csv"
-    with qtbot.waitSignal(session.runner.finished, timeout=60_000):
+    with qtbot.waitSignal(session.job_finished, timeout=60_000):
         assert v.predict_folder(str(folder), str(out))
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == len(list(folder.glob("*.png"))) and "Wrote" in v.folder_status.text()

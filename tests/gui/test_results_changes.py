@@ -19,7 +19,7 @@ def digest(root: Path) -> dict[str, str]:
 
 def page_with_fake_run(session, qtbot, root: Path):
     """A ResultsPage showing made-up predictions of the valid images of ``root``."""
-    from workbench.gui.results_pages import ResultsPage
+    from workbench.gui.views.results_page import ResultsPage
     classes = ("circle", "square", "triangle")
     paths = [str(p) for c in classes for p in sorted((root / "valid" / c).glob("*.png"))]
     targets = np.repeat(np.arange(3), len(paths) // 3)
@@ -89,7 +89,7 @@ def test_viewer_opens_with_top5_and_folder_action(session, qtbot, tmp_path, monk
     opened = []
     monkeypatch.setattr("workbench.gui.views.image_viewer.QDesktopServices.openUrl",
                         lambda url: opened.append(url.toLocalFile()) or True)
-    monkeypatch.setattr("workbench.gui.results_pages.request_cam", lambda *a, **k: None)  # no model here
+    monkeypatch.setattr("workbench.gui.views.results_page.request_cam", lambda *a, **k: None)  # no model here
     item = page.losses.items()[0]
     page.open_viewer(item)
     v = page.viewer

@@ -24,18 +24,18 @@ def test_working_recipe_is_kept_per_dataset_and_restored_on_start(qtbot, home, s
     win = create_window(str(shapes_dir))
     qtbot.addWidget(win)
     s = win.session
-    qtbot.waitUntil(lambda: s.dataset is not None and not s.runner.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: s.dataset is not None and not s.busy, timeout=60_000)
     s.set_option("train.epochs", 13)
     s.set_option("augment.max_rotate", 25.0)
     assert working_path(shapes_dir).is_file()
     assert not any(p.name == "recipe.toml" for p in Path(shapes_dir).rglob("*"))   # never in the dataset
     # another dataset starts from the current recipe and gets its own
     s.open_dataset(other)
-    qtbot.waitUntil(lambda: not s.runner.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not s.busy, timeout=60_000)
     s.set_option("train.epochs", 4)
     assert load_working(shapes_dir).train.epochs == 13 and load_working(other).train.epochs == 4
     s.open_dataset(shapes_dir)
-    qtbot.waitUntil(lambda: not s.runner.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not s.busy, timeout=60_000)
     assert s.config.train.epochs == 13 and s.config.augment.max_rotate == 25.0
     win.confirm_close = lambda: True
     win.close()
@@ -44,7 +44,7 @@ def test_working_recipe_is_kept_per_dataset_and_restored_on_start(qtbot, home, s
     qtbot.addWidget(win2)
     assert win2.session.config.train.epochs == 13
     assert Path(win2.session.config.data.path).resolve() == Path(shapes_dir).resolve()
-    qtbot.waitUntil(lambda: not win2.session.runner.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not win2.session.busy, timeout=60_000)
     win2.close()
 
 

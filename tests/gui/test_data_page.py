@@ -24,7 +24,7 @@ def test_class_names_get_one_row_each(qtbot, session, shapes_dir):
     qtbot.addWidget(view)
     with qtbot.waitSignal(session.dataset_changed, timeout=60_000):
         session.open_dataset(shapes_dir)
-    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     axis = view.counts_plot.getPlotItem().getAxis("left")
     shown = [t for _, t in axis._tickLevels[0]]
     assert sorted(shown) == sorted(session.dataset.classes)
@@ -36,7 +36,7 @@ def test_augmentation_preview_names_the_class_of_each_row(qtbot, session, shapes
     qtbot.addWidget(view)
     with qtbot.waitSignal(session.dataset_changed, timeout=60_000):
         session.open_dataset(shapes_dir)
-    qtbot.waitUntil(lambda: not session.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     shown = [lab.text() for lab in view.class_labels if lab.text()]
     assert shown and set(shown) <= set(session.dataset.classes) and len(set(shown)) == min(len(shown), 3)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import threading
 
 from workbench.control import Cancelled
-from workbench.events import BatchEnd, JobFailed, JobResult, LogMessage, Progress
-from workbench.gui.jobs import JobRunner, QtEventSink, submit, wait_side_tasks
+from workbench.events import BatchEnd, LogMessage, Progress
+from workbench.gui.jobs import JobFailed, JobResult, JobRunner, QtEventSink, submit, wait_side_tasks
 
 
 def _batch(i: int, n: int = 1000) -> BatchEnd:
