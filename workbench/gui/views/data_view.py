@@ -20,16 +20,7 @@ from ...paths import display_text
 from ..widgets.common import page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView, load_thumb
 from .audit_view import AuditView
-from .plots import class_ticks, size_bars
-
-
-def size_arrays(stats) -> tuple[np.ndarray, np.ndarray]:
-    """(widths, heights) from a DatasetStats (empty arrays when the stats have none)."""
-    for w_name, h_name in (("widths", "heights"), ("width", "height")):
-        w, h = getattr(stats, w_name, None), getattr(stats, h_name, None)
-        if w is not None and h is not None:
-            return np.asarray(w, dtype=float), np.asarray(h, dtype=float)
-    return np.zeros(0), np.zeros(0)
+from .plots import draw_counts, size_arrays, size_bars
 
 
 class DataView(QWidget):
@@ -217,7 +208,7 @@ class DataView(QWidget):
             f"<b>{ds.root}</b><br>{len(ds.classes)} classes, {len(ds.items):,} usable images "
             f"(train {n_train:,}, valid {n_valid:,}; split from {ds.split_source or 'folders'}), "
             f"{len(skipped)} skipped, {len(ds.problems) - len(skipped) + len(ds.notes)} notes.")
-        self._draw_counts(ds)
+        draw_counts(self.counts_plot.getPlotItem(), ds)
         counts_all, cfg = list(ds.counts("train").values()), self.session.config
         submit(lambda: suggest_fine_tune(counts_all, cfg), self._show_suggestion)
         self.class_combo.blockSignals(True)
@@ -242,24 +233,6 @@ class DataView(QWidget):
             cfg = self.session.config.set("model.arch", self._suggested_arch).set("model.pretrained", "DEFAULT")
             self.session.set_config(pretrained_defaults(cfg)[0])
             self._show_suggestion(("", ""))
-
-    def _draw_counts(self, ds) -> None:
-        """Horizontal bars, one row per class (first class on top): the names sit on the y axis, one per
-        row, so they never overlap however many classes or however long their names."""
-        p = self.counts_plot.getPlotItem()
-        p.clear()
-        n = len(ds.classes)
-        y = np.arange(n, dtype=float)[::-1]
-        train = np.array([ds.counts("train").get(c, 0) for c in ds.classes], dtype=float)
-        valid = np.array([ds.counts("valid").get(c, 0) for c in ds.classes], dtype=float)
-        p.addItem(pg.BarGraphItem(x0=0, y=y, width=train, height=0.7, brush="#3b82f6", name="train"))
-        p.addItem(pg.BarGraphItem(x0=train, y=y, width=valid, height=0.7, brush="#f97316", name="valid"))
-        p.getAxis("left").setTicks([class_ticks(ds.classes)])
-        p.getAxis("bottom").setTicks(None)
-        p.setLabel("bottom", "images")
-        p.setLabel("left", "")
-        p.setXRange(0, float((train + valid).max() if n else 1) * 1.1, padding=0)
-        p.setYRange(-0.6, n - 0.4, padding=0)
 
     @Slot(object)
     def show_stats(self, stats) -> None:

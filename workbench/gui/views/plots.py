@@ -185,3 +185,30 @@ def size_bars(short: np.ndarray, bins: int = 30) -> tuple[np.ndarray, np.ndarray
         x0, x1 = edges[:-1], edges[1:]
     pad = max(5.0, 0.05 * (hi - lo))
     return x0, x1, counts, (lo - pad, hi + pad)
+
+
+def size_arrays(stats) -> tuple[np.ndarray, np.ndarray]:
+    """(widths, heights) from a DatasetStats (empty arrays when the stats have none)."""
+    for w_name, h_name in (("widths", "heights"), ("width", "height")):
+        w, h = getattr(stats, w_name, None), getattr(stats, h_name, None)
+        if w is not None and h is not None:
+            return np.asarray(w, dtype=float), np.asarray(h, dtype=float)
+    return np.zeros(0), np.zeros(0)
+
+
+def draw_counts(p, ds) -> None:
+    """Horizontal bars, one row per class (first class on top): the names sit on the y axis, one per
+    row, so they never overlap however many classes or however long their names."""
+    p.clear()
+    n = len(ds.classes)
+    y = np.arange(n, dtype=float)[::-1]
+    train = np.array([ds.counts("train").get(c, 0) for c in ds.classes], dtype=float)
+    valid = np.array([ds.counts("valid").get(c, 0) for c in ds.classes], dtype=float)
+    p.addItem(pg.BarGraphItem(x0=0, y=y, width=train, height=0.7, brush="#3b82f6", name="train"))
+    p.addItem(pg.BarGraphItem(x0=train, y=y, width=valid, height=0.7, brush="#f97316", name="valid"))
+    p.getAxis("left").setTicks([class_ticks(ds.classes)])
+    p.getAxis("bottom").setTicks(None)
+    p.setLabel("bottom", "images")
+    p.setLabel("left", "")
+    p.setXRange(0, float((train + valid).max() if n else 1) * 1.1, padding=0)
+    p.setYRange(-0.6, n - 0.4, padding=0)
