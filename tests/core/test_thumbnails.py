@@ -1,5 +1,5 @@
 """One thumbnail pipeline: data.cache.thumbnail decodes as training does, and the dataset statistics
-and the explanation photo use it (the GUI callers: tests/gui/test_thumbnails.py)."""
+and the explanation photo use it (the GUI callers: tests/gui/test_gui_thumbnails.py)."""
 from __future__ import annotations
 
 import numpy as np
