@@ -55,3 +55,19 @@ def test_ascii_plot_and_csv_text():
     assert sum(line.count("*") + line.count("^") for line in lines) >= 30
     assert ascii_plot([1e-3], [1.0]) == ""
     assert curve_csv([0.1], [2.0], [2.5]).splitlines() == ["lr,loss,smooth_loss", "0.1,2,2.5"]
+
+
+def test_lr_find_cli_names_an_unusable_flat_curve(shapes_dir, tmp_path, capsys, monkeypatch):
+    """A curve whose lowest point is at the first rates ('minimum' below the start LR) gets the same
+    sentence the app shows, and no 'train with it' line."""
+    import workbench.lr_find as lf
+
+    lrs = 1e-7 * (1e8) ** (np.arange(100) / 99)
+    smooth = 0.6931 + 0.0005 * np.log10(lrs / 1e-7) ** 2      # never falls
+    flat = lf.LRFindResult(lrs, smooth.copy(), smooth, lf.suggest(lrs, smooth), "valley")
+    assert flat.suggestions["minimum"] < lrs[0]
+    monkeypatch.setattr(lf, "lr_find", lambda cfg, sink=None, unfrozen=False: flat)
+    assert main(["lr-find", str(shapes_dir), "--out", str(tmp_path), "--no-plot", *FAST]) == 0
+    text = capsys.readouterr().out
+    assert lf.curve_problem(flat) in text and "no usable rate" in text
+    assert "train with it" not in text

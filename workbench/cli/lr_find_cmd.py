@@ -89,13 +89,20 @@ def ascii_plot(lrs, smooth, marks: dict[str, float] | None = None, width: int = 
     return "\n".join(lines)
 
 
-def report(result, out: TextIO) -> None:
+def report(result, out: TextIO) -> str:
+    """Print the suggestions; returns the sentence of ``curve_problem`` (printed too) when the curve
+    gives no usable rate, the same one the app shows, else ''."""
+    from ..lr_find import curve_problem
     out.write("suggested learning rates:\n")
     for name, lr in result.suggestions.items():
         mark = "   <- recipe default (lr_find.suggestion)" if name == result.best else ""
         out.write(f"  {name:<8} {lr:.3g}{mark}\n")
     if result.stopped_early:
         out.write("(the range test stopped early: the loss diverged)\n")
+    problem = curve_problem(result)
+    if problem:
+        out.write(problem + "\n")
+    return problem
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,9 +132,9 @@ def run(args: argparse.Namespace) -> int:
         if plot:
             print(plot)
             print("           marks: " + ", ".join(f"{MARKS.get(n, n[0])} = {n}" for n in result.suggestions))
-    report(result, sys.stdout)
+    problem = report(result, sys.stdout)
     best = result.suggestions.get(result.best)
-    if best and math.isfinite(best):
+    if not problem and best and math.isfinite(best):
         print(f"train with it: --set train.lr={best:.3g}")
     print(f"curve written to {csv_path}")
     return 0

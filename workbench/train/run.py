@@ -32,6 +32,7 @@ from ..weights import weights_file_for
 from . import distributed
 from .budget import BudgetKeeper
 from .callback import Callback
+from .cpu_threads import AdaptiveThreads
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
 from .planner import PLAN_FILE, Plan, make_plan, probe, whole
 from .preflight import SetupError, preflight
@@ -200,6 +201,12 @@ def _report_skipped(skipped: list, folder: RunFolder, sink, shown: int = 20) -> 
                         f"{folder.log}", "warning"))
 
 
+def _adaptive_threads(cfg: RunConfig, device: torch.device, world_size: int) -> list[Callback]:
+    """CPU training on all cores (train.threads = 0), one process: follow the cores other programs
+    leave free (``cpu_threads``). A fixed train.threads keeps its count, and the run repeatable."""
+    return [AdaptiveThreads()] if device.type == "cpu" and cfg.train.threads == 0 and world_size == 1 else []
+
+
 def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
              resume_state: dict | None, prior: dict, ds=None, warning: str = "",
              started: float | None = None) -> RunResult:
@@ -234,7 +241,8 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
                               dinfo.world_size)
         trainer = build_trainer(cfg, bundle, sink, control, device, precision,
                                 run_dir=folder.path if dinfo.is_main else None,  # DDP: only rank 0 writes
-                                callbacks=[*distributed.callbacks(), *([keeper] if keeper else [])],
+                                callbacks=[*distributed.callbacks(), *([keeper] if keeper else []),
+                                           *_adaptive_threads(cfg, device, dinfo.world_size)],
                                 load_weights=resume_state is None)
         start = trainer.load_state(resume_state) if resume_state else 0
         fingerprint = valid_fingerprint(bundle.valid_items)
