@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({b_wall / W:.3f} W; {b['epochs_done']} epochs at {plan['sizes'][-1]} px, "
               f"{len(plan.get('replans', []))} re-plans; the suggest command took {s_wall:.1f} s)")
         c_wall, c = ours(args.data, tmp / "c", [*common, f"train.epochs={args.epochs}"])
-        print(f"(c) default 5 ep.   accuracy {c['valid_accuracy']:.3f}  wall {c_wall:.1f} s ({c_wall / W:.3f} W)")
+        print(f"(c) default {args.epochs:2} ep.  accuracy {c['valid_accuracy']:.3f}  wall {c_wall:.1f} s ({c_wall / W:.3f} W)")
         print(f"(b) - (a): {100 * (b['valid_accuracy'] - a['acc']):+.1f} points; (b) wall / W {b_wall / W:.3f}")
         hist = [float(line.split(",")[5]) for line in (tmp / "b" / "history.csv").read_text().splitlines()[1:]]
         print(f"    plan: predicted {plan['predicted_s']:.1f} s (start-up {plan['startup_s']:.1f} s, probe "
