@@ -105,3 +105,14 @@ def print_table(headers: list[str], rows: list[list]) -> None:
         print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
         if k == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def data_or_demo(data: str, tmp: Path) -> str:
+    """``data``, or the built-in demo set written into ``tmp`` when it is empty."""
+    if data:
+        return data
+    import subprocess
+    out = Path(tmp) / "demo"
+    subprocess.run([sys.executable, "-m", "workbench", "demo-data", str(out)], cwd=Path(__file__).resolve().parents[1],
+                   check=True, stdout=subprocess.DEVNULL)
+    return str(out)

@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import cpu_kind, cpu_model  # noqa: E402
+from bench.common import cpu_kind, cpu_model, data_or_demo  # noqa: E402
 from workbench.recipes import DEMO_OVERRIDES  # noqa: E402
 
 
@@ -54,11 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = args.data
-        if not data:
-            data = str(tmp / "demo")
-            subprocess.run([sys.executable, "-m", "workbench", "demo-data", data], cwd=REPO, check=True,
-                           stdout=subprocess.DEVNULL)
+        data = data_or_demo(args.data, tmp)
         print(f"== demo recipe over seeds on {data}")
         print(f"cpu: {cpu_model()} | {os.cpu_count()} cores | kind: {cpu_kind()} | load {os.getloadavg()[0]:.1f}")
         print("recipe: " + ", ".join(f"{k}={v}" for k, v in sets.items()))

@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import cpu_kind, cpu_model  # noqa: E402
+from bench.common import cpu_kind, cpu_model, data_or_demo  # noqa: E402
 from workbench.recipes import DEMO_OVERRIDES  # noqa: E402
 
 
@@ -47,11 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = args.data
-        if not data:
-            data = str(tmp / "demo")
-            subprocess.run([sys.executable, "-m", "workbench", "demo-data", data], cwd=REPO, check=True,
-                           stdout=subprocess.DEVNULL)
+        data = data_or_demo(args.data, tmp)
         print(f"== suggester rules on {data}")
         print(f"cpu: {cpu_model()} | {os.cpu_count()} cores | kind: {cpu_kind()} | load {os.getloadavg()[0]:.1f}")
         base = {**DEMO_OVERRIDES, "train.epochs": args.long}

@@ -50,3 +50,4 @@ def session(qapp):
     wait_side_tasks()
     qapp.processEvents()
     s.deleteLater()
+

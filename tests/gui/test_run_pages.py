@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gui_helpers import open_run_pages
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
@@ -30,15 +32,7 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def pages(session, qtbot, run_dir):
-    from workbench.gui.run_pages import make_pages
-    session.set_config(session.config.set("runs_dir", str(run_dir.parent)))
-    pages = make_pages(session)
-    for w in pages.values():
-        qtbot.addWidget(w)
-    with qtbot.waitSignal(pages["Results"].runLoaded, timeout=60_000):
-        session.open_run(str(run_dir))
-    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
-    return pages
+    return open_run_pages(session, qtbot, run_dir)
 
 
 def test_results_confusion_gradcam_and_tta(pages, session, qtbot, run_dir):

@@ -1,0 +1,15 @@
+"""Helpers shared by GUI tests."""
+from __future__ import annotations
+
+
+def open_run_pages(session, qtbot, run_dir):
+    """The run pages (make_pages) with ``run_dir`` opened and its Results loaded."""
+    from workbench.gui.run_pages import make_pages
+    session.set_config(session.config.set("runs_dir", str(run_dir.parent)))
+    pages = make_pages(session)
+    for w in pages.values():
+        qtbot.addWidget(w)
+    with qtbot.waitSignal(pages["Results"].runLoaded, timeout=60_000):
+        session.open_run(str(run_dir))
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
+    return pages
