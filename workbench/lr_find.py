@@ -20,7 +20,7 @@ from .data.report import require_trainable
 from .device import pick_device, set_threads
 from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
 from .train.callback import CancelEpoch, CancelFit, Callback
-from .train.run import build_trainer
+from .train.run import adaptive_threads, build_trainer
 from .train.schedules import ParamScheduler, set_group_lrs
 from .train.tricks import EarlyStopping, WeightAverage
 from .train.tricks.freeze import FreezeUnfreeze, unfreeze
@@ -308,7 +308,7 @@ def _range_test_callbacks(callbacks: list) -> list:
 
 
 def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,
-                best: str | None = None, unfrozen: bool = False) -> LRFindResult:
+                best: str | None = None, unfrozen: bool = False, extra_callbacks: tuple = ()) -> LRFindResult:
     """Run the range test with ``trainer.fit(1)`` over a cycling view of the training loader (same
     model, loss, precision, batch augmentation and batch tricks as training), then restore weights,
     optimizer and everything else it touched, also when stopped (raises ``Cancelled``) or failing.
@@ -317,7 +317,7 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
     Being a one-epoch fit, it sees what the first training epoch sees, except that progressive
     resizing uses the final image size. With frozen layer groups only the head's rate moves;
     ``unfrozen`` tests the phase after unfreezing instead (whole model, discriminative rates; the rate
-    found is the head's)."""
+    found is the head's). ``extra_callbacks`` join it (the CPU thread count that follows the free cores)."""
     finder = LRFinder(cfg_lr, sink, control)
     snap = trainer.snapshot()
     try:
@@ -328,7 +328,7 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
             unfreeze(trainer.model)
             if ft:
                 trainer.lr_mults = ft[0].mults(len(trainer.layer_groups), False)
-        trainer.callbacks = sorted(cbs + [finder], key=lambda cb: cb.order)
+        trainer.callbacks = sorted(cbs + [finder, *extra_callbacks], key=lambda cb: cb.order)
         trainer.sink = _quiet_sink(sink)
         trainer.train_loader = CyclingLoader(trainer.train_loader, cfg_lr.num_it)
         trainer.fit(1)
@@ -351,4 +351,5 @@ def lr_find(cfg: RunConfig, sink=None, control: RunControl | None = None, unfroz
     require_trainable(ds)
     bundle = build_loaders(ds, cfg, device, sink=sink, control=control)
     trainer = build_trainer(cfg, bundle, sink=sink, control=control, device=device)
-    return run_lr_find(trainer, cfg.lr_find, sink=sink, control=control, unfrozen=unfrozen)
+    return run_lr_find(trainer, cfg.lr_find, sink=sink, control=control, unfrozen=unfrozen,
+                       extra_callbacks=tuple(adaptive_threads(cfg, device, 1)))  # like training: follow the free cores

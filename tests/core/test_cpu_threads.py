@@ -10,7 +10,7 @@ import torch
 
 from workbench.config import RunConfig
 from workbench.train.cpu_threads import AdaptiveThreads, ProcStatMeter, free_cores, threads_for
-from workbench.train.run import _adaptive_threads
+from workbench.train.run import adaptive_threads
 
 
 def test_threads_for_the_free_cores():
@@ -133,7 +133,34 @@ def test_meter_reads_this_machine():
 
 def test_run_adds_it_only_for_cpu_training_on_all_cores():
     cfg = RunConfig()
-    assert [type(c) for c in _adaptive_threads(cfg, torch.device("cpu"), 1)] == [AdaptiveThreads]
-    assert _adaptive_threads(cfg.set("train.threads", 2), torch.device("cpu"), 1) == []   # fixed: repeatable
-    assert _adaptive_threads(cfg, torch.device("cpu"), 2) == []                            # DDP ranks
-    assert _adaptive_threads(cfg, torch.device("cuda"), 1) == []
+    assert [type(c) for c in adaptive_threads(cfg, torch.device("cpu"), 1)] == [AdaptiveThreads]
+    assert adaptive_threads(cfg.set("train.threads", 2), torch.device("cpu"), 1) == []   # fixed: repeatable
+    assert adaptive_threads(cfg, torch.device("cpu"), 2) == []                            # DDP ranks
+    assert adaptive_threads(cfg, torch.device("cuda"), 1) == []
+
+
+def test_the_lr_finder_follows_the_free_cores_too(shapes_dir, monkeypatch):
+    """The range test runs the adaptation like training (it too sat at 2 threads beside a busy
+    program); the callback sees the finder's batches and puts the count back at the end."""
+    import workbench.lr_find as lr_find_mod
+    from workbench.train.callback import Callback
+
+    class Spy(Callback):
+        def __init__(self):
+            self.batches = self.fits = 0
+
+        def before_batch(self, tr):
+            self.batches += 1
+
+        def after_fit(self, tr):
+            self.fits += 1
+
+    spy = Spy()
+    seen = []
+    monkeypatch.setattr(lr_find_mod, "adaptive_threads",
+                        lambda cfg, device, world: seen.append((cfg.train.threads, device.type, world)) or [spy])
+    cfg = RunConfig().with_overrides(["data.image_size=16", "data.batch_size=8", "train.device=cpu",
+                                      "lr_find.num_it=6", "model.channels_last=false"]).set("data.path", str(shapes_dir))
+    res = lr_find_mod.lr_find(cfg)
+    assert len(res.lrs) > 0 and seen == [(0, "cpu", 1)]
+    assert spy.batches >= len(res.lrs) and spy.fits == 1   # every batch of the range test

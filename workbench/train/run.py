@@ -201,7 +201,7 @@ def _report_skipped(skipped: list, folder: RunFolder, sink, shown: int = 20) -> 
                         f"{folder.log}", "warning"))
 
 
-def _adaptive_threads(cfg: RunConfig, device: torch.device, world_size: int) -> list[Callback]:
+def adaptive_threads(cfg: RunConfig, device: torch.device, world_size: int) -> list[Callback]:
     """CPU training on all cores (train.threads = 0), one process: follow the cores other programs
     leave free (``cpu_threads``). A fixed train.threads keeps its count, and the run repeatable."""
     return [AdaptiveThreads()] if device.type == "cpu" and cfg.train.threads == 0 and world_size == 1 else []
@@ -242,7 +242,7 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
         trainer = build_trainer(cfg, bundle, sink, control, device, precision,
                                 run_dir=folder.path if dinfo.is_main else None,  # DDP: only rank 0 writes
                                 callbacks=[*distributed.callbacks(), *([keeper] if keeper else []),
-                                           *_adaptive_threads(cfg, device, dinfo.world_size)],
+                                           *adaptive_threads(cfg, device, dinfo.world_size)],
                                 load_weights=resume_state is None)
         start = trainer.load_state(resume_state) if resume_state else 0
         fingerprint = valid_fingerprint(bundle.valid_items)
