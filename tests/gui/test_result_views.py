@@ -133,3 +133,21 @@ def test_runs_compare_shows_both_curves_and_config_differences(qtbot, session, t
     assert deleted.args == [r1.run_dir, ""]
     assert not Path(r1.run_dir).exists() and Path(r2.run_dir).is_dir() and tmp_path.is_dir()
     assert [i.name for i in v.infos] == ["run-b"]
+
+
+def test_a_refreshed_run_list_keeps_the_compared_runs_selected(qtbot, session, tmp_path):
+    """The list arrives asynchronously (after a run finishes, or Refresh): the comparison stays."""
+    from workbench.gui.views.runs_view import RunsView
+    base = RunConfig()
+    r1 = fake_run(tmp_path, "run-a", base, [0.5, 0.7])
+    r2 = fake_run(tmp_path, "run-b", base.set("train.lr", 0.01), [0.4, 0.6])
+    r3 = fake_run(tmp_path, "run-c", base, [0.3])
+    v = RunsView(session)
+    qtbot.addWidget(v)
+    v.set_runs([r1, r2])
+    v.select_names(["run-a", "run-b"])
+    v.set_runs([r1, r2, r3])                        # a new run finished: the list comes again
+    assert sorted(i.name for i in v.selected_infos()) == ["run-a", "run-b"]
+    assert sorted(c.name() for c in v.acc_plot.getPlotItem().listDataItems()) == ["run-a", "run-b"]
+    v.set_runs([r2, r3])                            # run-a deleted elsewhere: only run-b stays selected
+    assert [i.name for i in v.selected_infos()] == ["run-b"]

@@ -119,6 +119,8 @@ class RunsView(QWidget):
         self.session.refresh_runs()
 
     def set_runs(self, infos: list) -> None:
+        """Show the run list; the runs that were selected stay selected (a refresh keeps a comparison)."""
+        keep = [i.name for i in self.selected_infos()] if self.infos else []
         self.infos = list(infos)
         t = self.table
         t.setSortingEnabled(False)
@@ -140,6 +142,8 @@ class RunsView(QWidget):
             t.setItem(r, 6, QTableWidgetItem(str(info.status)))
         t.setSortingEnabled(True)
         t.sortItems(1, Qt.SortOrder.DescendingOrder)  # newest first
+        if keep:
+            self.select_names(keep)
         self._selection_changed()
 
     def selected_infos(self) -> list:
