@@ -13,3 +13,11 @@ def open_run_pages(session, qtbot, run_dir):
         session.open_run(str(run_dir))
     qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     return pages
+
+
+def main_window(qtbot):
+    """A MainWindow, closed with the test."""
+    from workbench.gui.main_window import MainWindow
+    win = MainWindow()
+    qtbot.addWidget(win)
+    return win

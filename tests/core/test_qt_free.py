@@ -49,9 +49,7 @@ def test_importing_the_cli_and_the_config_loads_no_torch():
             "RunConfig().validate()\n"
             "assert 'torch' in sys.modules  # the arch check itself still runs\n"
             "print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip() == "ok"
+    _prints_ok(code)
 
 
 def test_help_of_every_command_loads_no_torch():
@@ -67,6 +65,11 @@ def test_help_of_every_command_loads_no_torch():
             "    assert 'usage: workbench' in out.getvalue(), argv\n"
             "    assert 'torch' not in sys.modules, f'torch imported by {argv} --help'\n"
             "print('ok')")
+    _prints_ok(code)
+
+
+def _prints_ok(code: str) -> None:
+    """Run ``code`` in a fresh interpreter: it must exit 0 and print only 'ok'."""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "ok"

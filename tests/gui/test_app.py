@@ -4,19 +4,15 @@ from __future__ import annotations
 import threading
 
 from workbench.cli import main as cli_main
+from gui_helpers import main_window
 from workbench.gui.jobs import JobKind
 
 
-def _window(qtbot):
-    from workbench.gui.main_window import MainWindow
-    win = MainWindow()
-    qtbot.addWidget(win)
-    return win
 
 
 def test_pages_actions_and_settings(qtbot, tmp_path):
     from workbench.gui.main_window import settings
-    win = _window(qtbot)
+    win = main_window(qtbot)
     keys = [p.key for p in win.pages]
     assert keys[:6] == ["data", "recipe", "lr_find", "train", "results", "export"]
     for k in keys:
@@ -41,7 +37,7 @@ def test_pages_actions_and_settings(qtbot, tmp_path):
 
 
 def test_job_error_shows_dialog_and_app_stays_usable(qtbot):
-    win = _window(qtbot)
+    win = main_window(qtbot)
 
     def broken(sink, control):
         raise OSError("cannot read /data/x.png: permission denied")
@@ -55,7 +51,7 @@ def test_job_error_shows_dialog_and_app_stays_usable(qtbot):
 
 
 def test_close_while_job_runs_asks_then_stops(qtbot):
-    win = _window(qtbot)
+    win = main_window(qtbot)
     started, stopped = threading.Event(), threading.Event()
 
     def long_job(sink, control):

@@ -1,18 +1,14 @@
 """Main window: messages never widen it, the step names stay whole at 1024 x 700, recent folders."""
 from __future__ import annotations
 
+from gui_helpers import main_window
 from workbench.gui.jobs import JobKind
 
 
-def _window(qtbot):
-    from workbench.gui.main_window import MainWindow
-    win = MainWindow()
-    qtbot.addWidget(win)
-    return win
 
 
 def test_a_long_status_message_does_not_change_the_minimum_width(qtbot, tmp_path):
-    win = _window(qtbot)
+    win = main_window(qtbot)
     win.resize(1024, 700)
     win.show()
     qtbot.waitExposed(win)
@@ -36,7 +32,7 @@ def test_a_long_status_message_does_not_change_the_minimum_width(qtbot, tmp_path
 
 
 def test_step_names_are_whole_at_1024x700(qtbot):
-    win = _window(qtbot)
+    win = main_window(qtbot)
     win.resize(1024, 700)
     win.show()
     qtbot.waitExposed(win)
@@ -48,7 +44,7 @@ def test_step_names_are_whole_at_1024x700(qtbot):
 
 def test_recent_list_has_only_folders_that_opened(qtbot, tmp_path):
     from workbench.data.types import Dataset
-    win = _window(qtbot)
+    win = main_window(qtbot)
     folder = tmp_path / "photos"
     folder.mkdir()
     win.data_view.open_requested.emit(str(tmp_path / "broken"))   # asked for, never opened
