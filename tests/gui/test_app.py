@@ -8,8 +8,6 @@ from gui_helpers import main_window
 from workbench.gui.jobs import JobKind
 
 
-
-
 def test_pages_actions_and_settings(qtbot, tmp_path):
     from workbench.gui.main_window import settings
     win = main_window(qtbot)

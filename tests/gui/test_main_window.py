@@ -5,8 +5,6 @@ from gui_helpers import main_window
 from workbench.gui.jobs import JobKind
 
 
-
-
 def test_a_long_status_message_does_not_change_the_minimum_width(qtbot, tmp_path):
     win = main_window(qtbot)
     win.resize(1024, 700)
