@@ -1,16 +1,22 @@
 """BudgetKeeper: keeps a time-budget run on its plan and re-plans when the measured speed drifts.
 
 Before each training batch it sets ``trainer.pct_train`` from a ``schedules.ProgressMap``. After each
-epoch it compares the wall time of that epoch with the plan's prediction for it,
-scales the prediction of the remaining epochs by that ratio, and picks the largest number of epochs
-that still ends by the deadline (at least one more epoch: a run always finishes its schedule). A new
-number of epochs replaces the map at that epoch boundary, so the LR / momentum curve goes on from
-where it is, compressed or stretched, never restarted. A plan over by less than ``TOLERANCE`` of the
-budget is kept (noise). The map is the callback's checkpoint state: a resumed run keeps the plan and
-its curve (and does not re-plan: the budget was the first command's).
+epoch it measures the speed against the plan's prediction: measured / predicted seconds over the latest
+epochs that cover ``WINDOW_SHARE`` of the budget (at least the last one), the slowest and the fastest
+left out once there are five. It scales the prediction of the remaining epochs by that ratio and, when
+the result misses the deadline by more than ``TOLERANCE`` of the budget and by more than the noise of the
+measurement (``SIGNIFICANCE`` standard errors of the ratio), picks the largest number of epochs that
+still ends by the deadline (at least one more epoch: a run always finishes its schedule). So the noise
+of many short epochs and a one-off stall are not taken for a slower machine, while a lasting change is
+followed within a few epochs. A new number of epochs replaces the map at that epoch boundary, so the
+LR / momentum curve goes on from where it is, compressed or stretched, never restarted. The map is the
+callback's checkpoint state: a resumed run keeps the plan and its curve (and does not re-plan: the
+budget was the first command's).
 """
 from __future__ import annotations
 
+import math
+import statistics
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,6 +30,10 @@ from .schedules import ProgressMap, fine_tune_boundary
 
 TOLERANCE = 0.02          # a plan within this share of the budget of the time left is kept (noise)
 RATIO_RANGE = (0.25, 4.0)  # measured / predicted speed ratio is clipped to this
+WINDOW_SHARE = 0.05        # the speed is measured over the recent epochs that cover this share of the budget
+NOISE_EPOCHS = 10          # the epoch-to-epoch variation is measured over this many epochs ...
+PRIOR_CV = 0.05            # ... and assumed to be this until five epochs are measured
+SIGNIFICANCE = 3.0         # a re-plan needs a difference of this many standard errors
 
 
 class BudgetKeeper(Callback):
@@ -38,12 +48,13 @@ class BudgetKeeper(Callback):
         self.replans: list[dict] = []
         self.clock = clock
         self._marks: list[tuple[int, float, float]] = []  # (epochs done, time, checkpoint seconds so far)
+        self._ratios: list[tuple[float, float]] = []      # (seconds measured, seconds predicted) per epoch
         self._full_loader = None   # the training loader while the last, partial epoch runs on a view
         self._full_n = 0
 
     def before_fit(self, trainer) -> None:
         trainer.n_epochs = whole(self.map.epochs)
-        self._marks, self._t_fit = [], self.clock()
+        self._marks, self._ratios, self._t_fit = [], [], self.clock()
 
     def before_epoch(self, trainer) -> None:
         self._restore(trainer)
@@ -86,13 +97,18 @@ class BudgetKeeper(Callback):
         pred = self.predicted(self.map.epochs, d_a, d_b, saves=False)
         if d_b <= d_a or pred <= 0:
             return
-        ratio = min(max((t_b - t_a - (s_b - s_a)) / pred, RATIO_RANGE[0]), RATIO_RANGE[1])
+        spent = t_b - t_a - (s_b - s_a)
+        self._ratios.append((spent, pred))
+        ratio, error = self.speed_ratio()
+        ratio = min(max(ratio, RATIO_RANGE[0]), RATIO_RANGE[1])
         m = self.plan.measured
         this_save = (self.predicted(self.map.epochs, done - 1, done)
                      - self.predicted(self.map.epochs, done - 1, done, saves=False))  # still to come
         available = self.deadline - now - this_save - self.plan.end_s
         current = ratio * self.predicted(self.map.epochs, done)
-        if abs(current - available) <= TOLERANCE * max(1.0, self.plan.budget_s):
+        # kept when within the tolerance, or when the difference could be the noise of the measurement
+        if abs(current - available) <= max(TOLERANCE * max(1.0, self.plan.budget_s),
+                                           SIGNIFICANCE * error * current):
             return
         lo = max(done, int(self.map.frozen)) + 1  # a fine-tune keeps its frozen epochs
         new = fit_epochs(self.cfg, m, available, first=done, ratio=ratio, lo=lo, shorten_last=True)
@@ -110,6 +126,28 @@ class BudgetKeeper(Callback):
         if self.plan_path is not None:
             self.plan.replans = list(self.replans)  # "epochs" stays the plan made before the start
             atomic_write_json(self.plan_path, self.plan.to_dict())
+
+    def speed_ratio(self) -> tuple[float, float]:
+        """Measured / predicted seconds over the latest epochs that together cover ``WINDOW_SHARE`` of
+        the budget (at least the last epoch); from five epochs on, without the slowest and the fastest.
+        Also its standard error, from the spread of the last ``NOISE_EPOCHS`` epochs (median absolute
+        deviation, so a change of speed is not taken for noise), ``PRIOR_CV`` until five are measured."""
+        window, covered = [], 0.0
+        for spent, pred in reversed(self._ratios):
+            if window and covered >= WINDOW_SHARE * self.plan.budget_s:
+                break
+            window.append((spent / pred, spent, pred))
+            covered += spent
+        if len(window) >= 5:
+            window = sorted(window)[1:-1]
+        ratio = sum(w[1] for w in window) / sum(w[2] for w in window)
+        recent = [spent / pred for spent, pred in self._ratios[-NOISE_EPOCHS:]]
+        if len(recent) >= 5:
+            mid = statistics.median(recent)
+            cv = 1.4826 * statistics.median(abs(r - mid) for r in recent) / mid
+        else:
+            cv = PRIOR_CV
+        return ratio, cv / math.sqrt(len(window))
 
     def state_dict(self) -> dict:
         return {"map": self.map.to_dict(), "replans": [dict(r) for r in self.replans]}
