@@ -30,7 +30,12 @@ SHORT_RUN_EPOCHS = 10       # below this, light augmentation (the run is too sho
 MIX_MIN_EPOCHS = 40         # MixUp / CutMix only for runs at least this long
 EMA_MIN_STEPS = 100         # weight averaging needs enough steps to average over
 SMALL_DATASET = 2000        # training images below which batches of 32 give twice the updates
-USABLE_SHARE = 0.8          # share of a budget left for training after start-up and validation
+# a time budget's seconds besides the epochs (this machine, nette-mini: 4.2-4.6 s from the command's start to
+# the probe, a probe of 1.5-2 s, 1-1.5 s for the last checkpoint write and the end)
+TRAIN_STARTUP_S = 3.0       # a train command before its data: the interpreter and torch
+STARTUP_S_PER_IMAGE = 0.004  # then the scan, health check and cache, per image
+PROBE_S = 1.5               # the planner's measurement of this machine
+END_S = 1.5                 # after the last epoch: its checkpoint write, reloading the best weights
 SCRATCH_LR, FINETUNE_LR = 3e-3, 1e-3
 
 
@@ -125,10 +130,12 @@ def weights_on_disk(cfg: RunConfig) -> Callable[[str], str]:
     return lambda arch: cfg.model.weights if arch == cfg.model.arch and cfg.model.weights else ""
 
 
-def _epochs_for(facts: DataFacts, ips: float, budget_s: float) -> int:
-    startup = 5.0 + 0.01 * (facts.n_train + facts.n_valid)
-    per_epoch = facts.n_train / ips + facts.n_valid / (3 * ips)
-    return max(1, int((budget_s * USABLE_SHARE - startup) / max(1e-9, per_epoch)))
+def _epochs_for(facts: DataFacts, ips: float, budget_s: float, checkpoint_share: float = 0.1) -> int:
+    """Epochs that fit ``budget_s`` at ``ips`` training images/s (validation at 3x that speed), as the
+    planner will count them: start-up, probe and end aside, paced checkpoints at most their share."""
+    fixed = TRAIN_STARTUP_S + STARTUP_S_PER_IMAGE * (facts.n_train + facts.n_valid) + PROBE_S + END_S
+    per_epoch = (facts.n_train / ips + facts.n_valid / (3 * ips)) * (1 + checkpoint_share)
+    return max(1, int((budget_s - fixed) / max(1e-9, per_epoch)))
 
 
 def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: float = 0.0,
@@ -182,15 +189,16 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
     speed_fn = speed or (lambda a, s, b: measure_speed(a, s, b, facts.n_classes))
     min_epochs = MIN_EPOCHS_FINETUNE if finetune else MIN_EPOCHS_SCRATCH
     budget_s = float(budget_minutes) * 60.0
+    share = cfg.train.checkpoint_share
     if budget_s > 0:
         # one measurement at the smallest size, the others scaled by area (as the planner does), then
         # the chosen size measured itself
         base_ips = measured.setdefault(sizes[0], speed_fn(cfg.model.arch, sizes[0], bs))
         size = next((s for s in reversed(sizes)
-                     if _epochs_for(facts, base_ips * (sizes[0] / s) ** 2, budget_s) >= min_epochs), sizes[0])
+                     if _epochs_for(facts, base_ips * (sizes[0] / s) ** 2, budget_s, share) >= min_epochs), sizes[0])
         if size not in measured:
             measured[size] = speed_fn(cfg.model.arch, size, bs)
-        epochs = _epochs_for(facts, measured[size], budget_s)
+        epochs = _epochs_for(facts, measured[size], budget_s, share)
         choose("data.image_size", size, f"{measured[size]:.0f} img/s measured here at {size} px: about {epochs} epochs "
                f"fit {budget_minutes:g} min" + (f" (a larger size would give fewer than {min_epochs})"
                                                  if size < sizes[-1] else ""))

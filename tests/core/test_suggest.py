@@ -26,7 +26,7 @@ def area_speed(ips64: float):
 
 
 def test_a_short_budget_on_a_slow_machine_picks_small_images_and_no_long_run_tricks():
-    speed = area_speed(100.0)
+    speed = area_speed(30.0)    # 240 + 80 images: ~10 s an epoch at 64 px, about 11 epochs in 2 minutes
     s = suggest(facts(), budget_minutes=2, speed=speed)
     cfg = s.config
     assert cfg.data.image_size == 64 and cfg.train.budget_minutes == 2.0
@@ -117,3 +117,19 @@ def test_facts_from_a_scanned_dataset(shapes_dir):
     f = DataFacts.from_dataset(ds, compute_stats(ds))
     assert (f.n_classes, f.n_train, f.n_valid) == (3, 72, 24)
     assert f.per_class_min == 24 and f.imbalance == 1.0 and f.median_side == pytest.approx(32)
+
+
+@pytest.mark.parametrize("minutes", [0.33, 1, 5])
+def test_the_epochs_suggested_for_a_budget_are_the_ones_the_planner_will_fit(minutes):
+    # the suggester's estimate decides the image size and the run-length rules: it has to agree with the
+    # plan the run will make from the same speed (100 img/s at 64 px, 1 s checkpoint writes)
+    from workbench.suggest import END_S, PROBE_S, STARTUP_S_PER_IMAGE, TRAIN_STARTUP_S
+    from workbench.train.planner import Measured, make_plan
+    s = suggest(facts(), budget_minutes=minutes, speed=area_speed(100.0))
+    size = s.config.data.image_size
+    ips = s.speed[size]
+    assert (size == 64) is (minutes <= 1)
+    m = Measured(step_s={size: 32 / ips}, valid_s=80 / (3 * ips), save_s=1.0, steps_per_epoch=8, batch_size=32,
+                 n_train=240, n_valid=80, probe_s=PROBE_S, load_s=END_S - 1.0 - 0.5)
+    plan = make_plan(s.config, m, TRAIN_STARTUP_S + STARTUP_S_PER_IMAGE * 320, 0.0)
+    assert abs(plan.epochs - s.epochs_estimate) <= max(1.0, 0.1 * plan.epochs)

@@ -3,8 +3,8 @@
 With ``train.budget_minutes > 0`` the whole run (from the command's start to its end: scan, health
 check, cache build, probe, training, validation, checkpoints) has to end within the budget. After the
 data is ready, ``probe`` runs a few training steps of a throw-away copy of the trainer at each image
-size the plan may use (the first and last of progressive resizing), a few validation batches and one
-checkpoint write, and ``make_plan`` picks the largest number of epochs whose predicted total fits:
+size the plan may use (the first and last of progressive resizing), a few validation batches and a
+write of the weights (the checkpoints' write time scaled from it by their bytes), and ``make_plan`` picks the largest number of epochs whose predicted total fits:
 
     total(E) = start-up (measured so far) + probe + sum over epochs of
                (steps x seconds per step at that epoch's size + validation + checkpoints) + END_S
@@ -309,6 +309,32 @@ class _Timer(Callback):
         return sum(timed) / max(1, len(timed))
 
 
+def state_bytes(obj) -> int:
+    """Bytes of the tensors in a (nested) checkpoint state."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(state_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(state_bytes(v) for v in obj)
+    return 0
+
+
+def _time_checkpoints(tr, folder: RunFolder) -> tuple[float, float]:
+    """Seconds of an epoch's checkpoint write (last.pt: the whole state, and best.pt: the weights) and
+    of reading best.pt back. Only best.pt is written; the write of both is scaled from it by their
+    tensor bytes (the write is bound by the bytes: serialisation, then the disk)."""
+    best = {"epoch": 0, "model": tr.model.state_dict(), "metrics": {}}
+    s0 = time.perf_counter()
+    save_checkpoint(folder.best, best)
+    write_s = time.perf_counter() - s0
+    s0 = time.perf_counter()
+    load_checkpoint(folder.best)
+    load_s = time.perf_counter() - s0
+    n_best = max(1, state_bytes(best))
+    return write_s * (state_bytes(tr.state()) + n_best) / n_best, load_s
+
+
 # the tricks the probe leaves out: they would fix the image size or freeze layers (faster steps than
 # most of the run), or stop it
 _LEFT_OUT = ("ProgressiveResize", "FreezeUnfreeze", "EarlyStopping")
@@ -316,8 +342,8 @@ _LEFT_OUT = ("ProgressiveResize", "FreezeUnfreeze", "EarlyStopping")
 
 def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 0.0,
           save_dir: str | Path | None = None) -> Measured:
-    """Time training steps at each size of ``probe_sizes``, validation and a checkpoint write (into a
-    temporary folder under ``save_dir``, the run's disk) on a throw-away trainer from ``make_trainer()``
+    """Time training steps at each size of ``probe_sizes``, validation and a checkpoint write (of the
+    weights, into a temporary folder under ``save_dir``, the run's disk) on a throw-away trainer from ``make_trainer()``
     (same model, loaders, tricks and precision as the run)."""
     t0 = time.perf_counter()
     tr = make_trainer()
@@ -326,7 +352,7 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
     steps_per_epoch, n_valid_batches = len(train), len(valid)
     for cb in [c for c in tr.callbacks if c.name in _LEFT_OUT]:
         tr.remove_callback(cb)
-    max_s = max(1.0, 0.01 * budget_s)
+    max_s = max(0.5, 0.01 * budget_s)
     step_s: dict[int, float] = {}
     valid_s = 0.0
     try:
@@ -344,14 +370,7 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
             if final:
                 valid_s = timer.valid_s * n_valid_batches / max(1, nv)
         with tempfile.TemporaryDirectory(prefix=".probe-", dir=save_dir) as tmp:
-            probe_folder = RunFolder(tmp).create()
-            s0 = time.perf_counter()
-            save_checkpoint(probe_folder.last, tr.state())
-            save_checkpoint(probe_folder.best, {"epoch": 0, "model": tr.model.state_dict(), "metrics": {}})
-            save_s = time.perf_counter() - s0
-            s0 = time.perf_counter()
-            load_checkpoint(probe_folder.best)
-            load_s = time.perf_counter() - s0
+            save_s, load_s = _time_checkpoints(tr, RunFolder(tmp).create())
     finally:
         train.batch_size, train.image_size = bs0, size0
         tr.train_loader, tr.valid_loader = train, valid
