@@ -23,7 +23,8 @@ from .device import autocast, pick_device, pick_precision
 from .models import create_model
 from .weights import cached_tag
 
-SIZES = (64, 96, 128, 160, 224)
+SIZES = (48, 64, 96, 128, 160, 224)
+FINETUNE_MIN_SIZE = 64      # pretrained features need this much of an image (48 px: from scratch only)
 MIN_EPOCHS_SCRATCH = 15     # fewer epochs than this from scratch: a smaller image size is worth more
 MIN_EPOCHS_FINETUNE = 5
 SHORT_RUN_EPOCHS = 10       # below this, light augmentation (the run is too short to use strong)
@@ -184,7 +185,8 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
 
     # image size from the images and, with a budget, from the measured speed
     cap = facts.median_side or max(SIZES)
-    sizes = [s for s in SIZES if s <= cap] or [max(16, int(cap // 8 * 8))]
+    sizes = [s for s in SIZES if s <= cap and (s >= FINETUNE_MIN_SIZE or not finetune)] \
+        or [max(16, int(cap // 8 * 8))]
     measured: dict[int, float] = {}
     speed_fn = speed or (lambda a, s, b: measure_speed(a, s, b, facts.n_classes))
     min_epochs = MIN_EPOCHS_FINETUNE if finetune else MIN_EPOCHS_SCRATCH

@@ -29,7 +29,7 @@ def test_a_short_budget_on_a_slow_machine_picks_small_images_and_no_long_run_tri
     speed = area_speed(30.0)    # 240 + 80 images: ~10 s an epoch at 64 px, about 11 epochs in 2 minutes
     s = suggest(facts(), budget_minutes=2, speed=speed)
     cfg = s.config
-    assert cfg.data.image_size == 64 and cfg.train.budget_minutes == 2.0
+    assert cfg.data.image_size == 48 and cfg.train.budget_minutes == 2.0  # the smallest candidate
     assert cfg.tricks.mixup == 0 and cfg.tricks.cutmix == 0
     assert s.epochs_estimate < MIX_MIN_EPOCHS
     assert cfg.data.batch_size == 32 and cfg.model.arch == "resnet18" and not cfg.model.weights
@@ -70,6 +70,10 @@ def test_pretrained_weights_choose_fine_tuning(tmp_path):
     cfg = s.config
     assert cfg.model.weights == str(w) and cfg.tricks.freeze_epochs == 1 and cfg.train.lr == 1e-3
     assert "pretrained" in s.reasons()["model.weights"]
+    # a short budget on a slow machine: from scratch the smallest size is 48 px, a fine-tune keeps 64
+    slow = suggest(facts(), budget_minutes=1, speed=area_speed(30.0), pretrained=lambda arch: str(w))
+    assert slow.config.data.image_size == 64 and slow.speed and min(slow.speed) == 64
+    assert suggest(facts(), budget_minutes=1, speed=area_speed(30.0)).config.data.image_size == 48
 
 
 def test_cached_library_weights_choose_pretrained_fine_tuning(tmp_path, monkeypatch):
@@ -128,7 +132,7 @@ def test_the_epochs_suggested_for_a_budget_are_the_ones_the_planner_will_fit(min
     s = suggest(facts(), budget_minutes=minutes, speed=area_speed(100.0))
     size = s.config.data.image_size
     ips = s.speed[size]
-    assert (size == 64) is (minutes <= 1)
+    assert size == {0.33: 48, 1: 64, 5: 160}[minutes]
     m = Measured(step_s={size: 32 / ips}, valid_s=80 / (3 * ips), save_s=1.0, steps_per_epoch=8, batch_size=32,
                  n_train=240, n_valid=80, probe_s=PROBE_S, load_s=END_S - 1.0 - 0.5)
     plan = make_plan(s.config, m, TRAIN_STARTUP_S + STARTUP_S_PER_IMAGE * 320, 0.0)
