@@ -147,3 +147,25 @@ def test_the_epochs_suggested_for_a_budget_are_the_ones_the_planner_will_fit(min
                  n_train=240, n_valid=80, probe_s=PROBE_S, load_s=END_S - 1.0 - 0.5)
     plan = make_plan(s.config, m, TRAIN_STARTUP_S + STARTUP_S_PER_IMAGE * 320, 0.0)
     assert abs(plan.epochs - s.epochs_estimate) <= max(1.0, 0.1 * plan.epochs)
+
+
+@pytest.mark.parametrize("fp32_ips, expect", [(130.0, "fp32"), (101.0, "auto")])
+def test_fp32_replaces_bf16_where_this_cpu_trains_it_faster(monkeypatch, fp32_ips, expect):
+    # auto means bf16 on a CPU with native bf16; the suggester measures fp32 as well and keeps the faster
+    import workbench.suggest as sg
+    monkeypatch.setattr(sg, "pick_precision", lambda dev, req="auto": "bf16")
+    asked = []
+
+    def precision_speed(arch, size, batch, precision):
+        asked.append((size, precision))
+        return fp32_ips
+    s = suggest(facts(), budget_minutes=1, speed=area_speed(100.0), precision_speed=precision_speed)
+    size = s.config.data.image_size
+    assert asked == [(size, "fp32")]
+    assert s.config.train.precision == expect and "fp32" in s.reasons()["train.precision"]
+    assert s.speed[size] == (fp32_ips if expect == "fp32" else 100.0 * (64 / size) ** 2)
+    # a recipe that names its precision is not second-guessed, and no comparison is made
+    asked.clear()
+    fixed = suggest(facts(), base=RunConfig().set("train.precision", "bf16"), budget_minutes=1,
+                    speed=area_speed(100.0), precision_speed=precision_speed)
+    assert asked == [] and fixed.config.train.precision == "bf16" and "train.precision" not in fixed.reasons()
