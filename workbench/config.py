@@ -97,7 +97,7 @@ class TrainConfig:
     moms: tuple = opt((0.95, 0.85, 0.95), "Momentum cycle", "Momentum (beta1) at start, at peak LR, and at the end of one-cycle.", min=0.0, max=0.999, advanced=True)
     sgdr_cycle_len: int = opt(1, "SGDR first cycle (epochs)", "Length of the first warm-restart cycle.", min=1, max=10_000, advanced=True)
     sgdr_cycle_mult: int = opt(2, "SGDR cycle multiplier", "Each cycle is this many times longer than the previous one.", min=1, max=100, advanced=True)
-    precision: str = opt("auto", "Precision", "auto picks the fastest correct option for this machine: bf16 only on CPUs with native bf16, AMP on CUDA.",
+    precision: str = opt("auto", "Precision", "auto: bf16 on CPUs with native bf16 (on some, fp32 trains faster: suggest measures both), fp32 on other CPUs, AMP on CUDA.",
                          choices=("auto", "fp32", "bf16", "fp16"))
     device: str = opt("auto", "Device", "auto = CUDA, then MPS, then CPU; or cpu, cuda, cuda:1, mps.")
     grad_clip: float = opt(0.0, "Gradient clipping", "Clip the gradient norm to this value; 0 = off.", min=0.0, max=1e6, advanced=True)
