@@ -142,8 +142,8 @@ class BudgetKeeper(Callback):
             window = sorted(window)[1:-1]
         ratio = sum(w[1] for w in window) / sum(w[2] for w in window)
         recent = [spent / pred for spent, pred in self._ratios[-NOISE_EPOCHS:]]
-        if len(recent) >= 5:
-            mid = statistics.median(recent)
+        mid = statistics.median(recent)
+        if len(recent) >= 5 and mid > 0:
             cv = 1.4826 * statistics.median(abs(r - mid) for r in recent) / mid
         else:
             cv = PRIOR_CV

@@ -4,7 +4,8 @@ With ``train.budget_minutes > 0`` the whole run (from the command's start to its
 check, cache build, probe, training, validation, checkpoints) has to end within the budget. After the
 data is ready, ``probe`` runs a few training steps of a throw-away copy of the trainer at each image
 size the plan may use (the first and last of progressive resizing), a few validation batches and a
-write of the weights (the checkpoints' write time scaled from it by their bytes), and ``make_plan`` picks the largest number of epochs whose predicted total fits:
+write of the weights (the checkpoints' write time is scaled from it by their bytes), and ``make_plan``
+picks the largest number of epochs whose predicted total fits:
 
     total(E) = start-up (measured so far) + probe + sum over epochs of
                (steps x seconds per step at that epoch's size + validation + checkpoints) + END_S
@@ -343,8 +344,8 @@ _LEFT_OUT = ("ProgressiveResize", "FreezeUnfreeze", "EarlyStopping")
 def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 0.0,
           save_dir: str | Path | None = None) -> Measured:
     """Time training steps at each size of ``probe_sizes``, validation and a checkpoint write (of the
-    weights, into a temporary folder under ``save_dir``, the run's disk) on a throw-away trainer from ``make_trainer()``
-    (same model, loaders, tricks and precision as the run)."""
+    weights, into a temporary folder under ``save_dir``, the run's disk) on a throw-away trainer from
+    ``make_trainer()`` (same model, loaders, tricks and precision as the run)."""
     t0 = time.perf_counter()
     tr = make_trainer()
     train, valid = tr.train_loader, tr.valid_loader
