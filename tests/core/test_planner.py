@@ -274,7 +274,7 @@ def _jitter(seed=0, lo=0.9, hi=1.1):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_many_short_noisy_epochs_keep_the_plan_and_a_lasting_change_is_followed(seed):
     # 100 epochs of 1 s +- 10 % noise in a 100 s budget. Judged epoch by epoch, as before, this noise
-    # re-planned 53-60 times; measured over a window of epochs (5 s) against its own spread, rarely.
+    # re-planned 53-60 times; the median over a window of epochs (5 s), against its own spread, rarely.
     # The run ends within the keeper's tolerance (2 % of the budget) of the deadline.
     tr, keeper, _, clock = _kept_trainer(_jitter(seed), plan_epochs=100)
     tr.fit()

@@ -1,9 +1,9 @@
 """BudgetKeeper: keeps a time-budget run on its plan and re-plans when the measured speed drifts.
 
 Before each training batch it sets ``trainer.pct_train`` from a ``schedules.ProgressMap``. After each
-epoch it measures the speed against the plan's prediction: measured / predicted seconds over the latest
-epochs that cover ``WINDOW_SHARE`` of the budget (at least the last one), the slowest and the fastest
-left out once there are five. It scales the prediction of the remaining epochs by that ratio and, when
+epoch it measures the speed against the plan's prediction: the median of measured / predicted seconds
+over the latest epochs that cover ``WINDOW_SHARE`` of the budget, at most ``WINDOW_MAX_S`` (at least
+the last epoch). It scales the prediction of the remaining epochs by that ratio and, when
 the result misses the deadline by more than ``TOLERANCE`` of the budget and by more than the noise of the
 measurement (``SIGNIFICANCE`` standard errors of the ratio), picks the largest number of epochs that
 still ends by the deadline (at least one more epoch: a run always finishes its schedule). So the noise
@@ -30,7 +30,8 @@ from .schedules import ProgressMap, fine_tune_boundary
 
 TOLERANCE = 0.02          # a plan within this share of the budget of the time left is kept (noise)
 RATIO_RANGE = (0.25, 4.0)  # measured / predicted speed ratio is clipped to this
-WINDOW_SHARE = 0.05        # the speed is measured over the recent epochs that cover this share of the budget
+WINDOW_SHARE = 0.05        # the speed is measured over the recent epochs that cover this share of the budget,
+WINDOW_MAX_S = 20.0        # at most this many seconds
 NOISE_EPOCHS = 10          # the epoch-to-epoch variation is measured over this many epochs ...
 PRIOR_CV = 0.05            # ... and assumed to be this until five epochs are measured
 SIGNIFICANCE = 3.0         # a re-plan needs a difference of this many standard errors
@@ -128,26 +129,25 @@ class BudgetKeeper(Callback):
             atomic_write_json(self.plan_path, self.plan.to_dict())
 
     def speed_ratio(self) -> tuple[float, float]:
-        """Measured / predicted seconds over the latest epochs that together cover ``WINDOW_SHARE`` of
-        the budget (at least the last epoch); from five epochs on, without the slowest and the fastest.
-        Also its standard error, from the spread of the last ``NOISE_EPOCHS`` epochs (median absolute
-        deviation, so a change of speed is not taken for noise), ``PRIOR_CV`` until five are measured."""
+        """Measured / predicted seconds of the latest epochs that together cover ``WINDOW_SHARE`` of the
+        budget, at most ``WINDOW_MAX_S`` (at least the last epoch): the median of their ratios, so a
+        one-off stall is ignored and a lasting change of speed takes over once it fills half the
+        window. Also its standard error, from the spread of the last ``NOISE_EPOCHS`` epochs (median
+        absolute deviation, so a change of speed is not taken for noise), ``PRIOR_CV`` until five are
+        measured."""
         window, covered = [], 0.0
         for spent, pred in reversed(self._ratios):
-            if window and covered >= WINDOW_SHARE * self.plan.budget_s:
+            if window and covered >= min(WINDOW_SHARE * self.plan.budget_s, WINDOW_MAX_S):
                 break
-            window.append((spent / pred, spent, pred))
+            window.append(spent / pred)
             covered += spent
-        if len(window) >= 5:
-            window = sorted(window)[1:-1]
-        ratio = sum(w[1] for w in window) / sum(w[2] for w in window)
         recent = [spent / pred for spent, pred in self._ratios[-NOISE_EPOCHS:]]
         mid = statistics.median(recent)
         if len(recent) >= 5 and mid > 0:
             cv = 1.4826 * statistics.median(abs(r - mid) for r in recent) / mid
         else:
             cv = PRIOR_CV
-        return ratio, cv / math.sqrt(len(window))
+        return statistics.median(window), 1.25 * cv / math.sqrt(len(window))
 
     def state_dict(self) -> dict:
         return {"map": self.map.to_dict(), "replans": [dict(r) for r in self.replans]}
