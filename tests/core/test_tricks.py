@@ -302,7 +302,7 @@ def test_the_loss_used_in_training_is_the_one_build_trainer_made(shapes_dir):
     class LossProbe(Callback):
         def after_loss(self, trainer):
             seen.append((trainer.loss_func, float(trainer.loss.detach()),
-                         float(torch.nn.functional.cross_entropy(trainer.pred.float(), trainer.yb,
+                         float(torch.nn.functional.cross_entropy(trainer.pred.detach().float(), trainer.yb,
                                                                  weight=made.weight, label_smoothing=0.2))))
     tr.add_callback(LossProbe())
     assert tr.fit(1) == "completed"
