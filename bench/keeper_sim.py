@@ -7,14 +7,13 @@ runs in seconds of CPU per 100 epochs and measures the keeper's logic, not this 
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "core")]
 
-from test_planner import _kept_trainer  # noqa: E402
+from test_planner import _jitter, _kept_trainer  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,13 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = ap.parse_args(argv)
     for seed in args.seeds:
-        rng, table = random.Random(seed), {}
+        noise = _jitter(seed, 1 - args.noise, 1 + args.noise)
 
         def per_epoch(e: int) -> float:
-            t = table.setdefault(e, rng.uniform(1 - args.noise, 1 + args.noise))
-            if args.slow and args.slow[0] <= e < args.slow[1]:
-                t /= args.slow[2]
-            return t
+            slow = args.slow and args.slow[0] <= e < args.slow[1]
+            return noise(e) / (args.slow[2] if slow else 1.0)
         tr, keeper, _, clock = _kept_trainer(per_epoch, plan_epochs=args.epochs)
         tr.fit()
         after = [r["after_epoch"] for r in keeper.replans]
