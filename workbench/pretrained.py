@@ -14,7 +14,7 @@ import torchvision
 
 from .config import RunConfig, norm_stats
 from .models import is_timm, timm_archs, torchvision_archs
-from .weights import DEFAULT_TAG, NONE, WeightsError, spec, status
+from .weights import DEFAULT_TAG, NONE, WeightsError, bundled, cached_path, cached_tag, spec, status
 
 PRETRAINED_DEFAULTS = {
     "tricks.freeze_epochs": (1, "one frozen epoch trains the new head first"),
@@ -52,6 +52,20 @@ def pretrained_defaults(cfg: RunConfig, explicit: Iterable[str] = ()) -> tuple[R
             notes.append(f"the weights were trained at {size} px; data.image_size stays {cfg.data.image_size} "
                          f"(set it to {size} for the best accuracy, smaller trains faster)")
     return cfg, notes
+
+
+def weights_on_disk(prefer: Sequence[str] = ()) -> tuple[str, str, str] | None:
+    """(arch, tag, origin) of the ImageNet weights a new fine-tune should start from, or None: weights
+    bundled with the install first, then cached weights of ``prefer`` and of SUGGESTED_ARCHS. origin is
+    'bundled' or 'cached'. Never touches the network."""
+    for arch, tag in bundled():
+        if cached_path(arch, tag) is not None:
+            return arch, tag, "bundled"
+    for arch in dict.fromkeys([*prefer, *SUGGESTED_ARCHS]):
+        tag = cached_tag(arch)
+        if tag:
+            return arch, tag, "cached"
+    return None
 
 
 def suggest_fine_tune(class_counts: Sequence[int], cfg: RunConfig) -> tuple[str, str]:

@@ -238,6 +238,12 @@ def cached_tag(arch: str) -> str:
     return next((t for t in found if cached_path(arch, t) is not None), "")
 
 
+def bundled() -> list[tuple[str, str]]:
+    """(arch, tag) of the ImageNet weights that ship with the install (a package on the index), best first.
+    Only those whose package is installed are listed. Never touches the network."""
+    return []
+
+
 def usable_offline(arch: str, pretrained: str) -> bool:
     """Whether ``model.pretrained`` = ``pretrained`` for ``arch`` can be used without the network."""
     return pretrained.lower() == NONE or cached_path(arch, pretrained) is not None
