@@ -6,15 +6,11 @@ arrays or CPU tensors; never a GPU tensor or a live module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
 
 class Event:
     """Base class of all events."""
-
-
-class EventSink(Protocol):
-    def __call__(self, event: Event) -> None: ...
 
 
 def null_sink(event: Event) -> None:

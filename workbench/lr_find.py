@@ -37,10 +37,6 @@ class LRFindResult:
     best: str = "valley"                              # the suggestion the recipe takes
     stopped_early: bool = False                       # diverged (or stopped) before num_it steps
 
-    @property
-    def suggested_lr(self) -> float | None:
-        return self.suggestions.get(self.best)
-
 
 # --------------------------------------------------------------------------- suggestions (pure)
 def _trim(lrs: np.ndarray, losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -56,3 +56,15 @@ def test_delete_run_removes_only_a_run_folder(tmp_path):
     with pytest.raises(RunError, match="does not look like a run folder"):
         delete_run(photos)
     assert (photos / "cats").is_dir() and tmp_path.is_dir()
+
+
+def test_log_lines_are_appended_not_rewritten(tmp_path):
+    """append_log adds whole lines to the same file (a rewrite per line grew with the log's length)."""
+    f = RunFolder(tmp_path)
+    f.append_log("first")
+    inode = f.log.stat().st_ino
+    for i in range(200):
+        f.append_log(f"line {i} é")
+    lines = f.log.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 201 and lines[0].endswith(" first") and lines[-1].endswith(" line 199 é")
+    assert f.log.stat().st_ino == inode  # the same file, appended to

@@ -215,9 +215,20 @@ def test_checkpoints_and_events(tmp_path):
 
 
 def test_bf16_autocast_runs_on_cpu():
-    tr = make_trainer(precision="bf16")
-    tr.fit(1)
-    assert np.isfinite(tr.history[0]["train_loss"])
+    """precision bf16 really runs the forward pass under bf16 autocast (and fp32 does not)."""
+    class Dtypes(Callback):
+        def __init__(self):
+            self.seen = set()
+
+        def after_pred(self, trainer):
+            self.seen.add(trainer.pred.dtype)
+
+    for precision, want in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        probe = Dtypes()
+        tr = make_trainer(precision=precision, callbacks=[probe])
+        tr.fit(1)
+        assert np.isfinite(tr.history[0]["train_loss"])
+        assert probe.seen == {want}, (precision, probe.seen)
 
 
 

@@ -91,10 +91,13 @@ def test_cancelled_is_not_a_failure(qtbot):
 
 
 def test_submit_calls_back_in_gui_thread(qtbot):
+    """The work runs in a pool thread; its callback runs in the GUI thread (where widgets may be touched)."""
     out = []
-    submit(lambda: threading.current_thread(), out.append)
+    submit(lambda: threading.current_thread(), lambda worker: out.append((worker, threading.current_thread())))
     qtbot.waitUntil(lambda: bool(out), timeout=5000)
-    assert out[0] is not threading.main_thread()
+    worker, callback_thread = out[0]
+    assert worker is not threading.main_thread()
+    assert callback_thread is threading.main_thread()
     assert wait_side_tasks()
 
 

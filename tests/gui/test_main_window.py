@@ -84,6 +84,8 @@ def test_status_bar_says_when_the_job_is_starved(qtbot, monkeypatch):
 
 
 def test_the_app_job_process_is_watched(qtbot, session):
+    """The watch samples the job's own child process (not the app), and stops with the job."""
+    import os
     from workbench.gui.cpu_watch import CpuWatch
     from PySide6.QtWidgets import QLabel
     label = QLabel()
@@ -92,6 +94,9 @@ def test_the_app_job_process_is_watched(qtbot, session):
     with qtbot.waitSignal(session.job_finished, timeout=120_000):
         assert session._start(JobKind.TRAIN, _busy_job, in_process=True)
         qtbot.waitUntil(lambda: watch.last is not None, timeout=60_000)
+        child = watch.share.pid
+        assert child == session.job_pid and child != os.getpid()
+    assert watch.share is None and not watch.timer.isActive()
     assert 0.0 <= watch.last <= 1.0
 
 

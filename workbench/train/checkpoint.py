@@ -20,6 +20,7 @@ import copy
 import csv
 import io
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -306,9 +307,14 @@ class RunFolder:
         return json.loads(self.metrics.read_text(encoding="utf-8")) if self.metrics.is_file() else {}
 
     def append_log(self, text: str) -> None:
-        """Add a time-stamped line; the whole log is rewritten atomically (logs stay small)."""
-        old = self.log.read_text(encoding="utf-8", errors="surrogateescape") if self.log.is_file() else ""
-        atomic_write_text(self.log, f"{old}{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+        """Add a time-stamped line with one append (O_APPEND, one write: a kill leaves whole lines; the
+        log is never rewritten, so a long run's log costs the same per line as a short one's)."""
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n".encode("utf-8", errors="surrogateescape")
+        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
 
 
 def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:

@@ -102,12 +102,6 @@ class WeightAverage(Callback):
         if self.shadow is not None and not self.swapped:
             self._swap(trainer)  # the model leaves the fit holding the average
 
-    def ema_state(self, trainer) -> dict[str, torch.Tensor]:
-        """The EMA weights as a state dict (whichever side holds them now)."""
-        if self.swapped:
-            return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-        return {k: v.detach().clone() for k, v in self.shadow.items()}
-
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict:
         return {"decay": self.decay, "updates": self.updates, "swapped": self.swapped,
