@@ -271,3 +271,32 @@ def test_misspelt_hook_raises_when_defined_and_when_attached():
         def after_batch(self, trainer):
             pass
     check_hooks(Fine())  # a real hook passes
+
+
+def test_no_code_outside_the_trainer_touches_its_private_attributes():
+    """Callbacks and jobs use the documented surface (set_forward, forward_module, ...), never
+    ``trainer._something``: a rename inside the loop cannot silently break them."""
+    import ast
+    from pathlib import Path
+    import workbench
+    root = Path(workbench.__file__).parent
+    found = []
+    for f in root.rglob("*.py"):
+        if f.name == "trainer.py" and f.parent.name == "train":
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and isinstance(node.value, ast.Name) and node.value.id in {"trainer", "tr", "learner"}):
+                found.append(f"{f.relative_to(root)}:{node.lineno} {node.value.id}.{node.attr}")
+    assert found == []
+
+
+def test_set_forward_wraps_the_forward_pass_and_none_restores_it():
+    calls = []
+    tr = make_trainer()
+    own = tr.forward_module
+    tr.set_forward(lambda x: calls.append(x.shape[0]) or own(x))
+    tr.fit(1)
+    assert calls and sum(calls) > 0
+    tr.set_forward(None)
+    assert tr.forward_module is own

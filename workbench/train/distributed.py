@@ -262,7 +262,7 @@ class DistributedCallback(Callback):
                        output_device=dev.index if dev.type == "cuda" else None)
         self._signature = _trainable_signature(trainer.model)
         self._fwd = torch.compile(self.ddp) if trainer.cfg.train.compile else self.ddp
-        trainer._forward = self._fwd
+        trainer.set_forward(self._fwd)
 
     def _rewrap_if_needed(self, trainer) -> None:
         """Freezing / unfreezing changes which parameters get gradients: DDP must be rebuilt for it."""
@@ -273,7 +273,7 @@ class DistributedCallback(Callback):
     def before_fit(self, trainer) -> None:
         if not self.info.enabled:
             return
-        self._saved = {"forward": trainer._forward, "control": trainer.control}
+        self._saved = {"forward": trainer.forward_module, "control": trainer.control}
         vl = trainer.valid_loader
         if getattr(vl, "world_size", 1) != 1:  # full validation on every rank (exact metrics)
             vl.rank, vl.world_size = 0, 1
@@ -283,12 +283,12 @@ class DistributedCallback(Callback):
     def before_train(self, trainer) -> None:
         if self.ddp is not None:
             self._rewrap_if_needed(trainer)
-            trainer._forward = self._fwd
+            trainer.set_forward(self._fwd)
 
     def before_batch(self, trainer) -> None:
         if self.ddp is not None:
             self._rewrap_if_needed(trainer)
-            trainer._forward = self._fwd
+            trainer.set_forward(self._fwd)
 
     def after_loss(self, trainer) -> None:
         """A non-finite loss on any rank makes the loss non-finite on all, so all stop together."""
@@ -303,18 +303,17 @@ class DistributedCallback(Callback):
         if self.ddp is None:
             return
         rec = getattr(trainer, "recorder", None)
-        keys = ("_losses_sum", "_losses_n", "_images")
-        if rec is None or not all(hasattr(rec, k) for k in keys):
+        if rec is None:
             return
-        totals = all_reduce_sum([float(getattr(rec, k)) for k in keys])
-        rec._losses_sum, rec._losses_n, rec._images = totals[0], int(totals[1]), int(totals[2])
+        totals = all_reduce_sum([float(v) for v in rec.epoch_totals()])
+        rec.set_epoch_totals(totals[0], int(totals[1]), int(totals[2]))
 
     def before_validate(self, trainer) -> None:
         """Validate without DDP, with rank 0's buffers (BatchNorm running statistics: each rank updated
         its own copy on its last training batch), so every rank computes the same metrics."""
         if self.ddp is None:
             return
-        trainer._forward = self._saved["forward"]
+        trainer.set_forward(self._saved["forward"])
         for buf in trainer.model.buffers():
             dist.broadcast(buf, src=0)
 
@@ -322,12 +321,12 @@ class DistributedCallback(Callback):
         """Every rank takes rank 0's metrics, so best-epoch and early-stopping decisions always agree."""
         if self.ddp is not None:
             trainer.metrics = broadcast_object(dict(trainer.metrics))
-            trainer._forward = self._fwd
+            trainer.set_forward(self._fwd)
 
     def after_fit(self, trainer) -> None:
         if self.ddp is None:
             return
-        trainer._forward = self._saved["forward"]
+        trainer.set_forward(self._saved["forward"])
         trainer.control = self._saved["control"]
         self.ddp = None
 

@@ -54,6 +54,14 @@ class Recorder(Callback):
         self._epoch_t0 = time.perf_counter()
         self._losses_sum, self._losses_n, self._images = 0.0, 0, 0
 
+    def epoch_totals(self) -> tuple[float, int, int]:
+        """(sum of batch loss x batch size, images in those sums, images trained) of this epoch so far."""
+        return self._losses_sum, self._losses_n, self._images
+
+    def set_epoch_totals(self, loss_sum: float, n: int, images: int) -> None:
+        """Replace this epoch's totals, e.g. with the sums over every rank of a DDP run."""
+        self._losses_sum, self._losses_n, self._images = float(loss_sum), int(n), int(images)
+
     def after_batch(self, trainer) -> None:
         if not trainer.training or trainer.loss is None:
             return

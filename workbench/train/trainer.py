@@ -68,7 +68,8 @@ class Trainer:
         self.model = model.to(self.device)
         if cfg.model.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self._forward = torch.compile(self.model) if cfg.train.compile else self.model
+        self._own_forward = torch.compile(self.model) if cfg.train.compile else self.model
+        self._forward = self._own_forward
         self.train_loader, self.valid_loader = train_loader, valid_loader
         self.sink = sink or null_sink
         self.control = control or RunControl()
@@ -121,6 +122,16 @@ class Trainer:
     def __call__(self, hook: str) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(self)
+
+    @property
+    def forward_module(self) -> Callable:
+        """What the loop calls for a forward pass now (the model, compiled when train.compile, or a
+        wrapper a callback set)."""
+        return self._forward
+
+    def set_forward(self, fn: Callable | None = None) -> None:
+        """Let a callback wrap the forward pass (DDP); None puts the trainer's own back."""
+        self._forward = fn if fn is not None else self._own_forward
 
     def add_callback(self, cb: Callback) -> None:
         check_hooks(cb)
