@@ -29,7 +29,8 @@ from .calibration import abstain_labels, run_temperature
 from .config import ConfigError, RunConfig, field_meta, norm_stats
 from .control import RunControl
 from .data.cache import decode_presized, presize_image
-from .data.scan import IMAGE_EXTS
+from .data.scan import walk_images
+from .data.types import Problem
 from .events import Progress
 from .models import create_model
 from .runs import load_model
@@ -381,17 +382,23 @@ def _sibling_meta(p: Path) -> Path:
 
 
 # --------------------------------------------------------------------- folder prediction to CSV
-def list_images(path: str | os.PathLike) -> list[str]:
-    """The file itself, or every regular image file under a folder (recursive, sorted, hidden files skipped)."""
+def list_images(path: str | os.PathLike, skipped: list | None = None) -> list[str]:
+    """The file itself, or every regular image file under a folder (recursive, sorted, hidden files
+    skipped). Linked folders are never entered (no loop, no image twice); they and anything named like
+    an image that is no regular file (a pipe would block for ever) go to ``skipped`` as Problems."""
     path = Path(path)
     if path.is_file():
         return [str(path)]
+    found: list = []
     out = []
-    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
-        dirnames.sort()
-        out.extend(p for p in (os.path.join(dirpath, f) for f in sorted(filenames)
-                               if os.path.splitext(f)[1].lower() in IMAGE_EXTS and not f.startswith("."))
-                   if os.path.isfile(p))  # regular files only: a pipe named .jpg would block for ever
+    for p in walk_images(path, found):
+        if os.path.isfile(p):
+            out.append(p)
+        else:
+            found.append(Problem(p, "unreadable", f"{p}: not a regular file (a pipe, device, broken link or "
+                                 f"link loop); skipped"))
+    if skipped is not None:
+        skipped.extend(found)
     return out
 
 
@@ -423,9 +430,11 @@ def predict_folder_to_csv(model_path: str | os.PathLike, folder: str | os.PathLi
     """Predict every image under ``folder`` and write the CSV atomically; unreadable files are skipped
     and returned in ``errors``. Used by the GUI's folder prediction (the CLI writes the same CSV)."""
     predictor = load_exported(model_path)
-    paths = list_images(folder)
+    skipped: list = []
+    paths = list_images(folder, skipped)
     if not paths:
         raise ValueError(f"no image files found in {folder}")
     done, probs, errors = predictor.predict_paths(paths, tta=tta, batch_size=batch_size, sink=sink, control=control)
     atomic_write_text(out_csv, predictions_csv(done, probs, predictor.classes, topk))
+    errors = {**{p.path: p.message for p in skipped}, **errors}
     return {"out_csv": str(out_csv), "n_predicted": len(done), "errors": dict(errors)}
