@@ -179,6 +179,24 @@ def repair_best(folder: RunFolder, state: dict) -> str:
             f"re-saved best.pt from last.pt")
 
 
+def repair_history(folder: RunFolder, state: dict) -> str:
+    """Make history.csv list exactly the epochs last.pt records. history.csv is written after last.pt,
+    so a kill between the two loses the last row (and a paced last.pt may be older than history.csv,
+    whose later rows are then trained again); last.pt's own history is the truth on resume.
+    Returns what was done ('' when history.csv was right)."""
+    rows = [dict(r) for r in state.get("history", []) if isinstance(r, dict)]
+    try:
+        have = [int(r.get("epoch", -1)) for r in folder.read_history()]
+    except (OSError, ValueError, TypeError):
+        have = None
+    want = [int(r.get("epoch", -1)) for r in rows]
+    if have == want:
+        return ""
+    folder.write_history(rows)
+    return (f"history.csv listed {'an unreadable table' if have is None else f'{len(have)} epoch(s)'}, "
+            f"last.pt records {len(want)}: rewrote history.csv from last.pt")
+
+
 def valid_fingerprint(items) -> str:
     """A hash of the validation set (files and labels): resume warns when it has changed."""
     h = hashlib.sha1()
@@ -397,6 +415,9 @@ def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control) -> RunResul
     repaired = repair_best(folder, state) if distributed.current().is_main else ""
     if repaired:
         folder.append_log(repaired)
+    recovered = repair_history(folder, state) if distributed.current().is_main else ""
+    if recovered:
+        folder.append_log(recovered)
     if finished:
         if prior.get("status") not in ("completed", "early_stopped") or repaired:
             status = prior.get("status") if prior.get("status") in ("completed", "early_stopped") else "completed"
