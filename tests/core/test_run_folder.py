@@ -55,3 +55,26 @@ def test_delete_run_removes_only_a_run_folder(tmp_path):
     with pytest.raises(RunError, match="does not look like a run folder"):
         delete_run(photos)
     assert (photos / "cats").is_dir() and tmp_path.is_dir()
+
+
+def test_delete_run_is_refused_while_another_process_holds_its_lock(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    run = tmp_path / "run-live"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / RunFolder.CONFIG).write_text("")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom workbench.locks import run_folder_lock\n"
+         f"with run_folder_lock({str(run)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunError, match="in use by another process.*nothing was deleted"):
+            delete_run(run)
+        assert (run / RunFolder.CONFIG).is_file() and (run / "checkpoints").is_dir()
+    finally:
+        holder.communicate("")
+    assert delete_run(run) == run and not run.exists()  # free again: deleted
