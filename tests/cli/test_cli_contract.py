@@ -123,3 +123,27 @@ def test_lr_find_and_crossval_check_the_setup_first(command, tmp_path, shapes_di
     assert main(argv) == 2
     assert "unknown device" in _one_sentence(capsys.readouterr().err)
     assert not runs.exists() and not out.exists()
+
+
+def test_threads_above_the_cores_are_capped_with_a_note_and_sigterm_still_stops(tmp_path, shapes_dir, monkeypatch,
+                                                                               capsys):
+    import workbench.device as device_mod
+    from workbench.events import FitStarted
+    monkeypatch.setattr(device_mod, "available_cores", lambda: 2)
+    seen = []
+
+    class TermAtStart(train_cmd.TrainProgress):
+        def __call__(self, event):
+            super().__call__(event)
+            if isinstance(event, FitStarted):
+                seen.append(torch.get_num_threads())
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(train_cmd, "TrainProgress", TermAtStart)
+    out = tmp_path / "run"
+    sets = ["train.threads=1000" if s == "train.threads=1" else s for s in SETS]
+    assert main(["train", str(shapes_dir), *sets, "--out", str(out)]) == 130
+    assert seen == [2]
+    assert "train.threads = 1000 is more than the 2 core(s)" in (out / "log.txt").read_text()
+    assert "using 2" in capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text())["status"] == "cancelled"

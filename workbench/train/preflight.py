@@ -23,7 +23,7 @@ import torch
 from ..config import RunConfig
 from ..data.report import require_trainable
 from ..data import DatasetError, open_dataset
-from ..device import pick_device, pick_precision
+from ..device import pick_device, pick_precision, threads_note
 from ..models import ModelError, check_arch, create_model
 
 ACTIVATION_FACTOR = 1.5  # saved outputs plus the transient gradients of the backward pass
@@ -155,7 +155,7 @@ def preflight(cfg: RunConfig, sink=None, control=None, check_data: bool = True):
             require_trainable(ds)  # e.g. one class: the same sentence the app shows
         except DatasetError as e:
             raise SetupError(f"{cfg.data.path}: {e}") from None
-    if os.environ.get("WORKBENCH_SKIP_MEMORY_CHECK"):
-        return ds, device, precision, ""
-    warning = check_memory(cfg, len(ds.classes) if ds is not None else 2, device)
-    return ds, device, precision, warning
+    notes = [threads_note(cfg.train.threads)]
+    if not os.environ.get("WORKBENCH_SKIP_MEMORY_CHECK"):
+        notes.append(check_memory(cfg, len(ds.classes) if ds is not None else 2, device))
+    return ds, device, precision, "\n".join(n for n in notes if n)
