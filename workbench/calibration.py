@@ -57,6 +57,9 @@ def ece(probs: np.ndarray, targets: np.ndarray, n_bins: int = N_BINS) -> float:
     return reliability(probs, targets, n_bins).ece
 
 
+T_MIN, T_MAX = 1e-2, 1e2  # the temperatures a fit may return (else 1.0); model.json is held to them too
+
+
 def scale(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Probabilities after temperature scaling: softmax(log p / T) (= softmax(logits / T))."""
     logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)) / float(temperature)
@@ -82,7 +85,7 @@ def fit_temperature(probs: np.ndarray, targets: np.ndarray, steps: int = 100) ->
 
     opt.step(closure)
     t = float(log_t.detach().exp())
-    return t if np.isfinite(t) and 1e-2 <= t <= 1e2 else 1.0
+    return t if np.isfinite(t) and T_MIN <= t <= T_MAX else 1.0
 
 
 def coverage_curve(probs: np.ndarray, targets: np.ndarray, thresholds=None) -> dict:
@@ -132,7 +135,7 @@ def read_temperature(run_dir: str | os.PathLike) -> float:
         t = float(json.loads(calibration_file(run_dir).read_text(encoding="utf-8"))["temperature"])
     except (OSError, ValueError, KeyError, TypeError):
         return 1.0
-    return t if np.isfinite(t) and t > 0 else 1.0
+    return t if np.isfinite(t) and T_MIN <= t <= T_MAX else 1.0
 
 
 def calibrate_run(run_dir: str | os.PathLike, sink=None, control=None, which: str = "best") -> Calibration:

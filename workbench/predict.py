@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from . import __version__
 from .atomic import atomic_write_text
 from .augment import center_crop
-from .calibration import abstain_labels, run_temperature
+from .calibration import T_MAX, T_MIN, abstain_labels, run_temperature
 from .config import ConfigError, RunConfig, field_meta, norm_stats
 from .control import RunControl
 from .data.cache import decode_presized, presize_image
@@ -108,6 +108,10 @@ def _number_list(v: Any, n: int) -> bool:
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
 
 
+def _number_in(v: Any, lo: float, hi: float) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+
+
 def _int_in(v: Any, lo: int, hi: int) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
@@ -155,6 +159,13 @@ def check_meta(meta: Any, source: str) -> dict:
     if (isinstance(crop, bool) or not isinstance(crop, (int, float)) or not math.isfinite(crop)
             or not c_lo <= crop <= c_hi):
         raise bad(f"input.valid_crop must be a number from {c_lo} to {c_hi}, not {crop!r}")
+    temp = meta.get("temperature", 1.0)
+    if not _number_in(temp, T_MIN, T_MAX):
+        raise bad(f"'temperature' must be a finite number above 0, from {T_MIN:g} to {T_MAX:g} (1 = "
+                  f"uncalibrated), not {temp!r}")
+    d_lo, d_hi = field_meta("model.dropout")["min"], field_meta("model.dropout")["max"]
+    if not _number_in(meta.get("dropout", 0.0), d_lo, d_hi):
+        raise bad(f"'dropout' must be a number from {d_lo} to {d_hi}, not {meta.get('dropout')!r}")
     if not isinstance(meta.get("recipe", {}), dict) or not isinstance(meta.get("files", {}), dict):
         raise bad("'recipe' and 'files' must be tables")
     for fmt, name in meta.get("files", {}).items():
@@ -201,7 +212,7 @@ class Predictor:
         self.image_size, self.presize = int(inp["image_size"]), int(inp["presize"])
         self.mean, self.std = tuple(inp["mean"]), tuple(inp["std"])
         self.valid_crop = float(inp.get("valid_crop", 1.0))  # exports before data.valid_crop: whole square
-        self.temperature = float(meta.get("temperature", 1.0)) or 1.0  # older model.json: uncalibrated
+        self.temperature = float(meta.get("temperature", 1.0))  # older model.json: uncalibrated
 
     @property
     def recipe(self) -> RunConfig:

@@ -41,13 +41,19 @@ def _edit(meta: dict, case: str) -> str:
         inp["image_size"], inp["presize"] = 6000, 12000
     elif case == "files_escape":
         meta["files"] = {"safetensors": "../../etc/passwd"}
+    elif case.startswith("temp_"):
+        meta["temperature"] = {"temp_neg": -1.0, "temp_zero": 0, "temp_nan": math.nan, "temp_inf": math.inf,
+                               "temp_str": "2", "temp_huge": 1e300}[case]
+    elif case == "dropout_neg":
+        meta["dropout"] = -1
     if case == "deep":
         return "[" * 200_000 + "]" * 200_000
     return json.dumps(meta)
 
 
 CASES = ["classes_int", "size_0", "size_neg", "mean_2", "std_0", "std_nan", "crop_0", "crop_neg", "size_6000",
-         "files_escape", "deep"]
+         "files_escape", "deep", "temp_neg", "temp_zero", "temp_nan", "temp_inf", "temp_str", "temp_huge",
+         "dropout_neg"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -62,7 +68,9 @@ def test_malformed_model_json_is_refused(case, export_dir, tmp_path, tmp_path_fa
     img = next((trained_run(tmp_path_factory).parents[1] / "shapes").rglob("*.png"))
     assert main(["predict", str(d / "model.json"), str(img)]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and err.startswith("error: ")
+    assert "Traceback" not in err and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    if case.startswith("temp_"):
+        assert "'temperature' must be a finite number above 0" in err
 
 
 def test_the_export_itself_loads(export_dir):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import random
 import time
 import traceback as tb
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write_json
-from ..config import ConfigError, RunConfig, with_norm
+from ..config import ConfigError, RunConfig, field_meta, with_norm
 from ..control import Cancelled, RunControl
 from ..data import open_dataset
 from ..data.pipeline import DataBundle, build_loaders
@@ -390,6 +391,10 @@ def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
         raise SetupError(f"cannot resume {folder.path}: {folder.metrics.name} does not hold an object")
     if not folder.last.is_file():
         return prior, None
+    wall = prior.get("wall_seconds", 0.0)
+    if wall is not None and not _number_in(wall, 0.0, float("inf")):
+        raise SetupError(f"cannot resume {folder.path}: {folder.metrics.name} holds wall_seconds {wall!r}, "
+                         f"not a number of seconds")
     try:
         state = load_checkpoint(folder.last)
         int(state["next_epoch"]), int(state["epoch"])
@@ -397,7 +402,30 @@ def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
         raise SetupError(f"cannot resume: {e}") from None
     except (KeyError, TypeError, ValueError) as e:
         raise SetupError(f"cannot resume: {folder.last} is not a training checkpoint ({e})") from None
+    check_state_numbers(state, folder.last)
     return prior, state
+
+
+def _number_in(v: Any, lo: float, hi: float, whole: bool = False) -> bool:
+    if isinstance(v, bool) or not isinstance(v, int if whole else (int, float)):
+        return False
+    return (isinstance(v, int) or math.isfinite(v)) and lo <= v <= hi
+
+
+def check_state_numbers(state: dict, path: Path) -> None:
+    """The numbers of a last.pt that resume trusts, range-checked like recipe values (SetupError)."""
+    max_epochs = int(field_meta("train.epochs")["max"])
+    max_batch = int(field_meta("data.batch_size")["max"])
+    checks = [("n_epochs", 1, max_epochs, True), ("next_epoch", 0, max_epochs, True),
+              ("epoch", -1, max_epochs, True), ("step", 0, float("inf"), True),
+              ("batch_size", 1, max_batch, True), ("lr_scale", 1e-30, 1.0, False)]
+    for key, lo, hi, whole in checks:
+        if key in state and not _number_in(state[key], lo, hi, whole):
+            raise SetupError(f"cannot resume: {path} holds {key} = {state[key]!r}, outside {lo} .. {hi}; the file "
+                             f"is damaged or was not written by this program")
+    if state.get("valid_batch_size") and not _number_in(state["valid_batch_size"], 1, max_batch, True):
+        raise SetupError(f"cannot resume: {path} holds valid_batch_size = {state['valid_batch_size']!r}, "
+                         f"outside 1 .. {max_batch}")
 
 
 def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control) -> RunResult:
