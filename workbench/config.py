@@ -522,6 +522,11 @@ def migrate(d: dict) -> dict:
         raise ConfigError(f"schema_version must be a positive integer, got {version!r}")
     if version > SCHEMA_VERSION:
         raise ConfigError(f"this config was written by a newer version (schema {version}, this program knows {SCHEMA_VERSION})")
+    defaults = RunConfig()
+    for f in fields(RunConfig):
+        if dataclasses.is_dataclass(getattr(defaults, f.name)) and f.name in d and not isinstance(d[f.name], dict):
+            raise ConfigError(f"section '{f.name}' must be a table ([{f.name}] followed by key = value lines), "
+                              f"not {d[f.name]!r}")
     while version < SCHEMA_VERSION:
         d = MIGRATIONS[version](d)
         version = d["schema_version"]

@@ -338,7 +338,7 @@ def load_torchscript(path: Path) -> Predictor:
     else:
         meta = read_meta(Path(path).parent / META_FILE)
     module.eval()
-    return Predictor(lambda x: module(x), meta, str(path))
+    return check_outputs(Predictor(lambda x: module(x), meta, str(path)))
 
 
 def load_onnx(path: Path) -> Predictor:
@@ -358,7 +358,23 @@ def load_onnx(path: Path) -> Predictor:
     else:
         meta = read_meta(Path(path).parent / META_FILE)
     name = sess.get_inputs()[0].name
-    return Predictor(lambda x: sess.run(None, {name: x.cpu().numpy()})[0], meta, str(path), fixed_size=True)
+    return check_outputs(Predictor(lambda x: sess.run(None, {name: x.cpu().numpy()})[0], meta, str(path),
+                                   fixed_size=True))
+
+
+def check_outputs(pred: Predictor) -> Predictor:
+    """Run one blank image through a loaded file and check it gives one logit per class of its
+    model.json (an ONNX or TorchScript file with other outputs would predict nonsense); ExportError."""
+    n = len(pred.classes)
+    try:
+        out = pred.logits(torch.zeros(1, 3, pred.image_size, pred.image_size))
+    except Exception as e:  # noqa: BLE001 - any failure of the file's own graph
+        raise ExportError(f"{pred.source}: the model fails on a {pred.image_size} px image as its model.json "
+                          f"describes ({type(e).__name__}: {str(e).strip()[:200]})") from None
+    if tuple(out.shape) != (1, n):
+        raise ExportError(f"{pred.source}: the model gives outputs of shape {tuple(out.shape)} for one image, but "
+                          f"its model.json lists {n} classes (expected (1, {n})); export the run again")
+    return pred
 
 
 def load_exported(path: str | os.PathLike) -> Predictor:

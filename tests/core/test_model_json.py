@@ -75,3 +75,20 @@ def test_malformed_model_json_is_refused(case, export_dir, tmp_path, tmp_path_fa
 
 def test_the_export_itself_loads(export_dir):
     assert load_exported(export_dir / "model.json").image_size == 32
+
+
+@pytest.mark.parametrize("n_out", [1, 5])
+def test_onnx_whose_outputs_differ_from_its_model_json_is_refused(n_out, export_dir, tmp_path, tmp_path_factory,
+                                                                  capsys):
+    import torch
+
+    from workbench.export import write_onnx
+    meta = json.loads((export_dir / "model.json").read_text())
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, n_out)).eval()
+    path = write_onnx(model, meta, tmp_path, torch.zeros(2, 3, 32, 32))
+    with pytest.raises(ExportError, match=rf"shape \(1, {n_out}\).*lists 3 classes"):
+        load_exported(path)
+    img = next((trained_run(tmp_path_factory).parents[1] / "shapes").rglob("*.png"))
+    assert main(["predict", str(path), str(img)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ") and "lists 3 classes" in err

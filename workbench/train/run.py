@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..atomic import atomic_write_json
+from ..atomic import DiskFullError, atomic_write_json
 from ..config import ConfigError, RunConfig, field_meta, with_norm
 from ..control import Cancelled, RunControl
 from ..data import open_dataset
@@ -302,6 +302,8 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
         status, message, trace = "cancelled", "stopped by the user", ""
         if isinstance(e, KeyboardInterrupt):
             message = "aborted by the user"
+    except DiskFullError as e:  # its message says what is needed and what to do: no traceback before it
+        status, message, trace = "failed", str(e), ""
     except Exception as e:  # noqa: BLE001 - every failure is reported, never lost
         status, message, trace = "failed", f"{type(e).__name__}: {e}" if not str(e) else str(e), tb.format_exc()
     wall = prior_wall + time.perf_counter() - t0
@@ -353,7 +355,10 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
     cfg = with_norm(cfg)  # the run's config records the normalization it trains with
     if dinfo.is_main:
         check_out_folder(folder.path)
-    folder.create()
+    try:
+        folder.create()
+    except OSError as e:
+        raise SetupError(f"cannot make the run folder {folder.path}: {e.strerror or e}") from None
     with _locked(folder):
         if dinfo.is_main:
             if folder.config.is_file():  # another process started a run here meanwhile
