@@ -57,6 +57,9 @@ def ece(probs: np.ndarray, targets: np.ndarray, n_bins: int = N_BINS) -> float:
     return reliability(probs, targets, n_bins).ece
 
 
+T_MIN, T_MAX = 1e-2, 1e2  # the temperatures a fit may return (else 1.0); model.json is held to them too
+
+
 def scale(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Probabilities after temperature scaling: softmax(log p / T) (= softmax(logits / T))."""
     logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)) / float(temperature)
@@ -82,7 +85,7 @@ def fit_temperature(probs: np.ndarray, targets: np.ndarray, steps: int = 100) ->
 
     opt.step(closure)
     t = float(log_t.detach().exp())
-    return t if np.isfinite(t) and 1e-2 <= t <= 1e2 else 1.0
+    return t if np.isfinite(t) and T_MIN <= t <= T_MAX else 1.0
 
 
 def coverage_curve(probs: np.ndarray, targets: np.ndarray, thresholds=None) -> dict:
@@ -157,12 +160,12 @@ def _valid_temperature(value) -> float | None:
         t = float(value)
     except (TypeError, ValueError):
         return None
-    return t if np.isfinite(t) and t > 0 else None
+    return t if np.isfinite(t) and T_MIN <= t <= T_MAX else None
 
 
 def read_temperature(run_dir: str | os.PathLike, which: str = "best") -> float:
     """The temperature stored for checkpoint ``which`` (1.0 when it was never calibrated or the file is
-    unreadable or holds no positive finite number)."""
+    unreadable or holds no temperature in T_MIN .. T_MAX)."""
     data = _read(run_dir, which)
     t = _valid_temperature(data.get("temperature")) if data else None
     return t if t is not None else 1.0

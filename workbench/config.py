@@ -105,7 +105,7 @@ class TrainConfig:
     compile: bool = opt(False, "torch.compile", "Compile the model (slow start, ~5 % faster on CPU).", advanced=True)
     fine_tune: bool = opt(False, "Fine-tune schedule (fastai)", "As fastai's fine_tune: the frozen epochs (tricks.freeze_epochs) get their own one-cycle at lr, then the unfrozen epochs a fresh schedule at lr / 2 with discriminative rates (lr / lr_mult .. lr / 2). Off: one schedule over the whole run.")
     checkpoint_share: float = opt(0.1, "Checkpoint time share", "Write last.pt after an epoch only when writes then take at most this share of the time (a write under 0.25 s always happens); the last epoch, a stop and a pause always write. 1 = after every epoch. A crash loses the epochs since the last write.", min=0.01, max=1.0, advanced=True)
-    threads: int = opt(0, "CPU threads", "Torch threads on CPU; 0 = all cores, fewer while other programs keep some busy (measured every 5 s; a changed count changes float rounding, so set a fixed count for a run that repeats bit for bit). In the app the run also has a lower CPU priority.", min=0, max=1024, advanced=True)
+    threads: int = opt(0, "CPU threads", "Torch threads on CPU; 0 = all cores, fewer while other programs keep some busy (measured every 5 s; a changed count changes float rounding, so set a fixed count for a run that repeats bit for bit). A count above the cores this process may use is capped at them, with a note. In the app the run also has a lower CPU priority.", min=0, max=1024, advanced=True)
 
 
 @dataclass(frozen=True)
@@ -522,6 +522,11 @@ def migrate(d: dict) -> dict:
         raise ConfigError(f"schema_version must be a positive integer, got {version!r}")
     if version > SCHEMA_VERSION:
         raise ConfigError(f"this config was written by a newer version (schema {version}, this program knows {SCHEMA_VERSION})")
+    defaults = RunConfig()
+    for f in fields(RunConfig):
+        if dataclasses.is_dataclass(getattr(defaults, f.name)) and f.name in d and not isinstance(d[f.name], dict):
+            raise ConfigError(f"section '{f.name}' must be a table ([{f.name}] followed by key = value lines), "
+                              f"not {d[f.name]!r}")
     while version < SCHEMA_VERSION:
         d = MIGRATIONS[version](d)
         version = d["schema_version"]

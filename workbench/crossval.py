@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,8 +22,10 @@ from .config import RunConfig
 from .control import RunControl
 from .data import open_dataset
 from .events import LogMessage
+from .locks import RUN_LOCK, is_busy
 from .paths import safe_component
 from .train import run as runner
+from .train.checkpoint import RunFolder
 from .train.preflight import preflight
 
 
@@ -58,12 +61,80 @@ def _stats(values: list) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": v.tolist()}
 
 
+FINISHED = ("completed", "early_stopped")
+RECIPE_FILE = "recipe.toml"  # the recipe of a cross-validation, to tell a rerun from another one
+
+
+class CrossvalExists(ValueError):
+    """A named cross-validation exists with other folds, recipe or dataset; the message says what to do."""
+
+
+def _cv_dirs(cfg: RunConfig, root: Path) -> tuple[str, Path]:
+    """(base name, cv folder): the recipe's name, or '<dataset>-<time>' made unique."""
+    runs = Path(cfg.runs_dir).expanduser()
+    if cfg.name:
+        base = safe_component(cfg.name)
+        return base, runs / f"{base}-cv"
+    stem = safe_component(f"{root.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    base, n = stem, 2
+    while (runs / f"{base}-cv").exists() or (runs / f"{base}-fold0").exists():
+        base, n = f"{stem}-{n}", n + 1
+    return base, runs / f"{base}-cv"
+
+
+def _check_same(cv_dir: Path, base: str, recipe: str, csvs: list[str]) -> None:
+    """A cross-validation run again must have the folds, recipe and dataset it had (CrossvalExists)."""
+    def refuse(why: str) -> CrossvalExists:
+        return CrossvalExists(f"cross-validation '{base}' ({cv_dir}) was run with {why}: run it with the same "
+                              f"recipe, dataset and --folds to continue it, or choose another name (--set name=...)")
+    old = cv_dir / RECIPE_FILE
+    if old.is_file() and old.read_text(encoding="utf-8") != recipe:
+        raise refuse("another recipe")
+    if (cv_dir / f"fold{len(csvs)}.csv").is_file():
+        raise refuse("more folds")
+    for i, content in enumerate(csvs):
+        path = cv_dir / f"fold{i}.csv"
+        if path.is_file() and path.read_text(encoding="utf-8") != content:
+            raise refuse("other folds (another --folds, seed or set of images)")
+
+
+def _leftover(run_dir: Path) -> bool:
+    """A fold folder a kill left before its config.toml was written (only the empty checkpoints/ and
+    the lock): nothing in it to keep."""
+    if not run_dir.is_dir() or RunFolder.is_run(run_dir) or is_busy(run_dir):
+        return False
+    names = {p.name for p in run_dir.iterdir()}
+    return names <= {RunFolder.CHECKPOINTS, RUN_LOCK} and not any(RunFolder(run_dir).checkpoints.glob("*"))
+
+
+def _finished(run_dir: Path) -> bool:
+    return RunFolder.is_run(run_dir) and RunFolder(run_dir).read_metrics().get("status") in FINISHED
+
+
+def _fold(fcfg: RunConfig, run_dir: Path, sink, control) -> "runner.RunResult":
+    """Train fold run ``run_dir``, resume it when a run was stopped or killed there, or return the
+    result of a finished one."""
+    if _leftover(run_dir):
+        shutil.rmtree(run_dir)
+    if not RunFolder.is_run(run_dir):
+        return runner.train(fcfg, sink=sink, control=control, run_dir=run_dir)
+    if _finished(run_dir):
+        prior = RunFolder(run_dir).read_metrics()
+        return runner.RunResult(run_dir, prior["status"], prior, "finished before")
+    return runner.resume(run_dir, sink=sink, control=control)
+
+
 def run_folds(cfg: RunConfig, k: int, sink: Callable | None = None, control: RunControl | None = None) -> dict:
     """Train ``k`` folds and write ``<runs_dir>/<name>-cv/summary.json``; returns the summary dict.
 
-    A user stop ends the loop after the current fold; the summary then covers the folds done.
+    A user stop ends the loop after the current fold; the summary then covers the folds done. Run
+    again with the same name, recipe, dataset and ``k``, finished folds are kept, a stopped or killed
+    fold is resumed and a finished cross-validation says so; with anything else changed it is refused
+    (``CrossvalExists``). Without a name each run gets a new one.
     """
     emit = sink or (lambda e: None)
+    if cfg.data.path:
+        cfg = cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve()))
     preflight(cfg, check_data=False)  # SetupError before any file is written
     ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
     items = sorted(ds.items, key=lambda it: it.path)
@@ -75,17 +146,24 @@ def run_folds(cfg: RunConfig, k: int, sink: Callable | None = None, control: Run
                          f"class has {smallest}")
     fold = stratified_folds(labels, k, cfg.seed)
     root = Path(ds.root)
-    base = safe_component(cfg.name or f"{root.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    cv_dir = Path(cfg.runs_dir).expanduser() / f"{base}-cv"
+    base, cv_dir = _cv_dirs(cfg, root)
+    recipe = cfg.to_toml()
+    csvs = [fold_csv(root, items, ds.classes, fold, i) for i in range(k)]
+    _check_same(cv_dir, base, recipe, csvs)
+    run_dirs = [cv_dir.parent / f"{base}-fold{i}" for i in range(k)]
+    if all(_finished(d) for d in run_dirs):
+        emit(LogMessage(f"cross-validation '{base}' is already finished: its {k} folds are kept as they are"))
+    atomic_write_text(cv_dir / RECIPE_FILE, recipe)
     folds = []
     for i in range(k):
         if control is not None and control.stop_requested:
             break
         csv_path = cv_dir / f"fold{i}.csv"
-        atomic_write_text(csv_path, fold_csv(root, items, ds.classes, fold, i))
+        if not csv_path.is_file():
+            atomic_write_text(csv_path, csvs[i])
         fcfg = cfg.set("data.labels_csv", str(csv_path.resolve())).set("name", f"{base}-fold{i}")
         emit(LogMessage(f"cross-validation fold {i + 1}/{k}: {int((fold == i).sum())} validation images"))
-        res = runner.train(fcfg, sink=sink, control=control)
+        res = _fold(fcfg, run_dirs[i], sink, control)
         m = res.metrics or {}
         folds.append({"fold": i, "run_dir": str(res.run_dir), "status": res.status,
                       "accuracy": m.get("valid_accuracy", m.get("accuracy")),

@@ -131,11 +131,22 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def threads_note(requested: int) -> str:
+    """The note that a ``train.threads`` above this machine's cores is capped ('' when it is not)."""
+    cores = available_cores()
+    if requested <= cores:
+        return ""
+    return (f"note: train.threads = {requested} is more than the {cores} core(s) this process may use; "
+            f"using {cores} (more threads than cores only wait on each other)")
+
+
 def set_threads(requested: int = 0) -> int:
-    """Set torch CPU threads (requested, else all cores). An app that runs a job in a thread of its
-    own process lowers that thread's priority first (``lower_thread_priority``) instead of giving up
-    a core."""
-    n = max(1, requested if requested > 0 else available_cores())
+    """Set torch CPU threads (requested, else all cores), at most the cores this process may use (a
+    thousand threads on two cores spin against each other and never finish a batch; ``threads_note``
+    says so). An app that runs a job in a thread of its own process lowers that thread's priority
+    first (``lower_thread_priority``) instead of giving up a core."""
+    cores = available_cores()
+    n = max(1, min(requested, cores) if requested > 0 else cores)
     torch.set_num_threads(n)
     keep_freed_memory()
     return n

@@ -30,6 +30,7 @@ from .data import open_dataset
 from .events import LogMessage, Progress
 from .predict import (FILE_NAMES, META_FILE, ONNX_META_KEY, ExportError, Predictor, build_meta, decode_paths,
                       load_exported, torch_predictor)
+from .outputs import ForeignFileError, claim, record, remove_stale_staging, staging_name
 from .runs import load_model
 
 __all__ = ["ExportError", "ExportResult", "Predictor", "export_run", "export_model", "load_exported",
@@ -125,23 +126,51 @@ def parity_images(cfg: RunConfig, sink: Callable | None = None, n: int = PARITY_
     return rng.integers(0, 256, (8, presize, presize, 3), dtype=np.uint8), "random images"
 
 
+class OutputFolderError(ExportError):
+    """The output folder cannot take the export (a file of the user's there, or not a folder)."""
+
+
+def export_names(formats) -> list[str]:
+    """The files an export of ``formats`` writes into its folder."""
+    return [*(FILE_NAMES[f] for f in parse_formats(formats)), META_FILE]
+
+
+def check_out_dir(out_dir, formats, force: bool = False) -> None:
+    """ExportError when ``out_dir`` holds a file of the export's names that this program did not
+    write there (a user's own model.json is never replaced; ``force`` allows it)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"{out} exists and is not a folder: choose an output folder")
+    try:
+        claim(out, export_names(formats), force)
+    except ForeignFileError as e:
+        raise OutputFolderError(str(e)) from None
+
+
 def export_model(model: torch.nn.Module, cfg: RunConfig, classes: Sequence[str], formats, out_dir,
                  sink: Callable | None = None, control: RunControl | None = None,
-                 temperature: float = 1.0) -> list[ExportResult]:
+                 temperature: float = 1.0, force: bool = False) -> list[ExportResult]:
     """Write ``formats`` for an in-memory model to ``out_dir`` and check each one's parity
-    (``temperature`` goes into model.json; every loaded export divides its logits by it)."""
+    (``temperature`` goes into model.json; every loaded export divides its logits by it). A file of
+    the same name that this program did not write there is never replaced (ExportError) unless
+    ``force``; staging folders of killed exports are removed."""
     formats = parse_formats(formats)
     out = Path(out_dir)
+    check_out_dir(out, formats, force)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out, "export")
     model = model.float().eval().to(memory_format=torch.contiguous_format)
     meta = build_meta(cfg, classes, files={f: FILE_NAMES[f] for f in formats}, temperature=temperature)
     # everything is written and checked in a staging folder first, then moved into ``out``: a failed
     # export leaves no model.json without its weights (nor half the formats)
-    stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    stage = Path(tempfile.mkdtemp(prefix=staging_name("export"), dir=out))
     try:
         results = _export_checked(model, cfg, meta, formats, stage, out, sink, control)
-        for name in [*(Path(r.path).name for r in results), META_FILE]:  # model.json last
+        check_out_dir(out, formats, force)  # nothing of the user's appeared meanwhile
+        names = [*(Path(r.path).name for r in results), META_FILE]
+        for name in names:  # model.json last
             os.replace(stage / name, out / name)
+        record(out, names)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return [dataclasses.replace(r, path=str(out / Path(r.path).name)) for r in results]
@@ -191,12 +220,17 @@ def _export_checked(model, cfg: RunConfig, meta: dict, formats: list[str], out: 
 
 def export_run(run_dir: str | os.PathLike, formats: Sequence[str] | str | None = None,
                out_dir: str | os.PathLike | None = None, sink: Callable | None = None,
-               control: RunControl | None = None, which: str = "best") -> list[ExportResult]:
+               control: RunControl | None = None, which: str = "best", force: bool = False) -> list[ExportResult]:
     """Export a run folder's model (checkpoint ``which``) to ``out_dir`` (default run_dir/export), with
-    the temperature fitted on its validation set (calibration.json; 1.0 when there is none)."""
+    the temperature fitted on its validation set (calibration.json; 1.0 when there is none). In a
+    folder of the user's choice a file this program did not write is never replaced unless ``force``
+    (the run's own export folder holds only the program's files)."""
     model, info = load_model(run_dir, which=which, device="cpu")
     cfg = info.config
     fmts = parse_formats(formats, cfg.export.formats)
+    own = Path(run_dir) / "export"
+    out = Path(out_dir) if out_dir else own
+    force = force or out.resolve() == own.resolve()
+    check_out_dir(out, fmts, force)  # before the calibration fit: refused at once
     temperature = run_temperature(run_dir, which, sink, control)
-    return export_model(model, cfg, info.classes, fmts, Path(out_dir) if out_dir else Path(run_dir) / "export",
-                        sink, control, temperature)
+    return export_model(model, cfg, info.classes, fmts, out, sink, control, temperature, force=force)

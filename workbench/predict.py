@@ -25,11 +25,12 @@ from safetensors.torch import load_file
 from . import __version__
 from .atomic import atomic_write_text
 from .augment import center_crop
-from .calibration import abstain_labels, run_temperature
+from .calibration import T_MAX, T_MIN, abstain_labels, run_temperature
 from .config import ConfigError, RunConfig, field_meta, norm_stats
 from .control import RunControl
 from .data.cache import decode_presized, presize_image
-from .data.scan import IMAGE_EXTS
+from .data.scan import walk_images
+from .data.types import Problem
 from .events import Progress
 from .models import create_model
 from .runs import load_model
@@ -107,6 +108,10 @@ def _number_list(v: Any, n: int) -> bool:
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
 
 
+def _number_in(v: Any, lo: float, hi: float) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+
+
 def _int_in(v: Any, lo: int, hi: int) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
@@ -154,6 +159,13 @@ def check_meta(meta: Any, source: str) -> dict:
     if (isinstance(crop, bool) or not isinstance(crop, (int, float)) or not math.isfinite(crop)
             or not c_lo <= crop <= c_hi):
         raise bad(f"input.valid_crop must be a number from {c_lo} to {c_hi}, not {crop!r}")
+    temp = meta.get("temperature", 1.0)
+    if not _number_in(temp, T_MIN, T_MAX):
+        raise bad(f"'temperature' must be a finite number above 0, from {T_MIN:g} to {T_MAX:g} (1 = "
+                  f"uncalibrated), not {temp!r}")
+    d_lo, d_hi = field_meta("model.dropout")["min"], field_meta("model.dropout")["max"]
+    if not _number_in(meta.get("dropout", 0.0), d_lo, d_hi):
+        raise bad(f"'dropout' must be a number from {d_lo} to {d_hi}, not {meta.get('dropout')!r}")
     if not isinstance(meta.get("recipe", {}), dict) or not isinstance(meta.get("files", {}), dict):
         raise bad("'recipe' and 'files' must be tables")
     for fmt, name in meta.get("files", {}).items():
@@ -200,7 +212,7 @@ class Predictor:
         self.image_size, self.presize = int(inp["image_size"]), int(inp["presize"])
         self.mean, self.std = tuple(inp["mean"]), tuple(inp["std"])
         self.valid_crop = float(inp.get("valid_crop", 1.0))  # exports before data.valid_crop: whole square
-        self.temperature = float(meta.get("temperature", 1.0)) or 1.0  # older model.json: uncalibrated
+        self.temperature = float(meta.get("temperature", 1.0))  # older model.json: uncalibrated
 
     @property
     def recipe(self) -> RunConfig:
@@ -326,7 +338,7 @@ def load_torchscript(path: Path) -> Predictor:
     else:
         meta = read_meta(Path(path).parent / META_FILE)
     module.eval()
-    return Predictor(lambda x: module(x), meta, str(path))
+    return check_outputs(Predictor(lambda x: module(x), meta, str(path)))
 
 
 def load_onnx(path: Path) -> Predictor:
@@ -346,7 +358,23 @@ def load_onnx(path: Path) -> Predictor:
     else:
         meta = read_meta(Path(path).parent / META_FILE)
     name = sess.get_inputs()[0].name
-    return Predictor(lambda x: sess.run(None, {name: x.cpu().numpy()})[0], meta, str(path), fixed_size=True)
+    return check_outputs(Predictor(lambda x: sess.run(None, {name: x.cpu().numpy()})[0], meta, str(path),
+                                   fixed_size=True))
+
+
+def check_outputs(pred: Predictor) -> Predictor:
+    """Run one blank image through a loaded file and check it gives one logit per class of its
+    model.json (an ONNX or TorchScript file with other outputs would predict nonsense); ExportError."""
+    n = len(pred.classes)
+    try:
+        out = pred.logits(torch.zeros(1, 3, pred.image_size, pred.image_size))
+    except Exception as e:  # noqa: BLE001 - any failure of the file's own graph
+        raise ExportError(f"{pred.source}: the model fails on a {pred.image_size} px image as its model.json "
+                          f"describes ({type(e).__name__}: {str(e).strip()[:200]})") from None
+    if tuple(out.shape) != (1, n):
+        raise ExportError(f"{pred.source}: the model gives outputs of shape {tuple(out.shape)} for one image, but "
+                          f"its model.json lists {n} classes (expected (1, {n})); export the run again")
+    return pred
 
 
 def load_exported(path: str | os.PathLike) -> Predictor:
@@ -381,17 +409,23 @@ def _sibling_meta(p: Path) -> Path:
 
 
 # --------------------------------------------------------------------- folder prediction to CSV
-def list_images(path: str | os.PathLike) -> list[str]:
-    """The file itself, or every regular image file under a folder (recursive, sorted, hidden files skipped)."""
+def list_images(path: str | os.PathLike, skipped: list | None = None) -> list[str]:
+    """The file itself, or every regular image file under a folder (recursive, sorted, hidden files
+    skipped). Linked folders are never entered (no loop, no image twice); they and anything named like
+    an image that is no regular file (a pipe would block for ever) go to ``skipped`` as Problems."""
     path = Path(path)
     if path.is_file():
         return [str(path)]
+    found: list = []
     out = []
-    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
-        dirnames.sort()
-        out.extend(p for p in (os.path.join(dirpath, f) for f in sorted(filenames)
-                               if os.path.splitext(f)[1].lower() in IMAGE_EXTS and not f.startswith("."))
-                   if os.path.isfile(p))  # regular files only: a pipe named .jpg would block for ever
+    for p in walk_images(path, found):
+        if os.path.isfile(p):
+            out.append(p)
+        else:
+            found.append(Problem(p, "unreadable", f"{p}: not a regular file (a pipe, device, broken link or "
+                                 f"link loop); skipped"))
+    if skipped is not None:
+        skipped.extend(found)
     return out
 
 
@@ -423,9 +457,11 @@ def predict_folder_to_csv(model_path: str | os.PathLike, folder: str | os.PathLi
     """Predict every image under ``folder`` and write the CSV atomically; unreadable files are skipped
     and returned in ``errors``. Used by the GUI's folder prediction (the CLI writes the same CSV)."""
     predictor = load_exported(model_path)
-    paths = list_images(folder)
+    skipped: list = []
+    paths = list_images(folder, skipped)
     if not paths:
         raise ValueError(f"no image files found in {folder}")
     done, probs, errors = predictor.predict_paths(paths, tta=tta, batch_size=batch_size, sink=sink, control=control)
     atomic_write_text(out_csv, predictions_csv(done, probs, predictor.classes, topk))
+    errors = {**{p.path: p.message for p in skipped}, **errors}
     return {"out_csv": str(out_csv), "n_predicted": len(done), "errors": dict(errors)}

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .config import ConfigError, RunConfig
+from .locks import BusyError, run_folder_lock
 from .models import ModelError, create_model
 from .train.checkpoint import CheckpointError, RunFolder, load_checkpoint
 
@@ -64,12 +65,18 @@ def list_runs(runs_dir) -> list[RunInfo]:
 
 def delete_run(run_dir) -> Path:
     """Delete one run folder and everything in it; ``RunError`` (nothing deleted) when the folder does
-    not look like a run folder (none of ``RunFolder.MARKERS`` in it). Returns the deleted path."""
+    not look like a run folder (none of ``RunFolder.MARKERS`` in it) or another process holds its
+    ``.lock`` (a run being trained or resumed). Returns the deleted path."""
     path = Path(run_dir)
     if not RunFolder(path).has_marker():
         raise RunError(f"{path} does not look like a run folder (no {' or '.join(RunFolder.MARKERS)}); "
                        "nothing was deleted.")
-    shutil.rmtree(path)
+    try:
+        with run_folder_lock(path):  # held while deleting: no process can start on it meanwhile
+            shutil.rmtree(path)
+    except BusyError:
+        raise RunError(f"{path} is in use by another process (it is being trained or resumed): stop that "
+                       f"process first; nothing was deleted.") from None
     return path
 
 

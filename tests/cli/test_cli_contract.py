@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,10 +59,29 @@ def _one_sentence(err: str) -> str:
     return lines[-1]
 
 
-@pytest.mark.parametrize("case", ["file", "arch", "device", "cuda", "fp16", "empty", "csv"])
+@pytest.mark.parametrize("case", ["file", "arch", "device", "cuda", "fp16", "empty", "csv", "vit_32px", "out_proc",
+                                  "cache_is_file", "section_scalar", "changes_string", "changes_list"])
 def test_setup_problems_exit_2_before_a_run_folder_exists(case, tmp_path, shapes_dir, capsys, monkeypatch):
+    import shutil
     runs = tmp_path / "runs"
     data, extra = str(shapes_dir), []
+    if case == "vit_32px":
+        extra = ["--set", "model.arch=vit_b_16"]
+    elif case == "out_proc":
+        extra = ["--out", "/proc/workbench-run"]
+    elif case == "cache_is_file":
+        (tmp_path / "afile").write_text("x")
+        extra = ["--set", f"data.cache_dir={tmp_path / 'afile'}"]
+    elif case == "section_scalar":
+        (tmp_path / "r.toml").write_text("train = 5\n")
+        extra = ["--config", str(tmp_path / "r.toml")]
+    elif case.startswith("changes_"):
+        data = str(tmp_path / "data")
+        shutil.copytree(shapes_dir, data)
+        first = next(p for p in sorted(Path(data).rglob("*.png"))).relative_to(data).as_posix()
+        (Path(data) / ".workbench").mkdir()
+        change = "relabel" if case == "changes_string" else ["relabel", "b"]
+        (Path(data) / ".workbench" / "changes.json").write_text(json.dumps({"version": 1, "changes": {first: change}}))
     if case == "file":
         data = str(next(shapes_dir.rglob("*.png")))
     elif case == "arch":
@@ -83,6 +103,10 @@ def test_setup_problems_exit_2_before_a_run_folder_exists(case, tmp_path, shapes
     line = _one_sentence(capsys.readouterr().err)
     assert rc == 2, line
     assert not runs.exists() or not any(runs.iterdir()), list(runs.iterdir())
+    expected = {"vit_32px": "it needs exactly 224 px", "out_proc": "cannot make the run folder /proc/workbench-run",
+                "cache_is_file": "is a file, not a folder", "section_scalar": "section 'train' must be a table",
+                "changes_string": "must be a table with an action", "changes_list": "must be a table with an action"}
+    assert expected.get(case, "") in line
 
 
 def _copy_run(tmp_path_factory, tmp_path):
@@ -123,3 +147,51 @@ def test_lr_find_and_crossval_check_the_setup_first(command, tmp_path, shapes_di
     assert main(argv) == 2
     assert "unknown device" in _one_sentence(capsys.readouterr().err)
     assert not runs.exists() and not out.exists()
+
+
+def test_threads_above_the_cores_are_capped_with_a_note_and_sigterm_still_stops(tmp_path, shapes_dir, monkeypatch,
+                                                                               capsys):
+    import workbench.device as device_mod
+    from workbench.events import FitStarted
+    monkeypatch.setattr(device_mod, "available_cores", lambda: 2)
+    seen = []
+
+    class TermAtStart(train_cmd.TrainProgress):
+        def __call__(self, event):
+            super().__call__(event)
+            if isinstance(event, FitStarted):
+                seen.append(torch.get_num_threads())
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(train_cmd, "TrainProgress", TermAtStart)
+    out = tmp_path / "run"
+    sets = ["train.threads=1000" if s == "train.threads=1" else s for s in SETS]
+    assert main(["train", str(shapes_dir), *sets, "--out", str(out)]) == 130
+    assert seen == [2]
+    assert "train.threads = 1000 is more than the 2 core(s)" in (out / "log.txt").read_text()
+    assert "using 2" in capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text())["status"] == "cancelled"
+
+
+def test_suggest_out_a_folder_is_refused(tmp_path, shapes_dir, capsys):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    assert main(["suggest", str(shapes_dir), "--out", str(folder)]) == 2
+    assert "is a folder" in _one_sentence(capsys.readouterr().err) and not any(folder.iterdir())
+
+
+def test_disk_full_is_its_message_without_a_traceback(tmp_path, shapes_dir, monkeypatch, capsys):
+    import collections
+    import shutil as shutil_mod
+
+    from workbench import atomic
+    out = tmp_path / "run"
+    real = shutil_mod.disk_usage
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(atomic.shutil, "disk_usage",
+                        lambda p: usage(10**9, 10**9 - 2000, 2000) if str(p).startswith(str(out)) else real(p))
+    assert main(["train", str(shapes_dir), *SETS, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    assert "not enough disk space for the checkpoint last.pt" in captured.err
+    assert json.loads((out / "metrics.json").read_text())["status"] == "failed"

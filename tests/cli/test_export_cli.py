@@ -141,7 +141,7 @@ def test_crossval_command(shapes_flat_dir, tmp_path, monkeypatch, capsys):
     import workbench.train.run as run_mod
     calls = []
 
-    def fake_train(cfg, sink=None, control=None):
+    def fake_train(cfg, sink=None, control=None, run_dir=None):
         calls.append(cfg.data.labels_csv)
         return run_mod.RunResult(tmp_path / cfg.name, "completed", {"valid_accuracy": 0.5, "valid_loss": 1.0})
     monkeypatch.setattr(run_mod, "train", fake_train)

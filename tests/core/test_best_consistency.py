@@ -78,6 +78,25 @@ def test_crash_at_every_write_then_resume_keeps_best_consistent(tmp_path, monkey
         want = min(range(len(losses)), key=losses.__getitem__)
         assert metrics["best_epoch"] == recorded_best(last) == int(best["epoch"]) == want, (k, calls)
         assert metrics["valid_loss"] == pytest.approx(losses[want])
+        assert [r["epoch"] for r in f.read_history()] == [r["epoch"] for r in last["history"]] == [0, 1, 2], \
+            (k, calls[k])
         if want == last["epoch"]:
             for a, b in zip(best["model"].values(), last["model"].values()):
                 assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("status", ["running", "completed"])
+def test_history_lost_after_the_final_last_pt_is_recovered_on_resume(tmp_path, tiny_model, status):
+    """The state a SIGKILL leaves between the final last.pt and history.csv (e.g. while best.pt is
+    written): history.csv lacks the last epoch; resume ("already finished") rewrites it from last.pt."""
+    data = make_shapes_dataset(tmp_path / "data", n_train=6, n_valid=3, size=16)
+    run_dir = tmp_path / "run"
+    assert train(_cfg(data, tmp_path), run_dir=run_dir).status == "completed"
+    f = RunFolder(run_dir)
+    full = f.history.read_text()
+    f.write_history(f.read_history()[:2])
+    f.write_metrics({**json.loads(f.metrics.read_text()), "status": status})
+    res = resume(run_dir)
+    assert res.status == "completed" and res.message == "the run is already finished"
+    assert f.history.read_text() == full
+    assert "rewrote history.csv from last.pt" in f.log.read_text()

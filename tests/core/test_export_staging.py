@@ -29,7 +29,7 @@ def test_good_export_moves_files_into_place(tmp_path, tmp_path_factory):
     run = trained_run(tmp_path_factory)
     out = tmp_path / "out"
     res = export_run(run, "safetensors", out)
-    assert sorted(p.name for p in out.iterdir()) == ["model.json", "model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == [".workbench-written.json", "model.json", "model.safetensors"]
     assert res[0].path == str(out / "model.safetensors")
     umask = os.umask(0)
     os.umask(umask)

@@ -168,7 +168,7 @@ def test_run_folds_writes_fold_splits_and_summary(shapes_flat_dir, tmp_path, mon
     from workbench.data import open_dataset
     seen = []
 
-    def fake_train(cfg, sink=None, control=None):
+    def fake_train(cfg, sink=None, control=None, run_dir=None):
         ds = open_dataset(cfg.data, cfg.seed)
         seen.append((cfg.name, sorted(it.path for it in ds.valid), len(ds.train)))
         acc = 0.5 + 0.1 * len(seen)

@@ -41,13 +41,19 @@ def _edit(meta: dict, case: str) -> str:
         inp["image_size"], inp["presize"] = 6000, 12000
     elif case == "files_escape":
         meta["files"] = {"safetensors": "../../etc/passwd"}
+    elif case.startswith("temp_"):
+        meta["temperature"] = {"temp_neg": -1.0, "temp_zero": 0, "temp_nan": math.nan, "temp_inf": math.inf,
+                               "temp_str": "2", "temp_huge": 1e300}[case]
+    elif case == "dropout_neg":
+        meta["dropout"] = -1
     if case == "deep":
         return "[" * 200_000 + "]" * 200_000
     return json.dumps(meta)
 
 
 CASES = ["classes_int", "size_0", "size_neg", "mean_2", "std_0", "std_nan", "crop_0", "crop_neg", "size_6000",
-         "files_escape", "deep"]
+         "files_escape", "deep", "temp_neg", "temp_zero", "temp_nan", "temp_inf", "temp_str", "temp_huge",
+         "dropout_neg"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -62,8 +68,27 @@ def test_malformed_model_json_is_refused(case, export_dir, tmp_path, tmp_path_fa
     img = next((trained_run(tmp_path_factory).parents[1] / "shapes").rglob("*.png"))
     assert main(["predict", str(d / "model.json"), str(img)]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and err.startswith("error: ")
+    assert "Traceback" not in err and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    if case.startswith("temp_"):
+        assert "'temperature' must be a finite number above 0" in err
 
 
 def test_the_export_itself_loads(export_dir):
     assert load_exported(export_dir / "model.json").image_size == 32
+
+
+@pytest.mark.parametrize("n_out", [1, 5])
+def test_onnx_whose_outputs_differ_from_its_model_json_is_refused(n_out, export_dir, tmp_path, tmp_path_factory,
+                                                                  capsys):
+    import torch
+
+    from workbench.export import write_onnx
+    meta = json.loads((export_dir / "model.json").read_text())
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, n_out)).eval()
+    path = write_onnx(model, meta, tmp_path, torch.zeros(2, 3, 32, 32))
+    with pytest.raises(ExportError, match=rf"shape \(1, {n_out}\).*lists 3 classes"):
+        load_exported(path)
+    img = next((trained_run(tmp_path_factory).parents[1] / "shapes").rglob("*.png"))
+    assert main(["predict", str(path), str(img)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ") and "lists 3 classes" in err

@@ -68,3 +68,26 @@ def test_log_lines_are_appended_not_rewritten(tmp_path):
     lines = f.log.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 201 and lines[0].endswith(" first") and lines[-1].endswith(" line 199 é")
     assert f.log.stat().st_ino == inode  # the same file, appended to
+
+
+def test_delete_run_is_refused_while_another_process_holds_its_lock(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    run = tmp_path / "run-live"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / RunFolder.CONFIG).write_text("")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom workbench.locks import run_folder_lock\n"
+         f"with run_folder_lock({str(run)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunError, match="in use by another process.*nothing was deleted"):
+            delete_run(run)
+        assert (run / RunFolder.CONFIG).is_file() and (run / "checkpoints").is_dir()
+    finally:
+        holder.communicate("")
+    assert delete_run(run) == run and not run.exists()  # free again: deleted

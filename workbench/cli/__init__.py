@@ -8,6 +8,7 @@ import sys
 import time
 
 from .. import __version__
+from ..atomic import DiskFullError
 from .common import UsageError
 
 COMMANDS = ["gui", "demo", "demo_data", "inspect", "suggest", "train", "lr_find", "resume", "evaluate", "export", "predict", "crossval", "audit", "launch", "weights"]
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except DiskFullError as e:  # says how much space is needed, where, and what to do
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..control import RunControl
+from ..locks import BusyError
 from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config, require_dataset, require_folds
 
 
@@ -13,7 +14,9 @@ def add_parser(sub) -> None:
                                    "own train/valid split is ignored), train one run per fold (run names end "
                                    "in -fold<i>) and write <runs_dir>/<name>-cv/summary.json with the mean "
                                    "and standard deviation of accuracy and validation loss. Ctrl-C stops "
-                                   "after the current batch; the summary covers the folds done. Exit code 0 "
+                                   "after the current batch; the summary covers the folds done. Run again with "
+                                   "the same name (--set name=...), recipe and K, finished folds are kept and "
+                                   "a stopped fold resumes. Exit code 0 "
                                    "when every fold completed, 1 when one failed, 130 when stopped.")
     p.add_argument("dataset", nargs="?", help="dataset folder (or data.path in the config)")
     p.add_argument("--folds", type=int, default=5, metavar="K", help="number of folds (default 5)")
@@ -30,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with ctrl_c_stops(control, sink):
             summary = run_folds(cfg, args.folds, sink=sink, control=control)
-    except ValueError as e:
-        raise UsageError(str(e)) from e
+    except (ValueError, FileExistsError, BusyError) as e:  # incl. a fold folder in use by another process
+        raise UsageError(str(e)) from None
     for f in summary["folds"]:
         acc = "-" if f["accuracy"] is None else f"{f['accuracy']:.4f}"
         loss = "-" if f["valid_loss"] is None else f"{f['valid_loss']:.4f}"

@@ -18,11 +18,14 @@ def add_parser(sub) -> None:
                    help="comma-separated formats: safetensors,torchscript,onnx (default: the run's export.formats)")
     p.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/export)")
     p.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint to export")
+    p.add_argument("--force", action="store_true",
+                   help="replace files of the same names in --out that workbench did not write (never done "
+                        "otherwise)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import ExportError, export_run, parse_formats
+    from ..export import ExportError, OutputFolderError, export_run, parse_formats
     from ..runs import RunError
     run_dir = Path(args.run_dir)
     require_run(run_dir)
@@ -32,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     except ExportError as e:
         raise UsageError(str(e)) from e
     try:
-        results = export_run(run_dir, args.formats, args.out, sink=TerminalProgress(sys.stderr), which=args.which)
-    except RunError as e:  # not a readable run: bad input, nothing written
+        results = export_run(run_dir, args.formats, args.out, sink=TerminalProgress(sys.stderr), which=args.which,
+                             force=args.force)
+    except (RunError, OutputFolderError) as e:  # not a readable run, a user's file in --out: nothing written
         raise UsageError(str(e)) from None
     except ExportError as e:
         print(f"export failed: {e}", file=sys.stderr)

@@ -14,8 +14,12 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..data import DatasetError
 from ..events import Event, LRFindStep
+from ..outputs import ForeignFileError, claim, record
 from .common import TerminalProgress, UsageError, add_config_args, load_config, require_dataset
 from .train_cmd import check_weights, explicit_keys
+
+
+CSV_NAME = "lr_find.csv"
 
 
 def add_parser(sub) -> None:
@@ -27,6 +31,8 @@ def add_parser(sub) -> None:
     add_config_args(p)
     p.add_argument("--out", metavar="DIR", default=".", help="folder for lr_find.csv (default: current folder)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the curve in the terminal")
+    p.add_argument("--force", action="store_true",
+                   help="replace an lr_find.csv in --out that workbench did not write (never done otherwise)")
     p.add_argument("--unfrozen", action="store_true",
                    help="fine-tune: test the phase after unfreezing (whole model, discriminative rates) instead "
                         "of the first epoch (frozen body when tricks.freeze_epochs > 0)")
@@ -116,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} exists and is not a folder")
+    try:
+        claim(out_dir, [CSV_NAME], args.force)  # a user's own lr_find.csv is never replaced
+    except ForeignFileError as e:
+        raise UsageError(str(e)) from None
     from ..lr_find import lr_find
     from ..train.preflight import SetupError, preflight
 
@@ -125,8 +135,15 @@ def run(args: argparse.Namespace) -> int:
         result = lr_find(cfg, sink=sink, unfrozen=args.unfrozen)
     except (DatasetError, SetupError) as e:
         raise UsageError(str(e)) from e
-    csv_path = out_dir / "lr_find.csv"
-    atomic_write_text(csv_path, curve_csv(result.lrs, result.losses, result.smooth_losses))
+    csv_path = out_dir / CSV_NAME
+    try:
+        claim(out_dir, [CSV_NAME], args.force)  # nothing of the user's appeared meanwhile
+        atomic_write_text(csv_path, curve_csv(result.lrs, result.losses, result.smooth_losses))
+        record(out_dir, [CSV_NAME])
+    except ForeignFileError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write {csv_path}: {e.strerror or e}") from None
     if not args.no_plot:
         plot = ascii_plot(result.lrs, result.smooth_losses, result.suggestions)
         if plot:

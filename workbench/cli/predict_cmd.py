@@ -41,10 +41,12 @@ def run(args: argparse.Namespace) -> int:
         predictor = load_exported(args.model)
     except (ExportError, FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
-    paths = list_images(src)
+    skipped: list = []
+    paths = list_images(src, skipped)
+    for problem in skipped:
+        print(f"skipped {problem.message}", file=sys.stderr)
     if not paths:
-        print(f"no image files found in {src}", file=sys.stderr)
-        return 1
+        raise UsageError(f"no image files found in {src}")
     done, probs, errors = predictor.predict_paths(paths, tta=args.tta, batch_size=args.batch_size,
                                                   sink=TerminalProgress(sys.stderr))
     for path, msg in errors.items():

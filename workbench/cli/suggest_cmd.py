@@ -23,6 +23,9 @@ def cmd(args: argparse.Namespace) -> int:
     cfg = load_config(args, args.dataset)
     if not Path(cfg.data.path).expanduser().is_dir():
         raise UsageError(f"dataset folder not found: {cfg.data.path}")
+    if args.out and Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} is a folder: give the recipe file to write, e.g. "
+                         f"{Path(args.out) / 'recipe.toml'}")
     sink = TerminalProgress()
     try:
         ds = open_dataset(cfg.data, cfg.seed, sink=sink)
@@ -35,7 +38,10 @@ def cmd(args: argparse.Namespace) -> int:
     result = suggest(facts, cfg, args.budget_minutes or 0.0)
     text = result.to_toml()
     if args.out:
-        atomic_write_text(args.out, text)
+        try:
+            atomic_write_text(args.out, text)
+        except OSError as e:
+            raise UsageError(f"cannot write {args.out}: {e.strerror or e}") from None
         print(f"recipe written to {args.out}", file=sys.stderr)
         print(f"train it: workbench train --config {args.out}", file=sys.stderr)
     else:

@@ -171,9 +171,8 @@ def _apply_changes(root: Path, items: dict, classes: tuple, notes: list, problem
     """Leave out quarantined files and give relabelled files their new class (existing classes only)."""
     try:
         cs = ChangeSet.load(root, beside_data)
-    except ValueError as ex:
-        problems.append(Problem(str(root), "sidecar_unreadable", f"{ex}; relabels and quarantines ignored", False))
-        return
+    except ValueError as ex:  # training without the relabels / quarantines chosen would be silently wrong
+        raise DatasetError(str(ex)) from None
     for rel, ch in sorted(cs.by_rel().items()):
         it = items.get(rel)
         if it is None:

@@ -45,29 +45,15 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name in SKIP_NAMES
 
 
-def _points_up(folder: Path, link: str) -> bool:
-    target = os.path.realpath(link)
-    here = os.path.realpath(folder)
-    return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
-
-
 def walk_images(top: Path | str, errors: list | None = None) -> Iterator[str]:
-    """Image files under ``top`` (recursive, sorted per folder), following symlinks without loops.
+    """Image files under ``top`` (recursive, sorted per folder). A linked folder is never entered
+    (no loops, no image listed twice); it is named in ``errors`` instead. Linked image files are listed.
 
-    Hidden files and folders are skipped. Broken links with an image extension are yielded so the
-    health check reports them."""
-    visited: set = set()
+    Hidden files and folders are skipped. Anything else named like an image (a broken link, a link
+    loop, a pipe) is yielded so the health check reports it rather than dropping it silently."""
     stack = [str(top)]
     while stack:
         d = stack.pop()
-        try:
-            st = os.stat(d)
-        except OSError:
-            continue
-        key = (st.st_dev, st.st_ino)
-        if key in visited:
-            continue
-        visited.add(key)
         try:
             with os.scandir(d) as it:
                 children = sorted(it, key=lambda e: e.name)
@@ -79,16 +65,29 @@ def walk_images(top: Path | str, errors: list | None = None) -> Iterator[str]:
         for e in children:
             if _hidden(e.name):
                 continue
+            is_link = False
             try:
-                if e.is_dir(follow_symlinks=True):
-                    if e.is_symlink() and _points_up(d, e.path):
-                        continue  # a link to a folder above: would list the same images again
+                is_link = e.is_symlink()
+                if e.is_dir(follow_symlinks=False):
                     subdirs.append(e.path)
-                elif is_image_name(e.name) and (e.is_file(follow_symlinks=True) or e.is_symlink()):
-                    yield e.path
+                    continue
+                if is_link and _is_dir(e.path):
+                    if errors is not None:
+                        errors.append(Problem(e.path, "linked_folder", f"{e.path}: a link to a folder, not "
+                                              f"followed (images are only searched in real folders)"))
+                    continue
             except OSError:
-                continue
+                pass
+            if is_image_name(e.name):
+                yield e.path
         stack.extend(reversed(subdirs))
+
+
+def _is_dir(path: str) -> bool:
+    try:
+        return os.path.isdir(path)
+    except OSError:
+        return False
 
 
 def _subdirs(folder: Path) -> list[Path]:

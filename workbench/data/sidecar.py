@@ -61,8 +61,14 @@ class ChangeSet:
         try:
             data = json.loads(read.read_text(encoding="utf-8"))
             changes, history = dict(data.get("changes", {})), list(data.get("history", []))
-        except (OSError, ValueError, AttributeError) as e:
+        except (OSError, ValueError, AttributeError, TypeError, RecursionError) as e:
             raise ValueError(f"{read}: cannot read the relabel/quarantine file ({e})") from e
+        for rel, change in changes.items():
+            why = _bad_change(change)
+            if why:
+                raise ValueError(f"{read}: the change of {rel!r} {why}, not {change!r:.80}; fix or delete the file")
+        history = [h for h in history if isinstance(h, dict) and isinstance(h.get("path"), str)
+                   and (h.get("before") is None or not _bad_change(h.get("before")))]  # undo steps only
         return cls(root, write, changes, history)
 
     @property
@@ -150,6 +156,17 @@ class ChangeSet:
             self._location = fb
             atomic_write_json(fb, data)
         return self._location
+
+
+def _bad_change(change) -> str:
+    """Why ``change`` is not a change this program writes ('' when it is one)."""
+    if not isinstance(change, dict):
+        return "must be a table with an action"
+    if change.get("action") not in (RELABEL, QUARANTINE):
+        return f"must have action '{RELABEL}' or '{QUARANTINE}'"
+    if change["action"] == RELABEL and not (isinstance(change.get("new_class"), str) and change["new_class"].strip()):
+        return "is a relabel without a class name (new_class)"
+    return ""
 
 
 def _now() -> str:

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig
+from ..config import RunConfig, field_meta
 from ..data.report import require_trainable
 from ..data import DatasetError, open_dataset
-from ..device import pick_device, pick_precision
+from ..device import pick_device, pick_precision, threads_note
 from ..models import ModelError, check_arch, create_model
+from ..paths import cache_root
 
 ACTIVATION_FACTOR = 1.5  # saved outputs plus the transient gradients of the backward pass
 WARN_SHARE = 0.8
@@ -115,6 +116,56 @@ def estimate_memory(cfg: RunConfig, n_classes: int, device: torch.device) -> Mem
     return MemoryEstimate(int(needed), available_memory(device), per_image, int(params))
 
 
+def _runs_at(model: torch.nn.Module, size: int) -> bool:
+    try:
+        model(torch.empty(2, 3, size, size, device="meta"))
+        return True
+    except Exception:  # noqa: BLE001 - any failure at this size
+        return False
+
+
+def check_input_size(cfg: RunConfig) -> None:
+    """SetupError when the architecture cannot take the recipe's image size (a ViT needs its own
+    size exactly), naming the size it needs; checked on the meta device (shapes only, no memory)."""
+    sizes = {cfg.data.image_size}
+    if cfg.tricks.progressive_resize and cfg.tricks.prog_start_size > 0:
+        sizes.add(min(cfg.tricks.prog_start_size, cfg.data.image_size))
+    try:
+        with torch.device("meta"):
+            model = create_model(cfg.model.arch, 2, cfg.model.dropout)
+        model.train()
+    except Exception:  # noqa: BLE001 - the architecture check reports what is wrong with it
+        return
+    bad = sorted(s for s in sizes if not _runs_at(model, s))
+    if not bad:
+        return
+    lo, hi = int(field_meta("data.image_size")["min"]), int(field_meta("data.image_size")["max"])
+    good = next((s for s in range(max(lo, 16), hi + 1, 16) if _runs_at(model, s)), None)
+    if good is None:
+        return  # no size works on the meta device: training will say what fails
+    what = (f"exactly {good} px" if not _runs_at(model, good + 16) and not _runs_at(model, good * 2)
+            else f"at least about {good} px")
+    key = "data.image_size" if cfg.data.image_size in bad else "tricks.prog_start_size"
+    raise SetupError(f"model.arch={cfg.model.arch} cannot take {bad[0]} px images ({key}); it needs {what}: "
+                     f"set {key}={good} or choose another architecture")
+
+
+def check_cache_dir(cfg: RunConfig) -> None:
+    """SetupError when the cache folder (data.cache_dir or its default) cannot be made or written."""
+    root = cache_root(cfg.data.cache_dir)
+    key = "data.cache_dir" if cfg.data.cache_dir else "the cache folder ($WORKBENCH_CACHE_DIR)"
+    if root.exists() and not root.is_dir():
+        raise SetupError(f"{key} {root} is a file, not a folder: set it to a folder this program can write")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SetupError(f"{key} {root} cannot be used: {e.strerror or e} (it must be a folder this program "
+                         f"can write)") from None
+    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+        raise SetupError(f"{key} {root} cannot be used: {'not a folder' if not root.is_dir() else 'not writable'} "
+                         f"(it must be a folder this program can write)")
+
+
 def check_memory(cfg: RunConfig, n_classes: int, device: torch.device) -> str:
     """Raise SetupError when the run will not fit on the CPU; returns a warning ('' when fine)."""
     est = estimate_memory(cfg, n_classes, device)
@@ -143,6 +194,8 @@ def preflight(cfg: RunConfig, sink=None, control=None, check_data: bool = True):
         precision = pick_precision(device, cfg.train.precision)
     except (ModelError, ValueError) as e:
         raise SetupError(str(e)) from None
+    check_input_size(cfg)
+    check_cache_dir(cfg)
     ds = None
     if check_data:
         try:
@@ -155,7 +208,7 @@ def preflight(cfg: RunConfig, sink=None, control=None, check_data: bool = True):
             require_trainable(ds)  # e.g. one class: the same sentence the app shows
         except DatasetError as e:
             raise SetupError(f"{cfg.data.path}: {e}") from None
-    if os.environ.get("WORKBENCH_SKIP_MEMORY_CHECK"):
-        return ds, device, precision, ""
-    warning = check_memory(cfg, len(ds.classes) if ds is not None else 2, device)
-    return ds, device, precision, warning
+    notes = [threads_note(cfg.train.threads)]
+    if not os.environ.get("WORKBENCH_SKIP_MEMORY_CHECK"):
+        notes.append(check_memory(cfg, len(ds.classes) if ds is not None else 2, device))
+    return ds, device, precision, "\n".join(n for n in notes if n)

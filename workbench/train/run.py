@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import random
 import time
 import traceback as tb
@@ -19,8 +20,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..atomic import atomic_write_json
-from ..config import ConfigError, RunConfig, with_norm
+from ..atomic import DiskFullError, atomic_write_json
+from ..config import ConfigError, RunConfig, field_meta, with_norm
 from ..control import Cancelled, RunControl
 from ..data import open_dataset
 from ..data.pipeline import DataBundle, build_loaders
@@ -179,6 +180,24 @@ def repair_best(folder: RunFolder, state: dict) -> str:
             f"re-saved best.pt from last.pt")
 
 
+def repair_history(folder: RunFolder, state: dict) -> str:
+    """Make history.csv list exactly the epochs last.pt records. history.csv is written after last.pt,
+    so a kill between the two loses the last row (and a paced last.pt may be older than history.csv,
+    whose later rows are then trained again); last.pt's own history is the truth on resume.
+    Returns what was done ('' when history.csv was right)."""
+    rows = [dict(r) for r in state.get("history", []) if isinstance(r, dict)]
+    try:
+        have = [int(r.get("epoch", -1)) for r in folder.read_history()]
+    except (OSError, ValueError, TypeError):
+        have = None
+    want = [int(r.get("epoch", -1)) for r in rows]
+    if have == want:
+        return ""
+    folder.write_history(rows)
+    return (f"history.csv listed {'an unreadable table' if have is None else f'{len(have)} epoch(s)'}, "
+            f"last.pt records {len(want)}: rewrote history.csv from last.pt")
+
+
 def valid_fingerprint(items) -> str:
     """A hash of the validation set (files and labels): resume warns when it has changed."""
     h = hashlib.sha1()
@@ -283,6 +302,8 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
         status, message, trace = "cancelled", "stopped by the user", ""
         if isinstance(e, KeyboardInterrupt):
             message = "aborted by the user"
+    except DiskFullError as e:  # its message says what is needed and what to do: no traceback before it
+        status, message, trace = "failed", str(e), ""
     except Exception as e:  # noqa: BLE001 - every failure is reported, never lost
         status, message, trace = "failed", f"{type(e).__name__}: {e}" if not str(e) else str(e), tb.format_exc()
     wall = prior_wall + time.perf_counter() - t0
@@ -334,7 +355,10 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
     cfg = with_norm(cfg)  # the run's config records the normalization it trains with
     if dinfo.is_main:
         check_out_folder(folder.path)
-    folder.create()
+    try:
+        folder.create()
+    except OSError as e:
+        raise SetupError(f"cannot make the run folder {folder.path}: {e.strerror or e}") from None
     with _locked(folder):
         if dinfo.is_main:
             if folder.config.is_file():  # another process started a run here meanwhile
@@ -372,6 +396,10 @@ def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
         raise SetupError(f"cannot resume {folder.path}: {folder.metrics.name} does not hold an object")
     if not folder.last.is_file():
         return prior, None
+    wall = prior.get("wall_seconds", 0.0)
+    if wall is not None and not _number_in(wall, 0.0, float("inf")):
+        raise SetupError(f"cannot resume {folder.path}: {folder.metrics.name} holds wall_seconds {wall!r}, "
+                         f"not a number of seconds")
     try:
         state = load_checkpoint(folder.last)
         int(state["next_epoch"]), int(state["epoch"])
@@ -379,7 +407,30 @@ def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
         raise SetupError(f"cannot resume: {e}") from None
     except (KeyError, TypeError, ValueError) as e:
         raise SetupError(f"cannot resume: {folder.last} is not a training checkpoint ({e})") from None
+    check_state_numbers(state, folder.last)
     return prior, state
+
+
+def _number_in(v: Any, lo: float, hi: float, whole: bool = False) -> bool:
+    if isinstance(v, bool) or not isinstance(v, int if whole else (int, float)):
+        return False
+    return (isinstance(v, int) or math.isfinite(v)) and lo <= v <= hi
+
+
+def check_state_numbers(state: dict, path: Path) -> None:
+    """The numbers of a last.pt that resume trusts, range-checked like recipe values (SetupError)."""
+    max_epochs = int(field_meta("train.epochs")["max"])
+    max_batch = int(field_meta("data.batch_size")["max"])
+    checks = [("n_epochs", 1, max_epochs, True), ("next_epoch", 0, max_epochs, True),
+              ("epoch", -1, max_epochs, True), ("step", 0, float("inf"), True),
+              ("batch_size", 1, max_batch, True), ("lr_scale", 1e-30, 1.0, False)]
+    for key, lo, hi, whole in checks:
+        if key in state and not _number_in(state[key], lo, hi, whole):
+            raise SetupError(f"cannot resume: {path} holds {key} = {state[key]!r}, outside {lo} .. {hi}; the file "
+                             f"is damaged or was not written by this program")
+    if state.get("valid_batch_size") and not _number_in(state["valid_batch_size"], 1, max_batch, True):
+        raise SetupError(f"cannot resume: {path} holds valid_batch_size = {state['valid_batch_size']!r}, "
+                         f"outside 1 .. {max_batch}")
 
 
 def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control) -> RunResult:
@@ -397,6 +448,9 @@ def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control) -> RunResul
     repaired = repair_best(folder, state) if distributed.current().is_main else ""
     if repaired:
         folder.append_log(repaired)
+    recovered = repair_history(folder, state) if distributed.current().is_main else ""
+    if recovered:
+        folder.append_log(recovered)
     if finished:
         if prior.get("status") not in ("completed", "early_stopped") or repaired:
             status = prior.get("status") if prior.get("status") in ("completed", "early_stopped") else "completed"
