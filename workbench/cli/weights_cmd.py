@@ -1,8 +1,9 @@
 """``workbench weights list|get|import``: the pretrained-weights store from the command line.
 
 ``list`` never touches the network; ``get`` is the only command that downloads (with a progress bar;
-Ctrl-C cancels and leaves no partial file); ``import`` checks a file fetched elsewhere and stores it in
-the cache in a format the store reads back (``--allow-partial`` keeps a file that fits only partly). Exit code 2 with one sentence for anything unusable.
+Ctrl-C cancels and leaves no partial file); ``import`` checks a file fetched elsewhere and stores it
+in the cache in a format the store reads back (``--allow-partial`` keeps a file that fits only
+partly). Exit code 2 with one sentence for anything unusable.
 """
 from __future__ import annotations
 
