@@ -56,7 +56,7 @@ def test_catalogue_search_and_pick(qtbot, picker, session):
     i = next(i for i, r in enumerate(picker._rows) if r.arch == "mobilenet_v3_small")
     row = picker._rows[i]
     assert row.params_m == pytest.approx(2.5, abs=0.1) and row.input_size == 224
-    assert picker.table.item(i, 4).text().startswith("download")  # the test cache is empty
+    assert picker.table.item(i, 1).text().startswith("download")  # the test cache is empty
     picker._pick_row(i)
     assert session.config.model.arch == ARCH
     assert [picker.tag_box.itemText(k) for k in range(picker.tag_box.count())] == ["none", "IMAGENET1K_V1"]
@@ -68,7 +68,7 @@ def test_the_bundled_backbone_is_listed_first_on_disk_and_picking_it_selects_its
     first = picker._rows[0]
     assert (first.arch, first.state, first.tag) == ("timm/tf_efficientnet_lite0", "bundled", "in1k")
     assert picker.table.item(0, 0).text() == "timm/tf_efficientnet_lite0"
-    assert picker.table.item(0, 4).text() == "on disk (bundled)" and picker.table.item(0, 4).font().bold()
+    assert picker.table.item(0, 1).text() == "on disk (bundled)" and picker.table.item(0, 0).font().bold()
     assert picker.table.item(0, 3).text() == "224"
     states = [r.state for r in picker._rows]
     assert states.index("downloadable") > max(i for i, s in enumerate(states) if s == "bundled")

@@ -22,7 +22,9 @@ from ..jobs import JobFailed, JobKind, submit
 NETWORK_LINE = ("Network: the app downloads weights only when you press Download. Training, the LR finder, "
                 "export and prediction never use the network; weights bundled with the install and those "
                 "already in torchvision's or timm's cache are found without it.")
-COLUMNS = ("architecture", "family", "params", "input", "weights")
+# the family (torchvision or timm) is in the name (timm/...) and the tooltip; the weights' state comes
+# second so the narrow recipe column shows it without scrolling
+COLUMNS = ("architecture", "weights", "params", "input")
 
 
 def state_text(state: str, size: int) -> str:
@@ -55,10 +57,12 @@ class ModelPicker(QGroupBox):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        # fixed starting widths the user can drag (long timm names show in full in the tooltip); the
-        # weights status fills the rest, and the table scrolls sideways in a narrow column
-        for col, width in enumerate((128, 76, 58, 38)):
+        # fixed starting widths the user can drag (long timm names are cut in the middle, so the end that
+        # tells siblings apart stays, and show in full in the tooltip); the table scrolls sideways in a
+        # narrow column
+        for col, width in enumerate((150, 124, 52)):
             self.table.setColumnWidth(col, width)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header.setStretchLastSection(True)
         self.table.setFixedHeight(200)
         self.table.cellClicked.connect(lambda row, _col: self._pick_row(row))
@@ -123,13 +127,13 @@ class ModelPicker(QGroupBox):
         self._rows = rows
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            cells = (r.arch, r.family, f"{r.params_m:.1f} M" if r.params_m else "", str(r.input_size or ""),
-                     state_text(r.state, r.size_bytes))
+            cells = (r.arch, state_text(r.state, r.size_bytes), f"{r.params_m:.1f} M" if r.params_m else "",
+                     str(r.input_size or ""))
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{r.arch} ({r.family}): {state_text(r.state, r.size_bytes)}"
                                 + (f", weights {r.tag}: picking it selects them" if r.on_disk else ""))
-                if r.on_disk and j in (0, 4):
+                if r.on_disk and j == 0:
                     font = item.font()
                     font.setBold(True)
                     item.setFont(font)
@@ -197,6 +201,7 @@ class ModelPicker(QGroupBox):
     def refresh_status(self) -> None:
         m = self.session.config.model
         busy = self._downloading
+        self.status_label.setToolTip("")
         if m.pretrained.lower() == NONE:
             self.status_label.setText(f"{m.arch}: random initial weights" +
                                       (f" (starting from the file {m.weights})" if m.weights else ""))
@@ -209,14 +214,15 @@ class ModelPicker(QGroupBox):
             self.download_btn.setEnabled(False)
             return
         src = bundled_source(m.arch, m.pretrained) if st.state == "bundled" else None
-        text = {"bundled": f"{st.spec.key}: bundled with the install ({src.package if src else 'package'}), on disk "
-                           f"at {st.path} ({st.size_bytes / 1e6:.0f} MB); trained at {st.spec.input_size} px, "
+        text = {"bundled": f"{st.spec.key}: bundled with the install ({src.package if src else 'a package'}), "
+                           f"{st.size_bytes / 1e6:.0f} MB on disk; trained at {st.spec.input_size} px, "
                            f"mean {_values(st.spec.mean)}, std {_values(st.spec.std)}",
                 "cached": f"{st.spec.key}: cached at {st.path} ({st.size_bytes / 1e6:.0f} MB)",
                 "corrupt": st.problem,
                 "downloadable": f"{st.spec.key}: not on this machine; {state_text(st.state, st.size_bytes)} "
                                 f"from {st.spec.url}, or import the file {st.spec.filename}"}[st.state]
         self.status_label.setText(text)
+        self.status_label.setToolTip(str(st.path) if st.path else "")
         self.download_btn.setEnabled(st.state == "downloadable" and not busy)
 
     # ----------------------------------------------------------------- download / import
