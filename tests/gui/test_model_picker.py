@@ -176,3 +176,25 @@ def test_unusable_weights_on_disk_are_a_sentence_at_the_pretrained_field(qtbot, 
     ed = view.form.editors["model.pretrained"]
     assert ed.property("invalid") and "cannot read weights file" in ed.toolTip() and str(dest) in ed.toolTip()
     assert any(p.startswith("model.pretrained: ") and "cannot be used" in p for p in session.problems())
+
+
+def test_import_adapts_a_known_layout_and_refuses_a_partial_fit_with_names(qtbot, picker, session, tmp_path,
+                                                                           monkeypatch):
+    from safetensors.torch import load_file, save_file
+
+    from workbench import bundled
+    original = bundled.source_file(bundled.SOURCES[0])  # efficientnet-pytorch names
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(bundled, "SOURCES", ())  # as on an install without the package
+    session.set_config(session.config.set("model.arch", "timm/tf_efficientnet_lite0").set("model.pretrained", "none"))
+    msg = picker.import_file(str(original))
+    dest = weights.spec("timm/tf_efficientnet_lite0", "in1k").dest
+    assert msg.startswith("imported") and str(dest) in msg and dest.is_file()
+    assert session.config.model.pretrained == "in1k" and picker.tag_box.currentText() == "in1k"
+    assert "cached at" in picker.status_label.text()
+    sd = load_file(str(dest))
+    del sd["conv_head.weight"]
+    partial = tmp_path / "partial.safetensors"
+    save_file(sd, str(partial))
+    msg = picker.import_file(str(partial))
+    assert "conv_head.weight (missing)" in msg and "would stay random" in msg and msg == picker.notes_label.text()

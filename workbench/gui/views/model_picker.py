@@ -276,6 +276,7 @@ class ModelPicker(QGroupBox):
             tag = guess[1] if guess and guess[0] == m.arch else DEFAULT_TAG
         try:
             dest = import_file(path, m.arch, tag)
+            tag = spec(m.arch, tag).tag  # its own name, not DEFAULT
         except WeightsError as e:
             msg = str(e)
         else:
