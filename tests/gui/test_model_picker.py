@@ -198,3 +198,21 @@ def test_import_adapts_a_known_layout_and_refuses_a_partial_fit_with_names(qtbot
     save_file(sd, str(partial))
     msg = picker.import_file(str(partial))
     assert "conv_head.weight (missing)" in msg and "would stay random" in msg and msg == picker.notes_label.text()
+
+
+def test_a_damaged_bundled_package_is_named_not_offered_for_download(qtbot, picker, session, tmp_path, monkeypatch):
+    from workbench import bundled
+    pkg = tmp_path / "site" / "damaged_lite0_pkg"
+    (pkg / "models").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models" / "w-57934424.pth").write_bytes(b"not the published file")
+    src = bundled.BundledSource("damaged-lite0-pkg", "damaged_lite0_pkg", "models/w-57934424.pth", "57934424",
+                                "timm/tf_efficientnet_lite0", "in1k", "efficientnet-pytorch", "pretrained")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(bundled, "SOURCES", (src,))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    session.set_config(session.config.set("model.arch", "timm/tf_efficientnet_lite0").set("model.pretrained", "in1k")
+                       .set("data.path", str(tmp_path)))
+    problem = next(p for p in session.problems() if p.startswith("model.pretrained"))
+    assert "sha256" in problem and "reinstall damaged-lite0-pkg" in problem and "press Download" not in problem
+    assert "sha256" in picker.status_label.text() and not picker.download_btn.isEnabled()

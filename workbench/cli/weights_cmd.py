@@ -109,7 +109,7 @@ def download_weights(arch: str, tag: str) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ..weights import DEFAULT_TAG, WeightsError, import_weights, parse_ref
+    from ..weights import DEFAULT_TAG, WeightsError, bundled_source, import_weights, parse_ref
     arch, tag = parse_ref(args.ref) if args.ref else ("", DEFAULT_TAG)
     try:
         done = import_weights(args.file, arch, tag, allow_partial=args.allow_partial)
@@ -118,6 +118,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     how = "converted and stored" if done.converted else "copied"
     layout = f" (renamed from the {done.fit.layout} layout)" if done.fit.layout else ""
     print(f"imported {args.file}: {how} as {done.path}{layout}")
+    if arch and bundled_source(arch, tag) is not None:
+        print(f"note: {arch} weights are also bundled with the install; model.pretrained uses the bundled copy "
+              f"first (model.weights = {done.path} uses this one)", file=sys.stderr)
     if done.fit.left_random:
         print(f"warning: {len(done.fit.left_random)} of {done.fit.n_body} body tensors do not fit and stay random: "
               f"{done.fit.names()}; training from it needs model.allow_partial_weights = true", file=sys.stderr)
