@@ -38,8 +38,8 @@ from .control import RunControl
 from .download import DownloadError, DownloadProgress, download, sha256_file
 from .models import (TIMM_PREFIX, ModelError, WeightsFit, arch_problem, check_weights_file, create_model, fit_problem,
                      fit_weights, is_timm, load_weights, load_weights_file)
-from .weight_layouts import adapt
 from .paths import cache_root
+from .weight_layouts import adapt
 
 DEFAULT_TAG = "DEFAULT"
 NONE = "none"
@@ -436,12 +436,15 @@ def import_weights(src: str | os.PathLike, arch: str = "", tag: str = DEFAULT_TA
             else:
                 tensors = {k: v.detach().clone().contiguous() for k, v in adapt(sd, model)[0].items()}
                 if dest.suffix == ".safetensors":
-                    save_file(tensors, str(tmp), metadata={"format": "pt", "imported_from": src.name})
+                    name = src.name.encode("utf-8", "backslashreplace").decode("utf-8")  # any file name
+                    save_file(tensors, str(tmp), metadata={"format": "pt", "imported_from": name})
                 else:
                     torch.save(tensors, tmp)
             load_weights(create_model(arch, 10), tmp, arch, allow_partial)  # what is kept loads
     except ModelError as e:
-        raise WeightsError(f"{e}; nothing was stored" if dest.name not in str(e) else str(e)) from e
+        raise WeightsError(f"{e}; nothing was stored") from e
+    except OSError as e:  # e.g. a full disk: atomic_path left nothing behind
+        raise WeightsError(f"cannot store the weights in {dest.parent}: {e.strerror or e}") from e
     return Imported(dest, fit, not s.sha256_prefix)
 
 
