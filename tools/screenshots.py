@@ -3,8 +3,10 @@
     python tools/screenshots.py [--out docs/screenshots] [--epochs 2]
     xvfb-run -a python tools/screenshots.py      # the same with a real (virtual) window
 
-Opens the demo dataset, then grabs data.png, data_images.png, recipe.png, lr_find.png (after running
-the LR finder), train.png (after a short run) and results.png at 1280x800 with QWidget.grab().
+Opens the demo dataset, then grabs data.png, data_images.png, recipe.png, model_picker.png (the Recipe
+page after picking the first architecture of the model picker: the bundled backbone), lr_find.png
+(after running the LR finder), train.png (after a short run) and results.png at 1280x800 with
+QWidget.grab(). ``--until NAME`` stops after that screenshot.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     ap.add_argument("--epochs", type=int, default=0, help="training epochs (0 = the demo recipe's)")
+    ap.add_argument("--until", default="", help="stop after this screenshot (e.g. model_picker)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="wb-shots-") as tmp:  # the run and settings are not kept
         return shoot(args, Path(tmp))
@@ -93,6 +96,19 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
     preview.schedule()
     wait(app, lambda: bool(done), 60)
     grab("recipe")
+
+    picker = win.recipe_view.model_picker
+    wait(app, lambda: len(picker._rows) > 0, 120)
+    demo_cfg = s.config
+    picker._pick_row(0)  # as a click on the first row would: the bundled backbone and its weights
+    picker.table.selectRow(0)
+    picker.table.scrollToTop()
+    grab("model_picker")
+    s.set_config(demo_cfg)  # the rest of the tour trains the demo recipe
+    if args.until in ("recipe", "model_picker"):
+        win.close()
+        s.discard_spare()
+        return 0
 
     win.show_page("lr_find")
     got = []

@@ -83,7 +83,8 @@ def installed() -> list[BundledSource]:
 
 def find(arch: str, tag: str) -> BundledSource | None:
     """The installed source of ``arch:tag``, if any."""
-    return next((s for s in installed() if (s.arch, s.tag) == (arch, tag)), None)
+    rows = [s for s in SOURCES if (s.arch, s.tag) == (arch, tag)]  # most calls end here, looking nothing up
+    return next((s for s in rows if timm_available() and source_file(s) is not None), None)
 
 
 def to_timm(src: BundledSource, sd: dict) -> dict:

@@ -75,7 +75,8 @@ class AugmentConfig:
 class ModelConfig:
     arch: str = opt("resnet18", "Architecture", "Any torchvision classification model name (resnet18, resnet50, mobilenet_v3_small, efficientnet_b0, convnext_tiny, ...) or, with the timm extra installed, timm/<name> (timm/convnext_nano, timm/efficientnet_b0, ...).")
     pretrained: str = opt("none", "Pretrained weights", "none = random init; or a weights tag: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2 (torchvision) or the timm pretrained tag. Taken from the local weights cache; downloaded only when you ask (Download button, `workbench weights get`, train --download-weights).")
-    weights: str = opt("", "Weights file", "Path to a weights file on disk (a torchvision / timm state_dict, or a workbench export) to start from instead; empty = use model.pretrained.")
+    weights: str = opt("", "Weights file", "Path to a weights file on disk (a torchvision / timm state_dict in .pth / .bin / .safetensors, also wrapped as {\"state_dict\": ...} or {\"model\": ...}; efficientnet-pytorch names are renamed for timm EfficientNets) to start from instead; empty = use model.pretrained. Every body tensor must fit unless model.allow_partial_weights is on.")
+    allow_partial_weights: bool = opt(False, "Allow a partial weights fit", "Start from a weights file (model.weights or model.pretrained) even when some of the model's body tensors do not fit it by name, shape or kind of number; those stay random and the run log lists them. Off: such a file is refused, naming what does not fit.", advanced=True)
     mean: tuple = opt((), "Normalization mean", "Per-channel mean the images are normalized with; empty = the pretrained weights' own (ImageNet statistics without weights). Filled in when a run starts.", advanced=True)
     std: tuple = opt((), "Normalization std", "Per-channel standard deviation; empty = the pretrained weights' own (ImageNet statistics without weights). Filled in when a run starts.", advanced=True)
     dropout: float = opt(0.25, "Head dropout", "Dropout before the new classification head.", min=0.0, max=0.95)
@@ -326,7 +327,8 @@ def model_problems(m: ModelConfig) -> list[str]:
         if not p.is_file():
             return out + [f"model.weights: file not found: {m.weights}"]
         st = p.stat()
-        problem = _weights_file_problem(m.arch, str(p.resolve()), st.st_size, st.st_mtime_ns)
+        problem = _weights_file_problem(m.arch, str(p.resolve()), st.st_size, st.st_mtime_ns,
+                                        m.allow_partial_weights)
         if problem:
             out.append(f"model.weights: {problem}")
     elif m.pretrained.lower() != "none":
@@ -334,14 +336,23 @@ def model_problems(m: ModelConfig) -> list[str]:
         if m.pretrained not in tags:
             hint = f"one of none, {', '.join(tags)}" if tags else "none (this model has no pretrained weights)"
             out.append(f"model.pretrained: '{m.pretrained}' is not a weights tag of {m.arch}; use {hint}")
+        else:  # weights on this machine must load (missing ones are the weights store's business)
+            from .weights import cached_path
+            path = cached_path(m.arch, m.pretrained)
+            if path is not None:
+                st = path.stat()
+                problem = _weights_file_problem(m.arch, str(path.resolve()), st.st_size, st.st_mtime_ns,
+                                                m.allow_partial_weights)
+                if problem:
+                    out.append(f"model.pretrained: the {m.arch} weights '{m.pretrained}' cannot be used: {problem}")
     return out
 
 
 @functools.lru_cache(maxsize=32)
-def _weights_file_problem(arch: str, path: str, size: int, mtime_ns: int) -> str:
+def _weights_file_problem(arch: str, path: str, size: int, mtime_ns: int, allow_partial: bool = False) -> str:
     from .models import ModelError, check_weights_file
     try:
-        check_weights_file(arch, path)
+        check_weights_file(arch, path, allow_partial)
     except ModelError as e:
         return str(e)
     return ""

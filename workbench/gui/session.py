@@ -34,7 +34,7 @@ from ..suggest import DataFacts, suggest
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
 from ..tta import tta_run
-from ..weights import fetch, usable_offline
+from ..weights import fetch, status, usable_offline
 from ..working_recipe import load_working, save_working
 from .jobs import JobFailed, JobKind, JobResult, JobRunner, submit
 from .run_state import Phase, RunState
@@ -139,7 +139,9 @@ class Session(QObject):
         probs += self._dataset_checks()[0]
         m = self.config.model
         if not probs and not m.weights and not usable_offline(m.arch, m.pretrained):
-            probs.append(f"model.pretrained: the {m.arch} weights '{m.pretrained}' are not on this machine; "
+            st = status(m.arch, m.pretrained)
+            probs.append(f"model.pretrained: {st.problem}" if st.state == "corrupt" else
+                         f"model.pretrained: the {m.arch} weights '{m.pretrained}' are not on this machine; "
                          "press Download (or Import weights file...) on the Recipe page, or choose none")
         return probs
 

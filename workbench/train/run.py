@@ -28,7 +28,7 @@ from ..data.pipeline import DataBundle, build_loaders
 from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
 from ..locks import BusyError, busy_message, is_busy, run_folder_lock
-from ..models import create_model
+from ..models import create_model, load_weights as load_model_weights
 from ..weights import weights_file_for
 from . import distributed
 from .budget import BudgetKeeper
@@ -84,11 +84,15 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
         counts[it.label] += 1
     seed_everything(cfg.seed)
     start_from = weights_file_for(cfg.model) if load_weights else ""
-    model = create_model(cfg.model.arch, n_classes, cfg.model.dropout, start_from)
+    model = create_model(cfg.model.arch, n_classes, cfg.model.dropout)
+    fit = load_model_weights(model, start_from, cfg.model.arch, cfg.model.allow_partial_weights) if start_from else None
     cbs = build_callbacks(cfg, n_classes)
     trainer = Trainer(model, bundle.train, bundle.valid, cfg, callbacks=[*cbs, *(callbacks or [])],
                       sink=sink, control=control, device=device, precision=precision, run_dir=run_dir,
                       loss_func=make_loss(cfg, counts))
+    if fit is not None and fit.left_random:  # allowed by model.allow_partial_weights: the log names them all
+        trainer.log(f"model.allow_partial_weights: {len(fit.left_random)} of {fit.n_body} body tensors do not fit "
+                    f"{start_from} and start random: {fit.names(len(fit.left_random))}", "warning")
     return trainer
 
 

@@ -15,19 +15,27 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
 from ...config import RunConfig
 from ...events import Progress
 from ...pretrained import catalogue, pretrained_defaults
-from ...weights import DEFAULT_TAG, NONE, WeightsError, guess_ref, import_file, status, tags
+from ...weights import (DEFAULT_TAG, NONE, WeightsError, bundled_source, cached_tag, guess_ref, import_file,
+                         named_tags, spec, status, tags)
 from ..jobs import JobFailed, JobKind, submit
 
 NETWORK_LINE = ("Network: the app downloads weights only when you press Download. Training, the LR finder, "
-                "export and prediction never use the network; weights already in torchvision's or timm's "
-                "cache are found without it.")
-COLUMNS = ("architecture", "family", "params", "input", "weights")
+                "export and prediction never use the network; weights bundled with the install and those "
+                "already in torchvision's or timm's cache are found without it.")
+# the family (torchvision or timm) is in the name (timm/...) and the tooltip; the weights' state comes
+# second so the narrow recipe column shows it without scrolling
+COLUMNS = ("architecture", "weights", "params", "input")
 
 
 def state_text(state: str, size: int) -> str:
     if state == "downloadable":
         return f"download {size / 1e6:.0f} MB" if size else "download"
-    return {"cached": "cached", "corrupt": "damaged file", "none": "none"}.get(state, state)
+    return {"bundled": "on disk (bundled)", "cached": "on disk (cached)", "corrupt": "damaged file",
+            "none": "none"}.get(state, state)
+
+
+def _values(v: tuple) -> str:
+    return ", ".join(f"{x:g}" for x in v)
 
 
 class ModelPicker(QGroupBox):
@@ -49,10 +57,12 @@ class ModelPicker(QGroupBox):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        # fixed starting widths the user can drag (long timm names show in full in the tooltip); the
-        # weights status fills the rest, and the table scrolls sideways in a narrow column
-        for col, width in enumerate((128, 76, 58, 38)):
+        # fixed starting widths the user can drag (long timm names are cut in the middle, so the end that
+        # tells siblings apart stays, and show in full in the tooltip); the table scrolls sideways in a
+        # narrow column
+        for col, width in enumerate((150, 124, 52)):
             self.table.setColumnWidth(col, width)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header.setStretchLastSection(True)
         self.table.setFixedHeight(200)
         self.table.cellClicked.connect(lambda row, _col: self._pick_row(row))
@@ -117,11 +127,16 @@ class ModelPicker(QGroupBox):
         self._rows = rows
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            cells = (r.arch, r.family, f"{r.params_m:.1f} M" if r.params_m else "", str(r.input_size or ""),
-                     state_text(r.state, r.size_bytes))
+            cells = (r.arch, state_text(r.state, r.size_bytes), f"{r.params_m:.1f} M" if r.params_m else "",
+                     str(r.input_size or ""))
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(f"{r.arch} ({r.family}): {state_text(r.state, r.size_bytes)}")
+                item.setToolTip(f"{r.arch} ({r.family}): {state_text(r.state, r.size_bytes)}"
+                                + (f", weights {r.tag}: picking it selects them" if r.on_disk else ""))
+                if r.on_disk and j == 0:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
                 self.table.setItem(i, j, item)
         self._filter(self.search.text())
         self._select_current()
@@ -144,8 +159,14 @@ class ModelPicker(QGroupBox):
             self.pick(self._rows[row].arch)
 
     def pick(self, arch: str) -> None:
-        """Choose ``arch``; the pretrained tag is kept when the new model has it, else reset to none."""
+        """Choose ``arch``. Weights of it on this machine (bundled or cached) are selected with their
+        recipe defaults; otherwise the pretrained tag is kept when the new model has it, else none."""
         cfg = self.session.config.set("model.arch", arch)
+        on_disk = cached_tag(arch) if not cfg.model.weights else ""
+        if on_disk:
+            self.session.set_config(cfg)
+            self.choose_weights(on_disk)
+            return
         if cfg.model.pretrained.lower() != NONE and cfg.model.pretrained not in tags(arch):
             cfg = cfg.set("model.pretrained", NONE)
         self.session.set_config(cfg)
@@ -166,14 +187,21 @@ class ModelPicker(QGroupBox):
         if (m.arch, m.pretrained) != self._shown:
             self._shown = (m.arch, m.pretrained)
             self.tag_box.clear()
-            self.tag_box.addItems([NONE, *tags(m.arch)])
-            self.tag_box.setCurrentText(m.pretrained)
+            self.tag_box.addItems([NONE, *named_tags(m.arch)])  # one name per set of weights
+            current = m.pretrained
+            if current == DEFAULT_TAG:  # shown under its own name
+                try:
+                    current = spec(m.arch, DEFAULT_TAG).tag
+                except WeightsError:
+                    pass
+            self.tag_box.setCurrentText(current)
             self._select_current()
         self.refresh_status()
 
     def refresh_status(self) -> None:
         m = self.session.config.model
         busy = self._downloading
+        self.status_label.setToolTip("")
         if m.pretrained.lower() == NONE:
             self.status_label.setText(f"{m.arch}: random initial weights" +
                                       (f" (starting from the file {m.weights})" if m.weights else ""))
@@ -185,11 +213,16 @@ class ModelPicker(QGroupBox):
             self.status_label.setText(str(e))
             self.download_btn.setEnabled(False)
             return
-        text = {"cached": f"{st.spec.key}: cached at {st.path} ({st.size_bytes / 1e6:.0f} MB)",
+        src = bundled_source(m.arch, m.pretrained) if st.state == "bundled" else None
+        text = {"bundled": f"{st.spec.key}: bundled with the install ({src.package if src else 'a package'}), "
+                           f"{st.size_bytes / 1e6:.0f} MB on disk; trained at {st.spec.input_size} px, "
+                           f"mean {_values(st.spec.mean)}, std {_values(st.spec.std)}",
+                "cached": f"{st.spec.key}: cached at {st.path} ({st.size_bytes / 1e6:.0f} MB)",
                 "corrupt": st.problem,
                 "downloadable": f"{st.spec.key}: not on this machine; {state_text(st.state, st.size_bytes)} "
                                 f"from {st.spec.url}, or import the file {st.spec.filename}"}[st.state]
         self.status_label.setText(text)
+        self.status_label.setToolTip(str(st.path) if st.path else "")
         self.download_btn.setEnabled(st.state == "downloadable" and not busy)
 
     # ----------------------------------------------------------------- download / import
@@ -243,6 +276,7 @@ class ModelPicker(QGroupBox):
             tag = guess[1] if guess and guess[0] == m.arch else DEFAULT_TAG
         try:
             dest = import_file(path, m.arch, tag)
+            tag = spec(m.arch, tag).tag  # its own name, not DEFAULT
         except WeightsError as e:
             msg = str(e)
         else:
