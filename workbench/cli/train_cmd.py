@@ -31,6 +31,7 @@ EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "cancelled": 130}
 def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO | None = None) -> int:
     """Run a train / resume job with a terminal sink and Ctrl-C handling; return the exit code."""
     from ..train.preflight import SetupError
+    from ..train.run import reported_line
     out = out or sys.stdout
     control = RunControl()
     sink = TrainProgress()
@@ -44,7 +45,7 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
     print(f"status: {result.status} ({result.message})", file=out)
     if m.get("valid_accuracy") is not None:
         print(f"accuracy {m['valid_accuracy']:.4f}  valid loss {m['valid_loss']:.4f}  "
-              f"best epoch {m.get('best_epoch', -1) + 1}", file=out)
+              f"reported model: {reported_line(m) or 'epoch %d' % (m.get('best_epoch', -1) + 1)}", file=out)
     return EXIT_CODES.get(result.status, 1)
 
 
