@@ -9,7 +9,7 @@ import torch
 
 from workbench import pretrained, weights
 
-ARCH, TAG, NATIVE = "timm/test_efficientnet", "TEST", 160
+ARCH, TAG, NATIVE = "timm/test_efficientnet", "TEST", 224
 
 
 @pytest.fixture
