@@ -122,35 +122,78 @@ def calibrate(probs: np.ndarray, targets: np.ndarray, n_bins: int = N_BINS) -> C
     return Calibration(t, before.ece, after.ece, acc, len(targets), asdict(before), asdict(after))
 
 
-def calibration_file(run_dir: str | os.PathLike) -> Path:
-    return Path(run_dir) / CALIBRATION_FILE
+def calibration_file(run_dir: str | os.PathLike, which: str = "best") -> Path:
+    """Where the temperature of checkpoint ``which`` is kept (calibration.json for best)."""
+    return RunFolder(run_dir).calibration(which)
 
 
-def read_temperature(run_dir: str | os.PathLike) -> float:
-    """The temperature stored for a run (1.0 when it was never calibrated or the file is unreadable)."""
+def _checkpoint_stamp(run_dir: str | os.PathLike, which: str) -> list:
+    """[size, mtime_ns] of the checkpoint ``which`` loads ([] when it does not exist)."""
     try:
-        t = float(json.loads(calibration_file(run_dir).read_text(encoding="utf-8"))["temperature"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 1.0
-    return t if np.isfinite(t) and t > 0 else 1.0
+        st = checkpoint_file(run_dir, which).stat()
+    except OSError:
+        return []
+    return [st.st_size, st.st_mtime_ns]
+
+
+def save_calibration(run_dir: str | os.PathLike, cal: Calibration, which: str = "best") -> Path:
+    """Write ``cal`` as the calibration of checkpoint ``which``, stamped with that checkpoint's size and
+    mtime so a later checkpoint (a resumed run) makes it stale. The only writer of calibration files."""
+    path = calibration_file(run_dir, which)
+    atomic_write_json(path, {**cal.to_dict(), "which": which, "checkpoint": _checkpoint_stamp(run_dir, which)})
+    return path
+
+
+def _read(run_dir: str | os.PathLike, which: str) -> dict | None:
+    try:
+        data = json.loads(calibration_file(run_dir, which).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _valid_temperature(value) -> float | None:
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        return None
+    return t if np.isfinite(t) and t > 0 else None
+
+
+def read_temperature(run_dir: str | os.PathLike, which: str = "best") -> float:
+    """The temperature stored for checkpoint ``which`` (1.0 when it was never calibrated or the file is
+    unreadable or holds no positive finite number)."""
+    data = _read(run_dir, which)
+    t = _valid_temperature(data.get("temperature")) if data else None
+    return t if t is not None else 1.0
+
+
+def _fresh(run_dir: str | os.PathLike, which: str) -> bool:
+    """Whether the stored calibration of ``which`` was fitted on the checkpoint there now."""
+    data = _read(run_dir, which)
+    if not data or _valid_temperature(data.get("temperature")) is None:
+        return False
+    if "checkpoint" in data:
+        return data["checkpoint"] == _checkpoint_stamp(run_dir, which)
+    f, ck = calibration_file(run_dir, which), checkpoint_file(run_dir, which)  # older files: by mtime
+    return not ck.is_file() or f.stat().st_mtime >= ck.stat().st_mtime
 
 
 def calibrate_run(run_dir: str | os.PathLike, sink=None, control=None, which: str = "best") -> Calibration:
-    """Fit the temperature on the run's validation predictions and write calibration.json."""
+    """Fit the temperature on checkpoint ``which``'s validation predictions and keep it for ``which``."""
     p = interpret_run(run_dir, sink=sink, control=control, which=which).predictions
     if not len(p):
         raise ValueError(f"{run_dir}: no validation predictions to calibrate on")
     cal = calibrate(p.probs, p.targets)
-    atomic_write_json(calibration_file(run_dir), cal.to_dict())
+    save_calibration(run_dir, cal, which)
     return cal
 
 
 def run_temperature(run_dir: str | os.PathLike, which: str = "best", sink=None, control=None) -> float:
-    """The run's temperature: calibration.json while it is newer than the checkpoint, else fitted now
-    (and written); 1.0 when the run has no usable validation set (the dataset moved, no images)."""
-    f, ck = calibration_file(run_dir), checkpoint_file(run_dir, which)
-    if f.is_file() and (not ck.is_file() or f.stat().st_mtime >= ck.stat().st_mtime):
-        return read_temperature(run_dir)
+    """The temperature of checkpoint ``which``: its stored calibration while it matches that checkpoint,
+    else fitted now (and stored); 1.0 when the run has no usable validation set (the dataset moved)."""
+    if _fresh(run_dir, which):
+        return read_temperature(run_dir, which)
     try:
         return calibrate_run(run_dir, sink=sink, control=control, which=which).temperature
     except (ValueError, OSError, RuntimeError):

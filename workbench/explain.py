@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .augment import center_crop, normalize
+from .calibration import run_temperature
 from .config import norm_stats
 from .data.cache import decode_presized, thumbnail
 from .gradcam import gradcam_info, overlay
@@ -66,7 +67,8 @@ class CamProvider:
     """Loads a run's model once and computes Grad-CAM heatmaps for image files (worker threads only)."""
 
     def __init__(self, run_dir: str, which: str = "best") -> None:
-        self.run_dir = str(run_dir)
+        self.run_dir, self.which = str(run_dir), which
+        self._temperature: float | None = None
         self.model, self.info = load_model(self.run_dir, which=which, device="cpu")
         self.model = self.model.float().cpu().eval()
         self.cfg = self.info.config
@@ -80,11 +82,21 @@ class CamProvider:
         img = (x01[0].permute(1, 2, 0).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
         return img, normalize(x01, *norm_stats(self.cfg))
 
-    def explain(self, path: str, class_idx: int | None = None) -> CamResult:
+    def temperature(self) -> float:
+        """The run's calibration temperature for this checkpoint (fitted once when missing or stale), so
+        calibrated probabilities equal those of ``workbench predict`` and the folder CSV."""
+        if self._temperature is None:
+            self._temperature = run_temperature(self.run_dir, self.which)
+        return self._temperature
+
+    def explain(self, path: str, class_idx: int | None = None, calibrated: bool = False) -> CamResult:
+        """Grad-CAM of ``path``; ``calibrated`` divides the logits by the run's temperature first (the
+        Export page's prediction), otherwise the plain probabilities (as the Results page shows them)."""
+        t = self.temperature() if calibrated else 1.0
         with self.lock:
             img, x = self.preprocess(path)
             with torch.no_grad():
-                probs = torch.softmax(self.model(x).float(), dim=1)[0].numpy()
+                probs = torch.softmax(self.model(x).float() / t, dim=1)[0].numpy()
             idx = int(probs.argmax()) if class_idx is None else int(class_idx)
             cam, layer, grid = gradcam_info(self.model, x, class_idx=idx, min_side=FINE)
         photo, box = photo_and_box(path, self.cfg.data.valid_crop)
@@ -107,6 +119,6 @@ def cam_provider(run_dir: str, which: str = "best") -> CamProvider:
         return p
 
 
-def compute_cam(run_dir: str, path: str, class_idx: int | None = None) -> CamResult:
-    """Worker-side entry: Grad-CAM of one image with the run's cached model."""
-    return cam_provider(run_dir).explain(path, class_idx)
+def compute_cam(run_dir: str, path: str, class_idx: int | None = None, calibrated: bool = False) -> CamResult:
+    """Worker-side entry: Grad-CAM of one image with the run's cached model (``calibrated``: see explain)."""
+    return cam_provider(run_dir).explain(path, class_idx, calibrated)

@@ -10,6 +10,7 @@ stem / stage grouping).
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -98,25 +99,43 @@ def check_arch(arch: str) -> None:
     _check_arch(arch)
 
 
+def is_safetensors(path: str | Path) -> bool:
+    """Whether the file's bytes are a safetensors file (an 8-byte header length, then a JSON header),
+    whatever its name says."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            head = fh.read(9)
+    except OSError:
+        return False
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 2 <= n <= size - 8 and head[8:9] == b"{"
+
+
 def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state_dict from .safetensors or .pth/.pt (torch.load with weights_only=True)."""
+    """Read a state_dict from a safetensors file or a PyTorch file (torch.load with weights_only=True:
+    no pickled code runs), told apart by their bytes, not by the name. A dict wrapping the state dict as
+    ``{"model": ...}`` (a workbench checkpoint) or ``{"state_dict": ...}`` is unwrapped."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise ModelError(f"weights file not found: {p}")
     try:
-        if p.suffix == ".safetensors":
+        if is_safetensors(p):
             sd = load_file(str(p))
         else:
             sd = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any read error becomes a clear message
-        raise ModelError(f"cannot read weights file {p}: {e}") from e
+        raise ModelError(f"cannot read weights file {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
     if isinstance(sd, dict) and isinstance(sd.get("model"), dict):
         sd = sd["model"]  # a workbench checkpoint
     elif isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd = sd["state_dict"]
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ModelError(f"weights file {p} does not hold a state_dict of tensors")
-    return {k.removeprefix("module."): v for k, v in sd.items()}
+    return {str(k).removeprefix("module."): v for k, v in sd.items()}
 
 
 def head_module(model: nn.Module) -> nn.Module:
@@ -126,23 +145,87 @@ def head_module(model: nn.Module) -> nn.Module:
     return _final_layer(model)[1]
 
 
-def body_fit(model: nn.Module, sd: dict) -> tuple[dict, int]:
-    """(tensors of ``sd`` that fit ``model``'s body by name and shape, number of body tensors).
+COUNTER = "num_batches_tracked"  # BatchNorm's step counter: optional in a weights file
+SHOWN = 5  # names of tensors that do not fit, in a message
 
-    The head is never taken from a file: a fine-tuned model always starts with a new head."""
+
+@dataclass(frozen=True)
+class WeightsFit:
+    """How a state dict fits a model's body (the head never comes from a file)."""
+    usable: dict                  # name -> tensor to load
+    n_body: int                   # body tensors the model needs (BatchNorm counters not counted)
+    left_random: dict             # body tensor name -> why it does not fit (missing / shape / dtype)
+    layout: str = ""              # a known layout of another implementation that was adapted, or ''
+
+    @property
+    def complete(self) -> bool:
+        return not self.left_random
+
+    def names(self, shown: int = SHOWN) -> str:
+        """'a (missing), b (shape (3,) in the file, (4,) here) and 40 more'."""
+        items = [f"{k} ({why})" for k, why in list(self.left_random.items())[:shown]]
+        more = len(self.left_random) - shown
+        return ", ".join(items) + (f" and {more} more" if more > 0 else "")
+
+
+def _why_not(own: torch.Tensor, v: torch.Tensor) -> str:
+    if own.shape != v.shape:
+        return f"shape {tuple(v.shape)} in the file, {tuple(own.shape)} here"
+    if own.is_floating_point() != v.is_floating_point() or v.is_complex() or v.dtype == torch.bool:
+        return f"{str(v.dtype).removeprefix('torch.')} in the file, {str(own.dtype).removeprefix('torch.')} here"
+    return ""
+
+
+def fit_weights(model: nn.Module, sd: dict) -> WeightsFit:
+    """Which tensors of ``sd`` fit ``model``'s body by name, shape and kind of number (floating point
+    weights are never taken from integer ones), after adapting a known layout of another implementation
+    (``workbench.weight_layouts``). BatchNorm counters missing from the file are fine."""
+    from .weight_layouts import adapt
+    sd, layout = adapt(sd, model)
     own = model.state_dict()
-    head = tuple(f"{name}." for name, m in model.named_modules() if m is head_module(model))
-    body = {k for k in own if not k.startswith(head)}
-    usable = {k: v for k, v in sd.items() if k in body and own[k].shape == v.shape}
-    return usable, len(body)
+    hm = head_module(model)
+    head = tuple(f"{name}." for name, m in model.named_modules() if m is hm)
+    usable, left = {}, {}
+    for k, mine in own.items():
+        if k.startswith(head):
+            continue
+        v = sd.get(k)
+        why = "missing" if v is None else _why_not(mine, v)
+        if not why:
+            usable[k] = v
+        elif not k.endswith(COUNTER):
+            left[k] = why
+    n_body = sum(1 for k in own if not k.startswith(head) and not k.endswith(COUNTER))
+    return WeightsFit(usable, n_body, left, layout)
 
 
-def _load_body(model: nn.Module, sd: dict, path: str) -> None:
-    usable, n_body = body_fit(model, sd)
-    if not usable or len(usable) < 0.9 * n_body:
-        raise ModelError(f"weights file {path} does not match this architecture "
-                         f"({len(usable)} of its {n_body} body tensors fit)")
-    model.load_state_dict(usable, strict=False)
+def body_fit(model: nn.Module, sd: dict) -> tuple[dict, int]:
+    """(tensors of ``sd`` that fit ``model``'s body, number of body tensors); see :func:`fit_weights`."""
+    fit = fit_weights(model, sd)
+    return fit.usable, fit.n_body
+
+
+def fit_problem(fit: WeightsFit, path, arch: str, allow_partial: bool) -> str:
+    """'' when ``fit`` may be loaded, else the sentence that refuses it."""
+    if not fit.usable or not any(not k.endswith(COUNTER) for k in fit.usable):
+        return f"weights file {path} does not match {arch}: none of its tensors fit the {fit.n_body} of the model"
+    if fit.left_random and not allow_partial:
+        return (f"weights file {path} does not match {arch}: {len(fit.left_random)} of the model's "
+                f"{fit.n_body} body tensors would stay random: {fit.names()} (to start from the tensors that "
+                f"fit anyway, set model.allow_partial_weights = true or import with --allow-partial)")
+    return ""
+
+
+def load_weights(model: nn.Module, path: str | Path, arch: str = "", allow_partial: bool = False) -> WeightsFit:
+    """Load the body of ``model`` from the weights file ``path``; ModelError when it does not fit
+    (partly fitting files only with ``allow_partial``: the returned fit lists what stayed random)."""
+    fit = fit_weights(model, load_weights_file(path))
+    problem = fit_problem(fit, path, arch or type(model).__name__, allow_partial)
+    if problem:
+        raise ModelError(problem)
+    with torch.no_grad():
+        model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in fit.usable.items()}, strict=False)
+    return fit
 
 
 def _final_layer(model: nn.Module) -> tuple[str, nn.Module]:
@@ -190,26 +273,29 @@ def _build(arch: str, num_classes: int) -> tuple[nn.Module, str, nn.Module]:
     return (model, *_final_layer(model))
 
 
-def create_model(arch: str, num_classes: int, dropout: float = 0.0, weights: str = "") -> nn.Module:
-    """Build ``arch`` with a new ``num_classes`` head; random init unless ``weights`` is a local file."""
+def create_model(arch: str, num_classes: int, dropout: float = 0.0, weights: str = "",
+                 allow_partial: bool = False) -> nn.Module:
+    """Build ``arch`` with a new ``num_classes`` head; random init unless ``weights`` is a local file
+    (see :func:`load_weights`)."""
     _check_arch(arch)
     if num_classes < 1:
         raise ModelError(f"num_classes must be at least 1, got {num_classes}")
     model, name, old = _build(arch, num_classes)
     _replace(model, name, _new_head(old, num_classes, dropout))
     if weights:
-        _load_body(model, load_weights_file(weights), weights)
+        load_weights(model, weights, arch, allow_partial)
     return model
 
 
-def check_weights_file(arch: str, path: str | Path) -> int:
-    """Raise ModelError unless ``path`` holds weights for ``arch``; returns the number of tensors that fit."""
+def check_weights_file(arch: str, path: str | Path, allow_partial: bool = False) -> WeightsFit:
+    """Raise ModelError unless ``path`` holds weights for ``arch`` (all of its body, or with
+    ``allow_partial`` some of it); returns how it fits."""
     model = create_model(arch, 10)
-    usable, n_body = body_fit(model, load_weights_file(path))
-    if not usable or len(usable) < 0.9 * n_body:
-        raise ModelError(f"weights file {path} does not match {arch} "
-                         f"({len(usable)} of its {n_body} body tensors fit)")
-    return len(usable)
+    fit = fit_weights(model, load_weights_file(path))
+    problem = fit_problem(fit, path, arch, allow_partial)
+    if problem:
+        raise ModelError(problem)
+    return fit
 
 
 # --------------------------------------------------------------------- layer groups

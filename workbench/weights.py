@@ -5,6 +5,9 @@ torchvision's in ``$TORCH_HOME/hub/checkpoints`` (file names such as ``resnet18-
 suffix is the start of the file's sha256), timm's in the Hugging Face cache (``$HF_HOME``) or, when
 this store fetched them, in the same checkpoints folder as ``<repo>.safetensors``.
 
+Weights bundled with the install (``workbench.bundled``: a package holding the file, converted once
+into a safetensors file in this folder) have the state "bundled" and are used like cached ones.
+
 Nothing here touches the network except :func:`fetch`, which runs only on an explicit request (the
 app's Download button, ``workbench weights get``, ``workbench train --download-weights``).
 A cached file whose sha256 does not match the prefix in its name is refused; a file's check is done
@@ -15,6 +18,7 @@ Stable API for the rest of the program: :func:`cached_path`, :func:`usable_offli
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -29,6 +33,7 @@ import torch
 import torchvision
 
 from .atomic import atomic_write_json
+from .bundled import BundledError, BundledSource, find as find_bundled, installed as installed_bundled, stored_file
 from .control import RunControl
 from .download import DownloadError, DownloadProgress, download, sha256_file
 from .models import TIMM_PREFIX, ModelError, arch_problem, check_weights_file, is_timm
@@ -36,6 +41,7 @@ from .paths import cache_root
 
 DEFAULT_TAG = "DEFAULT"
 NONE = "none"
+ON_DISK = ("bundled", "cached")  # states whose file is on this machine, checked and usable offline
 _HASH_RE = re.compile(r"-([a-f0-9]{6,})\.")
 _REGISTRY: dict[tuple[str, str], "WeightsSpec"] = {}
 
@@ -70,7 +76,7 @@ class WeightsSpec:
 @dataclass(frozen=True)
 class WeightsStatus:
     spec: WeightsSpec
-    state: str                # cached | downloadable | corrupt
+    state: str                # bundled | cached | downloadable | corrupt
     path: Path | None = None
     size_bytes: int = 0       # of the cached file, else the expected size (0 = unknown)
     problem: str = ""
@@ -128,7 +134,12 @@ def spec(arch: str, tag: str = DEFAULT_TAG) -> WeightsSpec:
         hint = f"choose one of {', '.join(known)}" if known else "it has no pretrained weights"
         raise WeightsError(f"{arch} has no weights '{tag}': {hint}")
     s = _timm_spec(arch, tag) if is_timm(arch) else _torchvision_spec(arch, tag)
-    return _REGISTRY.get((arch, s.tag), s)
+    s = _REGISTRY.get((arch, s.tag), s)
+    src = find_bundled(arch, s.tag)
+    if src is not None:  # the bundled source's own record of its preprocessing
+        s = dataclasses.replace(s, mean=tuple(src.mean), std=tuple(src.std), input_size=src.input_size,
+                                interpolation=src.interpolation)
+    return s
 
 
 def _torchvision_spec(arch: str, tag: str) -> WeightsSpec:
@@ -209,39 +220,79 @@ def verify_file(path: Path, prefix: str) -> str:
 
 
 def status(arch: str, tag: str = DEFAULT_TAG) -> WeightsStatus:
-    """cached (path, size) / corrupt (problem) / downloadable (expected size) for ``arch:tag``."""
+    """bundled / cached (path, size) / corrupt (problem) / downloadable (expected size) for ``arch:tag``.
+    Bundled weights are converted into the cache on the first call (a fraction of a second)."""
     s = spec(arch, tag)
+    bundle_problem = ""
+    src = find_bundled(s.arch, s.tag)
+    if src is not None:
+        try:
+            p = stored_file(src, checkpoints_dir())
+            return WeightsStatus(s, "bundled", p, p.stat().st_size)
+        except BundledError as e:
+            bundle_problem = str(e)
     for p in _candidates(s):
         problem = verify_file(p, s.sha256_prefix if p.name == s.filename else "")
         if problem:
             return WeightsStatus(s, "corrupt", p, p.stat().st_size, problem)
         return WeightsStatus(s, "cached", p, p.stat().st_size)
+    if bundle_problem:
+        return WeightsStatus(s, "corrupt", None, 0, bundle_problem)
     return WeightsStatus(s, "downloadable", None, s.size_bytes)
 
 
 def cached_path(arch: str, tag: str = DEFAULT_TAG) -> Path | None:
-    """The verified local file of ``arch:tag``, or None (unknown, missing or corrupt). Never downloads."""
+    """The verified local file of ``arch:tag`` (bundled or cached), or None (unknown, missing or
+    corrupt). Never downloads."""
     try:
         st = status(arch, tag)
     except WeightsError:
         return None
-    return st.path if st.state == "cached" else None
+    return st.path if st.state in ON_DISK else None
+
+
+def named_tags(arch: str) -> list[str]:
+    """Weights tags of ``arch`` as pickers and lists show them: one name per set of weights (DEFAULT,
+    an alias of one of them, is left out; it is still accepted as input)."""
+    return [t for t in tags(arch) if t != DEFAULT_TAG]
 
 
 def cached_tag(arch: str) -> str:
-    """The first weights tag of ``arch`` (DEFAULT first) whose file is in the local cache, or ''.
-    Never downloads."""
+    """The first named weights tag of ``arch`` (the default weights first) whose file is on this
+    machine (bundled or cached), or ''. Never downloads."""
     try:
-        found = tags(arch)
+        found = named_tags(arch)
+        first = spec(arch, DEFAULT_TAG).tag if found else ""
     except WeightsError:
         return ""
-    return next((t for t in found if cached_path(arch, t) is not None), "")
+    ordered = [first, *[t for t in found if t != first]] if first in found else found
+    return next((t for t in ordered if cached_path(arch, t) is not None), "")
 
 
 def bundled() -> list[tuple[str, str]]:
     """(arch, tag) of the ImageNet weights that ship with the install (a package on the index), best first.
     Only those whose package is installed are listed. Never touches the network."""
-    return []
+    return [(s.arch, s.tag) for s in installed_bundled()]
+
+
+def imported_refs() -> list[tuple[str, str]]:
+    """(arch, tag) of the timm weights files in the checkpoints folder (imported or fetched by this
+    store: ``timm--<model>.<tag>.safetensors``), for listing. Never touches the network."""
+    out = []
+    folder = checkpoints_dir()
+    for p in sorted(folder.glob("timm--*.safetensors")) if folder.is_dir() else []:
+        name, _, tag = p.name.removeprefix("timm--").removesuffix(".safetensors").partition(".")
+        if name and tag and not arch_problem(TIMM_PREFIX + name):
+            out.append((TIMM_PREFIX + name, tag))
+    return out
+
+
+def bundled_source(arch: str, tag: str = DEFAULT_TAG) -> BundledSource | None:
+    """The installed package that bundles ``arch:tag`` (DEFAULT resolved), if any."""
+    try:
+        return find_bundled(arch, spec(arch, tag).tag)
+    except WeightsError:
+        return None
 
 
 def usable_offline(arch: str, pretrained: str) -> bool:
@@ -282,7 +333,7 @@ def fetch(arch: str, tag: str = DEFAULT_TAG, progress: Callable[[DownloadProgres
           control: RunControl | None = None) -> Path:
     """Download ``arch:tag`` into the cache (no-op when already cached). Only call on a user's request."""
     st = status(arch, tag)
-    if st.state == "cached":
+    if st.state in ON_DISK:
         return st.path
     s = st.spec
     try:

@@ -155,3 +155,31 @@ def test_crossval_command(shapes_flat_dir, tmp_path, monkeypatch, capsys):
     assert main(["train", str(shapes_flat_dir), "--folds", "2", "--set", f"runs_dir={tmp_path}",
                  "--set", "name=cvtrain"]) == 0
     assert len(calls) == 4 and (tmp_path / "cvtrain-cv" / "summary.json").is_file()
+
+
+def test_calibration_is_per_checkpoint(run_dir, tmp_path):
+    """Exporting or evaluating last never changes the temperature an export of best applies."""
+    import torch
+    from workbench.calibration import calibrate, calibration_file
+    from workbench.interpret import interpret_run
+    from workbench.train.checkpoint import load_checkpoint, save_checkpoint
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    last = run / "checkpoints" / "last.pt"
+    state = load_checkpoint(last)
+    state["model"] = {k: v * 4 if k.startswith("fc.") else v for k, v in state["model"].items()}
+    save_checkpoint(last, state)  # last: the same model with 4x sharper logits, so another temperature
+    for f in run.glob("calibration*.json"):
+        f.unlink()
+    p = interpret_run(run, which="best").predictions
+    t_best = calibrate(p.probs, p.targets).temperature
+    assert main(["export", str(run), "--which", "last", "--format", "safetensors", "--out", str(tmp_path / "a")]) == 0
+    assert main(["evaluate", str(run), "--which", "last"]) == 0
+    assert main(["export", str(run), "--format", "safetensors", "--out", str(tmp_path / "b")]) == 0
+    t_last = json.loads((tmp_path / "a" / "model.json").read_text())["temperature"]
+    t_exported = json.loads((tmp_path / "b" / "model.json").read_text())["temperature"]
+    assert t_exported == pytest.approx(t_best, rel=1e-4)
+    assert abs(t_last - t_best) > 0.1 * t_best
+    assert calibration_file(run, "last").is_file() and calibration_file(run).is_file()
+    assert read_temperature(run, "last") == pytest.approx(t_last, rel=1e-4)
+    assert torch.isfinite(torch.tensor(t_exported))

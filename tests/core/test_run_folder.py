@@ -26,10 +26,11 @@ def test_file_names_and_run_detection(tmp_path):
     f.config.write_text("", encoding="utf-8")
     assert RunFolder.is_run(tmp_path) and f.has_marker()
     assert [p.name for p in (f.config, f.classes, f.history, f.metrics, f.log, f.progress, f.launch_log,
-                             f.calibration)] == ["config.toml", "classes.json", "history.csv", "metrics.json",
+                             f.calibration())] == ["config.toml", "classes.json", "history.csv", "metrics.json",
                                                  "log.txt", "progress.json", "torchrun.log", "calibration.json"]
     assert f.predictions() == predictions_file(tmp_path) == tmp_path / "predictions.npz"
     assert f.predictions("last") == tmp_path / "predictions-last.npz"
+    assert f.calibration("last") == tmp_path / "calibration-last.json"
     assert RunFolder.LAUNCHER_FILES == {"progress.json", "torchrun.log"}
 
 

@@ -237,3 +237,26 @@ def test_snapshot_restore_puts_the_trainer_back_exactly():
     assert tr.opt.state_dict()["state"] == {}
     again = (random.random(), float(np.random.rand()), torch.rand(3))  # the same draws as after the snapshot
     assert again[:2] == draws[:2] and torch.equal(again[2], draws[2])
+
+
+def test_misspelt_hook_raises_when_defined_and_when_attached():
+    """A method named like a hook that the loop never calls is an error, not a silent no-op."""
+    with pytest.raises(TypeError, match="before_epoc is not a trainer hook.*did you mean before_epoch"):
+        class Typo(Callback):
+            def before_epoc(self, trainer):
+                pass
+
+    class Duck:  # not a Callback subclass: checked when it is attached
+        order = 0
+
+        def after_bach(self, trainer):
+            pass
+
+    from workbench.train.callback import check_hooks
+    with pytest.raises(TypeError, match="after_bach is not a trainer hook.*did you mean after_batch"):
+        check_hooks(Duck())
+
+    class Fine(Callback):
+        def after_batch(self, trainer):
+            pass
+    check_hooks(Fine())  # a real hook passes

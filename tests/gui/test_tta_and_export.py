@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from workbench.config import RunConfig
 from workbench.tta import TTAResult, accuracy_vs_beta, fixed_and_broken
@@ -92,3 +93,31 @@ def test_export_parity_failure_is_shown_as_failed(session, qtbot, tmp_path, monk
         assert v.start_export()
     assert sig.args == [JobKind.EXPORT, "failed"]
     assert v.parity_texts() == {"onnx": "FAILED"} and "does not match" in v.status.text()
+
+
+def test_export_page_single_image_is_calibrated_like_the_folder_csv(session, qtbot, tmp_path_factory, tmp_path):
+    """The one-image prediction on the Export page applies the run's temperature, as the folder CSV does."""
+    import csv
+    from trained_run import trained_run
+    from workbench.calibration import run_temperature
+    from workbench.gui.views.export_view import ExportView
+    run = trained_run(tmp_path_factory)
+    cfg = RunConfig.load(run / "config.toml")
+    image = sorted((Path(cfg.data.path) / "valid" / "square").glob("*.png"))[0]
+    assert run_temperature(run) != 1.0  # otherwise calibrated and plain would agree anyway
+    v = ExportView(session)
+    qtbot.addWidget(v)
+    v.set_run(str(run))
+    assert v.predict_image(str(image))
+    qtbot.waitUntil(lambda: v.predict_result is not None, timeout=60_000)
+    shown = np.asarray(v.predict_result.probs)
+    out = tmp_path / "one.csv"
+    with qtbot.waitSignal(session.job_finished, timeout=60_000):
+        assert v.predict_folder(str(image.parent), str(out))
+    with open(out, newline="", encoding="utf-8") as fh:
+        row = next(r for r in csv.DictReader(fh) if Path(r["path"]).name == image.name)
+    top = dict(item.split(":") for item in row["top_k"].split(";"))
+    classes = v.predict_result.classes
+    assert float(row["probability"]) == pytest.approx(float(shown.max()), abs=1e-3)
+    for name, p in top.items():
+        assert float(p) == pytest.approx(float(shown[classes.index(name)]), abs=1e-3)

@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from ..atomic import atomic_write_json
 from .common import TerminalProgress, UsageError, require_run, write_json_file
 
 
@@ -34,10 +33,9 @@ def evaluate(run_dir: str, which: str = "best", tta: bool = False, top: int = 10
            **build_report(p, top).to_dict(),
            "predictions": [{"path": p.paths[i], "true": p.classes[p.targets[i]], "pred": p.classes[p.preds[i]],
                             "prob": float(p.probs[i, p.preds[i]])} for i in range(len(p))]}
-    from ..calibration import calibrate, calibration_file
+    from ..calibration import calibrate, save_calibration
     cal = calibrate(p.probs, p.targets)
-    if which == "best":
-        atomic_write_json(calibration_file(run_dir), cal.to_dict())  # the temperature predict / export apply
+    save_calibration(run_dir, cal, which)  # the temperature predict / export of this checkpoint apply
     out["calibration"] = {k: getattr(cal, k) for k in ("temperature", "ece_before", "ece_after")}
     if tta:
         from ..tta import tta_run

@@ -20,9 +20,10 @@ def _mb(n: int) -> str:
 def _refs(archs: list[str], all_timm: bool) -> list[tuple[str, str]]:
     from ..models import timm_available, torchvision_archs
     from ..pretrained import SUGGESTED_ARCHS
-    from ..weights import DEFAULT_TAG, tags
+    from ..weights import bundled, imported_refs, named_tags
     if not archs:
-        archs = [a for a in torchvision_archs() if tags(a)]
+        found = [f"{a}:{t}" for a, t in bundled() + imported_refs()]
+        archs = found + [a for a in torchvision_archs() if named_tags(a)]
         if timm_available():
             archs += [a for a in SUGGESTED_ARCHS if a.startswith("timm/")]
             if all_timm:
@@ -31,11 +32,11 @@ def _refs(archs: list[str], all_timm: bool) -> list[tuple[str, str]]:
     out = []
     for a in archs:
         arch, _, tag = a.partition(":")
-        names = [tag] if tag else [t for t in tags(arch) if t != DEFAULT_TAG]
+        names = [tag] if tag else named_tags(arch)
         if not names and not tag:
             raise UsageError(f"{arch} has no pretrained weights" if not spec_problem(arch) else spec_problem(arch))
         out += [(arch, t) for t in names]
-    return out
+    return list(dict.fromkeys(out))
 
 
 def spec_problem(arch: str) -> str:
@@ -47,21 +48,32 @@ def spec_problem(arch: str) -> str:
     return ""
 
 
+def _values(v: tuple) -> str:
+    return ", ".join(f"{x:g}" for x in v)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    from ..weights import WeightsError, status
+    from ..weights import ON_DISK, WeightsError, bundled_source, status
     try:
         refs = _refs(args.archs, args.all)
         rows = [status(a, t) for a, t in refs]
     except WeightsError as e:
         raise UsageError(str(e)) from e
-    cached = [r for r in rows if r.state == "cached"]
+    rows = [r for r in rows if r.state == "bundled"] + [r for r in rows if r.state != "bundled"]
+    rows = list({r.spec.key: r for r in rows}.values())  # a DEFAULT given beside its alias: listed once
     for r in rows:
         where = str(r.path) if r.path else r.spec.url
         print(f"{r.spec.key:<48} {r.state:<12} {_mb(r.size_bytes):>12}  {where}")
+        if r.state == "bundled":
+            src = bundled_source(r.spec.arch, r.spec.tag)
+            print(f"    from the package {src.package if src else '?'}: {r.spec.input_size} px, mean "
+                  f"{_values(r.spec.mean)}, std {_values(r.spec.std)}, {r.spec.interpolation} resize")
         if r.problem:
             print(f"    {r.problem}")
-    print(f"{len(cached)} of {len(rows)} cached; `workbench weights get ARCH[:TAG]` downloads one "
-          "(nothing else here uses the network)", file=sys.stderr)
+    on_disk = [r for r in rows if r.state in ON_DISK]
+    n_bundled = sum(r.state == "bundled" for r in rows)
+    print(f"{len(on_disk)} of {len(rows)} on this machine ({n_bundled} bundled with the install); "
+          "`workbench weights get ARCH[:TAG]` downloads one (nothing else here uses the network)", file=sys.stderr)
     return 0
 
 
@@ -77,8 +89,8 @@ def download_weights(arch: str, tag: str) -> int:
     bar = TerminalProgress()
     try:
         st = status(arch, tag)
-        if st.state == "cached":
-            print(f"{st.spec.key}: already cached at {st.path}")
+        if st.state in ("cached", "bundled"):
+            print(f"{st.spec.key}: already on this machine ({st.state}) at {st.path}")
             return 0
         print(f"downloading {st.spec.key} ({_mb(st.spec.size_bytes)}) from {st.spec.url}", file=sys.stderr)
 

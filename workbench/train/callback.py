@@ -44,6 +44,8 @@ Trainer attributes a callback may read or change (the contract):
 """
 from __future__ import annotations
 
+import difflib
+
 
 class CancelBatch(Exception):
     """Skip the rest of the current batch."""
@@ -62,9 +64,40 @@ HOOKS = ("before_fit", "before_epoch", "before_train", "before_batch", "after_pr
          "after_epoch", "after_fit", "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit")
 
 
+_HOOK_PREFIXES = ("before_", "after_")
+
+
+def hook_problem(name: str) -> str:
+    """'' when ``name`` is not meant as a hook or is a known one; else a sentence naming the close match."""
+    if not name.startswith(_HOOK_PREFIXES) or name in HOOKS:
+        return ""
+    close = difflib.get_close_matches(name, HOOKS, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else f"; the hooks are {', '.join(HOOKS)}"
+    return f"{name} is not a trainer hook{hint}"
+
+
+def check_hooks(cb) -> None:
+    """Raise TypeError when ``cb`` defines a method named like a hook that the trainer never calls
+    (a misspelt hook would otherwise be silently skipped)."""
+    for klass in type(cb).__mro__:
+        for name, value in vars(klass).items():
+            problem = hook_problem(name) if callable(value) else ""
+            if problem:
+                raise TypeError(f"{type(cb).__name__}: {problem}")
+
+
 class Callback:
-    """Base class; override only the hooks you need. Lower ``order`` runs first."""
+    """Base class; override only the hooks you need. Lower ``order`` runs first.
+    A method named ``before_*`` / ``after_*`` that is not one of HOOKS raises TypeError when the class
+    is defined, so a misspelt hook cannot be silently skipped."""
     order: int = 0
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in vars(cls).items():
+            problem = hook_problem(name) if callable(value) else ""
+            if problem:
+                raise TypeError(f"{cls.__name__}: {problem}")
 
     def state_dict(self) -> dict:
         """State saved in checkpoints so a resumed run continues exactly."""

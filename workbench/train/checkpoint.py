@@ -225,7 +225,7 @@ class RunFolder:
     LOG = "log.txt"
     CHECKPOINTS = "checkpoints"
     PREDICTIONS = "predictions.npz"      # validation predictions of the best checkpoint (interpret)
-    CALIBRATION = "calibration.json"     # temperature scaling fitted on them
+    CALIBRATION = "calibration.json"     # temperature scaling fitted on them (calibration-<which>.json)
     PROGRESS = "progress.json"           # written by rank 0 of a torchrun job
     LAUNCH_LOG = "torchrun.log"          # output of the torchrun launcher
     PLAN = "plan.json"                   # the time-budget plan (train.planner)
@@ -267,9 +267,10 @@ class RunFolder:
     def predictions(self, which: str = "best") -> Path:
         return self.path / (self.PREDICTIONS if which == "best" else f"predictions-{which}.npz")
 
-    @property
-    def calibration(self) -> Path:
-        return self.path / self.CALIBRATION
+    def calibration(self, which: str = "best") -> Path:
+        """The temperature fitted on ``which``'s validation predictions (one file per checkpoint, like
+        the predictions, so evaluating last never changes what an export of best applies)."""
+        return self.path / (self.CALIBRATION if which == "best" else f"calibration-{which}.json")
 
     def create(self) -> "RunFolder":
         self.checkpoints.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from ..control import Cancelled, RunControl
 from ..device import autocast
 from ..events import CheckpointSaved, LogMessage, Paused, Resumed, null_sink
 from ..models import layer_groups as make_layer_groups
-from .callback import CancelBatch, CancelEpoch, CancelFit, Callback
+from .callback import CancelBatch, CancelEpoch, CancelFit, Callback, check_hooks
 from .checkpoint import (CheckpointPacer, RunFolder, TrainerSnapshot, apply_state, capture_state, cpu_copy, load_checkpoint,
                          save_checkpoint, set_rng_state)
 from .optim import make_optimizer
@@ -82,6 +82,8 @@ class Trainer:
         self.folder = RunFolder(run_dir).create() if run_dir else None
         self.run_dir = self.folder.path if self.folder else None
         cbs = list(callbacks)
+        for cb in cbs:
+            check_hooks(cb)
         if not any(isinstance(c, ParamScheduler) for c in cbs):
             cbs.append(ParamScheduler())
         self.recorder = next((c for c in cbs if isinstance(c, Recorder)), None) or Recorder()
@@ -121,6 +123,7 @@ class Trainer:
             getattr(cb, hook)(self)
 
     def add_callback(self, cb: Callback) -> None:
+        check_hooks(cb)
         self.callbacks = sorted([*self.callbacks, cb], key=lambda c: c.order)
 
     def remove_callback(self, cb: Callback) -> None:

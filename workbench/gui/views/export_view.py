@@ -201,7 +201,7 @@ class ExportView(QWidget):
             return False
         self.pred_label.setText(f"Predicting {Path(path).name}…")
         self.predict_result = None
-        request_cam(self.run_dir, str(path), self._show_prediction)
+        request_cam(self.run_dir, str(path), self._show_prediction, calibrated=True)
         return True
 
     def _show_prediction(self, result) -> None:

@@ -42,10 +42,12 @@ def to_qimage(arr: np.ndarray) -> QImage:
 
 
 
-def request_cam(run_dir: str, path: str, callback: Callable[[object], None], class_idx: int | None = None) -> None:
-    """Compute a heatmap in the side pool; ``callback`` gets a CamResult or an Exception (GUI thread)."""
+def request_cam(run_dir: str, path: str, callback: Callable[[object], None], class_idx: int | None = None,
+                calibrated: bool = False) -> None:
+    """Compute a heatmap in the side pool; ``callback`` gets a CamResult or an Exception (GUI thread).
+    ``calibrated``: probabilities after the run's temperature, as predict and the folder CSV give them."""
     from ..jobs import submit
-    submit(lambda: compute_cam(run_dir, path, class_idx), callback)
+    submit(lambda: compute_cam(run_dir, path, class_idx, calibrated), callback)
 
 
 def top_k(probs: np.ndarray, classes: tuple, k: int = 5) -> list[tuple[str, float]]:

