@@ -27,3 +27,11 @@ def bundled_weights(tmp_path, monkeypatch):
         monkeypatch.setattr(module, "bundled", lambda: [(ARCH, TAG)], raising=False)
     yield ARCH, TAG, NATIVE
     weights.unregister(ARCH, TAG)
+
+
+@pytest.fixture
+def no_disk_weights(monkeypatch):
+    """No ImageNet weights on this machine: the bundled packages (installed with the test environment)
+    count as absent, and the test's weights cache is empty."""
+    for module in (weights, pretrained):
+        monkeypatch.setattr(module, "bundled", lambda: [], raising=False)

@@ -22,6 +22,7 @@ import torch
 from .config import RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
 from .device import autocast, pick_device, pick_precision
 from .models import create_model
+from .first_run import PHOTO_MIN_SIDE
 from .pretrained import weights_on_disk as on_disk_weights
 from .weights import DEFAULT_TAG, WeightsError, cached_tag, spec
 
@@ -210,7 +211,8 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
     weights = pretrained(arch)
     if not weights and arch != RunConfig().model.arch:
         tag, origin = pretrained_tag(arch), "cached"
-    if not (weights or tag):
+    photos = not facts.median_side or facts.median_side >= PHOTO_MIN_SIDE
+    if not (weights or tag) and photos:
         found = (on_disk or on_disk_weights)((arch,))
         if found is not None:
             arch, tag, origin = found
@@ -229,8 +231,9 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
         choose("tricks.lr_mult", 100.0, "discriminative rates after unfreezing: the first layers learn 100x slower")
         choose("train.lr", FINETUNE_LR, "a lower peak rate keeps the pretrained features")
     else:
-        choose("model.arch", "resnet18", "no pretrained weights on disk: resnet18 from scratch, the smallest "
-                                         "standard net (the demo recipe)")
+        why = ("no pretrained weights on disk" if photos else
+               f"images of {facts.median_side:.0f} px are not photos (below {PHOTO_MIN_SIDE} px)")
+        choose("model.arch", "resnet18", f"{why}: resnet18 from scratch, the smallest standard net (the demo recipe)")
         choose("train.lr", SCRATCH_LR, "from scratch: the demo recipe's peak rate")
 
     bs = 32 if facts.n_train < SMALL_DATASET else 64

@@ -1,7 +1,7 @@
 """The recipe defaults that come with pretrained weights, and the small-dataset suggestion."""
 from __future__ import annotations
 
-from disk_weights import bundled_weights  # noqa: F401
+from disk_weights import bundled_weights, no_disk_weights  # noqa: F401
 from workbench.config import RunConfig
 from workbench.pretrained import pretrained_defaults, suggest_fine_tune
 
@@ -20,7 +20,7 @@ def test_pretrained_defaults_change_only_untouched_keys_and_say_so():
     assert not any("min_scale" in n or "freeze_epochs" in n for n in notes)
 
 
-def test_without_weights_on_disk_no_fine_tune_is_suggested():
+def test_without_weights_on_disk_no_fine_tune_is_suggested(no_disk_weights):  # noqa: F811
     # weights that would have to be downloaded are never proposed (the machine may be offline)
     assert suggest_fine_tune([24, 30, 12], RunConfig()) == ("", "")
 

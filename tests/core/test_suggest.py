@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from disk_weights import bundled_weights  # noqa: F401
+from disk_weights import bundled_weights, no_disk_weights  # noqa: F401
 from workbench.config import RunConfig
 from workbench.suggest import (EMA_MIN_STEPS, MIX_MIN_EPOCHS, DataFacts, drop_reasons, parse_reasons,
                                suggest)
+
+
+@pytest.fixture(autouse=True)
+def _nothing_bundled(no_disk_weights):  # noqa: F811
+    """The from-scratch rules are tested without weights on disk (tests that want some add them)."""
 
 
 def facts(**kw) -> DataFacts:
@@ -101,6 +106,12 @@ def test_bundled_weights_are_proposed_first_and_keep_224_px_with_a_short_budget(
     assert (s.epochs_estimate < 5) == (minutes < 5) and cfg.train.budget_minutes == minutes
     # without a budget too
     assert suggest(facts(), speed=speed).config.data.image_size == 224
+
+
+def test_tiny_images_train_from_scratch_beside_bundled_weights(bundled_weights):  # noqa: F811
+    s = suggest(facts(median_side=32.0), budget_minutes=1, speed=area_speed(30.0))
+    assert s.config.model.pretrained == "none" and s.config.data.image_size == 32
+    assert "not photos" in s.reasons()["model.arch"]
 
 
 def test_no_download_is_proposed_when_nothing_is_on_disk():
