@@ -255,14 +255,22 @@ class Session(QObject):
     def start_audit(self, k: int = 5, quick: bool = True, leaks_only: bool = False, run_dir: str = "") -> bool:
         """The label audit of the current dataset (in a job process like training): k-fold out-of-fold
         label issues + near-duplicates, or only the near-duplicates."""
-        cfg = audit.quick_recipe(self.config) if quick else self.config
+        cfg = self.config if leaks_only else self.audit_config(quick)
         fn = (self._heavy(audit.leaks_only, cfg, run_dir) if leaks_only else self._heavy(audit.run_audit, cfg, k))
         return self._start(JobKind.AUDIT, fn, self.train_in_process)
 
     def estimate_audit(self, k: int, quick: bool, n_images: int, callback) -> None:
         """``callback(seconds or Exception)`` in the GUI thread: the audit's predicted time here."""
-        cfg = audit.quick_recipe(self.config) if quick else self.config
+        cfg = self.audit_config(quick)
         submit(lambda: audit.estimate_seconds(cfg, k, n_images), callback)
+
+    def audit_config(self, quick: bool) -> RunConfig:
+        """The recipe the audit's folds train (``audit.audit_recipe``): the ImageNet weights on disk at
+        their size for photos unless the recipe names its model or was switched to from scratch."""
+        side = 0.0
+        if self.stats is not None and len(self.stats.widths):
+            side = float(np.median(np.minimum(self.stats.widths, self.stats.heights)))
+        return audit.audit_recipe(self.config, quick, side, from_scratch=self.from_scratch)
 
     def suggest_recipe(self) -> bool:
         """"Suggest a recipe" for the open dataset (``suggested`` delivers it; the caller applies it)."""
