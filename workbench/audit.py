@@ -15,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -31,12 +31,14 @@ from .events import LogMessage, Progress
 from .interpret import Predictions, interpret_run
 from .models import create_model
 from .near_dups import require
+from .first_run import first_run
 from .pretrained import pretrained_defaults
 from .train.checkpoint import RunFolder
 from .train.run import resume, train
 
 REPORT_FILE = "report.json"
 QUICK_SIZE, QUICK_EPOCHS = 64, 3
+MIN_SKILL = 0.5     # share of the gap from chance to 100 % the out-of-fold accuracy must close (ranking_check)
 
 
 @dataclass
@@ -55,27 +57,72 @@ class AuditResult:
 
     def to_dict(self) -> dict:
         acc = float((self.oof.preds == self.oof.targets).mean()) if self.oof is not None and len(self.oof) else None
+        reliable, note, chance = ranking_check(self.oof)
         return {"audit_dir": str(self.audit_dir), "status": self.status, "k": self.k, "folds_done": self.folds_done,
                 "classes": list(self.classes), "oof_accuracy": acc, "n_images": len(self.oof) if self.oof else 0,
+                "chance_accuracy": chance, "ranking_reliable": reliable, "ranking_note": note,
                 "label_issues": self.label_issues, **self.leaks, "message": self.message,
                 "wall_seconds": round(self.wall_seconds, 3)}
 
 
-def quick_recipe(cfg: RunConfig, backbone_weights: str = "") -> RunConfig:
-    """The "quick audit" recipe: at most 64 px and 3 epochs; ``backbone_weights`` (a local pretrained
-    weights file) starts each fold from it. A recipe that trains from scratch switches to the
-    recipe's architecture with cached pretrained weights (and the fine-tune defaults) when there are
-    such weights on this machine: out-of-fold models from scratch on a few hundred photos are too weak
-    to rank label issues."""
-    out = cfg.set("data.image_size", min(cfg.data.image_size, QUICK_SIZE)).set(
-        "train.epochs", min(cfg.train.epochs, QUICK_EPOCHS))
+def audit_recipe(cfg: RunConfig, quick: bool = True, median_side: float = 0.0, from_scratch: bool = False,
+                 backbone_weights: str = "", explicit: Iterable[str] = ()) -> RunConfig:
+    """The recipe every fold trains.
+
+    - The recipe's time budget is dropped: each fold trains its epochs (the estimate counts them).
+    - A recipe that names no model, on photos (``median_side``: the images' median short side, 0 =
+      unknown), starts every fold from the ImageNet weights on disk (bundled with the install first,
+      then cached) at their native size with the fine-tune defaults (``first_run``; ``explicit``: the
+      keys the user set, a ``model.*`` key among them leaves the model alone), unless ``from_scratch``: out-of-fold models trained from scratch on a few hundred photos are too weak
+      to rank label issues (README, "Label audit": precision@k measured both ways).
+    - ``backbone_weights`` (a local weights file) starts every fold from it instead.
+    - ``quick``: at most QUICK_EPOCHS epochs; a recipe that still trains from scratch also at most
+      QUICK_SIZE px, and from cached weights of its architecture when there are such (and the
+      fine-tune defaults)."""
+    out = cfg.set("train.budget_minutes", 0.0)
     if backbone_weights:
-        return out.set("model.weights", backbone_weights)
-    if out.model.pretrained.lower() == "none" and not out.model.weights:
-        tag = weights.cached_tag(out.model.arch)
-        if tag:
-            out, _ = pretrained_defaults(out.set("model.pretrained", tag))
+        out = out.set("model.weights", backbone_weights)
+    elif not from_scratch:
+        out = first_run(out, median_side, explicit).config
+    if quick:
+        out = out.set("train.epochs", min(out.train.epochs, QUICK_EPOCHS))
+        if out.model.pretrained.lower() == "none" and not out.model.weights:
+            out = out.set("data.image_size", min(out.data.image_size, QUICK_SIZE))
+            tag = "" if from_scratch else weights.cached_tag(out.model.arch)
+            if tag:
+                out, _ = pretrained_defaults(out.set("model.pretrained", tag))
     return out
+
+
+def quick_recipe(cfg: RunConfig, backbone_weights: str = "") -> RunConfig:
+    """The quick audit recipe of ``cfg`` (``audit_recipe`` with quick on, the images' size unknown)."""
+    return audit_recipe(cfg, True, backbone_weights=backbone_weights)
+
+
+def describe_recipe(cfg: RunConfig) -> str:
+    """'timm/tf_efficientnet_lite0 fine-tuned from in1k at 224 px, 3 epochs' (the audit's one line)."""
+    m = cfg.model
+    start = (f"fine-tuned from {m.pretrained}" if m.pretrained.lower() != "none" else
+             "fine-tuned from its weights file" if m.weights else "from scratch")
+    return f"{m.arch} {start} at {cfg.data.image_size} px, {cfg.train.epochs} epochs"
+
+
+def ranking_check(oof: Predictions | None) -> tuple[bool, str, float]:
+    """(reliable, sentence, chance accuracy) of an out-of-fold ranking. Chance is the share of the
+    largest class; the ranking is trusted when the out-of-fold accuracy closes at least MIN_SKILL of
+    the gap between chance and 100 % (10 classes: 55 %; 2 balanced classes: 75 %). Below that most
+    suspects are the fold models' own mistakes, not wrong labels."""
+    if oof is None or not len(oof):
+        return False, "no out-of-fold predictions", 0.0
+    acc = float((oof.preds == oof.targets).mean())
+    chance = float(np.bincount(oof.targets).max() / len(oof.targets))
+    need = chance + MIN_SKILL * (1.0 - chance)
+    if acc >= need:
+        return True, "", chance
+    return False, (f"out-of-fold accuracy {acc:.1%} is too low for the ranking to mean anything (chance "
+                   f"{chance:.1%}; it needs at least {need:.1%}): most suspects are the fold models' own "
+                   f"mistakes, not wrong labels. Start the folds from pretrained weights, train longer or "
+                   f"use larger images before accepting any suggestion."), chance
 
 
 def pretrained_embedder(cfg: RunConfig) -> leaks.Embedder | None:
@@ -137,6 +184,7 @@ def seconds_per_image(cfg: RunConfig, steps: int = 2) -> tuple[float, float]:
 def estimate_seconds(cfg: RunConfig, k: int, n_images: int) -> float:
     """Predicted wall time of a k-fold audit on this machine: k x (the recipe's training time on
     (k-1)/k of the images + prediction of the rest), from timing a few training steps here."""
+    cfg = cfg.set("train.budget_minutes", 0.0)   # as run_audit: the folds ignore a time budget
     train_s, infer_s = seconds_per_image(cfg)
     n_train, n_valid = n_images * (k - 1) / k, n_images / k
     per_fold = cfg.train.epochs * (n_train * train_s + n_valid * infer_s) + n_valid * infer_s
@@ -240,7 +288,8 @@ def run_audit(cfg: RunConfig, k: int = 5, sink: Callable | None = None, control:
     require("cleanlab")
     t0 = time.perf_counter()
     emit = sink or (lambda e: None)
-    cfg = cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve()))
+    # the folds train their epochs: a time budget would re-plan each fold to the whole audit's minutes
+    cfg = cfg.set("data.path", str(Path(cfg.data.path).expanduser().resolve())).set("train.budget_minutes", 0.0)
     ds, items = audit_items(cfg, sink, control)
     counts = np.bincount([it.label for it in items], minlength=len(ds.classes))
     if k < 2 or k > int(counts[counts > 0].min()):

@@ -121,7 +121,7 @@ class TricksConfig:
     head_lr_mult: float = opt(1.0, "Head LR multiplier", "The new head trains at this many times the rate of the last body group (the d2l fine-tuning recipe uses 10); 1 = off.", min=1.0, max=1e3, advanced=True)
     lr_mult: float = opt(100.0, "Discriminative LR spread", "After unfreezing, the first layer group trains at lr / this, rising to lr for the head; 1 = same rate everywhere.", min=1.0, max=1e4)
     early_stop_patience: int = opt(0, "Early stopping patience", "Stop when the monitored metric has not improved for this many epochs; 0 = off.", min=0, max=1000)
-    monitor: str = opt("valid_loss", "Monitored metric", "Metric for early stopping and the best checkpoint.", choices=("valid_loss", "accuracy"))
+    monitor: str = opt("accuracy", "Monitored metric", "Metric for early stopping and the best checkpoint (the reported model). accuracy: the highest validation accuracy, ties broken by the lower validation loss (the epoch you would pick from the curves); valid_loss: the lowest validation loss.", choices=("accuracy", "valid_loss"))
     keep_best: bool = opt(True, "Keep best model", "Load the best checkpoint at the end of training.")
     ema: bool = opt(False, "Weight averaging (EMA)", "Keep an exponential moving average of the weights, updated every step; validation, checkpoints, the best model and export use it.")
     ema_decay: float = opt(0.0, "EMA decay", "Weight of the old average at each step; 0 = auto: matched to the run length so the averaging window is about 3 % of the run's steps.", min=0.0, max=0.99999, advanced=True)

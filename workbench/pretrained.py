@@ -69,28 +69,22 @@ def weights_on_disk(prefer: Sequence[str] = ()) -> tuple[str, str, str] | None:
 
 
 def suggest_fine_tune(class_counts: Sequence[int], cfg: RunConfig) -> tuple[str, str]:
-    """(architecture, sentence) for the Data page when the dataset is small and pretrained weights are
-    at hand (cached first, else downloadable), ('', '') otherwise. Never touches the network."""
+    """('arch:tag', sentence) for the Data page when the dataset is small, the recipe trains from scratch
+    and ImageNet weights are on disk (``weights_on_disk``: bundled first, then cached, the recipe's own
+    architecture before the others); ('', '') otherwise. Never proposes a download, never touches the
+    network."""
     if not class_counts or cfg.model.pretrained.lower() != NONE or cfg.model.weights:
         return "", ""
     if max(class_counts) >= SMALL_PER_CLASS:
         return "", ""
-    archs = [cfg.model.arch] + [a for a in SUGGESTED_ARCHS if a != cfg.model.arch]
-    best = None
-    for arch in archs:
-        try:
-            st = status(arch, DEFAULT_TAG)
-        except WeightsError:
-            continue
-        if st.state == "cached":
-            best = (arch, "cached")
-            break
-        if best is None and st.state == "downloadable" and not is_timm(arch):
-            best = (arch, f"download {st.size_bytes / 1e6:.0f} MB" if st.size_bytes else "downloadable")
-    if best is None:
+    found = weights_on_disk(prefer=(cfg.model.arch,))
+    if found is None:
         return "", ""
-    return best[0], (f"Small dataset (at most {max(class_counts)} images per class): fine-tuning ImageNet-pretrained "
-            f"{best[0]} ({best[1]}) usually beats training from scratch by far. Recipe > Model > Pretrained.")
+    arch, tag, origin = found
+    where = "bundled with the install" if origin == "bundled" else "in the local weights cache"
+    return f"{arch}:{tag}", (f"Small dataset (at most {max(class_counts)} images per class): fine-tuning the "
+                             f"ImageNet-pretrained {arch} ({tag}, {where}) usually beats training from "
+                             f"scratch by far.")
 
 
 # ------------------------------------------------------------------ catalogue for pickers

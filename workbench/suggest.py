@@ -3,7 +3,8 @@ options that matter, each with a one-line reason (``Choice``). Compute only: dat
 
 Inputs are plain: ``DataFacts`` (from a scanned Dataset and its stats), ``pretrained(arch) -> path | ""``
 (a weights file the user gave for an architecture: ``model.weights``), ``pretrained_tag(arch) -> tag | ""``
-(a pretrained tag whose weights are in the local cache: ``weights.cached_tag``, never downloads) and
+(a pretrained tag whose weights are in the local cache: ``weights.cached_tag``, never downloads),
+``on_disk(prefer)`` (the ImageNet weights on this machine, bundled first: ``pretrained.weights_on_disk``) and
 ``speed(arch, size, batch) -> training images/s`` (default: ``measure_speed``, a few steps
 on synthetic input). The rules and the measurements behind them are listed in the README
 ("Suggest a recipe"); the thresholds are the constants below.
@@ -21,10 +22,12 @@ import torch
 from .config import RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
 from .device import autocast, pick_device, pick_precision
 from .models import create_model
-from .weights import cached_tag
+from .first_run import PHOTO_MIN_SIDE
+from .pretrained import weights_on_disk as on_disk_weights
+from .weights import DEFAULT_TAG, WeightsError, cached_tag, spec
 
 SIZES = (48, 64, 96, 128, 160, 224)
-FINETUNE_MIN_SIZE = 64      # pretrained features need this much of an image (48 px: from scratch only)
+NATIVE_FALLBACK = 224       # the input size of weights whose own size is unknown (most ImageNet weights)
 MIN_EPOCHS_SCRATCH = 15     # fewer epochs than this from scratch: a smaller image size is worth more
 MIN_EPOCHS_FINETUNE = 5
 SHORT_RUN_EPOCHS = 10       # below this, light augmentation (the run is too short to use strong)
@@ -132,6 +135,15 @@ def weights_on_disk(cfg: RunConfig) -> Callable[[str], str]:
     return lambda arch: cfg.model.weights if arch == cfg.model.arch and cfg.model.weights else ""
 
 
+def native_size(arch: str, tag: str = "") -> int:
+    """The input size the weights of ``arch`` (tag ``tag``, else its default) were trained at; 224 when
+    unknown (a weights file of your own)."""
+    try:
+        return spec(arch, tag or DEFAULT_TAG).input_size or NATIVE_FALLBACK
+    except (WeightsError, RuntimeError):
+        return NATIVE_FALLBACK
+
+
 def _epochs_for(facts: DataFacts, ips: float, budget_s: float, checkpoint_share: float = 0.1) -> int:
     """Epochs that fit ``budget_s`` at ``ips`` training images/s (validation at 3x that speed), as the
     planner will count them: start-up, probe and end aside, paced checkpoints at most their share."""
@@ -175,10 +187,13 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
             speed: Callable[[str, int, int], float] | None = None,
             pretrained: Callable[[str], str] | None = None,
             pretrained_tag: Callable[[str], str] | None = None,
-            precision_speed: Callable[[str, int, int, str], float] | None = None) -> Suggestion:
+            precision_speed: Callable[[str, int, int, str], float] | None = None,
+            on_disk: Callable[[tuple], tuple | None] | None = None) -> Suggestion:
     """A recipe for this dataset on this machine (``base`` supplies everything not chosen here).
     ``precision_speed(arch, size, batch, precision)``: training images/s in that precision (default:
-    ``measure_speed``; with a ``speed`` given and no ``precision_speed``, precision is not compared)."""
+    ``measure_speed``; with a ``speed`` given and no ``precision_speed``, precision is not compared).
+    ``on_disk(prefer) -> (arch, tag, origin) | None``: the ImageNet weights on this machine (default:
+    ``pretrained.weights_on_disk``, bundled first, then cached)."""
     cfg = base or RunConfig()
     pretrained = pretrained or weights_on_disk(cfg)
     pretrained_tag = pretrained_tag or cached_tag
@@ -189,19 +204,25 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
         cfg = cfg.set(key, value)
         choices.append(Choice(key, cfg.get(key), reason))
 
-    # architecture and weights: a file the user gave, else cached library weights of the recipe's
-    # architecture, else of resnet18
-    arch = cfg.model.arch
+    # architecture and weights: a file the user gave for the recipe's architecture, else cached weights
+    # of an architecture the recipe names, else the weights on disk (bundled with the install first,
+    # then cached); never a download
+    arch, tag, origin = cfg.model.arch, "", ""
     weights = pretrained(arch)
-    tag = "" if weights else pretrained_tag(arch)
-    if not (weights or tag) and arch != "resnet18":
-        arch, weights = "resnet18", pretrained("resnet18")
-        tag = "" if weights else pretrained_tag("resnet18")
+    if not weights and arch != RunConfig().model.arch:
+        tag, origin = pretrained_tag(arch), "cached"
+    photos = not facts.median_side or facts.median_side >= PHOTO_MIN_SIDE
+    if not (weights or tag) and photos:
+        found = (on_disk or on_disk_weights)((arch,))
+        if found is not None:
+            arch, tag, origin = found
     finetune = bool(weights or tag)
+    native = native_size(arch, tag) if finetune else 0
     if finetune:
         per_class = f"{facts.per_class_median:.0f} images per class"
         if tag:
-            choose("model.arch", arch, f"pretrained weights {arch}:{tag} are in the local cache")
+            where = "bundled with the install" if origin == "bundled" else "in the local cache"
+            choose("model.arch", arch, f"pretrained weights {arch}:{tag} are {where}")
             choose("model.pretrained", tag, f"fine-tuning pretrained weights beats training from scratch on {per_class}")
         else:
             choose("model.arch", arch, f"pretrained weights for {arch} are on disk")
@@ -210,18 +231,19 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
         choose("tricks.lr_mult", 100.0, "discriminative rates after unfreezing: the first layers learn 100x slower")
         choose("train.lr", FINETUNE_LR, "a lower peak rate keeps the pretrained features")
     else:
-        choose("model.arch", "resnet18", "no pretrained weights on disk: resnet18 from scratch, the smallest "
-                                         "standard net (the demo recipe)")
+        why = ("no pretrained weights on disk" if photos else
+               f"images of {facts.median_side:.0f} px are not photos (below {PHOTO_MIN_SIDE} px)")
+        choose("model.arch", "resnet18", f"{why}: resnet18 from scratch, the smallest standard net (the demo recipe)")
         choose("train.lr", SCRATCH_LR, "from scratch: the demo recipe's peak rate")
 
     bs = 32 if facts.n_train < SMALL_DATASET else 64
     choose("data.batch_size", bs, f"{facts.n_train} training images: {math.ceil(facts.n_train / bs)} steps per epoch"
            + (" (32 doubles the updates of a small set)" if bs == 32 else ""))
 
-    # image size from the images and, with a budget, from the measured speed
+    # image size: a fine-tune keeps the weights' native size (a short budget buys fewer epochs, not fewer
+    # pixels); from scratch, from the images and, with a budget, from the measured speed
     cap = facts.median_side or max(SIZES)
-    sizes = [s for s in SIZES if s <= cap and (s >= FINETUNE_MIN_SIZE or not finetune)] \
-        or [max(16, int(cap // 8 * 8))]
+    sizes = [native] if finetune else ([s for s in SIZES if s <= cap] or [max(16, int(cap // 8 * 8))])
     measured: dict[int, float] = {}
     speed_fn = speed or (lambda a, s, b: measure_speed(a, s, b, facts.n_classes))
     min_epochs = MIN_EPOCHS_FINETUNE if finetune else MIN_EPOCHS_SCRATCH
@@ -238,14 +260,21 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
         if precision_speed is not None:
             measured[size] = _choose_precision(cfg, choose, measured[size], precision_speed, size, bs)
         epochs = _epochs_for(facts, measured[size], budget_s, share)
-        choose("data.image_size", size, f"{measured[size]:.0f} img/s measured here at {size} px: about {epochs} epochs "
-               f"fit {budget_minutes:g} min" + (f" (a larger size would give fewer than {min_epochs})"
-                                                 if size < sizes[-1] else ""))
+        if finetune:
+            short = (f"; fewer than {min_epochs} fit, but the weights' size is kept: a short budget buys fewer "
+                     f"epochs, not fewer pixels" if epochs < min_epochs else "")
+            choose("data.image_size", size, f"the weights' native size; {measured[size]:.0f} img/s measured here: "
+                   f"about {epochs} epochs fit {budget_minutes:g} min{short}")
+        else:
+            choose("data.image_size", size, f"{measured[size]:.0f} img/s measured here at {size} px: about {epochs} "
+                   f"epochs fit {budget_minutes:g} min" + (f" (a larger size would give fewer than {min_epochs})"
+                                                             if size < sizes[-1] else ""))
         choose("train.budget_minutes", float(budget_minutes), "the time you gave; the planner fixes the epochs "
                                                               "before the start")
     else:
-        size = min(128, sizes[-1])
-        choose("data.image_size", size, f"images have a median short side of {facts.median_side:.0f} px"
+        size = native if finetune else min(128, sizes[-1])
+        choose("data.image_size", size, "the weights' native size (pretrained features are scale-sensitive)"
+               if finetune else f"images have a median short side of {facts.median_side:.0f} px"
                if facts.median_side else "the default size")
         epochs = cfg.train.epochs
         choose("train.epochs", epochs, "no time budget given (suggest --budget-minutes N plans the epochs)")

@@ -94,3 +94,17 @@ def test_killed_audit_resumes_from_its_finished_folds(tmp_path):
     assert (out / "folds" / "fold0" / "checkpoints" / "last.pt").stat().st_mtime_ns == fold0_ckpt
     log = (out / "folds" / "fold1" / "log.txt").read_text()
     assert "resume:" in log                                               # fold 1 resumed, not restarted
+
+
+def test_a_weak_ranking_is_said_before_the_suspects(tmp_path, monkeypatch, capsys):
+    from oof_data import audit_result
+    from workbench import audit
+    data, _ = make_noisy_colours(tmp_path / "colours", n=12, n_flip=1, seed=2)
+    weak = audit_result(tmp_path / "weak", 0.40)
+    monkeypatch.setattr(audit, "estimate_seconds", lambda cfg, k, n: 1.0)
+    monkeypatch.setattr(audit, "run_audit", lambda cfg, k, **kw: weak)
+    assert main(["audit", str(data), "--folds", "2", "--set", f"runs_dir={tmp_path / 'runs'}"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    warn = next(i for i, ln in enumerate(out) if ln.startswith("WARNING: out-of-fold accuracy 40.0%"))
+    first = next(i for i, ln in enumerate(out) if ln.lstrip().startswith("1  "))
+    assert warn < first and "too low for the ranking to mean anything" in out[warn]

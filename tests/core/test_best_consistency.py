@@ -75,7 +75,8 @@ def test_crash_at_every_write_then_resume_keeps_best_consistent(tmp_path, monkey
         last = load_checkpoint(f.last)
         best = load_checkpoint(f.best)
         losses = [r["valid_loss"] for r in last["history"]]
-        want = min(range(len(losses)), key=losses.__getitem__)
+        accs = [r["accuracy"] for r in last["history"]]   # the default monitor: accuracy, ties by lower loss
+        want = min(range(len(losses)), key=lambda i: (-accs[i], losses[i]))
         assert metrics["best_epoch"] == recorded_best(last) == int(best["epoch"]) == want, (k, calls)
         assert metrics["valid_loss"] == pytest.approx(losses[want])
         assert [r["epoch"] for r in f.read_history()] == [r["epoch"] for r in last["history"]] == [0, 1, 2], \

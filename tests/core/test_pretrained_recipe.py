@@ -1,6 +1,7 @@
 """The recipe defaults that come with pretrained weights, and the small-dataset suggestion."""
 from __future__ import annotations
 
+from disk_weights import bundled_weights, no_disk_weights  # noqa: F401
 from workbench.config import RunConfig
 from workbench.pretrained import pretrained_defaults, suggest_fine_tune
 
@@ -19,8 +20,15 @@ def test_pretrained_defaults_change_only_untouched_keys_and_say_so():
     assert not any("min_scale" in n or "freeze_epochs" in n for n in notes)
 
 
-def test_small_datasets_get_a_fine_tune_suggestion():
-    arch, text = suggest_fine_tune([24, 30, 12], RunConfig())
-    assert arch == "resnet18" and "at most 30 images per class" in text and "download 47 MB" in text
+def test_without_weights_on_disk_no_fine_tune_is_suggested(no_disk_weights):  # noqa: F811
+    # weights that would have to be downloaded are never proposed (the machine may be offline)
+    assert suggest_fine_tune([24, 30, 12], RunConfig()) == ("", "")
+
+
+def test_small_datasets_get_the_weights_on_disk_suggested(bundled_weights):  # noqa: F811
+    arch, tag, _ = bundled_weights
+    ref, text = suggest_fine_tune([24, 30, 12], RunConfig())
+    assert ref == f"{arch}:{tag}" and "at most 30 images per class" in text and "bundled with the install" in text
+    assert "download" not in text
     assert suggest_fine_tune([5000, 30], RunConfig()) == ("", "")
     assert suggest_fine_tune([24], RunConfig().set("model.pretrained", "DEFAULT")) == ("", "")

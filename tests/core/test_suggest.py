@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import pytest
 
+from disk_weights import bundled_weights, no_disk_weights  # noqa: F401
 from workbench.config import RunConfig
 from workbench.suggest import (EMA_MIN_STEPS, MIX_MIN_EPOCHS, DataFacts, drop_reasons, parse_reasons,
                                suggest)
+
+
+@pytest.fixture(autouse=True)
+def _nothing_bundled(no_disk_weights):  # noqa: F811
+    """The from-scratch rules are tested without weights on disk (tests that want some add them)."""
 
 
 def facts(**kw) -> DataFacts:
@@ -80,10 +86,40 @@ def test_pretrained_weights_choose_fine_tuning(tmp_path):
     cfg = s.config
     assert cfg.model.weights == str(w) and cfg.tricks.freeze_epochs == 1 and cfg.train.lr == 1e-3
     assert "pretrained" in s.reasons()["model.weights"]
-    # a short budget on a slow machine: from scratch the smallest size is 48 px, a fine-tune keeps 64
+    # a short budget on a slow machine: from scratch the smallest size is 48 px, a fine-tune keeps the
+    # weights' native 224 px and trains fewer epochs
     slow = suggest(facts(), budget_minutes=1, speed=area_speed(30.0), pretrained=lambda arch: str(w))
-    assert slow.config.data.image_size == 64 and slow.speed and min(slow.speed) == 64
+    assert slow.config.data.image_size == 224 and list(slow.speed) == [224]
+    assert "not fewer pixels" in slow.reasons()["data.image_size"]
     assert suggest(facts(), budget_minutes=1, speed=area_speed(30.0)).config.data.image_size == 48
+
+
+@pytest.mark.parametrize("minutes", [2, 3, 30])
+def test_bundled_weights_are_proposed_first_and_keep_224_px_with_a_short_budget(bundled_weights, minutes):  # noqa: F811
+    arch, tag, native = bundled_weights
+    speed = area_speed(60.0)       # 224 px: ~5 img/s, about 2-3 epochs in 3 minutes
+    s = suggest(facts(median_side=160.0), budget_minutes=minutes, speed=speed)
+    cfg, reasons = s.config, s.reasons()
+    assert (cfg.model.arch, cfg.model.pretrained, cfg.data.image_size) == (arch, tag, native) == (arch, tag, 224)
+    assert "bundled with the install" in reasons["model.arch"] and "native size" in reasons["data.image_size"]
+    assert {size for _, size, _ in speed.calls} == {224}
+    assert (s.epochs_estimate < 5) == (minutes < 5) and cfg.train.budget_minutes == minutes
+    # without a budget too
+    assert suggest(facts(), speed=speed).config.data.image_size == 224
+
+
+def test_tiny_images_train_from_scratch_beside_bundled_weights(bundled_weights):  # noqa: F811
+    s = suggest(facts(median_side=32.0), budget_minutes=1, speed=area_speed(30.0))
+    assert s.config.model.pretrained == "none" and s.config.data.image_size == 32
+    assert "not photos" in s.reasons()["model.arch"]
+
+
+def test_no_download_is_proposed_when_nothing_is_on_disk():
+    s = suggest(facts(), budget_minutes=1, speed=area_speed(30.0), on_disk=lambda prefer: None)
+    assert s.config.model.pretrained == "none" and s.config.model.arch == "resnet18"
+    asked = []
+    suggest(facts(), speed=area_speed(30.0), on_disk=lambda prefer: asked.append(prefer))
+    assert asked == [("resnet18",)]
 
 
 def test_cached_library_weights_choose_pretrained_fine_tuning(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torchvision
 
+from disk_weights import bundled_weights  # noqa: F401
 from loopback import serve
 from workbench import weights
 from workbench.gui.views.model_picker import ModelPicker
@@ -130,15 +131,18 @@ def test_import_checks_the_file(qtbot, picker, session, served, body, tmp_path):
     assert "cached at" in picker.status_label.text() and hits == []
 
 
-def test_data_page_suggests_pretrained_for_small_datasets(qtbot, session, shapes_dir):
+def test_data_page_suggests_the_weights_on_disk_for_small_datasets(qtbot, session, shapes_dir, bundled_weights):  # noqa: F811
     from workbench.gui.views.data_view import DataView
+    arch, tag, _ = bundled_weights
     view = DataView(session)
     qtbot.addWidget(view)
-    assert session.open_dataset(str(shapes_dir))
+    assert session.open_dataset(str(shapes_dir))   # 32-px shapes: no first-run fine-tune, a suggestion
     qtbot.waitUntil(lambda: view.use_pretrained_btn.isVisibleTo(view), timeout=60_000)
-    assert "Small dataset" in view.suggestion.text() and "resnet18" in view.suggestion.text()
+    assert "Small dataset" in view.suggestion.text() and arch in view.suggestion.text()
+    assert "download" not in view.suggestion.text()
     view.use_pretrained_btn.click()
-    assert session.config.model.pretrained == "DEFAULT" and session.config.tricks.freeze_epochs == 1
+    assert (session.config.model.arch, session.config.model.pretrained) == (arch, tag)
+    assert session.config.tricks.freeze_epochs == 1
 
 
 def test_bad_weights_file_and_arch_typo_are_named_at_their_fields(qtbot, session, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..control import RunControl
 from .common import (TrainProgress, UsageError, add_config_args, ctrl_c_stops, fmt_time, load_config,
@@ -24,7 +25,11 @@ def add_parser(sub) -> None:
                                    "when done, 1 when a fold failed, 130 when stopped.")
     p.add_argument("dataset", nargs="?", help="dataset folder (or data.path in the config)")
     p.add_argument("--folds", type=int, default=5, metavar="K", help="number of folds (default 5)")
-    p.add_argument("--quick", action="store_true", help="quick audit recipe: at most 64 px and 3 epochs")
+    p.add_argument("--quick", action="store_true", help="quick audit recipe: at most 3 epochs (and 64 px for a "
+                                                         "recipe that trains from scratch)")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="train the folds from random weights: without a recipe that names its model, the folds "
+                        "of a dataset of photos otherwise start from the ImageNet weights on disk at their size")
     p.add_argument("--estimate", action="store_true", help="print the estimated time and exit")
     p.add_argument("--leaks-only", action="store_true", help="only near-duplicates and leaks, no training")
     p.add_argument("--run", metavar="RUN_DIR", help="with --leaks-only: embeddings from this trained run "
@@ -56,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
     require_folds(args.folds)
     if args.run and not args.leaks_only:
         raise UsageError("--run goes with --leaks-only (the full audit embeds with its own fold models)")
-    if args.quick:
-        cfg = audit.quick_recipe(cfg)
+    if not args.leaks_only:
+        from ..first_run import median_short_side
+        from .train_cmd import explicit_keys
+        root = Path(cfg.data.path).expanduser()
+        cfg = audit.audit_recipe(cfg, args.quick, median_short_side(root) if root.is_dir() else 0.0,
+                                 args.from_scratch, explicit=explicit_keys(args))
     control, sink = RunControl(), TrainProgress()
     try:
         with ctrl_c_stops(control, sink):
@@ -67,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 ds, items = audit.audit_items(cfg, sink, control)
                 eta = audit.estimate_seconds(cfg, args.folds, len(items))
-                print(f"audit: {args.folds} folds of {cfg.model.arch} at {cfg.data.image_size} px, "
-                      f"{cfg.train.epochs} epochs, {len(items)} images: about {fmt_time(eta)} on this machine"
-                      + ("" if args.quick else " (--quick: 64 px, 3 epochs)"), file=sys.stderr)
+                print(f"audit: {args.folds} folds of {audit.describe_recipe(cfg)} (a time budget does not "
+                      f"apply to folds), {len(items)} images: about {fmt_time(eta)} on this machine"
+                      + ("" if args.quick else " (--quick: at most 3 epochs)"), file=sys.stderr)
                 if args.estimate:
                     return 0
                 res = audit.run_audit(cfg, args.folds, sink=sink, control=control, ranked_by=args.ranked_by)
@@ -81,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
                 if res.status == "completed":
                     lines.append(f"out-of-fold accuracy {report['oof_accuracy']:.4f}; "
                                  f"{len(res.label_issues)} suspected label issues")
+                    if not report["ranking_reliable"]:
+                        lines.append(f"WARNING: {report['ranking_note']}")
                     for r in res.label_issues[:args.top]:
                         lines.append(f"  {r['rank']:4d}  {r['given']} -> {r['suggested']}  "
                                      f"(p given {r['self_confidence']:.3f}, suggested {r['suggested_prob']:.3f})  "

@@ -1,4 +1,8 @@
-"""``workbench train [DATASET] [--config FILE] [--set KEY=VALUE ...] [--out RUN_DIR] [--plan-only]``.
+"""``workbench train [DATASET] [--config FILE] [--set KEY=VALUE ...] [--out RUN_DIR] [--plan-only] [--from-scratch]``.
+
+Without a recipe that names its model, a dataset of photos is fine-tuned from the ImageNet weights on
+disk (``workbench.first_run``; one line on stderr says so and why); ``--from-scratch`` trains from
+random weights instead.
 
 With ``train.budget_minutes`` the run is planned to end within the budget, counted from this
 command's start; ``--plan-only`` prints the plan (epochs, sizes, measured speed, predicted end) and
@@ -31,6 +35,7 @@ EXIT_CODES = {"completed": 0, "early_stopped": 0, "failed": 1, "cancelled": 130}
 def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO | None = None) -> int:
     """Run a train / resume job with a terminal sink and Ctrl-C handling; return the exit code."""
     from ..train.preflight import SetupError
+    from ..train.run import reported_line
     out = out or sys.stdout
     control = RunControl()
     sink = TrainProgress()
@@ -44,12 +49,11 @@ def run_with_progress(job: Callable[[Callable, RunControl], object], out: TextIO
     print(f"status: {result.status} ({result.message})", file=out)
     if m.get("valid_accuracy") is not None:
         print(f"accuracy {m['valid_accuracy']:.4f}  valid loss {m['valid_loss']:.4f}  "
-              f"best epoch {m.get('best_epoch', -1) + 1}", file=out)
+              f"reported model: {reported_line(m) or 'epoch %d' % (m.get('best_epoch', -1) + 1)}", file=out)
     return EXIT_CODES.get(result.status, 1)
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from ..pretrained import pretrained_defaults
     from ..train.planner import command_start
     from ..train.preflight import SetupError, preflight
     from ..train.run import check_out_folder, plan_run, train
@@ -59,7 +63,11 @@ def cmd(args: argparse.Namespace) -> int:
             raise UsageError("--out cannot be used with --folds (each fold gets its own run folder)")
         return crossval(args)
     cfg = load_config(args, args.dataset)
-    cfg, notes = pretrained_defaults(cfg, explicit_keys(args))
+    explicit = explicit_keys(args)
+    if args.from_scratch:
+        cfg = cfg.set("model.pretrained", "none").set("model.weights", "")
+        explicit |= {"model.pretrained", "model.weights"}
+    cfg, notes = first_run_or_defaults(cfg, explicit)
     for note in notes:
         print(f"pretrained recipe: {note}", file=sys.stderr)
     check_weights(cfg, args.download_weights)
@@ -85,6 +93,22 @@ def cmd(args: argparse.Namespace) -> int:
     print(f"run folder: {out}" if out else "starting run", file=sys.stderr)
     return run_with_progress(lambda sink, control: train(cfg, sink=sink, control=control, run_dir=out,
                                                            started=started))
+
+
+def first_run_or_defaults(cfg, explicit: set[str]) -> tuple:
+    """(recipe, pretrained-default notes): the first-run fine-tune when the dataset holds photos, the
+    recipe names no model and ImageNet weights are on disk (saying so on stderr in one line), else
+    the recipe with the pretrained defaults its own weights call for."""
+    from ..first_run import first_run, median_short_side, names_model, plain_model
+    from ..pretrained import pretrained_defaults
+    root = Path(cfg.data.path).expanduser() if cfg.data.path else None
+    if root is not None and root.is_dir() and not names_model(explicit) and plain_model(cfg):
+        fr = first_run(cfg, median_short_side(root), explicit,
+                       switch="train from scratch with --from-scratch (or --set model.pretrained=none)")
+        if fr.applied:
+            print(fr.line, file=sys.stderr)
+            return fr.config, list(fr.notes)
+    return pretrained_defaults(cfg, explicit)
 
 
 def explicit_keys(args: argparse.Namespace) -> set[str]:
@@ -143,6 +167,10 @@ def add_parser(sub) -> None:
     p.add_argument("--folds", type=int, default=0, metavar="K",
                    help="k-fold cross-validation: K stratified folds, one run each, plus summary.json "
                         "(same as 'workbench crossval')")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="train from random weights (model.pretrained = none) even when ImageNet weights are "
+                        "on disk: without a recipe that names its model, a dataset of photos is otherwise "
+                        "fine-tuned from them (the first line printed says so)")
     p.add_argument("--download-weights", action="store_true",
                    help="download model.pretrained's weights first when they are not cached (otherwise a "
                         "missing file stops with a message saying where to get it)")

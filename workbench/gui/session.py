@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from .. import audit
@@ -25,6 +26,7 @@ from ..data.report import training_problems
 from ..device import lower_thread_priority
 from ..events import Event, Paused, Progress, Resumed
 from ..export import export_run
+from ..first_run import FirstRun, first_run
 from ..interpret import interpret_run
 from ..lr_find import lr_find
 from ..paths import data_home
@@ -69,6 +71,7 @@ class Session(QObject):
     exported = Signal(object)             # list[ExportResult]
     predicted = Signal(object)            # dict of predict_folder_to_csv
     downloaded = Signal(object)           # str: the weights file
+    first_run_changed = Signal(str)       # the first-run fine-tune's line ('' = none offered)
 
     RESULT_SIGNALS = {JobKind.SCAN: "dataset_changed", JobKind.LR_FIND: "lr_found", JobKind.TRAIN: "trained",
                       JobKind.AUDIT: "audited", JobKind.SUGGEST: "suggested", JobKind.PLAN: "planned",
@@ -88,6 +91,9 @@ class Session(QObject):
         self.dataset = None
         self.stats = None
         self.current_run: str = ""
+        self.first_run_line = ""              # a new dataset of photos: the fine-tune it got, and why
+        self._first_run: tuple[RunConfig, RunConfig] | None = None   # (recipe before, after)
+        self._first_run_pending = False
         self.run_state = RunState(self)
         self._runner = JobRunner(parent=self)
         self._side_runner = JobRunner(parent=self)
@@ -179,7 +185,56 @@ class Session(QObject):
         kept = load_working(root) if self.autosave else None   # this dataset's own working recipe
         cfg = (kept or self.config).set("data.path", root)
         self.set_config(cfg)
+        # a dataset without a working recipe and no recipe file loaded: a new one (see _offer_first_run)
+        self._first_run_pending = kept is None and not self.recipe_file
+        self._first_run = None
+        self._set_first_run_line("")
         return self._start(JobKind.SCAN, functools.partial(_scan, cfg))
+
+    # ----------------------------------------------------------------- first run
+    def _offer_first_run(self) -> None:
+        """After the scan of a new dataset: when it holds photos, the recipe names no model and ImageNet
+        weights are on disk, the recipe becomes their fine-tune (workbench.first_run), said in
+        ``first_run_line``; ``set_from_scratch`` is the switch back."""
+        if not self._first_run_pending or self.stats is None:
+            return
+        self._first_run_pending = False
+        cfg = self.config
+        w, h = self.stats.widths, self.stats.heights
+        side = float(np.median(np.minimum(w, h))) if len(w) else 0.0
+        submit(lambda: first_run(cfg, side, switch="tick Train from scratch (Data page) to train resnet18 "
+                                                   "from random weights instead"),
+               lambda fr: self._apply_first_run(cfg, fr))
+
+    def _apply_first_run(self, before: RunConfig, fr) -> None:
+        if not isinstance(fr, FirstRun) or not fr.applied or self.config != before:
+            return  # nothing to offer, or the recipe changed meanwhile (another dataset, an edit)
+        self._first_run = (before, fr.config)
+        self.set_config(fr.config)
+        self._set_first_run_line(fr.line)
+
+    def _set_first_run_line(self, line: str) -> None:
+        if line != self.first_run_line:
+            self.first_run_line = line
+            self.first_run_changed.emit(line)
+
+    @property
+    def from_scratch(self) -> bool:
+        """Whether the first-run fine-tune was switched off (the recipe trains from scratch)."""
+        return self._first_run is not None and self.config.model.pretrained == self._first_run[0].model.pretrained
+
+    def set_from_scratch(self, on: bool) -> None:
+        """Switch the first-run fine-tune off (the keys it set go back to the recipe's own values) or
+        on again; other edits stay."""
+        if self._first_run is None:
+            return
+        before, after = self._first_run
+        src = before if on else after
+        changed = [k for k, _, v in iter_fields(before) if v != after.get(k)]
+        cfg = self.config
+        for key in changed:
+            cfg = cfg.set(key, src.get(key))
+        self.set_config(cfg)
 
     def run_lr_find(self) -> bool:
         return self._start(JobKind.LR_FIND, self._heavy(lr_find, self.config), self.train_in_process)
@@ -202,14 +257,22 @@ class Session(QObject):
     def start_audit(self, k: int = 5, quick: bool = True, leaks_only: bool = False, run_dir: str = "") -> bool:
         """The label audit of the current dataset (in a job process like training): k-fold out-of-fold
         label issues + near-duplicates, or only the near-duplicates."""
-        cfg = audit.quick_recipe(self.config) if quick else self.config
+        cfg = self.config if leaks_only else self.audit_config(quick)
         fn = (self._heavy(audit.leaks_only, cfg, run_dir) if leaks_only else self._heavy(audit.run_audit, cfg, k))
         return self._start(JobKind.AUDIT, fn, self.train_in_process)
 
     def estimate_audit(self, k: int, quick: bool, n_images: int, callback) -> None:
         """``callback(seconds or Exception)`` in the GUI thread: the audit's predicted time here."""
-        cfg = audit.quick_recipe(self.config) if quick else self.config
+        cfg = self.audit_config(quick)
         submit(lambda: audit.estimate_seconds(cfg, k, n_images), callback)
+
+    def audit_config(self, quick: bool) -> RunConfig:
+        """The recipe the audit's folds train (``audit.audit_recipe``): the ImageNet weights on disk at
+        their size for photos unless the recipe names its model or was switched to from scratch."""
+        side = 0.0
+        if self.stats is not None and len(self.stats.widths):
+            side = float(np.median(np.minimum(self.stats.widths, self.stats.heights)))
+        return audit.audit_recipe(self.config, quick, side, from_scratch=self.from_scratch)
 
     def suggest_recipe(self) -> bool:
         """"Suggest a recipe" for the open dataset (``suggested`` delivers it; the caller applies it)."""
@@ -361,6 +424,7 @@ class Session(QObject):
             self.dataset, self.stats = result
             self.dataset_changed.emit(self.dataset)
             self.stats_changed.emit(self.stats)
+            self._offer_first_run()
             return
         if kind is JobKind.TRAIN and getattr(result, "run_dir", ""):
             self.current_run = str(result.run_dir)

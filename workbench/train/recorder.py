@@ -15,6 +15,10 @@ from .optim import get_momentum
 HISTORY_FIELDS = ("epoch", "train_loss", "valid_loss", "accuracy", "lr", "seconds", "images_per_sec")
 
 
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
 class SmoothLoss:
     """Exponential moving average with debiasing (fastai's smooth loss)."""
 
@@ -40,6 +44,7 @@ class Recorder(Callback):
         self.smooth = SmoothLoss()
         self.history: list[dict] = []
         self.best_value: float | None = None
+        self.best_loss: float | None = None     # validation loss of the best epoch (breaks accuracy ties)
         self.best_epoch = -1
         self._last_sent = 0.0
 
@@ -104,12 +109,18 @@ class Recorder(Callback):
         v = sum(self._valid_times) / len(self._valid_times) if self._valid_times else per_batch
         return max(0.0, per_batch * max(0, left) + v * (trainer.n_epochs - trainer.epoch))
 
-    def is_better(self, monitor: str, value: float) -> bool:
+    def is_better(self, monitor: str, value: float, loss: float | None = None) -> bool:
+        """Whether an epoch with ``monitor`` = ``value`` (and validation loss ``loss``) beats the best
+        so far: higher accuracy, or equal accuracy and a lower validation loss; lower valid_loss."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return False
         if self.best_value is None:
             return True
-        return value > self.best_value if monitor == "accuracy" else value < self.best_value
+        if monitor != "accuracy":
+            return value < self.best_value
+        if value != self.best_value:
+            return value > self.best_value
+        return _finite(loss) and (not _finite(self.best_loss) or loss < self.best_loss)
 
     def end_epoch(self, trainer) -> dict:
         """Append the epoch's history row, update the best, send EpochEnd; returns the row."""
@@ -117,9 +128,10 @@ class Recorder(Callback):
         train_loss = self._losses_sum / max(1, self._losses_n)
         m = trainer.metrics
         monitor = trainer.cfg.tricks.monitor
-        is_best = self.is_better(monitor, m.get(monitor))
+        is_best = self.is_better(monitor, m.get(monitor), m.get("valid_loss"))
         if is_best:
             self.best_value, self.best_epoch = float(m[monitor]), trainer.epoch
+            self.best_loss = float(m["valid_loss"]) if _finite(m.get("valid_loss")) else None
         ips = self._images / max(getattr(self, "_train_seconds", seconds), 1e-9)
         lr = float(trainer.opt.param_groups[-1]["lr"])
         row = {"epoch": trainer.epoch, "train_loss": train_loss, "valid_loss": m.get("valid_loss", float("nan")),
@@ -134,11 +146,12 @@ class Recorder(Callback):
     def state_dict(self) -> dict:
         return {"smooth_avg": self.smooth.avg, "smooth_count": self.smooth.count,
                 "history": [dict(r) for r in self.history],
-                "best_value": self.best_value, "best_epoch": self.best_epoch}
+                "best_value": self.best_value, "best_loss": self.best_loss, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state: dict) -> None:
         self.smooth.avg = float(state.get("smooth_avg", 0.0))
         self.smooth.count = int(state.get("smooth_count", 0))
         self.history = [dict(r) for r in state.get("history", [])]
         self.best_value = state.get("best_value")
+        self.best_loss = state.get("best_loss")
         self.best_epoch = int(state.get("best_epoch", -1))

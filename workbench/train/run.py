@@ -98,17 +98,37 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
 
 def _final_metrics(trainer: Trainer, status: str, base: dict, wall: float) -> dict:
     return _metrics(trainer.history, trainer.recorder.best_epoch, trainer.cfg.tricks.keep_best, status, base,
-                    wall, trainer.n_epochs, int(trainer.train_loader.batch_size))
+                    wall, trainer.n_epochs, int(trainer.train_loader.batch_size), trainer.cfg.tricks.monitor)
+
+
+def reported_why(monitor: str, keep_best: bool) -> str:
+    """Why the reported model is the epoch it is (metrics.json ``reported_why``, the summaries)."""
+    if not keep_best:
+        return "the last epoch (tricks.keep_best is off)"
+    if monitor == "accuracy":
+        return "the highest validation accuracy, ties broken by the lower validation loss"
+    return "the lowest validation loss (tricks.monitor = valid_loss)"
+
+
+def reported_line(m: dict) -> str:
+    """'epoch 5 of 5: the highest validation accuracy, ...' from a metrics.json ('' without epochs)."""
+    epoch, done = m.get("reported_epoch"), m.get("epochs_done")
+    if not isinstance(epoch, int) or epoch < 0 or not done:
+        return ""
+    last = " (the last)" if epoch + 1 == done else ""
+    return f"epoch {epoch + 1} of {done}{last}: {m.get('reported_why', '')}".rstrip(": ")
 
 
 def _metrics(hist: list[dict], best: int, keep_best: bool, status: str, base: dict, wall: float,
-             epochs: int, batch_size: int) -> dict:
+             epochs: int, batch_size: int, monitor: str = "accuracy") -> dict:
     use_best = keep_best and best >= 0
     row = next((r for r in hist if r["epoch"] == best), None) if use_best else (hist[-1] if hist else None)
     return {**base, "status": status,
             "valid_accuracy": row["accuracy"] if row else None,
             "valid_loss": row["valid_loss"] if row else None,
-            "best_epoch": best, "epochs_done": len(hist), "epochs": epochs,
+            "best_epoch": best, "monitor": monitor, "reported_epoch": row["epoch"] if row else -1,
+            "reported_why": reported_why(monitor, keep_best),
+            "epochs_done": len(hist), "epochs": epochs,
             "wall_seconds": round(wall, 3), "batch_size": batch_size,
             "finished": _now() if status != "running" else None}
 
@@ -298,7 +318,8 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
         folder.write_metrics(metrics)
         message = {"completed": "training completed", "early_stopped": "stopped early (no improvement)",
                    "cancelled": "stopped by the user"}.get(status, status)
-        folder.append_log(f"{message}: {metrics.get('valid_accuracy')} accuracy, best epoch {metrics['best_epoch'] + 1}")
+        folder.append_log(f"{message}: {metrics.get('valid_accuracy')} accuracy, reported model: "
+                          f"{reported_line(metrics) or 'none'}")
         sink(FitFinished(status=status, message=message, best_epoch=metrics["best_epoch"], metrics=metrics,
                          run_dir=str(folder.path)))
         return RunResult(folder.path, status, metrics, message)
@@ -461,7 +482,7 @@ def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control) -> RunResul
             base = {k: prior[k] for k in prior if k not in ("message",)}
             prior = {**_metrics(state.get("history", []), recorded_best(state), cfg.tricks.keep_best, status,
                                 base, float(prior.get("wall_seconds") or 0.0), n_epochs,
-                                int(state.get("batch_size", cfg.data.batch_size))),
+                                int(state.get("batch_size", cfg.data.batch_size)), cfg.tricks.monitor),
                      "finished": prior.get("finished") or _now()}
             folder.write_metrics(prior)
         return RunResult(folder.path, prior["status"], prior, "the run is already finished")

@@ -12,6 +12,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
                                QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
+from ...audit import describe_recipe
 from ...events import EpochEnd, Event, FitStarted, Progress, fmt_time
 from ..jobs import JobFailed, JobKind
 from ..widgets.common import splitter
@@ -38,10 +39,15 @@ class AuditView(QWidget):
         self.folds.setRange(2, 10)
         self.folds.setValue(5)
         self.folds.setToolTip("k: every image is predicted by a model trained on the other k-1 folds")
-        self.quick = QCheckBox("Quick audit (64 px, 3 epochs)")
+        self.quick = QCheckBox("Quick audit (3 epochs)")
         self.quick.setChecked(True)
-        self.quick.setToolTip("Caps the recipe at 64 px and 3 epochs; a recipe that trains from scratch starts "
-                              "every fold from its architecture's pretrained weights when they are cached here")
+        self.quick.setToolTip("At most 3 epochs per fold (a recipe that still trains from scratch also at most 64 "
+                              "px). Photos start every fold from the ImageNet weights on this machine at their "
+                              "size unless the recipe names its model; the recipe's time budget does not apply")
+        self.warning = QLabel()
+        self.warning.setObjectName("problems")
+        self.warning.setWordWrap(True)
+        self.warning.setVisible(False)
         self.leaks_only = QCheckBox("Near-duplicates only (no training)")
         self.eta = QLabel()
         self.eta.setObjectName("dim")
@@ -57,7 +63,9 @@ class AuditView(QWidget):
         self.status.setWordWrap(True)
         self.gallery = GalleryView("Suspected label issues, most suspect first")
         self.accept_btn = QPushButton("Accept suggestion (A)")
-        self.accept_btn.setToolTip("Relabel the selected images to the suggested class (sidecar only; undo with Ctrl+Z)")
+        self._accept_tip = "Relabel the selected images to the suggested class (sidecar only; undo with Ctrl+Z)"
+        self.accept_btn.setToolTip(self._accept_tip)
+        self.reliable = True
         self.accept_btn.clicked.connect(self.accept_selected)
         self.gallery.layout().itemAt(0).layout().insertWidget(2, self.accept_btn)
         self.changes = ChangesView()
@@ -75,6 +83,7 @@ class AuditView(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
+        lay.addWidget(self.warning)
         lay.addWidget(self.tabs, 1)
 
         self.gallery.actionRequested.connect(self.apply_action)
@@ -119,8 +128,9 @@ class AuditView(QWidget):
         if isinstance(seconds, Exception):
             self.eta.setText(f"cost unknown ({seconds})")
         else:
-            self.eta.setText(f"about {fmt_time(seconds)} here ({self.folds.value()} × the "
-                             f"{'quick' if self.quick.isChecked() else 'current'} recipe)")
+            recipe = describe_recipe(self.session.audit_config(self.quick.isChecked()))
+            self.eta.setText(f"about {fmt_time(seconds)} here ({self.folds.value()} × {recipe}; "
+                             f"a time budget does not apply to folds)")
 
     def start(self) -> bool:
         if self.session.dataset is None:
@@ -176,6 +186,13 @@ class AuditView(QWidget):
         if result.status != "completed":
             self.status.setText(f"Audit {result.status} after {result.folds_done}/{result.k} folds. {result.message}")
             return
+        # a ranking from weak fold models is said before the suspects, and its suggestions are not offered
+        self.reliable = bool(d.get("ranking_reliable"))
+        self.warning.setText(f"&#9888; {d.get('ranking_note', '')} Accept suggestion is disabled for this audit."
+                             if not self.reliable else "")
+        self.warning.setVisible(not self.reliable)
+        self.accept_btn.setEnabled(self.reliable)
+        self.accept_btn.setToolTip(self._accept_tip if self.reliable else "Disabled: " + d.get("ranking_note", ""))
         self.classes = tuple(result.classes)
         self.issues = list(result.label_issues)
         self.gallery.set_classes(self.classes)
@@ -192,7 +209,9 @@ class AuditView(QWidget):
         return self.changes.apply(action, list(paths), new_class, self.classes or None)
 
     def accept_selected(self) -> bool:
-        """Relabel each selected image to its suggested class."""
+        """Relabel each selected image to its suggested class (not when the ranking is unreliable)."""
+        if not self.reliable:
+            return False
         ok = False
         for it in self.gallery.selected_items():
             ok = self.changes.apply("relabel", [it.path], it.extra["suggested"], self.classes or None) or ok

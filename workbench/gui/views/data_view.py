@@ -14,13 +14,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from ...events import Event, Progress
-from ...pretrained import pretrained_defaults, suggest_fine_tune
-from ..jobs import JobKind, submit
+from ..jobs import JobKind
 from ...paths import display_text
 from ..widgets.common import page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView, load_thumb
 from .audit_view import AuditView
 from .plots import draw_counts, size_arrays, size_bars
+from .pretrained_tip import PretrainedTip
 
 
 class DataView(QWidget):
@@ -50,13 +50,8 @@ class DataView(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.suggestion = QLabel()
-        self.suggestion.setWordWrap(True)
-        self.suggestion.setVisible(False)
-        self.use_pretrained_btn = QPushButton("Use pretrained weights")
-        self.use_pretrained_btn.setVisible(False)
-        self.use_pretrained_btn.clicked.connect(self.use_pretrained)
-        self._suggested_arch = ""
+        self.tip = PretrainedTip(session)   # the first-run fine-tune, or the suggestion to fine-tune
+        self.suggestion, self.use_pretrained_btn = self.tip.suggestion, self.tip.use_btn
 
         # overview: class counts + image sizes
         self.counts_plot = pg.PlotWidget(title="Images per class")
@@ -125,10 +120,7 @@ class DataView(QWidget):
         lay.addLayout(head)
         lay.addLayout(prog)
         lay.addWidget(self.summary)
-        tip = QHBoxLayout()
-        tip.addWidget(self.suggestion, 1)
-        tip.addWidget(self.use_pretrained_btn)
-        lay.addLayout(tip)
+        lay.addWidget(self.tip)
         lay.addWidget(self.tabs, 1)
 
         session.job_started.connect(self._on_started)
@@ -209,8 +201,7 @@ class DataView(QWidget):
             f"(train {n_train:,}, valid {n_valid:,}; split from {ds.split_source or 'folders'}), "
             f"{len(skipped)} skipped, {len(ds.problems) - len(skipped) + len(ds.notes)} notes.")
         draw_counts(self.counts_plot.getPlotItem(), ds)
-        counts_all, cfg = list(ds.counts("train").values()), self.session.config
-        submit(lambda: suggest_fine_tune(counts_all, cfg), self._show_suggestion)
+        self.tip.suggest_for(list(ds.counts("train").values()))
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
         counts = ds.counts()
@@ -219,20 +210,6 @@ class DataView(QWidget):
         self.class_combo.blockSignals(False)
         self._show_class(0)
         self._fill_health(list(ds.problems) + list(ds.notes))
-
-    def _show_suggestion(self, result) -> None:
-        arch, text = result if isinstance(result, tuple) else ("", "")
-        self._suggested_arch = arch
-        self.suggestion.setText(text)
-        self.suggestion.setVisible(bool(text))
-        self.use_pretrained_btn.setVisible(bool(arch))
-
-    def use_pretrained(self) -> None:
-        """Switch the recipe to the suggested pretrained model (with the pretrained recipe defaults)."""
-        if self._suggested_arch:
-            cfg = self.session.config.set("model.arch", self._suggested_arch).set("model.pretrained", "DEFAULT")
-            self.session.set_config(pretrained_defaults(cfg)[0])
-            self._show_suggestion(("", ""))
 
     @Slot(object)
     def show_stats(self, stats) -> None:

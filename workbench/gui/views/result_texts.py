@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...train.run import reported_line
+
 
 def caption(p, i: int) -> tuple[str, str]:
     """Gallery caption + tooltip of row i of Predictions, in fastai's order: prediction / actual,
@@ -17,7 +19,11 @@ def caption(p, i: int) -> tuple[str, str]:
 
 
 def epoch_note(metrics: dict, monitor: str = "valid_loss") -> str:
-    """Which epoch's model the numbers are of (the best checkpoint), when it is not the last one."""
+    """Which epoch's model the numbers are of and why (metrics.json's ``reported_epoch`` /
+    ``reported_why``); for a run folder written before those keys, the best epoch when it is not the last."""
+    if metrics.get("reported_why") and isinstance(metrics.get("reported_epoch"), int):
+        line = reported_line(metrics)
+        return f"<br>Reported model: {line}." if line else ""
     best, done = metrics.get("best_epoch"), metrics.get("epochs_done")
     if not isinstance(best, int) or not isinstance(done, int) or best < 0 or best + 1 >= done:
         return ""

@@ -1,0 +1,58 @@
+"""`workbench train PHOTOS` without a recipe fine-tunes the weights on disk and says so in one line;
+a recipe or --set that names the model, --from-scratch and the demo's recipe are left alone."""
+from __future__ import annotations
+
+import pytest
+
+from disk_weights import bundled_weights  # noqa: F401
+from synth import make_shapes_dataset
+from workbench.cli import main
+from workbench.config import RunConfig
+
+QUICK = ["--set", "data.image_size=32", "--set", "train.epochs=2", "--set", "train.threads=1",
+         "--set", "data.batch_size=16"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return make_shapes_dataset(tmp_path_factory.mktemp("photos"), n_train=6, n_valid=2, size=100)
+
+
+def test_train_without_recipe_fine_tunes_the_weights_on_disk(bundled_weights, photos, tmp_path, capsys):  # noqa: F811
+    arch, tag, _ = bundled_weights
+    assert main(["train", str(photos), *QUICK, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("first run:")]
+    assert len(lines) == 1
+    assert f"fine-tuning ImageNet-pretrained {arch}:{tag}" in lines[0] and "photos" in lines[0]
+    assert "--from-scratch" in lines[0] and "--set model.pretrained=none" in lines[0]
+    cfg = RunConfig.load(tmp_path / "run" / "config.toml")
+    assert (cfg.model.arch, cfg.model.pretrained) == (arch, tag)
+    assert cfg.tricks.freeze_epochs == 1 and cfg.train.fine_tune and cfg.model.mean == (0.5, 0.5, 0.5)
+    assert cfg.data.image_size == 32                   # a size the user set stays
+
+
+@pytest.mark.parametrize("how", ["set", "recipe", "from_scratch"])
+def test_a_named_model_or_from_scratch_is_left_alone(bundled_weights, photos, tmp_path, capsys, how):  # noqa: F811
+    extra = {"set": ["--set", "model.arch=resnet18"], "from_scratch": ["--from-scratch"]}.get(how, [])
+    if how == "recipe":
+        recipe = tmp_path / "recipe.toml"
+        recipe.write_text('[model]\narch = "resnet18"\n', encoding="utf-8")
+        extra = ["--config", str(recipe)]
+    assert main(["train", str(photos), *QUICK, *extra, "--out", str(tmp_path / "run")]) == 0
+    assert "first run:" not in capsys.readouterr().err
+    cfg = RunConfig.load(tmp_path / "run" / "config.toml")
+    assert (cfg.model.arch, cfg.model.pretrained, cfg.tricks.freeze_epochs) == ("resnet18", "none", 0)
+
+
+def test_the_demo_recipe_is_left_alone(bundled_weights, tmp_path, capsys, monkeypatch):  # noqa: F811
+    from workbench.cli import demo_cmd
+    from workbench.data import generate_demo
+    demo = generate_demo(tmp_path / "demo")
+    monkeypatch.setattr(demo_cmd, "demo_path", lambda: demo)
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    assert main(["demo", "--headless", "--epochs", "1"]) == 0
+    assert "first run:" not in capsys.readouterr().err
+    run = next((tmp_path / "home").rglob("config.toml"))
+    cfg = RunConfig.load(run)
+    assert (cfg.model.arch, cfg.model.pretrained, cfg.data.image_size) == ("resnet18", "none", 64)

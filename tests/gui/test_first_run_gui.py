@@ -1,0 +1,58 @@
+"""The app: a new dataset of photos gets the fine-tune of the weights on disk, the Data page says so in
+one line, and *Train from scratch* switches back (and forth) without losing other edits."""
+from __future__ import annotations
+
+import pytest
+
+from disk_weights import bundled_weights  # noqa: F401
+from synth import make_shapes_dataset
+from workbench.config import RunConfig
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return make_shapes_dataset(tmp_path_factory.mktemp("photos"), n_train=6, n_valid=2, size=100)
+
+
+def test_new_dataset_of_photos_gets_the_fine_tune_and_a_visible_switch(qtbot, session, photos, bundled_weights):  # noqa: F811
+    from workbench.gui.views.data_view import DataView
+    arch, tag, native = bundled_weights
+    view = DataView(session)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(session.first_run_changed, timeout=60_000):
+        assert session.open_dataset(str(photos))
+    cfg = session.config
+    assert (cfg.model.arch, cfg.model.pretrained, cfg.data.image_size) == (arch, tag, native)
+    assert cfg.tricks.freeze_epochs == 1 and cfg.train.fine_tune
+    tip = view.tip
+    assert tip.first_run.isVisibleTo(view) and tip.scratch.isVisibleTo(view) and not tip.scratch.isChecked()
+    assert tip.first_run.text().startswith("first run: fine-tuning") and "Train from scratch" in tip.first_run.text()
+    assert not view.use_pretrained_btn.isVisibleTo(view)      # the recipe is already the fine-tune
+
+    session.set_option("train.lr", 5e-4)                      # an edit of the user's own
+    tip.scratch.setChecked(True)                              # one switch: from scratch
+    plain = RunConfig()
+    cfg = session.config
+    assert (cfg.model.arch, cfg.model.pretrained, cfg.data.image_size) == ("resnet18", "none", plain.data.image_size)
+    assert cfg.tricks.freeze_epochs == 0 and not cfg.train.fine_tune and cfg.train.lr == 5e-4
+    assert session.from_scratch
+    tip.scratch.setChecked(False)                             # and back
+    assert (session.config.model.arch, session.config.model.pretrained) == (arch, tag)
+    assert session.config.train.lr == 5e-4 and not session.from_scratch
+
+
+def test_a_recipe_with_its_own_model_or_tiny_images_are_left_alone(qtbot, session, photos, shapes_dir,
+                                                                   bundled_weights):  # noqa: F811
+    session.set_option("model.arch", "mobilenet_v3_small")
+    with qtbot.waitSignal(session.dataset_changed, timeout=60_000):
+        assert session.open_dataset(str(photos))
+    from workbench.gui.jobs import wait_side_tasks
+    wait_side_tasks()
+    qtbot.wait(50)   # let a (wrong) first-run callback arrive, if one was queued
+    assert session.config.model.arch == "mobilenet_v3_small" and session.first_run_line == ""
+    session.set_option("model.arch", "resnet18")
+    with qtbot.waitSignal(session.dataset_changed, timeout=60_000):
+        assert session.open_dataset(str(shapes_dir))          # 32-px images: not photos
+    wait_side_tasks()
+    qtbot.wait(50)
+    assert session.config.model.pretrained == "none" and session.first_run_line == ""
