@@ -26,7 +26,7 @@ from .views.data_view import DataView
 from .views.lr_find_view import LRFindView
 from .views.recipe_view import RecipeView
 from .views.train_view import TrainView
-from .widgets.common import ElidedLabel, icon, splitter
+from .widgets.common import ElidedLabel, guard_wheel, icon, splitter
 
 
 def settings() -> QSettings:
@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self.add_page("runs", "7  Runs", "folder", pages["Runs"], "Manage run folders")
 
         self._fit_steps()
+        guard_wheel(self.stack)  # spin / combo boxes of every page take the wheel only with focus
         self._build_actions()
         self.device_label, self.precision_label = QLabel("device: ..."), QLabel()
         self.state_label = ElidedLabel("ready")

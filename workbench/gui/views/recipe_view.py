@@ -8,13 +8,14 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
-from ...config import ConfigError, RunConfig
+from ...config import ConfigError, RunConfig, iter_fields
 from ...train.schedules import planned_curve
 from ..session import default_config
-from ..widgets.common import ElidedLabel, page_header, set_icon, splitter
+from ..widgets.common import ElidedLabel, guard_wheel, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
 from .model_picker import ModelPicker
 from .options_form import OptionsForm
@@ -73,12 +74,14 @@ class RecipeView(QWidget):
         self.copy_btn = QPushButton("Copy CLI command")
         self.reset_btn = QPushButton("Defaults")
         self.undo_btn = QPushButton("Undo")
-        self.undo_stack: list[RunConfig] = []   # recipes replaced by Defaults / Load
+        self.undo_stack: list[RunConfig] = []   # the recipe before each change (any editor, Defaults, Load, Suggest)
+        self._shown = session.config            # the recipe the last change left
+        self._undoing = False
         for b, name, tip in ((self.load_btn, "open", "Load a recipe TOML (Ctrl+L)"),
                              (self.save_btn, "save", "Save the recipe as TOML for the CLI (Ctrl+S)"),
                              (self.copy_btn, "copy", "Copy the equivalent `workbench train` command"),
                              (self.reset_btn, "reset", "Reset every option to its default (keeps the dataset; Undo brings the recipe back)"),
-                             (self.undo_btn, "undo", "Bring back the recipe that Defaults or Load replaced")):
+                             (self.undo_btn, "undo", "Undo the last change of the recipe (Ctrl+Z): an edited value, Defaults, Load or Suggest")):
             set_icon(b, name)
             b.setToolTip(tip)
         self.load_btn.clicked.connect(self.load_dialog)
@@ -114,6 +117,15 @@ class RecipeView(QWidget):
         session.config_changed.connect(self._on_config)
         session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config)))
         self._on_config(session.config)
+        guard_wheel(self)   # the wheel scrolls the form; it edits a value only in the field with focus
+
+    def keyPressEvent(self, ev) -> None:  # noqa: N802
+        """Ctrl+Z on the page undoes the last recipe change (a text field with focus undoes its typing)."""
+        if ev.matches(QKeySequence.StandardKey.Undo):
+            self.undo()
+            ev.accept()
+            return
+        super().keyPressEvent(ev)
 
     def _setup_momentum_axis(self) -> None:
         item = self.schedule_plot.getPlotItem()
@@ -146,6 +158,7 @@ class RecipeView(QWidget):
 
     @Slot(object)
     def _on_config(self, cfg: RunConfig) -> None:
+        self._remember(cfg)
         self.form.set_config(cfg)
         problems = self.session.problems()
         problems = [p for p in problems if not p.startswith("data.path")]
@@ -201,19 +214,37 @@ class RecipeView(QWidget):
 
     def _replace(self, cfg: RunConfig, note: str) -> None:
         if cfg != self.session.config:
-            self.undo_stack.append(self.session.config)
-            self.undo_btn.setEnabled(True)
             self.mom_plot_note.setText(note + " Undo brings back the previous recipe.")
         self.session.set_config(cfg)
 
+    def _remember(self, cfg: RunConfig) -> None:
+        """Every change of the recipe, by any means, goes on the undo stack; another dataset starts a
+        new stack (its recipe is its own)."""
+        before, self._shown = self._shown, cfg
+        if self._undoing or cfg == before:
+            return
+        if cfg.data.path != before.data.path:
+            self.undo_stack.clear()
+        else:
+            self.undo_stack.append(before)
+            del self.undo_stack[:-200]
+        self.undo_btn.setEnabled(bool(self.undo_stack))
+
     def undo(self) -> bool:
-        """Bring back the recipe the last Defaults / Load replaced (the dataset stays)."""
+        """Bring back the recipe before its last change (the dataset stays)."""
         if not self.undo_stack:
             return False
         cfg = self.undo_stack.pop().set("data.path", self.session.config.data.path)
+        changed = [k for k, _, v in iter_fields(cfg) if v != self.session.config.get(k) and k != "reasons"]
         self.undo_btn.setEnabled(bool(self.undo_stack))
-        self.session.set_config(cfg)
-        self.mom_plot_note.setText("Previous recipe restored.")
+        self._undoing = True
+        try:
+            self.session.set_config(cfg)
+        finally:
+            self._undoing = False
+        self._shown = self.session.config
+        what = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+        self.mom_plot_note.setText(f"Undone: {what or 'the last change'}.")
         return True
 
     def confirm_quit(self) -> bool:
