@@ -81,6 +81,7 @@ class AuditView(QWidget):
         self.gallery.undoRequested.connect(self.changes.undo)
         self.gallery.model.modelReset.connect(self._refresh_marks)
         self.changes.changed.connect(self._refresh_marks)
+        self.changes.undone.connect(self.status.setText)
         self.changes.failed.connect(lambda m: QMessageBox.warning(self, "Changes", m))
         self.changes.retrainRequested.connect(self.retrain)
         self.leaks.useSplitRequested.connect(self.use_split)

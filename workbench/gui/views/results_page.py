@@ -89,6 +89,7 @@ class ResultsPage(QWidget):
             g.undoRequested.connect(self.changes.undo)
         self.viewer.actionRequested.connect(self._viewer_action)
         self.changes.changed.connect(self._refresh_marks)
+        self.changes.undone.connect(self.notice.setText)   # the "... Ctrl+Z undoes" line is replaced
         self.changes.failed.connect(lambda m: QMessageBox.warning(self, "Changes", m))
         self.changes.retrainRequested.connect(self.retrain)
         self.tta.computeRequested.connect(self.compute_tta)
