@@ -162,6 +162,29 @@ class LivePlot(pg.PlotWidget):
         return len(self.buffers[name]) if name in self.buffers else 0
 
 
+def append_epoch(loss_plot: LivePlot, metric_plot: LivePlot, epoch: int, valid_loss: float, metrics: dict) -> None:
+    """One finished epoch (0-based) on the live plots: its valid loss and metrics at x = epoch + 1."""
+    loss_plot.append("valid", epoch + 1, valid_loss)
+    for k, v in sorted(metrics.items()):
+        if k not in metric_plot.curves:
+            metric_plot.add_curve(k, symbol="o")
+        metric_plot.append(k, epoch + 1, v)
+
+
+def append_history(loss_plot: LivePlot, metric_plot: LivePlot, lr_plot: LivePlot, rows) -> None:
+    """History rows (history.csv / FitStarted.history) on the live plots: per-epoch train loss and lr
+    as well as the valid loss and metrics (a resumed run shows the epochs it did before)."""
+    skip = {"epoch", "train_loss", "valid_loss", "lr", "seconds", "images_per_sec"}
+    for r in sorted(rows, key=lambda r: int(r.get("epoch", 0))):
+        e = int(r.get("epoch", 0))
+        if r.get("train_loss") is not None:
+            loss_plot.append("train (smoothed)", e + 1, float(r["train_loss"]))
+        if r.get("lr") is not None:
+            lr_plot.append("lr", e + 1, float(r["lr"]))
+        append_epoch(loss_plot, metric_plot, e, float(r.get("valid_loss", float("nan"))),
+                     {k: float(v) for k, v in r.items() if k not in skip and v is not None})
+
+
 def class_ticks(classes, max_labels: int = 40) -> list[tuple[float, str]]:
     """y-axis labels of the counts chart (row i from the top is class i); with very many classes only
     every k-th is named (the bar's tooltip-free chart stays readable; the class list names them all)."""

@@ -51,6 +51,19 @@ def run_accuracy(info) -> float | None:
     return float(accs[-1]) if accs else None
 
 
+def run_epochs(info) -> tuple[int, int]:
+    """(epochs done, epochs planned) of a run: from metrics.json (a time-budget run's re-planned count,
+    a resumed run's whole count), else from its history and config; planned is never below done."""
+    m = getattr(info, "metrics", None) or {}
+    hist = getattr(info, "history", None) or []
+    done = m.get("epochs_done") if isinstance(m.get("epochs_done"), int) else len(hist)
+    planned = m.get("epochs") if isinstance(m.get("epochs"), int) and m.get("epochs") > 0 else None
+    if planned is None:
+        cfg = getattr(info, "config", None)
+        planned = cfg.train.epochs if cfg is not None else done
+    return done, max(planned, done)
+
+
 def _created(info) -> str:
     c = getattr(info, "created", None)
     if isinstance(c, (int, float)):
@@ -128,7 +141,6 @@ class RunsView(QWidget):
         t.setRowCount(len(self.infos))
         for r, info in enumerate(self.infos):
             cfg = info.config
-            hist = info.history or []
             name = QTableWidgetItem(info.name)
             name.setData(Qt.ItemDataRole.UserRole, r)
             name.setToolTip(str(info.run_dir))
@@ -136,7 +148,8 @@ class RunsView(QWidget):
             t.setItem(r, 1, QTableWidgetItem(_created(info)))
             t.setItem(r, 2, QTableWidgetItem(cfg.model.arch))
             t.setItem(r, 3, NumItem(cfg.data.image_size, f"{cfg.data.image_size} px"))
-            t.setItem(r, 4, NumItem(len(hist), f"{len(hist)}/{cfg.train.epochs}"))
+            done, planned = run_epochs(info)
+            t.setItem(r, 4, NumItem(done, f"{done}/{planned}"))
             acc = run_accuracy(info)
             t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
             t.setItem(r, 6, QTableWidgetItem(str(info.status)))
