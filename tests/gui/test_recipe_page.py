@@ -29,7 +29,7 @@ def test_working_recipe_is_kept_per_dataset_and_restored_on_start(qtbot, home, s
     s.set_option("augment.max_rotate", 25.0)
     assert working_path(shapes_dir).is_file()
     assert not any(p.name == "recipe.toml" for p in Path(shapes_dir).rglob("*"))   # never in the dataset
-    # another dataset starts from the current recipe and gets its own
+    # another dataset starts from the defaults (not this recipe) and gets its own working recipe
     s.open_dataset(other)
     qtbot.waitUntil(lambda: not s.busy, timeout=60_000)
     s.set_option("train.epochs", 4)

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem
 from .. import __version__
 from ..paths import data_home
 from .cpu_watch import CpuWatch
-from .jobs import JobFailed, submit, wait_side_tasks
+from ..data import DatasetError
+from .jobs import JobFailed, JobKind, submit, wait_side_tasks
 from .recent import add_recent, recent_folders
 from .run_pages import make_pages
 from .session import Session
@@ -302,6 +303,8 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- errors, settings, closing
     @Slot(object)
     def show_error(self, ev: JobFailed) -> None:
+        if ev.job is JobKind.SCAN and isinstance(ev.error, DatasetError):
+            return  # a folder that cannot be used: the Data page says why, in one sentence
         box = QMessageBox(QMessageBox.Icon.Critical, "Job failed", f"The {ev.job} job failed:\n\n{ev.message}",
                           QMessageBox.StandardButton.Ok, self)
         box.setDetailedText(ev.traceback or ev.message)

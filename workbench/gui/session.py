@@ -172,11 +172,25 @@ class Session(QObject):
         return self.run_state.busy
 
     def open_dataset(self, path: str | Path) -> bool:
-        """Scan + health check + stats in a worker; dataset_changed fires when done."""
+        """Scan + health check + stats in a worker; dataset_changed fires when done.
+
+        The recipe is the dataset's own: its working recipe when it has one, else the defaults when
+        another dataset was open (its suggestion, reasons and budget were about that dataset), else
+        the recipe as it is (set before any dataset was opened). While the folder scans, no dataset
+        is open (dataset_changed(None)): nothing of the previous one stays on screen."""
+        if self._runner.busy:
+            return False
         root = str(Path(path).expanduser())
         kept = load_working(root) if self.autosave else None   # this dataset's own working recipe
-        cfg = (kept or self.config).set("data.path", root)
+        before = self.config.data.path
+        other = bool(before) and Path(before).expanduser().resolve() != Path(root).resolve()
+        start = kept or (default_config().set("runs_dir", self.config.runs_dir) if other else self.config)
+        cfg = start.set("data.path", root)
         self.set_config(cfg)
+        if self.dataset is not None or self.stats is not None:
+            self.dataset, self.stats = None, None
+            self.dataset_changed.emit(None)
+            self.stats_changed.emit(None)
         return self._start(JobKind.SCAN, functools.partial(_scan, cfg))
 
     def run_lr_find(self) -> bool:
