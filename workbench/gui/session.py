@@ -29,6 +29,7 @@ from ..interpret import interpret_run
 from ..lr_find import lr_find
 from ..paths import data_home
 from ..predict import predict_folder_to_csv
+from ..pretrained import pretrained_defaults
 from ..runs import delete_run, list_runs
 from ..suggest import DataFacts, suggest
 from ..train.run import plan_run, resume, train
@@ -156,13 +157,19 @@ class Session(QObject):
         return training_problems(ds)
 
     def cli_command(self) -> str:
-        """The equivalent ``workbench train`` command (only keys that differ from the defaults)."""
+        """The ``workbench train`` command that trains this exact recipe: the keys that differ from the
+        defaults, and the keys the CLI would otherwise change itself (the pretrained recipe defaults,
+        e.g. augment.min_scale). The reasons of a suggestion stay out (they only explain choices)."""
+        cfg = self.config
         defaults = {k: v for k, _, v in iter_fields(RunConfig())}
-        parts = ["workbench", "train", _quote(self.config.data.path or "DATASET")]
-        for key, _, value in iter_fields(self.config):
-            if key in ("data.path", "schema_version") or value == defaults[key]:
-                continue
-            parts += ["--set", _quote(f"{key}={_fmt(value)}")]
+        skip = ("data.path", "schema_version", "reasons")
+        keys = [k for k, _, v in iter_fields(cfg) if k not in skip and v != defaults[k]]
+        as_cli, _ = pretrained_defaults(RunConfig().with_overrides([f"{k}={_fmt(cfg.get(k))}" for k in keys]), keys)
+        keys += [k for k, _, v in iter_fields(as_cli) if k not in skip and k not in keys and v != cfg.get(k)]
+        parts = ["workbench", "train", _quote(cfg.data.path or "DATASET")]
+        for key, _, value in iter_fields(cfg):
+            if key in keys:
+                parts += ["--set", _quote(f"{key}={_fmt(value)}")]
         return " ".join(parts)
 
     # ----------------------------------------------------------------- jobs
@@ -436,7 +443,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(_fmt(v) for v in value)
     if isinstance(value, float):
-        return f"{value:g}"
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)   # exact: the command rebuilds the recipe
     return str(value)
 
 
