@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.runs = QListWidget()
         self.runs.setObjectName("runs")
+        self.runs.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names share a prefix: keep both ends
         self.runs.itemActivated.connect(self._on_run_item)
         self.runs.itemClicked.connect(self._on_run_item)
         self.stack = QStackedWidget()
@@ -258,7 +259,7 @@ class MainWindow(QMainWindow):
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
             status = getattr(info, "status", "")
-            item.setToolTip(f"{info.run_dir}\nstatus: {status}")
+            item.setToolTip(f"{item.text()}\n{info.run_dir}\nstatus: {status}")
             self.runs.addItem(item)
 
     def _on_run_item(self, item: QListWidgetItem) -> None:

@@ -19,7 +19,7 @@ from ..widgets.common import page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView
 from .audit_view import AuditView
 from .health_panel import HealthPanel
-from .plots import draw_counts, size_arrays, size_bars
+from .plots import draw_counts, legend_below, size_arrays, size_bars
 
 
 class DataView(QWidget):
@@ -61,7 +61,7 @@ class DataView(QWidget):
         # overview: class counts + image sizes
         self.counts_plot = pg.PlotWidget(title="Images per class")
         self.counts_plot.setBackground(None)
-        self.counts_plot.getPlotItem().addLegend(offset=(-10, 10))
+        legend_below(self.counts_plot.getPlotItem())
         self.sizes_plot = pg.PlotWidget(title="Image sizes (short side, px)")
         self.sizes_plot.setBackground(None)
         self.sizes_plot.getAxis("bottom").enableAutoSIPrefix(False)

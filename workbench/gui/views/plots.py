@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 
 PALETTE = ("#3b82f6", "#f97316", "#10b981", "#a855f7", "#ef4444", "#eab308", "#06b6d4")
+TRAIN_COLOUR, VALID_COLOUR = "#3b82f6", "#f97316"   # the same on every page (Data, Train, Results, Runs)
+
+
+def legend_below(item: pg.PlotItem, columns: int = 4) -> pg.LegendItem:
+    """The plot's legend in a row under the x axis, outside the curves' area, so it never covers a
+    curve; curves added with ``name=`` join it (as with ``addLegend``)."""
+    legend = pg.LegendItem(colCount=columns)
+    item.layout.addItem(legend, 4, 1)
+    item.layout.setAlignment(legend, Qt.AlignmentFlag.AlignHCenter)
+    item.legend = legend
+    return legend
 
 
 class Buffer:
@@ -77,7 +88,7 @@ class LivePlot(pg.PlotWidget):
         if steady_y:
             item.enableAutoRange(y=False)
             item.getViewBox().sigRangeChangedManually.connect(self._user_range)
-        self.legend = item.addLegend(offset=(-10, -10 if legend_bottom else 10))  # bottom: rising curves
+        self.legend = legend_below(item)  # under the axis: never over a curve (legend_bottom: kept for callers)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.buffers: dict[str, Buffer] = {}
         self._dirty: set[str] = set()

@@ -153,6 +153,8 @@ class ResultsPage(QWidget):
                                     f"{epoch_note(getattr(info, 'metrics', None) or {}, monitor_of(info))}")
         self.summary.set_report(per_class_report(p))
         self.summary.set_history([(name, list(getattr(info, "history", None) or []))])
+        cfg = getattr(info, "config", None)
+        self.summary.set_loss_kind(cfg.tricks.label_smoothing if cfg is not None else 0.0)
         self.confusion.set_data(confusion_matrix(p), p.classes, most_confused(p))
         self.calibration.set_predictions(p.probs, p.targets)
         for g in self.galleries:

@@ -16,6 +16,7 @@ from ..widgets.common import pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status")
+MAX_VALUE_WIDTH = 320   # px of one run's column in the differences table (the whole value is its tooltip)
 
 
 def config_differences(configs: list) -> list[tuple[str, list]]:
@@ -105,7 +106,10 @@ class RunsView(QWidget):
         self.diff.verticalHeader().setVisible(False)
         self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.diff.horizontalHeader().setMaximumSectionSize(MAX_VALUE_WIDTH)  # a long value never hides the next run
         self.diff.horizontalHeader().setStretchLastSection(True)
+        self.diff.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.diff.setWordWrap(False)
         bar = QHBoxLayout()
         title = QLabel("Runs")
         title.setObjectName("pageTitle")
@@ -201,7 +205,9 @@ class RunsView(QWidget):
         for r, (key, vals) in enumerate(rows):
             d.setItem(r, 0, QTableWidgetItem(key))
             for c, v in enumerate(vals, start=1):
-                it = QTableWidgetItem(str(v))
+                text = "; ".join(map(str, v)) if isinstance(v, tuple) and key == "reasons" else str(v)
+                it = QTableWidgetItem(text)
+                it.setToolTip("\n".join(map(str, v)) if isinstance(v, tuple) else text)
                 it.setBackground(QBrush(QColor(255, 240, 200)))
                 it.setForeground(QBrush(QColor(CURVE_COLOURS[(c - 1) % len(CURVE_COLOURS)])))
                 d.setItem(r, c, it)

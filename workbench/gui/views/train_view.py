@@ -12,7 +12,7 @@ from ...events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFinished,
 from ..jobs import JobFailed, JobKind
 from ..run_state import Phase
 from ..widgets.common import page_header, set_icon, splitter
-from .plots import LivePlot, append_epoch, append_history
+from .plots import TRAIN_COLOUR, VALID_COLOUR, LivePlot, append_epoch, append_history
 from .resume_dialog import ResumeDialog
 
 
@@ -50,8 +50,8 @@ class TrainView(QWidget):
         # well under a millisecond, so the event loop stays free while training (bench/ui_latency.py)
         live = dict(fps=0, antialias=False, grid=False, steady_y=True)
         self.loss_plot = LivePlot("Loss", "epoch", "", **live)
-        self.loss_plot.add_curve("train (smoothed)", "#3b82f6", width=1.5)
-        self.loss_plot.add_curve("valid", "#f97316", symbol="o")
+        self.loss_plot.add_curve("train (smoothed)", TRAIN_COLOUR, width=1.5)
+        self.loss_plot.add_curve("valid", VALID_COLOUR, symbol="o")
         self.metric_plot = LivePlot("Metrics per epoch", "epoch", "", legend_bottom=True, **live)
         self.lr_plot = LivePlot("Learning rate", "epoch", "", **live)
         self.lr_plot.add_curve("lr", "#10b981")
