@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Slot
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
                                QStackedWidget, QVBoxLayout, QWidget)
@@ -97,6 +97,10 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.device_label, self.precision_label = QLabel("device: ..."), QLabel()
         self.state_label = ElidedLabel("ready")
+        self._flash = ""                      # a note shown in place of the state for a few seconds
+        self._flash_timer = QTimer(self)
+        self._flash_timer.setSingleShot(True)
+        self._flash_timer.timeout.connect(lambda: self.flash(""))
         for w in (self.state_label,):
             self.statusBar().addWidget(w, 1)
         self.cpu_label = QLabel()
@@ -111,7 +115,7 @@ class MainWindow(QMainWindow):
         s.runs_listed.connect(self._fill_runs)
         s.run_opened.connect(self._on_run_opened)
         self.train_view.run_finished.connect(self._on_run_finished)
-        self.lr_view.lr_picked.connect(lambda lr: self.statusBar().showMessage(f"train.lr set to {lr:.3g}", 4000))
+        self.lr_view.lr_picked.connect(lambda lr: self.flash(f"train.lr set to {lr:.3g}", 4000))
         self.show_page("data")
         self.refresh_runs()
         self._restore()
@@ -197,7 +201,7 @@ class MainWindow(QMainWindow):
     def _start_multi_gpu(self) -> None:
         self.show_page("train")
         if not self.session.start_multi_gpu_training(self.gpu_count):
-            self.statusBar().showMessage("Another job is running; wait for it or stop it.", 5000)
+            self.flash("Another job is running; wait for it or stop it.", 5000)
 
     def _start_lr_find(self) -> None:
         self.show_page("lr_find")
@@ -222,7 +226,15 @@ class MainWindow(QMainWindow):
         self.act_stop.setEnabled(busy)
         self.act_open.setEnabled(not busy)
         where = f" - {Path(ds.root).name} ({len(ds.items):,} images, {len(ds.classes)} classes)" if ds else ""
-        self.state_label.setText(rs.text() + where)
+        self.state_label.setText(self._flash or rs.text() + where)
+
+    def flash(self, text: str, ms: int = 5000) -> None:
+        """Show a note in the status line for ``ms`` (in place of the state, never drawn over it as a
+        status-bar message on a not yet shown window would be); "" brings the state back."""
+        self._flash = text
+        if text:
+            self._flash_timer.start(ms)
+        self._update_state()
 
     # ----------------------------------------------------------------- device
     def detect_device(self) -> None:

@@ -31,6 +31,7 @@ from ..paths import data_home
 from ..predict import predict_folder_to_csv
 from ..pretrained import pretrained_defaults
 from ..runs import delete_run, list_runs
+from .. import suggest as suggest_mod
 from ..suggest import DataFacts, suggest
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
@@ -419,7 +420,19 @@ def _scan(cfg: RunConfig, sink, control):
 
 
 def _suggest(facts: DataFacts, cfg: RunConfig, sink, control):
-    return suggest(facts, cfg, cfg.train.budget_minutes)
+    """The suggestion, saying which speed it measures (each takes seconds) and stoppable between them."""
+    count = [0]
+
+    def measured(arch: str, size: int, batch: int, precision: str = "auto") -> float:
+        control.check()
+        count[0] += 1
+        what = f"{arch} at {size} px" + (f", {precision}" if precision != "auto" else "")
+        sink(Progress("suggest", count[0], 0, f"measuring this machine's speed: {what} ..."))
+        ips = suggest_mod.measure_speed(arch, size, batch, facts.n_classes, precision=precision)
+        control.check()
+        return ips
+    return suggest(facts, cfg, cfg.train.budget_minutes, speed=lambda a, s, b: measured(a, s, b),
+                   precision_speed=measured)
 
 
 def _download(arch: str, tag: str, sink, control) -> str:
