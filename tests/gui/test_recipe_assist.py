@@ -88,11 +88,11 @@ def test_schedule_preview_draws_the_planned_epochs(qtbot, session, recipe_view):
     with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
         assist.show_plan(plan)
     assert recipe_view.schedule_plot.points("lr") == round(plan.epochs * spe)
-    assert f"{plan.epochs:g} epochs (the time plan)" in recipe_view.mom_plot_note.text()
+    assert f"{plan.epochs:g} epochs (the time plan)" in recipe_view.schedule_caption.text()
     with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
         session.set_option("train.lr", 0.0042)           # the plan no longer holds: train.epochs again
     assert recipe_view.schedule_plot.points("lr") == session.config.train.epochs * spe
-    assert "until Plan the run measures the 0.5-minute budget" in recipe_view.mom_plot_note.text()
+    assert "until Plan the run measures the 0.5-minute budget" in recipe_view.schedule_caption.text()
 
 
 def test_suggest_shows_what_it_measures_and_can_be_cancelled(qtbot, session, recipe_view, monkeypatch):

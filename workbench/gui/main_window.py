@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         s.runs_listed.connect(self._fill_runs)
         s.run_opened.connect(self._on_run_opened)
         self.train_view.run_finished.connect(self._on_run_finished)
+        self.recipe_view.notice.connect(lambda text: self.flash(text, 8000))
         self.lr_view.lr_picked.connect(lambda lr: self.flash(f"train.lr set to {lr:.3g}", 4000))
         self.show_page("data")
         self.refresh_runs()

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
+from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from ...config import ConfigError, RunConfig, iter_fields
@@ -20,6 +20,7 @@ from .augment_preview import AugmentPreview
 from .model_picker import ModelPicker
 from .options_form import OptionsForm
 from .recipe_assist import RecipeAssistant
+from .recipe_files import RecipeFiles
 from .plots import LivePlot
 
 
@@ -32,8 +33,9 @@ def steps_per_epoch(session) -> int:
     return max(1, math.ceil(n / cfg.data.batch_size / max(1, cfg.train.grad_accum)))
 
 
-class RecipeView(QWidget):
+class RecipeView(RecipeFiles, QWidget):
     schedule_redrawn = Signal()
+    notice = Signal(str)   # "saved ..." / "loaded ...": the window's status line shows it
 
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,7 +63,10 @@ class RecipeView(QWidget):
         self.preview = AugmentPreview(session)
         self.schedule_plot = LivePlot("Planned schedule over the run", "epoch", "learning rate")
         self.schedule_plot.add_curve("lr", "#10b981")
-        self.mom_plot_note = ElidedLabel()
+        self.schedule_caption = QLabel()   # what the plot shows, whole (wrapped, never cut mid-sentence)
+        self.schedule_caption.setObjectName("dim")
+        self.schedule_caption.setWordWrap(True)
+        self.mom_plot_note = ElidedLabel()  # one-line notes: copied command, saved, undone
         self.mom_plot_note.setObjectName("dim")
         self.schedule_plot.getPlotItem().showAxis("right")
         self.schedule_plot.getPlotItem().setLabel("right", "momentum", color="#a855f7")
@@ -98,6 +103,7 @@ class RecipeView(QWidget):
         right = QVBoxLayout()
         right.addWidget(self.preview)
         right.addWidget(self.schedule_plot, 1)
+        right.addWidget(self.schedule_caption)
         right.addWidget(self.mom_plot_note)
         right_w = QWidget()
         right_w.setLayout(right)
@@ -177,7 +183,7 @@ class RecipeView(QWidget):
         try:
             lrs, moms = planned_curve(cfg, spe, epochs)
         except Exception as e:  # an option combination the schedule cannot plan: say so
-            self.mom_plot_note.setText(f"Cannot plan this schedule: {e}")
+            self.schedule_caption.setText(f"Cannot plan this schedule: {e}")
             return
         lrs = np.asarray(lrs, dtype=float)
         x = np.arange(len(lrs)) / spe
@@ -196,22 +202,11 @@ class RecipeView(QWidget):
             length = f"{cfg.train.epochs} epochs until Plan the run measures the {cfg.train.budget_minutes:g}-minute budget"
         else:
             length = f"{cfg.train.epochs} epochs"
-        self.mom_plot_note.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {length} x {spe} steps; "
+        self.schedule_caption.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {length} x {spe} steps; "
                                    "dashed: momentum (right axis)")
         self.schedule_redrawn.emit()
 
-    # ----------------------------------------------------------------- file actions
-    def load(self, path: str) -> None:
-        cfg = RunConfig.load(path)
-        if not cfg.data.path and self.session.config.data.path:
-            cfg = cfg.set("data.path", self.session.config.data.path)
-        self._replace(cfg, f"Loaded {path}.")
-        self.session.set_recipe_file(path)
-
-    def save(self, path: str) -> None:
-        self.session.config.save(path)
-        self.session.set_recipe_file(path)
-
+    # ----------------------------------------------------------------- undo
     def _replace(self, cfg: RunConfig, note: str) -> None:
         if cfg != self.session.config:
             self.mom_plot_note.setText(note + " Undo brings back the previous recipe.")
@@ -246,41 +241,6 @@ class RecipeView(QWidget):
         what = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
         self.mom_plot_note.setText(f"Undone: {what or 'the last change'}.")
         return True
-
-    def confirm_quit(self) -> bool:
-        """Before quitting: the working recipe is autosaved, but a recipe file the user loaded or
-        saved and has changed since is offered to be saved (Save / Discard / Cancel)."""
-        s = self.session
-        if not s.recipe_file_outdated():
-            return True
-        box = QMessageBox.question(self, "Unsaved recipe changes",
-                                   f"The recipe was changed after it was loaded from or saved to {s.recipe_file}. "
-                                   "Save the changes to that file?",
-                                   QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                                   | QMessageBox.StandardButton.Cancel)
-        if box == QMessageBox.StandardButton.Save:
-            try:
-                self.save(s.recipe_file)
-            except OSError as e:
-                QMessageBox.warning(self, "Cannot save recipe", f"{s.recipe_file}: {e}")
-                return False
-        return box != QMessageBox.StandardButton.Cancel
-
-    def load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load recipe", "", "Recipe (*.toml);;All files (*)")
-        if path:
-            try:
-                self.load(path)
-            except ConfigError as e:
-                QMessageBox.warning(self, "Cannot load recipe", str(e))
-
-    def save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save recipe", "recipe.toml", "Recipe (*.toml)")
-        if path:
-            try:
-                self.save(path)
-            except OSError as e:
-                QMessageBox.warning(self, "Cannot save recipe", f"{path}: {e}")
 
     def copy_command(self) -> str:
         cmd = self.session.cli_command()
