@@ -50,3 +50,34 @@ def test_the_schedule_caption_wraps_instead_of_being_cut(qtbot, session):
     cap = view.schedule_caption
     assert cap.wordWrap() and "dashed: momentum (right axis)" in cap.text()
     assert "until Plan the run measures the 3-minute budget" in cap.text()
+
+
+def test_tall_thumbnails_keep_their_file_names_visible(qtbot, tmp_path):
+    import numpy as np
+    from PIL import Image
+    from PySide6.QtCore import Qt
+    from workbench.gui.views.gallery_view import GalleryItem, GalleryView
+    from workbench.gui.widgets.thumbs import THUMB, ThumbModel, ThumbView
+    paths = []
+    for name, (w, h) in (("tall_photo.png", (30, 500)), ("wide_photo.png", (500, 30))):
+        p = tmp_path / name
+        Image.fromarray(np.full((h, w, 3), 128, np.uint8)).save(p)
+        paths.append(str(p))
+    model, view = ThumbModel(paths), ThumbView()
+    view.setModel(model)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitUntil(lambda: model.cached == 2, timeout=10_000)
+    for r in range(2):   # every picture takes the same square box: the names sit on one line under them all
+        pix = model.data(model.index(r), Qt.ItemDataRole.DecorationRole)
+        assert (pix.width(), pix.height()) == (THUMB, THUMB)
+    assert view.gridSize().height() >= THUMB + 40 and view.wordWrap()
+    g = GalleryView("top losses")
+    qtbot.addWidget(g)
+    g.set_items([GalleryItem(p, "a / b\n0.50 / 0.90") for p in paths])
+    g.show()
+    qtbot.waitUntil(lambda: g.model.thumbnail_loaded(paths[0]), timeout=10_000)
+    assert "tall_photo.png" in g.model.data(g.model.index(0))
+    from workbench.gui.views.gallery_view import THUMB as GALLERY_THUMB
+    pix = g.model.data(g.model.index(0), Qt.ItemDataRole.DecorationRole)
+    assert (pix.width(), pix.height()) == (GALLERY_THUMB, GALLERY_THUMB)
