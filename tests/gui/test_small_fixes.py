@@ -81,3 +81,23 @@ def test_tall_thumbnails_keep_their_file_names_visible(qtbot, tmp_path):
     from workbench.gui.views.gallery_view import THUMB as GALLERY_THUMB
     pix = g.model.data(g.model.index(0), Qt.ItemDataRole.DecorationRole)
     assert (pix.width(), pix.height()) == (GALLERY_THUMB, GALLERY_THUMB)
+
+
+def test_tta_gain_has_its_count_and_uncertainty_and_the_empty_plot_a_sane_range(qtbot, shapes_dir):
+    from test_tta_and_export import made_up_tta
+    from workbench.gui.views.tta_view import TTAView, gain_text
+    from workbench.tta import fixed_and_broken
+    assert gain_text(2, 0, 153) == "+2 of 153 images (+1.3% ± 1.8%)"
+    assert gain_text(5, 5, 100).startswith("+0 of 100 images (+0.0% ± ")
+    v = TTAView()
+    qtbot.addWidget(v)
+    (x0, x1), (y0, y1) = v.plot.getPlotItem().viewRange()
+    assert -0.1 <= x0 and x1 <= 1.1 and -0.1 <= y0 and y1 <= 1.1          # beta 0..1, accuracy 0..1
+    r = made_up_tta(shapes_dir)
+    v.set_result(r, r.paths, beta=0.0)
+    fixed, broken = fixed_and_broken(r, 0.0)
+    assert v.gain_label.text() == gain_text(len(fixed), len(broken), len(r.paths))
+    assert f"of {len(r.paths)} images" in v.gain_label.text() and "±" in v.gain_label.text()
+    v.reset()
+    (x0, x1), (y0, y1) = v.plot.getPlotItem().viewRange()
+    assert -0.1 <= x0 and x1 <= 1.1 and -0.1 <= y0 and y1 <= 1.1
