@@ -39,6 +39,7 @@ class HealthPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(splitter(Qt.Orientation.Horizontal, self.table, side, stretch=(3, 1)))
         self._paths: list[str] = []
+        self._messages: list[str] = []
 
     def clear(self) -> None:
         self.table.setRowCount(0)
@@ -51,6 +52,7 @@ class HealthPanel(QWidget):
         self.clear()
         self.table.setRowCount(len(problems))
         self._paths = [pr.path for pr in problems]  # Python strings: Qt would drop surrogate escapes
+        self._messages = [display_text(pr.message) for pr in problems]
         for r, pr in enumerate(problems):
             name = QTableWidgetItem(display_text(Path(pr.path).name))
             name.setData(Qt.ItemDataRole.UserRole, r)
@@ -66,8 +68,9 @@ class HealthPanel(QWidget):
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return
-        path = self._paths[self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)]
-        self.path.setText(display_text(path))
+        i = self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+        path = self._paths[i]
+        self.path.setText(f"{display_text(path)}\n\n{self._messages[i]}")   # what is wrong, in words, by the picture
         self.image.clear()
         try:
             img = load_thumb(path, 256) if Path(path).is_file() else None
