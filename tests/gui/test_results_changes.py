@@ -136,3 +136,34 @@ def test_undo_after_keep_undoes_the_keep_not_another_images_fix(session, qtbot, 
     qtbot.keyClick(g.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert [e["action"] for e in ChangeSet.load(root).entries] == ["relabel"]
     assert "2 images" in page.notice.text()
+
+
+def test_retrain_with_changes_starts_visibly_and_ends_on_a_before_after(session, qtbot, tmp_path, monkeypatch):
+    from gui_helpers import main_window
+    from workbench.gui.jobs import JobKind
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    page, p = page_with_fake_run(session, qtbot, root)
+    page.run_dir = str(tmp_path / "runs" / "before")
+    page.apply_action("quarantine", [p.paths[0]], "")
+    monkeypatch.setattr(session, "start_training", lambda: True)
+    with qtbot.waitSignal(page.retrainStarted):
+        page.changes.retrain_btn.click()
+    assert "Retraining" in page.notice.text() and page.compare.isHidden()
+    # the new run, better: its results open with the before / after on top of the Summary
+    probs = p.probs.copy()
+    probs[:] = 0.1
+    probs[np.arange(len(p)), p.targets] = 0.8
+    better = Predictions.from_probs(list(p.paths), p.targets, probs, p.classes)
+    page.tabs.setCurrentIndex(2)
+    page.run_dir = str(tmp_path / "runs" / "after")
+    page.show_interpretation(better, SimpleNamespace(name="after", config=page.info.config, classes=p.classes,
+                                                     history=[], metrics={}, status="completed"))
+    text = page.compare.text()
+    assert not page.compare.isHidden() and "Before / after the 1 change(s)" in text
+    assert "fake → after" in text and "accuracy 0.0% → 100.0% (+100.0%)" in text
+    assert page.tabs.currentWidget() is page.summary
+    # the window shows the Train page when a training run starts (Retrain, Ctrl+R, the Start button)
+    win = main_window(qtbot)
+    win.show_page("results")
+    win.session.job_started.emit(JobKind.TRAIN)
+    assert win.current_page() == "train"

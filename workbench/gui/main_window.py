@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         s.job_failed.connect(self.show_error)
         s.runs_listed.connect(self._fill_runs)
         s.run_opened.connect(self._on_run_opened)
+        s.job_started.connect(lambda kind: self.show_page("train") if kind is JobKind.TRAIN else None)
         self.train_view.run_finished.connect(self._on_run_finished)
         self.recipe_view.notice.connect(lambda text: self.flash(text, 8000))
         self.lr_view.lr_picked.connect(lambda lr: self.flash(f"train.lr set to {lr:.3g}", 4000))
