@@ -54,6 +54,7 @@ class FitStarted(Event):
     device: str
     precision: str
     batch_size: int
+    history: tuple = ()  # a resumed run: the history rows (dicts) of the epochs done before start_epoch
 
 
 @dataclass(frozen=True)

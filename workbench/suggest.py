@@ -277,7 +277,7 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
                if finetune else f"images have a median short side of {facts.median_side:.0f} px"
                if facts.median_side else "the default size")
         epochs = cfg.train.epochs
-        choose("train.epochs", epochs, "no time budget given (suggest --budget-minutes N plans the epochs)")
+        choose("train.epochs", epochs, "no time budget given: a time budget (train.budget_minutes, 'Train for (minutes)') plans the epochs from this machine's speed")
 
     # regularisation by run length and data size
     if epochs < SHORT_RUN_EPOCHS:

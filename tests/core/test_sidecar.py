@@ -35,11 +35,11 @@ def test_relabel_quarantine_undo_and_apply(ds_copy, tmp_path):
     cs.relabel(a.path, "square", classes=ds.classes)
     cs.quarantine(b.path)
     cs.quarantine(c.path)
-    cs.keep(c.path)                      # removes the change again
+    cs.keep(c.path)                      # replaces the quarantine with a recorded keep
     with pytest.raises(ValueError, match="not an existing class"):
         cs.relabel(a.path, "hexagon", classes=ds.classes)
-    assert [(e["action"], e["new_class"]) for e in cs.entries] == [("relabel", "square"), ("quarantine", None)]
-    assert {e["path"] for e in cs.entries} == {a.path, b.path}
+    by_path = {e["path"]: (e["action"], e["new_class"]) for e in cs.entries}
+    assert by_path == {a.path: ("relabel", "square"), b.path: ("quarantine", None), c.path: ("keep", None)}
     assert all(set(e) == {"path", "action", "new_class", "time"} for e in cs.entries)
     assert cs.undo() and cs.get(c.path)["action"] == "quarantine"   # undo the keep
     assert cs.undo() and cs.get(c.path) is None                     # undo the quarantine

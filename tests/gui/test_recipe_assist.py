@@ -88,8 +88,39 @@ def test_schedule_preview_draws_the_planned_epochs(qtbot, session, recipe_view):
     with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
         assist.show_plan(plan)
     assert recipe_view.schedule_plot.points("lr") == round(plan.epochs * spe)
-    assert f"{plan.epochs:g} epochs (the time plan)" in recipe_view.mom_plot_note.text()
+    assert f"{plan.epochs:g} epochs (the time plan)" in recipe_view.schedule_caption.text()
     with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
         session.set_option("train.lr", 0.0042)           # the plan no longer holds: train.epochs again
     assert recipe_view.schedule_plot.points("lr") == session.config.train.epochs * spe
-    assert "until Plan the run measures the 0.5-minute budget" in recipe_view.mom_plot_note.text()
+    assert "until Plan the run measures the 0.5-minute budget" in recipe_view.schedule_caption.text()
+
+
+def test_suggest_shows_what_it_measures_and_can_be_cancelled(qtbot, session, recipe_view, monkeypatch):
+    import threading
+    gate, calls = threading.Event(), []
+
+    def slow(arch, size, batch, n=10, **kw):   # a measurement that lasts until the test lets it end
+        calls.append(size)
+        gate.wait(20)
+        return 400.0
+    monkeypatch.setattr(suggest_mod, "measure_speed", slow)
+    assist = recipe_view.assistant
+    before = session.config
+    assert assist.request_suggestion()
+    qtbot.waitUntil(lambda: "measuring this machine's speed" in assist.status.text(), timeout=10_000)
+    assert "px" in assist.status.text()
+    assert not assist.cancel_btn.isHidden() and not assist.busy.isHidden()
+    with qtbot.waitSignal(session.job_finished, timeout=20_000) as finished:
+        assist.cancel_btn.click()
+        gate.set()
+    assert finished.args[1] == "cancelled" and len(calls) == 1
+    assert session.config == before and "cancelled" in assist.status.text()
+    assert assist.cancel_btn.isHidden() and assist.busy.isHidden()
+
+
+def test_the_epochs_reason_speaks_to_app_users_too(session):
+    from workbench.suggest import DataFacts, suggest
+    facts = DataFacts(n_classes=3, n_train=60, n_valid=12, per_class_min=20, per_class_median=20.0,
+                      imbalance=1.0, median_side=64.0)
+    reasons = parse_reasons(suggest(facts, session.config, 0.0, speed=lambda *a: 400.0).config.reasons)
+    assert "--budget-minutes" not in reasons["train.epochs"] and "Train for" in reasons["train.epochs"]

@@ -65,7 +65,7 @@ def test_relabel_quarantine_undo_and_rescan(session, qtbot, tmp_path, monkeypatc
     assert [e["action"] for e in ChangeSet.load(root).entries] == ["quarantine"]
     g.select_rows([0])
     qtbot.keyClick(g.list, Qt.Key.Key_K)
-    assert ChangeSet.load(root).entries == []
+    assert [e["action"] for e in ChangeSet.load(root).entries] == ["keep"]
     page.changes.undo_btn.click()
     g.select_rows([1])
     qtbot.keyClick(g.list, Qt.Key.Key_R)
@@ -98,3 +98,72 @@ def test_viewer_opens_with_top5_and_folder_action(session, qtbot, tmp_path, monk
     v.open_btn.click()
     assert opened == [str(Path(item.path).parent)]
     v.close()
+
+
+def test_undo_after_keep_undoes_the_keep_not_another_images_fix(session, qtbot, tmp_path, monkeypatch):
+    """R on A, K on B, Ctrl+Z: the keep of B is undone, A keeps its relabel; K marks its thumbnail;
+    the "Ctrl+Z undoes" line says what the undo did; one Ctrl+Z undoes a whole multi-image action."""
+    from workbench.data import ChangeSet
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    page, p = page_with_fake_run(session, qtbot, root)
+    g = page.losses
+    page.tabs.setCurrentWidget(g)
+    page.show()
+    g.list.setFocus()
+    g.select_rows([0])
+    a = g.selected_items()[0]
+    new_class = next(c for c in p.classes if c != a.true_class)
+    monkeypatch.setattr("workbench.gui.views.gallery_view.QInputDialog.getItem", lambda *a, **k: (new_class, True))
+    qtbot.keyClick(g.list, Qt.Key.Key_R)
+    g.select_rows([1])
+    b = g.selected_items()[0]
+    qtbot.keyClick(g.list, Qt.Key.Key_K)
+    actions = {e["path"]: e["action"] for e in ChangeSet.load(root).entries}
+    assert actions == {str(Path(a.path).resolve()): "relabel", str(Path(b.path).resolve()): "keep"}
+    assert "kept" in g.model.marks[b.path]
+    assert "kept" in g.model.data(g.model.index(1))
+    assert "Ctrl+Z undoes" in page.notice.text()
+    qtbot.keyClick(g.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    cs = ChangeSet.load(root)
+    assert {e["path"]: (e["action"], e["new_class"]) for e in cs.entries} == {
+        str(Path(a.path).resolve()): ("relabel", new_class)}
+    assert b.path not in g.model.marks and g.model.marks[a.path] == f"→ {new_class}"
+    assert "Ctrl+Z undoes" not in page.notice.text() and "Undone" in page.notice.text()
+    # quarantine two images at once: one Ctrl+Z brings both back, the relabel of A stays
+    g.select_rows([2, 3])
+    qtbot.keyClick(g.list, Qt.Key.Key_Q)
+    assert len(ChangeSet.load(root).entries) == 3
+    qtbot.keyClick(g.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [e["action"] for e in ChangeSet.load(root).entries] == ["relabel"]
+    assert "2 images" in page.notice.text()
+
+
+def test_retrain_with_changes_starts_visibly_and_ends_on_a_before_after(session, qtbot, tmp_path, monkeypatch):
+    from gui_helpers import main_window
+    from workbench.gui.jobs import JobKind
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    page, p = page_with_fake_run(session, qtbot, root)
+    page.run_dir = str(tmp_path / "runs" / "before")
+    page.apply_action("quarantine", [p.paths[0]], "")
+    monkeypatch.setattr(session, "start_training", lambda: True)
+    with qtbot.waitSignal(page.retrainStarted):
+        page.changes.retrain_btn.click()
+    assert "Retraining" in page.notice.text() and page.compare.isHidden()
+    # the new run, better: its results open with the before / after on top of the Summary
+    probs = p.probs.copy()
+    probs[:] = 0.1
+    probs[np.arange(len(p)), p.targets] = 0.8
+    better = Predictions.from_probs(list(p.paths), p.targets, probs, p.classes)
+    page.tabs.setCurrentIndex(2)
+    page.run_dir = str(tmp_path / "runs" / "after")
+    page.show_interpretation(better, SimpleNamespace(name="after", config=page.info.config, classes=p.classes,
+                                                     history=[], metrics={}, status="completed"))
+    text = page.compare.text()
+    assert not page.compare.isHidden() and "Before / after the 1 change(s)" in text
+    assert "fake → after" in text and "accuracy 0.0% → 100.0% (+100.0%)" in text
+    assert page.tabs.currentWidget() is page.summary
+    # the window shows the Train page when a training run starts (Retrain, Ctrl+R, the Start button)
+    win = main_window(qtbot)
+    win.show_page("results")
+    win.session.job_started.emit(JobKind.TRAIN)
+    assert win.current_page() == "train"

@@ -65,7 +65,7 @@ def test_quarantining_validation_images_is_said_and_k_gives_feedback(page, qtbot
     assert page.apply_action("keep", [valid], "")
     assert page.notice.text().startswith("Kept ")
     cs = ChangeSet.load(page.changes.root)
-    assert cs.get(valid) is None
+    assert cs.get(valid)["action"] == "keep"              # recorded (and undoable), the quarantine gone
     assert ".workbench" not in str(cs.location)          # per-user by default, not in the dataset
 
 

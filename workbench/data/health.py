@@ -55,7 +55,26 @@ NOTE_TEXT = {
     "alpha": "has transparency, composited over white",
     "exif_rotation": "EXIF orientation tag, rotated upright",
     "animated": "animated image, only the first frame is used",
+    "one_colour": ("almost the whole picture is one colour: a blank image or an 'image not found' placeholder? "
+                   "Look at it; it is used for training as it is (quarantine it if it shows nothing)"),
 }
+ONE_COLOUR_SHARE = 0.93   # share of a picture in its most common colour that makes it "one colour"
+
+
+def _one_colour(im: Image.Image) -> bool:
+    """Whether at least ONE_COLOUR_SHARE of the picture (a 64 px copy, colours rounded to 16 levels)
+    is a single colour: blank files and the grey "image not found" pictures of photo sites."""
+    try:
+        small = im.convert("RGB") if im.mode != "RGB" else im.copy()
+        small.thumbnail((64, 64))
+        q = small.point(lambda v: v // 16 * 16)
+        counts = q.getcolors(maxcolors=64 * 64)
+    except Exception:  # noqa: BLE001 - a picture that cannot be summarised is simply not noted
+        return False
+    if not counts:
+        return False
+    n = small.width * small.height
+    return max(c for c, _ in counts) >= ONE_COLOUR_SHARE * n
 
 
 def mode_notes(im: Image.Image) -> list[str]:
@@ -187,6 +206,8 @@ def _check_open(fh, st: os.stat_result, min_side: int, max_pixels: int) -> FileR
             kind = "truncated" if "truncat" in text.lower() else "unreadable"
             return _fail(st, kind, f"cannot decode the image ({text})", digest, w, h)
         notes = mode_notes(im)
+        if _one_colour(im):
+            notes.append("one_colour")
         try:
             orientation = im.getexif().get(ORIENTATION, 1)
         except Exception:  # noqa: BLE001 - a broken EXIF block is not fatal

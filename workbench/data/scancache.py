@@ -15,7 +15,7 @@ from ..atomic import atomic_write_json
 from ..paths import cache_root
 from .health import FileRecord
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2   # 2: the one_colour note (blank / placeholder pictures)
 
 
 def _sha1(text: str) -> str:

@@ -1,4 +1,5 @@
-"""Relabel / quarantine sidecar: hard-example decisions kept apart from the images, never on them.
+"""Relabel / quarantine / keep sidecar: hard-example decisions kept apart from the images, never on them.
+A "keep" records that a file was looked at and is right as it is (the scan leaves it as it is).
 
 File: by default ``data_home()/projects/<sha1 of the dataset's resolved path>/changes.json`` (per user,
 so a shared or read-only dataset is never written); with ``data.changes_beside_data`` it is
@@ -7,6 +8,7 @@ per-user file when writing there fails. Paths are stored relative to the root so
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -16,7 +18,7 @@ from ..atomic import atomic_write_json
 from ..paths import project_dir
 
 VERSION = 1
-RELABEL, QUARANTINE = "relabel", "quarantine"
+RELABEL, QUARANTINE, KEEP = "relabel", "quarantine", "keep"
 
 
 def local_path(root: Path) -> Path:
@@ -40,6 +42,8 @@ class ChangeSet:
         self._location = location
         self._changes: dict[str, dict] = dict(changes or {})
         self._history: list[dict] = list(history or [])
+        self._step = max((int(h.get("step", 0) or 0) for h in self._history), default=0)
+        self._in_action = False
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -86,8 +90,21 @@ class ChangeSet:
             raise ValueError(f"{path} is not inside the dataset folder {self.root}")
         return r
 
+    @contextlib.contextmanager
+    def action(self):
+        """One user action over several files (``with cs.action(): ...``): one undo takes it all back.
+        Outside such a block every change is an action of its own."""
+        self._step += 1
+        self._in_action = True
+        try:
+            yield self
+        finally:
+            self._in_action = False
+
     def _set(self, rel: str, change: dict | None) -> None:
-        self._history.append({"path": rel, "before": self._changes.get(rel)})
+        if not self._in_action:
+            self._step += 1
+        self._history.append({"path": rel, "before": self._changes.get(rel), "step": self._step})
         if change is None:
             self._changes.pop(rel, None)
         else:
@@ -107,21 +124,28 @@ class ChangeSet:
         self._set(self._rel(path), {"action": QUARANTINE, "new_class": None, "time": _now()})
 
     def keep(self, path: str | os.PathLike) -> None:
-        """Remove any change for ``path``."""
-        rel = self._rel(path)
-        if rel in self._changes:
-            self._set(rel, None)
+        """Keep ``path`` as it is: replaces any relabel or quarantine of it, and records that it was
+        looked at (an undoable change of its own; the scan leaves the file as it is)."""
+        self._set(self._rel(path), {"action": KEEP, "new_class": None, "time": _now()})
 
-    def undo(self) -> bool:
-        """Undo the last relabel / quarantine / keep; False when there is nothing to undo."""
+    def undo(self) -> list[dict]:
+        """Undo the last action (every file it changed); returns what was undone, one
+        dict(path, action) per file ([] when there is nothing to undo)."""
         if not self._history:
-            return False
-        last = self._history.pop()
-        if last.get("before") is None:
-            self._changes.pop(last["path"], None)
-        else:
-            self._changes[last["path"]] = last["before"]
-        return True
+            return []
+        step = self._history[-1].get("step")
+        undone = []
+        while self._history:
+            last = self._history.pop()
+            rel = last["path"]
+            undone.append({"path": str(self.root / rel), "action": (self._changes.get(rel) or {}).get("action", "")})
+            if last.get("before") is None:
+                self._changes.pop(rel, None)
+            else:
+                self._changes[rel] = last["before"]
+            if step is None or not self._history or self._history[-1].get("step") != step:
+                break
+        return undone
 
     # ------------------------------------------------------------------ reading
     def get(self, path: str | os.PathLike) -> dict | None:

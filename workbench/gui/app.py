@@ -62,7 +62,7 @@ def create_window(dataset: str | None = None, demo: bool = False, recipe: str | 
         if not recipe:
             from ..recipes import demo_recipe
             session.set_config(demo_recipe(target, runs_dir=cfg.runs_dir))
-        win.statusBar().showMessage("Opened the built-in demo dataset. Use File > Open dataset for your own.", 8000)
+        win.flash("Opened the built-in demo dataset. Use File > Open dataset for your own.", 8000)
     if target:
         win.data_view.open_folder(str(Path(target).expanduser()))
     return win

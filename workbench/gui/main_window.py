@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Slot
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
                                QStackedWidget, QVBoxLayout, QWidget)
@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem
 from .. import __version__
 from ..paths import data_home
 from .cpu_watch import CpuWatch
-from .jobs import JobFailed, submit, wait_side_tasks
+from ..data import DatasetError
+from .jobs import JobFailed, JobKind, submit, wait_side_tasks
 from .recent import add_recent, recent_folders
 from .run_pages import make_pages
 from .session import Session
@@ -26,7 +27,7 @@ from .views.data_view import DataView
 from .views.lr_find_view import LRFindView
 from .views.recipe_view import RecipeView
 from .views.train_view import TrainView
-from .widgets.common import ElidedLabel, icon, splitter
+from .widgets.common import ElidedLabel, guard_wheel, icon, splitter
 
 
 def settings() -> QSettings:
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.runs = QListWidget()
         self.runs.setObjectName("runs")
+        self.runs.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names share a prefix: keep both ends
         self.runs.itemActivated.connect(self._on_run_item)
         self.runs.itemClicked.connect(self._on_run_item)
         self.stack = QStackedWidget()
@@ -91,9 +93,14 @@ class MainWindow(QMainWindow):
         self.add_page("runs", "7  Runs", "folder", pages["Runs"], "Manage run folders")
 
         self._fit_steps()
+        guard_wheel(self.stack)  # spin / combo boxes of every page take the wheel only with focus
         self._build_actions()
         self.device_label, self.precision_label = QLabel("device: ..."), QLabel()
         self.state_label = ElidedLabel("ready")
+        self._flash = ""                      # a note shown in place of the state for a few seconds
+        self._flash_timer = QTimer(self)
+        self._flash_timer.setSingleShot(True)
+        self._flash_timer.timeout.connect(lambda: self.flash(""))
         for w in (self.state_label,):
             self.statusBar().addWidget(w, 1)
         self.cpu_label = QLabel()
@@ -107,8 +114,10 @@ class MainWindow(QMainWindow):
         s.job_failed.connect(self.show_error)
         s.runs_listed.connect(self._fill_runs)
         s.run_opened.connect(self._on_run_opened)
+        s.job_started.connect(lambda kind: self.show_page("train") if kind is JobKind.TRAIN else None)
         self.train_view.run_finished.connect(self._on_run_finished)
-        self.lr_view.lr_picked.connect(lambda lr: self.statusBar().showMessage(f"train.lr set to {lr:.3g}", 4000))
+        self.recipe_view.notice.connect(lambda text: self.flash(text, 8000))
+        self.lr_view.lr_picked.connect(lambda lr: self.flash(f"train.lr set to {lr:.3g}", 4000))
         self.show_page("data")
         self.refresh_runs()
         self._restore()
@@ -194,7 +203,7 @@ class MainWindow(QMainWindow):
     def _start_multi_gpu(self) -> None:
         self.show_page("train")
         if not self.session.start_multi_gpu_training(self.gpu_count):
-            self.statusBar().showMessage("Another job is running; wait for it or stop it.", 5000)
+            self.flash("Another job is running; wait for it or stop it.", 5000)
 
     def _start_lr_find(self) -> None:
         self.show_page("lr_find")
@@ -219,7 +228,15 @@ class MainWindow(QMainWindow):
         self.act_stop.setEnabled(busy)
         self.act_open.setEnabled(not busy)
         where = f" - {Path(ds.root).name} ({len(ds.items):,} images, {len(ds.classes)} classes)" if ds else ""
-        self.state_label.setText(rs.text() + where)
+        self.state_label.setText(self._flash or rs.text() + where)
+
+    def flash(self, text: str, ms: int = 5000) -> None:
+        """Show a note in the status line for ``ms`` (in place of the state, never drawn over it as a
+        status-bar message on a not yet shown window would be); "" brings the state back."""
+        self._flash = text
+        if text:
+            self._flash_timer.start(ms)
+        self._update_state()
 
     # ----------------------------------------------------------------- device
     def detect_device(self) -> None:
@@ -256,7 +273,7 @@ class MainWindow(QMainWindow):
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
             status = getattr(info, "status", "")
-            item.setToolTip(f"{info.run_dir}\nstatus: {status}")
+            item.setToolTip(f"{item.text()}\n{info.run_dir}\nstatus: {status}")
             self.runs.addItem(item)
 
     def _on_run_item(self, item: QListWidgetItem) -> None:
@@ -301,6 +318,8 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- errors, settings, closing
     @Slot(object)
     def show_error(self, ev: JobFailed) -> None:
+        if ev.job is JobKind.SCAN and isinstance(ev.error, DatasetError):
+            return  # a folder that cannot be used: the Data page says why, in one sentence
         box = QMessageBox(QMessageBox.Icon.Critical, "Job failed", f"The {ev.job} job failed:\n\n{ev.message}",
                           QMessageBox.StandardButton.Ok, self)
         box.setDetailedText(ev.traceback or ev.message)

@@ -31,7 +31,9 @@ from ..interpret import interpret_run
 from ..lr_find import lr_find
 from ..paths import data_home
 from ..predict import predict_folder_to_csv
+from ..pretrained import pretrained_defaults
 from ..runs import delete_run, list_runs
+from .. import suggest as suggest_mod
 from ..suggest import DataFacts, suggest
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
@@ -164,13 +166,19 @@ class Session(QObject):
         return training_problems(ds)
 
     def cli_command(self) -> str:
-        """The equivalent ``workbench train`` command (only keys that differ from the defaults)."""
+        """The ``workbench train`` command that trains this exact recipe: the keys that differ from the
+        defaults, and the keys the CLI would otherwise change itself (the pretrained recipe defaults,
+        e.g. augment.min_scale). The reasons of a suggestion stay out (they only explain choices)."""
+        cfg = self.config
         defaults = {k: v for k, _, v in iter_fields(RunConfig())}
-        parts = ["workbench", "train", _quote(self.config.data.path or "DATASET")]
-        for key, _, value in iter_fields(self.config):
-            if key in ("data.path", "schema_version") or value == defaults[key]:
-                continue
-            parts += ["--set", _quote(f"{key}={_fmt(value)}")]
+        skip = ("data.path", "schema_version", "reasons")
+        keys = [k for k, _, v in iter_fields(cfg) if k not in skip and v != defaults[k]]
+        as_cli, _ = pretrained_defaults(RunConfig().with_overrides([f"{k}={_fmt(cfg.get(k))}" for k in keys]), keys)
+        keys += [k for k, _, v in iter_fields(as_cli) if k not in skip and k not in keys and v != cfg.get(k)]
+        parts = ["workbench", "train", _quote(cfg.data.path or "DATASET")]
+        for key, _, value in iter_fields(cfg):
+            if key in keys:
+                parts += ["--set", _quote(f"{key}={_fmt(value)}")]
         return " ".join(parts)
 
     # ----------------------------------------------------------------- jobs
@@ -180,11 +188,25 @@ class Session(QObject):
         return self.run_state.busy
 
     def open_dataset(self, path: str | Path) -> bool:
-        """Scan + health check + stats in a worker; dataset_changed fires when done."""
+        """Scan + health check + stats in a worker; dataset_changed fires when done.
+
+        The recipe is the dataset's own: its working recipe when it has one, else the defaults when
+        another dataset was open (its suggestion, reasons and budget were about that dataset), else
+        the recipe as it is (set before any dataset was opened). While the folder scans, no dataset
+        is open (dataset_changed(None)): nothing of the previous one stays on screen."""
+        if self._runner.busy:
+            return False
         root = str(Path(path).expanduser())
         kept = load_working(root) if self.autosave else None   # this dataset's own working recipe
-        cfg = (kept or self.config).set("data.path", root)
+        before = self.config.data.path
+        other = bool(before) and Path(before).expanduser().resolve() != Path(root).resolve()
+        start = kept or (default_config().set("runs_dir", self.config.runs_dir) if other else self.config)
+        cfg = start.set("data.path", root)
         self.set_config(cfg)
+        if self.dataset is not None or self.stats is not None:
+            self.dataset, self.stats = None, None
+            self.dataset_changed.emit(None)
+            self.stats_changed.emit(None)
         # a dataset without a working recipe and no recipe file loaded: a new one (see _offer_first_run)
         self._first_run_pending = kept is None and not self.recipe_file
         self._first_run = None
@@ -464,7 +486,19 @@ def _scan(cfg: RunConfig, sink, control):
 
 
 def _suggest(facts: DataFacts, cfg: RunConfig, sink, control):
-    return suggest(facts, cfg, cfg.train.budget_minutes)
+    """The suggestion, saying which speed it measures (each takes seconds) and stoppable between them."""
+    count = [0]
+
+    def measured(arch: str, size: int, batch: int, precision: str = "auto") -> float:
+        control.check()
+        count[0] += 1
+        what = f"{arch} at {size} px" + (f", {precision}" if precision != "auto" else "")
+        sink(Progress("suggest", count[0], 0, f"measuring this machine's speed: {what} ..."))
+        ips = suggest_mod.measure_speed(arch, size, batch, facts.n_classes, precision=precision)
+        control.check()
+        return ips
+    return suggest(facts, cfg, cfg.train.budget_minutes, speed=lambda a, s, b: measured(a, s, b),
+                   precision_speed=measured)
 
 
 def _download(arch: str, tag: str, sink, control) -> str:
@@ -488,7 +522,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(_fmt(v) for v in value)
     if isinstance(value, float):
-        return f"{value:g}"
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)   # exact: the command rebuilds the recipe
     return str(value)
 
 

@@ -306,11 +306,13 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
         trainer.on_epoch_saved = lambda tr: folder.write_metrics(
             _final_metrics(tr, "running", base, prior_wall + time.perf_counter() - t0))
         folder.write_metrics(_final_metrics(trainer, "running", base, prior_wall))
-        sink(FitStarted(run_dir=str(folder.path), epochs=cfg.train.epochs, start_epoch=start,
+        # a resumed time-budget run may have re-planned its epochs: the checkpoint knows how many
+        n_epochs = int(resume_state.get("n_epochs", cfg.train.epochs)) if resume_state else cfg.train.epochs
+        sink(FitStarted(run_dir=str(folder.path), epochs=n_epochs, start_epoch=start,
                         steps_per_epoch=len(bundle.train), n_train=len(bundle.train_items),
                         n_valid=len(bundle.valid_items), classes=tuple(classes), device=describe(device),
-                        precision=precision, batch_size=int(bundle.train.batch_size)))
-        n_epochs = int(resume_state.get("n_epochs", cfg.train.epochs)) if resume_state else cfg.train.epochs
+                        precision=precision, batch_size=int(bundle.train.batch_size),
+                        history=tuple(dict(r) for r in trainer.history if int(r.get("epoch", 0)) < start)))
         status = trainer.fit(n_epochs, start_epoch=start)
         if cfg.tricks.keep_best and folder.best.is_file() and status in ("completed", "early_stopped"):
             trainer.model.load_state_dict(load_checkpoint(folder.best, trainer.device)["model"])

@@ -112,6 +112,7 @@ class ProgressFollower:
         if state.get("fit") and not self.started:
             f = dict(state["fit"])
             f["classes"] = tuple(f.get("classes", ()))
+            f["history"] = tuple(f.get("history", ()))
             self.sink(FitStarted(**f))
             self.started = True
         b = state.get("batch")

@@ -20,6 +20,9 @@ from .changes_view import ChangesView
 from .gallery_view import GalleryItem, GalleryView
 from .leaks_view import LeaksView
 
+IDLE_TEXT = "Open a dataset, then audit its labels. Finished folds are kept: a stopped audit resumes where it was."
+
+
 def issue_item(r: dict) -> GalleryItem:
     cap = f"#{r['rank']}  {r['given']} → {r['suggested']}\np {r['self_confidence']:.2f} / {r['suggested_prob']:.2f}"
     tip = (f"rank {r['rank']}: labelled '{r['given']}', the fold models suggest '{r['suggested']}'\n"
@@ -33,6 +36,7 @@ class AuditView(QWidget):
         super().__init__(parent)
         self.session = session
         self.issues: list[dict] = []
+        self.root = ""   # the dataset the audit shown is of
         self.classes: tuple = ()
         self._fold, self._epochs = (0, 1), 1
         self.folds = QSpinBox()
@@ -58,8 +62,7 @@ class AuditView(QWidget):
         self.cancel_btn.clicked.connect(lambda: session.stop(JobKind.AUDIT))
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.status = QLabel("Open a dataset, then audit its labels. Finished folds are kept: a stopped audit "
-                             "resumes where it was.")
+        self.status = QLabel(IDLE_TEXT)
         self.status.setWordWrap(True)
         self.gallery = GalleryView("Suspected label issues, most suspect first")
         self.accept_btn = QPushButton("Accept suggestion (A)")
@@ -90,6 +93,7 @@ class AuditView(QWidget):
         self.gallery.undoRequested.connect(self.changes.undo)
         self.gallery.model.modelReset.connect(self._refresh_marks)
         self.changes.changed.connect(self._refresh_marks)
+        self.changes.undone.connect(self.status.setText)
         self.changes.failed.connect(lambda m: QMessageBox.warning(self, "Changes", m))
         self.changes.retrainRequested.connect(self.retrain)
         self.leaks.useSplitRequested.connect(self.use_split)
@@ -109,9 +113,23 @@ class AuditView(QWidget):
 
     # ----------------------------------------------------------------- starting
     def _on_dataset(self, ds) -> None:
+        """Another dataset (or none, while a folder scans): the audit shown is of this dataset only."""
+        root = str(Path(ds.root)) if ds is not None else ""
+        if root != self.root:
+            self.clear()
+        self.root = root
         if ds is not None:
-            self.changes.open_root(str(Path(ds.root)))
+            self.changes.open_root(root)
             self.estimate()
+
+    def clear(self) -> None:
+        self.issues, self.classes = [], ()
+        self.gallery.set_items([])
+        self.leaks.set_report({})
+        self.tabs.setTabText(0, "Label issues")
+        self.tabs.setTabText(1, "Near-duplicates")
+        self.status.setText(IDLE_TEXT)
+        self.eta.setText("")
 
     def estimate(self) -> None:
         ds = self.session.dataset

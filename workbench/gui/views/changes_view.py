@@ -1,4 +1,4 @@
-"""The "Changes" panel: relabels and quarantines of hard examples, kept in the dataset's sidecar.
+"""The "Changes" panel: relabels, quarantines and keeps of hard examples, kept in the dataset's sidecar.
 
 Actions go through ``workbench.data.sidecar.ChangeSet`` (saved atomically after each action); the
 image files themselves are never touched. The next scan (open_dataset) applies the changes, so
@@ -24,12 +24,24 @@ def mark_text(entry: dict) -> str:
         return f"→ {entry.get('new_class', '')}"
     if entry.get("action") == "quarantine":
         return "quarantined"
+    if entry.get("action") == "keep":
+        return "✓ kept"
     return ""
+
+
+def undone_text(undone: list[dict]) -> str:
+    """One line saying what an undo took back."""
+    if not undone:
+        return "Nothing to undo."
+    action = undone[0].get("action") or "change"
+    name = Path(undone[0]["path"]).name if len(undone) == 1 else f"{len(undone)} images"
+    return f"Undone: the {action} of {name}."
 
 
 class ChangesView(QWidget):
     """Lists the change set and performs relabel / quarantine / keep / undo on it."""
     changed = Signal()            # after every action or undo
+    undone = Signal(str)          # what an undo took back, one line
     retrainRequested = Signal()   # "Retrain with changes"
     failed = Signal(str)          # readable message (e.g. the sidecar could not be written)
 
@@ -48,7 +60,7 @@ class ChangesView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.undo_btn = QPushButton("Undo (Ctrl+Z)")
-        self.undo_btn.setToolTip("Undo the last relabel / quarantine / keep")
+        self.undo_btn.setToolTip("Undo the last relabel / quarantine / keep (all the images it changed)")
         self.undo_btn.clicked.connect(self.undo)
         self.retrain_btn = QPushButton("Retrain with changes")
         self.retrain_btn.setToolTip("Start a new run with the current recipe; the new scan applies these changes "
@@ -99,15 +111,16 @@ class ChangesView(QWidget):
         if cs is None or not paths:
             return False
         try:
-            for p in paths:
-                if action == "relabel":
-                    cs.relabel(p, new_class, classes)
-                elif action == "quarantine":
-                    cs.quarantine(p)
-                elif action == "keep":
-                    cs.keep(p)
-                else:
-                    raise ValueError(f"unknown action {action!r}")
+            with cs.action():        # one action: one Ctrl+Z undoes it for every file
+                for p in paths:
+                    if action == "relabel":
+                        cs.relabel(p, new_class, classes)
+                    elif action == "quarantine":
+                        cs.quarantine(p)
+                    elif action == "keep":
+                        cs.keep(p)
+                    else:
+                        raise ValueError(f"unknown action {action!r}")
             cs.save()
         except Exception as e:
             self.failed.emit(f"{action} failed: {e}")
@@ -122,14 +135,16 @@ class ChangesView(QWidget):
         if cs is None:
             return False
         try:
-            cs.undo()
-            cs.save()
+            undone = cs.undo()
+            if undone:
+                cs.save()
         except Exception as e:
             self.failed.emit(f"undo failed: {e}")
             return False
         self.refresh()
         self.changed.emit()
-        return True
+        self.undone.emit(undone_text(undone))
+        return bool(undone)
 
     def refresh(self) -> None:
         entries = self.entries()

@@ -3,23 +3,22 @@ progress and cancel, class counts (bar chart), split sizes, image-size histogram
 per class and the health report (skipped files and why, with a preview of the selected file)."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
-                               QLabel, QProgressBar, QPushButton, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from ...events import Event, Progress
 from ..jobs import JobKind
-from ...paths import display_text
 from ..widgets.common import page_header, set_icon, splitter
-from ..widgets.thumbs import ThumbModel, ThumbView, load_thumb
+from ..widgets.thumbs import ThumbModel, ThumbView
 from .audit_view import AuditView
-from .plots import draw_counts, size_arrays, size_bars
+from .health_panel import HealthPanel
+from .plots import draw_counts, legend_below, size_arrays, size_bars
 from .pretrained_tip import PretrainedTip
 
 
@@ -47,6 +46,7 @@ class DataView(QWidget):
         self.progress_label = QLabel()
         self.progress_label.setObjectName("dim")
         self.summary = QLabel("Open a folder with one sub-folder per class, or drop it here.")
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -56,7 +56,7 @@ class DataView(QWidget):
         # overview: class counts + image sizes
         self.counts_plot = pg.PlotWidget(title="Images per class")
         self.counts_plot.setBackground(None)
-        self.counts_plot.getPlotItem().addLegend(offset=(-10, 10))
+        legend_below(self.counts_plot.getPlotItem())
         self.sizes_plot = pg.PlotWidget(title="Image sizes (short side, px)")
         self.sizes_plot.setBackground(None)
         self.sizes_plot.getAxis("bottom").enableAutoSIPrefix(False)
@@ -76,30 +76,14 @@ class DataView(QWidget):
         il.addLayout(row)
         il.addWidget(self.thumb_view, 1)
 
-        # health report
-        self.health = QTableWidget(0, 3)
-        self.health.setHorizontalHeaderLabels(["File", "Problem", "Details"])
-        self.health.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.health.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.health.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.health.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.health.itemSelectionChanged.connect(self._show_problem)
-        self.problem_path = QLabel()
-        self.problem_path.setWordWrap(True)
-        self.problem_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.problem_image = QLabel()
-        self.problem_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.problem_image.setMinimumSize(200, 200)
-        side = QWidget()
-        sl = QVBoxLayout(side)
-        sl.addWidget(self.problem_path)
-        sl.addWidget(self.problem_image, 1)
-        health = splitter(Qt.Orientation.Horizontal, self.health, side, stretch=(3, 1))
-
+        # health report (skipped files and notes, with a preview)
+        self.health_panel = HealthPanel()
+        self.health, self.problem_path, self.problem_image = (self.health_panel.table, self.health_panel.path,
+                                                              self.health_panel.image)
         self.tabs = QTabWidget()
         self.tabs.addTab(overview, "Overview")
         self.tabs.addTab(images, "Images")
-        self.tabs.addTab(health, "Health report")
+        self.tabs.addTab(self.health_panel, "Health report")
         self.audit = AuditView(session)
         self.tabs.addTab(self.audit, "Audit")
         self.audit_btn = QPushButton("Audit labels…")
@@ -126,6 +110,7 @@ class DataView(QWidget):
         session.job_started.connect(self._on_started)
         session.job_finished.connect(self._on_finished)
         session.job_event.connect(self._on_event)
+        session.job_failed.connect(self._on_failed)
         session.run_state.changed.connect(self._set_busy)
         session.dataset_changed.connect(self.show_dataset)
         session.stats_changed.connect(self.show_stats)
@@ -179,8 +164,26 @@ class DataView(QWidget):
 
     @Slot(object, str)
     def _on_finished(self, kind: JobKind, status: str) -> None:
-        if kind is JobKind.SCAN and status != "completed":
-            self.summary.setText(f"Scan {status}." + (" See the error details." if status == "failed" else ""))
+        if kind is JobKind.SCAN and status == "cancelled":
+            self.summary.setText("Scan cancelled: no dataset is open.")
+
+    def _on_failed(self, ev) -> None:
+        """A folder that cannot be used (empty, no classes ...): one clear message here, no dialog."""
+        if ev.job is JobKind.SCAN:
+            self.clear()
+            self.summary.setText(f"<span style='color:#b42318'><b>{html.escape(self.session.config.data.path)}"
+                                 f"</b> cannot be used: {html.escape(ev.message)}</span><br>Open another folder "
+                                 "with one sub-folder per class (Help &gt; Folder layouts shows examples).")
+
+    def clear(self) -> None:
+        """Nothing of a previous dataset on screen: charts, thumbnails, health report and preview."""
+        for plot in (self.counts_plot, self.sizes_plot):
+            plot.getPlotItem().clear()
+        self.class_combo.clear()
+        self.thumbs.set_paths([])
+        self.health_panel.clear()
+        self.tabs.setTabText(2, "Health report")
+        self.tip.show_suggestion(("", ""))
 
     @Slot(object, object)
     def _on_event(self, kind: JobKind, ev: Event) -> None:
@@ -193,6 +196,7 @@ class DataView(QWidget):
     @Slot(object)
     def show_dataset(self, ds) -> None:
         if ds is None:
+            self.clear()
             return
         n_train, n_valid = len(ds.train), len(ds.valid)
         skipped = [p for p in ds.problems if p.skipped]
@@ -235,31 +239,5 @@ class DataView(QWidget):
         self.thumbs.set_paths(paths)
 
     def _fill_health(self, problems: list) -> None:
-        self.health.setRowCount(len(problems))
-        self._problem_paths = [pr.path for pr in problems]  # Python strings: Qt would drop surrogate escapes
-        for r, pr in enumerate(problems):
-            name = QTableWidgetItem(display_text(Path(pr.path).name))
-            name.setData(Qt.ItemDataRole.UserRole, r)
-            name.setToolTip(display_text(pr.path))
-            kind = QTableWidgetItem(pr.kind + ("" if pr.skipped else " (note)"))
-            self.health.setItem(r, 0, name)
-            self.health.setItem(r, 1, kind)
-            self.health.setItem(r, 2, QTableWidgetItem(display_text(pr.message)))
-        self.health.resizeColumnsToContents()
-        self.tabs.setTabText(2, f"Health report ({sum(1 for p in problems if p.skipped)} skipped)")
-
-    def _show_problem(self) -> None:
-        rows = self.health.selectionModel().selectedRows()
-        if not rows:
-            return
-        path = self._problem_paths[self.health.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)]
-        self.problem_path.setText(display_text(path))
-        try:
-            img = load_thumb(path, 256) if Path(path).is_file() else None
-        except Exception as e:  # the file is broken: say so instead of showing it
-            img = None
-            self.problem_image.setText(f"Cannot be decoded:\n{type(e).__name__}: {e}")
-        if img is not None:
-            self.problem_image.setPixmap(QPixmap.fromImage(img))
-        elif not Path(path).is_file():
-            self.problem_image.setText("Not a file (folder or missing).")
+        skipped = self.health_panel.fill(problems)
+        self.tabs.setTabText(2, f"Health report ({skipped} skipped)")

@@ -8,6 +8,7 @@ that owns the change set performs them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,16 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
                                QWidget)
 
 from ..jobs import submit
+from ..widgets.thumbs import square_pixmap
 from .image_viewer import THUMB, _safe_thumbnail, load_thumbnail, to_qimage  # noqa: F401 (re-exported)
 
 KEYS = {Qt.Key.Key_R: "relabel", Qt.Key.Key_Q: "quarantine", Qt.Key.Key_K: "keep"}
+
+
+def _short_name(path: str, keep: int = 18) -> str:
+    """The file name, its middle cut when long (the start and the end tell files apart)."""
+    name = Path(path).name
+    return name if len(name) <= keep else f"{name[:keep // 2 - 1]}…{name[-(keep // 2):]}"
 
 
 @dataclass
@@ -64,18 +72,18 @@ class GalleryModel(QAbstractListModel):
         it = self.items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             mark = self.marks.get(it.path)
-            return it.caption + (f"\n[{mark}]" if mark else "")
+            return f"{it.caption}\n{_short_name(it.path)}" + (f"\n[{mark}]" if mark else "")
         if role == Qt.ItemDataRole.SizeHintRole:
-            return QSize(THUMB + 24, THUMB + 56)
+            return QSize(THUMB + 24, THUMB + 74)
         if role == Qt.ItemDataRole.ToolTipRole:
             return (it.tooltip or it.caption) + f"\n{it.path}"
         if role == Qt.ItemDataRole.DecorationRole:
             if self.show_overlay and it.path in self.overlays:
                 pix = self._overlay_pix.get(it.path)
                 if pix is None:
-                    pix = QPixmap.fromImage(to_qimage(self.overlays[it.path])).scaled(
+                    pix = square_pixmap(QPixmap.fromImage(to_qimage(self.overlays[it.path])).scaled(
                         THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                        Qt.TransformationMode.SmoothTransformation)
+                        Qt.TransformationMode.SmoothTransformation), THUMB)
                     self._overlay_pix[it.path] = pix
                 return pix
             pix = self._thumbs.get(it.path)
@@ -96,8 +104,8 @@ class GalleryModel(QAbstractListModel):
         if arr is None:
             self._failed.add(path)
             return
-        self._thumbs[path] = QPixmap.fromImage(to_qimage(arr)).scaled(  # small images grow to the grid
-            THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        self._thumbs[path] = square_pixmap(QPixmap.fromImage(to_qimage(arr)).scaled(  # small images grow
+            THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation), THUMB)
         self._changed(path)
         self.thumbnailReady.emit(path)
 
@@ -161,7 +169,7 @@ class GalleryView(QWidget):
         self.list.setMovement(QListView.Movement.Static)
         self.list.setUniformItemSizes(True)
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setGridSize(QSize(THUMB + 28, THUMB + 62))
+        self.list.setGridSize(QSize(THUMB + 28, THUMB + 78))   # caption, file name and mark under every picture
         self.list.setWordWrap(True)
         self.list.setSpacing(2)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)

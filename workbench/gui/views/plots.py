@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 
 PALETTE = ("#3b82f6", "#f97316", "#10b981", "#a855f7", "#ef4444", "#eab308", "#06b6d4")
+TRAIN_COLOUR, VALID_COLOUR = "#3b82f6", "#f97316"   # the same on every page (Data, Train, Results, Runs)
+
+
+def legend_below(item: pg.PlotItem, columns: int = 4) -> pg.LegendItem:
+    """The plot's legend in a row under the x axis, outside the curves' area, so it never covers a
+    curve; curves added with ``name=`` join it (as with ``addLegend``)."""
+    legend = pg.LegendItem(colCount=columns)
+    item.layout.addItem(legend, 4, 1)
+    item.layout.setAlignment(legend, Qt.AlignmentFlag.AlignHCenter)
+    item.legend = legend
+    return legend
 
 
 class Buffer:
@@ -77,7 +88,7 @@ class LivePlot(pg.PlotWidget):
         if steady_y:
             item.enableAutoRange(y=False)
             item.getViewBox().sigRangeChangedManually.connect(self._user_range)
-        self.legend = item.addLegend(offset=(-10, -10 if legend_bottom else 10))  # bottom: rising curves
+        self.legend = legend_below(item)  # under the axis: never over a curve (legend_bottom: kept for callers)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.buffers: dict[str, Buffer] = {}
         self._dirty: set[str] = set()
@@ -160,6 +171,29 @@ class LivePlot(pg.PlotWidget):
 
     def points(self, name: str) -> int:
         return len(self.buffers[name]) if name in self.buffers else 0
+
+
+def append_epoch(loss_plot: LivePlot, metric_plot: LivePlot, epoch: int, valid_loss: float, metrics: dict) -> None:
+    """One finished epoch (0-based) on the live plots: its valid loss and metrics at x = epoch + 1."""
+    loss_plot.append("valid", epoch + 1, valid_loss)
+    for k, v in sorted(metrics.items()):
+        if k not in metric_plot.curves:
+            metric_plot.add_curve(k, symbol="o")
+        metric_plot.append(k, epoch + 1, v)
+
+
+def append_history(loss_plot: LivePlot, metric_plot: LivePlot, lr_plot: LivePlot, rows) -> None:
+    """History rows (history.csv / FitStarted.history) on the live plots: per-epoch train loss and lr
+    as well as the valid loss and metrics (a resumed run shows the epochs it did before)."""
+    skip = {"epoch", "train_loss", "valid_loss", "lr", "seconds", "images_per_sec"}
+    for r in sorted(rows, key=lambda r: int(r.get("epoch", 0))):
+        e = int(r.get("epoch", 0))
+        if r.get("train_loss") is not None:
+            loss_plot.append("train (smoothed)", e + 1, float(r["train_loss"]))
+        if r.get("lr") is not None:
+            lr_plot.append("lr", e + 1, float(r["lr"]))
+        append_epoch(loss_plot, metric_plot, e, float(r.get("valid_loss", float("nan"))),
+                     {k: float(v) for k, v in r.items() if k not in skip and v is not None})
 
 
 def class_ticks(classes, max_labels: int = 40) -> list[tuple[float, str]]:

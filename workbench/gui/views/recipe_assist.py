@@ -8,9 +8,11 @@ loaded recipe shows its reasons, and editing a suggested option drops its reason
 from __future__ import annotations
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from ...config import RunConfig
+from ...events import Progress
 from ...suggest import drop_reasons, parse_reasons
 from ..jobs import JobKind
 from ..widgets.common import set_icon
@@ -53,9 +55,20 @@ class RecipeAssistant(QWidget):
         self.plan_label.setObjectName("plan")
         self.plan_label.setWordWrap(True)
         self.plan_label.setVisible(False)
+        self.busy = QProgressBar()       # Suggest / Plan measure this machine: seconds to minutes
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setVisible(False)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stop measuring; the recipe stays as it is")
+        set_icon(self.cancel_btn, "stop")
+        self.cancel_btn.setVisible(False)
+        self.cancel_btn.clicked.connect(self.cancel)
         row = QHBoxLayout()
         row.addWidget(self.suggest_btn)
         row.addWidget(self.plan_btn)
+        row.addWidget(self.busy)
+        row.addWidget(self.cancel_btn)
         row.addWidget(self.status, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -64,6 +77,8 @@ class RecipeAssistant(QWidget):
         session.suggested.connect(self._on_suggested)
         session.planned.connect(self.show_plan)
         session.job_finished.connect(self._on_job_finished)
+        session.job_started.connect(self._on_job_started)
+        session.job_event.connect(self._on_job_event)
         session.config_changed.connect(self._on_config)
         form.changed.connect(self._on_form_changed)
         self._on_config(session.config)
@@ -75,7 +90,7 @@ class RecipeAssistant(QWidget):
             self.status.setText("Open a dataset first: the suggestion starts from its images.")
             return False
         started = self.session.suggest_recipe()
-        self.status.setText("measuring this machine's speed ..." if started else "another job is running")
+        self.status.setText("suggesting a recipe for this dataset ..." if started else "another job is running")
         return started
 
     def request_plan(self) -> bool:
@@ -99,10 +114,29 @@ class RecipeAssistant(QWidget):
                             "epochs; the reason of each is under its field")
         self.suggested.emit(result)
 
+    def cancel(self) -> None:
+        for kind in (JobKind.SUGGEST, JobKind.PLAN):
+            self.session.stop(kind)
+
+    @Slot(object)
+    def _on_job_started(self, kind: JobKind) -> None:
+        if kind in (JobKind.SUGGEST, JobKind.PLAN):
+            self.busy.setVisible(True)
+            self.cancel_btn.setVisible(True)
+            self.cancel_btn.setEnabled(True)
+
+    @Slot(object, object)
+    def _on_job_event(self, kind: JobKind, ev) -> None:
+        if kind in (JobKind.SUGGEST, JobKind.PLAN) and isinstance(ev, Progress) and ev.message:
+            self.status.setText(ev.message)
+
     @Slot(object, str)
     def _on_job_finished(self, kind: JobKind, status: str) -> None:
-        if kind in (JobKind.SUGGEST, JobKind.PLAN) and status != "completed":
-            self.status.setText(f"{kind}: {status}")
+        if kind in (JobKind.SUGGEST, JobKind.PLAN):
+            self.busy.setVisible(False)
+            self.cancel_btn.setVisible(False)
+            if status != "completed":
+                self.status.setText(f"{kind}: {status}" + ("; the recipe is unchanged" if status == "cancelled" else ""))
 
     def show_plan(self, plan) -> None:
         self.plan = plan

@@ -8,17 +8,19 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
-from ...config import ConfigError, RunConfig
+from ...config import ConfigError, RunConfig, iter_fields
 from ...train.schedules import planned_curve
 from ..session import default_config
-from ..widgets.common import ElidedLabel, page_header, set_icon, splitter
+from ..widgets.common import ElidedLabel, guard_wheel, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
 from .model_picker import ModelPicker
 from .options_form import OptionsForm
 from .recipe_assist import RecipeAssistant
+from .recipe_files import RecipeFiles
 from .plots import LivePlot
 
 
@@ -31,8 +33,9 @@ def steps_per_epoch(session) -> int:
     return max(1, math.ceil(n / cfg.data.batch_size / max(1, cfg.train.grad_accum)))
 
 
-class RecipeView(QWidget):
+class RecipeView(RecipeFiles, QWidget):
     schedule_redrawn = Signal()
+    notice = Signal(str)   # "saved ..." / "loaded ...": the window's status line shows it
 
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,7 +63,10 @@ class RecipeView(QWidget):
         self.preview = AugmentPreview(session)
         self.schedule_plot = LivePlot("Planned schedule over the run", "epoch", "learning rate")
         self.schedule_plot.add_curve("lr", "#10b981")
-        self.mom_plot_note = ElidedLabel()
+        self.schedule_caption = QLabel()   # what the plot shows, whole (wrapped, never cut mid-sentence)
+        self.schedule_caption.setObjectName("dim")
+        self.schedule_caption.setWordWrap(True)
+        self.mom_plot_note = ElidedLabel()  # one-line notes: copied command, saved, undone
         self.mom_plot_note.setObjectName("dim")
         self.schedule_plot.getPlotItem().showAxis("right")
         self.schedule_plot.getPlotItem().setLabel("right", "momentum", color="#a855f7")
@@ -73,12 +79,14 @@ class RecipeView(QWidget):
         self.copy_btn = QPushButton("Copy CLI command")
         self.reset_btn = QPushButton("Defaults")
         self.undo_btn = QPushButton("Undo")
-        self.undo_stack: list[RunConfig] = []   # recipes replaced by Defaults / Load
+        self.undo_stack: list[RunConfig] = []   # the recipe before each change (any editor, Defaults, Load, Suggest)
+        self._shown = session.config            # the recipe the last change left
+        self._undoing = False
         for b, name, tip in ((self.load_btn, "open", "Load a recipe TOML (Ctrl+L)"),
                              (self.save_btn, "save", "Save the recipe as TOML for the CLI (Ctrl+S)"),
                              (self.copy_btn, "copy", "Copy the equivalent `workbench train` command"),
                              (self.reset_btn, "reset", "Reset every option to its default (keeps the dataset; Undo brings the recipe back)"),
-                             (self.undo_btn, "undo", "Bring back the recipe that Defaults or Load replaced")):
+                             (self.undo_btn, "undo", "Undo the last change of the recipe (Ctrl+Z): an edited value, Defaults, Load or Suggest")):
             set_icon(b, name)
             b.setToolTip(tip)
         self.load_btn.clicked.connect(self.load_dialog)
@@ -95,6 +103,7 @@ class RecipeView(QWidget):
         right = QVBoxLayout()
         right.addWidget(self.preview)
         right.addWidget(self.schedule_plot, 1)
+        right.addWidget(self.schedule_caption)
         right.addWidget(self.mom_plot_note)
         right_w = QWidget()
         right_w.setLayout(right)
@@ -114,6 +123,15 @@ class RecipeView(QWidget):
         session.config_changed.connect(self._on_config)
         session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config)))
         self._on_config(session.config)
+        guard_wheel(self)   # the wheel scrolls the form; it edits a value only in the field with focus
+
+    def keyPressEvent(self, ev) -> None:  # noqa: N802
+        """Ctrl+Z on the page undoes the last recipe change (a text field with focus undoes its typing)."""
+        if ev.matches(QKeySequence.StandardKey.Undo):
+            self.undo()
+            ev.accept()
+            return
+        super().keyPressEvent(ev)
 
     def _setup_momentum_axis(self) -> None:
         item = self.schedule_plot.getPlotItem()
@@ -146,6 +164,7 @@ class RecipeView(QWidget):
 
     @Slot(object)
     def _on_config(self, cfg: RunConfig) -> None:
+        self._remember(cfg)
         self.form.set_config(cfg)
         problems = self.session.problems()
         problems = [p for p in problems if not p.startswith("data.path")]
@@ -164,7 +183,7 @@ class RecipeView(QWidget):
         try:
             lrs, moms = planned_curve(cfg, spe, epochs)
         except Exception as e:  # an option combination the schedule cannot plan: say so
-            self.mom_plot_note.setText(f"Cannot plan this schedule: {e}")
+            self.schedule_caption.setText(f"Cannot plan this schedule: {e}")
             return
         lrs = np.asarray(lrs, dtype=float)
         x = np.arange(len(lrs)) / spe
@@ -183,73 +202,45 @@ class RecipeView(QWidget):
             length = f"{cfg.train.epochs} epochs until Plan the run measures the {cfg.train.budget_minutes:g}-minute budget"
         else:
             length = f"{cfg.train.epochs} epochs"
-        self.mom_plot_note.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {length} x {spe} steps; "
+        self.schedule_caption.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {length} x {spe} steps; "
                                    "dashed: momentum (right axis)")
         self.schedule_redrawn.emit()
 
-    # ----------------------------------------------------------------- file actions
-    def load(self, path: str) -> None:
-        cfg = RunConfig.load(path)
-        if not cfg.data.path and self.session.config.data.path:
-            cfg = cfg.set("data.path", self.session.config.data.path)
-        self._replace(cfg, f"Loaded {path}.")
-        self.session.set_recipe_file(path)
-
-    def save(self, path: str) -> None:
-        self.session.config.save(path)
-        self.session.set_recipe_file(path)
-
+    # ----------------------------------------------------------------- undo
     def _replace(self, cfg: RunConfig, note: str) -> None:
         if cfg != self.session.config:
-            self.undo_stack.append(self.session.config)
-            self.undo_btn.setEnabled(True)
             self.mom_plot_note.setText(note + " Undo brings back the previous recipe.")
         self.session.set_config(cfg)
 
+    def _remember(self, cfg: RunConfig) -> None:
+        """Every change of the recipe, by any means, goes on the undo stack; another dataset starts a
+        new stack (its recipe is its own)."""
+        before, self._shown = self._shown, cfg
+        if self._undoing or cfg == before:
+            return
+        if cfg.data.path != before.data.path:
+            self.undo_stack.clear()
+        else:
+            self.undo_stack.append(before)
+            del self.undo_stack[:-200]
+        self.undo_btn.setEnabled(bool(self.undo_stack))
+
     def undo(self) -> bool:
-        """Bring back the recipe the last Defaults / Load replaced (the dataset stays)."""
+        """Bring back the recipe before its last change (the dataset stays)."""
         if not self.undo_stack:
             return False
         cfg = self.undo_stack.pop().set("data.path", self.session.config.data.path)
+        changed = [k for k, _, v in iter_fields(cfg) if v != self.session.config.get(k) and k != "reasons"]
         self.undo_btn.setEnabled(bool(self.undo_stack))
-        self.session.set_config(cfg)
-        self.mom_plot_note.setText("Previous recipe restored.")
+        self._undoing = True
+        try:
+            self.session.set_config(cfg)
+        finally:
+            self._undoing = False
+        self._shown = self.session.config
+        what = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+        self.mom_plot_note.setText(f"Undone: {what or 'the last change'}.")
         return True
-
-    def confirm_quit(self) -> bool:
-        """Before quitting: the working recipe is autosaved, but a recipe file the user loaded or
-        saved and has changed since is offered to be saved (Save / Discard / Cancel)."""
-        s = self.session
-        if not s.recipe_file_outdated():
-            return True
-        box = QMessageBox.question(self, "Unsaved recipe changes",
-                                   f"The recipe was changed after it was loaded from or saved to {s.recipe_file}. "
-                                   "Save the changes to that file?",
-                                   QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                                   | QMessageBox.StandardButton.Cancel)
-        if box == QMessageBox.StandardButton.Save:
-            try:
-                self.save(s.recipe_file)
-            except OSError as e:
-                QMessageBox.warning(self, "Cannot save recipe", f"{s.recipe_file}: {e}")
-                return False
-        return box != QMessageBox.StandardButton.Cancel
-
-    def load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load recipe", "", "Recipe (*.toml);;All files (*)")
-        if path:
-            try:
-                self.load(path)
-            except ConfigError as e:
-                QMessageBox.warning(self, "Cannot load recipe", str(e))
-
-    def save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save recipe", "recipe.toml", "Recipe (*.toml)")
-        if path:
-            try:
-                self.save(path)
-            except OSError as e:
-                QMessageBox.warning(self, "Cannot save recipe", f"{path}: {e}")
 
     def copy_command(self) -> str:
         cmd = self.session.cli_command()

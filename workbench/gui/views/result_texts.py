@@ -49,4 +49,21 @@ def action_notice(action: str, paths: list, new_class: str, valid_paths: set) ->
     return text + " Ctrl+Z undoes."
 
 
-__all__ = ["action_notice", "caption", "epoch_note", "monitor_of"]
+def before_after(before: dict, after: dict) -> str:
+    """The run "Retrain with changes" started from against the new run: accuracy and plain validation
+    loss, with a word when the validation sets differ (quarantined or relabelled validation images)."""
+    acc0, acc1 = before.get("accuracy"), after.get("accuracy")
+    lines = [f"<b>Before / after the {before.get('changes', 0)} change(s)</b>: "
+             f"{before['name']} → {after['name']}"]
+    if acc0 is not None and acc1 is not None:
+        lines.append(f"accuracy {acc0:.1%} → {acc1:.1%} ({acc1 - acc0:+.1%})")
+    l0, l1 = before.get("valid_loss"), after.get("valid_loss")
+    if l0 is not None and l1 is not None:
+        lines.append(f"validation loss {l0:.4f} → {l1:.4f}")
+    n0, n1 = before.get("n"), after.get("n")
+    if n0 != n1:
+        lines.append(f"validated on {n0} then {n1} images: not directly comparable")
+    return " &nbsp;·&nbsp; ".join(lines)
+
+
+__all__ = ["action_notice", "before_after", "caption", "epoch_note", "monitor_of"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QProgressBar,
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
                                QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from ...events import Event, Progress
@@ -22,7 +22,8 @@ from .changes_view import ChangesView
 from .confusion_view import ConfusionView
 from .gallery_view import GalleryItem, GalleryView
 from .image_viewer import ImageViewer, request_cam, top_k
-from .result_texts import action_notice, caption, epoch_note, monitor_of
+from .result_texts import caption, epoch_note, monitor_of
+from .results_actions import HardExampleActions
 from .results_view import ResultsView
 from .tta_view import TTAView
 
@@ -32,9 +33,10 @@ CELL_HINT = "Pick a cell of the matrix"
 LOSSES_TITLE = "Top losses: prediction / actual, loss / probability"
 
 
-class ResultsPage(QWidget):
+class ResultsPage(HardExampleActions, QWidget):
     """Summary, confusion matrix, top losses (+ Grad-CAM), TTA and the change list of one run."""
     runLoaded = Signal(str)
+    retrainStarted = Signal()   # "Retrain with changes" started a run (the window shows the Train page)
 
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,6 +46,11 @@ class ResultsPage(QWidget):
         self.info = None
         self.cams: dict[str, np.ndarray] = {}
         self._pending = ""
+        self._before: dict | None = None   # the run "Retrain with changes" started from
+        self.compare = QLabel()            # its before / after, once the new run has opened
+        self.compare.setObjectName("plan")
+        self.compare.setWordWrap(True)
+        self.compare.hide()
         self.title = QLabel("Results")
         self.title.setObjectName("pageTitle")
         self.heading = QLabel("Train a run or open a run folder to see results.")
@@ -78,6 +85,7 @@ class ResultsPage(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(head)
         lay.addWidget(self.notice)
+        lay.addWidget(self.compare)
         lay.addWidget(self.tabs, 1)
         self.confusion.cellChosen.connect(self.show_cell)
         self.losses.filterChanged.connect(lambda _c: self.show_top_losses())
@@ -89,6 +97,7 @@ class ResultsPage(QWidget):
             g.undoRequested.connect(self.changes.undo)
         self.viewer.actionRequested.connect(self._viewer_action)
         self.changes.changed.connect(self._refresh_marks)
+        self.changes.undone.connect(self.notice.setText)   # the "... Ctrl+Z undoes" line is replaced
         self.changes.failed.connect(lambda m: QMessageBox.warning(self, "Changes", m))
         self.changes.retrainRequested.connect(self.retrain)
         self.tta.computeRequested.connect(self.compute_tta)
@@ -137,6 +146,7 @@ class ResultsPage(QWidget):
             g.set_items([])
         self.tta.reset()
         self.notice.setText("")
+        self.compare.hide()
         self.viewer.hide()
 
     def show_interpretation(self, predictions, info=None) -> None:
@@ -152,6 +162,8 @@ class ResultsPage(QWidget):
                                     f"{epoch_note(getattr(info, 'metrics', None) or {}, monitor_of(info))}")
         self.summary.set_report(per_class_report(p))
         self.summary.set_history([(name, list(getattr(info, "history", None) or []))])
+        cfg = getattr(info, "config", None)
+        self.summary.set_loss_kind(cfg.tricks.label_smoothing if cfg is not None else 0.0)
         self.confusion.set_data(confusion_matrix(p), p.classes, most_confused(p))
         self.calibration.set_predictions(p.probs, p.targets)
         for g in self.galleries:
@@ -164,6 +176,7 @@ class ResultsPage(QWidget):
             self.changes.open_root(str(Path(root.path).expanduser().resolve()), root.changes_beside_data)
         self._refresh_marks()
         self.heading.setText(f"<b>{name}</b> &nbsp; <span style='color:#64748b'>{self.run_dir}</span>")
+        self._show_before_after(name, s)
         self.runLoaded.emit(self.run_dir)
 
     def items_for(self, indices) -> list[GalleryItem]:
@@ -218,36 +231,6 @@ class ResultsPage(QWidget):
         self.viewer.show()
         self.viewer.raise_()
         request_cam(self.run_dir, item.path, self._cam_ready)
-
-    # ------------------------------------------------------------------ hard-example actions
-    def apply_action(self, action: str, paths: list, new_class: str) -> bool:
-        classes = self.preds.classes if self.preds is not None else None
-        ok = self.changes.apply(action, list(paths), new_class, classes)
-        if ok:
-            valid = set(self.preds.paths) if self.preds is not None else set()
-            self.notice.setText(action_notice(action, list(paths), new_class, valid))
-        return ok
-
-    def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
-        """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
-        if action == "relabel" and not new_class:
-            classes = list(self.preds.classes) if self.preds is not None else []
-            new_class, ok = QInputDialog.getItem(self, "Relabel", "New class:", classes, 0, False)
-            if not ok:
-                return
-        self.apply_action(action, paths, new_class)
-
-    def _refresh_marks(self) -> None:
-        for g in self.galleries:
-            g.model.set_marks(self.changes.marks(g.paths()))
-
-    def retrain(self) -> None:
-        """Start a new run with this run's recipe; the new scan applies the changes."""
-        cfg = getattr(self.info, "config", None)
-        if cfg is not None:
-            self.session.set_config(cfg.set("name", ""))
-        if not self.session.start_training():
-            QMessageBox.information(self, "Retrain", "Another job is running; try again when it has finished.")
 
     # ------------------------------------------------------------------ TTA
     def compute_tta(self) -> bool:

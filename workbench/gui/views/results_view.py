@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxL
                                QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..widgets.common import pane, splitter
+from .plots import TRAIN_COLOUR, VALID_COLOUR, legend_below
 
 CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -56,7 +57,7 @@ def make_plot(title: str, ylabel: str, legend_bottom: bool = False) -> pg.PlotWi
     w.setLabel("bottom", "epoch")
     w.setLabel("left", ylabel)
     w.showGrid(x=True, y=True, alpha=0.25)
-    w.addLegend(offset=(-10, -10 if legend_bottom else 10))
+    legend_below(w.getPlotItem())  # under the x axis: never over a curve
     w.setMinimumHeight(160)
     for axis in ("left", "bottom"):
         w.getAxis(axis).enableAutoSIPrefix(False)
@@ -71,6 +72,7 @@ class ResultsView(QWidget):
         self.heading = QLabel("<b>No run loaded</b>")
         self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.values: dict[str, QLabel] = {}
+        self.names: dict[str, QLabel] = {}
         box = QGroupBox("Summary")
         grid = QGridLayout(box)
         for col, (key, label) in enumerate((("accuracy", "Accuracy"), ("balanced_accuracy", "Balanced accuracy"),
@@ -86,7 +88,7 @@ class ResultsView(QWidget):
             val.setFont(f)
             grid.addWidget(val, 0, col)
             grid.addWidget(name, 1, col)
-            self.values[key] = val
+            self.values[key], self.names[key] = val, name
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -116,6 +118,16 @@ class ResultsView(QWidget):
                 lab.setText(str(int(v)) if v is not None else "–")
             else:
                 lab.setText(fmt(v, pct=key != "valid_loss"))
+
+    def set_loss_kind(self, smoothing: float) -> None:
+        """Say which loss each number is: the headline is the plain cross-entropy of the model's
+        predictions; the curves are the loss the run trained with (label-smoothed when it was)."""
+        self.names["valid_loss"].setText("Validation loss\n(plain cross-entropy)")
+        self.names["valid_loss"].setToolTip("Mean cross-entropy of the validation predictions of the model shown "
+                                            "(no label smoothing)")
+        curve = (f"the training loss: cross-entropy with label smoothing {smoothing:g}, higher than plain"
+                 if smoothing > 0 else "cross-entropy, as in the headline")
+        self.loss_plot.setTitle(f"Loss per epoch ({curve})", color="#333")
 
     def set_report(self, report: list[dict]) -> None:
         t = self.table
@@ -150,12 +162,13 @@ def draw_history(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, runs: list[t
     for k, (name, history) in enumerate(runs):
         colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
         x, y = history_column(history, "valid_loss")
+        vcol = VALID_COLOUR if single else colour   # one run: the Train page's colours
         if len(x):
-            loss_plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
-                           symbolBrush=colour, name="valid" if single else f"{name} valid")
+            loss_plot.plot(x, y, pen=pg.mkPen(vcol, width=2), symbol="o", symbolSize=5,
+                           symbolBrush=vcol, name="valid" if single else f"{name} valid")
         x, y = history_column(history, "train_loss")
         if len(x):
-            tcol = "#ff7f0e" if single else colour
+            tcol = TRAIN_COLOUR if single else colour
             loss_plot.plot(x, y, pen=pg.mkPen(tcol, width=2, style=Qt.PenStyle.DashLine),
                            name="train" if single else f"{name} train")
         x, y = history_column(history, "accuracy")

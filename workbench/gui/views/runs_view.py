@@ -16,6 +16,7 @@ from ..widgets.common import pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status")
+MAX_VALUE_WIDTH = 320   # px of one run's column in the differences table (the whole value is its tooltip)
 
 
 def config_differences(configs: list) -> list[tuple[str, list]]:
@@ -49,6 +50,19 @@ def run_accuracy(info) -> float | None:
     hist = getattr(info, "history", None) or []
     accs = [r.get("accuracy") for r in hist if isinstance(r.get("accuracy"), (int, float))]
     return float(accs[-1]) if accs else None
+
+
+def run_epochs(info) -> tuple[int, int]:
+    """(epochs done, epochs planned) of a run: from metrics.json (a time-budget run's re-planned count,
+    a resumed run's whole count), else from its history and config; planned is never below done."""
+    m = getattr(info, "metrics", None) or {}
+    hist = getattr(info, "history", None) or []
+    done = m.get("epochs_done") if isinstance(m.get("epochs_done"), int) else len(hist)
+    planned = m.get("epochs") if isinstance(m.get("epochs"), int) and m.get("epochs") > 0 else None
+    if planned is None:
+        cfg = getattr(info, "config", None)
+        planned = cfg.train.epochs if cfg is not None else done
+    return done, max(planned, done)
 
 
 def _created(info) -> str:
@@ -92,7 +106,10 @@ class RunsView(QWidget):
         self.diff.verticalHeader().setVisible(False)
         self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.diff.horizontalHeader().setMaximumSectionSize(MAX_VALUE_WIDTH)  # a long value never hides the next run
         self.diff.horizontalHeader().setStretchLastSection(True)
+        self.diff.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.diff.setWordWrap(False)
         bar = QHBoxLayout()
         title = QLabel("Runs")
         title.setObjectName("pageTitle")
@@ -128,7 +145,6 @@ class RunsView(QWidget):
         t.setRowCount(len(self.infos))
         for r, info in enumerate(self.infos):
             cfg = info.config
-            hist = info.history or []
             name = QTableWidgetItem(info.name)
             name.setData(Qt.ItemDataRole.UserRole, r)
             name.setToolTip(str(info.run_dir))
@@ -136,7 +152,8 @@ class RunsView(QWidget):
             t.setItem(r, 1, QTableWidgetItem(_created(info)))
             t.setItem(r, 2, QTableWidgetItem(cfg.model.arch))
             t.setItem(r, 3, NumItem(cfg.data.image_size, f"{cfg.data.image_size} px"))
-            t.setItem(r, 4, NumItem(len(hist), f"{len(hist)}/{cfg.train.epochs}"))
+            done, planned = run_epochs(info)
+            t.setItem(r, 4, NumItem(done, f"{done}/{planned}"))
             acc = run_accuracy(info)
             t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
             t.setItem(r, 6, QTableWidgetItem(str(info.status)))
@@ -188,7 +205,9 @@ class RunsView(QWidget):
         for r, (key, vals) in enumerate(rows):
             d.setItem(r, 0, QTableWidgetItem(key))
             for c, v in enumerate(vals, start=1):
-                it = QTableWidgetItem(str(v))
+                text = "; ".join(map(str, v)) if isinstance(v, tuple) and key == "reasons" else str(v)
+                it = QTableWidgetItem(text)
+                it.setToolTip("\n".join(map(str, v)) if isinstance(v, tuple) else text)
                 it.setBackground(QBrush(QColor(255, 240, 200)))
                 it.setForeground(QBrush(QColor(CURVE_COLOURS[(c - 1) % len(CURVE_COLOURS)])))
                 d.setItem(r, c, it)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from ...events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFinished,
@@ -12,7 +12,8 @@ from ...events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFinished,
 from ..jobs import JobFailed, JobKind
 from ..run_state import Phase
 from ..widgets.common import page_header, set_icon, splitter
-from .plots import LivePlot
+from .plots import TRAIN_COLOUR, VALID_COLOUR, LivePlot, append_epoch, append_history
+from .resume_dialog import ResumeDialog
 
 
 class TrainView(QWidget):
@@ -26,12 +27,13 @@ class TrainView(QWidget):
         self.session = session
         self.run_dir = ""
         self.steps_per_epoch = 1
-        self.epochs = 1
+        self.epochs, self.start_epoch = 1, 0
 
         self.start_btn = QPushButton("Start training")
         self.pause_btn = QPushButton("Pause")
         self.stop_btn = QPushButton("Stop")
         self.resume_btn = QPushButton("Resume a run...")
+        self.resume_btn.setToolTip("Continue a stopped, failed or cut-off run from its last checkpoint")
         for b, icon in ((self.start_btn, "play"), (self.pause_btn, "pause"), (self.stop_btn, "stop"),
                         (self.resume_btn, "folder")):
             set_icon(b, icon)
@@ -48,8 +50,8 @@ class TrainView(QWidget):
         # well under a millisecond, so the event loop stays free while training (bench/ui_latency.py)
         live = dict(fps=0, antialias=False, grid=False, steady_y=True)
         self.loss_plot = LivePlot("Loss", "epoch", "", **live)
-        self.loss_plot.add_curve("train (smoothed)", "#3b82f6", width=1.5)
-        self.loss_plot.add_curve("valid", "#f97316", symbol="o")
+        self.loss_plot.add_curve("train (smoothed)", TRAIN_COLOUR, width=1.5)
+        self.loss_plot.add_curve("valid", VALID_COLOUR, symbol="o")
         self.metric_plot = LivePlot("Metrics per epoch", "epoch", "", legend_bottom=True, **live)
         self.lr_plot = LivePlot("Learning rate", "epoch", "", **live)
         self.lr_plot.add_curve("lr", "#10b981")
@@ -147,9 +149,10 @@ class TrainView(QWidget):
         self.session.stop(JobKind.TRAIN)
 
     def _pick_resume(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Resume a run folder", self.session.config.runs_dir)
-        if folder:
-            self.resume(folder)
+        """The runs that can continue, with their status; a folder picker stays one click away."""
+        dlg = ResumeDialog(self.session, self)
+        if dlg.exec() and dlg.chosen:
+            self.resume(dlg.chosen)
 
     # ----------------------------------------------------------------- events
     @Slot(object)
@@ -182,11 +185,7 @@ class TrainView(QWidget):
             self.lr_plot.append("lr", x, ev.lr)
             self._latest = ev
         elif isinstance(ev, EpochEnd):
-            self.loss_plot.append("valid", ev.epoch + 1, ev.valid_loss)
-            for i, (k, v) in enumerate(sorted(ev.metrics.items())):
-                if k not in self.metric_plot.curves:
-                    self.metric_plot.add_curve(k, symbol="o")
-                self.metric_plot.append(k, ev.epoch + 1, v)
+            self._draw_epoch(ev.epoch, ev.valid_loss, ev.metrics)
             metrics = "  ".join(f"{k} {v:.4f}" for k, v in ev.metrics.items())
             self._log(f"epoch {ev.epoch + 1}: train_loss {ev.train_loss:.4f}  valid_loss {ev.valid_loss:.4f}  "
                       f"{metrics}  {ev.seconds:.1f}s{'  (best)' if ev.is_best else ''}")
@@ -198,7 +197,10 @@ class TrainView(QWidget):
             self._log(f"run {ev.run_dir}: {ev.n_train} train / {ev.n_valid} valid images, "
                       f"{len(ev.classes)} classes, {ev.device} {ev.precision}, batch {ev.batch_size}")
             if ev.start_epoch:
-                self._log(f"resuming at epoch {ev.start_epoch + 1}")
+                self._log(f"resuming at epoch {ev.start_epoch + 1} of {ev.epochs}")
+                self._draw_history(getattr(ev, "history", ()) or ())
+                self.epoch_label.setText(f"Epoch {ev.start_epoch + 1}/{ev.epochs}   resuming...")
+                self._set_progress(ev.start_epoch / max(1, ev.epochs))
         elif isinstance(ev, Replanned):  # a time-budget run changed its number of epochs
             self.epochs = ev.epochs
             for p in (self.loss_plot, self.metric_plot, self.lr_plot):
@@ -224,17 +226,27 @@ class TrainView(QWidget):
         elif isinstance(ev, JobFailed):
             self._log(f"failed: {ev.message}", "error")
 
-    start_epoch = 0
+    def _draw_epoch(self, epoch: int, valid_loss: float, metrics: dict) -> None:
+        append_epoch(self.loss_plot, self.metric_plot, epoch, valid_loss, metrics)
+
+    def _draw_history(self, rows) -> None:
+        """The epochs a resumed run did before: per-epoch train loss, valid loss, metrics and lr."""
+        append_history(self.loss_plot, self.metric_plot, self.lr_plot, rows)
+        self.flush()
+
+    def _set_progress(self, frac: float) -> None:
+        frac = min(1.0, max(0.0, frac))
+        self.progress.setValue(int(1000 * frac))
+        self.progress.setFormat(f"{100 * frac:.0f} %")
 
     def _show_batch(self) -> None:
         ev, self._latest = self._latest, None
         if ev is None:
             return
-        done = (ev.epoch - self.start_epoch) * ev.n_batches + ev.batch + 1
-        total = max(1, (self.epochs - self.start_epoch) * ev.n_batches)
-        self.progress.setValue(int(1000 * min(1.0, done / total)))
-        self.progress.setFormat(f"{100 * done / total:.0f} %")
-        self.epoch_label.setText(f"Epoch {ev.epoch + 1}/{self.epochs}   batch {ev.batch + 1}/{ev.n_batches}"
+        # the whole run's share (a resumed run starts part way), never past 100 %
+        epochs = max(self.epochs, ev.epoch + 1)
+        self._set_progress((ev.epoch * ev.n_batches + ev.batch + 1) / max(1, epochs * ev.n_batches))
+        self.epoch_label.setText(f"Epoch {ev.epoch + 1}/{epochs}   batch {ev.batch + 1}/{ev.n_batches}"
                                  f"   loss {ev.smooth_loss:.4f}")
         self.speed_label.setText(f"{ev.images_per_sec:,.0f} img/s   ETA {fmt_time(ev.eta_s)}")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QPainter
-from PySide6.QtWidgets import (QAbstractButton, QHBoxLayout, QLabel, QLayout, QSizePolicy, QSplitter,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt
+from PySide6.QtGui import QIcon, QPainter, QWheelEvent
+from PySide6.QtWidgets import (QAbstractButton, QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QHBoxLayout,
+                               QLabel, QLayout, QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -26,6 +26,49 @@ def icon(name: str) -> QIcon:
 
 def set_icon(button: QAbstractButton, name: str) -> None:
     button.setIcon(icon(name))
+
+
+class _WheelGuard(QObject):
+    """Event filter: a spin box or combo box without keyboard focus lets the mouse wheel pass to its
+    parent (the form scrolls) instead of changing its value."""
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802
+        if ev.type() != QEvent.Type.Wheel or not isinstance(obj, QWidget) or obj.hasFocus():
+            return False
+        area = obj.parentWidget()
+        while area is not None and not isinstance(area, QAbstractScrollArea):
+            area = area.parentWidget()
+        if area is None:
+            ev.ignore()          # not accepted: QApplication hands the wheel to the parent widgets
+            return True
+        vp = area.viewport()     # the enclosing scroll area scrolls, as if the pointer were over it
+        pos = QPointF(vp.mapFromGlobal(ev.globalPosition().toPoint()))
+        QApplication.sendEvent(vp, QWheelEvent(pos, ev.globalPosition(), ev.pixelDelta(), ev.angleDelta(),
+                                               ev.buttons(), ev.modifiers(), ev.phase(), ev.inverted()))
+        ev.accept()
+        return True              # the editor itself never sees it
+
+
+def _wheel_guard() -> _WheelGuard:
+    app = QApplication.instance()
+    guard = app.findChild(_WheelGuard, "wheel_guard") if app is not None else None
+    if guard is None:
+        guard = _WheelGuard(app)
+        guard.setObjectName("wheel_guard")
+    return guard
+
+
+def guard_wheel(root: QWidget) -> None:
+    """Every spin box and combo box in ``root`` (and ``root`` itself) takes the mouse wheel only when it
+    has focus (click or Tab into it first), the common Qt convention: scrolling a form over its value
+    column scrolls the form and never edits a value. Focus by click or Tab only (Qt.StrongFocus)."""
+    guard = _wheel_guard()
+    widgets = [root, *root.findChildren(QAbstractSpinBox), *root.findChildren(QComboBox)]
+    for w in widgets:
+        if isinstance(w, (QAbstractSpinBox, QComboBox)) and not w.property("wheel_guarded"):
+            w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            w.installEventFilter(guard)
+            w.setProperty("wheel_guarded", True)
 
 
 def page_header(title: str, subtitle: str = "") -> QWidget:

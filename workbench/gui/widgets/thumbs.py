@@ -8,7 +8,7 @@ from pathlib import Path
 
 import shiboken6
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from ..jobs import submit
@@ -23,6 +23,19 @@ def load_thumb(path: str, size: int = THUMB) -> QImage:
     EXIF orientation; JPEG draft mode). Runs in a pool thread."""
     a = thumbnail(path, size)
     return QImage(a.data, a.shape[1], a.shape[0], 3 * a.shape[1], QImage.Format.Format_RGB888).copy()
+
+
+def square_pixmap(pix: QPixmap, size: int) -> QPixmap:
+    """``pix`` fitted into a ``size`` x ``size`` transparent square, centred: a tall or wide image takes
+    the same box as any other, so every caption sits at the same height under its picture."""
+    if pix.width() > size or pix.height() > size:
+        pix = pix.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    out = QPixmap(size, size)
+    out.fill(QColor(0, 0, 0, 0))
+    p = QPainter(out)
+    p.drawPixmap((size - pix.width()) // 2, (size - pix.height()) // 2, pix)
+    p.end()
+    return out
 
 
 class ThumbModel(QAbstractListModel):
@@ -82,7 +95,7 @@ class ThumbModel(QAbstractListModel):
         if isinstance(img, Exception) or img is None:
             self._failed.add(path)
             return
-        self._cache[path] = QPixmap.fromImage(img)
+        self._cache[path] = square_pixmap(QPixmap.fromImage(img), self.size)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         if index.isValid() and index.row() < len(self.paths) and self.paths[index.row()] == path:
@@ -107,9 +120,9 @@ class ThumbView(QListView):
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(200)
         self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 16, size + 28))
+        self.setGridSize(QSize(size + 28, size + 44))   # file names on up to two lines under the picture
         self.setSpacing(4)
-        self.setWordWrap(False)
+        self.setWordWrap(True)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)

@@ -1,0 +1,82 @@
+"""Runs and results are readable: run names that share a long prefix stay distinguishable in the
+sidebar, a long value in the compare table never pushes the other run off screen, the Results page
+says which loss each number is, train / valid have the same colours on every page, and legends sit
+outside the curves' area."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from gui_helpers import main_window
+
+
+def test_sidebar_run_names_keep_their_distinct_part(qtbot, tmp_path):
+    win = main_window(qtbot)
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    names = ["hymenoptera-20261206-053012", "hymenoptera-20261206-061544", "hymenoptera-20261206-064210"]
+    win._fill_runs([SimpleNamespace(name=n, run_dir=tmp_path / n, status="completed") for n in names])
+    width = win.runs.viewport().width() - 12
+    fm = win.runs.fontMetrics()
+    assert fm.horizontalAdvance(names[0]) > width          # too long for the sidebar: they are cut ...
+    shown = [fm.elidedText(n, win.runs.textElideMode(), width) for n in names]
+    assert len(set(shown)) == 3 and all("…" in s for s in shown)    # ... but stay distinct
+    assert names[1] in win.runs.item(1).toolTip()
+
+
+def _run(name, reasons):
+    from workbench.config import RunConfig
+    cfg = RunConfig().set("reasons", reasons).set("train.epochs", 3 if name == "a" else 8)
+    return SimpleNamespace(run_dir=f"/tmp/{name}", name=name, config=cfg, classes=("x", "y"), history=[],
+                           metrics={}, status="completed", created=0.0)
+
+
+def test_a_long_value_does_not_hide_the_other_runs_column(qtbot, session):
+    from workbench.gui.views.runs_view import RunsView
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    view.show()
+    qtbot.waitExposed(view)
+    long = tuple(f"train.epochs: beats training from scratch on {n} images per class, reason {n}" for n in range(8))
+    view.set_runs([_run("a", long), _run("b", ())])
+    view.select_names(["a", "b"])
+    d = view.diff
+    assert d.columnCount() == 3
+    qtbot.waitUntil(lambda: d.columnViewportPosition(2) >= 0)
+    assert d.columnViewportPosition(2) < d.viewport().width()           # the second run's column is on screen
+    row = [d.item(r, 0).text() for r in range(d.rowCount())].index("reasons")
+    col = [d.horizontalHeaderItem(c).text() for c in range(d.columnCount())].index("a")
+    assert "reason 7" in d.item(row, col).toolTip()                     # the whole value in the tooltip
+
+
+def test_results_say_which_loss_and_use_the_train_pages_colours(qtbot, session):
+    import pyqtgraph as pg
+    from workbench.gui.views.plots import TRAIN_COLOUR, VALID_COLOUR
+    from workbench.gui.views.results_view import ResultsView
+    from workbench.gui.views.train_view import TrainView
+    rv, tv = ResultsView(), TrainView(session)
+    for w in (rv, tv):
+        qtbot.addWidget(w)
+        w.resize(1100, 700)
+        w.show()
+    rows = [{"epoch": e, "train_loss": 1.0 - 0.1 * e, "valid_loss": 0.9 - 0.05 * e, "accuracy": 0.5 + 0.1 * e}
+            for e in range(4)]
+    rv.set_history([("run", rows)])
+    rv.set_loss_kind(0.1)
+    assert "plain cross-entropy" in rv.names["valid_loss"].text()
+    assert "label smoothing 0.1" in rv.loss_plot.getPlotItem().titleLabel.text
+    rv.set_loss_kind(0.0)
+    assert "as in the headline" in rv.loss_plot.getPlotItem().titleLabel.text
+
+    def colour(plot, name):
+        item = next(i for i in plot.getPlotItem().listDataItems() if i.name() == name)
+        return item.opts["pen"].color().name()
+    assert colour(rv.loss_plot, "valid") == colour(tv.loss_plot, "valid") == VALID_COLOUR
+    assert colour(rv.loss_plot, "train") == colour(tv.loss_plot, "train (smoothed)") == TRAIN_COLOUR
+    qtbot.wait(10)
+    for plot in (rv.loss_plot, rv.acc_plot, tv.loss_plot, tv.metric_plot, tv.lr_plot):
+        item = plot.getPlotItem()
+        legend = item.legend
+        assert isinstance(legend, pg.LegendItem)
+        assert not legend.sceneBoundingRect().intersects(item.vb.sceneBoundingRect())

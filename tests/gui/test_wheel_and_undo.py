@@ -1,0 +1,70 @@
+"""Recipe form: the mouse wheel edits a value only in the field that has focus (otherwise it scrolls
+the form), and every change of the recipe, by any means, is undoable."""
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QScrollArea
+
+
+def wheel(widget, steps: int = -3) -> None:
+    """A mouse-wheel turn over the middle of ``widget`` (negative: towards the user)."""
+    pos = QPointF(widget.width() / 2, widget.height() / 2)
+    glob = QPointF(widget.mapToGlobal(pos.toPoint()))
+    ev = QWheelEvent(pos, glob, QPoint(0, 0), QPoint(0, 120 * steps), Qt.MouseButton.NoButton,
+                     Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, ev)
+
+
+def test_wheel_without_focus_scrolls_the_form_and_never_edits(qtbot, session):
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    view.resize(1100, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    spin = view.form.editors["data.valid_pct"]
+    combo = view.form.editors["train.schedule"]
+    scroll = next(w for w in view.findChildren(QScrollArea) if view.form.isAncestorOf(w.widget()) or
+                  w.widget().isAncestorOf(view.form))
+    bar = scroll.verticalScrollBar()
+    assert bar.maximum() > 0
+    view.setFocus()
+    before_combo = combo.currentText()
+    for _ in range(3):
+        wheel(spin)
+        wheel(combo)
+    assert session.config.data.valid_pct == 0.2 and combo.currentText() == before_combo
+    assert bar.value() > 0                              # the wheel went to the scroll area instead
+    assert spin.focusPolicy() == Qt.FocusPolicy.StrongFocus
+    # with focus the field takes the wheel, and Undo brings the value back
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus)
+    wheel(spin, 1)
+    assert session.config.data.valid_pct != 0.2
+    assert view.undo_btn.isEnabled()
+    assert view.undo() and session.config.data.valid_pct == 0.2
+    assert "data.valid_pct" in view.mom_plot_note.text()
+
+
+def test_every_recipe_change_is_undoable_in_order(qtbot, session):
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    view.show()
+    view.activateWindow()
+    qtbot.waitActive(view)
+    session.set_option("data.path", "/some/data")
+    assert not view.undo_btn.isEnabled()                # opening a dataset is not a recipe edit
+    view.form.editors["train.epochs"].setValue(9)       # an editor
+    session.set_option("augment.max_rotate", 30.0)      # any other means (Suggest, LR finder ...)
+    assert session.config.train.epochs == 9 and view.undo_btn.isEnabled()
+    view.undo_btn.setFocus()
+    qtbot.keyClick(view.undo_btn, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert session.config.augment.max_rotate != 30.0 and session.config.train.epochs == 9
+    assert view.undo()
+    assert session.config.train.epochs == 5 and not view.undo_btn.isEnabled()
+    assert session.config.data.path == "/some/data"
+    session.set_option("data.path", "/other/data")      # another dataset: its own history
+    session.set_option("train.epochs", 3)
+    assert view.undo() and not view.undo() and session.config.data.path == "/other/data"

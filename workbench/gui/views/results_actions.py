@@ -1,0 +1,67 @@
+"""The Results page's hard-example actions: relabel / quarantine / keep from the galleries and the large
+viewer (through the Changes panel's sidecar), and "Retrain with changes" with its visible start and
+the before / after of the new run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+from ...interpret import summary
+from .result_texts import action_notice, before_after
+
+
+class HardExampleActions:
+    """Mixin of ResultsPage (needs session, preds, info, run_dir, changes, galleries, notice, compare,
+    tabs, summary, retrainStarted)."""
+
+    def apply_action(self, action: str, paths: list, new_class: str) -> bool:
+        classes = self.preds.classes if self.preds is not None else None
+        ok = self.changes.apply(action, list(paths), new_class, classes)
+        if ok:
+            valid = set(self.preds.paths) if self.preds is not None else set()
+            self.notice.setText(action_notice(action, list(paths), new_class, valid))
+        return ok
+
+    def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
+        """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
+        if action == "relabel" and not new_class:
+            classes = list(self.preds.classes) if self.preds is not None else []
+            new_class, ok = QInputDialog.getItem(self, "Relabel", "New class:", classes, 0, False)
+            if not ok:
+                return
+        self.apply_action(action, paths, new_class)
+
+    def _refresh_marks(self) -> None:
+        for g in self.galleries:
+            g.model.set_marks(self.changes.marks(g.paths()))
+
+    def retrain(self) -> None:
+        """Start a new run with this run's recipe; the new scan applies the changes. The Train page
+        shows it start; when it has finished its results open here with a before / after."""
+        cfg = getattr(self.info, "config", None)
+        if cfg is not None:
+            self.session.set_config(cfg.set("name", ""))
+        before = None
+        if self.preds is not None:
+            name = getattr(self.info, "name", "") or Path(self.run_dir).name
+            before = {"run_dir": self.run_dir, "name": name, "changes": len(self.changes.entries()),
+                      **summary(self.preds)}
+        if not self.session.start_training():
+            QMessageBox.information(self, "Retrain", "Another job is running; try again when it has finished.")
+            return
+        self._before = before
+        self.compare.hide()
+        self.notice.setText("Retraining with the changes: the Train page shows the new run; its results open "
+                            "here with a before / after.")
+        self.retrainStarted.emit()
+
+    def _show_before_after(self, name: str, s: dict) -> None:
+        before = self._before
+        if before is None or before["run_dir"] == self.run_dir:
+            return   # no retrain, or the old run opened again: the new one is still to come
+        self._before = None
+        self.compare.setText(before_after(before, {"name": name, **s}))
+        self.compare.show()
+        self.tabs.setCurrentWidget(self.summary)
+
