@@ -17,6 +17,7 @@ from ..paths import project_dir
 
 VERSION = 1
 RELABEL, QUARANTINE = "relabel", "quarantine"
+TO_LABEL = "to_label"  # marked for a person to label; the image keeps its class until relabelled
 
 
 def local_path(root: Path) -> Path:
@@ -99,6 +100,15 @@ class ChangeSet:
     def quarantine(self, path: str | os.PathLike) -> None:
         """Leave ``path`` out of training and validation (the file itself stays where it is)."""
         self._set(self._rel(path), {"action": QUARANTINE, "new_class": None, "time": _now()})
+
+    def mark_to_label(self, path: str | os.PathLike, predicted: str = "", probability: float | None = None) -> None:
+        """Mark ``path`` for labelling (the try-it view's unsure images): it stays in training with
+        its current class; relabel or quarantine it later. ``predicted`` / ``probability``: what the
+        model said."""
+        change = {"action": TO_LABEL, "new_class": None, "time": _now(), "predicted": str(predicted)}
+        if probability is not None:
+            change["probability"] = round(float(probability), 6)
+        self._set(self._rel(path), change)
 
     def keep(self, path: str | os.PathLike) -> None:
         """Remove any change for ``path``."""

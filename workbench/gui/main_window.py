@@ -1,5 +1,5 @@
 """The main window: composition only. A step flow of pages (Data, Recipe, LR finder, Train, Results,
-Export) in the left column with the run list under it, pages stacked in the centre, menus with
+Export, Try it, Runs) in the left column with the run list under it, pages stacked in the centre, menus with
 shortcuts and a status bar (device, precision, state). Pages are added by composition:
 ``add_page(key, title, icon, widget)``. Every button state and the status text follow the session's
 RunState.
@@ -88,7 +88,8 @@ class MainWindow(QMainWindow):
         pages = make_pages(s)
         self.add_page("results", "5  Results", "results", pages["Results"], "Inspect a finished run")
         self.add_page("export", "6  Export", "export", pages["Export"], "Export a trained model")
-        self.add_page("runs", "7  Runs", "folder", pages["Runs"], "Manage run folders")
+        self.add_page("try", "7  Try it", "try", pages["Try it"], "Drop images on the trained model")
+        self.add_page("runs", "8  Runs", "folder", pages["Runs"], "Manage run folders")
 
         self._fit_steps()
         self._build_actions()

@@ -28,7 +28,7 @@ from ..export import export_run
 from ..interpret import interpret_run
 from ..lr_find import lr_find
 from ..paths import data_home
-from ..predict import predict_folder_to_csv
+from ..predict import predict_folder_to_csv, predict_images
 from ..runs import delete_run, list_runs
 from ..suggest import DataFacts, suggest
 from ..train.run import plan_run, resume, train
@@ -68,12 +68,13 @@ class Session(QObject):
     tta_ready = Signal(object)            # TTAResult
     exported = Signal(object)             # list[ExportResult]
     predicted = Signal(object)            # dict of predict_folder_to_csv
+    tried = Signal(object)                # ImagePredictions of predict_images (the Try it page)
     downloaded = Signal(object)           # str: the weights file
 
     RESULT_SIGNALS = {JobKind.SCAN: "dataset_changed", JobKind.LR_FIND: "lr_found", JobKind.TRAIN: "trained",
                       JobKind.AUDIT: "audited", JobKind.SUGGEST: "suggested", JobKind.PLAN: "planned",
                       JobKind.INTERPRET: "interpreted", JobKind.TTA: "tta_ready", JobKind.EXPORT: "exported",
-                      JobKind.PREDICT: "predicted", JobKind.DOWNLOAD: "downloaded"}
+                      JobKind.PREDICT: "predicted", JobKind.DOWNLOAD: "downloaded", JobKind.TRY: "tried"}
     SIDE_JOBS = (JobKind.DOWNLOAD,)       # run on the side runner, beside the others
 
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None,
@@ -233,6 +234,10 @@ class Session(QObject):
     def predict_folder(self, run_dir: str, folder: str, out_csv: str) -> bool:
         return self._start(JobKind.PREDICT, job(predict_folder_to_csv, str(run_dir), str(folder),
                                                 str(out_csv)))
+
+    def try_images(self, run_dir: str, inputs: list[str]) -> bool:
+        """Predict dropped files / folders with the run's model (as ``workbench predict`` does)."""
+        return self._start(JobKind.TRY, job(predict_images, str(run_dir), [str(p) for p in inputs]))
 
     def download_weights(self, arch: str, tag: str) -> bool:
         """Fetch pretrained weights on the side runner (training may run meanwhile)."""
