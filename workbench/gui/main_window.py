@@ -20,6 +20,7 @@ from ..paths import data_home
 from .cpu_watch import CpuWatch
 from .jobs import JobFailed, submit, wait_side_tasks
 from .recent import add_recent, recent_folders
+from .run_edit import rename_action
 from .run_pages import make_pages
 from .session import Session
 from .views.data_view import DataView
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow):
 
         self._fit_steps()
         self._build_actions()
+        self.act_rename_run = rename_action(self.runs, s, self._current_run_item)
         self.device_label, self.precision_label = QLabel("device: ..."), QLabel()
         self.state_label = ElidedLabel("ready")
         for w in (self.state_label,):
@@ -257,8 +259,14 @@ class MainWindow(QMainWindow):
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
             status = getattr(info, "status", "")
-            item.setToolTip(f"{info.run_dir}\nstatus: {status}")
+            note = getattr(info, "note", "")
+            item.setToolTip(f"{info.run_dir}\nstatus: {status}" + (f"\n\n{note}" if note else "") +
+                            "\n\nF2 or right-click: rename / note")
             self.runs.addItem(item)
+
+    def _current_run_item(self) -> str:
+        item = self.runs.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
 
     def _on_run_item(self, item: QListWidgetItem) -> None:
         self.session.open_run(item.data(Qt.ItemDataRole.UserRole))

@@ -24,6 +24,18 @@ def make_pages(session) -> dict[str, QWidget]:
         results.load_run(run_dir)
         export.set_run(run_dir)
         try_it.set_run(run_dir)
+    def edited(old: str, new: str, error: str) -> None:
+        """A renamed run that is open follows its folder (the Try it page keeps its images)."""
+        if error or old == new:
+            return
+        if results.run_dir == old:
+            results.load_run(new)
+        if export.run_dir == old:
+            export.set_run(new)
+        if try_it.run_dir == old:
+            try_it.run_dir = new
+            try_it.set_run(new)
     session.run_opened.connect(opened)
+    session.run_edited.connect(edited)
     runs.openRequested.connect(session.open_run)
     return {"Results": results, "Export": export, "Try it": try_it, "Runs": runs}

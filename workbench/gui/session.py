@@ -29,7 +29,7 @@ from ..interpret import interpret_run
 from ..lr_find import lr_find
 from ..paths import data_home
 from ..predict import predict_folder_to_csv, predict_images
-from ..runs import delete_run, list_runs
+from ..runs import delete_run, edit_run, list_runs
 from ..suggest import DataFacts, suggest
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
@@ -53,6 +53,7 @@ class Session(QObject):
     runs_changed = Signal()               # a run folder was created, finished or deleted
     runs_listed = Signal(object)          # list[RunInfo] of the runs folder (refresh_runs)
     run_deleted = Signal(str, str)        # run folder, error sentence ("" when it was deleted)
+    run_edited = Signal(str, str, str)    # run folder, its folder now (renamed or not), error ("" = done)
     # the jobs: every job of any kind
     job_started = Signal(object)          # JobKind
     job_event = Signal(object, object)    # JobKind, Event (progress, log, epochs; not the result)
@@ -340,6 +341,25 @@ class Session(QObject):
         self.run_deleted.emit(run_dir, error)
         if not error:
             self.runs_changed.emit()
+
+    def edit_run(self, run_dir: str | Path, name: str | None = None, note: str | None = None) -> None:
+        """Rename a run folder and / or set its note, off the GUI thread (``workbench.runs.edit_run``);
+        ``run_edited`` says how it went. Renaming the open run is refused while a job runs."""
+        run_dir = str(run_dir)
+        if name is not None and name.strip() != Path(run_dir).name and self.busy and run_dir == self.current_run:
+            self.run_edited.emit(run_dir, run_dir, "a job is running on the open run; rename it when it has ended")
+            return
+        submit(functools.partial(edit_run, run_dir, name, note), functools.partial(self._run_edited, run_dir))
+
+    def _run_edited(self, run_dir: str, result) -> None:
+        if isinstance(result, Exception):
+            self.run_edited.emit(run_dir, run_dir, str(result))
+            return
+        new = str(result)
+        if self.current_run == run_dir:
+            self.current_run = new
+        self.run_edited.emit(run_dir, new, "")
+        self.runs_changed.emit()
 
     # ----------------------------------------------------------------- events
     @Slot(object, object)
