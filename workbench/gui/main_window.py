@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem
 from .. import __version__
 from ..paths import data_home
 from .cpu_watch import CpuWatch
+from .help import LayoutsDialog, ShortcutsDialog
 from .jobs import JobFailed, submit, wait_side_tasks
 from .recent import add_recent, recent_folders
 from .run_edit import rename_action
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- pages
     def add_page(self, key: str, title: str, icon_name: str, widget: QWidget, tip: str = "") -> None:
         self.pages.append(Page(key, title, icon_name, widget, tip))
+        widget.setProperty("page_title", f"{title.split('  ', 1)[-1]} page")  # the shortcuts list names it
         self.stack.addWidget(widget)
         item = QListWidgetItem(icon(icon_name), title)
         item.setToolTip(tip)
@@ -188,6 +190,10 @@ class MainWindow(QMainWindow):
             self._action(v, p.title.split("  ", 1)[-1], lambda _=False, k=p.key: self.show_page(k), [f"Ctrl+{i + 1}"],
                          p.icon)
         h = mb.addMenu("&Help")
+        self.act_shortcuts = self._action(h, "&Keyboard shortcuts", lambda: self._help(ShortcutsDialog(self)), ["F1"])
+        self.act_layouts = self._action(h, "&Folder layouts and loading an export",
+                                        lambda: self._help(LayoutsDialog(self)))
+        h.addSeparator()
         self._action(h, "&About", self._about)
 
     def _start_training(self) -> None:
@@ -316,6 +322,11 @@ class MainWindow(QMainWindow):
         box.setWindowModality(Qt.WindowModality.WindowModal)
         self.error_box = box
         box.open()
+
+    def _help(self, dialog) -> None:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.help_dialog = dialog
+        dialog.show()
 
     def _about(self) -> None:
         QMessageBox.about(self, "About Workbench", f"Workbench {__version__}\nTrain image classifiers from a folder.")

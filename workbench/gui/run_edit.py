@@ -70,6 +70,7 @@ def rename_action(widget: QWidget, session, run_dir: Callable[[], str]) -> QActi
     act.setShortcut(QKeySequence(SHORTCUT))
     act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
     act.setToolTip("Rename the selected run folder and keep a note on it (F2)")
+    act.setProperty("group", "Run lists (sidebar, Runs page)")
 
     def edit() -> None:
         folder = run_dir()
