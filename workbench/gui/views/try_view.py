@@ -27,7 +27,8 @@ HINT = ("<p style='font-size:15pt'>Drop images or a folder here</p><p>or use <b>
 
 
 def caption(row) -> str:
-    return f"{row.label}  {row.probability:.1%}\n{display_text(Path(row.path).name)}"
+    """Three lines under a thumbnail: the class, its probability, the file name."""
+    return f"{row.label}\n{row.probability:.1%}\n{display_text(Path(row.path).name)}"
 
 
 def tooltip(row) -> str:
@@ -41,7 +42,7 @@ def _grid(model: GalleryModel) -> QListView:
     v.setMovement(QListView.Movement.Static)
     v.setUniformItemSizes(True)
     v.setIconSize(QSize(THUMB, THUMB))
-    v.setGridSize(QSize(THUMB + 28, THUMB + 48))
+    v.setGridSize(QSize(THUMB + 36, THUMB + 66))
     v.setWordWrap(True)
     v.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     v.setSpacing(2)
@@ -114,7 +115,7 @@ class TryView(QWidget):
         thr.addStretch(1)
         thr.addWidget(self.send_btn)
         galleries = splitter(Qt.Orientation.Horizontal, pane(self.sure_title, (self.sure_list, 1)),
-                             pane(self.unsure_title, (self.unsure_list, 1)), stretch=(3, 2), sizes=[640, 420])
+                             pane(self.unsure_title, (self.unsure_list, 1)), stretch=(1, 1), sizes=[620, 620])
         self.stack = QStackedWidget()
         self.stack.addWidget(self.hint)
         self.stack.addWidget(galleries)
@@ -210,8 +211,8 @@ class TryView(QWidget):
             model.set_marks(self.sent)
         pct = self.slider.value()
         self.threshold_label.setText(f"{pct} %")
-        self.sure_title.setText(f"<b>Sure</b> ({len(sure)}): top probability {pct} % or more")
-        self.unsure_title.setText(f"<b>Unsure</b> ({len(unsure)}): below {pct} %")
+        self.sure_title.setText(f"<b style='color:#15803d'>Sure</b> ({len(sure)}): top probability {pct} % or more")
+        self.unsure_title.setText(f"<b style='color:#b45309'>Unsure</b> ({len(unsure)}): below {pct} %")
         self.stack.setCurrentIndex(1 if self.rows else 0)
         self._update_enabled()
 
