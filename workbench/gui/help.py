@@ -53,7 +53,8 @@ def shortcut_rows(window: QWidget) -> list[tuple[str, str, str]]:
         if r not in seen:
             seen.add(r)
             out.append(r)
-    return out
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()] if hasattr(window, "menuBar") else []
+    return sorted(out, key=lambda r: menus.index(r[0]) if r[0] in menus else len(menus))  # menu order first
 
 
 class ShortcutsDialog(QDialog):
@@ -70,10 +71,10 @@ class ShortcutsDialog(QDialog):
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSortingEnabled(True)
         _dialog_layout(self, self.table)
-        self.resize(640, 560)
+        self.resize(820, 620)
 
     def rows(self) -> list[tuple[str, str, str]]:
         t = self.table
@@ -81,7 +82,8 @@ class ShortcutsDialog(QDialog):
 
 
 LAYOUTS = """\
-1. One folder per class (a seeded, stratified split makes the validation set: data.valid_pct)
+1. One folder per class (a seeded, stratified split makes the validation set:
+   data.valid_pct of each class)
 
     pets/
       cat/  img001.jpg  img002.png ...
@@ -93,8 +95,8 @@ LAYOUTS = """\
       train/  cat/ ...  dog/ ...
       valid/  cat/ ...  dog/ ...
 
-3. Images plus a labels CSV (data.labels_csv = labels.csv; paths relative to the dataset folder;
-   is_valid optional: without it the split is seeded and stratified)
+3. Images plus a labels CSV (data.labels_csv = labels.csv; paths relative to the
+   dataset folder; is_valid optional: without it the split is seeded and stratified)
 
     pets/
       labels.csv
@@ -173,7 +175,7 @@ class LayoutsDialog(QDialog):
                           "<p>Or with workbench installed: <tt>workbench.predict.load_exported(\"export/model.json\")"
                           ".predict([\"photo.jpg\"])</tt>.</p>")
         _dialog_layout(self, self.text)
-        self.resize(760, 680)
+        self.resize(860, 700)
 
 
 def _dialog_layout(dialog: QDialog, body: QWidget) -> None:
