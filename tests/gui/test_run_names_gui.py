@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from gui_helpers import main_window
+from workbench.gui.jobs import JobKind
 from run_folders import held_by_other_process, make_run
 
 
@@ -81,3 +82,26 @@ def test_sidebar_run_list_f2_renames(qtbot, tmp_path):
     qtbot.waitUntil(lambda: win.runs.item(0).text() == "baseline", timeout=10_000)
     assert "the first run" in win.runs.item(0).toolTip()
     assert (runs / "baseline" / "note.txt").is_file()
+
+
+def test_renaming_the_open_run_moves_its_pages(session, qtbot, tmp_path_factory, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from gui_helpers import open_run_pages
+    from trained_run import trained_run
+    run = tmp_path / "runs" / "open-run"
+    shutil.copytree(Path(trained_run(tmp_path_factory)), run, ignore=shutil.ignore_patterns(".lock"))
+    pages = open_run_pages(session, qtbot, run)
+    new = str(run.parent / "renamed-open")
+    with qtbot.waitSignal(pages["Results"].runLoaded, timeout=60_000) as loaded:
+        session.edit_run(str(run), "renamed-open", "kept")
+    assert loaded.args == [new] and session.current_run == new
+    assert pages["Export"].run_dir == new and pages["Try it"].run_dir == new
+    assert "renamed-open" in pages["Try it"].heading.text()
+    # the open run is not renamed while a job runs on it
+    session.run_state.begin(JobKind.EXPORT, False)
+    with qtbot.waitSignal(session.run_edited, timeout=5_000) as sig:
+        session.edit_run(new, "other")
+    session.run_state.end()
+    assert "job is running" in sig.args[2] and Path(new).is_dir()
