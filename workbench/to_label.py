@@ -73,6 +73,13 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
+def _real_folder(path: str | os.PathLike) -> Path:
+    """``path`` absolute with its folders resolved but not the file itself: an image that is a link
+    inside the dataset stays inside it (the scanner names it by the link's path)."""
+    p = Path(os.path.abspath(Path(path).expanduser()))
+    return p.parent.resolve() / p.name
+
+
 def send_to_labelling(dataset_root: str | os.PathLike, items: Iterable[tuple[str, str, float]],
                       beside_data: bool = False) -> SentToLabel:
     """Record ``items`` ((path, predicted class, probability)) for labelling; see the module docstring.
@@ -85,7 +92,7 @@ def send_to_labelling(dataset_root: str | os.PathLike, items: Iterable[tuple[str
     listed = {r["path"]: r for r in read_list(root)}
     new_rows = []
     for path, predicted, prob in items:
-        p = Path(path).expanduser().resolve()
+        p = _real_folder(path)
         if _inside(p, root):
             if (changes.get(p) or {}).get("action") in (RELABEL, QUARANTINE):
                 out.unchanged.append(str(path))  # a decision already made stays
