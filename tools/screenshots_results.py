@@ -6,7 +6,12 @@ Trains two short runs into --runs unless that folder already holds finished runs
 shapes set of the tests (tests/synth.py, 4 classes; learns in a few CPU minutes) or on the demo dataset
 (workbench.data.demo_path(), with the demo recipe and the demo recipe + MixUp; use --epochs 20). Then drives the real pages offscreen
 (QT_QPA_PLATFORM=offscreen by default) and saves results.png, confusion.png, top_losses.png, tta.png,
-runs.png and export.png. The Results pages show the most accurate run.
+runs.png, export.png and try_it.png. The Results pages show the most accurate run.
+
+    python tools/screenshots_results.py --only try_it --runs DIR [--images FOLDER]
+
+takes only try_it.png: the Try it page of the most accurate run in DIR with FOLDER's images dropped on it
+(default: the run's validation images).
 """
 from __future__ import annotations
 
@@ -149,6 +154,31 @@ def render(runs: list[Path], out: Path) -> None:
     wait_until(lambda: export.predict_result is not None, what="prediction")
     save(export, out / "export.png")
     wait_side_tasks()
+    render_try_it(session, pages["Try it"], runs[0], None, out)
+
+
+def render_try_it(session, view, run: Path, images: Path | None, out: Path) -> None:
+    """The Try it page with a folder of images dropped on the run's model, the threshold at 40 %."""
+    from workbench.config import RunConfig
+    from workbench.gui.jobs import wait_side_tasks
+    out.mkdir(parents=True, exist_ok=True)
+    if images is None:
+        data = Path(RunConfig.load(run / "config.toml").data.path)
+        images = data / "valid" if (data / "valid").is_dir() else data
+    view.resize(*SIZE)
+    view.show()
+    view.set_run(str(run))
+    view.slider.setValue(40)
+    view.add_paths([str(images)])
+    wait_until(lambda: view.result is not None and not session.busy, what="try it")
+    def shown_loaded(lst, model) -> bool:
+        area = lst.viewport().rect()
+        return all(model.thumbnail_loaded(it.path) for i, it in enumerate(model.items)
+                   if lst.visualRect(model.index(i)).intersects(area))
+    wait_until(lambda: shown_loaded(view.sure_list, view.sure_model) and
+               shown_loaded(view.unsure_list, view.unsure_model), 60, "thumbnails")
+    wait_side_tasks()
+    save(view, out / "try_it.png")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,9 +187,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", default="")
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--only", choices=("try_it",), help="take only this screenshot (of the runs in --runs)")
+    ap.add_argument("--images", default="", help="the folder dropped on the Try it page")
     args = ap.parse_args(argv)
     runs_dir = Path(args.runs or ROOT / "build" / f"screenshot-runs-{args.data}")
     have = sorted(p for p in runs_dir.glob("*") if (p / "metrics.json").is_file()) if runs_dir.is_dir() else []
+    if args.only == "try_it":
+        from workbench.gui.app import make_app
+        from workbench.gui.run_pages import make_pages
+        from workbench.gui.session import Session
+        if not have:
+            raise SystemExit(f"no finished runs in {runs_dir}")
+        make_app()
+        session = Session()
+        pages = make_pages(session)
+        render_try_it(session, pages["Try it"], max(have, key=accuracy), Path(args.images) if args.images else None,
+                      Path(args.out))
+        return 0
     runs = have if len(have) >= 2 else train_demo_runs(runs_dir, args.epochs, args.data)
     render(sorted(runs, key=accuracy, reverse=True), Path(args.out))  # the best run in the Results pages
     return 0

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -427,6 +428,61 @@ def list_images(path: str | os.PathLike, skipped: list | None = None) -> list[st
     if skipped is not None:
         skipped.extend(found)
     return out
+
+
+def list_inputs(inputs: Sequence[str | os.PathLike]) -> list[str]:
+    """Image files named by ``inputs`` (files, and the images under folders: recursive, never entering
+    a linked folder), each once, in the order given."""
+    seen, out = set(), []
+    for item in inputs:
+        for p in list_images(item) if Path(item).is_dir() else [str(item)]:
+            key = os.path.abspath(p)
+            if key not in seen:
+                seen.add(key)
+                out.append(p)
+    return out
+
+
+@dataclass
+class ImagePrediction:
+    """One image's prediction: the top class, its (calibrated) probability, the top-k classes."""
+    path: str
+    label: str
+    probability: float
+    topk: list[tuple[str, float]]
+
+
+@dataclass
+class ImagePredictions:
+    """The predictions of a set of images, most confident first; ``errors``: {unreadable file: why}."""
+    rows: list[ImagePrediction]
+    errors: dict[str, str]
+    classes: tuple
+    temperature: float
+    dataset: str            # the dataset folder of the model's recipe ("" when it has none)
+    changes_beside_data: bool = False
+
+
+def predict_images(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLike], topk: int = 5,
+                   batch_size: int = 16, sink=None, control: RunControl | None = None) -> ImagePredictions:
+    """Predict image files and folders with a run or an export (the model and probabilities
+    ``workbench predict`` uses: calibrated where the run has a temperature); unreadable files are
+    skipped and named in ``errors``. Rows are sorted by probability, highest first."""
+    predictor = load_exported(model_path)
+    paths = list_inputs(inputs)
+    if not paths:
+        raise ValueError("no image files among the dropped files and folders")
+    done, probs, errors = predictor.predict_paths(paths, batch_size=batch_size, sink=sink, control=control)
+    classes = predictor.classes
+    rows = []
+    for path, p in zip(done, probs):
+        order = np.asarray(p).argsort()[::-1][:max(1, topk)]
+        rows.append(ImagePrediction(path, classes[order[0]], float(p[order[0]]),
+                                    [(classes[i], float(p[i])) for i in order]))
+    rows.sort(key=lambda r: -r.probability)
+    recipe = predictor.recipe
+    return ImagePredictions(rows, errors, classes, predictor.temperature, recipe.data.path or "",
+                            bool(recipe.data.changes_beside_data))
 
 
 def prediction_rows(paths: Sequence[str], probs, classes: Sequence[str], topk: int,

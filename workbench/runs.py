@@ -1,6 +1,8 @@
-"""Run folders on disk: list them, read one, delete one, load its model (Qt-free; the GUI's run list uses this)."""
+"""Run folders on disk: list them, read one, rename one, note on one, delete one, load its model, the best
+run of each dataset (Qt-free; the GUI's run lists and ``workbench runs`` use this)."""
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,11 +10,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .atomic import atomic_write_text
 from .config import ConfigError, RunConfig
 from .locks import BusyError, run_folder_lock
 from .models import ModelError, create_model
+from .paths import safe_component
 from .train.checkpoint import CheckpointError, RunFolder, load_checkpoint
 
+NOTE_FILE = "note.txt"      # the user's free-text note on a run
+MAX_NOTE = 20_000           # characters
 
 class RunError(ValueError):
     """A folder that is not a readable run; the message names the folder and the problem."""
@@ -28,6 +34,7 @@ class RunInfo:
     metrics: dict = field(default_factory=dict)     # metrics.json
     status: str = ""                                # running | completed | early_stopped | cancelled | failed
     created: float = 0.0                            # seconds since the epoch (config.toml written)
+    note: str = ""                                  # note.txt (the user's note)
 
 
 def load_run(run_dir) -> RunInfo:
@@ -45,7 +52,7 @@ def load_run(run_dir) -> RunInfo:
     except (ConfigError, ValueError, OSError, TypeError) as e:
         raise RunError(f"cannot read run folder {f.path}: {e}") from e
     return RunInfo(f.path, f.path.name, cfg, classes, history, metrics,
-                   str(metrics.get("status", "")), f.config.stat().st_mtime)
+                   str(metrics.get("status", "")), f.config.stat().st_mtime, read_note(f.path))
 
 
 def list_runs(runs_dir) -> list[RunInfo]:
@@ -78,6 +85,101 @@ def delete_run(run_dir) -> Path:
         raise RunError(f"{path} is in use by another process (it is being trained or resumed): stop that "
                        f"process first; nothing was deleted.") from None
     return path
+
+
+def read_note(run_dir) -> str:
+    """The run's note ("" when it has none or the file cannot be read)."""
+    try:
+        return (Path(run_dir) / NOTE_FILE).read_text(encoding="utf-8", errors="replace")[:MAX_NOTE]
+    except OSError:
+        return ""
+
+
+def set_note(run_dir, text: str) -> Path:
+    """Keep ``text`` as the run's note (``note.txt`` in the run folder, written atomically; an empty
+    note removes the file)."""
+    path = Path(run_dir)
+    if not RunFolder(path).has_marker():
+        raise RunError(f"{path} is not a run folder (no {' or '.join(RunFolder.MARKERS)})")
+    text = str(text).strip()
+    if len(text) > MAX_NOTE:
+        raise RunError(f"the note has {len(text)} characters; keep it under {MAX_NOTE}")
+    note = path / NOTE_FILE
+    if text:
+        atomic_write_text(note, text + "\n")
+    elif note.exists():
+        note.unlink()
+    return note
+
+
+def check_run_name(name: str) -> str:
+    """``name`` stripped, when it can be a run folder's name; RunError with the reason otherwise."""
+    name = str(name).strip()
+    if not name:
+        raise RunError("the new run name is empty")
+    if safe_component(name, "") != name or name.startswith("."):
+        raise RunError(f"'{name}' cannot be a folder name: leave out / \\ : * ? \" < > |, control characters "
+                       "and a leading or trailing dot")
+    return name
+
+
+def rename_run(run_dir, new_name: str) -> Path:
+    """Rename the run folder to ``new_name`` in the same runs folder (one atomic rename); refused while
+    another process uses the run (its ``.lock``), when the name is taken or not a folder name.
+    Returns the new path."""
+    path = Path(run_dir)
+    name = check_run_name(new_name)
+    if not RunFolder(path).has_marker():
+        raise RunError(f"{path} is not a run folder (no {' or '.join(RunFolder.MARKERS)}); nothing was renamed")
+    if name == path.name:
+        return path
+    target = path.parent / name
+    if target.exists() or target.is_symlink():
+        raise RunError(f"there is already a '{name}' in {path.parent}; choose another name")
+    try:
+        with run_folder_lock(path):   # held across the rename: no training can start on it meanwhile
+            os.rename(path, target)
+    except BusyError:
+        raise RunError(f"{path.name} is in use (a training or resume holds it); rename it when that has "
+                       "ended") from None
+    except OSError as e:
+        raise RunError(f"cannot rename {path} to {name}: {e.strerror or e}") from None
+    return target
+
+
+def edit_run(run_dir, name: str | None = None, note: str | None = None) -> Path:
+    """Rename (when ``name`` differs) then set the note (when given) of a run; returns its folder.
+    A refused rename leaves the note unchanged too."""
+    path = Path(run_dir)
+    if name is not None:
+        path = rename_run(path, name)
+    if note is not None and note.strip() != read_note(path).strip():
+        set_note(path, note)
+    return path
+
+
+def run_accuracy(info: RunInfo) -> float | None:
+    """The run's validation accuracy (metrics.json, else the last epoch of its history)."""
+    m = info.metrics or {}
+    for key in ("valid_accuracy", "accuracy", "best_accuracy"):
+        if isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool):
+            return float(m[key])
+    accs = [r.get("accuracy") for r in info.history or [] if isinstance(r.get("accuracy"), (int, float))]
+    return float(accs[-1]) if accs else None
+
+
+def best_runs(infos: list[RunInfo]) -> dict[str, Path]:
+    """{dataset folder: run folder} of the most accurate run of each dataset (the newest one on a tie)."""
+    best: dict[str, tuple[float, float, Path]] = {}
+    for info in infos:
+        acc = run_accuracy(info)
+        if acc is None:
+            continue
+        key = str(Path(info.config.data.path).expanduser()) if info.config.data.path else ""
+        cand = (acc, info.created, info.run_dir)
+        if key not in best or cand[:2] > best[key][:2]:
+            best[key] = cand
+    return {k: v[2] for k, v in best.items()}
 
 
 def load_model(run_dir, which: str = "best", device: str | torch.device = "cpu") -> tuple[nn.Module, RunInfo]:

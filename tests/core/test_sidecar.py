@@ -111,3 +111,19 @@ def test_read_only_dataset_is_never_written(ds_copy, tmp_path):
     finally:
         for d in [ds_copy, *[p for p in ds_copy.rglob("*") if p.is_dir()]]:
             d.chmod(d.stat().st_mode | stat.S_IWUSR)
+
+
+def test_every_action_the_program_writes_loads_back(ds_copy, tmp_path):
+    """keep (Results galleries) and to_label (the Try it page) are written, saved and read back, and the
+    scan applies none of them: the images stay in their classes."""
+    cfg = DataConfig(path=str(ds_copy), cache_dir=str(tmp_path / "c"))
+    ds = open_dataset(cfg)
+    a, b = ds.train[0], ds.train[1]
+    cs = ChangeSet.load(ds.root)
+    cs.keep(a.path)
+    cs.mark_to_label(b.path, predicted="square", probability=0.41)
+    cs.save()
+    again = ChangeSet.load(ds.root)
+    assert {e["path"]: e["action"] for e in again.entries} == {a.path: "keep", b.path: "to_label"}
+    ds2 = open_dataset(cfg)
+    assert [(it.path, it.label) for it in ds2.items] == [(it.path, it.label) for it in ds.items]

@@ -11,7 +11,7 @@ from .. import __version__
 from ..atomic import DiskFullError
 from .common import UsageError
 
-COMMANDS = ["gui", "demo", "demo_data", "inspect", "suggest", "train", "lr_find", "resume", "evaluate", "export", "predict", "crossval", "audit", "launch", "weights"]
+COMMANDS = ["gui", "demo", "demo_data", "inspect", "suggest", "train", "lr_find", "resume", "evaluate", "export", "predict", "crossval", "audit", "launch", "weights", "runs"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,8 @@ from ..paths import project_dir
 
 VERSION = 1
 RELABEL, QUARANTINE, KEEP = "relabel", "quarantine", "keep"
+TO_LABEL = "to_label"  # marked for a person to label; the image keeps its class until relabelled
+ACTIONS = (RELABEL, QUARANTINE, KEEP, TO_LABEL)
 
 
 def local_path(root: Path) -> Path:
@@ -123,6 +125,15 @@ class ChangeSet:
         """Leave ``path`` out of training and validation (the file itself stays where it is)."""
         self._set(self._rel(path), {"action": QUARANTINE, "new_class": None, "time": _now()})
 
+    def mark_to_label(self, path: str | os.PathLike, predicted: str = "", probability: float | None = None) -> None:
+        """Mark ``path`` for labelling (the try-it view's unsure images): it stays in training with
+        its current class; relabel or quarantine it later. ``predicted`` / ``probability``: what the
+        model said."""
+        change = {"action": TO_LABEL, "new_class": None, "time": _now(), "predicted": str(predicted)}
+        if probability is not None:
+            change["probability"] = round(float(probability), 6)
+        self._set(self._rel(path), change)
+
     def keep(self, path: str | os.PathLike) -> None:
         """Keep ``path`` as it is: replaces any relabel or quarantine of it, and records that it was
         looked at (an undoable change of its own; the scan leaves the file as it is)."""
@@ -186,8 +197,8 @@ def _bad_change(change) -> str:
     """Why ``change`` is not a change this program writes ('' when it is one)."""
     if not isinstance(change, dict):
         return "must be a table with an action"
-    if change.get("action") not in (RELABEL, QUARANTINE):
-        return f"must have action '{RELABEL}' or '{QUARANTINE}'"
+    if change.get("action") not in ACTIONS:
+        return f"must have one of the actions {', '.join(repr(a) for a in ACTIONS)}"
     if change["action"] == RELABEL and not (isinstance(change.get("new_class"), str) and change["new_class"].strip()):
         return "is a relabel without a class name (new_class)"
     return ""

@@ -44,6 +44,7 @@ class JobKind(Enum):
     TTA = "tta"
     EXPORT = "export"
     PREDICT = "predict_folder"
+    TRY = "try_it"
     DOWNLOAD = "download"
 
     def __str__(self) -> str:
@@ -56,7 +57,7 @@ class JobKind(Enum):
 
 
 _LABELS = {JobKind.SCAN: "scanning the dataset", JobKind.LR_FIND: "running the LR finder",
-           JobKind.TRAIN: "training"}
+           JobKind.TRAIN: "training", JobKind.TRY: "predicting the dropped images"}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The main window: composition only. A step flow of pages (Data, Recipe, LR finder, Train, Results,
-Export) in the left column with the run list under it, pages stacked in the centre, menus with
+Export, Try it, Runs) in the left column with the run list under it, pages stacked in the centre, menus with
 shortcuts and a status bar (device, precision, state). Pages are added by composition:
 ``add_page(key, title, icon, widget)``. Every button state and the status text follow the session's
 RunState.
@@ -19,8 +19,10 @@ from .. import __version__
 from ..paths import data_home
 from .cpu_watch import CpuWatch
 from ..data import DatasetError
+from .help import LayoutsDialog, ShortcutsDialog
 from .jobs import JobFailed, JobKind, submit, wait_side_tasks
 from .recent import add_recent, recent_folders
+from .run_edit import rename_action
 from .run_pages import make_pages
 from .session import Session
 from .views.data_view import DataView
@@ -90,11 +92,13 @@ class MainWindow(QMainWindow):
         pages = make_pages(s)
         self.add_page("results", "5  Results", "results", pages["Results"], "Inspect a finished run")
         self.add_page("export", "6  Export", "export", pages["Export"], "Export a trained model")
-        self.add_page("runs", "7  Runs", "folder", pages["Runs"], "Manage run folders")
+        self.add_page("try", "7  Try it", "try", pages["Try it"], "Drop images on the trained model")
+        self.add_page("runs", "8  Runs", "folder", pages["Runs"], "Manage run folders")
 
         self._fit_steps()
         guard_wheel(self.stack)  # spin / combo boxes of every page take the wheel only with focus
         self._build_actions()
+        self.act_rename_run = rename_action(self.runs, s, self._current_run_item)
         self.device_label, self.precision_label = QLabel("device: ..."), QLabel()
         self.state_label = ElidedLabel("ready")
         self._flash = ""                      # a note shown in place of the state for a few seconds
@@ -127,6 +131,7 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- pages
     def add_page(self, key: str, title: str, icon_name: str, widget: QWidget, tip: str = "") -> None:
         self.pages.append(Page(key, title, icon_name, widget, tip))
+        widget.setProperty("page_title", f"{title.split('  ', 1)[-1]} page")  # the shortcuts list names it
         self.stack.addWidget(widget)
         item = QListWidgetItem(icon(icon_name), title)
         item.setToolTip(tip)
@@ -194,6 +199,10 @@ class MainWindow(QMainWindow):
             self._action(v, p.title.split("  ", 1)[-1], lambda _=False, k=p.key: self.show_page(k), [f"Ctrl+{i + 1}"],
                          p.icon)
         h = mb.addMenu("&Help")
+        self.act_shortcuts = self._action(h, "&Keyboard shortcuts", lambda: self._help(ShortcutsDialog(self)), ["F1"])
+        self.act_layouts = self._action(h, "&Folder layouts and loading an export",
+                                        lambda: self._help(LayoutsDialog(self)))
+        h.addSeparator()
         self._action(h, "&About", self._about)
 
     def _start_training(self) -> None:
@@ -273,8 +282,14 @@ class MainWindow(QMainWindow):
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
             status = getattr(info, "status", "")
-            item.setToolTip(f"{item.text()}\n{info.run_dir}\nstatus: {status}")
+            note = getattr(info, "note", "")
+            item.setToolTip(f"{item.text()}\n{info.run_dir}\nstatus: {status}" + (f"\n\n{note}" if note else "") +
+                            "\n\nF2 or right-click: rename / note")
             self.runs.addItem(item)
+
+    def _current_run_item(self) -> str:
+        item = self.runs.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
 
     def _on_run_item(self, item: QListWidgetItem) -> None:
         self.session.open_run(item.data(Qt.ItemDataRole.UserRole))
@@ -326,6 +341,11 @@ class MainWindow(QMainWindow):
         box.setWindowModality(Qt.WindowModality.WindowModal)
         self.error_box = box
         box.open()
+
+    def _help(self, dialog) -> None:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.help_dialog = dialog
+        dialog.show()
 
     def _about(self) -> None:
         QMessageBox.about(self, "About Workbench", f"Workbench {__version__}\nTrain image classifiers from a folder.")

@@ -30,9 +30,9 @@ from ..first_run import FirstRun, first_run
 from ..interpret import interpret_run
 from ..lr_find import lr_find
 from ..paths import data_home
-from ..predict import predict_folder_to_csv
+from ..predict import predict_folder_to_csv, predict_images
 from ..pretrained import pretrained_defaults
-from ..runs import delete_run, list_runs
+from ..runs import delete_run, edit_run, list_runs
 from .. import suggest as suggest_mod
 from ..suggest import DataFacts, suggest
 from ..train.run import plan_run, resume, train
@@ -57,6 +57,7 @@ class Session(QObject):
     runs_changed = Signal()               # a run folder was created, finished or deleted
     runs_listed = Signal(object)          # list[RunInfo] of the runs folder (refresh_runs)
     run_deleted = Signal(str, str)        # run folder, error sentence ("" when it was deleted)
+    run_edited = Signal(str, str, str)    # run folder, its folder now (renamed or not), error ("" = done)
     # the jobs: every job of any kind
     job_started = Signal(object)          # JobKind
     job_event = Signal(object, object)    # JobKind, Event (progress, log, epochs; not the result)
@@ -72,13 +73,14 @@ class Session(QObject):
     tta_ready = Signal(object)            # TTAResult
     exported = Signal(object)             # list[ExportResult]
     predicted = Signal(object)            # dict of predict_folder_to_csv
+    tried = Signal(object)                # ImagePredictions of predict_images (the Try it page)
     downloaded = Signal(object)           # str: the weights file
     first_run_changed = Signal(str)       # the first-run fine-tune's line ('' = none offered)
 
     RESULT_SIGNALS = {JobKind.SCAN: "dataset_changed", JobKind.LR_FIND: "lr_found", JobKind.TRAIN: "trained",
                       JobKind.AUDIT: "audited", JobKind.SUGGEST: "suggested", JobKind.PLAN: "planned",
                       JobKind.INTERPRET: "interpreted", JobKind.TTA: "tta_ready", JobKind.EXPORT: "exported",
-                      JobKind.PREDICT: "predicted", JobKind.DOWNLOAD: "downloaded"}
+                      JobKind.PREDICT: "predicted", JobKind.DOWNLOAD: "downloaded", JobKind.TRY: "tried"}
     SIDE_JOBS = (JobKind.DOWNLOAD,)       # run on the side runner, beside the others
 
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None,
@@ -321,6 +323,10 @@ class Session(QObject):
         return self._start(JobKind.PREDICT, job(predict_folder_to_csv, str(run_dir), str(folder),
                                                 str(out_csv)))
 
+    def try_images(self, run_dir: str, inputs: list[str]) -> bool:
+        """Predict dropped files / folders with the run's model (as ``workbench predict`` does)."""
+        return self._start(JobKind.TRY, job(predict_images, str(run_dir), [str(p) for p in inputs]))
+
     def download_weights(self, arch: str, tag: str) -> bool:
         """Fetch pretrained weights on the side runner (training may run meanwhile)."""
         return self._start(JobKind.DOWNLOAD, functools.partial(_download, arch, tag))
@@ -422,6 +428,25 @@ class Session(QObject):
         self.run_deleted.emit(run_dir, error)
         if not error:
             self.runs_changed.emit()
+
+    def edit_run(self, run_dir: str | Path, name: str | None = None, note: str | None = None) -> None:
+        """Rename a run folder and / or set its note, off the GUI thread (``workbench.runs.edit_run``);
+        ``run_edited`` says how it went. Renaming the open run is refused while a job runs."""
+        run_dir = str(run_dir)
+        if name is not None and name.strip() != Path(run_dir).name and self.busy and run_dir == self.current_run:
+            self.run_edited.emit(run_dir, run_dir, "a job is running on the open run; rename it when it has ended")
+            return
+        submit(functools.partial(edit_run, run_dir, name, note), functools.partial(self._run_edited, run_dir))
+
+    def _run_edited(self, run_dir: str, result) -> None:
+        if isinstance(result, Exception):
+            self.run_edited.emit(run_dir, run_dir, str(result))
+            return
+        new = str(result)
+        if self.current_run == run_dir:
+            self.current_run = new
+        self.run_edited.emit(run_dir, new, "")
+        self.runs_changed.emit()
 
     # ----------------------------------------------------------------- events
     @Slot(object, object)

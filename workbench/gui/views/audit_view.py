@@ -100,6 +100,7 @@ class AuditView(QWidget):
         self.leaks.actionRequested.connect(self.apply_action)
         accept = QShortcut(QKeySequence("A"), self.gallery.list)
         accept.setContext(Qt.ShortcutContext.WidgetShortcut)
+        accept.setWhatsThis("Accept the selected label suggestions (Audit gallery)")
         accept.activated.connect(self.accept_selected)
         for w in (self.folds, self.quick, self.leaks_only):
             (w.valueChanged if isinstance(w, QSpinBox) else w.toggled).connect(lambda *_: self.estimate())

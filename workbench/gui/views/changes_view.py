@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from ...data.sidecar import ChangeSet
 
-ACTION_TEXT = {"relabel": "relabel", "quarantine": "quarantine", "keep": "keep"}
+ACTION_TEXT = {"relabel": "relabel", "quarantine": "quarantine", "keep": "keep", "to_label": "to label"}
 
 
 def mark_text(entry: dict) -> str:
@@ -26,6 +26,8 @@ def mark_text(entry: dict) -> str:
         return "quarantined"
     if entry.get("action") == "keep":
         return "✓ kept"
+    if entry.get("action") == "to_label":
+        return "to label"
     return ""
 
 

@@ -103,6 +103,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.tta.computeRequested.connect(self.compute_tta)
         undo = QShortcut(QKeySequence.StandardKey.Undo, self)
         undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        undo.setWhatsThis("Undo the last relabel / quarantine / keep")
         undo.activated.connect(self.changes.undo)
         session.job_event.connect(self._on_event)
         session.job_failed.connect(self._on_failed)

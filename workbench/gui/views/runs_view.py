@@ -12,11 +12,14 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QWidget)
 
 from ...config import iter_fields
-from ..widgets.common import pane, splitter
+from ...runs import best_runs
+from ..run_edit import rename_action
+from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 
-COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status")
+COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status", "Note")
 MAX_VALUE_WIDTH = 320   # px of one run's column in the differences table (the whole value is its tooltip)
+BEST_ROLE = Qt.ItemDataRole.UserRole + 1   # on the Name cell: the most accurate run of its dataset
 
 
 def config_differences(configs: list) -> list[tuple[str, list]]:
@@ -99,6 +102,10 @@ class RunsView(QWidget):
         self.delete_btn = QPushButton("Delete run…")
         self.delete_btn.setToolTip("Delete the selected run folder (asks first; only that folder is removed)")
         self.delete_btn.clicked.connect(self.delete_selected)
+        self.rename_act = rename_action(self.table, session, self._selected_dir)
+        self.rename_btn = QPushButton("Rename / note…")
+        self.rename_btn.setToolTip(self.rename_act.toolTip())
+        self.rename_btn.clicked.connect(self.rename_act.trigger)
         self.hint = QLabel("Select two or more runs (Ctrl/Shift-click) to compare them.")
         self.loss_plot = make_plot("Validation / training loss", "loss")
         self.acc_plot = make_plot("Accuracy", "accuracy", legend_bottom=True)
@@ -116,7 +123,7 @@ class RunsView(QWidget):
         bar.addWidget(title)
         bar.addSpacing(12)
         bar.addWidget(self.hint, 1)
-        for b in (self.refresh_btn, self.open_btn, self.delete_btn):
+        for b in (self.refresh_btn, self.open_btn, self.rename_btn, self.delete_btn):
             bar.addWidget(b)
         plots = pane(self.loss_plot, self.acc_plot, horizontal=True)
         self.diff_title = QLabel("<b>Config differences</b>")
@@ -143,11 +150,13 @@ class RunsView(QWidget):
         t.setSortingEnabled(False)
         t.clearSelection()
         t.setRowCount(len(self.infos))
+        best = {str(p) for p in best_runs(self.infos).values()}
         for r, info in enumerate(self.infos):
             cfg = info.config
             name = QTableWidgetItem(info.name)
             name.setData(Qt.ItemDataRole.UserRole, r)
-            name.setToolTip(str(info.run_dir))
+            note = getattr(info, "note", "")
+            name.setToolTip(str(info.run_dir) + (f"\n\n{note}" if note else ""))
             t.setItem(r, 0, name)
             t.setItem(r, 1, QTableWidgetItem(_created(info)))
             t.setItem(r, 2, QTableWidgetItem(cfg.model.arch))
@@ -157,11 +166,37 @@ class RunsView(QWidget):
             acc = run_accuracy(info)
             t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
             t.setItem(r, 6, QTableWidgetItem(str(info.status)))
+            note_item = QTableWidgetItem(note.splitlines()[0] if note else "")
+            note_item.setToolTip(note)
+            t.setItem(r, 7, note_item)
+            if str(info.run_dir) in best:
+                self._mark_best(name, t.item(r, 5), info)
         t.setSortingEnabled(True)
         t.sortItems(1, Qt.SortOrder.DescendingOrder)  # newest first
         if keep:
             self.select_names(keep)
         self._selection_changed()
+
+    @staticmethod
+    def _mark_best(name: QTableWidgetItem, acc: QTableWidgetItem, info) -> None:
+        """A star on the name and the accuracy in bold: the most accurate run of its dataset."""
+        tip = f"Best run: the most accurate of the runs of {info.config.data.path or 'its dataset'}"
+        name.setIcon(icon("star"))
+        name.setData(BEST_ROLE, True)
+        name.setToolTip(f"{tip}\n{name.toolTip()}")
+        f = acc.font()
+        f.setBold(True)
+        acc.setFont(f)
+        acc.setToolTip(tip)
+
+    def best_names(self) -> list[str]:
+        """Names of the runs marked best (the most accurate run of each dataset)."""
+        return [self.table.item(r, 0).text() for r in range(self.table.rowCount())
+                if self.table.item(r, 0).data(BEST_ROLE)]
+
+    def _selected_dir(self) -> str:
+        sel = self.selected_infos()
+        return str(sel[0].run_dir) if len(sel) == 1 else ""
 
     def selected_infos(self) -> list:
         rows = sorted({ix.row() for ix in self.table.selectionModel().selectedRows()})
@@ -180,6 +215,7 @@ class RunsView(QWidget):
         sel = self.selected_infos()
         self.open_btn.setEnabled(len(sel) == 1)
         self.delete_btn.setEnabled(len(sel) == 1)
+        self.rename_btn.setEnabled(len(sel) == 1)
         draw_history(self.loss_plot, self.acc_plot, [(i.name, i.history or []) for i in sel])
         self._fill_diff(sel)
 

@@ -1,0 +1,71 @@
+"""Run folders the user names: rename (atomic, refused while the run is in use), a note, the best run."""
+from __future__ import annotations
+
+import pytest
+
+from run_folders import held_by_other_process, make_run
+from workbench.cli import main as cli_main
+from workbench.runs import RunError, best_runs, list_runs, load_run, rename_run, set_note
+
+
+def test_rename_and_note_persist(tmp_path):
+    run = make_run(tmp_path / "runs", "resnet-20261206-0", 0.8)
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "best.pt").write_bytes(b"x")
+    new = rename_run(run, "  first try, lr 3e-3 ")
+    assert new == run.parent / "first try, lr 3e-3" and new.is_dir() and not run.exists()
+    assert (new / "checkpoints" / "best.pt").read_bytes() == b"x"      # moved whole, nothing copied
+    set_note(new, "augmentation off\nbees confused with wasps")
+    info = load_run(new)
+    assert info.name == "first try, lr 3e-3" and info.note.startswith("augmentation off")
+    assert [i.note for i in list_runs(tmp_path / "runs")] == [info.note]
+    set_note(new, "  ")
+    assert load_run(new).note == "" and not (new / "note.txt").exists()
+
+
+@pytest.mark.parametrize("bad", ["", "a/b", "..", ".hidden", "x\\y", "c:d"])
+def test_rename_refuses_bad_names(tmp_path, bad):
+    run = make_run(tmp_path / "runs", "r1", 0.8)
+    with pytest.raises(RunError):
+        rename_run(run, bad)
+    assert run.is_dir() and sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["r1"]
+
+
+def test_rename_refuses_taken_name_and_non_runs(tmp_path):
+    a, b = make_run(tmp_path / "runs", "a", 0.8), make_run(tmp_path / "runs", "b", 0.7)
+    (tmp_path / "runs" / "empty").mkdir()
+    for target in ("b", "empty"):
+        with pytest.raises(RunError, match="already"):
+            rename_run(a, target)
+    with pytest.raises(RunError, match="not a run folder"):
+        rename_run(tmp_path / "runs" / "empty", "x")
+    assert a.is_dir() and b.is_dir() and (b / "metrics.json").is_file()
+
+
+def test_rename_refused_while_the_run_is_in_use(tmp_path, capsys):
+    run = make_run(tmp_path / "runs", "busy", 0.8)
+    with held_by_other_process(run):
+        with pytest.raises(RunError, match="in use"):
+            rename_run(run, "other")
+        assert cli_main(["runs", "rename", str(run), "other"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "in use" in err and "Traceback" not in err
+    assert run.is_dir() and not (run.parent / "other").exists()
+    assert cli_main(["runs", "rename", str(run), "other"]) == 0 and (run.parent / "other").is_dir()
+
+
+def test_best_run_per_dataset_and_cli(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    make_run(runs, "a1", 0.6)
+    make_run(runs, "a2", 0.9)
+    make_run(runs, "b1", 0.5, data="/data/b")
+    best = best_runs(list_runs(runs))
+    assert {k: v.name for k, v in best.items()} == {"/data/a": "a2", "/data/b": "b1"}
+    assert cli_main(["runs", "note", str(runs / "a2"), "the keeper"]) == 0
+    capsys.readouterr()
+    assert cli_main(["runs", "note", str(runs / "a2")]) == 0
+    assert capsys.readouterr().out.strip() == "the keeper"
+    assert cli_main(["runs", "list", str(runs)]) == 0
+    lines = {ln.split("\t")[0][2:]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert lines["a2"].startswith("*") and lines["a2"].endswith("the keeper")
+    assert lines["b1"].startswith("*") and lines["a1"].startswith(" ")

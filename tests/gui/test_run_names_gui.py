@@ -1,0 +1,107 @@
+"""Run names and notes in the app (Runs page and the sidebar run list, F2 / context menu), refused while
+the run is in use; the Runs page marks the most accurate run of each dataset."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from gui_helpers import main_window
+from workbench.gui.jobs import JobKind
+from run_folders import held_by_other_process, make_run
+
+
+def _runs_view(session, qtbot, runs):
+    from workbench.gui.views.runs_view import RunsView
+    session.set_config(session.config.set("runs_dir", str(runs)))
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.refresh()
+    qtbot.waitUntil(lambda: view.table.rowCount() == len(list(runs.iterdir())), timeout=10_000)
+    return view
+
+
+def _names(view) -> list[str]:
+    return sorted(view.table.item(r, 0).text() for r in range(view.table.rowCount()))
+
+
+def test_runs_page_rename_note_and_best_marker(session, qtbot, tmp_path):
+    runs = tmp_path / "runs"
+    make_run(runs, "a1", 0.6)
+    make_run(runs, "a2", 0.9)
+    make_run(runs, "b1", 0.5, data="/data/b")
+    view = _runs_view(session, qtbot, runs)
+    assert sorted(view.best_names()) == ["a2", "b1"]
+    view.select_names(["a1"])
+    assert view.rename_btn.isEnabled()
+    view.rename_act.trigger()
+    dlg = view.rename_act.dialog
+    assert dlg.name.text() == "a1"
+    dlg.name.setText("lr 1e-3, no mixup")
+    dlg.note.setPlainText("a first look")
+    closed = []
+    dlg.finished.connect(closed.append)
+    with qtbot.waitSignal(session.run_edited, timeout=10_000):
+        dlg.buttons.button(dlg.buttons.StandardButton.Ok).click()
+    assert closed == [1]   # accepted (and deleted) once the session has renamed the run
+    qtbot.waitUntil(lambda: _names(view) == ["a2", "b1", "lr 1e-3, no mixup"], timeout=10_000)
+    assert not (runs / "a1").exists()
+    assert (runs / "lr 1e-3, no mixup" / "note.txt").read_text() == "a first look\n"
+    row = next(r for r in range(view.table.rowCount()) if view.table.item(r, 0).text().startswith("lr"))
+    assert view.table.item(row, 7).text() == "a first look"
+    # refused while another process holds the run: the dialog says so and nothing changes
+    view.select_names(["b1"])
+    view.rename_act.trigger()
+    dlg = view.rename_act.dialog
+    dlg.name.setText("b-renamed")
+    with held_by_other_process(runs / "b1"):
+        with qtbot.waitSignal(session.run_edited, timeout=10_000) as sig:
+            dlg.apply()
+    assert "in use" in sig.args[2] and "in use" in dlg.error.text() and dlg.isVisible()
+    assert (runs / "b1").is_dir() and not (runs / "b-renamed").exists()
+    dlg.reject()
+
+
+def test_sidebar_run_list_f2_renames(qtbot, tmp_path):
+    runs = tmp_path / "runs"
+    make_run(runs, "resnet18-20261206-0", 0.7)
+    win = main_window(qtbot)
+    win.session.set_option("runs_dir", str(runs))
+    qtbot.waitUntil(lambda: win.runs.count() == 1, timeout=10_000)
+    assert win.act_rename_run in win.runs.actions()
+    assert win.runs.contextMenuPolicy() == Qt.ContextMenuPolicy.ActionsContextMenu
+    win.show()
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow)
+    win.runs.setCurrentRow(0)
+    win.runs.setFocus()
+    qtbot.keyClick(win.runs, Qt.Key.Key_F2)
+    dlg = win.act_rename_run.dialog
+    qtbot.waitUntil(dlg.isVisible)
+    dlg.name.setText("baseline")
+    dlg.note.setPlainText("the first run")
+    dlg.apply()
+    qtbot.waitUntil(lambda: win.runs.item(0).text() == "baseline", timeout=10_000)
+    assert "the first run" in win.runs.item(0).toolTip()
+    assert (runs / "baseline" / "note.txt").is_file()
+
+
+def test_renaming_the_open_run_moves_its_pages(session, qtbot, tmp_path_factory, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from gui_helpers import open_run_pages
+    from trained_run import trained_run
+    run = tmp_path / "runs" / "open-run"
+    shutil.copytree(Path(trained_run(tmp_path_factory)), run, ignore=shutil.ignore_patterns(".lock"))
+    pages = open_run_pages(session, qtbot, run)
+    new = str(run.parent / "renamed-open")
+    with qtbot.waitSignal(pages["Results"].runLoaded, timeout=60_000) as loaded:
+        session.edit_run(str(run), "renamed-open", "kept")
+    assert loaded.args == [new] and session.current_run == new
+    assert pages["Export"].run_dir == new and pages["Try it"].run_dir == new
+    assert "renamed-open" in pages["Try it"].heading.text()
+    # the open run is not renamed while a job runs on it
+    session.run_state.begin(JobKind.EXPORT, False)
+    with qtbot.waitSignal(session.run_edited, timeout=5_000) as sig:
+        session.edit_run(new, "other")
+    session.run_state.end()
+    assert "job is running" in sig.args[2] and Path(new).is_dir()

@@ -1,0 +1,149 @@
+"""The Try it page on a tiny trained run: dropped files and folders predicted in a job, sorted by
+confidence, split by the unsure slider, the same (calibrated) probabilities as `workbench predict`,
+and "send to labelling" writing the sidecar / to-label list without moving a file."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+from gui_helpers import open_run_pages
+from synth import make_shapes_dataset
+from trained_run import trained_run
+from workbench.cli import main as cli_main
+
+TEMPERATURE = 3.0
+
+
+@pytest.fixture(scope="module")
+def run_copy(tmp_path_factory) -> Path:
+    """A copy of the shared run with its own copy of the dataset and a stored temperature of 3."""
+    from workbench.config import RunConfig
+    src = Path(trained_run(tmp_path_factory))
+    base = tmp_path_factory.mktemp("try_it")
+    data = base / "shapes"
+    shutil.copytree(src.parent.parent / "shapes", data)
+    run = base / "runs" / "try-run"
+    shutil.copytree(src, run, ignore=shutil.ignore_patterns(".lock", "calibration.json"))
+    cfg = RunConfig.load(run / "config.toml").set("data.path", str(data))
+    cfg.save(run / "config.toml")
+    (run / "calibration.json").write_text(json.dumps({"temperature": TEMPERATURE}))
+    return run
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory) -> Path:
+    """Images outside the dataset: a folder with a broken file and a linked folder (not followed)."""
+    root = tmp_path_factory.mktemp("outside")
+    make_shapes_dataset(root / "new", n_train=3, n_valid=0, seed=7, split_folders=False)
+    (root / "new" / "broken.png").write_bytes(b"not an image")
+    linked = make_shapes_dataset(root / "elsewhere", n_train=2, n_valid=0, seed=9, split_folders=False)
+    os.symlink(linked, root / "new" / "link", target_is_directory=True)
+    return root
+
+
+def _files(*roots: Path) -> dict[str, tuple]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for r in roots for p in sorted(r.rglob("*"))
+            if p.is_file()}
+
+
+def _drop(view, paths: list[str]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(p) for p in paths])
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    view.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    view.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                              Qt.KeyboardModifier.NoModifier))
+
+
+def _cli(run: Path, src: Path, out: Path, min_conf: float = 0.0) -> dict[str, tuple[str, float]]:
+    assert cli_main(["predict", str(run), str(src), "--out", str(out), "--min-confidence", str(min_conf)]) == 0
+    with out.open(newline="") as fh:
+        return {r["path"]: (r["label"], float(r["probability"])) for r in csv.DictReader(fh)}
+
+
+def test_try_it_predicts_sorts_splits_and_matches_cli(session, qtbot, run_copy, outside, tmp_path):
+    from workbench.predict import load_exported
+    view = open_run_pages(session, qtbot, run_copy)["Try it"]
+    data = run_copy.parent.parent / "shapes"
+    inside = data / "valid" / "circle" / "valid_circle_000.png"
+    with qtbot.waitSignal(session.tried, timeout=60_000):
+        _drop(view, [str(outside / "new"), str(inside)])
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
+    res = view.result
+    assert res.temperature == TEMPERATURE
+    paths = set(view.rows)
+    assert paths == {str(p) for p in (outside / "new").glob("*/*.png")} | {str(inside)}  # no linked folder
+    assert list(view.errors) == [str(outside / "new" / "broken.png")]
+    # sorted by confidence, every image in exactly one group
+    shown = [it.path for it in view.sure_model.items] + [it.path for it in view.unsure_model.items]
+    probs = [view.rows[p].probability for p in shown]
+    assert sorted(shown) == sorted(paths) and probs == sorted(probs, reverse=True)
+    first = view.rows[shown[0]]
+    top = (view.sure_model.items or view.unsure_model.items)[0]
+    assert top.path == first.path and top.caption.startswith(f"{first.label}\n{first.probability:.1%}\n")
+    # the probabilities of `workbench predict` (calibrated: temperature 3), for the folder and the file
+    cli = _cli(run_copy, outside / "new", tmp_path / "a.csv") | _cli(run_copy, inside, tmp_path / "b.csv")
+    for p, row in view.rows.items():
+        assert cli[p][0] == row.label and abs(cli[p][1] - row.probability) < 6e-5, p
+    raw = load_exported(run_copy)
+    raw.temperature = 1.0
+    assert abs(raw.predict([str(inside)]).max() - view.rows[str(inside)].probability) > 1e-3
+    # the threshold moves images to Unsure: the same split as `predict --min-confidence`
+    cut = sorted(probs)[len(probs) // 2]
+    view.slider.setValue(int(cut * 100) + 1)
+    unsure = {it.path for it in view.unsure_model.items}
+    assert shown[-1] in unsure and unsure == {p for p in paths if view.rows[p].probability < view.threshold}
+    cli_unsure = {p for p, (label, _) in _cli(run_copy, outside / "new", tmp_path / "c.csv", view.threshold).items()
+                  if label == "unsure" and p in paths}  # the CLI follows the linked folder
+    assert cli_unsure == {p for p in unsure if p != str(inside)}
+    assert all(view.rows[p].probability >= view.threshold for p in (it.path for it in view.sure_model.items))
+    view.slider.setValue(0)
+    assert not view.unsure_model.items and len(view.sure_model.items) == len(paths)
+
+
+def test_send_unsure_writes_sidecar_and_list_never_moves_files(session, qtbot, run_copy, outside):
+    from workbench.data.sidecar import ChangeSet
+    from workbench.to_label import list_path, read_list
+    view = open_run_pages(session, qtbot, run_copy)["Try it"]
+    data = run_copy.parent.parent / "shapes"
+    inside = data / "train" / "square" / "train_square_001.png"
+    before = _files(data, outside)
+    with qtbot.waitSignal(session.tried, timeout=60_000):
+        assert view.add_paths([str(inside), str(outside / "new" / "square")])
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
+    view.slider.setValue(99)  # everything is unsure at temperature 3 with three classes
+    assert len(view.unsure_model.items) == len(view.rows) == 4   # 1 of the dataset + 3 from outside
+    assert view.send_btn.isEnabled()
+    assert view.send_unsure()
+    change = ChangeSet.load(data).get(inside)
+    assert change["action"] == "to_label" and change["predicted"] == view.rows[str(inside)].label
+    listed = read_list(data)
+    new_imgs = sorted(str(p.resolve()) for p in (outside / "new" / "square").glob("*.png"))
+    assert sorted(r["path"] for r in listed) == new_imgs and data not in list_path(data).parents
+    assert not (data / ".workbench").exists()   # the dataset folder is never written by default
+    assert _files(data, outside) == before       # no image moved, copied or changed
+    assert all(it.caption and view.unsure_model.marks.get(it.path) == "to label" for it in view.unsure_model.items)
+    assert not view.send_btn.isEnabled()          # sent ones are not sent twice
+    # the scan keeps a to-label image in training with its folder's class
+    from workbench.config import RunConfig
+    from workbench.data import open_dataset
+    ds = open_dataset(RunConfig().set("data.path", str(data)).data)
+    assert any(it.path == str(inside) and ds.classes[it.label] == "square" for it in ds.items)
+
+
+def test_try_it_cancel(session, qtbot, run_copy, outside):
+    view = open_run_pages(session, qtbot, run_copy)["Try it"]
+    with qtbot.waitSignal(session.job_finished, timeout=60_000) as sig:
+        assert view.add_paths([str(outside / "new")])
+        assert view.cancel_btn.isEnabled()
+        view.cancel_btn.click()
+    assert sig.args[1] == "cancelled" and view.status.text() == "Cancelled." and not view.rows

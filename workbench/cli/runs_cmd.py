@@ -1,0 +1,54 @@
+"""`workbench runs list [RUNS_DIR]`, `workbench runs rename RUN NEW_NAME`, `workbench runs note RUN [TEXT]`:
+the runs of a folder (the best of each dataset marked), renaming a run folder, a note on a run."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import UsageError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("runs", help="list runs, rename a run, keep a note on a run",
+                       description="List the runs of a runs folder (newest first; * marks the most accurate "
+                                   "run of each dataset), rename a run folder (refused while a training or "
+                                   "resume uses it), or keep a free-text note in a run folder (note.txt).")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ls = actions.add_parser("list", help="list the runs of a folder")
+    ls.add_argument("runs_dir", nargs="?", default="runs", help="runs folder (default: ./runs)")
+    rn = actions.add_parser("rename", help="rename a run folder (in the same runs folder)")
+    rn.add_argument("run", help="run folder")
+    rn.add_argument("name", help="new folder name")
+    nt = actions.add_parser("note", help="show, set or clear (\"\") the note of a run")
+    nt.add_argument("run", help="run folder")
+    nt.add_argument("text", nargs="?", help="the note (omitted: print the note; \"\": remove it)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..runs import RunError, best_runs, list_runs, read_note, rename_run, run_accuracy, set_note
+    try:
+        if args.action == "rename":
+            new = rename_run(args.run, args.name)
+            print(f"renamed {Path(args.run)} to {new}")
+        elif args.action == "note" and args.text is None:
+            if not Path(args.run).is_dir():
+                raise RunError(f"run folder not found: {args.run}")
+            print(read_note(args.run), end="")
+        elif args.action == "note":
+            set_note(args.run, args.text)
+            print(f"note {'kept in' if args.text.strip() else 'removed from'} {Path(args.run)}", file=sys.stderr)
+        else:
+            if not Path(args.runs_dir).is_dir():
+                raise RunError(f"runs folder not found: {args.runs_dir}")
+            infos = list_runs(args.runs_dir)
+            best = set(best_runs(infos).values())
+            for info in infos:
+                acc = run_accuracy(info)
+                note = info.note.splitlines()[0] if info.note else ""
+                print(f"{'*' if info.run_dir in best else ' '} {info.name}\t{info.status or '-'}\t"
+                      f"{f'{acc:.1%}' if acc is not None else '-'}\t{info.config.model.arch}\t{note}")
+    except RunError as e:
+        raise UsageError(str(e)) from e
+    return 0

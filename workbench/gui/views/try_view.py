@@ -1,0 +1,262 @@
+"""Try it: drop images or folders on a trained model and see what it says.
+
+Prediction runs as a session job (``Session.try_images`` -> ``workbench.predict.predict_images``, the
+model and calibrated probabilities of ``workbench predict``); this page only draws the rows it gets:
+two galleries sorted by confidence, split by the "unsure below" slider, and *Send the unsure ones to
+labelling* (``workbench.to_label``: the dataset's sidecar, or its to-label list for images outside it).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QListView, QProgressBar,
+                               QPushButton, QSlider, QStackedWidget, QVBoxLayout, QWidget)
+
+from ...events import Event, Progress
+from ...paths import display_text
+from ...to_label import send_to_labelling
+from ..jobs import JobFailed, JobKind
+from ..widgets.common import pane, splitter
+from .gallery_view import THUMB, GalleryItem, GalleryModel
+
+DEFAULT_THRESHOLD = 70  # per cent
+HINT = ("<p style='font-size:15pt'>Drop images or a folder here</p><p>or use <b>Add images…</b> / "
+        "<b>Add folder…</b> above. The trained model of the open run predicts each one; the most "
+        "confident come first.</p>")
+
+
+def caption(row) -> str:
+    """Three lines under a thumbnail: the class, its probability, the file name."""
+    return f"{row.label}\n{row.probability:.1%}\n{display_text(Path(row.path).name)}"
+
+
+def tooltip(row) -> str:
+    return "\n".join(f"{c}: {p:.1%}" for c, p in row.topk)
+
+
+def _grid(model: GalleryModel) -> QListView:
+    v = QListView()
+    v.setViewMode(QListView.ViewMode.IconMode)
+    v.setResizeMode(QListView.ResizeMode.Adjust)
+    v.setMovement(QListView.Movement.Static)
+    v.setUniformItemSizes(True)
+    v.setIconSize(QSize(THUMB, THUMB))
+    v.setGridSize(QSize(THUMB + 36, THUMB + 66))
+    v.setWordWrap(True)
+    v.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    v.setSpacing(2)
+    v.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    v.setModel(model)
+    return v
+
+
+class TryView(QWidget):
+    """Galleries of predictions for dropped images, split into sure / unsure by a threshold."""
+
+    def __init__(self, session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.run_dir = ""
+        self.rows: dict[str, object] = {}      # path -> ImagePrediction
+        self.result = None                     # the last ImagePredictions (classes, temperature, dataset)
+        self.errors: dict[str, str] = {}
+        self.sent: dict[str, str] = {}         # path -> mark shown on its thumbnail
+        self.setAcceptDrops(True)
+        title = QLabel("Try it", objectName="pageTitle")
+        self.heading = QLabel("No run loaded: train a run or open a run folder to try its model.")
+        self.heading.setWordWrap(True)
+        self.add_btn = QPushButton("Add images…")
+        self.add_btn.clicked.connect(self._pick_images)
+        self.folder_btn = QPushButton("Add folder…")
+        self.folder_btn.setToolTip("Every image under the folder (linked folders are not followed)")
+        self.folder_btn.clicked.connect(self._pick_folder)
+        self.clear_btn = QPushButton("Clear")
+        self.clear_btn.clicked.connect(self.clear)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.clicked.connect(lambda: session.stop(JobKind.TRY))
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 99)
+        self.slider.setValue(DEFAULT_THRESHOLD)
+        self.slider.setMaximumWidth(260)
+        self.slider.setToolTip("Images whose top probability is below this go to Unsure "
+                               "(as `workbench predict --min-confidence`)")
+        self.slider.valueChanged.connect(self._split)
+        self.threshold_label = QLabel()
+        self.send_btn = QPushButton("Send the unsure ones to labelling")
+        self.send_btn.setToolTip("Images of the dataset: marked 'to label' in its change list (Results > "
+                                 "Changes); other images: added to the dataset's to-label list. No file is moved.")
+        self.send_btn.clicked.connect(self.send_unsure)
+        self.sure_model, self.unsure_model = GalleryModel(self), GalleryModel(self)
+        self.sure_list, self.unsure_list = _grid(self.sure_model), _grid(self.unsure_model)
+        self.sure_title, self.unsure_title = QLabel(), QLabel()
+        self.status = QLabel("", wordWrap=True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hint = QLabel(HINT, alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.hint.setObjectName("dropHint")
+        self.hint.setStyleSheet("QLabel#dropHint { border: 2px dashed #9aa4b2; border-radius: 8px; "
+                                "color: #5b6472; padding: 24px; }")
+        top = QHBoxLayout()
+        top.addWidget(title)
+        top.addSpacing(12)
+        top.addWidget(self.heading, 1)
+        bar = QHBoxLayout()
+        for w in (self.add_btn, self.folder_btn, self.clear_btn):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        bar.addWidget(self.progress)
+        bar.addWidget(self.cancel_btn)
+        thr = QHBoxLayout()
+        thr.addWidget(QLabel("Unsure below"))
+        thr.addWidget(self.slider)
+        thr.addWidget(self.threshold_label)
+        thr.addStretch(1)
+        thr.addWidget(self.send_btn)
+        galleries = splitter(Qt.Orientation.Horizontal, pane(self.sure_title, (self.sure_list, 1)),
+                             pane(self.unsure_title, (self.unsure_list, 1)), stretch=(1, 1), sizes=[620, 620])
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.hint)
+        self.stack.addWidget(galleries)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addLayout(bar)
+        lay.addLayout(thr)
+        lay.addWidget(self.stack, 1)
+        lay.addWidget(self.status)
+        session.tried.connect(self.show_result)
+        session.job_event.connect(self._on_event)
+        session.job_failed.connect(self._on_failed)
+        session.job_finished.connect(self._on_finished)
+        session.run_state.changed.connect(self._update_enabled)
+        self._split()
+
+    # ------------------------------------------------------------------ input
+    def set_run(self, run_dir: str) -> None:
+        if str(run_dir) != self.run_dir:
+            self.clear()
+        self.run_dir = str(run_dir)
+        self.heading.setText(f"<b>{Path(self.run_dir).name}</b> &nbsp; <span style='color:#64748b'>"
+                             f"{self.run_dir}</span>")
+        self._update_enabled()
+
+    def add_paths(self, paths: list[str]) -> bool:
+        """Predict image files and folders (added to those shown); False when no run is open or a job runs."""
+        if not self.run_dir or not paths:
+            return False
+        if not self.session.try_images(self.run_dir, list(paths)):
+            self.status.setText("Another job is running; drop the images again when it has finished.")
+            return False
+        self.progress.setRange(0, 0)
+        self.status.setText(f"Predicting {len(paths)} dropped item(s)…")
+        self._update_enabled()
+        return True
+
+    def clear(self) -> None:
+        self.rows, self.errors, self.sent, self.result = {}, {}, {}, None
+        self.status.setText("")
+        self._split()
+
+    def _pick_images(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Images to try", "", "Images (*.png *.jpg *.jpeg *.bmp "
+                                                "*.webp *.tif *.tiff *.gif);;All files (*)")
+        self.add_paths(files)
+
+    def _pick_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to try")
+        if folder:
+            self.add_paths([folder])
+
+    def dragEnterEvent(self, ev) -> None:  # noqa: N802
+        if ev.mimeData().hasUrls() and self.run_dir:
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:  # noqa: N802
+        self.add_paths([u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()])
+
+    # ------------------------------------------------------------------ results
+    def show_result(self, result) -> None:
+        self.result = result
+        for row in result.rows:
+            self.rows[row.path] = row
+        self.errors.update(result.errors)
+        t = result.temperature
+        calib = (f"probabilities calibrated (temperature {t:.2f})" if t != 1.0
+                 else "probabilities not calibrated (temperature 1)")
+        text = f"{len(self.rows)} image(s); {calib}, as <tt>workbench predict</tt> gives them."
+        if self.errors:
+            path, why = next(iter(self.errors.items()))
+            text += f" {len(self.errors)} unreadable skipped (first: {display_text(path)}: {why})."
+        self.status.setText(text)
+        self._split()
+
+    @property
+    def threshold(self) -> float:
+        return self.slider.value() / 100.0
+
+    def sorted_rows(self) -> list:
+        return sorted(self.rows.values(), key=lambda r: -r.probability)
+
+    def sure_rows(self) -> list:
+        return [r for r in self.sorted_rows() if r.probability >= self.threshold]
+
+    def unsure_rows(self) -> list:
+        return [r for r in self.sorted_rows() if r.probability < self.threshold]
+
+    def _split(self, *_a) -> None:
+        sure, unsure = self.sure_rows(), self.unsure_rows()
+        for model, rows in ((self.sure_model, sure), (self.unsure_model, unsure)):
+            model.set_items([GalleryItem(r.path, caption(r), tooltip(r)) for r in rows])
+            model.set_marks(self.sent)
+        pct = self.slider.value()
+        self.threshold_label.setText(f"{pct} %")
+        self.sure_title.setText(f"<b style='color:#15803d'>Sure</b> ({len(sure)}): top probability {pct} % or more")
+        self.unsure_title.setText(f"<b style='color:#b45309'>Unsure</b> ({len(unsure)}): below {pct} %")
+        self.stack.setCurrentIndex(1 if self.rows else 0)
+        self._update_enabled()
+
+    def send_unsure(self) -> bool:
+        """Send the unsure images to labelling (see workbench.to_label); files are never moved."""
+        rows = [r for r in self.unsure_rows() if r.path not in self.sent]
+        if not rows or self.result is None:
+            return False
+        try:
+            sent = send_to_labelling(self.result.dataset, [(r.path, r.label, r.probability) for r in rows],
+                                     self.result.changes_beside_data)
+        except (OSError, ValueError) as e:
+            self.status.setText(f"<span style='color:#b42318'><b>Not sent:</b> {e}</span>")
+            return False
+        for p in sent.in_dataset + sent.outside + sent.unchanged:
+            self.sent[p] = "to label"
+        self.status.setText(sent.summary())
+        self._split()
+        return True
+
+    # ------------------------------------------------------------------ job events
+    def _update_enabled(self, *_a) -> None:
+        rs = self.session.run_state
+        have, busy = bool(self.run_dir), rs.busy
+        for b in (self.add_btn, self.folder_btn):
+            b.setEnabled(have and not busy)
+        self.cancel_btn.setEnabled(rs.running(JobKind.TRY))
+        self.clear_btn.setEnabled(bool(self.rows) and not rs.running(JobKind.TRY))
+        self.send_btn.setEnabled(any(r.path not in self.sent for r in self.unsure_rows())
+                                 and bool(self.result and self.result.dataset))
+
+    def _on_event(self, kind: JobKind, ev: Event) -> None:
+        if kind is JobKind.TRY and isinstance(ev, Progress):
+            self.progress.setRange(0, max(1, ev.total))
+            self.progress.setValue(ev.done)
+
+    def _on_failed(self, ev: JobFailed) -> None:
+        if ev.job is JobKind.TRY:
+            self.status.setText(f"<span style='color:#b42318'><b>Failed:</b> {ev.message}</span>")
+
+    def _on_finished(self, kind: JobKind, status: str) -> None:
+        if kind is JobKind.TRY:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1 if status == "completed" else 0)
+            if status == "cancelled":
+                self.status.setText("Cancelled.")
+        self._update_enabled()
