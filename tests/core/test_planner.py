@@ -98,10 +98,10 @@ class Lrs(Callback):
             self.pcts.append(tr.pct_train)
 
 
-def _kept_trainer(per_epoch, plan_epochs=6, epoch_cost=1.0, deadline=None, over=None, **kw):
+def _kept_trainer(per_epoch, plan_epochs=6, epoch_cost=1.0, deadline=None, over=None, n=32, **kw):
     torch.manual_seed(0)
     cfg = tiny_cfg(**{"train.epochs": plan_epochs, "train.budget_minutes": 1, "data.image_size": 16, **(over or {})})
-    tl, vl = random_loaders(3, n=32, bs=8)
+    tl, vl = random_loaders(3, n=n, bs=8)
     m = measured({16: (epoch_cost - 0.0) / len(tl)}, steps=len(tl), valid_s=0.0, save_s=0.0)
     m.probe_s = 0.0
     plan = Plan(budget_s=plan_epochs * epoch_cost, epochs=plan_epochs, sizes=[16] * plan_epochs, epoch_s=[epoch_cost] * plan_epochs,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import random
 import time
 import traceback as tb
@@ -30,7 +31,7 @@ from ..locks import BusyError, busy_message, is_busy, run_folder_lock
 from ..models import create_model
 from ..weights import weights_file_for
 from . import distributed
-from .budget import BudgetKeeper
+from .budget import BudgetKeeper, resumed_keeper
 from .callback import Callback
 from .cpu_threads import AdaptiveThreads
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
@@ -130,14 +131,28 @@ def plan_run(cfg: RunConfig, sink=None, control: RunControl | None = None, start
 def _budget(cfg: RunConfig, folder: RunFolder, bundle, sink, control, device, precision, started: float,
             resume_state: dict | None, world_size: int) -> tuple[RunConfig, BudgetKeeper | None]:
     """With train.budget_minutes: plan a new run (epochs into config.toml, plan.json) and return the
-    callback that keeps it on time; a resumed run keeps its plan."""
+    callback that keeps it on time; a resumed run keeps its plan and goes on with the budget its
+    checkpoint had left (the time between the stop and this command is not spent)."""
     if cfg.train.budget_minutes <= 0:
         return cfg, None
     if world_size > 1:
         sink(LogMessage("the time budget is not planned under torchrun: train.epochs is used", "warning"))
         return cfg, None
     if resume_state is not None:
-        return cfg, BudgetKeeper(cfg, int(resume_state.get("n_epochs", cfg.train.epochs)))
+        plan = None
+        try:
+            plan = Plan.from_dict(json.loads((folder.path / PLAN_FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            sink(LogMessage(f"{PLAN_FILE} is missing or unreadable: the resumed run keeps its epochs and is "
+                            f"not re-planned", "warning"))
+        keeper = resumed_keeper(cfg, resume_state, plan, started, folder.path / PLAN_FILE)
+        if keeper.active:
+            left = keeper.deadline - started
+            line = (f"time budget: {plan.budget_s - left:.0f} s of {plan.budget_s:.0f} s used before the stop, "
+                    f"{left:.0f} s left")
+            folder.append_log(line)
+            sink(LogMessage(line))
+        return cfg, keeper
     plan = _make_plan(cfg, bundle, control, device, precision, started, folder.checkpoints)
     cfg = cfg.set("train.epochs", whole(plan.epochs))
     cfg.save(folder.config)
