@@ -179,3 +179,22 @@ def test_a_stopped_budget_run_resumes_with_its_plan_and_the_budget_it_had_left(s
     assert "s of 12 s used before the stop" in log
     plan = json.loads((run / "plan.json").read_text())
     assert plan["trained"]["training"]["trained_img_s"] > 0 and plan["trained"]["training"]["predicted_img_s"] > 0
+
+
+def test_a_kept_probe_serves_the_same_recipe_only(tmp_path):
+    from workbench.speed_store import recalled_probe, remember_probe
+    cfg = RunConfig().with_overrides([f"data.path={json.dumps(str(tmp_path))}", "data.image_size=64",
+                                      "train.budget_minutes=2"])
+    m = Measured(step_s={64: 0.2}, valid_s=0.5, save_s=0.1, steps_per_epoch=10, batch_size=32, n_train=320,
+                 n_valid=80, probe_s=1.5)
+    assert recalled_probe(cfg) is None
+    remember_probe(cfg, m.to_dict())
+    # the seed, the budget, the rates and the run-length tricks the suggester sets afterwards do not matter
+    same = cfg.with_overrides(["seed=3", "train.budget_minutes=5", "train.lr=0.01", "tricks.ema=true",
+                               "augment.min_scale=0.5", "tricks.mixup=0.4"])
+    found = recalled_probe(same)
+    assert found is not None and Measured.from_dict(found[0]) == m and 0 <= found[1] < 60
+    for other in ("data.image_size=96", "data.batch_size=16", "model.arch=resnet34", "train.precision=fp32",
+                  "model.channels_last=false", "tricks.freeze_epochs=1"):
+        assert recalled_probe(cfg.with_overrides([other])) is None, other
+    assert recalled_probe(cfg, max_age=-1.0) is None          # too old

@@ -204,6 +204,9 @@ def test_a_budget_run_ends_within_its_budget(shapes_dir, tmp_path):
     assert res.status == "completed"
     saved = json.loads((tmp_path / "run" / "plan.json").read_text())
     assert saved["budget_s"] == budget_min * 60 and saved["measured"]["step_s"]
+    # plan_run (--plan-only, suggest) kept its probe: the run of the same recipe planned from it
+    assert saved["measured"]["reused_s"] >= 0 and saved["measured"]["step_s"] == {
+        str(k): v for k, v in plan.measured.step_s.items()}
     assert RunConfig.load(tmp_path / "run" / "config.toml").train.epochs == whole(saved["epochs"])
     final = saved["replans"][-1]["epochs"] if saved["replans"] else saved["epochs"]
     assert res.metrics["epochs_done"] == whole(final) == res.metrics["epochs"]

@@ -86,6 +86,20 @@ class Measured:
     cpu_cores: float = 0.0  # the cores this process may use (0: not measured, e.g. a GPU)
     cpu_free: float = 0.0   # of which other programs left free during the timed steps
     threads: int = 0        # torch threads the probe trained on
+    reused_s: float = -1.0  # >= 0: not probed by this command but reused, a probe made that many seconds ago
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("step_s", "frozen_step_s", "raw_step_s"):
+            d[key] = {str(k): v for k, v in d[key].items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Measured":
+        m = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for key in ("step_s", "frozen_step_s", "raw_step_s"):
+            m[key] = {int(k): float(v) for k, v in (m.get(key) or {}).items()}
+        return cls(**m)
 
     @property
     def cpu_scale(self) -> float:
@@ -265,18 +279,14 @@ class Plan:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for key in ("step_s", "frozen_step_s", "raw_step_s"):
-            d["measured"][key] = {str(k): v for k, v in getattr(self.measured, key).items()}
+        d["measured"] = self.measured.to_dict()
         d.update(predicted_s=round(self.predicted_s, 3), predicted_end=self.predicted_end)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Plan":
-        m = dict(d["measured"])
-        for key in ("step_s", "frozen_step_s", "raw_step_s"):
-            m[key] = {int(k): float(v) for k, v in m.get(key, {}).items()}
         keys = {f for f in cls.__dataclass_fields__} - {"measured"}
-        return cls(measured=Measured(**m), **{k: v for k, v in d.items() if k in keys})
+        return cls(measured=Measured.from_dict(d["measured"]), **{k: v for k, v in d.items() if k in keys})
 
     def lines(self) -> list[str]:
         m = self.measured
@@ -290,7 +300,10 @@ class Plan:
                 else f"{fmt_epochs(self.epochs)} (no time budget)")
         out = [f"plan: {head} at {size_txt}, batch {m.batch_size}, {m.steps_per_epoch} steps per epoch",
                f"  measured: {speeds}; validation {m.valid_s:.2f} s, a checkpoint write {m.save_s:.2f} s",
-               f"  start-up (scan, health check, cache) {self.startup_s:.1f} s, probe {m.probe_s:.1f} s, "
+               f"  start-up (scan, health check, cache) {self.startup_s:.1f} s, "
+               + (f"probe {m.probe_s:.1f} s, " if m.reused_s < 0 else
+                  f"no probe (the recipe's probe of {m.reused_s / 60:.0f} min ago on this machine is reused), ")
+               +
                f"training {sum(self.epoch_s):.1f} s ({sum(self.epoch_s) / max(1e-9, self.epochs):.2f} s per epoch)",
                f"  predicted: {self.predicted_s:.0f} s in all, ending at {self.predicted_end}"]
         if m.cpu_scale < 0.999:
