@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import cpu_kind, cpu_model  # noqa: E402
+from workbench.speed_store import forget_probes  # noqa: E402
 
 
 BUSY = "import time\nt = time.time()\nwhile time.time() - t < {s}:\n    pass\n"
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--set", dest="sets", action="append", default=[])
     ap.add_argument("--busy", type=float, default=0.0, help="a CPU-bound process during the first S seconds")
+    ap.add_argument("--reuse-probe", action="store_true", help="let a run reuse a kept probe of its recipe")
     args = ap.parse_args(argv)
     print(f"== time budget: {args.data}, {args.arch} {args.size} px")
     print(f"cpu: {cpu_model()} | {os.cpu_count()} cores | kind: {cpu_kind()} | load {os.getloadavg()[0]:.1f}")
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / f"b{b:g}"
             sets = [f"train.budget_minutes={b}", f"data.image_size={args.size}", f"model.arch={args.arch}", *args.sets]
             load0 = os.getloadavg()[0]
+            if not args.reuse_probe:
+                forget_probes()   # each run probes (and the busy process can meet its probe)
             wall, rc = timed_train(args.data, out, sets, args.busy)
             plan = json.loads((out / "plan.json").read_text()) if (out / "plan.json").is_file() else {}
             m = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}

@@ -119,7 +119,7 @@ def lite0_weights(folder: Path) -> str:
     b = [k for k in dst if not k.endswith("num_batches_tracked")]
     if len(a) != len(b) or any(src[x].shape != dst[y].shape for x, y in zip(a, b)):
         raise SystemExit("the Lite0 package's tensors do not map onto tf_efficientnet_lite0")
-    out = {y: src[x] for x, y in zip(a, b)}
+    out = {**dst, **{y: src[x] for x, y in zip(a, b)}}  # the BN counters stay timm's
     path = folder / "lite0-imagenet.pt"
     torch.save(out, path)
     return str(path)

@@ -106,6 +106,16 @@ def recalled_probe(cfg: RunConfig, max_age: float = PROBE_REUSE_S, root=None) ->
     return entry["measured"], time.time() - float(entry["at"])
 
 
+def forget_probes(root=None) -> None:
+    """Drop the kept probes (a benchmark that measures the probe itself)."""
+    data = _load(root)
+    if data.pop("probes", None) is not None:
+        try:
+            atomic_write_json(_path(root), data)
+        except OSError:
+            pass
+
+
 def layout_key(arch: str, size: int, batch: int, device: str) -> str:
     return f"{machine_id()} | {arch} | {size} px | batch {batch} | {device}"
 

@@ -117,7 +117,7 @@ class BudgetKeeper(Callback):
     def before_train(self, trainer) -> None:
         self._batches = 0
         first_of_phase = trainer.epoch == frozen_epochs(self.cfg) or not self.trained.get(self._phase(trainer))
-        self._epoch_t = None if first_of_phase and trainer.n_iter > 2 * WARMUP_STEPS else \
+        self._epoch_t = None if first_of_phase and trainer.n_iter > WARMUP_STEPS else \
             (self.now(), self._saved(trainer), 0)
 
     def _restore(self, trainer) -> None:
@@ -142,7 +142,7 @@ class BudgetKeeper(Callback):
         if trainer.iter + 1 >= trainer.n_iter:
             return  # the epoch's end is measured after its validation
         x, now = trainer.epoch + (trainer.iter + 1) / max(1, n), self.now()
-        if self._fit_batches == WARMUP_STEPS and len(self._marks) == 1 and trainer.n_iter > 2 * WARMUP_STEPS:
+        if self._fit_batches == WARMUP_STEPS and len(self._marks) == 1 and trainer.n_iter > WARMUP_STEPS:
             self._marks[0] = (x, now, self._saved(trainer))   # the first steps of a fit are slower
             return
         if now - self._marks[-1][1] < max(CHECK_MIN_S, CHECK_SHARE * self.plan.budget_s):

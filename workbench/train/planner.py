@@ -365,6 +365,7 @@ class StepsView:
 class _Timer(Callback):
     """Times training steps (after the warm-up ones) and the validation pass of the probe fit; ends
     the probe after two timed steps once ``max_s`` has passed (one when a single step takes longer).
+    A first step longer than ``2 * max_s`` (a slow or busy machine) is the only warm-up step.
     With a CPU ``meter`` (``cpu_threads.ProcStatMeter``) it samples the machine over the timed steps."""
     order = 200
 
@@ -372,19 +373,22 @@ class _Timer(Callback):
         self.view, self.max_s, self.meter = view, max_s, meter
         self.marks: list[float] = []
         self.valid_s = 0.0
+        self.warmup = WARMUP_STEPS
         self.samples: list = []   # (start, end) CPU samples of the timed steps
 
     def before_batch(self, trainer) -> None:
         if trainer.training:
             self.marks.append(time.perf_counter())
-            if len(self.marks) == WARMUP_STEPS + 1 and self.meter is not None:
+            if len(self.marks) == self.warmup + 1 and self.meter is not None:
                 self.samples = [self.meter()]
 
     def after_batch(self, trainer) -> None:
         if not trainer.training or not self.marks:
             return
-        timed = len(self.marks) - WARMUP_STEPS  # steps after the warm-up, this one included
         spent = time.perf_counter() - self.marks[0]
+        if len(self.marks) == 1 and spent > 2 * self.max_s:
+            self.warmup = 1
+        timed = len(self.marks) - self.warmup  # steps after the warm-up, this one included
         if (timed >= 2 and spent > self.max_s) or (timed >= 1 and spent > 2 * self.max_s):
             self.view.stop = True
 
@@ -401,7 +405,7 @@ class _Timer(Callback):
 
     def step_s(self) -> float:
         d = [b - a for a, b in zip(self.marks, self.marks[1:])]
-        timed = d[WARMUP_STEPS:] or d
+        timed = d[self.warmup:] or d
         return sum(timed) / max(1, len(timed))
 
 
