@@ -198,3 +198,22 @@ def test_a_kept_probe_serves_the_same_recipe_only(tmp_path):
                   "model.channels_last=false", "tricks.freeze_epochs=1"):
         assert recalled_probe(cfg.with_overrides([other])) is None, other
     assert recalled_probe(cfg, max_age=-1.0) is None          # too old
+
+
+def test_slow_first_steps_of_a_fit_do_not_cut_the_plan():
+    # a one-epoch plan of 100 s (40 steps) on a machine as fast as planned, whose first two steps (model
+    # warm-up, on a busy machine) take 8 s each: they are not measured, so the epoch is not cut short
+    holder = {}
+
+    class SlowStart(Callback):
+        order = -100
+
+        def after_batch(self, tr):
+            if tr.training and tr.epoch == 0 and tr.iter < 2:
+                holder["clock"].t += 8.0
+    tr, keeper, lrs, clock = _kept_trainer(lambda e: 100.0, plan_epochs=1, epoch_cost=100.0, n=320,
+                                           deadline=116.0, callbacks=[SlowStart()])
+    holder["clock"] = clock
+    assert tr.fit() == "completed"
+    assert all(r["epochs"] >= 1.0 for r in keeper.replans) and len(tr.history) == 1
+    assert tr.iter + 1 == len(tr.train_loader) == 40          # the whole epoch was trained

@@ -44,7 +44,8 @@ RATIO_RANGE = (0.25, 4.0)  # measured / predicted speed ratio is clipped to this
 WINDOW_SHARE = 0.05        # the speed is measured over the recent spans that cover this share of the budget,
 WINDOW_MAX_S = 20.0        # at most this many seconds
 NOISE_EPOCHS = 10          # the span-to-span variation is measured over this many spans ...
-PRIOR_CV = 0.05            # ... and assumed to be this until five spans are measured
+PRIOR_CV = 0.05            # ... and assumed to be this until five spans are measured,
+EARLY_CV = 0.15            # this for the first two (a fit's first steps and validation run slower)
 SIGNIFICANCE = 3.0         # a re-plan needs a difference of this many standard errors
 CHECK_MIN_S = 5.0          # inside an epoch: a measurement every this many seconds of training ...
 CHECK_SHARE = 0.05         # ... or this share of the budget, whichever is longer
@@ -142,8 +143,9 @@ class BudgetKeeper(Callback):
         if trainer.iter + 1 >= trainer.n_iter:
             return  # the epoch's end is measured after its validation
         x, now = trainer.epoch + (trainer.iter + 1) / max(1, n), self.now()
-        if self._fit_batches == WARMUP_STEPS and len(self._marks) == 1 and trainer.n_iter > WARMUP_STEPS:
-            self._marks[0] = (x, now, self._saved(trainer))   # the first steps of a fit are slower
+        if len(self._marks) == 1 and trainer.n_iter > WARMUP_STEPS and self._fit_batches <= WARMUP_STEPS:
+            if self._fit_batches == WARMUP_STEPS:
+                self._marks[0] = (x, now, self._saved(trainer))   # the first steps of a fit are slower
             return
         if now - self._marks[-1][1] < max(CHECK_MIN_S, CHECK_SHARE * self.plan.budget_s):
             return
@@ -241,7 +243,7 @@ class BudgetKeeper(Callback):
         one-off stall is ignored and a lasting change of speed takes over once it fills half the
         window. Also its standard error, from the spread of the last ``NOISE_EPOCHS`` spans (median
         absolute deviation, so a change of speed is not taken for noise), ``PRIOR_CV`` until five are
-        measured."""
+        measured (``EARLY_CV`` for the first two)."""
         window, covered = [], 0.0
         for spent, pred in reversed(self._ratios):
             if window and covered >= min(WINDOW_SHARE * self.plan.budget_s, WINDOW_MAX_S):
@@ -253,7 +255,7 @@ class BudgetKeeper(Callback):
         if len(recent) >= 5 and mid > 0:
             cv = 1.4826 * statistics.median(abs(r - mid) for r in recent) / mid
         else:
-            cv = PRIOR_CV
+            cv = EARLY_CV if len(self._ratios) <= 2 else PRIOR_CV
         return statistics.median(window), 1.25 * cv / math.sqrt(len(window))
 
     def trained_speeds(self) -> dict:
