@@ -5,6 +5,11 @@ the exit (scan, health check, cache, probe, training, validation and checkpoints
 budget counts them), with the plan's prediction and any re-plans from plan.json.
 
     python bench/budget.py [--data DIR] [--budgets 1 2 3] [--size 64] [--arch resnet18] [--set K=V ...]
+                           [--busy 20]
+
+``--busy S`` runs a CPU-bound process (one core) beside the command during its first S seconds (another
+program at the start: the probe sees it, the training mostly does not). Each row also prints the plan's
+predicted vs trained speed (plan.json ``trained``).
 """
 from __future__ import annotations
 
@@ -21,15 +26,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import cpu_kind, cpu_model  # noqa: E402
+from workbench.speed_store import forget_probes  # noqa: E402
 
 
-def timed_train(data: str, out: Path, sets: list[str]) -> tuple[float, int]:
+BUSY = "import time\nt = time.time()\nwhile time.time() - t < {s}:\n    pass\n"
+
+
+def timed_train(data: str, out: Path, sets: list[str], busy_s: float = 0.0) -> tuple[float, int]:
     cmd = [sys.executable, "-m", "workbench", "train", data, "--out", str(out)]
     for s in sets:
         cmd += ["--set", s]
     t0 = time.time()
+    hog = subprocess.Popen([sys.executable, "-c", BUSY.format(s=busy_s)]) if busy_s > 0 else None
     proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.time() - t0
+    if hog is not None:
+        hog.wait()
     if proc.returncode != 0:
         print(proc.stdout[-3000:])
     return wall, proc.returncode
@@ -42,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--set", dest="sets", action="append", default=[])
+    ap.add_argument("--busy", type=float, default=0.0, help="a CPU-bound process during the first S seconds")
+    ap.add_argument("--reuse-probe", action="store_true", help="let a run reuse a kept probe of its recipe")
     args = ap.parse_args(argv)
     print(f"== time budget: {args.data}, {args.arch} {args.size} px")
     print(f"cpu: {cpu_model()} | {os.cpu_count()} cores | kind: {cpu_kind()} | load {os.getloadavg()[0]:.1f}")
@@ -51,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / f"b{b:g}"
             sets = [f"train.budget_minutes={b}", f"data.image_size={args.size}", f"model.arch={args.arch}", *args.sets]
             load0 = os.getloadavg()[0]
-            wall, rc = timed_train(args.data, out, sets)
+            if not args.reuse_probe:
+                forget_probes()   # each run probes (and the busy process can meet its probe)
+            wall, rc = timed_train(args.data, out, sets, args.busy)
             plan = json.loads((out / "plan.json").read_text()) if (out / "plan.json").is_file() else {}
             m = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}
             err = (wall - b * 60) / (b * 60)
@@ -66,7 +82,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"epoch {per:.1f} s predicted, {sum(hist) / max(1, len(hist)):.1f} s measured (no checkpoints); "
                   f"trained {m.get('epochs_done')} epochs, {len(replans)} re-plans "
                   f"{[r['epochs'] for r in replans]}; accuracy {m.get('valid_accuracy')}; rc {rc}; "
-                  f"load {load0:.1f} -> {os.getloadavg()[0]:.1f}")
+                  f"load {load0:.1f} -> {os.getloadavg()[0]:.1f}"
+                  + (f"; busy process for the first {args.busy:g} s" if args.busy else ""))
+            m_ = plan.get("measured", {})
+            if m_.get("cpu_cores"):
+                print(f"    probe: other programs used {m_['cpu_cores'] - m_['cpu_free']:.1f} of "
+                      f"{m_['cpu_cores']:g} cores (times scaled x{min(1.0, max(0.25, m_['cpu_free'] / max(1, min(m_['threads'], m_['cpu_cores'])))):.2f})")
+            for phase, row in plan.get("trained", {}).items():
+                print(f"    {phase}: predicted {row['predicted_img_s']} img/s, trained {row['trained_img_s']} img/s "
+                      f"(trained / predicted speed {row['trained_vs_predicted']})")
     if rows:
         print(f"mean |error| {sum(abs(r) for r in rows) / len(rows):.1%}, worst {max(rows, key=abs):+.1%}")
     return 0

@@ -41,7 +41,9 @@ STARTUP_S_PER_IMAGE = 0.004  # then the scan, health check and cache, per image
 PROBE_S = 1.5               # the planner's measurement of this machine
 END_S = 1.5                 # after the last epoch: its checkpoint write, reloading the best weights
 SCRATCH_LR, FINETUNE_LR = 3e-3, 1e-3
-PRECISION_MARGIN = 0.05     # fp32 replaces auto's bf16 on a CPU when it trains at least this much faster
+PRECISION_MARGIN = 0.05     # another precision / memory layout replaces the recipe's when at least this much faster
+LAYOUT_ROUNDS = 3           # rounds of interleaved steps of the precision / layout candidates
+LAYOUT_BATCH = 8            # their batch (the comparison, not the speed of the run: kept cheap)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,70 @@ def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device:
     return steps * batch / max(1e-9, time.perf_counter() - t0)
 
 
+def measure_layouts(arch: str, size: int, batch: int, candidates: list[tuple[str, bool]], n_classes: int = 10,
+                    device: str = "auto", rounds: int = LAYOUT_ROUNDS, warmup: int = 1) -> dict:
+    """Training images/s of each (precision, channels_last) candidate, measured so that a busy machine
+    does not decide: after ``warmup`` steps each, ``rounds`` rounds of one step per candidate in turn,
+    and each candidate's fastest step is kept (another program slows a step down, never speeds it up;
+    a busy moment hits one step of every candidate, not one candidate's whole measurement)."""
+    dev = pick_device(device)
+    built = {}
+    for cl in sorted({bool(c) for _, c in candidates}):
+        torch.manual_seed(0)
+        model = create_model(arch, n_classes).to(dev)
+        x = torch.randn(batch, 3, size, size, device=dev)
+        if cl:
+            model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+        built[cl] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3), x)
+    y = torch.randint(0, n_classes, (batch,), device=dev)
+
+    def step(precision: str, cl: bool) -> float:
+        model, opt, x = built[bool(cl)]
+        t0 = time.perf_counter()
+        with autocast(dev, precision):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    for _ in range(warmup):
+        for c in candidates:
+            step(*c)
+    best = {c: math.inf for c in candidates}
+    for _ in range(rounds):
+        for c in candidates:
+            best[c] = min(best[c], step(*c))
+    return {c: batch / max(1e-9, t) for c, t in best.items()}
+
+
+def layout_candidates(cfg: RunConfig) -> list[tuple[str, bool]]:
+    """The (precision, channels_last) pairs worth comparing on this device for this recipe: on a CPU
+    both memory layouts, and fp32 beside bf16 where ``auto`` means bf16 (native bf16); none on a GPU."""
+    dev = pick_device(cfg.train.device)
+    if dev.type != "cpu":
+        return []
+    auto = pick_precision(dev, cfg.train.precision)
+    precisions = ["bf16", "fp32"] if cfg.train.precision == "auto" and auto == "bf16" else [auto]
+    return [(p, cl) for p in precisions for cl in (True, False)]
+
+
+def cached_layouts(arch: str, size: int, batch: int, candidates: list, n_classes: int = 10) -> dict:
+    """``measure_layouts`` at a batch of at most ``LAYOUT_BATCH``, kept per machine (``speed_store``):
+    the comparison is a property of the CPU, measured once."""
+    from .speed_store import recalled_layout, remember_layout
+    b = min(batch, LAYOUT_BATCH)
+    dev = str(pick_device("auto"))
+    found = recalled_layout(arch, size, b, dev)
+    if found is not None and all(c in found for c in candidates):
+        return {c: found[c] for c in candidates}
+    speeds = measure_layouts(arch, size, b, candidates, n_classes)
+    remember_layout(arch, size, b, dev, speeds)
+    return speeds
+
+
 def weights_on_disk(cfg: RunConfig) -> Callable[[str], str]:
     """``pretrained(arch) -> path or ""``: the weights file the user gave (``model.weights``, for its
     ``model.arch``); cached library weights come from ``pretrained_tag``."""
@@ -166,32 +232,68 @@ def _speed_model(measured: dict, sizes: list[int], measure: Callable[[int], floa
     return lambda size: measured[size] if size in measured else 1 / max(1e-9, t1 + slope * (size ** 2 - s1 ** 2))
 
 
-def _choose_precision(cfg: RunConfig, choose, auto_ips: float, precision_speed, size: int, bs: int) -> float:
-    """Where ``auto`` means bf16 on a CPU (native bf16), measure fp32 too: some CPUs with native bf16
-    train a small net faster in fp32 (this Intel Xeon: 123 vs 105 img/s at 64 px). Returns the
-    speed of the precision the recipe will train in."""
+def _name(c: tuple[str, bool]) -> str:
+    return f"{c[0]}{' + channels-last' if c[1] else ''}"
+
+
+def _choose_layout(cfg: RunConfig, choose, layout_speed, size: int, bs: int) -> float:
+    """Measure the precision / memory-layout candidates (``layout_candidates``) and keep the fastest
+    when it beats the recipe's own by at least ``PRECISION_MARGIN`` (this CPU, quiet, Lite0 at 224 px:
+    bf16 + channels-last 20 img/s, bf16 17, fp32 + channels-last 15, fp32 9; other CPUs differ, so it is
+    measured). Returns the chosen one's speed / the speed of the one ``measure_speed`` times (channels
+    last, the recipe's precision)."""
+    cands = layout_candidates(cfg)
+    if len(cands) < 2:
+        return 1.0
     dev = pick_device(cfg.train.device)
-    if cfg.train.precision != "auto" or dev.type != "cpu" or pick_precision(dev, "auto") != "bf16":
-        return auto_ips
-    fp32 = precision_speed(cfg.model.arch, size, bs, "fp32")
-    if fp32 >= auto_ips * (1 + PRECISION_MARGIN):
-        choose("train.precision", "fp32", f"fp32 trains {fp32 / auto_ips:.2f}x as fast as bf16 on this CPU at {size} px "
-                                          f"({fp32:.0f} vs {auto_ips:.0f} img/s measured)")
-        return fp32
-    choose("train.precision", "auto", f"bf16 (auto on this CPU) measured {auto_ips:.0f} img/s, fp32 {fp32:.0f} "
-                                      f"at {size} px")
-    return auto_ips
+    own = (pick_precision(dev, cfg.train.precision), bool(cfg.model.channels_last))
+    ips = layout_speed(cfg.model.arch, size, bs, cands)
+    best = max(cands, key=lambda c: ips[c])
+    pick = best if ips[best] >= ips.get(own, 0.0) * (1 + PRECISION_MARGIN) else own
+    table = ", ".join(f"{_name(c)} {ips[c]:.0f}" for c in sorted(cands, key=lambda c: -ips[c]))
+    why = f"fastest at {size} px on this CPU ({table} img/s; interleaved steps, best of {LAYOUT_ROUNDS})"
+    if len({p for p, _ in cands}) > 1:
+        auto = pick_precision(dev, "auto")
+        choose("train.precision", "auto" if pick[0] == auto else pick[0],
+               f"{pick[0]}{' (auto on this CPU)' if pick[0] == auto else ''}: {why}")
+    choose("model.channels_last", pick[1], f"{'channels-last' if pick[1] else 'the default memory layout'}: {why}")
+    ref = (own[0], True)
+    return ips[pick] / ips[ref] if ips.get(ref) else 1.0
+
+
+def _probed(cfg: RunConfig, facts: DataFacts, probe, size: int, sizes: list[int], speed_at, gain: float,
+            budget_s: float, min_epochs: int) -> tuple[int, float, int]:
+    """(size, images/s, epochs) from the planner's probe of the recipe at ``size``; when fewer than
+    ``min_epochs`` fit, once more at the next smaller size (from the model corrected by the probe)."""
+    from .train.planner import make_plan
+    startup = TRAIN_STARTUP_S + STARTUP_S_PER_IMAGE * (facts.n_train + facts.n_valid)
+    for attempt in range(2):
+        trial = cfg.set("data.image_size", size).set("train.budget_minutes", budget_s / 60.0)
+        m = probe(trial).measured
+        ips = m.images_per_sec(size)
+        epochs = max(1, int(make_plan(trial, m, startup, 0.0).epochs))
+        smaller = [s for s in sizes if s < size]
+        if epochs >= min_epochs or not smaller or attempt:
+            return size, ips, epochs
+        correction = ips / max(1e-9, speed_at(size) * gain)
+        size = next((s for s in reversed(smaller) if _epochs_for(facts, speed_at(s) * gain * correction, budget_s,
+                                                               cfg.train.checkpoint_share) >= min_epochs), smaller[0])
+    return size, ips, epochs
 
 
 def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: float = 0.0,
             speed: Callable[[str, int, int], float] | None = None,
             pretrained: Callable[[str], str] | None = None,
             pretrained_tag: Callable[[str], str] | None = None,
-            precision_speed: Callable[[str, int, int, str], float] | None = None,
+            layout_speed: Callable[[str, int, int, list], dict] | None = None,
+            probe: Callable[[RunConfig], Any] | None = None,
             on_disk: Callable[[tuple], tuple | None] | None = None) -> Suggestion:
     """A recipe for this dataset on this machine (``base`` supplies everything not chosen here).
-    ``precision_speed(arch, size, batch, precision)``: training images/s in that precision (default:
-    ``measure_speed``; with a ``speed`` given and no ``precision_speed``, precision is not compared).
+    ``layout_speed(arch, size, batch, candidates)``: {(precision, channels_last): training images/s}
+    (default: ``cached_layouts``; with a ``speed`` given and no ``layout_speed``, nothing is compared).
+    ``probe(recipe) -> planner.Plan``: the planner's probe and plan of the recipe as chosen so far (the
+    CLI's ``train.run.plan_run``, which keeps the probe for the run): with it, the epochs and the
+    rules that follow from them come from the run's own measurement, and the run does not probe again.
     ``on_disk(prefer) -> (arch, tag, origin) | None``: the ImageNet weights on this machine (default:
     ``pretrained.weights_on_disk``, bundled first, then cached)."""
     cfg = base or RunConfig()
@@ -253,20 +355,25 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
         speed_at = _speed_model(measured, sizes, lambda size: speed_fn(cfg.model.arch, size, bs))
         size = next((s for s in reversed(sizes) if _epochs_for(facts, speed_at(s), budget_s, share) >= min_epochs),
                     sizes[0])
-        if size not in measured:
-            measured[size] = speed_fn(cfg.model.arch, size, bs)
-        if precision_speed is None and speed is None:
-            precision_speed = lambda a, s, b, p: measure_speed(a, s, b, facts.n_classes, precision=p)  # noqa: E731
-        if precision_speed is not None:
-            measured[size] = _choose_precision(cfg, choose, measured[size], precision_speed, size, bs)
-        epochs = _epochs_for(facts, measured[size], budget_s, share)
+        if layout_speed is None and speed is None:
+            layout_speed = lambda a, s, b, c: cached_layouts(a, s, b, c, facts.n_classes)  # noqa: E731
+        gain = _choose_layout(cfg, choose, layout_speed, size, bs) if layout_speed is not None else 1.0
+        source = "measured here"  # on synthetic input
+        if probe is not None:
+            size, ips, epochs = _probed(cfg, facts, probe, size, sizes, speed_at, gain, budget_s, min_epochs)
+            measured[size], source = ips, "measured by the planner's probe of this recipe"
+        else:
+            if size not in measured:
+                measured[size] = speed_fn(cfg.model.arch, size, bs)
+            measured[size] *= gain
+            epochs = _epochs_for(facts, measured[size], budget_s, share)
         if finetune:
             short = (f"; fewer than {min_epochs} fit, but the weights' size is kept: a short budget buys fewer "
                      f"epochs, not fewer pixels" if epochs < min_epochs else "")
-            choose("data.image_size", size, f"the weights' native size; {measured[size]:.0f} img/s measured here: "
+            choose("data.image_size", size, f"the weights' native size; {measured[size]:.0f} img/s {source}: "
                    f"about {epochs} epochs fit {budget_minutes:g} min{short}")
         else:
-            choose("data.image_size", size, f"{measured[size]:.0f} img/s measured here at {size} px: about {epochs} "
+            choose("data.image_size", size, f"{measured[size]:.0f} img/s {source} at {size} px: about {epochs} "
                    f"epochs fit {budget_minutes:g} min" + (f" (a larger size would give fewer than {min_epochs})"
                                                              if size < sizes[-1] else ""))
         choose("train.budget_minutes", float(budget_minutes), "the time you gave; the planner fixes the epochs "

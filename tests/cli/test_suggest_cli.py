@@ -12,14 +12,29 @@ from workbench.config import RunConfig
 from workbench.suggest import parse_reasons
 
 
+def _layouts(arch, size, batch, candidates, n_classes=10, **kw):
+    return {c: 100.0 + 10 * i for i, c in enumerate(candidates)}
+
+
 @pytest.fixture
 def fast_machine(monkeypatch):
+    """Synthetic steps, the precision / layout comparison and the planner's probe, all at fixed speeds."""
+    import workbench.train.run as run_mod
+    from workbench.train.planner import Measured, make_plan
     calls = []
 
     def fake(arch, size, batch, n_classes=10, **kw):
         calls.append(size)
         return 500.0 * (64 / size) ** 2
+
+    def plan_run(recipe, sink=None, **kw):
+        size = recipe.data.image_size
+        m = Measured(step_s={size: 32 / (400.0 * (64 / size) ** 2)}, valid_s=0.1, save_s=0.1, steps_per_epoch=3,
+                     batch_size=32, n_train=72, n_valid=24, probe_s=1.0)
+        return make_plan(recipe, m, 3.0, 0.0)
     monkeypatch.setattr(suggest_mod, "measure_speed", fake)
+    monkeypatch.setattr(suggest_mod, "measure_layouts", _layouts)
+    monkeypatch.setattr(run_mod, "plan_run", plan_run)
     return calls
 
 
@@ -33,6 +48,19 @@ def test_suggest_prints_a_recipe_with_reasons(shapes_dir, tmp_path, capsys, fast
     assert "data.image_size" in parse_reasons(cfg.reasons)
     rc = main(["suggest", str(shapes_dir), "--budget-minutes", "2", "--out", str(tmp_path / "r.toml")])
     assert rc == 0 and RunConfig.load(tmp_path / "r.toml") == cfg
+
+
+def test_a_budget_suggestion_keeps_its_probe_for_the_run(shapes_dir, tmp_path, monkeypatch):
+    # the suggestion probes the recipe it prints as the planner does; `train` of it finds that probe
+    from workbench.config import with_norm
+    from workbench.speed_store import recalled_probe
+    monkeypatch.setattr(suggest_mod, "measure_speed", lambda arch, size, batch, n=10, **kw: 500.0 * (64 / size) ** 2)
+    monkeypatch.setattr(suggest_mod, "measure_layouts", _layouts)
+    rc = main(["suggest", str(shapes_dir), "--budget-minutes", "0.5", "--out", str(tmp_path / "r.toml")])
+    recipe = RunConfig.load(tmp_path / "r.toml")
+    assert rc == 0 and "planner's probe" in parse_reasons(recipe.reasons)["data.image_size"]
+    found = recalled_probe(with_norm(recipe.set("data.path", str(shapes_dir.resolve()))))
+    assert found is not None and list(found[0]["step_s"]) == [str(recipe.data.image_size)]
 
 
 def test_suggest_bad_input_exits_2(tmp_path, capsys):

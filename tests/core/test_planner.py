@@ -98,10 +98,10 @@ class Lrs(Callback):
             self.pcts.append(tr.pct_train)
 
 
-def _kept_trainer(per_epoch, plan_epochs=6, epoch_cost=1.0, deadline=None, over=None, **kw):
+def _kept_trainer(per_epoch, plan_epochs=6, epoch_cost=1.0, deadline=None, over=None, n=32, **kw):
     torch.manual_seed(0)
     cfg = tiny_cfg(**{"train.epochs": plan_epochs, "train.budget_minutes": 1, "data.image_size": 16, **(over or {})})
-    tl, vl = random_loaders(3, n=32, bs=8)
+    tl, vl = random_loaders(3, n=n, bs=8)
     m = measured({16: (epoch_cost - 0.0) / len(tl)}, steps=len(tl), valid_s=0.0, save_s=0.0)
     m.probe_s = 0.0
     plan = Plan(budget_s=plan_epochs * epoch_cost, epochs=plan_epochs, sizes=[16] * plan_epochs, epoch_s=[epoch_cost] * plan_epochs,
@@ -204,6 +204,9 @@ def test_a_budget_run_ends_within_its_budget(shapes_dir, tmp_path):
     assert res.status == "completed"
     saved = json.loads((tmp_path / "run" / "plan.json").read_text())
     assert saved["budget_s"] == budget_min * 60 and saved["measured"]["step_s"]
+    # plan_run (--plan-only, suggest) kept its probe: the run of the same recipe planned from it
+    assert saved["measured"]["reused_s"] >= 0 and saved["measured"]["step_s"] == {
+        str(k): v for k, v in plan.measured.step_s.items()}
     assert RunConfig.load(tmp_path / "run" / "config.toml").train.epochs == whole(saved["epochs"])
     final = saved["replans"][-1]["epochs"] if saved["replans"] else saved["epochs"]
     assert res.metrics["epochs_done"] == whole(final) == res.metrics["epochs"]

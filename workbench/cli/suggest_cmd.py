@@ -1,8 +1,9 @@
 """``workbench suggest DATASET [--budget-minutes N] [--config BASE] [--set ...] [--out recipe.toml]``.
 
-Scans the dataset, measures this machine's training speed (a few seconds) and prints the suggested
+Scans the dataset, measures this machine's training speed and prints the suggested
 recipe as TOML, each chosen option with its reason as a comment (the reasons also travel inside the
-recipe as ``reasons``, so the run folder keeps them). ``--out`` writes the file instead.
+recipe as ``reasons``, so the run folder keeps them). ``--out`` writes the file instead. With a budget
+the recipe is probed as the planner probes a run, and ``train`` of it soon after reuses that probe.
 """
 from __future__ import annotations
 
@@ -35,7 +36,14 @@ def cmd(args: argparse.Namespace) -> int:
         raise UsageError(f"{cfg.data.path}: no usable training images")
     facts = DataFacts.from_dataset(ds, compute_stats(ds, sink=sink))
     sink.line("measuring this machine's training speed ...")
-    result = suggest(facts, cfg, args.budget_minutes or 0.0)
+    probe = None
+    if args.budget_minutes:
+        from ..train.run import plan_run
+
+        def probe(recipe):  # the planner's probe of the recipe: kept, so `train` of it does not probe again
+            sink.line(f"probing the recipe at {recipe.data.image_size} px (train reuses it) ...")
+            return plan_run(recipe, sink)
+    result = suggest(facts, cfg, args.budget_minutes or 0.0, probe=probe)
     text = result.to_toml()
     if args.out:
         try:

@@ -61,7 +61,8 @@ class CancelFit(Exception):
 
 HOOKS = ("before_fit", "before_epoch", "before_train", "before_batch", "after_pred", "after_loss",
          "before_step", "after_step", "after_batch", "after_train", "before_validate", "after_validate",
-         "after_epoch", "after_fit", "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit")
+         "after_epoch", "after_fit", "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit",
+         "before_pause", "after_pause")
 
 
 _HOOK_PREFIXES = ("before_", "after_")

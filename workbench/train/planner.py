@@ -1,11 +1,15 @@
 """Time-budget planner: measure this machine on this recipe, then choose the epochs that fit.
 
-With ``train.budget_minutes > 0`` the whole run (from the command's start to its end: scan, health
-check, cache build, probe, training, validation, checkpoints) has to end within the budget. After the
-data is ready, ``probe`` runs a few training steps of a throw-away copy of the trainer at each image
-size the plan may use (the first and last of progressive resizing), a few validation batches and a
-write of the weights (the checkpoints' write time is scaled from it by their bytes), and ``make_plan``
-picks the largest number of epochs whose predicted total fits:
+With ``train.budget_minutes > 0`` the run's working time (from the command's start to its end: scan,
+health check, cache build, probe, training, validation, checkpoints; pauses and the time between a stop
+and a resume do not count) has to fit the budget. After the data is ready, ``probe`` runs a few training
+steps of a throw-away copy of the trainer at each image size the plan may use (the first and last of
+progressive resizing), after warm-up steps, and for a fine-tune the frozen-body phase apart from the
+unfrozen one; a few validation batches and a write of the weights (the checkpoints' write time is scaled
+from it by their bytes). On a CPU it also measures the cores other programs took meanwhile (as
+``cpu_threads`` does) and scales the step times to the share of the cores the probe lacked, so a busy
+moment at the start does not shrink the plan (the keeper follows a lasting load). ``make_plan`` picks
+the largest number of epochs whose predicted total fits:
 
     total(E) = start-up (measured so far) + probe + sum over epochs of
                (steps x seconds per step at that epoch's size + validation + checkpoints) + END_S
@@ -29,6 +33,7 @@ import torch
 
 from ..config import RunConfig
 from .callback import Callback
+from .cpu_threads import ProcStatMeter
 from .checkpoint import RunFolder, amortized_save_s, load_checkpoint, save_checkpoint
 from .tricks.progressive import default_start_size, size_schedule
 
@@ -76,9 +81,39 @@ class Measured:
     n_valid: int
     probe_s: float
     load_s: float = 0.0     # reading the best checkpoint back at the end
+    frozen_step_s: dict = field(default_factory=dict)  # {size: seconds per step with the body frozen}
+    raw_step_s: dict = field(default_factory=dict)     # {size: seconds per step as timed, before the CPU share}
+    cpu_cores: float = 0.0  # the cores this process may use (0: not measured, e.g. a GPU)
+    cpu_free: float = 0.0   # of which other programs left free during the timed steps
+    threads: int = 0        # torch threads the probe trained on
+    reused_s: float = -1.0  # >= 0: not probed by this command but reused, a probe made that many seconds ago
 
-    def step_at(self, size: int) -> float:
-        """Seconds per step at ``size``: linear in size^2 through the probed sizes."""
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("step_s", "frozen_step_s", "raw_step_s"):
+            d[key] = {str(k): v for k, v in d[key].items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Measured":
+        m = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for key in ("step_s", "frozen_step_s", "raw_step_s"):
+            m[key] = {int(k): float(v) for k, v in (m.get(key) or {}).items()}
+        return cls(**m)
+
+    @property
+    def cpu_scale(self) -> float:
+        """Quiet / measured step time: the share of its threads' cores the probe got (1: all)."""
+        if self.cpu_cores <= 0 or self.threads <= 0:
+            return 1.0
+        return min(1.0, max(0.25, self.cpu_free / min(self.threads, self.cpu_cores)))
+
+    def step_at(self, size: int, frozen: bool = False) -> float:
+        """Seconds per step at ``size``: linear in size^2 through the probed sizes. ``frozen``: with the
+        body frozen (a fine-tune's first epochs), the frozen/unfrozen ratio measured at its probed size."""
+        if frozen and self.frozen_step_s:
+            (s0, t0), = list(self.frozen_step_s.items())[:1]
+            return t0 * self.step_at(size) / max(1e-9, self.step_at(int(s0)))
         pts = sorted((int(s), float(t)) for s, t in self.step_s.items())
         if len(pts) == 1:
             return pts[0][1] * (size / pts[0][0]) ** 2 if size != pts[0][0] else pts[0][1]
@@ -98,6 +133,11 @@ def sizes_for(cfg: RunConfig, epochs: int) -> list[int]:
     return [final] * epochs
 
 
+def frozen_epochs(cfg: RunConfig) -> int:
+    """Epochs trained with the body frozen (``tricks.freeze_epochs``: the FreezeUnfreeze trick)."""
+    return max(0, int(cfg.tricks.freeze_epochs))
+
+
 def probe_sizes(cfg: RunConfig) -> list[int]:
     """The image sizes the probe times: the final size, and the first progressive size."""
     final = cfg.data.image_size
@@ -108,13 +148,14 @@ def probe_sizes(cfg: RunConfig) -> list[int]:
 
 
 def epoch_costs(m: Measured, sizes: list[int], last_frac: float = 1.0, share: float = 1.0,
-                saves: bool = True) -> list[float]:
-    """Predicted seconds of each epoch; the last one trains ``last_frac`` of its steps. Checkpoints
-    (``saves``) count as the pacer writes them (``train.checkpoint_share``): amortized over the
-    epochs between writes, and a whole write after the last epoch."""
-    out = [m.steps_per_epoch * m.step_at(s) + m.valid_s for s in sizes]
+                saves: bool = True, frozen: int = 0) -> list[float]:
+    """Predicted seconds of each epoch; the last one trains ``last_frac`` of its steps, the first
+    ``frozen`` ones with the body frozen. Checkpoints (``saves``) count as the pacer writes them
+    (``train.checkpoint_share``): amortized over the epochs between writes, and a whole write after
+    the last epoch."""
+    out = [m.steps_per_epoch * m.step_at(s, i < frozen) + m.valid_s for i, s in enumerate(sizes)]
     if out and last_frac < 1.0:
-        out[-1] -= (1.0 - last_frac) * m.steps_per_epoch * m.step_at(sizes[-1])
+        out[-1] -= (1.0 - last_frac) * m.steps_per_epoch * m.step_at(sizes[-1], len(sizes) - 1 < frozen)
     if saves:
         out = [t + (m.save_s if i == len(out) - 1 else amortized_save_s(m.save_s, t, share))
                for i, t in enumerate(out)]
@@ -131,28 +172,67 @@ def last_fraction(epochs: float) -> float:
 
 
 def run_costs(cfg: RunConfig, m: Measured, epochs: float, saves: bool = True) -> list[float]:
-    return epoch_costs(m, sizes_for(cfg, whole(epochs)), last_fraction(epochs), cfg.train.checkpoint_share, saves)
+    return epoch_costs(m, sizes_for(cfg, whole(epochs)), last_fraction(epochs), cfg.train.checkpoint_share, saves,
+                       frozen_epochs(cfg))
 
 
-def fit_epochs(cfg: RunConfig, m: Measured, available: float, first: int = 0, ratio: float = 1.0,
+def train_seconds(cfg: RunConfig, m: Measured, epochs: float, epoch: int) -> float:
+    """Predicted seconds of the training steps of a whole epoch ``epoch`` in a run of ``epochs``."""
+    sizes = sizes_for(cfg, whole(epochs))
+    size = sizes[min(epoch, len(sizes) - 1)] if sizes else cfg.data.image_size
+    return m.steps_per_epoch * m.step_at(size, epoch < frozen_epochs(cfg))
+
+
+def cost_from(cfg: RunConfig, m: Measured, epochs: float, x: float = 0.0, ratio: float = 1.0) -> float:
+    """Predicted seconds from position ``x`` (fractional epochs done) to the end of a run of ``epochs``:
+    training and validation at ``ratio`` x the prediction, checkpoint writes as measured."""
+    full, bare = run_costs(cfg, m, epochs), run_costs(cfg, m, epochs, saves=False)
+    e0 = int(math.floor(x + 1e-9))
+    done = max(0.0, x - e0)
+    total = 0.0
+    for e in range(e0, len(full)):
+        t = bare[e] - (done * train_seconds(cfg, m, epochs, e) if e == e0 else 0.0)
+        total += ratio * t + (full[e] - bare[e])
+    return total
+
+
+def span_seconds(cfg: RunConfig, m: Measured, epochs: float, xa: float, xb: float) -> float:
+    """Predicted seconds of training (and of the validations at the epoch ends) between positions
+    ``xa`` < ``xb`` in a run of ``epochs``, checkpoint writes aside. A position inside an epoch is
+    after a training step; a whole number, after that epoch's validation."""
+    total = 0.0
+    for e in range(int(math.floor(xa + 1e-9)), int(math.ceil(xb - 1e-9))):
+        lo, hi = max(xa, e), min(xb, e + 1)
+        if hi > lo:
+            total += (hi - lo) * train_seconds(cfg, m, epochs, e)
+        if xa < e + 1 <= xb + 1e-9:
+            total += m.valid_s
+    return total
+
+
+def fit_epochs(cfg: RunConfig, m: Measured, available: float, first: float = 0, ratio: float = 1.0,
                lo: int = 1, shorten_last: bool = False) -> float:
     """The longest run (whole epochs, then part of one more when at least MIN_PARTIAL of it fits)
-    whose epochs from ``first`` on take at most ``available`` seconds at ``ratio`` x the prediction.
-    At least ``lo`` epochs; when even those do not fit, ``shorten_last`` trains part of the last one
-    (at least MIN_PARTIAL of it) instead of all of it."""
-    cost = lambda e: ratio * sum(run_costs(cfg, m, e)[first:])  # noqa: E731
+    whose remaining part from position ``first`` (fractional epochs done) on takes at most
+    ``available`` seconds at ``ratio`` x the prediction. At least ``lo`` epochs; when even those do not
+    fit, ``shorten_last`` trains part of the last one (at least MIN_PARTIAL of it, and past ``first``)
+    instead of all of it."""
+    cost = lambda e: cost_from(cfg, m, e, first, ratio)  # noqa: E731
     n = largest_fitting(cost, available, lo)
     forced = cost(n) > available
     if forced and not shorten_last:
         return float(n)  # not even the shortest run fits: the shortest
     base = lo - 1 if forced else n   # whole epochs before the partial one
-    train_s = ratio * m.steps_per_epoch * m.step_at(sizes_for(cfg, base + 1)[-1])
+    train_s = ratio * train_seconds(cfg, m, base + 1, base)
     spare = available - cost(base + MIN_PARTIAL) + MIN_PARTIAL * train_s  # seconds for the extra epoch's steps
     frac = min(0.99, spare / train_s) if train_s > 0 else 0.0
     frac = math.floor(frac * 1000 + 1e-6) / 1000  # never rounded up past the budget
+    least = MIN_PARTIAL
+    if base == int(math.floor(first + 1e-9)):   # the partial epoch is the one under way
+        least = max(least, first - base + 1.0 / max(1, m.steps_per_epoch))
     if forced:
-        return base + max(MIN_PARTIAL, frac)
-    return n + frac if frac >= MIN_PARTIAL and n < MAX_EPOCHS else float(n)
+        return base + min(1.0, max(least, frac))
+    return n + frac if frac >= least and n < MAX_EPOCHS else float(n)
 
 
 def fmt_epochs(epochs: float) -> str:
@@ -187,6 +267,7 @@ class Plan:
     end_s: float = END_S
     note: str = ""
     replans: list = field(default_factory=list)
+    trained: dict = field(default_factory=dict)  # per phase: predicted vs trained images/s (the keeper's)
 
     @property
     def predicted_s(self) -> float:
@@ -198,29 +279,37 @@ class Plan:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["measured"]["step_s"] = {str(k): v for k, v in self.measured.step_s.items()}
+        d["measured"] = self.measured.to_dict()
         d.update(predicted_s=round(self.predicted_s, 3), predicted_end=self.predicted_end)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Plan":
-        m = dict(d["measured"])
-        m["step_s"] = {int(k): float(v) for k, v in m["step_s"].items()}
         keys = {f for f in cls.__dataclass_fields__} - {"measured"}
-        return cls(measured=Measured(**m), **{k: v for k, v in d.items() if k in keys})
+        return cls(measured=Measured.from_dict(d["measured"]), **{k: v for k, v in d.items() if k in keys})
 
     def lines(self) -> list[str]:
         m = self.measured
         speeds = ", ".join(f"{s} px {m.images_per_sec(s):.0f} img/s" for s in sorted(m.step_s))
+        if m.frozen_step_s:
+            speeds += ", body frozen " + ", ".join(f"{s} px {m.batch_size / max(1e-9, t):.0f} img/s"
+                                                  for s, t in sorted(m.frozen_step_s.items()))
         size_txt = (f"{self.sizes[0]} -> {self.sizes[-1]} px (progressive)" if self.sizes and self.sizes[0] != self.sizes[-1]
                     else f"{self.sizes[-1] if self.sizes else '?'} px")
         head = (f"time budget {self.budget_s / 60:g} min: {fmt_epochs(self.epochs)}" if self.budget_s
                 else f"{fmt_epochs(self.epochs)} (no time budget)")
         out = [f"plan: {head} at {size_txt}, batch {m.batch_size}, {m.steps_per_epoch} steps per epoch",
                f"  measured: {speeds}; validation {m.valid_s:.2f} s, a checkpoint write {m.save_s:.2f} s",
-               f"  start-up (scan, health check, cache) {self.startup_s:.1f} s, probe {m.probe_s:.1f} s, "
+               f"  start-up (scan, health check, cache) {self.startup_s:.1f} s, "
+               + (f"probe {m.probe_s:.1f} s, " if m.reused_s < 0 else
+                  f"no probe (the recipe's probe of {m.reused_s / 60:.0f} min ago on this machine is reused), ")
+               +
                f"training {sum(self.epoch_s):.1f} s ({sum(self.epoch_s) / max(1e-9, self.epochs):.2f} s per epoch)",
                f"  predicted: {self.predicted_s:.0f} s in all, ending at {self.predicted_end}"]
+        if m.cpu_scale < 0.999:
+            out.append(f"  other programs used {m.cpu_cores - m.cpu_free:.1f} of {m.cpu_cores:g} cores during the "
+                       f"probe: its times are scaled to a free machine (x{m.cpu_scale:.2f}); the keeper follows "
+                       f"a lasting load")
         if self.note:
             out.append(f"  note: {self.note}")
         return out
@@ -234,7 +323,7 @@ def make_plan(cfg: RunConfig, m: Measured, startup_s: float, started: float) -> 
     if budget > 0:
         available = budget - startup_s - m.probe_s - end_s
         epochs = fit_epochs(cfg, m, available)
-        need = sum(epoch_costs(m, sizes_for(cfg, 1)))
+        need = sum(run_costs(cfg, m, 1))
         if need > available:
             note = (f"the budget is too short for one epoch ({need:.0f} s needed, {max(0.0, available):.0f} s "
                     f"left after start-up): one epoch is trained")
@@ -275,28 +364,38 @@ class StepsView:
 
 class _Timer(Callback):
     """Times training steps (after the warm-up ones) and the validation pass of the probe fit; ends
-    the probe after two timed steps once ``max_s`` has passed (one when a single step takes longer)."""
+    the probe after two timed steps once ``max_s`` has passed (one when a single step takes longer).
+    A first step longer than ``2 * max_s`` (a slow or busy machine) is the only warm-up step.
+    With a CPU ``meter`` (``cpu_threads.ProcStatMeter``) it samples the machine over the timed steps."""
     order = 200
 
-    def __init__(self, view: StepsView, max_s: float) -> None:
-        self.view, self.max_s = view, max_s
+    def __init__(self, view: StepsView, max_s: float, meter=None) -> None:
+        self.view, self.max_s, self.meter = view, max_s, meter
         self.marks: list[float] = []
         self.valid_s = 0.0
+        self.warmup = WARMUP_STEPS
+        self.samples: list = []   # (start, end) CPU samples of the timed steps
 
     def before_batch(self, trainer) -> None:
         if trainer.training:
             self.marks.append(time.perf_counter())
+            if len(self.marks) == self.warmup + 1 and self.meter is not None:
+                self.samples = [self.meter()]
 
     def after_batch(self, trainer) -> None:
         if not trainer.training or not self.marks:
             return
-        timed = len(self.marks) - WARMUP_STEPS  # steps after the warm-up, this one included
         spent = time.perf_counter() - self.marks[0]
+        if len(self.marks) == 1 and spent > 2 * self.max_s:
+            self.warmup = 1
+        timed = len(self.marks) - self.warmup  # steps after the warm-up, this one included
         if (timed >= 2 and spent > self.max_s) or (timed >= 1 and spent > 2 * self.max_s):
             self.view.stop = True
 
     def after_train(self, trainer) -> None:
         self.marks.append(time.perf_counter())
+        if len(self.samples) == 1:
+            self.samples.append(self.meter())
 
     def before_validate(self, trainer) -> None:
         self._v0 = time.perf_counter()
@@ -306,8 +405,23 @@ class _Timer(Callback):
 
     def step_s(self) -> float:
         d = [b - a for a, b in zip(self.marks, self.marks[1:])]
-        timed = d[WARMUP_STEPS:] or d
+        timed = d[self.warmup:] or d
         return sum(timed) / max(1, len(timed))
+
+
+def others_share(pairs: list, cores: float) -> float | None:
+    """Cores other programs used, on average over the (start, end) CPU sample pairs (the busy time of
+    this process's cores minus its own CPU time, over the wall time); None when nothing was sampled."""
+    wall = busy = own = 0.0
+    for a, b in pairs:
+        if a is None or b is None:
+            continue
+        wall += b[0] - a[0]
+        own += max(0.0, b[1] - a[1])
+        busy += max(0.0, b[2] - a[2])
+    if wall <= 0:
+        return None
+    return min(float(cores), max(0.0, (busy - own) / wall))
 
 
 def state_bytes(obj) -> int:
@@ -337,37 +451,57 @@ def _time_checkpoints(tr, folder: RunFolder) -> tuple[float, float]:
 
 
 # the tricks the probe leaves out: they would fix the image size or freeze layers (faster steps than
-# most of the run), or stop it
+# most of the run; a fine-tune's frozen phase is timed on its own), or stop it
 _LEFT_OUT = ("ProgressiveResize", "FreezeUnfreeze", "EarlyStopping")
 
 
 def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 0.0,
-          save_dir: str | Path | None = None) -> Measured:
-    """Time training steps at each size of ``probe_sizes``, validation and a checkpoint write (of the
-    weights, into a temporary folder under ``save_dir``, the run's disk) on a throw-away trainer from
-    ``make_trainer()`` (same model, loaders, tricks and precision as the run)."""
+          save_dir: str | Path | None = None, meter=None) -> Measured:
+    """Time training steps at each size of ``probe_sizes`` (and, for a fine-tune with frozen epochs,
+    the frozen-body steps at the first size), validation and a checkpoint write (of the weights, into a
+    temporary folder under ``save_dir``, the run's disk) on a throw-away trainer from ``make_trainer()``
+    (same model, loaders, tricks and precision as the run). On a CPU, ``meter`` (default
+    ``cpu_threads.ProcStatMeter``) measures the cores other programs used during the timed steps; the
+    step and validation times are scaled to the share the probe lacked (``Measured.cpu_scale``)."""
     t0 = time.perf_counter()
     tr = make_trainer()
     train, valid = tr.train_loader, tr.valid_loader
     bs0, size0 = int(train.batch_size), int(train.image_size)
     steps_per_epoch, n_valid_batches = len(train), len(valid)
-    for cb in [c for c in tr.callbacks if c.name in _LEFT_OUT]:
+    left_out = [c for c in tr.callbacks if c.name in _LEFT_OUT]
+    for cb in left_out:
         tr.remove_callback(cb)
+    freezer = next((c for c in left_out if c.name == "FreezeUnfreeze"), None)
+    if meter is None and getattr(getattr(tr, "device", None), "type", "cpu") == "cpu":
+        meter = ProcStatMeter()
     max_s = max(0.5, 0.01 * budget_s)
+    sizes = probe_sizes(cfg)
+    phases = [(size, False) for size in sizes]
+    if freezer is not None and frozen_epochs(cfg) > 0 and len(getattr(tr, "layer_groups", [])) > 1:
+        phases.insert(0, (sizes[0], True))
     step_s: dict[int, float] = {}
+    frozen_s: dict[int, float] = {}
+    pairs: list = []
     valid_s = 0.0
     try:
-        for size in probe_sizes(cfg):
+        for size, frozen in phases:
             train.image_size = size
             view = StepsView(train, PROBE_STEPS)
-            final = size == cfg.data.image_size
+            final = size == cfg.data.image_size and not frozen
             nv = min(PROBE_VALID_BATCHES, n_valid_batches) if final else 1
-            timer = _Timer(view, max_s)
+            timer = _Timer(view, max_s, meter)
             tr.add_callback(timer)
+            if frozen:
+                freezer.epoch = 0
+                tr.add_callback(freezer)
             tr.train_loader, tr.valid_loader = view, StepsView(valid, nv)
             tr.fit(1)
             tr.remove_callback(timer)
-            step_s[size] = timer.step_s()
+            if frozen:
+                tr.remove_callback(freezer)
+            (frozen_s if frozen else step_s)[size] = timer.step_s()
+            if len(timer.samples) == 2:
+                pairs.append(tuple(timer.samples))
             if final:
                 valid_s = timer.valid_s * n_valid_batches / max(1, nv)
         with tempfile.TemporaryDirectory(prefix=".probe-", dir=save_dir) as tmp:
@@ -379,6 +513,16 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    return Measured(step_s=step_s, valid_s=valid_s, save_s=save_s, steps_per_epoch=steps_per_epoch,
-                    batch_size=bs0, n_train=int(getattr(train, "n_samples", steps_per_epoch * bs0)),
-                    n_valid=int(getattr(valid, "n_samples", 0)), probe_s=time.perf_counter() - t0, load_s=load_s)
+    cores = float(getattr(meter, "cores", 0) or 0) if meter is not None else 0.0
+    others = others_share(pairs, cores) if cores else None
+    m = Measured(step_s=dict(step_s), valid_s=valid_s, save_s=save_s, steps_per_epoch=steps_per_epoch,
+                 batch_size=bs0, n_train=int(getattr(train, "n_samples", steps_per_epoch * bs0)),
+                 n_valid=int(getattr(valid, "n_samples", 0)), probe_s=time.perf_counter() - t0, load_s=load_s,
+                 frozen_step_s=dict(frozen_s), raw_step_s=dict(step_s))
+    if others is not None:
+        m.cpu_cores, m.cpu_free, m.threads = cores, cores - others, int(torch.get_num_threads())
+        k = m.cpu_scale
+        m.step_s = {s: t * k for s, t in step_s.items()}
+        m.frozen_step_s = {s: t * k for s, t in frozen_s.items()}
+        m.valid_s = valid_s * k
+    return m

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import random
 import time
@@ -29,13 +30,14 @@ from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
 from ..locks import BusyError, busy_message, is_busy, run_folder_lock
 from ..models import create_model, load_weights as load_model_weights
+from ..speed_store import recalled_probe, remember_probe
 from ..weights import weights_file_for
 from . import distributed
-from .budget import BudgetKeeper
+from .budget import BudgetKeeper, resumed_keeper
 from .callback import Callback
 from .cpu_threads import AdaptiveThreads
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
-from .planner import PLAN_FILE, Plan, make_plan, probe, whole
+from .planner import PLAN_FILE, Measured, Plan, make_plan, probe, whole
 from .preflight import SetupError, preflight
 from .trainer import Trainer
 from .tricks import build_callbacks, make_loss
@@ -133,36 +135,73 @@ def _metrics(hist: list[dict], best: int, keep_best: bool, status: str, base: di
             "finished": _now() if status != "running" else None}
 
 
-def _make_plan(cfg: RunConfig, bundle, control, device, precision, started: float, save_dir=None) -> Plan:
-    """Probe this machine on this recipe (a throw-away trainer, silent) and plan the run."""
+def _make_plan(cfg: RunConfig, bundle, control, device, precision, started: float, save_dir=None,
+               reuse: bool = True) -> Plan:
+    """Probe this machine on this recipe (a throw-away trainer, silent) and plan the run. With
+    ``reuse``, a recent probe of the same recipe on this machine and data (``workbench suggest``,
+    ``--plan-only``) is taken instead of a new one; every new probe is kept for that."""
     startup_s = time.time() - started
-    measured = probe(lambda: build_trainer(cfg, bundle, None, control, device, precision),
-                     cfg, cfg.train.budget_minutes * 60.0, save_dir)
+    measured = _recalled(cfg, bundle) if reuse else None
+    if measured is None:
+        measured = probe(lambda: build_trainer(cfg, bundle, None, control, device, precision),
+                         cfg, cfg.train.budget_minutes * 60.0, save_dir)
+        remember_probe(cfg, measured.to_dict())
     return make_plan(cfg, measured, startup_s, started)
 
 
+def _recalled(cfg: RunConfig, bundle) -> Measured | None:
+    """A recent probe of this recipe, if it was made on the same number of images and batches."""
+    found = recalled_probe(cfg)
+    if found is None:
+        return None
+    try:
+        m = Measured.from_dict(found[0])
+    except (TypeError, ValueError, KeyError):
+        return None
+    if (m.steps_per_epoch, m.batch_size, m.n_train) != (len(bundle.train), int(bundle.train.batch_size),
+                                                        int(getattr(bundle.train, "n_samples", m.n_train))):
+        return None
+    m.reused_s, m.probe_s = found[1], 0.0
+    return m
+
+
 def plan_run(cfg: RunConfig, sink=None, control: RunControl | None = None, started: float | None = None) -> Plan:
-    """What ``train`` would do with this recipe on this machine (``--plan-only``): open the dataset,
-    build the cache, probe and plan; nothing is trained and no run folder is written."""
+    """What ``train`` would do with this recipe on this machine (``--plan-only``, ``suggest``): open the
+    dataset, build the cache, probe and plan; nothing is trained and no run folder is written. The
+    probe is kept, so ``train`` of the same recipe soon after plans from it without probing again."""
     started = time.time() if started is None else started
     set_threads(cfg.train.threads)
     device = pick_device(cfg.train.device)
     precision = pick_precision(device, cfg.train.precision)
     bundle = _open(cfg, device, sink or null_sink, control or RunControl())
-    return _make_plan(cfg, bundle, control, device, precision, started)
+    return _make_plan(cfg, bundle, control, device, precision, started, reuse=False)
 
 
 def _budget(cfg: RunConfig, folder: RunFolder, bundle, sink, control, device, precision, started: float,
             resume_state: dict | None, world_size: int) -> tuple[RunConfig, BudgetKeeper | None]:
     """With train.budget_minutes: plan a new run (epochs into config.toml, plan.json) and return the
-    callback that keeps it on time; a resumed run keeps its plan."""
+    callback that keeps it on time; a resumed run keeps its plan and goes on with the budget its
+    checkpoint had left (the time between the stop and this command is not spent)."""
     if cfg.train.budget_minutes <= 0:
         return cfg, None
     if world_size > 1:
         sink(LogMessage("the time budget is not planned under torchrun: train.epochs is used", "warning"))
         return cfg, None
     if resume_state is not None:
-        return cfg, BudgetKeeper(cfg, int(resume_state.get("n_epochs", cfg.train.epochs)))
+        plan = None
+        try:
+            plan = Plan.from_dict(json.loads((folder.path / PLAN_FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            sink(LogMessage(f"{PLAN_FILE} is missing or unreadable: the resumed run keeps its epochs and is "
+                            f"not re-planned", "warning"))
+        keeper = resumed_keeper(cfg, resume_state, plan, started, folder.path / PLAN_FILE)
+        if keeper.active:
+            left = keeper.deadline - started
+            line = (f"time budget: {plan.budget_s - left:.0f} s of {plan.budget_s:.0f} s used before the stop, "
+                    f"{left:.0f} s left")
+            folder.append_log(line)
+            sink(LogMessage(line))
+        return cfg, keeper
     plan = _make_plan(cfg, bundle, control, device, precision, started, folder.checkpoints)
     cfg = cfg.set("train.epochs", whole(plan.epochs))
     cfg.save(folder.config)

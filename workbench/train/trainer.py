@@ -145,14 +145,19 @@ class Trainer:
 
     def _check_control(self) -> None:
         try:
-            self.control.check(on_pause=self._on_pause, on_resume=lambda: self.sink(Resumed()))
+            self.control.check(on_pause=self._on_pause, on_resume=self._on_resume)
         except Cancelled:
             self.stop_reason = "cancelled"
             raise CancelFit("stopped by the user") from None
 
     def _on_pause(self) -> None:
+        self("before_pause")      # the time budget stops counting here
         self.sink(Paused())
         self._save_epoch_start()  # a paused run is resumable from its latest finished epoch
+
+    def _on_resume(self) -> None:
+        self("after_pause")
+        self.sink(Resumed())
 
     # ------------------------------------------------------------------ fit
     def fit(self, n_epochs: int | None = None, start_epoch: int = 0) -> str:

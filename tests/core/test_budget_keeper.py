@@ -1,0 +1,219 @@
+"""Time budget as working time: a pause and the time between a stop and a resume are not spent; the
+keeper re-plans inside an epoch, so a one-epoch plan stretches or shrinks; the probe times what the run
+trains (a fine-tune's frozen phase apart) and discounts the CPU share other programs took."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from test_planner import Lrs, _dataset, _kept_trainer
+from test_trainer import TinyNet, random_loaders, tiny_cfg
+from workbench.config import RunConfig
+from workbench.control import RunControl
+from workbench.events import Paused, Resumed
+from workbench.train.budget import resumed_keeper
+from workbench.train.callback import Callback
+from workbench.train.planner import Measured, Plan, make_plan, probe, run_costs, whole
+from workbench.train.run import build_trainer
+from workbench.train.schedules import lr_at
+from workbench.train.trainer import Trainer
+
+
+class PauseAt(Callback):
+    """Pauses the run after batch ``it`` of epoch ``epoch`` (the control is checked before the next)."""
+
+    def __init__(self, control, epoch, it):
+        self.control, self.epoch, self.it = control, epoch, it
+
+    def after_batch(self, tr):
+        if tr.training and (tr.epoch, tr.iter) == (self.epoch, self.it):
+            self.control.pause()
+
+
+def test_a_pause_longer_than_an_epoch_spends_no_budget_and_keeps_the_curve():
+    quiet, quiet_keeper, quiet_lrs, quiet_clock = _kept_trainer(lambda e: 1.0)
+    quiet.fit()
+    control, events = RunControl(), []
+    holder = {}
+
+    def sink(ev):            # the user leaves the run paused for 3 s (three epochs' time), then resumes
+        events.append(ev)
+        if isinstance(ev, Paused):
+            holder["clock"].t += 3.0
+            control.resume()
+    tr, keeper, lrs, clock = _kept_trainer(lambda e: 1.0, control=control, sink=sink,
+                                           callbacks=[PauseAt(control, 2, 1)])
+    holder["clock"] = clock
+    assert tr.fit() == "completed"
+    assert [type(e) for e in events if isinstance(e, (Paused, Resumed))] == [Paused, Resumed]
+    assert keeper.paused_s == pytest.approx(3.0)
+    assert keeper.replans == [] and not [e for e in events if type(e).__name__ == "Replanned"]
+    assert len(tr.history) == 6 == whole(keeper.map.epochs)           # the planned epochs stay
+    assert lrs.lrs == pytest.approx(quiet_lrs.lrs)                    # the LR curve did not move
+    assert clock.t == pytest.approx(quiet_clock.t + 3.0)              # the pause came on top of the budget
+
+
+def test_a_one_epoch_plan_stretches_inside_its_epoch_when_the_machine_is_twice_as_fast():
+    # planned: 1 epoch of 100 s (40 steps) in a 100-s budget; each step takes half the predicted time
+    tr, keeper, lrs, clock = _kept_trainer(lambda e: 50.0, plan_epochs=1, epoch_cost=100.0, n=320)
+    assert tr.fit() == "completed"
+    assert keeper.replans and keeper.replans[0]["after_epoch"] < 1      # re-planned inside the first epoch
+    assert keeper.map.epochs >= 1.8 and len(tr.history) == whole(keeper.map.epochs)
+    assert 96.0 <= clock.t <= 100.0 + 1.25                              # on time (within a step)
+    diffs = [b - a for a, b in zip(lrs.pcts, lrs.pcts[1:])]
+    assert min(diffs) > 0 and max(diffs) < 3 * min(diffs)               # continuous: stretched, not restarted
+    assert lrs.lrs == pytest.approx([lr_at(tr.cfg.train, p) for p in lrs.pcts])
+    assert lrs.lrs[-1] < tr.cfg.train.lr / 10                           # and run to its end
+
+
+def test_a_one_epoch_plan_is_cut_inside_its_epoch_when_the_machine_is_half_as_fast():
+    tr, keeper, lrs, clock = _kept_trainer(lambda e: 200.0, plan_epochs=1, epoch_cost=100.0, n=320)
+    assert tr.fit() == "completed"
+    assert keeper.replans and keeper.map.epochs < 0.7 and len(tr.history) == 1
+    assert clock.t <= 100.0 + 5.0                                       # a step is 5 s here
+    assert lrs.lrs[-1] < tr.cfg.train.lr / 10                           # the schedule still ends
+
+
+def test_a_resumed_budget_run_goes_on_with_the_time_it_had_left(tmp_path):
+    full, full_keeper, full_lrs, _ = _kept_trainer(lambda e: 1.0)
+    full.fit()
+    control = RunControl()
+
+    class StopInEpoch4(Callback):
+        def after_batch(self, tr):
+            if tr.epoch == 3 and tr.iter == 1:
+                control.request_stop()
+    part, keeper, _, clock = _kept_trainer(lambda e: 1.0, run_dir=tmp_path, control=control,
+                                           callbacks=[StopInEpoch4()])
+    assert part.fit() == "cancelled"
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert state["callbacks"]["BudgetKeeper"]["used_s"] == pytest.approx(3.0)   # three epochs of 1 s
+    clock.t += 3600.0                         # an hour later, the run is resumed
+    torch.manual_seed(5)
+    cfg = tiny_cfg(**{"train.epochs": 6, "train.budget_minutes": 1, "data.image_size": 16})
+    tl, vl = random_loaders(3, n=32, bs=8)
+    again_keeper = resumed_keeper(cfg, state, keeper.plan, started=clock.t, clock=clock)
+    assert again_keeper.deadline == pytest.approx(clock.t + 3.0)
+    lrs = Lrs()
+
+    class Tick(Callback):
+        order = -100
+
+        def after_batch(self, tr):
+            if tr.training:
+                clock.t += 1.0 / len(tl)
+    again = Trainer(TinyNet(3), tl, vl, cfg, callbacks=[again_keeper, Tick(), lrs], run_dir=tmp_path)
+    start = again.resume_from(tmp_path / "checkpoints" / "last.pt")
+    resumed_at = clock.t
+    assert again.fit(state["n_epochs"], start_epoch=start) == "completed"
+    assert again_keeper.replans == [] and len(again.history) == 6      # the hour was not spent
+    assert clock.t - resumed_at == pytest.approx(3.0)
+    assert lrs.lrs == pytest.approx(full_lrs.lrs[-len(lrs.lrs):])
+
+
+class BusyMeter:
+    """CPU samples as if other programs used ``others`` of ``cores`` cores all the time."""
+
+    def __init__(self, others=1.5, cores=2):
+        self.cores, self.others, self.t = cores, others, 0.0
+
+    def __call__(self):
+        self.t += 1.0
+        return self.t, 0.3 * self.t, (0.3 + self.others) * self.t
+
+
+def test_probe_times_the_frozen_phase_and_discounts_other_programs(shapes_dir):
+    cfg = RunConfig().with_overrides([f"data.path={json.dumps(str(shapes_dir))}", "data.image_size=32",
+                                      "data.batch_size=16", "train.budget_minutes=1", "tricks.freeze_epochs=1",
+                                      "train.fine_tune=true", "train.epochs=4", "model.channels_last=false"])
+    from workbench.data.pipeline import build_loaders
+    from workbench.device import pick_device
+    bundle = build_loaders(_dataset(cfg), cfg, pick_device(cfg.train.device))
+    busy = probe(lambda: build_trainer(cfg, bundle), cfg, 60, meter=BusyMeter(1.5, 2))
+    assert list(busy.frozen_step_s) == [32] and busy.frozen_step_s[32] > 0
+    threads = torch.get_num_threads()
+    assert busy.cpu_free == pytest.approx(0.5) and busy.threads == threads
+    assert busy.cpu_scale == pytest.approx(max(0.25, 0.5 / min(threads, 2)))
+    assert busy.step_s[32] == pytest.approx(busy.raw_step_s[32] * busy.cpu_scale)
+    quiet = Measured(**{**busy.__dict__, "step_s": dict(busy.raw_step_s),
+                        "frozen_step_s": {32: busy.frozen_step_s[32] / busy.cpu_scale}})
+    plan = make_plan(cfg, busy, 0.0, 0.0)
+    assert any("other programs used 1.5 of 2 cores" in line for line in plan.lines())
+    if busy.cpu_scale < 1:                      # the busy probe does not shrink the plan
+        assert plan.epochs > make_plan(cfg, quiet, 0.0, 0.0).epochs
+    again = Plan.from_dict(json.loads(json.dumps(plan.to_dict())))
+    assert again.measured.frozen_step_s == pytest.approx(busy.frozen_step_s) and again.measured.cpu_free == pytest.approx(0.5)
+
+
+def test_a_fine_tune_plan_prices_its_frozen_epochs_at_the_frozen_speed():
+    cfg = RunConfig().with_overrides(["data.image_size=64", "train.budget_minutes=1", "tricks.freeze_epochs=2",
+                                      "train.fine_tune=true", "train.epochs=6"])
+    m = Measured(step_s={64: 0.2}, valid_s=0.5, save_s=0.0, steps_per_epoch=10, batch_size=32, n_train=320,
+                 n_valid=80, probe_s=1.0, frozen_step_s={64: 0.05})
+    assert run_costs(cfg, m, 4, saves=False) == pytest.approx([1.0, 1.0, 2.5, 2.5])
+    assert m.step_at(64, frozen=True) == pytest.approx(0.05) and m.step_at(64) == pytest.approx(0.2)
+
+
+def test_a_stopped_budget_run_resumes_with_its_plan_and_the_budget_it_had_left(shapes_dir, tmp_path):
+    from workbench.events import EpochEnd
+    from workbench.train.run import resume, train
+    cfg = RunConfig().with_overrides([f"data.path={json.dumps(str(shapes_dir))}", "data.image_size=32",
+                                      "data.batch_size=16", "train.budget_minutes=0.2", "model.arch=resnet18",
+                                      "train.threads=1"])
+    control = RunControl()
+
+    def stop_after_first_epoch(ev):
+        if isinstance(ev, EpochEnd):
+            control.request_stop()
+    run = tmp_path / "run"
+    assert train(cfg, sink=stop_after_first_epoch, control=control, run_dir=run).status == "cancelled"
+    first = json.loads((run / "metrics.json").read_text())
+    assert first["budget_seconds"] == 12.0
+    res = resume(run)
+    assert res.status == "completed"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["budget_seconds"] == 12.0 and metrics["planned_seconds"] == first["planned_seconds"]
+    log = (run / "log.txt").read_text()
+    assert "s of 12 s used before the stop" in log
+    plan = json.loads((run / "plan.json").read_text())
+    assert plan["trained"]["training"]["trained_img_s"] > 0 and plan["trained"]["training"]["predicted_img_s"] > 0
+
+
+def test_a_kept_probe_serves_the_same_recipe_only(tmp_path):
+    from workbench.speed_store import recalled_probe, remember_probe
+    cfg = RunConfig().with_overrides([f"data.path={json.dumps(str(tmp_path))}", "data.image_size=64",
+                                      "train.budget_minutes=2"])
+    m = Measured(step_s={64: 0.2}, valid_s=0.5, save_s=0.1, steps_per_epoch=10, batch_size=32, n_train=320,
+                 n_valid=80, probe_s=1.5)
+    assert recalled_probe(cfg) is None
+    remember_probe(cfg, m.to_dict())
+    # the seed, the budget, the rates and the run-length tricks the suggester sets afterwards do not matter
+    same = cfg.with_overrides(["seed=3", "train.budget_minutes=5", "train.lr=0.01", "tricks.ema=true",
+                               "augment.min_scale=0.5", "tricks.mixup=0.4"])
+    found = recalled_probe(same)
+    assert found is not None and Measured.from_dict(found[0]) == m and 0 <= found[1] < 60
+    for other in ("data.image_size=96", "data.batch_size=16", "model.arch=resnet34", "train.precision=fp32",
+                  "model.channels_last=false", "tricks.freeze_epochs=1"):
+        assert recalled_probe(cfg.with_overrides([other])) is None, other
+    assert recalled_probe(cfg, max_age=-1.0) is None          # too old
+
+
+def test_slow_first_steps_of_a_fit_do_not_cut_the_plan():
+    # a one-epoch plan of 100 s (40 steps) on a machine as fast as planned, whose first two steps (model
+    # warm-up, on a busy machine) take 8 s each: they are not measured, so the epoch is not cut short
+    holder = {}
+
+    class SlowStart(Callback):
+        order = -100
+
+        def after_batch(self, tr):
+            if tr.training and tr.epoch == 0 and tr.iter < 2:
+                holder["clock"].t += 8.0
+    tr, keeper, lrs, clock = _kept_trainer(lambda e: 100.0, plan_epochs=1, epoch_cost=100.0, n=320,
+                                           deadline=116.0, callbacks=[SlowStart()])
+    holder["clock"] = clock
+    assert tr.fit() == "completed"
+    assert all(r["epochs"] >= 1.0 for r in keeper.replans) and len(tr.history) == 1
+    assert tr.iter + 1 == len(tr.train_loader) == 40          # the whole epoch was trained
