@@ -160,11 +160,12 @@ def edit_run(run_dir, name: str | None = None, note: str | None = None) -> Path:
 
 def run_accuracy(info: RunInfo) -> float | None:
     """The run's validation accuracy (metrics.json, else the last epoch of its history)."""
-    m = info.metrics or {}
+    m = getattr(info, "metrics", None) or {}
     for key in ("valid_accuracy", "accuracy", "best_accuracy"):
         if isinstance(m.get(key), (int, float)) and not isinstance(m.get(key), bool):
             return float(m[key])
-    accs = [r.get("accuracy") for r in info.history or [] if isinstance(r.get("accuracy"), (int, float))]
+    hist = getattr(info, "history", None) or []
+    accs = [r.get("accuracy") for r in hist if isinstance(r.get("accuracy"), (int, float))]
     return float(accs[-1]) if accs else None
 
 
@@ -175,8 +176,9 @@ def best_runs(infos: list[RunInfo]) -> dict[str, Path]:
         acc = run_accuracy(info)
         if acc is None:
             continue
-        key = str(Path(info.config.data.path).expanduser()) if info.config.data.path else ""
-        cand = (acc, info.created, info.run_dir)
+        path = getattr(getattr(getattr(info, "config", None), "data", None), "path", "")
+        key = str(Path(path).expanduser()) if path else ""
+        cand = (acc, getattr(info, "created", 0.0) or 0.0, info.run_dir)
         if key not in best or cand[:2] > best[key][:2]:
             best[key] = cand
     return {k: v[2] for k, v in best.items()}

@@ -141,7 +141,7 @@ def preprocess(path):
     w, h = img.size
     s, p = min(w, h), inp["presize"]
     img = img.resize((p, p), Image.BILINEAR, box=((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2))
-    x = torch.from_numpy(np.asarray(img)).permute(2, 0, 1)[None].float() / 255
+    x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255
     size = max(inp["image_size"], round(inp["image_size"] / inp["valid_crop"]))
     if size != p:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < p)

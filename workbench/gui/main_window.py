@@ -1,6 +1,6 @@
 """The main window: composition only. A step flow of pages (Data, Recipe, LR finder, Train, Results,
-Export, Try it, Runs) in the left column with the run list under it, pages stacked in the centre, menus with
-shortcuts and a status bar (device, precision, state). Pages are added by composition:
+Export, Try it, Runs) in the left column with the run list under it, pages stacked in the centre,
+menus with shortcuts and a status bar (device, precision, state). Pages are added by composition:
 ``add_page(key, title, icon, widget)``. Every button state and the status text follow the session's
 RunState.
 """
