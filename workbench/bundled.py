@@ -14,13 +14,14 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import BadInput
 from .atomic import atomic_path
 from .download import sha256_file
 from .models import TIMM_PREFIX, ModelError, load_weights_file, timm_available
 from .weight_layouts import EFFICIENTNET_PYTORCH, LAYOUTS, LayoutError
 
 
-class BundledError(ValueError):
+class BundledError(BadInput):
     """A bundled weights file that is damaged or does not map onto its model; the message says so."""
 
 

@@ -22,12 +22,13 @@ else:  # pragma: no cover
 
 import tomli_w
 
+from .errors import BadInput
 from .atomic import atomic_write_text
 
 SCHEMA_VERSION = 3
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput):
     """A config file or override that cannot be applied; the message names the key."""
 
 

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .errors import Failure
 from .atomic import atomic_path
 from .control import Cancelled, RunControl
 
 CHUNK = 1 << 16
 
 
-class DownloadError(RuntimeError):
+class DownloadError(Failure):
     """A download that failed or delivered the wrong bytes; the message names the URL or file."""
 
 

@@ -2,7 +2,7 @@
 
 Every export is reloaded right after writing and compared with the in-app model on real validation
 images (max abs difference of probabilities, identical top-1); a mismatch over
-``cfg.export.parity_atol`` raises ExportError. model.json travels inside the TorchScript archive
+``cfg.export.parity_atol`` raises ExportFailed. model.json travels inside the TorchScript archive
 (extra file) and the ONNX model (metadata) too, so each file is usable on its own.
 """
 from __future__ import annotations
@@ -28,12 +28,12 @@ from .config import RunConfig
 from .control import RunControl
 from .data import open_dataset
 from .events import LogMessage, Progress
-from .predict import (FILE_NAMES, META_FILE, ONNX_META_KEY, ExportError, Predictor, build_meta, decode_paths,
+from .predict import (FILE_NAMES, META_FILE, ONNX_META_KEY, ExportError, ExportFailed, Predictor, build_meta, decode_paths,
                       load_exported, torch_predictor)
 from .outputs import ForeignFileError, claim, record, remove_stale_staging, staging_name
 from .runs import load_model
 
-__all__ = ["ExportError", "ExportResult", "Predictor", "export_run", "export_model", "load_exported",
+__all__ = ["ExportError", "ExportFailed", "ExportResult", "Predictor", "export_run", "export_model", "load_exported",
            "FORMATS", "FILE_NAMES"]
 
 FORMATS = ("safetensors", "torchscript", "onnx")
@@ -198,11 +198,10 @@ def _export_checked(model, cfg: RunConfig, meta: dict, formats: list[str], out: 
             else:
                 path = write_onnx(model, meta, out, x, cfg.export.opset)
             probs = load_exported(path).probs_tensor(x)
-        except ExportError as e:
-            e.format = e.format or fmt
-            raise
+        except ExportError as e:  # the file just written does not load back: the export failed
+            raise ExportFailed(str(e), e.format or fmt) from e
         except Exception as e:
-            raise ExportError(f"{fmt} export to {shown} failed: {type(e).__name__}: {e}", fmt) from e
+            raise ExportFailed(f"{fmt} export to {shown} failed: {type(e).__name__}: {e}", fmt) from e
         diff = float(np.abs(probs - ref).max()) if len(ref) else 0.0
         top1 = bool(np.array_equal(probs.argmax(1), ref.argmax(1)))
         ok = diff <= cfg.export.parity_atol and top1
@@ -210,7 +209,7 @@ def _export_checked(model, cfg: RunConfig, meta: dict, formats: list[str], out: 
         emit(LogMessage(f"{fmt}: {shown / path.name} max |dp| {diff:.2e} top-1 {'same' if top1 else 'DIFFERENT'} "
                         f"on {len(x)} {source}", "info" if ok else "error"))
         if not ok:
-            raise ExportError(f"{fmt} export {shown / path.name} does not match the in-app model on {len(x)} {source}: "
+            raise ExportFailed(f"{fmt} export {shown / path.name} does not match the in-app model on {len(x)} {source}: "
                               f"max probability difference {diff:.2e} (tolerance {cfg.export.parity_atol:g}), "
                               f"top-1 {'identical' if top1 else 'different'}", fmt)
         results.append(res)

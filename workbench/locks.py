@@ -9,10 +9,12 @@ from typing import Callable, Iterator
 
 from filelock import FileLock, Timeout
 
+from .errors import BadInput
+
 RUN_LOCK = ".lock"  # inside a run folder
 
 
-class BusyError(RuntimeError):
+class BusyError(BadInput, RuntimeError):
     """The folder is in use by another process; the message says which and what to do."""
 
 

@@ -19,6 +19,7 @@ import torchvision
 from safetensors.torch import load_file
 from torch import nn
 
+from .errors import BadInput
 from .weight_layouts import adapt
 
 # Extra constructor arguments: no auxiliary classifiers (they would change the forward output).
@@ -28,7 +29,7 @@ _MAX_BODY_GROUPS = 4
 TIMM_PREFIX = "timm/"
 
 
-class ModelError(ValueError):
+class ModelError(BadInput):
     """Unknown architecture or unusable weights file; the message names it."""
 
 

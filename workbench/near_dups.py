@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .errors import BadInput
 from .atomic import atomic_write_text
 from .control import RunControl
 from .data.cache import load_rgb
@@ -36,7 +37,7 @@ COSINE_MIN = 0.99
 _CHUNK = 2048
 
 
-class MissingExtra(RuntimeError):
+class MissingExtra(BadInput, RuntimeError):
     """An optional dependency is not installed; the message says what to install."""
 
 

@@ -23,6 +23,7 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from .errors import BadInput, Failure
 from . import __version__
 from .atomic import atomic_write_text
 from .augment import center_crop
@@ -48,9 +49,18 @@ RESIZE_POLICY = ("decode with EXIF orientation to RGB; resize the short side to 
                  "NCHW float32")
 
 
-class ExportError(RuntimeError):
-    """An export that failed, did not match the in-app model, or cannot be loaded; names the file.
-    ``format`` is the export format that failed ("" when the error is not about one format)."""
+class ExportError(BadInput, RuntimeError):
+    """A model file, model.json or export format that cannot be used; names the file. ``format`` is the
+    export format it is about ("" when it is not about one format)."""
+
+    def __init__(self, message: str, format: str = "") -> None:
+        super().__init__(message)
+        self.format = format
+
+
+class ExportFailed(Failure):
+    """An export that could not be written or does not predict like the in-app model (its parity check);
+    ``format`` names the format that failed."""
 
     def __init__(self, message: str, format: str = "") -> None:
         super().__init__(message)

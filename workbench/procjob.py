@@ -25,16 +25,19 @@ import signal
 import traceback
 from typing import Any, Callable
 
+from .errors import BadInput, Failure
 from .control import Cancelled, RunControl
 
 
-class ChildJobError(RuntimeError):
-    """An exception raised in the child process (``summary`` "Type: message", ``details`` its traceback)."""
+class ChildJobError(Failure):
+    """An exception raised in the child process (``summary`` "Type: message", ``details`` its traceback;
+    ``bad_input``: it was a ``BadInput``, and ``summary`` is then its sentence alone)."""
 
-    def __init__(self, summary: str, details: str = "") -> None:
+    def __init__(self, summary: str, details: str = "", bad_input: bool = False) -> None:
         super().__init__(summary)
         self.summary = summary
         self.details = details
+        self.bad_input = bad_input
 
 
 class JobProcess:
@@ -239,6 +242,8 @@ def _serve(conn, control: RunControl, background: bool, warm_modules: tuple[str,
         message = ("result", result)
     except Cancelled as e:
         message = ("cancelled", str(e))
+    except BadInput as e:  # the job's input cannot be used: its sentence, no traceback
+        message = ("error", (str(e), traceback.format_exc(), True))
     except BaseException as e:  # noqa: BLE001 - everything goes back to the app
         message = ("error", (f"{type(e).__name__}: {e}", traceback.format_exc()))
     if not orphaned:

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .errors import BadInput
 from .atomic import atomic_write_text
 from .config import ConfigError, RunConfig
 from .locks import BusyError, run_folder_lock
@@ -20,7 +21,7 @@ from .train.checkpoint import CheckpointError, RunFolder, load_checkpoint
 NOTE_FILE = "note.txt"      # the user's free-text note on a run
 MAX_NOTE = 20_000           # characters
 
-class RunError(ValueError):
+class RunError(BadInput):
     """A folder that is not a readable run; the message names the folder and the problem."""
 
 

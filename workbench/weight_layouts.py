@@ -18,6 +18,8 @@ from typing import Callable, Sequence
 
 from torch import nn
 
+from .errors import BadInput
+
 EFFICIENTNET_PYTORCH = "efficientnet-pytorch"
 
 _EP_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
@@ -32,7 +34,7 @@ _EP_BLOCK = re.compile(r"^_blocks\.(\d+)\.(_[a-z_0-9]+)\.(weight|bias|running_me
 _EP_PLAIN = re.compile(r"^(_[a-z_0-9]+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
 
 
-class LayoutError(ValueError):
+class LayoutError(BadInput):
     """A state dict that looks like a known layout but cannot be mapped; the message names the key."""
 
 

@@ -32,6 +32,7 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 
+from .errors import BadInput
 from .atomic import atomic_path, atomic_write_json, remove_stale_temps
 from .bundled import BundledError, BundledSource, find as find_bundled, installed as installed_bundled, stored_file
 from .control import RunControl
@@ -48,7 +49,7 @@ _HASH_RE = re.compile(r"-([a-f0-9]{6,})\.")
 _REGISTRY: dict[tuple[str, str], "WeightsSpec"] = {}
 
 
-class WeightsError(ValueError):
+class WeightsError(BadInput):
     """Weights that are unknown, missing, corrupted or of another model; the message says what to do."""
 
 

@@ -168,3 +168,8 @@ def test_a_spare_process_starts_warm_and_runs_one_job():
     with pytest.raises(ValueError, match="own control"):
         other.run(_imported, None, RunControl.for_process())
     other.close()
+
+
+def _bad_input(sink, control):
+    from workbench.weights import WeightsError
+    raise WeightsError("weights file w.pth does not match resnet18")

@@ -136,3 +136,35 @@ def test_runner_keeps_a_warm_spare_process_for_the_next_job(qtbot):
     assert runner._spare is not spare  # a fresh spare for the next job
     runner.discard_spare()
     assert not runner.spare_ready and not runner.spare_warm()
+
+
+def test_bad_input_in_a_job_is_its_sentence_in_the_app(qtbot):
+    """A BadInput raised in a job process, or in a thread, arrives as bad_input with its sentence alone,
+    and the main window shows it as a warning without a traceback."""
+    from tests.core.test_procjob import _bad_input
+    sentence = "weights file w.pth does not match resnet18"
+    for in_process in (True, False):
+        runner = JobRunner()
+        got = []
+        runner.event.connect(lambda job, ev: got.append(ev))
+        with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
+            assert runner.start("bad", _bad_input, in_process=in_process)
+        assert blocker.args == ["bad", "failed"]
+        fail = [e for e in got if isinstance(e, JobFailed)][0]
+        assert fail.bad_input and fail.message == sentence, (in_process, fail)
+
+
+def test_the_main_window_shows_bad_input_without_details(qtbot):
+    from PySide6.QtWidgets import QMessageBox
+    from gui_helpers import main_window
+    from workbench.gui.jobs import JobKind
+    win = main_window(qtbot)
+    win.show_error(JobFailed(JobKind.TRAIN, "weights file w.pth does not match resnet18", "Traceback ...",
+                             bad_input=True))
+    box = win.error_box
+    assert box.icon() == QMessageBox.Icon.Warning and box.text() == "weights file w.pth does not match resnet18"
+    assert box.detailedText() == ""
+    box.close()
+    win.show_error(JobFailed(JobKind.TRAIN, "RuntimeError: boom", "Traceback (most recent call last) ..."))
+    assert win.error_box.icon() == QMessageBox.Icon.Critical and "Traceback" in win.error_box.detailedText()
+    win.error_box.close()

@@ -1,6 +1,6 @@
 """The views' one surface: typed jobs started through the Session, one RunState driving every button,
 menu action and the status bar, no runner in any view, run deletion off the GUI thread, and the
-export format of a failed export reaching the view through ExportError."""
+export format of a failed export reaching the view through ExportFailed."""
 from __future__ import annotations
 
 import ast
@@ -207,20 +207,20 @@ def test_runs_view_deletes_through_the_session(qtbot, session, tmp_path, monkeyp
 
 
 def test_export_error_carries_its_format_to_the_view(qtbot, session, tmp_path, monkeypatch):
-    """A failed format is named by the ExportError itself (not parsed out of the message)."""
+    """A failed format is named by the ExportFailed itself (not parsed out of the message)."""
     import workbench.gui.session as session_mod
-    from workbench.export import ExportError
+    from workbench.export import ExportFailed
     from workbench.gui.views.export_view import ExportView
 
     def failing_export(run_dir, formats, out_dir=None, sink=None, control=None):
-        raise ExportError("the exported model does not match (max difference 1.0e-01)", "onnx")
+        raise ExportFailed("the exported model does not match (max difference 1.0e-01)", "onnx")
     monkeypatch.setattr(session_mod, "export_run", failing_export)
     v = ExportView(session)
     qtbot.addWidget(v)
     v.set_run(str(tmp_path))
     with qtbot.waitSignal(session.job_failed, timeout=10_000) as failed:
         assert v.start_export()
-    assert isinstance(failed.args[0].error, ExportError) and failed.args[0].job is JobKind.EXPORT
+    assert isinstance(failed.args[0].error, ExportFailed) and failed.args[0].job is JobKind.EXPORT
     qtbot.waitUntil(lambda: not session.busy, timeout=5000)
     assert v.parity_texts() == {"onnx": "FAILED"}
     assert "does not match" in v.status.text()

@@ -83,7 +83,7 @@ def test_export_parity_failure_is_shown_as_failed(session, qtbot, tmp_path, monk
     from workbench.gui.views.export_view import ExportView
 
     def failing_export_run(run_dir, formats=None, out_dir=None, sink=None, control=None):
-        raise export.ExportError(f"onnx export {run_dir}/export/model.onnx does not match the in-app model",
+        raise export.ExportFailed(f"onnx export {run_dir}/export/model.onnx does not match the in-app model",
                                  "onnx")
     monkeypatch.setattr("workbench.gui.session.export_run", failing_export_run)
     v = ExportView(session)

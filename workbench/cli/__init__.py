@@ -9,6 +9,7 @@ import time
 
 from .. import __version__
 from ..atomic import DiskFullError
+from ..errors import BadInput, Failure
 from .common import UsageError
 
 COMMANDS = ["gui", "demo", "demo_data", "inspect", "suggest", "train", "lr_find", "resume", "evaluate", "export", "predict", "crossval", "audit", "launch", "weights", "runs"]
@@ -45,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except DiskFullError as e:  # says how much space is needed, where, and what to do
+    except BadInput as e:  # every bad-input error of the core, mapped here once: one sentence, exit 2
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (Failure, DiskFullError) as e:  # work that could not finish (a full disk says what space is needed)
+        print(f"failed: {e}" if isinstance(e, Failure) else f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import ExportError, OutputFolderError, export_run, parse_formats
+    from ..export import ExportError, ExportFailed, OutputFolderError, export_run, parse_formats
     from ..runs import RunError
     run_dir = Path(args.run_dir)
     require_run(run_dir)
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
                              force=args.force)
     except (RunError, OutputFolderError) as e:  # not a readable run, a user's file in --out: nothing written
         raise UsageError(str(e)) from None
-    except ExportError as e:
+    except ExportFailed as e:  # written but not usable (or not like the in-app model); a bad input is exit 2
         print(f"export failed: {e}", file=sys.stderr)
         return 1
     print(f"{'format':<12} {'max |dp|':>9}  top-1  file")

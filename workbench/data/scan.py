@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import BadInput
 from .types import TEST, TRAIN, VALID, Problem
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -14,7 +15,7 @@ SPLIT_NAMES = {"train": TRAIN, "training": TRAIN, "valid": VALID, "val": VALID, 
                "test": TEST}
 
 
-class DatasetError(ValueError):
+class DatasetError(BadInput):
     """The dataset cannot be used: path missing, nothing usable, or a bad labels CSV."""
 
 

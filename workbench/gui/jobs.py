@@ -24,6 +24,7 @@ from typing import Any, Callable
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThread, QThreadPool, QTimer, Signal, Slot
 
+from ..errors import BadInput
 from ..control import Cancelled, RunControl
 from ..events import BatchEnd, Event, Progress
 from ..procjob import ChildJobError, JobProcess
@@ -68,6 +69,7 @@ class JobFailed(Event):
     message: str
     traceback: str = ""
     error: BaseException | None = None
+    bad_input: bool = False     # a workbench.errors.BadInput: ``message`` is its one sentence
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,9 @@ class _Worker(QObject):
         except BaseException as e:  # any error comes back as an event; the app stays usable
             status = "failed"
             if isinstance(e, ChildJobError):  # raised in a job process: its own message and traceback
-                self.sink(JobFailed(self.name, e.summary, e.details))
+                self.sink(JobFailed(self.name, e.summary, e.details, bad_input=e.bad_input))
+            elif isinstance(e, BadInput):
+                self.sink(JobFailed(self.name, str(e), traceback.format_exc(), e, bad_input=True))
             else:
                 self.sink(JobFailed(self.name, f"{type(e).__name__}: {e}", traceback.format_exc(), e))
         self.done.emit(status)

@@ -335,9 +335,13 @@ class MainWindow(QMainWindow):
     def show_error(self, ev: JobFailed) -> None:
         if ev.job is JobKind.SCAN and isinstance(ev.error, DatasetError):
             return  # a folder that cannot be used: the Data page says why, in one sentence
-        box = QMessageBox(QMessageBox.Icon.Critical, "Job failed", f"The {ev.job} job failed:\n\n{ev.message}",
-                          QMessageBox.StandardButton.Ok, self)
-        box.setDetailedText(ev.traceback or ev.message)
+        if ev.bad_input:  # the input cannot be used: its one sentence, no traceback
+            box = QMessageBox(QMessageBox.Icon.Warning, "Cannot use this input", ev.message,
+                              QMessageBox.StandardButton.Ok, self)
+        else:
+            box = QMessageBox(QMessageBox.Icon.Critical, "Job failed", f"The {ev.job} job failed:\n\n{ev.message}",
+                              QMessageBox.StandardButton.Ok, self)
+            box.setDetailedText(ev.traceback or ev.message)
         box.setWindowModality(Qt.WindowModality.WindowModal)
         self.error_box = box
         box.open()

@@ -316,7 +316,7 @@ class Session(QObject):
         return self._start(JobKind.TTA, job(tta_run, str(run_dir)))
 
     def export(self, run_dir: str, formats: list[str], out_dir: str | None = None) -> bool:
-        """Write and check the formats; a failed format arrives as JobFailed with an ExportError."""
+        """Write and check the formats; a failed format arrives as JobFailed with an ExportFailed."""
         return self._start(JobKind.EXPORT, job(export_run, str(run_dir), list(formats), out_dir=out_dir))
 
     def predict_folder(self, run_dir: str, folder: str, out_csv: str) -> bool:

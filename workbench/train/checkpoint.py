@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import Failure
 from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..config import RunConfig
 from ..paths import safe_component
@@ -37,7 +38,7 @@ from .recorder import HISTORY_FIELDS
 CHECKPOINT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(Failure):
     """A checkpoint that is missing or unreadable; the message names the file."""
 
 

@@ -34,6 +34,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from ..errors import Failure
 from ..control import Cancelled, RunControl
 from ..device import available_cores
 from ..events import fan_out, null_sink
@@ -44,7 +45,7 @@ from .torchrun_job import ProgressFile, progress_file_wanted
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 
-class DistributedError(RuntimeError):
+class DistributedError(Failure):
     """The distributed environment is incomplete or cannot be joined; the message says why."""
 
 

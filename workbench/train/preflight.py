@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import BadInput
 from ..config import RunConfig, field_meta
 from ..data.report import require_trainable
 from ..data import DatasetError, open_dataset
@@ -31,7 +32,7 @@ ACTIVATION_FACTOR = 1.5  # saved outputs plus the transient gradients of the bac
 WARN_SHARE = 0.8
 
 
-class SetupError(ValueError):
+class SetupError(BadInput):
     """The run cannot start as configured; the message is one sentence saying why and what to do."""
 
 

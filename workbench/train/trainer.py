@@ -21,6 +21,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from ..errors import Failure
 from ..config import RunConfig
 from ..control import Cancelled, RunControl
 from ..device import autocast
@@ -34,7 +35,7 @@ from .recorder import Recorder
 from .schedules import ParamScheduler
 
 
-class TrainingError(RuntimeError):
+class TrainingError(Failure):
     """Training cannot go on (e.g. the loss became NaN); the message says where."""
 
 

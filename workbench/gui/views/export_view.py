@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroup
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...events import Event, Progress
-from ...export import ExportError
+from ...export import ExportError, ExportFailed
 from .gallery_view import to_qimage
 from ..jobs import JobFailed, JobKind
 from ..widgets.common import DropLabel
@@ -253,10 +253,10 @@ class ExportView(QWidget):
                 status.setText(ev.message)
 
     def _on_failed(self, ev: JobFailed) -> None:
-        """A failed export adds a FAILED row for the format its ExportError names."""
+        """A failed export adds a FAILED row for the format its ExportFailed (or ExportError) names."""
         if ev.job not in JOBS:
             return
-        fmt = ev.error.format if isinstance(ev.error, ExportError) else ""
+        fmt = ev.error.format if isinstance(ev.error, (ExportError, ExportFailed)) else ""
         if ev.job is JobKind.EXPORT and fmt:
             self.show_results(self.results + [SimpleNamespace(
                 format=fmt, path=ev.message, max_abs_diff=float("nan"), top1_equal=False, ok=False)])
