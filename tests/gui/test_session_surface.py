@@ -78,7 +78,7 @@ def test_run_state_transitions_drive_buttons_menus_and_status(qtbot, tmp_path):
 
 def test_a_job_that_cannot_pause_leaves_pause_off(qtbot, session):
     gate = threading.Event()
-    assert session._start(JobKind.TRAIN, lambda sink, control: gate.wait(10))   # like a multi-GPU run
+    assert session._start(JobKind.TRAIN, lambda sink, control: gate.wait(10), pausable=False)  # as multi-GPU runs
     rs = session.run_state
     assert rs.busy and not rs.can_pause and rs.can_stop
     session.pause()
@@ -224,3 +224,16 @@ def test_export_error_carries_its_format_to_the_view(qtbot, session, tmp_path, m
     qtbot.waitUntil(lambda: not session.busy, timeout=5000)
     assert v.parity_texts() == {"onnx": "FAILED"}
     assert "does not match" in v.status.text()
+
+
+def test_the_session_reads_the_job_table():
+    """JobKind, the result signals, the side jobs and the status-bar labels all come from workbench.jobs."""
+    from workbench.gui.jobs import JobKind
+    from workbench.gui.session import Session
+    from workbench.jobs import JOBS
+    assert [k.value for k in JobKind] == [j.kind for j in JOBS]
+    for job in JOBS:
+        kind = JobKind[job.name]
+        assert kind.label == job.label and Session.RESULT_SIGNALS[kind] == job.signal
+        assert hasattr(Session, job.signal)
+        assert (kind in Session.SIDE_JOBS) == job.side

@@ -25,6 +25,7 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThread, QThreadPool, QTimer, Signal, Slot
 
 from ..errors import BadInput
+from ..jobs import BY_KIND, JOBS, Job
 from ..control import Cancelled, RunControl
 from ..events import BatchEnd, Event, Progress
 from ..procjob import ChildJobError, JobProcess
@@ -32,33 +33,25 @@ from ..procjob import ChildJobError, JobProcess
 MERGEABLE = (BatchEnd, Progress)
 
 
-class JobKind(Enum):
-    """The jobs the app runs. Each kind has one Session method that starts it and one Session signal
-    that delivers its result (``Session.RESULT_SIGNALS``); a misspelt kind is an AttributeError."""
-    SCAN = "scan"
-    LR_FIND = "lr_find"
-    TRAIN = "train"
-    AUDIT = "audit"
-    SUGGEST = "suggest"
-    PLAN = "plan"
-    INTERPRET = "interpret"
-    TTA = "tta"
-    EXPORT = "export"
-    PREDICT = "predict_folder"
-    TRY = "try_it"
-    DOWNLOAD = "download"
-
+class _Kind(Enum):
     def __str__(self) -> str:
         return self.value
 
     @property
+    def job(self) -> Job:
+        """The job's row in the core's table (workbench.jobs.JOBS)."""
+        return BY_KIND[self.value]
+
+    @property
     def label(self) -> str:
         """What the status bar says while the job runs."""
-        return _LABELS.get(self, self.value)
+        return self.job.label
 
 
-_LABELS = {JobKind.SCAN: "scanning the dataset", JobKind.LR_FIND: "running the LR finder",
-           JobKind.TRAIN: "training", JobKind.TRY: "predicting the dropped images"}
+JobKind = _Kind("JobKind", [(j.name, j.kind) for j in JOBS], module=__name__)
+JobKind.__doc__ = ("The jobs the app runs, one member per row of workbench.jobs.JOBS (a misspelt kind is an "
+                   "AttributeError). Each has one Session method that starts it and one Session signal that "
+                   "delivers its result.")
 
 
 @dataclass(frozen=True)

@@ -77,11 +77,9 @@ class Session(QObject):
     downloaded = Signal(object)           # str: the weights file
     first_run_changed = Signal(str)       # the first-run fine-tune's line ('' = none offered)
 
-    RESULT_SIGNALS = {JobKind.SCAN: "dataset_changed", JobKind.LR_FIND: "lr_found", JobKind.TRAIN: "trained",
-                      JobKind.AUDIT: "audited", JobKind.SUGGEST: "suggested", JobKind.PLAN: "planned",
-                      JobKind.INTERPRET: "interpreted", JobKind.TTA: "tta_ready", JobKind.EXPORT: "exported",
-                      JobKind.PREDICT: "predicted", JobKind.DOWNLOAD: "downloaded", JobKind.TRY: "tried"}
-    SIDE_JOBS = (JobKind.DOWNLOAD,)       # run on the side runner, beside the others
+    # from the job table (workbench.jobs.JOBS): the result signal of each kind, the side jobs
+    RESULT_SIGNALS = {kind: kind.job.signal for kind in JobKind}
+    SIDE_JOBS = tuple(kind for kind in JobKind if kind.job.side)   # run on the side runner, beside the others
 
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None,
                  autosave: bool = False) -> None:
@@ -264,11 +262,10 @@ class Session(QObject):
         return self._start(JobKind.LR_FIND, self._heavy(lr_find, self.config), self.train_in_process)
 
     def start_training(self) -> bool:
-        return self._start(JobKind.TRAIN, self._heavy(train, self.config), self.train_in_process, pausable=True)
+        return self._start(JobKind.TRAIN, self._heavy(train, self.config), self.train_in_process)
 
     def resume_run(self, run_dir: str | Path) -> bool:
-        return self._start(JobKind.TRAIN, self._heavy(resume, str(run_dir)), self.train_in_process,
-                           pausable=True)
+        return self._start(JobKind.TRAIN, self._heavy(resume, str(run_dir)), self.train_in_process)
 
     def start_multi_gpu_training(self, nproc: int) -> bool:
         """Train the current recipe on ``nproc`` local GPUs: torchrun in a subprocess (DDP), followed
@@ -276,7 +273,7 @@ class Session(QObject):
         cfg = self.config
         recipe = data_home() / "recipes" / f"multi-gpu-{datetime.now():%Y%m%d-%H%M%S}.toml"
         cfg.save(recipe)
-        return self._start(JobKind.TRAIN, job(run_torchrun, recipe, cfg.data.path, nproc))
+        return self._start(JobKind.TRAIN, job(run_torchrun, recipe, cfg.data.path, nproc), pausable=False)
 
     def start_audit(self, k: int = 5, quick: bool = True, leaks_only: bool = False, run_dir: str = "") -> bool:
         """The label audit of the current dataset (in a job process like training): k-fold out-of-fold
@@ -390,15 +387,16 @@ class Session(QObject):
         with that thread's priority lowered first (so the UI stays fluid)."""
         return functools.partial(_core if self.train_in_process else _lowered, fn, args, kwargs)
 
-    def _start(self, kind: JobKind, fn: Callable, in_process: bool = False, pausable: bool = False) -> bool:
-        """Run ``fn(sink, control)`` as a job of ``kind``; False when another job runs."""
+    def _start(self, kind: JobKind, fn: Callable, in_process: bool = False, pausable: bool | None = None) -> bool:
+        """Run ``fn(sink, control)`` as a job of ``kind``; False when another job runs. ``pausable``:
+        the job table's (``kind.job.pausable``) unless given."""
         if not isinstance(kind, JobKind):
             raise TypeError(f"job kind must be a JobKind, not {kind!r}")
         if kind in self.SIDE_JOBS:
             return self._side_runner.start(kind, fn)
         if self._runner.busy:
             return False
-        self.run_state.begin(kind, pausable)
+        self.run_state.begin(kind, kind.job.pausable if pausable is None else pausable)
         if not self._runner.start(kind, fn, in_process=in_process):
             self.run_state.end()
             return False
