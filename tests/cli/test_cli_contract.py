@@ -195,3 +195,9 @@ def test_disk_full_is_its_message_without_a_traceback(tmp_path, shapes_dir, monk
     assert "Traceback" not in captured.err + captured.out
     assert "not enough disk space for the checkpoint last.pt" in captured.err
     assert json.loads((out / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_evaluate_top_below_zero_is_refused(tmp_path, tmp_path_factory, capsys):
+    run = _copy_run(tmp_path_factory, tmp_path)
+    assert main(["evaluate", str(run), "--top", "-1"]) == 2
+    assert "--top must be 0 or more" in _one_sentence(capsys.readouterr().err)
