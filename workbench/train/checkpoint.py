@@ -20,6 +20,7 @@ import copy
 import csv
 import io
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -299,7 +300,8 @@ class RunFolder:
         return rows
 
     def write_metrics(self, metrics: dict) -> None:
-        atomic_write_json(self.metrics, metrics)
+        """metrics.json is strict JSON: a number that is not finite (NaN, infinity) is written as null."""
+        atomic_write_json(self.metrics, _finite(metrics))
 
     def read_metrics(self) -> dict:
         return json.loads(self.metrics.read_text(encoding="utf-8")) if self.metrics.is_file() else {}
@@ -308,6 +310,16 @@ class RunFolder:
         """Add a time-stamped line; the whole log is rewritten atomically (logs stay small)."""
         old = self.log.read_text(encoding="utf-8", errors="surrogateescape") if self.log.is_file() else ""
         atomic_write_text(self.log, f"{old}{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:
