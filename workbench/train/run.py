@@ -234,7 +234,9 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
     t0 = time.perf_counter()
     started = time.time() if started is None else started
     prior_wall = float(prior.get("wall_seconds") or 0.0)
-    base = {k: prior[k] for k in ("started", "valid_changed_at_epoch") if k in prior}
+    # a resumed run keeps what its start recorded (a resumed budget run has no plan of its own)
+    base = {k: prior[k] for k in ("started", "valid_changed_at_epoch", "budget_seconds", "planned_seconds")
+            if k in prior}
     base.setdefault("started", _now())
     trainer = None
     try:
