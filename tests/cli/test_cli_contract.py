@@ -209,3 +209,12 @@ def test_evaluate_top_below_zero_is_refused(tmp_path, tmp_path_factory, capsys):
     run = _copy_run(tmp_path_factory, tmp_path)
     assert main(["evaluate", str(run), "--top", "-1"]) == 2
     assert "--top must be 0 or more" in _one_sentence(capsys.readouterr().err)
+
+
+def test_train_again_into_a_folder_a_kill_left_before_its_config(tmp_path, shapes_dir):
+    """Killed between making the run folder and writing config.toml: the same command runs again."""
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / ".lock").write_text("")
+    assert main(["train", str(shapes_dir), *SETS, "--set", "train.epochs=1", "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["status"] == "completed"

@@ -27,7 +27,7 @@ from ..data import open_dataset
 from ..data.pipeline import DataBundle, build_loaders
 from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
-from ..locks import BusyError, busy_message, is_busy, run_folder_lock
+from ..locks import RUN_LOCK, BusyError, busy_message, is_busy, run_folder_lock
 from ..models import create_model
 from ..weights import weights_file_for
 from . import distributed
@@ -329,11 +329,23 @@ def check_out_folder(path: str | Path) -> None:
         raise FileExistsError(f"{p} exists and is not a folder: choose a new or empty run folder")
     if is_busy(p):
         raise BusyError(busy_message(p))
+    if killed_before_start(p):
+        return  # a run killed before its config.toml: nothing in it to keep, trained again here
     if RunFolder.is_run(p) or RunFolder(p).checkpoints.is_dir():
         raise FileExistsError(f"{p} already holds a run: resume it ('workbench resume {p}') or choose another folder")
     if any(f.name not in LAUNCHER_FILES for f in p.iterdir()):  # the torchrun launcher's own files are fine
         raise FileExistsError(f"{p} is not empty and is not a run folder: choose a new or empty folder "
                               f"(its files are never overwritten)")
+
+
+def killed_before_start(path: str | Path) -> bool:
+    """Whether ``path`` is what a run killed between making its folder and writing config.toml leaves:
+    an empty checkpoints/ folder, the lock file and launcher files only."""
+    p = Path(path)
+    f = RunFolder(p)
+    if not f.checkpoints.is_dir() or f.has_marker() or any(f.checkpoints.iterdir()):
+        return False
+    return all(e.name in (RunFolder.CHECKPOINTS, RUN_LOCK, *LAUNCHER_FILES) for e in p.iterdir())
 
 
 def _locked(folder: RunFolder):
