@@ -122,3 +122,22 @@ def test_a_budget_run_stopped_and_resumed_keeps_its_budget_figures(tmp_path, tin
     assert res.status == "completed"
     after = json.loads(f.metrics.read_text())
     assert (after["budget_seconds"], after["planned_seconds"]) == (before["budget_seconds"], before["planned_seconds"])
+
+
+def test_a_new_run_removes_run_folders_killed_before_their_config(tmp_path, tiny_model):
+    import os
+    import time
+    data = make_shapes_dataset(tmp_path / "data", n_train=6, n_valid=3, size=16)
+    runs = tmp_path / "runs"
+    old, young, mine = runs / "data-20260101-000000", runs / "data-20260101-000001", runs / "notes"
+    for d in (old, young):
+        (d / "checkpoints").mkdir(parents=True)
+        (d / ".lock").write_text("")
+    os.utime(old / "checkpoints", (time.time() - 3600,) * 2)
+    (mine / "checkpoints").mkdir(parents=True)
+    (mine / "readme.txt").write_text("mine")
+    os.utime(mine / "checkpoints", (time.time() - 3600,) * 2)
+    res = train(_cfg(data, runs).set("train.epochs", 1))
+    assert res.status == "completed" and res.run_dir.parent == runs
+    assert not old.exists()                         # a kill's leftover: gone
+    assert young.is_dir() and mine.is_dir()         # maybe a run starting now; a folder with other files

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import math
 import random
+import shutil
 import time
 import traceback as tb
 from dataclasses import dataclass, field
@@ -348,6 +349,26 @@ def killed_before_start(path: str | Path) -> bool:
     return all(e.name in (RunFolder.CHECKPOINTS, RUN_LOCK, *LAUNCHER_FILES) for e in p.iterdir())
 
 
+def remove_killed_starts(runs_dir: Path, min_age_s: float = 60.0) -> list[Path]:
+    """Remove the run folders a kill left in ``runs_dir`` before their config.toml (``killed_before_start``),
+    at least ``min_age_s`` old (a run starting now is never taken for one) and held by no process."""
+    removed = []
+    try:
+        entries = [d for d in runs_dir.iterdir() if d.is_dir() and not d.is_symlink()]
+    except OSError:
+        return removed
+    now = time.time()
+    for d in entries:
+        try:
+            if (killed_before_start(d) and now - RunFolder(d).checkpoints.stat().st_mtime >= min_age_s
+                    and not is_busy(d)):
+                shutil.rmtree(d)
+                removed.append(d)
+        except OSError:
+            continue
+    return removed
+
+
 def _locked(folder: RunFolder):
     """The run folder's lock on rank 0 (the rank that writes it); no lock on the other DDP ranks."""
     return run_folder_lock(folder.path) if distributed.current().is_main else contextlib.nullcontext()
@@ -369,6 +390,8 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
     cfg = with_norm(cfg)  # the run's config records the normalization it trains with
     if dinfo.is_main:
         check_out_folder(folder.path)
+        if run_dir is None:
+            remove_killed_starts(Path(cfg.runs_dir).expanduser())
     try:
         folder.create()
     except OSError as e:
