@@ -138,6 +138,15 @@ def read_temperature(run_dir: str | os.PathLike) -> float:
     return t if np.isfinite(t) and T_MIN <= t <= T_MAX else 1.0
 
 
+def _stored_ok(f: Path) -> bool:
+    """Whether calibration.json holds a temperature in range (else it is fitted again)."""
+    try:
+        t = json.loads(f.read_text(encoding="utf-8"))["temperature"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return isinstance(t, (int, float)) and not isinstance(t, bool) and np.isfinite(t) and T_MIN <= t <= T_MAX
+
+
 def calibrate_run(run_dir: str | os.PathLike, sink=None, control=None, which: str = "best") -> Calibration:
     """Fit the temperature on the run's validation predictions and write calibration.json."""
     p = interpret_run(run_dir, sink=sink, control=control, which=which).predictions
@@ -152,7 +161,7 @@ def run_temperature(run_dir: str | os.PathLike, which: str = "best", sink=None, 
     """The run's temperature: calibration.json while it is newer than the checkpoint, else fitted now
     (and written); 1.0 when the run has no usable validation set (the dataset moved, no images)."""
     f, ck = calibration_file(run_dir), checkpoint_file(run_dir, which)
-    if f.is_file() and (not ck.is_file() or f.stat().st_mtime >= ck.stat().st_mtime):
+    if f.is_file() and (not ck.is_file() or f.stat().st_mtime >= ck.stat().st_mtime) and _stored_ok(f):
         return read_temperature(run_dir)
     try:
         return calibrate_run(run_dir, sink=sink, control=control, which=which).temperature
