@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import random
-import shutil
 import time
 import traceback as tb
 from dataclasses import dataclass, field
@@ -22,13 +20,13 @@ import numpy as np
 import torch
 
 from ..atomic import DiskFullError, atomic_write_json
-from ..config import ConfigError, RunConfig, field_meta, with_norm
+from ..config import ConfigError, RunConfig, with_norm
 from ..control import Cancelled, RunControl
 from ..data import open_dataset
 from ..data.pipeline import DataBundle, build_loaders
 from ..device import describe, pick_device, pick_precision, set_threads
 from ..events import FitFinished, FitStarted, LogMessage, null_sink
-from ..locks import RUN_LOCK, BusyError, busy_message, is_busy, run_folder_lock
+from ..locks import BusyError, busy_message, is_busy, run_folder_lock
 from ..models import create_model
 from ..weights import weights_file_for
 from . import distributed
@@ -38,6 +36,7 @@ from .cpu_threads import AdaptiveThreads
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
 from .planner import PLAN_FILE, Plan, make_plan, probe, whole
 from .preflight import SetupError, preflight
+from .recovery import check_state_numbers, killed_before_start, number_in, remove_killed_starts, repair_history
 from .trainer import Trainer
 from .tricks import build_callbacks, make_loss
 
@@ -181,24 +180,6 @@ def repair_best(folder: RunFolder, state: dict) -> str:
             f"re-saved best.pt from last.pt")
 
 
-def repair_history(folder: RunFolder, state: dict) -> str:
-    """Make history.csv list exactly the epochs last.pt records. history.csv is written after last.pt,
-    so a kill between the two loses the last row (and a paced last.pt may be older than history.csv,
-    whose later rows are then trained again); last.pt's own history is the truth on resume.
-    Returns what was done ('' when history.csv was right)."""
-    rows = [dict(r) for r in state.get("history", []) if isinstance(r, dict)]
-    try:
-        have = [int(r.get("epoch", -1)) for r in folder.read_history()]
-    except (OSError, ValueError, TypeError):
-        have = None
-    want = [int(r.get("epoch", -1)) for r in rows]
-    if have == want:
-        return ""
-    folder.write_history(rows)
-    return (f"history.csv listed {'an unreadable table' if have is None else f'{len(have)} epoch(s)'}, "
-            f"last.pt records {len(want)}: rewrote history.csv from last.pt")
-
-
 def valid_fingerprint(items) -> str:
     """A hash of the validation set (files and labels): resume warns when it has changed."""
     h = hashlib.sha1()
@@ -339,36 +320,6 @@ def check_out_folder(path: str | Path) -> None:
                               f"(its files are never overwritten)")
 
 
-def killed_before_start(path: str | Path) -> bool:
-    """Whether ``path`` is what a run killed between making its folder and writing config.toml leaves:
-    an empty checkpoints/ folder, the lock file and launcher files only."""
-    p = Path(path)
-    f = RunFolder(p)
-    if not f.checkpoints.is_dir() or f.has_marker() or any(f.checkpoints.iterdir()):
-        return False
-    return all(e.name in (RunFolder.CHECKPOINTS, RUN_LOCK, *LAUNCHER_FILES) for e in p.iterdir())
-
-
-def remove_killed_starts(runs_dir: Path, min_age_s: float = 60.0) -> list[Path]:
-    """Remove the run folders a kill left in ``runs_dir`` before their config.toml (``killed_before_start``),
-    at least ``min_age_s`` old (a run starting now is never taken for one) and held by no process."""
-    removed = []
-    try:
-        entries = [d for d in runs_dir.iterdir() if d.is_dir() and not d.is_symlink()]
-    except OSError:
-        return removed
-    now = time.time()
-    for d in entries:
-        try:
-            if (killed_before_start(d) and now - RunFolder(d).checkpoints.stat().st_mtime >= min_age_s
-                    and not is_busy(d)):
-                shutil.rmtree(d)
-                removed.append(d)
-        except OSError:
-            continue
-    return removed
-
-
 def _locked(folder: RunFolder):
     """The run folder's lock on rank 0 (the rank that writes it); no lock on the other DDP ranks."""
     return run_folder_lock(folder.path) if distributed.current().is_main else contextlib.nullcontext()
@@ -434,7 +385,7 @@ def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
     if not folder.last.is_file():
         return prior, None
     wall = prior.get("wall_seconds", 0.0)
-    if wall is not None and not _number_in(wall, 0.0, float("inf")):
+    if wall is not None and not number_in(wall, 0.0, float("inf")):
         raise SetupError(f"cannot resume {folder.path}: {folder.metrics.name} holds wall_seconds {wall!r}, "
                          f"not a number of seconds")
     try:
@@ -446,28 +397,6 @@ def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
         raise SetupError(f"cannot resume: {folder.last} is not a training checkpoint ({e})") from None
     check_state_numbers(state, folder.last)
     return prior, state
-
-
-def _number_in(v: Any, lo: float, hi: float, whole: bool = False) -> bool:
-    if isinstance(v, bool) or not isinstance(v, int if whole else (int, float)):
-        return False
-    return (isinstance(v, int) or math.isfinite(v)) and lo <= v <= hi
-
-
-def check_state_numbers(state: dict, path: Path) -> None:
-    """The numbers of a last.pt that resume trusts, range-checked like recipe values (SetupError)."""
-    max_epochs = int(field_meta("train.epochs")["max"])
-    max_batch = int(field_meta("data.batch_size")["max"])
-    checks = [("n_epochs", 1, max_epochs, True), ("next_epoch", 0, max_epochs, True),
-              ("epoch", -1, max_epochs, True), ("step", 0, float("inf"), True),
-              ("batch_size", 1, max_batch, True), ("lr_scale", 1e-30, 1.0, False)]
-    for key, lo, hi, whole in checks:
-        if key in state and not _number_in(state[key], lo, hi, whole):
-            raise SetupError(f"cannot resume: {path} holds {key} = {state[key]!r}, outside {lo} .. {hi}; the file "
-                             f"is damaged or was not written by this program")
-    if state.get("valid_batch_size") and not _number_in(state["valid_batch_size"], 1, max_batch, True):
-        raise SetupError(f"cannot resume: {path} holds valid_batch_size = {state['valid_batch_size']!r}, "
-                         f"outside 1 .. {max_batch}")
 
 
 def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control) -> RunResult:
