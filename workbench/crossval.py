@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -22,7 +21,6 @@ from .config import RunConfig
 from .control import RunControl
 from .data import open_dataset
 from .events import LogMessage
-from .locks import RUN_LOCK, is_busy
 from .paths import safe_component
 from .train import run as runner
 from .train.checkpoint import RunFolder
@@ -98,15 +96,6 @@ def _check_same(cv_dir: Path, base: str, recipe: str, csvs: list[str]) -> None:
             raise refuse("other folds (another --folds, seed or set of images)")
 
 
-def _leftover(run_dir: Path) -> bool:
-    """A fold folder a kill left before its config.toml was written (only the empty checkpoints/ and
-    the lock): nothing in it to keep."""
-    if not run_dir.is_dir() or RunFolder.is_run(run_dir) or is_busy(run_dir):
-        return False
-    names = {p.name for p in run_dir.iterdir()}
-    return names <= {RunFolder.CHECKPOINTS, RUN_LOCK} and not any(RunFolder(run_dir).checkpoints.glob("*"))
-
-
 def _finished(run_dir: Path) -> bool:
     return RunFolder.is_run(run_dir) and RunFolder(run_dir).read_metrics().get("status") in FINISHED
 
@@ -114,9 +103,7 @@ def _finished(run_dir: Path) -> bool:
 def _fold(fcfg: RunConfig, run_dir: Path, sink, control) -> "runner.RunResult":
     """Train fold run ``run_dir``, resume it when a run was stopped or killed there, or return the
     result of a finished one."""
-    if _leftover(run_dir):
-        shutil.rmtree(run_dir)
-    if not RunFolder.is_run(run_dir):
+    if not RunFolder.is_run(run_dir):  # also a fold killed before its config.toml (train takes it over)
         return runner.train(fcfg, sink=sink, control=control, run_dir=run_dir)
     if _finished(run_dir):
         prior = RunFolder(run_dir).read_metrics()

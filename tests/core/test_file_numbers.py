@@ -48,3 +48,17 @@ def test_resume_refuses_a_metrics_wall_time_that_is_no_number(tmp_path, data, ti
     assert main(["resume", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "wall_seconds" in err
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0.0, "2", 1e300])
+def test_a_calibration_temperature_out_of_range_is_fitted_again(tmp_path, tmp_path_factory, bad):
+    import shutil
+
+    from trained_run import trained_run
+    from workbench.calibration import T_MAX, T_MIN, run_temperature
+    run = tmp_path / "run"
+    shutil.copytree(trained_run(tmp_path_factory), run)
+    (run / "calibration.json").write_text(json.dumps({"temperature": bad}))
+    t = run_temperature(run)
+    stored = json.loads((run / "calibration.json").read_text())["temperature"]
+    assert T_MIN <= t <= T_MAX and stored == t and "ece_after" in json.loads((run / "calibration.json").read_text())

@@ -80,3 +80,19 @@ def test_predict_on_an_empty_folder_is_bad_input(tmp_path, run_dir, capsys):
     assert main(["predict", str(run_dir), str(empty)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: no image files")
+
+
+def test_inspect_names_a_fifo_and_a_link_loop_named_like_images(tmp_path, shapes_dir, capsys):
+    import shutil
+    data = tmp_path / "data"
+    shutil.copytree(shapes_dir, data)
+    cls = sorted((data / "train").iterdir())[0]
+    os.mkfifo(cls / "pipe.jpg")
+    os.symlink("loop.jpg", cls / "loop.jpg")
+    os.symlink(data / "valid", cls / "linked")
+    assert _listed_within(lambda: main(["inspect", str(data)]), 120) == 0
+    out = capsys.readouterr().out
+    rel = f"train/{cls.name}"
+    assert f"{rel}/pipe.jpg: not a regular file" in out
+    assert f"{rel}/loop.jpg: cannot read the file" in out
+    assert "a link to a folder, not followed" in out

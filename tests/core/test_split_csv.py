@@ -105,3 +105,19 @@ def test_val_folder_name(shapes_dir, tmp_path):
     shutil.copytree(shapes_dir / "valid", root / "val")
     ds = open_dataset(DataConfig(path=str(root), cache_dir=str(tmp_path / "c")))
     assert ds.split_source == "folders" and len(ds.valid) == 24
+
+
+@pytest.mark.parametrize("bad", ['"circle\n"', '"square\nextra"', '"circle\r"'])
+def test_csv_label_with_a_line_break_is_refused_not_merged(tmp_path, bad):
+    root = tmp_path / "ds"
+    files = _images(root)
+    rows = [f"{f},{c}" for f, c in files]
+    rows[1] = f"{files[1][0]},{bad}"
+    rows.append('"imgs/ghost,\nname.png",circle')  # a quoted file name across lines: one row, not two
+    (root / "labels.csv").write_bytes(("file,label\n" + "\n".join(rows) + "\n").encode())
+    ds = open_dataset(DataConfig(path=str(root), labels_csv="labels.csv", cache_dir=str(tmp_path / "c")))
+    assert ds.classes == ("circle", "square")
+    assert files[1][0] not in {Path(it.path).relative_to(root).as_posix() for it in ds.items}
+    assert len(ds.items) == len(files) - 1
+    bad_rows = [p for p in ds.problems if p.kind == "csv_bad_label"]
+    assert len(bad_rows) == 1 and "row 3" in bad_rows[0].message and "line break" in bad_rows[0].message

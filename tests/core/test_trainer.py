@@ -300,3 +300,30 @@ def test_set_forward_wraps_the_forward_pass_and_none_restores_it():
     assert calls and sum(calls) > 0
     tr.set_forward(None)
     assert tr.forward_module is own
+def test_nan_validation_loss_from_epoch_1_stops_like_a_nan_training_loss(tmp_path):
+    class NaNWhenEvaluating(TinyNet):
+        def forward(self, x):
+            out = super().forward(x)
+            return out if self.training else out * float("nan")
+
+    torch.manual_seed(0)
+    tl, vl = random_loaders(3)
+    tr = Trainer(NaNWhenEvaluating(3), tl, vl, tiny_cfg(), run_dir=tmp_path)
+    with pytest.raises(TrainingError, match=r"validation loss became nan at epoch 1"):
+        tr.fit(2)
+    assert tr.stop_reason == "failed" and tr.history == []
+    assert not (tmp_path / "checkpoints" / "best.pt").exists()
+
+
+def test_metrics_json_is_strict_json(tmp_path):
+    import json
+    import math
+
+    from workbench.train.checkpoint import RunFolder
+    f = RunFolder(tmp_path)
+    f.write_metrics({"valid_accuracy": math.nan, "valid_loss": math.inf, "rows": [1.5, -math.inf], "ok": 0.5})
+
+    def refuse(name):
+        raise ValueError(f"bare {name} in metrics.json")
+    m = json.loads(f.metrics.read_text(), parse_constant=refuse)
+    assert m == {"valid_accuracy": None, "valid_loss": None, "rows": [1.5, None], "ok": 0.5}

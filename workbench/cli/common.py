@@ -197,3 +197,23 @@ def ctrl_c_stops(control: RunControl, sink: TerminalProgress) -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt here, also when the process started with SIGINT
+    ignored (a shell's background job): a download blocked on a stalled connection stops at once
+    and cleans up, instead of waiting for its timeout. Only in the main thread; handlers put back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -73,6 +73,8 @@ def format_text(ev: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
+    if args.top < 0:
+        raise UsageError(f"--top must be 0 or more (the number of top losses to list), not {args.top}")
     require_run(run_dir)
     try:
         ev = evaluate(str(run_dir), args.which, args.tta, args.top, sink=TerminalProgress(sys.stderr))

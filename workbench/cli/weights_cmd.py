@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from ..control import Cancelled
-from .common import TerminalProgress, UsageError
+from .common import TerminalProgress, UsageError, signals_interrupt
 
 
 def _mb(n: int) -> str:
@@ -98,7 +98,8 @@ def download_weights(arch: str, tag: str) -> int:
         def progress(p) -> None:
             bar.progress("download", p.done // 1024, max(p.total, p.done) // 1024 or 1,
                          f"{p.done / 1e6:.1f} MB {p.rate / 1e6:.1f} MB/s")
-        path = fetch(arch, tag, progress=progress)
+        with signals_interrupt():
+            path = fetch(arch, tag, progress=progress)
     except (Cancelled, KeyboardInterrupt):
         print("download cancelled; nothing was saved", file=sys.stderr)
         return 130

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
@@ -58,10 +59,17 @@ def read_rows(csv_path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.reader(text.splitlines(), dialect))
+    try:  # parsed as one stream: a quoted field may hold a line break (reported, never split or merged)
+        reader = csv.reader(io.StringIO(text, newline=""), dialect)
+        rows, start = [], 1
+        for r in reader:
+            rows.append((start, r))  # the line the row starts on
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise DatasetError(f"{csv_path}: not a readable CSV file ({e})") from None
     if not rows:
         raise DatasetError(f"{csv_path}: the file is empty; expected a header with columns file,label")
-    return rows[0], [(i + 1, r) for i, r in enumerate(rows) if i > 0 and any(c.strip() for c in r)]
+    return rows[0][1], [(line, r) for line, r in rows[1:] if any(c.strip() for c in r)]
 
 
 def list_csv(root: Path, labels_csv: str) -> Listing:
@@ -97,6 +105,12 @@ def list_csv(root: Path, labels_csv: str) -> Listing:
         if not label:
             listing.problems.append(Problem(str(p), "csv_missing_label",
                                             f"{name} row {line}: file '{f}' has no label"))
+            seen.setdefault(r, line)
+            continue
+        if not row[li].strip(" ").isprintable():  # a line break or control character: never trimmed into another class
+            listing.problems.append(Problem(str(p), "csv_bad_label",
+                                            f"{name} row {line}: the label of '{f}' holds a line break or control "
+                                            f"character ({row[li]!r}); the row is not used"))
             seen.setdefault(r, line)
             continue
         if r in seen:

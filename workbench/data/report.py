@@ -87,6 +87,13 @@ def training_problems(ds: Dataset) -> tuple[list[str], list[str]]:
         names = ", ".join(ds.classes[i] for i in present) or "none"
         errors.append(f"data: the dataset has {len(present)} class with images ({names}); a classifier needs "
                       "at least two classes, each in its own sub-folder")
+    if not errors and not ds.valid:
+        single = [c for c, n in ds.counts().items() if n == 1]
+        errors.append("data: no image is left for validation, so accuracy cannot be measured: a class needs at "
+                      "least 2 images for one to be held out" + (f" ({', '.join(single)} have 1)" if single else "")
+                      + ", or give a valid/ folder")
+    elif not errors and not ds.train:
+        errors.append("data: no training images (every image is in the validation set)")
     counts = ds.counts("train")
     few = [f"{c} ({counts.get(c, 0)})" for c in ds.classes if counts.get(c, 0) < MIN_CLASS_IMAGES]
     if few and not errors:

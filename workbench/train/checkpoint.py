@@ -20,6 +20,7 @@ import copy
 import csv
 import io
 import json
+import math
 import os
 import random
 import time
@@ -302,7 +303,8 @@ class RunFolder:
         return rows
 
     def write_metrics(self, metrics: dict) -> None:
-        atomic_write_json(self.metrics, metrics)
+        """metrics.json is strict JSON: a number that is not finite (NaN, infinity) is written as null."""
+        atomic_write_json(self.metrics, _finite(metrics))
 
     def read_metrics(self) -> dict:
         return json.loads(self.metrics.read_text(encoding="utf-8")) if self.metrics.is_file() else {}
@@ -316,6 +318,16 @@ class RunFolder:
             os.write(fd, line)
         finally:
             os.close(fd)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:

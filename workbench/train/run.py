@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import random
 import time
 import traceback as tb
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from ..atomic import DiskFullError, atomic_write_json
-from ..config import ConfigError, RunConfig, field_meta, with_norm
+from ..config import ConfigError, RunConfig, with_norm
 from ..control import Cancelled, RunControl
 from ..data import open_dataset
 from ..data.pipeline import DataBundle, build_loaders
@@ -39,6 +38,7 @@ from .cpu_threads import AdaptiveThreads
 from .checkpoint import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
 from .planner import PLAN_FILE, Measured, Plan, make_plan, probe, whole
 from .preflight import SetupError, preflight
+from .recovery import check_state_numbers, killed_before_start, number_in, remove_killed_starts, repair_history
 from .trainer import Trainer
 from .tricks import build_callbacks, make_loss
 
@@ -243,24 +243,6 @@ def repair_best(folder: RunFolder, state: dict) -> str:
             f"re-saved best.pt from last.pt")
 
 
-def repair_history(folder: RunFolder, state: dict) -> str:
-    """Make history.csv list exactly the epochs last.pt records. history.csv is written after last.pt,
-    so a kill between the two loses the last row (and a paced last.pt may be older than history.csv,
-    whose later rows are then trained again); last.pt's own history is the truth on resume.
-    Returns what was done ('' when history.csv was right)."""
-    rows = [dict(r) for r in state.get("history", []) if isinstance(r, dict)]
-    try:
-        have = [int(r.get("epoch", -1)) for r in folder.read_history()]
-    except (OSError, ValueError, TypeError):
-        have = None
-    want = [int(r.get("epoch", -1)) for r in rows]
-    if have == want:
-        return ""
-    folder.write_history(rows)
-    return (f"history.csv listed {'an unreadable table' if have is None else f'{len(have)} epoch(s)'}, "
-            f"last.pt records {len(want)}: rewrote history.csv from last.pt")
-
-
 def valid_fingerprint(items) -> str:
     """A hash of the validation set (files and labels): resume warns when it has changed."""
     h = hashlib.sha1()
@@ -297,7 +279,9 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
     t0 = time.perf_counter()
     started = time.time() if started is None else started
     prior_wall = float(prior.get("wall_seconds") or 0.0)
-    base = {k: prior[k] for k in ("started", "valid_changed_at_epoch") if k in prior}
+    # a resumed run keeps what its start recorded (a resumed budget run has no plan of its own)
+    base = {k: prior[k] for k in ("started", "valid_changed_at_epoch", "budget_seconds", "planned_seconds")
+            if k in prior}
     base.setdefault("started", _now())
     trainer = None
     try:
@@ -393,6 +377,8 @@ def check_out_folder(path: str | Path) -> None:
         raise FileExistsError(f"{p} exists and is not a folder: choose a new or empty run folder")
     if is_busy(p):
         raise BusyError(busy_message(p))
+    if killed_before_start(p):
+        return  # a run killed before its config.toml: nothing in it to keep, trained again here
     if RunFolder.is_run(p) or RunFolder(p).checkpoints.is_dir():
         raise FileExistsError(f"{p} already holds a run: resume it ('workbench resume {p}') or choose another folder")
     if any(f.name not in LAUNCHER_FILES for f in p.iterdir()):  # the torchrun launcher's own files are fine
@@ -421,6 +407,8 @@ def train(cfg: RunConfig, sink=None, control: RunControl | None = None, run_dir=
     cfg = with_norm(cfg)  # the run's config records the normalization it trains with
     if dinfo.is_main:
         check_out_folder(folder.path)
+        if run_dir is None:
+            remove_killed_starts(Path(cfg.runs_dir).expanduser())
     try:
         folder.create()
     except OSError as e:
@@ -463,7 +451,7 @@ def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
     if not folder.last.is_file():
         return prior, None
     wall = prior.get("wall_seconds", 0.0)
-    if wall is not None and not _number_in(wall, 0.0, float("inf")):
+    if wall is not None and not number_in(wall, 0.0, float("inf")):
         raise SetupError(f"cannot resume {folder.path}: {folder.metrics.name} holds wall_seconds {wall!r}, "
                          f"not a number of seconds")
     try:
@@ -475,28 +463,6 @@ def _read_run(folder: RunFolder) -> tuple[dict, dict | None]:
         raise SetupError(f"cannot resume: {folder.last} is not a training checkpoint ({e})") from None
     check_state_numbers(state, folder.last)
     return prior, state
-
-
-def _number_in(v: Any, lo: float, hi: float, whole: bool = False) -> bool:
-    if isinstance(v, bool) or not isinstance(v, int if whole else (int, float)):
-        return False
-    return (isinstance(v, int) or math.isfinite(v)) and lo <= v <= hi
-
-
-def check_state_numbers(state: dict, path: Path) -> None:
-    """The numbers of a last.pt that resume trusts, range-checked like recipe values (SetupError)."""
-    max_epochs = int(field_meta("train.epochs")["max"])
-    max_batch = int(field_meta("data.batch_size")["max"])
-    checks = [("n_epochs", 1, max_epochs, True), ("next_epoch", 0, max_epochs, True),
-              ("epoch", -1, max_epochs, True), ("step", 0, float("inf"), True),
-              ("batch_size", 1, max_batch, True), ("lr_scale", 1e-30, 1.0, False)]
-    for key, lo, hi, whole in checks:
-        if key in state and not _number_in(state[key], lo, hi, whole):
-            raise SetupError(f"cannot resume: {path} holds {key} = {state[key]!r}, outside {lo} .. {hi}; the file "
-                             f"is damaged or was not written by this program")
-    if state.get("valid_batch_size") and not _number_in(state["valid_batch_size"], 1, max_batch, True):
-        raise SetupError(f"cannot resume: {path} holds valid_batch_size = {state['valid_batch_size']!r}, "
-                         f"outside 1 .. {max_batch}")
 
 
 def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control) -> RunResult:

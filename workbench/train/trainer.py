@@ -313,6 +313,10 @@ class Trainer:
                         "accuracy": top1 / total if total else nan}
         if n_classes is not None and n_classes >= 5:
             self.metrics["top5"] = top5 / total
+        if total and not math.isfinite(self.metrics["valid_loss"]):  # caught like a training loss that breaks
+            raise TrainingError(f"the validation loss became {self.metrics['valid_loss']} at epoch {self.epoch + 1}: "
+                                f"the model's outputs are not finite numbers (lower the learning rate, or train "
+                                f"with train.precision=fp32; the last good checkpoint is kept)")
         self("after_validate")
 
     # ------------------------------------------------------------------ state
