@@ -156,10 +156,10 @@ def _read(run_dir: str | os.PathLike, which: str) -> dict | None:
 
 
 def _valid_temperature(value) -> float | None:
-    try:
-        t = float(value)
-    except (TypeError, ValueError):
+    """``value`` as a temperature when it is a number (not a string or a bool) in T_MIN .. T_MAX."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
+    t = float(value)
     return t if np.isfinite(t) and T_MIN <= t <= T_MAX else None
 
 
