@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from workbench.config import RunConfig
-from workbench.export import ExportError, export_model, load_exported, parse_formats
+from workbench.export import ExportError, ExportFailed, export_model, load_exported, parse_formats
 from workbench.models import create_model
 from workbench.predict import decode_paths
 
@@ -105,7 +105,7 @@ def test_parity_failure_raises(shapes_dir, tmp_path, monkeypatch):
         bad = create_model("resnet18", 3)
         return real(bad, meta, out, x)
     monkeypatch.setattr(ex, "write_safetensors", corrupt)
-    with pytest.raises(ExportError, match="does not match the in-app model") as failed:
+    with pytest.raises(ExportFailed, match="does not match the in-app model") as failed:
         export_model(model, cfg, ("a", "b", "c"), "safetensors", tmp_path)
     assert failed.value.format == "safetensors"   # the GUI marks that format FAILED from this
 
@@ -117,6 +117,6 @@ def test_a_writer_error_names_its_format(shapes_dir, tmp_path, monkeypatch):
     def broken(m, meta, out, x):
         raise OSError("disk full")
     monkeypatch.setattr(ex, "write_torchscript", broken)
-    with pytest.raises(ExportError, match="torchscript export to .* failed: OSError: disk full") as failed:
+    with pytest.raises(ExportFailed, match="torchscript export to .* failed: OSError: disk full") as failed:
         export_model(create_model("resnet18", 3), cfg, ("a", "b", "c"), ["safetensors", "torchscript"], tmp_path)
     assert failed.value.format == "torchscript"

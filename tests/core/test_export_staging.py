@@ -9,7 +9,7 @@ import pytest
 
 import workbench.export as export_mod
 from trained_run import trained_run
-from workbench.export import ExportError, export_run
+from workbench.export import ExportFailed, export_run
 
 
 def test_failed_export_leaves_no_orphan_files(tmp_path, tmp_path_factory, monkeypatch):
@@ -20,7 +20,7 @@ def test_failed_export_leaves_no_orphan_files(tmp_path, tmp_path_factory, monkey
         raise RuntimeError("tracing failed")
 
     monkeypatch.setattr(export_mod, "write_torchscript", broken)
-    with pytest.raises(ExportError, match="torchscript export to .* failed"):
+    with pytest.raises(ExportFailed, match="torchscript export to .* failed"):
         export_run(run, "safetensors,torchscript", out)
     assert list(out.iterdir()) == []
 

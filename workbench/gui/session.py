@@ -512,16 +512,23 @@ def _suggest(facts: DataFacts, cfg: RunConfig, sink, control):
     """The suggestion, saying which speed it measures (each takes seconds) and stoppable between them."""
     count = [0]
 
-    def measured(arch: str, size: int, batch: int, precision: str = "auto") -> float:
+    def note(what: str) -> None:
         control.check()
         count[0] += 1
-        what = f"{arch} at {size} px" + (f", {precision}" if precision != "auto" else "")
         sink(Progress("suggest", count[0], 0, f"measuring this machine's speed: {what} ..."))
-        ips = suggest_mod.measure_speed(arch, size, batch, facts.n_classes, precision=precision)
+
+    def measured(arch: str, size: int, batch: int) -> float:
+        note(f"{arch} at {size} px")
+        ips = suggest_mod.measure_speed(arch, size, batch, facts.n_classes)
         control.check()
         return ips
-    return suggest(facts, cfg, cfg.train.budget_minutes, speed=lambda a, s, b: measured(a, s, b),
-                   precision_speed=measured)
+
+    def layouts(arch: str, size: int, batch: int, candidates: list) -> dict:
+        note(f"{arch} at {size} px in {len(candidates)} precisions / memory layouts")
+        speeds = suggest_mod.cached_layouts(arch, size, batch, candidates, facts.n_classes)
+        control.check()
+        return speeds
+    return suggest(facts, cfg, cfg.train.budget_minutes, speed=measured, layout_speed=layouts)
 
 
 def _download(arch: str, tag: str, sink, control) -> str:
