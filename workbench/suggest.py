@@ -325,7 +325,8 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
     sizes = [s for s in SIZES if s <= cap and (s >= FINETUNE_MIN_SIZE or not finetune)] \
         or [max(16, int(cap // 8 * 8))]
     measured: dict[int, float] = {}
-    speed_fn = speed or (lambda a, s, b: measure_speed(a, s, b, facts.n_classes))
+    # the synthetic steps run in the recipe's precision as given (the layout choice is measured apart)
+    speed_fn = speed or (lambda a, s, b, p=cfg.train.precision: measure_speed(a, s, b, facts.n_classes, precision=p))
     min_epochs = MIN_EPOCHS_FINETUNE if finetune else MIN_EPOCHS_SCRATCH
     budget_s = float(budget_minutes) * 60.0
     share = cfg.train.checkpoint_share
