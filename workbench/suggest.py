@@ -105,27 +105,29 @@ def parse_reasons(lines) -> dict[str, str]:
 
 
 def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device: str = "auto",
-                  precision: str = "auto", steps: int = 4, warmup: int = 3) -> float:
+                  precision: str = "auto", steps: int = 3, warmup: int = 2) -> float:
     """Training images/s of ``arch`` at ``size`` px on this machine: forward + backward + AdamW step on
-    synthetic input, after ``warmup`` steps (the first ones after building a model are slower)."""
+    synthetic input, the fastest of ``steps`` steps after ``warmup`` (the first ones after building a
+    model are slower; another program slows a step down, never speeds one up)."""
     dev = pick_device(device)
     prec = pick_precision(dev, precision)
     model = create_model(arch, n_classes).to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(batch, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, n_classes, (batch,), device=dev)
-    t0 = 0.0
+    best = math.inf
     for i in range(steps + warmup):
-        if i == warmup:
-            t0 = time.perf_counter()
+        t0 = time.perf_counter()
         with autocast(dev, prec):
             loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch / max(1e-9, time.perf_counter() - t0)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            best = min(best, time.perf_counter() - t0)
+    return batch / max(1e-9, best)
 
 
 def measure_layouts(arch: str, size: int, batch: int, candidates: list[tuple[str, bool]], n_classes: int = 10,
