@@ -219,3 +219,9 @@ def test_slow_first_steps_of_a_fit_do_not_cut_the_plan():
     assert tr.fit() == "completed"
     assert all(r["epochs"] >= 1.0 for r in keeper.replans) and len(tr.history) == 1
     assert tr.iter + 1 == len(tr.train_loader) == 40          # the whole epoch was trained
+
+
+def test_a_measurement_runs_on_the_threads_a_run_would_choose_now():
+    from workbench.train.cpu_threads import threads_now
+    assert threads_now(0.0, BusyMeter(1.5, 2), limit=2) == 1      # half a core free: one thread
+    assert threads_now(0.0, BusyMeter(0.0, 2), limit=2) == 2      # a free machine: all
