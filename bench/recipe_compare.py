@@ -126,8 +126,8 @@ def lite0_weights(folder: Path) -> str:
 
 
 def tutorial_child(data: str, weights: str, seconds: float, seed: int, t_spawn: float) -> None:
-    """The PyTorch transfer-learning tutorial's fine-tuning recipe, stopped when another epoch and the
-    evaluation would not fit ``seconds`` from the process's spawn ``t_spawn``."""
+    """The PyTorch transfer-learning tutorial's fine-tuning recipe, stopped (inside an epoch if need be)
+    when another step and the evaluation would not fit ``seconds`` from the process's spawn ``t_spawn``."""
     import timm
     import torch
     from torch import nn
@@ -157,25 +157,26 @@ def tutorial_child(data: str, weights: str, seconds: float, seed: int, t_spawn: 
                 correct += int((model(x).argmax(1) == y).sum())
                 total += len(y)
         return correct / max(1, total)
-    epochs, epoch_s, eval_s = 0, 0.0, 0.0
-    while True:
-        left = seconds - (time.time() - t_spawn)
-        if epochs and left < epoch_s + eval_s:
-            break
-        t0 = time.time()
+    # train until W minus the evaluation's estimated time (a third of a training step per validation
+    # batch), stopping inside an epoch when W runs out there
+    epochs, step_s, done = 0.0, 0.0, False
+    while not done:
         model.train()
-        for x, y in tl:
+        for i, (x, y) in enumerate(tl):
+            t0 = time.time()
             loss = loss_fn(model(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        sched.step()
-        epochs, epoch_s = epochs + 1, time.time() - t0
-        if not eval_s:
-            t1 = time.time()
-            evaluate()
-            eval_s = time.time() - t1
-    print(json.dumps({"acc": evaluate(), "epochs": epochs}))
+            step_s = 0.8 * step_s + 0.2 * (time.time() - t0) if step_s else time.time() - t0
+            if seconds - (time.time() - t_spawn) < step_s * (1 + len(vl) / 3):
+                epochs += (i + 1) / len(tl)
+                done = True
+                break
+        else:
+            epochs += 1
+            sched.step()
+    print(json.dumps({"acc": evaluate(), "epochs": round(epochs, 2)}))
 
 
 def backbone_seed(args, tmp: Path, seed: int, weights: str) -> dict:
@@ -185,7 +186,7 @@ def backbone_seed(args, tmp: Path, seed: int, weights: str) -> dict:
                        weights, "--minutes", str(args.minutes), "--seed", str(seed), "--spawn", repr(time.time())])
     a = json.loads(out.strip().splitlines()[-1])
     print(f"seed {seed}")
-    print(f"(a) tutorial        accuracy {a['acc']:.3f}  wall {a_wall:.1f} s, {a['epochs']} epochs")
+    print(f"(a) tutorial        accuracy {a['acc']:.3f}  wall {a_wall:.1f} s, {a['epochs']:g} epochs")
     base = tmp / "base.toml"
     (tmp / "base.toml").write_text(f'[model]\narch = "{LITE0}"\nweights = "{weights}"\n')
     recipe = tmp / f"suggested-{seed}.toml"

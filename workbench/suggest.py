@@ -11,6 +11,7 @@ on synthetic input). The rules and the measurements behind them are listed in th
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -108,27 +109,29 @@ def parse_reasons(lines) -> dict[str, str]:
 
 
 def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device: str = "auto",
-                  precision: str = "auto", steps: int = 4, warmup: int = 3) -> float:
+                  precision: str = "auto", steps: int = 3, warmup: int = 2) -> float:
     """Training images/s of ``arch`` at ``size`` px on this machine: forward + backward + AdamW step on
-    synthetic input, after ``warmup`` steps (the first ones after building a model are slower)."""
+    synthetic input, the fastest of ``steps`` steps after ``warmup`` (the first ones after building a
+    model are slower; another program slows a step down, never speeds one up)."""
     dev = pick_device(device)
     prec = pick_precision(dev, precision)
     model = create_model(arch, n_classes).to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(batch, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, n_classes, (batch,), device=dev)
-    t0 = 0.0
+    best = math.inf
     for i in range(steps + warmup):
-        if i == warmup:
-            t0 = time.perf_counter()
+        t0 = time.perf_counter()
         with autocast(dev, prec):
             loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch / max(1e-9, time.perf_counter() - t0)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            best = min(best, time.perf_counter() - t0)
+    return batch / max(1e-9, best)
 
 
 def measure_layouts(arch: str, size: int, batch: int, candidates: list[tuple[str, bool]], n_classes: int = 10,
@@ -182,11 +185,11 @@ def layout_candidates(cfg: RunConfig) -> list[tuple[str, bool]]:
 
 
 def cached_layouts(arch: str, size: int, batch: int, candidates: list, n_classes: int = 10) -> dict:
-    """``measure_layouts`` at a batch of at most ``LAYOUT_BATCH``, kept per machine (``speed_store``):
-    the comparison is a property of the CPU, measured once."""
+    """``measure_layouts`` at a batch of at most ``LAYOUT_BATCH``, kept per machine and thread count
+    (``speed_store``): the comparison is a property of the CPU, measured once."""
     from .speed_store import recalled_layout, remember_layout
     b = min(batch, LAYOUT_BATCH)
-    dev = str(pick_device("auto"))
+    dev = f"{pick_device('auto')}, {torch.get_num_threads()} threads"   # a starved thread pair compares apart
     found = recalled_layout(arch, size, b, dev)
     if found is not None and all(c in found for c in candidates):
         return {c: found[c] for c in candidates}
@@ -259,6 +262,20 @@ def _choose_layout(cfg: RunConfig, choose, layout_speed, size: int, bs: int) -> 
     choose("model.channels_last", pick[1], f"{'channels-last' if pick[1] else 'the default memory layout'}: {why}")
     ref = (own[0], True)
     return ips[pick] / ips[ref] if ips.get(ref) else 1.0
+
+
+@contextlib.contextmanager
+def _run_threads(active: bool):
+    """Measure on the thread count a training run would start on now (``cpu_threads``: the cores other
+    programs leave free; two starved threads train several times slower than one), then restore it."""
+    before = torch.get_num_threads()
+    if active:
+        from .train.cpu_threads import threads_now
+        torch.set_num_threads(threads_now())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _probed(cfg: RunConfig, facts: DataFacts, probe, size: int, sizes: list[int], speed_at, gain: float,
@@ -347,37 +364,40 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
     cap = facts.median_side or max(SIZES)
     sizes = [native] if finetune else ([s for s in SIZES if s <= cap] or [max(16, int(cap // 8 * 8))])
     measured: dict[int, float] = {}
-    speed_fn = speed or (lambda a, s, b: measure_speed(a, s, b, facts.n_classes))
+    # the synthetic steps run in the recipe's precision as given (the layout choice is measured apart)
+    speed_fn = speed or (lambda a, s, b, p=cfg.train.precision: measure_speed(a, s, b, facts.n_classes, precision=p))
+
     min_epochs = MIN_EPOCHS_FINETUNE if finetune else MIN_EPOCHS_SCRATCH
     budget_s = float(budget_minutes) * 60.0
     share = cfg.train.checkpoint_share
     if budget_s > 0:
-        speed_at = _speed_model(measured, sizes, lambda size: speed_fn(cfg.model.arch, size, bs))
-        size = next((s for s in reversed(sizes) if _epochs_for(facts, speed_at(s), budget_s, share) >= min_epochs),
-                    sizes[0])
-        if layout_speed is None and speed is None:
-            layout_speed = lambda a, s, b, c: cached_layouts(a, s, b, c, facts.n_classes)  # noqa: E731
-        gain = _choose_layout(cfg, choose, layout_speed, size, bs) if layout_speed is not None else 1.0
-        source = "measured here"  # on synthetic input
-        if probe is not None:
-            size, ips, epochs = _probed(cfg, facts, probe, size, sizes, speed_at, gain, budget_s, min_epochs)
-            measured[size], source = ips, "measured by the planner's probe of this recipe"
-        else:
-            if size not in measured:
-                measured[size] = speed_fn(cfg.model.arch, size, bs)
-            measured[size] *= gain
-            epochs = _epochs_for(facts, measured[size], budget_s, share)
-        if finetune:
-            short = (f"; fewer than {min_epochs} fit, but the weights' size is kept: a short budget buys fewer "
-                     f"epochs, not fewer pixels" if epochs < min_epochs else "")
-            choose("data.image_size", size, f"the weights' native size; {measured[size]:.0f} img/s {source}: "
-                   f"about {epochs} epochs fit {budget_minutes:g} min{short}")
-        else:
-            choose("data.image_size", size, f"{measured[size]:.0f} img/s {source} at {size} px: about {epochs} "
-                   f"epochs fit {budget_minutes:g} min" + (f" (a larger size would give fewer than {min_epochs})"
-                                                             if size < sizes[-1] else ""))
-        choose("train.budget_minutes", float(budget_minutes), "the time you gave; the planner fixes the epochs "
-                                                              "before the start")
+        with _run_threads(speed is None and cfg.train.threads == 0 and pick_device(cfg.train.device).type == "cpu"):
+            speed_at = _speed_model(measured, sizes, lambda size: speed_fn(cfg.model.arch, size, bs))
+            size = next((s for s in reversed(sizes) if _epochs_for(facts, speed_at(s), budget_s, share) >= min_epochs),
+                        sizes[0])
+            if layout_speed is None and speed is None:
+                layout_speed = lambda a, s, b, c: cached_layouts(a, s, b, c, facts.n_classes)  # noqa: E731
+            gain = _choose_layout(cfg, choose, layout_speed, size, bs) if layout_speed is not None else 1.0
+            source = "measured here"  # on synthetic input
+            if probe is not None:
+                size, ips, epochs = _probed(cfg, facts, probe, size, sizes, speed_at, gain, budget_s, min_epochs)
+                measured[size], source = ips, "measured by the planner's probe of this recipe"
+            else:
+                if size not in measured:
+                    measured[size] = speed_fn(cfg.model.arch, size, bs)
+                measured[size] *= gain
+                epochs = _epochs_for(facts, measured[size], budget_s, share)
+            if finetune:
+                short = (f"; fewer than {min_epochs} fit, but the weights' size is kept: a short budget buys fewer "
+                         f"epochs, not fewer pixels" if epochs < min_epochs else "")
+                choose("data.image_size", size, f"the weights' native size; {measured[size]:.0f} img/s {source}: "
+                       f"about {epochs} epochs fit {budget_minutes:g} min{short}")
+            else:
+                choose("data.image_size", size, f"{measured[size]:.0f} img/s {source} at {size} px: about {epochs} "
+                       f"epochs fit {budget_minutes:g} min" + (f" (a larger size would give fewer than {min_epochs})"
+                                                                 if size < sizes[-1] else ""))
+            choose("train.budget_minutes", float(budget_minutes), "the time you gave; the planner fixes the epochs "
+                                                                  "before the start")
     else:
         size = native if finetune else min(128, sizes[-1])
         choose("data.image_size", size, "the weights' native size (pretrained features are scale-sensitive)"

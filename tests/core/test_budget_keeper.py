@@ -134,7 +134,9 @@ def test_probe_times_the_frozen_phase_and_discounts_other_programs(shapes_dir):
     busy = probe(lambda: build_trainer(cfg, bundle), cfg, 60, meter=BusyMeter(1.5, 2))
     assert list(busy.frozen_step_s) == [32] and busy.frozen_step_s[32] > 0
     threads = torch.get_num_threads()
-    assert busy.cpu_free == pytest.approx(0.5) and busy.threads == threads
+    assert torch.get_num_threads() == threads == busy.run_threads          # the probe restored the count
+    assert busy.threads == 1   # half a core free while the trainer was built: one thread, as the run would
+    assert busy.cpu_free == pytest.approx(0.5)
     assert busy.cpu_scale == pytest.approx(max(0.25, 0.5 / min(threads, 2)))
     assert busy.step_s[32] == pytest.approx(busy.raw_step_s[32] * busy.cpu_scale)
     quiet = Measured(**{**busy.__dict__, "step_s": dict(busy.raw_step_s),
@@ -217,3 +219,9 @@ def test_slow_first_steps_of_a_fit_do_not_cut_the_plan():
     assert tr.fit() == "completed"
     assert all(r["epochs"] >= 1.0 for r in keeper.replans) and len(tr.history) == 1
     assert tr.iter + 1 == len(tr.train_loader) == 40          # the whole epoch was trained
+
+
+def test_a_measurement_runs_on_the_threads_a_run_would_choose_now():
+    from workbench.train.cpu_threads import threads_now
+    assert threads_now(0.0, BusyMeter(1.5, 2), limit=2) == 1      # half a core free: one thread
+    assert threads_now(0.0, BusyMeter(0.0, 2), limit=2) == 2      # a free machine: all

@@ -89,6 +89,22 @@ class ProcStatMeter:
         return time.monotonic(), t.user + t.system, busy
 
 
+def threads_now(sample_s: float = 0.5, meter: Callable[[], Sample | None] | None = None,
+                limit: int | None = None) -> int:
+    """The thread count ``AdaptiveThreads`` would choose now: the cores other programs leave free over
+    ``sample_s`` seconds (at most ``limit``, default torch's count). For a measurement that should
+    run as a training run would (two threads starved by another program run far slower than one)."""
+    meter = meter or ProcStatMeter()
+    limit = int(limit or torch.get_num_threads())
+    a = meter()
+    if a is None:
+        return limit
+    time.sleep(sample_s)
+    b = meter()
+    free = free_cores(a, b, getattr(meter, "cores", limit)) if b is not None else None
+    return limit if free is None else threads_for(free, limit, limit)
+
+
 class AdaptiveThreads(Callback):
     """Every ``interval`` seconds of training, set torch's thread count (on the training thread, where
     OpenMP takes it) to the cores other programs leave free, never above the count at the start of

@@ -32,8 +32,9 @@ from typing import Callable
 import torch
 
 from ..config import RunConfig
+from ..device import pick_device
 from .callback import Callback
-from .cpu_threads import ProcStatMeter
+from .cpu_threads import ProcStatMeter, free_cores, threads_for
 from .checkpoint import RunFolder, amortized_save_s, load_checkpoint, save_checkpoint
 from .tricks.progressive import default_start_size, size_schedule
 
@@ -86,6 +87,7 @@ class Measured:
     cpu_cores: float = 0.0  # the cores this process may use (0: not measured, e.g. a GPU)
     cpu_free: float = 0.0   # of which other programs left free during the timed steps
     threads: int = 0        # torch threads the probe trained on
+    run_threads: int = 0    # torch threads the run starts with (0: as the probe)
     reused_s: float = -1.0  # >= 0: not probed by this command but reused, a probe made that many seconds ago
 
     def to_dict(self) -> dict:
@@ -103,10 +105,12 @@ class Measured:
 
     @property
     def cpu_scale(self) -> float:
-        """Quiet / measured step time: the share of its threads' cores the probe got (1: all)."""
+        """Quiet / measured step time: the cores the probe got (its threads, at most the cores others
+        left free) over the cores the run trains on when the machine is free (1: all; at least 0.25)."""
         if self.cpu_cores <= 0 or self.threads <= 0:
             return 1.0
-        return min(1.0, max(0.25, self.cpu_free / min(self.threads, self.cpu_cores)))
+        full = min(self.run_threads or self.threads, self.cpu_cores)
+        return min(1.0, max(0.25, min(self.threads, self.cpu_free) / full))
 
     def step_at(self, size: int, frozen: bool = False) -> float:
         """Seconds per step at ``size``: linear in size^2 through the probed sizes. ``frozen``: with the
@@ -461,9 +465,14 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
     the frozen-body steps at the first size), validation and a checkpoint write (of the weights, into a
     temporary folder under ``save_dir``, the run's disk) on a throw-away trainer from ``make_trainer()``
     (same model, loaders, tricks and precision as the run). On a CPU, ``meter`` (default
-    ``cpu_threads.ProcStatMeter``) measures the cores other programs used during the timed steps; the
-    step and validation times are scaled to the share the probe lacked (``Measured.cpu_scale``)."""
+    ``cpu_threads.ProcStatMeter``) measures the cores other programs use: while the trainer is built
+    (with ``train.threads = 0`` the probe trains on the threads ``cpu_threads`` would choose, as the run
+    will) and during the timed steps; the step and validation times are scaled to the cores the probe
+    lacked (``Measured.cpu_scale``)."""
     t0 = time.perf_counter()
+    if meter is None and pick_device(cfg.train.device).type == "cpu":
+        meter = ProcStatMeter()
+    before = meter() if meter is not None else None
     tr = make_trainer()
     train, valid = tr.train_loader, tr.valid_loader
     bs0, size0 = int(train.batch_size), int(train.image_size)
@@ -472,8 +481,14 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
     for cb in left_out:
         tr.remove_callback(cb)
     freezer = next((c for c in left_out if c.name == "FreezeUnfreeze"), None)
-    if meter is None and getattr(getattr(tr, "device", None), "type", "cpu") == "cpu":
-        meter = ProcStatMeter()
+    run_threads = int(torch.get_num_threads())
+    if before is not None and cfg.train.threads == 0:
+        # the run adapts its threads to the cores other programs leave free (cpu_threads): so does the
+        # probe, from the load while its trainer was built (two starved threads run far slower than one)
+        after = meter()
+        free = free_cores(before, after, getattr(meter, "cores", run_threads)) if after is not None else None
+        if free is not None:
+            torch.set_num_threads(threads_for(free, run_threads, run_threads))
     max_s = max(0.5, 0.01 * budget_s)
     sizes = probe_sizes(cfg)
     phases = [(size, False) for size in sizes]
@@ -507,6 +522,8 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
         with tempfile.TemporaryDirectory(prefix=".probe-", dir=save_dir) as tmp:
             save_s, load_s = _time_checkpoints(tr, RunFolder(tmp).create())
     finally:
+        probe_threads = int(torch.get_num_threads())
+        torch.set_num_threads(run_threads)
         train.batch_size, train.image_size = bs0, size0
         tr.train_loader, tr.valid_loader = train, valid
         del tr
@@ -520,7 +537,7 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
                  n_valid=int(getattr(valid, "n_samples", 0)), probe_s=time.perf_counter() - t0, load_s=load_s,
                  frozen_step_s=dict(frozen_s), raw_step_s=dict(step_s))
     if others is not None:
-        m.cpu_cores, m.cpu_free, m.threads = cores, cores - others, int(torch.get_num_threads())
+        m.cpu_cores, m.cpu_free, m.threads, m.run_threads = cores, cores - others, probe_threads, run_threads
         k = m.cpu_scale
         m.step_s = {s: t * k for s, t in step_s.items()}
         m.frozen_step_s = {s: t * k for s, t in frozen_s.items()}
