@@ -48,16 +48,6 @@ class LRFindResult:
 
 
 # --------------------------------------------------------------------------- smoothing (pure)
-def steps_per_decade(lrs) -> float:
-    """Recorded points per decade of lr (0 when the rates span no range)."""
-    lrs = np.asarray(lrs, dtype=float)
-    lrs = lrs[np.isfinite(lrs) & (lrs > 0)]
-    if len(lrs) < 2:
-        return 0.0
-    span = math.log10(lrs.max() / lrs.min())
-    return (len(lrs) - 1) / span if span > 0 else 0.0
-
-
 def live_beta(start_lr: float, end_lr: float, num_it: int, decades: float = LIVE_DECADES) -> float:
     """Running-average factor whose time constant is ``decades`` of lr on this schedule (0.6 for
     100 steps over 1e-7 .. 10), so the live curve trails the raw loss by about that much whatever
