@@ -2,6 +2,13 @@
 
 The model weights and the optimizer state are restored exactly afterwards, also when the test is
 stopped by the user or fails. Suggestions are pure functions of (lrs, smoothed losses).
+
+Smoothing is measured in decades of lr, not in steps: with the default 100 steps over 8 decades
+(~12 steps a decade) fastai's running average (beta 0.98, a time constant of ~50 steps = 4 decades)
+trails the raw loss by 1-2 decades where it falls fastest, and every suggestion taken from it lands
+~10x too high. The live curve (and the divergence stop) is a running average whose time constant is
+``LIVE_DECADES`` of lr; the finished curve, the one the suggestions, the plot and lr_find.csv use, is
+``smooth_curve``: a centred fit that does not lag at all.
 """
 from __future__ import annotations
 
@@ -26,6 +33,8 @@ from .train.tricks import EarlyStopping, WeightAverage
 from .train.tricks.freeze import FreezeUnfreeze, unfreeze
 
 SUGGESTIONS = ("valley", "steep", "minimum", "slide")
+SMOOTH_DECADES = 0.15   # width (Gaussian sigma, decades of lr) of the centred smoothing of the result
+LIVE_DECADES = 0.2      # time constant (decades of lr) of the running average of the live curve
 
 
 @dataclass
@@ -36,6 +45,64 @@ class LRFindResult:
     suggestions: dict = field(default_factory=dict)   # name -> lr (valley, steep, minimum, slide)
     best: str = "valley"                              # the suggestion the recipe takes
     stopped_early: bool = False                       # diverged (or stopped) before num_it steps
+
+
+# --------------------------------------------------------------------------- smoothing (pure)
+def live_beta(start_lr: float, end_lr: float, num_it: int, decades: float = LIVE_DECADES) -> float:
+    """Running-average factor whose time constant is ``decades`` of lr on this schedule (0.6 for
+    100 steps over 1e-7 .. 10), so the live curve trails the raw loss by about that much whatever
+    the number of steps (fastai's fixed 0.98 trails by ~4 decades at 100 steps)."""
+    span = math.log10(end_lr / start_lr) if start_lr > 0 and end_lr > start_lr else 0.0
+    if num_it < 2 or span <= 0:
+        return 0.0
+    tau = decades * (num_it - 1) / span            # time constant in steps
+    return 1.0 - 1.0 / tau if tau > 1.0 else 0.0
+
+
+def smooth_curve(lrs, losses, decades: float = SMOOTH_DECADES, robust: int = 2) -> np.ndarray:
+    """Centred, zero-lag smoothing of a range-test curve: at each point a straight-line fit of the
+    loss against log10(lr), with Gaussian weights of width ``decades`` around it (the same width in
+    lr whatever the number of steps). Symmetric, so it does not shift the curve; a line, so it keeps
+    the slope of a steady descent and needs no correction at the ends. ``robust`` rounds of bisquare
+    reweighting (as in LOWESS) keep a single spiking batch from bending the curve. Non-finite losses
+    are left out of the fits and stay NaN."""
+    x = np.log10(np.asarray(lrs, dtype=float))
+    y = np.asarray(losses, dtype=float)
+    out = np.full(len(y), np.nan)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() == 0:
+        return out
+    xs, ys = x[ok], y[ok]
+    order = np.argsort(xs, kind="stable")
+    xs, ys = xs[order], ys[order]
+    h = max(float(decades), 1e-9)
+    lo = np.searchsorted(xs, xs - 4 * h, "left")
+    hi = np.searchsorted(xs, xs + 4 * h, "right")
+    strength = np.ones(len(xs))
+    fit = ys.copy()
+    for round_ in range(robust + 1):
+        for i in range(len(xs)):
+            a, b = lo[i], hi[i]
+            dx = xs[a:b] - xs[i]
+            w = np.exp(-0.5 * (dx / h) ** 2) * strength[a:b]
+            sw = w.sum()
+            if sw <= 0:
+                continue
+            mx, my = (w * dx).sum() / sw, (w * ys[a:b]).sum() / sw
+            var = (w * (dx - mx) ** 2).sum()
+            slope = (w * (dx - mx) * (ys[a:b] - my)).sum() / var if var > 1e-12 * sw else 0.0
+            fit[i] = my - slope * mx                 # the line at dx = 0
+        if round_ == robust:
+            break
+        resid = ys - fit
+        scale = 6.0 * float(np.median(np.abs(resid)))
+        if scale <= 0:
+            break
+        strength = np.clip(1 - (resid / scale) ** 2, 0, None) ** 2
+    res = np.empty(len(xs))
+    res[order] = fit
+    out[ok] = res
+    return out
 
 
 # --------------------------------------------------------------------------- suggestions (pure)
@@ -131,22 +198,52 @@ def suggest(lrs, smooth_losses) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- what to plot (pure)
-def plot_window(n: int, skip_start: int = 10, skip_end: int = 5) -> tuple[int, int]:
+def diverged_from(smooth_losses, first: int = 0) -> int:
+    """Index where the diverged tail begins: the first point past the lowest smoothed loss (from
+    ``first`` on) that has climbed back above halfway to the starting level, and at least 1.5x the
+    lowest; ``len`` when the curve never gets there."""
+    y = np.asarray(smooth_losses, dtype=float)
+    n = len(y)
+    fin = np.where(np.isfinite(y[first:]))[0] + first
+    if len(fin) == 0:
+        return n
+    low_i = int(fin[np.argmin(y[fin])])
+    low, start = float(y[low_i]), float(y[fin[0]])
+    limit = max(low + 0.5 * (start - low), low + 0.5 * abs(low))
+    for i in range(low_i + 1, n):
+        if not np.isfinite(y[i]) or y[i] > limit:
+            return i
+    return n
+
+
+def plot_window(n: int, skip_start: int = 10, skip_end: int = 5, smooth_losses=None) -> tuple[int, int]:
     """(first, end) of the points worth plotting, as fastai's plot does: without the noisy first
-    steps and the diverged tail (at most a tenth of the curve at either end)."""
+    steps and the last ones (at most a tenth of the curve at either end); given the smoothed losses,
+    also without the diverged tail (``diverged_from``)."""
     if n < 20:
-        return 0, n
-    return min(skip_start, n // 10), n - min(skip_end, n // 10)
+        first, end = 0, n
+    else:
+        first, end = min(skip_start, n // 10), n - min(skip_end, n // 10)
+    if smooth_losses is not None:
+        end = max(min(end, diverged_from(smooth_losses, first)), min(first + 2, n))
+    return first, end
 
 
-def y_range(smooth_losses, first: int = 0, end: int | None = None) -> tuple[float, float] | None:
-    """y limits that show the whole smoothed curve between ``first`` and ``end`` with a 5 % margin
-    (the raw losses may spike far above it; they are clipped)."""
+def y_range(smooth_losses, first: int = 0, end: int | None = None,
+            losses=None) -> tuple[float, float] | None:
+    """y limits that show the whole smoothed curve between ``first`` and ``end`` with a 5 % margin,
+    and, given the raw ``losses``, their lowest point too (the raw loss is never cut off at the
+    bottom; its spikes above the smoothed curve are clipped)."""
     y = np.asarray(smooth_losses, dtype=float)[first:end]
     y = y[np.isfinite(y)]
     if len(y) == 0:
         return None
     lo, hi = float(y.min()), float(y.max())
+    if losses is not None:
+        raw = np.asarray(losses, dtype=float)[first:end]
+        raw = raw[np.isfinite(raw)]
+        if len(raw):
+            lo = min(lo, float(raw.min()))
     pad = 0.05 * max(hi - lo, 0.01 * max(abs(hi), 1e-6))
     return lo - pad, hi + pad
 
@@ -175,17 +272,20 @@ def lr_schedule(start_lr: float, end_lr: float, num_it: int) -> np.ndarray:
 
 class LRFinder(Callback):
     """Drives ``trainer.fit`` as a range test: sets the rate each batch, records the loss, skips
-    validation and ends the fit after ``num_it`` batches or when the smoothed loss diverges."""
+    validation and ends the fit after ``num_it`` batches or when the smoothed loss diverges.
+
+    While it runs, the loss is smoothed by a (debiased) running average whose time constant is
+    ``LIVE_DECADES`` of lr (``beta`` overrides it); the result is smoothed again by ``smooth_curve``."""
     order = 1000  # after any schedule, so its rate wins
 
     def __init__(self, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,
-                 min_interval: float = 0.05, beta: float = 0.98) -> None:
+                 min_interval: float = 0.05, beta: float | None = None) -> None:
         self.cfg = cfg_lr
         self.sched = lr_schedule(cfg_lr.start_lr, cfg_lr.end_lr, cfg_lr.num_it)
         self.sink = sink or null_sink
         self.control = control
         self.min_interval = min_interval
-        self.beta = beta
+        self.beta = live_beta(cfg_lr.start_lr, cfg_lr.end_lr, cfg_lr.num_it) if beta is None else beta
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.smooth: list[float] = []
@@ -236,7 +336,9 @@ class LRFinder(Callback):
         raise CancelEpoch("no validation in the LR range test")
 
     def result(self, best: str) -> LRFindResult:
-        lrs, losses, smooth = (np.asarray(v, dtype=float) for v in (self.lrs, self.losses, self.smooth))
+        """The recorded curve, smoothed by ``smooth_curve`` (centred: no lag), and its suggestions."""
+        lrs, losses = (np.asarray(v, dtype=float) for v in (self.lrs, self.losses))
+        smooth = smooth_curve(lrs, losses)
         return LRFindResult(lrs, losses, smooth, suggest(lrs, smooth), best,
                             stopped_early=len(self.lrs) < len(self.sched))
 

@@ -32,6 +32,33 @@ def test_train_without_recipe_fine_tunes_the_weights_on_disk(bundled_weights, ph
     assert cfg.data.image_size == 32                   # a size the user set stays
 
 
+@pytest.mark.parametrize("scratch", [False, True])
+def test_lr_find_tests_the_recipe_train_would_use(bundled_weights, photos, tmp_path, capsys, monkeypatch,
+                                                  scratch):  # noqa: F811
+    """The rate is found for the first-run fine-tune `train` runs (not for resnet18 from scratch)."""
+    import numpy as np
+    import workbench.lr_find as lf
+    arch, tag, _ = bundled_weights
+    seen = []
+    lrs = np.logspace(-7, 1, 30)
+    loss = 2.0 - 1.5 / (1 + np.exp(-(np.log10(lrs) + 3) * 3))
+
+    def fake(cfg, sink=None, unfrozen=False):
+        seen.append(cfg)
+        return lf.LRFindResult(lrs, loss, loss, lf.suggest(lrs, loss), "valley")
+    monkeypatch.setattr(lf, "lr_find", fake)
+    extra = ["--from-scratch"] if scratch else []
+    assert main(["lr-find", str(photos), *QUICK, *extra, "--out", str(tmp_path), "--no-plot"]) == 0
+    err = capsys.readouterr().err
+    cfg = seen[0]
+    if scratch:
+        assert "first run:" not in err and (cfg.model.arch, cfg.model.pretrained) == ("resnet18", "none")
+    else:
+        assert sum(ln.startswith("first run:") for ln in err.splitlines()) == 1
+        assert (cfg.model.arch, cfg.model.pretrained) == (arch, tag)
+        assert cfg.tricks.freeze_epochs == 1 and cfg.data.image_size == 32
+
+
 @pytest.mark.parametrize("how", ["set", "recipe", "from_scratch"])
 def test_a_named_model_or_from_scratch_is_left_alone(bundled_weights, photos, tmp_path, capsys, how):  # noqa: F811
     extra = {"set": ["--set", "model.arch=resnet18"], "from_scratch": ["--from-scratch"]}.get(how, [])

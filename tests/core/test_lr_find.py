@@ -11,8 +11,11 @@ from workbench.config import LRFindConfig, RunConfig
 from workbench.control import Cancelled, RunControl
 from workbench.events import BatchEnd, FitStarted, LRFindStep
 from workbench.train.tricks import MixUpCutMix
-from workbench.lr_find import longest_descent, lr_schedule, run_lr_find, suggest
+from workbench.lr_find import (LRFinder, diverged_from, live_beta, longest_descent, lr_schedule, plot_window,
+                               run_lr_find, smooth_curve, suggest, y_range)
+from workbench.train.callback import CancelFit
 from workbench.train.callback import Callback
+from types import SimpleNamespace
 from workbench.train.trainer import Trainer
 from synth import TensorLoader
 
@@ -44,6 +47,84 @@ def test_longest_descent_and_schedule():
     assert sched[0] == pytest.approx(1e-7) and sched[-1] == pytest.approx(10)
     assert np.allclose(np.diff(np.log(sched)), np.log(1e8) / 99)
     assert np.isnan(suggest(np.array([]), np.array([]))["valley"])
+
+
+# ----------------------------------------------------------------------------- lag of the smoothing
+STEEP_AT = -2.9   # log10(lr) where the loss below falls fastest
+
+
+def steep_fall(lrs, seed=0, noise=0.03):
+    """A fine-tune's range test: flat at ln(10), a steep fall between 1e-3.3 and 1e-2.5 (fastest at
+    1e-2.9) to ~0.3, flat, then divergence past 1e-1; 3 % batch-to-batch noise."""
+    x = np.log10(lrs)
+    clean = 2.3 - 2.0 / (1 + np.exp(-(x - STEEP_AT) * 6)) + np.where(x > -1, 4 * (x + 1) ** 2, 0)
+    return clean * (1 + np.random.default_rng(seed).normal(0, noise, len(x)))
+
+
+def run_finder(loss_of_lr, cfg=LRFindConfig()):
+    """Drive the range-test callback as the trainer does, with the loss a function of the rate."""
+    finder = LRFinder(cfg)
+    tr = SimpleNamespace(opt=SimpleNamespace(param_groups=[{}]), training=True)
+    for _ in range(cfg.num_it):
+        finder.before_batch(tr)
+        tr.loss = torch.tensor(float(loss_of_lr(finder._lr)))
+        try:
+            finder.after_loss(tr)
+        except CancelFit:
+            break
+    return finder
+
+
+def halfway(lrs, losses, hi=2.3, lo=0.3):
+    """log10(lr) where a curve first falls below the middle of the descent."""
+    x = np.log10(lrs)
+    return float(x[np.argmax(np.asarray(losses) < (hi + lo) / 2)])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_valley_and_steep_land_where_the_raw_loss_falls_fastest(seed):
+    """With the default 100 steps over 1e-7 .. 10 (12 a decade), fastai's running average (beta
+    0.98) trailed the raw loss by about a decade, so valley / steep came out ~3-10x too high."""
+    sched = lr_schedule(1e-7, 10, 100)
+    noisy = dict(zip(sched, steep_fall(sched, seed)))
+    finder = run_finder(lambda lr: noisy[lr])
+    res = finder.result("valley")
+    assert abs(halfway(res.lrs, res.smooth_losses) - STEEP_AT) <= 0.15   # the curve does not lag
+    assert abs(halfway(finder.lrs, finder.smooth) - STEEP_AT) <= 0.35    # nor does the live one much
+    assert abs(np.log10(res.suggestions["steep"]) - STEEP_AT) <= 0.3, res.suggestions
+    assert abs(np.log10(res.suggestions["valley"]) - STEEP_AT) <= 0.35, res.suggestions
+    assert res.stopped_early and np.log10(res.lrs[-1]) < 0.5          # stopped on the divergence
+
+
+def test_smoothing_width_is_in_decades_not_steps():
+    assert live_beta(1e-7, 10, 100) == pytest.approx(1 - 1 / (0.2 * 99 / 8))
+    assert live_beta(1e-7, 10, 400) > live_beta(1e-7, 10, 100)          # more steps: more of them averaged
+    for n in (100, 400):   # the same curve sampled 4x denser is smoothed into the same curve
+        lrs = lr_schedule(1e-7, 10, n)
+        x = np.log10(lrs)
+        clean = 2.3 - 2.0 / (1 + np.exp(-(x - STEEP_AT) * 6))
+        sm = smooth_curve(lrs, clean)
+        assert np.max(np.abs(sm - clean)) < 0.1 and abs(halfway(lrs, sm) - STEEP_AT) <= 0.1
+    line = 5.0 - 0.5 * np.log10(lrs)
+    assert np.allclose(smooth_curve(lrs, line), line)                   # no shift, slope kept, ends too
+    spiky, gap = line.copy(), line.copy()
+    spiky[200] += 50.0
+    assert abs(smooth_curve(lrs, spiky)[195] - line[195]) < 0.05        # one bad batch does not bend it
+    gap[300:] = np.nan
+    out = smooth_curve(lrs, gap)
+    assert np.isnan(out[300:]).all() and np.allclose(out[:300], line[:300])
+
+
+def test_plot_drops_the_diverged_tail_and_keeps_the_raw_loss_in_view():
+    lrs = lr_schedule(1e-7, 10, 100)
+    raw = steep_fall(lrs, 0)
+    smooth = smooth_curve(lrs, raw)
+    first, end = plot_window(len(lrs), smooth_losses=smooth)
+    assert first == 10 and np.log10(lrs[end - 1]) < -0.3          # the climb past 1e-1 is not drawn
+    assert end == diverged_from(smooth, first) and smooth[end] > 1.3 * np.nanmin(smooth)
+    lo, hi = y_range(smooth, first, end, losses=raw)
+    assert lo < raw[first:end].min() and hi >= smooth[first:end].max()
+    assert hi < 1.2 * smooth[first:end].max()                        # raw spikes above are clipped
 
 
 # ----------------------------------------------------------------------------- the real Trainer
@@ -135,10 +216,15 @@ def test_range_test_stops_early_on_divergence():
     tr = make_trainer()
     warm_up(tr)
     before = snapshot(tr)
-    res = run_lr_find(tr, LRFindConfig(start_lr=1e-4, end_lr=1e3, num_it=200, stop_div=2.0))
+    cfg = LRFindConfig(start_lr=1e-4, end_lr=1e3, num_it=200, stop_div=2.0)
+    res = run_lr_find(tr, cfg)
     assert res.stopped_early and len(res.lrs) < 200
-    last = res.smooth_losses[-1]
-    assert not np.isfinite(last) or last > 2.0 * np.nanmin(res.smooth_losses[:-1])
+    beta, avg, live = LRFinder(cfg).beta, 0.0, []   # the live (running-average) curve it stopped on
+    for i, loss in enumerate(res.losses):
+        avg = beta * avg + (1 - beta) * loss
+        live.append(avg / (1 - beta ** (i + 1)))
+    assert not np.isfinite(live[-1]) or live[-1] > 2.0 * np.nanmin(live[:-1])
+    assert np.all(np.isfinite(live[:-1]) & (np.array(live[:-1]) <= 2.0 * np.minimum.accumulate(live[:-1])))
     assert_same(before, tr)
 
 

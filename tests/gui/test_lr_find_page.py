@@ -1,4 +1,5 @@
-"""LR finder page: fastai-like plot (no diverged tail, y from the smoothed curve, decade ticks), the
+"""LR finder page: fastai-like plot (no diverged tail, y from the smoothed curve and the lowest raw loss,
+decade ticks), the
 suggestions wait for the user, an unusable curve is named, and clicks on an empty plot do nothing."""
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ def _result(lrs, smooth, raw=None, best="valley") -> LRFindResult:
 
 
 def _diverging():
-    """100 steps, 1e-7 .. 10: flat, a valley, then divergence to 4x the best; one raw spike to 220."""
+    """100 steps, 1e-7 .. 10: flat, a valley, then divergence to 4x the best; one raw spike to 220
+    and one easy batch far below the smoothed curve."""
     lrs = 1e-7 * (1e8) ** (np.arange(100) / 99)
     x = np.log10(lrs)
     smooth = 0.70 - 0.25 / (1 + np.exp(-(x + 3.5) * 3)) + np.where(x > -1.5, (x + 1.5) ** 2 * 1.2, 0)
     raw = smooth + 0.02 * np.sin(np.arange(100))
     raw[60] = 220.0
+    raw[40] = 0.05
     return lrs, smooth, raw
 
 
@@ -44,11 +47,11 @@ def test_result_drops_the_tail_scales_to_the_smoothed_curve_and_waits_for_a_pick
     res = _result(lrs, smooth, raw)
     before = session.config.train.lr
     view.show_result(res)
-    first, end = plot_window(len(lrs))
-    assert (first, end) == (10, 95)
+    first, end = plot_window(len(lrs), smooth_losses=smooth)
+    assert first == 10 and np.log10(lrs[end - 1]) < -1.0  # the climb to 4x the best (past 1e-1) is dropped
     assert view.plot.points("smoothed loss") == end - first
     lo, hi = view.plot.getPlotItem().vb.viewRange()[1]
-    assert lo <= smooth[first:end].min() and hi >= smooth[first:end].max()
+    assert lo <= raw[first:end].min() and hi >= smooth[first:end].max()   # the easy batch is not cut off
     assert hi < 2 * smooth[first:end].max()              # the raw spike to 220 does not fill the plot
     assert session.config.train.lr == before              # not overwritten by itself
     assert view.suggestions.count() == 4 and "Pick a suggestion" in view.status.text()

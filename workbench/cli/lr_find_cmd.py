@@ -1,4 +1,8 @@
-"""`workbench lr-find DATASET`: LR range test in the terminal; prints suggestions, writes lr_find.csv."""
+"""`workbench lr-find DATASET`: LR range test in the terminal; prints suggestions, writes lr_find.csv.
+
+The recipe is the one `workbench train DATASET` would use: the first-run fine-tune of the weights on
+disk for a folder of photos when the recipe names no model (``--from-scratch`` to test training from
+scratch instead), so the rate found is the rate for that training."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +20,7 @@ from ..data import DatasetError
 from ..events import Event, LRFindStep
 from ..outputs import ForeignFileError, claim, record
 from .common import TerminalProgress, UsageError, add_config_args, load_config, require_dataset
-from .train_cmd import check_weights, explicit_keys
+from .train_cmd import check_weights, explicit_keys, first_run_or_defaults
 
 
 CSV_NAME = "lr_find.csv"
@@ -33,6 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-plot", action="store_true", help="do not draw the curve in the terminal")
     p.add_argument("--force", action="store_true",
                    help="replace an lr_find.csv in --out that workbench did not write (never done otherwise)")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="test training from scratch (model.pretrained = none) instead of the first-run "
+                        "fine-tune a folder of photos gets when the recipe names no model")
     p.add_argument("--unfrozen", action="store_true",
                    help="fine-tune: test the phase after unfreezing (whole model, discriminative rates) instead "
                         "of the first epoch (frozen body when tricks.freeze_epochs > 0)")
@@ -113,8 +120,11 @@ def report(result, out: TextIO) -> str:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args, args.dataset)
-    from ..pretrained import pretrained_defaults
-    cfg, _ = pretrained_defaults(cfg, explicit_keys(args))
+    explicit = explicit_keys(args)
+    if args.from_scratch:
+        cfg = cfg.set("model.pretrained", "none").set("model.weights", "")
+        explicit |= {"model.pretrained", "model.weights"}
+    cfg, _ = first_run_or_defaults(cfg, explicit)  # the recipe `workbench train DATASET` would use
     check_weights(cfg, download=False)
     require_dataset(cfg)
     if not Path(cfg.data.path).expanduser().is_dir():
@@ -145,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"cannot write {csv_path}: {e.strerror or e}") from None
     if not args.no_plot:
-        plot = ascii_plot(result.lrs, result.smooth_losses, result.suggestions)
+        from ..lr_find import plot_window
+        first, end = plot_window(len(result.lrs), smooth_losses=result.smooth_losses)  # no diverged tail
+        plot = ascii_plot(result.lrs[first:end], result.smooth_losses[first:end], result.suggestions)
         if plot:
             print(plot)
             print("           marks: " + ", ".join(f"{MARKS.get(n, n[0])} = {n}" for n in result.suggestions))

@@ -1,6 +1,6 @@
-"""LR finder page: the smoothed loss vs log lr grows while the range test runs; when it ends the
-diverged tail is dropped, y is scaled to the smoothed curve (as fastai's plot does) and the
-suggestions are listed. The user picks one (click, or Enter on the list) or clicks the plot; the
+"""LR finder page: the smoothed loss vs log lr grows while the range test runs; when it ends the curve
+is redrawn with the result's centred smoothing, the diverged tail is dropped, y is scaled to the
+smoothed curve and the lowest raw loss (spikes above are clipped) and the suggestions are listed. The user picks one (click, or Enter on the list) or clicks the plot; the
 recipe's train.lr changes only then, unless "Apply valley automatically" is on."""
 from __future__ import annotations
 
@@ -158,7 +158,8 @@ class LRFindView(QWidget):
         self.result = result
         lrs = np.asarray(result.lrs, dtype=float)
         ok = (lrs > 0) & np.isfinite(lrs)
-        first, end = plot_window(int(ok.sum()))
+        smooth = np.asarray(result.smooth_losses, dtype=float)[ok]
+        first, end = plot_window(int(ok.sum()), smooth_losses=smooth)
         x = np.log10(lrs[ok])[first:end]
         for name, values in (("smoothed loss", result.smooth_losses), ("loss", result.losses)):
             buf = self.plot.buffers[name]
@@ -168,7 +169,7 @@ class LRFindView(QWidget):
                     buf.append(float(xi), float(yi))
             self.plot._dirty.add(name)
         self.plot.redraw()
-        self.fit_y(first=0)
+        self.fit_y(first=0)  # the buffers hold the plotted window only
         if len(x):
             self.plot.getPlotItem().setXRange(float(x[0]), float(x[-1]), padding=0.02)
         self.suggestions.clear()
@@ -209,13 +210,14 @@ class LRFindView(QWidget):
             self.pick(best)
 
     def fit_y(self, first: int | None = None) -> None:
-        """Scale y to the smoothed loss (skipping the noisy first steps while it runs); the raw loss
-        and its spikes are clipped."""
+        """Scale y to the smoothed loss and the lowest raw loss (skipping the noisy first steps while it
+        runs); raw spikes above the smoothed curve are clipped."""
         y = self.plot.buffers["smoothed loss"].y
         if len(y) < 2:
             return
+        raw = self.plot.buffers["loss"].y
         start = plot_window(len(y))[0] if first is None else first
-        rng = y_range(y, start)
+        rng = y_range(y, start, losses=raw)
         if rng is not None:
             self.plot.getPlotItem().setYRange(*rng, padding=0)
 
