@@ -185,7 +185,8 @@ class ModelPicker(QGroupBox):
             self.status_label.setText(str(e))
             self.download_btn.setEnabled(False)
             return
-        text = {"cached": f"{st.spec.key}: cached at {st.path} ({st.size_bytes / 1e6:.0f} MB)",
+        text = {"bundled": f"{st.spec.key}: bundled with the install, at {st.path} ({st.size_bytes / 1e6:.0f} MB)",
+                "cached": f"{st.spec.key}: cached at {st.path} ({st.size_bytes / 1e6:.0f} MB)",
                 "corrupt": st.problem,
                 "downloadable": f"{st.spec.key}: not on this machine; {state_text(st.state, st.size_bytes)} "
                                 f"from {st.spec.url}, or import the file {st.spec.filename}"}[st.state]
