@@ -210,8 +210,7 @@ def compare_recipes(args) -> None:
             p_all, _ = pr_at_k(ranked_sc, flipped, k)
             print(f"{name + ': ' + describe_recipe(cfg):<58} {p:5.3f} {p_all:7.3f} {d['oof_accuracy']:7.3f} "
                   f"{str(d['ranking_reliable']):>7} {wall:7.1f}", flush=True)
-        print("
-(machine shared with other jobs)")
+        print("\n(machine shared with other jobs)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
