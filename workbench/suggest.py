@@ -22,7 +22,7 @@ import torch
 from .config import RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
 from .device import autocast, pick_device, pick_precision
 from .models import create_model
-from .first_run import PHOTO_MIN_SIDE
+from .first_run import PHOTO_MIN_SIDE, fine_tune_size
 from .pretrained import weights_on_disk as on_disk_weights
 from .weights import DEFAULT_TAG, WeightsError, cached_tag, spec
 
@@ -144,6 +144,13 @@ def native_size(arch: str, tag: str = "") -> int:
         return NATIVE_FALLBACK
 
 
+def _fine_tune_why(size: int, native: int) -> str:
+    if size == native:
+        return "the weights' native size"
+    return (f"the photos' own size, below the weights' {native} px: upsampling cost 2.7x the time for the same "
+            f"accuracy (measured, README)")
+
+
 def _epochs_for(facts: DataFacts, ips: float, budget_s: float, checkpoint_share: float = 0.1) -> int:
     """Epochs that fit ``budget_s`` at ``ips`` training images/s (validation at 3x that speed), as the
     planner will count them: start-up, probe and end aside, paced checkpoints at most their share."""
@@ -243,6 +250,9 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
     # image size: a fine-tune keeps the weights' native size (a short budget buys fewer epochs, not fewer
     # pixels); from scratch, from the images and, with a budget, from the measured speed
     cap = facts.median_side or max(SIZES)
+    own = native
+    if finetune:
+        native = fine_tune_size(own, facts.median_side)
     sizes = [native] if finetune else ([s for s in SIZES if s <= cap] or [max(16, int(cap // 8 * 8))])
     measured: dict[int, float] = {}
     speed_fn = speed or (lambda a, s, b: measure_speed(a, s, b, facts.n_classes))
@@ -263,7 +273,7 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
         if finetune:
             short = (f"; fewer than {min_epochs} fit, but the weights' size is kept: a short budget buys fewer "
                      f"epochs, not fewer pixels" if epochs < min_epochs else "")
-            choose("data.image_size", size, f"the weights' native size; {measured[size]:.0f} img/s measured here: "
+            choose("data.image_size", size, f"{_fine_tune_why(size, own)}; {measured[size]:.0f} img/s measured here: "
                    f"about {epochs} epochs fit {budget_minutes:g} min{short}")
         else:
             choose("data.image_size", size, f"{measured[size]:.0f} img/s measured here at {size} px: about {epochs} "
@@ -273,8 +283,8 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
                                                               "before the start")
     else:
         size = native if finetune else min(128, sizes[-1])
-        choose("data.image_size", size, "the weights' native size (pretrained features are scale-sensitive)"
-               if finetune else f"images have a median short side of {facts.median_side:.0f} px"
+        choose("data.image_size", size, _fine_tune_why(size, own) if finetune else
+               f"images have a median short side of {facts.median_side:.0f} px"
                if facts.median_side else "the default size")
         epochs = cfg.train.epochs
         choose("train.epochs", epochs, "no time budget given (suggest --budget-minutes N plans the epochs)")
