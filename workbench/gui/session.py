@@ -181,7 +181,10 @@ class Session(QObject):
         """Scan + health check + stats in a worker; dataset_changed fires when done."""
         root = str(Path(path).expanduser())
         kept = load_working(root) if self.autosave else None   # this dataset's own working recipe
-        cfg = (kept or self.config).set("data.path", root)
+        base = self.config
+        if self._first_run is not None and base == self._first_run[1]:
+            base = self._first_run[0]   # the previous dataset's first-run fine-tune, untouched: decide anew
+        cfg = (kept or base).set("data.path", root)
         self.set_config(cfg)
         # a dataset without a working recipe and no recipe file loaded: a new one (see _offer_first_run)
         self._first_run_pending = kept is None and not self.recipe_file
