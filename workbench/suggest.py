@@ -23,9 +23,9 @@ import torch
 from .config import RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
 from .device import autocast, pick_device, pick_precision
 from .models import create_model
-from .first_run import PHOTO_MIN_SIDE
+from .first_run import PHOTO_MIN_SIDE, fine_tune_size
 from .pretrained import weights_on_disk as on_disk_weights
-from .weights import DEFAULT_TAG, WeightsError, cached_tag, spec
+from .weights import DEFAULT_TAG, WeightsError, bundled_source, cached_tag, spec
 
 SIZES = (48, 64, 96, 128, 160, 224)
 NATIVE_FALLBACK = 224       # the input size of weights whose own size is unknown (most ImageNet weights)
@@ -213,6 +213,13 @@ def native_size(arch: str, tag: str = "") -> int:
         return NATIVE_FALLBACK
 
 
+def _fine_tune_why(size: int, native: int) -> str:
+    if size == native:
+        return "the weights' native size"
+    return (f"the photos' own size, below the weights' {native} px: upsampling cost 2.7x the time for the same "
+            f"accuracy (measured, README)")
+
+
 def _epochs_for(facts: DataFacts, ips: float, budget_s: float, checkpoint_share: float = 0.1) -> int:
     """Epochs that fit ``budget_s`` at ``ips`` training images/s (validation at 3x that speed), as the
     planner will count them: start-up, probe and end aside, paced checkpoints at most their share."""
@@ -329,7 +336,8 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
     arch, tag, origin = cfg.model.arch, "", ""
     weights = pretrained(arch)
     if not weights and arch != RunConfig().model.arch:
-        tag, origin = pretrained_tag(arch), "cached"
+        tag = pretrained_tag(arch)
+        origin = "bundled" if tag and bundled_source(arch, tag) is not None else "cached"
     photos = not facts.median_side or facts.median_side >= PHOTO_MIN_SIDE
     if not (weights or tag) and photos:
         found = (on_disk or on_disk_weights)((arch,))
@@ -362,6 +370,9 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
     # image size: a fine-tune keeps the weights' native size (a short budget buys fewer epochs, not fewer
     # pixels); from scratch, from the images and, with a budget, from the measured speed
     cap = facts.median_side or max(SIZES)
+    own = native
+    if finetune:
+        native = fine_tune_size(own, facts.median_side)
     sizes = [native] if finetune else ([s for s in SIZES if s <= cap] or [max(16, int(cap // 8 * 8))])
     measured: dict[int, float] = {}
     # the synthetic steps run in the recipe's precision as given (the layout choice is measured apart)
@@ -390,7 +401,7 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
             if finetune:
                 short = (f"; fewer than {min_epochs} fit, but the weights' size is kept: a short budget buys fewer "
                          f"epochs, not fewer pixels" if epochs < min_epochs else "")
-                choose("data.image_size", size, f"the weights' native size; {measured[size]:.0f} img/s {source}: "
+                choose("data.image_size", size, f"{_fine_tune_why(size, own)}; {measured[size]:.0f} img/s {source}: "
                        f"about {epochs} epochs fit {budget_minutes:g} min{short}")
             else:
                 choose("data.image_size", size, f"{measured[size]:.0f} img/s {source} at {size} px: about {epochs} "
@@ -400,8 +411,8 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
                                                                   "before the start")
     else:
         size = native if finetune else min(128, sizes[-1])
-        choose("data.image_size", size, "the weights' native size (pretrained features are scale-sensitive)"
-               if finetune else f"images have a median short side of {facts.median_side:.0f} px"
+        choose("data.image_size", size, _fine_tune_why(size, own) if finetune else
+               f"images have a median short side of {facts.median_side:.0f} px"
                if facts.median_side else "the default size")
         epochs = cfg.train.epochs
         choose("train.epochs", epochs, "no time budget given: a time budget (train.budget_minutes, 'Train for (minutes)') plans the epochs from this machine's speed")

@@ -7,23 +7,32 @@ from synth import make_shapes_dataset
 from workbench import first_run as fr_mod
 from workbench.config import RunConfig
 from workbench.data import generate_demo
-from workbench.first_run import FIRST_RUN_EPOCHS, PHOTO_MIN_SIDE, first_run, median_short_side
+from workbench.first_run import (FIRST_RUN_EPOCHS, NO_COST_SIZE, PHOTO_MIN_SIDE, fine_tune_size, first_run,
+                                 median_short_side)
 from workbench.recipes import demo_recipe
 
 
 def test_photos_get_the_fine_tune_of_the_bundled_weights(bundled_weights, tmp_path):  # noqa: F811
     arch, tag, native = bundled_weights
     cfg = RunConfig().set("data.path", str(tmp_path))
-    fr = first_run(cfg, 160.0, switch="use --from-scratch")
+    fr = first_run(cfg, 300.0, switch="use --from-scratch")
     c = fr.config
     assert fr.applied and (c.model.arch, c.model.pretrained) == (arch, tag)
     assert c.data.image_size == native and c.train.epochs == FIRST_RUN_EPOCHS
     assert c.tricks.freeze_epochs == 1 and c.train.fine_tune and c.train.lr == 2e-3   # pretrained defaults
     assert "\n" not in fr.line and fr.line.startswith("first run: fine-tuning")
-    for part in (f"{arch}:{tag}", "bundled with the install", f"{native} px", "median short side 160 px",
+    for part in (f"{arch}:{tag}", "bundled with the install", f"{native} px", "median short side 300 px",
                  "use --from-scratch"):
         assert part in fr.line, part
     assert any("freeze_epochs" in n for n in fr.notes)
+
+
+def test_photos_smaller_than_the_weights_size_keep_the_measured_no_cost_size(bundled_weights):  # noqa: F811
+    _, _, native = bundled_weights
+    assert fine_tune_size(native, 160.0) == fine_tune_size(native, 200.0) == NO_COST_SIZE == 160
+    assert fine_tune_size(native, 120.0) == fine_tune_size(native, 500.0) == native
+    fr = first_run(RunConfig(), 160.0)
+    assert fr.config.data.image_size == 160 and f"the weights' {native} px costs more time" in fr.line
 
 
 def test_keys_the_user_set_stay_and_a_budget_keeps_its_epochs(bundled_weights):  # noqa: F811

@@ -41,6 +41,17 @@ def test_new_dataset_of_photos_gets_the_fine_tune_and_a_visible_switch(qtbot, se
     assert session.config.train.lr == 5e-4 and not session.from_scratch
 
 
+def test_another_dataset_decides_anew_after_an_untouched_first_run(qtbot, session, photos, shapes_dir,
+                                                                   bundled_weights):  # noqa: F811
+    with qtbot.waitSignal(session.first_run_changed, timeout=60_000):
+        assert session.open_dataset(str(photos))
+    assert session.config.model.pretrained != "none"
+    with qtbot.waitSignal(session.dataset_changed, timeout=60_000):
+        assert session.open_dataset(str(shapes_dir))            # 32-px images: trained from scratch
+    assert (session.config.model.arch, session.config.model.pretrained) == ("resnet18", "none")
+    assert session.config.data.image_size == RunConfig().data.image_size and session.first_run_line == ""
+
+
 def test_a_recipe_with_its_own_model_or_tiny_images_are_left_alone(qtbot, session, photos, shapes_dir,
                                                                    bundled_weights):  # noqa: F811
     session.set_option("model.arch", "mobilenet_v3_small")

@@ -198,9 +198,12 @@ class Session(QObject):
             return False
         root = str(Path(path).expanduser())
         kept = load_working(root) if self.autosave else None   # this dataset's own working recipe
+        base = self.config
+        if self._first_run is not None and base == self._first_run[1]:
+            base = self._first_run[0]   # the previous dataset's first-run fine-tune, untouched: decide anew
         before = self.config.data.path
         other = bool(before) and Path(before).expanduser().resolve() != Path(root).resolve()
-        start = kept or (default_config().set("runs_dir", self.config.runs_dir) if other else self.config)
+        start = kept or (default_config().set("runs_dir", self.config.runs_dir) if other else base)
         cfg = start.set("data.path", root)
         self.set_config(cfg)
         if self.dataset is not None or self.stats is not None:
