@@ -180,8 +180,9 @@ class DataView(QWidget):
         if ev.job is JobKind.SCAN:
             self.clear()
             self.summary.setText(f"<span style='color:#b42318'><b>{html.escape(self.session.config.data.path)}"
-                                 f"</b> cannot be used: {html.escape(ev.message)}</span><br>Open another folder "
-                                 "with one sub-folder per class (Help &gt; Folder layouts shows examples).")
+                                 f"</b> cannot be used: {html.escape(ev.message)}</span><br>Open a folder with one "
+                                 "sub-folder of images per class (ants/, bees/ ...), optionally inside train/ "
+                                 "and valid/.")
 
     def clear(self) -> None:
         """Nothing of a previous dataset on screen: charts, thumbnails, health report and preview."""
