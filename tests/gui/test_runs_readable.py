@@ -46,6 +46,13 @@ def test_a_long_value_does_not_hide_the_other_runs_column(qtbot, session):
     qtbot.waitUntil(lambda: d.columnViewportPosition(2) >= 0)
     assert d.columnViewportPosition(2) < d.viewport().width()           # the second run's column is on screen
     row = [d.item(r, 0).text() for r in range(d.rowCount())].index("reasons")
+    rows_hist = [{"epoch": e, "train_loss": 1.0, "valid_loss": 1.2, "accuracy": 0.5} for e in range(3)]
+    from workbench.gui.views.results_view import draw_history
+    draw_history(view.loss_plot, view.acc_plot, [("a-very-long-run-name-20261206-053012", rows_hist),
+                                                 ("a-very-long-run-name-20261206-061544", rows_hist)])
+    qtbot.wait(10)
+    for plot in (view.loss_plot, view.acc_plot):     # long run names in the legend never widen the plot
+        assert plot.getPlotItem().sceneBoundingRect().width() <= plot.viewport().width() * 1.03
     col = [d.horizontalHeaderItem(c).text() for c in range(d.columnCount())].index("a")
     assert "reason 7" in d.item(row, col).toolTip()                     # the whole value in the tooltip
 

@@ -157,6 +157,10 @@ def draw_history(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, runs: list[t
     for p in (loss_plot, acc_plot):
         p.clear()
     single = len(runs) == 1
+    for p in (loss_plot, acc_plot):   # run names are long: one per row, so the legend never widens the plot
+        legend = p.getPlotItem().legend
+        if legend is not None:
+            legend.setColumnCount(4 if single else 1)
     n_epochs = max((len(h) for _, h in runs), default=0)
     for p in (loss_plot, acc_plot):
         # whole epochs only: every epoch up to 10, then labels every 5 with a tick per epoch
