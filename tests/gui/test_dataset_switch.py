@@ -27,7 +27,8 @@ def test_another_dataset_starts_from_the_defaults_not_the_last_suggestion(qtbot,
     assert session.config == expect and session.config.reasons == () and session.config.train.budget_minutes == 0
 
 
-def test_a_new_folder_clears_the_old_dataset_and_an_empty_one_says_why(qtbot, shapes_dir, tmp_path):
+def test_a_new_folder_clears_the_old_dataset_and_an_empty_one_says_why(qtbot, shapes_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))   # its recent folders stay its own
     win = main_window(qtbot)
     s, view = win.session, win.data_view
     _open(qtbot, s, shapes_dir)
