@@ -21,6 +21,8 @@ def test_sidebar_run_names_keep_their_distinct_part(qtbot, tmp_path):
     assert fm.horizontalAdvance(names[0]) > width          # too long for the sidebar: they are cut ...
     shown = [fm.elidedText(n, win.runs.textElideMode(), width) for n in names]
     assert len(set(shown)) == 3 and all("…" in s for s in shown)    # ... but stay distinct
+    # the items are as wide as the list (so the view cuts the text in the middle instead of clipping its end)
+    assert win.runs.visualItemRect(win.runs.item(0)).width() <= win.runs.viewport().width()
     assert names[1] in win.runs.item(1).toolTip()
 
 
