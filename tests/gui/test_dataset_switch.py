@@ -27,7 +27,8 @@ def test_another_dataset_starts_from_the_defaults_not_the_last_suggestion(qtbot,
     assert session.config == expect and session.config.reasons == () and session.config.train.budget_minutes == 0
 
 
-def test_a_new_folder_clears_the_old_dataset_and_an_empty_one_says_why(qtbot, shapes_dir, tmp_path):
+def test_a_new_folder_clears_the_old_dataset_and_an_empty_one_says_why(qtbot, shapes_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))   # its recent folders stay its own
     win = main_window(qtbot)
     s, view = win.session, win.data_view
     _open(qtbot, s, shapes_dir)
@@ -47,5 +48,23 @@ def test_a_new_folder_clears_the_old_dataset_and_an_empty_one_says_why(qtbot, sh
     qtbot.waitUntil(lambda: not s.busy, timeout=60_000)
     assert win.error_box is None                         # no "Job failed" dialog
     assert "cannot be used" in view.summary.text() and str(empty) in view.summary.text()
+    assert "DatasetError" not in view.summary.text() and "no class sub-folders" in view.summary.text()
     assert view.counts_plot.getPlotItem().items == [] and view.thumbs.rowCount() == 0
+    assert view.counts_plot.getPlotItem().getAxis("left")._tickLevels is None     # no class names left
     assert view.class_combo.count() == 0 and s.dataset is None
+
+
+def test_the_augmentation_preview_empties_while_another_folder_opens(qtbot, session, shapes_dir, tmp_path):
+    from workbench.gui.views.augment_preview import AugmentPreview
+    view = AugmentPreview(session)
+    qtbot.addWidget(view)
+    _open(qtbot, session, shapes_dir)
+    with qtbot.waitSignal(view.refreshed, timeout=30_000):
+        view.refresh_now()
+    assert not view.cells[0][0].pixmap().isNull()
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    session.open_dataset(empty)
+    view.refresh_now()
+    assert all(cell.pixmap().isNull() for row in view.cells for cell in row)
+    qtbot.waitUntil(lambda: not session.busy, timeout=60_000)

@@ -167,3 +167,23 @@ def test_retrain_with_changes_starts_visibly_and_ends_on_a_before_after(session,
     win.show_page("results")
     win.session.job_started.emit(JobKind.TRAIN)
     assert win.current_page() == "train"
+
+
+def test_accepting_several_audit_suggestions_is_one_undo(session, qtbot, tmp_path):
+    from workbench.data import ChangeSet
+    from workbench.gui.views.audit_view import AuditView, issue_item
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    view = AuditView(session)
+    qtbot.addWidget(view)
+    view.changes.open_root(str(root))
+    view.classes = ("circle", "square", "triangle")
+    files = sorted((root / "train" / "circle").glob("*.png"))[:2]
+    issues = [{"path": str(f), "rank": i + 1, "given": "circle", "suggested": s, "self_confidence": 0.1,
+               "suggested_prob": 0.8} for i, (f, s) in enumerate(zip(files, ("square", "triangle")))]
+    view.gallery.set_items([issue_item(r) for r in issues])
+    view.gallery.select_rows([0, 1])
+    assert view.accept_selected()
+    got = {Path(e["path"]).name: e["new_class"] for e in ChangeSet.load(root).entries}
+    assert got == {files[0].name: "square", files[1].name: "triangle"}
+    assert view.changes.undo() and ChangeSet.load(root).entries == []      # one Ctrl+Z takes back both
+    assert "2 images" in view.status.text()

@@ -21,6 +21,8 @@ def test_sidebar_run_names_keep_their_distinct_part(qtbot, tmp_path):
     assert fm.horizontalAdvance(names[0]) > width          # too long for the sidebar: they are cut ...
     shown = [fm.elidedText(n, win.runs.textElideMode(), width) for n in names]
     assert len(set(shown)) == 3 and all("…" in s for s in shown)    # ... but stay distinct
+    # the items are as wide as the list (so the view cuts the text in the middle instead of clipping its end)
+    assert win.runs.visualItemRect(win.runs.item(0)).width() <= win.runs.viewport().width()
     assert names[1] in win.runs.item(1).toolTip()
 
 
@@ -46,6 +48,13 @@ def test_a_long_value_does_not_hide_the_other_runs_column(qtbot, session):
     qtbot.waitUntil(lambda: d.columnViewportPosition(2) >= 0)
     assert d.columnViewportPosition(2) < d.viewport().width()           # the second run's column is on screen
     row = [d.item(r, 0).text() for r in range(d.rowCount())].index("reasons")
+    rows_hist = [{"epoch": e, "train_loss": 1.0, "valid_loss": 1.2, "accuracy": 0.5} for e in range(3)]
+    from workbench.gui.views.results_view import draw_history
+    draw_history(view.loss_plot, view.acc_plot, [("a-very-long-run-name-20261206-053012", rows_hist),
+                                                 ("a-very-long-run-name-20261206-061544", rows_hist)])
+    qtbot.wait(10)
+    for plot in (view.loss_plot, view.acc_plot):     # long run names in the legend never widen the plot
+        assert plot.getPlotItem().sceneBoundingRect().width() <= plot.viewport().width() * 1.03
     col = [d.horizontalHeaderItem(c).text() for c in range(d.columnCount())].index("a")
     assert "reason 7" in d.item(row, col).toolTip()                     # the whole value in the tooltip
 
@@ -66,6 +75,7 @@ def test_results_say_which_loss_and_use_the_train_pages_colours(qtbot, session):
     rv.set_loss_kind(0.1)
     assert "plain cross-entropy" in rv.names["valid_loss"].text()
     assert "label smoothing 0.1" in rv.loss_plot.getPlotItem().titleLabel.text
+    assert "stays above the plain cross-entropy" in rv.loss_plot.toolTip()
     rv.set_loss_kind(0.0)
     assert "as in the headline" in rv.loss_plot.getPlotItem().titleLabel.text
 

@@ -101,3 +101,31 @@ def test_tta_gain_has_its_count_and_uncertainty_and_the_empty_plot_a_sane_range(
     v.reset()
     (x0, x1), (y0, y1) = v.plot.getPlotItem().viewRange()
     assert -0.1 <= x0 and x1 <= 1.1 and -0.1 <= y0 and y1 <= 1.1
+
+
+def test_keyboard_focus_has_a_visible_two_pixel_ring(qtbot):
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QLineEdit, QPushButton, QVBoxLayout, QWidget
+    from workbench.gui.widgets.common import resource
+    box = QWidget()
+    box.setStyleSheet(resource("style.qss").read_text(encoding="utf-8"))
+    lay = QVBoxLayout(box)
+    button, edit = QPushButton("Compute TTA"), QLineEdit("text")
+    lay.addWidget(button)
+    lay.addWidget(edit)
+    qtbot.addWidget(box)
+    box.show()
+    qtbot.waitExposed(box)
+    ring = QColor("#2563eb")
+
+    def ring_pixels(w) -> int:
+        img = w.grab().toImage()
+        return sum(1 for x in range(img.width()) for y in range(img.height())
+                   if abs(img.pixelColor(x, y).red() - ring.red()) < 30
+                   and abs(img.pixelColor(x, y).green() - ring.green()) < 30
+                   and abs(img.pixelColor(x, y).blue() - ring.blue()) < 30)
+    for w in (button, edit):
+        w.setFocus()
+        qtbot.waitUntil(w.hasFocus)
+        perimeter = 2 * (w.width() + w.height())
+        assert ring_pixels(w) >= 1.6 * perimeter, type(w).__name__   # two pixels wide all round

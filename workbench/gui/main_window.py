@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.runs = QListWidget()
         self.runs.setObjectName("runs")
         self.runs.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names share a prefix: keep both ends
+        self.runs.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.runs.itemActivated.connect(self._on_run_item)
         self.runs.itemClicked.connect(self._on_run_item)
         self.stack = QStackedWidget()
@@ -280,6 +281,7 @@ class MainWindow(QMainWindow):
         self.runs.clear()
         for info in infos:
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
+            item.setSizeHint(QSize(10, self.runs.fontMetrics().height() + 6))  # as wide as the list: cut, not clipped
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
             status = getattr(info, "status", "")
             note = getattr(info, "note", "")

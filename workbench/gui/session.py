@@ -173,8 +173,12 @@ class Session(QObject):
         defaults = {k: v for k, _, v in iter_fields(RunConfig())}
         skip = ("data.path", "schema_version", "reasons")
         keys = [k for k, _, v in iter_fields(cfg) if k not in skip and v != defaults[k]]
-        as_cli, _ = pretrained_defaults(RunConfig().with_overrides([f"{k}={_fmt(cfg.get(k))}" for k in keys]), keys)
-        keys += [k for k, _, v in iter_fields(as_cli) if k not in skip and k not in keys and v != cfg.get(k)]
+        try:  # what the CLI makes of those keys: anything it changes on its own is set explicitly too
+            as_cli, _ = pretrained_defaults(RunConfig().with_overrides([f"{k}={_fmt(cfg.get(k))}" for k in keys]),
+                                            keys)
+            keys += [k for k, _, v in iter_fields(as_cli) if k not in skip and k not in keys and v != cfg.get(k)]
+        except ConfigError:
+            pass
         parts = ["workbench", "train", _quote(cfg.data.path or "DATASET")]
         for key, _, value in iter_fields(cfg):
             if key in keys:

@@ -228,13 +228,12 @@ class AuditView(QWidget):
         return self.changes.apply(action, list(paths), new_class, self.classes or None)
 
     def accept_selected(self) -> bool:
-        """Relabel each selected image to its suggested class (not when the ranking is unreliable)."""
+        """Relabel each selected image to its suggested class (one action: one Ctrl+Z undoes it); not when
+        the ranking is unreliable."""
         if not self.reliable:
             return False
-        ok = False
-        for it in self.gallery.selected_items():
-            ok = self.changes.apply("relabel", [it.path], it.extra["suggested"], self.classes or None) or ok
-        return ok
+        return self.changes.apply_each([("relabel", it.path, it.extra["suggested"])
+                                        for it in self.gallery.selected_items()], self.classes or None)
 
     def _refresh_marks(self) -> None:
         self.gallery.model.set_marks(self.changes.marks(self.gallery.paths()))

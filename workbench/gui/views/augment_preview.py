@@ -147,6 +147,9 @@ class AugmentPreview(QWidget):
     @Slot()
     def refresh_now(self) -> None:
         if not self.paths:
+            for row in self.cells:       # nothing of a previous dataset stays in the grid
+                for cell in row:
+                    cell.clear()
             self.status.setText("Open a dataset to preview augmentations.")
             return
         if self._busy:

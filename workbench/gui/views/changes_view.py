@@ -109,12 +109,18 @@ class ChangesView(QWidget):
 
     def apply(self, action: str, paths: list[str], new_class: str = "", classes: tuple | None = None) -> bool:
         """Relabel / quarantine / keep the given files and save the sidecar (new_class must be in classes)."""
+        return self.apply_each([(action, p, new_class) for p in paths], classes)
+
+    def apply_each(self, changes: list[tuple[str, str, str]], classes: tuple | None = None) -> bool:
+        """(action, path, new class) per file as ONE action (one Ctrl+Z undoes them all), e.g. accepting
+        each selected image's own suggested class; the sidecar is saved once."""
         cs = self.changeset
-        if cs is None or not paths:
+        if cs is None or not changes:
             return False
+        action = changes[0][0]
         try:
             with cs.action():        # one action: one Ctrl+Z undoes it for every file
-                for p in paths:
+                for action, p, new_class in changes:
                     if action == "relabel":
                         cs.relabel(p, new_class, classes)
                     elif action == "quarantine":

@@ -172,13 +172,19 @@ class DataView(QWidget):
         if ev.job is JobKind.SCAN:
             self.clear()
             self.summary.setText(f"<span style='color:#b42318'><b>{html.escape(self.session.config.data.path)}"
-                                 f"</b> cannot be used: {html.escape(ev.message)}</span><br>Open another folder "
-                                 "with one sub-folder per class (Help &gt; Folder layouts shows examples).")
+                                 f"</b> cannot be used: {html.escape(_sentence(ev))}</span><br>Open a folder with one "
+                                 "sub-folder of images per class (ants/, bees/ ...), optionally inside train/ "
+                                 "and valid/.")
 
     def clear(self) -> None:
         """Nothing of a previous dataset on screen: charts, thumbnails, health report and preview."""
-        for plot in (self.counts_plot, self.sizes_plot):
-            plot.getPlotItem().clear()
+        for plot in (self.counts_plot, self.sizes_plot):   # bars, class names, axis titles and ranges
+            item = plot.getPlotItem()
+            item.clear()
+            item.getAxis("left").setTicks(None)
+            item.setLabel("left", "")
+            item.setLabel("bottom", "")
+            item.enableAutoRange()
         self.class_combo.clear()
         self.thumbs.set_paths([])
         self.health_panel.clear()
@@ -241,3 +247,10 @@ class DataView(QWidget):
     def _fill_health(self, problems: list) -> None:
         skipped = self.health_panel.fill(problems)
         self.tabs.setTabText(2, f"Health report ({skipped} skipped)")
+
+
+def _sentence(ev) -> str:
+    """The error's own sentence, without the exception's type name or the folder repeated before it."""
+    text = str(ev.error) if ev.error is not None else ev.message
+    root = ev.error.args[0].split(": ", 1)[0] if ev.error is not None and ev.error.args else ""
+    return text.split(": ", 1)[1] if root and text.startswith(root + ": ") and Path(root).is_absolute() else text

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QInputDialog,
-                               QLabel, QListView, QMenu, QPushButton, QSizePolicy, QVBoxLayout,
-                               QWidget)
+from PySide6.QtGui import QFontMetrics, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComboBox, QHBoxLayout,
+                               QInputDialog, QLabel, QListView, QMenu, QPushButton, QSizePolicy,
+                               QVBoxLayout, QWidget)
 
 from ..jobs import submit
 from ..widgets.thumbs import square_pixmap
@@ -25,10 +25,10 @@ from .image_viewer import THUMB, _safe_thumbnail, load_thumbnail, to_qimage  # n
 KEYS = {Qt.Key.Key_R: "relabel", Qt.Key.Key_Q: "quarantine", Qt.Key.Key_K: "keep"}
 
 
-def _short_name(path: str, keep: int = 18) -> str:
-    """The file name, its middle cut when long (the start and the end tell files apart)."""
-    name = Path(path).name
-    return name if len(name) <= keep else f"{name[:keep // 2 - 1]}…{name[-(keep // 2):]}"
+def _short_name(path: str, width: int = THUMB + 16) -> str:
+    """The file name cut in the middle to ``width`` pixels of the app's font (its start and end tell
+    files apart), so the view never has to cut it again."""
+    return QFontMetrics(QApplication.font()).elidedText(Path(path).name, Qt.TextElideMode.ElideMiddle, width)
 
 
 @dataclass

@@ -125,9 +125,12 @@ class ResultsView(QWidget):
         self.names["valid_loss"].setText("Validation loss\n(plain cross-entropy)")
         self.names["valid_loss"].setToolTip("Mean cross-entropy of the validation predictions of the model shown "
                                             "(no label smoothing)")
-        curve = (f"the training loss: cross-entropy with label smoothing {smoothing:g}, higher than plain"
-                 if smoothing > 0 else "cross-entropy, as in the headline")
-        self.loss_plot.setTitle(f"Loss per epoch ({curve})", color="#333")
+        short = f"label smoothing {smoothing:g}" if smoothing > 0 else "cross-entropy, as in the headline"
+        self.loss_plot.setTitle(f"Loss per epoch ({short})", color="#333")
+        self.loss_plot.setToolTip(
+            f"The loss the run trained with: cross-entropy with label smoothing {smoothing:g}, which stays above "
+            "the plain cross-entropy of the headline" if smoothing > 0 else
+            "Plain cross-entropy per epoch, the same quantity as the headline's validation loss")
 
     def set_report(self, report: list[dict]) -> None:
         t = self.table
@@ -154,6 +157,10 @@ def draw_history(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, runs: list[t
     for p in (loss_plot, acc_plot):
         p.clear()
     single = len(runs) == 1
+    for p in (loss_plot, acc_plot):   # run names are long: one per row, so the legend never widens the plot
+        legend = p.getPlotItem().legend
+        if legend is not None:
+            legend.setColumnCount(4 if single else 1)
     n_epochs = max((len(h) for _, h in runs), default=0)
     for p in (loss_plot, acc_plot):
         # whole epochs only: every epoch up to 10, then labels every 5 with a tick per epoch
