@@ -1,0 +1,1 @@
+"""Auditing a dataset: label issues (out-of-fold), near-duplicates, train / valid leaks."""

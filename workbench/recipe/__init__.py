@@ -1,0 +1,1 @@
+"""Recipes chosen for the user: built-in presets, the first run's fine-tune, the defaults that come with pretrained weights, the app's working recipe per dataset, and the suggester (the RunConfig itself is workbench.config)."""
