@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import cpu_kind, cpu_model  # noqa: E402
-from workbench.speed_store import forget_probes  # noqa: E402
+from workbench.train.speed_store import forget_probes  # noqa: E402
 
 
 BUSY = "import time\nt = time.time()\nwhile time.time() - t < {s}:\n    pass\n"

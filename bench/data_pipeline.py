@@ -30,7 +30,7 @@ ensure_repo_on_path()
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from workbench.augment import BatchAugment  # noqa: E402
+from workbench.data.augment import BatchAugment  # noqa: E402
 from workbench.config import AugmentConfig  # noqa: E402
 from workbench.data.cache import PresizeCache  # noqa: E402
 from workbench.data.loader import BatchLoader  # noqa: E402

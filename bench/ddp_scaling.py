@@ -30,7 +30,7 @@ def worker(args: argparse.Namespace) -> None:
     from workbench.config import RunConfig
     from workbench.data import open_dataset
     from workbench.data.pipeline import build_loaders
-    from workbench.device import pick_device, pick_precision, set_threads
+    from workbench.runtime.device import pick_device, pick_precision, set_threads
     from workbench.train import distributed
     from workbench.train.run import build_trainer
     import torch

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import cpu_kind, cpu_model, data_or_demo  # noqa: E402
-from workbench.recipes import DEMO_OVERRIDES  # noqa: E402
+from workbench.recipe.presets import DEMO_OVERRIDES  # noqa: E402
 
 
 def train(data: str, out: Path, sets: dict) -> dict:

@@ -3,7 +3,7 @@
     python bench/job_priority.py [--steps 12] [--compete 1,2] [--size 64] [--modes nice,nice+adapt,idle,normal]
 
 Runs the same work (resnet18 forward + backward + AdamW step on a random batch of 32, the size of
-the demo recipe) in a ``workbench.procjob.JobProcess`` at nice +10 (the default), SCHED_IDLE and
+the demo recipe) in a ``workbench.runtime.procjob.JobProcess`` at nice +10 (the default), SCHED_IDLE and
 normal priority, and at nice +10 with the trainer's thread-count adaptation
 (``workbench.train.cpu_threads.AdaptiveThreads``, ``nice+adapt``), each while ``--compete`` CPU-bound
 processes at normal priority run beside it, and reports steps/s, the thread counts the steps ran
@@ -70,7 +70,7 @@ def measure(mode: str, steps: int, size: int, compete: int, interval: float = 3.
     """``mode``: nice, idle or normal (the job process's priority), ``+adapt`` for the thread-count
     adaptation (e.g. ``nice+adapt``)."""
     import functools
-    from workbench.procjob import CpuShare, JobProcess
+    from workbench.runtime.procjob import CpuShare, JobProcess
     priority, _, adapt = mode.partition("+")
     rivals = [subprocess.Popen([sys.executable, "-c", BURN], stdin=subprocess.PIPE, text=True) for _ in range(compete)]
     proc = JobProcess(warm_modules=("torch", "torchvision"), background=priority)

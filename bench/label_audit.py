@@ -35,13 +35,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import print_header  # noqa: E402
-from workbench import near_dups as nd  # noqa: E402
-from workbench.audit import estimate_seconds, run_audit  # noqa: E402
-from workbench.calibration import calibrate_run  # noqa: E402
+from workbench.audit import near_dups as nd  # noqa: E402
+from workbench.audit.labels import estimate_seconds, run_audit  # noqa: E402
+from workbench.analysis.calibration import calibrate_run  # noqa: E402
 from workbench.config import RunConfig  # noqa: E402
 from workbench.data import open_dataset  # noqa: E402
-from workbench.interpret import Predictions, interpret_run, predict_loader, top_losses  # noqa: E402
-from workbench.leaks import embed_paths, run_embedder  # noqa: E402
+from workbench.analysis.interpret import Predictions, interpret_run, predict_loader, top_losses  # noqa: E402
+from workbench.audit.leaks import embed_paths, run_embedder  # noqa: E402
 
 
 def noisy_copy(src: Path, dst: Path, share: float, seed: int) -> set[str]:
@@ -140,7 +140,7 @@ def main() -> None:
         t_train = time.perf_counter() - t0
         print(f"one training run: {t_train:.1f} s, valid accuracy {res.metrics.get('valid_accuracy')}")
         # (b) in-sample loss of the final model on the training images
-        from workbench.interpret import open_valid
+        from workbench.analysis.interpret import open_valid
         model, info, bundle, dev, prec = open_valid(res.run_dir)
         tr = predict_loader(model, _plain(bundle), bundle.cache.paths, dev, prec, info.classes)
         ranked_b = [tr.paths[i] for i in top_losses(tr)]
@@ -182,8 +182,8 @@ def noise_part(args, cfg, res, t_train, tr, flipped, k, ranked_b, ranked_c) -> N
 
 def compare_recipes(args) -> None:
     """precision@k of the default audit (folds from the weights on disk) and of folds from scratch."""
-    from workbench.audit import audit_recipe, describe_recipe
-    from workbench.first_run import median_short_side
+    from workbench.audit.labels import audit_recipe, describe_recipe
+    from workbench.recipe.first_run import median_short_side
     print_header("label audit: default recipe vs from scratch")
     src = Path(args.data)
     work = Path(tempfile.mkdtemp(prefix="label_audit_"))

@@ -20,9 +20,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.config import RunConfig  # noqa: E402
-from workbench.device import cpu_kind  # noqa: E402
-from workbench.models import create_model  # noqa: E402
-from workbench.predict import build_meta, torch_predictor  # noqa: E402
+from workbench.runtime.device import cpu_kind  # noqa: E402
+from workbench.models.build import create_model  # noqa: E402
+from workbench.inference.predict import build_meta, torch_predictor  # noqa: E402
 
 
 def make_folder(root: Path, n: int, w: int, h: int) -> list[str]:
@@ -44,7 +44,7 @@ def make_folder(root: Path, n: int, w: int, h: int) -> list[str]:
 def preprocess_only(pred, paths, size: int, batch: int = 64) -> tuple[float, float]:
     """Images/s of the two preprocessing paths alone (decode + resize + crop + normalize, no model)."""
     from torchvision import transforms as T
-    from workbench.predict import decode_paths
+    from workbench.inference.predict import decode_paths
     tf = T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(),
                     T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The measurements behind the suggester's rules (workbench/suggest.py), side by side in one run.
+"""The measurements behind the suggester's rules (workbench/recipe/suggest.py), side by side in one run.
 
 Each variant is `workbench train` in a subprocess on the same data, once per seed (--seeds); accuracy
 (of the best epoch, as the run reports it) and wall time are printed per seed, then the mean and range
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import cpu_kind, cpu_model, data_or_demo  # noqa: E402
-from workbench.recipes import DEMO_OVERRIDES  # noqa: E402
+from workbench.recipe.presets import DEMO_OVERRIDES  # noqa: E402
 
 
 def train(data: str, out: Path, sets: dict) -> tuple[float, dict]:

@@ -26,9 +26,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from workbench.config import RunConfig  # noqa: E402
-from workbench.device import (autocast, cpu_kind, describe, pick_device, pick_precision,  # noqa: E402
+from workbench.runtime.device import (autocast, cpu_kind, describe, pick_device, pick_precision,  # noqa: E402
                               set_threads)
-from workbench.models import create_model  # noqa: E402
+from workbench.models.build import create_model  # noqa: E402
 from workbench.train.optim import make_optimizer  # noqa: E402
 
 

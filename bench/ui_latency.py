@@ -152,11 +152,11 @@ def main() -> int:
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> int:
-    from workbench.events import EpochEnd
+    from workbench.runtime.events import EpochEnd
     from workbench.gui.app import make_app
     from workbench.gui.main_window import MainWindow
     from workbench.gui.session import Session
-    from workbench.recipes import demo_recipe
+    from workbench.recipe.presets import demo_recipe
 
     os.environ.setdefault("WORKBENCH_HOME", str(tmp / "home"))
     if args.dataset:

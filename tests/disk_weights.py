@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench import pretrained, weights
+from workbench.recipe import pretrained
+
+from workbench.models import weights
 
 ARCH, TAG, NATIVE = "timm/test_efficientnet", "TEST", 224
 

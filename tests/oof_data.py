@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.interpret import Predictions
+from workbench.analysis.interpret import Predictions
 
 
 def make_oof(acc: float, n_classes: int = 10, n: int = 200, seed: int = 0) -> Predictions:
@@ -23,7 +23,7 @@ def make_oof(acc: float, n_classes: int = 10, n: int = 200, seed: int = 0) -> Pr
 def audit_result(root: Path, acc: float, n_classes: int = 3, n: int = 30):
     """A completed AuditResult over real image files under ``root`` whose out-of-fold accuracy is ``acc``."""
     from PIL import Image
-    from workbench.audit import AuditResult, rank_label_issues
+    from workbench.audit.labels import AuditResult, rank_label_issues
     p = make_oof(acc, n_classes, n)
     paths = []
     for i in range(n):

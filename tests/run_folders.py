@@ -22,7 +22,7 @@ def make_run(runs: Path, name: str, acc: float, data: str = "/data/a") -> Path:
 @contextmanager
 def held_by_other_process(run: Path):
     """The run's .lock held by another process, as a training would hold it."""
-    code = ("import sys; from workbench.locks import run_folder_lock\n"
+    code = ("import sys; from workbench.runtime.locks import run_folder_lock\n"
             f"with run_folder_lock({str(run)!r}):\n    print('held', flush=True); sys.stdin.read()")
     p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                          env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": ""})

@@ -57,7 +57,7 @@ def shoot(args: argparse.Namespace, tmp: Path) -> int:
     from workbench.gui.app import make_app
     from workbench.gui.main_window import MainWindow
     from workbench.gui.session import Session
-    from workbench.recipes import demo_recipe
+    from workbench.recipe.presets import demo_recipe
 
     app = make_app()
     dataset = demo_path()

@@ -48,7 +48,7 @@ def train_demo_runs(runs_dir: Path, epochs: int, kind: str = "shapes") -> list[P
     from workbench.train.run import train
     data, size = dataset(kind, runs_dir)
     if kind == "demo":  # the demo recipe, and the same with MixUp, for the comparison page
-        from workbench.recipes import demo_recipe
+        from workbench.recipe.presets import demo_recipe
         base = demo_recipe(data, runs_dir).set("train.epochs", epochs).set("tta.n", 2)
         recipes = [base.set("name", "demo-recipe"), base.set("name", "demo-mixup").set("tricks.mixup", 0.4)]
     else:

@@ -23,7 +23,7 @@ else:  # pragma: no cover
 import tomli_w
 
 from .errors import BadInput
-from .atomic import atomic_write_text
+from .runtime.atomic import atomic_write_text
 
 SCHEMA_VERSION = 3
 
@@ -290,7 +290,7 @@ def norm_stats(cfg: "RunConfig") -> tuple[tuple, tuple]:
     m = cfg.model
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     if m.pretrained.lower() != "none" and not (m.mean and m.std):
-        from .weights import WeightsError, spec as weights_spec
+        from .models.weights import WeightsError, spec as weights_spec
         try:
             s = weights_spec(m.arch, m.pretrained)
             mean, std = s.mean, s.std
@@ -315,8 +315,8 @@ def with_norm(cfg: "RunConfig") -> "RunConfig":
 def model_problems(m: ModelConfig) -> list[str]:
     """Architecture typos (with suggestions), an unknown weights tag, an unusable weights file.
     (models and weights import torch: loaded here, when a recipe is validated, not with the config.)"""
-    from .models import arch_problem
-    from .weights import tags as weights_tags
+    from .models.build import arch_problem
+    from .models.weights import tags as weights_tags
     problem = arch_problem(m.arch)
     if problem:
         return [f"model.arch: {problem}"]
@@ -338,7 +338,7 @@ def model_problems(m: ModelConfig) -> list[str]:
             hint = f"one of none, {', '.join(tags)}" if tags else "none (this model has no pretrained weights)"
             out.append(f"model.pretrained: '{m.pretrained}' is not a weights tag of {m.arch}; use {hint}")
         else:  # weights on this machine must load (missing ones are the weights store's business)
-            from .weights import cached_path
+            from .models.weights import cached_path
             path = cached_path(m.arch, m.pretrained)
             if path is not None:
                 st = path.stat()
@@ -351,7 +351,7 @@ def model_problems(m: ModelConfig) -> list[str]:
 
 @functools.lru_cache(maxsize=32)
 def _weights_file_problem(arch: str, path: str, size: int, mtime_ns: int, allow_partial: bool = False) -> str:
-    from .models import ModelError, check_weights_file
+    from .models.build import ModelError, check_weights_file
     try:
         check_weights_file(arch, path, allow_partial)
     except ModelError as e:

@@ -98,7 +98,7 @@ def test_killed_audit_resumes_from_its_finished_folds(tmp_path):
 
 def test_a_weak_ranking_is_said_before_the_suspects(tmp_path, monkeypatch, capsys):
     from oof_data import audit_result
-    from workbench import audit
+    from workbench.audit import labels as audit
     data, _ = make_noisy_colours(tmp_path / "colours", n=12, n_flip=1, seed=2)
     weak = audit_result(tmp_path / "weak", 0.40)
     monkeypatch.setattr(audit, "estimate_seconds", lambda cfg, k, n: 1.0)

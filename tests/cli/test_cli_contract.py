@@ -12,7 +12,7 @@ import torch
 
 from workbench.cli import main
 from workbench.cli import train_cmd
-from workbench.events import BatchEnd
+from workbench.runtime.events import BatchEnd
 
 SETS = ["--set", "data.image_size=32", "--set", "data.batch_size=16", "--set", "train.epochs=2",
         "--set", "train.threads=1", "--set", "model.arch=resnet18", "--set", "train.lr=0.003"]
@@ -159,8 +159,8 @@ def test_lr_find_and_crossval_check_the_setup_first(command, tmp_path, shapes_di
 
 def test_threads_above_the_cores_are_capped_with_a_note_and_sigterm_still_stops(tmp_path, shapes_dir, monkeypatch,
                                                                                capsys):
-    import workbench.device as device_mod
-    from workbench.events import FitStarted
+    import workbench.runtime.device as device_mod
+    from workbench.runtime.events import FitStarted
     monkeypatch.setattr(device_mod, "available_cores", lambda: 2)
     seen = []
 
@@ -192,7 +192,7 @@ def test_disk_full_is_its_message_without_a_traceback(tmp_path, shapes_dir, monk
     import collections
     import shutil as shutil_mod
 
-    from workbench import atomic
+    from workbench.runtime import atomic
     out = tmp_path / "run"
     real = shutil_mod.disk_usage
     usage = collections.namedtuple("usage", "total used free")

@@ -8,10 +8,10 @@ import workbench.cli.inspect_cmd as inspect_cmd
 from workbench.cli import main
 from workbench.data.scan import DatasetError
 from workbench.errors import BadInput, Failure
-from workbench.export import ExportError, ExportFailed
+from workbench.inference.export import ExportError, ExportFailed
 from workbench.train.checkpoint import CheckpointError
 from workbench.train.trainer import TrainingError
-from workbench.weights import WeightsError
+from workbench.models.weights import WeightsError
 
 
 @pytest.mark.parametrize("error, code", [

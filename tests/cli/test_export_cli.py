@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from trained_run import trained_run
-from workbench.calibration import read_temperature, scale
+from workbench.analysis.calibration import read_temperature, scale
 from workbench.cli import main
-from workbench.interpret import Predictions
+from workbench.analysis.interpret import Predictions
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +160,8 @@ def test_crossval_command(shapes_flat_dir, tmp_path, monkeypatch, capsys):
 def test_calibration_is_per_checkpoint(run_dir, tmp_path):
     """Exporting or evaluating last never changes the temperature an export of best applies."""
     import torch
-    from workbench.calibration import calibrate, calibration_file
-    from workbench.interpret import interpret_run
+    from workbench.analysis.calibration import calibrate, calibration_file
+    from workbench.analysis.interpret import interpret_run
     from workbench.train.checkpoint import load_checkpoint, save_checkpoint
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)

@@ -37,7 +37,7 @@ def test_lr_find_tests_the_recipe_train_would_use(bundled_weights, photos, tmp_p
                                                   scratch):  # noqa: F811
     """The rate is found for the first-run fine-tune `train` runs (not for resnet18 from scratch)."""
     import numpy as np
-    import workbench.lr_find as lf
+    import workbench.train.lr_find as lf
     arch, tag, _ = bundled_weights
     seen = []
     lrs = np.logspace(-7, 1, 30)

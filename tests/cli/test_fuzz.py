@@ -13,7 +13,7 @@ from synth import make_shapes_dataset
 from trained_run import trained_run
 from workbench.cli import main
 from workbench.config import RunConfig, iter_fields
-from workbench.export import ExportError, load_exported
+from workbench.inference.export import ExportError, load_exported
 
 SEED = 20261201
 KEYS = [k for k, _f, _v in iter_fields(RunConfig()) if k not in ("schema_version", "data.path", "runs_dir")]

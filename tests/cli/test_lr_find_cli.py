@@ -60,7 +60,7 @@ def test_ascii_plot_and_csv_text():
 def test_lr_find_cli_names_an_unusable_flat_curve(shapes_dir, tmp_path, capsys, monkeypatch):
     """A curve whose lowest point is at the first rates ('minimum' below the start LR) gets the same
     sentence the app shows, and no 'train with it' line."""
-    import workbench.lr_find as lf
+    import workbench.train.lr_find as lf
 
     lrs = 1e-7 * (1e8) ** (np.arange(100) / 99)
     smooth = 0.6931 + 0.0005 * np.log10(lrs / 1e-7) ** 2      # never falls

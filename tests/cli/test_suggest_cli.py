@@ -5,11 +5,11 @@ import argparse
 
 import pytest
 
-from workbench import suggest as suggest_mod
+from workbench.recipe import suggest as suggest_mod
 from workbench.cli import main
 from workbench.cli.common import load_config
 from workbench.config import RunConfig
-from workbench.suggest import parse_reasons
+from workbench.recipe.suggest import parse_reasons
 
 
 def _layouts(arch, size, batch, candidates, n_classes=10, **kw):
@@ -53,7 +53,7 @@ def test_suggest_prints_a_recipe_with_reasons(shapes_dir, tmp_path, capsys, fast
 def test_a_budget_suggestion_keeps_its_probe_for_the_run(shapes_dir, tmp_path, monkeypatch):
     # the suggestion probes the recipe it prints as the planner does; `train` of it finds that probe
     from workbench.config import with_norm
-    from workbench.speed_store import recalled_probe
+    from workbench.train.speed_store import recalled_probe
     monkeypatch.setattr(suggest_mod, "measure_speed", lambda arch, size, batch, n=10, **kw: 500.0 * (64 / size) ** 2)
     monkeypatch.setattr(suggest_mod, "measure_layouts", _layouts)
     rc = main(["suggest", str(shapes_dir), "--budget-minutes", "0.5", "--out", str(tmp_path / "r.toml")])

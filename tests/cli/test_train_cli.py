@@ -10,8 +10,8 @@ import torch
 
 from workbench.cli import main
 from workbench.cli import train_cmd
-from workbench.events import BatchEnd
-from workbench.runs import list_runs, load_model, load_run
+from workbench.runtime.events import BatchEnd
+from workbench.run.runs import list_runs, load_model, load_run
 
 SETS = ["--set", "data.image_size=32", "--set", "data.batch_size=16", "--set", "train.epochs=2",
         "--set", "train.threads=1", "--set", "model.arch=resnet18", "--set", "train.lr=0.003"]

@@ -12,7 +12,7 @@ import torch
 
 from trained_run import trained_run
 from workbench.cli import main
-from workbench.outputs import MANIFEST
+from workbench.runtime.outputs import MANIFEST
 
 
 @pytest.fixture(scope="module")

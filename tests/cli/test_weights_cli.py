@@ -10,7 +10,7 @@ import torch
 import torchvision
 
 from loopback import serve
-from workbench import weights
+from workbench.models import weights
 from workbench.cli import main
 
 ARCH = "mobilenet_v3_small"

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from audit_data import AUDIT_OVERRIDES, make_noisy_colours
-from workbench.audit import accept_suggestions, quick_recipe, run_audit
+from workbench.audit.labels import accept_suggestions, quick_recipe, run_audit
 from workbench.config import RunConfig
-from workbench.control import RunControl
+from workbench.runtime.control import RunControl
 from workbench.data import ChangeSet, open_dataset
-from workbench.events import EpochEnd, FitStarted
+from workbench.runtime.events import EpochEnd, FitStarted
 
 pytest.importorskip("cleanlab")
 
@@ -125,7 +125,7 @@ def cached_resnet18(tmp_path, monkeypatch):
     """resnet18 weights under the tag TEST, only in the local cache (no URL is reachable)."""
     import torch
     import torchvision
-    from workbench import weights
+    from workbench.models import weights
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     s = weights.WeightsSpec("resnet18", "TEST", "http://127.0.0.1:9/unreachable", "resnet18-test.pth",
                             mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
@@ -138,7 +138,7 @@ def cached_resnet18(tmp_path, monkeypatch):
 
 def test_quick_audit_and_leaks_use_a_cached_pretrained_backbone(cached_resnet18, tmp_path):
     from audit_data import plant_copies
-    from workbench.audit import leaks_only, pretrained_embedder
+    from workbench.audit.labels import leaks_only, pretrained_embedder
     cfg = RunConfig().with_overrides(["data.image_size=32", f"runs_dir={tmp_path / 'runs'}"])
     q = quick_recipe(cfg)
     assert q.model.pretrained == "TEST" and q.tricks.freeze_epochs == 1    # fine-tune defaults came along

@@ -10,7 +10,7 @@ import pytest
 
 from audit_data import AUDIT_OVERRIDES, make_noisy_colours
 from disk_weights import bundled_weights  # noqa: F401
-from workbench.audit import AuditResult, audit_recipe, describe_recipe, ranking_check, run_audit
+from workbench.audit.labels import AuditResult, audit_recipe, describe_recipe, ranking_check, run_audit
 from workbench.config import RunConfig
 from oof_data import make_oof as oof
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from workbench.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop, normalize
+from workbench.data.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop, normalize
 from workbench.config import AugmentConfig
 
 PLAIN = AugmentConfig(min_scale=1.0, flip=False, vflip=False, p_affine=0.0, p_lighting=0.0, erase_p=0.0)

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-import workbench.atomic as atomic
+import workbench.runtime.atomic as atomic
 import workbench.train.run as run_mod
 from synth import make_shapes_dataset
 from test_trainer import TinyNet
@@ -106,8 +106,8 @@ def test_history_lost_after_the_final_last_pt_is_recovered_on_resume(tmp_path, t
 def test_a_budget_run_stopped_and_resumed_keeps_its_budget_figures(tmp_path, tiny_model):
     """A budget run killed (here: stopped after its first epoch, metrics left "running" as a kill
     leaves them) and resumed still reports budget_seconds / planned_seconds."""
-    from workbench.control import RunControl
-    from workbench.events import EpochEnd
+    from workbench.runtime.control import RunControl
+    from workbench.runtime.events import EpochEnd
     data = make_shapes_dataset(tmp_path / "data", n_train=6, n_valid=3, size=16)
     run_dir = tmp_path / "run"
     control = RunControl()

@@ -11,8 +11,8 @@ import torch
 from test_planner import Lrs, _dataset, _kept_trainer
 from test_trainer import TinyNet, random_loaders, tiny_cfg
 from workbench.config import RunConfig
-from workbench.control import RunControl
-from workbench.events import Paused, Resumed
+from workbench.runtime.control import RunControl
+from workbench.runtime.events import Paused, Resumed
 from workbench.train.budget import resumed_keeper
 from workbench.train.callback import Callback
 from workbench.train.planner import Measured, Plan, make_plan, probe, run_costs, whole
@@ -129,7 +129,7 @@ def test_probe_times_the_frozen_phase_and_discounts_other_programs(shapes_dir):
                                       "data.batch_size=16", "train.budget_minutes=1", "tricks.freeze_epochs=1",
                                       "train.fine_tune=true", "train.epochs=4", "model.channels_last=false"])
     from workbench.data.pipeline import build_loaders
-    from workbench.device import pick_device
+    from workbench.runtime.device import pick_device
     bundle = build_loaders(_dataset(cfg), cfg, pick_device(cfg.train.device))
     busy = probe(lambda: build_trainer(cfg, bundle), cfg, 60, meter=BusyMeter(1.5, 2))
     assert list(busy.frozen_step_s) == [32] and busy.frozen_step_s[32] > 0
@@ -159,7 +159,7 @@ def test_a_fine_tune_plan_prices_its_frozen_epochs_at_the_frozen_speed():
 
 
 def test_a_stopped_budget_run_resumes_with_its_plan_and_the_budget_it_had_left(shapes_dir, tmp_path):
-    from workbench.events import EpochEnd
+    from workbench.runtime.events import EpochEnd
     from workbench.train.run import resume, train
     cfg = RunConfig().with_overrides([f"data.path={json.dumps(str(shapes_dir))}", "data.image_size=32",
                                       "data.batch_size=16", "train.budget_minutes=0.2", "model.arch=resnet18",
@@ -184,7 +184,7 @@ def test_a_stopped_budget_run_resumes_with_its_plan_and_the_budget_it_had_left(s
 
 
 def test_a_kept_probe_serves_the_same_recipe_only(tmp_path):
-    from workbench.speed_store import recalled_probe, remember_probe
+    from workbench.train.speed_store import recalled_probe, remember_probe
     cfg = RunConfig().with_overrides([f"data.path={json.dumps(str(tmp_path))}", "data.image_size=64",
                                       "train.budget_minutes=2"])
     m = Measured(step_s={64: 0.2}, valid_s=0.5, save_s=0.1, steps_per_epoch=10, batch_size=32, n_train=320,

@@ -10,9 +10,11 @@ import pytest
 import timm
 import torch
 
-from workbench import bundled, weights
-from workbench.models import is_safetensors, load_weights_file
-from workbench.weight_layouts import LayoutError, adapt, efficientnet_pytorch_to_timm
+from workbench.models import bundled
+
+from workbench.models import weights
+from workbench.models.build import is_safetensors, load_weights_file
+from workbench.models.layouts import LayoutError, adapt, efficientnet_pytorch_to_timm
 
 LITE0 = "timm/tf_efficientnet_lite0"
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench.control import Cancelled, RunControl
+from workbench.runtime.control import Cancelled, RunControl
 from workbench.data import cache as cache_mod
 from workbench.data.cache import PresizeCache, decode_presized
-from workbench.events import Progress
+from workbench.runtime.events import Progress
 
 
 def _direct(path: Path, presize: int) -> np.ndarray:
@@ -187,8 +187,8 @@ def test_full_disk_is_a_clear_error_before_anything_is_decoded(files, tmp_path, 
     import collections
     import errno
 
-    from workbench import atomic
-    from workbench.atomic import DiskFullError
+    from workbench.runtime import atomic
+    from workbench.runtime.atomic import DiskFullError
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(atomic.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 5000, 5000))
     decoded = []
@@ -207,7 +207,7 @@ def test_space_is_reserved_up_front(tmp_path, monkeypatch):
     end the process with SIGBUS), and a file system without fallocate still gets the right size."""
     import errno
 
-    from workbench.atomic import reserve_space
+    from workbench.runtime.atomic import reserve_space
     f = tmp_path / "f.u8"
     f.write_bytes(b"")
     reserve_space(f, 1 << 20, "a test file")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench import calibration as cal
+from workbench.analysis import calibration as cal
 
 
 def _overconfident(n: int = 3000, c: int = 5, sharpen: float = 4.0, seed: int = 0):

@@ -9,9 +9,9 @@ import torch
 from test_best_consistency import _cfg, _crash_at, Crash, REAL_ATOMIC_PATH, tiny_model  # noqa: F401
 from test_resume import COLS, _trainer
 from synth import make_shapes_dataset
-import workbench.atomic as atomic
-from workbench.control import RunControl
-from workbench.events import CheckpointSaved
+import workbench.runtime.atomic as atomic
+from workbench.runtime.control import RunControl
+from workbench.runtime.events import CheckpointSaved
 from workbench.train.callback import Callback
 from workbench.train.checkpoint import CheckpointPacer, RunFolder, amortized_save_s, load_checkpoint
 from workbench.train.run import recorded_best, resume, train

@@ -124,7 +124,7 @@ def _dead_pid() -> int:
 
 
 def test_atomic_write_replaces_and_cleans_leftovers_of_killed_writes(tmp_path):
-    from workbench.atomic import atomic_write_bytes
+    from workbench.runtime.atomic import atomic_write_bytes
     target = tmp_path / "last.pt"
     leftover = tmp_path / f".last.pt.{_dead_pid()}-abc123.tmp"   # what a write killed before its rename leaves
     leftover.write_bytes(b"half")
@@ -136,7 +136,7 @@ def test_atomic_write_replaces_and_cleans_leftovers_of_killed_writes(tmp_path):
 
 
 def test_atomic_path_renames_on_success_and_removes_the_temp_file_on_error(tmp_path):
-    from workbench.atomic import atomic_path
+    from workbench.runtime.atomic import atomic_path
     target = tmp_path / "images.u8"
     (tmp_path / f".images.u8.{_dead_pid()}-killed.tmp").write_bytes(b"half")  # a cache build killed mid-way
     with atomic_path(target) as tmp:

@@ -142,7 +142,7 @@ def test_run_adds_it_only_for_cpu_training_on_all_cores():
 def test_the_lr_finder_follows_the_free_cores_too(shapes_dir, monkeypatch):
     """The range test runs the adaptation like training (it too sat at 2 threads beside a busy
     program); the callback sees the finder's batches and puts the count back at the end."""
-    import workbench.lr_find as lr_find_mod
+    import workbench.train.lr_find as lr_find_mod
     from workbench.train.callback import Callback
 
     class Spy(Callback):

@@ -11,7 +11,7 @@ import pytest
 import workbench.train.run as run_mod
 from test_trainer import TinyNet
 from workbench.cli import crossval_cmd, main
-from workbench.events import BatchEnd, FitStarted
+from workbench.runtime.events import BatchEnd, FitStarted
 
 SETS = ["--set", "data.image_size=16", "--set", "data.batch_size=8", "--set", "train.epochs=2",
         "--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.precision=fp32",

@@ -9,7 +9,7 @@ import pytest
 from workbench.config import DataConfig
 from workbench.data import demo_path, generate_demo, open_dataset
 from workbench.data.demo import CLASSES, N_TRAIN, N_VALID
-from workbench.paths import data_home
+from workbench.runtime.paths import data_home
 
 
 def _hashes(root: Path) -> dict:

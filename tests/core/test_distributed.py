@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from workbench.config import RunConfig
-from workbench.models import ClassifierHead
+from workbench.models.build import ClassifierHead
 from workbench.train import distributed
 from workbench.train.callback import Callback
 from workbench.train.trainer import Trainer, TrainingError
@@ -184,7 +184,7 @@ def test_ddp_matches_single_process_with_double_batch(tmp_path):
 # --------------------------------------------------------------------- torchrun_job (no torch in the child)
 FAKE_RUN = r"""
 import signal, sys, threading
-from workbench.events import BatchEnd, EpochEnd, FitFinished, FitStarted
+from workbench.runtime.events import BatchEnd, EpochEnd, FitFinished, FitStarted
 from workbench.train.torchrun_job import ProgressFile
 run_dir = sys.argv[1]
 pf = ProgressFile(run_dir)
@@ -202,8 +202,8 @@ sys.exit(3)
 
 
 def test_torchrun_job_follows_progress_and_stops_cleanly(tmp_path):
-    from workbench.control import RunControl
-    from workbench.events import BatchEnd, EpochEnd, FitFinished, FitStarted
+    from workbench.runtime.control import RunControl
+    from workbench.runtime.events import BatchEnd, EpochEnd, FitFinished, FitStarted
     from workbench.train import torchrun_job as tj
     control, events = RunControl(), []
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from test_trainer import TinyNet, random_loaders, tiny_cfg
-from workbench.control import RunControl
+from workbench.runtime.control import RunControl
 from workbench.train.callback import Callback
 from workbench.train.checkpoint import load_checkpoint
 from workbench.train.trainer import Trainer

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from workbench.config import RunConfig
-from workbench.export import ExportError, ExportFailed, export_model, load_exported, parse_formats
-from workbench.models import create_model
-from workbench.predict import decode_paths
+from workbench.inference.export import ExportError, ExportFailed, export_model, load_exported, parse_formats
+from workbench.models.build import create_model
+from workbench.inference.predict import decode_paths
 
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 FORMATS = ["safetensors", "torchscript"] + (["onnx"] if HAS_ORT else [])
@@ -96,7 +96,7 @@ def test_missing_or_mismatched_metadata(exported, tmp_path):
 
 def test_parity_failure_raises(shapes_dir, tmp_path, monkeypatch):
     """A broken writer (weights perturbed on the way out) is caught by the parity check."""
-    import workbench.export as ex
+    import workbench.inference.export as ex
     cfg = RunConfig().with_overrides(["data.image_size=32"]).set("data.path", str(shapes_dir))
     model = create_model("resnet18", 3)
     real = ex.write_safetensors
@@ -111,7 +111,7 @@ def test_parity_failure_raises(shapes_dir, tmp_path, monkeypatch):
 
 
 def test_a_writer_error_names_its_format(shapes_dir, tmp_path, monkeypatch):
-    import workbench.export as ex
+    import workbench.inference.export as ex
     cfg = RunConfig().with_overrides(["data.image_size=32"]).set("data.path", str(shapes_dir))
 
     def broken(m, meta, out, x):

@@ -7,9 +7,9 @@ import stat
 
 import pytest
 
-import workbench.export as export_mod
+import workbench.inference.export as export_mod
 from trained_run import trained_run
-from workbench.export import ExportFailed, export_run
+from workbench.inference.export import ExportFailed, export_run
 
 
 def test_failed_export_leaves_no_orphan_files(tmp_path, tmp_path_factory, monkeypatch):

@@ -55,7 +55,7 @@ def test_a_calibration_temperature_out_of_range_is_fitted_again(tmp_path, tmp_pa
     import shutil
 
     from trained_run import trained_run
-    from workbench.calibration import T_MAX, T_MIN, run_temperature
+    from workbench.analysis.calibration import T_MAX, T_MIN, run_temperature
     run = tmp_path / "run"
     shutil.copytree(trained_run(tmp_path_factory), run)
     (run / "calibration.json").write_text(json.dumps({"temperature": bad}))

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from test_trainer import TinyNet, random_loaders, tiny_cfg
-from workbench.control import RunControl
-from workbench.lr_find import run_lr_find
+from workbench.runtime.control import RunControl
+from workbench.train.lr_find import run_lr_find
 from workbench.train.callback import Callback
 from workbench.train.schedules import planned_curve
 from workbench.train.trainer import Trainer

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from disk_weights import bundled_weights  # noqa: F401
 from synth import make_shapes_dataset
-from workbench import first_run as fr_mod
+from workbench.recipe import first_run as fr_mod
 from workbench.config import RunConfig
 from workbench.data import generate_demo
-from workbench.first_run import (FIRST_RUN_EPOCHS, NO_COST_SIZE, PHOTO_MIN_SIDE, fine_tune_size, first_run,
+from workbench.recipe.first_run import (FIRST_RUN_EPOCHS, NO_COST_SIZE, PHOTO_MIN_SIDE, fine_tune_size, first_run,
                                  median_short_side)
-from workbench.recipes import demo_recipe
+from workbench.recipe.presets import demo_recipe
 
 
 def test_photos_get_the_fine_tune_of_the_bundled_weights(bundled_weights, tmp_path):  # noqa: F811

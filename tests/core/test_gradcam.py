@@ -11,7 +11,7 @@ import torchvision
 from torch import nn
 
 from synth import CLASSES, draw_shape
-from workbench.gradcam import centre_of_mass, colormap, find_target_layer, gradcam, overlay
+from workbench.analysis.gradcam import centre_of_mass, colormap, find_target_layer, gradcam, overlay
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

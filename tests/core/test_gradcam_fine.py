@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torchvision
 
-from workbench.gradcam import colormap, find_target_layer, gradcam_info, overlay
+from workbench.analysis.gradcam import colormap, find_target_layer, gradcam_info, overlay
 
 
 def test_small_inputs_are_explained_on_a_stage_with_7x7_cells():

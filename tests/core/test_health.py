@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from workbench.config import DataConfig
-from workbench.control import Cancelled, RunControl
+from workbench.runtime.control import Cancelled, RunControl
 from workbench.data import compute_stats, open_dataset
-from workbench.events import Progress
+from workbench.runtime.events import Progress
 
 
 def _cfg(root: Path, tmp_path: Path, **kw) -> DataConfig:

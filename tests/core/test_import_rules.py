@@ -20,7 +20,7 @@ def _lint_imports() -> list[str]:
 def test_import_contracts_are_kept():
     r = subprocess.run([*_lint_imports(), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    assert "3 kept, 0 broken" in r.stdout
+    assert "4 kept, 0 broken" in r.stdout
 
 
 def test_no_import_cycles_counting_function_local_imports():
@@ -73,8 +73,17 @@ def test_the_contract_catches_a_core_module_importing_the_gui(tmp_path):
     """The same contracts on a copy of the package where a core module imports the GUI: broken."""
     shutil.copytree(ROOT / "workbench", tmp_path / "workbench", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    bad = tmp_path / "workbench" / "atomic.py"
-    bad.write_text(bad.read_text(encoding="utf-8") + "\nfrom .gui import app  # noqa\n", encoding="utf-8")
+    bad = tmp_path / "workbench" / "runtime" / "atomic.py"
+    bad.write_text(bad.read_text(encoding="utf-8") + "\nfrom ..gui import app  # noqa\n", encoding="utf-8")
     r = subprocess.run([*_lint_imports(), "--no-cache"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=600, env={**os.environ, "PYTHONPATH": str(tmp_path)})
-    assert r.returncode != 0 and "workbench.atomic -> workbench.gui" in r.stdout, r.stdout[-3000:]
+    assert r.returncode != 0 and "workbench.runtime.atomic -> workbench.gui" in r.stdout, r.stdout[-3000:]
+
+
+def test_the_package_root_is_a_map_of_concepts():
+    """workbench/ holds packages named after concepts; at most five plain modules beside them."""
+    pkg = ROOT / "workbench"
+    modules = sorted(p.name for p in pkg.glob("*.py") if p.name not in {"__init__.py", "__main__.py"})
+    assert len(modules) <= 5, modules
+    concepts = {"runtime", "models", "data", "train", "recipe", "run", "analysis", "inference", "audit"}
+    assert concepts <= {p.name for p in pkg.iterdir() if (p / "__init__.py").is_file()}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench import interpret as it
+from workbench.analysis import interpret as it
 
 CLASSES = ("a", "b", "c")
 
@@ -134,7 +134,7 @@ def test_interpret_run_and_cache(run_dir):
 
 
 def test_tta_on_run_matches_plain_predictions(run_dir):
-    from workbench.tta import tta_run
+    from workbench.inference.tta import tta_run
     p = it.interpret_run(run_dir).predictions
     res = tta_run(run_dir)
     assert res.paths == p.paths
@@ -144,7 +144,7 @@ def test_tta_on_run_matches_plain_predictions(run_dir):
 
 
 def test_stratified_folds():
-    from workbench.crossval import stratified_folds
+    from workbench.train.crossval import stratified_folds
     labels = np.array([0] * 10 + [1] * 7 + [2] * 5)
     f = stratified_folds(labels, 3, seed=1)
     assert set(f.tolist()) == {0, 1, 2}
@@ -164,7 +164,7 @@ def test_run_folds_writes_fold_splits_and_summary(shapes_flat_dir, tmp_path, mon
     import json
     import workbench.train.run as run_mod
     from workbench.config import RunConfig
-    from workbench.crossval import run_folds
+    from workbench.train.crossval import run_folds
     from workbench.data import open_dataset
     seen = []
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import inspect
 
-from workbench.jobs import BY_KIND, JOBS
+from workbench.runtime.jobs import BY_KIND, JOBS
 
 
 def test_every_job_names_a_core_function_and_a_cli_command():

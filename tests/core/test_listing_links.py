@@ -12,7 +12,7 @@ from PIL import Image
 
 from workbench.cli import main
 from workbench.data.scan import walk_images
-from workbench.predict import list_images, predict_folder_to_csv
+from workbench.inference.predict import list_images, predict_folder_to_csv
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from trained_run import trained_run  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop, normalize
+from workbench.data.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop, normalize
 from workbench.config import RunConfig
 from workbench.data import cache as cache_mod
 from workbench.data.cache import PresizeCache

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from synth import make_shapes_dataset
-from workbench import atomic
-from workbench.atomic import atomic_write_bytes, atomic_write_text
+from workbench.runtime import atomic
+from workbench.runtime.atomic import atomic_write_bytes, atomic_write_text
 from workbench.data.cache import PresizeCache
-from workbench.locks import BusyError, run_folder_lock, wait_lock
+from workbench.runtime.locks import BusyError, run_folder_lock, wait_lock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,7 +92,7 @@ def test_run_folder_in_use_by_another_process_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom workbench.locks import run_folder_lock\n"
+        [sys.executable, "-c", "import sys\nfrom workbench.runtime.locks import run_folder_lock\n"
                                f"with run_folder_lock({str(run)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env(tmp_path))
     try:

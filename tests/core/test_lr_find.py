@@ -8,10 +8,10 @@ import torch
 import torch.nn as nn
 
 from workbench.config import LRFindConfig, RunConfig
-from workbench.control import Cancelled, RunControl
-from workbench.events import BatchEnd, FitStarted, LRFindStep
+from workbench.runtime.control import Cancelled, RunControl
+from workbench.runtime.events import BatchEnd, FitStarted, LRFindStep
 from workbench.train.tricks import MixUpCutMix
-from workbench.lr_find import (LRFinder, diverged_from, live_beta, longest_descent, lr_schedule, plot_window,
+from workbench.train.lr_find import (LRFinder, diverged_from, live_beta, longest_descent, lr_schedule, plot_window,
                                run_lr_find, smooth_curve, suggest, y_range)
 from workbench.train.callback import CancelFit
 from workbench.train.callback import Callback

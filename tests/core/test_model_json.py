@@ -9,7 +9,7 @@ import pytest
 
 from trained_run import trained_run
 from workbench.cli import main
-from workbench.export import ExportError, export_run, load_exported
+from workbench.inference.export import ExportError, export_run, load_exported
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_onnx_whose_outputs_differ_from_its_model_json_is_refused(n_out, export_
                                                                   capsys):
     import torch
 
-    from workbench.export import write_onnx
+    from workbench.inference.export import write_onnx
     meta = json.loads((export_dir / "model.json").read_text())
     model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, n_out)).eval()
     path = write_onnx(model, meta, tmp_path, torch.zeros(2, 3, 32, 32))

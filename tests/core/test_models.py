@@ -9,8 +9,8 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 
-from workbench import device as dev
-from workbench.models import ClassifierHead, ModelError, create_model, head_module, layer_groups, list_archs
+from workbench.runtime import device as dev
+from workbench.models.build import ClassifierHead, ModelError, create_model, head_module, layer_groups, list_archs
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny"])
@@ -126,7 +126,7 @@ def test_lowered_job_thread_runs_at_lower_priority_with_all_cores():
 def test_batch_transforms_reuse_freed_buffers_instead_of_page_faulting():
     import resource
 
-    from workbench.augment import BatchAugment
+    from workbench.data.augment import BatchAugment
     from workbench.config import AugmentConfig
     assert dev.keep_freed_memory() and dev.keep_freed_memory()  # applies, once per process
     x = torch.randint(0, 256, (32, 100, 100, 3), dtype=torch.uint8)

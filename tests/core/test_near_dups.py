@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from audit_data import plant_copies
-from workbench import near_dups as nd
+from workbench.audit import near_dups as nd
 from workbench.config import RunConfig
 from workbench.data import open_dataset
-from workbench.leaks import Embedder, dataset_leaks
+from workbench.audit.leaks import Embedder, dataset_leaks
 
 pytest.importorskip("imagehash")
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from workbench.data.cache import decode_presized
 from workbench.data.health import check_file, run_health
-from workbench.predict import list_images
+from workbench.inference.predict import list_images
 
 
 def test_fifo_named_jpg_is_not_an_image_and_never_opened(tmp_path):
@@ -75,8 +75,8 @@ def test_disk_full_before_the_first_checkpoint_promises_no_resume(tmp_path, monk
 
     import torch
 
-    from workbench import atomic
-    from workbench.atomic import DiskFullError
+    from workbench.runtime import atomic
+    from workbench.runtime.atomic import DiskFullError
     from workbench.train.checkpoint import save_checkpoint
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(atomic.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 100, 100))

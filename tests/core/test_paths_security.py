@@ -7,7 +7,7 @@ from pathlib import Path
 from synth import draw_shape
 from workbench.config import DataConfig, RunConfig
 from workbench.data import open_dataset
-from workbench.paths import cache_root, safe_component
+from workbench.runtime.paths import cache_root, safe_component
 from workbench.train.run import new_run_dir
 
 
@@ -55,7 +55,7 @@ def test_workbench_home_alone_moves_the_caches(tmp_path, monkeypatch):
 
 def test_a_dataset_folder_whose_name_is_not_utf8_gets_a_project_folder(tmp_path, monkeypatch):
     import os
-    from workbench.paths import project_dir
+    from workbench.runtime.paths import project_dir
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
     odd = tmp_path / os.fsdecode(b"data-\xff")
     other = tmp_path / os.fsdecode(b"data-\xfe")

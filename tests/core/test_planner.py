@@ -10,7 +10,7 @@ import torch
 
 from test_trainer import TinyNet, random_loaders, tiny_cfg
 from workbench.config import RunConfig
-from workbench.control import RunControl
+from workbench.runtime.control import RunControl
 from workbench.train.budget import BudgetKeeper
 from workbench.train.callback import Callback
 from workbench.train.planner import Measured, Plan, epoch_costs, make_plan, probe, sizes_for, whole
@@ -174,7 +174,7 @@ def test_probe_measures_without_touching_the_run(shapes_dir):
                                       "data.batch_size=16", "tricks.ema=true", "train.budget_minutes=1",
                                       "tricks.progressive_resize=true", "model.channels_last=false"])
     from workbench.data.pipeline import build_loaders
-    from workbench.device import pick_device
+    from workbench.runtime.device import pick_device
     bundle = build_loaders(_dataset(cfg), cfg, pick_device(cfg.train.device))  # shared: the probe must restore it
     tr = build_trainer(cfg, bundle)
     before = {k: v.clone() for k, v in tr.model.state_dict().items()}

@@ -1,4 +1,4 @@
-"""Autocast is decided once, in workbench.device: training and inference run the same dtype."""
+"""Autocast is decided once, in workbench.runtime.device: training and inference run the same dtype."""
 from __future__ import annotations
 
 import contextlib
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from workbench import interpret
+from workbench.analysis import interpret
 from workbench.config import RunConfig
-from workbench.device import autocast, autocast_dtype
+from workbench.runtime.device import autocast, autocast_dtype
 from workbench.train.trainer import Trainer
 from synth import TensorLoader
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from disk_weights import bundled_weights, no_disk_weights  # noqa: F401
 from workbench.config import RunConfig
-from workbench.pretrained import pretrained_defaults, suggest_fine_tune
+from workbench.recipe.pretrained import pretrained_defaults, suggest_fine_tune
 
 
 def test_pretrained_defaults_change_only_untouched_keys_and_say_so():

@@ -9,13 +9,13 @@ import pytest
 import torch
 import torchvision
 
-from workbench import weights
+from workbench.models import weights
 from workbench.config import RunConfig
 from workbench.data import open_dataset
 from workbench.data.pipeline import build_loaders
-from workbench.export import export_run, load_exported
-from workbench.interpret import predict_loader
-from workbench.runs import load_model
+from workbench.inference.export import export_run, load_exported
+from workbench.analysis.interpret import predict_loader
+from workbench.run.runs import load_model
 from workbench.train.run import train
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)

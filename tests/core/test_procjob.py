@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from workbench.control import Cancelled, RunControl
-from workbench.events import LogMessage
-from workbench.procjob import ChildJobError, run_in_process
+from workbench.runtime.control import Cancelled, RunControl
+from workbench.runtime.events import LogMessage
+from workbench.runtime.procjob import ChildJobError, run_in_process
 
 
 def _count(sink, control, n: int = 5):
@@ -120,7 +120,7 @@ def _burn(seconds: float) -> None:
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc")
 def test_cpu_share_says_how_much_of_the_wanted_cpu_a_process_got():
     import multiprocessing
-    from workbench.procjob import CpuShare
+    from workbench.runtime.procjob import CpuShare
     me = CpuShare(os.getpid())
     assert me.sample() is None                      # needs two samples
     _burn(0.3)
@@ -149,12 +149,12 @@ def test_cpu_share_says_how_much_of_the_wanted_cpu_a_process_got():
 
 def _imported(sink, control):
     import sys
-    return "workbench.events" in sys.modules and "json" in sys.modules
+    return "workbench.runtime.events" in sys.modules and "json" in sys.modules
 
 
 def test_a_spare_process_starts_warm_and_runs_one_job():
-    from workbench.procjob import JobProcess
-    spare = JobProcess(warm_modules=("json", "workbench.events"))
+    from workbench.runtime.procjob import JobProcess
+    spare = JobProcess(warm_modules=("json", "workbench.runtime.events"))
     assert spare.ready(timeout=60) and spare.alive
     assert spare.run(_imported, None, spare.control) is True
     assert not spare.alive
@@ -171,5 +171,5 @@ def test_a_spare_process_starts_warm_and_runs_one_job():
 
 
 def _bad_input(sink, control):
-    from workbench.weights import WeightsError
+    from workbench.models.weights import WeightsError
     raise WeightsError("weights file w.pth does not match resnet18")

@@ -17,7 +17,7 @@ import torch
 
 from synth import make_shapes_dataset
 from test_trainer import TinyNet, random_loaders, tiny_cfg
-from workbench.control import RunControl
+from workbench.runtime.control import RunControl
 from workbench.train.callback import Callback
 from workbench.train.trainer import Trainer
 
@@ -125,8 +125,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, monkeypatch, ca
 def test_full_disk_keeps_the_last_checkpoint_and_says_what_is_needed(tmp_path, monkeypatch):
     import collections
 
-    from workbench import atomic
-    from workbench.atomic import DiskFullError
+    from workbench.runtime import atomic
+    from workbench.runtime.atomic import DiskFullError
     from workbench.train.checkpoint import load_checkpoint, save_checkpoint
     path = tmp_path / "checkpoints" / "last.pt"
     save_checkpoint(path, {"epoch": 1, "w": torch.ones(1000)})

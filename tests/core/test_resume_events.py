@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from synth import make_shapes_dataset
 from workbench.config import RunConfig
-from workbench.control import RunControl
-from workbench.events import EpochEnd, FitStarted
+from workbench.runtime.control import RunControl
+from workbench.runtime.events import EpochEnd, FitStarted
 from workbench.train.checkpoint import RunFolder, load_checkpoint, save_checkpoint
 from workbench.train.run import resume, train
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from workbench.config import RunConfig
-from workbench.interpret import checkpoint_file, predictions_file
-from workbench.runs import RunError, delete_run, load_model
+from workbench.analysis.interpret import checkpoint_file, predictions_file
+from workbench.run.runs import RunError, delete_run, load_model
 from workbench.train.checkpoint import RunFolder, save_checkpoint
 
 
@@ -79,7 +79,7 @@ def test_delete_run_is_refused_while_another_process_holds_its_lock(tmp_path):
     (run / "checkpoints").mkdir(parents=True)
     (run / RunFolder.CONFIG).write_text("")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom workbench.locks import run_folder_lock\n"
+        [sys.executable, "-c", "import sys\nfrom workbench.runtime.locks import run_folder_lock\n"
          f"with run_folder_lock({str(run)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))

@@ -5,7 +5,7 @@ import pytest
 
 from run_folders import held_by_other_process, make_run
 from workbench.cli import main as cli_main
-from workbench.runs import RunError, best_runs, list_runs, load_run, rename_run, set_note
+from workbench.run.runs import RunError, best_runs, list_runs, load_run, rename_run, set_note
 
 
 def test_rename_and_note_persist(tmp_path):

@@ -9,7 +9,7 @@ import workbench.train.run as run_mod
 from synth import make_shapes_dataset
 from test_best_consistency import _cfg, tiny_model  # noqa: F401 - fixture
 from workbench.data import open_dataset
-from workbench.events import LogMessage
+from workbench.runtime.events import LogMessage
 from workbench.train.run import resume, train
 
 

@@ -113,7 +113,7 @@ def test_cpu_optimizers_use_the_fused_step_with_the_same_update(name):
 def test_lr_finder_and_schedule_put_the_same_multipliers_on_the_param_groups(mults):
     """One mapping of lr_mults onto param groups (by layer group, by param group, missing -> 1)."""
     from workbench.config import LRFindConfig
-    from workbench.lr_find import LRFinder
+    from workbench.train.lr_find import LRFinder
     model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
     groups = [list(model[0].parameters()) + list(model[1].parameters()), list(model[2].parameters())]
 

@@ -5,7 +5,7 @@ import pytest
 
 from disk_weights import bundled_weights, no_disk_weights  # noqa: F401
 from workbench.config import RunConfig
-from workbench.suggest import (EMA_MIN_STEPS, MIX_MIN_EPOCHS, DataFacts, drop_reasons, parse_reasons,
+from workbench.recipe.suggest import (EMA_MIN_STEPS, MIX_MIN_EPOCHS, DataFacts, drop_reasons, parse_reasons,
                                suggest)
 
 
@@ -131,7 +131,7 @@ def test_cached_library_weights_choose_pretrained_fine_tuning(tmp_path, monkeypa
     model.pretrained; with nothing cached the recipe trains from scratch."""
     import torch
     import torchvision
-    from workbench import weights
+    from workbench.models import weights
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     assert suggest(facts(), speed=area_speed(300.0)).config.model.pretrained == "none"
     spec = weights.WeightsSpec("resnet18", "TEST", "http://127.0.0.1:9/unreachable", "resnet18-test.pth")
@@ -177,7 +177,7 @@ def test_facts_from_a_scanned_dataset(shapes_dir):
 def test_the_epochs_suggested_for_a_budget_are_the_ones_the_planner_will_fit(minutes):
     # the suggester's estimate decides the image size and the run-length rules: it has to agree with the
     # plan the run will make from the same speed (100 img/s at 64 px, 1 s checkpoint writes)
-    from workbench.suggest import END_S, PROBE_S, STARTUP_S_PER_IMAGE, TRAIN_STARTUP_S
+    from workbench.recipe.suggest import END_S, PROBE_S, STARTUP_S_PER_IMAGE, TRAIN_STARTUP_S
     from workbench.train.planner import Measured, make_plan
     s = suggest(facts(), budget_minutes=minutes, speed=area_speed(100.0))
     size = s.config.data.image_size
@@ -197,7 +197,7 @@ def test_the_epochs_suggested_for_a_budget_are_the_ones_the_planner_will_fit(min
 def test_precision_and_memory_layout_are_the_fastest_measured(monkeypatch, table, precision, channels_last):
     # auto means bf16 on a CPU with native bf16: both precisions and both layouts are compared, and the
     # recipe's own (bf16, channels-last) is kept unless another is at least 5 % faster
-    import workbench.suggest as sg
+    import workbench.recipe.suggest as sg
     monkeypatch.setattr(sg, "pick_precision", lambda dev, req="auto": "bf16" if req == "auto" else req)
     asked = []
 
@@ -220,7 +220,7 @@ def test_precision_and_memory_layout_are_the_fastest_measured(monkeypatch, table
 
 
 def test_interleaved_layout_measurement_times_every_candidate():
-    from workbench.suggest import measure_layouts
+    from workbench.recipe.suggest import measure_layouts
     cands = [("fp32", True), ("fp32", False)]
     ips = measure_layouts("resnet18", 32, 2, cands, n_classes=3, rounds=2)
     assert sorted(ips) == sorted(cands) and all(v > 0 for v in ips.values())

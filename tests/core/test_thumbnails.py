@@ -7,7 +7,7 @@ import pytest
 
 from workbench.data import stats
 from workbench.data.cache import load_rgb, thumbnail
-from workbench.explain import VIEW_SIDE, photo_and_box
+from workbench.analysis.explain import VIEW_SIDE, photo_and_box
 from thumb_images import make_awkward_images
 
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from workbench.data.sidecar import ChangeSet
-from workbench.to_label import list_path, read_list, send_to_labelling
+from workbench.inference.to_label import list_path, read_list, send_to_labelling
 
 
 def test_inside_outside_links_and_repeats(tmp_path):

@@ -15,8 +15,8 @@ from PIL import Image
 from torch import nn
 
 from workbench.config import RunConfig
-from workbench.control import RunControl
-from workbench.events import BatchEnd, CheckpointSaved, EpochEnd, LogMessage, Paused, Resumed
+from workbench.runtime.control import RunControl
+from workbench.runtime.events import BatchEnd, CheckpointSaved, EpochEnd, LogMessage, Paused, Resumed
 from workbench.train.callback import HOOKS, Callback
 from workbench.train.checkpoint import load_checkpoint
 from workbench.train.trainer import Trainer, TrainingError

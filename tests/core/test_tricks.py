@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from workbench.config import RunConfig
-from workbench.control import RunControl
+from workbench.runtime.control import RunControl
 from workbench.train.callback import CancelFit, Callback
 from workbench.train.tricks import (EarlyStopping, FreezeUnfreeze, MixUpCutMix, ProgressiveResize,
                                     build_callbacks, class_weights, discriminative_mults, make_loss,

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from workbench.augment import IMAGENET_MEAN, IMAGENET_STD, center_crop
+from workbench.data.augment import IMAGENET_MEAN, IMAGENET_STD, center_crop
 from workbench.config import RunConfig
-from workbench.tta import TTAResult, accuracy_vs_beta, fixed_and_broken, tta_predict, tta_sizes
+from workbench.inference.tta import TTAResult, accuracy_vs_beta, fixed_and_broken, tta_predict, tta_sizes
 
 
 def small_model() -> nn.Module:

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from loopback import serve
-from workbench import weights
+from workbench.models import weights
 from workbench.config import ModelConfig, RunConfig
-from workbench.control import Cancelled, RunControl
-from workbench.models import create_model
+from workbench.runtime.control import Cancelled, RunControl
+from workbench.models.build import create_model
 
 ARCH = "squeezenet1_1"  # small torchvision model (~5 MB of weights)
 

@@ -13,10 +13,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from workbench import bundled, weights
+from workbench.models import bundled
+
+from workbench.models import weights
 from workbench.cli import main
 from workbench.config import RunConfig
-from workbench.models import create_model, is_safetensors
+from workbench.models.build import create_model, is_safetensors
 
 LITE0 = "timm/tf_efficientnet_lite0"
 SETS = ["--set", "data.image_size=32", "--set", "data.batch_size=24", "--set", "train.epochs=1",

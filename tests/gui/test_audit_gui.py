@@ -79,7 +79,7 @@ def test_audit_tab_ranks_issues_and_accepts_suggestions(session, qtbot, tmp_path
 
 def test_leaks_view_shows_pairs_side_by_side_and_offers_the_split(qtbot, tmp_path):
     from workbench.gui.views.leaks_view import LeaksView
-    from workbench.leaks import dataset_leaks
+    from workbench.audit.leaks import dataset_leaks
     root = tmp_path / "data"
     pairs = plant_copies(root)
     report = dataset_leaks(RunConfig().set("data.path", str(root)), None, out_dir=tmp_path / "audit")

@@ -10,7 +10,7 @@ def _as_cli(cmd: str):
     from workbench.cli import build_parser
     from workbench.cli.common import load_config
     from workbench.cli.train_cmd import explicit_keys
-    from workbench.pretrained import pretrained_defaults
+    from workbench.recipe.pretrained import pretrained_defaults
     argv = shlex.split(cmd)
     assert argv[:2] == ["workbench", "train"]
     args = build_parser().parse_args(argv[1:] + ["--check"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from workbench.events import BatchEnd
+from workbench.runtime.events import BatchEnd
 from workbench.gui.jobs import JobKind
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.events import CheckpointSaved, FitStarted
+from workbench.runtime.events import CheckpointSaved, FitStarted
 from workbench.gui.jobs import JobKind
 
 

@@ -92,9 +92,9 @@ def test_the_folder_layouts_shown_open_as_datasets(tmp_path):
 
 
 def test_load_snippet_predicts_like_the_app(tmp_path_factory, tmp_path):
-    from workbench.export import export_run
+    from workbench.inference.export import export_run
     from workbench.gui.help import LOAD_SNIPPET
-    from workbench.predict import load_exported
+    from workbench.inference.predict import load_exported
     run = Path(trained_run(tmp_path_factory))
     out = tmp_path / "export"
     export_run(str(run), ["safetensors"], out_dir=str(out))

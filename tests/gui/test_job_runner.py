@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import threading
 
-from workbench.control import Cancelled
-from workbench.events import BatchEnd, LogMessage, Progress
+from workbench.runtime.control import Cancelled
+from workbench.runtime.events import BatchEnd, LogMessage, Progress
 from workbench.gui.jobs import JobFailed, JobResult, JobRunner, QtEventSink, submit, wait_side_tasks
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from workbench.events import LRFindStep
-from workbench.lr_find import LRFindResult, curve_problem, plot_window, suggest
+from workbench.runtime.events import LRFindStep
+from workbench.train.lr_find import LRFindResult, curve_problem, plot_window, suggest
 
 
 def _result(lrs, smooth, raw=None, best="valley") -> LRFindResult:

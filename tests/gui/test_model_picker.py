@@ -12,7 +12,7 @@ import torchvision
 
 from disk_weights import bundled_weights  # noqa: F401
 from loopback import serve
-from workbench import weights
+from workbench.models import weights
 from workbench.gui.views.model_picker import ModelPicker
 
 ARCH = "mobilenet_v3_small"
@@ -167,7 +167,7 @@ def test_bad_weights_file_and_arch_typo_are_named_at_their_fields(qtbot, session
 
 
 def test_unusable_weights_on_disk_are_a_sentence_at_the_pretrained_field(qtbot, session, tmp_path, monkeypatch):
-    from workbench import bundled
+    from workbench.models import bundled
     from workbench.gui.views.recipe_view import RecipeView
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(bundled, "SOURCES", ())
@@ -186,7 +186,7 @@ def test_import_adapts_a_known_layout_and_refuses_a_partial_fit_with_names(qtbot
                                                                            monkeypatch):
     from safetensors.torch import load_file, save_file
 
-    from workbench import bundled
+    from workbench.models import bundled
     original = bundled.source_file(bundled.SOURCES[0])  # efficientnet-pytorch names
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(bundled, "SOURCES", ())  # as on an install without the package
@@ -205,7 +205,7 @@ def test_import_adapts_a_known_layout_and_refuses_a_partial_fit_with_names(qtbot
 
 
 def test_a_damaged_bundled_package_is_named_not_offered_for_download(qtbot, picker, session, tmp_path, monkeypatch):
-    from workbench import bundled
+    from workbench.models import bundled
     pkg = tmp_path / "site" / "damaged_lite0_pkg"
     (pkg / "models").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from workbench.events import EpochEnd, FitFinished, FitStarted
+from workbench.runtime.events import EpochEnd, FitFinished, FitStarted
 
 
 def _window(qtbot, monkeypatch, gpus: int):

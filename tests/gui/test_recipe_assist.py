@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from test_train_lr_recipe_data_views import fake_dataset
-from workbench import suggest as suggest_mod
-from workbench.suggest import parse_reasons
+from workbench.recipe import suggest as suggest_mod
+from workbench.recipe.suggest import parse_reasons
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def test_suggest_shows_what_it_measures_and_can_be_cancelled(qtbot, session, rec
 
 
 def test_the_epochs_reason_speaks_to_app_users_too(session):
-    from workbench.suggest import DataFacts, suggest
+    from workbench.recipe.suggest import DataFacts, suggest
     facts = DataFacts(n_classes=3, n_train=60, n_valid=12, per_class_min=20, per_class_median=20.0,
                       imbalance=1.0, median_side=64.0)
     reasons = parse_reasons(suggest(facts, session.config, 0.0, speed=lambda *a: 400.0).config.reasons)

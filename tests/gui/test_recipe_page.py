@@ -18,7 +18,7 @@ def home(tmp_path, monkeypatch):
 def test_working_recipe_is_kept_per_dataset_and_restored_on_start(qtbot, home, shapes_dir, tmp_path):
     import shutil
     from workbench.gui.app import create_window
-    from workbench.working_recipe import load_working, working_path
+    from workbench.recipe.working import load_working, working_path
     other = tmp_path / "other"
     shutil.copytree(shapes_dir, other)
     win = create_window(str(shapes_dir))

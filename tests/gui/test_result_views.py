@@ -8,7 +8,7 @@ import numpy as np
 
 
 from workbench.config import RunConfig  # noqa: E402
-from workbench.interpret import Predictions, confusion_matrix, indices_for_cell, most_confused  # noqa: E402
+from workbench.analysis.interpret import Predictions, confusion_matrix, indices_for_cell, most_confused  # noqa: E402
 
 
 def fake_predictions(shapes_dir: Path) -> Predictions:

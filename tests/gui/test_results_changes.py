@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 from synth import make_shapes_dataset
 from workbench.config import RunConfig
-from workbench.interpret import Predictions
+from workbench.analysis.interpret import Predictions
 
 
 def digest(root: Path) -> dict[str, str]:

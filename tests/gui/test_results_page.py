@@ -72,7 +72,7 @@ def test_quarantining_validation_images_is_said_and_k_gives_feedback(page, qtbot
 def test_runs_validated_on_different_images_are_marked_when_compared(qtbot, session, run_dir, tmp_path):
     import json
     from workbench.gui.views.runs_view import VALID_ROW, RunsView
-    from workbench.runs import list_runs
+    from workbench.run.runs import list_runs
     runs = tmp_path / "runs"
     a, b = runs / "a", runs / "b"
     shutil.copytree(run_dir, a)
@@ -101,7 +101,7 @@ def test_predictions_csv_dialog_starts_in_the_run_folder(qtbot, session, run_dir
 def test_large_viewer_shows_the_full_photo_with_a_fine_map_and_an_opacity_slider(page, qtbot, run_dir, tmp_path):
     import numpy as np
     from PIL import Image
-    from workbench.explain import compute_cam
+    from workbench.analysis.explain import compute_cam
     photo = tmp_path / "photo.png"
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)).save(photo)

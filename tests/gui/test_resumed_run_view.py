@@ -9,14 +9,14 @@ from types import SimpleNamespace
 
 
 def _fit(epochs: int, start: int, history=()):
-    from workbench.events import FitStarted
+    from workbench.runtime.events import FitStarted
     return FitStarted(run_dir="/tmp/run-r", epochs=epochs, start_epoch=start, steps_per_epoch=10, n_train=100,
                       n_valid=20, classes=("a", "b"), device="cpu", precision="fp32", batch_size=10,
                       history=tuple(history))
 
 
 def _batch(epoch: int, batch: int):
-    from workbench.events import BatchEnd
+    from workbench.runtime.events import BatchEnd
     return BatchEnd(epoch=epoch, batch=batch, n_batches=10, step=epoch * 10 + batch, loss=0.5, smooth_loss=0.5,
                     lr=1e-3, mom=0.9, images_per_sec=100.0, eta_s=30.0)
 

@@ -36,8 +36,8 @@ def pages(session, qtbot, run_dir):
 
 
 def test_results_confusion_gradcam_and_tta(pages, session, qtbot, run_dir):
-    from workbench.interpret import confusion_matrix, indices_for_cell
-    from workbench.tta import accuracy_vs_beta
+    from workbench.analysis.interpret import confusion_matrix, indices_for_cell
+    from workbench.inference.tta import accuracy_vs_beta
     page = pages["Results"]
     p = page.preds
     assert page.summary.table.rowCount() == len(p.classes)

@@ -162,7 +162,7 @@ def test_a_job_in_a_thread_of_the_app_runs_at_lower_priority(qtbot, session, mon
 
 def test_runs_are_deleted_off_the_gui_thread_by_the_core_function(qtbot, session, tmp_path, monkeypatch):
     import workbench.gui.session as session_mod
-    from workbench import runs
+    from workbench.run import runs
     run = tmp_path / "run-a"
     run.mkdir()
     (run / "metrics.json").write_text("{}")
@@ -209,7 +209,7 @@ def test_runs_view_deletes_through_the_session(qtbot, session, tmp_path, monkeyp
 def test_export_error_carries_its_format_to_the_view(qtbot, session, tmp_path, monkeypatch):
     """A failed format is named by the ExportFailed itself (not parsed out of the message)."""
     import workbench.gui.session as session_mod
-    from workbench.export import ExportFailed
+    from workbench.inference.export import ExportFailed
     from workbench.gui.views.export_view import ExportView
 
     def failing_export(run_dir, formats, out_dir=None, sink=None, control=None):
@@ -227,10 +227,10 @@ def test_export_error_carries_its_format_to_the_view(qtbot, session, tmp_path, m
 
 
 def test_the_session_reads_the_job_table():
-    """JobKind, the result signals, the side jobs and the status-bar labels all come from workbench.jobs."""
+    """JobKind, the result signals, the side jobs and the status-bar labels all come from workbench.runtime.jobs."""
     from workbench.gui.jobs import JobKind
     from workbench.gui.session import Session
-    from workbench.jobs import JOBS
+    from workbench.runtime.jobs import JOBS
     assert [k.value for k in JobKind] == [j.kind for j in JOBS]
     for job in JOBS:
         kind = JobKind[job.name]

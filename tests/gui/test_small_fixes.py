@@ -86,7 +86,7 @@ def test_tall_thumbnails_keep_their_file_names_visible(qtbot, tmp_path):
 def test_tta_gain_has_its_count_and_uncertainty_and_the_empty_plot_a_sane_range(qtbot, shapes_dir):
     from test_tta_and_export import made_up_tta
     from workbench.gui.views.tta_view import TTAView, gain_text
-    from workbench.tta import fixed_and_broken
+    from workbench.inference.tta import fixed_and_broken
     assert gain_text(2, 0, 153) == "+2 of 153 images (+1.3% ± 1.8%)"
     assert gain_text(5, 5, 100).startswith("+0 of 100 images (+0.0% ± ")
     v = TTAView()

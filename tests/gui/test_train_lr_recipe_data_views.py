@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from workbench.gui.jobs import JobKind
 from workbench.data.types import Dataset, Item, Problem
-from workbench.events import (BatchEnd, EpochEnd, FitFinished, FitStarted, LogMessage,
+from workbench.runtime.events import (BatchEnd, EpochEnd, FitFinished, FitStarted, LogMessage,
                               LRFindStep, Paused)
 
 
@@ -234,7 +234,7 @@ def test_augment_preview_refreshes(qtbot, session, shapes_dir):
 def test_augment_grid_plain_column_is_the_validation_crop():
     import torch
 
-    from workbench.augment import center_crop
+    from workbench.data.augment import center_crop
     from workbench.config import RunConfig
     from workbench.gui.views.augment_preview import augment_grid
     rng = np.random.default_rng(0)

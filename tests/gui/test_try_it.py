@@ -71,7 +71,7 @@ def _cli(run: Path, src: Path, out: Path, min_conf: float = 0.0) -> dict[str, tu
 
 
 def test_try_it_predicts_sorts_splits_and_matches_cli(session, qtbot, run_copy, outside, tmp_path):
-    from workbench.predict import load_exported
+    from workbench.inference.predict import load_exported
     view = open_run_pages(session, qtbot, run_copy)["Try it"]
     data = run_copy.parent.parent / "shapes"
     inside = data / "valid" / "circle" / "valid_circle_000.png"
@@ -112,7 +112,7 @@ def test_try_it_predicts_sorts_splits_and_matches_cli(session, qtbot, run_copy, 
 
 def test_send_unsure_writes_sidecar_and_list_never_moves_files(session, qtbot, run_copy, outside):
     from workbench.data.sidecar import ChangeSet
-    from workbench.to_label import list_path, read_list
+    from workbench.inference.to_label import list_path, read_list
     view = open_run_pages(session, qtbot, run_copy)["Try it"]
     data = run_copy.parent.parent / "shapes"
     inside = data / "train" / "square" / "train_square_001.png"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from workbench.config import RunConfig
-from workbench.tta import TTAResult, accuracy_vs_beta, fixed_and_broken
+from workbench.inference.tta import TTAResult, accuracy_vs_beta, fixed_and_broken
 from workbench.gui.jobs import JobKind
 
 
@@ -47,9 +47,9 @@ def test_beta_slider_shows_core_accuracy_and_fixed_broken(qtbot, shapes_dir):
 def test_export_page_writes_files_and_reports_parity(session, qtbot, tmp_path, shapes_dir, monkeypatch):
     """Export through the session's export job; the run's model is a small untrained net here."""
     import torch
-    import workbench.export as export
+    import workbench.inference.export as export
     from workbench.gui.views.export_view import ExportView
-    from workbench.models import create_model
+    from workbench.models.build import create_model
     cfg = RunConfig().set("data.path", str(shapes_dir)).set("data.image_size", 32)
 
     def fake_export_run(run_dir, formats=None, out_dir=None, sink=None, control=None):
@@ -79,7 +79,7 @@ def test_export_page_writes_files_and_reports_parity(session, qtbot, tmp_path, s
 
 
 def test_export_parity_failure_is_shown_as_failed(session, qtbot, tmp_path, monkeypatch):
-    import workbench.export as export
+    import workbench.inference.export as export
     from workbench.gui.views.export_view import ExportView
 
     def failing_export_run(run_dir, formats=None, out_dir=None, sink=None, control=None):
@@ -99,7 +99,7 @@ def test_export_page_single_image_is_calibrated_like_the_folder_csv(session, qtb
     """The one-image prediction on the Export page applies the run's temperature, as the folder CSV does."""
     import csv
     from trained_run import trained_run
-    from workbench.calibration import run_temperature
+    from workbench.analysis.calibration import run_temperature
     from workbench.gui.views.export_view import ExportView
     run = trained_run(tmp_path_factory)
     cfg = RunConfig.load(run / "config.toml")

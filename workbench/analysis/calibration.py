@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_write_json
+from ..runtime.atomic import atomic_write_json
 from .interpret import checkpoint_file, interpret_run
-from .train.checkpoint import RunFolder
+from ..train.checkpoint import RunFolder
 
 N_BINS = 15
 CALIBRATION_FILE = RunFolder.CALIBRATION

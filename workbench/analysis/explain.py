@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .augment import center_crop, normalize
+from ..data.augment import center_crop, normalize
 from .calibration import run_temperature
-from .config import norm_stats
-from .data.cache import decode_presized, thumbnail
+from ..config import norm_stats
+from ..data.cache import decode_presized, thumbnail
 from .gradcam import gradcam_info, overlay
-from .runs import load_model
+from ..run.runs import load_model
 
 
 FINE = 7          # a map with fewer cells a side than this is "coarse"

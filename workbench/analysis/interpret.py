@@ -14,14 +14,14 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from .atomic import atomic_write_bytes
-from .control import RunControl
-from .data import open_dataset
-from .data.pipeline import build_loaders
-from .device import autocast, pick_precision
-from .events import Progress
-from .runs import load_model, load_run
-from .train.checkpoint import RunFolder
+from ..runtime.atomic import atomic_write_bytes
+from ..runtime.control import RunControl
+from ..data import open_dataset
+from ..data.pipeline import build_loaders
+from ..runtime.device import autocast, pick_precision
+from ..runtime.events import Progress
+from ..run.runs import load_model, load_run
+from ..train.checkpoint import RunFolder
 
 PREDICTIONS_FILE = RunFolder.PREDICTIONS
 

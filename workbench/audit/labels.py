@@ -20,21 +20,22 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from . import leaks, weights
-from .atomic import atomic_write_json, atomic_write_text
-from .config import RunConfig
-from .control import RunControl
-from .crossval import fold_csv, stratified_folds
-from .data import ChangeSet, open_dataset
-from .device import autocast, pick_device, pick_precision
-from .events import LogMessage, Progress
-from .interpret import Predictions, interpret_run
-from .models import create_model
+from . import leaks
+from ..models import weights
+from ..runtime.atomic import atomic_write_json, atomic_write_text
+from ..config import RunConfig
+from ..runtime.control import RunControl
+from ..train.crossval import fold_csv, stratified_folds
+from ..data import ChangeSet, open_dataset
+from ..runtime.device import autocast, pick_device, pick_precision
+from ..runtime.events import LogMessage, Progress
+from ..analysis.interpret import Predictions, interpret_run
+from ..models.build import create_model
 from .near_dups import require
-from .first_run import first_run
-from .pretrained import pretrained_defaults
-from .train.checkpoint import RunFolder
-from .train.run import resume, train
+from ..recipe.first_run import first_run
+from ..recipe.pretrained import pretrained_defaults
+from ..train.checkpoint import RunFolder
+from ..train.run import resume, train
 
 REPORT_FILE = "report.json"
 QUICK_SIZE, QUICK_EPOCHS = 64, 3

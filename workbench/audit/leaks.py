@@ -15,15 +15,15 @@ import numpy as np
 import torch
 
 from . import near_dups as nd
-from .atomic import atomic_write_json
-from .augment import IMAGENET_MEAN, IMAGENET_STD, center_crop
-from .config import RunConfig, norm_stats
-from .control import RunControl
-from .data import open_dataset
-from .data.cache import PresizeCache
-from .events import LogMessage
-from .paths import cache_root
-from .runs import load_model
+from ..runtime.atomic import atomic_write_json
+from ..data.augment import IMAGENET_MEAN, IMAGENET_STD, center_crop
+from ..config import RunConfig, norm_stats
+from ..runtime.control import RunControl
+from ..data import open_dataset
+from ..data.cache import PresizeCache
+from ..runtime.events import LogMessage
+from ..runtime.paths import cache_root
+from ..run.runs import load_model
 
 LEAKS_FILE = "leaks.json"
 SPLIT_FILE = "group-split.csv"

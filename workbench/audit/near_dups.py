@@ -24,13 +24,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .errors import BadInput
-from .atomic import atomic_write_text
-from .control import RunControl
-from .data.cache import load_rgb
-from .data.types import TRAIN, VALID
-from .events import Progress
-from .models import head_module
+from ..errors import BadInput
+from ..runtime.atomic import atomic_write_text
+from ..runtime.control import RunControl
+from ..data.cache import load_rgb
+from ..data.types import TRAIN, VALID
+from ..runtime.events import Progress
+from ..models.build import head_module
 
 PHASH_MAX_DISTANCE = 12
 COSINE_MIN = 0.99

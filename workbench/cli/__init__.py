@@ -8,7 +8,7 @@ import sys
 import time
 
 from .. import __version__
-from ..atomic import DiskFullError
+from ..runtime.atomic import DiskFullError
 from ..errors import BadInput, Failure
 from .common import UsageError
 

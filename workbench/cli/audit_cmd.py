@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..control import RunControl
+from ..runtime.control import RunControl
 from .common import (TrainProgress, UsageError, add_config_args, ctrl_c_stops, fmt_time, load_config,
                      require_dataset, require_folds, write_json_file)
 
@@ -54,15 +54,15 @@ def _leaks_text(found: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import audit
-    from ..near_dups import MissingExtra
+    from ..audit import labels as audit
+    from ..audit.near_dups import MissingExtra
     cfg = load_config(args, args.dataset)
     require_dataset(cfg)
     require_folds(args.folds)
     if args.run and not args.leaks_only:
         raise UsageError("--run goes with --leaks-only (the full audit embeds with its own fold models)")
     if not args.leaks_only:
-        from ..first_run import median_short_side
+        from ..recipe.first_run import median_short_side
         from .train_cmd import explicit_keys
         root = Path(cfg.data.path).expanduser()
         cfg = audit.audit_recipe(cfg, args.quick, median_short_side(root) if root.is_dir() else 0.0,

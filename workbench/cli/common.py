@@ -11,10 +11,10 @@ import time
 import warnings
 from typing import Iterator, TextIO
 
-from ..atomic import atomic_write_json
+from ..runtime.atomic import atomic_write_json
 from ..config import ConfigError, RemovedOptionWarning, RunConfig, drop_reasons, iter_fields
-from ..control import RunControl
-from ..events import (BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, Paused, Progress,
+from ..runtime.control import RunControl
+from ..runtime.events import (BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, Paused, Progress,
                       Replanned, Resumed, fmt_time)
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..control import RunControl
-from ..locks import BusyError
+from ..runtime.control import RunControl
+from ..runtime.locks import BusyError
 from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config, require_dataset, require_folds
 
 
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..crossval import run_folds
+    from ..train.crossval import run_folds
     cfg = load_config(args, args.dataset)
     require_dataset(cfg)
     require_folds(args.folds)

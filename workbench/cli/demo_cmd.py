@@ -6,8 +6,8 @@ import os
 import sys
 
 from ..data import demo_path
-from ..paths import data_home
-from ..recipes import demo_recipe
+from ..runtime.paths import data_home
+from ..recipe.presets import demo_recipe
 
 
 def add_parser(sub) -> None:

@@ -26,19 +26,19 @@ def add_parser(sub) -> None:
 
 def evaluate(run_dir: str, which: str = "best", tta: bool = False, top: int = 10, sink=None) -> dict:
     """The evaluation of a run as a JSON-ready dict (also used by tests and the GUI)."""
-    from ..interpret import build_report, interpret_run
+    from ..analysis.interpret import build_report, interpret_run
     it = interpret_run(run_dir, sink=sink, which=which)
     p = it.predictions
     out = {"run_dir": str(run_dir), "which": which, "classes": list(p.classes),
            **build_report(p, top).to_dict(),
            "predictions": [{"path": p.paths[i], "true": p.classes[p.targets[i]], "pred": p.classes[p.preds[i]],
                             "prob": float(p.probs[i, p.preds[i]])} for i in range(len(p))]}
-    from ..calibration import calibrate, save_calibration
+    from ..analysis.calibration import calibrate, save_calibration
     cal = calibrate(p.probs, p.targets)
     save_calibration(run_dir, cal, which)  # the temperature predict / export of this checkpoint apply
     out["calibration"] = {k: getattr(cal, k) for k in ("temperature", "ece_before", "ece_after")}
     if tta:
-        from ..tta import tta_run
+        from ..inference.tta import tta_run
         res = tta_run(run_dir, sink=sink, which=which)
         beta = it.run.config.tta.beta
         out["tta"] = {"n": it.run.config.tta.n, "beta": beta, "scales": list(it.run.config.tta.scales),

@@ -25,8 +25,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import ExportError, ExportFailed, OutputFolderError, export_run, parse_formats
-    from ..runs import RunError
+    from ..inference.export import ExportError, ExportFailed, OutputFolderError, export_run, parse_formats
+    from ..run.runs import RunError
     run_dir = Path(args.run_dir)
     require_run(run_dir)
     try:

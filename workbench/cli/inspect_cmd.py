@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..atomic import atomic_write_json
+from ..runtime.atomic import atomic_write_json
 from ..data import DatasetError, compute_stats, dataset_report, open_dataset, summary_text
 from .common import TerminalProgress, UsageError, add_config_args, load_config
 

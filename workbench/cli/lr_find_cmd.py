@@ -15,10 +15,10 @@ from typing import TextIO
 
 import numpy as np
 
-from ..atomic import atomic_write_text
+from ..runtime.atomic import atomic_write_text
 from ..data import DatasetError
-from ..events import Event, LRFindStep
-from ..outputs import ForeignFileError, claim, record
+from ..runtime.events import Event, LRFindStep
+from ..runtime.outputs import ForeignFileError, claim, record
 from .common import TerminalProgress, UsageError, add_config_args, load_config, require_dataset
 from .train_cmd import check_weights, explicit_keys, first_run_or_defaults
 
@@ -105,7 +105,7 @@ def ascii_plot(lrs, smooth, marks: dict[str, float] | None = None, width: int = 
 def report(result, out: TextIO) -> str:
     """Print the suggestions; returns the sentence of ``curve_problem`` (printed too) when the curve
     gives no usable rate, the same one the app shows, else ''."""
-    from ..lr_find import curve_problem
+    from ..train.lr_find import curve_problem
     out.write("suggested learning rates:\n")
     for name, lr in result.suggestions.items():
         mark = "   <- recipe default (lr_find.suggestion)" if name == result.best else ""
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         claim(out_dir, [CSV_NAME], args.force)  # a user's own lr_find.csv is never replaced
     except ForeignFileError as e:
         raise UsageError(str(e)) from None
-    from ..lr_find import lr_find
+    from ..train.lr_find import lr_find
     from ..train.preflight import SetupError, preflight
 
     sink = _Sink(sys.stderr)
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"cannot write {csv_path}: {e.strerror or e}") from None
     if not args.no_plot:
-        from ..lr_find import plot_window
+        from ..train.lr_find import plot_window
         first, end = plot_window(len(result.lrs), smooth_losses=result.smooth_losses)  # no diverged tail
         plot = ascii_plot(result.lrs[first:end], result.smooth_losses[first:end], result.suggestions)
         if plot:

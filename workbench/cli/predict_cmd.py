@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..atomic import atomic_write_text
+from ..runtime.atomic import atomic_write_text
 from .common import TerminalProgress, UsageError
 
 
@@ -28,8 +28,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import ExportError, load_exported
-    from ..predict import list_images, predictions_csv
+    from ..inference.export import ExportError, load_exported
+    from ..inference.predict import list_images, predictions_csv
     src = Path(args.input)
     if not src.exists():
         raise UsageError(f"input not found: {src}")

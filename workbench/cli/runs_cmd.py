@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..runs import RunError, best_runs, list_runs, read_note, rename_run, run_accuracy, set_note
+    from ..run.runs import RunError, best_runs, list_runs, read_note, rename_run, run_accuracy, set_note
     try:
         if args.action == "rename":
             new = rename_run(args.run, args.name)

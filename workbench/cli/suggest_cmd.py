@@ -11,14 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..atomic import atomic_write_text
+from ..runtime.atomic import atomic_write_text
 from ..data import DatasetError, open_dataset
 from ..data.stats import compute_stats
 from .common import TerminalProgress, UsageError, add_config_args, load_config
 
 
 def cmd(args: argparse.Namespace) -> int:
-    from ..suggest import DataFacts, suggest
+    from ..recipe.suggest import DataFacts, suggest
     if args.budget_minutes is not None and not 0 < args.budget_minutes <= 10_000:
         raise UsageError(f"--budget-minutes must be between 0 and 10000, got {args.budget_minutes:g}")
     cfg = load_config(args, args.dataset)

@@ -1,7 +1,7 @@
 """``workbench train [DATASET] [--config FILE] [--set KEY=VALUE ...] [--out RUN_DIR] [--plan-only] [--from-scratch]``.
 
 Without a recipe that names its model, a dataset of photos is fine-tuned from the ImageNet weights on
-disk (``workbench.first_run``; one line on stderr says so and why); ``--from-scratch`` trains from
+disk (``workbench.recipe.first_run``; one line on stderr says so and why); ``--from-scratch`` trains from
 random weights instead.
 
 With ``train.budget_minutes`` the run is planned to end within the budget, counted from this
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from ..config import tomllib
-from ..control import RunControl
+from ..runtime.control import RunControl
 from ..data import DatasetError
-from ..locks import BusyError
+from ..runtime.locks import BusyError
 from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config, require_dataset
 from .crossval_cmd import run as crossval
 from .weights_cmd import download_weights
@@ -99,8 +99,8 @@ def first_run_or_defaults(cfg, explicit: set[str]) -> tuple:
     """(recipe, pretrained-default notes): the first-run fine-tune when the dataset holds photos, the
     recipe names no model and ImageNet weights are on disk (saying so on stderr in one line), else
     the recipe with the pretrained defaults its own weights call for."""
-    from ..first_run import first_run, median_short_side, names_model, plain_model
-    from ..pretrained import pretrained_defaults
+    from ..recipe.first_run import first_run, median_short_side, names_model, plain_model
+    from ..recipe.pretrained import pretrained_defaults
     root = Path(cfg.data.path).expanduser() if cfg.data.path else None
     if root is not None and root.is_dir() and not names_model(explicit) and plain_model(cfg):
         fr = first_run(cfg, median_short_side(root), explicit,
@@ -126,7 +126,7 @@ def explicit_keys(args: argparse.Namespace) -> set[str]:
 def check_weights(cfg, download: bool) -> None:
     """model.pretrained's file must be on this machine before any run folder exists: downloaded only
     with --download-weights, else exit 2 saying where to get it."""
-    from ..weights import WeightsError, local_weights
+    from ..models.weights import WeightsError, local_weights
     m = cfg.model
     if m.weights or m.pretrained.lower() == "none":
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..control import Cancelled
+from ..runtime.control import Cancelled
 from .common import TerminalProgress, UsageError, signals_interrupt
 
 
@@ -19,9 +19,9 @@ def _mb(n: int) -> str:
 
 
 def _refs(archs: list[str], all_timm: bool) -> list[tuple[str, str]]:
-    from ..models import timm_available, torchvision_archs
-    from ..pretrained import SUGGESTED_ARCHS
-    from ..weights import bundled, imported_refs, named_tags
+    from ..models.build import timm_available, torchvision_archs
+    from ..recipe.pretrained import SUGGESTED_ARCHS
+    from ..models.weights import bundled, imported_refs, named_tags
     if not archs:
         found = [f"{a}:{t}" for a, t in bundled() + imported_refs()]
         archs = found + [a for a in torchvision_archs() if named_tags(a)]
@@ -41,7 +41,7 @@ def _refs(archs: list[str], all_timm: bool) -> list[tuple[str, str]]:
 
 
 def spec_problem(arch: str) -> str:
-    from ..weights import DEFAULT_TAG, WeightsError, spec
+    from ..models.weights import DEFAULT_TAG, WeightsError, spec
     try:
         spec(arch, DEFAULT_TAG)
     except WeightsError as e:
@@ -54,7 +54,7 @@ def _values(v: tuple) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from ..weights import ON_DISK, WeightsError, bundled_source, status
+    from ..models.weights import ON_DISK, WeightsError, bundled_source, status
     try:
         refs = _refs(args.archs, args.all)
         rows = [status(a, t) for a, t in refs]
@@ -79,14 +79,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    from ..weights import parse_ref
+    from ..models.weights import parse_ref
     arch, tag = parse_ref(args.ref)
     return download_weights(arch, tag)
 
 
 def download_weights(arch: str, tag: str) -> int:
     """Fetch ``arch:tag`` with a terminal progress bar; UsageError on failure, 130 when cancelled."""
-    from ..weights import WeightsError, fetch, status
+    from ..models.weights import WeightsError, fetch, status
     bar = TerminalProgress()
     try:
         st = status(arch, tag)
@@ -110,7 +110,7 @@ def download_weights(arch: str, tag: str) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ..weights import DEFAULT_TAG, WeightsError, bundled_source, import_weights, parse_ref
+    from ..models.weights import DEFAULT_TAG, WeightsError, bundled_source, import_weights, parse_ref
     arch, tag = parse_ref(args.ref) if args.ref else ("", DEFAULT_TAG)
     try:
         done = import_weights(args.file, arch, tag, allow_partial=args.allow_partial)

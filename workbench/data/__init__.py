@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import DataConfig
-from ..control import RunControl
-from ..events import LogMessage, Progress
+from ..runtime.control import RunControl
+from ..runtime.events import LogMessage, Progress
 from .csvlabels import list_csv
 from .demo import demo_path, generate_demo
 from .health import NOTE_TEXT, FileRecord, check_file, run_health

@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .config import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig
+from ..config import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig
 
 
 # columns of the per-image random draw (a fixed layout: enabling an option never shifts the others)

@@ -23,9 +23,9 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..atomic import atomic_path, atomic_write_json, remove_stale_temps, reserve_space
-from ..events import LogMessage, Progress
-from ..locks import wait_lock
+from ..runtime.atomic import atomic_path, atomic_write_json, remove_stale_temps, reserve_space
+from ..runtime.events import LogMessage, Progress
+from ..runtime.locks import wait_lock
 
 FORMAT_VERSION = 1
 DEFAULT_BUDGET_GB = 20.0

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..paths import data_home
+from ..runtime.paths import data_home
 
 CLASSES = ("circle", "ring", "square", "star", "stripes", "triangle")
 N_TRAIN, N_VALID, SIZE, SS = 100, 20, 64, 2   # SS: supersampling factor while drawing

@@ -16,8 +16,8 @@ from typing import Callable
 
 from PIL import Image, UnidentifiedImageError
 
-from ..control import RunControl
-from ..events import Progress
+from ..runtime.control import RunControl
+from ..runtime.events import Progress
 
 ORIENTATION = 0x0112
 SKIP_KINDS = ("zero_byte", "not_image", "truncated", "unreadable", "bomb", "too_small")

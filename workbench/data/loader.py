@@ -17,8 +17,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ..augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop
-from ..device import keep_freed_memory
+from .augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop
+from ..runtime.device import keep_freed_memory
 from .cache import PresizeCache
 
 

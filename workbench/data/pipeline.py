@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..augment import BatchAugment
+from .augment import BatchAugment
 from ..config import RunConfig, norm_stats
-from ..paths import cache_root
+from ..runtime.paths import cache_root
 from .cache import PresizeCache
 from .loader import BatchLoader
 from .types import TRAIN, VALID, Dataset, Item, Problem

@@ -11,8 +11,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..atomic import atomic_write_json
-from ..paths import cache_root
+from ..runtime.atomic import atomic_write_json
+from ..runtime.paths import cache_root
 from .health import FileRecord
 
 CACHE_VERSION = 2   # 2: the one_colour note (blank / placeholder pictures)

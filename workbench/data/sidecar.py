@@ -14,8 +14,8 @@ import os
 import time
 from pathlib import Path
 
-from ..atomic import atomic_write_json
-from ..paths import project_dir
+from ..runtime.atomic import atomic_write_json
+from ..runtime.paths import project_dir
 
 VERSION = 1
 RELABEL, QUARANTINE, KEEP = "relabel", "quarantine", "keep"

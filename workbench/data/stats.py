@@ -9,9 +9,9 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from ..atomic import atomic_write_json
-from ..control import RunControl
-from ..events import Progress
+from ..runtime.atomic import atomic_write_json
+from ..runtime.control import RunControl
+from ..runtime.events import Progress
 from .cache import thumbnail
 from .scancache import fingerprint, load_json, stats_cache_path
 from .types import Dataset

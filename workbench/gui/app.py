@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 from ..config import ConfigError, RunConfig
 from .widgets.common import icon, resource
 
-WARM_MODULES = ("workbench.train.run", "workbench.lr_find")  # what the app's job processes run
+WARM_MODULES = ("workbench.train.run", "workbench.train.lr_find")  # what the app's job processes run
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
@@ -40,7 +40,7 @@ def create_window(dataset: str | None = None, demo: bool = False, recipe: str | 
     """Build the main window; open ``dataset`` (or the demo dataset on ``demo`` / first start)."""
     from .main_window import MainWindow
     from .session import Session, default_config
-    from ..working_recipe import load_working
+    from ..recipe.working import load_working
     cfg = default_config()
     if recipe:
         cfg = RunConfig.load(recipe)
@@ -48,7 +48,7 @@ def create_window(dataset: str | None = None, demo: bool = False, recipe: str | 
         cfg = load_working() or cfg   # the working recipe of the last session (autosaved)
     session = Session(cfg, autosave=True)
     if recipe:  # the recipe given becomes the working one of its dataset
-        from ..paths import data_home
+        from ..runtime.paths import data_home
         if not Path(recipe).resolve().is_relative_to(data_home().resolve()):  # not the demo's own file
             session.set_recipe_file(recipe)
         session.autosave_now()
@@ -60,7 +60,7 @@ def create_window(dataset: str | None = None, demo: bool = False, recipe: str | 
         from ..data import demo_path
         target = str(demo_path())
         if not recipe:
-            from ..recipes import demo_recipe
+            from ..recipe.presets import demo_recipe
             session.set_config(demo_recipe(target, runs_dir=cfg.runs_dir))
         win.flash("Opened the built-in demo dataset. Use File > Open dataset for your own.", 8000)
     if target:

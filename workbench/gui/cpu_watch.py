@@ -1,14 +1,14 @@
 """Status-bar note when the job process is starved of CPU time by other programs.
 
 Every 2 s while a job runs in its process, the share of the CPU time it asked for that it got
-(``workbench.procjob.CpuShare``); below 60 % twice in a row, the label says so. Paused jobs and
+(``workbench.runtime.procjob.CpuShare``); below 60 % twice in a row, the label says so. Paused jobs and
 jobs in a thread are not watched."""
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel
 
-from ..procjob import CpuShare
+from ..runtime.procjob import CpuShare
 from .run_state import Phase
 
 STARVED = 0.6

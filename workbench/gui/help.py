@@ -172,7 +172,7 @@ class LayoutsDialog(QDialog):
                           "health report; no file in the dataset folder is ever changed.</p>"
                           "<h3>Loading an export in plain PyTorch</h3>"
                           f"<pre>{html.escape(LOAD_SNIPPET)}</pre>"
-                          "<p>Or with workbench installed: <tt>workbench.predict.load_exported(\"export/model.json\")"
+                          "<p>Or with workbench installed: <tt>workbench.inference.predict.load_exported(\"export/model.json\")"
                           ".predict([\"photo.jpg\"])</tt>.</p>")
         _dialog_layout(self, self.text)
         self.resize(860, 700)

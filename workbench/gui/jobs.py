@@ -5,7 +5,7 @@ moved to a fresh QThread. ``QtEventSink`` is the event sink handed to the core: 
 thread, emits ``Signal(object)`` (queued across threads) and merges batch-like events to at most
 ``max_rate`` per second. The return value arrives as ``JobResult``, an exception as ``JobFailed``.
 With ``start(..., in_process=True)`` the worker thread only relays: ``fn`` runs in a child process
-(``workbench.procjob.JobProcess``; the runner can keep a warm spare one ready), which is how the app
+(``workbench.runtime.procjob.JobProcess``; the runner can keep a warm spare one ready), which is how the app
 trains and runs the LR finder.
 
 ``submit(fn, callback)`` runs small side tasks (thumbnails, augmentation preview) in a thread pool and
@@ -25,10 +25,10 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThread, QThreadPool, QTimer, Signal, Slot
 
 from ..errors import BadInput
-from ..jobs import BY_KIND, JOBS, Job
-from ..control import Cancelled, RunControl
-from ..events import BatchEnd, Event, Progress
-from ..procjob import ChildJobError, JobProcess
+from ..runtime.jobs import BY_KIND, JOBS, Job
+from ..runtime.control import Cancelled, RunControl
+from ..runtime.events import BatchEnd, Event, Progress
+from ..runtime.procjob import ChildJobError, JobProcess
 
 MERGEABLE = (BatchEnd, Progress)
 
@@ -39,7 +39,7 @@ class _Kind(Enum):
 
     @property
     def job(self) -> Job:
-        """The job's row in the core's table (workbench.jobs.JOBS)."""
+        """The job's row in the core's table (workbench.runtime.jobs.JOBS)."""
         return BY_KIND[self.value]
 
     @property
@@ -49,7 +49,7 @@ class _Kind(Enum):
 
 
 JobKind = _Kind("JobKind", [(j.name, j.kind) for j in JOBS], module=__name__)
-JobKind.__doc__ = ("The jobs the app runs, one member per row of workbench.jobs.JOBS (a misspelt kind is an "
+JobKind.__doc__ = ("The jobs the app runs, one member per row of workbench.runtime.jobs.JOBS (a misspelt kind is an "
                    "AttributeError). Each has one Session method that starts it and one Session signal that "
                    "delivers its result.")
 
@@ -195,7 +195,7 @@ class JobRunner(QObject):
         """Start ``fn(sink, control)`` in a worker thread; False if another job is running.
 
         ``in_process``: the worker thread runs picklable ``fn`` in a child process instead and relays
-        its events (``workbench.procjob``): the way training runs in the app."""
+        its events (``workbench.runtime.procjob``): the way training runs in the app."""
         if self.busy:
             return False
         self.name, self.paused = name, False

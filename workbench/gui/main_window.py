@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from .. import __version__
-from ..paths import data_home
+from ..runtime.paths import data_home
 from .cpu_watch import CpuWatch
 from ..data import DatasetError
 from .help import LayoutsDialog, ShortcutsDialog
@@ -253,11 +253,11 @@ class MainWindow(QMainWindow):
         cfg = self.session.config
 
         def work():
-            from ..device import describe, pick_device, pick_precision
+            from ..runtime.device import describe, pick_device, pick_precision
             from ..train.torchrun_job import gpu_count
             # the results pages need the model code later; importing it (torchvision's native
             # libraries) holds the interpreter lock for 0.1-0.2 s, so it happens here, at start-up
-            from .. import models  # noqa: F401
+            from ..models import build  # noqa: F401
             dev = pick_device(cfg.train.device)
             return describe(dev), pick_precision(dev, cfg.train.precision), gpu_count()
         submit(work, self._show_device)

@@ -1,6 +1,6 @@
 """Rename a run and keep a note on it: the dialog, and the F2 / context-menu action the run lists share.
 
-The work happens in the session (``Session.edit_run`` -> ``workbench.runs.edit_run``: one atomic folder
+The work happens in the session (``Session.edit_run`` -> ``workbench.run.runs.edit_run``: one atomic folder
 rename, refused while the run is in use; the note in ``note.txt``); the dialog stays open until the
 session answers and shows a refusal in place.
 """
@@ -14,7 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QVBoxLayout, QWidget)
 
-from ..runs import read_note
+from ..run.runs import read_note
 
 SHORTCUT = "F2"
 

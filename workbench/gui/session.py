@@ -19,27 +19,27 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from .. import audit
+from ..audit import labels as audit
 from ..config import ConfigError, RunConfig, iter_fields
 from ..data import compute_stats, open_dataset
 from ..data.report import training_problems
-from ..device import lower_thread_priority
-from ..events import Event, Paused, Progress, Resumed
-from ..export import export_run
-from ..first_run import FirstRun, first_run
-from ..interpret import interpret_run
-from ..lr_find import lr_find
-from ..paths import data_home
-from ..predict import predict_folder_to_csv, predict_images
-from ..pretrained import pretrained_defaults
-from ..runs import delete_run, edit_run, list_runs
-from .. import suggest as suggest_mod
-from ..suggest import DataFacts, suggest
+from ..runtime.device import lower_thread_priority
+from ..runtime.events import Event, Paused, Progress, Resumed
+from ..inference.export import export_run
+from ..recipe.first_run import FirstRun, first_run
+from ..analysis.interpret import interpret_run
+from ..train.lr_find import lr_find
+from ..runtime.paths import data_home
+from ..inference.predict import predict_folder_to_csv, predict_images
+from ..recipe.pretrained import pretrained_defaults
+from ..run.runs import delete_run, edit_run, list_runs
+from ..recipe import suggest as suggest_mod
+from ..recipe.suggest import DataFacts, suggest
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
-from ..tta import tta_run
-from ..weights import fetch, status, usable_offline
-from ..working_recipe import load_working, save_working
+from ..inference.tta import tta_run
+from ..models.weights import fetch, status, usable_offline
+from ..recipe.working import load_working, save_working
 from .jobs import JobFailed, JobKind, JobResult, JobRunner, submit
 from .run_state import Phase, RunState
 
@@ -77,7 +77,7 @@ class Session(QObject):
     downloaded = Signal(object)           # str: the weights file
     first_run_changed = Signal(str)       # the first-run fine-tune's line ('' = none offered)
 
-    # from the job table (workbench.jobs.JOBS): the result signal of each kind, the side jobs
+    # from the job table (workbench.runtime.jobs.JOBS): the result signal of each kind, the side jobs
     RESULT_SIGNALS = {kind: kind.job.signal for kind in JobKind}
     SIDE_JOBS = tuple(kind for kind in JobKind if kind.job.side)   # run on the side runner, beside the others
 
@@ -85,7 +85,7 @@ class Session(QObject):
                  autosave: bool = False) -> None:
         super().__init__(parent)
         self.config: RunConfig = config or default_config()
-        # the app keeps the working recipe per dataset (workbench.working_recipe); tests leave it off
+        # the app keeps the working recipe per dataset (workbench.recipe.working); tests leave it off
         self.autosave = autosave
         self.autosave_error = ""
         self.recipe_file = ""                 # the TOML last loaded or saved by the user ...
@@ -99,7 +99,7 @@ class Session(QObject):
         self.run_state = RunState(self)
         self._runner = JobRunner(parent=self)
         self._side_runner = JobRunner(parent=self)
-        # training, the LR finder, the audit and the plan run in a child process (workbench.procjob: no
+        # training, the LR finder, the audit and the plan run in a child process (workbench.runtime.procjob: no
         # shared interpreter lock with the UI, full OpenMP speed, crash isolation); False runs them in
         # a thread here, whose priority the job wrapper lowers first (_lowered)
         self.train_in_process = True
@@ -223,7 +223,7 @@ class Session(QObject):
     # ----------------------------------------------------------------- first run
     def _offer_first_run(self) -> None:
         """After the scan of a new dataset: when it holds photos, the recipe names no model and ImageNet
-        weights are on disk, the recipe becomes their fine-tune (workbench.first_run), said in
+        weights are on disk, the recipe becomes their fine-tune (workbench.recipe.first_run), said in
         ``first_run_line``; ``set_from_scratch`` is the switch back."""
         if not self._first_run_pending or self.stats is None:
             return
@@ -423,7 +423,7 @@ class Session(QObject):
         self.runs_listed.emit(infos if isinstance(infos, list) else [])
 
     def delete_run(self, run_dir: str | Path) -> None:
-        """Delete one run folder off the GUI thread (``workbench.runs.delete_run``); ``run_deleted``
+        """Delete one run folder off the GUI thread (``workbench.run.runs.delete_run``); ``run_deleted``
         says how it went and the run lists refresh."""
         run_dir = str(run_dir)
         submit(functools.partial(delete_run, run_dir), functools.partial(self._run_deleted, run_dir))
@@ -435,7 +435,7 @@ class Session(QObject):
             self.runs_changed.emit()
 
     def edit_run(self, run_dir: str | Path, name: str | None = None, note: str | None = None) -> None:
-        """Rename a run folder and / or set its note, off the GUI thread (``workbench.runs.edit_run``);
+        """Rename a run folder and / or set its note, off the GUI thread (``workbench.run.runs.edit_run``);
         ``run_edited`` says how it went. Renaming the open run is refused while a job runs."""
         run_dir = str(run_dir)
         if name is not None and name.strip() != Path(run_dir).name and self.busy and run_dir == self.current_run:

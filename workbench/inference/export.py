@@ -22,16 +22,16 @@ import numpy as np
 import torch
 from safetensors.torch import save
 
-from .atomic import atomic_write_bytes, atomic_write_json
-from .calibration import run_temperature
-from .config import RunConfig
-from .control import RunControl
-from .data import open_dataset
-from .events import LogMessage, Progress
+from ..runtime.atomic import atomic_write_bytes, atomic_write_json
+from ..analysis.calibration import run_temperature
+from ..config import RunConfig
+from ..runtime.control import RunControl
+from ..data import open_dataset
+from ..runtime.events import LogMessage, Progress
 from .predict import (FILE_NAMES, META_FILE, ONNX_META_KEY, ExportError, ExportFailed, Predictor, build_meta, decode_paths,
                       load_exported, torch_predictor)
-from .outputs import ForeignFileError, claim, record, remove_stale_staging, staging_name
-from .runs import load_model
+from ..runtime.outputs import ForeignFileError, claim, record, remove_stale_staging, staging_name
+from ..run.runs import load_model
 
 __all__ = ["ExportError", "ExportFailed", "ExportResult", "Predictor", "export_run", "export_model", "load_exported",
            "FORMATS", "FILE_NAMES"]

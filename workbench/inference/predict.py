@@ -23,20 +23,20 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .errors import BadInput, Failure
-from . import __version__
-from .atomic import atomic_write_text
-from .augment import center_crop
-from .calibration import T_MAX, T_MIN, abstain_labels, run_temperature
-from .config import ConfigError, RunConfig, field_meta, norm_stats
-from .control import RunControl
-from .data.cache import decode_presized, presize_image
-from .data.scan import walk_images
-from .data.types import Problem
-from .events import Progress
-from .models import create_model
-from .runs import load_model
-from .train.checkpoint import RunFolder
+from ..errors import BadInput, Failure
+from .. import __version__
+from ..runtime.atomic import atomic_write_text
+from ..data.augment import center_crop
+from ..analysis.calibration import T_MAX, T_MIN, abstain_labels, run_temperature
+from ..config import ConfigError, RunConfig, field_meta, norm_stats
+from ..runtime.control import RunControl
+from ..data.cache import decode_presized, presize_image
+from ..data.scan import walk_images
+from ..data.types import Problem
+from ..runtime.events import Progress
+from ..models.build import create_model
+from ..run.runs import load_model
+from ..train.checkpoint import RunFolder
 from .tta import tta_batch, tta_sizes
 
 META_FILE = "model.json"

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .atomic import atomic_write_text
-from .data.sidecar import QUARANTINE, RELABEL, ChangeSet
-from .paths import project_dir
+from ..runtime.atomic import atomic_write_text
+from ..data.sidecar import QUARANTINE, RELABEL, ChangeSet
+from ..runtime.paths import project_dir
 
 LIST_FILE = "to_label.csv"
 COLUMNS = ("path", "predicted", "probability", "added")

@@ -12,12 +12,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop
-from .config import AugmentConfig, RunConfig, TTAConfig, norm_stats
-from .control import RunControl
-from .device import autocast
-from .events import Progress
-from .interpret import open_valid
+from ..data.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment, center_crop
+from ..config import AugmentConfig, RunConfig, TTAConfig, norm_stats
+from ..runtime.control import RunControl
+from ..runtime.device import autocast
+from ..runtime.events import Progress
+from ..analysis.interpret import open_valid
 
 
 @dataclass

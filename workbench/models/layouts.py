@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from torch import nn
 
-from .errors import BadInput
+from ..errors import BadInput
 
 EFFICIENTNET_PYTORCH = "efficientnet-pytorch"
 

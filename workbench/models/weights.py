@@ -5,7 +5,7 @@ torchvision's in ``$TORCH_HOME/hub/checkpoints`` (file names such as ``resnet18-
 suffix is the start of the file's sha256), timm's in the Hugging Face cache (``$HF_HOME``) or, when
 this store fetched them, in the same checkpoints folder as ``<repo>.safetensors``.
 
-Weights bundled with the install (``workbench.bundled``: a package holding the file, converted once
+Weights bundled with the install (``workbench.models.bundled``: a package holding the file, converted once
 into a safetensors file in this folder) have the state "bundled" and are used like cached ones.
 
 Nothing here touches the network except :func:`fetch`, which runs only on an explicit request (the
@@ -32,15 +32,15 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 
-from .errors import BadInput
-from .atomic import atomic_path, atomic_write_json, remove_stale_temps
+from ..errors import BadInput
+from ..runtime.atomic import atomic_path, atomic_write_json, remove_stale_temps
 from .bundled import BundledError, BundledSource, find as find_bundled, installed as installed_bundled, stored_file
-from .control import RunControl
-from .download import DownloadError, DownloadProgress, download, sha256_file
-from .models import (TIMM_PREFIX, ModelError, WeightsFit, arch_problem, check_weights_file, create_model, fit_problem,
+from ..runtime.control import RunControl
+from ..runtime.download import DownloadError, DownloadProgress, download, sha256_file
+from .build import (TIMM_PREFIX, ModelError, WeightsFit, arch_problem, check_weights_file, create_model, fit_problem,
                      fit_weights, is_timm, load_weights, load_weights_file)
-from .paths import cache_root
-from .weight_layouts import adapt
+from ..runtime.paths import cache_root
+from .layouts import adapt
 
 DEFAULT_TAG = "DEFAULT"
 NONE = "none"

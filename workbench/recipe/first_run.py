@@ -19,11 +19,11 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from .config import RunConfig
-from .data.demo import is_demo
-from .data.scan import IMAGE_EXTS
+from ..config import RunConfig
+from ..data.demo import is_demo
+from ..data.scan import IMAGE_EXTS
 from .pretrained import pretrained_defaults, weights_on_disk
-from .weights import WeightsError, spec
+from ..models.weights import WeightsError, spec
 
 PHOTO_MIN_SIDE = 96        # median short side (px) from which a dataset counts as photos
 # a fine-tune of photos smaller than the weights' size: this size costs no accuracy (nette-mini, 160-px

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import RunConfig
+from ..config import RunConfig
 
 # Tuned so the default model reaches a clearly good accuracy on the demo set in about a minute on a
 # 2-core CPU (see README, "Demo").

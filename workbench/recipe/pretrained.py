@@ -12,9 +12,9 @@ from typing import Iterable, Sequence
 
 import torchvision
 
-from .config import RunConfig, norm_stats
-from .models import is_timm, timm_archs, torchvision_archs
-from .weights import DEFAULT_TAG, NONE, WeightsError, bundled, cached_path, cached_tag, spec, status
+from ..config import RunConfig, norm_stats
+from ..models.build import is_timm, timm_archs, torchvision_archs
+from ..models.weights import DEFAULT_TAG, NONE, WeightsError, bundled, cached_path, cached_tag, spec, status
 
 PRETRAINED_DEFAULTS = {
     "tricks.freeze_epochs": (1, "one frozen epoch trains the new head first"),

@@ -20,12 +20,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .config import RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
-from .device import autocast, pick_device, pick_precision
-from .models import create_model
+from ..config import RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
+from ..runtime.device import autocast, pick_device, pick_precision
+from ..models.build import create_model
 from .first_run import PHOTO_MIN_SIDE, fine_tune_size
 from .pretrained import weights_on_disk as on_disk_weights
-from .weights import DEFAULT_TAG, WeightsError, bundled_source, cached_tag, spec
+from ..models.weights import DEFAULT_TAG, WeightsError, bundled_source, cached_tag, spec
 
 SIZES = (48, 64, 96, 128, 160, 224)
 NATIVE_FALLBACK = 224       # the input size of weights whose own size is unknown (most ImageNet weights)
@@ -187,7 +187,7 @@ def layout_candidates(cfg: RunConfig) -> list[tuple[str, bool]]:
 def cached_layouts(arch: str, size: int, batch: int, candidates: list, n_classes: int = 10) -> dict:
     """``measure_layouts`` at a batch of at most ``LAYOUT_BATCH``, kept per machine and thread count
     (``speed_store``): the comparison is a property of the CPU, measured once."""
-    from .speed_store import recalled_layout, remember_layout
+    from ..train.speed_store import recalled_layout, remember_layout
     b = min(batch, LAYOUT_BATCH)
     dev = f"{pick_device('auto')}, {torch.get_num_threads()} threads"   # a starved thread pair compares apart
     found = recalled_layout(arch, size, b, dev)
@@ -277,7 +277,7 @@ def _run_threads(active: bool):
     programs leave free; two starved threads train several times slower than one), then restore it."""
     before = torch.get_num_threads()
     if active:
-        from .train.cpu_threads import threads_now
+        from ..train.cpu_threads import threads_now
         torch.set_num_threads(threads_now())
     try:
         yield
@@ -289,7 +289,7 @@ def _probed(cfg: RunConfig, facts: DataFacts, probe, size: int, sizes: list[int]
             budget_s: float, min_epochs: int) -> tuple[int, float, int]:
     """(size, images/s, epochs) from the planner's probe of the recipe at ``size``; when fewer than
     ``min_epochs`` fit, once more at the next smaller size (from the model corrected by the probe)."""
-    from .train.planner import make_plan
+    from ..train.planner import make_plan
     startup = TRAIN_STARTUP_S + STARTUP_S_PER_IMAGE * (facts.n_train + facts.n_valid)
     for attempt in range(2):
         trial = cfg.set("data.image_size", size).set("train.budget_minutes", budget_s / 60.0)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import ConfigError, RunConfig
-from .paths import data_home, project_dir
+from ..config import ConfigError, RunConfig
+from ..runtime.paths import data_home, project_dir
 
 LAST = "working-recipe.toml"
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import BadInput
-from .atomic import atomic_write_text
-from .config import ConfigError, RunConfig
-from .locks import BusyError, run_folder_lock
-from .models import ModelError, create_model
-from .paths import safe_component
-from .train.checkpoint import CheckpointError, RunFolder, load_checkpoint
+from ..errors import BadInput
+from ..runtime.atomic import atomic_write_text
+from ..config import ConfigError, RunConfig
+from ..runtime.locks import BusyError, run_folder_lock
+from ..models.build import ModelError, create_model
+from ..runtime.paths import safe_component
+from ..train.checkpoint import CheckpointError, RunFolder, load_checkpoint
 
 NOTE_FILE = "note.txt"      # the user's free-text note on a run
 MAX_NOTE = 20_000           # characters

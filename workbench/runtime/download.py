@@ -1,7 +1,7 @@
 """HTTP download of one file with progress, cancel and sha256 check; never leaves a partial file.
 
 The body goes to a temporary file next to the destination (``.<name>.<pid>-<random>.tmp``, see
-``workbench.atomic``: a file left by a killed download is removed by the next one), is hashed
+``workbench.runtime.atomic``: a file left by a killed download is removed by the next one), is hashed
 while it streams, and is renamed into place only when complete and (when a prefix is given) its sha256
 starts with that prefix. Any failure or a cancel deletes the temporary file. Plain ``urllib`` (it
 honours ``https_proxy`` / ``http_proxy``); nothing here runs unless a caller asks for a download.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import Failure
+from ..errors import Failure
 from .atomic import atomic_path
 from .control import Cancelled, RunControl
 

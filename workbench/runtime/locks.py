@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 from filelock import FileLock, Timeout
 
-from .errors import BadInput
+from ..errors import BadInput
 
 RUN_LOCK = ".lock"  # inside a run folder
 

@@ -25,7 +25,7 @@ import signal
 import traceback
 from typing import Any, Callable
 
-from .errors import BadInput, Failure
+from ..errors import BadInput, Failure
 from .control import Cancelled, RunControl
 
 

@@ -31,9 +31,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..atomic import atomic_write_json
+from ..runtime.atomic import atomic_write_json
 from ..config import RunConfig
-from ..events import Replanned
+from ..runtime.events import Replanned
 from .callback import Callback
 from .planner import (WARMUP_STEPS, Plan, StepsView, cost_from, fit_epochs, fmt_epochs, frozen_epochs,
                       last_fraction, run_costs, span_seconds, train_seconds, whole)

@@ -1,4 +1,4 @@
-"""Checkpoints and the run folder layout. Every write goes through workbench.atomic.
+"""Checkpoints and the run folder layout. Every write goes through workbench.runtime.atomic.
 
 Run folder::
 
@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from ..errors import Failure
-from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..config import RunConfig
-from ..paths import safe_component
+from ..runtime.paths import safe_component
 from .recorder import HISTORY_FIELDS
 
 CHECKPOINT_VERSION = 1

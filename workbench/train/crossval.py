@@ -16,15 +16,15 @@ from typing import Callable
 
 import numpy as np
 
-from .atomic import atomic_write_json, atomic_write_text
-from .config import RunConfig
-from .control import RunControl
-from .data import open_dataset
-from .events import LogMessage
-from .paths import safe_component
-from .train import run as runner
-from .train.checkpoint import RunFolder
-from .train.preflight import preflight
+from ..runtime.atomic import atomic_write_json, atomic_write_text
+from ..config import RunConfig
+from ..runtime.control import RunControl
+from ..data import open_dataset
+from ..runtime.events import LogMessage
+from ..runtime.paths import safe_component
+from . import run as runner
+from .checkpoint import RunFolder
+from .preflight import preflight
 
 
 def stratified_folds(labels: np.ndarray, k: int, seed: int = 42) -> np.ndarray:

@@ -35,9 +35,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..errors import Failure
-from ..control import Cancelled, RunControl
-from ..device import available_cores
-from ..events import fan_out, null_sink
+from ..runtime.control import Cancelled, RunControl
+from ..runtime.device import available_cores
+from ..runtime.events import fan_out, null_sink
 from .callback import Callback
 from .checkpoint import RunFolder
 from .torchrun_job import ProgressFile, progress_file_wanted

@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import LRFindConfig, RunConfig
-from .control import Cancelled, RunControl
-from .data import open_dataset
-from .data.pipeline import build_loaders
-from .data.report import require_trainable
-from .device import pick_device, set_threads
-from .events import LogMessage, LRFindStep, Paused, Resumed, null_sink
-from .train.callback import CancelEpoch, CancelFit, Callback
-from .train.run import adaptive_threads, build_trainer
-from .train.schedules import ParamScheduler, set_group_lrs
-from .train.tricks import EarlyStopping, WeightAverage
-from .train.tricks.freeze import FreezeUnfreeze, unfreeze
+from ..config import LRFindConfig, RunConfig
+from ..runtime.control import Cancelled, RunControl
+from ..data import open_dataset
+from ..data.pipeline import build_loaders
+from ..data.report import require_trainable
+from ..runtime.device import pick_device, set_threads
+from ..runtime.events import LogMessage, LRFindStep, Paused, Resumed, null_sink
+from .callback import CancelEpoch, CancelFit, Callback
+from .run import adaptive_threads, build_trainer
+from .schedules import ParamScheduler, set_group_lrs
+from .tricks import EarlyStopping, WeightAverage
+from .tricks.freeze import FreezeUnfreeze, unfreeze
 
 SUGGESTIONS = ("valley", "steep", "minimum", "slide")
 SMOOTH_DECADES = 0.15   # width (Gaussian sigma, decades of lr) of the centred smoothing of the result

@@ -1,6 +1,6 @@
 """Optimizers with weight decay split and layer-group bookkeeping.
 
-Each layer group (see ``workbench.models.layer_groups``) becomes up to two optimizer param groups:
+Each layer group (see ``workbench.models.build.layer_groups``) becomes up to two optimizer param groups:
 parameters with ``ndim > 1`` (weights of convs / linears) get weight decay; biases and norm weights
 (``ndim <= 1``) get none. Every param group carries ``"layer_group"``: the index of its layer group,
 so ``trainer.lr_mults`` (one entry per LAYER group) maps onto the param groups; the ParamScheduler

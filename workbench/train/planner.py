@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 
 from ..config import RunConfig
-from ..device import pick_device
+from ..runtime.device import pick_device
 from .callback import Callback
 from .cpu_threads import ProcStatMeter, free_cores, threads_for
 from .checkpoint import RunFolder, amortized_save_s, load_checkpoint, save_checkpoint

@@ -24,9 +24,9 @@ from ..errors import BadInput
 from ..config import RunConfig, field_meta
 from ..data.report import require_trainable
 from ..data import DatasetError, open_dataset
-from ..device import pick_device, pick_precision, threads_note
-from ..models import ModelError, check_arch, create_model
-from ..paths import cache_root
+from ..runtime.device import pick_device, pick_precision, threads_note
+from ..models.build import ModelError, check_arch, create_model
+from ..runtime.paths import cache_root
 
 ACTIVATION_FACTOR = 1.5  # saved outputs plus the transient gradients of the backward pass
 WARN_SHARE = 0.8

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 
-from ..events import BatchEnd, EpochEnd
+from ..runtime.events import BatchEnd, EpochEnd
 from .callback import Callback
 from .optim import get_momentum
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import field_meta
-from ..locks import RUN_LOCK, is_busy
+from ..runtime.locks import RUN_LOCK, is_busy
 from .checkpoint import RunFolder
 from .preflight import SetupError
 

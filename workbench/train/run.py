@@ -20,17 +20,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..atomic import DiskFullError, atomic_write_json
+from ..runtime.atomic import DiskFullError, atomic_write_json
 from ..config import ConfigError, RunConfig, with_norm
-from ..control import Cancelled, RunControl
+from ..runtime.control import Cancelled, RunControl
 from ..data import open_dataset
 from ..data.pipeline import DataBundle, build_loaders
-from ..device import describe, pick_device, pick_precision, set_threads
-from ..events import FitFinished, FitStarted, LogMessage, null_sink
-from ..locks import BusyError, busy_message, is_busy, run_folder_lock
-from ..models import create_model, load_weights as load_model_weights
-from ..speed_store import recalled_probe, remember_probe
-from ..weights import weights_file_for
+from ..runtime.device import describe, pick_device, pick_precision, set_threads
+from ..runtime.events import FitFinished, FitStarted, LogMessage, null_sink
+from ..runtime.locks import BusyError, busy_message, is_busy, run_folder_lock
+from ..models.build import create_model, load_weights as load_model_weights
+from .speed_store import recalled_probe, remember_probe
+from ..models.weights import weights_file_for
 from . import distributed
 from .budget import BudgetKeeper, resumed_keeper
 from .callback import Callback

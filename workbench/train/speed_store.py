@@ -19,9 +19,9 @@ import platform
 import time
 from pathlib import Path
 
-from .atomic import atomic_write_json
-from .config import RunConfig
-from .paths import cache_root
+from ..runtime.atomic import atomic_write_json
+from ..config import RunConfig
+from ..runtime.paths import cache_root
 
 FILE = "speed.json"
 PROBE_REUSE_S = 30 * 60          # a probe is reused by a run started within this time

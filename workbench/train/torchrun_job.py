@@ -22,10 +22,10 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..atomic import atomic_write_json
+from ..runtime.atomic import atomic_write_json
 from ..config import RunConfig
-from ..control import RunControl
-from ..events import BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, null_sink
+from ..runtime.control import RunControl
+from ..runtime.events import BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, null_sink
 from .checkpoint import RunFolder, new_run_dir
 
 PROGRESS_FILE = RunFolder.PROGRESS

@@ -23,10 +23,10 @@ from torch import nn
 
 from ..errors import Failure
 from ..config import RunConfig
-from ..control import Cancelled, RunControl
-from ..device import autocast
-from ..events import CheckpointSaved, LogMessage, Paused, Resumed, null_sink
-from ..models import layer_groups as make_layer_groups
+from ..runtime.control import Cancelled, RunControl
+from ..runtime.device import autocast
+from ..runtime.events import CheckpointSaved, LogMessage, Paused, Resumed, null_sink
+from ..models.build import layer_groups as make_layer_groups
 from .callback import CancelBatch, CancelEpoch, CancelFit, Callback, check_hooks
 from .checkpoint import (CheckpointPacer, RunFolder, TrainerSnapshot, apply_state, capture_state, cpu_copy, load_checkpoint,
                          save_checkpoint, set_rng_state)

@@ -12,8 +12,8 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
                                QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
-from ...audit import describe_recipe
-from ...events import EpochEnd, Event, FitStarted, Progress, fmt_time
+from ...audit.labels import describe_recipe
+from ...runtime.events import EpochEnd, Event, FitStarted, Progress, fmt_time
 from ..jobs import JobFailed, JobKind
 from ..widgets.common import splitter
 from .changes_view import ChangesView

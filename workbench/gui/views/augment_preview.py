@@ -26,7 +26,7 @@ def augment_grid(images: np.ndarray, cfg, out_size: int, seed: int, n_variants: 
     (``valid_crop``, RunConfig ``data.valid_crop``), then augmented variants."""
     import torch
 
-    from ...augment import BatchAugment, center_crop
+    from ...data.augment import BatchAugment, center_crop
     x = torch.from_numpy(np.ascontiguousarray(images))
     plain = center_crop(x, out_size, crop=valid_crop).permute(0, 2, 3, 1)  # float NCHW -> NHWC
     gen = torch.Generator().manual_seed(seed)

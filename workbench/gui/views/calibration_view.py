@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from ...calibration import calibrate, coverage_curve, scale
+from ...analysis.calibration import calibrate, coverage_curve, scale
 from ..widgets.common import splitter
 
 
@@ -28,7 +28,7 @@ def _plot(title: str, xlabel: str, ylabel: str) -> pg.PlotWidget:
 
 
 class CalibrationView(QWidget):
-    """Built from validation Predictions; computes with workbench.calibration and draws."""
+    """Built from validation Predictions; computes with workbench.analysis.calibration and draws."""
     thresholdChanged = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from ...events import Event, Progress
+from ...runtime.events import Event, Progress
 from ..jobs import JobKind
 from ..widgets.common import page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroup
                                QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ...events import Event, Progress
-from ...export import ExportError, ExportFailed
+from ...runtime.events import Event, Progress
+from ...inference.export import ExportError, ExportFailed
 from .gallery_view import to_qimage
 from ..jobs import JobFailed, JobKind
 from ..widgets.common import DropLabel

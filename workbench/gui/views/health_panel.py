@@ -9,7 +9,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from ...paths import display_text
+from ...runtime.paths import display_text
 from ..widgets.common import splitter
 from ..widgets.thumbs import load_thumb
 

@@ -1,6 +1,6 @@
 """Large image viewer (image, Grad-CAM heatmap, top-5 probabilities, file path) and thumbnail helpers.
 
-Heatmaps come from ``workbench.explain`` (Qt-free, model cached on the worker side, never in a view);
+Heatmaps come from ``workbench.analysis.explain`` (Qt-free, model cached on the worker side, never in a view);
 views ask for them with ``request_cam(run_dir, path, callback)``, which runs in the side thread pool.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QHeaderView, QLa
                                QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...data.cache import thumbnail
-from ...explain import compute_cam
+from ...analysis.explain import compute_cam
 
 THUMB = 112
 
@@ -159,7 +159,7 @@ class ImageViewer(QDialog):
 
     def _compose(self, *_a) -> None:
         """The heatmap over the full-resolution photo (on the part the model saw), at the slider's opacity."""
-        from ...gradcam import overlay
+        from ...analysis.gradcam import overlay
         r = self.result
         if r is None:
             return

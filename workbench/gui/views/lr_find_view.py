@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
                                QPushButton, QVBoxLayout, QWidget)
 
-from ...events import Event, LRFindStep
-from ...lr_find import curve_problem, plot_window, y_range
+from ...runtime.events import Event, LRFindStep
+from ...train.lr_find import curve_problem, plot_window, y_range
 from ..jobs import JobKind
 from ..widgets.common import page_header, set_icon
 from .plots import LivePlot

@@ -1,6 +1,6 @@
 """Recipe > Model: a searchable architecture picker (family, parameters, input size, weights status),
 the pretrained-weights choice, Download (progress, cancel), "Import weights file..." and a plain line
-saying when the app uses the network. All weights logic is in ``workbench.weights``; this view only
+saying when the app uses the network. All weights logic is in ``workbench.models.weights``; this view only
 shows its data and starts its calls (the download as a session side job, the catalogue as a side task).
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...config import RunConfig
-from ...events import Progress
-from ...pretrained import catalogue, pretrained_defaults
-from ...weights import (DEFAULT_TAG, NONE, WeightsError, bundled_source, cached_tag, guess_ref, import_file,
+from ...runtime.events import Progress
+from ...recipe.pretrained import catalogue, pretrained_defaults
+from ...models.weights import (DEFAULT_TAG, NONE, WeightsError, bundled_source, cached_tag, guess_ref, import_file,
                          named_tags, spec, status, tags)
 from ..jobs import JobFailed, JobKind, submit
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QPushButton, QWidget
 
-from ...pretrained import pretrained_defaults, suggest_fine_tune
+from ...recipe.pretrained import pretrained_defaults, suggest_fine_tune
 from ..jobs import submit
 
 

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, Q
                                QWidget)
 
 from ...config import RunConfig
-from ...events import Progress
-from ...suggest import drop_reasons, parse_reasons
+from ...runtime.events import Progress
+from ...recipe.suggest import drop_reasons, parse_reasons
 from ..jobs import JobKind
 from ..widgets.common import set_icon
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
-from ...interpret import summary
+from ...analysis.interpret import summary
 from .result_texts import action_notice, before_after
 
 

@@ -13,8 +13,8 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
                                QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
-from ...events import Event, Progress
-from ...interpret import confusion_matrix, indices_for_cell, most_confused, per_class_report, summary, top_losses
+from ...runtime.events import Event, Progress
+from ...analysis.interpret import confusion_matrix, indices_for_cell, most_confused, per_class_report, summary, top_losses
 from ..jobs import JobFailed, JobKind
 from ..widgets.common import ElidedLabel, splitter
 from .calibration_view import CalibrationView

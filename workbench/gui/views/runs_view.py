@@ -1,5 +1,5 @@
 """Runs page: the run list of the runs folder, curve overlay and config comparison, safe delete.
-Listing and deleting happen in the session (off the GUI thread, ``workbench.runs``)."""
+Listing and deleting happen in the session (off the GUI thread, ``workbench.run.runs``)."""
 from __future__ import annotations
 
 import time
@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QWidget)
 
 from ...config import iter_fields
-from ...runs import best_runs
+from ...run.runs import best_runs
 from ..run_edit import rename_action
 from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot

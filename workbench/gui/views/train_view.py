@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from ...events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFinished,
+from ...runtime.events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFinished,
                        FitStarted, LogMessage, Paused, Replanned, Resumed, fmt_time)
 from ..jobs import JobFailed, JobKind
 from ..run_state import Phase

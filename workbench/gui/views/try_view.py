@@ -1,9 +1,9 @@
 """Try it: drop images or folders on a trained model and see what it says.
 
-Prediction runs as a session job (``Session.try_images`` -> ``workbench.predict.predict_images``, the
+Prediction runs as a session job (``Session.try_images`` -> ``workbench.inference.predict.predict_images``, the
 model and calibrated probabilities of ``workbench predict``); this page only draws the rows it gets:
 two galleries sorted by confidence, split by the "unsure below" slider, and *Send the unsure ones to
-labelling* (``workbench.to_label``: the dataset's sidecar, or its to-label list for images outside it).
+labelling* (``workbench.inference.to_label``: the dataset's sidecar, or its to-label list for images outside it).
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QListView, QProgressBar,
                                QPushButton, QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
-from ...events import Event, Progress
-from ...paths import display_text
-from ...to_label import send_to_labelling
+from ...runtime.events import Event, Progress
+from ...runtime.paths import display_text
+from ...inference.to_label import send_to_labelling
 from ..jobs import JobFailed, JobKind
 from ..widgets.common import pane, splitter
 from .gallery_view import THUMB, GalleryItem, GalleryModel
@@ -217,7 +217,7 @@ class TryView(QWidget):
         self._update_enabled()
 
     def send_unsure(self) -> bool:
-        """Send the unsure images to labelling (see workbench.to_label); files are never moved."""
+        """Send the unsure images to labelling (see workbench.inference.to_label); files are never moved."""
         rows = [r for r in self.unsure_rows() if r.path not in self.sent]
         if not rows or self.result is None:
             return False

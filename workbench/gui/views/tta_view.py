@@ -1,6 +1,6 @@
 """TTA inspector: plain vs TTA accuracy, a live beta slider, and the images TTA fixed or broke.
 
-Everything shown comes from one TTAResult (workbench.tta): moving the slider never recomputes the
+Everything shown comes from one TTAResult (workbench.inference.tta): moving the slider never recomputes the
 model; the accuracy is read from ``accuracy_vs_beta`` on a fixed grid of betas and the fixed / broken
 sets from ``fixed_and_broken``.
 """
@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
-from ...tta import accuracy_vs_beta, fixed_and_broken
+from ...inference.tta import accuracy_vs_beta, fixed_and_broken
 from ..widgets.common import pane, splitter
 from .gallery_view import GalleryItem, GalleryView
 

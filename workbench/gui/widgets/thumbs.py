@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from ..jobs import submit
 from ...data.cache import thumbnail
-from ...paths import display_text
+from ...runtime.paths import display_text
 
 THUMB = 96
 
