@@ -176,14 +176,24 @@ class TrainProgress(TerminalProgress):
 
 
 @contextlib.contextmanager
-def ctrl_c_stops(control: RunControl, sink: TerminalProgress) -> Iterator[None]:
-    """First Ctrl-C or SIGTERM: control.request_stop() (a clean stop: the run is "cancelled" and
-    resumable); a second one: KeyboardInterrupt (abort). Only in the main thread (where Python
-    delivers signals); the previous handlers are put back."""
+def _on_stop_signals(handler) -> Iterator[None]:
+    """``handler(signum, frame)`` for SIGINT and SIGTERM while inside; the previous handlers put back.
+    Only in the main thread (where Python delivers signals); elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
 
+
+@contextlib.contextmanager
+def ctrl_c_stops(control: RunControl, sink: TerminalProgress) -> Iterator[None]:
+    """First Ctrl-C or SIGTERM: control.request_stop() (a clean stop: the run is "cancelled" and
+    resumable); a second one: KeyboardInterrupt (abort)."""
     def on_signal(signum, frame):
         if control.stop_requested:
             raise KeyboardInterrupt
@@ -191,29 +201,17 @@ def ctrl_c_stops(control: RunControl, sink: TerminalProgress) -> Iterator[None]:
         what = "Ctrl-C" if signum == signal.SIGINT else "the termination signal"
         sink.line(f"stopping after this batch on {what} (press Ctrl-C again to abort)")
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _on_stop_signals(on_signal):
         yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 @contextlib.contextmanager
 def signals_interrupt() -> Iterator[None]:
     """SIGINT and SIGTERM raise KeyboardInterrupt here, also when the process started with SIGINT
     ignored (a shell's background job): a download blocked on a stalled connection stops at once
-    and cleans up, instead of waiting for its timeout. Only in the main thread; handlers put back."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
+    and cleans up, instead of waiting for its timeout."""
     def on_signal(signum, frame):
         raise KeyboardInterrupt
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _on_stop_signals(on_signal):
         yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)

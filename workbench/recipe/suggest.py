@@ -121,17 +121,23 @@ def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device:
     y = torch.randint(0, n_classes, (batch,), device=dev)
     best = math.inf
     for i in range(steps + warmup):
-        t0 = time.perf_counter()
-        with autocast(dev, prec):
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
+        t = _timed_step(model, opt, x, y, dev, prec)
         if i >= warmup:
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, t)
     return batch / max(1e-9, best)
+
+
+def _timed_step(model, opt, x, y, dev, precision: str) -> float:
+    """Seconds of one synthetic training step: forward, loss, backward, AdamW step."""
+    t0 = time.perf_counter()
+    with autocast(dev, precision):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
 
 
 def measure_layouts(arch: str, size: int, batch: int, candidates: list[tuple[str, bool]], n_classes: int = 10,
@@ -153,15 +159,7 @@ def measure_layouts(arch: str, size: int, batch: int, candidates: list[tuple[str
 
     def step(precision: str, cl: bool) -> float:
         model, opt, x = built[bool(cl)]
-        t0 = time.perf_counter()
-        with autocast(dev, precision):
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - t0
+        return _timed_step(model, opt, x, y, dev, precision)
 
     for _ in range(warmup):
         for c in candidates:
