@@ -31,3 +31,49 @@ def test_the_audit_cost_line_never_widens_the_window(qtbot, shapes_dir, tmp_path
     assert audit.eta.text() == long and audit.eta.toolTip() == long     # whole in the tooltip
     assert win.minimumSizeHint().width() <= min(before, 1024)
     assert win.width() <= 1200
+
+
+def test_relabel_starts_at_the_prediction_and_a_change_is_marked_on_the_picture(session, qtbot, tmp_path,
+                                                                                monkeypatch):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor
+    from synth import make_shapes_dataset
+    from test_results_changes import page_with_fake_run
+    from workbench.gui.widgets.thumbs import MARK_COLOURS
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    page, p = page_with_fake_run(session, qtbot, root)
+    page.show()
+    g = page.losses
+    asked = []
+
+    def answer(parent, title, label, items, current, editable):
+        asked.append((list(items), current))
+        return items[current], True            # Enter: the preselected class
+    monkeypatch.setattr("PySide6.QtWidgets.QInputDialog.getItem", answer)
+    row = next(r for r, it in enumerate(g.items()) if it.true_class == "square")   # predicted: triangle
+    g.select_rows([row])
+    item = g.selected_items()[0]
+    predicted = p.classes[int(p.probs[item.index].argmax())]
+    assert predicted == "triangle"
+    g.list.setFocus()
+    qtbot.keyClick(g.list, Qt.Key.Key_R)
+    items, current = asked[-1]
+    assert items[current] == predicted
+    assert g.model.marks[item.path] == f"→ {predicted}"
+    # the mark: a band on the picture (never a caption line the grid cuts), whole in the tooltip
+    ix = g.model.index(row)
+    text = g.model.data(ix, Qt.ItemDataRole.DisplayRole)
+    assert "→" not in text and len(text.split("\n")) == 3
+    assert f"changed: → {predicted}" in g.model.data(ix, Qt.ItemDataRole.ToolTipRole)
+    pix = g.model.data(ix, Qt.ItemDataRole.DecorationRole)
+    assert pix is not None and pix.toImage().pixelColor(2, pix.height() - 2) == QColor(MARK_COLOURS["→"])
+    # the large viewer's relabel starts at the prediction too
+    i = next(i for i in range(len(p)) if p.targets[i] == 0)   # a circle, predicted square
+    page._viewer_action("relabel", [p.paths[i]], "")
+    items, current = asked[-1]
+    assert items == ["square", "triangle"] and items[current] == p.classes[int(p.probs[i].argmax())]
+    # an audit item starts at the fold models' suggestion
+    from workbench.gui.views.audit_view import issue_item
+    it = issue_item({"rank": 1, "path": p.paths[2], "given": "circle", "suggested": "triangle",
+                     "self_confidence": 0.1, "suggested_prob": 0.8})
+    assert it.suggested == "triangle"

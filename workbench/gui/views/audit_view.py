@@ -30,7 +30,8 @@ def issue_item(r: dict) -> GalleryItem:
     tip = (f"rank {r['rank']}: labelled '{r['given']}', the fold models suggest '{r['suggested']}'\n"
            f"out-of-fold probability of the given label {r['self_confidence']:.3f}, "
            f"of the suggestion {r['suggested_prob']:.3f}")
-    return GalleryItem(r["path"], cap, tip, index=r["rank"] - 1, true_class=r["given"], extra=dict(r))
+    return GalleryItem(r["path"], cap, tip, index=r["rank"] - 1, true_class=r["given"],
+                       suggested=r["suggested"], extra=dict(r))
 
 
 class AuditView(QWidget):

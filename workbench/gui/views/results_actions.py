@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from ...analysis.interpret import summary
+from .relabel import ask_class
 from .result_texts import action_notice, before_after
 
 
@@ -26,9 +27,11 @@ class HardExampleActions:
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
         if action == "relabel" and not new_class:
-            classes = list(self.preds.classes) if self.preds is not None else []
-            new_class, ok = QInputDialog.getItem(self, "Relabel", "New class:", classes, 0, False)
-            if not ok:
+            p, paths = self.preds, list(paths)
+            i = p.paths.index(paths[0]) if p is not None and paths and paths[0] in p.paths else -1
+            true, top = (p.classes[int(p.targets[i])], p.classes[int(p.probs[i].argmax())]) if i >= 0 else ("", "")
+            new_class = ask_class(self, p.classes if p is not None else (), len(paths), true, top)
+            if not new_class:
                 return
         self.apply_action(action, paths, new_class)
 

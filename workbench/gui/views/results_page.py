@@ -185,7 +185,8 @@ class ResultsPage(HardExampleActions, QWidget):
         out = []
         for i in np.asarray(indices, dtype=np.int64):
             cap, tip = caption(p, int(i))
-            out.append(GalleryItem(p.paths[i], cap, tip, index=int(i), true_class=p.classes[int(p.targets[i])]))
+            out.append(GalleryItem(p.paths[i], cap, tip, index=int(i), true_class=p.classes[int(p.targets[i])],
+                                   suggested=p.classes[int(np.argmax(p.probs[i]))]))
         return out
 
     def show_cell(self, true: int, pred: int) -> None:
