@@ -77,3 +77,42 @@ def test_relabel_starts_at_the_prediction_and_a_change_is_marked_on_the_picture(
     it = issue_item({"rank": 1, "path": p.paths[2], "given": "circle", "suggested": "triangle",
                      "self_confidence": 0.1, "suggested_prob": 0.8})
     assert it.suggested == "triangle"
+
+
+def _history(n):
+    return [{"epoch": e, "train_loss": 1 / (e + 1), "valid_loss": 1.2 / (e + 1), "accuracy": 0.3 + 0.1 * e}
+            for e in range(n)]
+
+
+def test_the_run_comparison_follows_every_selection(qtbot, session):
+    from workbench.config import RunConfig
+    from workbench.gui.views.runs_view import RunsView
+    from types import SimpleNamespace
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    view.show()
+    qtbot.waitExposed(view)
+    runs = [SimpleNamespace(run_dir=f"/tmp/{n}", name=f"eyes-photos-20261206-06{n}", history=_history(n),
+                            config=RunConfig().set("train.epochs", n), classes=("x",), metrics={}, note="",
+                            status="completed", created=float(n)) for n in (2, 4)]
+    view.set_runs(runs)
+    view.select_names([runs[0].name])
+    for plot in (view.loss_plot, view.acc_plot):
+        plot.getPlotItem().getViewBox().setXRange(1.2, 1.8)     # the user zoomed or panned this chart
+    view.select_names([runs[0].name, runs[1].name])
+    qtbot.wait(20)
+    for plot in (view.loss_plot, view.acc_plot):
+        lo, hi = plot.getPlotItem().getViewBox().viewRange()[0]
+        assert lo <= 1 and hi >= 4                               # both runs' epochs in view
+        (ylo, yhi) = plot.getPlotItem().getViewBox().viewRange()[1]
+        assert ylo <= 0.25 and yhi >= 1.2 if plot is view.loss_plot else ylo <= 0.3 and yhi >= 0.6
+        legend = plot.getPlotItem().legend
+        assert len(legend.items) == 2                            # one row per run, each shown whole
+        assert legend.sceneBoundingRect().bottom() <= plot.sceneRect().bottom() + 1
+    title = view.loss_plot.getPlotItem().titleLabel
+    assert title.isVisible() and "loss" in title.text and title.boundingRect().height() > 5
+    view.select_names([runs[0].name])                            # back to one run: its epochs again
+    qtbot.wait(20)
+    lo, hi = view.loss_plot.getPlotItem().getViewBox().viewRange()[0]
+    assert lo <= 1 and 2 <= hi < 3
