@@ -116,3 +116,94 @@ def test_the_run_comparison_follows_every_selection(qtbot, session):
     qtbot.wait(20)
     lo, hi = view.loss_plot.getPlotItem().getViewBox().viewRange()[0]
     assert lo <= 1 and 2 <= hi < 3
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from trained_run import trained_run
+    return trained_run(tmp_path_factory)
+
+
+def test_another_dataset_clears_the_train_page_and_names_the_open_runs_dataset(qtbot, tiny_run, tmp_path,
+                                                                                monkeypatch):
+    import shutil
+    from pathlib import Path
+    from workbench.data import ChangeSet
+    from workbench.gui.jobs import JobKind
+    from workbench.runtime.events import LogMessage
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    from workbench.config import RunConfig
+    data_a = RunConfig.load(tiny_run / "config.toml").data.path
+    data_b = tmp_path / "birds"
+    shutil.copytree(data_a, data_b)
+    win = main_window(qtbot)
+    win.resize(1280, 800)
+    win.show()
+    s = win.session
+    s.set_config(s.config.set("runs_dir", str(tiny_run.parent)))
+    _open(qtbot, s, data_a)
+    # the Train page shows a finished run of dataset A ...
+    s.job_started.emit(JobKind.TRAIN)
+    win.train_view.handle(LogMessage("epoch 3: train_loss 0.39"))
+    win.train_view.loss_plot.append("train (smoothed)", 0.5, 1.0)
+    win.train_view.epoch_label.setText("Epoch 3/8")
+    s.job_finished.emit(JobKind.TRAIN, "cancelled")
+    results, export, try_it = win.page("results"), win.page("export"), win.page("try")
+    with qtbot.waitSignal(results.runLoaded, timeout=60_000):
+        s.open_run(str(tiny_run))
+    qtbot.waitUntil(lambda: not s.busy, timeout=10_000)
+    assert not results.owner.foreign and results.owner.isHidden()
+    # ... then dataset B opens
+    _open(qtbot, s, data_b)
+    tv = win.train_view
+    assert tv.log.toPlainText() == "" and tv.loss_plot.points("train (smoothed)") == 0
+    assert "Epoch 3/8" not in tv.epoch_label.text() and "birds" in tv.epoch_label.text()
+    for page in (results, export, try_it):
+        assert page.owner.foreign and not page.owner.isHidden()
+        text = page.owner.label.text()
+        assert tiny_run.name in text and Path(data_a).name in text and "birds" in text
+    # relabel on Results does not land in any dataset's change list, and says why
+    g = results.losses
+    g.select_rows([0])
+    assert not results.apply_action("relabel", [g.selected_items()[0].path], results.preds.classes[1])
+    assert "Not changed" in results.notice.text()
+    assert ChangeSet.load(Path(data_a)).entries == [] and ChangeSet.load(data_b).entries == []
+    assert not try_it.send_btn.isEnabled()
+    # the run's own dataset is one click away; then the actions are back
+    results.owner.open_btn.click()
+    qtbot.waitUntil(lambda: not s.busy and s.dataset is not None and s.dataset.root == str(Path(data_a)),
+                    timeout=60_000)
+    assert not results.owner.foreign and results.owner.isHidden() and export.owner.isHidden()
+    assert results.apply_action("quarantine", [g.selected_items()[0].path], "")
+    assert len(ChangeSet.load(Path(data_a)).entries) == 1
+
+
+def test_after_a_restart_the_train_page_offers_the_interrupted_run(qtbot, tiny_run, tmp_path, monkeypatch):
+    import shutil
+    from workbench.config import RunConfig
+    from workbench.train.checkpoint import RunFolder
+    home = tmp_path / "home"
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    runs = home / "runs"
+    runs.mkdir(parents=True)
+    for name, status in (("shapes-20261206-061200", "completed"), ("shapes-20261206-062500", "running")):
+        shutil.copytree(tiny_run, runs / name)
+        f = RunFolder(runs / name)
+        f.write_metrics({**f.read_metrics(), "status": status, "epochs_done": 2, "epochs": 8})
+    win = main_window(qtbot)            # a fresh start: nothing trained in this session
+    win.resize(1280, 800)
+    win.show()
+    notes = win.train_notes
+    _open(qtbot, win.session, RunConfig.load(tiny_run / "config.toml").data.path)
+    qtbot.waitUntil(lambda: not notes.isHidden(), timeout=10_000)
+    assert "shapes-20261206-062500" in notes.label.text() and "2 of 8" in notes.label.text()
+    assert notes.resumable == str(runs / "shapes-20261206-062500")
+    resumed = []
+    monkeypatch.setattr(win.train_view, "resume", resumed.append)
+    notes.resume_btn.click()
+    assert resumed == [str(runs / "shapes-20261206-062500")]
+    # the sidebar tells the two runs apart: their distinct ends stay visible
+    qtbot.waitUntil(lambda: win.runs.count() == 2, timeout=10_000)
+    fm, width = win.runs.fontMetrics(), win.runs.viewport().width() - 12
+    shown = {fm.elidedText(win.runs.item(i).text(), win.runs.textElideMode(), width) for i in range(2)}
+    assert len(shown) == 2 and all(t.endswith(("061200", "062500")) for t in shown)

@@ -14,9 +14,12 @@ from .result_texts import action_notice, before_after
 
 class HardExampleActions:
     """Mixin of ResultsPage (needs session, preds, info, run_dir, changes, galleries, notice, compare,
-    tabs, summary, retrainStarted)."""
+    tabs, summary, retrainStarted, owner)."""
 
     def apply_action(self, action: str, paths: list, new_class: str) -> bool:
+        if self.owner.foreign:   # never into another dataset's change list unasked
+            self.notice.setText(f"Not changed: {self.owner.why()}")
+            return False
         classes = self.preds.classes if self.preds is not None else None
         ok = self.changes.apply(action, list(paths), new_class, classes)
         if ok:
@@ -26,7 +29,7 @@ class HardExampleActions:
 
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
-        if action == "relabel" and not new_class:
+        if action == "relabel" and not new_class and not self.owner.foreign:
             p, paths = self.preds, list(paths)
             i = p.paths.index(paths[0]) if p is not None and paths and paths[0] in p.paths else -1
             true, top = (p.classes[int(p.targets[i])], p.classes[int(p.probs[i].argmax())]) if i >= 0 else ("", "")

@@ -25,6 +25,7 @@ from .image_viewer import ImageViewer, request_cam, top_k
 from .result_texts import caption, epoch_note, monitor_of
 from .results_actions import HardExampleActions
 from .results_view import ResultsView
+from .run_owner import RunOwner
 from .tta_view import TTAView
 
 JOBS = (JobKind.INTERPRET, JobKind.TTA)
@@ -54,6 +55,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.title = QLabel("Results")
         self.title.setObjectName("pageTitle")
         self.heading = QLabel("Train a run or open a run folder to see results.")
+        self.owner = RunOwner(session)     # shown while the run is of another dataset than the open one
         self.heading.setWordWrap(True)
         self.open_btn = QPushButton("Open run folder…")
         self.open_btn.clicked.connect(self._pick_run)
@@ -84,6 +86,7 @@ class ResultsPage(HardExampleActions, QWidget):
         head.addWidget(self.open_btn)
         lay = QVBoxLayout(self)
         lay.addLayout(head)
+        lay.addWidget(self.owner)
         lay.addWidget(self.notice)
         lay.addWidget(self.compare)
         lay.addWidget(self.tabs, 1)
@@ -128,6 +131,7 @@ class ResultsPage(HardExampleActions, QWidget):
             return False
         self._pending = ""
         self.run_dir = str(run_dir)
+        self.owner.set_run(self.run_dir)
         self.clear()
         self.heading.setText(f"Computing predictions of {Path(run_dir).name}…")
         self.progress.setRange(0, 0)
