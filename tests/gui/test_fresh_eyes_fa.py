@@ -168,6 +168,7 @@ def test_another_dataset_clears_the_train_page_and_names_the_open_runs_dataset(q
     assert not results.apply_action("relabel", [g.selected_items()[0].path], results.preds.classes[1])
     assert "Not changed" in results.notice.text()
     assert ChangeSet.load(Path(data_a)).entries == [] and ChangeSet.load(data_b).entries == []
+    assert not results.undo_change() and not results.changes.isEnabled()
     assert not try_it.send_btn.isEnabled()
     # the run's own dataset is one click away; then the actions are back
     results.owner.open_btn.click()
@@ -175,7 +176,7 @@ def test_another_dataset_clears_the_train_page_and_names_the_open_runs_dataset(q
                     timeout=60_000)
     assert not results.owner.foreign and results.owner.isHidden() and export.owner.isHidden()
     assert results.apply_action("quarantine", [g.selected_items()[0].path], "")
-    assert len(ChangeSet.load(Path(data_a)).entries) == 1
+    assert len(ChangeSet.load(Path(data_a)).entries) == 1 and results.changes.isEnabled()
 
 
 def test_after_a_restart_the_train_page_offers_the_interrupted_run(qtbot, tiny_run, tmp_path, monkeypatch):

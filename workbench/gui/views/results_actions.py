@@ -27,6 +27,18 @@ class HardExampleActions:
             self.notice.setText(action_notice(action, list(paths), new_class, valid))
         return ok
 
+    def undo_change(self) -> bool:
+        """Ctrl+Z: undo the last change of the run's dataset (not while another dataset is open)."""
+        if self.owner.foreign:
+            self.notice.setText(f"Not undone: {self.owner.why()}")
+            return False
+        return self.changes.undo()
+
+    def _owner_changed(self, foreign: bool) -> None:
+        """The change list (undo, retrain with changes) is the run's dataset's: usable with that one open."""
+        self.changes.setEnabled(not foreign)
+        self.changes.setToolTip(self.owner.why() if foreign else "")
+
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
         if action == "relabel" and not new_class and not self.owner.foreign:

@@ -97,7 +97,7 @@ class ResultsPage(HardExampleActions, QWidget):
             g.model.modelReset.connect(lambda g=g: g.model.set_marks(self.changes.marks(g.paths())))
             g.itemActivated.connect(self.open_viewer)
             g.actionRequested.connect(self.apply_action)
-            g.undoRequested.connect(self.changes.undo)
+            g.undoRequested.connect(self.undo_change)
         self.viewer.actionRequested.connect(self._viewer_action)
         self.changes.changed.connect(self._refresh_marks)
         self.changes.undone.connect(self.notice.setText)   # the "... Ctrl+Z undoes" line is replaced
@@ -107,7 +107,8 @@ class ResultsPage(HardExampleActions, QWidget):
         undo = QShortcut(QKeySequence.StandardKey.Undo, self)
         undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         undo.setWhatsThis("Undo the last relabel / quarantine / keep")
-        undo.activated.connect(self.changes.undo)
+        undo.activated.connect(self.undo_change)
+        self.owner.changed.connect(self._owner_changed)
         session.job_event.connect(self._on_event)
         session.job_failed.connect(self._on_failed)
         session.interpreted.connect(lambda r: self.show_interpretation(r.predictions, r.run))
