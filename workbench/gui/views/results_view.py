@@ -199,5 +199,5 @@ def fit_runs(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, n_epochs: int, l
         vb = p.getPlotItem().getViewBox()
         vb.enableAutoRange(x=True, y=True)
         if n_epochs:
-            vb.setXRange(1, max(2, n_epochs), padding=0.05)   # the widest run decides
+            vb.setXRange(0.8, max(2, n_epochs) + 0.2, padding=0)   # the widest run decides
         vb.enableAutoRange(y=True)

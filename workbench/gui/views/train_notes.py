@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from ..jobs import JobKind
@@ -30,10 +31,11 @@ class TrainNotes(QWidget):
         set_icon(self.resume_btn, "play")
         self.resume_btn.clicked.connect(lambda: self.view.resume(self.resumable))
         lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setContentsMargins(8, 4, 4, 4)
         lay.addWidget(self.label, 1)
         lay.addWidget(self.resume_btn)
         self.setObjectName("resumeNote")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setStyleSheet("QWidget#resumeNote { background: #eff6ff; border: 1px solid #bfdbfe; "
                            "border-radius: 6px; }")
         self.hide()
