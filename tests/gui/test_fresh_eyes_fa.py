@@ -208,3 +208,13 @@ def test_after_a_restart_the_train_page_offers_the_interrupted_run(qtbot, tiny_r
     fm, width = win.runs.fontMetrics(), win.runs.viewport().width() - 12
     shown = {fm.elidedText(win.runs.item(i).text(), win.runs.textElideMode(), width) for i in range(2)}
     assert len(shown) == 2 and all(t.endswith(("061200", "062500")) for t in shown)
+
+
+def test_a_long_run_folder_does_not_widen_the_export_page(qtbot, session, tmp_path):
+    from workbench.gui.views.export_view import ExportView
+    view = ExportView(session)
+    qtbot.addWidget(view)
+    run = tmp_path / ("a-rather-long-folder-name-for-runs-" * 3) / "eyes-photos-with-a-long-name-20261206-061200"
+    view.set_run(str(run))
+    assert str(run) in view.heading.text()
+    assert view.minimumSizeHint().width() < 1024

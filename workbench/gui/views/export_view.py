@@ -11,8 +11,8 @@ from types import SimpleNamespace
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroupBox, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+                               QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSizePolicy,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...runtime.events import Event, Progress
 from ...inference.export import ExportError, ExportFailed
@@ -36,6 +36,8 @@ class ExportView(QWidget):
         self.run_dir, self.results, self.predict_result = "", [], None
         self.title = QLabel("Export", objectName="pageTitle")
         self.heading = QLabel("No run loaded: train a run or open a run folder to export it.")
+        self.heading.setWordWrap(True)   # a long run folder wraps (or is cut), never widens the window
+        self.heading.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.owner = RunOwner(session)   # shown while the run is of another dataset than the open one
         self.boxes = {}
         fbox = QGroupBox("Formats")
