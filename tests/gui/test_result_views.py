@@ -69,7 +69,7 @@ def test_gallery_actions_and_filter(qtbot, shapes_dir, monkeypatch):
     g.select_rows([1, 2])
     assert g.buttons["quarantine"].isEnabled()
     g.buttons["quarantine"].click()
-    monkeypatch.setattr("workbench.gui.views.gallery_view.QInputDialog.getItem",
+    monkeypatch.setattr("workbench.gui.views.relabel.QInputDialog.getItem",
                         lambda *a, **k: ("triangle", True))
     g.request("relabel")
     assert got == [("quarantine", p.paths[1:3], ""), ("relabel", p.paths[1:3], "triangle")]

@@ -51,7 +51,7 @@ def test_relabel_quarantine_undo_and_rescan(session, qtbot, tmp_path, monkeypatc
     g.select_rows([1])
     relabelled = g.selected_items()[0]
     new_class = next(c for c in p.classes if c != relabelled.true_class)
-    monkeypatch.setattr("workbench.gui.views.gallery_view.QInputDialog.getItem", lambda *a, **k: (new_class, True))
+    monkeypatch.setattr("workbench.gui.views.relabel.QInputDialog.getItem", lambda *a, **k: (new_class, True))
     g.list.setFocus()
     qtbot.keyClick(g.list, Qt.Key.Key_R)
     cs = ChangeSet.load(root)
@@ -113,7 +113,7 @@ def test_undo_after_keep_undoes_the_keep_not_another_images_fix(session, qtbot, 
     g.select_rows([0])
     a = g.selected_items()[0]
     new_class = next(c for c in p.classes if c != a.true_class)
-    monkeypatch.setattr("workbench.gui.views.gallery_view.QInputDialog.getItem", lambda *a, **k: (new_class, True))
+    monkeypatch.setattr("workbench.gui.views.relabel.QInputDialog.getItem", lambda *a, **k: (new_class, True))
     qtbot.keyClick(g.list, Qt.Key.Key_R)
     g.select_rows([1])
     b = g.selected_items()[0]
@@ -121,7 +121,7 @@ def test_undo_after_keep_undoes_the_keep_not_another_images_fix(session, qtbot, 
     actions = {e["path"]: e["action"] for e in ChangeSet.load(root).entries}
     assert actions == {str(Path(a.path).resolve()): "relabel", str(Path(b.path).resolve()): "keep"}
     assert "kept" in g.model.marks[b.path]
-    assert "kept" in g.model.data(g.model.index(1))
+    assert "kept" in g.model.data(g.model.index(1), Qt.ItemDataRole.ToolTipRole)   # and on the picture
     assert "Ctrl+Z undoes" in page.notice.text()
     qtbot.keyClick(g.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     cs = ChangeSet.load(root)

@@ -15,7 +15,7 @@ def test_sidebar_run_names_keep_their_distinct_part(qtbot, tmp_path):
     win.show()
     qtbot.waitExposed(win)
     names = ["hymenoptera-20261206-053012", "hymenoptera-20261206-061544", "hymenoptera-20261206-064210"]
-    win._fill_runs([SimpleNamespace(name=n, run_dir=tmp_path / n, status="completed") for n in names])
+    win.runs.fill([SimpleNamespace(name=n, run_dir=tmp_path / n, status="completed") for n in names])
     width = win.runs.viewport().width() - 12
     fm = win.runs.fontMetrics()
     assert fm.horizontalAdvance(names[0]) > width          # too long for the sidebar: they are cut ...

@@ -23,11 +23,13 @@ from .help import LayoutsDialog, ShortcutsDialog
 from .jobs import JobFailed, JobKind, submit, wait_side_tasks
 from .recent import add_recent, recent_folders
 from .run_edit import rename_action
+from .run_list import RunList
 from .run_pages import make_pages
 from .session import Session
 from .views.data_view import DataView
 from .views.lr_find_view import LRFindView
 from .views.recipe_view import RecipeView
+from .views.train_notes import TrainNotes
 from .views.train_view import TrainView
 from .widgets.common import ElidedLabel, guard_wheel, icon, splitter
 
@@ -63,12 +65,7 @@ class MainWindow(QMainWindow):
         self.steps.currentRowChanged.connect(self._on_step)
         self.steps.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.runs = QListWidget()
-        self.runs.setObjectName("runs")
-        self.runs.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names share a prefix: keep both ends
-        self.runs.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.runs.itemActivated.connect(self._on_run_item)
-        self.runs.itemClicked.connect(self._on_run_item)
+        self.runs = RunList(self.session)
         self.stack = QStackedWidget()
         left = QWidget()
         left.setObjectName("sidebar")
@@ -86,6 +83,7 @@ class MainWindow(QMainWindow):
         self.recipe_view = RecipeView(s)
         self.lr_view = LRFindView(s)
         self.train_view = TrainView(s)
+        self.train_notes = TrainNotes(s, self.train_view)   # another dataset's run cleared; the run to resume
         self.add_page("data", "1  Data", "data", self.data_view, "Open a dataset and check it")
         self.add_page("recipe", "2  Recipe", "recipe", self.recipe_view, "Choose model, augmentation and tricks")
         self.add_page("lr_find", "3  LR finder", "search", self.lr_view, "Find a good learning rate")
@@ -99,7 +97,7 @@ class MainWindow(QMainWindow):
         self._fit_steps()
         guard_wheel(self.stack)  # spin / combo boxes of every page take the wheel only with focus
         self._build_actions()
-        self.act_rename_run = rename_action(self.runs, s, self._current_run_item)
+        self.act_rename_run = rename_action(self.runs, s, self.runs.current_dir)
         self.device_label, self.precision_label = QLabel("device: ..."), QLabel()
         self.state_label = ElidedLabel("ready")
         self._flash = ""                      # a note shown in place of the state for a few seconds
@@ -117,7 +115,6 @@ class MainWindow(QMainWindow):
         s.run_state.changed.connect(self._update_state)
         s.dataset_changed.connect(self._on_dataset)
         s.job_failed.connect(self.show_error)
-        s.runs_listed.connect(self._fill_runs)
         s.run_opened.connect(self._on_run_opened)
         s.job_started.connect(lambda kind: self.show_page("train") if kind is JobKind.TRAIN else None)
         self.train_view.run_finished.connect(self._on_run_finished)
@@ -275,26 +272,6 @@ class MainWindow(QMainWindow):
     def refresh_runs(self) -> None:
         """List the runs folder again (off the GUI thread; the list fills when it arrives)."""
         self.session.refresh_runs()
-
-    @Slot(object)
-    def _fill_runs(self, infos: list) -> None:
-        self.runs.clear()
-        for info in infos:
-            item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
-            item.setSizeHint(QSize(10, self.runs.fontMetrics().height() + 6))  # as wide as the list: cut, not clipped
-            item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
-            status = getattr(info, "status", "")
-            note = getattr(info, "note", "")
-            item.setToolTip(f"{item.text()}\n{info.run_dir}\nstatus: {status}" + (f"\n\n{note}" if note else "") +
-                            "\n\nF2 or right-click: rename / note")
-            self.runs.addItem(item)
-
-    def _current_run_item(self) -> str:
-        item = self.runs.currentItem()
-        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
-
-    def _on_run_item(self, item: QListWidgetItem) -> None:
-        self.session.open_run(item.data(Qt.ItemDataRole.UserRole))
 
     def open_run_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open run folder", self.session.config.runs_dir)

@@ -15,12 +15,14 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QPro
 from ...audit.labels import describe_recipe
 from ...runtime.events import EpochEnd, Event, FitStarted, Progress, fmt_time
 from ..jobs import JobFailed, JobKind
-from ..widgets.common import splitter
+from ..widgets.common import ElidedLabel, splitter
 from .changes_view import ChangesView
 from .gallery_view import GalleryItem, GalleryView
 from .leaks_view import LeaksView
 
 IDLE_TEXT = "Open a dataset, then audit its labels. Finished folds are kept: a stopped audit resumes where it was."
+READY_TEXT = ("Audit the labels of {name}: every image is predicted by a model that did not train on it. "
+              "Finished folds are kept: a stopped audit resumes where it was.")
 
 
 def issue_item(r: dict) -> GalleryItem:
@@ -28,7 +30,8 @@ def issue_item(r: dict) -> GalleryItem:
     tip = (f"rank {r['rank']}: labelled '{r['given']}', the fold models suggest '{r['suggested']}'\n"
            f"out-of-fold probability of the given label {r['self_confidence']:.3f}, "
            f"of the suggestion {r['suggested_prob']:.3f}")
-    return GalleryItem(r["path"], cap, tip, index=r["rank"] - 1, true_class=r["given"], extra=dict(r))
+    return GalleryItem(r["path"], cap, tip, index=r["rank"] - 1, true_class=r["given"],
+                       suggested=r["suggested"], extra=dict(r))
 
 
 class AuditView(QWidget):
@@ -53,7 +56,7 @@ class AuditView(QWidget):
         self.warning.setWordWrap(True)
         self.warning.setVisible(False)
         self.leaks_only = QCheckBox("Near-duplicates only (no training)")
-        self.eta = QLabel()
+        self.eta = ElidedLabel()   # a long recipe is cut (whole in its tooltip), never widens the window
         self.eta.setObjectName("dim")
         self.start_btn = QPushButton("Audit labels")
         self.start_btn.setObjectName("primary")
@@ -121,6 +124,8 @@ class AuditView(QWidget):
         self.root = root
         if ds is not None:
             self.changes.open_root(root)
+            if not self.issues and not self.session.run_state.running(JobKind.AUDIT):
+                self.status.setText(READY_TEXT.format(name=Path(root).name))
             self.estimate()
 
     def clear(self) -> None:

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroupBox, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+                               QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSizePolicy,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...runtime.events import Event, Progress
 from ...inference.export import ExportError, ExportFailed
@@ -20,6 +20,7 @@ from .gallery_view import to_qimage
 from ..jobs import JobFailed, JobKind
 from ..widgets.common import DropLabel
 from .image_viewer import request_cam, top_k
+from .run_owner import RunOwner
 
 FORMATS = (("safetensors", "safetensors weights + model.json"), ("torchscript", "TorchScript (.pt)"),
            ("onnx", "ONNX (.onnx)"))
@@ -35,6 +36,9 @@ class ExportView(QWidget):
         self.run_dir, self.results, self.predict_result = "", [], None
         self.title = QLabel("Export", objectName="pageTitle")
         self.heading = QLabel("No run loaded: train a run or open a run folder to export it.")
+        self.heading.setWordWrap(True)   # a long run folder wraps (or is cut), never widens the window
+        self.heading.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.owner = RunOwner(session)   # shown while the run is of another dataset than the open one
         self.boxes = {}
         fbox = QGroupBox("Formats")
         fl = QHBoxLayout(fbox)
@@ -113,6 +117,7 @@ class ExportView(QWidget):
         top.addSpacing(12)
         top.addWidget(self.heading, 1)
         lay.addLayout(top)
+        lay.addWidget(self.owner)
         lay.addWidget(ebox, 3)
         lay.addWidget(pbox, 2)
         session.job_event.connect(self._on_event)
@@ -128,6 +133,7 @@ class ExportView(QWidget):
     # ------------------------------------------------------------------ run
     def set_run(self, run_dir: str) -> None:
         self.run_dir = str(run_dir)
+        self.owner.set_run(self.run_dir)
         self.heading.setText(f"<b>{Path(self.run_dir).name}</b> &nbsp; <span style='color:#64748b'>"
                              f"{self.run_dir}</span>")
         self.dest.setPlaceholderText(str(Path(self.run_dir) / "export"))

@@ -8,27 +8,21 @@ that owns the change set performs them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QFontMetrics, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QCheckBox, QComboBox, QHBoxLayout,
-                               QInputDialog, QLabel, QListView, QMenu, QPushButton, QSizePolicy,
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout,
+                               QLabel, QListView, QMenu, QPushButton, QSizePolicy,
                                QVBoxLayout, QWidget)
 
 from ..jobs import submit
-from ..widgets.thumbs import square_pixmap
+from ..widgets.thumbs import marked_pixmap, short_name as _short_name, square_pixmap
 from .image_viewer import THUMB, _safe_thumbnail, load_thumbnail, to_qimage  # noqa: F401 (re-exported)
+from .relabel import ask_class
 
 KEYS = {Qt.Key.Key_R: "relabel", Qt.Key.Key_Q: "quarantine", Qt.Key.Key_K: "keep"}
-
-
-def _short_name(path: str, width: int = THUMB + 16) -> str:
-    """The file name cut in the middle to ``width`` pixels of the app's font (its start and end tell
-    files apart), so the view never has to cut it again."""
-    return QFontMetrics(QApplication.font()).elidedText(Path(path).name, Qt.TextElideMode.ElideMiddle, width)
 
 
 @dataclass
@@ -39,6 +33,7 @@ class GalleryItem:
     tooltip: str = ""
     index: int = -1              # row in the Predictions the item came from (-1: none)
     true_class: str = ""
+    suggested: str = ""          # the predicted class (an audit's suggestion): where relabel starts
     extra: dict = field(default_factory=dict)
 
 
@@ -55,6 +50,7 @@ class GalleryModel(QAbstractListModel):
         self.marks: dict[str, str] = {}
         self._thumbs: dict[str, QPixmap] = {}
         self._overlay_pix: dict[str, QPixmap] = {}
+        self._marked: dict[tuple, QPixmap] = {}   # (path, mark, picture) -> the picture with its mark
         self._pending: set[str] = set()
         self._failed: set[str] = set()
 
@@ -71,26 +67,33 @@ class GalleryModel(QAbstractListModel):
             return None
         it = self.items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            mark = self.marks.get(it.path)
-            return f"{it.caption}\n{_short_name(it.path)}" + (f"\n[{mark}]" if mark else "")
+            return f"{it.caption}\n{_short_name(it.path)}"   # a change is marked on the picture
         if role == Qt.ItemDataRole.SizeHintRole:
             return QSize(THUMB + 24, THUMB + 74)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (it.tooltip or it.caption) + f"\n{it.path}"
+            mark = self.marks.get(it.path)
+            return (it.tooltip or it.caption) + f"\n{it.path}" + (f"\nchanged: {mark}" if mark else "")
         if role == Qt.ItemDataRole.DecorationRole:
-            if self.show_overlay and it.path in self.overlays:
-                pix = self._overlay_pix.get(it.path)
-                if pix is None:
-                    pix = square_pixmap(QPixmap.fromImage(to_qimage(self.overlays[it.path])).scaled(
-                        THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                        Qt.TransformationMode.SmoothTransformation), THUMB)
-                    self._overlay_pix[it.path] = pix
-                return pix
-            pix = self._thumbs.get(it.path)
-            if pix is None:
-                self._request(it.path)
-            return pix
+            pix, mark = self._picture(it), self.marks.get(it.path, "")
+            key = (it.path, mark, pix.cacheKey() if pix is not None else 0)
+            if mark and key not in self._marked:
+                self._marked[key] = marked_pixmap(pix, mark, THUMB)
+            return self._marked[key] if mark else pix
         return None
+
+    def _picture(self, it: GalleryItem) -> QPixmap | None:
+        if self.show_overlay and it.path in self.overlays:
+            pix = self._overlay_pix.get(it.path)
+            if pix is None:
+                pix = square_pixmap(QPixmap.fromImage(to_qimage(self.overlays[it.path])).scaled(
+                    THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation), THUMB)
+                self._overlay_pix[it.path] = pix
+            return pix
+        pix = self._thumbs.get(it.path)
+        if pix is None:
+            self._request(it.path)
+        return pix
 
     def _request(self, path: str) -> None:
         if path in self._pending or path in self._failed:
@@ -127,6 +130,7 @@ class GalleryModel(QAbstractListModel):
 
     def set_marks(self, marks: dict[str, str]) -> None:
         self.marks = dict(marks)
+        self._marked.clear()
         self._all_changed()
 
     def _all_changed(self) -> None:
@@ -258,11 +262,8 @@ class GalleryView(QWidget):
         if not sel:
             return False
         if action == "relabel" and new_class is None:
-            current = sel[0].true_class
-            choices = [c for c in self.classes if c != current] or list(self.classes)
-            new_class, ok = QInputDialog.getItem(self, "Relabel", f"New class for {len(sel)} image(s):",
-                                                 choices, 0, False)
-            if not ok or not new_class:
+            new_class = ask_class(self, self.classes, len(sel), sel[0].true_class, sel[0].suggested)
+            if not new_class:
                 return False
         self.actionRequested.emit(action, [it.path for it in sel], new_class or "")
         return True

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from ...analysis.interpret import summary
+from .relabel import ask_class
 from .result_texts import action_notice, before_after
 
 
 class HardExampleActions:
     """Mixin of ResultsPage (needs session, preds, info, run_dir, changes, galleries, notice, compare,
-    tabs, summary, retrainStarted)."""
+    tabs, summary, retrainStarted, owner)."""
 
     def apply_action(self, action: str, paths: list, new_class: str) -> bool:
+        if self.owner.foreign:   # never into another dataset's change list unasked
+            self.notice.setText(f"Not changed: {self.owner.why()}")
+            return False
         classes = self.preds.classes if self.preds is not None else None
         ok = self.changes.apply(action, list(paths), new_class, classes)
         if ok:
@@ -23,12 +27,26 @@ class HardExampleActions:
             self.notice.setText(action_notice(action, list(paths), new_class, valid))
         return ok
 
+    def undo_change(self) -> bool:
+        """Ctrl+Z: undo the last change of the run's dataset (not while another dataset is open)."""
+        if self.owner.foreign:
+            self.notice.setText(f"Not undone: {self.owner.why()}")
+            return False
+        return self.changes.undo()
+
+    def _owner_changed(self, foreign: bool) -> None:
+        """The change list (undo, retrain with changes) is the run's dataset's: usable with that one open."""
+        self.changes.setEnabled(not foreign)
+        self.changes.setToolTip(self.owner.why() if foreign else "")
+
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
-        if action == "relabel" and not new_class:
-            classes = list(self.preds.classes) if self.preds is not None else []
-            new_class, ok = QInputDialog.getItem(self, "Relabel", "New class:", classes, 0, False)
-            if not ok:
+        if action == "relabel" and not new_class and not self.owner.foreign:
+            p, paths = self.preds, list(paths)
+            i = p.paths.index(paths[0]) if p is not None and paths and paths[0] in p.paths else -1
+            true, top = (p.classes[int(p.targets[i])], p.classes[int(p.probs[i].argmax())]) if i >= 0 else ("", "")
+            new_class = ask_class(self, p.classes if p is not None else (), len(paths), true, top)
+            if not new_class:
                 return
         self.apply_action(action, paths, new_class)
 

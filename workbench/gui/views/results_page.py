@@ -25,6 +25,7 @@ from .image_viewer import ImageViewer, request_cam, top_k
 from .result_texts import caption, epoch_note, monitor_of
 from .results_actions import HardExampleActions
 from .results_view import ResultsView
+from .run_owner import RunOwner
 from .tta_view import TTAView
 
 JOBS = (JobKind.INTERPRET, JobKind.TTA)
@@ -54,6 +55,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.title = QLabel("Results")
         self.title.setObjectName("pageTitle")
         self.heading = QLabel("Train a run or open a run folder to see results.")
+        self.owner = RunOwner(session)     # shown while the run is of another dataset than the open one
         self.heading.setWordWrap(True)
         self.open_btn = QPushButton("Open run folder…")
         self.open_btn.clicked.connect(self._pick_run)
@@ -84,6 +86,7 @@ class ResultsPage(HardExampleActions, QWidget):
         head.addWidget(self.open_btn)
         lay = QVBoxLayout(self)
         lay.addLayout(head)
+        lay.addWidget(self.owner)
         lay.addWidget(self.notice)
         lay.addWidget(self.compare)
         lay.addWidget(self.tabs, 1)
@@ -94,7 +97,7 @@ class ResultsPage(HardExampleActions, QWidget):
             g.model.modelReset.connect(lambda g=g: g.model.set_marks(self.changes.marks(g.paths())))
             g.itemActivated.connect(self.open_viewer)
             g.actionRequested.connect(self.apply_action)
-            g.undoRequested.connect(self.changes.undo)
+            g.undoRequested.connect(self.undo_change)
         self.viewer.actionRequested.connect(self._viewer_action)
         self.changes.changed.connect(self._refresh_marks)
         self.changes.undone.connect(self.notice.setText)   # the "... Ctrl+Z undoes" line is replaced
@@ -104,7 +107,8 @@ class ResultsPage(HardExampleActions, QWidget):
         undo = QShortcut(QKeySequence.StandardKey.Undo, self)
         undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         undo.setWhatsThis("Undo the last relabel / quarantine / keep")
-        undo.activated.connect(self.changes.undo)
+        undo.activated.connect(self.undo_change)
+        self.owner.changed.connect(self._owner_changed)
         session.job_event.connect(self._on_event)
         session.job_failed.connect(self._on_failed)
         session.interpreted.connect(lambda r: self.show_interpretation(r.predictions, r.run))
@@ -128,6 +132,7 @@ class ResultsPage(HardExampleActions, QWidget):
             return False
         self._pending = ""
         self.run_dir = str(run_dir)
+        self.owner.set_run(self.run_dir)
         self.clear()
         self.heading.setText(f"Computing predictions of {Path(run_dir).name}…")
         self.progress.setRange(0, 0)
@@ -185,7 +190,8 @@ class ResultsPage(HardExampleActions, QWidget):
         out = []
         for i in np.asarray(indices, dtype=np.int64):
             cap, tip = caption(p, int(i))
-            out.append(GalleryItem(p.paths[i], cap, tip, index=int(i), true_class=p.classes[int(p.targets[i])]))
+            out.append(GalleryItem(p.paths[i], cap, tip, index=int(i), true_class=p.classes[int(p.targets[i])],
+                                   suggested=p.classes[int(np.argmax(p.probs[i]))]))
         return out
 
     def show_cell(self, true: int, pred: int) -> None:

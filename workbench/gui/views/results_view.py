@@ -54,6 +54,7 @@ def make_plot(title: str, ylabel: str, legend_bottom: bool = False) -> pg.PlotWi
     """A history plot; ``legend_bottom`` for rising curves (accuracy), whose ends are top right."""
     w = pg.PlotWidget(background="w")
     w.setTitle(title, color="#333")
+    w.base_title = title
     w.setLabel("bottom", "epoch")
     w.setLabel("left", ylabel)
     w.showGrid(x=True, y=True, alpha=0.25)
@@ -172,13 +173,31 @@ def draw_history(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, runs: list[t
         vcol = VALID_COLOUR if single else colour   # one run: the Train page's colours
         if len(x):
             loss_plot.plot(x, y, pen=pg.mkPen(vcol, width=2), symbol="o", symbolSize=5,
-                           symbolBrush=vcol, name="valid" if single else f"{name} valid")
+                           symbolBrush=vcol, name="valid" if single else name)
         x, y = history_column(history, "train_loss")
         if len(x):
             tcol = TRAIN_COLOUR if single else colour
             loss_plot.plot(x, y, pen=pg.mkPen(tcol, width=2, style=Qt.PenStyle.DashLine),
-                           name="train" if single else f"{name} train")
+                           name="train" if single else None)   # several runs: one legend row each
+
         x, y = history_column(history, "accuracy")
         if len(x):
             acc_plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
                           symbolBrush=colour, name="accuracy" if single else name)
+    fit_runs(loss_plot, acc_plot, n_epochs, 1 if single else len(runs))
+
+
+def fit_runs(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, n_epochs: int, legend_rows: int) -> None:
+    """Every selected run in view: the x axis spans all their epochs and both axes follow the data
+    again (a zoom or pan of the previous selection does not stay); the plots are tall enough for the
+    title, the curves and one legend row per run."""
+    title = getattr(loss_plot, "base_title", "Loss")
+    loss_plot.setTitle(title + ("" if legend_rows <= 1 else " (dashed: training)"), color="#333")
+    row = loss_plot.fontMetrics().height() + 6
+    for p in (loss_plot, acc_plot):
+        p.setMinimumHeight(160 + row * min(legend_rows, 8))
+        vb = p.getPlotItem().getViewBox()
+        vb.enableAutoRange(x=True, y=True)
+        if n_epochs:
+            vb.setXRange(0.8, max(2, n_epochs) + 0.2, padding=0)   # the widest run decides
+        vb.enableAutoRange(y=True)

@@ -19,8 +19,11 @@ from ...inference.to_label import send_to_labelling
 from ..jobs import JobFailed, JobKind
 from ..widgets.common import pane, splitter
 from .gallery_view import THUMB, GalleryItem, GalleryModel
+from .run_owner import RunOwner
 
 DEFAULT_THRESHOLD = 70  # per cent
+SEND_TIP = ("Images of the run's dataset: marked 'to label' in its change list (Results > Changes); other "
+            "images: added to that dataset's to-label list. No file is moved.")
 HINT = ("<p style='font-size:15pt'>Drop images or a folder here</p><p>or use <b>Add images…</b> / "
         "<b>Add folder…</b> above. The trained model of the open run predicts each one; the most "
         "confident come first.</p>")
@@ -66,6 +69,8 @@ class TryView(QWidget):
         title = QLabel("Try it", objectName="pageTitle")
         self.heading = QLabel("No run loaded: train a run or open a run folder to try its model.")
         self.heading.setWordWrap(True)
+        self.owner = RunOwner(session)   # shown while the run is of another dataset than the open one
+        self.owner.changed.connect(self._update_enabled)
         self.add_btn = QPushButton("Add images…")
         self.add_btn.clicked.connect(self._pick_images)
         self.folder_btn = QPushButton("Add folder…")
@@ -86,8 +91,6 @@ class TryView(QWidget):
         self.slider.valueChanged.connect(self._split)
         self.threshold_label = QLabel()
         self.send_btn = QPushButton("Send the unsure ones to labelling")
-        self.send_btn.setToolTip("Images of the dataset: marked 'to label' in its change list (Results > "
-                                 "Changes); other images: added to the dataset's to-label list. No file is moved.")
         self.send_btn.clicked.connect(self.send_unsure)
         self.sure_model, self.unsure_model = GalleryModel(self), GalleryModel(self)
         self.sure_list, self.unsure_list = _grid(self.sure_model), _grid(self.unsure_model)
@@ -121,6 +124,7 @@ class TryView(QWidget):
         self.stack.addWidget(galleries)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.owner)
         lay.addLayout(bar)
         lay.addLayout(thr)
         lay.addWidget(self.stack, 1)
@@ -137,6 +141,7 @@ class TryView(QWidget):
         if str(run_dir) != self.run_dir:
             self.clear()
         self.run_dir = str(run_dir)
+        self.owner.set_run(self.run_dir)
         self.heading.setText(f"<b>{Path(self.run_dir).name}</b> &nbsp; <span style='color:#64748b'>"
                              f"{self.run_dir}</span>")
         self._update_enabled()
@@ -219,7 +224,7 @@ class TryView(QWidget):
     def send_unsure(self) -> bool:
         """Send the unsure images to labelling (see workbench.inference.to_label); files are never moved."""
         rows = [r for r in self.unsure_rows() if r.path not in self.sent]
-        if not rows or self.result is None:
+        if not rows or self.result is None or self.owner.foreign:
             return False
         try:
             sent = send_to_labelling(self.result.dataset, [(r.path, r.label, r.probability) for r in rows],
@@ -242,7 +247,8 @@ class TryView(QWidget):
         self.cancel_btn.setEnabled(rs.running(JobKind.TRY))
         self.clear_btn.setEnabled(bool(self.rows) and not rs.running(JobKind.TRY))
         self.send_btn.setEnabled(any(r.path not in self.sent for r in self.unsure_rows())
-                                 and bool(self.result and self.result.dataset))
+                                 and bool(self.result and self.result.dataset) and not self.owner.foreign)
+        self.send_btn.setToolTip(self.owner.why() if self.owner.foreign else SEND_TIP)
 
     def _on_event(self, kind: JobKind, ev: Event) -> None:
         if kind is JobKind.TRY and isinstance(ev, Progress):

@@ -7,9 +7,9 @@ from collections import OrderedDict
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListView
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView
 
 from ..jobs import submit
 from ...data.cache import thumbnail
@@ -126,3 +126,37 @@ class ThumbView(QListView):
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+
+
+def short_name(path: str, width: int = THUMB + 16) -> str:
+    """The file name cut in the middle to ``width`` pixels of the app's font (its start and end tell
+    files apart), so the view never has to cut it again."""
+    return QFontMetrics(QApplication.font()).elidedText(Path(path).name, Qt.TextElideMode.ElideMiddle, width)
+
+
+MARK_COLOURS = {"→": "#1d4ed8", "quarantined": "#b42318", "✓": "#15803d", "to label": "#b45309"}
+
+
+def marked_pixmap(pix: QPixmap | None, mark: str, size: int = THUMB) -> QPixmap | None:
+    """``pix`` with a change drawn on it: a coloured band across its foot saying the change ("→ cat",
+    "quarantined", "✓ kept", "to label"), cut to the picture's width. Drawn on the picture, it is never
+    cut by the caption's lines. No mark: ``pix`` itself."""
+    if not mark:
+        return pix
+    if pix is None:   # the thumbnail still loads: the band on an empty square
+        pix = QPixmap(size, size)
+        pix.fill(QColor(0, 0, 0, 0))
+    out = QPixmap(pix)
+    colour = next((c for key, c in MARK_COLOURS.items() if mark.startswith(key)), "#334155")
+    p = QPainter(out)
+    font = p.font()
+    font.setBold(True)
+    p.setFont(font)
+    fm = p.fontMetrics()
+    band = QRect(0, out.height() - fm.height() - 4, out.width(), fm.height() + 4)
+    p.fillRect(band, QColor(colour))
+    p.setPen(QColor("white"))
+    p.drawText(band.adjusted(3, 0, -3, 0), int(Qt.AlignmentFlag.AlignCenter),
+               fm.elidedText(mark, Qt.TextElideMode.ElideRight, band.width() - 6))
+    p.end()
+    return out

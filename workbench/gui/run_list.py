@@ -1,0 +1,40 @@
+"""The sidebar's run list: the runs folder's runs, newest first. Names that share a long prefix (the
+dataset and date of runs started the same day) are cut in the middle, so the distinct end (the time)
+stays visible; the whole name, folder, status and note are in the tooltip. Clicking a run opens it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QListWidget, QListWidgetItem
+
+
+class RunList(QListWidget):
+    def __init__(self, session, parent=None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setObjectName("runs")
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names share a prefix: keep both ends
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.itemActivated.connect(self._open)
+        self.itemClicked.connect(self._open)
+        session.runs_listed.connect(self.fill)
+
+    def fill(self, infos: list) -> None:
+        self.clear()
+        for info in infos:
+            item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
+            item.setSizeHint(QSize(10, self.fontMetrics().height() + 6))  # as wide as the list: cut, not clipped
+            item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
+            status = getattr(info, "status", "")
+            note = getattr(info, "note", "")
+            item.setToolTip(f"{item.text()}\n{info.run_dir}\nstatus: {status}" + (f"\n\n{note}" if note else "") +
+                            "\n\nF2 or right-click: rename / note")
+            self.addItem(item)
+
+    def current_dir(self) -> str:
+        item = self.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
+
+    def _open(self, item: QListWidgetItem) -> None:
+        self.session.open_run(item.data(Qt.ItemDataRole.UserRole))

@@ -1,0 +1,21 @@
+"""The relabel question of the galleries and the large viewer: which class, starting at the class the
+model predicts (the fold models' suggestion for an audit item), so Enter takes the likely answer."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QInputDialog, QWidget
+
+
+def class_choices(classes, current: str = "", suggested: str = "") -> tuple[list[str], int]:
+    """The classes to offer (the image's own class left out) and the row to start at: ``suggested``
+    when it is one of them, else the first."""
+    choices = [c for c in classes if c != current] or list(classes)
+    return choices, choices.index(suggested) if suggested in choices else 0
+
+
+def ask_class(parent: QWidget, classes, n: int, current: str = "", suggested: str = "") -> str:
+    """Ask for the new class of ``n`` image(s); "" when cancelled."""
+    choices, row = class_choices(classes, current, suggested)
+    if not choices:
+        return ""
+    new_class, ok = QInputDialog.getItem(parent, "Relabel", f"New class for {n} image(s):", choices, row, False)
+    return new_class if ok else ""

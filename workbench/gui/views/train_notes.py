@@ -1,0 +1,89 @@
+"""Two lines over the Train page's charts that follow the open dataset: when another dataset opens,
+the run shown (its charts, progress and log) was of the previous one and is cleared; and the latest run
+of the open dataset that can continue (stopped, failed, cut off by a closed app) is named with a Resume
+button, also right after the app starts."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+
+from ..jobs import JobKind
+from ..widgets.common import set_icon
+from .resume_dialog import STATUS_TEXT, resumable
+from .run_owner import same_folder
+from .runs_view import run_epochs
+
+
+class TrainNotes(QWidget):
+    """Attached to a TrainView (inserted under its buttons); never holds a run, only names one."""
+
+    def __init__(self, session, view) -> None:
+        super().__init__(view)
+        self.session, self.view = session, view
+        self.dataset = ""          # the dataset of the run the Train page shows ("" = none shown)
+        self.resumable = ""        # the run the Resume button continues
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.resume_btn = QPushButton("Resume")
+        set_icon(self.resume_btn, "play")
+        self.resume_btn.clicked.connect(lambda: self.view.resume(self.resumable))
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 4, 4, 4)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.resume_btn)
+        self.setObjectName("resumeNote")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setStyleSheet("QWidget#resumeNote { background: #eff6ff; border: 1px solid #bfdbfe; "
+                           "border-radius: 6px; }")
+        self.hide()
+        view.layout().insertWidget(1, self)
+        session.job_started.connect(self._on_started)
+        session.dataset_changed.connect(self._on_dataset)
+        session.runs_listed.connect(self.show_runs)
+        session.run_state.changed.connect(lambda *_: self.resume_btn.setEnabled(not session.busy))
+
+    def _on_started(self, kind) -> None:
+        if kind is JobKind.TRAIN:
+            self.dataset = self.session.config.data.path
+            self.hide()
+
+    def _on_dataset(self, ds) -> None:
+        if ds is None:
+            return
+        if self.dataset and not same_folder(self.dataset, ds.root) and not self.session.run_state.running(JobKind.TRAIN):
+            self.clear_run(Path(ds.root).name)
+        self.dataset = self.dataset or ds.root
+        self.session.refresh_runs()     # its runs that can continue arrive in show_runs
+
+    def clear_run(self, name: str) -> None:
+        """Nothing of the previous dataset's run stays: charts, progress, log."""
+        v = self.view
+        v.reset_plots()
+        v.log.clear()
+        v.run_dir = ""
+        v.progress.setFormat("")
+        v.epoch_label.setText(f"No run yet on {name}")
+        self.dataset = ""
+
+    def show_runs(self, infos: list) -> None:
+        """Name the newest run of the open dataset that can continue, unless a training job runs."""
+        open_now = self.session.config.data.path
+        runs = [i for i in resumable(infos) if open_now and same_folder(str(i.config.data.path or ""), open_now)]
+        if not runs or self.session.run_state.running(JobKind.TRAIN):
+            self.resumable = ""
+            self.hide()
+            return
+        info = runs[0]
+        done, planned = run_epochs(info)
+        self.resumable = str(info.run_dir)
+        status = STATUS_TEXT.get(str(info.status), str(info.status))
+        self.label.setText(f"Run <b>{info.name}</b> of this dataset can continue: {status} after epoch "
+                           f"{done} of {planned}." + (f" ({len(runs) - 1} more in <i>Resume a run...</i>)"
+                                                       if len(runs) > 1 else ""))
+        self.label.setToolTip(str(info.run_dir))
+        self.resume_btn.setToolTip(f"Continue {info.name} from its last checkpoint (epoch {done})")
+        self.resume_btn.setEnabled(not self.session.busy)
+        self.show()
