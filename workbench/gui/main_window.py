@@ -22,7 +22,7 @@ from ..data import DatasetError
 from .help import LayoutsDialog, ShortcutsDialog
 from .jobs import JobFailed, JobKind, submit, wait_side_tasks
 from .recent import add_recent, recent_folders
-from .run_edit import rename_action
+from .run_edit import rename_action, status_words
 from .run_pages import make_pages
 from .session import Session
 from .views.data_view import DataView
@@ -283,7 +283,7 @@ class MainWindow(QMainWindow):
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setSizeHint(QSize(10, self.runs.fontMetrics().height() + 6))  # as wide as the list: cut, not clipped
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
-            status = getattr(info, "status", "")
+            status = status_words(getattr(info, "status", ""))
             note = getattr(info, "note", "")
             item.setToolTip(f"{item.text()}\n{info.run_dir}\nstatus: {status}" + (f"\n\n{note}" if note else "") +
                             "\n\nF2 or right-click: rename / note")

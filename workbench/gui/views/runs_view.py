@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QWidget)
 
 from ...config import iter_fields
-from ...run.runs import best_runs
+from ...run.runs import best_runs, status_words
 from ..run_edit import rename_action
 from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
@@ -165,7 +165,7 @@ class RunsView(QWidget):
             t.setItem(r, 4, NumItem(done, f"{done}/{planned}"))
             acc = run_accuracy(info)
             t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
-            t.setItem(r, 6, QTableWidgetItem(str(info.status)))
+            t.setItem(r, 6, QTableWidgetItem(status_words(info.status)))
             note_item = QTableWidgetItem(note.splitlines()[0] if note else "")
             note_item.setToolTip(note)
             t.setItem(r, 7, note_item)
