@@ -66,3 +66,15 @@ def test_quit_hides_the_window_at_once_while_a_side_task_still_runs(qtbot):
     assert seen.hidden.is_set() and not win.isVisible()
     wait_side_tasks()
     qtbot.waitUntil(lambda: result == [True])
+
+
+def test_the_undone_note_goes_when_the_recipe_changes_again(qtbot, session):
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    size = session.config.data.image_size
+    session.set_option("data.image_size", size + 32)
+    assert view.undo()
+    assert view.mom_plot_note.text() == "Undone: data.image_size."
+    session.set_option("data.image_size", size + 64)            # edited again: the note is stale
+    assert not view.mom_plot_note.text().startswith("Undone")

@@ -212,6 +212,8 @@ class RecipeView(RecipeFiles, QWidget):
         before, self._shown = self._shown, cfg
         if self._undoing or cfg == before:
             return
+        if self.mom_plot_note.text().startswith("Undone:"):  # a later change makes the note stale
+            self.mom_plot_note.setText("")
         if cfg.data.path != before.data.path:
             self.undo_stack.clear()
         else:

@@ -158,7 +158,8 @@ class RunsView(QWidget):
             note = getattr(info, "note", "")
             name.setToolTip(str(info.run_dir) + (f"\n\n{note}" if note else ""))
             t.setItem(r, 0, name)
-            t.setItem(r, 1, QTableWidgetItem(_created(info)))
+            created = getattr(info, "created", 0)  # sorted by the time itself, not its minute text
+            t.setItem(r, 1, NumItem(created if isinstance(created, (int, float)) else 0, _created(info)))
             t.setItem(r, 2, QTableWidgetItem(cfg.model.arch))
             t.setItem(r, 3, NumItem(cfg.data.image_size, f"{cfg.data.image_size} px"))
             done, planned = run_epochs(info)
@@ -172,7 +173,7 @@ class RunsView(QWidget):
             if str(info.run_dir) in best:
                 self._mark_best(name, t.item(r, 5), info)
         t.setSortingEnabled(True)
-        t.sortItems(1, Qt.SortOrder.DescendingOrder)  # newest first
+        t.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)  # newest first, and the arrow says so
         if keep:
             self.select_names(keep)
         self._selection_changed()

@@ -18,7 +18,7 @@ from .gallery_view import GalleryItem, GalleryView
 
 STEPS = 100  # slider positions: beta = position / STEPS
 IDLE_TEXT = ("Test-time augmentation averages the predictions of several augmented copies of each validation "
-             "image. Press Compute to run it for this run.")
+             "image. It runs when this tab opens; Compute TTA runs it again.")
 
 
 def gain_text(n_fixed: int, n_broken: int, n: int) -> str:
