@@ -78,3 +78,34 @@ def test_the_undone_note_goes_when_the_recipe_changes_again(qtbot, session):
     assert view.mom_plot_note.text() == "Undone: data.image_size."
     session.set_option("data.image_size", size + 64)            # edited again: the note is stale
     assert not view.mom_plot_note.text().startswith("Undone")
+
+
+def test_try_it_pickers_open_beside_the_dataset_then_at_the_last_folder(qtbot, session, tmp_path, monkeypatch):
+    from workbench.gui.views.try_view import TryView
+    data = tmp_path / "photos" / "nette"
+    data.mkdir(parents=True)
+    session.set_option("data.path", str(data))
+    view = TryView(session)
+    qtbot.addWidget(view)
+    asked = []
+    picked = tmp_path / "phone" / "today"
+    monkeypatch.setattr("workbench.gui.views.try_view.QFileDialog.getExistingDirectory",
+                        lambda parent, title, start="": asked.append(start) or str(picked))
+    view._pick_folder()   # as the Add folder… button does (enabled once a run is open)
+    view._pick_folder()   # as the Add folder… button does (enabled once a run is open)
+    assert asked == [str(tmp_path / "photos"), str(tmp_path / "phone")]   # not the app's working folder
+
+
+def test_the_reliability_diagram_says_how_many_images_each_bin_holds(qtbot):
+    import numpy as np
+    from workbench.analysis.calibration import reliability, scale
+    from workbench.gui.views.calibration_view import CalibrationView
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(90, 4)) * 2.0
+    targets = np.where(rng.random(90) < 0.7, logits.argmax(1), rng.integers(0, 4, 90))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    view = CalibrationView()
+    qtbot.addWidget(view)
+    view.set_predictions(probs, targets)
+    counts = [c for c in reliability(scale(probs, view.result.temperature), targets).count if c]
+    assert [int(t.toPlainText()) for t in view.count_labels] == counts and sum(counts) == 90
