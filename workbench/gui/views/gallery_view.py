@@ -25,7 +25,10 @@ from .image_viewer import THUMB, _safe_thumbnail, load_thumbnail, to_qimage  # n
 KEYS = {Qt.Key.Key_R: "relabel", Qt.Key.Key_Q: "quarantine", Qt.Key.Key_K: "keep"}
 
 
-def _short_name(path: str, width: int = THUMB + 16) -> str:
+GRID = QSize(THUMB + 60, THUMB + 96)  # a photo's usual file name whole, a caption wrapped on two lines, a mark
+
+
+def _short_name(path: str, width: int = GRID.width() - 26) -> str:  # the text width under a picture
     """The file name cut in the middle to ``width`` pixels of the app's font (its start and end tell
     files apart), so the view never has to cut it again."""
     return QFontMetrics(QApplication.font()).elidedText(Path(path).name, Qt.TextElideMode.ElideMiddle, width)
@@ -74,7 +77,7 @@ class GalleryModel(QAbstractListModel):
             mark = self.marks.get(it.path)
             return f"{it.caption}\n{_short_name(it.path)}" + (f"\n[{mark}]" if mark else "")
         if role == Qt.ItemDataRole.SizeHintRole:
-            return QSize(THUMB + 24, THUMB + 74)
+            return QSize(GRID.width() - 4, GRID.height() - 4)
         if role == Qt.ItemDataRole.ToolTipRole:
             return (it.tooltip or it.caption) + f"\n{it.path}"
         if role == Qt.ItemDataRole.DecorationRole:
@@ -169,7 +172,7 @@ class GalleryView(QWidget):
         self.list.setMovement(QListView.Movement.Static)
         self.list.setUniformItemSizes(True)
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setGridSize(QSize(THUMB + 28, THUMB + 78))   # caption, file name and mark under every picture
+        self.list.setGridSize(GRID)   # caption, file name and mark under every picture
         self.list.setWordWrap(True)
         self.list.setSpacing(2)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)

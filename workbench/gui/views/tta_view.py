@@ -172,7 +172,8 @@ class TTAView(QWidget):
             out = []
             for i in np.asarray(idx, dtype=np.int64):
                 t, pp, pt = classes[targets[i]], int(np.argmax(r.plain_probs[i])), int(np.argmax(final[i]))
-                cap = f"{t}\nplain {classes[pp]} {r.plain_probs[i][pp]:.2f}\nTTA {classes[pt]} {final[i][pt]:.2f}"
+                cap = (f"{t}\nplain {r.plain_probs[i][pp]:.2f} {classes[pp]}\n"   # the numbers first: a long
+                       f"TTA {final[i][pt]:.2f} {classes[pt]}")                   # class name never hides them
                 out.append(GalleryItem(self.paths[i], cap, index=int(i), true_class=t))
             return out
         for g in (self.fixed, self.broken):
