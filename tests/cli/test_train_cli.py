@@ -102,7 +102,7 @@ def test_plan_only_prints_the_plan_and_trains_nothing(shapes_dir, tmp_path, caps
     rc = main(["train", str(shapes_dir), *SETS, "--set", "train.budget_minutes=0.5", "--plan-only"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "plan: time budget 0.5 min:" in out and "img/s" in out and "ending at" in out
+    assert "plan: time budget 0.5 min:" in out and "img/s" in out and "after the start: ending at about" in out
     import re
     epochs = float(re.search(r"min: ([\d.]+) epoch", out).group(1))
     assert epochs >= 1

@@ -199,3 +199,13 @@ def test_torch_thread_setting_is_left_alone(cache):
     t.start()
     t.join()
     assert torch.get_num_threads() == before and seen == [before]
+
+
+@pytest.mark.parametrize("bs", [16, 10, 72, 100])
+def test_steps_per_epoch_is_the_training_loaders_length(shapes_dir, tmp_path, bs):
+    """The schedule preview and the plan count batches as the training loader does (a short last batch
+    dropped, never the whole epoch); the preview said 4 steps where training ran 3."""
+    from workbench.data.pipeline import steps_per_epoch
+    ds = _dataset(Path(shapes_dir))
+    cfg = RunConfig().set("data.image_size", 24).set("data.batch_size", bs).set("data.cache_dir", str(tmp_path / "c"))
+    assert steps_per_epoch(ds, cfg) == len(build_loaders(ds, cfg, CPU).train)

@@ -290,3 +290,20 @@ def test_many_short_noisy_epochs_keep_the_plan_and_a_lasting_change_is_followed(
     tr.fit()
     assert [r for r in keeper.replans if 40 < r["after_epoch"] <= 43]
     assert 98.0 <= clock.t <= 102.0 and abs(keeper.map.epochs - (40 + 60 / 1.5)) <= 3
+
+
+def test_a_plan_shown_before_its_run_ends_after_the_start_not_after_the_plan():
+    """"ending at" was the plan's own start + the run's length, i.e. about when the plan finished; shown
+    before a run it says how long after the start the run ends, in plain words (no "keeper", no "probe")."""
+    cfg = RunConfig().with_overrides(["data.image_size=64", "train.budget_minutes=3", "tricks.freeze_epochs=1"])
+    m = Measured(step_s={64: 0.2}, valid_s=0.5, save_s=0.1, steps_per_epoch=10, batch_size=32, n_train=320,
+                 n_valid=80, probe_s=1.5, frozen_step_s={64: 0.1}, threads=2, cpu_cores=2.0, cpu_free=1.2)
+    plan = make_plan(cfg, m, startup_s=4.0, started=0.0)
+    assert plan.predicted_s == pytest.approx(179.2)
+    text = "\n".join(plan.lines(if_started=3600.0))
+    end = time.strftime("%H:%M", time.localtime(3600.0 + 179.2))
+    assert f"about 3 min after the start: ending at about {end} if started now" in text
+    assert "with the body frozen (first epoch) 64 px 320 img/s" in text
+    assert "re-plans when the machine gets faster or slower" in text
+    assert "keeper" not in text and "probe" not in text and "body frozen 64" not in text
+    assert f"ending at {time.strftime('%H:%M:%S', time.localtime(179.2))}" in "\n".join(plan.lines())  # a run's own plan: its start is the plan's

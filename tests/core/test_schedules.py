@@ -10,7 +10,7 @@ from torch import nn
 
 from workbench.config import RunConfig
 from workbench.train.optim import get_momentum, make_optimizer
-from workbench.train.schedules import ParamScheduler, lr_at, mom_at, planned_curve, sgdr_position
+from workbench.train.schedules import ParamScheduler, lr_at, mom_at, planned_curve, preview_curve, sgdr_position
 
 
 def cfg_for(schedule: str, **over) -> RunConfig:
@@ -127,3 +127,15 @@ def test_lr_finder_and_schedule_put_the_same_multipliers_on_the_param_groups(mul
 
     finder = LRFinder(LRFindConfig())
     assert rates(finder, 0.0) == pytest.approx(rates(ParamScheduler(), 0.0))
+
+
+@pytest.mark.parametrize("schedule", ["one_cycle", "cosine", "flat_cos"])
+def test_preview_curve_reaches_the_peak_of_a_short_run(schedule):
+    """4 epochs x 3 steps: the 12 batch positions miss the schedule's peak (the preview showed 0.00105
+    under a caption saying 0.002); the dense preview reaches it and spans the whole run."""
+    cfg = RunConfig().set("train.schedule", schedule).set("train.lr", 0.002).set("train.epochs", 4)
+    x, lrs, moms = preview_curve(cfg, 3)
+    assert max(lrs) == pytest.approx(0.002, rel=0.01)
+    assert x[0] == 0 and x[-1] == pytest.approx(4.0) and len(x) == len(lrs) == len(moms) >= 1000
+    x, lrs, _ = preview_curve(cfg, 3, epochs=2.5)  # a time plan's length
+    assert x[-1] == pytest.approx(2.5) and max(lrs) == pytest.approx(0.002, rel=0.01)

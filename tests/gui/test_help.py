@@ -31,6 +31,7 @@ def test_shortcuts_dialog_lists_the_real_shortcuts(qtbot):
     for a in win.findChildren(QAction):
         if not a.shortcut().isEmpty():
             keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in a.shortcuts())
+            keys = keys.replace("Ctrl+.", "Ctrl+. (full stop)")
             assert (keys, a.text().replace("&", "").replace("…", "...")) in {(k, w) for _, k, w in rows}
     # generated, not a copy: a shortcut added to the window shows up
     extra = QAction("Do something new", win)

@@ -72,7 +72,7 @@ def test_plan_the_run_shows_the_plan_before_the_start(qtbot, session, recipe_vie
     qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     assert plan.budget_s == 30 and plan.epochs >= 1
     text = assist.plan_label.text()
-    assert "plan: time budget 0.5 min" in text and "img/s" in text and "ending at" in text
+    assert "plan: time budget 0.5 min" in text and "img/s" in text and "after the start: ending at about" in text
     session.set_option("data.image_size", 24)
     assert "plan again" in assist.status.text()
 
@@ -89,11 +89,12 @@ def test_schedule_preview_draws_the_planned_epochs(qtbot, session, recipe_view):
     assist._planned_cfg = session.config
     with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
         assist.show_plan(plan)
-    assert recipe_view.schedule_plot.points("lr") == round(plan.epochs * spe)
+    assert recipe_view.schedule_plot.buffers["lr"].x[-1] == pytest.approx(plan.epochs)
     assert f"{plan.epochs:g} epochs (the time plan)" in recipe_view.schedule_caption.text()
     with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
         session.set_option("train.lr", 0.0042)           # the plan no longer holds: train.epochs again
-    assert recipe_view.schedule_plot.points("lr") == session.config.train.epochs * spe
+    assert recipe_view.schedule_plot.buffers["lr"].x[-1] == pytest.approx(session.config.train.epochs)
+    assert f"x {spe} steps" in recipe_view.schedule_caption.text()
     assert "until Plan the run measures the 0.5-minute budget" in recipe_view.schedule_caption.text()
 
 
@@ -126,3 +127,16 @@ def test_the_epochs_reason_speaks_to_app_users_too(session):
                       imbalance=1.0, median_side=64.0)
     reasons = parse_reasons(suggest(facts, session.config, 0.0, speed=lambda *a: 400.0).config.reasons)
     assert "--budget-minutes" not in reasons["train.epochs"] and "Train for" in reasons["train.epochs"]
+
+
+def test_schedule_preview_counts_steps_as_training_and_reaches_the_peak(qtbot, session, recipe_view):
+    """The preview said "4 epochs x 4 steps" where training ran 3 batches per epoch (a short last batch
+    is dropped), and drew only those points, so the curve topped out far below the stated peak."""
+    from workbench.data.loader import batches_per_epoch
+    n = len(session.dataset.train)
+    bs = next(b for b in range(5, n) if n % b)  # a short last batch
+    with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
+        session.set_config(session.config.set("train.budget_minutes", 0).set("train.epochs", 4)
+                           .set("data.batch_size", bs).set("train.lr", 0.002).set("train.schedule", "one_cycle"))
+    assert f"4 epochs x {batches_per_epoch(n, bs)} steps" in recipe_view.schedule_caption.text()
+    assert max(recipe_view.schedule_plot.buffers["lr"].y) == pytest.approx(0.002, rel=0.01)

@@ -133,3 +133,16 @@ def test_sixteen_bit_thumbnails_are_decoded_like_training(tmp_path):
     assert arr.mean() < 120                                  # convert("RGB") clipped it to near white
     q = load_thumb(str(path), 32)
     assert q.pixelColor(q.width() // 2, q.height() // 2).red() < 200
+
+
+def test_the_tta_tab_computes_when_it_opens(page, session, qtbot):
+    """TTA needed a separate Compute click after opening its tab; it now starts when the tab opens
+    (once per run: a failed or finished TTA is not started again by switching tabs)."""
+    assert page.tta.result is None and not session.busy
+    with qtbot.waitSignal(session.tta_ready, timeout=60_000):
+        page.tabs.setCurrentWidget(page.tta)
+    qtbot.waitUntil(lambda: page.tta.result is not None and not session.busy, timeout=10_000)
+    page.tabs.setCurrentIndex(0)
+    page.tabs.setCurrentWidget(page.tta)
+    assert not session.busy
+

@@ -83,3 +83,25 @@ def test_resume_dialog_lists_resumable_runs_with_status(qtbot, session, monkeypa
                         lambda *a, **k: "/elsewhere/run-1")
     other.other_btn.click()
     assert other.chosen == "/elsewhere/run-1"
+
+
+def test_a_stopped_run_reads_stopped_on_the_runs_page_as_in_the_resume_dialog(qtbot, session):
+    """metrics.json keeps "cancelled" (resume reads it); the Runs table showed that word while the Resume
+    dialog said "stopped"."""
+    from workbench.gui.views.runs_view import RunsView
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.set_runs([_info("halted", "cancelled", 2, 1, 4), _info("early", "early_stopped", 3, 3, 9)])
+    cells = {view.table.item(r, 0).text(): view.table.item(r, 6).text() for r in range(view.table.rowCount())}
+    assert cells == {"halted": "stopped", "early": "stopped early"}
+
+
+def test_the_date_column_shows_the_newest_first_order_it_sorts_by(qtbot, session):
+    from PySide6.QtCore import Qt
+    from workbench.gui.views.runs_view import RunsView
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.set_runs([_info("a", "completed", 1, 1), _info("c", "completed", 3, 3), _info("b", "completed", 2, 2)])
+    header = view.table.horizontalHeader()
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (1, Qt.SortOrder.DescendingOrder)
+    assert [view.table.item(r, 0).text() for r in range(3)] == ["c", "b", "a"]

@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..run.runs import RunError, best_runs, list_runs, read_note, rename_run, run_accuracy, set_note
+    from ..run.runs import RunError, best_runs, list_runs, read_note, rename_run, run_accuracy, set_note, status_words
     try:
         if args.action == "rename":
             new = rename_run(args.run, args.name)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             for info in infos:
                 acc = run_accuracy(info)
                 note = info.note.splitlines()[0] if info.note else ""
-                print(f"{'*' if info.run_dir in best else ' '} {info.name}\t{info.status or '-'}\t"
+                print(f"{'*' if info.run_dir in best else ' '} {info.name}\t{status_words(info.status) if info.status else '-'}\t"
                       f"{f'{acc:.1%}' if acc is not None else '-'}\t{info.config.model.arch}\t{note}")
     except RunError as e:
         raise UsageError(str(e)) from e

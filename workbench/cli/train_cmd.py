@@ -82,7 +82,7 @@ def cmd(args: argparse.Namespace) -> int:
             plan = plan_run(cfg, sink=TrainProgress(), started=started)
         except (DatasetError, SetupError) as e:
             raise UsageError(str(e)) from e
-        print("\n".join(plan.lines()))
+        print("\n".join(plan.lines(if_started=time.time())))
         return 0
     out = Path(args.out) if args.out else None
     if out is not None:

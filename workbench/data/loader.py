@@ -26,6 +26,14 @@ def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1, np.uint64)[0] >> 1)
 
 
+def batches_per_epoch(n_images: int, batch_size: int, drop_last: bool = True) -> int:
+    """Batches in an epoch of ``n_images`` (a training loader drops a short last batch, but keeps one)."""
+    n, bs = int(n_images), max(1, int(batch_size))
+    if n == 0:
+        return 0
+    return max(1, n // bs) if drop_last else math.ceil(n / bs)
+
+
 class BatchLoader:
     """Iterate (x, y) batches over ``rows`` of a PresizeCache; see the module docstring."""
 
@@ -75,10 +83,7 @@ class BatchLoader:
         return math.ceil(len(self.rows) / self.world_size)
 
     def __len__(self) -> int:
-        n, bs = self.n_samples, max(1, self.batch_size)
-        if n == 0:
-            return 0
-        return max(1, n // bs) if self.drop_last else math.ceil(n / bs)
+        return batches_per_epoch(self.n_samples, self.batch_size, self.drop_last)
 
     def order(self) -> np.ndarray:
         """Positions into ``rows`` this rank visits this epoch (DistributedSampler semantics)."""

@@ -10,7 +10,7 @@ from .augment import BatchAugment
 from ..config import RunConfig, norm_stats
 from ..runtime.paths import cache_root
 from .cache import PresizeCache
-from .loader import BatchLoader
+from .loader import BatchLoader, batches_per_epoch
 from .types import TRAIN, VALID, Dataset, Item, Problem
 
 
@@ -30,6 +30,14 @@ def class_balance_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     labels = np.asarray(labels, dtype=np.int64)
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     return 1.0 / counts[labels] if len(labels) else np.zeros(0)
+
+
+def steps_per_epoch(ds: Dataset, cfg: RunConfig) -> int:
+    """Training batches per epoch, as ``len(build_loaders(ds, cfg).train)`` counts them (the training
+    split, the batch size, a short last batch dropped) without building anything: the schedule preview,
+    the plan and the trainer's schedule use this one number (100 for an empty dataset)."""
+    n = len(ds.train)
+    return batches_per_epoch(n, cfg.data.batch_size) if n else 100
 
 
 def build_loaders(ds: Dataset, cfg: RunConfig, device: torch.device, sink=None, control=None,

@@ -15,8 +15,13 @@ from .views.gallery_view import KEYS as GALLERY_KEYS
 GALLERY = "Image galleries (Results, Audit)"
 
 
+def _key_text(seq: QKeySequence) -> str:
+    text = seq.toString(QKeySequence.SequenceFormat.NativeText)
+    return text + " (full stop)" if text.endswith("+.") else text  # "Ctrl+." alone reads as cut off
+
+
 def _keys(seqs) -> str:
-    return ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in seqs if not s.isEmpty())
+    return ", ".join(_key_text(s) for s in seqs if not s.isEmpty())
 
 
 def _group(obj) -> str:
@@ -57,7 +62,16 @@ def shortcut_rows(window: QWidget) -> list[tuple[str, str, str]]:
     return sorted(out, key=lambda r: menus.index(r[0]) if r[0] in menus else len(menus))  # menu order first
 
 
-class ShortcutsDialog(QDialog):
+class _HelpDialog(QDialog):
+    """A non-modal help window that takes the keyboard when shown, so Escape closes it at once."""
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.raise_()
+        self.activateWindow()
+
+
+class ShortcutsDialog(_HelpDialog):
     def __init__(self, window: QWidget) -> None:
         super().__init__(window)
         self.setWindowTitle("Keyboard shortcuts")
@@ -158,7 +172,7 @@ print(meta["classes"][best], round(float(probs[best]), 4))
 '''
 
 
-class LayoutsDialog(QDialog):
+class LayoutsDialog(_HelpDialog):
     """The accepted dataset layouts and the export-loading snippet, as selectable text."""
 
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -166,8 +166,8 @@ class MainWindow(QMainWindow):
         a = QAction(icon(icon_name) if icon_name else QIcon(), text, self)
         if shortcuts:
             a.setShortcuts([QKeySequence(s) for s in shortcuts])
-        a.setToolTip(tip or text)
-        a.setStatusTip(tip or text)
+        a.setToolTip(tip or text.replace("&", ""))     # the menu's mnemonic marks are not shown as text
+        a.setStatusTip(tip or text.replace("&", ""))
         a.triggered.connect(slot)
         menu.addAction(a)
         return a
@@ -367,10 +367,10 @@ class MainWindow(QMainWindow):
         if not self.confirm_recipe():
             event.ignore()
             return
-        if self.session.busy:
-            if not self.confirm_close():
-                event.ignore()
-                return
+        if self.session.busy and not self.confirm_close():
+            event.ignore()
+            return
+        self.hide()  # gone at once: a side task still running (an audit estimate) only delays the exit
         self.session.stop_all()
         wait_side_tasks()
         self.save_settings()

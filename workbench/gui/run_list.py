@@ -8,6 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
+from .run_edit import status_words
+
 
 class RunList(QListWidget):
     def __init__(self, session, parent=None) -> None:
@@ -26,7 +28,7 @@ class RunList(QListWidget):
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setSizeHint(QSize(10, self.fontMetrics().height() + 6))  # as wide as the list: cut, not clipped
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
-            status = getattr(info, "status", "")
+            status = status_words(getattr(info, "status", ""))
             note = getattr(info, "note", "")
             item.setToolTip(f"{item.text()}\n{info.run_dir}\nstatus: {status}" + (f"\n\n{note}" if note else "") +
                             "\n\nF2 or right-click: rename / note")

@@ -7,6 +7,8 @@ weights' own normalization. Only keys still at their plain defaults (and not giv
 """
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -103,6 +105,24 @@ class ArchInfo:
         return self.state in ("bundled", "cached")
 
 
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")  # kept in a state dict, not parameters
+
+
+def params_in_file(path) -> int:
+    """Parameters stored in a safetensors weights file, read from its header alone (no tensor is
+    loaded; batch-norm statistics are not parameters); 0 for another format or an unreadable file."""
+    try:
+        with open(path, "rb") as f:
+            if not str(path).endswith(".safetensors"):
+                return 0
+            n = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(n)) if 0 < n < 100_000_000 else {}
+    except (OSError, ValueError):
+        return 0
+    return sum(math.prod(v.get("shape", ())) for k, v in header.items()
+               if k != "__metadata__" and isinstance(v, dict) and not k.endswith(BUFFERS))
+
+
 def catalogue(include_timm: bool = True) -> list[ArchInfo]:
     """Every architecture with its default weights' state, what is on this machine first: the weights
     bundled with the install (best first), then cached ones, then the rest in name order. No network,
@@ -118,6 +138,8 @@ def catalogue(include_timm: bool = True) -> list[ArchInfo]:
                 pass
         try:
             st = status(arch, DEFAULT_TAG)
+            if not params and st.path is not None and st.state in ("bundled", "cached"):
+                params = params_in_file(st.path) / 1e6   # timm / bundled weights on disk: from the file
             out.append(ArchInfo(arch, family, params, st.spec.input_size, st.state, st.size_bytes, st.spec.tag))
         except (WeightsError, RuntimeError):
             out.append(ArchInfo(arch, family, params, 0, "none"))

@@ -21,6 +21,16 @@ from ..train.checkpoint import CheckpointError, RunFolder, load_checkpoint
 NOTE_FILE = "note.txt"      # the user's free-text note on a run
 MAX_NOTE = 20_000           # characters
 
+# What a user reads for a run's status (metrics.json keeps "cancelled": resume and older runs read it).
+STATUS_WORDS = {"cancelled": "stopped", "early_stopped": "stopped early", "completed": "completed",
+                "failed": "failed", "running": "running", "": "unknown"}
+
+
+def status_words(status: str) -> str:
+    """A run status as the app and ``workbench runs`` show it ("cancelled" reads "stopped")."""
+    return STATUS_WORDS.get(str(status), str(status))
+
+
 class RunError(BadInput):
     """A folder that is not a readable run; the message names the folder and the problem."""
 

@@ -272,6 +272,7 @@ class Plan:
     note: str = ""
     replans: list = field(default_factory=list)
     trained: dict = field(default_factory=dict)  # per phase: predicted vs trained images/s (the keeper's)
+    frozen_epochs: int = 0                       # the first epochs train with the body frozen (fine-tune)
 
     @property
     def predicted_s(self) -> float:
@@ -292,28 +293,38 @@ class Plan:
         keys = {f for f in cls.__dataclass_fields__} - {"measured"}
         return cls(measured=Measured.from_dict(d["measured"]), **{k: v for k, v in d.items() if k in keys})
 
-    def lines(self) -> list[str]:
+    def lines(self, if_started: float | None = None) -> list[str]:
+        """The plan in words. ``if_started``: a plan shown before its run (``--plan-only``, the app's
+        Plan the run) ends ``predicted_s`` after a start at that time, not after the plan's own start."""
         m = self.measured
         speeds = ", ".join(f"{s} px {m.images_per_sec(s):.0f} img/s" for s in sorted(m.step_s))
         if m.frozen_step_s:
-            speeds += ", body frozen " + ", ".join(f"{s} px {m.batch_size / max(1e-9, t):.0f} img/s"
-                                                  for s, t in sorted(m.frozen_step_s.items()))
+            k = max(1, self.frozen_epochs)
+            speeds += (f"; with the body frozen ({'first epoch' if k == 1 else f'first {k} epochs'}) "
+                       + ", ".join(f"{s} px {m.batch_size / max(1e-9, t):.0f} img/s"
+                                   for s, t in sorted(m.frozen_step_s.items())))
         size_txt = (f"{self.sizes[0]} -> {self.sizes[-1]} px (progressive)" if self.sizes and self.sizes[0] != self.sizes[-1]
                     else f"{self.sizes[-1] if self.sizes else '?'} px")
         head = (f"time budget {self.budget_s / 60:g} min: {fmt_epochs(self.epochs)}" if self.budget_s
                 else f"{fmt_epochs(self.epochs)} (no time budget)")
+        after = f"about {max(1, round(self.predicted_s / 60))} min" if self.predicted_s >= 90 else f"about {self.predicted_s:.0f} s"
+        if if_started is None:
+            when = f"ending at {self.predicted_end}"
+        else:
+            end = time.strftime("%H:%M", time.localtime(if_started + self.predicted_s))
+            when = f"{after} after the start: ending at about {end} if started now"
         out = [f"plan: {head} at {size_txt}, batch {m.batch_size}, {m.steps_per_epoch} steps per epoch",
-               f"  measured: {speeds}; validation {m.valid_s:.2f} s, a checkpoint write {m.save_s:.2f} s",
+               f"  measured speed: {speeds}; validation {m.valid_s:.2f} s, a checkpoint write {m.save_s:.2f} s",
                f"  start-up (scan, health check, cache) {self.startup_s:.1f} s, "
-               + (f"probe {m.probe_s:.1f} s, " if m.reused_s < 0 else
-                  f"no probe (the recipe's probe of {m.reused_s / 60:.0f} min ago on this machine is reused), ")
+               + (f"speed test {m.probe_s:.1f} s, " if m.reused_s < 0 else
+                  f"no speed test (the one of {m.reused_s / 60:.0f} min ago on this machine is reused), ")
                +
                f"training {sum(self.epoch_s):.1f} s ({sum(self.epoch_s) / max(1e-9, self.epochs):.2f} s per epoch)",
-               f"  predicted: {self.predicted_s:.0f} s in all, ending at {self.predicted_end}"]
+               f"  predicted: {self.predicted_s:.0f} s in all, {when}"]
         if m.cpu_scale < 0.999:
             out.append(f"  other programs used {m.cpu_cores - m.cpu_free:.1f} of {m.cpu_cores:g} cores during the "
-                       f"probe: its times are scaled to a free machine (x{m.cpu_scale:.2f}); the keeper follows "
-                       f"a lasting load")
+                       f"speed test: its times are scaled to a free machine (x{m.cpu_scale:.2f}); the run "
+                       f"re-plans when the machine gets faster or slower for a while")
         if self.note:
             out.append(f"  note: {self.note}")
         return out
@@ -335,7 +346,8 @@ def make_plan(cfg: RunConfig, m: Measured, startup_s: float, started: float) -> 
         epochs = float(cfg.train.epochs)
     sizes = sizes_for(cfg, whole(epochs))
     return Plan(budget_s=budget, epochs=epochs, sizes=sizes, epoch_s=run_costs(cfg, m, epochs),
-                startup_s=startup_s, started=started, measured=m, end_s=end_s, note=note)
+                startup_s=startup_s, started=started, measured=m, end_s=end_s, note=note,
+                frozen_epochs=frozen_epochs(cfg) if m.frozen_step_s else 0)
 
 
 # --------------------------------------------------------------------- the probe

@@ -58,6 +58,7 @@ class Recorder(Callback):
     def before_train(self, trainer) -> None:
         self._epoch_t0 = time.perf_counter()
         self._losses_sum, self._losses_n, self._images = 0.0, 0, 0
+        self.smooth = SmoothLoss()  # per epoch: the live loss ends near the epoch's train_loss
 
     def epoch_totals(self) -> tuple[float, int, int]:
         """(sum of batch loss x batch size, images in those sums, images trained) of this epoch so far."""

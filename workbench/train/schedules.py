@@ -103,6 +103,23 @@ def planned_curve(cfg: RunConfig, steps_per_epoch: int, epochs: float | None = N
     return both[:, 0], both[:, 1]
 
 
+def preview_curve(cfg: RunConfig, steps_per_epoch: int, epochs: float | None = None,
+                  points: int = 1000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x in epochs, lrs, moms) of the schedule drawn densely over the whole run (at least ``points``
+    points and one per batch), so a run of few steps still shows the peak lr its schedule climbs to;
+    the positions map as in ``planned_pcts`` (a time plan's ``epochs``, a fine-tune's frozen share)."""
+    length = float(epochs) if epochs is not None else float(cfg.train.epochs)
+    x = np.linspace(0.0, length, max(int(points), round(length * steps_per_epoch)) + 1)
+    if epochs is None:
+        pcts = x / max(length, 1e-9)
+    else:
+        ft = fine_tune_boundary(cfg)
+        m = ProgressMap.fine_tune(epochs, *ft) if ft else ProgressMap(float(epochs))
+        pcts = np.array([m.pct(float(v)) for v in x])
+    both = np.array([lr_mom_at(cfg, min(float(p), 1.0)) for p in pcts]).reshape(-1, 2)
+    return x, both[:, 0], both[:, 1]
+
+
 @dataclass(frozen=True)
 class ProgressMap:
     """pct = p0 + (1 - p0) * (x - x0) / (epochs - x0) for x fractional epochs done (clipped to [0, 1]).

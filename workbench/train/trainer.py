@@ -151,6 +151,12 @@ class Trainer:
             self.stop_reason = "cancelled"
             raise CancelFit("stopped by the user") from None
 
+    def _check_pause(self) -> None:
+        """Validation's boundary: wait while paused; a stop lets the epoch finish (validated and saved),
+        so the training of an epoch whose last batch ran is never thrown away."""
+        with contextlib.suppress(Cancelled):
+            self.control.check(on_pause=self._on_pause, on_resume=self._on_resume)
+
     def _on_pause(self) -> None:
         self("before_pause")      # the time budget stops counting here
         self.sink(Paused())
@@ -178,6 +184,8 @@ class Trainer:
                 self.epoch = epoch
                 self._do_epoch()
                 epoch += 1
+                if self.control.stop_requested and epoch < self.n_epochs:
+                    self._check_control()  # a stop during validation: the epoch is kept, then stop
         except CancelFit:
             self.stop_reason = self.stop_reason or "cancelled"
             if self.stop_reason == "cancelled":
@@ -298,7 +306,7 @@ class Trainer:
         n_classes = None
         with torch.no_grad(), _closing(iter(self.valid_loader)) as it:
             for xb, yb in it:
-                self._check_control()
+                self._check_pause()
                 with self._autocast():
                     pred = self._forward(xb)
                 pred = pred.float()
@@ -362,7 +370,7 @@ class Trainer:
             f"epoch {self.epoch + 1}/{self.n_epochs}: train_loss {r.get('train_loss', float('nan')):.4f} "
             f"valid_loss {r.get('valid_loss', float('nan')):.4f} accuracy {r.get('accuracy', float('nan')):.4f} "
             f"({r.get('seconds', 0.0):.1f} s){' best' if self.is_best else ''}")
-        final = self.epoch >= self.n_epochs - 1 or bool(self.stop_reason)
+        final = self.epoch >= self.n_epochs - 1 or bool(self.stop_reason) or self.control.stop_requested
         best = ({"epoch": self.epoch, "model": self.model.state_dict(), "metrics": dict(self.metrics)}
                 if self.is_best else None)
         if self.pacer.due(final):

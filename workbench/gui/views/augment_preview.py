@@ -13,6 +13,7 @@ from ...data.cache import decode_presized
 from ..widgets.common import ElidedLabel, set_icon
 
 N_IMAGES, N_VARIANTS, CELL = 4, 4, 72
+NAME_MAX = 150  # px: the widest class-name column; longer names are cut in the middle (whole in the tooltip)
 
 
 def decode(path: str, presize: int) -> np.ndarray:
@@ -76,7 +77,7 @@ class AugmentPreview(QWidget):
             grid.addWidget(head, 0, c, 1, span)
         for r in range(N_IMAGES):
             name = ElidedLabel()   # a long class name is cut in the middle, whole in its tooltip
-            name.setFixedWidth(64)
+            name.setFixedWidth(64)  # widened to the names shown (at most NAME_MAX)
             name.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             grid.addWidget(name, r + 1, 0)
             self.class_labels.append(name)
@@ -119,7 +120,9 @@ class AugmentPreview(QWidget):
                     if lst and len(self.paths) < N_IMAGES:
                         self.paths.append(lst.pop(0))
                         names.append(ds.classes[label])
+        widest = max((self.fontMetrics().horizontalAdvance(n) for n in names), default=0)
         for r, lab in enumerate(self.class_labels):
+            lab.setFixedWidth(max(64, min(NAME_MAX, widest + 6)))  # the names whole up to NAME_MAX px
             lab.setText(names[r] if r < len(names) else "")
             lab.setToolTip(f"{names[r]}: {self.paths[r]}" if r < len(names) else "")
         self._last_key = None

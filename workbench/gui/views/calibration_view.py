@@ -35,9 +35,10 @@ class CalibrationView(QWidget):
         super().__init__(parent)
         self.result = None
         self.curve: dict = {}
+        self.count_labels: list = []   # the number of images written over each bin
         self.info = QLabel("Open a run to see how well its confidence matches its accuracy.")
         self.info.setWordWrap(True)
-        self.reliability = _plot("Reliability (15 bins)", "confidence", "accuracy")
+        self.reliability = _plot("Reliability (15 bins; bars: images per bin)", "confidence", "accuracy")
         self.coverage = _plot("Accuracy against coverage", "coverage (share of images answered)", "accuracy")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 100)
@@ -83,6 +84,7 @@ class CalibrationView(QWidget):
         p = self.reliability.getPlotItem()
         p.clear()
         p.plot([0, 1], [0, 1], pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine), name="perfect")
+        self._draw_counts(p, self.result.to_dict()["after"])
         for key, colour, name in (("before", "#ff7f0e", "before"), ("after", "#2ca02c", "after scaling")):
             b = self.result.to_dict()[key]
             count = np.array(b["count"])
@@ -90,6 +92,22 @@ class CalibrationView(QWidget):
             x, y = np.array(b["confidence"])[keep], np.array(b["accuracy"])[keep]
             p.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6, symbolBrush=colour,
                    name=f"{name} (ECE {b['ece']:.3f})")
+
+    def _draw_counts(self, p, b: dict) -> None:
+        """Images per confidence bin (after scaling, the model as predict uses it): grey bars of their
+        share of the images, the count written on each, so a point resting on 2 images reads as such."""
+        edges, count = np.array(b["edges"]), np.array(b["count"])
+        share = count / max(1, int(count.sum()))
+        bars = pg.BarGraphItem(x=(edges[:-1] + edges[1:]) / 2, height=share, width=np.diff(edges) * 0.9,
+                               brush=pg.mkBrush(148, 163, 184, 90), pen=pg.mkPen(None), name="images per bin (share)")
+        p.addItem(bars)
+        self.count_labels = []
+        for lo, hi, n, h in zip(edges[:-1], edges[1:], count, share):
+            if n:
+                label = pg.TextItem(str(int(n)), color="#475569", anchor=(0.5, 1.0))
+                label.setPos((lo + hi) / 2, h)
+                p.addItem(label)
+                self.count_labels.append(label)
 
     def _threshold_moved(self, value: int) -> None:
         if not self.curve:

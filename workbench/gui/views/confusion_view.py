@@ -6,10 +6,10 @@ The view draws arrays the core computed (counts CxC with rows = true class, and 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem, QStyle,
+                               QStyleOptionHeader, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..widgets.common import pane, splitter
 
@@ -25,6 +25,39 @@ def cell_colour(frac: float, diagonal: bool) -> QColor:
     return QColor(*rgb)
 
 
+class RotatedHeader(QHeaderView):
+    """Column titles written bottom to top, so long class names stay whole in narrow columns; a name
+    longer than MAX px is cut in the middle (its tooltip is whole)."""
+    MAX = 180
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+
+    def texts(self) -> list[str]:
+        m = self.model()
+        return [str(m.headerData(i, self.orientation()) or "") for i in range(self.count())] if m else []
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        widest = max((self.fontMetrics().horizontalAdvance(t) for t in self.texts()), default=0)
+        return QSize(super().sizeHint().width(), min(widest, self.MAX) + 14)
+
+    def shown_text(self, index: int) -> str:
+        return self.fontMetrics().elidedText(self.texts()[index], Qt.TextElideMode.ElideMiddle, self.height() - 14)
+
+    def paintSection(self, painter, rect, index: int) -> None:  # noqa: N802
+        opt = QStyleOptionHeader()
+        self.initStyleOption(opt)
+        opt.rect, opt.section, opt.text = rect, index, ""
+        self.style().drawControl(QStyle.ControlElement.CE_Header, opt, painter, self)
+        fm = self.fontMetrics()
+        painter.save()
+        painter.translate(rect.left() + (rect.width() + fm.ascent() - fm.descent()) / 2, rect.bottom() - 7)
+        painter.rotate(-90)
+        painter.drawText(0, 0, self.shown_text(index))
+        painter.restore()
+
+
 class ConfusionView(QWidget):
     """Heatmap table (true rows x predicted columns) and a clickable most-confused list."""
     cellChosen = Signal(int, int)   # true class index, predicted class index
@@ -37,7 +70,7 @@ class ConfusionView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setHorizontalHeader(RotatedHeader(self.table))
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setToolTip("Rows: true class, columns: predicted class. Click a cell (or move to it and press Enter) to see those images.")
         self.table.cellClicked.connect(self._clicked)
@@ -46,7 +79,8 @@ class ConfusionView(QWidget):
         self.pairs.setToolTip("Pairs of classes the model mixes up most (true -> predicted). Click to see them.")
         self.pairs.itemClicked.connect(self._pair_clicked)
         self.pairs.itemActivated.connect(self._pair_clicked)
-        self.caption = QLabel("Rows = true class, columns = predicted class; colour = share of the row.")
+        self.caption = QLabel("Rows = true class, columns = predicted class (names written upwards); "
+                              "colour = share of the row.")
         self.caption.setWordWrap(True)
         left = pane(QLabel("<b>Confusion matrix</b>"), (self.table, 1), self.caption)
         right = pane(QLabel("<b>Most confused</b>"), (self.pairs, 1))
@@ -64,8 +98,12 @@ class ConfusionView(QWidget):
         t.clear()
         t.setRowCount(n)
         t.setColumnCount(n)
-        t.setHorizontalHeaderLabels([f"→ {c}" for c in self.classes])
+        t.setHorizontalHeaderLabels(list(self.classes))
         t.setVerticalHeaderLabels(list(self.classes))
+        for j, c in enumerate(self.classes):
+            t.horizontalHeaderItem(j).setToolTip(f"predicted {c}")
+            t.verticalHeaderItem(j).setToolTip(f"true {c}")
+        t.horizontalHeader().updateGeometry()
         rows = self.counts.sum(axis=1)
         for i in range(n):
             for j in range(n):

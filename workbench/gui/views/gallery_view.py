@@ -18,11 +18,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
                                QVBoxLayout, QWidget)
 
 from ..jobs import submit
-from ..widgets.thumbs import marked_pixmap, short_name as _short_name, square_pixmap
+from ..widgets.thumbs import marked_pixmap, short_name, square_pixmap
 from .image_viewer import THUMB, _safe_thumbnail, load_thumbnail, to_qimage  # noqa: F401 (re-exported)
 from .relabel import ask_class
 
 KEYS = {Qt.Key.Key_R: "relabel", Qt.Key.Key_Q: "quarantine", Qt.Key.Key_K: "keep"}
+GRID = QSize(THUMB + 60, THUMB + 96)  # a photo's usual file name whole, a caption wrapped on two lines, a mark
+NAME_WIDTH = GRID.width() - 26        # the text width under a picture
 
 
 @dataclass
@@ -67,9 +69,9 @@ class GalleryModel(QAbstractListModel):
             return None
         it = self.items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{it.caption}\n{_short_name(it.path)}"   # a change is marked on the picture
+            return f"{it.caption}\n{short_name(it.path, NAME_WIDTH)}"   # a change is marked on the picture
         if role == Qt.ItemDataRole.SizeHintRole:
-            return QSize(THUMB + 24, THUMB + 74)
+            return QSize(GRID.width() - 4, GRID.height() - 4)
         if role == Qt.ItemDataRole.ToolTipRole:
             mark = self.marks.get(it.path)
             return (it.tooltip or it.caption) + f"\n{it.path}" + (f"\nchanged: {mark}" if mark else "")
@@ -173,7 +175,7 @@ class GalleryView(QWidget):
         self.list.setMovement(QListView.Movement.Static)
         self.list.setUniformItemSizes(True)
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setGridSize(QSize(THUMB + 28, THUMB + 78))   # caption, file name and mark under every picture
+        self.list.setGridSize(GRID)   # caption, file name and mark under every picture
         self.list.setWordWrap(True)
         self.list.setSpacing(2)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)

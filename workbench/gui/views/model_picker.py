@@ -18,6 +18,7 @@ from ...recipe.pretrained import catalogue, pretrained_defaults
 from ...models.weights import (DEFAULT_TAG, NONE, WeightsError, bundled_source, cached_tag, guess_ref, import_file,
                          named_tags, spec, status, tags)
 from ..jobs import JobFailed, JobKind, submit
+from ..widgets.common import fit_columns
 
 NETWORK_LINE = ("Network: the app downloads weights only when you press Download. Training, the LR finder, "
                 "export and prediction never use the network; weights bundled with the install and those "
@@ -25,6 +26,7 @@ NETWORK_LINE = ("Network: the app downloads weights only when you press Download
 # the family (torchvision or timm) is in the name (timm/...) and the tooltip; the weights' state comes
 # second so the narrow recipe column shows it without scrolling
 COLUMNS = ("architecture", "weights", "params", "input")
+NAME_MAX = 210  # px: the architecture column's widest (the bundled names whole); longer ones are cut in the middle
 
 
 def state_text(state: str, size: int) -> str:
@@ -57,11 +59,8 @@ class ModelPicker(QGroupBox):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        # fixed starting widths the user can drag (long timm names are cut in the middle, so the end that
-        # tells siblings apart stays, and show in full in the tooltip); the table scrolls sideways in a
-        # narrow column
-        for col, width in enumerate((150, 124, 52)):
-            self.table.setColumnWidth(col, width)
+        # widths follow the content when the list arrives; the user can drag them; a name
+        # longer than NAME_MAX is cut in the middle (the end tells siblings apart; the tooltip is whole)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header.setStretchLastSection(True)
         self.table.setFixedHeight(200)
@@ -138,6 +137,7 @@ class ModelPicker(QGroupBox):
                     font.setBold(True)
                     item.setFont(font)
                 self.table.setItem(i, j, item)
+        fit_columns(self.table, {0: NAME_MAX})
         self._filter(self.search.text())
         self._select_current()
         self.catalogue_loaded.emit(len(rows))

@@ -7,6 +7,8 @@ loaded recipe shows its reasons, and editing a suggested option drops its reason
 """
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
                                QWidget)
@@ -140,7 +142,7 @@ class RecipeAssistant(QWidget):
 
     def show_plan(self, plan) -> None:
         self.plan = plan
-        self.plan_label.setText("\n".join(plan.lines()))
+        self.plan_label.setText("\n".join(plan.lines(if_started=time.time())))
         self.plan_label.setVisible(True)
         self.status.setText("the run plans again when it starts (same probe), and keeps to the time")
         self.planned.emit(plan)

@@ -3,9 +3,7 @@ inline validation, save / load as the CLI's TOML, and "Copy CLI command"."""
 from __future__ import annotations
 
 import html
-import math
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence
@@ -13,7 +11,8 @@ from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from ...config import ConfigError, RunConfig, iter_fields
-from ...train.schedules import planned_curve
+from ...data.pipeline import steps_per_epoch as data_steps_per_epoch
+from ...train.schedules import preview_curve
 from ..session import default_config
 from ..widgets.common import ElidedLabel, guard_wheel, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
@@ -25,12 +24,9 @@ from .plots import LivePlot
 
 
 def steps_per_epoch(session) -> int:
-    """Optimizer steps per epoch for the schedule preview (100 until a dataset is open)."""
-    ds, cfg = session.dataset, session.config
-    n = len(ds.train) if ds is not None else 0
-    if not n:
-        return 100
-    return max(1, math.ceil(n / cfg.data.batch_size / max(1, cfg.train.grad_accum)))
+    """Training batches per epoch for the schedule preview: the count training and the plan use."""
+    ds = session.dataset
+    return data_steps_per_epoch(ds, session.config) if ds is not None else 100
 
 
 class RecipeView(RecipeFiles, QWidget):
@@ -176,34 +172,32 @@ class RecipeView(RecipeFiles, QWidget):
 
     @Slot()
     def redraw_schedule(self) -> None:
-        """Planned LR (and momentum) per step over the whole run, from the core's planned_curve."""
+        """Planned LR (and momentum) over the whole run, drawn densely from the core's preview_curve."""
         cfg = self.session.config
         spe = steps_per_epoch(self.session)
         epochs = self.assistant.planned_epochs(cfg)
         try:
-            lrs, moms = planned_curve(cfg, spe, epochs)
+            x, lrs, moms = preview_curve(cfg, spe, epochs)
         except Exception as e:  # an option combination the schedule cannot plan: say so
             self.schedule_caption.setText(f"Cannot plan this schedule: {e}")
             return
-        lrs = np.asarray(lrs, dtype=float)
-        x = np.arange(len(lrs)) / spe
         buf = self.schedule_plot.buffers["lr"]
         buf.clear()
         for xi, yi in zip(x, lrs):
             buf.append(xi, yi)
         self.schedule_plot._dirty.add("lr")
         self.schedule_plot.redraw()
-        if moms is not None and len(moms):
-            self._mom_curve.setData(x, np.asarray(moms, dtype=float))
-            self._mom_vb.enableAutoRange()
+        self._mom_curve.setData(x, moms)
+        self._mom_vb.enableAutoRange()
         if epochs is not None:
             length = f"{epochs:g} epochs (the time plan)"
         elif cfg.train.budget_minutes > 0:
             length = f"{cfg.train.epochs} epochs until Plan the run measures the {cfg.train.budget_minutes:g}-minute budget"
         else:
             length = f"{cfg.train.epochs} epochs"
-        self.schedule_caption.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {length} x {spe} steps; "
-                                   "dashed: momentum (right axis)")
+        self.schedule_caption.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {length} x {spe} steps "
+                                      "(batches per epoch, as training and the plan count them); "
+                                      "dashed: momentum (right axis)")
         self.schedule_redrawn.emit()
 
     # ----------------------------------------------------------------- undo
@@ -218,6 +212,8 @@ class RecipeView(RecipeFiles, QWidget):
         before, self._shown = self._shown, cfg
         if self._undoing or cfg == before:
             return
+        if self.mom_plot_note.text().startswith("Undone:"):  # a later change makes the note stale
+            self.mom_plot_note.setText("")
         if cfg.data.path != before.data.path:
             self.undo_stack.clear()
         else:

@@ -42,7 +42,7 @@ class ResultsPage(HardExampleActions, QWidget):
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.run_dir = ""
+        self.run_dir = self._tta_run = ""
         self.preds = None
         self.info = None
         self.cams: dict[str, np.ndarray] = {}
@@ -104,6 +104,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.changes.failed.connect(lambda m: QMessageBox.warning(self, "Changes", m))
         self.changes.retrainRequested.connect(self.retrain)
         self.tta.computeRequested.connect(self.compute_tta)
+        self.tabs.currentChanged.connect(lambda _i: self._auto_tta())
         undo = QShortcut(QKeySequence.StandardKey.Undo, self)
         undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         undo.setWhatsThis("Undo the last relabel / quarantine / keep")
@@ -240,9 +241,15 @@ class ResultsPage(HardExampleActions, QWidget):
         request_cam(self.run_dir, item.path, self._cam_ready)
 
     # ------------------------------------------------------------------ TTA
+    def _auto_tta(self) -> None:
+        """The TTA tab computes when it opens (once per run; Compute TTA runs it again)."""
+        if self.tabs.currentWidget() is self.tta and self.tta.result is None and self._tta_run != self.run_dir:
+            self.compute_tta()
+
     def compute_tta(self) -> bool:
         if not self.run_dir or not self.session.tta(self.run_dir):
             return False
+        self._tta_run = self.run_dir
         self.tta.compute_btn.setEnabled(False)
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -266,6 +273,7 @@ class ResultsPage(HardExampleActions, QWidget):
         if kind in JOBS:
             self.progress.hide()
             self.tta.compute_btn.setEnabled(True)
+            self._auto_tta()  # the tab opened while the interpretation ran
         if kind is JobKind.TRAIN and status in ("completed", "early_stopped") and self.session.current_run:
             self.session.open_run(self.session.current_run)
         elif self._pending:

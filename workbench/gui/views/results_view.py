@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..widgets.common import pane, splitter
+from ..widgets.common import fit_columns, pane, splitter
 from .plots import TRAIN_COLOUR, VALID_COLOUR, legend_below
 
 CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -92,7 +92,8 @@ class ResultsView(QWidget):
             self.values[key], self.names[key] = val, name
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the names get
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # what the numbers leave (set_report fits them)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSortingEnabled(True)
@@ -144,6 +145,9 @@ class ResultsView(QWidget):
             t.setItem(r, 4, NumItem(row["support"], str(int(row["support"]))))
         t.setSortingEnabled(True)
         t.sortItems(0, Qt.SortOrder.AscendingOrder)
+        for r in range(t.rowCount()):
+            t.item(r, 0).setToolTip(t.item(r, 0).text())
+        fit_columns(t)
 
     def set_history(self, runs: list[tuple[str, list[dict]]]) -> None:
         """Draw the curves of one or several runs: [(name, history rows)]."""

@@ -8,11 +8,11 @@ from pathlib import Path
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHeaderView,
                                QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ...run.runs import STATUS_WORDS, status_words  # noqa: F401 - status_words: the Train page's log
 from .runs_view import _created, run_epochs
 
 FINISHED = ("completed", "early_stopped")
-STATUS_TEXT = {"running": "cut off (app closed or crashed)", "cancelled": "stopped", "failed": "failed",
-               "": "unknown"}
+STATUS_TEXT = {**STATUS_WORDS, "running": "cut off (app closed or crashed)"}
 
 
 def resumable(infos: list) -> list:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QWidget)
 
 from ...config import iter_fields
-from ...run.runs import best_runs
+from ...run.runs import best_runs, status_words
 from ..run_edit import rename_action
 from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
@@ -158,21 +158,22 @@ class RunsView(QWidget):
             note = getattr(info, "note", "")
             name.setToolTip(str(info.run_dir) + (f"\n\n{note}" if note else ""))
             t.setItem(r, 0, name)
-            t.setItem(r, 1, QTableWidgetItem(_created(info)))
+            created = getattr(info, "created", 0)  # sorted by the time itself, not its minute text
+            t.setItem(r, 1, NumItem(created if isinstance(created, (int, float)) else 0, _created(info)))
             t.setItem(r, 2, QTableWidgetItem(cfg.model.arch))
             t.setItem(r, 3, NumItem(cfg.data.image_size, f"{cfg.data.image_size} px"))
             done, planned = run_epochs(info)
             t.setItem(r, 4, NumItem(done, f"{done}/{planned}"))
             acc = run_accuracy(info)
             t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
-            t.setItem(r, 6, QTableWidgetItem(str(info.status)))
+            t.setItem(r, 6, QTableWidgetItem(status_words(info.status)))
             note_item = QTableWidgetItem(note.splitlines()[0] if note else "")
             note_item.setToolTip(note)
             t.setItem(r, 7, note_item)
             if str(info.run_dir) in best:
                 self._mark_best(name, t.item(r, 5), info)
         t.setSortingEnabled(True)
-        t.sortItems(1, Qt.SortOrder.DescendingOrder)  # newest first
+        t.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)  # newest first, and the arrow says so
         if keep:
             self.select_names(keep)
         self._selection_changed()

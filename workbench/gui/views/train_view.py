@@ -13,7 +13,7 @@ from ..jobs import JobFailed, JobKind
 from ..run_state import Phase
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import TRAIN_COLOUR, VALID_COLOUR, LivePlot, append_epoch, append_history
-from .resume_dialog import ResumeDialog
+from .resume_dialog import ResumeDialog, status_words
 
 
 class TrainView(QWidget):
@@ -218,7 +218,7 @@ class TrainView(QWidget):
             self.flush()
             self.run_dir = ev.run_dir or self.run_dir
             level = "error" if ev.status == "failed" else "info"
-            self._log(f"finished: {ev.status}{' - ' + ev.message if ev.message else ''}", level)
+            self._log(f"finished: {status_words(ev.status)}{' - ' + ev.message if ev.message else ''}", level)
             if ev.status in ("completed", "early_stopped"):
                 self.progress.setValue(1000)
                 self.progress.setFormat("100 %")

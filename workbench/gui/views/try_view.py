@@ -60,7 +60,7 @@ class TryView(QWidget):
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.run_dir = ""
+        self.run_dir = self._last_dir = ""
         self.rows: dict[str, object] = {}      # path -> ImagePrediction
         self.result = None                     # the last ImagePredictions (classes, temperature, dataset)
         self.errors: dict[str, str] = {}
@@ -163,14 +163,22 @@ class TryView(QWidget):
         self.status.setText("")
         self._split()
 
+    def start_dir(self) -> str:
+        """Where the pickers open: the last folder images came from, else beside the open dataset."""
+        data = self.session.config.data.path
+        return self._last_dir or (str(Path(data).expanduser().parent) if data else "")
+
     def _pick_images(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Images to try", "", "Images (*.png *.jpg *.jpeg *.bmp "
-                                                "*.webp *.tif *.tiff *.gif);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(self, "Images to try", self.start_dir(), "Images (*.png *.jpg "
+                                                "*.jpeg *.bmp *.webp *.tif *.tiff *.gif);;All files (*)")
+        if files:
+            self._last_dir = str(Path(files[0]).parent)
         self.add_paths(files)
 
     def _pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of images to try")
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to try", self.start_dir())
         if folder:
+            self._last_dir = str(Path(folder).parent)
             self.add_paths([folder])
 
     def dragEnterEvent(self, ev) -> None:  # noqa: N802

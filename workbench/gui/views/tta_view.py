@@ -18,7 +18,7 @@ from .gallery_view import GalleryItem, GalleryView
 
 STEPS = 100  # slider positions: beta = position / STEPS
 IDLE_TEXT = ("Test-time augmentation averages the predictions of several augmented copies of each validation "
-             "image. Press Compute to run it for this run.")
+             "image. It runs when this tab opens; Compute TTA runs it again.")
 
 
 def gain_text(n_fixed: int, n_broken: int, n: int) -> str:
@@ -172,7 +172,8 @@ class TTAView(QWidget):
             out = []
             for i in np.asarray(idx, dtype=np.int64):
                 t, pp, pt = classes[targets[i]], int(np.argmax(r.plain_probs[i])), int(np.argmax(final[i]))
-                cap = f"{t}\nplain {classes[pp]} {r.plain_probs[i][pp]:.2f}\nTTA {classes[pt]} {final[i][pt]:.2f}"
+                cap = (f"{t}\nplain {r.plain_probs[i][pp]:.2f} {classes[pp]}\n"   # the numbers first: a long
+                       f"TTA {final[i][pt]:.2f} {classes[pt]}")                   # class name never hides them
                 out.append(GalleryItem(self.paths[i], cap, index=int(i), true_class=t))
             return out
         for g in (self.fixed, self.broken):
