@@ -107,6 +107,7 @@ class RunsView(QWidget):
         self.rename_btn.setToolTip(self.rename_act.toolTip())
         self.rename_btn.clicked.connect(self.rename_act.trigger)
         self.hint = QLabel("Select two or more runs (Ctrl/Shift-click) to compare them.")
+        self.hint.setWordWrap(True)   # wraps instead of widening the window (a 1024 px screen)
         self.loss_plot = make_plot("Validation / training loss", "loss")
         self.acc_plot = make_plot("Accuracy", "accuracy", legend_bottom=True)
         self.diff = QTableWidget(0, 1)
