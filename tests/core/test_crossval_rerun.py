@@ -11,7 +11,7 @@ import pytest
 import workbench.train.run as run_mod
 from test_trainer import TinyNet
 from workbench.cli import crossval_cmd, main
-from workbench.runtime.events import BatchEnd, FitStarted
+from workbench.runtime.events import EpochEnd, FitStarted
 
 SETS = ["--set", "data.image_size=16", "--set", "data.batch_size=8", "--set", "train.epochs=2",
         "--set", "train.threads=1", "--set", "train.device=cpu", "--set", "train.precision=fp32",
@@ -37,7 +37,7 @@ def test_stopped_crossval_resumes_then_says_it_is_done(tmp_path, shapes_flat_dir
             super().__call__(event)
             if isinstance(event, FitStarted):
                 starts.append(event.run_dir)
-            if isinstance(event, BatchEnd) and len(starts) == 2 and event.epoch == 1:
+            if isinstance(event, EpochEnd) and len(starts) == 2 and event.epoch == 0:  # stopped after epoch 1 of 2
                 os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(crossval_cmd, "TrainProgress", TermInFold1)
