@@ -202,11 +202,14 @@ def test_schedule_preview_redraws(qtbot, session):
     qtbot.addWidget(view)
     with qtbot.waitSignal(view.schedule_redrawn, timeout=3000):
         session.set_option("train.epochs", 2)
-    n2 = view.schedule_plot.points("lr")
+    n = view.schedule_plot.points("lr")
+    xs = view.schedule_plot.buffers["lr"].x[:n]
+    assert xs.max() == pytest.approx(2.0)                      # the curve spans the run's 2 epochs
     with qtbot.waitSignal(view.schedule_redrawn, timeout=3000):
         session.set_option("train.epochs", 4)
-    assert view.schedule_plot.points("lr") == 2 * n2
-    ys = view.schedule_plot.buffers["lr"].y
+    n = view.schedule_plot.points("lr")
+    assert view.schedule_plot.buffers["lr"].x[:n].max() == pytest.approx(4.0)   # redrawn over 4
+    ys = view.schedule_plot.buffers["lr"].y[:n]
     assert ys.max() == pytest.approx(session.config.train.lr, rel=1e-3)
 
 
