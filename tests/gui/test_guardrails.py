@@ -97,6 +97,24 @@ def test_close_question_and_log_per_run(qtbot):
     win.session.run_state.end()
 
 
+def test_close_question_reads_the_run_folder_when_no_checkpoint_event_came(qtbot, tmp_path):
+    """A run whose last.pt is on disk is never called lost, even if its checkpoint event was missed."""
+    from workbench.gui.main_window import MainWindow
+    win = MainWindow()
+    qtbot.addWidget(win)
+    tv = win.train_view
+    win.session.run_state.begin(JobKind.TRAIN, True)
+    tv._on_job_started(JobKind.TRAIN)
+    run = tmp_path / "run"
+    tv.handle(FitStarted(run_dir=str(run), epochs=5, start_epoch=0, steps_per_epoch=1, n_train=1, n_valid=1,
+                         classes=("a", "b"), device="cpu", precision="fp32", batch_size=1))
+    assert "Nothing of this run is kept" in tv.close_question()
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"x")
+    assert "can be resumed" in tv.close_question() and "Nothing" not in tv.close_question()
+    win.session.run_state.end()
+
+
 def test_cli_refuses_a_one_class_dataset_with_exit_2(one_class, tmp_path, capsys):
     from workbench.cli import main as cli_main
     runs = tmp_path / "cli-runs"

@@ -35,6 +35,7 @@ from ..recipe.pretrained import pretrained_defaults
 from ..run.runs import delete_run, edit_run, list_runs
 from ..recipe import suggest as suggest_mod
 from ..recipe.suggest import DataFacts, suggest
+from ..train.checkpoint import RunFolder
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
 from ..inference.tta import tta_run
@@ -413,6 +414,11 @@ class Session(QObject):
     def open_run(self, run_dir: str | Path) -> None:
         self.current_run = str(run_dir)
         self.run_opened.emit(self.current_run)
+
+    @staticmethod
+    def has_checkpoint(run_dir: str | Path) -> bool:
+        """Whether ``run_dir`` holds a last.pt to resume from (a stat: cheap on the GUI thread)."""
+        return bool(run_dir) and RunFolder(run_dir).last.is_file()
 
     def refresh_runs(self) -> None:
         """List the runs folder off the GUI thread; ``runs_listed`` delivers the RunInfo list."""

@@ -127,12 +127,13 @@ class TrainView(QWidget):
             self._log("Another job is running; wait for it or stop it.", "warning")
 
     def close_question(self) -> str:
-        """The question before quitting while a job runs: whether anything of the run is kept."""
+        """The question before quitting while a job runs: whether anything of the run is kept (the
+        run folder's last.pt counts too, in case a checkpoint event was missed)."""
         if not self.session.run_state.running(JobKind.TRAIN):
             return "A job is still running. Stop it and quit?"
-        if self.saved_epochs:
-            return (f"Training is still running. Stop it and quit? The checkpoint of epoch {self.saved_epochs} "
-                    "stays; the run can be resumed from there.")
+        if self.saved_epochs or self.session.has_checkpoint(self.run_dir):
+            which = f"of epoch {self.saved_epochs} " if self.saved_epochs else ""
+            return f"Training is still running. Stop it and quit? The checkpoint {which}stays; the run can be resumed."
         return "Training is still running and no epoch has finished yet. Stop it and quit? Nothing of this run is kept."
 
     def resume(self, run_dir: str) -> None:
