@@ -67,3 +67,18 @@ def test_a_recipe_with_its_own_model_or_tiny_images_are_left_alone(qtbot, sessio
     wait_side_tasks()
     qtbot.wait(50)
     assert session.config.model.pretrained == "none" and session.first_run_line == ""
+
+
+def test_the_first_run_recipe_is_where_undo_starts(qtbot, session, photos, bundled_weights):  # noqa: F811
+    """The fine-tune the app set for a new dataset is its starting recipe: Undo has nothing to take back
+    (Train from scratch is the way back), and a later edit is undone to the fine-tune."""
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(session.first_run_changed, timeout=60_000):
+        assert session.open_dataset(str(photos))
+    fine_tune = session.config
+    assert fine_tune.model.pretrained != "none" and not view.undo_btn.isEnabled() and not view.undo()
+    session.set_option("train.lr", 5e-4)
+    assert view.undo_btn.isEnabled() and view.undo()
+    assert session.config == fine_tune

@@ -117,6 +117,7 @@ class RecipeView(RecipeFiles, QWidget):
         self._sched_timer.setInterval(150)
         self._sched_timer.timeout.connect(self.redraw_schedule)
         session.config_changed.connect(self._on_config)
+        session.first_run_changed.connect(lambda line: line and self._forget())  # the dataset's starting recipe
         session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config)))
         self._on_config(session.config)
         guard_wheel(self)   # the wheel scrolls the form; it edits a value only in the field with focus
@@ -220,6 +221,10 @@ class RecipeView(RecipeFiles, QWidget):
             self.undo_stack.append(before)
             del self.undo_stack[:-200]
         self.undo_btn.setEnabled(bool(self.undo_stack))
+
+    def _forget(self) -> None:
+        self.undo_stack.clear()
+        self.undo_btn.setEnabled(False)
 
     def undo(self) -> bool:
         """Bring back the recipe before its last change (the dataset stays)."""
