@@ -68,3 +68,15 @@ def test_every_recipe_change_is_undoable_in_order(qtbot, session):
     session.set_option("data.path", "/other/data")      # another dataset: its own history
     session.set_option("train.epochs", 3)
     assert view.undo() and not view.undo() and session.config.data.path == "/other/data"
+
+
+def test_another_dataset_clears_the_note_about_the_last_one(qtbot, session):
+    """'Copied: workbench train /first/data ...' must not stay under the second dataset's recipe."""
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    session.set_option("data.path", "/first/data")
+    view.copy_command()
+    assert "/first/data" in view.mom_plot_note.text()
+    session.set_option("data.path", "/second/data")
+    assert view.mom_plot_note.text() == ""

@@ -215,8 +215,9 @@ class RecipeView(RecipeFiles, QWidget):
             return
         if self.mom_plot_note.text().startswith("Undone:"):  # a later change makes the note stale
             self.mom_plot_note.setText("")
-        if cfg.data.path != before.data.path:
+        if cfg.data.path != before.data.path:  # another dataset: its own history, no note about the last one
             self.undo_stack.clear()
+            self.mom_plot_note.setText("")
         else:
             self.undo_stack.append(before)
             del self.undo_stack[:-200]
