@@ -116,3 +116,15 @@ def data_or_demo(data: str, tmp: Path) -> str:
     subprocess.run([sys.executable, "-m", "workbench", "demo-data", str(out)], cwd=Path(__file__).resolve().parents[1],
                    check=True, stdout=subprocess.DEVNULL)
     return str(out)
+
+
+def plain_accuracy(model, loader) -> float:
+    """Top-1 accuracy of a plain PyTorch model over a loader of (x, y) batches (eval mode, no grad)."""
+    import torch
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += int((model(x).argmax(1) == y).sum())
+            total += len(y)
+    return correct / max(1, total)

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import shutil
@@ -124,10 +125,7 @@ def main() -> None:
         return compare_recipes(args)
     print_header("label audit")
     src = Path(args.data)
-    work = Path(tempfile.mkdtemp(prefix="label_audit_"))
-    try:
-        data = work / "noisy"
-        flipped = noisy_copy(src, data, args.noise, seed=0)
+    with noisy_workspace(src, args.noise) as (work, data, flipped):
         k = len(flipped)
         cfg = RunConfig().with_overrides([f"data.image_size={args.size}", f"train.epochs={args.epochs}",
                                           f"model.arch={args.arch}", "data.batch_size=32", f"runs_dir={work / 'runs'}",
@@ -151,8 +149,6 @@ def main() -> None:
             noise_part(args, cfg, res, t_train, tr, flipped, k, ranked_b, ranked_c)
         calib_and_near_dups(args, cfg, res, src, work)
         print("\n(machine shared with other jobs; compare ratios within this run)")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def noise_part(args, cfg, res, t_train, tr, flipped, k, ranked_b, ranked_c) -> None:
@@ -180,16 +176,25 @@ def noise_part(args, cfg, res, t_train, tr, flipped, k, ranked_b, ranked_c) -> N
           f"({args.folds} folds); ETA shown before it started {eta:.1f} s")
 
 
+@contextlib.contextmanager
+def noisy_workspace(src: Path, noise: float):
+    """(work folder, a copy of ``src`` with ``noise`` of its training labels flipped, the flipped paths);
+    the work folder is removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix="label_audit_"))
+    try:
+        data = work / "noisy"
+        yield work, data, noisy_copy(src, data, noise, seed=0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def compare_recipes(args) -> None:
     """precision@k of the default audit (folds from the weights on disk) and of folds from scratch."""
     from workbench.audit.labels import audit_recipe, describe_recipe
     from workbench.recipe.first_run import median_short_side
     print_header("label audit: default recipe vs from scratch")
     src = Path(args.data)
-    work = Path(tempfile.mkdtemp(prefix="label_audit_"))
-    try:
-        data = work / "noisy"
-        flipped = noisy_copy(src, data, args.noise, seed=0)
+    with noisy_workspace(src, args.noise) as (work, data, flipped):
         k = len(flipped)
         base = RunConfig().with_overrides([f"runs_dir={work / 'runs'}", f"data.cache_dir={work / 'cache'}",
                                            f"train.epochs={args.epochs}"]).set("data.path", str(data))
@@ -211,8 +216,6 @@ def compare_recipes(args) -> None:
             print(f"{name + ': ' + describe_recipe(cfg):<58} {p:5.3f} {p_all:7.3f} {d['oof_accuracy']:7.3f} "
                   f"{str(d['ranking_reliable']):>7} {wall:7.1f}", flush=True)
         print("\n(machine shared with other jobs)")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def calib_and_near_dups(args, cfg, res, src, work) -> None:

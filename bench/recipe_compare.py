@@ -40,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import cpu_kind, cpu_model  # noqa: E402
+from bench.common import cpu_kind, cpu_model, plain_accuracy  # noqa: E402
 
 
 def run(cmd: list[str]) -> tuple[float, str]:
@@ -150,13 +150,7 @@ def tutorial_child(data: str, weights: str, seconds: float, seed: int, t_spawn: 
     loss_fn = nn.CrossEntropyLoss()
 
     def evaluate() -> float:
-        model.eval()
-        correct = total = 0
-        with torch.no_grad():
-            for x, y in vl:
-                correct += int((model(x).argmax(1) == y).sum())
-                total += len(y)
-        return correct / max(1, total)
+        return plain_accuracy(model, vl)
     # train until W minus the evaluation's estimated time (a third of a training step per validation
     # batch), stopping inside an epoch when W runs out there
     epochs, step_s, done = 0.0, 0.0, False

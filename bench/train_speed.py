@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from bench.common import plain_accuracy  # noqa: E402
 from workbench.config import RunConfig  # noqa: E402
 from workbench.runtime.device import (autocast, cpu_kind, describe, pick_device, pick_precision,  # noqa: E402
                               set_threads)
@@ -80,13 +81,7 @@ def plain(cfg: RunConfig, workers: int) -> dict:
             sched.step()
             n += len(y)
         secs = time.perf_counter() - t0
-    model.eval()
-    correct = total = 0
-    with torch.no_grad():
-        for x, y in vl:
-            correct += int((model(x).argmax(1) == y).sum())
-            total += len(y)
-    return {"img_s": n / secs, "epoch_s": secs, "acc": correct / max(1, total)}
+    return {"img_s": n / secs, "epoch_s": secs, "acc": plain_accuracy(model, vl)}
 
 
 def ceiling(cfg: RunConfig, precision: str, n_classes: int, steps: int) -> dict:
