@@ -21,3 +21,17 @@ def main_window(qtbot):
     win = MainWindow()
     qtbot.addWidget(win)
     return win
+
+
+def open_shortcuts_with_f1(qtbot):
+    """A shown, active MainWindow and the shortcuts dialog its F1 opened: (window, dialog)."""
+    from PySide6.QtCore import Qt
+    from workbench.gui.help import ShortcutsDialog
+    win = main_window(qtbot)
+    win.show()
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow)
+    qtbot.keyClick(win, Qt.Key.Key_F1)
+    qtbot.waitUntil(lambda: isinstance(getattr(win, "help_dialog", None), ShortcutsDialog)
+                    and win.help_dialog.isVisible())
+    return win, win.help_dialog

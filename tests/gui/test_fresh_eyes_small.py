@@ -6,7 +6,7 @@ import threading
 
 from PySide6.QtCore import QEvent, QObject, Qt
 
-from gui_helpers import main_window
+from gui_helpers import main_window, open_shortcuts_with_f1
 
 
 def test_menu_status_tips_have_no_mnemonic_ampersand(qtbot):
@@ -18,15 +18,7 @@ def test_menu_status_tips_have_no_mnemonic_ampersand(qtbot):
 
 
 def test_escape_closes_the_shortcuts_dialog_and_the_stop_keys_read_whole(qtbot):
-    from workbench.gui.help import ShortcutsDialog
-    win = main_window(qtbot)
-    win.show()
-    win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow)
-    qtbot.keyClick(win, Qt.Key.Key_F1)
-    qtbot.waitUntil(lambda: isinstance(getattr(win, "help_dialog", None), ShortcutsDialog)
-                    and win.help_dialog.isVisible())
-    dlg = win.help_dialog
+    win, dlg = open_shortcuts_with_f1(qtbot)
     qtbot.waitUntil(dlg.isActiveWindow)                  # the dialog has the keyboard, not the window
     stop = [k for _, k, what in dlg.rows() if what == "Stop"]
     assert stop == ["Shift+F5, Ctrl+. (full stop)"]     # "Ctrl+." read as cut off

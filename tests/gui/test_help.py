@@ -6,10 +6,9 @@ import random
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
-from gui_helpers import main_window
+from gui_helpers import main_window, open_shortcuts_with_f1
 from synth import draw_shape
 from trained_run import trained_run
 
@@ -41,15 +40,9 @@ def test_shortcuts_dialog_lists_the_real_shortcuts(qtbot):
 
 
 def test_f1_opens_the_shortcuts_and_the_layouts_dialog(qtbot):
-    from workbench.gui.help import LayoutsDialog, ShortcutsDialog
-    win = main_window(qtbot)
-    win.show()
-    win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow)
-    qtbot.keyClick(win, Qt.Key.Key_F1)
-    qtbot.waitUntil(lambda: isinstance(getattr(win, "help_dialog", None), ShortcutsDialog)
-                    and win.help_dialog.isVisible())
-    win.help_dialog.close()
+    from workbench.gui.help import LayoutsDialog
+    win, dlg = open_shortcuts_with_f1(qtbot)
+    dlg.close()
     win.act_layouts.trigger()
     assert isinstance(win.help_dialog, LayoutsDialog)
     text = win.help_dialog.text.toPlainText()
