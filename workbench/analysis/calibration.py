@@ -171,15 +171,16 @@ def read_temperature(run_dir: str | os.PathLike, which: str = "best") -> float:
     return t if t is not None else 1.0
 
 
-def _fresh(run_dir: str | os.PathLike, which: str) -> bool:
-    """Whether the stored calibration of ``which`` was fitted on the checkpoint there now."""
+def _fresh_temperature(run_dir: str | os.PathLike, which: str) -> float | None:
+    """The stored temperature of ``which`` when it was fitted on the checkpoint there now, else None."""
     data = _read(run_dir, which)
-    if not data or _valid_temperature(data.get("temperature")) is None:
-        return False
+    t = _valid_temperature(data.get("temperature")) if data else None
+    if t is None:
+        return None
     if "checkpoint" in data:
-        return data["checkpoint"] == _checkpoint_stamp(run_dir, which)
+        return t if data["checkpoint"] == _checkpoint_stamp(run_dir, which) else None
     f, ck = calibration_file(run_dir, which), checkpoint_file(run_dir, which)  # older files: by mtime
-    return not ck.is_file() or f.stat().st_mtime >= ck.stat().st_mtime
+    return t if not ck.is_file() or f.stat().st_mtime >= ck.stat().st_mtime else None
 
 
 def calibrate_run(run_dir: str | os.PathLike, sink=None, control=None, which: str = "best") -> Calibration:
@@ -195,8 +196,9 @@ def calibrate_run(run_dir: str | os.PathLike, sink=None, control=None, which: st
 def run_temperature(run_dir: str | os.PathLike, which: str = "best", sink=None, control=None) -> float:
     """The temperature of checkpoint ``which``: its stored calibration while it matches that checkpoint,
     else fitted now (and stored); 1.0 when the run has no usable validation set (the dataset moved)."""
-    if _fresh(run_dir, which):
-        return read_temperature(run_dir, which)
+    t = _fresh_temperature(run_dir, which)
+    if t is not None:
+        return t
     try:
         return calibrate_run(run_dir, sink=sink, control=control, which=which).temperature
     except (ValueError, OSError, RuntimeError):
