@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import UsageError, require_run
+from .common import require_run
 from .train_cmd import run_with_progress
 
 

@@ -14,7 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QVBoxLayout, QWidget)
 
-from ..run.runs import read_note, status_words  # noqa: F401 - status_words: the run list's tooltip
+from ..run.runs import read_note
 
 SHORTCUT = "F2"
 

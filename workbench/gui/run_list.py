@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
-from .run_edit import status_words
+from ..run.runs import status_words
 
 
 class RunList(QListWidget):

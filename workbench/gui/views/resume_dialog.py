@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHeaderView,
                                QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ...run.runs import STATUS_WORDS, status_words  # noqa: F401 - status_words: the Train page's log
+from ...run.runs import STATUS_WORDS
 from .runs_view import _created, run_epochs
 
 FINISHED = ("completed", "early_stopped")
