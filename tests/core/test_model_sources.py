@@ -63,3 +63,19 @@ def test_help_texts_come_from_the_sources():
     assert all(s.arch_help in arch_help for s in builders())
     assert "torchvision classification model name" in arch_help and "timm/<name>" in arch_help
     assert "(torchvision) or the timm pretrained tag" in field_meta("model.pretrained")["help"]
+
+
+def test_the_files_source_lists_what_a_source_stored_in_the_cache_before_the_libraries(tmp_path, monkeypatch, capsys):
+    from workbench.models import disk_source
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    folder = weights.checkpoints_dir()
+    folder.mkdir(parents=True)
+    (folder / "timm--convnext_nano.in12k_ft_in1k.safetensors").write_bytes(b"x" * 64)  # a timm file stored here
+    (folder / "timm--no_such_net.in1k.safetensors").write_bytes(b"x" * 64)            # no such model: not listed
+    (folder / "notes.txt").write_text("not weights")
+    assert disk_source.SOURCE.listed(False) == ["timm/convnext_nano:in12k_ft_in1k"]
+    assert main(["weights", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    keys = [ln.split()[0] for ln in lines if not ln.startswith(" ")]
+    assert keys.index("timm/convnext_nano:in12k_ft_in1k") < keys.index("alexnet:IMAGENET1K_V1")
+    assert "timm/no_such_net:in1k" not in keys
