@@ -23,6 +23,7 @@ else:  # pragma: no cover
 import tomli_w
 
 from .errors import BadInput
+from .models import sources as model_sources  # torch-free: the model.arch / model.pretrained help
 from .runtime.atomic import atomic_write_text
 
 SCHEMA_VERSION = 3
@@ -74,8 +75,8 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = opt("resnet18", "Architecture", "Any torchvision classification model name (resnet18, resnet50, mobilenet_v3_small, efficientnet_b0, convnext_tiny, ...) or, with the timm extra installed, timm/<name> (timm/convnext_nano, timm/efficientnet_b0, ...).")
-    pretrained: str = opt("none", "Pretrained weights", "none = random init; or a weights tag: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2 (torchvision) or the timm pretrained tag. Taken from the local weights cache; downloaded only when you ask (Download button, `workbench weights get`, train --download-weights).")
+    arch: str = opt("resnet18", "Architecture", model_sources.arch_help())
+    pretrained: str = opt("none", "Pretrained weights", "none = random init; or a weights tag: " + model_sources.tag_help() + ". Taken from the local weights cache; downloaded only when you ask (Download button, `workbench weights get`, train --download-weights).")
     weights: str = opt("", "Weights file", "Path to a weights file on disk (a torchvision / timm state_dict in .pth / .bin / .safetensors, also wrapped as {\"state_dict\": ...} or {\"model\": ...}; efficientnet-pytorch names are renamed for timm EfficientNets) to start from instead; empty = use model.pretrained. Every body tensor must fit unless model.allow_partial_weights is on.")
     allow_partial_weights: bool = opt(False, "Allow a partial weights fit", "Start from a weights file (model.weights or model.pretrained) even when some of the model's body tensors do not fit it by name, shape or kind of number; those stay random and the run log lists them. Off: such a file is refused, naming what does not fit.", advanced=True)
     mean: tuple = opt((), "Normalization mean", "Per-channel mean the images are normalized with; empty = the pretrained weights' own (ImageNet statistics without weights). Filled in when a run starts.", advanced=True)

@@ -18,18 +18,12 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n else "size unknown"
 
 
-def _refs(archs: list[str], all_timm: bool) -> list[tuple[str, str]]:
-    from ..models.build import timm_available, torchvision_archs
-    from ..recipe.pretrained import SUGGESTED_ARCHS
-    from ..models.weights import bundled, imported_refs, named_tags
-    if not archs:
-        found = [f"{a}:{t}" for a, t in bundled() + imported_refs()]
-        archs = found + [a for a in torchvision_archs() if named_tags(a)]
-        if timm_available():
-            archs += [a for a in SUGGESTED_ARCHS if a.startswith("timm/")]
-            if all_timm:
-                import timm
-                archs += sorted({"timm/" + n.split(".")[0] for n in timm.list_pretrained()} - set(archs))
+def _refs(archs: list[str], everything: bool) -> list[tuple[str, str]]:
+    from ..models.sources import sources
+    from ..models.weights import named_tags
+    if not archs:  # what each model source lists (weights on this machine first), those with weights
+        archs = [a for src in sources() for a in src.listed(everything)]
+        archs = [a for a in dict.fromkeys(archs) if ":" in a or named_tags(a)]
     out = []
     for a in archs:
         arch, _, tag = a.partition(":")
@@ -54,7 +48,7 @@ def _values(v: tuple) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from ..models.weights import ON_DISK, WeightsError, bundled_source, status
+    from ..models.weights import ON_DISK, WeightsError, status
     try:
         refs = _refs(args.archs, args.all)
         rows = [status(a, t) for a, t in refs]
@@ -66,8 +60,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         where = str(r.path) if r.path else r.spec.url
         print(f"{r.spec.key:<48} {r.state:<12} {_mb(r.size_bytes):>12}  {where}")
         if r.state == "bundled":
-            src = bundled_source(r.spec.arch, r.spec.tag)
-            print(f"    from the package {src.package if src else '?'}: {r.spec.input_size} px, mean "
+            print(f"    from the package {r.origin or '?'}: {r.spec.input_size} px, mean "
                   f"{_values(r.spec.mean)}, std {_values(r.spec.std)}, {r.spec.interpolation} resize")
         if r.problem:
             print(f"    {r.problem}")
@@ -128,14 +121,21 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sources_text() -> str:
+    from ..models.sources import sources  # torch-free: `workbench weights --help` stays fast
+    return "; ".join(f"{s.name}: {s.label}" for s in sources())
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("weights", help="list, download or import pretrained weights",
-                       description="The pretrained-weights store (torchvision's and timm's own caches).")
+                       description="The pretrained-weights store. Model sources, asked in this order: "
+                                   f"{_sources_text()}.")
     wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     lp = wsub.add_parser("list", help="what is cached and what can be downloaded, with sizes (no network)")
-    lp.add_argument("archs", nargs="*", metavar="ARCH[:TAG]", help="only these (default: all torchvision models "
-                    "with weights and a few timm ones)")
-    lp.add_argument("--all", action="store_true", help="also every timm model with pretrained weights")
+    lp.add_argument("archs", nargs="*", metavar="ARCH[:TAG]", help="only these (default: what each model source "
+                    "lists: weights on this machine, all torchvision models with weights and a few timm ones)")
+    lp.add_argument("--all", action="store_true", help="everything each source has (every timm model with "
+                    "pretrained weights too)")
     lp.set_defaults(func=cmd_list)
     gp = wsub.add_parser("get", help="download weights into the cache (the only command that downloads)")
     gp.add_argument("ref", metavar="ARCH[:TAG]", help="e.g. resnet18, resnet50:IMAGENET1K_V2, timm/convnext_nano")

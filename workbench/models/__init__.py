@@ -1,1 +1,1 @@
-"""Model builders and layer groups, the pretrained-weights store, the weights bundled with the install and the name mappings of other implementations."""
+"""Model builders and layer groups, the registry of model sources (torchvision, timm, files in the weights cache, the weights bundled with the install), the pretrained-weights store and the name mappings of other implementations."""

@@ -1,11 +1,11 @@
 """Model factory and layer groups.
 
-``create_model`` builds any torchvision classification model by name, or any timm model as
-``timm/<name>`` when the optional ``timm`` extra is installed, optionally loads a local weights file
-(never downloads: ``workbench.models.weights`` finds and fetches pretrained files), then replaces the final
-classifier with ``ClassifierHead`` (Dropout + Linear). ``layer_groups`` splits the parameters into
-stem, body stages and head for freezing and discriminative learning rates (timm models use timm's own
-stem / stage grouping).
+``create_model`` builds any architecture of a registered model source (``workbench.models.sources``:
+torchvision's models by name, timm's as ``timm/<name>`` when the optional ``timm`` extra is installed,
+...), optionally loads a local weights file (never downloads: ``workbench.models.weights`` finds and
+fetches pretrained files), then replaces the final classifier with ``ClassifierHead`` (Dropout +
+Linear). ``layer_groups`` splits the parameters into stem, body stages and head for freezing and
+discriminative learning rates (a source may have its own grouping: timm's stem / stages).
 """
 from __future__ import annotations
 
@@ -15,77 +15,52 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
-from safetensors.torch import load_file
 from torch import nn
 
-from ..errors import BadInput
+from .files import is_safetensors, load_weights_file
 from .layouts import adapt
+from .source import ModelError
+from .sources import builders, source_of, sources
 
-# Extra constructor arguments: no auxiliary classifiers (they would change the forward output).
-_EXTRA_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": True},
-                 "inception_v3": {"aux_logits": False, "init_weights": True}}
+__all__ = ["COUNTER", "ClassifierHead", "ModelError", "WeightsFit", "arch_problem", "check_arch", "check_weights_file",
+           "create_model", "fit_problem", "fit_weights", "head_module", "is_safetensors", "layer_groups",
+           "list_archs", "load_weights", "load_weights_file", "suggest_archs"]
+
 _MAX_BODY_GROUPS = 4
-TIMM_PREFIX = "timm/"
-
-
-class ModelError(BadInput):
-    """Unknown architecture or unusable weights file; the message names it."""
 
 
 class ClassifierHead(nn.Sequential):
     """The new classification head: Dropout followed by Linear (or a 1x1 conv for SqueezeNet)."""
 
 
-def timm_available() -> bool:
-    try:
-        import timm  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def is_timm(arch: str) -> bool:
-    return arch.startswith(TIMM_PREFIX)
-
-
-def torchvision_archs() -> list[str]:
-    return sorted(torchvision.models.list_models(module=torchvision.models))
-
-
-def timm_archs() -> list[str]:
-    """``timm/<name>`` for every timm model ([] when timm is not installed)."""
-    if not timm_available():
-        return []
-    import timm
-    return [TIMM_PREFIX + n for n in timm.list_models()]
-
-
-def list_archs(include_timm: bool = True) -> list[str]:
-    """Names of all torchvision classification models, then the timm ones (``timm/...``)."""
-    return torchvision_archs() + (timm_archs() if include_timm else [])
+def list_archs() -> list[str]:
+    """Every architecture the registered sources build here, source by source (torchvision's names,
+    then timm's ``timm/...``)."""
+    return [a for s in builders() for a in s.archs()]
 
 
 def suggest_archs(arch: str, n: int = 5) -> list[str]:
-    """Close matches for a mistyped architecture among torchvision and timm names."""
+    """Close matches for a mistyped architecture among every source's names (with or without a prefix)."""
     names = list_archs()
-    bare = {name.removeprefix(TIMM_PREFIX): name for name in reversed(names)}
+    prefixes = sorted({s.prefix for s in builders() if s.prefix}, key=len, reverse=True)
+
+    def bare(name: str) -> str:
+        return next((name.removeprefix(p) for p in prefixes if name.startswith(p)), name)
+    by_bare = {bare(name): name for name in reversed(names)}
     close = difflib.get_close_matches(arch, names, n=n, cutoff=0.6)
-    close += [bare[c] for c in difflib.get_close_matches(arch.removeprefix(TIMM_PREFIX), list(bare), n=n, cutoff=0.6)]
+    close += [by_bare[c] for c in difflib.get_close_matches(bare(arch), list(by_bare), n=n, cutoff=0.6)]
     return list(dict.fromkeys(close))[:n]
 
 
 def arch_problem(arch: str) -> str:
     """'' when ``arch`` can be built here, else one sentence saying why (with suggestions)."""
-    if is_timm(arch):
-        if not timm_available():
-            return (f"'{arch}' is a timm model and timm is not installed "
-                    "(pip install 'workbench[timm]')")
-        import timm
-        if timm.is_model(arch.removeprefix(TIMM_PREFIX)):
+    src = source_of(arch)
+    if src is not None:
+        why = src.missing()
+        if why:
+            return f"'{arch}' is a {src.name} model and {why}"
+        if src.knows(arch):
             return ""
-    elif arch in torchvision_archs():
-        return ""
     close = suggest_archs(arch)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `workbench weights list --all` shows all names"
     return f"unknown architecture '{arch}'{hint}"
@@ -100,46 +75,6 @@ def _check_arch(arch: str) -> None:
 def check_arch(arch: str) -> None:
     """``ModelError`` (with close names) when ``arch`` is not a known architecture."""
     _check_arch(arch)
-
-
-def is_safetensors(path: str | Path) -> bool:
-    """Whether the file's bytes are a safetensors file (an 8-byte header length, then a JSON header),
-    whatever its name says."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as fh:
-            head = fh.read(9)
-    except OSError:
-        return False
-    if len(head) < 9:
-        return False
-    n = int.from_bytes(head[:8], "little")
-    return 2 <= n <= size - 8 and head[8:9] == b"{"
-
-
-def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state_dict from a safetensors file or a PyTorch file (torch.load with weights_only=True:
-    no pickled code runs), told apart by their bytes, not by the name. A dict wrapping the state dict as
-    ``{"model": ...}`` (a workbench checkpoint) or ``{"state_dict": ...}`` is unwrapped."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ModelError(f"weights file not found: {p}")
-    try:
-        if is_safetensors(p):
-            sd = load_file(str(p))
-        else:
-            sd = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any read error becomes a clear message
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__  # torch's first line says it
-        raise ModelError(f"cannot read weights file {p}: {why}") from e
-    if isinstance(sd, dict) and isinstance(sd.get("model"), dict):
-        sd = sd["model"]  # a workbench checkpoint
-    elif isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise ModelError(f"weights file {p} does not hold a state_dict of tensors")
-    return {str(k).removeprefix("module."): v for k, v in sd.items()}
 
 
 def head_module(model: nn.Module) -> nn.Module:
@@ -255,16 +190,9 @@ def _new_head(old: nn.Module, num_classes: int, dropout: float) -> ClassifierHea
 
 def _build(arch: str, num_classes: int) -> tuple[nn.Module, str, nn.Module]:
     """(model with random init, dotted name of its classifier, the classifier)."""
-    if is_timm(arch):
-        import timm
-        model = timm.create_model(arch.removeprefix(TIMM_PREFIX), pretrained=False, num_classes=num_classes)
-        cls = model.get_classifier()
-        name = next((n for n, m in model.named_modules() if m is cls), None)
-        if name is None or not isinstance(cls, (nn.Linear, nn.Conv2d)):
-            raise ModelError(f"cannot find the classifier of {arch}")
-        return model, name, cls
-    model = torchvision.models.get_model(arch, weights=None, **_EXTRA_KWARGS.get(arch, {}))
-    return (model, *_final_layer(model))
+    src = source_of(arch)
+    model = src.build(arch, num_classes)
+    return (model, *(src.classifier(arch, model) or _final_layer(model)))
 
 
 def create_model(arch: str, num_classes: int, dropout: float = 0.0, weights: str = "",
@@ -318,23 +246,14 @@ def _split(module: nn.Module, skip: set) -> list[tuple[nn.Module | None, list]]:
     return chunks
 
 
-def _timm_chunks(model: nn.Module, skip: set) -> list[tuple[None, list]]:
-    """timm's own coarse grouping (stem, stages / blocks, final norm), the new head left out."""
-    from timm.models import group_parameters
-    by_name = dict(model.named_parameters())
-    groups = group_parameters(model, model.group_matcher(coarse=True))
-    chunks = [(None, [by_name[n] for n in names if id(by_name[n]) not in skip]) for names in groups.values()]
-    return [c for c in chunks if c[1]]
-
-
 def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     """[stem, body stage groups..., head]; every parameter appears exactly once, in model order."""
     head = _own(head_module(model), set())
     skip = {id(p) for p in head}
-    if hasattr(model, "group_matcher") and hasattr(model, "pretrained_cfg"):  # a timm model
-        chunks = _timm_chunks(model, skip)
-        params = [ps for _, ps in chunks]
-        return _merge(params, head)
+    for src in sources():  # a source's own grouping (timm's stem / stages) comes first
+        own = src.layer_chunks(model, skip)
+        if own is not None:
+            return _merge(own, head)
     chunks = _split(model, skip)
     total = sum(p.numel() for _, ps in chunks for p in ps) or 1
     for _ in range(6):

