@@ -13,7 +13,7 @@ import workbench.train.run as run_mod
 from synth import make_shapes_dataset
 from test_trainer import TinyNet
 from workbench.config import RunConfig
-from workbench.train.checkpoint import RunFolder, load_checkpoint
+from workbench.train.checkpoint import RunFolder, load_checkpoint, saved_history
 from workbench.train.run import recorded_best, resume, train
 
 
@@ -74,12 +74,12 @@ def test_crash_at_every_write_then_resume_keeps_best_consistent(tmp_path, monkey
         metrics = json.loads(f.metrics.read_text())
         last = load_checkpoint(f.last)
         best = load_checkpoint(f.best)
-        losses = [r["valid_loss"] for r in last["history"]]
-        accs = [r["accuracy"] for r in last["history"]]   # the default monitor: accuracy, ties by lower loss
+        losses = [r["valid_loss"] for r in saved_history(last)]
+        accs = [r["accuracy"] for r in saved_history(last)]   # the default monitor: accuracy, ties by lower loss
         want = min(range(len(losses)), key=lambda i: (-accs[i], losses[i]))
         assert metrics["best_epoch"] == recorded_best(last) == int(best["epoch"]) == want, (k, calls)
         assert metrics["valid_loss"] == pytest.approx(losses[want])
-        assert [r["epoch"] for r in f.read_history()] == [r["epoch"] for r in last["history"]] == [0, 1, 2], \
+        assert [r["epoch"] for r in f.read_history()] == [r["epoch"] for r in saved_history(last)] == [0, 1, 2], \
             (k, calls[k])
         if want == last["epoch"]:
             for a, b in zip(best["model"].values(), last["model"].values()):

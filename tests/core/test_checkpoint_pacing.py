@@ -13,7 +13,7 @@ import workbench.runtime.atomic as atomic
 from workbench.runtime.control import RunControl
 from workbench.runtime.events import CheckpointSaved
 from workbench.train.callback import Callback
-from workbench.train.checkpoint import CheckpointPacer, RunFolder, amortized_save_s, load_checkpoint
+from workbench.train.checkpoint import CheckpointPacer, RunFolder, amortized_save_s, load_checkpoint, saved_history
 from workbench.train.run import recorded_best, resume, train
 
 
@@ -73,7 +73,7 @@ def test_paced_run_writes_first_and_last_and_a_stop_keeps_finished_epochs(tmp_pa
     part = _trainer(0, run_dir=tmp_path / "part", control=control, callbacks=[StopInEpoch3()])
     assert part.fit(3) == "cancelled"
     last = load_checkpoint(RunFolder(tmp_path / "part").last)
-    assert last["next_epoch"] == 2 and len(last["history"]) == 2   # the unsaved epoch 2 was kept
+    assert last["next_epoch"] == 2 and len(saved_history(last)) == 2   # the unsaved epoch 2 was kept
     again = _trainer(7, run_dir=tmp_path / "part")
     start = again.resume_from(RunFolder(tmp_path / "part").last)
     assert start == 2 and again.fit(3, start_epoch=start) == "completed"

@@ -212,6 +212,38 @@ def test_range_test_restores_weights_and_optimizer_exactly():
     assert not any(isinstance(e, (FitStarted, BatchEnd)) for e in events)  # not a training run
 
 
+def test_range_test_leaves_the_trainers_callbacks_loader_and_sink_as_they_were():
+    """The finder runs with its own callback list (no schedule, early stopping or weight averaging; the
+    finder in), a cycling loader and a quiet sink, lent by ``trainer.borrowed``: afterwards, also after
+    a failure, the trainer has its own again, the same objects in the same order."""
+    from workbench.train.tricks import EarlyStopping, WeightAverage
+
+    class Boom(Callback):
+        fail = False
+
+        def after_step(self, trainer):
+            if self.fail and trainer.iter == 1:
+                raise RuntimeError("boom")
+
+    events = []
+    boom = Boom()
+    tr = make_trainer([Counter(), EarlyStopping(), WeightAverage(0.9), boom], sink=events.append)
+    cbs, tl, vl, sink = list(tr.callbacks), tr.train_loader, tr.valid_loader, tr.sink
+    seen = []
+
+    class Look(Callback):
+        def before_fit(self, trainer):
+            seen.append([c.name for c in trainer.callbacks])
+
+    run_lr_find(tr, LRFindConfig(num_it=5), extra_callbacks=(Look(),))
+    assert "LRFinder" in seen[0] and not {"ParamScheduler", "EarlyStopping", "WeightAverage"} & set(seen[0])
+    assert tr.callbacks == cbs and tr.train_loader is tl and tr.valid_loader is vl and tr.sink is sink
+    boom.fail = True
+    with pytest.raises(RuntimeError, match="boom"):
+        run_lr_find(tr, LRFindConfig(num_it=5))
+    assert tr.callbacks == cbs and tr.train_loader is tl and tr.valid_loader is vl and tr.sink is sink
+
+
 def test_range_test_stops_early_on_divergence():
     tr = make_trainer()
     warm_up(tr)

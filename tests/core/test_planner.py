@@ -178,11 +178,22 @@ def test_probe_measures_without_touching_the_run(shapes_dir):
     bundle = build_loaders(_dataset(cfg), cfg, pick_device(cfg.train.device))  # shared: the probe must restore it
     tr = build_trainer(cfg, bundle)
     before = {k: v.clone() for k, v in tr.model.state_dict().items()}
-    m = probe(lambda: build_trainer(cfg, bundle), cfg, 60)
+    made = []
+
+    def make():   # the probe's own trainer, kept here to look at afterwards
+        made.append(build_trainer(cfg, bundle))
+        made.append((list(made[0].callbacks), made[0].train_loader, made[0].valid_loader))
+        return made[0]
+    m = probe(make, cfg, 60)
     assert sorted(m.step_s) == [16, 32] and all(v > 0 for v in m.step_s.values())
     assert m.valid_s > 0 and m.save_s > 0 and m.steps_per_epoch == len(tr.train_loader)
     assert tr.train_loader.image_size == 32 and tr.train_loader.batch_size == 16
     assert all(torch.equal(before[k], v) for k, v in tr.model.state_dict().items())
+    # the probe lends its trainer other callbacks (ProgressiveResize left out, a timer in) and loader
+    # views through trainer.borrowed: afterwards they are the trainer's own again, in the same order
+    probed, (cbs, tl, vl) = made
+    assert "ProgressiveResize" in [c.name for c in cbs] and probed.callbacks == cbs
+    assert probed.train_loader is tl and probed.valid_loader is vl
 
 
 def _dataset(cfg):

@@ -137,3 +137,39 @@ def test_full_disk_keeps_the_last_checkpoint_and_says_what_is_needed(tmp_path, m
     assert "checkpoint last.pt" in str(err.value) and "2.0 KB free" in str(err.value)
     assert "runs_dir" in str(err.value)
     assert load_checkpoint(path)["epoch"] == 1 and not list(path.parent.glob(".*.tmp"))
+
+
+def test_last_pt_keeps_the_history_once_and_one_written_the_old_way_still_resumes(tmp_path, monkeypatch):
+    """The history lives once in last.pt, in the Recorder's state. A last.pt written before that (a
+    second copy at the top level) resumes like a new one: same history as an uninterrupted run, and
+    a history.csv left behind by a kill is rebuilt from it."""
+    import workbench.train.run as run_mod
+    from workbench.runtime.events import EpochEnd
+    from workbench.train.checkpoint import RunFolder, load_checkpoint, save_checkpoint, saved_history
+    from workbench.train.run import resume, train
+    from test_best_consistency import _cfg
+    monkeypatch.setattr(run_mod, "create_model", lambda arch, n, dropout=0.0, weights="": TinyNet(n))
+    data = make_shapes_dataset(tmp_path / "data", n_train=6, n_valid=3, size=16)
+    cfg = _cfg(data, tmp_path)
+    assert train(cfg, run_dir=tmp_path / "ref").status == "completed"
+    ref = RunFolder(tmp_path / "ref").read_history()
+    for name in ("new", "old"):
+        f = RunFolder(tmp_path / name)
+        control = RunControl()
+        res = train(cfg, run_dir=f.path, control=control,
+                    sink=lambda e: control.request_stop() if isinstance(e, EpochEnd) else None)
+        assert res.status == "cancelled"
+        state = load_checkpoint(f.last)
+        assert "history" not in state and [r["epoch"] for r in saved_history(state)] == [0]
+        assert state["callbacks"]["Recorder"]["history"] == saved_history(state)
+        if name == "old":
+            save_checkpoint(f.last, {**state, "history": saved_history(state)})   # as it was written before
+            f.write_history([])                                                   # and a kill lost history.csv
+        assert resume(f.path).status == "completed", name
+        got = f.read_history()
+        assert [r["epoch"] for r in got] == [0, 1, 2], name
+        for a, b in zip(ref, got):
+            for k in COLS:
+                assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-7), (name, a["epoch"], k)
+    rows = [{"epoch": 0, "train_loss": 1.0}]
+    assert saved_history({"history": rows, "callbacks": {"Recorder": {"best_epoch": 0}}}) == rows   # oldest files

@@ -74,7 +74,7 @@ def test_hook_order():
     n = len(tr.train_loader)
     batch = ["before_batch", "after_pred", "after_loss", "before_step", "after_step", "after_batch"]
     epoch = ["before_epoch", "before_train", *batch * n, "after_train", "before_validate",
-             "after_validate", "after_epoch"]
+             "after_validate", "after_epoch", "after_epoch_kept"]
     assert rec.calls == ["before_fit", *epoch * 2, "after_fit"]
     assert tr.step == 2 * n and len(tr.history) == 2
     assert set(tr.metrics) == {"valid_loss", "accuracy"}
@@ -201,7 +201,7 @@ def test_checkpoints_and_events(tmp_path):
                       cfg=tiny_cfg(**{"train.grad_accum": 2}))
     tr.fit(2)
     last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
-    assert {"model", "opt", "scaler", "rng", "callbacks", "batch_size", "lr_scale", "history", "step"} <= set(last)
+    assert {"model", "opt", "scaler", "rng", "callbacks", "batch_size", "lr_scale", "step"} <= set(last)
     assert last["next_epoch"] == 2 and "Recorder" in last["callbacks"]
     assert (tmp_path / "checkpoints" / "best.pt").is_file()
     assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,train_loss,valid_loss")
@@ -232,17 +232,17 @@ def test_bf16_autocast_runs_on_cpu():
 
 
 
-def test_snapshot_restore_puts_the_trainer_back_exactly():
-    """Trainer.snapshot() / restore(): weights, optimizer, counters, history, RNG and attributes added by a fit."""
+def test_undo_point_puts_the_trainer_back_exactly():
+    """Trainer.undo_point() / undo(): weights, optimizer, counters, history, RNG and attributes added by a fit."""
     import random
     tr = make_trainer()
     weights = {k: v.clone() for k, v in tr.model.state_dict().items()}
-    snap = tr.snapshot()
+    point = tr.undo_point()
     draws = (random.random(), float(np.random.rand()), torch.rand(3))
     tr.fit(1)
     tr.extra_attribute = 1
     assert tr.step > 0 and tr.history and tr.opt.state_dict()["state"]
-    tr.restore(snap)
+    tr.undo(point)
     assert tr.step == 0 and tr.history == [] and not hasattr(tr, "extra_attribute")
     assert all(torch.equal(v, tr.model.state_dict()[k]) for k, v in weights.items())
     assert tr.opt.state_dict()["state"] == {}
@@ -300,6 +300,101 @@ def test_set_forward_wraps_the_forward_pass_and_none_restores_it():
     assert calls and sum(calls) > 0
     tr.set_forward(None)
     assert tr.forward_module is own
+
+
+def test_borrowed_puts_callbacks_loaders_and_sink_back_also_after_an_exception():
+    """``with trainer.borrowed(...)``: the block runs with the lent callbacks, loaders and sink; on the
+    way out (here: an error inside the fit) the trainer's own are back, the same objects in the same order."""
+    class Boom(Callback):
+        def __init__(self):
+            self.batches = 0
+
+        def after_batch(self, tr):
+            self.batches += 1
+            if self.batches == 2:
+                raise RuntimeError("boom")
+
+    events = []
+    tr = make_trainer(sink=events.append)
+    cbs, tl, vl, sink = list(tr.callbacks), tr.train_loader, tr.valid_loader, tr.sink
+    other_tl, other_vl = random_loaders(3, n=16, seed=1)
+    boom, lent = Boom(), []
+    with pytest.raises(RuntimeError, match="boom"):
+        with tr.borrowed(callbacks=[boom, tr.recorder], train_loader=other_tl, valid_loader=other_vl,
+                         sink=lent.append):
+            assert tr.callbacks == [boom, tr.recorder] and tr.train_loader is other_tl and tr.valid_loader is other_vl
+            tr.fit(1)
+    assert boom.batches == 2 and tr.step == 2 and lent and not events   # the lent ones ran
+    assert tr.callbacks == cbs and tr.train_loader is tl and tr.valid_loader is vl and tr.sink is sink
+
+    class Duck:  # a misspelt hook is refused when lent, as when attached; nothing changes
+        order = 0
+
+        def after_bach(self, trainer):
+            pass
+    with pytest.raises(TypeError, match="after_bach is not a trainer hook"):
+        with tr.borrowed(callbacks=[Duck()]):
+            pass
+    assert tr.callbacks == cbs
+
+    weights = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    with pytest.raises(RuntimeError, match="boom"):
+        with tr.borrowed(callbacks=[Boom(), *cbs], leave_no_trace=True):
+            tr.fit(1)
+    assert tr.step == 2 and tr.callbacks == cbs      # leave_no_trace: the steps of the failed fit are undone
+    assert all(torch.equal(v, tr.model.state_dict()[k]) for k, v in weights.items())
+
+
+def test_set_progress_places_the_schedule_and_none_gives_back_the_trainers_own():
+    from workbench.train.schedules import lr_at
+    seen = []
+
+    class Lr(Callback):
+        order = 0  # after the ParamScheduler
+
+        def before_batch(self, tr):
+            seen.append((tr.pct_train, tr.sched_lr))
+
+    tr = make_trainer(callbacks=[Lr()])
+    tr.set_progress(lambda t: 0.5)
+    tr.fit(1)
+    assert {p for p, _ in seen} == {0.5}
+    assert [lr for _, lr in seen] == pytest.approx([lr_at(tr.cfg.train, 0.5)] * len(seen))
+    seen.clear()
+    tr.set_progress(None)
+    tr.fit(2)
+    n = len(tr.train_loader)
+    assert [p for p, _ in seen] == pytest.approx([i / (2 * n) for i in range(2 * n)])
+
+
+def test_the_trainer_writes_no_file_its_run_writer_does(tmp_path):
+    """Log lines reach log.txt through the run folder's sink; an early stop still saves its epoch after
+    every after_epoch hook (the EarlyStopping state in last.pt is the one after its decision)."""
+    from workbench.train.checkpoint import RunFolder, RunWriter
+    from workbench.train.tricks import EarlyStopping
+
+    class Worse(Callback):
+        order = 50
+
+        def after_validate(self, tr):
+            tr.metrics["valid_loss"] = 1.0 + tr.epoch   # never improves after the first epoch
+
+    tr = make_trainer(callbacks=[EarlyStopping("valid_loss", patience=1), Worse()])
+    tr.log("no folder, no file")
+    assert tr.fit(3) == "early_stopped" and list(tmp_path.iterdir()) == []
+    tr = make_trainer(callbacks=[EarlyStopping("valid_loss", patience=1), Worse()], run_dir=tmp_path)
+    assert sum(isinstance(c, RunWriter) for c in tr.callbacks) == 1
+    tr.log("a line for the run log")
+    assert tr.fit(3) == "early_stopped"
+    f = RunFolder(tmp_path)
+    last = load_checkpoint(f.last)
+    assert last["next_epoch"] == 2 and last["callbacks"]["EarlyStopping"]["wait"] == 1
+    assert [r["epoch"] for r in f.read_history()] == [0, 1]
+    log = f.log.read_text()
+    assert "a line for the run log" in log and "early stopping: valid_loss has not improved" in log
+    assert "epoch 2/3" in log
+
+
 def test_nan_validation_loss_from_epoch_1_stops_like_a_nan_training_loss(tmp_path):
     class NaNWhenEvaluating(TinyNet):
         def forward(self, x):

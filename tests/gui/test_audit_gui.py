@@ -33,7 +33,7 @@ def test_audit_tab_ranks_issues_and_accepts_suggestions(session, qtbot, tmp_path
     from workbench.gui.views.data_view import DataView
     data, flipped = make_noisy_colours(tmp_path / "colours", n=12, n_flip=1, seed=4)
     before = digest(data)
-    session.train_in_process = False
+    session.jobs_in_child_process = False
     # batches of 4 for 4 epochs: fold models good enough (about 90 % out of fold, 58 % with the shared
     # recipe) for a ranking the view trusts, so Accept suggestion is enabled
     session.set_config(RunConfig().with_overrides(AUDIT_OVERRIDES + [f"runs_dir={tmp_path / 'runs'}",

@@ -15,7 +15,7 @@ def recipe_view(qtbot, session, shapes_dir, monkeypatch):
     monkeypatch.setattr(suggest_mod, "measure_speed", lambda arch, size, batch, n=10, **kw: 400.0 * (32 / size) ** 2)
     monkeypatch.setattr(suggest_mod, "cached_layouts",  # every precision / layout alike: the recipe's own stays
                         lambda arch, size, batch, candidates, n=10: {c: 400.0 * (32 / size) ** 2 for c in candidates})
-    session.train_in_process = False  # the plan job in a thread: quicker to start in a test
+    session.jobs_in_child_process = False  # the plan job in a thread: quicker to start in a test
     session.set_config(session.config.set("data.path", str(shapes_dir)).set("train.budget_minutes", 0.5))
     from workbench.data.stats import compute_stats
     session.dataset = fake_dataset(shapes_dir)

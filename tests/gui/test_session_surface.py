@@ -153,7 +153,7 @@ def test_a_job_in_a_thread_of_the_app_runs_at_lower_priority(qtbot, session, mon
         seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         return None
     monkeypatch.setattr(session_mod, "lr_find", fake_lr_find)
-    session.train_in_process = False
+    session.jobs_in_child_process = False
     with qtbot.waitSignal(session.job_finished, timeout=10_000) as done:
         assert session.run_lr_find()
     assert done.args == [JobKind.LR_FIND, "completed"]

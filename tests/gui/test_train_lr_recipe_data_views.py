@@ -44,7 +44,7 @@ def test_train_view_plots_and_buttons(qtbot, session, monkeypatch):
         sink(FitFinished("completed", run_dir="/tmp/run-x"))
         return None
     monkeypatch.setattr(session_mod, "train", fake_train)
-    session.train_in_process = False  # the made-up training lives in this process
+    session.jobs_in_child_process = False  # the made-up training lives in this process
     view = TrainView(session)
     qtbot.addWidget(view)
     session.set_option("data.path", "/somewhere")

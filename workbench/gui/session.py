@@ -103,7 +103,7 @@ class Session(QObject):
         # training, the LR finder, the audit and the plan run in a child process (workbench.runtime.procjob: no
         # shared interpreter lock with the UI, full OpenMP speed, crash isolation); False runs them in
         # a thread here, whose priority the job wrapper lowers first (_lowered)
-        self.train_in_process = True
+        self.jobs_in_child_process = True
         for runner in (self._runner, self._side_runner):
             runner.started.connect(self.job_started)
             runner.event.connect(self._on_event)
@@ -267,13 +267,13 @@ class Session(QObject):
         self.set_config(cfg)
 
     def run_lr_find(self) -> bool:
-        return self._start(JobKind.LR_FIND, self._heavy(lr_find, self.config), self.train_in_process)
+        return self._start(JobKind.LR_FIND, self._heavy(lr_find, self.config), self.jobs_in_child_process)
 
     def start_training(self) -> bool:
-        return self._start(JobKind.TRAIN, self._heavy(train, self.config), self.train_in_process)
+        return self._start(JobKind.TRAIN, self._heavy(train, self.config), self.jobs_in_child_process)
 
     def resume_run(self, run_dir: str | Path) -> bool:
-        return self._start(JobKind.TRAIN, self._heavy(resume, str(run_dir)), self.train_in_process)
+        return self._start(JobKind.TRAIN, self._heavy(resume, str(run_dir)), self.jobs_in_child_process)
 
     def start_multi_gpu_training(self, nproc: int) -> bool:
         """Train the current recipe on ``nproc`` local GPUs: torchrun in a subprocess (DDP), followed
@@ -288,7 +288,7 @@ class Session(QObject):
         label issues + near-duplicates, or only the near-duplicates."""
         cfg = self.config if leaks_only else self.audit_config(quick)
         fn = (self._heavy(audit.leaks_only, cfg, run_dir) if leaks_only else self._heavy(audit.run_audit, cfg, k))
-        return self._start(JobKind.AUDIT, fn, self.train_in_process)
+        return self._start(JobKind.AUDIT, fn, self.jobs_in_child_process)
 
     def estimate_audit(self, k: int, quick: bool, n_images: int, callback) -> None:
         """``callback(seconds or Exception)`` in the GUI thread: the audit's predicted time here."""
@@ -311,7 +311,7 @@ class Session(QObject):
 
     def plan(self) -> bool:
         """The time plan of the current recipe (a short probe of training, in a job process)."""
-        return self._start(JobKind.PLAN, self._heavy(plan_run, self.config), self.train_in_process)
+        return self._start(JobKind.PLAN, self._heavy(plan_run, self.config), self.jobs_in_child_process)
 
     def interpret(self, run_dir: str) -> bool:
         """The run's Interpretation (predictions of its validation set + RunInfo)."""
@@ -393,7 +393,7 @@ class Session(QObject):
     def _heavy(self, fn: Callable, *args, **kwargs) -> Callable:
         """A core call that takes the machine: in a job process as it is, in a thread of this process
         with that thread's priority lowered first (so the UI stays fluid)."""
-        return functools.partial(_core if self.train_in_process else _lowered, fn, args, kwargs)
+        return functools.partial(_core if self.jobs_in_child_process else _lowered, fn, args, kwargs)
 
     def _start(self, kind: JobKind, fn: Callable, in_process: bool = False, pausable: bool | None = None) -> bool:
         """Run ``fn(sink, control)`` as a job of ``kind``; False when another job runs. ``pausable``:

@@ -5,7 +5,9 @@ The budget is working time: the keeper's clock (``now``) stops while the run is 
 and a resumed run continues with the budget its checkpoint had left (``used_s`` in its state), so
 neither a pause nor the time between a stop and a resume is spent, and nothing moves while paused.
 
-Before each training batch it sets ``trainer.pct_train`` from a ``schedules.ProgressMap``. It measures
+It places the schedule (``trainer.set_progress``: ``pct_train`` before each training batch) on a
+``schedules.ProgressMap``, and lends the loop a ``StepsView`` of the training loader for an epoch whose
+length can change (a loader lent in ``before_epoch``, put back in ``after_train``). It measures
 the speed against the plan's prediction at every epoch end and, inside an epoch, every
 ``CHECK_MIN_S`` seconds of training or ``CHECK_SHARE`` of the budget, whichever is longer (so a plan of
 one to three epochs stretches or shrinks like a long one): the median of measured / predicted seconds
@@ -52,7 +54,7 @@ CHECK_SHARE = 0.05         # ... or this share of the budget, whichever is longe
 
 
 class BudgetKeeper(Callback):
-    order = -20  # before the ParamScheduler reads pct_train
+    order = -20  # its epoch's loader view is in place before the other callbacks' before_epoch
 
     def __init__(self, cfg: RunConfig, epochs: float, plan: Plan | None = None, deadline: float | None = None,
                  plan_path: str | Path | None = None, clock: Callable[[], float] = time.time) -> None:
@@ -102,6 +104,7 @@ class BudgetKeeper(Callback):
     # ------------------------------------------------------------------ the loop
     def before_fit(self, trainer) -> None:
         trainer.n_epochs = whole(self.map.epochs)
+        trainer.set_progress(self.position)
         self._marks, self._ratios, self._fit_batches = [], [], 0
 
     def before_epoch(self, trainer) -> None:
@@ -125,10 +128,10 @@ class BudgetKeeper(Callback):
         if self._full_loader is not None:
             trainer.train_loader, self._full_loader, self._full_n, self._view = self._full_loader, None, 0, None
 
-    def before_batch(self, trainer) -> None:
-        if trainer.training:
-            n = self._full_n or trainer.n_iter
-            trainer.pct_train = self.map.pct(trainer.epoch + trainer.iter / max(1, n))
+    def position(self, trainer) -> float:
+        """The schedule's position at the training batch under way, on the (re-planned) map."""
+        n = self._full_n or trainer.n_iter
+        return self.map.pct(trainer.epoch + trainer.iter / max(1, n))
 
     def after_batch(self, trainer) -> None:
         if not trainer.training:
@@ -169,6 +172,7 @@ class BudgetKeeper(Callback):
 
     def after_fit(self, trainer) -> None:
         self._restore(trainer)
+        trainer.set_progress(None)
         self._write_plan()
 
     def after_epoch(self, trainer) -> None:

@@ -6,10 +6,13 @@ Run folder::
     checkpoints/last.pt   full training state after the last finished epoch (exact resume)
     checkpoints/best.pt   model weights of the best epoch (by cfg.tricks.monitor)
 
-last.pt is written after an epoch when ``CheckpointPacer`` says so (checkpoints then take at most
-``train.checkpoint_share`` of the run), and always after the last epoch, on a stop and on a pause.
-When the best epoch's weights are not in best.pt yet they ride along in last.pt (``best_model``), so
-a crash between the two writes loses nothing.
+While a run trains, ``RunWriter`` (a callback) is the one writer of its log lines, history.csv,
+metrics.json and checkpoints. last.pt is written after an epoch when ``CheckpointPacer`` says so
+(checkpoints then take at most ``train.checkpoint_share`` of the run), and always after the last
+epoch, on a stop and on a pause. When the best epoch's weights are not in best.pt yet they ride along
+in last.pt (``best_model``), so a crash between the two writes loses nothing. The history is kept
+once in last.pt, in the Recorder's state (``saved_history`` reads it, also from older files that had
+a second copy at the top level).
 
 Checkpoints hold only tensors, numbers, strings, lists, tuples and dicts, so they load with
 ``torch.load(weights_only=True)``; RNG states are stored as tensors / plain lists for that reason.
@@ -33,7 +36,9 @@ import torch
 from ..errors import Failure
 from ..runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..config import RunConfig
+from ..runtime.events import CheckpointSaved, LogMessage
 from ..runtime.paths import safe_component
+from .callback import Callback
 from .recorder import HISTORY_FIELDS
 
 CHECKPOINT_VERSION = 1
@@ -134,7 +139,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 # --------------------------------------------------------------------- trainer state
 def capture_state(tr) -> dict:
     """A Trainer's full state after its current epoch: model, optimizer, grad scaler, RNG, callback
-    states (by name), step, batch size and lr scale (after out-of-memory halving), history."""
+    states (by name; the Recorder's holds the history), step, batch size and lr scale (after
+    out-of-memory halving)."""
     return {"epoch": tr.epoch, "next_epoch": tr.epoch + 1, "n_epochs": tr.n_epochs,
             "step": tr.step, "model": tr.model.state_dict(), "opt": tr.opt.state_dict(),
             "scaler": tr.scaler.state_dict(), "rng": get_rng_state(),
@@ -142,11 +148,20 @@ def capture_state(tr) -> dict:
             "batch_size": int(tr.train_loader.batch_size),
             "valid_batch_size": int(getattr(tr.valid_loader, "batch_size", 0) or 0),
             "lr_scale": tr.lr_scale, "lr_mults": [float(m) for m in tr.lr_mults],
-            "metrics": dict(tr.metrics), "history": [dict(r) for r in tr.history]}
+            "metrics": dict(tr.metrics)}
+
+
+def saved_history(state: dict) -> list[dict]:
+    """The history rows a checkpoint state records: the Recorder's (one copy); a last.pt written
+    before the history was kept once also has it at the top level, read when the Recorder's is missing."""
+    recorder = (state.get("callbacks") or {}).get("Recorder") or {}
+    rows = recorder.get("history") if "history" in recorder else state.get("history", [])
+    return [dict(r) for r in rows or [] if isinstance(r, dict)]
 
 
 def apply_state(tr, state: dict) -> None:
-    """Put a state from ``capture_state`` back into a Trainer (RNG excluded)."""
+    """Put a state from ``capture_state`` back into a Trainer (RNG excluded). An older last.pt's
+    top-level copy of the history is not read: the Recorder's state holds the same rows."""
     tr.model.load_state_dict(state["model"])
     tr.opt.load_state_dict(state["opt"])
     if state.get("scaler"):
@@ -309,6 +324,16 @@ class RunFolder:
     def read_metrics(self) -> dict:
         return json.loads(self.metrics.read_text(encoding="utf-8")) if self.metrics.is_file() else {}
 
+    def logged(self, sink):
+        """A sink that appends the text of every LogMessage to log.txt, then passes each event on to
+        ``sink`` (a trainer's log lines go into its run folder this way)."""
+        def forward(event) -> None:
+            if isinstance(event, LogMessage):
+                self.append_log(event.text)
+            if sink is not None:
+                sink(event)
+        return forward
+
     def append_log(self, text: str) -> None:
         """Add a time-stamped line with one append (O_APPEND, one write: a kill leaves whole lines; the
         log is never rewritten, so a long run's log costs the same per line as a short one's)."""
@@ -318,6 +343,78 @@ class RunFolder:
             os.write(fd, line)
         finally:
             os.close(fd)
+
+
+class RunWriter(Callback):
+    """Writes a training run into its folder: after every epoch the run keeps (``after_epoch_kept``)
+    a line in log.txt, last.pt (when ``CheckpointPacer`` says so; always after the last epoch and
+    when the run stops), best.pt for a new best epoch, history.csv, and metrics.json from
+    ``metrics(trainer)`` when given. On a stop or a pause it writes the state at the start of the
+    epoch under way when last.pt is older, so no finished epoch is lost. After a failure it writes
+    nothing: the last good checkpoint stays. (A Trainer given ``run_dir`` adds one; ``run.py`` adds
+    its own, with the metrics.)"""
+    order = 200  # after every callback whose state the checkpoint holds
+
+    def __init__(self, folder: "RunFolder", share: float = 1.0, metrics=None) -> None:
+        self.folder, self.metrics = folder, metrics
+        self.pacer = CheckpointPacer(share)
+        self.saved_epoch = -1            # the epoch whose end last.pt holds
+        self.best_unsaved: dict | None = None   # the best epoch's weights while best.pt is behind
+
+    def before_fit(self, trainer) -> None:
+        self.saved_epoch = int(trainer.start_epoch) - 1   # a resumed run's last.pt holds the epoch before
+
+    def after_epoch_kept(self, trainer) -> None:
+        r = trainer.history[-1] if trainer.history else {}
+        nan = float("nan")
+        self.folder.append_log(
+            f"epoch {trainer.epoch + 1}/{trainer.n_epochs}: train_loss {r.get('train_loss', nan):.4f} "
+            f"valid_loss {r.get('valid_loss', nan):.4f} accuracy {r.get('accuracy', nan):.4f} "
+            f"({r.get('seconds', 0.0):.1f} s){' best' if trainer.is_best else ''}")
+        final = (trainer.epoch >= trainer.n_epochs - 1 or bool(trainer.stop_reason)
+                 or trainer.control.stop_requested)
+        best = ({"epoch": trainer.epoch, "model": trainer.model.state_dict(), "metrics": dict(trainer.metrics)}
+                if trainer.is_best else None)
+        if self.pacer.due(final):
+            self._write(trainer, trainer.state(), best)
+        elif best is not None:
+            self.best_unsaved = cpu_copy(best)
+        self.folder.write_history(trainer.history)
+        if self.metrics is not None:
+            self.folder.write_metrics(self.metrics(trainer))
+
+    def before_pause(self, trainer) -> None:
+        self._write_epoch_start(trainer)   # a paused run is resumable from its latest finished epoch
+
+    def after_cancel_fit(self, trainer) -> None:
+        if trainer.stop_reason == "cancelled":
+            self._write_epoch_start(trainer)   # keep every finished epoch for resume
+
+    def _write_epoch_start(self, trainer) -> None:
+        """Write the state at the start of the epoch under way (the end of the previous one) when
+        last.pt is older: after a stop or during a pause, nothing a finished epoch did is lost."""
+        snap = trainer.epoch_start_state
+        if snap is None or int(snap["next_epoch"]) - 1 <= self.saved_epoch:
+            return
+        done = int(snap["next_epoch"])
+        self._write(trainer, {**snap, "epoch": done - 1, "next_epoch": done})
+
+    def _write(self, trainer, state: dict, best: dict | None = None) -> None:
+        """last.pt, then best.pt when the best epoch is newer than it. last.pt first: a crash between
+        the two leaves a last.pt that holds the weights of its recorded best (its own model, or
+        ``best_model``), and resume re-saves best.pt from it (run.repair_best)."""
+        t0 = time.perf_counter()
+        best = best or self.best_unsaved
+        if best is not None and best["epoch"] != state["epoch"]:
+            state = {**state, "best_model": best}
+        save_checkpoint(self.folder.last, state)
+        if best is not None:
+            save_checkpoint(self.folder.best, best)
+        self.best_unsaved, self.saved_epoch = None, int(state["epoch"])
+        took = time.perf_counter() - t0
+        self.pacer.wrote(took)
+        trainer.checkpoint_seconds += took
+        trainer.sink(CheckpointSaved(str(self.folder.last), int(state["epoch"])))
 
 
 def _finite(obj: Any) -> Any:

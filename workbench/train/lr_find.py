@@ -408,8 +408,9 @@ def _range_test_callbacks(callbacks: list) -> list:
 def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,
                 best: str | None = None, unfrozen: bool = False, extra_callbacks: tuple = ()) -> LRFindResult:
     """Run the range test with ``trainer.fit(1)`` over a cycling view of the training loader (same
-    model, loss, precision, batch augmentation and batch tricks as training), then restore weights,
-    optimizer and everything else it touched, also when stopped (raises ``Cancelled``) or failing.
+    model, loss, precision, batch augmentation and batch tricks as training), lent to the trainer
+    with ``trainer.borrowed(..., leave_no_trace=True)``: weights, optimizer, callbacks, loaders, sink
+    and everything else it touched are put back, also when stopped (raises ``Cancelled``) or failing.
     Sends ``LRFindStep`` events to ``sink`` (at most ~20 per second, finite losses only).
 
     Being a one-epoch fit, it sees what the first training epoch sees, except that progressive
@@ -417,21 +418,16 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
     ``unfrozen`` tests the phase after unfreezing instead (whole model, discriminative rates; the rate
     found is the head's). ``extra_callbacks`` join it (the CPU thread count that follows the free cores)."""
     finder = LRFinder(cfg_lr, sink, control)
-    snap = trainer.snapshot()
-    try:
-        cbs = _range_test_callbacks(list(trainer.callbacks))
+    cbs = _range_test_callbacks(list(trainer.callbacks))
+    freezers = [cb for cb in cbs if isinstance(cb, FreezeUnfreeze)] if unfrozen else []
+    cbs = [cb for cb in cbs if cb not in freezers]
+    with trainer.borrowed(callbacks=[*cbs, finder, *extra_callbacks], sink=_quiet_sink(sink),
+                          train_loader=CyclingLoader(trainer.train_loader, cfg_lr.num_it), leave_no_trace=True):
         if unfrozen:
-            ft = [cb for cb in cbs if isinstance(cb, FreezeUnfreeze)]
-            cbs = [cb for cb in cbs if cb not in ft]
             unfreeze(trainer.model)
-            if ft:
-                trainer.lr_mults = ft[0].mults(len(trainer.layer_groups), False)
-        trainer.callbacks = sorted(cbs + [finder, *extra_callbacks], key=lambda cb: cb.order)
-        trainer.sink = _quiet_sink(sink)
-        trainer.train_loader = CyclingLoader(trainer.train_loader, cfg_lr.num_it)
+            if freezers:
+                trainer.lr_mults = freezers[0].mults(len(trainer.layer_groups), False)
         trainer.fit(1)
-    finally:
-        trainer.restore(snap)
     if finder.cancelled or (control is not None and control.stop_requested):
         raise Cancelled("LR finder stopped by the user")
     if not finder.lrs:

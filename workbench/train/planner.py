@@ -36,7 +36,9 @@ from ..runtime.device import pick_device
 from .callback import Callback
 from .cpu_threads import ProcStatMeter, free_cores, threads_for
 from .checkpoint import RunFolder, amortized_save_s, load_checkpoint, save_checkpoint
-from .tricks.progressive import default_start_size, size_schedule
+from .tricks.early_stop import EarlyStopping
+from .tricks.freeze import FreezeUnfreeze
+from .tricks.progressive import ProgressiveResize, default_start_size, size_schedule
 
 PLAN_FILE = RunFolder.PLAN
 END_S = 0.5          # after the last epoch, besides reloading the best weights: metrics, process exit
@@ -468,7 +470,7 @@ def _time_checkpoints(tr, folder: RunFolder) -> tuple[float, float]:
 
 # the tricks the probe leaves out: they would fix the image size or freeze layers (faster steps than
 # most of the run; a fine-tune's frozen phase is timed on its own), or stop it
-_LEFT_OUT = ("ProgressiveResize", "FreezeUnfreeze", "EarlyStopping")
+_LEFT_OUT = (ProgressiveResize, FreezeUnfreeze, EarlyStopping)
 
 
 def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 0.0,
@@ -480,7 +482,8 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
     ``cpu_threads.ProcStatMeter``) measures the cores other programs use: while the trainer is built
     (with ``train.threads = 0`` the probe trains on the threads ``cpu_threads`` would choose, as the run
     will) and during the timed steps; the step and validation times are scaled to the cores the probe
-    lacked (``Measured.cpu_scale``)."""
+    lacked (``Measured.cpu_scale``). Each timed fit runs in ``trainer.borrowed`` (its own callbacks and
+    loader views), so the trainer's callbacks and loaders are as they were afterwards."""
     t0 = time.perf_counter()
     if meter is None and pick_device(cfg.train.device).type == "cpu":
         meter = ProcStatMeter()
@@ -489,10 +492,8 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
     train, valid = tr.train_loader, tr.valid_loader
     bs0, size0 = int(train.batch_size), int(train.image_size)
     steps_per_epoch, n_valid_batches = len(train), len(valid)
-    left_out = [c for c in tr.callbacks if c.name in _LEFT_OUT]
-    for cb in left_out:
-        tr.remove_callback(cb)
-    freezer = next((c for c in left_out if c.name == "FreezeUnfreeze"), None)
+    kept = [c for c in tr.callbacks if not isinstance(c, _LEFT_OUT)]
+    freezer = next((c for c in tr.callbacks if isinstance(c, FreezeUnfreeze)), None)
     run_threads = int(torch.get_num_threads())
     if before is not None and cfg.train.threads == 0:
         # the run adapts its threads to the cores other programs leave free (cpu_threads): so does the
@@ -517,15 +518,11 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
             final = size == cfg.data.image_size and not frozen
             nv = min(PROBE_VALID_BATCHES, n_valid_batches) if final else 1
             timer = _Timer(view, max_s, meter)
-            tr.add_callback(timer)
             if frozen:
                 freezer.epoch = 0
-                tr.add_callback(freezer)
-            tr.train_loader, tr.valid_loader = view, StepsView(valid, nv)
-            tr.fit(1)
-            tr.remove_callback(timer)
-            if frozen:
-                tr.remove_callback(freezer)
+            with tr.borrowed(callbacks=[*kept, timer, *([freezer] if frozen else [])], train_loader=view,
+                             valid_loader=StepsView(valid, nv)):
+                tr.fit(1)
             (frozen_s if frozen else step_s)[size] = timer.step_s()
             if len(timer.samples) == 2:
                 pairs.append(tuple(timer.samples))
@@ -536,8 +533,7 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
     finally:
         probe_threads = int(torch.get_num_threads())
         torch.set_num_threads(run_threads)
-        train.batch_size, train.image_size = bs0, size0
-        tr.train_loader, tr.valid_loader = train, valid
+        train.batch_size, train.image_size = bs0, size0   # the loaders are the run's: as they were
         del tr
         gc.collect()
         if torch.cuda.is_available():

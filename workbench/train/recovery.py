@@ -1,5 +1,5 @@
 """Recovery of run folders after a kill, shared by ``train`` and ``resume``: history.csv rebuilt from
-last.pt's own history, the numbers of a last.pt range-checked before they are trusted, and the
+the history last.pt records, the numbers of a last.pt range-checked before they are trusted, and the
 folders a run killed before its config.toml leaves behind (taken over or removed)."""
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from typing import Any
 
 from ..config import field_meta
 from ..runtime.locks import RUN_LOCK, is_busy
-from .checkpoint import RunFolder
+from .checkpoint import RunFolder, saved_history
 from .preflight import SetupError
 
 
 def repair_history(folder: RunFolder, state: dict) -> str:
     """Make history.csv list exactly the epochs last.pt records. history.csv is written after last.pt,
     so a kill between the two loses the last row (and a paced last.pt may be older than history.csv,
-    whose later rows are then trained again); last.pt's own history is the truth on resume.
-    Returns what was done ('' when history.csv was right)."""
-    rows = [dict(r) for r in state.get("history", []) if isinstance(r, dict)]
+    whose later rows are then trained again); the history last.pt records (``saved_history``) is the
+    truth on resume. Returns what was done ('' when history.csv was right)."""
+    rows = saved_history(state)
     try:
         have = [int(r.get("epoch", -1)) for r in folder.read_history()]
     except (OSError, ValueError, TypeError):

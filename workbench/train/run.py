@@ -1,9 +1,10 @@
 """Build everything from a RunConfig and run it: ``train`` a new run, ``resume`` a stopped one.
 
 Both open the dataset, build the loaders, the model, the trick callbacks and the Trainer, write the
-run folder (config.toml, classes.json, history.csv, metrics.json, log.txt, checkpoints/), send
-FitStarted / FitFinished, and never raise for a training failure: the run is marked "failed" with
-the message, a FitFinished(status="failed", traceback=...) is sent and the last checkpoint stays.
+run folder (config.toml, classes.json and plan.json here; while training a ``checkpoint.RunWriter``
+writes log.txt, history.csv, metrics.json and checkpoints/), send FitStarted / FitFinished, and
+never raise for a training failure: the run is marked "failed" with the message, a
+FitFinished(status="failed", traceback=...) is sent and the last checkpoint stays.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ from . import distributed
 from .budget import BudgetKeeper, resumed_keeper
 from .callback import Callback
 from .cpu_threads import AdaptiveThreads
-from .checkpoint import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
+from .checkpoint import (CheckpointError, RunFolder, RunWriter, load_checkpoint, new_run_dir, save_checkpoint,
+                         saved_history)
 from .planner import PLAN_FILE, Measured, Plan, make_plan, probe, whole
 from .preflight import SetupError, preflight
 from .recovery import check_state_numbers, killed_before_start, number_in, remove_killed_starts, repair_history
@@ -69,7 +71,7 @@ def _open(cfg: RunConfig, device: torch.device, sink, control, rank: int = 0, wo
 
 
 def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunControl | None = None,
-                  device: torch.device | None = None, precision: str | None = None, run_dir=None,
+                  device: torch.device | None = None, precision: str | None = None,
                   callbacks: list[Callback] | None = None, load_weights: bool = True) -> Trainer:
     """A ready Trainer (model, loaders, tricks, loss) for a Dataset or a DataBundle (LR finder, GUI).
     The loss is made here, once (``tricks.make_loss``: label smoothing, class weights); no callback
@@ -90,7 +92,7 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
     fit = load_model_weights(model, start_from, cfg.model.arch, cfg.model.allow_partial_weights) if start_from else None
     cbs = build_callbacks(cfg, n_classes)
     trainer = Trainer(model, bundle.train, bundle.valid, cfg, callbacks=[*cbs, *(callbacks or [])],
-                      sink=sink, control=control, device=device, precision=precision, run_dir=run_dir,
+                      sink=sink, control=control, device=device, precision=precision,
                       loss_func=make_loss(cfg, counts))
     if fit is not None and fit.left_random:  # allowed by model.allow_partial_weights: the log names them all
         trainer.log(f"model.allow_partial_weights: {len(fit.left_random)} of {fit.n_body} body tensors do not fit "
@@ -305,10 +307,12 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
                                f"({folder.classes} lists {folder.read_classes()}, the folder has {classes})")
         cfg, keeper = _budget(cfg, folder, bundle, sink, control, device, precision, started, resume_state,
                               dinfo.world_size)
-        trainer = build_trainer(cfg, bundle, sink, control, device, precision,
-                                run_dir=folder.path if dinfo.is_main else None,  # DDP: only rank 0 writes
-                                callbacks=[*distributed.callbacks(), *([keeper] if keeper else []),
-                                           *adaptive_threads(cfg, device, dinfo.world_size)],
+        # the run folder's one writer while training (DDP: rank 0 only); log lines go into log.txt
+        writers = [RunWriter(folder, cfg.train.checkpoint_share, metrics=lambda tr: _final_metrics(
+            tr, "running", base, prior_wall + time.perf_counter() - t0))] if dinfo.is_main else []
+        trainer = build_trainer(cfg, bundle, folder.logged(sink) if dinfo.is_main else sink, control, device,
+                                precision, callbacks=[*distributed.callbacks(), *([keeper] if keeper else []),
+                                                      *adaptive_threads(cfg, device, dinfo.world_size), *writers],
                                 load_weights=resume_state is None)
         start = trainer.load_state(resume_state) if resume_state else 0
         fingerprint = valid_fingerprint(bundle.valid_items)
@@ -326,8 +330,6 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
         if keeper is not None and keeper.plan is not None:
             base.update({"budget_seconds": keeper.plan.budget_s,
                          "planned_seconds": round(keeper.plan.predicted_s, 3)})
-        trainer.on_epoch_saved = lambda tr: folder.write_metrics(
-            _final_metrics(tr, "running", base, prior_wall + time.perf_counter() - t0))
         folder.write_metrics(_final_metrics(trainer, "running", base, prior_wall))
         # a resumed time-budget run may have re-planned its epochs: the checkpoint knows how many
         n_epochs = int(resume_state.get("n_epochs", cfg.train.epochs)) if resume_state else cfg.train.epochs
@@ -487,7 +489,7 @@ def _resume_locked(cfg: RunConfig, folder: RunFolder, sink, control) -> RunResul
         if prior.get("status") not in ("completed", "early_stopped") or repaired:
             status = prior.get("status") if prior.get("status") in ("completed", "early_stopped") else "completed"
             base = {k: prior[k] for k in prior if k not in ("message",)}
-            prior = {**_metrics(state.get("history", []), recorded_best(state), cfg.tricks.keep_best, status,
+            prior = {**_metrics(saved_history(state), recorded_best(state), cfg.tricks.keep_best, status,
                                 base, float(prior.get("wall_seconds") or 0.0), n_epochs,
                                 int(state.get("batch_size", cfg.data.batch_size)), cfg.tricks.monitor),
                      "finished": prior.get("finished") or _now()}

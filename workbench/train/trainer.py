@@ -1,4 +1,22 @@
-"""Trainer: the training loop with callbacks (contract in workbench/train/callback.py).
+"""Trainer: the training loop with callbacks (hooks and the attributes they may use: train/callback.py).
+
+The public surface (everything else, with a leading underscore, is the loop's own; a test keeps other
+modules off it):
+
+- ``Trainer(model, train_loader, valid_loader, cfg, callbacks=, sink=, control=, device=, precision=,
+  run_dir=, loss_func=)``; ``run_dir`` adds a ``checkpoint.RunWriter`` (log.txt, history.csv,
+  checkpoints) and sends the log lines into that folder.
+- ``fit(n_epochs, start_epoch)`` -> "completed" | "cancelled" | "early_stopped" (raises on a failure).
+- ``state()`` / ``load_state(state)`` / ``resume_from(path)``: exact resume from a checkpoint.
+- ``undo_point()`` / ``undo(point)``: the whole in-memory state, put back exactly (a detour).
+- ``add_callback(cb)`` / ``remove_callback(cb)`` (a misspelt hook raises when attached).
+- ``borrowed(callbacks=, train_loader=, valid_loader=, sink=, leave_no_trace=)``: a block that runs
+  with a temporary callback list, loaders or sink, all put back on exit, also on an exception (the LR
+  finder, the planner's probe).
+- ``set_forward(fn)`` / ``forward_module``: a wrapper of the forward pass (DDP).
+- ``set_progress(fn)``: the schedule position ``pct_train`` from ``fn(trainer)`` (the time budget).
+- ``log(text, level)``; ``history`` (the Recorder's rows); attributes callbacks read or change, such
+  as a loader lent for one epoch or ``n_epochs`` re-planned, are listed in train/callback.py.
 
 Semantics worth knowing:
 - ``lr_mults`` has one entry per LAYER group; optimizer param groups carry ``"layer_group"``
@@ -8,6 +26,8 @@ Semantics worth knowing:
   ``after_batch`` / ``after_epoch``; ``CancelFit`` runs ``after_cancel_fit`` then ``after_fit``.
   A failure (NaN loss, any error) also runs ``after_cancel_fit`` and ``after_fit`` before re-raising,
   so tricks restore their state.
+- The trainer writes no file: ``after_epoch_kept`` (after the after_epoch hooks of every epoch the run
+  keeps), ``before_pause`` and ``after_cancel_fit`` are where ``RunWriter`` saves.
 - With gradient accumulation, ``before_step`` / ``after_step`` run only on batches that step.
 - Validation runs no batch hooks; ``trainer.metrics`` = valid_loss, accuracy (+ top5 with >= 5 classes).
 """
@@ -15,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from typing import Callable, Iterable
 
 import torch
@@ -25,11 +44,11 @@ from ..errors import Failure
 from ..config import RunConfig
 from ..runtime.control import Cancelled, RunControl
 from ..runtime.device import autocast
-from ..runtime.events import CheckpointSaved, LogMessage, Paused, Resumed, null_sink
+from ..runtime.events import LogMessage, Paused, Resumed, null_sink
 from ..models.build import layer_groups as make_layer_groups
 from .callback import CancelBatch, CancelEpoch, CancelFit, Callback, check_hooks
-from .checkpoint import (CheckpointPacer, RunFolder, TrainerSnapshot, apply_state, capture_state, cpu_copy, load_checkpoint,
-                         save_checkpoint, set_rng_state)
+from .checkpoint import (RunFolder, RunWriter, TrainerSnapshot, apply_state, capture_state, cpu_copy, load_checkpoint,
+                         set_rng_state)
 from .optim import make_optimizer
 from .recorder import Recorder
 from .schedules import ParamScheduler
@@ -72,7 +91,6 @@ class Trainer:
         self._own_forward = torch.compile(self.model) if cfg.train.compile else self.model
         self._forward = self._own_forward
         self.train_loader, self.valid_loader = train_loader, valid_loader
-        self.sink = sink or null_sink
         self.control = control or RunControl()
         self.loss_func = loss_func or nn.CrossEntropyLoss()
         self.layer_groups = make_layer_groups(self.model)
@@ -81,9 +99,12 @@ class Trainer:
         self.lr_mults = [1.0] * len(self.layer_groups)
         self.lr_scale = 1.0
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
-        self.folder = RunFolder(run_dir).create() if run_dir else None
-        self.run_dir = self.folder.path if self.folder else None
         cbs = list(callbacks)
+        if run_dir:
+            folder = RunFolder(run_dir).create()
+            cbs.append(RunWriter(folder, tc.checkpoint_share))
+            sink = folder.logged(sink)
+        self.sink = sink or null_sink
         for cb in cbs:
             check_hooks(cb)
         if not any(isinstance(c, ParamScheduler) for c in cbs):
@@ -92,10 +113,10 @@ class Trainer:
         if self.recorder not in cbs:
             cbs.append(self.recorder)
         self.callbacks = sorted(cbs, key=lambda c: c.order)
-        self.on_epoch_saved: Callable[["Trainer"], None] | None = None
-        self.epoch = self.iter = self.step = 0
+        self.epoch = self.iter = self.step = self.start_epoch = 0
         self.n_epochs, self.n_iter = tc.epochs, 0
         self.pct_train = 0.0
+        self._progress: Callable[["Trainer"], float] | None = None
         self.training = False
         self.metrics: dict = {}
         self.stop_reason = ""
@@ -104,20 +125,23 @@ class Trainer:
         self.last_loss = float("nan")
         self.sched_lr, self.sched_mom = tc.lr, tc.moms[0]
         self._pending_rng: dict | None = None
-        self.pacer = CheckpointPacer(tc.checkpoint_share)
-        self.checkpoint_seconds = 0.0        # time spent writing checkpoints in this fit
-        self._saved_epoch = -1               # the epoch whose end last.pt holds
+        self.checkpoint_seconds = 0.0        # time writers spent on checkpoints (RunWriter adds its own)
         self._epoch_start: dict | None = None  # the state at the start of this epoch (CPU copy)
-        self._best_unsaved: dict | None = None  # the best epoch's weights while best.pt is behind
 
     # ------------------------------------------------------------------ helpers
     @property
     def history(self) -> list[dict]:
         return self.recorder.history
 
+    @property
+    def epoch_start_state(self) -> dict | None:
+        """The state at the start of the epoch under way (a CPU copy of ``state()`` after the previous
+        epoch, RNG included): what an out-of-memory retry goes back to, and what a writer saves on a
+        stop or a pause. None before the first epoch."""
+        return self._epoch_start
+
     def log(self, text: str, level: str = "info") -> None:
-        if self.folder:
-            self.folder.append_log(text)
+        """Send a LogMessage (a run folder's sink, ``RunFolder.logged``, writes it to log.txt)."""
         self.sink(LogMessage(text, level))
 
     def __call__(self, hook: str) -> None:
@@ -134,12 +158,45 @@ class Trainer:
         """Let a callback wrap the forward pass (DDP); None puts the trainer's own back."""
         self._forward = fn if fn is not None else self._own_forward
 
+    def set_progress(self, fn: Callable[["Trainer"], float] | None = None) -> None:
+        """Let a callback place the schedule: before each training batch ``pct_train = fn(trainer)``
+        (the time budget's re-planned curve); None puts back the trainer's own, the progress through
+        the fit (epoch + batch over n_epochs)."""
+        self._progress = fn
+
     def add_callback(self, cb: Callback) -> None:
         check_hooks(cb)
         self.callbacks = sorted([*self.callbacks, cb], key=lambda c: c.order)
 
     def remove_callback(self, cb: Callback) -> None:
         self.callbacks = [c for c in self.callbacks if c is not cb]
+
+    @contextlib.contextmanager
+    def borrowed(self, callbacks: Iterable[Callback] | None = None, train_loader=None, valid_loader=None,
+                 sink: Callable | None = None, leave_no_trace: bool = False):
+        """Run a block with a temporary callback list (instead of the trainer's own, checked like
+        ``add_callback``), training / validation loader or event sink; on exit, also on an exception,
+        each is put back as it was. ``leave_no_trace`` also puts back everything a fit changes
+        (``undo_point``: weights, optimizer, counters, callbacks' state, RNG). None keeps the trainer's."""
+        point = self.undo_point() if leave_no_trace else None
+        kept = (list(self.callbacks), self.train_loader, self.valid_loader, self.sink)
+        try:
+            if callbacks is not None:
+                cbs = list(callbacks)
+                for cb in cbs:
+                    check_hooks(cb)
+                self.callbacks = sorted(cbs, key=lambda c: c.order)
+            if train_loader is not None:
+                self.train_loader = train_loader
+            if valid_loader is not None:
+                self.valid_loader = valid_loader
+            if sink is not None:
+                self.sink = sink
+            yield self
+        finally:
+            if point is not None:
+                self.undo(point)
+            self.callbacks, self.train_loader, self.valid_loader, self.sink = kept
 
     def _autocast(self):
         return autocast(self.device, self.precision)
@@ -158,9 +215,8 @@ class Trainer:
             self.control.check(on_pause=self._on_pause, on_resume=self._on_resume)
 
     def _on_pause(self) -> None:
-        self("before_pause")      # the time budget stops counting here
-        self.sink(Paused())
-        self._save_epoch_start()  # a paused run is resumable from its latest finished epoch
+        self("before_pause")  # the time budget stops counting; a writer saves the latest finished epoch
+        self.sink(Paused())   # so a run shown as paused can be resumed from disk
 
     def _on_resume(self) -> None:
         self("after_pause")
@@ -173,6 +229,7 @@ class Trainer:
         Raises TrainingError (NaN loss) or the original exception on failure, with stop_reason "failed".
         """
         self.n_epochs = n_epochs or self.cfg.train.epochs
+        self.start_epoch = start_epoch
         self.stop_reason = ""
         try:
             self("before_fit")
@@ -188,9 +245,7 @@ class Trainer:
                     self._check_control()  # a stop during validation: the epoch is kept, then stop
         except CancelFit:
             self.stop_reason = self.stop_reason or "cancelled"
-            if self.stop_reason == "cancelled":
-                self._save_epoch_start()  # keep every finished epoch for resume
-            self("after_cancel_fit")
+            self("after_cancel_fit")   # on a stop, a writer saves every finished epoch for resume
         except BaseException:
             self.stop_reason = "failed"
             try:
@@ -214,12 +269,12 @@ class Trainer:
             self("after_epoch")
         finally:
             if complete and self.stop_reason not in ("failed", "cancelled"):
-                self._save_epoch()
+                self("after_epoch_kept")  # also when an after_epoch hook ended the fit (early stopping)
 
     # ------------------------------------------------------------------ training
     def _train_with_retry(self) -> None:
         while True:
-            snap = self._epoch_start = self._snapshot()
+            start = self._epoch_start = self._epoch_start_copy()
             try:
                 self._train_epoch()
                 return
@@ -229,7 +284,7 @@ class Trainer:
                 bs = int(self.train_loader.batch_size)
                 if bs <= 1:
                     raise TrainingError(f"out of memory at epoch {self.epoch + 1} even with batch size 1") from e
-                self._restore(snap)
+                self._retry_from(start)
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 self.train_loader.batch_size = bs // 2
@@ -248,7 +303,8 @@ class Trainer:
         with _closing(iter(self.train_loader)) as it:
             for i, (xb, yb) in enumerate(it):
                 self.iter = i
-                self.pct_train = (self.epoch * self.n_iter + i) / max(1, self.n_epochs * self.n_iter)
+                self.pct_train = (self._progress(self) if self._progress is not None else
+                                  (self.epoch * self.n_iter + i) / max(1, self.n_epochs * self.n_iter))
                 self._check_control()
                 self.xb, self.yb = xb, yb
                 self._do_batch()
@@ -336,74 +392,29 @@ class Trainer:
         """Restore a state from ``state()`` / a checkpoint; returns the epoch to start from.
         The RNG state is applied when ``fit`` starts (after before_fit)."""
         apply_state(self, state)
-        if restore_rng:  # a checkpoint (not the out-of-memory rollback): last.pt holds this epoch
+        if restore_rng:  # a checkpoint (not the out-of-memory rollback)
             self._pending_rng = state["rng"]
-            self._saved_epoch = int(state["next_epoch"]) - 1
         return int(state["next_epoch"])
 
-    def snapshot(self) -> TrainerSnapshot:
-        """This trainer's whole in-memory state; ``restore(snap)`` puts it back exactly (LR finder)."""
+    def undo_point(self) -> TrainerSnapshot:
+        """This trainer's whole in-memory state; ``undo(point)`` puts it back exactly, so a detour
+        (the LR range test) leaves no trace."""
         return TrainerSnapshot(self)
 
-    def restore(self, snap: TrainerSnapshot) -> None:
-        snap.restore()
+    def undo(self, point: TrainerSnapshot) -> None:
+        point.restore()
 
     def resume_from(self, path) -> int:
         """Load checkpoint ``path``; returns the epoch ``fit`` should start from."""
         return self.load_state(load_checkpoint(path, map_location=self.device))
 
-    def _snapshot(self) -> dict:
+    def _epoch_start_copy(self) -> dict:
+        """``state()`` now, at the start of epoch ``self.epoch``, copied to the CPU."""
         st = self.state()
         st["epoch"] = st["next_epoch"] = self.epoch
-        st.pop("history")
         return cpu_copy(st)
 
-    def _restore(self, snap: dict) -> None:
-        self.load_state(snap, restore_rng=False)
-        set_rng_state(snap["rng"])
-
-    def _save_epoch(self) -> None:
-        if not self.folder:
-            return
-        r = self.history[-1] if self.history else {}
-        self.folder.append_log(
-            f"epoch {self.epoch + 1}/{self.n_epochs}: train_loss {r.get('train_loss', float('nan')):.4f} "
-            f"valid_loss {r.get('valid_loss', float('nan')):.4f} accuracy {r.get('accuracy', float('nan')):.4f} "
-            f"({r.get('seconds', 0.0):.1f} s){' best' if self.is_best else ''}")
-        final = self.epoch >= self.n_epochs - 1 or bool(self.stop_reason) or self.control.stop_requested
-        best = ({"epoch": self.epoch, "model": self.model.state_dict(), "metrics": dict(self.metrics)}
-                if self.is_best else None)
-        if self.pacer.due(final):
-            self._write_checkpoints(self.state(), best)
-        elif best is not None:
-            self._best_unsaved = cpu_copy(best)
-        self.folder.write_history(self.history)
-        if self.on_epoch_saved:
-            self.on_epoch_saved(self)
-
-    def _write_checkpoints(self, state: dict, best: dict | None = None) -> None:
-        """last.pt, then best.pt when the best epoch is newer than it. last.pt first: a crash between
-        the two leaves a last.pt that holds the weights of its recorded best (its own model, or
-        ``best_model``), and resume re-saves best.pt from it (run.repair_best)."""
-        t0 = time.perf_counter()
-        best = best or self._best_unsaved
-        if best is not None and best["epoch"] != state["epoch"]:
-            state = {**state, "best_model": best}
-        save_checkpoint(self.folder.last, state)
-        if best is not None:
-            save_checkpoint(self.folder.best, best)
-        self._best_unsaved, self._saved_epoch = None, int(state["epoch"])
-        took = time.perf_counter() - t0
-        self.pacer.wrote(took)
-        self.checkpoint_seconds += took
-        self.sink(CheckpointSaved(str(self.folder.last), int(state["epoch"])))
-
-    def _save_epoch_start(self) -> None:
-        """Write the state at the start of this epoch (the end of the previous one) when last.pt is
-        older: after a stop or during a pause, nothing a finished epoch did is lost."""
-        snap = self._epoch_start
-        if not self.folder or snap is None or snap["next_epoch"] - 1 <= self._saved_epoch:
-            return
-        done = int(snap["next_epoch"])
-        state = {**snap, "epoch": done - 1, "next_epoch": done, "history": [dict(r) for r in self.history[:done]]}
-        self._write_checkpoints(state)
+    def _retry_from(self, start: dict) -> None:
+        """Go back to the start of the epoch (out-of-memory retry), RNG included."""
+        self.load_state(start, restore_rng=False)
+        set_rng_state(start["rng"])

@@ -9,8 +9,9 @@ from ..callback import CancelFit, Callback
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs in a row.
 
-    Sets ``trainer.stop_reason = "early_stopped"`` and raises ``CancelFit`` from ``after_epoch``.
-    Runs after the other epoch-end callbacks (high ``order``) so checkpoints of the epoch are written.
+    Sets ``trainer.stop_reason = "early_stopped"`` and raises ``CancelFit`` from ``after_epoch``, after
+    the other epoch-end callbacks (high ``order``). The epoch it stops after is still kept: its
+    checkpoint is written in ``after_epoch_kept``, which runs after every ``after_epoch`` hook.
     """
     order = 90
 
