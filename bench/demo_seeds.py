@@ -26,7 +26,7 @@ from workbench.recipe.presets import DEMO_OVERRIDES  # noqa: E402
 
 
 def train(data: str, out: Path, sets: dict) -> dict:
-    from workbench.train.checkpoint import RunFolder
+    from workbench.run.folder import RunFolder
     cmd = [sys.executable, "-m", "workbench", "train", data, "--out", str(out)]
     for k, v in sets.items():
         cmd += ["--set", f"{k}={v}"]

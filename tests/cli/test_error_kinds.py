@@ -9,7 +9,7 @@ from workbench.cli import main
 from workbench.data.scan import DatasetError
 from workbench.errors import BadInput, Failure
 from workbench.inference.export import ExportError, ExportFailed
-from workbench.train.checkpoint import CheckpointError
+from workbench.run.folder import CheckpointError
 from workbench.train.trainer import TrainingError
 from workbench.models.weights import WeightsError
 

@@ -162,7 +162,7 @@ def test_calibration_is_per_checkpoint(run_dir, tmp_path):
     import torch
     from workbench.analysis.calibration import calibrate, calibration_file
     from workbench.analysis.interpret import interpret_run
-    from workbench.train.checkpoint import load_checkpoint, save_checkpoint
+    from workbench.run.folder import load_checkpoint, save_checkpoint
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     last = run / "checkpoints" / "last.pt"

@@ -13,7 +13,8 @@ import workbench.train.run as run_mod
 from synth import make_shapes_dataset
 from test_trainer import TinyNet
 from workbench.config import RunConfig
-from workbench.train.checkpoint import RunFolder, load_checkpoint, saved_history
+from workbench.train.checkpoint import saved_history
+from workbench.run.folder import RunFolder, load_checkpoint
 from workbench.train.run import recorded_best, resume, train
 
 

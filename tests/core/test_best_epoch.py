@@ -13,7 +13,7 @@ from synth import make_shapes_dataset
 from test_best_consistency import _cfg, tiny_model  # noqa: F401
 from workbench.config import RunConfig
 from workbench.train.callback import Callback
-from workbench.train.checkpoint import RunFolder, load_checkpoint
+from workbench.run.folder import RunFolder, load_checkpoint
 from workbench.train.recorder import Recorder
 from workbench.train.run import reported_line, resume, train
 

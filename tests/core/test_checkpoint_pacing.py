@@ -13,7 +13,8 @@ import workbench.runtime.atomic as atomic
 from workbench.runtime.control import RunControl
 from workbench.runtime.events import CheckpointSaved
 from workbench.train.callback import Callback
-from workbench.train.checkpoint import CheckpointPacer, RunFolder, amortized_save_s, load_checkpoint, saved_history
+from workbench.train.checkpoint import CheckpointPacer, amortized_save_s, saved_history
+from workbench.run.folder import RunFolder, load_checkpoint
 from workbench.train.run import recorded_best, resume, train
 
 

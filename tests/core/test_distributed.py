@@ -256,7 +256,7 @@ def _workbench_torchrun(args: list[str], log: Path, **kw) -> subprocess.Popen:
 
 def test_torchrun_train_writes_one_run_folder_and_resumes_after_kill(shapes_dir, tmp_path):
     import time
-    from workbench.train.checkpoint import RunFolder
+    from workbench.run.folder import RunFolder
     from workbench.train.torchrun_job import kill_tree
     runs, out = tmp_path / "runs", tmp_path / "runs" / "ddp"
     recipe = ["--set", "train.epochs=3", "--set", "data.image_size=32", "--set", "data.batch_size=12",

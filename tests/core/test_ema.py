@@ -8,7 +8,7 @@ import torch
 from test_trainer import TinyNet, random_loaders, tiny_cfg
 from workbench.runtime.control import RunControl
 from workbench.train.callback import Callback
-from workbench.train.checkpoint import load_checkpoint
+from workbench.run.folder import load_checkpoint
 from workbench.train.trainer import Trainer
 from workbench.train.tricks import WeightAverage, auto_decay, build_callbacks
 

@@ -11,7 +11,7 @@ import torch
 from synth import make_shapes_dataset
 from test_best_consistency import _cfg, tiny_model  # noqa: F401 - the fixture
 from workbench.cli import main
-from workbench.train.checkpoint import RunFolder, load_checkpoint, save_checkpoint
+from workbench.run.folder import RunFolder, load_checkpoint, save_checkpoint
 from workbench.train.run import train
 
 

@@ -77,7 +77,7 @@ def test_disk_full_before_the_first_checkpoint_promises_no_resume(tmp_path, monk
 
     from workbench.runtime import atomic
     from workbench.runtime.atomic import DiskFullError
-    from workbench.train.checkpoint import save_checkpoint
+    from workbench.run.folder import save_checkpoint
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(atomic.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 100, 100))
     with pytest.raises(DiskFullError) as err:

@@ -127,7 +127,7 @@ def test_full_disk_keeps_the_last_checkpoint_and_says_what_is_needed(tmp_path, m
 
     from workbench.runtime import atomic
     from workbench.runtime.atomic import DiskFullError
-    from workbench.train.checkpoint import load_checkpoint, save_checkpoint
+    from workbench.run.folder import load_checkpoint, save_checkpoint
     path = tmp_path / "checkpoints" / "last.pt"
     save_checkpoint(path, {"epoch": 1, "w": torch.ones(1000)})
     usage = collections.namedtuple("usage", "total used free")
@@ -145,7 +145,8 @@ def test_last_pt_keeps_the_history_once_and_one_written_the_old_way_still_resume
     a history.csv left behind by a kill is rebuilt from it."""
     import workbench.train.run as run_mod
     from workbench.runtime.events import EpochEnd
-    from workbench.train.checkpoint import RunFolder, load_checkpoint, save_checkpoint, saved_history
+    from workbench.train.checkpoint import saved_history
+    from workbench.run.folder import RunFolder, load_checkpoint, save_checkpoint
     from workbench.train.run import resume, train
     from test_best_consistency import _cfg
     monkeypatch.setattr(run_mod, "create_model", lambda arch, n, dropout=0.0, weights="": TinyNet(n))

@@ -7,7 +7,7 @@ from synth import make_shapes_dataset
 from workbench.config import RunConfig
 from workbench.runtime.control import RunControl
 from workbench.runtime.events import EpochEnd, FitStarted
-from workbench.train.checkpoint import RunFolder, load_checkpoint, save_checkpoint
+from workbench.run.folder import RunFolder, load_checkpoint, save_checkpoint
 from workbench.train.run import resume, train
 
 

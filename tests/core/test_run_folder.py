@@ -7,7 +7,7 @@ import torch
 from workbench.config import RunConfig
 from workbench.analysis.interpret import checkpoint_file, predictions_file
 from workbench.run.runs import RunError, delete_run, load_model
-from workbench.train.checkpoint import RunFolder, save_checkpoint
+from workbench.run.folder import RunFolder, save_checkpoint
 
 
 def test_best_falls_back_to_last_until_best_exists(tmp_path):

@@ -18,7 +18,7 @@ from workbench.config import RunConfig
 from workbench.runtime.control import RunControl
 from workbench.runtime.events import BatchEnd, CheckpointSaved, EpochEnd, LogMessage, Paused, Resumed
 from workbench.train.callback import HOOKS, Callback
-from workbench.train.checkpoint import load_checkpoint
+from workbench.run.folder import load_checkpoint
 from workbench.train.trainer import Trainer, TrainingError
 from synth import TensorLoader
 
@@ -370,7 +370,8 @@ def test_set_progress_places_the_schedule_and_none_gives_back_the_trainers_own()
 def test_the_trainer_writes_no_file_its_run_writer_does(tmp_path):
     """Log lines reach log.txt through the run folder's sink; an early stop still saves its epoch after
     every after_epoch hook (the EarlyStopping state in last.pt is the one after its decision)."""
-    from workbench.train.checkpoint import RunFolder, RunWriter
+    from workbench.train.checkpoint import RunWriter
+    from workbench.run.folder import RunFolder
     from workbench.train.tricks import EarlyStopping
 
     class Worse(Callback):
@@ -414,7 +415,7 @@ def test_metrics_json_is_strict_json(tmp_path):
     import json
     import math
 
-    from workbench.train.checkpoint import RunFolder
+    from workbench.run.folder import RunFolder
     f = RunFolder(tmp_path)
     f.write_metrics({"valid_accuracy": math.nan, "valid_loss": math.inf, "rows": [1.5, -math.inf], "ok": 0.5})
 

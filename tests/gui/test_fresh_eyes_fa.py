@@ -182,7 +182,7 @@ def test_another_dataset_clears_the_train_page_and_names_the_open_runs_dataset(q
 def test_after_a_restart_the_train_page_offers_the_interrupted_run(qtbot, tiny_run, tmp_path, monkeypatch):
     import shutil
     from workbench.config import RunConfig
-    from workbench.train.checkpoint import RunFolder
+    from workbench.run.folder import RunFolder
     home = tmp_path / "home"
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     runs = home / "runs"

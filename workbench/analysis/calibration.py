@@ -17,7 +17,7 @@ import torch
 
 from ..runtime.atomic import atomic_write_json
 from .interpret import checkpoint_file, interpret_run
-from ..train.checkpoint import RunFolder
+from ..run.folder import RunFolder
 
 N_BINS = 15
 CALIBRATION_FILE = RunFolder.CALIBRATION

@@ -21,7 +21,7 @@ from ..data.pipeline import build_loaders
 from ..runtime.device import autocast, pick_precision
 from ..runtime.events import Progress
 from ..run.runs import load_model, load_run
-from ..train.checkpoint import RunFolder
+from ..run.folder import RunFolder
 
 PREDICTIONS_FILE = RunFolder.PREDICTIONS
 

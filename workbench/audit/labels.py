@@ -34,7 +34,7 @@ from ..models.build import create_model
 from .near_dups import require
 from ..recipe.first_run import first_run
 from ..recipe.pretrained import pretrained_defaults
-from ..train.checkpoint import RunFolder
+from ..run.folder import RunFolder
 from ..train.run import resume, train
 
 REPORT_FILE = "report.json"

@@ -30,7 +30,7 @@ def require_dataset(cfg: RunConfig) -> None:
 
 def require_run(run_dir) -> None:
     """UsageError when ``run_dir`` is no run folder (evaluate, export, resume)."""
-    from ..train.checkpoint import RunFolder  # torch: not on the path of `workbench --help`
+    from ..run.folder import RunFolder  # torch: not on the path of `workbench --help`
     if not RunFolder.is_run(run_dir):
         raise UsageError(f"{run_dir}: not a run folder (no {RunFolder.CONFIG})")
 

@@ -35,7 +35,7 @@ from ..recipe.pretrained import pretrained_defaults
 from ..run.runs import delete_run, edit_run, list_runs
 from ..recipe import suggest as suggest_mod
 from ..recipe.suggest import DataFacts, suggest
-from ..train.checkpoint import RunFolder
+from ..run.folder import RunFolder
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
 from ..inference.tta import tta_run

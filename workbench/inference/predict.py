@@ -36,7 +36,7 @@ from ..data.types import Problem
 from ..runtime.events import Progress
 from ..models.build import create_model
 from ..run.runs import load_model
-from ..train.checkpoint import RunFolder
+from ..run.folder import RunFolder
 from .tta import tta_batch, tta_sizes
 
 META_FILE = "model.json"

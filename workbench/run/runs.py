@@ -16,7 +16,7 @@ from ..config import ConfigError, RunConfig
 from ..runtime.locks import BusyError, run_folder_lock
 from ..models.build import ModelError, create_model
 from ..runtime.paths import safe_component
-from ..train.checkpoint import CheckpointError, RunFolder, load_checkpoint
+from ..run.folder import CheckpointError, RunFolder, load_checkpoint
 
 NOTE_FILE = "note.txt"      # the user's free-text note on a run
 MAX_NOTE = 20_000           # characters

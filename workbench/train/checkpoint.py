@@ -1,52 +1,29 @@
-"""Checkpoints and the run folder layout. Every write goes through workbench.runtime.atomic.
+"""Checkpoints of a training run: the trainer's state (``capture_state`` / ``apply_state``, RNG
+included), the in-memory undo point of a detour (``TrainerSnapshot``), the pacing of checkpoint writes,
+and ``RunWriter``, the callback that writes a training run into its folder (``run.folder.RunFolder``
+names the files and owns the checkpoint file format).
 
-Run folder::
-
-    config.toml  classes.json  history.csv  metrics.json  log.txt
-    checkpoints/last.pt   full training state after the last finished epoch (exact resume)
-    checkpoints/best.pt   model weights of the best epoch (by cfg.tricks.monitor)
-
-While a run trains, ``RunWriter`` (a callback) is the one writer of its log lines, history.csv,
-metrics.json and checkpoints. last.pt is written after an epoch when ``CheckpointPacer`` says so
-(checkpoints then take at most ``train.checkpoint_share`` of the run), and always after the last
-epoch, on a stop and on a pause. When the best epoch's weights are not in best.pt yet they ride along
-in last.pt (``best_model``), so a crash between the two writes loses nothing. The history is kept
-once in last.pt, in the Recorder's state (``saved_history`` reads it, also from older files that had
-a second copy at the top level).
-
-Checkpoints hold only tensors, numbers, strings, lists, tuples and dicts, so they load with
-``torch.load(weights_only=True)``; RNG states are stored as tensors / plain lists for that reason.
+While a run trains, ``RunWriter`` is the one writer of its log lines, history.csv, metrics.json and
+checkpoints. last.pt is written after an epoch when ``CheckpointPacer`` says so (checkpoints then take
+at most ``train.checkpoint_share`` of the run), and always after the last epoch, on a stop and on a
+pause. When the best epoch's weights are not in best.pt yet they ride along in last.pt
+(``best_model``), so a crash between the two writes loses nothing. The history is kept once in
+last.pt, in the Recorder's state (``saved_history`` reads it, also from older files that had a second
+copy at the top level).
 """
 from __future__ import annotations
 
 import copy
-import csv
-import io
-import json
-import math
-import os
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import Failure
-from ..runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ..config import RunConfig
-from ..runtime.events import CheckpointSaved, LogMessage
-from ..runtime.paths import safe_component
+from ..run.folder import RunFolder, save_checkpoint
+from ..runtime.events import CheckpointSaved
 from .callback import Callback
-from .recorder import HISTORY_FIELDS
-
-CHECKPOINT_VERSION = 1
-
-
-class CheckpointError(Failure):
-    """A checkpoint that is missing or unreadable; the message names the file."""
-
 
 class CheckpointPacer:
     """Whether to write last.pt after an epoch: always when one write is cheap (under ``FLOOR_S``) or
@@ -106,34 +83,6 @@ def _to_plain(x: Any) -> Any:
 
 def _to_tuple(x: Any) -> Any:
     return tuple(_to_tuple(v) for v in x) if isinstance(x, list) else x
-
-
-# --------------------------------------------------------------------- checkpoints
-def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Serialize ``state`` with torch.save and write it atomically."""
-    buf = io.BytesIO()
-    torch.save({"version": CHECKPOINT_VERSION, **state}, buf)
-    have_last = RunFolder(Path(path).parent.parent).last.is_file()  # path: <run>/checkpoints/<name>.pt
-    after = ("the run can be resumed from its last checkpoint." if have_last else
-             "no checkpoint of this run has been written yet, so it has to start again.")
-    atomic_write_bytes(path, buf.getvalue(), what=f"the checkpoint {Path(path).name}",
-                       hint=f"Free some space, or choose a runs folder (runs_dir) on a larger disk; {after}")
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint not found: {p}")
-    try:
-        return torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - a clear message naming the file
-        text = str(e).strip()
-        if "weights only load failed" in text.lower() or "weights_only" in text:
-            why = ("it is damaged, or holds more than tensors and plain data (such a file is never "
-                   "unpickled: that could run code)")
-        else:
-            why = text.splitlines()[0][:200] if text else type(e).__name__
-        raise CheckpointError(f"cannot read checkpoint {p}: {why}") from e
 
 
 # --------------------------------------------------------------------- trainer state
@@ -232,119 +181,6 @@ def cpu_copy(obj: Any) -> Any:
     return copy.deepcopy(obj)
 
 
-# --------------------------------------------------------------------- run folder
-class RunFolder:
-    """Paths and atomic writers of one run folder: the one place that names its files."""
-
-    CONFIG = "config.toml"
-    CLASSES = "classes.json"
-    HISTORY = "history.csv"
-    METRICS = "metrics.json"
-    LOG = "log.txt"
-    CHECKPOINTS = "checkpoints"
-    PREDICTIONS = "predictions.npz"      # validation predictions of the best checkpoint (interpret)
-    CALIBRATION = "calibration.json"     # temperature scaling fitted on them (calibration-<which>.json)
-    PROGRESS = "progress.json"           # written by rank 0 of a torchrun job
-    LAUNCH_LOG = "torchrun.log"          # output of the torchrun launcher
-    PLAN = "plan.json"                   # the time-budget plan (train.planner)
-    LAUNCHER_FILES = frozenset({PROGRESS, LAUNCH_LOG})  # may exist before the run itself starts
-    MARKERS = (METRICS, CONFIG)          # a folder with neither is not a run folder
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    config = property(lambda self: self.path / RunFolder.CONFIG)
-    classes = property(lambda self: self.path / RunFolder.CLASSES)
-    history = property(lambda self: self.path / RunFolder.HISTORY)
-    metrics = property(lambda self: self.path / RunFolder.METRICS)
-    log = property(lambda self: self.path / RunFolder.LOG)
-    checkpoints = property(lambda self: self.path / RunFolder.CHECKPOINTS)
-    last = property(lambda self: self.checkpoint_named("last"))
-    best = property(lambda self: self.checkpoint_named("best"))
-    progress = property(lambda self: self.path / RunFolder.PROGRESS)
-    launch_log = property(lambda self: self.path / RunFolder.LAUNCH_LOG)
-
-    @staticmethod
-    def is_run(path: str | Path) -> bool:
-        """True for a folder that holds a run (its config.toml)."""
-        return (Path(path) / RunFolder.CONFIG).is_file()
-
-    def has_marker(self) -> bool:
-        return any((self.path / m).is_file() for m in self.MARKERS)
-
-    def checkpoint_named(self, name: str) -> Path:
-        return self.checkpoints / f"{name}.pt"
-
-    def checkpoint(self, which: str = "best") -> Path:
-        """The checkpoint to load for ``which``: "best" falls back to last.pt while best.pt does not exist
-        (a run stopped before its first best epoch); any other name is checkpoints/<which>.pt."""
-        if which == "best" and not self.best.is_file():
-            return self.last
-        return self.checkpoint_named(which)
-
-    def predictions(self, which: str = "best") -> Path:
-        return self.path / (self.PREDICTIONS if which == "best" else f"predictions-{which}.npz")
-
-    def calibration(self, which: str = "best") -> Path:
-        """The temperature fitted on ``which``'s validation predictions (one file per checkpoint, like
-        the predictions, so evaluating last never changes what an export of best applies)."""
-        return self.path / (self.CALIBRATION if which == "best" else f"calibration-{which}.json")
-
-    def create(self) -> "RunFolder":
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
-        return self
-
-    def write_classes(self, classes) -> None:
-        atomic_write_json(self.classes, list(classes))
-
-    def read_classes(self) -> list[str]:
-        return json.loads(self.classes.read_text(encoding="utf-8"))
-
-    def write_history(self, rows: list[dict]) -> None:
-        out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (repr(float(v)) if isinstance(v, float) else v) for k, v in r.items()})
-        atomic_write_text(self.history, out.getvalue())
-
-    def read_history(self) -> list[dict]:
-        if not self.history.is_file():
-            return []
-        rows = []
-        with open(self.history, encoding="utf-8", newline="") as fh:
-            for r in csv.DictReader(fh):
-                rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""})
-        return rows
-
-    def write_metrics(self, metrics: dict) -> None:
-        """metrics.json is strict JSON: a number that is not finite (NaN, infinity) is written as null."""
-        atomic_write_json(self.metrics, _finite(metrics))
-
-    def read_metrics(self) -> dict:
-        return json.loads(self.metrics.read_text(encoding="utf-8")) if self.metrics.is_file() else {}
-
-    def logged(self, sink):
-        """A sink that appends the text of every LogMessage to log.txt, then passes each event on to
-        ``sink`` (a trainer's log lines go into its run folder this way)."""
-        def forward(event) -> None:
-            if isinstance(event, LogMessage):
-                self.append_log(event.text)
-            if sink is not None:
-                sink(event)
-        return forward
-
-    def append_log(self, text: str) -> None:
-        """Add a time-stamped line with one append (O_APPEND, one write: a kill leaves whole lines; the
-        log is never rewritten, so a long run's log costs the same per line as a short one's)."""
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n".encode("utf-8", errors="surrogateescape")
-        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
-
-
 class RunWriter(Callback):
     """Writes a training run into its folder: after every epoch the run keeps (``after_epoch_kept``)
     a line in log.txt, last.pt (when ``CheckpointPacer`` says so; always after the last epoch and
@@ -415,25 +251,3 @@ class RunWriter(Callback):
         self.pacer.wrote(took)
         trainer.checkpoint_seconds += took
         trainer.sink(CheckpointSaved(str(self.folder.last), int(state["epoch"])))
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:
-    """cfg.runs_dir / (cfg.name or '<dataset>-<YYYYmmdd-HHMMSS>'), made unique if it exists; the name
-    is always one folder inside runs_dir (``paths.safe_component``)."""
-    base = Path(cfg.runs_dir).expanduser()
-    name = safe_component(cfg.name or f"{dataset_name or Path(cfg.data.path).name or 'run'}-"
-                                      f"{time.strftime('%Y%m%d-%H%M%S')}")
-    path, k = base / name, 2
-    while not cfg.name and path.exists():
-        path, k = base / f"{name}-{k}", k + 1
-    return path

@@ -23,7 +23,7 @@ from ..data import open_dataset
 from ..runtime.events import LogMessage
 from ..runtime.paths import safe_component
 from . import run as runner
-from .checkpoint import RunFolder
+from ..run.folder import RunFolder
 from .preflight import preflight
 
 

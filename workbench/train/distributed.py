@@ -39,7 +39,7 @@ from ..runtime.control import Cancelled, RunControl
 from ..runtime.device import available_cores
 from ..runtime.events import fan_out, null_sink
 from .callback import Callback
-from .checkpoint import RunFolder
+from ..run.folder import RunFolder
 from .torchrun_job import ProgressFile, progress_file_wanted
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")

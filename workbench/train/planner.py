@@ -35,7 +35,8 @@ from ..config import RunConfig
 from ..runtime.device import pick_device
 from .callback import Callback
 from .cpu_threads import ProcStatMeter, free_cores, threads_for
-from .checkpoint import RunFolder, amortized_save_s, load_checkpoint, save_checkpoint
+from .checkpoint import amortized_save_s
+from ..run.folder import RunFolder, load_checkpoint, save_checkpoint
 from .tricks.early_stop import EarlyStopping
 from .tricks.freeze import FreezeUnfreeze
 from .tricks.progressive import ProgressiveResize, default_start_size, size_schedule

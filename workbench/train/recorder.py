@@ -12,8 +12,6 @@ from ..runtime.events import BatchEnd, EpochEnd
 from .callback import Callback
 from .optim import get_momentum
 
-HISTORY_FIELDS = ("epoch", "train_loss", "valid_loss", "accuracy", "lr", "seconds", "images_per_sec")
-
 
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)

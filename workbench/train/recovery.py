@@ -11,7 +11,8 @@ from typing import Any
 
 from ..config import field_meta
 from ..runtime.locks import RUN_LOCK, is_busy
-from .checkpoint import RunFolder, saved_history
+from .checkpoint import saved_history
+from ..run.folder import RunFolder
 from .preflight import SetupError
 
 

@@ -36,8 +36,8 @@ from . import distributed
 from .budget import BudgetKeeper, resumed_keeper
 from .callback import Callback
 from .cpu_threads import AdaptiveThreads
-from .checkpoint import (CheckpointError, RunFolder, RunWriter, load_checkpoint, new_run_dir, save_checkpoint,
-                         saved_history)
+from .checkpoint import RunWriter, saved_history
+from ..run.folder import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
 from .planner import PLAN_FILE, Measured, Plan, make_plan, probe, whole
 from .preflight import SetupError, preflight
 from .recovery import check_state_numbers, killed_before_start, number_in, remove_killed_starts, repair_history

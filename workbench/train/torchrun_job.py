@@ -26,7 +26,7 @@ from ..runtime.atomic import atomic_write_json
 from ..config import RunConfig
 from ..runtime.control import RunControl
 from ..runtime.events import BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, null_sink
-from .checkpoint import RunFolder, new_run_dir
+from ..run.folder import RunFolder, new_run_dir
 
 PROGRESS_FILE = RunFolder.PROGRESS
 LAUNCH_LOG = RunFolder.LAUNCH_LOG

@@ -47,8 +47,8 @@ from ..runtime.device import autocast
 from ..runtime.events import LogMessage, Paused, Resumed, null_sink
 from ..models.build import layer_groups as make_layer_groups
 from .callback import CancelBatch, CancelEpoch, CancelFit, Callback, check_hooks
-from .checkpoint import (RunFolder, RunWriter, TrainerSnapshot, apply_state, capture_state, cpu_copy, load_checkpoint,
-                         set_rng_state)
+from .checkpoint import RunWriter, TrainerSnapshot, apply_state, capture_state, cpu_copy, set_rng_state
+from ..run.folder import RunFolder, load_checkpoint
 from .optim import make_optimizer
 from .recorder import Recorder
 from .schedules import ParamScheduler

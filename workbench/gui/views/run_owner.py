@@ -10,7 +10,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from ...config import ConfigError, RunConfig
-from ...train.checkpoint import RunFolder
+from ...run.folder import RunFolder
 
 
 def run_dataset(run_dir: str) -> str:
