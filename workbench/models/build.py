@@ -66,15 +66,11 @@ def arch_problem(arch: str) -> str:
     return f"unknown architecture '{arch}'{hint}"
 
 
-def _check_arch(arch: str) -> None:
+def check_arch(arch: str) -> None:
+    """``ModelError`` (with close names) when ``arch`` is not a known architecture."""
     problem = arch_problem(arch)
     if problem:
         raise ModelError(problem)
-
-
-def check_arch(arch: str) -> None:
-    """``ModelError`` (with close names) when ``arch`` is not a known architecture."""
-    _check_arch(arch)
 
 
 def head_module(model: nn.Module) -> nn.Module:
@@ -199,7 +195,7 @@ def create_model(arch: str, num_classes: int, dropout: float = 0.0, weights: str
                  allow_partial: bool = False) -> nn.Module:
     """Build ``arch`` with a new ``num_classes`` head; random init unless ``weights`` is a local file
     (see :func:`load_weights`)."""
-    _check_arch(arch)
+    check_arch(arch)
     if num_classes < 1:
         raise ModelError(f"num_classes must be at least 1, got {num_classes}")
     model, name, old = _build(arch, num_classes)
