@@ -115,7 +115,7 @@ class RunsView(QWidget):
         self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.diff.horizontalHeader().setMaximumSectionSize(MAX_VALUE_WIDTH)  # a long value never hides the next run
-        self.diff.horizontalHeader().setStretchLastSection(True)
+        self.diff.horizontalHeader().setStretchLastSection(False)   # a run's column never narrower than its name
         self.diff.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.diff.setWordWrap(False)
         bar = QHBoxLayout()
@@ -239,6 +239,8 @@ class RunsView(QWidget):
         self.diff_title.setText(title)
         d.setColumnCount(1 + len(sel))
         d.setHorizontalHeaderLabels(["Option"] + [i.name for i in sel])
+        for c, info in enumerate(sel, start=1):
+            d.horizontalHeaderItem(c).setToolTip(f"{info.name}\n{info.run_dir}")
         d.setRowCount(len(rows))
         for r, (key, vals) in enumerate(rows):
             d.setItem(r, 0, QTableWidgetItem(key))
