@@ -66,6 +66,7 @@ def test_calibration_legend_covers_nothing_and_every_count_is_whole(qtbot, app_l
     qtbot.waitUntil(lambda: vb.height() > 150 and item.legend.pos().y() > 0)   # laid out
     box = vb.sceneBoundingRect()
     assert not item.legend.sceneBoundingRect().intersects(box)          # the legend is outside the curves
+    assert item.sceneBoundingRect().right() <= view.reliability.width() + 1   # and never widens the plot
     assert max(int(t.toPlainText()) for t in view.count_labels) > 0.8 * 300
     for label in view.count_labels:                                       # the top bin's count too
         assert box.contains(label.sceneBoundingRect()), label.toPlainText()
@@ -98,9 +99,13 @@ def test_runs_comparison_shows_its_titles_and_last_epoch_whole(qtbot, session, a
     assert "dashed: training" in legend and set(names) <= set(legend)
     header = view.diff.horizontalHeader()
     fm = header.fontMetrics()
-    for c in range(view.diff.columnCount()):
-        text = view.diff.horizontalHeaderItem(c).text()
-        assert header.sectionSize(c) >= fm.horizontalAdvance(text) + 8, text    # the run names whole
+    titles = {view.diff.horizontalHeaderItem(c).text() for c in (1, 2)}
+    assert titles == {"hymenoptera\n20261206-071233", "hymenoptera\n20261206-074410"}   # dataset / date-time
+    for c in range(view.diff.columnCount()):                    # every run's title whole, all on screen
+        widest = max(fm.horizontalAdvance(t) for t in view.diff.horizontalHeaderItem(c).text().split("\n"))
+        assert header.sectionSize(c) >= widest + 8
+        assert header.sectionViewportPosition(c) + header.sectionSize(c) <= view.diff.viewport().width()
+    assert {view.diff.horizontalHeaderItem(c).data(Qt.ItemDataRole.UserRole) for c in (1, 2)} == set(names)
 
 
 # ----------------------------------------------------------------------------- 3 names cut once, if at all
