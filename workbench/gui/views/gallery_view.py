@@ -196,7 +196,7 @@ class GalleryView(QWidget):
             b = QPushButton(f"{text} ({key})")
             b.setToolTip(f"{tip} [{key}]. The image files are never touched.")
             b.clicked.connect(lambda _=False, a=action: self.request(a))
-            self.shortcuts[action] = key_shortcut(self.list, [key], f"{tip} (image galleries)",
+            self.shortcuts[action] = key_shortcut(self.list, [key], f"In an image gallery: {tip[0].lower()}{tip[1:]}",
                                                   lambda a=action: self.request(a))
             bar.addWidget(b)
             self.buttons[action] = b
