@@ -181,6 +181,20 @@ def test_model_table_needs_no_horizontal_scroll_and_shows_the_weights_whole(qtbo
         assert t.columnWidth(j) >= fm.horizontalAdvance(t.horizontalHeaderItem(j).text()) + 8
 
 
+# ----------------------------------------------------------------------------- 4 batch size
+def test_recipe_page_says_when_the_batch_size_leaves_one_step_per_epoch(qtbot, session, shapes_dir):
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(session.job_finished, timeout=60_000):
+        session.open_dataset(str(shapes_dir))                      # 72 training images
+    session.set_option("data.batch_size", 16)
+    assert "data.batch_size" not in view.problems_label.text()
+    session.set_option("data.batch_size", 128)
+    text = view.problems_label.text()
+    assert "data.batch_size: 128 is at least the 72 training images" in text and "batch size of 16" in text
+
+
 # ----------------------------------------------------------------------------- 5 top-5
 def test_top5_is_hidden_where_the_run_has_five_classes_or_fewer(qtbot):
     from workbench.gui.views.results_view import ResultsView

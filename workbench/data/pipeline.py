@@ -52,8 +52,9 @@ def batch_warning(n_train: int, batch_size: int) -> str:
         head = (f"data.batch_size: {bs} is at least the {n} training images, so every epoch is a single step "
                 "(one weight update)")
     else:
+        sizes = f"{bs} + {n - bs}" if steps > 1 else f"{bs}"
         head = (f"data.batch_size: batches of {bs} of the {n} training images make every epoch {steps} step"
-                f"{'s' if steps != 1 else ''} ({bs}{f' + {n - bs}' if steps > 1 else ''} images), too few weight updates")
+                f"{'s' if steps != 1 else ''} ({sizes} images), too few weight updates")
     better = 1 << max(0, (n // MIN_FULL_BATCHES).bit_length() - 1)   # a power of two, n // it >= 4
     if better < 2:
         return head
