@@ -118,3 +118,19 @@ def test_a_recipe_with_a_removed_option_trains_after_one_warning_line(tmp_path, 
     err = capsys.readouterr().err
     assert f"warning: {recipe}: tricks.snapshot_ensemble = True is ignored: the snapshot ensemble was removed" in err
     assert "Traceback" not in err and "RemovedOptionWarning" not in err
+
+
+def test_check_says_when_the_batch_size_leaves_one_or_two_steps_per_epoch(tmp_path, shapes_dir, capsys, monkeypatch):
+    """72 training images in batches of 64 or 128: an epoch of one or two steps was accepted without a
+    word (and 8 images were dropped each epoch); the check says so in one sentence and names a batch size."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", str(shapes_dir), *SETS, "--check"]) == 0
+    assert "data.batch_size" not in capsys.readouterr().err          # 16: four full batches, nothing to say
+    assert main(["train", str(shapes_dir), *SETS, "--set", "data.batch_size=128", "--check"]) == 0
+    err = capsys.readouterr().err
+    line = next(s for s in err.splitlines() if "data.batch_size" in s)
+    assert "128 is at least the 72 training images" in line and "a batch size of 16 gives 4 steps" in line
+    assert main(["train", str(shapes_dir), *SETS, "--set", "data.batch_size=64", "--check"]) == 0
+    line = next(s for s in capsys.readouterr().err.splitlines() if "data.batch_size" in s)
+    assert "2 steps (64 + 8 images)" in line                         # the short batch is trained, not dropped
+    assert not (tmp_path / "runs").exists()

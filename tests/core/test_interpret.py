@@ -44,12 +44,15 @@ def test_most_confused_and_report():
     assert "top5" not in s
 
 
-def test_top5_only_with_five_classes():
+def test_top5_only_with_more_than_five_classes():
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.ones(6), size=20).astype(np.float32)
     p = it.Predictions.from_probs([str(i) for i in range(20)], rng.integers(0, 6, 20), probs, tuple("abcdef"))
     s = it.summary(p)
     assert "top5" in s and s["accuracy"] <= s["top5"] <= 1.0
+    five = rng.dirichlet(np.ones(5), size=20).astype(np.float32)   # every class is in the top 5: always 100 %
+    p5 = it.Predictions.from_probs([str(i) for i in range(20)], rng.integers(0, 5, 20), five, tuple("abcde"))
+    assert "top5" not in it.summary(p5)
 
 
 def test_rankings():

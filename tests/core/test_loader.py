@@ -44,16 +44,31 @@ def epoch_rows(ld: BatchLoader, epoch: int) -> list[int]:
 
 def test_batch_counts_and_drop_last(cache):
     n = len(cache)  # 96
-    tr = loader(cache, bs=40)
-    assert tr.n_samples == n and len(tr) == 2
+    tr = loader(cache, bs=20)      # four full batches: the short last one (16 images) is dropped
+    assert tr.n_samples == n and len(tr) == 4
     sizes = [x.shape[0] for x, _ in tr]
-    assert sizes == [40, 40]
+    assert sizes == [20, 20, 20, 20]
     va = loader(cache, bs=40, train=False)
     assert len(va) == 3 and [x.shape[0] for x, _ in va] == [40, 40, 16]
     nodrop = loader(cache, bs=40, drop_last=False)
     assert [x.shape[0] for x, _ in nodrop] == [40, 40, 16]
     small = loader(cache, n=10, bs=64)  # fewer samples than a batch: one smaller batch, never nothing
     assert len(small) == 1 and [x.shape[0] for x, _ in small] == [10]
+
+
+def test_a_short_last_batch_is_kept_when_dropping_it_leaves_too_few_steps(cache):
+    """78 images in batches of 64 trained one batch of 64 per epoch and dropped 14 images every epoch;
+    with fewer than four full batches the short last batch is kept (not a batch of one image)."""
+    from workbench.data.loader import batches_per_epoch
+    one = loader(cache, n=78, bs=64)
+    assert len(one) == 2 and [x.shape[0] for x, _ in one] == [64, 14]
+    seen = epoch_rows(one, 0)
+    assert sorted(seen) == list(range(78))              # every image, every epoch
+    few = loader(cache, bs=40)                           # 96 = 2 x 40 + 16: the 16 are kept
+    assert len(few) == 3 and [x.shape[0] for x, _ in few] == [40, 40, 16]
+    single = loader(cache, n=81, bs=40)                  # the short batch is one image: dropped
+    assert len(single) == 2 and [x.shape[0] for x, _ in single] == [40, 40]
+    assert batches_per_epoch(78, 64) == 2 and batches_per_epoch(96, 20) == 4 and batches_per_epoch(81, 40) == 2
 
 
 def test_batches_are_normalized_channels_last(cache):

@@ -195,9 +195,20 @@ def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path):
     assert ck["epoch"] == 0 and ck["next_epoch"] == 1
 
 
+def test_top5_is_measured_only_with_more_than_five_classes():
+    """With 5 classes or fewer every image's class is among the top 5: top-5 accuracy is always 100 %
+    and says nothing, so no chart or table shows it (it was drawn for such datasets)."""
+    for n_classes, measured in ((3, False), (5, False), (6, True)):
+        events = []
+        tr = make_trainer(n_classes=n_classes, sink=events.append)
+        assert tr.fit(1) == "completed"
+        ends = [e for e in events if isinstance(e, EpochEnd)]   # what the live Train chart draws
+        assert ("top5" in tr.metrics) is measured and ends and all(("top5" in e.metrics) is measured for e in ends)
+
+
 def test_checkpoints_and_events(tmp_path):
     events = []
-    tr = make_trainer(run_dir=tmp_path, sink=events.append, n_classes=5,
+    tr = make_trainer(run_dir=tmp_path, sink=events.append, n_classes=6,
                       cfg=tiny_cfg(**{"train.grad_accum": 2}))
     tr.fit(2)
     last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")

@@ -108,7 +108,7 @@ def test_the_run_comparison_follows_every_selection(qtbot, session):
         (ylo, yhi) = plot.getPlotItem().getViewBox().viewRange()[1]
         assert ylo <= 0.25 and yhi >= 1.2 if plot is view.loss_plot else ylo <= 0.3 and yhi >= 0.6
         legend = plot.getPlotItem().legend
-        assert len(legend.items) == 2                            # one row per run, each shown whole
+        assert len(legend.items) == 2 + (plot is view.loss_plot)  # one row per run (+ "dashed: training")
         assert legend.sceneBoundingRect().bottom() <= plot.sceneRect().bottom() + 1
     title = view.loss_plot.getPlotItem().titleLabel
     assert title.isVisible() and "loss" in title.text and title.boundingRect().height() > 5

@@ -67,7 +67,7 @@ def test_the_undone_note_goes_when_the_recipe_changes_again(qtbot, session):
     size = session.config.data.image_size
     session.set_option("data.image_size", size + 32)
     assert view.undo()
-    assert view.mom_plot_note.text() == "Undone: data.image_size."
+    assert view.mom_plot_note.text() == "Undone: Image size (px)."
     session.set_option("data.image_size", size + 64)            # edited again: the note is stale
     assert not view.mom_plot_note.text().startswith("Undone")
 

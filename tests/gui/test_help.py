@@ -25,7 +25,7 @@ def test_shortcuts_dialog_lists_the_real_shortcuts(qtbot):
     assert by_what["Keyboard shortcuts"] == ("Help", "F1")
     assert by_what["Rename / note..."][1] == "F2"                      # the run lists' own action
     assert by_what["Undo the last relabel / quarantine / keep"] == ("Results page", "Ctrl+Z")  # a QShortcut
-    assert {k for w, k, _ in rows if w.startswith("Image galleries")} == {"R", "Q", "K"}
+    assert {("Results page", k) for k in ("R", "Q", "K")} <= {(w, k) for w, k, _ in rows}   # the galleries' keys
     # every action of the window that has a shortcut is listed with its keys
     for a in win.findChildren(QAction):
         if not a.shortcut().isEmpty():

@@ -89,7 +89,7 @@ def test_try_it_predicts_sorts_splits_and_matches_cli(session, qtbot, run_copy, 
     assert sorted(shown) == sorted(paths) and probs == sorted(probs, reverse=True)
     first = view.rows[shown[0]]
     top = (view.sure_model.items or view.unsure_model.items)[0]
-    assert top.path == first.path and top.caption.startswith(f"{first.label}\n{first.probability:.1%}\n")
+    assert top.path == first.path and top.caption == f"{first.label}\n{first.probability:.1%}"
     # the probabilities of `workbench predict` (calibrated: temperature 3), for the folder and the file
     cli = _cli(run_copy, outside / "new", tmp_path / "a.csv") | _cli(run_copy, inside, tmp_path / "b.csv")
     for p, row in view.rows.items():

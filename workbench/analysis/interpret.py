@@ -188,13 +188,14 @@ def top_k_accuracy(p: Predictions, k: int) -> float:
 
 
 def summary(p: Predictions) -> dict:
-    """accuracy, balanced accuracy (mean recall over present classes), mean loss, top5 (>= 5 classes)."""
+    """accuracy, balanced accuracy (mean recall over present classes), mean loss, top5 (more than 5 classes:
+    with 5 or fewer it is always 100 % and says nothing)."""
     rep = per_class_report(p)
     recalls = [r["recall"] for r in rep if r["support"] > 0]
     out = {"n": len(p), "accuracy": accuracy(p),
            "balanced_accuracy": float(np.mean(recalls)) if recalls else 0.0,
            "valid_loss": float(p.losses.mean()) if len(p) else 0.0}
-    if len(p.classes) >= 5:
+    if len(p.classes) > 5:
         out["top5"] = top_k_accuracy(p, 5)
     return out
 

@@ -10,7 +10,7 @@ from .augment import BatchAugment
 from ..config import RunConfig, norm_stats
 from ..runtime.paths import cache_root
 from .cache import PresizeCache
-from .loader import BatchLoader, batches_per_epoch
+from .loader import MIN_FULL_BATCHES, BatchLoader, batches_per_epoch
 from .types import TRAIN, VALID, Dataset, Item, Problem
 
 
@@ -38,6 +38,33 @@ def steps_per_epoch(ds: Dataset, cfg: RunConfig) -> int:
     the plan and the trainer's schedule use this one number (100 for an empty dataset)."""
     n = len(ds.train)
     return batches_per_epoch(n, cfg.data.batch_size) if n else 100
+
+
+def batch_warning(n_train: int, batch_size: int) -> str:
+    """One sentence when the batch size leaves at most one full batch of the training images (an
+    epoch of one or two steps: the model updates its weights a handful of times in a whole run), with
+    a batch size that gives MIN_FULL_BATCHES steps; "" otherwise."""
+    n, bs = int(n_train), int(batch_size)
+    if n < 2 or n // max(1, bs) >= 2:
+        return ""
+    steps = batches_per_epoch(n, bs)
+    if bs >= n:
+        head = (f"data.batch_size: {bs} is at least the {n} training images, so every epoch is a single step "
+                "(one weight update)")
+    else:
+        sizes = f"{bs} + {n - bs}" if steps > 1 else f"{bs}"
+        head = (f"data.batch_size: batches of {bs} of the {n} training images make every epoch {steps} step"
+                f"{'s' if steps != 1 else ''} ({sizes} images), too few weight updates")
+    better = 1 << max(0, (n // MIN_FULL_BATCHES).bit_length() - 1)   # a power of two, n // it >= 4
+    if better < 2:
+        return head
+    return f"{head}; a batch size of {better} gives {batches_per_epoch(n, better)} steps per epoch"
+
+
+def batch_warnings(ds: Dataset, cfg: RunConfig) -> list[str]:
+    """The recipe check's words about the batch size for this dataset (Recipe page, ``train --check``)."""
+    w = batch_warning(len(ds.train), cfg.data.batch_size)
+    return [w] if w else []
 
 
 def build_loaders(ds: Dataset, cfg: RunConfig, device: torch.device, sink=None, control=None,

@@ -1,6 +1,7 @@
 """QApplication setup (high-DPI, style sheet, icons) and ``run()``, the app's entry point."""
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -30,7 +31,13 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setStyle("Fusion")
     qss = resource("style.qss")
     if qss.is_file():
-        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+        text = qss.read_text(encoding="utf-8")
+        size = re.search(r"QWidget\s*\{[^}]*font-size:\s*([\d.]+)pt", text)
+        if size:   # the application font = the size the widgets draw with, so text measured with it
+            font = app.font()                                    # (names cut to fit, column widths) fits
+            font.setPointSizeF(float(size.group(1)))
+            app.setFont(font)
+        app.setStyleSheet(text)
     import pyqtgraph as pg
     pg.setConfigOptions(antialias=True, foreground="#334155", background=None)
     return app

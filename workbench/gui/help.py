@@ -1,5 +1,5 @@
-"""The Help menu's dialogs: the keyboard shortcuts (read from the window's own QActions and QShortcuts
-and the galleries' key table, so the list cannot drift from what the keys do), and the accepted folder
+"""The Help menu's dialogs: the keyboard shortcuts (read from the window's own QActions and QShortcuts,
+pages' and lists' keys included, so the list cannot drift from what the keys do), and the accepted folder
 layouts with a snippet that loads an export (model.json + safetensors) in plain PyTorch."""
 from __future__ import annotations
 
@@ -9,10 +9,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QMenu, QTableWidget,
                                QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget)
-
-from .views.gallery_view import KEYS as GALLERY_KEYS
-
-GALLERY = "Image galleries (Results, Audit)"
 
 
 def _key_text(seq: QKeySequence) -> str:
@@ -39,20 +35,17 @@ def _group(obj) -> str:
 
 
 def shortcut_rows(window: QWidget) -> list[tuple[str, str, str]]:
-    """(where, keys, what) of every shortcut under ``window``: QActions with a shortcut, QShortcuts
-    (their whatsThis says what they do), and the galleries' one-key actions."""
+    """(where, keys, what) of every shortcut under ``window``: QActions with a shortcut and QShortcuts
+    (their whatsThis says what they do; ``widgets.common.key_shortcut`` makes the pages' and lists' keys)."""
     rows: list[tuple[str, str, str]] = []
     for a in window.findChildren(QAction):
         keys = _keys(a.shortcuts())
         if keys:
             rows.append((_group(a), keys, a.text().replace("&", "").replace("…", "...")))
     for sc in window.findChildren(QShortcut):
-        keys = _keys([sc.key()])
+        keys = _keys(sc.keys())
         if keys:
             rows.append((_group(sc), keys, sc.whatsThis() or "(no description)"))
-    for key, action in GALLERY_KEYS.items():
-        rows.append((GALLERY, QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText),
-                     f"{action.capitalize()} the selected images (the files are never touched)"))
     seen, out = set(), []
     for r in rows:
         if r not in seen:

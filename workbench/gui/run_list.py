@@ -9,6 +9,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 from ..run.runs import status_words
+from .widgets.common import key_shortcut
 
 
 class RunList(QListWidget):
@@ -19,6 +20,9 @@ class RunList(QListWidget):
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names share a prefix: keep both ends
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.itemActivated.connect(self._open)
+        enter = key_shortcut(self, ["Return", "Enter"], "Open the selected run",
+                             lambda: self.currentItem() and self._open(self.currentItem()))
+        enter.setProperty("group", "Run list (sidebar)")
         self.itemClicked.connect(self._open)
         session.runs_listed.connect(self.fill)
 

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from ..audit import labels as audit
 from ..config import ConfigError, RunConfig, iter_fields
 from ..data import compute_stats, open_dataset
+from ..data.pipeline import batch_warnings
 from ..data.report import training_problems
 from ..runtime.device import lower_thread_priority
 from ..runtime.events import Event, Paused, Progress, Resumed
@@ -164,7 +165,8 @@ class Session(QObject):
             return [], []
         if Path(ds.root).resolve() != Path(self.config.data.path).expanduser().resolve():
             return [], []
-        return training_problems(ds)
+        errors, warnings = training_problems(ds)
+        return errors, warnings + batch_warnings(ds, self.config)
 
     def cli_command(self) -> str:
         """The ``workbench train`` command that trains this exact recipe: the keys that differ from the

@@ -29,7 +29,8 @@ Semantics worth knowing:
 - The trainer writes no file: ``after_epoch_kept`` (after the after_epoch hooks of every epoch the run
   keeps), ``before_pause`` and ``after_cancel_fit`` are where ``RunWriter`` saves.
 - With gradient accumulation, ``before_step`` / ``after_step`` run only on batches that step.
-- Validation runs no batch hooks; ``trainer.metrics`` = valid_loss, accuracy (+ top5 with >= 5 classes).
+- Validation runs no batch hooks; ``trainer.metrics`` = valid_loss, accuracy (+ top5 with more than
+  5 classes: with 5 or fewer every image's class is in its top 5, so top-5 accuracy is always 100 %).
 """
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ from ..run.folder import RunFolder, load_checkpoint
 from .optim import make_optimizer
 from .recorder import Recorder
 from .schedules import ParamScheduler
+
+TOP5_MIN_CLASSES = 5   # top-5 accuracy is measured only with more classes than this (else it is always 100 %)
 
 
 class TrainingError(Failure):
@@ -369,13 +372,13 @@ class Trainer:
                 n_classes = pred.shape[1]
                 loss_sum += float(self.loss_func(pred, yb)) * len(yb)
                 top1 += int((pred.argmax(1) == yb).sum())
-                if n_classes >= 5:
+                if n_classes > TOP5_MIN_CLASSES:
                     top5 += int((pred.topk(5, dim=1).indices == yb[:, None]).any(1).sum())
                 total += len(yb)
         nan = float("nan")
         self.metrics = {"valid_loss": loss_sum / total if total else nan,
                         "accuracy": top1 / total if total else nan}
-        if n_classes is not None and n_classes >= 5:
+        if n_classes is not None and n_classes > TOP5_MIN_CLASSES:
             self.metrics["top5"] = top5 / total
         if total and not math.isfinite(self.metrics["valid_loss"]):  # caught like a training loss that breaks
             raise TrainingError(f"the validation loss became {self.metrics['valid_loss']} at epoch {self.epoch + 1}: "

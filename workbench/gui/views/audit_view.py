@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QPro
 from ...audit.labels import describe_recipe
 from ...runtime.events import EpochEnd, Event, FitStarted, Progress, fmt_time
 from ..jobs import JobFailed, JobKind
-from ..widgets.common import ElidedLabel, splitter
+from ..widgets.common import ElidedLabel, key_shortcut, splitter
 from .changes_view import ChangesView
 from .gallery_view import GalleryItem, GalleryView
 from .leaks_view import LeaksView
@@ -105,6 +105,8 @@ class AuditView(QWidget):
         accept.setContext(Qt.ShortcutContext.WidgetShortcut)
         accept.setWhatsThis("Accept the selected label suggestions (Audit gallery)")
         accept.activated.connect(self.accept_selected)
+        key_shortcut(self, [QKeySequence.StandardKey.Undo], "Undo the last accept / relabel / quarantine / keep "
+                     "(Audit)", self.changes.undo, Qt.ShortcutContext.WidgetWithChildrenShortcut)
         for w in (self.folds, self.quick, self.leaks_only):
             (w.valueChanged if isinstance(w, QSpinBox) else w.toggled).connect(lambda *_: self.estimate())
         session.dataset_changed.connect(self._on_dataset)

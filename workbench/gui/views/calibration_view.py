@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from ...analysis.calibration import calibrate, coverage_curve, scale
 from ..widgets.common import splitter
+from .plots import legend_below
 
 
 def _plot(title: str, xlabel: str, ylabel: str) -> pg.PlotWidget:
@@ -20,7 +21,7 @@ def _plot(title: str, xlabel: str, ylabel: str) -> pg.PlotWidget:
     w.setLabel("bottom", xlabel)
     w.setLabel("left", ylabel)
     w.showGrid(x=True, y=True, alpha=0.25)
-    w.addLegend(offset=(10, 10))
+    legend_below(w.getPlotItem(), columns=2)   # under the x axis: it never covers a curve or a bar
     w.setXRange(0, 1, padding=0.02)
     w.setYRange(0, 1, padding=0.02)
     w.setMinimumHeight(200)
@@ -38,7 +39,8 @@ class CalibrationView(QWidget):
         self.count_labels: list = []   # the number of images written over each bin
         self.info = QLabel("Open a run to see how well its confidence matches its accuracy.")
         self.info.setWordWrap(True)
-        self.reliability = _plot("Reliability (15 bins; bars: images per bin)", "confidence", "accuracy")
+        self.reliability = _plot("Reliability (15 confidence bins)", "confidence", "accuracy")
+        self.reliability.getPlotItem().getViewBox().sigResized.connect(lambda *_: self._place_counts())
         self.coverage = _plot("Accuracy against coverage", "coverage (share of images answered)", "accuracy")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 100)
@@ -83,7 +85,7 @@ class CalibrationView(QWidget):
     def _draw_reliability(self) -> None:
         p = self.reliability.getPlotItem()
         p.clear()
-        p.plot([0, 1], [0, 1], pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine), name="perfect")
+        p.plot([0, 1], [0, 1], pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine), name="perfectly calibrated")
         self._draw_counts(p, self.result.to_dict()["after"])
         for key, colour, name in (("before", "#ff7f0e", "before"), ("after", "#2ca02c", "after scaling")):
             b = self.result.to_dict()[key]
@@ -94,12 +96,14 @@ class CalibrationView(QWidget):
                    name=f"{name} (ECE {b['ece']:.3f})")
 
     def _draw_counts(self, p, b: dict) -> None:
-        """Images per confidence bin (after scaling, the model as predict uses it): grey bars of their
-        share of the images, the count written on each, so a point resting on 2 images reads as such."""
+        """Images per confidence bin (after scaling, the model as predict uses it): grey bars as high as
+        their share of the images, the number of images written on each, so a point resting on 2 images
+        reads as such. A count above a tall bar would leave the plot: it is written inside the bar's top."""
         edges, count = np.array(b["edges"]), np.array(b["count"])
         share = count / max(1, int(count.sum()))
         bars = pg.BarGraphItem(x=(edges[:-1] + edges[1:]) / 2, height=share, width=np.diff(edges) * 0.9,
-                               brush=pg.mkBrush(148, 163, 184, 90), pen=pg.mkPen(None), name="images per bin (share)")
+                               brush=pg.mkBrush(148, 163, 184, 90), pen=pg.mkPen(None),
+                               name="bars: share of images (number: count)")
         p.addItem(bars)
         self.count_labels = []
         for lo, hi, n, h in zip(edges[:-1], edges[1:], count, share):
@@ -108,6 +112,16 @@ class CalibrationView(QWidget):
                 label.setPos((lo + hi) / 2, h)
                 p.addItem(label)
                 self.count_labels.append(label)
+        self._place_counts()
+
+    def _place_counts(self) -> None:
+        """Each count above its bar, or inside the bar's top where the plot has no room above it."""
+        vb = self.reliability.getPlotItem().getViewBox()
+        lo, hi = vb.viewRange()[1]
+        px_per_unit = max(vb.height(), self.reliability.minimumHeight() / 2) / max(hi - lo, 1e-9)
+        for label in self.count_labels:
+            room = (hi - label.pos().y()) * px_per_unit
+            label.setAnchor((0.5, 1.0 if room >= label.boundingRect().height() + 2 else 0.0))
 
     def _threshold_moved(self, value: int) -> None:
         if not self.curve:

@@ -11,7 +11,10 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem, QStyle,
                                QStyleOptionHeader, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..widgets.common import pane, splitter
+from ..widgets.common import key_shortcut, pane, splitter
+
+
+PAIRS_MAX = 360   # px: the widest the most-confused list grows to fit its pairs
 
 
 def cell_colour(frac: float, diagonal: bool) -> QColor:
@@ -75,10 +78,16 @@ class ConfusionView(QWidget):
         self.table.setToolTip("Rows: true class, columns: predicted class. Click a cell (or move to it and press Enter) to see those images.")
         self.table.cellClicked.connect(self._clicked)
         self.table.cellActivated.connect(self._clicked)   # Enter on the current cell: no mouse needed
+        key_shortcut(self.table, ["Return", "Enter"], "Show the images of the current cell of the confusion matrix",
+                     lambda: self._clicked(self.table.currentRow(), self.table.currentColumn()))
         self.pairs = QListWidget()
+        self.pairs.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.pairs.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.pairs.setToolTip("Pairs of classes the model mixes up most (true -> predicted). Click to see them.")
         self.pairs.itemClicked.connect(self._pair_clicked)
         self.pairs.itemActivated.connect(self._pair_clicked)
+        key_shortcut(self.pairs, ["Return", "Enter"], "Show the images of the selected most-confused pair",
+                     lambda: self.pairs.currentItem() and self._pair_clicked(self.pairs.currentItem()))
         self.caption = QLabel("Rows = true class, columns = predicted class (names written upwards); "
                               "colour = share of the row.")
         self.caption.setWordWrap(True)
@@ -120,12 +129,23 @@ class ConfusionView(QWidget):
         self.pairs.clear()
         for true, pred, count in pairs:
             ti, pi = self._index(true), self._index(pred)
-            it = QListWidgetItem(f"{self.classes[ti]} → {self.classes[pi]}   ({int(count)})")
+            it = QListWidgetItem(f"{int(count)} × {self.classes[ti]} → {self.classes[pi]}")  # the count never cut
             it.setData(Qt.ItemDataRole.UserRole, (ti, pi))
+            it.setSizeHint(QSize(10, self.pairs.fontMetrics().height() + 6))   # as wide as the list: cut, not clipped
             it.setToolTip(f"{int(count)} {self.classes[ti]} image(s) predicted as {self.classes[pi]}")
             self.pairs.addItem(it)
         if not pairs:
             self.pairs.addItem(QListWidgetItem("no confusions"))
+        self._fit_pairs()
+
+    def _fit_pairs(self) -> None:
+        """The most-confused list as wide as its longest line (up to PAIRS_MAX px): the pairs stay whole
+        without a horizontal scroll; a longer one is cut in the middle (its tooltip is whole)."""
+        self.pairs.ensurePolished()   # the style sheet's font, which the list draws with
+        fm = self.pairs.fontMetrics()
+        widest = max((fm.horizontalAdvance(self.pairs.item(i).text()) for i in range(self.pairs.count())), default=0)
+        extra = 2 * self.pairs.frameWidth() + self.pairs.verticalScrollBar().sizeHint().width() + 16
+        self.pairs.setMinimumWidth(min(widest + extra, PAIRS_MAX))
 
     def _index(self, v) -> int:
         return self.classes.index(v) if isinstance(v, str) else int(v)

@@ -11,19 +11,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QEvent, QItemSelectionModel, QModelIndex, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout,
-                               QLabel, QListView, QMenu, QPushButton, QSizePolicy,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView, QMenu,
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from ..jobs import submit
+from ..widgets.common import key_shortcut
 from ..widgets.thumbs import marked_pixmap, short_name, square_pixmap
 from .image_viewer import THUMB, _safe_thumbnail, load_thumbnail, to_qimage  # noqa: F401 (re-exported)
 from .relabel import ask_class
 
 KEYS = {Qt.Key.Key_R: "relabel", Qt.Key.Key_Q: "quarantine", Qt.Key.Key_K: "keep"}
-GRID = QSize(THUMB + 60, THUMB + 96)  # a photo's usual file name whole, a caption wrapped on two lines, a mark
+GRID = QSize(THUMB + 92, THUMB + 96)  # a photo's usual file name whole, a caption wrapped on two lines, a mark
 NAME_WIDTH = GRID.width() - 26        # the text width under a picture
 
 
@@ -184,7 +184,7 @@ class GalleryView(QWidget):
         self.list.activated.connect(lambda ix: self.itemActivated.emit(self.model.items[ix.row()]))
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._context_menu)
-        self.buttons = {}
+        self.buttons, self.shortcuts = {}, {}   # the keys are QShortcuts: Help > Keyboard shortcuts lists them
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)
         bar.addWidget(self.count_label)
@@ -196,6 +196,8 @@ class GalleryView(QWidget):
             b = QPushButton(f"{text} ({key})")
             b.setToolTip(f"{tip} [{key}]. The image files are never touched.")
             b.clicked.connect(lambda _=False, a=action: self.request(a))
+            self.shortcuts[action] = key_shortcut(self.list, [key], f"In an image gallery: {tip[0].lower()}{tip[1:]}",
+                                                  lambda a=action: self.request(a))
             bar.addWidget(b)
             self.buttons[action] = b
         self.list.installEventFilter(self)
@@ -236,7 +238,6 @@ class GalleryView(QWidget):
         return [self.model.items[r] for r in rows]
 
     def select_rows(self, rows: list[int]) -> None:
-        from PySide6.QtCore import QItemSelectionModel
         sm = self.list.selectionModel()
         sm.clearSelection()
         for r in rows:
@@ -246,7 +247,7 @@ class GalleryView(QWidget):
 
     # ------------------------------------------------------------------ actions
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802
-        """Keys in the grid: R relabel, Q quarantine, K keep, Ctrl+Z undo."""
+        """Keys the shortcut map did not take (inactive window): R, Q, K via their QShortcuts; Ctrl+Z undo."""
         if obj is self.list and ev.type() == QEvent.Type.KeyPress:
             mods = ev.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
             if ev.key() == Qt.Key.Key_Z and mods == Qt.KeyboardModifier.ControlModifier:
@@ -254,7 +255,7 @@ class GalleryView(QWidget):
                 return True
             action = KEYS.get(ev.key()) if mods == Qt.KeyboardModifier.NoModifier else None
             if action:
-                self.request(action)
+                self.shortcuts[action].activated.emit()
                 return True
         return super().eventFilter(obj, ev)
 

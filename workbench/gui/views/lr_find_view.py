@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QLis
 from ...runtime.events import Event, LRFindStep
 from ...train.lr_find import curve_problem, plot_window, y_range
 from ..jobs import JobKind
-from ..widgets.common import page_header, set_icon
+from ..widgets.common import key_shortcut, page_header, set_icon
 from .plots import LivePlot
 
 SUGGESTION_COLORS = {"valley": "#10b981", "steep": "#f97316", "minimum": "#a855f7", "slide": "#06b6d4"}
@@ -63,7 +63,9 @@ class LRFindView(QWidget):
         self.suggestions = QListWidget()
         self.suggestions.setToolTip("Click a suggestion, or select it and press Enter, to use it as the learning rate")
         self.suggestions.itemClicked.connect(self._on_suggestion)
-        self.suggestions.itemActivated.connect(self._on_suggestion)
+        self.suggestions.itemActivated.connect(self._on_suggestion)   # double-click, Enter in an inactive window
+        key_shortcut(self.suggestions, ["Return", "Enter"], "Use the selected suggestion as the learning rate",
+                     lambda: self.suggestions.currentItem() and self._on_suggestion(self.suggestions.currentItem()))
         self.auto_apply = QCheckBox("Auto-apply the suggestion")
         self.auto_apply.setToolTip("When the range test ends, set train.lr to the recipe's default suggestion "
                                    "(lr_find.suggestion) without asking. Off: you pick.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QProgressBar, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -27,7 +27,6 @@ NETWORK_LINE = ("Network: the app downloads weights only when you press Download
 # the family (the model source: torchvision, timm, ...) is in the tooltip; the weights' state comes
 # second so the narrow recipe column shows it without scrolling
 COLUMNS = ("architecture", "weights", "params", "input")
-NAME_MAX = 210  # px: the architecture column's widest (the bundled names whole); longer ones are cut in the middle
 
 
 def state_text(state: str, size: int) -> str:
@@ -60,10 +59,12 @@ class ModelPicker(QGroupBox):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        # widths follow the content when the list arrives; the user can drag them; a name
-        # longer than NAME_MAX is cut in the middle (the end tells siblings apart; the tooltip is whole)
+        # the weights / params / input columns are as wide as their content when the list arrives; the
+        # names get the rest, and only a name longer than that is cut in the middle (the end tells
+        # siblings apart; the tooltip is whole)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)   # the names take what the others
+        header.setStretchLastSection(False)                               # leave: never a horizontal scroll
         self.table.setFixedHeight(200)
         self.table.cellClicked.connect(lambda row, _col: self._pick_row(row))
         self.tag_box = QComboBox()
@@ -138,7 +139,7 @@ class ModelPicker(QGroupBox):
                     font.setBold(True)
                     item.setFont(font)
                 self.table.setItem(i, j, item)
-        fit_columns(self.table, {0: NAME_MAX})
+        fit_columns(self.table)   # column 0 stretches: its width is what the others leave
         self._filter(self.search.text())
         self._select_current()
         self.catalogue_loaded.emit(len(rows))

@@ -113,6 +113,7 @@ class OptionsForm(QWidget):
     def __init__(self, config: RunConfig | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.editors: dict[str, QWidget] = {}
+        self.labels: dict[str, str] = {}      # key -> the label the form shows beside its editor
         self.kinds: dict[str, type] = {}
         self.advanced: dict[str, Collapsible] = {}
         self.groups: dict[str, QGroupBox] = {}
@@ -144,6 +145,7 @@ class OptionsForm(QWidget):
             tip = tooltip(key, meta, value)
             editor.setToolTip(tip)
             label = QLabel(meta.get("label", key))
+            self.labels[key] = label.text()
             label.setToolTip(tip)
             label.setBuddy(editor)
             (adv if meta.get("advanced") else main).addRow(label, editor)
@@ -154,6 +156,17 @@ class OptionsForm(QWidget):
         lay.addStretch(1)
         if config is not None:
             self.set_config(config)
+
+    def label_of(self, key: str) -> str:
+        """What the form calls option ``key`` (its section added where another option has the same
+        label); the key itself for an option the form does not show."""
+        text = self.labels.get(key)
+        if text is None:
+            return key
+        if sum(t == text for t in self.labels.values()) > 1:
+            section = key.split(".")[0] if "." in key else ""
+            text += f" ({SECTION_TITLES.get(section, section)})"
+        return text
 
     def _make_editor(self, key: str, meta: dict, value: Any) -> QWidget:
         lo, hi = meta.get("min"), meta.get("max")

@@ -14,7 +14,7 @@ from ...config import ConfigError, RunConfig, iter_fields
 from ...data.pipeline import steps_per_epoch as data_steps_per_epoch
 from ...train.schedules import preview_curve
 from ..session import default_config
-from ..widgets.common import ElidedLabel, guard_wheel, page_header, set_icon, splitter
+from ..widgets.common import ElidedLabel, guard_wheel, key_shortcut, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
 from .model_picker import ModelPicker
 from .options_form import OptionsForm
@@ -121,9 +121,11 @@ class RecipeView(RecipeFiles, QWidget):
         session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config)))
         self._on_config(session.config)
         guard_wheel(self)   # the wheel scrolls the form; it edits a value only in the field with focus
+        key_shortcut(self, [QKeySequence.StandardKey.Undo], "Undo the last change of the recipe (a text field "
+                     "with focus undoes its typing)", self.undo, Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
     def keyPressEvent(self, ev) -> None:  # noqa: N802
-        """Ctrl+Z on the page undoes the last recipe change (a text field with focus undoes its typing)."""
+        """Ctrl+Z the shortcut map did not take (the window is not active) undoes the last recipe change."""
         if ev.matches(QKeySequence.StandardKey.Undo):
             self.undo()
             ev.accept()
@@ -240,7 +242,7 @@ class RecipeView(RecipeFiles, QWidget):
         finally:
             self._undoing = False
         self._shown = self.session.config
-        what = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+        what = ", ".join(map(self.form.label_of, changed[:3])) + (" ..." if len(changed) > 3 else "")
         self.mom_plot_note.setText(f"Undone: {what or 'the last change'}.")
         return True
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
                                QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from ...runtime.events import Event, Progress
 from ...analysis.interpret import confusion_matrix, indices_for_cell, most_confused, per_class_report, summary, top_losses
 from ..jobs import JobFailed, JobKind
-from ..widgets.common import ElidedLabel, splitter
+from ..widgets.common import ElidedLabel, key_shortcut, splitter
 from .calibration_view import CalibrationView
 from .changes_view import ChangesView
 from .confusion_view import ConfusionView
@@ -105,10 +105,8 @@ class ResultsPage(HardExampleActions, QWidget):
         self.changes.retrainRequested.connect(self.retrain)
         self.tta.computeRequested.connect(self.compute_tta)
         self.tabs.currentChanged.connect(lambda _i: self._auto_tta())
-        undo = QShortcut(QKeySequence.StandardKey.Undo, self)
-        undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        undo.setWhatsThis("Undo the last relabel / quarantine / keep")
-        undo.activated.connect(self.undo_change)
+        key_shortcut(self, [QKeySequence.StandardKey.Undo], "Undo the last relabel / quarantine / keep",
+                     self.undo_change, Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.owner.changed.connect(self._owner_changed)
         session.job_event.connect(self._on_event)
         session.job_failed.connect(self._on_failed)

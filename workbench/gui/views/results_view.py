@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxL
 from ..widgets.common import fit_columns, pane, splitter
 from .plots import TRAIN_COLOUR, VALID_COLOUR, legend_below
 
+EDGE = 14   # px right of a history plot where the last epoch's number is written whole
 CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -54,7 +55,6 @@ def make_plot(title: str, ylabel: str, legend_bottom: bool = False) -> pg.PlotWi
     """A history plot; ``legend_bottom`` for rising curves (accuracy), whose ends are top right."""
     w = pg.PlotWidget(background="w")
     w.setTitle(title, color="#333")
-    w.base_title = title
     w.setLabel("bottom", "epoch")
     w.setLabel("left", ylabel)
     w.showGrid(x=True, y=True, alpha=0.25)
@@ -62,6 +62,9 @@ def make_plot(title: str, ylabel: str, legend_bottom: bool = False) -> pg.PlotWi
     w.setMinimumHeight(160)
     for axis in ("left", "bottom"):
         w.getAxis(axis).enableAutoSIPrefix(False)
+    # the last epoch's number may reach past the axis end: room for it right of the plot
+    w.getAxis("bottom").setStyle(hideOverlappingLabels=EDGE)
+    w.getPlotItem().layout.setContentsMargins(1, 1, EDGE, 1)
     return w
 
 
@@ -111,11 +114,15 @@ class ResultsView(QWidget):
         lay.addWidget(split, 1)
 
     def set_summary(self, summary: dict, heading: str = "") -> None:
-        """summary keys: accuracy, balanced_accuracy, valid_loss, top5 (None hides it), n."""
+        """summary keys: accuracy, balanced_accuracy, valid_loss, top5 (absent or None hides it: with 5
+        classes or fewer it is always 100 %), n."""
         if heading:
             self.heading.setText(heading)
         for key, lab in self.values.items():
             v = summary.get(key)
+            if key == "top5":
+                lab.setHidden(v is None)
+                self.names[key].setHidden(v is None)
             if key == "n":
                 lab.setText(str(int(v)) if v is not None else "–")
             else:
@@ -166,11 +173,13 @@ def draw_history(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, runs: list[t
         legend = p.getPlotItem().legend
         if legend is not None:
             legend.setColumnCount(4 if single else 1)
-    n_epochs = max((len(h) for _, h in runs), default=0)
+    n_epochs = int(max((history_column(h, key)[0].max(initial=0) for _, h in runs
+                        for key in ("valid_loss", "train_loss", "accuracy")), default=0))   # the last epoch drawn
     for p in (loss_plot, acc_plot):
         # whole epochs only: every epoch up to 10, then labels every 5 with a tick per epoch
         spacing = (1, 1) if 0 < n_epochs <= 10 else (5, 1) if n_epochs <= 40 else (None, None)
         p.getAxis("bottom").setTickSpacing(*spacing)
+    dashed = False
     for k, (name, history) in enumerate(runs):
         colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
         x, y = history_column(history, "valid_loss")
@@ -183,25 +192,26 @@ def draw_history(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, runs: list[t
             tcol = TRAIN_COLOUR if single else colour
             loss_plot.plot(x, y, pen=pg.mkPen(tcol, width=2, style=Qt.PenStyle.DashLine),
                            name="train" if single else None)   # several runs: one legend row each
+            dashed = dashed or not single
 
         x, y = history_column(history, "accuracy")
         if len(x):
             acc_plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
                           symbolBrush=colour, name="accuracy" if single else name)
-    fit_runs(loss_plot, acc_plot, n_epochs, 1 if single else len(runs))
+    if dashed:   # several runs: the legend says what the dashes are (the title stays short, whole)
+        loss_plot.plot([], [], pen=pg.mkPen("#64748b", width=2, style=Qt.PenStyle.DashLine), name="dashed: training")
+    fit_runs(loss_plot, acc_plot, n_epochs, 1 if single else len(runs) + dashed)
 
 
 def fit_runs(loss_plot: pg.PlotWidget, acc_plot: pg.PlotWidget, n_epochs: int, legend_rows: int) -> None:
     """Every selected run in view: the x axis spans all their epochs and both axes follow the data
     again (a zoom or pan of the previous selection does not stay); the plots are tall enough for the
     title, the curves and one legend row per run."""
-    title = getattr(loss_plot, "base_title", "Loss")
-    loss_plot.setTitle(title + ("" if legend_rows <= 1 else " (dashed: training)"), color="#333")
     row = loss_plot.fontMetrics().height() + 6
     for p in (loss_plot, acc_plot):
         p.setMinimumHeight(160 + row * min(legend_rows, 8))
         vb = p.getPlotItem().getViewBox()
         vb.enableAutoRange(x=True, y=True)
-        if n_epochs:
-            vb.setXRange(0.8, max(2, n_epochs) + 0.2, padding=0)   # the widest run decides
+        if n_epochs:   # the widest run decides; half an epoch each side keeps the end points whole
+            vb.setXRange(0.5, max(2, n_epochs) + 0.5, padding=0)
         vb.enableAutoRange(y=True)

@@ -2,6 +2,7 @@
 Listing and deleting happen in the session (off the GUI thread, ``workbench.run.runs``)."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -34,6 +35,13 @@ def config_differences(configs: list) -> list[tuple[str, list]]:
 
 
 VALID_ROW = "validation set"
+
+
+def two_lines(name: str) -> str:
+    """A run name as a column title: its dataset and its date-time on two lines ("nette-mini" /
+    "20261206-084618"), half as wide, so the runs' columns fit beside each other; other names as they are."""
+    m = re.match(r"^(.+)-(\d{8}-\d{4,6})$", name)
+    return f"{m.group(1)}\n{m.group(2)}" if m else name
 
 
 def valid_set(info) -> str:
@@ -115,7 +123,7 @@ class RunsView(QWidget):
         self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.diff.horizontalHeader().setMaximumSectionSize(MAX_VALUE_WIDTH)  # a long value never hides the next run
-        self.diff.horizontalHeader().setStretchLastSection(True)
+        self.diff.horizontalHeader().setStretchLastSection(False)   # a run's column never narrower than its name
         self.diff.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.diff.setWordWrap(False)
         bar = QHBoxLayout()
@@ -238,7 +246,10 @@ class RunsView(QWidget):
                       "accuracies are not directly comparable</span>")
         self.diff_title.setText(title)
         d.setColumnCount(1 + len(sel))
-        d.setHorizontalHeaderLabels(["Option"] + [i.name for i in sel])
+        d.setHorizontalHeaderLabels(["Option"] + [two_lines(i.name) for i in sel])
+        for c, info in enumerate(sel, start=1):
+            d.horizontalHeaderItem(c).setData(Qt.ItemDataRole.UserRole, info.name)
+            d.horizontalHeaderItem(c).setToolTip(f"{info.name}\n{info.run_dir}")
         d.setRowCount(len(rows))
         for r, (key, vals) in enumerate(rows):
             d.setItem(r, 0, QTableWidgetItem(key))
@@ -253,7 +264,7 @@ class RunsView(QWidget):
     def diff_rows(self) -> dict[str, dict[str, str]]:
         """{option: {run name: value}} as shown in the differences table."""
         d = self.diff
-        names = [d.horizontalHeaderItem(c).text() for c in range(1, d.columnCount())]
+        names = [d.horizontalHeaderItem(c).data(Qt.ItemDataRole.UserRole) for c in range(1, d.columnCount())]
         return {d.item(r, 0).text(): {n: d.item(r, c).text() for c, n in enumerate(names, start=1)}
                 for r in range(d.rowCount())}
 

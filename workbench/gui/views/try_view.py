@@ -18,7 +18,7 @@ from ...runtime.paths import display_text
 from ...inference.to_label import send_to_labelling
 from ..jobs import JobFailed, JobKind
 from ..widgets.common import pane, splitter
-from .gallery_view import THUMB, GalleryItem, GalleryModel
+from .gallery_view import GRID, THUMB, GalleryItem, GalleryModel
 from .run_owner import RunOwner
 
 DEFAULT_THRESHOLD = 70  # per cent
@@ -30,8 +30,8 @@ HINT = ("<p style='font-size:15pt'>Drop images or a folder here</p><p>or use <b>
 
 
 def caption(row) -> str:
-    """Three lines under a thumbnail: the class, its probability, the file name."""
-    return f"{row.label}\n{row.probability:.1%}\n{display_text(Path(row.path).name)}"
+    """The class and its probability under a thumbnail (the gallery adds the file name, cut once to fit)."""
+    return f"{row.label}\n{row.probability:.1%}"
 
 
 def tooltip(row) -> str:
@@ -45,7 +45,7 @@ def _grid(model: GalleryModel) -> QListView:
     v.setMovement(QListView.Movement.Static)
     v.setUniformItemSizes(True)
     v.setIconSize(QSize(THUMB, THUMB))
-    v.setGridSize(QSize(THUMB + 36, THUMB + 66))
+    v.setGridSize(GRID)   # the galleries' cell: the item's size hint, the usual file name whole
     v.setWordWrap(True)
     v.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     v.setSpacing(2)

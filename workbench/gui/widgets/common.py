@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics, QIcon, QPainter, QWheelEvent
+from PySide6.QtGui import QFont, QFontMetrics, QIcon, QKeySequence, QPainter, QShortcut, QWheelEvent
 from PySide6.QtWidgets import (QAbstractButton, QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QHBoxLayout,
                                QLabel, QLayout, QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
@@ -69,6 +69,19 @@ def guard_wheel(root: QWidget) -> None:
             w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             w.installEventFilter(guard)
             w.setProperty("wheel_guarded", True)
+
+
+def key_shortcut(widget: QWidget, keys, what: str, slot,
+                 context: Qt.ShortcutContext = Qt.ShortcutContext.WidgetShortcut) -> QShortcut:
+    """A key of a page or list as a QShortcut on ``widget`` (by default only while it has focus) whose
+    whatsThis says what it does: Help > Keyboard shortcuts lists these objects, so the list cannot
+    drift from the keys. ``keys``: key sequences or QKeySequence.StandardKey values."""
+    sc = QShortcut(widget)
+    sc.setKeys([QKeySequence(k) for k in keys])
+    sc.setContext(context)
+    sc.setWhatsThis(what)
+    sc.activated.connect(slot)
+    return sc
 
 
 def page_header(title: str, subtitle: str = "") -> QWidget:
@@ -174,6 +187,7 @@ def fit_columns(table, caps: dict | None = None, pad: int = 16) -> None:
     """Each column of a QTableWidget as wide as its widest cell and its title (measured with the
     font, bold cells in bold: fast over thousands of rows, unlike Qt's per-row ResizeToContents);
     ``caps``: {column: most pixels} (a longer text there is elided as the table says)."""
+    table.ensurePolished()   # the style sheet's font, which the table draws with (not the app's default)
     bold = QFont(table.font())
     bold.setBold(True)
     fms = (QFontMetrics(table.font()), QFontMetrics(bold))

@@ -16,6 +16,7 @@ from ...data.cache import thumbnail
 from ...runtime.paths import display_text
 
 THUMB = 96
+NAME_PAD = 66   # a thumbnail cell's text is this much wider than the picture (n01440764_10043.JPEG whole at 10 pt)
 
 
 def load_thumb(path: str, size: int = THUMB) -> QImage:
@@ -80,8 +81,8 @@ class ThumbModel(QAbstractListModel):
                 submit(lambda p=path, s=self.size: load_thumb(p, s),
                        lambda img, p=path, r=QPersistentModelIndex(index): self._arrived(p, r, img))
             return self._placeholder
-        if role == Qt.ItemDataRole.DisplayRole:
-            return display_text(self.labels[index.row()])
+        if role == Qt.ItemDataRole.DisplayRole:   # cut once, in the middle, to the cell (the tooltip is whole)
+            return short_name(display_text(self.labels[index.row()]), self.size + NAME_PAD)
         if role == Qt.ItemDataRole.ToolTipRole:
             return display_text(path)
         if role == Qt.ItemDataRole.UserRole:
@@ -120,7 +121,7 @@ class ThumbView(QListView):
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(200)
         self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 28, size + 44))   # file names on up to two lines under the picture
+        self.setGridSize(QSize(size + NAME_PAD + 26, size + 44))   # a photo's usual file name whole, one line
         self.setSpacing(4)
         self.setWordWrap(True)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
