@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
+from gui_helpers import wait_checked
 from workbench.gui.jobs import JobKind
 from workbench.data.types import Dataset, Item, Problem
 from workbench.runtime.events import (BatchEnd, EpochEnd, FitFinished, FitStarted, LogMessage,
@@ -178,11 +179,13 @@ def test_options_form_changes_config_and_validation(qtbot, session, tmp_path):
     weights = form.editors["model.weights"]
     weights.setText(str(tmp_path / "missing.pth"))
     weights.editingFinished.emit()
+    wait_checked(qtbot, session)
     assert not view.problems_label.isHidden()
     assert "model.weights" in view.problems_label.text() and "not found" in view.problems_label.text()
     assert weights.property("invalid") is True
     weights.setText("")
     weights.editingFinished.emit()
+    wait_checked(qtbot, session)
     assert view.problems_label.isHidden()
     # CLI command and TOML round trip
     session.set_option("data.path", "/data/my set")
@@ -239,7 +242,7 @@ def test_augment_grid_plain_column_is_the_validation_crop():
 
     from workbench.data.augment import center_crop
     from workbench.config import RunConfig
-    from workbench.gui.views.augment_preview import augment_grid
+    from workbench.gui.session_images import augment_grid
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2, 48, 48, 3), dtype=np.uint8)
     grid = augment_grid(images, RunConfig().augment, 32, seed=1, n_variants=2, valid_crop=0.75)

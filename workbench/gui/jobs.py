@@ -314,7 +314,7 @@ class _Relay(QObject):
         cb = self.callbacks.pop(token, None)
         if cb is None:
             return
-        owner = getattr(cb, "__self__", None)
+        owner = getattr(getattr(cb, "func", cb), "__self__", None)   # a bound method, or a partial of one
         if isinstance(owner, QObject) and not shiboken6.isValid(owner):
             return
         ok, value = outcome

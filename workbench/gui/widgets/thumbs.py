@@ -25,6 +25,17 @@ def load_thumb(path: str, size: int = THUMB) -> QImage:
     return QImage(a.data, a.shape[1], a.shape[0], 3 * a.shape[1], QImage.Format.Format_RGB888).copy()
 
 
+def request_thumb(path: str, size: int, callback) -> int:
+    """``load_thumb(path, size)`` in the side pool; ``callback`` (GUI thread) gets (path, QImage), or
+    (path, the Exception) for a file that cannot be decoded."""
+    def work():
+        try:
+            return path, load_thumb(path, size)
+        except Exception as e:  # noqa: BLE001 - the view says why in place of the picture
+            return path, e
+    return submit(work, callback)
+
+
 def square_pixmap(pix: QPixmap, size: int) -> QPixmap:
     """``pix`` fitted into a ``size`` x ``size`` transparent square, centred: a tall or wide image takes
     the same box as any other, so every caption sits at the same height under its picture."""
