@@ -271,9 +271,10 @@ def test_data_view_shows_dataset_health_and_thumbs(qtbot, session, shapes_dir):
     qtbot.waitUntil(lambda: view.thumbs.cached > 0, timeout=5000)
     view.health.selectRow(1)
     assert view.problem_path.text().startswith(ds.notes[0].path) and ds.notes[0].message in view.problem_path.text()
-    assert view.problem_image.pixmap() is not None and not view.problem_image.pixmap().isNull()
+    qtbot.waitUntil(lambda: not view.problem_image.pixmap().isNull(), timeout=5000)   # decoded in the side pool
     view.health.selectRow(0)
     assert "broken.png" in view.problem_path.text()
+    assert "Left out by the health check" in view.problem_image.text()   # a rejected file is never decoded
 
 
 def test_thumbnail_model_is_lazy_for_50k(qtbot, shapes_dir, tmp_path):
