@@ -361,6 +361,17 @@ def submit(fn: Callable[[], Any], callback: Callable[[Any], None]) -> int:
     return _counter
 
 
+def submit_keyed(key: Any, fn: Callable[[], Any], callback: Callable[[Any], None]) -> int:
+    """``submit`` whose ``callback`` gets (key, result), or (key, the Exception fn raised): a view that
+    asked for several things (pictures of paths) knows which one arrived, failed or not."""
+    def work():
+        try:
+            return key, fn()
+        except Exception as e:  # noqa: BLE001 - handed to the callback, which says why
+            return key, e
+    return submit(work, callback)
+
+
 def wait_side_tasks(timeout_ms: int = 10_000) -> bool:
     """Wait for running side tasks (window close, tests)."""
     return pool().waitForDone(timeout_ms)

@@ -17,7 +17,7 @@ from ..analysis.explain import compute_cam
 from ..analysis.gradcam import overlay
 from ..data.augment import BatchAugment, center_crop
 from ..data.cache import decode_presized, thumbnail
-from .jobs import submit
+from .jobs import submit, submit_keyed
 
 __all__ = ["augment_grid", "decode", "load_thumbnail", "overlay", "request_augment", "request_cam",
            "request_image"]
@@ -32,12 +32,7 @@ def load_thumbnail(path: str, size: int) -> tuple[str, np.ndarray]:
 def request_image(path: str, size: int, callback: Callable[[object], None]) -> int:
     """``load_thumbnail(path, size)`` in the side pool; ``callback`` gets (path, array), or (path, the
     Exception) for a file that cannot be decoded."""
-    def work():
-        try:
-            return load_thumbnail(path, size)
-        except Exception as e:  # noqa: BLE001 - the view says why in place of the picture
-            return path, e
-    return submit(work, callback)
+    return submit_keyed(path, lambda: thumbnail(path, size), callback)
 
 
 def request_cam(run_dir: str, path: str, callback: Callable[[object], None], class_idx: int | None = None,

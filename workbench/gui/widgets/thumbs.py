@@ -11,7 +11,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView
 
-from ..jobs import submit
+from ..jobs import submit, submit_keyed
 from ...data.cache import thumbnail
 from ...runtime.paths import display_text
 
@@ -28,12 +28,7 @@ def load_thumb(path: str, size: int = THUMB) -> QImage:
 def request_thumb(path: str, size: int, callback) -> int:
     """``load_thumb(path, size)`` in the side pool; ``callback`` (GUI thread) gets (path, QImage), or
     (path, the Exception) for a file that cannot be decoded."""
-    def work():
-        try:
-            return path, load_thumb(path, size)
-        except Exception as e:  # noqa: BLE001 - the view says why in place of the picture
-            return path, e
-    return submit(work, callback)
+    return submit_keyed(path, lambda: load_thumb(path, size), callback)
 
 
 def square_pixmap(pix: QPixmap, size: int) -> QPixmap:
