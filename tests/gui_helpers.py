@@ -2,6 +2,15 @@
 from __future__ import annotations
 
 
+def wait_checked(qtbot, session, timeout: int = 30_000) -> None:
+    """Wait for the session's check of the current recipe and dataset (made off the GUI thread after
+    each change; the Recipe page shows its problems and warnings when it arrives)."""
+    def done() -> bool:
+        c = session.checked
+        return c is not None and c.config == session.config and c.dataset is session.dataset
+    qtbot.waitUntil(done, timeout=timeout)
+
+
 def open_run_pages(session, qtbot, run_dir):
     """The run pages (make_pages) with ``run_dir`` opened and its Results loaded."""
     from workbench.gui.run_pages import make_pages

@@ -20,7 +20,7 @@ def _lint_imports() -> list[str]:
 def test_import_contracts_are_kept():
     r = subprocess.run([*_lint_imports(), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    assert "4 kept, 0 broken" in r.stdout
+    assert "5 kept, 0 broken" in r.stdout
 
 
 def test_no_import_cycles_counting_function_local_imports():
@@ -69,15 +69,29 @@ def test_no_import_cycles_counting_function_local_imports():
         assert r.stdout.strip().endswith("0 import cycles among %d modules" % len(mods)), r.stdout
 
 
-def test_the_contract_catches_a_core_module_importing_the_gui(tmp_path):
-    """The same contracts on a copy of the package where a core module imports the GUI: broken."""
+def _lint_with(tmp_path, module: str, line: str) -> subprocess.CompletedProcess:
+    """lint-imports on a copy of the package where ``module`` (a path under workbench/) gets ``line``."""
     shutil.copytree(ROOT / "workbench", tmp_path / "workbench", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    bad = tmp_path / "workbench" / "runtime" / "atomic.py"
-    bad.write_text(bad.read_text(encoding="utf-8") + "\nfrom ..gui import app  # noqa\n", encoding="utf-8")
-    r = subprocess.run([*_lint_imports(), "--no-cache"], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=600, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    bad = tmp_path / "workbench" / module
+    bad.write_text(bad.read_text(encoding="utf-8") + f"\n{line}  # noqa\n", encoding="utf-8")
+    return subprocess.run([*_lint_imports(), "--no-cache"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+
+
+def test_the_contract_catches_a_core_module_importing_the_gui(tmp_path):
+    """The same contracts on a copy of the package where a core module imports the GUI: broken."""
+    r = _lint_with(tmp_path, "runtime/atomic.py", "from ..gui import app")
     assert r.returncode != 0 and "workbench.runtime.atomic -> workbench.gui" in r.stdout, r.stdout[-3000:]
+
+
+def test_the_contract_catches_a_view_importing_the_core(tmp_path):
+    """Views reach the core through the Session: a view that imports a core module itself (not through
+    gui.session and its modules, as the kept contracts above show they do) breaks the contract."""
+    r = _lint_with(tmp_path, "gui/views/tta_view.py", "from ...data.cache import thumbnail")
+    assert r.returncode != 0, r.stdout[-3000:]
+    assert "Views reach the core through the Session" in r.stdout and "BROKEN" in r.stdout
+    assert "workbench.gui.views.tta_view -> workbench.data.cache" in r.stdout, r.stdout[-3000:]
 
 
 def test_the_package_root_is_a_map_of_concepts():

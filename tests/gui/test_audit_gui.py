@@ -86,10 +86,13 @@ def test_leaks_view_shows_pairs_side_by_side_and_offers_the_split(qtbot, tmp_pat
     view = LeaksView()
     qtbot.addWidget(view)
     view.resize(1000, 500)
+    loaded = []
+    view.tileLoaded.connect(loaded.append)
     view.set_report(report)
     view.show()
     assert view.list.count() == len(pairs) and "LEAK" in view.list.item(0).text()
     assert len(view.shown_paths()) == 2 and view.pairs_layout.count() == 2
+    qtbot.waitUntil(lambda: sorted(loaded) == sorted(view.shown_paths()), timeout=10_000)   # decoded off the GUI thread
     # the copy under another class is a leak and a label conflict: listed first
     assert "labels differ" in view.list.item(0).text()
     assert not any("labels differ" in view.list.item(i).text() for i in range(1, view.list.count()))
@@ -115,7 +118,8 @@ def test_calibration_tab(qtbot):
     view = CalibrationView()
     qtbot.addWidget(view)
     view.resize(1000, 450)
-    view.set_predictions(sharp / sharp.sum(1, keepdims=True), y)
+    with qtbot.waitSignal(view.calibrated, timeout=30_000):
+        view.set_predictions(sharp / sharp.sum(1, keepdims=True), y)
     view.show()
     assert "after temperature scaling" in view.info.text() and view.result.ece_after < view.result.ece_before
     with qtbot.waitSignal(view.thresholdChanged) as sig:

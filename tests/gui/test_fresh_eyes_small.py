@@ -98,6 +98,7 @@ def test_the_reliability_diagram_says_how_many_images_each_bin_holds(qtbot):
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     view = CalibrationView()
     qtbot.addWidget(view)
-    view.set_predictions(probs, targets)
+    with qtbot.waitSignal(view.calibrated, timeout=30_000):
+        view.set_predictions(probs, targets)
     counts = [c for c in reliability(scale(probs, view.result.temperature), targets).count if c]
     assert [int(t.toPlainText()) for t in view.count_labels] == counts and sum(counts) == 90

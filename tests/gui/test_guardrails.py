@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.runtime.events import CheckpointSaved, FitStarted
+from gui_helpers import wait_checked
 from workbench.gui.jobs import JobKind
 
 
@@ -41,6 +42,7 @@ def test_one_class_and_tiny_classes_in_the_app(qtbot, session, one_class, tmp_pa
     session.job_started.connect(started.append)
     tv.start()
     assert not started and "at least two classes" in tv.log.toPlainText()
+    wait_checked(qtbot, session)
     assert "at least two classes" in recipe.problems_label.text()
     small = make_shapes_dataset(tmp_path / "small", classes=("circle", "square"), n_train=3, n_valid=1)
     with qtbot.waitSignal(session.dataset_changed, timeout=60_000):
@@ -48,6 +50,7 @@ def test_one_class_and_tiny_classes_in_the_app(qtbot, session, one_class, tmp_pa
     qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     assert not any("two classes" in p for p in session.problems())
     assert any("fewer than 5" in w for w in session.warnings())
+    wait_checked(qtbot, session)
     assert "fewer than 5" in recipe.problems_label.text()
 
 
@@ -74,6 +77,7 @@ def test_problem_banner_renders_the_warning_sign(qtbot, session):
     view = RecipeView(session)
     qtbot.addWidget(view)
     session.set_option("train.lr", 5.0)
+    wait_checked(qtbot, session)
     assert view.problems_label.textFormat() == Qt.TextFormat.RichText
     assert "&#9888;" in view.problems_label.text()
 

@@ -1,6 +1,6 @@
 """Every thumbnail the GUI shows comes from the core pipeline (data.cache.thumbnail): the data page
 and leak pairs (widgets.thumbs.load_thumb), galleries and the image viewer (image_viewer), and the
-augmentation preview (presized like the cache)."""
+augmentation preview (presized like the cache; gui.session_images)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,8 @@ import pytest
 from PySide6.QtGui import QImage
 
 from workbench.data.cache import decode_presized, thumbnail
-from workbench.gui.views import augment_preview, gallery_view, image_viewer
+from workbench.gui import session_images
+from workbench.gui.views import gallery_view, image_viewer
 from workbench.gui.widgets.thumbs import load_thumb
 from thumb_images import make_awkward_images
 
@@ -33,4 +34,4 @@ def test_gui_thumbnails_equal_the_core_thumbnail(images, name):
         assert image_viewer.load_thumbnail(path, size)[0] == path
         np.testing.assert_array_equal(image_viewer.load_thumbnail(path, size)[1], core)
     np.testing.assert_array_equal(gallery_view._safe_thumbnail(path)[1], thumbnail(path, gallery_view.THUMB))
-    np.testing.assert_array_equal(augment_preview.decode(path, 48), decode_presized(path, 48))
+    np.testing.assert_array_equal(session_images.decode(path, 48), decode_presized(path, 48))

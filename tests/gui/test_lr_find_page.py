@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
+from gui_helpers import wait_checked
 from workbench.runtime.events import LRFindStep
 from workbench.train.lr_find import LRFindResult, curve_problem, plot_window, suggest
 
@@ -118,8 +119,10 @@ def test_recipe_warns_for_an_lr_outside_the_usual_range(qtbot, session):
     view = RecipeView(session)
     qtbot.addWidget(view)
     session.set_option("train.lr", 2.99)
+    wait_checked(qtbot, session)
     assert "train.lr" in view.problems_label.text() and view.problems_label.isVisibleTo(view)
     session.set_option("train.lr", 1e-3)
+    wait_checked(qtbot, session)
     assert "train.lr" not in view.problems_label.text()
     assert math.isclose(session.config.train.lr, 1e-3)
 

@@ -11,6 +11,7 @@ import torch
 import torchvision
 
 from disk_weights import bundled_weights  # noqa: F401
+from gui_helpers import wait_checked
 from loopback import serve
 from workbench.models import weights
 from workbench.gui.views.model_picker import ModelPicker
@@ -118,17 +119,55 @@ def test_cancel_mid_way_leaves_no_file(qtbot, picker, session, served):
     assert not s.dest.parent.exists() or list(s.dest.parent.iterdir()) == []
 
 
+def import_file(qtbot, picker, path) -> str:
+    """Import ``path`` with the picker (a session side job) and return the line it ended with."""
+    with qtbot.waitSignal(picker.imported, timeout=60_000) as sig:
+        assert picker.import_file(str(path))
+        assert not picker.import_btn.isEnabled()   # one import at a time
+    assert picker.import_btn.isEnabled() and picker.notes_label.text() == sig.args[0]
+    return sig.args[0]
+
+
 def test_import_checks_the_file(qtbot, picker, session, served, body, tmp_path):
     s, hits, _ = served
     picker.pick(ARCH)
     picker.choose_weights("TEST")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"garbage")
-    assert "sha256" in picker.import_file(str(bad)) and not s.dest.exists()
+    assert "sha256" in import_file(qtbot, picker, bad) and not s.dest.exists()
     good = tmp_path / "good.pth"
     good.write_bytes(body)
-    assert "imported" in picker.import_file(str(good)) and s.dest.read_bytes() == body
+    assert "imported" in import_file(qtbot, picker, good) and s.dest.read_bytes() == body
     assert "cached at" in picker.status_label.text() and hits == []
+
+
+def test_import_hashes_builds_and_copies_off_the_gui_thread(qtbot, picker, session, served, body, tmp_path,
+                                                            monkeypatch):
+    """The weights import (sha256, building the model, loading and copying the file) runs as a session
+    side job, not on the GUI thread; the picker shows its result and the recipe check sees the file."""
+    import workbench.gui.session_jobs as session_jobs
+    s, _, _ = served
+    picker.pick(ARCH)
+    picker.choose_weights("TEST")
+    hashed, threads = [], []
+    real_import, real_hash = session_jobs.import_file, weights.sha256_file
+
+    def spy_import(*a, **k):
+        threads.append(threading.current_thread())
+        return real_import(*a, **k)
+
+    def spy_hash(path):
+        hashed.append(threading.current_thread())
+        return real_hash(path)
+    monkeypatch.setattr(session_jobs, "import_file", spy_import)
+    monkeypatch.setattr(weights, "sha256_file", spy_hash)
+    good = tmp_path / "good.pth"
+    good.write_bytes(body)
+    assert "imported" in import_file(qtbot, picker, good) and s.dest.read_bytes() == body
+    assert threads and hashed and threading.main_thread() not in threads + hashed
+    assert "cached at" in picker.status_label.text()
+    wait_checked(qtbot, session)
+    assert not any("press Download" in p for p in session.checked.problems)
 
 
 def test_data_page_suggests_the_weights_on_disk_for_small_datasets(qtbot, session, shapes_dir, bundled_weights):  # noqa: F811
@@ -152,16 +191,20 @@ def test_bad_weights_file_and_arch_typo_are_named_at_their_fields(qtbot, session
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"garbage")
     session.set_option("model.weights", str(bad))
+    wait_checked(qtbot, session)
     ed = view.form.editors["model.weights"]
     assert ed.property("invalid") and "cannot read weights file" in ed.toolTip()
     assert any("model.weights" in p for p in session.problems())  # the Train page refuses to start
     other = tmp_path / "other.pth"
     torch.save(torchvision.models.get_model("squeezenet1_1").state_dict(), other)
     session.set_option("model.weights", str(other))
+    wait_checked(qtbot, session)
     assert "does not match resnet18" in ed.toolTip()
     session.set_option("model.weights", "")
+    wait_checked(qtbot, session)
     assert not ed.property("invalid") and "cannot read" not in ed.toolTip()
     session.set_option("model.arch", "resnt18")
+    wait_checked(qtbot, session)
     arch_ed = view.form.editors["model.arch"]
     assert arch_ed.property("invalid") and "did you mean resnet18" in arch_ed.toolTip()
 
@@ -177,6 +220,7 @@ def test_unusable_weights_on_disk_are_a_sentence_at_the_pretrained_field(qtbot, 
     view = RecipeView(session)
     qtbot.addWidget(view)
     session.set_config(session.config.set("model.arch", "timm/tf_efficientnet_lite0").set("model.pretrained", "in1k"))
+    wait_checked(qtbot, session)
     ed = view.form.editors["model.pretrained"]
     assert ed.property("invalid") and "cannot read weights file" in ed.toolTip() and str(dest) in ed.toolTip()
     assert any(p.startswith("model.pretrained: ") and "cannot be used" in p for p in session.problems())
@@ -191,7 +235,7 @@ def test_import_adapts_a_known_layout_and_refuses_a_partial_fit_with_names(qtbot
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(bundled, "SOURCES", ())  # as on an install without the package
     session.set_config(session.config.set("model.arch", "timm/tf_efficientnet_lite0").set("model.pretrained", "none"))
-    msg = picker.import_file(str(original))
+    msg = import_file(qtbot, picker, original)
     dest = weights.spec("timm/tf_efficientnet_lite0", "in1k").dest
     assert msg.startswith("imported") and str(dest) in msg and dest.is_file()
     assert session.config.model.pretrained == "in1k" and picker.tag_box.currentText() == "in1k"
@@ -200,7 +244,7 @@ def test_import_adapts_a_known_layout_and_refuses_a_partial_fit_with_names(qtbot
     del sd["conv_head.weight"]
     partial = tmp_path / "partial.safetensors"
     save_file(sd, str(partial))
-    msg = picker.import_file(str(partial))
+    msg = import_file(qtbot, picker, partial)
     assert "conv_head.weight (missing)" in msg and "would stay random" in msg and msg == picker.notes_label.text()
 
 

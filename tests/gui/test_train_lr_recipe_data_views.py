@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
+from gui_helpers import wait_checked
 from workbench.gui.jobs import JobKind
 from workbench.data.types import Dataset, Item, Problem
 from workbench.runtime.events import (BatchEnd, EpochEnd, FitFinished, FitStarted, LogMessage,
@@ -178,11 +179,13 @@ def test_options_form_changes_config_and_validation(qtbot, session, tmp_path):
     weights = form.editors["model.weights"]
     weights.setText(str(tmp_path / "missing.pth"))
     weights.editingFinished.emit()
+    wait_checked(qtbot, session)
     assert not view.problems_label.isHidden()
     assert "model.weights" in view.problems_label.text() and "not found" in view.problems_label.text()
     assert weights.property("invalid") is True
     weights.setText("")
     weights.editingFinished.emit()
+    wait_checked(qtbot, session)
     assert view.problems_label.isHidden()
     # CLI command and TOML round trip
     session.set_option("data.path", "/data/my set")
@@ -239,7 +242,7 @@ def test_augment_grid_plain_column_is_the_validation_crop():
 
     from workbench.data.augment import center_crop
     from workbench.config import RunConfig
-    from workbench.gui.views.augment_preview import augment_grid
+    from workbench.gui.session_images import augment_grid
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2, 48, 48, 3), dtype=np.uint8)
     grid = augment_grid(images, RunConfig().augment, 32, seed=1, n_variants=2, valid_crop=0.75)
@@ -268,9 +271,10 @@ def test_data_view_shows_dataset_health_and_thumbs(qtbot, session, shapes_dir):
     qtbot.waitUntil(lambda: view.thumbs.cached > 0, timeout=5000)
     view.health.selectRow(1)
     assert view.problem_path.text().startswith(ds.notes[0].path) and ds.notes[0].message in view.problem_path.text()
-    assert view.problem_image.pixmap() is not None and not view.problem_image.pixmap().isNull()
+    qtbot.waitUntil(lambda: not view.problem_image.pixmap().isNull(), timeout=5000)   # decoded in the side pool
     view.health.selectRow(0)
     assert "broken.png" in view.problem_path.text()
+    assert "Left out by the health check" in view.problem_image.text()   # a rejected file is never decoded
 
 
 def test_thumbnail_model_is_lazy_for_50k(qtbot, shapes_dir, tmp_path):

@@ -36,8 +36,13 @@ def steps_per_epoch(ds: Dataset, cfg: RunConfig) -> int:
     """Training batches per epoch, as ``len(build_loaders(ds, cfg).train)`` counts them (the training
     split, the batch size, a short last batch dropped) without building anything: the schedule preview,
     the plan and the trainer's schedule use this one number (100 for an empty dataset)."""
-    n = len(ds.train)
-    return batches_per_epoch(n, cfg.data.batch_size) if n else 100
+    return train_steps(len(ds.train), cfg.data.batch_size)
+
+
+def train_steps(n_train: int, batch_size: int) -> int:
+    """Training batches per epoch for ``n_train`` training images (100 for none): ``steps_per_epoch``
+    once the training images are counted (the app counts them once per scan, not per edit)."""
+    return batches_per_epoch(n_train, batch_size) if n_train else 100
 
 
 def batch_warning(n_train: int, batch_size: int) -> str:

@@ -314,7 +314,7 @@ class _Relay(QObject):
         cb = self.callbacks.pop(token, None)
         if cb is None:
             return
-        owner = getattr(cb, "__self__", None)
+        owner = getattr(getattr(cb, "func", cb), "__self__", None)   # a bound method, or a partial of one
         if isinstance(owner, QObject) and not shiboken6.isValid(owner):
             return
         ok, value = outcome
@@ -359,6 +359,17 @@ def submit(fn: Callable[[], Any], callback: Callable[[Any], None]) -> int:
     _relay.callbacks[_counter] = callback
     pool().start(_Task(_relay, _counter, fn))
     return _counter
+
+
+def submit_keyed(key: Any, fn: Callable[[], Any], callback: Callable[[Any], None]) -> int:
+    """``submit`` whose ``callback`` gets (key, result), or (key, the Exception fn raised): a view that
+    asked for several things (pictures of paths) knows which one arrived, failed or not."""
+    def work():
+        try:
+            return key, fn()
+        except Exception as e:  # noqa: BLE001 - handed to the callback, which says why
+            return key, e
+    return submit(work, callback)
 
 
 def wait_side_tasks(timeout_ms: int = 10_000) -> bool:

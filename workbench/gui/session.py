@@ -7,6 +7,12 @@ with the JobKind, and ``run_state`` (RunState) for what runs now. The JobRunners
 the jobs that take the machine (one at a time, followed by ``run_state``), one for side jobs (weights
 downloads) that may run beside them. The session never holds a model, optimizer or trainer: those
 live only inside the core call.
+
+The work the Session hands off the GUI thread is in ``session_jobs`` (job bodies, the recipe check, the
+weights import, the calibration fit) and ``session_images`` (thumbnails, the augmentation preview,
+Grad-CAM); ``session_helpers`` re-exports the core's quick pure helpers the views use. Views import
+nothing else of the core but ``workbench.config``, ``workbench.runtime.events`` and ``workbench.errors``
+(an import-linter contract in ``pyproject.toml``).
 """
 from __future__ import annotations
 
@@ -21,29 +27,27 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from ..audit import labels as audit
 from ..config import ConfigError, RunConfig, iter_fields
-from ..data import compute_stats, open_dataset
-from ..data.pipeline import batch_warnings
-from ..data.report import training_problems
-from ..runtime.device import lower_thread_priority
+from ..data.pipeline import train_steps
 from ..runtime.events import Event, Paused, Progress, Resumed
 from ..inference.export import export_run
+from ..inference.to_label import SentToLabel, send_to_labelling
 from ..recipe.first_run import FirstRun, first_run
 from ..analysis.interpret import interpret_run
 from ..train.lr_find import lr_find
 from ..runtime.paths import data_home
 from ..inference.predict import predict_folder_to_csv, predict_images
 from ..recipe.pretrained import pretrained_defaults
-from ..run.runs import delete_run, edit_run, list_runs
-from ..recipe import suggest as suggest_mod
-from ..recipe.suggest import DataFacts, suggest
+from ..run.runs import delete_run, edit_run
+from ..recipe.suggest import DataFacts
 from ..run.folder import RunFolder
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
 from ..inference.tta import tta_run
-from ..models.weights import fetch, status, usable_offline
 from ..recipe.working import load_working, save_working
 from .jobs import JobFailed, JobKind, JobResult, JobRunner, submit
 from .run_state import Phase, RunState
+from .session_jobs import (RecipeCheck, check_recipe, core_call, download, import_weights, job, list_runs_safe,
+                           lowered, scan, suggest_recipe)
 
 
 def default_config() -> RunConfig:
@@ -77,6 +81,8 @@ class Session(QObject):
     predicted = Signal(object)            # dict of predict_folder_to_csv
     tried = Signal(object)                # ImagePredictions of predict_images (the Try it page)
     downloaded = Signal(object)           # str: the weights file
+    weights_imported = Signal(object)     # ImportedWeights (import_weights)
+    recipe_checked = Signal(object)       # RecipeCheck of the current recipe and dataset (check_recipe)
     first_run_changed = Signal(str)       # the first-run fine-tune's line ('' = none offered)
 
     # from the job table (workbench.runtime.jobs.JOBS): the result signal of each kind, the side jobs
@@ -99,11 +105,14 @@ class Session(QObject):
         self._first_run: tuple[RunConfig, RunConfig] | None = None   # (recipe before, after)
         self._first_run_pending = False
         self.run_state = RunState(self)
+        self.checked: RecipeCheck | None = None   # the last check of the recipe (check_recipe)
+        self._checking = self._check_again = False
+        self._counted: tuple = (None, 0)      # (dataset, its training images): counted by the scan
         self._runner = JobRunner(parent=self)
         self._side_runner = JobRunner(parent=self)
         # training, the LR finder, the audit and the plan run in a child process (workbench.runtime.procjob: no
         # shared interpreter lock with the UI, full OpenMP speed, crash isolation); False runs them in
-        # a thread here, whose priority the job wrapper lowers first (_lowered)
+        # a thread here, whose priority the job wrapper lowers first (session_jobs.lowered)
         self.jobs_in_child_process = True
         for runner in (self._runner, self._side_runner):
             runner.started.connect(self.job_started)
@@ -118,6 +127,7 @@ class Session(QObject):
             self.config = cfg
             self.autosave_now()
             self.config_changed.emit(cfg)
+            self.check_recipe()
             if other_runs:
                 self.refresh_runs()
 
@@ -143,30 +153,51 @@ class Session(QObject):
         self.set_config(self.config.set(key, value))
 
     def problems(self) -> list[str]:
-        probs = self.config.validate()
-        if not self.config.data.path:
-            probs.append("data.path: open a dataset first")
-        probs += self._dataset_checks()[0]
-        m = self.config.model
-        if not probs and not m.weights and not usable_offline(m.arch, m.pretrained):
-            st = status(m.arch, m.pretrained)
-            probs.append(f"model.pretrained: {st.problem}" if st.state == "corrupt" else
-                         f"model.pretrained: the {m.arch} weights '{m.pretrained}' are not on this machine; "
-                         "press Download (or Import weights file...) on the Recipe page, or choose none")
-        return probs
+        """What stands in the way of training the recipe: the last ``check_recipe`` when it checked this
+        recipe and dataset (the usual case: it runs after every change), else checked now."""
+        return list(self._current_check().problems)
 
     def warnings(self) -> list[str]:
         """Settings and data that allow training but deserve a word (shown in the recipe)."""
-        return self.config.warnings() + self._dataset_checks()[1]
+        return list(self._current_check().warnings)
 
-    def _dataset_checks(self) -> tuple[list[str], list[str]]:
-        ds = self.dataset
-        if ds is None or not self.config.data.path:
-            return [], []
-        if Path(ds.root).resolve() != Path(self.config.data.path).expanduser().resolve():
-            return [], []
-        errors, warnings = training_problems(ds)
-        return errors, warnings + batch_warnings(ds, self.config)
+    def _current_check(self) -> RecipeCheck:
+        c = self.checked
+        if c is not None and c.config == self.config and c.dataset is self.dataset:
+            return c
+        return check_recipe(self.config, self.dataset)
+
+    def check_recipe(self) -> None:
+        """Check the recipe against the open dataset off the GUI thread (validating can build the model
+        to test a weights file, finding the weights can hash them, the data checks walk every image);
+        ``recipe_checked`` delivers the RecipeCheck of the recipe current when it ends. Checks asked
+        for while one runs are merged into one more."""
+        if self._checking:
+            self._check_again = True
+            return
+        self._checking = True
+        cfg, ds = self.config, self.dataset
+        submit(lambda: _checked(cfg, ds), self._recipe_checked)
+
+    def _recipe_checked(self, result) -> None:
+        self._checking = False
+        if self._check_again:   # the recipe, the dataset or the weights changed since it started
+            self._check_again = False
+            self.check_recipe()
+            return
+        if isinstance(result, RecipeCheck) and result.config == self.config and result.dataset is self.dataset:
+            self.checked = result
+            self.recipe_checked.emit(result)
+
+    def steps_per_epoch(self) -> int:
+        """Training batches per epoch of the recipe on the open dataset (as training and the plan count
+        them; 100 without a dataset), from the count the scan made."""
+        ds, n = self.dataset, 0
+        if ds is not None:
+            if self._counted[0] is not ds:   # a dataset given without a scan (tests, tools): count it once
+                self._counted = (ds, len(ds.train))
+            n = self._counted[1]
+        return train_steps(n, self.config.data.batch_size)
 
     def cli_command(self) -> str:
         """The ``workbench train`` command that trains this exact recipe: the keys that differ from the
@@ -217,11 +248,12 @@ class Session(QObject):
             self.dataset, self.stats = None, None
             self.dataset_changed.emit(None)
             self.stats_changed.emit(None)
+            self.check_recipe()
         # a dataset without a working recipe and no recipe file loaded: a new one (see _offer_first_run)
         self._first_run_pending = kept is None and not self.recipe_file
         self._first_run = None
         self._set_first_run_line("")
-        return self._start(JobKind.SCAN, functools.partial(_scan, cfg))
+        return self._start(JobKind.SCAN, functools.partial(scan, cfg))
 
     # ----------------------------------------------------------------- first run
     def _offer_first_run(self) -> None:
@@ -309,7 +341,7 @@ class Session(QObject):
         """"Suggest a recipe" for the open dataset (``suggested`` delivers it; the caller applies it)."""
         ds, cfg = self.dataset, self.config
         facts = DataFacts.from_dataset(ds, self.stats)
-        return self._start(JobKind.SUGGEST, functools.partial(_suggest, facts, cfg))
+        return self._start(JobKind.SUGGEST, functools.partial(suggest_recipe, facts, cfg))
 
     def plan(self) -> bool:
         """The time plan of the current recipe (a short probe of training, in a job process)."""
@@ -336,7 +368,14 @@ class Session(QObject):
 
     def download_weights(self, arch: str, tag: str) -> bool:
         """Fetch pretrained weights on the side runner (training may run meanwhile)."""
-        return self._start(JobKind.DOWNLOAD, functools.partial(_download, arch, tag))
+        return self._start(JobKind.DOWNLOAD, functools.partial(download, arch, tag))
+
+    def import_weights(self, path: str) -> bool:
+        """Check and copy a weights file into the cache for the recipe's model, on the side runner
+        (hashing, building the model and loading the file take seconds); ``weights_imported`` delivers
+        the ImportedWeights, ``job_failed`` a file that cannot be used. False while a download runs."""
+        m = self.config.model
+        return self._start(JobKind.IMPORT_WEIGHTS, functools.partial(import_weights, str(path), m.arch, m.pretrained))
 
     def running(self, kind: JobKind) -> bool:
         """Whether a job of ``kind`` runs (on either runner)."""
@@ -395,7 +434,7 @@ class Session(QObject):
     def _heavy(self, fn: Callable, *args, **kwargs) -> Callable:
         """A core call that takes the machine: in a job process as it is, in a thread of this process
         with that thread's priority lowered first (so the UI stays fluid)."""
-        return functools.partial(_core if self.jobs_in_child_process else _lowered, fn, args, kwargs)
+        return functools.partial(core_call if self.jobs_in_child_process else lowered, fn, args, kwargs)
 
     def _start(self, kind: JobKind, fn: Callable, in_process: bool = False, pausable: bool | None = None) -> bool:
         """Run ``fn(sink, control)`` as a job of ``kind``; False when another job runs. ``pausable``:
@@ -422,10 +461,25 @@ class Session(QObject):
         """Whether ``run_dir`` holds a last.pt to resume from (a stat: cheap on the GUI thread)."""
         return bool(run_dir) and RunFolder(run_dir).last.is_file()
 
+    @staticmethod
+    def run_dataset(run_dir: str | Path) -> str:
+        """The dataset folder a run was trained on (its config.toml's data.path); "" when unknown
+        (one small file read)."""
+        try:
+            return RunConfig.load(RunFolder(Path(run_dir)).config).data.path if run_dir else ""
+        except (ConfigError, OSError, ValueError):
+            return ""
+
+    @staticmethod
+    def send_to_labelling(dataset: str, items: list[tuple[str, str, float]], beside_data: bool) -> SentToLabel:
+        """Record predictions for labelling in the dataset's change list (``workbench.inference.to_label``:
+        two small files, written atomically; no image is touched)."""
+        return send_to_labelling(dataset, items, beside_data)
+
     def refresh_runs(self) -> None:
         """List the runs folder off the GUI thread; ``runs_listed`` delivers the RunInfo list."""
         folder = Path(self.config.runs_dir).expanduser()
-        submit(functools.partial(_list_runs, folder), self._runs_listed)
+        submit(functools.partial(list_runs_safe, folder), self._runs_listed)
 
     def _runs_listed(self, infos) -> None:
         self.runs_listed.emit(infos if isinstance(infos, list) else [])
@@ -481,11 +535,16 @@ class Session(QObject):
 
     def _deliver(self, kind: JobKind, result: Any) -> None:
         if kind is JobKind.SCAN:
-            self.dataset, self.stats = result
+            self.dataset, self.stats, n_train = result
+            self._counted = (self.dataset, n_train)
             self.dataset_changed.emit(self.dataset)
             self.stats_changed.emit(self.stats)
+            self.check_recipe()
             self._offer_first_run()
             return
+        if kind in (JobKind.DOWNLOAD, JobKind.IMPORT_WEIGHTS):
+            self.checked = None      # the weights on this machine changed: check the recipe again
+            self.check_recipe()
         if kind is JobKind.TRAIN and getattr(result, "run_dir", ""):
             self.current_run = str(result.run_dir)
         getattr(self, self.RESULT_SIGNALS[kind]).emit(result)
@@ -499,66 +558,12 @@ class Session(QObject):
             self.runs_changed.emit()
 
 
-# ----------------------------------------------------------------------------- job bodies
-# module functions (picklable: the heavy ones run in a job process); each is one core call
-def _core(fn: Callable, args: tuple, kwargs: dict, sink, control):
-    """``fn(*args, sink=..., control=..., **kwargs)``: a core call as a job body."""
-    return fn(*args, sink=sink, control=control, **kwargs)
-
-
-def _lowered(fn: Callable, args: tuple, kwargs: dict, sink, control):
-    """The core call in a job thread of the app: that thread (and the threads it starts) first drops
-    to a lower OS priority, so the UI thread gets the CPU when it needs it."""
-    lower_thread_priority()
-    return fn(*args, sink=sink, control=control, **kwargs)
-
-
-def job(fn: Callable, *args, **kwargs) -> Callable:
-    """The job body ``(sink, control) -> fn(*args, sink=sink, control=control, **kwargs)``."""
-    return functools.partial(_core, fn, args, kwargs)
-
-
-def _scan(cfg: RunConfig, sink, control):
-    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
-    return ds, compute_stats(ds, sink, control)
-
-
-def _suggest(facts: DataFacts, cfg: RunConfig, sink, control):
-    """The suggestion, saying which speed it measures (each takes seconds) and stoppable between them."""
-    count = [0]
-
-    def note(what: str) -> None:
-        control.check()
-        count[0] += 1
-        sink(Progress("suggest", count[0], 0, f"measuring this machine's speed: {what} ..."))
-
-    def measured(arch: str, size: int, batch: int) -> float:
-        note(f"{arch} at {size} px")
-        ips = suggest_mod.measure_speed(arch, size, batch, facts.n_classes)
-        control.check()
-        return ips
-
-    def layouts(arch: str, size: int, batch: int, candidates: list) -> dict:
-        note(f"{arch} at {size} px in {len(candidates)} precisions / memory layouts")
-        speeds = suggest_mod.cached_layouts(arch, size, batch, candidates, facts.n_classes)
-        control.check()
-        return speeds
-    return suggest(facts, cfg, cfg.train.budget_minutes, speed=measured, layout_speed=layouts)
-
-
-def _download(arch: str, tag: str, sink, control) -> str:
-    def progress(p):
-        eta = f", {p.eta:.0f} s left" if p.total else ""
-        sink(Progress("download", p.done, p.total, f"{p.done / 1e6:.1f} MB at {p.rate / 1e6:.1f} MB/s{eta}"))
-    return str(fetch(arch, tag, progress=progress, control=control))
-
-
-def _list_runs(folder: Path) -> list:
-    """RunInfo list of the runs folder (empty when the folder is missing or cannot be read)."""
+def _checked(cfg: RunConfig, ds) -> RecipeCheck:
+    """``check_recipe`` in the side pool; a check that fails says so as its one problem."""
     try:
-        return list(list_runs(folder)) if folder.is_dir() else []
-    except Exception:  # a broken run folder must not break the app; list_runs skips those
-        return []
+        return check_recipe(cfg, ds)
+    except Exception as e:  # noqa: BLE001 - the recipe page shows it instead of crashing the app
+        return RecipeCheck(cfg, ds, (f"recipe: cannot be checked: {type(e).__name__}: {e}",))
 
 
 def _fmt(value: Any) -> str:

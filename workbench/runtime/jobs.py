@@ -55,6 +55,8 @@ JOBS: tuple[Job, ...] = (
         command="predict"),
     Job("DOWNLOAD", "download", "downloading weights", "models.weights:fetch", "Path of the weights file", "downloaded", side=True,
         command="weights get"),
+    Job("IMPORT_WEIGHTS", "import_weights", "importing a weights file", "models.weights:import_file",
+        "the weights file stored in the cache", "weights_imported", side=True, command="weights import"),
 )
 
 BY_KIND: dict[str, Job] = {j.kind: j for j in JOBS}

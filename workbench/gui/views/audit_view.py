@@ -12,9 +12,9 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
                                QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
-from ...audit.labels import describe_recipe
 from ...runtime.events import EpochEnd, Event, FitStarted, Progress, fmt_time
 from ..jobs import JobFailed, JobKind
+from ..session_helpers import describe_recipe
 from ..widgets.common import ElidedLabel, key_shortcut, splitter
 from .changes_view import ChangesView
 from .gallery_view import GalleryItem, GalleryView

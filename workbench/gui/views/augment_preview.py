@@ -1,5 +1,6 @@
 """Live augmentation preview: a few training images decoded once (presized like the cache), then
-BatchAugment run on them in a side thread whenever the augmentation options change (debounced 250 ms).
+BatchAugment run on them in a side thread whenever the augmentation options change (debounced 250 ms;
+both through ``gui.session_images``, never on the GUI thread).
 Rows are images; the first column is the plain centre crop (what validation sees), then variants."""
 from __future__ import annotations
 
@@ -8,33 +9,11 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..jobs import submit
-from ...data.cache import decode_presized
+from ..session_images import request_augment
 from ..widgets.common import ElidedLabel, set_icon
 
 N_IMAGES, N_VARIANTS, CELL = 4, 4, 72
 NAME_MAX = 150  # px: the widest class-name column; longer names are cut in the middle (whole in the tooltip)
-
-
-def decode(path: str, presize: int) -> np.ndarray:
-    """uint8 (presize, presize, 3): short side resized to presize, centre-cropped (as the cache does)."""
-    return decode_presized(path, presize)
-
-
-def augment_grid(images: np.ndarray, cfg, out_size: int, seed: int, n_variants: int = N_VARIANTS,
-                 valid_crop: float = 1.0) -> np.ndarray:
-    """(N, S, S, 3) uint8 -> (N, 1 + n_variants, out, out, 3) uint8: the centre crop validation sees
-    (``valid_crop``, RunConfig ``data.valid_crop``), then augmented variants."""
-    import torch
-
-    from ...data.augment import BatchAugment, center_crop
-    x = torch.from_numpy(np.ascontiguousarray(images))
-    plain = center_crop(x, out_size, crop=valid_crop).permute(0, 2, 3, 1)  # float NCHW -> NHWC
-    gen = torch.Generator().manual_seed(seed)
-    aug = BatchAugment(cfg)(x.repeat_interleave(n_variants, dim=0), out_size, gen).permute(0, 2, 3, 1)
-    aug = aug.reshape(len(images), n_variants, out_size, out_size, 3)
-    grid = torch.cat([plain[:, None], aug], dim=1)
-    return (grid.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
 def to_qimage(a: np.ndarray) -> QImage:
@@ -160,19 +139,10 @@ class AugmentPreview(QWidget):
             return
         cfg = self.session.config
         self._last_key = self._key(cfg)
-        paths, presize, size, aug, seed = list(self.paths), cfg.effective_presize, cfg.data.image_size, cfg.augment, self.seed
-        crop = cfg.data.valid_crop
-        decoded = self._decoded
-
-        def work():
-            if decoded and decoded[0] == paths and decoded[1] == presize:
-                arr = decoded[2]
-            else:
-                arr = np.stack([decode(p, presize) for p in paths])
-            return (paths, presize, arr), augment_grid(arr, aug, size, seed, valid_crop=crop)
         self._busy = True
         self.status.setText("Augmenting...")
-        submit(work, self._on_result)
+        request_augment(self.paths, cfg.effective_presize, self._decoded, cfg.augment, cfg.data.image_size, self.seed,
+                        cfg.data.valid_crop, N_VARIANTS, self._on_result)
 
     def _on_result(self, result) -> None:
         self._busy = False

@@ -1,8 +1,10 @@
 """Calibration tab of the Results page: reliability diagram and ECE (15 bins) before and after
 temperature scaling fitted on the validation predictions, and accuracy against coverage with a
-slider for the confidence threshold P (``workbench predict --min-confidence P``)."""
+slider for the confidence threshold P (``workbench predict --min-confidence P``). The temperature fit
+and the curve are computed in the side pool (``gui.session_jobs.request_calibration``)."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -10,7 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from ...analysis.calibration import calibrate, coverage_curve, scale
+from ..session_jobs import request_calibration
 from ..widgets.common import splitter
 from .plots import legend_below
 
@@ -29,14 +31,16 @@ def _plot(title: str, xlabel: str, ylabel: str) -> pg.PlotWidget:
 
 
 class CalibrationView(QWidget):
-    """Built from validation Predictions; computes with workbench.analysis.calibration and draws."""
+    """Built from validation Predictions; the session's side pool computes, this view draws."""
     thresholdChanged = Signal(float)
+    calibrated = Signal()        # the fit of the last predictions arrived and is drawn
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.result = None
         self.curve: dict = {}
         self.count_labels: list = []   # the number of images written over each bin
+        self._asked = 0                # set_predictions calls: only the last one's fit is drawn
         self.info = QLabel("Open a run to see how well its confidence matches its accuracy.")
         self.info.setWordWrap(True)
         self.reliability = _plot("Reliability (15 confidence bins)", "confidence", "accuracy")
@@ -64,16 +68,27 @@ class CalibrationView(QWidget):
 
     def set_predictions(self, probs: np.ndarray, targets: np.ndarray) -> None:
         probs, targets = np.asarray(probs), np.asarray(targets)
+        self._asked += 1
         if not len(targets):
             self.result = None
             self.info.setText("No validation predictions.")
             return
-        c = self.result = calibrate(probs, targets)
+        self.info.setText("Fitting the temperature on the validation predictions…")
+        request_calibration(probs, targets, functools.partial(self._calibrated, self._asked))
+
+    def _calibrated(self, asked: int, result) -> None:
+        if asked != self._asked:   # newer predictions were given meanwhile
+            return
+        if isinstance(result, Exception):
+            self.result = None
+            self.info.setText(f"Cannot calibrate: {type(result).__name__}: {result}")
+            return
+        c = self.result = result.calibration
         self.info.setText(f"ECE {c.ece_before:.3f} before, <b>{c.ece_after:.3f}</b> after temperature scaling "
                           f"(T = {c.temperature:.3f}, fitted on {c.n} validation images; accuracy "
                           f"{c.accuracy:.1%} either way). Predict and every export apply T.")
         self._draw_reliability()
-        self.curve = coverage_curve(scale(probs, c.temperature), targets)
+        self.curve = result.coverage
         p = self.coverage.getPlotItem()
         p.clear()
         cov, acc = np.array(self.curve["coverage"]), np.array(self.curve["accuracy"])
@@ -81,6 +96,7 @@ class CalibrationView(QWidget):
         p.plot(cov[ok], acc[ok], pen=pg.mkPen("#1f77b4", width=2))
         p.addItem(self.marker)
         self._threshold_moved(self.slider.value())
+        self.calibrated.emit()
 
     def _draw_reliability(self) -> None:
         p = self.reliability.getPlotItem()

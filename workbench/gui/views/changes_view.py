@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ...data.sidecar import ChangeSet
+from ..session_helpers import ChangeSet
 
 ACTION_TEXT = {"relabel": "relabel", "quarantine": "quarantine", "keep": "keep", "to_label": "to label"}
 

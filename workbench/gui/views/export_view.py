@@ -15,9 +15,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QGroup
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...runtime.events import Event, Progress
-from ...inference.export import ExportError, ExportFailed
 from .gallery_view import to_qimage
 from ..jobs import JobFailed, JobKind
+from ..session_helpers import ExportError, ExportFailed
 from ..widgets.common import DropLabel
 from .image_viewer import request_cam, top_k
 from .run_owner import RunOwner

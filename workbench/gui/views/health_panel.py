@@ -1,5 +1,6 @@
 """The Data page's health report: one row per skipped file or note (file, problem, details) and a
-preview of the selected file (or why it cannot be shown)."""
+preview of the selected file (or why it cannot be shown). A note's file is decoded in the side pool
+(``widgets.thumbs.request_thumb``); a file the health check left out is never decoded here."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +10,9 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from ...runtime.paths import display_text
+from ..session_helpers import display_text
 from ..widgets.common import splitter
-from ..widgets.thumbs import load_thumb
+from ..widgets.thumbs import request_thumb
 
 
 class HealthPanel(QWidget):
@@ -40,10 +41,12 @@ class HealthPanel(QWidget):
         lay.addWidget(splitter(Qt.Orientation.Horizontal, self.table, side, stretch=(3, 1)))
         self._paths: list[str] = []
         self._messages: list[str] = []
+        self._skipped: list[bool] = []
+        self._shown = ""     # the file whose picture is asked for
 
     def clear(self) -> None:
         self.table.setRowCount(0)
-        self._paths = []
+        self._paths, self._skipped, self._shown = [], [], ""
         self.path.setText("")
         self.image.clear()
 
@@ -53,6 +56,7 @@ class HealthPanel(QWidget):
         self.table.setRowCount(len(problems))
         self._paths = [pr.path for pr in problems]  # Python strings: Qt would drop surrogate escapes
         self._messages = [display_text(pr.message) for pr in problems]
+        self._skipped = [bool(pr.skipped) for pr in problems]
         for r, pr in enumerate(problems):
             name = QTableWidgetItem(display_text(Path(pr.path).name))
             name.setData(Qt.ItemDataRole.UserRole, r)
@@ -72,12 +76,20 @@ class HealthPanel(QWidget):
         path = self._paths[i]
         self.path.setText(f"{display_text(path)}\n\n{self._messages[i]}")   # what is wrong, in words, by the picture
         self.image.clear()
-        try:
-            img = load_thumb(path, 256) if Path(path).is_file() else None
-        except Exception as e:  # the file is broken: say so instead of showing it
-            img = None
-            self.image.setText(f"Cannot be decoded:\n{type(e).__name__}: {e}")
-        if img is not None:
-            self.image.setPixmap(QPixmap.fromImage(img))
+        self._shown = path
+        if self._skipped[i]:   # rejected: its problem says why; the app never opens it
+            self.image.setText("Left out by the health check: not shown.")
         elif not Path(path).is_file():
             self.image.setText("Not a file (folder or missing).")
+        else:
+            self.image.setText("loading…")
+            request_thumb(path, 256, self._thumb_loaded)
+
+    def _thumb_loaded(self, result) -> None:
+        path, img = result
+        if path != self._shown:
+            return
+        if isinstance(img, Exception):  # the file is broken: say so instead of showing it
+            self.image.setText(f"Cannot be decoded:\n{type(img).__name__}: {img}")
+        else:
+            self.image.setPixmap(QPixmap.fromImage(img))

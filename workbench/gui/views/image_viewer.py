@@ -1,12 +1,12 @@
 """Large image viewer (image, Grad-CAM heatmap, top-5 probabilities, file path) and thumbnail helpers.
 
-Heatmaps come from ``workbench.analysis.explain`` (Qt-free, model cached on the worker side, never in a view);
-views ask for them with ``request_cam(run_dir, path, callback)``, which runs in the side thread pool.
+Pictures and heatmaps are decoded and computed off the GUI thread (``gui.session_images``: the file in
+the side pool, Grad-CAM by ``workbench.analysis.explain`` with the model cached on the worker side, never
+in a view); views ask for heatmaps with ``request_cam(run_dir, path, callback)``.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -14,21 +14,15 @@ from PySide6.QtGui import QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy,
                                QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ...data.cache import thumbnail
-from ...analysis.explain import compute_cam
+from ..session_images import load_thumbnail, overlay, request_cam, request_image  # noqa: F401 (re-exported)
 
 THUMB = 112
 
 
-def load_thumbnail(path: str, size: int = THUMB) -> tuple[str, np.ndarray]:
-    """Decode an image file into (path, RGB uint8 array no larger than ``size``) with the decoder
-    training uses (16-bit scaled, not clipped; EXIF orientation; JPEG draft mode)."""
-    return path, thumbnail(path, size)
-
-
 def _safe_thumbnail(path: str) -> tuple[str, np.ndarray | None]:
+    """Runs in the side pool (the galleries' loader)."""
     try:  # an unreadable file gives no picture, never an error in the grid
-        return load_thumbnail(path)
+        return load_thumbnail(path, THUMB)
     except Exception:
         return path, None
 
@@ -40,14 +34,6 @@ def to_qimage(arr: np.ndarray) -> QImage:
     return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-
-
-def request_cam(run_dir: str, path: str, callback: Callable[[object], None], class_idx: int | None = None,
-                calibrated: bool = False) -> None:
-    """Compute a heatmap in the side pool; ``callback`` gets a CamResult or an Exception (GUI thread).
-    ``calibrated``: probabilities after the run's temperature, as predict and the folder CSV give them."""
-    from ..jobs import submit
-    submit(lambda: compute_cam(run_dir, path, class_idx, calibrated), callback)
 
 
 def top_k(probs: np.ndarray, classes: tuple, k: int = 5) -> list[tuple[str, float]]:
@@ -123,14 +109,21 @@ class ImageViewer(QDialog):
         self.setWindowTitle(Path(path).name)
         self.caption.setText(caption)
         self.path_label.setText(path)
-        self._overlay, self.result = None, None
+        self._overlay, self.result, self._image = None, None, None
         self.cam_note.setText("")
-        try:
-            self._image = QPixmap.fromImage(to_qimage(load_thumbnail(path, 1024)[1]))
-        except Exception as e:  # unreadable file: say so in place of the picture
-            self._image = None
-            self.picture.setText(f"cannot read {path}: {e}")
+        self.picture.setText("loading…")
+        request_image(path, 1024, self._image_loaded)   # decoded in the side pool
         self.set_top5(top5 or [])
+
+    def _image_loaded(self, result) -> None:
+        path, image = result
+        if path != self.path:
+            return
+        if isinstance(image, Exception):  # unreadable file: say so in place of the picture
+            self._image = None
+            self.picture.setText(f"cannot read {path}: {image}")
+            return
+        self._image = QPixmap.fromImage(to_qimage(image))
         self._show()
 
     def set_top5(self, top5: list[tuple[str, float]]) -> None:
@@ -159,7 +152,6 @@ class ImageViewer(QDialog):
 
     def _compose(self, *_a) -> None:
         """The heatmap over the full-resolution photo (on the part the model saw), at the slider's opacity."""
-        from ...analysis.gradcam import overlay
         r = self.result
         if r is None:
             return

@@ -1,6 +1,7 @@
 """Near-duplicate groups of an audit: the list (leaks across train/valid and label conflicts first),
 the selected group's images side by side with split and label, and "Use group-aware split", which
-points the recipe's data.labels_csv at the audit's group-split.csv (no file is moved)."""
+points the recipe's data.labels_csv at the audit's group-split.csv (no file is moved). The pictures are
+decoded in the side pool (``widgets.thumbs.request_thumb``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
                                QVBoxLayout, QWidget)
 
 from ..widgets.common import splitter
-from ..widgets.thumbs import load_thumb
+from ..widgets.thumbs import request_thumb
 
 SIDE = 220
 MAX_SHOWN = 6
@@ -27,10 +28,12 @@ def group_title(g: dict) -> str:
 class LeaksView(QWidget):
     useSplitRequested = Signal(str)        # path of the group-aware labels CSV
     actionRequested = Signal(str, list, str)  # like GalleryView: action, paths, new class
+    tileLoaded = Signal(str)               # the picture of a shown member arrived (or why it cannot be shown)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.groups: list[dict] = []
+        self._tiles: dict[str, QLabel] = {}   # the picture label of each shown member
         self.split_csv = ""
         self.info = QLabel("Run an audit (or near-duplicates only) to find copies across the split.")
         self.info.setWordWrap(True)
@@ -89,6 +92,7 @@ class LeaksView(QWidget):
             w = self.pairs_layout.takeAt(0).widget()
             if w is not None:
                 w.deleteLater()
+        self._tiles = {}
         if not 0 <= row < len(self.groups):
             return
         g = self.groups[row]
@@ -101,16 +105,26 @@ class LeaksView(QWidget):
         img = QLabel()
         img.setFixedSize(SIDE, SIDE)
         img.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        try:
-            img.setPixmap(QPixmap.fromImage(load_thumb(path, SIDE)))
-        except Exception as e:  # an unreadable file: say so in its place
-            img.setText(f"cannot show:\n{type(e).__name__}")
+        img.setText("loading…")
+        self._tiles[path] = img
+        request_thumb(path, SIDE, self._thumb_loaded)
         cap = QLabel(f"<b>{split}</b> · {label}<br><span style='color:#64748b'>{Path(path).name}</span>")
         cap.setToolTip(path)
         cap.setMaximumWidth(SIDE)
         v.addWidget(img)
         v.addWidget(cap)
         return box
+
+    def _thumb_loaded(self, result) -> None:
+        path, image = result
+        img = self._tiles.get(path)
+        if img is None:   # another group is shown now
+            return
+        if isinstance(image, Exception):  # an unreadable file: say so in its place
+            img.setText(f"cannot show:\n{type(image).__name__}")
+        else:
+            img.setPixmap(QPixmap.fromImage(image))
+        self.tileLoaded.emit(path)
 
     def quarantine_copies(self) -> bool:
         """Quarantine all members of the current group except one to keep (a training one if any)."""

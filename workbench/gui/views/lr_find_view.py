@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QListWidget, QLis
                                QPushButton, QVBoxLayout, QWidget)
 
 from ...runtime.events import Event, LRFindStep
-from ...train.lr_find import curve_problem, plot_window, y_range
 from ..jobs import JobKind
+from ..session_helpers import curve_problem, plot_window, y_range
 from ..widgets.common import key_shortcut, page_header, set_icon
 from .plots import LivePlot
 

@@ -6,8 +6,6 @@ Its rows and wording come from the registered model sources (``workbench.models.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QProgressBar, QPushButton, QTableWidget,
@@ -15,11 +13,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
 
 from ...config import RunConfig
 from ...runtime.events import Progress
-from ...recipe.pretrained import catalogue, pretrained_defaults
-from ...models.sources import offline_places, search_examples
-from ...models.weights import (DEFAULT_TAG, NONE, WeightsError, cached_tag, guess_ref, import_file,
-                         named_tags, spec, status, tags)
 from ..jobs import JobFailed, JobKind, submit
+from ..session_helpers import (DEFAULT_TAG, NONE, WeightsError, cached_tag, catalogue, named_tags, offline_places,
+                               pretrained_defaults, search_examples, spec, status, tags)
 from ..widgets.common import fit_columns
 
 NETWORK_LINE = ("Network: the app downloads weights only when you press Download. Training, the LR finder, "
@@ -43,6 +39,7 @@ def _values(v: tuple) -> str:
 class ModelPicker(QGroupBox):
     catalogue_loaded = Signal(int)      # number of architectures listed
     download_done = Signal(str)         # completed | cancelled | failed
+    imported = Signal(str)              # the line an import of a weights file ended with
 
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
@@ -109,9 +106,11 @@ class ModelPicker(QGroupBox):
 
         session.job_event.connect(self._on_download_event)
         session.job_failed.connect(self._on_download_failed)
+        session.weights_imported.connect(self._on_imported)
         session.job_finished.connect(self._on_download_finished)
         self._rows: list = []
         self._downloading = False
+        self._import_msg = ""
         self._shown = ("", "")
         session.config_changed.connect(self._on_config)
         self._on_config(session.config)
@@ -251,11 +250,13 @@ class ModelPicker(QGroupBox):
     def _on_download_failed(self, ev: JobFailed) -> None:
         if ev.job is JobKind.DOWNLOAD:
             self.status_label.setText(ev.message)
+        elif ev.job is JobKind.IMPORT_WEIGHTS:
+            self._import_msg = ev.message
 
     @Slot(object, str)
     def _on_download_finished(self, kind: JobKind, result: str) -> None:
         if kind is not JobKind.DOWNLOAD:
-            return
+            return self._import_ended() if kind is JobKind.IMPORT_WEIGHTS else None
         self._downloading = False
         self.progress.setVisible(False)
         self.cancel_btn.setVisible(False)
@@ -268,26 +269,28 @@ class ModelPicker(QGroupBox):
         self.reload_catalogue()
         self.download_done.emit(result)
 
-    def import_file(self, path: str) -> str:
-        """Check and copy ``path`` into the cache for the chosen model; returns the message shown."""
-        m = self.session.config.model
-        tag = m.pretrained
-        if tag.lower() == NONE:  # a published torchvision file name says which weights it holds
-            guess = guess_ref(Path(path))
-            tag = guess[1] if guess and guess[0] == m.arch else DEFAULT_TAG
-        try:
-            dest = import_file(path, m.arch, tag)
-            tag = spec(m.arch, tag).tag  # its own name, not DEFAULT
-        except WeightsError as e:
-            msg = str(e)
-        else:
-            msg = f"imported {path} as {m.arch}:{tag} ({dest})"
-            if m.pretrained.lower() == NONE:
-                self.choose_weights(tag)
-            self.reload_catalogue()
+    def import_file(self, path: str) -> bool:
+        """Check and copy ``path`` into the cache for the chosen model, as a session side job (it hashes
+        the file and loads it into the model); ``imported`` says how it went. False when it cannot start."""
+        if not self.session.import_weights(path):
+            self.notes_label.setText("a download is running; import the file when it has ended")
+            return False
+        self.import_btn.setEnabled(False)
+        self._import_msg = "import cancelled"   # until its result or its failure arrives
+        self.notes_label.setText(f"importing {path} ...")
+        return True
+
+    def _on_imported(self, result) -> None:
+        if result.chosen and self.session.config.model.pretrained.lower() == NONE:
+            self.choose_weights(result.tag)
+        self.reload_catalogue()
+        self._import_msg = f"imported {result.source} as {result.arch}:{result.tag} ({result.dest})"
+
+    def _import_ended(self) -> None:
+        self.import_btn.setEnabled(True)
         self.refresh_status()
-        self.notes_label.setText(msg)
-        return msg
+        self.notes_label.setText(self._import_msg)
+        self.imported.emit(self._import_msg)
 
     def import_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import weights file", "",

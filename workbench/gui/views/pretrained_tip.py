@@ -6,8 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QPushButton, QWidget
 
-from ...recipe.pretrained import pretrained_defaults, suggest_fine_tune
 from ..jobs import submit
+from ..session_helpers import pretrained_defaults, suggest_fine_tune
 
 
 class PretrainedTip(QWidget):

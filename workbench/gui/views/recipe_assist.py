@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, Q
 
 from ...config import RunConfig
 from ...runtime.events import Progress
-from ...recipe.suggest import drop_reasons, parse_reasons
 from ..jobs import JobKind
+from ..session_helpers import drop_reasons, parse_reasons
 from ..widgets.common import set_icon
 
 

@@ -11,9 +11,8 @@ from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from ...config import ConfigError, RunConfig, iter_fields
-from ...data.pipeline import steps_per_epoch as data_steps_per_epoch
-from ...train.schedules import preview_curve
 from ..session import default_config
+from ..session_helpers import preview_curve
 from ..widgets.common import ElidedLabel, guard_wheel, key_shortcut, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
 from .model_picker import ModelPicker
@@ -25,8 +24,7 @@ from .plots import LivePlot
 
 def steps_per_epoch(session) -> int:
     """Training batches per epoch for the schedule preview: the count training and the plan use."""
-    ds = session.dataset
-    return data_steps_per_epoch(ds, session.config) if ds is not None else 100
+    return session.steps_per_epoch()
 
 
 class RecipeView(RecipeFiles, QWidget):
@@ -117,9 +115,11 @@ class RecipeView(RecipeFiles, QWidget):
         self._sched_timer.setInterval(150)
         self._sched_timer.timeout.connect(self.redraw_schedule)
         session.config_changed.connect(self._on_config)
+        session.recipe_checked.connect(self._on_checked)
         session.first_run_changed.connect(lambda line: line and self._forget())  # the dataset's starting recipe
         session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config)))
         self._on_config(session.config)
+        session.check_recipe()   # its problems and warnings arrive through recipe_checked
         guard_wheel(self)   # the wheel scrolls the form; it edits a value only in the field with focus
         key_shortcut(self, [QKeySequence.StandardKey.Undo], "Undo the last change of the recipe (a text field "
                      "with focus undoes its typing)", self.undo, Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -165,13 +165,16 @@ class RecipeView(RecipeFiles, QWidget):
     def _on_config(self, cfg: RunConfig) -> None:
         self._remember(cfg)
         self.form.set_config(cfg)
-        problems = self.session.problems()
-        problems = [p for p in problems if not p.startswith("data.path")]
+        self._sched_timer.start()
+
+    @Slot(object)
+    def _on_checked(self, check) -> None:
+        """The session's check of the current recipe (made off the GUI thread after each change)."""
+        problems = [p for p in check.problems if not p.startswith("data.path")]
         self.form.mark_problems(problems)
-        lines = [f"&#9888; {html.escape(p)}" for p in problems + self.session.warnings()]
+        lines = [f"&#9888; {html.escape(p)}" for p in problems + list(check.warnings)]
         self.problems_label.setText("<br>".join(lines))
         self.problems_label.setVisible(bool(lines))
-        self._sched_timer.start()
 
     @Slot()
     def redraw_schedule(self) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...train.run import reported_line
+from ..session_helpers import reported_line
 
 
 def caption(p, i: int) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox
 
-from ...analysis.interpret import summary
+from ..session_helpers import summary
 from .relabel import ask_class
 from .result_texts import action_notice, before_after
 

@@ -14,8 +14,9 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QP
                                QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from ...runtime.events import Event, Progress
-from ...analysis.interpret import confusion_matrix, indices_for_cell, most_confused, per_class_report, summary, top_losses
 from ..jobs import JobFailed, JobKind
+from ..session_helpers import (confusion_matrix, indices_for_cell, most_confused, per_class_report, summary,
+                               top_losses)
 from ..widgets.common import ElidedLabel, key_shortcut, splitter
 from .calibration_view import CalibrationView
 from .changes_view import ChangesView

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHeaderView,
                                QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ...run.runs import STATUS_WORDS
+from ..session_helpers import STATUS_WORDS
 from .runs_view import _created, run_epochs
 
 FINISHED = ("completed", "early_stopped")

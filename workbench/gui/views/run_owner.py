@@ -9,16 +9,6 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
-from ...config import ConfigError, RunConfig
-from ...run.folder import RunFolder
-
-
-def run_dataset(run_dir: str) -> str:
-    """The dataset folder a run was trained on (its config.toml's data.path); "" when unknown."""
-    try:
-        return RunConfig.load(RunFolder(Path(run_dir)).config).data.path if run_dir else ""
-    except (ConfigError, OSError, ValueError):
-        return ""
 
 
 def same_folder(a: str, b: str) -> bool:
@@ -54,7 +44,7 @@ class RunOwner(QWidget):
     def set_run(self, run_dir: str, dataset: str | None = None) -> None:
         """The page now shows ``run_dir`` (its dataset read from the run folder unless given)."""
         self.run_dir = str(run_dir)
-        self.dataset = run_dataset(self.run_dir) if dataset is None else str(dataset)
+        self.dataset = self.session.run_dataset(self.run_dir) if dataset is None else str(dataset)
         self.update_state()
 
     @property

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QWidget)
 
 from ...config import iter_fields
-from ...run.runs import best_runs, status_words
 from ..run_edit import rename_action
+from ..session_helpers import best_runs, status_words
 from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 

@@ -6,11 +6,11 @@ import html
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from ...run.runs import status_words
 from ...runtime.events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFinished,
                        FitStarted, LogMessage, Paused, Replanned, Resumed, fmt_time)
 from ..jobs import JobFailed, JobKind
 from ..run_state import Phase
+from ..session_helpers import status_words
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import TRAIN_COLOUR, VALID_COLOUR, LivePlot, append_epoch, append_history
 from .resume_dialog import ResumeDialog

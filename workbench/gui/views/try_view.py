@@ -14,9 +14,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLab
                                QPushButton, QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
 from ...runtime.events import Event, Progress
-from ...runtime.paths import display_text
-from ...inference.to_label import send_to_labelling
 from ..jobs import JobFailed, JobKind
+from ..session_helpers import display_text
 from ..widgets.common import pane, splitter
 from .gallery_view import GRID, THUMB, GalleryItem, GalleryModel
 from .run_owner import RunOwner
@@ -235,7 +234,7 @@ class TryView(QWidget):
         if not rows or self.result is None or self.owner.foreign:
             return False
         try:
-            sent = send_to_labelling(self.result.dataset, [(r.path, r.label, r.probability) for r in rows],
+            sent = self.session.send_to_labelling(self.result.dataset, [(r.path, r.label, r.probability) for r in rows],
                                      self.result.changes_beside_data)
         except (OSError, ValueError) as e:
             self.status.setText(f"<span style='color:#b42318'><b>Not sent:</b> {e}</span>")

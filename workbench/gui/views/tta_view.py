@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
-from ...inference.tta import accuracy_vs_beta, fixed_and_broken
+from ..session_helpers import accuracy_vs_beta, fixed_and_broken
 from ..widgets.common import pane, splitter
 from .gallery_view import GalleryItem, GalleryView
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView
 
-from ..jobs import submit
+from ..jobs import submit, submit_keyed
 from ...data.cache import thumbnail
 from ...runtime.paths import display_text
 
@@ -24,6 +24,12 @@ def load_thumb(path: str, size: int = THUMB) -> QImage:
     EXIF orientation; JPEG draft mode). Runs in a pool thread."""
     a = thumbnail(path, size)
     return QImage(a.data, a.shape[1], a.shape[0], 3 * a.shape[1], QImage.Format.Format_RGB888).copy()
+
+
+def request_thumb(path: str, size: int, callback) -> int:
+    """``load_thumb(path, size)`` in the side pool; ``callback`` (GUI thread) gets (path, QImage), or
+    (path, the Exception) for a file that cannot be decoded."""
+    return submit_keyed(path, lambda: load_thumb(path, size), callback)
 
 
 def square_pixmap(pix: QPixmap, size: int) -> QPixmap:

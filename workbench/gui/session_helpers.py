@@ -1,0 +1,45 @@
+"""The core's quick helpers the views use, in one place on the GUI side.
+
+Views import the core only for the recipe's dataclass (``workbench.config``), the event types
+(``workbench.runtime.events``) and the errors (``workbench.errors``); everything else reaches them through
+the Session, through ``session_jobs`` / ``session_images`` (work off the GUI thread) or through this
+module. Most of what is here is pure: numbers from results already in memory (a run's predictions, a TTA
+result, an LR-finder curve), words for statuses, the recipe's pretrained defaults. The rest is named
+for what it touches: the weights store's queries of the model picker (``status`` / ``cached_tag`` read
+the store's memo of checked files; ``catalogue`` and ``suggest_fine_tune`` are handed to the side pool
+by their views) and ``ChangeSet``, the dataset's small change list the Results page edits. The
+import-linter contract "Views reach the core through the Session" (``pyproject.toml``) keeps views
+on this side.
+"""
+from __future__ import annotations
+
+from ..analysis.interpret import (confusion_matrix, indices_for_cell, most_confused, per_class_report, summary,
+                                  top_losses)
+from ..audit.labels import describe_recipe
+from ..data.sidecar import ChangeSet
+from ..inference.export import ExportError, ExportFailed
+from ..inference.tta import accuracy_vs_beta, fixed_and_broken
+from ..models.sources import offline_places, search_examples
+from ..models.weights import DEFAULT_TAG, NONE, WeightsError, cached_tag, named_tags, spec, status, tags
+from ..recipe.pretrained import catalogue, pretrained_defaults, suggest_fine_tune
+from ..recipe.suggest import drop_reasons, parse_reasons
+from ..run.runs import STATUS_WORDS, best_runs, status_words
+from ..runtime.paths import display_text
+from ..train.lr_find import curve_problem, plot_window, y_range
+from ..train.run import reported_line
+from ..train.schedules import preview_curve
+
+__all__ = [
+    # results in memory (analysis.interpret, inference.tta, train.lr_find, train.run)
+    "confusion_matrix", "indices_for_cell", "most_confused", "per_class_report", "summary", "top_losses",
+    "accuracy_vs_beta", "fixed_and_broken", "curve_problem", "plot_window", "y_range", "reported_line",
+    # the recipe (recipe.pretrained, recipe.suggest, train.schedules, audit.labels)
+    "pretrained_defaults", "suggest_fine_tune", "catalogue", "drop_reasons", "parse_reasons", "preview_curve",
+    "describe_recipe",
+    # the weights store's names and states (models.weights)
+    "DEFAULT_TAG", "NONE", "WeightsError", "cached_tag", "named_tags", "spec", "status", "tags",
+    # the model sources' wording (models.sources)
+    "offline_places", "search_examples",
+    # runs, files and their words (run.runs, runtime.paths, data.sidecar), export's errors
+    "STATUS_WORDS", "best_runs", "status_words", "display_text", "ChangeSet", "ExportError", "ExportFailed",
+]
