@@ -286,8 +286,10 @@ class RunFolder:
         return json.loads(self.classes.read_text(encoding="utf-8"))
 
     def write_history(self, rows: list[dict]) -> None:
+        """history.csv: the HISTORY_FIELDS columns (top5 only when the rows have it: 5 classes or more)."""
         out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
+        fields = [f for f in HISTORY_FIELDS if f != "top5" or any("top5" in r for r in rows)]
+        w = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for r in rows:
             w.writerow({k: (repr(float(v)) if isinstance(v, float) else v) for k, v in r.items()})
