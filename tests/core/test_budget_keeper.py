@@ -225,3 +225,20 @@ def test_a_measurement_runs_on_the_threads_a_run_would_choose_now():
     from workbench.train.cpu_threads import threads_now
     assert threads_now(0.0, BusyMeter(1.5, 2), limit=2) == 1      # half a core free: one thread
     assert threads_now(0.0, BusyMeter(0.0, 2), limit=2) == 2      # a free machine: all
+
+
+def test_the_eta_of_a_budget_run_is_the_time_its_plan_has_left():
+    """BatchEnd.eta_s (the Train page's ETA) comes from the keeper: the rest of the latest plan at the
+    measured speed, on the budget's clock, so it keeps to the budget; metrics.json names the latest plan."""
+    from workbench.runtime.events import BatchEnd
+    from workbench.train.run import _final_metrics
+    seen = []
+    holder = {}
+    tr, keeper, _, clock = _kept_trainer(lambda e: 2.0, sink=lambda ev: isinstance(ev, BatchEnd) and seen.append(
+        (ev.eta_s, holder["keeper"].deadline - holder["clock"].t)))
+    holder.update(keeper=keeper, clock=clock)
+    assert tr.fit() == "completed"
+    assert keeper.replans and keeper.map.epochs < 6               # twice as slow: re-planned shorter
+    assert seen and all(abs(eta - left) <= 0.6 for eta, left in seen)   # within a step or two of the time left
+    assert all(eta <= left + 0.6 for eta, left in seen)         # never beyond the budget
+    assert _final_metrics(tr, "completed", {}, 6.0)["planned_epochs"] == round(keeper.map.epochs, 3)

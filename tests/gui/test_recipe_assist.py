@@ -95,7 +95,7 @@ def test_schedule_preview_draws_the_planned_epochs(qtbot, session, recipe_view):
         session.set_option("train.lr", 0.0042)           # the plan no longer holds: train.epochs again
     assert recipe_view.schedule_plot.buffers["lr"].x[-1] == pytest.approx(session.config.train.epochs)
     assert f"x {spe} steps" in recipe_view.schedule_caption.text()
-    assert "until Plan the run measures the 0.5-minute budget" in recipe_view.schedule_caption.text()
+    assert "With the 0.5-minute time budget the run sets its number of epochs" in recipe_view.schedule_caption.text()
 
 
 def test_suggest_shows_what_it_measures_and_can_be_cancelled(qtbot, session, recipe_view, monkeypatch):

@@ -49,7 +49,7 @@ def test_the_schedule_caption_wraps_instead_of_being_cut(qtbot, session):
     view.redraw_schedule()
     cap = view.schedule_caption
     assert cap.wordWrap() and "dashed: momentum (right axis)" in cap.text()
-    assert "until Plan the run measures the 3-minute budget" in cap.text()
+    assert "With the 3-minute time budget the run sets its number of epochs itself" in cap.text()
 
 
 def test_tall_thumbnails_keep_their_file_names_visible(qtbot, tmp_path):

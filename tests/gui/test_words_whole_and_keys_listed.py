@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QImage, QKeySequence, QPainter, QShortcut
 
-from gui_helpers import main_window
+from gui_helpers import main_window, wait_checked
 
 LONG = ("cassette_player", "chain_saw", "english_springer", "garbage_truck")
 PHOTO = "n01440764_10043.JPEG"
@@ -60,7 +60,8 @@ def test_calibration_legend_covers_nothing_and_every_count_is_whole(qtbot, app_l
     logits = rng.normal(0, 1, (300, 3))
     logits[np.arange(300), targets] += 7            # confident and right: almost every image in the top bin
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    view.set_predictions(probs.astype(np.float32), targets)
+    with qtbot.waitSignal(view.calibrated, timeout=30_000):   # the fit runs off the GUI thread
+        view.set_predictions(probs.astype(np.float32), targets)
     item = view.reliability.getPlotItem()
     vb = item.getViewBox()
     qtbot.waitUntil(lambda: vb.height() > 150 and item.legend.pos().y() > 0)   # laid out
@@ -189,8 +190,10 @@ def test_recipe_page_says_when_the_batch_size_leaves_one_step_per_epoch(qtbot, s
     with qtbot.waitSignal(session.job_finished, timeout=60_000):
         session.open_dataset(str(shapes_dir))                      # 72 training images
     session.set_option("data.batch_size", 16)
+    wait_checked(qtbot, session)                                   # the check runs off the GUI thread
     assert "data.batch_size" not in view.problems_label.text()
     session.set_option("data.batch_size", 128)
+    wait_checked(qtbot, session)
     text = view.problems_label.text()
     assert "data.batch_size: 128 is at least the 72 training images" in text and "batch size of 16" in text
 

@@ -23,7 +23,7 @@ from ..models.sources import offline_places, search_examples
 from ..models.weights import DEFAULT_TAG, NONE, WeightsError, cached_tag, named_tags, spec, status, tags
 from ..recipe.pretrained import catalogue, pretrained_defaults, suggest_fine_tune
 from ..recipe.suggest import drop_reasons, parse_reasons
-from ..run.runs import STATUS_WORDS, best_runs, status_words
+from ..run.runs import STATUS_WORDS, best_runs, finish_words, planned_epochs, run_accuracy, status_words
 from ..runtime.paths import display_text
 from ..train.lr_find import curve_problem, plot_window, y_range
 from ..train.run import reported_line
@@ -41,5 +41,6 @@ __all__ = [
     # the model sources' wording (models.sources)
     "offline_places", "search_examples",
     # runs, files and their words (run.runs, runtime.paths, data.sidecar), export's errors
-    "STATUS_WORDS", "best_runs", "status_words", "display_text", "ChangeSet", "ExportError", "ExportFailed",
+    "STATUS_WORDS", "best_runs", "finish_words", "planned_epochs", "run_accuracy",
+    "status_words", "display_text", "ChangeSet", "ExportError", "ExportFailed",
 ]

@@ -37,7 +37,7 @@ from ..runtime.paths import safe_component
 
 CHECKPOINT_VERSION = 1
 # history.csv's columns
-HISTORY_FIELDS = ("epoch", "train_loss", "valid_loss", "accuracy", "lr", "seconds", "images_per_sec")
+HISTORY_FIELDS = ("epoch", "train_loss", "valid_loss", "accuracy", "lr", "seconds", "images_per_sec", "top5")
 
 
 class CheckpointError(Failure):
@@ -141,8 +141,10 @@ class RunFolder:
         return json.loads(self.classes.read_text(encoding="utf-8"))
 
     def write_history(self, rows: list[dict]) -> None:
+        """history.csv: the HISTORY_FIELDS columns (top5 only when the rows have it: more than 5 classes)."""
         out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
+        fields = [f for f in HISTORY_FIELDS if f != "top5" or any("top5" in r for r in rows)]
+        w = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for r in rows:
             w.writerow({k: (repr(float(v)) if isinstance(v, float) else v) for k, v in r.items()})

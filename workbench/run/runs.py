@@ -31,6 +31,15 @@ def status_words(status: str) -> str:
     return STATUS_WORDS.get(str(status), str(status))
 
 
+def finish_words(status: str, message: str = "") -> str:
+    """How a run ended, said once: "stopped by the user" (not "stopped - stopped by the user"),
+    "training completed"; the status words lead a message that does not say them ("failed: ...")."""
+    words, message = status_words(status), str(message or "").strip()
+    if not message or words.lower() in message.lower():
+        return message or words
+    return f"{words}: {message}"
+
+
 class RunError(BadInput):
     """A folder that is not a readable run; the message names the folder and the problem."""
 
@@ -178,6 +187,20 @@ def run_accuracy(info: RunInfo) -> float | None:
     hist = getattr(info, "history", None) or []
     accs = [r.get("accuracy") for r in hist if isinstance(r.get("accuracy"), (int, float))]
     return float(accs[-1]) if accs else None
+
+
+def planned_epochs(info: RunInfo) -> float | None:
+    """The epochs a time-budget run planned last (``metrics.json``: ``planned_epochs``, fractional when
+    the last epoch trains part of its batches, else the re-planned ``epochs``); None for a run without
+    a budget. Its config.toml keeps the plan made before the start."""
+    cfg, m = getattr(info, "config", None), getattr(info, "metrics", None) or {}
+    if cfg is None or cfg.train.budget_minutes <= 0:
+        return None
+    for key in ("planned_epochs", "epochs"):
+        v = m.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            return float(v)
+    return None
 
 
 def best_runs(infos: list[RunInfo]) -> dict[str, Path]:

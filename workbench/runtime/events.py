@@ -55,6 +55,7 @@ class FitStarted(Event):
     precision: str
     batch_size: int
     history: tuple = ()  # a resumed run: the history rows (dicts) of the epochs done before start_epoch
+    batches: tuple = ()  # a resumed run: its batch curve before start_epoch, (x in epochs, smoothed loss, lr)
 
 
 @dataclass(frozen=True)

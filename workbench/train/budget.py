@@ -262,6 +262,20 @@ class BudgetKeeper(Callback):
             cv = EARLY_CV if len(self._ratios) <= 2 else PRIOR_CV
         return statistics.median(window), 1.25 * cv / math.sqrt(len(window))
 
+    def seconds_left(self, trainer) -> float | None:
+        """The run's ETA as this keeper sees it (the Recorder sends it with each BatchEnd): the rest of
+        the planned run at the measured speed, and never past the deadline, which the next measurement
+        re-plans to (a count of batches left at the average speed so far took the first, slower steps
+        and the plan from before a re-plan for the speed of the rest). None without a budget."""
+        if not self.active:
+            return None
+        n = self._full_n or trainer.n_iter
+        x = trainer.epoch + ((trainer.iter + 1) / max(1, n) if trainer.training else 1.0)
+        ratio = min(max(self.speed_ratio()[0], RATIO_RANGE[0]), RATIO_RANGE[1]) if self._ratios else 1.0
+        rest = cost_from(self.cfg, self.plan.measured, self.map.epochs, min(x, self.map.epochs), ratio)
+        left = self.deadline - self.now() - self.plan.end_s
+        return min(rest, left) if left > 0 else rest
+
     def trained_speeds(self) -> dict:
         """Per phase: the images/s the probe predicted and the images/s trained (warm-up steps aside)."""
         out = {}

@@ -1,4 +1,6 @@
-"""Recorder: smoothed batch loss, throughput, ETA, throttled BatchEnd events, history rows.
+"""Recorder: smoothed batch loss, throughput, ETA, throttled BatchEnd events, history rows, and the
+trace of the batch curve (``trace``: the smoothed loss and lr of the BatchEnd events sent, at most
+``TRACE_PER_EPOCH`` a epoch) that a resumed run draws for the epochs it did before.
 
 The trainer calls ``end_epoch`` after validation (before the after_epoch hooks) so that an early stop
 raised from after_epoch never loses the epoch's row.
@@ -12,9 +14,20 @@ from ..runtime.events import BatchEnd, EpochEnd
 from .callback import Callback
 from .optim import get_momentum
 
+TRACE_PER_EPOCH = 100   # points of the batch curve kept per epoch (the live view draws them on a resume)
+
 
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _trace_point(p) -> tuple[float, float, float] | None:
+    """A point of a checkpoint's trace, or None when it is not three finite numbers."""
+    try:
+        x, y, lr = (float(v) for v in p)
+    except (TypeError, ValueError):
+        return None
+    return (x, y, lr) if all(map(math.isfinite, (x, y, lr))) else None
 
 
 class SmoothLoss:
@@ -44,6 +57,7 @@ class Recorder(Callback):
         self.best_value: float | None = None
         self.best_loss: float | None = None     # validation loss of the best epoch (breaks accuracy ties)
         self.best_epoch = -1
+        self.trace: list[tuple[float, float, float]] = []   # (epoch + share of its batches, smooth loss, lr)
         self._last_sent = 0.0
 
     # ------------------------------------------------------------------ hooks
@@ -83,6 +97,7 @@ class Recorder(Callback):
         self._last_sent = now
         elapsed = now - self._epoch_t0
         g = trainer.opt.param_groups[-1]
+        self._keep_trace(trainer, smooth, float(g["lr"]), last)
         trainer.sink(BatchEnd(epoch=trainer.epoch, batch=trainer.iter, n_batches=trainer.n_iter,
                               step=trainer.step, loss=loss, smooth_loss=smooth, lr=float(g["lr"]),
                               mom=get_momentum(g), images_per_sec=self._images / max(elapsed, 1e-9),
@@ -99,8 +114,21 @@ class Recorder(Callback):
         self._valid_times.append(time.perf_counter() - self._valid_t0)
 
     # ------------------------------------------------------------------ helpers
+    def _keep_trace(self, trainer, smooth: float, lr: float, last: bool) -> None:
+        """One point of the batch curve as the live view draws it, at most TRACE_PER_EPOCH an epoch."""
+        x = trainer.epoch + (trainer.iter + 1) / max(1, trainer.n_iter)
+        gap = 1.0 / TRACE_PER_EPOCH
+        if _finite(smooth) and (last or not self.trace or x - self.trace[-1][0] >= gap - 1e-9):
+            self.trace.append((float(x), float(smooth), float(lr)))
+
     def eta(self, trainer, now: float | None = None) -> float:
-        """Seconds left in the fit: time per batch so far x batches left, plus validations left."""
+        """Seconds left in the fit: time per batch so far x batches left, plus validations left; a
+        callback that plans the run (``seconds_left``, the time budget's keeper) knows better."""
+        for cb in getattr(trainer, "callbacks", ()):
+            left = getattr(cb, "seconds_left", None)
+            planned = left(trainer) if callable(left) else None
+            if planned is not None:
+                return max(0.0, float(planned))
         now = time.perf_counter() if now is None else now
         spent = self._train_time + (now - self._epoch_t0 if trainer.training else 0.0)
         per_batch = spent / max(1, self._batches_done)
@@ -135,6 +163,8 @@ class Recorder(Callback):
         lr = float(trainer.opt.param_groups[-1]["lr"])
         row = {"epoch": trainer.epoch, "train_loss": train_loss, "valid_loss": m.get("valid_loss", float("nan")),
                "accuracy": m.get("accuracy", float("nan")), "lr": lr, "seconds": seconds, "images_per_sec": ips}
+        if "top5" in m:   # with more than 5 classes: a resumed run draws it for its earlier epochs too
+            row["top5"] = m["top5"]
         self.history.append(row)
         trainer.is_best = is_best
         extra = {k: v for k, v in m.items() if k != "valid_loss"}
@@ -144,13 +174,14 @@ class Recorder(Callback):
 
     def state_dict(self) -> dict:
         return {"smooth_avg": self.smooth.avg, "smooth_count": self.smooth.count,
-                "history": [dict(r) for r in self.history],
+                "history": [dict(r) for r in self.history], "trace": list(self.trace),
                 "best_value": self.best_value, "best_loss": self.best_loss, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state: dict) -> None:
         self.smooth.avg = float(state.get("smooth_avg", 0.0))
         self.smooth.count = int(state.get("smooth_count", 0))
         self.history = [dict(r) for r in state.get("history", [])]
+        self.trace = [p for p in map(_trace_point, state.get("trace") or []) if p is not None]
         self.best_value = state.get("best_value")
         self.best_loss = state.get("best_loss")
         self.best_epoch = int(state.get("best_epoch", -1))

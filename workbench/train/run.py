@@ -101,8 +101,15 @@ def build_trainer(cfg: RunConfig, ds_or_bundle: Any, sink=None, control: RunCont
 
 
 def _final_metrics(trainer: Trainer, status: str, base: dict, wall: float) -> dict:
-    return _metrics(trainer.history, trainer.recorder.best_epoch, trainer.cfg.tricks.keep_best, status, base,
-                    wall, trainer.n_epochs, int(trainer.train_loader.batch_size), trainer.cfg.tricks.monitor)
+    """metrics.json of the run so far; a time-budget run adds ``planned_epochs``, the length of its
+    latest plan (fractional when the last epoch trains part of its batches; config.toml keeps the
+    plan made before the start)."""
+    m = _metrics(trainer.history, trainer.recorder.best_epoch, trainer.cfg.tricks.keep_best, status, base,
+                 wall, trainer.n_epochs, int(trainer.train_loader.batch_size), trainer.cfg.tricks.monitor)
+    keeper = next((cb for cb in trainer.callbacks if isinstance(cb, BudgetKeeper) and cb.active), None)
+    if keeper is not None:
+        m["planned_epochs"] = round(float(keeper.map.epochs), 3)
+    return m
 
 
 def reported_why(monitor: str, keep_best: bool) -> str:
@@ -337,7 +344,8 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
                         steps_per_epoch=len(bundle.train), n_train=len(bundle.train_items),
                         n_valid=len(bundle.valid_items), classes=tuple(classes), device=describe(device),
                         precision=precision, batch_size=int(bundle.train.batch_size),
-                        history=tuple(dict(r) for r in trainer.history if int(r.get("epoch", 0)) < start)))
+                        history=tuple(dict(r) for r in trainer.history if int(r.get("epoch", 0)) < start),
+                        batches=tuple(p for p in trainer.recorder.trace if p[0] <= start + 1e-9)))
         status = trainer.fit(n_epochs, start_epoch=start)
         if cfg.tricks.keep_best and folder.best.is_file() and status in ("completed", "early_stopped"):
             trainer.model.load_state_dict(load_checkpoint(folder.best, trainer.device)["model"])

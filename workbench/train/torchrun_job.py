@@ -113,6 +113,7 @@ class ProgressFollower:
             f = dict(state["fit"])
             f["classes"] = tuple(f.get("classes", ()))
             f["history"] = tuple(f.get("history", ()))
+            f["batches"] = tuple(tuple(p) for p in f.get("batches", ()))
             self.sink(FitStarted(**f))
             self.started = True
         b = state.get("batch")

@@ -1,7 +1,9 @@
 """LR finder page: the smoothed loss vs log lr grows while the range test runs; when it ends the curve
-is redrawn with the result's centred smoothing, the diverged tail is dropped, y is scaled to the
-smoothed curve and the lowest raw loss (spikes above are clipped) and the suggestions are listed. The user picks one (click, or Enter on the list) or clicks the plot; the
-recipe's train.lr changes only then, unless "Apply valley automatically" is on."""
+is redrawn with the result's centred smoothing, the diverged tail is dropped (a test stopped by the
+divergence draws it apart: the raw loss climbing, dashed red, to a line at the rate where it stopped),
+y is scaled to the smoothed curve and the lowest raw loss (spikes above are clipped) and the
+suggestions are listed. The user picks one (click, or Enter on the list) or clicks the plot; the
+recipe's train.lr (the red line, labelled) changes only then, unless "Auto-apply" is on."""
 from __future__ import annotations
 
 import math
@@ -51,9 +53,20 @@ class LRFindView(QWidget):
         item.getAxis("left").enableAutoSIPrefix(False)
         self.plot.add_curve("smoothed loss", "#3b82f6")
         self.plot.add_curve("loss", "#94a3b8", width=1)
-        self.marker = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#dc2626", width=2))
+        self.marker = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#dc2626", width=2),
+                                      label="current lr", labelOpts={"position": 0.06, "color": "#dc2626",
+                                                                     "anchors": [(-0.03, 1), (-0.03, 1)],
+                                                                     "fill": (255, 255, 255, 200)})
         self.marker.setVisible(False)
         self.plot.addItem(self.marker, ignoreBounds=True)
+        # a range test stopped by divergence: the tail the plot window leaves out, and where it stopped
+        self.tail = pg.PlotCurveItem(pen=pg.mkPen("#dc2626", width=1.5, style=Qt.PenStyle.DashLine))
+        self.stop_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#dc2626", width=1,
+                                         style=Qt.PenStyle.DotLine), label="", labelOpts={"position": 0.5,
+                                         "color": "#dc2626", "fill": (255, 255, 255, 200)})
+        for it in (self.tail, self.stop_line):
+            it.setVisible(False)
+            self.plot.addItem(it, ignoreBounds=True)
         self._suggestion_items: list = []
         self.plot.scene().sigMouseClicked.connect(self._on_click)
 
@@ -125,6 +138,8 @@ class LRFindView(QWidget):
             self.plot.removeItem(item)
         self._suggestion_items = []
         self.progress.setValue(0)
+        self.tail.setVisible(False)
+        self.stop_line.setVisible(False)
         self.plot.getPlotItem().enableAutoRange()
 
     def pick(self, lr: float) -> None:
@@ -172,8 +187,9 @@ class LRFindView(QWidget):
             self.plot._dirty.add(name)
         self.plot.redraw()
         self.fit_y(first=0)  # the buffers hold the plotted window only
+        stop = self._show_divergence(result, ok, end) if getattr(result, "stopped_early", False) else None
         if len(x):
-            self.plot.getPlotItem().setXRange(float(x[0]), float(x[-1]), padding=0.02)
+            self.plot.getPlotItem().setXRange(float(x[0]), float(x[-1] if stop is None else stop), padding=0.02)
         self.suggestions.clear()
         for item in self._suggestion_items:
             self.plot.removeItem(item)
@@ -194,7 +210,8 @@ class LRFindView(QWidget):
                 self.suggestions.setCurrentItem(item)
         n = len(result.lrs)
         problem = curve_problem(result)
-        note = " (stopped early: the loss diverged)" if getattr(result, "stopped_early", False) else ""
+        note = (f" (stopped early at lr {10 ** stop:.1e}, where the loss diverged: the red dashed tail)"
+                if stop is not None else "")
         best = result.suggestions.get(result.best)
         usable = not problem and best is not None and math.isfinite(best)
         if problem:
@@ -210,6 +227,25 @@ class LRFindView(QWidget):
         self.progress.setValue(100)
         if self.auto_apply.isChecked() and usable:
             self.pick(best)
+
+    def _show_divergence(self, result, ok, end: int) -> float | None:
+        """Draw what the test saw after the plotted window, the raw loss climbing (dashed, red), and a
+        line at the rate where it stopped; y grows to show the climb start. Returns log10 of that rate."""
+        x = np.log10(np.asarray(result.lrs, dtype=float)[ok])
+        raw = np.asarray(result.losses, dtype=float)[ok]
+        if not len(x):
+            return None
+        keep = np.isfinite(raw[max(0, end - 1):])
+        tx, ty = x[max(0, end - 1):][keep], raw[max(0, end - 1):][keep]
+        self.tail.setData(tx, ty)
+        self.tail.setVisible(len(tx) >= 2)
+        self.stop_line.setPos(float(x[-1]))
+        self.stop_line.setVisible(True)   # first: a hidden line's label keeps its old text
+        self.stop_line.label.setFormat(f"diverged at {10 ** x[-1]:.1e}")
+        lo, hi = self.plot.getPlotItem().viewRange()[1]
+        if len(ty) and ty.max() > hi:   # room for the climb (at most half the range more; above, clipped)
+            self.plot.getPlotItem().setYRange(lo, min(float(ty.max()), hi + 0.5 * (hi - lo)), padding=0.02)
+        return float(x[-1])
 
     def fit_y(self, first: int | None = None) -> None:
         """Scale y to the smoothed loss and the lowest raw loss (skipping the noisy first steps while it
@@ -246,6 +282,7 @@ class LRFindView(QWidget):
     def _show_lr(self, lr: float) -> None:
         self.marker.setPos(math.log10(lr))
         self.marker.setVisible(True)
+        self.marker.label.setFormat(f"current lr {lr:.3g}")
         self.picked_label.setText(f"Recipe learning rate (train.lr): <b>{lr:.3g}</b>")
 
     @Slot()

@@ -169,8 +169,46 @@ class LivePlot(pg.PlotWidget):
     def auto_x_range(self) -> None:
         self.getPlotItem().enableAutoRange(x=True)
 
+    def reset_view(self, drop_curves: bool = False) -> None:
+        """Empty, with both axes back at 0..1 and ranging on the next content: nothing of the previous
+        content stays (its ranges, a zoom; with ``drop_curves`` its curves and legend rows too)."""
+        if drop_curves:
+            for curve in self.curves.values():
+                self.removeItem(curve)   # and its legend row
+            self.curves.clear()
+            self.buffers.clear()
+            self._dirty.clear()
+        self.clear_data()
+        item = self.getPlotItem()
+        item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        item.enableAutoRange(x=True, y=not self.steady_y)
+        self._y_range = None
+
     def points(self, name: str) -> int:
         return len(self.buffers[name]) if name in self.buffers else 0
+
+
+def span(values, pad: float = 0.05) -> tuple[float, float]:
+    """(lo, hi) of the finite values with ``pad`` of their extent on each side (0..1 when none)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return 0.0, 1.0
+    lo, hi = float(v.min()), float(v.max())
+    d = hi - lo if hi > lo else max(0.1 * abs(hi), 1e-3)
+    return lo - pad * d, hi + pad * d
+
+
+def fit_ranges(item: pg.PlotItem, other: pg.ViewBox | None, x, y, y2=()) -> None:
+    """Set a plot's axes to its content, and ``other`` (the ViewBox of a right-hand axis that shares x)
+    to ``y2``. Explicit ranges, not auto-range: auto-range stops for good once the chart is zoomed or
+    panned (a turn of the mouse wheel over it while scrolling the page), so the next content, another
+    dataset's recipe, was drawn in the previous one's ranges; and a hidden page's chart ranges only
+    when it is painted."""
+    xr = span(x, 0.02)
+    item.setRange(xRange=xr, yRange=span(y), padding=0)
+    if other is not None:
+        other.setRange(xRange=xr, yRange=span(y2), padding=0)
 
 
 def append_epoch(loss_plot: LivePlot, metric_plot: LivePlot, epoch: int, valid_loss: float, metrics: dict) -> None:
@@ -182,15 +220,20 @@ def append_epoch(loss_plot: LivePlot, metric_plot: LivePlot, epoch: int, valid_l
         metric_plot.append(k, epoch + 1, v)
 
 
-def append_history(loss_plot: LivePlot, metric_plot: LivePlot, lr_plot: LivePlot, rows) -> None:
-    """History rows (history.csv / FitStarted.history) on the live plots: per-epoch train loss and lr
-    as well as the valid loss and metrics (a resumed run shows the epochs it did before)."""
+def append_history(loss_plot: LivePlot, metric_plot: LivePlot, lr_plot: LivePlot, rows, batches=()) -> None:
+    """The epochs a resumed run did before, on the live plots as a fresh run draws them: the batch curve
+    (``batches``: FitStarted.batches, (x, smoothed loss, lr) from last.pt) for the train loss and lr, and
+    per epoch the valid loss and every metric of the history rows (top-5 too). A checkpoint without a
+    batch curve gives one train loss and lr point per epoch."""
     skip = {"epoch", "train_loss", "valid_loss", "lr", "seconds", "images_per_sec"}
+    for x, loss, lr in batches:
+        loss_plot.append("train (smoothed)", x, loss)
+        lr_plot.append("lr", x, lr)
     for r in sorted(rows, key=lambda r: int(r.get("epoch", 0))):
         e = int(r.get("epoch", 0))
-        if r.get("train_loss") is not None:
+        if r.get("train_loss") is not None and not batches:
             loss_plot.append("train (smoothed)", e + 1, float(r["train_loss"]))
-        if r.get("lr") is not None:
+        if r.get("lr") is not None and not batches:
             lr_plot.append("lr", e + 1, float(r["lr"]))
         append_epoch(loss_plot, metric_plot, e, float(r.get("valid_loss", float("nan"))),
                      {k: float(v) for k, v in r.items() if k not in skip and v is not None})

@@ -19,7 +19,7 @@ from .model_picker import ModelPicker
 from .options_form import OptionsForm
 from .recipe_assist import RecipeAssistant
 from .recipe_files import RecipeFiles
-from .plots import LivePlot
+from .plots import LivePlot, fit_ranges
 
 
 def steps_per_epoch(session) -> int:
@@ -57,6 +57,7 @@ class RecipeView(RecipeFiles, QWidget):
         self.preview = AugmentPreview(session)
         self.schedule_plot = LivePlot("Planned schedule over the run", "epoch", "learning rate")
         self.schedule_plot.add_curve("lr", "#10b981")
+        self.schedule_plot.setMinimumHeight(200)   # the plan above may take room, never the axis labels
         self.schedule_caption = QLabel()   # what the plot shows, whole (wrapped, never cut mid-sentence)
         self.schedule_caption.setObjectName("dim")
         self.schedule_caption.setWordWrap(True)
@@ -95,7 +96,12 @@ class RecipeView(RecipeFiles, QWidget):
         for b in (self.load_btn, self.save_btn, self.copy_btn, self.reset_btn, self.undo_btn):
             head.addWidget(b)
         right = QVBoxLayout()
-        right.addWidget(self.preview)
+        preview = QScrollArea()   # a short window (the plan shown above) scrolls the preview, not the chart
+        preview.setWidgetResizable(True)
+        preview.setFrameShape(QScrollArea.Shape.NoFrame)
+        preview.setWidget(self.preview)
+        preview.setMinimumHeight(120)
+        right.addWidget(preview)
         right.addWidget(self.schedule_plot, 1)
         right.addWidget(self.schedule_caption)
         right.addWidget(self.mom_plot_note)
@@ -194,16 +200,14 @@ class RecipeView(RecipeFiles, QWidget):
         self.schedule_plot._dirty.add("lr")
         self.schedule_plot.redraw()
         self._mom_curve.setData(x, moms)
-        self._mom_vb.enableAutoRange()
-        if epochs is not None:
-            length = f"{epochs:g} epochs (the time plan)"
-        elif cfg.train.budget_minutes > 0:
-            length = f"{cfg.train.epochs} epochs until Plan the run measures the {cfg.train.budget_minutes:g}-minute budget"
-        else:
-            length = f"{cfg.train.epochs} epochs"
+        fit_ranges(self.schedule_plot.getPlotItem(), self._mom_vb, x, lrs, moms)   # this recipe's, never the last
+        length = f"{epochs:g} epochs (the time plan)" if epochs is not None else f"{cfg.train.epochs} epochs"
+        budget = (f" With the {cfg.train.budget_minutes:g}-minute time budget the run sets its number of epochs "
+                  "itself when it starts; Plan the run shows that number here before you start."
+                  if epochs is None and cfg.train.budget_minutes > 0 else "")
         self.schedule_caption.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {length} x {spe} steps "
                                       "(batches per epoch, as training and the plan count them); "
-                                      "dashed: momentum (right axis)")
+                                      f"dashed: momentum (right axis).{budget}")
         self.schedule_redrawn.emit()
 
     # ----------------------------------------------------------------- undo

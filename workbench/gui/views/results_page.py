@@ -23,6 +23,7 @@ from .changes_view import ChangesView
 from .confusion_view import ConfusionView
 from .gallery_view import GalleryItem, GalleryView
 from .image_viewer import ImageViewer, request_cam, top_k
+from .latest_run import LatestRun
 from .result_texts import caption, epoch_note, monitor_of
 from .results_actions import HardExampleActions
 from .results_view import ResultsView
@@ -88,6 +89,8 @@ class ResultsPage(HardExampleActions, QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(head)
         lay.addWidget(self.owner)
+        self.latest = LatestRun(session, self)   # no run open: the latest finished run of the dataset, a button
+        lay.addWidget(self.latest)
         lay.addWidget(self.notice)
         lay.addWidget(self.compare)
         lay.addWidget(self.tabs, 1)

@@ -73,7 +73,7 @@ class ResultsView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.heading = QLabel("<b>No run loaded</b>")
+        self.heading = QLabel("<b>No run open</b>")
         self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.values: dict[str, QLabel] = {}
         self.names: dict[str, QLabel] = {}

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from ...config import iter_fields
 from ..run_edit import rename_action
-from ..session_helpers import best_runs, status_words
+from ..session_helpers import best_runs, planned_epochs, run_accuracy, status_words
 from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 
@@ -23,10 +23,11 @@ MAX_VALUE_WIDTH = 320   # px of one run's column in the differences table (the w
 BEST_ROLE = Qt.ItemDataRole.UserRole + 1   # on the Name cell: the most accurate run of its dataset
 
 
-def config_differences(configs: list) -> list[tuple[str, list]]:
-    """[(dotted key, [value per config])] for the options whose values are not all equal."""
+def config_differences(configs: list, shown: list | None = None) -> list[tuple[str, list]]:
+    """[(dotted key, [value per config])] for the options whose values are not all equal; ``shown``
+    (a dict per config) replaces values, e.g. the epochs a time plan chose for train.epochs."""
     rows = []
-    flat = [{k: v for k, _, v in iter_fields(c)} for c in configs]
+    flat = [{k: v for k, _, v in iter_fields(c)} | (o or {}) for c, o in zip(configs, shown or [{}] * len(configs))]
     for key in flat[0] if flat else []:
         vals = [f.get(key) for f in flat]
         if any(v != vals[0] for v in vals[1:]):
@@ -53,16 +54,6 @@ def valid_set(info) -> str:
     return f"{n} images" + (f" ({digest[:8]})" if digest else "")
 
 
-def run_accuracy(info) -> float | None:
-    m = getattr(info, "metrics", None) or {}
-    for key in ("valid_accuracy", "accuracy", "best_accuracy"):
-        if isinstance(m.get(key), (int, float)):
-            return float(m[key])
-    hist = getattr(info, "history", None) or []
-    accs = [r.get("accuracy") for r in hist if isinstance(r.get("accuracy"), (int, float))]
-    return float(accs[-1]) if accs else None
-
-
 def run_epochs(info) -> tuple[int, int]:
     """(epochs done, epochs planned) of a run: from metrics.json (a time-budget run's re-planned count,
     a resumed run's whole count), else from its history and config; planned is never below done."""
@@ -74,6 +65,16 @@ def run_epochs(info) -> tuple[int, int]:
         cfg = getattr(info, "config", None)
         planned = cfg.train.epochs if cfg is not None else done
     return done, max(planned, done)
+
+
+def epochs_shown(info) -> dict:
+    """train.epochs of a time-budget run as it trained: the latest plan, and the start's when it differs."""
+    e = planned_epochs(info)
+    if e is None:
+        return {}
+    first = info.config.train.epochs
+    start = f"; {first} at the start" if abs(e - first) > 1e-6 else ""
+    return {"train.epochs": f"{round(e, 2):g} (time plan{start})"}
 
 
 def _created(info) -> str:
@@ -237,7 +238,8 @@ class RunsView(QWidget):
             d.setHorizontalHeaderLabels(["Select two or more runs"])
             self.diff_title.setText("<b>Config differences</b>")
             return
-        rows = [(k, v) for k, v in config_differences([i.config for i in sel]) if k != "name"]
+        rows = [(k, v) for k, v in config_differences([i.config for i in sel], [epochs_shown(i) for i in sel])
+                if k != "name"]
         title = f"<b>Config differences</b> ({len(rows)} option{'s' if len(rows) != 1 else ''})"
         sets = [valid_set(i) for i in sel]
         if len(set(sets)) > 1:

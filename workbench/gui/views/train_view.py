@@ -10,7 +10,7 @@ from ...runtime.events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFi
                        FitStarted, LogMessage, Paused, Replanned, Resumed, fmt_time)
 from ..jobs import JobFailed, JobKind
 from ..run_state import Phase
-from ..session_helpers import status_words
+from ..session_helpers import finish_words, status_words
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import TRAIN_COLOUR, VALID_COLOUR, LivePlot, append_epoch, append_history
 from .resume_dialog import ResumeDialog
@@ -199,7 +199,7 @@ class TrainView(QWidget):
                       f"{len(ev.classes)} classes, {ev.device} {ev.precision}, batch {ev.batch_size}")
             if ev.start_epoch:
                 self._log(f"resuming at epoch {ev.start_epoch + 1} of {ev.epochs}")
-                self._draw_history(getattr(ev, "history", ()) or ())
+                self._draw_history(ev.history or (), ev.batches or ())
                 self.epoch_label.setText(f"Epoch {ev.start_epoch + 1}/{ev.epochs}   resuming...")
                 self._set_progress(ev.start_epoch / max(1, ev.epochs))
         elif isinstance(ev, Replanned):  # a time-budget run changed its number of epochs
@@ -219,7 +219,7 @@ class TrainView(QWidget):
             self.flush()
             self.run_dir = ev.run_dir or self.run_dir
             level = "error" if ev.status == "failed" else "info"
-            self._log(f"finished: {status_words(ev.status)}{' - ' + ev.message if ev.message else ''}", level)
+            self._log(f"finished: {finish_words(ev.status, ev.message)}", level)
             if ev.status in ("completed", "early_stopped"):
                 self.progress.setValue(1000)
                 self.progress.setFormat("100 %")
@@ -230,9 +230,9 @@ class TrainView(QWidget):
     def _draw_epoch(self, epoch: int, valid_loss: float, metrics: dict) -> None:
         append_epoch(self.loss_plot, self.metric_plot, epoch, valid_loss, metrics)
 
-    def _draw_history(self, rows) -> None:
-        """The epochs a resumed run did before: per-epoch train loss, valid loss, metrics and lr."""
-        append_history(self.loss_plot, self.metric_plot, self.lr_plot, rows)
+    def _draw_history(self, rows, batches=()) -> None:
+        """The epochs a resumed run did before, drawn as a fresh run draws them (plots.append_history)."""
+        append_history(self.loss_plot, self.metric_plot, self.lr_plot, rows, batches)
         self.flush()
 
     def _set_progress(self, frac: float) -> None:
@@ -265,9 +265,8 @@ class TrainView(QWidget):
 
     def reset_plots(self) -> None:
         self._latest = None
-        for p in (self.loss_plot, self.metric_plot, self.lr_plot):
-            p.auto_x_range()
-            p.clear_data()
+        for p in (self.loss_plot, self.metric_plot, self.lr_plot):   # the next run's metrics add their curves
+            p.reset_view(drop_curves=p is self.metric_plot)
         self.progress.setValue(0)
         self.progress.setFormat("0 %")
         self.epoch_label.setText("Starting...")

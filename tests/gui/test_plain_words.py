@@ -1,0 +1,102 @@
+"""Words and pictures that agree: a time-budget run compares with the epochs it planned last (not
+config.toml's first plan); the LR finder draws the divergence its status names and labels the current
+rate; the Train log says how a run ended once; the schedule caption of a budget recipe is a sentence."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from workbench.config import RunConfig
+from workbench.runtime.events import FitFinished
+from workbench.train.lr_find import LRFindResult, plot_window, suggest
+
+
+def _run(name, epochs, budget=0.0, metrics=None):
+    cfg = RunConfig().set("data.path", "/data/ants").set("train.epochs", epochs).set("train.budget_minutes", budget)
+    return SimpleNamespace(run_dir=Path("/tmp") / name, name=name, config=cfg, classes=("a", "b"), history=[],
+                           metrics={"status": "completed", **(metrics or {})}, status="completed",
+                           created=1_700_000_000.0, note="")
+
+
+def test_runs_compare_the_epochs_a_budget_run_planned_last(qtbot, session):
+    from workbench.gui.views.runs_view import RunsView
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.set_runs([_run("budget", 17, 1.0, {"epochs": 9, "epochs_done": 9, "planned_epochs": 8.333}),
+                   _run("fixed", 17)])
+    view.select_names(["budget", "fixed"])
+    rows = view.diff_rows()
+    assert rows["train.epochs"] == {"budget": "8.33 (time plan; 17 at the start)", "fixed": "17"}
+    # a budget run from before planned_epochs was kept: its metrics' re-planned whole epochs
+    view.set_runs([_run("older", 17, 1.0, {"epochs": 9}), _run("fixed", 17)])
+    view.select_names(["older", "fixed"])
+    assert view.diff_rows()["train.epochs"] == {"older": "9 (time plan; 17 at the start)", "fixed": "17"}
+
+
+def _diverged_result():
+    """60 steps of a range test stopped by divergence: the loss falls, flattens, then climbs in the last
+    steps, which the plot window (and the centred smoothing) leave out."""
+    lrs = 1e-6 * (1e7) ** (np.arange(60) / 99)
+    x = np.log10(lrs)
+    raw = 2.3 - 1.5 / (1 + np.exp(-(x + 3.0) * 3))
+    raw[-5:] = raw[-6] * np.array([1.3, 1.8, 2.6, 3.8, 5.5])
+    smooth = raw.copy()
+    smooth[-5:] = smooth[-6]                      # flat where the raw loss climbs (as the robust smoothing is)
+    return LRFindResult(lrs, raw, smooth, suggest(lrs, smooth), "valley", stopped_early=True)
+
+
+def test_the_lr_finder_draws_the_divergence_it_reports_and_names_the_current_rate(qtbot, session):
+    from workbench.gui.views.lr_find_view import LRFindView
+    view = LRFindView(session)
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    res = _diverged_result()
+    view.show_result(res)
+    first, end = plot_window(len(res.lrs), smooth_losses=res.smooth_losses)
+    assert end < len(res.lrs)                                      # the window leaves the climb out ...
+    assert "stopped early at lr" in view.status.text() and "diverged" in view.status.text()
+    tx, ty = view.tail.getData()                                   # ... and the dashed tail draws it
+    assert view.tail.isVisible() and tx[-1] == np.log10(res.lrs[-1]) and ty[-1] == res.losses[-1]
+    assert ty[-1] > 3 * res.smooth_losses[first:end].min()
+    assert view.stop_line.isVisible() and view.stop_line.value() == np.log10(res.lrs[-1])
+    assert view.stop_line.label.toPlainText().startswith("diverged at")
+    x0, x1 = view.plot.getPlotItem().viewRange()[0]
+    assert x1 >= np.log10(res.lrs[-1])                             # the stop is on the chart
+    lo, hi = view.plot.getPlotItem().viewRange()[1]
+    assert hi > res.smooth_losses[first:end].max() * 1.2           # room above to see the climb start
+    # the red line is the recipe's rate, and says so
+    session.set_option("train.lr", 0.001)
+    assert view.marker.label.toPlainText() == "current lr 0.001" and view.marker.label.isVisible()
+    # a new test hides the last one's divergence
+    view.reset()
+    assert not view.tail.isVisible() and not view.stop_line.isVisible()
+
+
+def test_the_train_log_says_how_a_run_ended_once(qtbot, session):
+    from workbench.gui.views.train_view import TrainView
+    from workbench.run.runs import finish_words
+    tv = TrainView(session)
+    qtbot.addWidget(tv)
+    tv.handle(FitFinished(status="cancelled", message="stopped by the user", run_dir="/tmp/r"))
+    tv.handle(FitFinished(status="completed", message="training completed", run_dir="/tmp/r"))
+    lines = tv.log.toPlainText().splitlines()
+    assert lines == ["finished: stopped by the user", "finished: training completed"]
+    assert finish_words("early_stopped", "stopped early (no improvement)") == "stopped early (no improvement)"
+    assert finish_words("failed", "RuntimeError: boom") == "failed: RuntimeError: boom"
+    assert finish_words("cancelled", "") == "stopped"
+
+
+def test_the_schedule_caption_of_a_budget_recipe_is_a_plain_sentence(qtbot, session):
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    session.set_option("train.budget_minutes", 3.0)
+    view.redraw_schedule()
+    text = view.schedule_caption.text()
+    assert "until Plan the run measures" not in text
+    assert ("With the 3-minute time budget the run sets its number of epochs itself when it starts; "
+            "Plan the run shows that number here before you start.") in text
