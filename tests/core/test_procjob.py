@@ -9,7 +9,7 @@ import pytest
 
 from workbench.runtime.control import Cancelled, RunControl
 from workbench.runtime.events import LogMessage
-from workbench.runtime.procjob import ChildJobError, run_in_process
+from workbench.runtime.procjob import ChildJobError, run_in_child_process
 
 
 def _count(sink, control, n: int = 5):
@@ -37,7 +37,7 @@ def _die(sink, control):
 
 def test_events_arrive_in_order_and_the_result_comes_back():
     seen = []
-    result = run_in_process(_count, seen.append, RunControl.for_process())
+    result = run_in_child_process(_count, seen.append, RunControl.for_process())
     assert [e.text for e in seen] == [f"step {i}" for i in range(5)]
     assert result["n"] == 5 and result["pid"] != os.getpid()
 
@@ -45,7 +45,7 @@ def test_events_arrive_in_order_and_the_result_comes_back():
 def test_an_exception_in_the_child_carries_its_message_and_traceback():
     seen = []
     with pytest.raises(ChildJobError) as info:
-        run_in_process(_fail, seen.append, RunControl.for_process())
+        run_in_child_process(_fail, seen.append, RunControl.for_process())
     assert info.value.summary == "ValueError: bad input in the child"
     assert "_fail" in info.value.details and "Traceback" in info.value.details
     assert [e.text for e in seen] == ["about to fail"]
@@ -70,19 +70,19 @@ def test_pause_resume_and_stop_reach_the_child():
     driver = threading.Thread(target=drive)
     driver.start()
     with pytest.raises(Cancelled):
-        run_in_process(_until_stopped, sink, control)
+        run_in_child_process(_until_stopped, sink, control)
     driver.join()
     assert seen == ["waiting", "paused", "resumed"]
 
 
 def test_a_child_that_dies_is_reported_not_waited_for():
     with pytest.raises(ChildJobError, match="ended unexpectedly .exit code 3"):
-        run_in_process(_die, None, RunControl.for_process())
+        run_in_child_process(_die, None, RunControl.for_process())
 
 
 def test_needs_a_process_shared_control():
     with pytest.raises(ValueError, match="for_process"):
-        run_in_process(_count, None, RunControl())
+        run_in_child_process(_count, None, RunControl())
 
 
 def _policies(sink, control):
@@ -100,14 +100,14 @@ def _policies(sink, control):
 def test_job_runs_at_nice_10_by_default_idle_on_request(monkeypatch):
     own = os.getpriority(os.PRIO_PROCESS, 0)
     nice = (os.SCHED_OTHER, min(19, own + 10))
-    got = run_in_process(_policies, None, RunControl.for_process())
+    got = run_in_child_process(_policies, None, RunControl.for_process())
     assert got == {"main": nice, "thread": nice}      # the threads the job starts inherit it
     monkeypatch.setenv("WORKBENCH_JOB_PRIORITY", "idle")
-    got = run_in_process(_policies, None, RunControl.for_process())
+    got = run_in_child_process(_policies, None, RunControl.for_process())
     assert got["main"][0] == os.SCHED_IDLE and got["thread"][0] == os.SCHED_IDLE
     monkeypatch.setenv("WORKBENCH_JOB_PRIORITY", "normal")
-    assert run_in_process(_policies, None, RunControl.for_process())["main"] == (os.sched_getscheduler(0), own)
-    assert run_in_process(_policies, None, RunControl.for_process(), background=False)["main"][1] == own
+    assert run_in_child_process(_policies, None, RunControl.for_process())["main"] == (os.sched_getscheduler(0), own)
+    assert run_in_child_process(_policies, None, RunControl.for_process(), background=False)["main"][1] == own
 
 
 def _burn(seconds: float) -> None:

@@ -101,20 +101,20 @@ def test_submit_calls_back_in_gui_thread(qtbot):
     assert wait_side_tasks()
 
 
-def test_in_process_job_relays_events_result_and_the_child_error(qtbot):
+def test_a_child_process_job_relays_events_result_and_the_child_error(qtbot):
     from tests.core.test_procjob import _count, _fail
     runner = JobRunner()
     got = []
     runner.event.connect(lambda job, ev: got.append(ev))
     with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
-        assert runner.start("count", _count, in_process=True)
+        assert runner.start("count", _count, in_child=True)
         assert runner.control.shared  # stop / pause reach the child
     assert blocker.args == ["count", "completed"]
     assert [e.text for e in got if isinstance(e, LogMessage)] == [f"step {i}" for i in range(5)]
     assert got[-1].result["n"] == 5
     got.clear()
     with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
-        assert runner.start("fail", _fail, in_process=True)
+        assert runner.start("fail", _fail, in_child=True)
     assert blocker.args == ["fail", "failed"]
     fail = [e for e in got if isinstance(e, JobFailed)][0]
     assert fail.message == "ValueError: bad input in the child"  # the child's own type and message
@@ -129,7 +129,7 @@ def test_runner_keeps_a_warm_spare_process_for_the_next_job(qtbot):
     spare = runner._spare
     assert runner.spare_warm(timeout=60) and runner.spare_ready
     with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
-        assert runner.start("count", _count, in_process=True)
+        assert runner.start("count", _count, in_child=True)
         assert runner.control is spare.control and not runner.spare_ready  # the spare took the job
     assert blocker.args == ["count", "completed"]
     qtbot.waitUntil(lambda: runner.spare_ready, timeout=10_000)
@@ -143,15 +143,15 @@ def test_bad_input_in_a_job_is_its_sentence_in_the_app(qtbot):
     and the main window shows it as a warning without a traceback."""
     from tests.core.test_procjob import _bad_input
     sentence = "weights file w.pth does not match resnet18"
-    for in_process in (True, False):
+    for in_child in (True, False):
         runner = JobRunner()
         got = []
         runner.event.connect(lambda job, ev: got.append(ev))
         with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
-            assert runner.start("bad", _bad_input, in_process=in_process)
+            assert runner.start("bad", _bad_input, in_child=in_child)
         assert blocker.args == ["bad", "failed"]
         fail = [e for e in got if isinstance(e, JobFailed)][0]
-        assert fail.bad_input and fail.message == sentence, (in_process, fail)
+        assert fail.bad_input and fail.message == sentence, (in_child, fail)
 
 
 def test_the_main_window_shows_bad_input_without_details(qtbot):

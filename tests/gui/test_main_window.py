@@ -92,7 +92,7 @@ def test_the_app_job_process_is_watched(qtbot, session):
     qtbot.addWidget(label)
     watch = CpuWatch(session, label, interval_ms=50)
     with qtbot.waitSignal(session.job_finished, timeout=120_000):
-        assert session._start(JobKind.TRAIN, _busy_job, in_process=True)
+        assert session._start(JobKind.TRAIN, _busy_job, in_child=True)
         qtbot.waitUntil(lambda: watch.last is not None, timeout=60_000)
         child = watch.share.pid
         assert child == session.job_pid and child != os.getpid()

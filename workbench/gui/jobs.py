@@ -4,7 +4,7 @@
 moved to a fresh QThread. ``QtEventSink`` is the event sink handed to the core: it lives in the GUI
 thread, emits ``Signal(object)`` (queued across threads) and merges batch-like events to at most
 ``max_rate`` per second. The return value arrives as ``JobResult``, an exception as ``JobFailed``.
-With ``start(..., in_process=True)`` the worker thread only relays: ``fn`` runs in a child process
+With ``start(..., in_child=True)`` the worker thread only relays: ``fn`` runs in a child process
 (``workbench.runtime.procjob.JobProcess``; the runner can keep a warm spare one ready), which is how the app
 trains and runs the LR finder.
 
@@ -191,15 +191,15 @@ class JobRunner(QObject):
     def busy(self) -> bool:
         return self._thread is not None
 
-    def start(self, name: Any, fn: Callable[[Callable, RunControl], Any], in_process: bool = False) -> bool:
+    def start(self, name: Any, fn: Callable[[Callable, RunControl], Any], in_child: bool = False) -> bool:
         """Start ``fn(sink, control)`` in a worker thread; False if another job is running.
 
-        ``in_process``: the worker thread runs picklable ``fn`` in a child process instead and relays
+        ``in_child``: the worker thread runs picklable ``fn`` in a child process instead and relays
         its events (``workbench.runtime.procjob``): the way training runs in the app."""
         if self.busy:
             return False
         self.name, self.paused = name, False
-        if in_process:
+        if in_child:
             proc = self._spare if self.spare_ready else JobProcess()
             self._spare = None
             self.control = proc.control
@@ -272,7 +272,7 @@ class JobRunner(QObject):
 
     # ------------------------------------------------------------------ spare job process
     def keep_spare_process(self, warm_modules: tuple[str, ...]) -> None:
-        """Keep one job process started, with ``warm_modules`` imported, for the next ``in_process``
+        """Keep one job process started, with ``warm_modules`` imported, for the next ``in_child``
         job: it then starts at once instead of after a few seconds. The spare waits at idle CPU
         priority; a new one is started after each job."""
         self._warm_modules = tuple(warm_modules)

@@ -436,7 +436,7 @@ class Session(QObject):
         with that thread's priority lowered first (so the UI stays fluid)."""
         return functools.partial(core_call if self.jobs_in_child_process else lowered, fn, args, kwargs)
 
-    def _start(self, kind: JobKind, fn: Callable, in_process: bool = False, pausable: bool | None = None) -> bool:
+    def _start(self, kind: JobKind, fn: Callable, in_child: bool = False, pausable: bool | None = None) -> bool:
         """Run ``fn(sink, control)`` as a job of ``kind``; False when another job runs. ``pausable``:
         the job table's (``kind.job.pausable``) unless given."""
         if not isinstance(kind, JobKind):
@@ -446,7 +446,7 @@ class Session(QObject):
         if self._runner.busy:
             return False
         self.run_state.begin(kind, kind.job.pausable if pausable is None else pausable)
-        if not self._runner.start(kind, fn, in_process=in_process):
+        if not self._runner.start(kind, fn, in_child=in_child):
             self.run_state.end()
             return False
         return True

@@ -1,6 +1,6 @@
 """Run a long job in a child process: events stream back to a sink, stop / pause cross over. No Qt.
 
-``run_in_process(target, sink, control)`` spawns a fresh Python process that calls
+``run_in_child_process(target, sink, control)`` spawns a fresh Python process that calls
 ``target(sink, control)`` and blocks until it ends: every event the child sends is passed to ``sink``
 in order, the child's return value is returned, an exception in the child comes back as
 ``ChildJobError`` (with the child's traceback), a stop comes back as ``Cancelled``. ``control`` must
@@ -126,7 +126,7 @@ class JobProcess:
             self._proc.join(5)
 
 
-def run_in_process(target: Callable[[Callable, RunControl], Any], sink: Callable | None,
+def run_in_child_process(target: Callable[[Callable, RunControl], Any], sink: Callable | None,
                    control: RunControl, background: bool | str = True, join_timeout: float = 60.0) -> Any:
     """Call picklable ``target(sink, control)`` in a new child process (``JobProcess``) and return its
     result. ``background``: the child runs at a lower CPU priority (True: ``job_priority()``, or a
