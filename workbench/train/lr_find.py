@@ -278,31 +278,23 @@ class LRFinder(Callback):
     ``LIVE_DECADES`` of lr (``beta`` overrides it); the result is smoothed again by ``smooth_curve``."""
     order = 1000  # after any schedule, so its rate wins
 
-    def __init__(self, cfg_lr: LRFindConfig, sink=None, control: RunControl | None = None,
-                 min_interval: float = 0.05, beta: float | None = None) -> None:
+    def __init__(self, cfg_lr: LRFindConfig, sink=None, min_interval: float = 0.05,
+                 beta: float | None = None) -> None:
         self.cfg = cfg_lr
         self.sched = lr_schedule(cfg_lr.start_lr, cfg_lr.end_lr, cfg_lr.num_it)
         self.sink = sink or null_sink
-        self.control = control
         self.min_interval = min_interval
         self.beta = live_beta(cfg_lr.start_lr, cfg_lr.end_lr, cfg_lr.num_it) if beta is None else beta
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.smooth: list[float] = []
         self.diverged = False
-        self.cancelled = False
         self._avg = 0.0
         self._best = math.inf
         self._last_sent = -math.inf
         self._lr = float(self.sched[0])
 
-    def before_batch(self, trainer) -> None:
-        if self.control is not None:
-            try:
-                self.control.check()
-            except Cancelled:
-                self.cancelled = True
-                raise CancelFit("LR finder stopped by the user") from None
+    def before_batch(self, trainer) -> None:   # a stop or pause: the trainer's own control check
         self._lr = float(self.sched[min(len(self.lrs), len(self.sched) - 1)])
         set_group_lrs(trainer, self._lr)
 
@@ -417,7 +409,7 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
     resizing uses the final image size. With frozen layer groups only the head's rate moves;
     ``unfrozen`` tests the phase after unfreezing instead (whole model, discriminative rates; the rate
     found is the head's). ``extra_callbacks`` join it (the CPU thread count that follows the free cores)."""
-    finder = LRFinder(cfg_lr, sink, control)
+    finder = LRFinder(cfg_lr, sink)
     cbs = _range_test_callbacks(list(trainer.callbacks))
     freezers = [cb for cb in cbs if isinstance(cb, FreezeUnfreeze)] if unfrozen else []
     cbs = [cb for cb in cbs if cb not in freezers]
@@ -428,7 +420,7 @@ def run_lr_find(trainer, cfg_lr: LRFindConfig, sink=None, control: RunControl | 
             if freezers:
                 trainer.lr_mults = freezers[0].mults(len(trainer.layer_groups), False)
         trainer.fit(1)
-    if finder.cancelled or (control is not None and control.stop_requested):
+    if any(c is not None and c.stop_requested for c in (control, trainer.control)):
         raise Cancelled("LR finder stopped by the user")
     if not finder.lrs:
         raise RuntimeError("the LR range test recorded no batches (empty training set?)")
