@@ -63,4 +63,4 @@ def test_gui_health_table_shows_and_previews_the_file(qtbot, odd_dataset):
     session.dataset_changed.emit(ds)
     view.health.selectRow(0)
     assert view.problem_path.text().splitlines()[0].endswith("bild\ufffd\ufffd.png")  # then what is wrong
-    assert view.problem_image.pixmap() is not None and not view.problem_image.pixmap().isNull()
+    qtbot.waitUntil(lambda: not view.problem_image.pixmap().isNull())   # decoded by the thumbnail loader

@@ -5,6 +5,7 @@ import gc
 
 import pytest
 from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QFont
 
 # Harmless messages of the offscreen platform plugin.
 IGNORED = ("This plugin does not support", "propagateSizeHints", "QFont::setPointSize",
@@ -51,3 +52,17 @@ def session(qapp):
     qapp.processEvents()
     s.deleteLater()
 
+
+@pytest.fixture
+def app_look(qapp):
+    """The app's style sheet (``make_app``) on an application whose default font is 9 pt, as on a Linux
+    desktop, where the style sheet draws 10 pt: text measured with the application font must fit."""
+    from workbench.gui.app import make_app
+    font, sheet = QFont(qapp.font()), qapp.styleSheet()
+    nine = QFont(font)
+    nine.setPointSize(9)
+    qapp.setFont(nine)
+    make_app()
+    yield qapp
+    qapp.setStyleSheet(sheet)
+    qapp.setFont(font)

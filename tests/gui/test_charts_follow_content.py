@@ -92,7 +92,7 @@ def test_a_resumed_run_draws_like_a_fresh_one(qtbot, session):
     assert train.x[-1] == pytest.approx(3.25) and tv.metric_plot.points("top5") == 4
 
 
-def test_the_schedule_chart_keeps_its_height_and_labels_when_the_plan_shows(qtbot, session):
+def test_the_schedule_chart_keeps_its_height_and_labels_when_the_plan_shows(qtbot, session, app_look):
     from workbench.gui.views.recipe_view import RecipeView
     from workbench.train.planner import Measured, make_plan
     view = RecipeView(session)

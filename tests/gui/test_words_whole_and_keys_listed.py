@@ -17,21 +17,6 @@ LONG = ("cassette_player", "chain_saw", "english_springer", "garbage_truck")
 PHOTO = "n01440764_10043.JPEG"
 
 
-@pytest.fixture
-def app_look(qapp):
-    """The app's style sheet (``make_app``) on an application whose default font is 9 pt, as on a Linux
-    desktop, where the style sheet draws 10 pt: text measured with the application font must fit."""
-    from workbench.gui.app import make_app
-    font, sheet = QFont(qapp.font()), qapp.styleSheet()
-    nine = QFont(font)
-    nine.setPointSize(9)
-    qapp.setFont(nine)
-    make_app()
-    yield qapp
-    qapp.setStyleSheet(sheet)
-    qapp.setFont(font)
-
-
 def shown(qtbot, widget, w: int, h: int):
     qtbot.addWidget(widget)
     widget.resize(w, h)

@@ -332,7 +332,8 @@ class _Task(QRunnable):
             outcome = (True, self.fn())
         except Exception as e:  # a failed side task is reported as an exception object
             outcome = (True, e)
-        self.relay.done.emit(self.token, outcome)
+        if shiboken6.isValid(self.relay):   # at exit the relay may be gone before a late task ends
+            self.relay.done.emit(self.token, outcome)
 
 
 _relay: _Relay | None = None

@@ -57,7 +57,7 @@ class RecipeView(RecipeFiles, QWidget):
         self.preview = AugmentPreview(session)
         self.schedule_plot = LivePlot("Planned schedule over the run", "epoch", "learning rate")
         self.schedule_plot.add_curve("lr", "#10b981")
-        self.schedule_plot.setMinimumHeight(200)   # the plan above may take room, never the axis labels
+        self.schedule_plot.setMinimumHeight(240)   # the plan above may take room, never the axis labels (10 pt)
         self.schedule_caption = QLabel()   # what the plot shows, whole (wrapped, never cut mid-sentence)
         self.schedule_caption.setObjectName("dim")
         self.schedule_caption.setWordWrap(True)
