@@ -11,6 +11,18 @@ from workbench.run.folder import RunFolder, load_checkpoint, save_checkpoint
 from workbench.train.run import resume, train
 
 
+def fit_started_of_resume(run_dir) -> FitStarted:
+    """Resume ``run_dir``, stop it as soon as it starts, and return its FitStarted event."""
+    seen, again = [], RunControl()
+
+    def stop_at_once(ev):
+        seen.append(ev)
+        if isinstance(ev, FitStarted):
+            again.request_stop()
+    resume(run_dir, sink=stop_at_once, control=again)
+    return next(ev for ev in seen if isinstance(ev, FitStarted))
+
+
 def test_resume_reports_the_planned_epochs_and_the_earlier_history(tmp_path):
     data = make_shapes_dataset(tmp_path / "shapes", n_train=8, n_valid=4)
     cfg = (RunConfig().set("data.path", str(data)).set("runs_dir", str(tmp_path / "runs"))
@@ -29,15 +41,7 @@ def test_resume_reports_the_planned_epochs_and_the_earlier_history(tmp_path):
     state["n_epochs"] = 4                      # as a time-budget run re-plans its length
     save_checkpoint(folder.last, state)
 
-    seen = []
-    again = RunControl()
-
-    def stop_at_once(ev):
-        seen.append(ev)
-        if isinstance(ev, FitStarted):
-            again.request_stop()
-    resume(first.run_dir, sink=stop_at_once, control=again)
-    fit = next(ev for ev in seen if isinstance(ev, FitStarted))
+    fit = fit_started_of_resume(first.run_dir)
     assert (fit.start_epoch, fit.epochs) == (1, 4)           # config.toml says 2
     assert [int(r["epoch"]) for r in fit.history] == [0]
     assert fit.history[0]["valid_loss"] > 0
@@ -63,14 +67,7 @@ def test_a_resumed_run_gets_the_batch_curve_and_top5_of_its_earlier_epochs(tmp_p
     first = train(cfg, sink=stop_after_first_epoch, control=control)
     assert first.status == "cancelled"
     assert "top5" in RunFolder(first.run_dir).read_history()[0]
-    seen, again = [], RunControl()
-
-    def stop_at_once(ev):
-        seen.append(ev)
-        if isinstance(ev, FitStarted):
-            again.request_stop()
-    resume(first.run_dir, sink=stop_at_once, control=again)
-    fit = next(ev for ev in seen if isinstance(ev, FitStarted))
+    fit = fit_started_of_resume(first.run_dir)
     assert fit.start_epoch == 1 and "top5" in fit.history[0]
     assert [tuple(p) for p in fit.batches] == [p for p in sent if p[0] <= 1]   # what the first run's view drew
     assert fit.batches[-1][0] == 1.0
