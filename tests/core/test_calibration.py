@@ -48,3 +48,21 @@ def test_coverage_and_abstaining():
     assert np.isnan(curve["accuracy"][2]) and curve["coverage"][2] == 0.0
     assert cal.abstain_labels(probs, ("a", "b"), 0.6) == ["a", "unsure", "b"]
     assert cal.fit_temperature(np.zeros((0, 2)), np.zeros(0)) == 1.0
+
+
+def test_a_perfect_validation_set_sharpens_to_the_rule_of_succession_not_to_certainty():
+    """12 of 12 right at 52-70 % confidence: the likelihood has no minimum (the sharper the likelier), so
+    the fit takes the temperature whose mean confidence is (12 + 1) / (12 + 2): the right answers get
+    past a 70 % "unsure" threshold, and no prediction is made certain."""
+    rng = np.random.default_rng(0)
+    n, k = 12, 3
+    targets = np.arange(n) % k
+    top = rng.uniform(0.52, 0.70, n)
+    probs = np.tile(((1 - top) / (k - 1))[:, None], (1, k))
+    probs[np.arange(n), targets] = top
+    t = cal.fit_temperature(probs.astype(np.float32), targets)
+    sharp = cal.scale(probs, t)
+    assert t < 1.0
+    assert sharp.max(1).mean() == pytest.approx(13 / 14, abs=1e-3)
+    assert (sharp.max(1) >= 0.7).all() and (sharp.max(1) < 0.999).all()
+    assert (sharp.argmax(1) == targets).all()                     # the ranking is kept

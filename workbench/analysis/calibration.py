@@ -69,9 +69,12 @@ def scale(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def fit_temperature(probs: np.ndarray, targets: np.ndarray, steps: int = 100) -> float:
-    """The T > 0 that minimises the negative log-likelihood of softmax(log p / T) (LBFGS on log T)."""
+    """The T > 0 that minimises the negative log-likelihood of softmax(log p / T) (LBFGS on log T); for a
+    validation set without an error, ``_temperature_for_confidence``."""
     if len(targets) == 0:
         return 1.0
+    if (np.asarray(probs).argmax(1) == np.asarray(targets)).all():   # no minimum: see below
+        return _temperature_for_confidence(probs, targets)
     logp = torch.log(torch.as_tensor(np.asarray(probs), dtype=torch.float64).clamp_min(1e-12))
     y = torch.as_tensor(np.asarray(targets), dtype=torch.int64)
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
@@ -85,7 +88,34 @@ def fit_temperature(probs: np.ndarray, targets: np.ndarray, steps: int = 100) ->
 
     opt.step(closure)
     t = float(log_t.detach().exp())
-    return t if np.isfinite(t) and T_MIN <= t <= T_MAX else 1.0
+    if np.isfinite(t) and T_MIN <= t <= T_MAX:
+        return t
+    return _temperature_for_confidence(probs, targets)
+
+
+def _temperature_for_confidence(probs: np.ndarray, targets: np.ndarray) -> float:
+    """When the likelihood has no minimum in T_MIN .. T_MAX (a validation set without an error: the
+    sharper, the likelier, down to T = 0), the temperature whose mean confidence equals the accuracy the
+    rule of succession expects, (correct + 1) / (n + 2): 12 of 12 right gives 13/14 = 0.93, not 1.0, so a
+    small perfect validation set neither leaves the raw probabilities as they are nor makes every
+    prediction certain. Bisection on log T (the mean top probability falls as T grows); 1.0 when even
+    T_MIN / T_MAX cannot reach it."""
+    p = np.asarray(probs, dtype=np.float64)
+    correct = float((p.argmax(1) == np.asarray(targets)).sum())
+    target = (correct + 1.0) / (len(p) + 2.0)
+
+    def mean_conf(log_t: float) -> float:
+        return float(scale(p, float(np.exp(log_t))).max(1).mean())
+    lo, hi = np.log(T_MIN), np.log(T_MAX)
+    if not mean_conf(hi) <= target <= mean_conf(lo):
+        return 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if mean_conf(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return float(np.exp(0.5 * (lo + hi)))
 
 
 def coverage_curve(probs: np.ndarray, targets: np.ndarray, thresholds=None) -> dict:
