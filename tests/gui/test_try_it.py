@@ -133,6 +133,9 @@ def test_send_unsure_writes_sidecar_and_list_never_moves_files(session, qtbot, r
     assert _files(data, outside) == before       # no image moved, copied or changed
     assert all(it.caption and view.unsure_model.marks.get(it.path) == "to label" for it in view.unsure_model.items)
     assert not view.send_btn.isEnabled()          # sent ones are not sent twice
+    from PySide6.QtCore import QUrl                # the per-user list is one click away
+    assert f"href='{QUrl.fromLocalFile(str(list_path(data).parent)).toString()}'" in view.status.text()
+    assert view.status.openExternalLinks()
     # the scan keeps a to-label image in training with its folder's class
     from workbench.config import RunConfig
     from workbench.data import open_dataset

@@ -7,9 +7,10 @@ labelling* (``workbench.inference.to_label``: the dataset's sidecar, or its to-l
 """
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QUrl
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QListView, QProgressBar,
                                QPushButton, QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
@@ -95,7 +96,8 @@ class TryView(QWidget):
         self.sure_list, self.unsure_list = _grid(self.sure_model), _grid(self.unsure_model)
         self.sure_title, self.unsure_title = QLabel(), QLabel()
         self.status = QLabel("", wordWrap=True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.status.setOpenExternalLinks(True)
         self.hint = QLabel(HINT, alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.hint.setObjectName("dropHint")
         self.hint.setStyleSheet("QLabel#dropHint { border: 2px dashed #9aa4b2; border-radius: 8px; "
@@ -241,7 +243,11 @@ class TryView(QWidget):
             return False
         for p in sent.in_dataset + sent.outside + sent.unchanged:
             self.sent[p] = "to label"
-        self.status.setText(sent.summary())
+        text = html.escape(sent.summary())
+        if sent.outside:   # the list lives in the per-user project folder: one click opens it
+            url = QUrl.fromLocalFile(str(Path(sent.list_file).parent)).toString()
+            text += f" <a href='{url}'>Open the list's folder</a>"
+        self.status.setText(text)
         self._split()
         return True
 
