@@ -43,6 +43,7 @@ def outside(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("outside")
     make_shapes_dataset(root / "new", n_train=3, n_valid=0, seed=7, split_folders=False)
     (root / "new" / "broken.png").write_bytes(b"not an image")
+    (root / "new" / "notes.jpg").write_text("a text file named .jpg")
     linked = make_shapes_dataset(root / "elsewhere", n_train=2, n_valid=0, seed=9, split_folders=False)
     os.symlink(linked, root / "new" / "link", target_is_directory=True)
     return root
@@ -82,7 +83,8 @@ def test_try_it_predicts_sorts_splits_and_matches_cli(session, qtbot, run_copy, 
     assert res.temperature == TEMPERATURE
     paths = set(view.rows)
     assert paths == {str(p) for p in (outside / "new").glob("*/*.png")} | {str(inside)}  # no linked folder
-    assert list(view.errors) == [str(outside / "new" / "broken.png")]
+    assert sorted(view.errors) == [str(outside / "new" / n) for n in ("broken.png", "notes.jpg")]
+    assert "broken.png" in view.status.text() and "notes.jpg" in view.status.text()   # each one named
     # sorted by confidence, every image in exactly one group
     shown = [it.path for it in view.sure_model.items] + [it.path for it in view.unsure_model.items]
     probs = [view.rows[p].probability for p in shown]

@@ -85,7 +85,8 @@ class TryView(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 99)
         self.slider.setValue(DEFAULT_THRESHOLD)
-        self.slider.setMaximumWidth(260)
+        self.slider.setMinimumWidth(200)    # 1 % is a couple of pixels, not a jump
+        self.slider.setMaximumWidth(320)
         self.slider.setToolTip("Images whose top probability is below this go to Unsure "
                                "(as `workbench predict --min-confidence`)")
         self.slider.valueChanged.connect(self._split)
@@ -200,9 +201,11 @@ class TryView(QWidget):
                  else "probabilities not calibrated (temperature 1)")
         text = f"{len(self.rows)} image(s); {calib}, as <tt>workbench predict</tt> gives them."
         if self.errors:
-            path, why = next(iter(self.errors.items()))
-            text += f" {len(self.errors)} unreadable skipped (first: {display_text(path)}: {why})."
+            named = "; ".join(f"{display_text(Path(p).name)}: {why}" for p, why in list(self.errors.items())[:3])
+            more = f"; and {len(self.errors) - 3} more (tooltip)" if len(self.errors) > 3 else ""
+            text += f" {len(self.errors)} unreadable skipped ({html.escape(named)}{more})."
         self.status.setText(text)
+        self.status.setToolTip("\n".join(f"{display_text(p)}: {why}" for p, why in self.errors.items()))
         self._split()
 
     @property
