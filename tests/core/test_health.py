@@ -44,6 +44,8 @@ def test_each_bad_file_is_reported_and_skipped(torture_dir, torture_spec, tmp_pa
             assert _rel(ds, p.path) in p.message  # every message names its file
     assert _tree_hashes(torture_dir) == before  # nothing moved, deleted or changed
     assert not any(n.kind == "quarantined" for n in ds.notes)
+    truncated = next(p.message for p in ds.problems if p.kind == "truncated")
+    assert truncated.split(": ", 1)[1].count("truncated") == 1, truncated   # said once, with Pillow's detail
 
 
 def test_notes_and_usable_rest(torture_dir, torture_spec, tmp_path):

@@ -23,6 +23,16 @@ ORIENTATION = 0x0112
 SKIP_KINDS = ("zero_byte", "not_image", "truncated", "unreadable", "bomb", "too_small")
 
 
+def _truncated(e: BaseException) -> str:
+    """"image data is truncated", with Pillow's detail once: its "image file is truncated (23 bytes not
+    processed)" becomes "image data is truncated (23 bytes not processed)", not the phrase twice."""
+    text = str(e).strip()
+    if text.lower().startswith("image file is truncated"):
+        rest = text[len("image file is truncated"):].strip()
+        return f"image data is truncated {rest}".strip()
+    return f"image data is truncated ({text})" if text else "image data is truncated"
+
+
 @dataclass(frozen=True)
 class FileRecord:
     """What the health check learned about one file (cached by size + mtime)."""
@@ -175,12 +185,12 @@ def _check_open(fh, st: os.stat_result, min_side: int, max_pixels: int) -> FileR
     except OSError as e:
         text = f"{type(e).__name__}: {e}"
         if "truncat" in text.lower():
-            return _fail(st, "truncated", f"image data is truncated ({e})")
+            return _fail(st, "truncated", _truncated(e))
         return _fail(st, "unreadable", f"cannot open the image ({text})")
     except Exception as e:  # noqa: BLE001 - any decoder error is reported, never raised
         text = f"{type(e).__name__}: {e}"
         if "truncat" in text.lower():
-            return _fail(st, "truncated", f"image data is truncated ({e})")
+            return _fail(st, "truncated", _truncated(e))
         return _fail(st, "unreadable", f"cannot open the image ({text})")
     try:
         digest = _sha1_file(fh)
@@ -198,9 +208,9 @@ def _check_open(fh, st: os.stat_result, min_side: int, max_pixels: int) -> FileR
             return _fail(st, "bomb", f"refused as a decompression bomb ({e})", digest, w, h)
         except OSError as e:
             text = str(e)
-            kind = "truncated" if "truncat" in text.lower() else "unreadable"
-            what = "image data is truncated" if kind == "truncated" else "cannot decode the image"
-            return _fail(st, kind, f"{what} ({text})", digest, w, h)
+            if "truncat" in text.lower():
+                return _fail(st, "truncated", _truncated(e), digest, w, h)
+            return _fail(st, "unreadable", f"cannot decode the image ({text})", digest, w, h)
         except Exception as e:  # noqa: BLE001
             text = f"{type(e).__name__}: {e}"
             kind = "truncated" if "truncat" in text.lower() else "unreadable"
