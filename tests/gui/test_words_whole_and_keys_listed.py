@@ -243,3 +243,18 @@ def test_the_undo_note_names_the_field_as_the_form_shows_it(qtbot, session):
     session.set_option("train.epochs", 9)
     session.set_option("lr_find.num_it", 50)
     assert view.undo() and "lr_find" not in view.mom_plot_note.text()
+
+
+def test_image_count_axes_tick_only_whole_numbers(qtbot):
+    """A dataset of 3 images: the sizes histogram's count axis reads 0 1 2 3, never 0.5 or 1.5 images."""
+    import pyqtgraph as pg
+    from workbench.gui.views.plots import CountAxis
+    w = pg.PlotWidget(axisItems={"left": CountAxis("left")})
+    qtbot.addWidget(w)
+    w.resize(400, 300)
+    w.show()
+    w.getPlotItem().addItem(pg.BarGraphItem(x0=[0, 1], x1=[1, 2], height=[3, 1]))
+    w.setYRange(0, 3, padding=0)
+    qtbot.waitExposed(w)
+    labels = axis_texts(w.getPlotItem().getAxis("left"))
+    assert labels and all(float(t) == int(float(t)) for t in labels), labels

@@ -18,7 +18,7 @@ from ..widgets.common import page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView
 from .audit_view import AuditView
 from .health_panel import HealthPanel
-from .plots import draw_counts, legend_below, size_arrays, size_bars
+from .plots import CountAxis, draw_counts, legend_below, size_arrays, size_bars
 from .pretrained_tip import PretrainedTip
 
 
@@ -54,10 +54,10 @@ class DataView(QWidget):
         self.suggestion, self.use_pretrained_btn = self.tip.suggestion, self.tip.use_btn
 
         # overview: class counts + image sizes
-        self.counts_plot = pg.PlotWidget(title="Images per class")
+        self.counts_plot = pg.PlotWidget(title="Images per class", axisItems={"bottom": CountAxis("bottom")})
         self.counts_plot.setBackground(None)
         legend_below(self.counts_plot.getPlotItem())
-        self.sizes_plot = pg.PlotWidget(title="Image sizes (short side, px)")
+        self.sizes_plot = pg.PlotWidget(title="Image sizes (short side, px)", axisItems={"left": CountAxis("left")})
         self.sizes_plot.setBackground(None)
         self.sizes_plot.getAxis("bottom").enableAutoSIPrefix(False)
         overview = splitter(Qt.Orientation.Horizontal, self.counts_plot, self.sizes_plot, stretch=(3, 2))

@@ -273,6 +273,14 @@ def size_arrays(stats) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(0), np.zeros(0)
 
 
+class CountAxis(pg.AxisItem):
+    """An axis of image counts: ticks only at whole numbers (never "0.5 images")."""
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph's name
+        levels = [(float(max(1, round(sp))), off) for sp, off in super().tickSpacing(minVal, maxVal, size) if sp >= 1]
+        return levels or [(1.0, 0.0)]
+
+
 def draw_counts(p, ds) -> None:
     """Horizontal bars, one row per class (first class on top): the names sit on the y axis, one per
     row, so they never overlap however many classes or however long their names."""
