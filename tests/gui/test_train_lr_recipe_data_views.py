@@ -142,6 +142,7 @@ def test_lr_view_grows_marks_and_click_sets_lr(qtbot, session):
     assert view.plot.points("smoothed loss") == 50
     view.show_result(_Result())
     assert view.suggestions.count() == 4
+    assert view.suggestions.item(2).text().startswith("minimum / 10: ")   # fastai's lr_min, said as it is
     assert session.config.train.lr == pytest.approx(2e-3)          # the recipe's own rate (not a suggestion)
     view.suggestions.itemClicked.emit(view.suggestions.item(1))    # steep
     assert session.config.train.lr == pytest.approx(5e-4)

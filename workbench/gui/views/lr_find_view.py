@@ -21,6 +21,7 @@ from ..widgets.common import key_shortcut, page_header, set_icon
 from .plots import LivePlot
 
 SUGGESTION_COLORS = {"valley": "#10b981", "steep": "#f97316", "minimum": "#a855f7", "slide": "#06b6d4"}
+SUGGESTION_WORDS = {"minimum": "minimum / 10"}   # fastai's lr_min: a tenth of the lowest loss's rate
 LR_ROLE = 256
 
 
@@ -200,10 +201,11 @@ class LRFindView(QWidget):
             color = SUGGESTION_COLORS.get(name, "#64748b")
             line = pg.InfiniteLine(pos=math.log10(lr), angle=90,
                                    pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
-                                   label=name, labelOpts={"position": 0.92 - 0.07 * i, "color": color})
+                                   label=SUGGESTION_WORDS.get(name, name), labelOpts={"position": 0.92 - 0.07 * i, "color": color})
             self.plot.addItem(line, ignoreBounds=True)
             self._suggestion_items.append(line)
-            item = QListWidgetItem(f"{name}: {lr:.2e}{'  (default)' if name == result.best else ''}")
+            item = QListWidgetItem(f"{SUGGESTION_WORDS.get(name, name)}: {lr:.2e}"
+                                   f"{'  (default)' if name == result.best else ''}")
             item.setData(LR_ROLE, lr)
             self.suggestions.addItem(item)
             if name == result.best:
