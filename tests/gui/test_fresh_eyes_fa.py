@@ -170,11 +170,17 @@ def test_another_dataset_clears_the_train_page_and_names_the_open_runs_dataset(q
     assert ChangeSet.load(Path(data_a)).entries == [] and ChangeSet.load(data_b).entries == []
     assert not results.undo_change() and not results.changes.isEnabled()
     assert not try_it.send_btn.isEnabled()
+    assert not any(b.isEnabled() for b in g.buttons.values())   # the refused actions are off, and R asks
+    monkeypatch.setattr("workbench.gui.views.gallery_view.ask_class",   # for no class it would not use
+                        lambda *a, **k: pytest.fail("the relabel dialog opened for a refused action"))
+    assert g.request("relabel") and "Not changed" in results.notice.text()
     # the run's own dataset is one click away; then the actions are back
     results.owner.open_btn.click()
     qtbot.waitUntil(lambda: not s.busy and s.dataset is not None and s.dataset.root == str(Path(data_a)),
                     timeout=60_000)
     assert not results.owner.foreign and results.owner.isHidden() and export.owner.isHidden()
+    assert "Not changed" not in results.notice.text()              # the refusal no longer holds
+    assert all(b.isEnabled() for b in g.buttons.values())
     assert results.apply_action("quarantine", [g.selected_items()[0].path], "")
     assert len(ChangeSet.load(Path(data_a)).entries) == 1 and results.changes.isEnabled()
 

@@ -1,9 +1,7 @@
 """Lazy thumbnail gallery of a set of images with captions and hard-example actions.
 
-Thumbnails are decoded on demand (only for items the view paints) in a QThreadPool and cached.
-Each item may carry an overlay image (e.g. a Grad-CAM blend as uint8 HxWx3) shown when the overlay
-toggle is on. Actions (relabel R, quarantine Q, keep K) are emitted as ``actionRequested``; the page
-that owns the change set performs them.
+Thumbnails decode on demand in a QThreadPool and are cached; an item may carry an overlay (a Grad-CAM blend,
+uint8 HxWx3) shown with the overlay toggle. Actions (relabel R, quarantine Q, keep K): ``actionRequested``.
 """
 from __future__ import annotations
 
@@ -151,6 +149,7 @@ class GalleryView(QWidget):
     filterChanged = Signal(str)               # class name, "" = all
     overlayToggled = Signal(bool)
     undoRequested = Signal()                  # Ctrl+Z in the grid
+    locked = ""   # why the page refuses actions now (another dataset's run): no relabel dialog, buttons off
 
     def __init__(self, title: str = "", classes: tuple = (), *, with_filter: bool = False,
                  with_overlay: bool = False, parent: QWidget | None = None) -> None:
@@ -206,8 +205,8 @@ class GalleryView(QWidget):
         lay.addLayout(bar)
         lay.addWidget(self.list, 1)
         self.set_classes(self.classes)
-        self._update_buttons()
-        self.list.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.update_buttons()
+        self.list.selectionModel().selectionChanged.connect(self.update_buttons)
 
     # ------------------------------------------------------------------ content
     def set_classes(self, classes: tuple) -> None:
@@ -225,7 +224,7 @@ class GalleryView(QWidget):
     def set_items(self, items: list[GalleryItem]) -> None:
         self.model.set_items(items)
         self.count_label.setText(f"{len(items)} image{'s' if len(items) != 1 else ''}")
-        self._update_buttons()
+        self.update_buttons()
 
     def items(self) -> list[GalleryItem]:
         return list(self.model.items)
@@ -264,7 +263,7 @@ class GalleryView(QWidget):
         sel = self.selected_items()
         if not sel:
             return False
-        if action == "relabel" and new_class is None:
+        if action == "relabel" and new_class is None and not self.locked:
             new_class = ask_class(self, self.classes, len(sel), sel[0].true_class, sel[0].suggested)
             if not new_class:
                 return False
@@ -287,8 +286,8 @@ class GalleryView(QWidget):
         menu.addAction("Keep (K)", lambda: self.request("keep"))
         menu.exec(self.list.viewport().mapToGlobal(pos))
 
-    def _update_buttons(self, *_a) -> None:
-        has = bool(self.model.items) and self.list.selectionModel().hasSelection()
+    def update_buttons(self, *_a) -> None:
+        has = bool(self.model.items) and self.list.selectionModel().hasSelection() and not self.locked
         for b in self.buttons.values():
             b.setEnabled(has)
 

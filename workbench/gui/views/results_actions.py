@@ -38,6 +38,11 @@ class HardExampleActions:
         """The change list (undo, retrain with changes) is the run's dataset's: usable with that one open."""
         self.changes.setEnabled(not foreign)
         self.changes.setToolTip(self.owner.why() if foreign else "")
+        for g in self.galleries:   # relabel asks nothing and the buttons are off while it would be refused
+            g.locked = self.owner.why() if foreign else ""
+            g.update_buttons()
+        if not foreign and self.notice.text().startswith(("Not changed:", "Not undone:")):
+            self.notice.setText("")   # that refusal no longer holds: the run's dataset is open
 
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
