@@ -1,0 +1,53 @@
+"""Recipe page: what it says about one dataset's recipe (the Suggest status, the plan, "the recipe
+changed since this plan", the undo note) goes when another dataset opens; a suggested field's reason
+goes when its value changes by any means; Ctrl+Z in a form field with nothing of its own to undo undoes
+the last recipe change."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from test_recipe_assist import recipe_view  # noqa: F401  (fixture)
+from workbench.recipe.suggest import parse_reasons
+
+
+def _open(qtbot, session, folder):
+    session.open_dataset(folder)
+    qtbot.waitUntil(lambda: not session.busy, timeout=60_000)
+
+
+def _suggest(qtbot, session, assist):
+    with qtbot.waitSignal(assist.suggested, timeout=20_000):
+        assert assist.request_suggestion()
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
+
+
+def _plan(session):
+    from workbench.train.planner import Measured, make_plan
+    m = Measured(step_s={session.config.data.image_size: 0.05}, valid_s=0.1, save_s=0.05, steps_per_epoch=4,
+                 batch_size=16, n_train=64, n_valid=16, probe_s=1.0)
+    return make_plan(session.config, m, startup_s=2.0, started=0.0)
+
+
+def test_suggest_status_plan_and_undo_note_clear_when_another_dataset_opens(qtbot, session, recipe_view,
+                                                                          shapes_dir, tmp_path):
+    assist = recipe_view.assistant
+    _suggest(qtbot, session, assist)
+    assert "suggested:" in assist.status.text()
+    assist._planned_cfg = session.config          # a plan of this recipe, then a change: "plan again"
+    assist.show_plan(_plan(session))
+    assert assist.plan_label.text() and not assist.plan_label.isHidden()
+    session.set_option("train.lr", 0.0042)
+    assert "plan again" in assist.status.text()
+    recipe_view.undo()
+    assert recipe_view.mom_plot_note.text().startswith("Undone:")
+    other = tmp_path / "other"
+    shutil.copytree(shapes_dir, other)
+    _open(qtbot, session, other)
+    assert session.config.data.path == str(other)
+    assert assist.status.text() == "" and assist.plan_label.isHidden() and assist.plan is None
+    assert recipe_view.mom_plot_note.text() == "" and assist.reason_labels == {}
+    assert assist.planned_epochs(session.config) is None
+    session.set_option("train.lr", 0.005)         # no plan of this dataset: nothing to plan again
+    assert assist.status.text() == ""
