@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
+from PySide6.QtCore import Qt
 
 from test_recipe_assist import recipe_view  # noqa: F401  (fixture)
 from workbench.recipe.suggest import parse_reasons
@@ -51,3 +51,41 @@ def test_suggest_status_plan_and_undo_note_clear_when_another_dataset_opens(qtbo
     assert assist.planned_epochs(session.config) is None
     session.set_option("train.lr", 0.005)         # no plan of this dataset: nothing to plan again
     assert assist.status.text() == ""
+
+
+def test_a_reason_goes_when_its_value_changes_by_any_means_and_is_not_saved(qtbot, session, recipe_view, tmp_path):
+    from workbench.config import RunConfig
+    from workbench.gui.views.lr_find_view import LRFindView
+    session.set_config(session.config.set("train.budget_minutes", 0).set("train.epochs", 3))
+    assist, form = recipe_view.assistant, recipe_view.form
+    _suggest(qtbot, session, assist)
+    labels = assist.reason_labels
+    assert {"train.lr", "train.epochs", "augment.min_scale", "tricks.mixup", "model.arch"} <= set(labels)
+    assert "no time budget given" in labels["train.epochs"].text()
+    lr_page = LRFindView(session)                    # the LR finder's pick sets another rate
+    qtbot.addWidget(lr_page)
+    lr_page.pick(0.00404)
+    assert session.config.train.lr == 0.00404 and "train.lr" not in labels
+    assert "train.lr" not in parse_reasons(session.config.reasons) and "model.arch" in labels
+    budget = form.editors["train.budget_minutes"]    # "Train for 1 minute", typed
+    budget.setFocus()
+    budget.lineEdit().selectAll()
+    qtbot.keyClicks(budget.lineEdit(), "1")
+    qtbot.keyClick(budget.lineEdit(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: session.config.train.budget_minutes == 1.0)
+    gone = {"train.epochs", "augment.min_scale", "augment.max_warp", "tricks.mixup", "tricks.cutmix", "tricks.ema"}
+    assert not gone & set(labels) and not gone & set(parse_reasons(session.config.reasons))
+    assert "model.arch" in labels
+    path = tmp_path / "recipe.toml"
+    recipe_view.save(str(path))
+    text = path.read_text()
+    assert "no time budget given" not in text and "too short" not in text and "short run" not in text
+    assert "lower peak rate" not in text and "softer targets" in text
+    # Undo brings the budget back, and with it the reasons that hold for it again
+    assert recipe_view.undo() and session.config.train.budget_minutes == 0
+    assert "train.epochs" in labels and "train.lr" not in labels
+    # a loaded recipe whose values differ from its reasons shows none of those reasons
+    path.write_text(session.config.set("train.epochs", 12).to_toml())
+    recipe_view.load(str(path))
+    assert session.config.train.epochs == 12 and not gone & set(labels)
+    assert RunConfig.load(str(path)).reasons != session.config.reasons

@@ -3,7 +3,8 @@
 
 Both run as session jobs (the plan in a job process, like training, so the probe measures the
 speed training will see). The reasons live in the recipe (``RunConfig.reasons``): a
-loaded recipe shows its reasons, and editing a suggested option drops its reason.
+loaded recipe shows its reasons, and a reason goes once its option (or the run length it speaks
+of) changes by any means (``Session.set_config`` keeps only the reasons that hold).
 """
 from __future__ import annotations
 
