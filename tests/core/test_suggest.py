@@ -279,3 +279,20 @@ def test_a_reason_goes_when_its_value_or_the_run_length_it_speaks_of_changes():
     # a line without its values (written by hand, or by an older version) stays, and reads as before
     own = cfg.set("reasons", ("train.lr: my own choice",)).set("train.lr", 0.01)
     assert drop_stale_reasons(own) == own and parse_reasons(own.reasons) == {"train.lr": "my own choice"}
+
+
+@pytest.mark.parametrize("n_train", [48, 60, 20, 240, 1999, 2000, 5000])
+def test_the_batch_size_agrees_with_the_recipe_check_and_counts_steps_as_the_loader(n_train):
+    """On 48 training images Suggest set 32 ("2 steps per epoch") while the recipe check warned about it;
+    on 240 images at 32 the reason said 8 steps where the loader trains 7 (a short last batch dropped)."""
+    from workbench.data.loader import batches_per_epoch   # len() of a training BatchLoader
+    from workbench.data.pipeline import batch_warning
+    s = suggest(facts(n_train=n_train), RunConfig(), 0.0, speed=area_speed(100.0))
+    bs = s.config.data.batch_size
+    assert batch_warning(n_train, bs) == ""
+    steps = batches_per_epoch(n_train, bs, drop_last=True)
+    assert s.reasons()["data.batch_size"].startswith(f"{n_train} training images: {steps} steps per epoch")
+    if n_train == 48:
+        assert bs == 8 and "batches of 32 would make 2" in s.reasons()["data.batch_size"]
+    if n_train == 240:
+        assert bs == 32 and steps == 7

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
+from ..data.pipeline import batch_warning, enough_steps_batch, train_steps
 from ..runtime.device import autocast, pick_device, pick_precision
 from ..models.build import create_model
 from .first_run import PHOTO_MIN_SIDE, fine_tune_size
@@ -359,6 +360,24 @@ def _probed(cfg: RunConfig, facts: DataFacts, probe, size: int, sizes: list[int]
     return size, ips, epochs
 
 
+def _steps(n_train: int, bs: int) -> str:
+    k = train_steps(n_train, bs)
+    return f"{k} step{'s' if k != 1 else ''}"
+
+
+def _batch_size(n_train: int, bs: int) -> tuple[int, str]:
+    """(batch size, reason): ``bs`` unless the recipe check would warn about it for ``n_train`` images
+    (``batch_warning``: at most one full batch, an epoch of one or two steps), then the batch size that
+    warning proposes; the steps per epoch counted as the training loader counts them (``train_steps``:
+    a short last batch dropped unless the epoch needs it)."""
+    if batch_warning(n_train, bs):
+        smaller = max(2, enough_steps_batch(n_train))
+        return smaller, (f"{n_train} training images: {_steps(n_train, smaller)} per epoch (batches of {bs} "
+                         f"would make {train_steps(n_train, bs)}, too few weight updates)")
+    return bs, (f"{n_train} training images: {_steps(n_train, bs)} per epoch"
+                + (" (32 doubles the updates of a small set)" if bs == 32 else ""))
+
+
 def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: float = 0.0,
             speed: Callable[[str, int, int], float] | None = None,
             pretrained: Callable[[str], str] | None = None,
@@ -418,8 +437,8 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
         choose("train.lr", SCRATCH_LR, "from scratch: the demo recipe's peak rate")
 
     bs = 32 if facts.n_train < SMALL_DATASET else 64
-    choose("data.batch_size", bs, f"{facts.n_train} training images: {math.ceil(facts.n_train / bs)} steps per epoch"
-           + (" (32 doubles the updates of a small set)" if bs == 32 else ""))
+    choose("data.batch_size", *_batch_size(facts.n_train, bs))
+    bs = cfg.data.batch_size
 
     # image size: a fine-tune keeps the weights' native size (a short budget buys fewer epochs, not fewer
     # pixels); from scratch, from the images and, with a budget, from the measured speed
@@ -488,7 +507,7 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
            f"({'long enough' if mix else 'too short'}; it pays off from ~{MIX_MIN_EPOCHS})", RUN_LENGTH)
     choose("tricks.cutmix", 1.0 if mix else 0.0, f"CutMix {'on' if mix else 'off'} with MixUp (run length)",
            RUN_LENGTH)
-    steps = epochs * math.ceil(facts.n_train / bs)
+    steps = epochs * train_steps(facts.n_train, bs)
     ema = steps >= EMA_MIN_STEPS
     choose("tricks.ema", ema, f"~{steps} optimizer steps: weight averaging {'on' if ema else 'off'} "
                               f"(it needs at least {EMA_MIN_STEPS} to average over)", RUN_LENGTH + ("data.batch_size",))
