@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from test_recipe_assist import recipe_view  # noqa: F401  (fixture)
 from workbench.recipe.suggest import parse_reasons
@@ -89,3 +90,33 @@ def test_a_reason_goes_when_its_value_changes_by_any_means_and_is_not_saved(qtbo
     recipe_view.load(str(path))
     assert session.config.train.epochs == 12 and not gone & set(labels)
     assert RunConfig.load(str(path)).reasons != session.config.reasons
+
+
+def test_ctrl_z_in_a_field_with_nothing_to_undo_undoes_the_last_recipe_change(qtbot, session, recipe_view):
+    """A value typed, Tab pressed: the next field has focus, its own typing history is empty, and Ctrl+Z
+    did nothing; it undoes the recipe change. A field with typing of its own still undoes that first."""
+    recipe_view.show()
+    recipe_view.activateWindow()
+    qtbot.waitUntil(recipe_view.isActiveWindow)
+    form = recipe_view.form
+    epochs = form.editors["train.epochs"]
+    before = session.config.train.epochs
+    epochs.setFocus()
+    qtbot.waitUntil(epochs.hasFocus)
+    epochs.selectAll()
+    qtbot.keyClicks(epochs, "17")
+    qtbot.keyClick(epochs, Qt.Key.Key_Tab)
+    qtbot.waitUntil(lambda: session.config.train.epochs == 17)
+    field = QApplication.focusWidget()   # the next field: a spin box, its typing history empty
+    assert field is form.editors["train.budget_minutes"] and not field.lineEdit().isUndoAvailable()
+    qtbot.keyClick(field, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: session.config.train.epochs == before)
+    assert recipe_view.mom_plot_note.text().startswith("Undone:")
+    lr = form.editors["train.lr"]   # typing of its own: Ctrl+Z undoes the typing, not the recipe
+    lr.setFocus()
+    qtbot.waitUntil(lr.hasFocus)
+    shown, kept = lr.lineEdit().text(), session.config
+    qtbot.keyClicks(lr, "7")
+    assert lr.lineEdit().text() != shown
+    qtbot.keyClick(lr, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert lr.lineEdit().text() == shown and session.config == kept
