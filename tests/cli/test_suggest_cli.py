@@ -78,3 +78,15 @@ def test_an_override_drops_the_reason_of_its_key(tmp_path):
     args = argparse.Namespace(config=str(tmp_path / "r.toml"), overrides=["data.image_size=96"])
     got = load_config(args)
     assert got.reasons == ("tricks.ema: long run",) and got.data.image_size == 96
+
+
+def test_suggest_on_a_small_set_keeps_to_the_batch_size_the_check_accepts(tmp_path, capsys):
+    """3 classes x 16 training images: 32 made every epoch 2 steps, which the recipe check warns about."""
+    from synth import make_shapes_dataset
+    from workbench.data.pipeline import batch_warning
+    root = make_shapes_dataset(tmp_path / "small", n_train=16, n_valid=4)
+    assert main(["suggest", str(root)]) == 0
+    out = capsys.readouterr().out
+    cfg = RunConfig.from_toml(out)
+    assert cfg.data.batch_size == 8 and batch_warning(48, 8) == ""
+    assert "data.batch_size = 8: 48 training images: 6 steps per epoch (batches of 32 would make 2" in out

@@ -254,3 +254,45 @@ def test_a_recipe_on_the_bundled_weights_keeps_them_and_says_bundled():
     s = suggest(facts(), base=base, speed=area_speed(300.0), pretrained_tag=lambda arch: "in1k")
     assert (s.config.model.arch, s.config.model.pretrained) == ("timm/tf_efficientnet_lite0", "in1k")
     assert "bundled with the install" in s.reasons()["model.arch"]
+
+
+def test_a_reason_goes_when_its_value_or_the_run_length_it_speaks_of_changes():
+    """The LR finder set lr 0.00404 and its "lower peak rate" reason stayed; a 1-minute budget left "no
+    time budget given"; 12 epochs left "a short run (~3 epochs)" and MixUp's "~3 epochs (too short)" in
+    the saved recipe."""
+    from workbench.recipe.suggest import drop_stale_reasons
+    cfg = suggest(facts(), RunConfig().set("train.epochs", 3), 0.0, speed=area_speed(30.0)).config
+    reasons = parse_reasons(cfg.reasons)
+    assert "short run (~3 epochs)" in reasons["augment.min_scale"] and "too short" in reasons["tricks.mixup"]
+    assert drop_stale_reasons(cfg) == cfg                     # as suggested, every reason holds
+    lr = parse_reasons(drop_stale_reasons(cfg.set("train.lr", 0.00404)).reasons)
+    assert "train.lr" not in lr and set(lr) == set(reasons) - {"train.lr"}
+    timed = parse_reasons(drop_stale_reasons(cfg.set("train.budget_minutes", 1.0)).reasons)
+    longer = drop_stale_reasons(cfg.set("train.epochs", 12))
+    for got in (timed, parse_reasons(longer.reasons)):
+        assert not {"train.epochs", "augment.min_scale", "augment.max_warp", "tricks.mixup", "tricks.cutmix",
+                    "tricks.ema"} & set(got)
+        assert {"model.arch", "data.batch_size", "tricks.label_smoothing"} <= set(got)  # not about the run length
+    text = longer.to_toml()                                   # the recipe as saved
+    assert "too short" not in text and "short run" not in text and "no time budget" not in text
+    assert "softer targets" in text and RunConfig.from_toml(text) == longer
+    # a line without its values (written by hand, or by an older version) stays, and reads as before
+    own = cfg.set("reasons", ("train.lr: my own choice",)).set("train.lr", 0.01)
+    assert drop_stale_reasons(own) == own and parse_reasons(own.reasons) == {"train.lr": "my own choice"}
+
+
+@pytest.mark.parametrize("n_train", [48, 60, 20, 240, 1999, 2000, 5000])
+def test_the_batch_size_agrees_with_the_recipe_check_and_counts_steps_as_the_loader(n_train):
+    """On 48 training images Suggest set 32 ("2 steps per epoch") while the recipe check warned about it;
+    on 240 images at 32 the reason said 8 steps where the loader trains 7 (a short last batch dropped)."""
+    from workbench.data.loader import batches_per_epoch   # len() of a training BatchLoader
+    from workbench.data.pipeline import batch_warning
+    s = suggest(facts(n_train=n_train), RunConfig(), 0.0, speed=area_speed(100.0))
+    bs = s.config.data.batch_size
+    assert batch_warning(n_train, bs) == ""
+    steps = batches_per_epoch(n_train, bs, drop_last=True)
+    assert s.reasons()["data.batch_size"].startswith(f"{n_train} training images: {steps} steps per epoch")
+    if n_train == 48:
+        assert bs == 8 and "batches of 32 would make 2" in s.reasons()["data.batch_size"]
+    if n_train == 240:
+        assert bs == 32 and steps == 7

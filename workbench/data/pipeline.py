@@ -60,10 +60,16 @@ def batch_warning(n_train: int, batch_size: int) -> str:
         sizes = f"{bs} + {n - bs}" if steps > 1 else f"{bs}"
         head = (f"data.batch_size: batches of {bs} of the {n} training images make every epoch {steps} step"
                 f"{'s' if steps != 1 else ''} ({sizes} images), too few weight updates")
-    better = 1 << max(0, (n // MIN_FULL_BATCHES).bit_length() - 1)   # a power of two, n // it >= 4
+    better = enough_steps_batch(n)
     if better < 2:
         return head
     return f"{head}; a batch size of {better} gives {batches_per_epoch(n, better)} steps per epoch"
+
+
+def enough_steps_batch(n_train: int) -> int:
+    """The largest power of two that leaves MIN_FULL_BATCHES full batches of ``n_train`` images (1 when
+    none does): the batch size ``batch_warning`` proposes and Suggest falls back to."""
+    return 1 << max(0, (int(n_train) // MIN_FULL_BATCHES).bit_length() - 1)
 
 
 def batch_warnings(ds: Dataset, cfg: RunConfig) -> list[str]:

@@ -38,7 +38,7 @@ from ..runtime.paths import data_home
 from ..inference.predict import predict_folder_to_csv, predict_images
 from ..recipe.pretrained import pretrained_defaults
 from ..run.runs import delete_run, edit_run
-from ..recipe.suggest import DataFacts
+from ..recipe.suggest import DataFacts, drop_stale_reasons
 from ..run.folder import RunFolder
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
@@ -92,7 +92,7 @@ class Session(QObject):
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None,
                  autosave: bool = False) -> None:
         super().__init__(parent)
-        self.config: RunConfig = config or default_config()
+        self.config: RunConfig = drop_stale_reasons(config or default_config())
         # the app keeps the working recipe per dataset (workbench.recipe.working); tests leave it off
         self.autosave = autosave
         self.autosave_error = ""
@@ -122,6 +122,10 @@ class Session(QObject):
 
     # ----------------------------------------------------------------- recipe
     def set_config(self, cfg: RunConfig) -> None:
+        """The recipe becomes ``cfg``, less the reasons of a suggestion that no longer hold (an option
+        set otherwise since, or the run length they spoke of changed): by any means, the reasons shown
+        and saved are only those that hold."""
+        cfg = drop_stale_reasons(cfg)
         if cfg != self.config:
             other_runs = Path(cfg.runs_dir).expanduser() != Path(self.config.runs_dir).expanduser()
             self.config = cfg

@@ -12,6 +12,7 @@ on synthetic input). The rules and the measurements behind them are listed in th
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..config import RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
+from ..config import ConfigError, RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
+from ..data.pipeline import batch_warning, enough_steps_batch, train_steps
 from ..runtime.device import autocast, pick_device, pick_precision
 from ..models.build import create_model
 from .first_run import PHOTO_MIN_SIDE, fine_tune_size
@@ -70,11 +72,16 @@ class DataFacts:
                    median_side=float(np.median(sides)) if len(sides) else 0.0)
 
 
+RUN_LENGTH = ("train.epochs", "train.budget_minutes")   # the keys that set how long a run is
+AS_SET = " [as set: "   # a reason line's end: the values it was given for, "key = json; ..." then "]"
+
+
 @dataclass(frozen=True)
 class Choice:
     key: str
     value: Any
     reason: str
+    depends: tuple = ()   # other keys whose values the reason speaks of (the run length: RUN_LENGTH)
 
 
 @dataclass
@@ -94,18 +101,68 @@ class Suggestion:
         return "\n".join(lines) + "\n" + self.config.to_toml()
 
 
-def reason_lines(choices: list[Choice]) -> tuple[str, ...]:
-    """The ``reasons`` entry of a config: one "key: reason" string per choice."""
-    return tuple(f"{c.key}: {c.reason}" for c in choices)
+def reason_lines(choices: list[Choice], cfg: RunConfig) -> tuple[str, ...]:
+    """The ``reasons`` entry of a config: one "key: reason [as set: key = value; ...]" string per choice,
+    which ends in the values the reason holds for (its option as chosen, and the options it speaks of as
+    they are in ``cfg``): ``drop_stale_reasons`` drops it once one of them differs."""
+    out = []
+    for c in choices:
+        values = {c.key: c.value, **{k: cfg.get(k) for k in c.depends if k != c.key}}
+        out.append(f"{c.key}: {c.reason}{AS_SET}" + "; ".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
+                   + "]")
+    return tuple(out)
+
+
+def _split(line) -> tuple[str, str, dict | None]:
+    """(key, reason, {key: value} it holds for, or None where the line does not say: written by hand or
+    by an older version)."""
+    key, _, reason = str(line).partition(": ")
+    head, mark, tail = reason.rpartition(AS_SET)
+    if not mark or not tail.endswith("]"):
+        return key, reason, None
+    values = {}
+    try:
+        for part in tail[:-1].split("; "):
+            k, _, v = part.partition(" = ")
+            values[k] = json.loads(v)
+    except ValueError:
+        return key, reason, None
+    return key, head, values
 
 
 def parse_reasons(lines) -> dict[str, str]:
+    """{key: reason} of a config's ``reasons`` (the values they hold for left out)."""
     out = {}
     for line in lines:
-        key, _, reason = str(line).partition(": ")
+        key, reason, _ = _split(line)
         if key and reason:
             out[key] = reason
     return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+        except (TypeError, ValueError):
+            return False
+    return a == b if not isinstance(b, tuple) else list(b) == a
+
+
+def drop_stale_reasons(cfg: RunConfig) -> RunConfig:
+    """``cfg`` without the reasons that no longer hold: those whose option, or an option they speak of
+    (the number of epochs, the time budget), now has another value than the one they were given for,
+    by any means (an edit, the LR finder, Undo, Load, a budget). Reasons that do not say their values
+    stay."""
+    kept = []
+    for line in cfg.reasons:
+        _, _, values = _split(line)
+        try:
+            if values is None or all(_same(v, cfg.get(k)) for k, v in values.items()):
+                kept.append(line)
+        except ConfigError:   # an option this version does not have: the reason does not hold
+            continue
+    return cfg if len(kept) == len(cfg.reasons) else cfg.set("reasons", tuple(kept))
 
 
 def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device: str = "auto",
@@ -303,6 +360,24 @@ def _probed(cfg: RunConfig, facts: DataFacts, probe, size: int, sizes: list[int]
     return size, ips, epochs
 
 
+def _steps(n_train: int, bs: int) -> str:
+    k = train_steps(n_train, bs)
+    return f"{k} step{'s' if k != 1 else ''}"
+
+
+def _batch_size(n_train: int, bs: int) -> tuple[int, str]:
+    """(batch size, reason): ``bs`` unless the recipe check would warn about it for ``n_train`` images
+    (``batch_warning``: at most one full batch, an epoch of one or two steps), then the batch size that
+    warning proposes; the steps per epoch counted as the training loader counts them (``train_steps``:
+    a short last batch dropped unless the epoch needs it)."""
+    if batch_warning(n_train, bs):
+        smaller = max(2, enough_steps_batch(n_train))
+        return smaller, (f"{n_train} training images: {_steps(n_train, smaller)} per epoch (batches of {bs} "
+                         f"would make {train_steps(n_train, bs)}, too few weight updates)")
+    return bs, (f"{n_train} training images: {_steps(n_train, bs)} per epoch"
+                + (" (32 doubles the updates of a small set)" if bs == 32 else ""))
+
+
 def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: float = 0.0,
             speed: Callable[[str, int, int], float] | None = None,
             pretrained: Callable[[str], str] | None = None,
@@ -323,10 +398,10 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
     pretrained_tag = pretrained_tag or cached_tag
     choices: list[Choice] = []
 
-    def choose(key: str, value: Any, reason: str) -> None:
+    def choose(key: str, value: Any, reason: str, depends: tuple = ()) -> None:
         nonlocal cfg
         cfg = cfg.set(key, value)
-        choices.append(Choice(key, cfg.get(key), reason))
+        choices.append(Choice(key, cfg.get(key), reason, depends))
 
     # architecture and weights: a file the user gave for the recipe's architecture, else cached weights
     # of an architecture the recipe names, else the weights on disk (bundled with the install first,
@@ -362,8 +437,8 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
         choose("train.lr", SCRATCH_LR, "from scratch: the demo recipe's peak rate")
 
     bs = 32 if facts.n_train < SMALL_DATASET else 64
-    choose("data.batch_size", bs, f"{facts.n_train} training images: {math.ceil(facts.n_train / bs)} steps per epoch"
-           + (" (32 doubles the updates of a small set)" if bs == 32 else ""))
+    choose("data.batch_size", *_batch_size(facts.n_train, bs))
+    bs = cfg.data.batch_size
 
     # image size: a fine-tune keeps the weights' native size (a short budget buys fewer epochs, not fewer
     # pixels); from scratch, from the images and, with a budget, from the measured speed
@@ -400,40 +475,43 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
                 short = (f"; fewer than {min_epochs} fit, but the weights' size is kept: a short budget buys fewer "
                          f"epochs, not fewer pixels" if epochs < min_epochs else "")
                 choose("data.image_size", size, f"{_fine_tune_why(size, own)}; {measured[size]:.0f} img/s {source}: "
-                       f"about {epochs} epochs fit {budget_minutes:g} min{short}")
+                       f"about {epochs} epochs fit {budget_minutes:g} min{short}", RUN_LENGTH)
             else:
                 choose("data.image_size", size, f"{measured[size]:.0f} img/s {source} at {size} px: about {epochs} "
                        f"epochs fit {budget_minutes:g} min" + (f" (a larger size would give fewer than {min_epochs})"
-                                                                 if size < sizes[-1] else ""))
+                                                                 if size < sizes[-1] else ""), RUN_LENGTH)
             choose("train.budget_minutes", float(budget_minutes), "the time you gave; the planner fixes the epochs "
-                                                                  "before the start")
+                                                                  "before the start", RUN_LENGTH)
     else:
         size = native if finetune else min(128, sizes[-1])
         choose("data.image_size", size, _fine_tune_why(size, own) if finetune else
                f"images have a median short side of {facts.median_side:.0f} px"
                if facts.median_side else "the default size")
         epochs = cfg.train.epochs
-        choose("train.epochs", epochs, "no time budget given: a time budget (train.budget_minutes, 'Train for (minutes)') plans the epochs from this machine's speed")
+        choose("train.epochs", epochs, "no time budget given: a time budget (train.budget_minutes, 'Train for (minutes)') plans the epochs from this machine's speed",
+               RUN_LENGTH)
 
     # regularisation by run length and data size
     if epochs < SHORT_RUN_EPOCHS:
-        choose("augment.min_scale", 0.5, f"a short run (~{epochs} epochs) cannot use deep crops; lighter augmentation")
-        choose("augment.max_warp", 0.1, "lighter augmentation for a short run")
+        choose("augment.min_scale", 0.5, f"a short run (~{epochs} epochs) cannot use deep crops; lighter augmentation",
+               RUN_LENGTH)
+        choose("augment.max_warp", 0.1, "lighter augmentation for a short run", RUN_LENGTH)
     else:
-        choose("augment.min_scale", 0.35, f"{epochs} epochs: the default random-resized crops")
+        choose("augment.min_scale", 0.35, f"{epochs} epochs: the default random-resized crops", RUN_LENGTH)
     if facts.per_class_median < 100 and epochs >= SHORT_RUN_EPOCHS:
         choose("augment.erase_p", 0.25, f"only {facts.per_class_median:.0f} images per class: random erasing "
-                                        "against over-fitting")
+                                        "against over-fitting", RUN_LENGTH)
     choose("tricks.label_smoothing", 0.1, "softer targets; the demo recipe's value")
     mix = epochs >= MIX_MIN_EPOCHS
     choose("tricks.mixup", 0.4 if mix else 0.0, f"MixUp {'on' if mix else 'off'}: ~{epochs} epochs "
-           f"({'long enough' if mix else 'too short'}; it pays off from ~{MIX_MIN_EPOCHS})")
-    choose("tricks.cutmix", 1.0 if mix else 0.0, f"CutMix {'on' if mix else 'off'} with MixUp (run length)")
-    steps = epochs * math.ceil(facts.n_train / bs)
+           f"({'long enough' if mix else 'too short'}; it pays off from ~{MIX_MIN_EPOCHS})", RUN_LENGTH)
+    choose("tricks.cutmix", 1.0 if mix else 0.0, f"CutMix {'on' if mix else 'off'} with MixUp (run length)",
+           RUN_LENGTH)
+    steps = epochs * train_steps(facts.n_train, bs)
     ema = steps >= EMA_MIN_STEPS
     choose("tricks.ema", ema, f"~{steps} optimizer steps: weight averaging {'on' if ema else 'off'} "
-                              f"(it needs at least {EMA_MIN_STEPS} to average over)")
+                              f"(it needs at least {EMA_MIN_STEPS} to average over)", RUN_LENGTH + ("data.batch_size",))
     if facts.imbalance >= 3:
         choose("tricks.class_balance", "sampler", f"classes differ {facts.imbalance:.0f}x in size: oversample the rare ones")
-    cfg = cfg.set("reasons", reason_lines(choices))
+    cfg = cfg.set("reasons", reason_lines(choices, cfg))
     return Suggestion(cfg, choices, facts, measured, epochs)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Signal
-from PySide6.QtGui import QValidator
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Signal
+from PySide6.QtGui import QKeySequence, QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                                QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget)
 
@@ -198,7 +198,20 @@ class OptionsForm(QWidget):
                 k, f"{m.get('label', k)} ({k}): {text} is outside {_fmt(m.get('min'))} .. {_fmt(m.get('max'))}; "
                    f"kept {e.textFromValue(e.value())}"))
         w.setObjectName(key)
+        if isinstance(w, (QLineEdit, QSpinBox, QDoubleSpinBox)):
+            w.installEventFilter(self)   # a spin box takes the focus and the keys of its line edit
         return w
+
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
+        """Ctrl+Z in a field with no typing of its own to undo passes on (to the page's Undo of the last
+        recipe change) instead of doing nothing: after a value was typed and Tab pressed, the next field
+        has focus and an empty undo history of its own."""
+        text = obj.lineEdit() if isinstance(obj, (QSpinBox, QDoubleSpinBox)) else obj
+        if ev.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress) and isinstance(text, QLineEdit) \
+                and ev.matches(QKeySequence.StandardKey.Undo) and not text.isUndoAvailable():
+            ev.ignore()   # not the field's: the shortcut fires, or the key goes on to the page
+            return True
+        return super().eventFilter(obj, ev)
 
     def _text_done(self, key: str, editor: QLineEdit) -> None:
         text = editor.text().strip()

@@ -3,7 +3,8 @@
 
 Both run as session jobs (the plan in a job process, like training, so the probe measures the
 speed training will see). The reasons live in the recipe (``RunConfig.reasons``): a
-loaded recipe shows its reasons, and editing a suggested option drops its reason.
+loaded recipe shows its reasons, and a reason goes once its option (or the run length it speaks
+of) changes by any means (``Session.set_config`` keeps only the reasons that hold).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class RecipeAssistant(QWidget):
         self.reason_labels: dict[str, QLabel] = {}
         self.plan = None
         self._planned_cfg: RunConfig | None = None
+        self._path = session.config.data.path   # the dataset the messages below are about
         self.suggest_btn = QPushButton("Suggest a recipe")
         self.suggest_btn.setToolTip("Choose image size, architecture, fine-tuning, augmentation, label smoothing, "
                                     "MixUp / CutMix, weight averaging and batch size for this dataset, the "
@@ -155,10 +157,21 @@ class RecipeAssistant(QWidget):
 
     @Slot(object)
     def _on_config(self, cfg: RunConfig) -> None:
+        if cfg.data.path != self._path:   # another dataset: no word of the last one's suggestion or plan
+            self._path = cfg.data.path
+            self.forget_dataset()
         self.show_reasons(parse_reasons(cfg.reasons))
         if self.plan is not None and self._planned_cfg is not None and \
                 cfg.set("reasons", ()) != self._planned_cfg.set("reasons", ()):
             self.status.setText("the recipe changed since this plan: plan again")
+
+    def forget_dataset(self) -> None:
+        """Clear what was said about the last dataset's recipe: the suggest / plan status and the plan."""
+        self.plan, self._planned_cfg = None, None
+        self.plan_label.clear()
+        self.plan_label.setVisible(False)
+        if not self.session.running(JobKind.SUGGEST) and not self.session.running(JobKind.PLAN):
+            self.status.clear()
 
     def planned_epochs(self, cfg: RunConfig) -> float | None:
         """The epochs the last plan chose for ``cfg`` (None: no plan, or the recipe changed since)."""
