@@ -9,7 +9,7 @@ from workbench.recipe import suggest as suggest_mod
 from workbench.cli import main
 from workbench.cli.common import load_config
 from workbench.config import RunConfig
-from workbench.recipe.suggest import parse_reasons
+from workbench.recipe.reasons import parse_reasons
 
 
 def _layouts(arch, size, batch, candidates, n_classes=10, **kw):
@@ -78,6 +78,17 @@ def test_an_override_drops_the_reason_of_its_key(tmp_path):
     args = argparse.Namespace(config=str(tmp_path / "r.toml"), overrides=["data.image_size=96"])
     got = load_config(args)
     assert got.reasons == ("tricks.ema: long run",) and got.data.image_size == 96
+
+
+def test_an_override_of_the_run_length_drops_the_reasons_that_speak_of_it(tmp_path):
+    """--set train.epochs=12 on a 5-epoch suggestion: MixUp's "too short" no longer holds (it said its
+    values); a reason that does not speak of the epochs stays."""
+    lines = ('tricks.mixup: MixUp off: ~5 epochs (too short) [as set: tricks.mixup = 0.0; train.epochs = 5]',
+             'data.batch_size: small set [as set: data.batch_size = 32]')
+    RunConfig().set("train.epochs", 5).set("data.batch_size", 32).set("reasons", lines).save(tmp_path / "r.toml")
+    args = argparse.Namespace(config=str(tmp_path / "r.toml"), overrides=["train.epochs=12"])
+    got = load_config(args)
+    assert got.reasons == (lines[1],) and got.train.epochs == 12
 
 
 def test_suggest_on_a_small_set_keeps_to_the_batch_size_the_check_accepts(tmp_path, capsys):

@@ -5,8 +5,9 @@ import pytest
 
 from disk_weights import bundled_weights, no_disk_weights  # noqa: F401
 from workbench.config import RunConfig
-from workbench.recipe.suggest import (EMA_MIN_STEPS, MIX_MIN_EPOCHS, DataFacts, drop_reasons, parse_reasons,
-                               suggest)
+from workbench.config import drop_reasons
+from workbench.recipe.reasons import parse_reasons
+from workbench.recipe.suggest import EMA_MIN_STEPS, MIX_MIN_EPOCHS, DataFacts, suggest
 
 
 @pytest.fixture(autouse=True)
@@ -260,7 +261,7 @@ def test_a_reason_goes_when_its_value_or_the_run_length_it_speaks_of_changes():
     """The LR finder set lr 0.00404 and its "lower peak rate" reason stayed; a 1-minute budget left "no
     time budget given"; 12 epochs left "a short run (~3 epochs)" and MixUp's "~3 epochs (too short)" in
     the saved recipe."""
-    from workbench.recipe.suggest import drop_stale_reasons
+    from workbench.recipe.reasons import drop_stale_reasons
     cfg = suggest(facts(), RunConfig().set("train.epochs", 3), 0.0, speed=area_speed(30.0)).config
     reasons = parse_reasons(cfg.reasons)
     assert "short run (~3 epochs)" in reasons["augment.min_scale"] and "too short" in reasons["tricks.mixup"]

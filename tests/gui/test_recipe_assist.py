@@ -6,7 +6,7 @@ import pytest
 
 from test_train_lr_recipe_data_views import fake_dataset
 from workbench.recipe import suggest as suggest_mod
-from workbench.recipe.suggest import parse_reasons
+from workbench.recipe.reasons import parse_reasons
 
 
 @pytest.fixture

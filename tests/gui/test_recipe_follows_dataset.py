@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from test_recipe_assist import recipe_view  # noqa: F401  (fixture)
-from workbench.recipe.suggest import parse_reasons
+from workbench.recipe.reasons import parse_reasons
 
 
 def _open(qtbot, session, folder):

@@ -13,6 +13,7 @@ from typing import Iterator, TextIO
 
 from ..runtime.atomic import atomic_write_json
 from ..config import ConfigError, RemovedOptionWarning, RunConfig, drop_reasons, iter_fields
+from ..recipe.reasons import drop_stale_reasons
 from ..runtime.control import RunControl
 from ..runtime.events import (BatchEnd, EpochEnd, Event, FitFinished, FitStarted, LogMessage, Paused, Progress,
                       Replanned, Resumed, fmt_time)
@@ -83,6 +84,7 @@ def load_config(args: argparse.Namespace, dataset: str | None = None) -> RunConf
         cfg = cfg.with_overrides(overrides)
         # a suggested recipe: the reasons of options set here no longer hold
         cfg = drop_reasons(cfg, (a.split("=", 1)[0].strip() for a in overrides))
+        cfg = drop_stale_reasons(cfg)   # and those speaking of a value set here (the epochs, the budget)
         if dataset:
             cfg = cfg.set("data.path", dataset)
     except ConfigError as e:

@@ -38,7 +38,8 @@ from ..runtime.paths import data_home
 from ..inference.predict import predict_folder_to_csv, predict_images
 from ..recipe.pretrained import pretrained_defaults
 from ..run.runs import delete_run, edit_run
-from ..recipe.suggest import DataFacts, drop_stale_reasons
+from ..recipe.reasons import drop_stale_reasons
+from ..recipe.suggest import DataFacts
 from ..run.folder import RunFolder
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun

@@ -22,7 +22,8 @@ from ..inference.tta import accuracy_vs_beta, fixed_and_broken
 from ..models.sources import offline_places, search_examples
 from ..models.weights import DEFAULT_TAG, NONE, WeightsError, cached_tag, named_tags, spec, status, tags
 from ..recipe.pretrained import catalogue, pretrained_defaults, suggest_fine_tune
-from ..recipe.suggest import drop_reasons, parse_reasons
+from ..config import drop_reasons
+from ..recipe.reasons import parse_reasons
 from ..run.runs import STATUS_WORDS, best_runs, finish_words, planned_epochs, run_accuracy, status_words
 from ..runtime.paths import display_text
 from ..train.lr_find import curve_problem, plot_window, y_range

@@ -21,11 +21,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..config import ConfigError, RunConfig, drop_reasons  # noqa: F401  (drop_reasons: part of this module's API)
+from ..config import RunConfig
 from ..data.pipeline import batch_warning, enough_steps_batch, train_steps
 from ..runtime.device import autocast, pick_device, pick_precision
 from ..models.build import create_model
 from .first_run import PHOTO_MIN_SIDE, fine_tune_size
+from .reasons import AS_SET
 from .pretrained import weights_on_disk as on_disk_weights
 from ..models.weights import DEFAULT_TAG, WeightsError, bundled_source, cached_tag, spec
 
@@ -73,7 +74,6 @@ class DataFacts:
 
 
 RUN_LENGTH = ("train.epochs", "train.budget_minutes")   # the keys that set how long a run is
-AS_SET = " [as set: "   # a reason line's end: the values it was given for, "key = json; ..." then "]"
 
 
 @dataclass(frozen=True)
@@ -111,58 +111,6 @@ def reason_lines(choices: list[Choice], cfg: RunConfig) -> tuple[str, ...]:
         out.append(f"{c.key}: {c.reason}{AS_SET}" + "; ".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
                    + "]")
     return tuple(out)
-
-
-def _split(line) -> tuple[str, str, dict | None]:
-    """(key, reason, {key: value} it holds for, or None where the line does not say: written by hand or
-    by an older version)."""
-    key, _, reason = str(line).partition(": ")
-    head, mark, tail = reason.rpartition(AS_SET)
-    if not mark or not tail.endswith("]"):
-        return key, reason, None
-    values = {}
-    try:
-        for part in tail[:-1].split("; "):
-            k, _, v = part.partition(" = ")
-            values[k] = json.loads(v)
-    except ValueError:
-        return key, reason, None
-    return key, head, values
-
-
-def parse_reasons(lines) -> dict[str, str]:
-    """{key: reason} of a config's ``reasons`` (the values they hold for left out)."""
-    out = {}
-    for line in lines:
-        key, reason, _ = _split(line)
-        if key and reason:
-            out[key] = reason
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        try:
-            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
-        except (TypeError, ValueError):
-            return False
-    return a == b if not isinstance(b, tuple) else list(b) == a
-
-
-def drop_stale_reasons(cfg: RunConfig) -> RunConfig:
-    """``cfg`` without the reasons that no longer hold: those whose option, or an option they speak of
-    (the number of epochs, the time budget), now has another value than the one they were given for,
-    by any means (an edit, the LR finder, Undo, Load, a budget). Reasons that do not say their values
-    stay."""
-    kept = []
-    for line in cfg.reasons:
-        _, _, values = _split(line)
-        try:
-            if values is None or all(_same(v, cfg.get(k)) for k, v in values.items()):
-                kept.append(line)
-        except ConfigError:   # an option this version does not have: the reason does not hold
-            continue
-    return cfg if len(kept) == len(cfg.reasons) else cfg.set("reasons", tuple(kept))
 
 
 def measure_speed(arch: str, size: int, batch: int, n_classes: int = 10, device: str = "auto",
