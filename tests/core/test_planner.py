@@ -312,7 +312,7 @@ def test_a_plan_shown_before_its_run_ends_after_the_start_not_after_the_plan():
     plan = make_plan(cfg, m, startup_s=4.0, started=0.0)
     assert plan.predicted_s == pytest.approx(179.2)
     text = "\n".join(plan.lines(if_started=3600.0))
-    end = time.strftime("%H:%M", time.localtime(3600.0 + 179.2))
+    end = time.strftime("%H:%M", time.localtime(3600.0 + 180.0))   # 01:02:59 is "about 01:03", not 01:02
     assert f"about 3 min after the start: ending at about {end} if started now" in text
     assert "with the body frozen (first epoch) 64 px 320 img/s" in text
     assert "re-plans when the machine gets faster or slower" in text

@@ -314,7 +314,7 @@ class Plan:
         if if_started is None:
             when = f"ending at {self.predicted_end}"
         else:
-            end = time.strftime("%H:%M", time.localtime(if_started + self.predicted_s))
+            end = time.strftime("%H:%M", time.localtime(if_started + self.predicted_s + 30))   # the nearest minute
             when = f"{after} after the start: ending at about {end} if started now"
         out = [f"plan: {head} at {size_txt}, batch {m.batch_size}, {m.steps_per_epoch} steps per epoch",
                f"  measured speed: {speeds}; validation {m.valid_s:.2f} s, a checkpoint write {m.save_s:.2f} s",
