@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 
 from ..config import RunConfig
-from ..runtime.device import pick_device
+from ..runtime.device import available_cores, pick_device
 from .callback import Callback
 from .cpu_threads import ProcStatMeter, free_cores, threads_for
 from .checkpoint import amortized_save_s
@@ -48,6 +48,9 @@ WARMUP_STEPS = 2     # the first steps after building a model run slower (measur
 PROBE_VALID_BATCHES = 1
 MAX_EPOCHS = 10_000
 MIN_PARTIAL = 0.25   # a last, partial epoch trains at least this share of its batches
+# n torch threads step n ** THREAD_GAIN times as fast as one: EfficientNet-Lite0 at 160 px, batch 32, on a
+# free 2-core machine trained 1.72x (unfrozen) and 1.49x (body frozen) as fast on 2 threads as on 1
+THREAD_GAIN = 0.75
 _IMPORTED = time.time()
 
 
@@ -108,12 +111,11 @@ class Measured:
 
     @property
     def cpu_scale(self) -> float:
-        """Quiet / measured step time: the cores the probe got (its threads, at most the cores others
-        left free) over the cores the run trains on when the machine is free (1: all; at least 0.25)."""
+        """Quiet / measured step time (``_scale``): the probe's threads got ``cpu_free`` cores of them,
+        and a run on a free machine trains on ``run_threads`` (at most the cores; 1: not measured)."""
         if self.cpu_cores <= 0 or self.threads <= 0:
             return 1.0
-        full = min(self.run_threads or self.threads, self.cpu_cores)
-        return min(1.0, max(0.25, min(self.threads, self.cpu_free) / full))
+        return _scale(self.threads, self.cpu_free, min(self.run_threads or self.threads, int(self.cpu_cores)))
 
     def step_at(self, size: int, frozen: bool = False) -> float:
         """Seconds per step at ``size``: linear in size^2 through the probed sizes. ``frozen``: with the
@@ -385,21 +387,43 @@ class _Timer(Callback):
     """Times training steps (after the warm-up ones) and the validation pass of the probe fit; ends
     the probe after two timed steps once ``max_s`` has passed (one when a single step takes longer).
     A first step longer than ``2 * max_s`` (a slow or busy machine) is the only warm-up step.
-    With a CPU ``meter`` (``cpu_threads.ProcStatMeter``) it samples the machine over the timed steps."""
+    With a CPU ``meter`` (``cpu_threads.ProcStatMeter``) it samples the machine over the timed steps;
+    with ``limit`` > 0 also over the warm-up steps, and before the timed steps sets torch's thread
+    count to the cores other programs left free meanwhile (``cpu_threads.threads_for``, at most
+    ``limit``): the timed steps run on the threads the run would train on under that load, never on
+    a starved thread pair (two threads on one free core step several times slower than one)."""
     order = 200
 
-    def __init__(self, view: StepsView, max_s: float, meter=None) -> None:
-        self.view, self.max_s, self.meter = view, max_s, meter
+    def __init__(self, view: StepsView, max_s: float, meter=None, limit: int = 0) -> None:
+        self.view, self.max_s, self.meter, self.limit = view, max_s, meter, int(limit)
         self.marks: list[float] = []
         self.valid_s = 0.0
         self.warmup = WARMUP_STEPS
         self.samples: list = []   # (start, end) CPU samples of the timed steps
+        self._w0 = None           # CPU sample at the first warm-up step
 
     def before_batch(self, trainer) -> None:
         if trainer.training:
             self.marks.append(time.perf_counter())
-            if len(self.marks) == self.warmup + 1 and self.meter is not None:
+            if self.meter is None:
+                return
+            if len(self.marks) == 1 and self.limit > 0:
+                self._w0 = self.meter()
+            if len(self.marks) == self.warmup + 1:
+                self._adapt()
                 self.samples = [self.meter()]
+
+    def _adapt(self) -> None:
+        now = self.meter() if self._w0 is not None else None
+        if now is None:
+            return
+        free = free_cores(self._w0, now, int(getattr(self.meter, "cores", self.limit) or self.limit))
+        if free is None:
+            return
+        cur = int(torch.get_num_threads())
+        k = threads_for(free, cur, self.limit)
+        if k != cur:
+            torch.set_num_threads(k)
 
     def after_batch(self, trainer) -> None:
         if not trainer.training or not self.marks:
@@ -474,17 +498,39 @@ def _time_checkpoints(tr, folder: RunFolder) -> tuple[float, float]:
 _LEFT_OUT = (ProgressiveResize, FreezeUnfreeze, EarlyStopping)
 
 
+def _scale(threads: int, free: float, full: int) -> float:
+    """Quiet / measured step time of steps timed on ``threads`` threads while other programs left
+    ``free`` cores free, for a run on ``full`` threads on a free machine (at least 0.25): the share of
+    its threads' time the steps got (linear: time slicing), times the speed-up of ``full`` threads
+    over ``threads``, taken as (full / threads) ** THREAD_GAIN (sub-linear)."""
+    threads, full = max(1, int(threads)), max(1, int(full))
+    share = min(1.0, max(0.0, free) / threads)
+    return min(1.0, max(0.25, share * (min(threads, full) / full) ** THREAD_GAIN))
+
+
+def free_machine_threads(cfg: RunConfig) -> int:
+    """The torch threads a run of ``cfg`` trains on when no other program uses the CPU
+    (``train.threads``, 0: all cores; at most the cores: ``runtime.device.set_threads``)."""
+    cores = available_cores()
+    return max(1, min(cfg.train.threads, cores) if cfg.train.threads > 0 else cores)
+
+
 def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 0.0,
           save_dir: str | Path | None = None, meter=None) -> Measured:
     """Time training steps at each size of ``probe_sizes`` (and, for a fine-tune with frozen epochs,
     the frozen-body steps at the first size), validation and a checkpoint write (of the weights, into a
     temporary folder under ``save_dir``, the run's disk) on a throw-away trainer from ``make_trainer()``
     (same model, loaders, tricks and precision as the run). On a CPU, ``meter`` (default
-    ``cpu_threads.ProcStatMeter``) measures the cores other programs use: while the trainer is built
-    (with ``train.threads = 0`` the probe trains on the threads ``cpu_threads`` would choose, as the run
-    will) and during the timed steps; the step and validation times are scaled to the cores the probe
-    lacked (``Measured.cpu_scale``). Each timed fit runs in ``trainer.borrowed`` (its own callbacks and
-    loader views), so the trainer's callbacks and loaders are as they were afterwards."""
+    ``cpu_threads.ProcStatMeter``) measures the cores other programs use: while the trainer is built,
+    over each phase's warm-up steps and over its timed steps. With ``train.threads = 0`` the timed
+    steps run on the threads ``cpu_threads`` would choose for the load of the warm-up (as the run
+    will), and a phase whose timed steps found fewer cores free than it had threads (a load that
+    came meanwhile: its starved threads ran several times slower than the free share says) is timed
+    once more on fewer threads. Each phase's step times are scaled by its own CPU share to the
+    threads a run trains on when the machine is free (``free_machine_threads``; not the count
+    torch has now, which a caller may have lowered for the load). Each timed fit runs in
+    ``trainer.borrowed`` (its own callbacks and loader views), so the trainer's callbacks and
+    loaders are as they were afterwards."""
     t0 = time.perf_counter()
     if meter is None and pick_device(cfg.train.device).type == "cpu":
         meter = ProcStatMeter()
@@ -495,14 +541,17 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
     steps_per_epoch, n_valid_batches = len(train), len(valid)
     kept = [c for c in tr.callbacks if not isinstance(c, _LEFT_OUT)]
     freezer = next((c for c in tr.callbacks if isinstance(c, FreezeUnfreeze)), None)
-    run_threads = int(torch.get_num_threads())
-    if before is not None and cfg.train.threads == 0:
+    threads0 = int(torch.get_num_threads())      # restored afterwards
+    full = free_machine_threads(cfg) if meter is not None else threads0
+    cores = float(getattr(meter, "cores", 0) or 0) if meter is not None else 0.0
+    adapt = full if before is not None and cfg.train.threads == 0 else 0
+    if adapt:
         # the run adapts its threads to the cores other programs leave free (cpu_threads): so does the
-        # probe, from the load while its trainer was built (two starved threads run far slower than one)
+        # probe, first from the load while its trainer was built, then from each phase's warm-up
         after = meter()
-        free = free_cores(before, after, getattr(meter, "cores", run_threads)) if after is not None else None
+        free = free_cores(before, after, int(cores) or full) if after is not None else None
         if free is not None:
-            torch.set_num_threads(threads_for(free, run_threads, run_threads))
+            torch.set_num_threads(threads_for(free, threads0, full))
     max_s = max(0.5, 0.01 * budget_s)
     sizes = probe_sizes(cfg)
     phases = [(size, False) for size in sizes]
@@ -510,45 +559,54 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
         phases.insert(0, (sizes[0], True))
     step_s: dict[int, float] = {}
     frozen_s: dict[int, float] = {}
-    pairs: list = []
+    shares: dict = {}   # (size, frozen): (threads, free cores) of the timed steps
     valid_s = 0.0
     try:
-        for size, frozen in phases:
+        queue = [(size, frozen, True) for size, frozen in phases]
+        while queue:
+            size, frozen, may_retry = queue.pop(0)
             train.image_size = size
             view = StepsView(train, PROBE_STEPS)
             final = size == cfg.data.image_size and not frozen
             nv = min(PROBE_VALID_BATCHES, n_valid_batches) if final else 1
-            timer = _Timer(view, max_s, meter)
+            timer = _Timer(view, max_s, meter, adapt)
             if frozen:
                 freezer.epoch = 0
             with tr.borrowed(callbacks=[*kept, timer, *([freezer] if frozen else [])], train_loader=view,
-                             valid_loader=StepsView(valid, nv)):
-                tr.fit(1)
+                             valid_loader=StepsView(valid, nv), leave_no_trace=True):
+                tr.fit(1)   # each phase from the built trainer's weights: a repeat does not train it further
             (frozen_s if frozen else step_s)[size] = timer.step_s()
-            if len(timer.samples) == 2:
-                pairs.append(tuple(timer.samples))
+            threads = int(torch.get_num_threads())
+            others = others_share([tuple(timer.samples)], cores) if cores and len(timer.samples) == 2 else None
+            if others is not None:
+                shares[(size, frozen)] = (threads, cores - others)
+                fewer = threads_for(cores - others, threads, threads)
+                if adapt and may_retry and fewer < threads:
+                    torch.set_num_threads(fewer)
+                    queue.insert(0, (size, frozen, False))   # starved threads: timed again on fewer
+                    continue
             if final:
                 valid_s = timer.valid_s * n_valid_batches / max(1, nv)
         with tempfile.TemporaryDirectory(prefix=".probe-", dir=save_dir) as tmp:
             save_s, load_s = _time_checkpoints(tr, RunFolder(tmp).create())
     finally:
-        probe_threads = int(torch.get_num_threads())
-        torch.set_num_threads(run_threads)
+        torch.set_num_threads(threads0)
         train.batch_size, train.image_size = bs0, size0   # the loaders are the run's: as they were
         del tr
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    cores = float(getattr(meter, "cores", 0) or 0) if meter is not None else 0.0
-    others = others_share(pairs, cores) if cores else None
     m = Measured(step_s=dict(step_s), valid_s=valid_s, save_s=save_s, steps_per_epoch=steps_per_epoch,
                  batch_size=bs0, n_train=int(getattr(train, "n_samples", steps_per_epoch * bs0)),
                  n_valid=int(getattr(valid, "n_samples", 0)), probe_s=time.perf_counter() - t0, load_s=load_s,
                  frozen_step_s=dict(frozen_s), raw_step_s=dict(step_s))
-    if others is not None:
-        m.cpu_cores, m.cpu_free, m.threads, m.run_threads = cores, cores - others, probe_threads, run_threads
-        k = m.cpu_scale
-        m.step_s = {s: t * k for s, t in step_s.items()}
-        m.frozen_step_s = {s: t * k for s, t in frozen_s.items()}
-        m.valid_s = valid_s * k
+    if shares:
+        # the phase at the run's own size (the last one timed) is the one the plan's lines report
+        key = (cfg.data.image_size, False) if (cfg.data.image_size, False) in shares else list(shares)[-1]
+        m.threads, m.cpu_free = shares[key]
+        m.cpu_cores, m.run_threads = cores, full
+        k = {kf: _scale(t, f, min(full, int(cores))) for kf, (t, f) in shares.items()}
+        m.step_s = {s: t * k.get((s, False), m.cpu_scale) for s, t in step_s.items()}
+        m.frozen_step_s = {s: t * k.get((s, True), m.cpu_scale) for s, t in frozen_s.items()}
+        m.valid_s = valid_s * m.cpu_scale
     return m
