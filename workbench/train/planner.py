@@ -7,8 +7,10 @@ steps of a throw-away copy of the trainer at each image size the plan may use (t
 progressive resizing), after warm-up steps, and for a fine-tune the frozen-body phase apart from the
 unfrozen one; a few validation batches and a write of the weights (the checkpoints' write time is scaled
 from it by their bytes). On a CPU it also measures the cores other programs took meanwhile (as
-``cpu_threads`` does) and scales the step times to the share of the cores the probe lacked, so a busy
-moment at the start does not shrink the plan (the keeper follows a lasting load). ``make_plan`` picks
+``cpu_threads`` does), times the steps on the threads those cores allow (a starved thread pair runs
+several times slower than one thread: such a phase is timed again on fewer threads) and scales each
+phase's times to a free machine's thread count, so a busy moment at the start does not shrink the plan
+(the keeper follows a lasting load). ``make_plan`` picks
 the largest number of epochs whose predicted total fits:
 
     total(E) = start-up (measured so far) + probe + sum over epochs of
