@@ -299,3 +299,12 @@ def test_a_load_that_comes_during_the_timed_steps_has_them_timed_again_on_fewer_
     assert m.threads == 1 and m.cpu_free == pytest.approx(0.5) and m.run_threads == 2
     assert m.cpu_scale == pytest.approx(0.5 * 0.5 ** THREAD_GAIN)
     assert m.step_s[32] == pytest.approx(m.raw_step_s[32] * m.cpu_scale)
+    # a load already there in the warm-up: the timed steps run on one thread from the start, no repeat
+    seen.clear()
+    torch.set_num_threads(2)
+    try:
+        m = probe(make, cfg, 60, meter=LoadArrives(at=2, others=1.5, cores=2))
+    finally:
+        torch.set_num_threads(threads0)
+    assert len(seen) == 1 and seen[0][:WARMUP_STEPS] == [2] * WARMUP_STEPS and set(seen[0][WARMUP_STEPS:]) == {1}
+    assert m.threads == 1 and m.cpu_free == pytest.approx(0.5)

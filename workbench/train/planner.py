@@ -411,21 +411,27 @@ class _Timer(Callback):
                 return
             if len(self.marks) == 1 and self.limit > 0:
                 self._w0 = self.meter()
+            if len(self.marks) == self.warmup + 1 and self._adapt():
+                self.warmup += 1   # the first step on a new thread count starts its threads: not timed
             if len(self.marks) == self.warmup + 1:
-                self._adapt()
                 self.samples = [self.meter()]
 
-    def _adapt(self) -> None:
-        now = self.meter() if self._w0 is not None else None
+    def _adapt(self) -> bool:
+        """Set the thread count for the load of the warm-up steps; True when it changed."""
+        if self.limit <= 0 or self._w0 is None:
+            return False
+        now = self.meter()
         if now is None:
-            return
+            return False
         free = free_cores(self._w0, now, int(getattr(self.meter, "cores", self.limit) or self.limit))
+        self._w0 = None   # once per fit
         if free is None:
-            return
+            return False
         cur = int(torch.get_num_threads())
         k = threads_for(free, cur, self.limit)
         if k != cur:
             torch.set_num_threads(k)
+        return k != cur
 
     def after_batch(self, trainer) -> None:
         if not trainer.training or not self.marks:
