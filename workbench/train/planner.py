@@ -36,7 +36,7 @@ import torch
 from ..config import RunConfig
 from ..runtime.device import available_cores, pick_device
 from .callback import Callback
-from .cpu_threads import ProcStatMeter, free_cores, threads_for
+from .cpu_threads import ProcStatMeter, free_cores
 from .checkpoint import amortized_save_s
 from ..run.folder import RunFolder, load_checkpoint, save_checkpoint
 from .tricks.early_stop import EarlyStopping
@@ -391,9 +391,9 @@ class _Timer(Callback):
     A first step longer than ``2 * max_s`` (a slow or busy machine) is the only warm-up step.
     With a CPU ``meter`` (``cpu_threads.ProcStatMeter``) it samples the machine over the timed steps;
     with ``limit`` > 0 also over the warm-up steps, and before the timed steps sets torch's thread
-    count to the cores other programs left free meanwhile (``cpu_threads.threads_for``, at most
-    ``limit``): the timed steps run on the threads the run would train on under that load, never on
-    a starved thread pair (two threads on one free core step several times slower than one)."""
+    count to the cores other programs left free meanwhile (``probe_threads``, at most ``limit``): the
+    timed steps run on one thread per free core, never on a starved thread pair (two threads on one
+    free core step several times slower than one)."""
     order = 200
 
     def __init__(self, view: StepsView, max_s: float, meter=None, limit: int = 0) -> None:
@@ -428,7 +428,7 @@ class _Timer(Callback):
         if free is None:
             return False
         cur = int(torch.get_num_threads())
-        k = threads_for(free, cur, self.limit)
+        k = probe_threads(free, self.limit)
         if k != cur:
             torch.set_num_threads(k)
         return k != cur
@@ -516,6 +516,14 @@ def _scale(threads: int, free: float, full: int) -> float:
     return min(1.0, max(0.25, share * (min(threads, full) / full) ** THREAD_GAIN))
 
 
+def probe_threads(free: float, limit: int) -> int:
+    """The threads the probe times its steps on when other programs leave ``free`` cores free: one
+    per free core (a quarter core short still counts), between 1 and ``limit``. Not rounded to the
+    nearest like the run's ``cpu_threads.threads_for``: a thread that shares its core with another
+    program holds its partners up at every parallel region, a slowdown the free share does not scale."""
+    return max(1, min(int(limit), math.floor(free + 0.25)))
+
+
 def free_machine_threads(cfg: RunConfig) -> int:
     """The torch threads a run of ``cfg`` trains on when no other program uses the CPU
     (``train.threads``, 0: all cores; at most the cores: ``runtime.device.set_threads``)."""
@@ -531,8 +539,7 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
     (same model, loaders, tricks and precision as the run). On a CPU, ``meter`` (default
     ``cpu_threads.ProcStatMeter``) measures the cores other programs use: while the trainer is built,
     over each phase's warm-up steps and over its timed steps. With ``train.threads = 0`` the timed
-    steps run on the threads ``cpu_threads`` would choose for the load of the warm-up (as the run
-    will), and a phase whose timed steps found fewer cores free than it had threads (a load that
+    steps run on one thread per core the warm-up found free (``probe_threads``), and a phase whose timed steps found fewer cores free than it had threads (a load that
     came meanwhile: its starved threads ran several times slower than the free share says) is timed
     once more on fewer threads. Each phase's step times are scaled by its own CPU share to the
     threads a run trains on when the machine is free (``free_machine_threads``; not the count
@@ -559,7 +566,7 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
         after = meter()
         free = free_cores(before, after, int(cores) or full) if after is not None else None
         if free is not None:
-            torch.set_num_threads(threads_for(free, threads0, full))
+            torch.set_num_threads(probe_threads(free, full))
     max_s = max(0.5, 0.01 * budget_s)
     sizes = probe_sizes(cfg)
     phases = [(size, False) for size in sizes]
@@ -588,7 +595,7 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
             others = others_share([tuple(timer.samples)], cores) if cores and len(timer.samples) == 2 else None
             if others is not None:
                 shares[(size, frozen)] = (threads, cores - others)
-                fewer = threads_for(cores - others, threads, threads)
+                fewer = probe_threads(cores - others, threads)
                 if adapt and may_retry and fewer < threads:
                     torch.set_num_threads(fewer)
                     queue.insert(0, (size, frozen, False))   # starved threads: timed again on fewer
