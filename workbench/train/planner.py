@@ -50,9 +50,10 @@ WARMUP_STEPS = 2     # the first steps after building a model run slower (measur
 PROBE_VALID_BATCHES = 1
 MAX_EPOCHS = 10_000
 MIN_PARTIAL = 0.25   # a last, partial epoch trains at least this share of its batches
-# n torch threads step n ** THREAD_GAIN times as fast as one: EfficientNet-Lite0 at 160 px, batch 32, on a
-# free 2-core machine trained 1.72x (unfrozen) and 1.49x (body frozen) as fast on 2 threads as on 1
-THREAD_GAIN = 0.75
+# a run on n torch threads of a free machine steps n ** THREAD_GAIN times as fast as the probe's one
+# thread on the one core another program left free: on this 2-core CPU (EfficientNet-Lite0, 160 px, batch
+# 32, bf16 and fp32, body frozen and not) 1.49-2.21x, geometric mean 1.77x over 7 measurements
+THREAD_GAIN = 0.82
 _IMPORTED = time.time()
 
 
