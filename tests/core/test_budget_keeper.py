@@ -15,7 +15,8 @@ from workbench.runtime.control import RunControl
 from workbench.runtime.events import Paused, Resumed
 from workbench.train.budget import resumed_keeper
 from workbench.train.callback import Callback
-from workbench.train.planner import THREAD_GAIN, WARMUP_STEPS, Measured, Plan, free_machine_threads, make_plan, probe, run_costs, whole
+from workbench.train.planner import THREAD_GAIN, WARMUP_STEPS, Measured, Plan, make_plan, run_costs, whole
+from workbench.train.probe import free_machine_threads, probe
 from workbench.train.run import build_trainer
 from workbench.train.schedules import lr_at
 from workbench.train.trainer import Trainer
