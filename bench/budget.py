@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import cpu_kind, cpu_model  # noqa: E402
 from workbench.train.speed_store import forget_probes  # noqa: E402
+from workbench.train.planner import Measured  # noqa: E402
 
 
 BUSY = "import time\nt = time.time()\nwhile time.time() - t < {s}:\n    pass\n"
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             m_ = plan.get("measured", {})
             if m_.get("cpu_cores"):
                 print(f"    probe: other programs used {m_['cpu_cores'] - m_['cpu_free']:.1f} of "
-                      f"{m_['cpu_cores']:g} cores (times scaled x{min(1.0, max(0.25, m_['cpu_free'] / max(1, min(m_['threads'], m_['cpu_cores'])))):.2f})")
+                      f"{m_['cpu_cores']:g} cores, timed on {m_['threads']} thread(s) (times scaled "
+                      f"x{Measured.from_dict(m_).cpu_scale:.2f})")
             for phase, row in plan.get("trained", {}).items():
                 print(f"    {phase}: predicted {row['predicted_img_s']} img/s, trained {row['trained_img_s']} img/s "
                       f"(trained / predicted speed {row['trained_vs_predicted']})")

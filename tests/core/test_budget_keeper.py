@@ -15,7 +15,8 @@ from workbench.runtime.control import RunControl
 from workbench.runtime.events import Paused, Resumed
 from workbench.train.budget import resumed_keeper
 from workbench.train.callback import Callback
-from workbench.train.planner import Measured, Plan, make_plan, probe, run_costs, whole
+from workbench.train.planner import THREAD_GAIN, WARMUP_STEPS, Measured, Plan, make_plan, run_costs, whole
+from workbench.train.probe import free_machine_threads, probe
 from workbench.train.run import build_trainer
 from workbench.train.schedules import lr_at
 from workbench.train.trainer import Trainer
@@ -131,13 +132,15 @@ def test_probe_times_the_frozen_phase_and_discounts_other_programs(shapes_dir):
     from workbench.data.pipeline import build_loaders
     from workbench.runtime.device import pick_device
     bundle = build_loaders(_dataset(cfg), cfg, pick_device(cfg.train.device))
+    threads = torch.get_num_threads()
     busy = probe(lambda: build_trainer(cfg, bundle), cfg, 60, meter=BusyMeter(1.5, 2))
     assert list(busy.frozen_step_s) == [32] and busy.frozen_step_s[32] > 0
-    threads = torch.get_num_threads()
-    assert torch.get_num_threads() == threads == busy.run_threads          # the probe restored the count
+    assert torch.get_num_threads() == threads                              # the probe restored the count
+    full = free_machine_threads(cfg)      # scaled to the threads a run trains on when the machine is free
+    assert busy.run_threads == full
     assert busy.threads == 1   # half a core free while the trainer was built: one thread, as the run would
     assert busy.cpu_free == pytest.approx(0.5)
-    assert busy.cpu_scale == pytest.approx(max(0.25, 0.5 / min(threads, 2)))
+    assert busy.cpu_scale == pytest.approx(max(0.25, 0.5 * (1 / min(full, 2)) ** THREAD_GAIN))
     assert busy.step_s[32] == pytest.approx(busy.raw_step_s[32] * busy.cpu_scale)
     quiet = Measured(**{**busy.__dict__, "step_s": dict(busy.raw_step_s),
                         "frozen_step_s": {32: busy.frozen_step_s[32] / busy.cpu_scale}})
@@ -242,3 +245,67 @@ def test_the_eta_of_a_budget_run_is_the_time_its_plan_has_left():
     assert seen and all(abs(eta - left) <= 0.6 for eta, left in seen)   # within a step or two of the time left
     assert all(eta <= left + 0.6 for eta, left in seen)         # never beyond the budget
     assert _final_metrics(tr, "completed", {}, 6.0)["planned_epochs"] == round(keeper.map.epochs, 3)
+
+
+class LoadArrives:
+    """CPU samples, one second apart, of a machine that other programs leave free until the
+    ``at``-th sample and then keep ``others`` of its ``cores`` cores busy."""
+
+    def __init__(self, at: int, others=1.5, cores=2):
+        self.cores, self.at, self.others = cores, at, others
+        self.n, self.t, self.busy = 0, 0.0, 0.0
+
+    def __call__(self):
+        if self.n > 0:
+            self.t += 1.0
+            self.busy += 0.3 + (self.others if self.n >= self.at else 0.0)
+        self.n += 1
+        return self.t, 0.3 * self.t, self.busy
+
+
+def test_a_load_that_comes_during_the_timed_steps_has_them_timed_again_on_fewer_threads(shapes_dir):
+    """Two threads on the one core others leave free step several times slower than one thread: a
+    probe whose timed steps found fewer free cores than threads times them again on fewer threads,
+    and scales each phase by its own share to the threads of a free machine."""
+    cfg = RunConfig().with_overrides([f"data.path={json.dumps(str(shapes_dir))}", "data.image_size=32",
+                                      "data.batch_size=16", "train.budget_minutes=1", "model.channels_last=false"])
+    if free_machine_threads(cfg) < 2:
+        pytest.skip("needs 2 cores")
+    from workbench.data.pipeline import build_loaders
+    from workbench.runtime.device import pick_device
+    bundle = build_loaders(_dataset(cfg), cfg, pick_device(cfg.train.device))
+    threads0 = torch.get_num_threads()
+    seen = []
+
+    class Threads(Callback):   # the thread count each timed fit trained on
+        def before_fit(self, tr):
+            seen.append([])
+
+        def after_batch(self, tr):
+            seen[-1].append(torch.get_num_threads())
+
+    def make():
+        tr = build_trainer(cfg, bundle)
+        tr.add_callback(Threads())
+        return tr
+    # samples: before / after the build, then per fit: first warm-up step, end of the warm-up (the
+    # thread choice, then the timed steps' first sample), end of the timed steps. The load comes
+    # after the warm-up of the first fit: its timed steps ran on 2 starved threads
+    torch.set_num_threads(2)
+    try:
+        m = probe(make, cfg, 60, meter=LoadArrives(at=5, others=1.5, cores=2))
+    finally:
+        torch.set_num_threads(threads0)
+    assert len(seen) == 2 and seen[0][-1] == 2 and set(seen[1][WARMUP_STEPS:]) == {1}   # timed again, on 1
+    assert m.threads == 1 and m.cpu_free == pytest.approx(0.5) and m.run_threads == 2
+    assert m.cpu_scale == pytest.approx(0.5 * 0.5 ** THREAD_GAIN)
+    assert m.step_s[32] == pytest.approx(m.raw_step_s[32] * m.cpu_scale)
+    # a load already there in the warm-up: the timed steps run on one thread from the start, no repeat
+    seen.clear()
+    torch.set_num_threads(2)
+    try:
+        m = probe(make, cfg, 60, meter=LoadArrives(at=2, others=1.5, cores=2))
+    finally:
+        torch.set_num_threads(threads0)
+    assert len(seen) == 1 and seen[0][:WARMUP_STEPS] == [2] * WARMUP_STEPS and set(seen[0][WARMUP_STEPS:]) == {1}
+    assert m.threads == 1 and m.cpu_free == pytest.approx(0.5)

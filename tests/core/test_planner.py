@@ -13,7 +13,8 @@ from workbench.config import RunConfig
 from workbench.runtime.control import RunControl
 from workbench.train.budget import BudgetKeeper
 from workbench.train.callback import Callback
-from workbench.train.planner import Measured, Plan, epoch_costs, make_plan, probe, sizes_for, whole
+from workbench.train.planner import Measured, Plan, epoch_costs, make_plan, sizes_for, whole
+from workbench.train.probe import probe
 from workbench.train.run import build_trainer, plan_run, train
 from workbench.train.schedules import ProgressMap, lr_at, phase_at
 from workbench.train.trainer import Trainer

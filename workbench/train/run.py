@@ -38,7 +38,8 @@ from .callback import Callback
 from .cpu_threads import AdaptiveThreads
 from .checkpoint import RunWriter, saved_history
 from ..run.folder import CheckpointError, RunFolder, load_checkpoint, new_run_dir, save_checkpoint
-from .planner import PLAN_FILE, Measured, Plan, make_plan, probe, whole
+from .planner import PLAN_FILE, Measured, Plan, make_plan, whole
+from .probe import probe
 from .preflight import SetupError, preflight
 from .recovery import check_state_numbers, killed_before_start, number_in, remove_killed_starts, repair_history
 from .trainer import Trainer
