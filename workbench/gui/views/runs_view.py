@@ -2,6 +2,7 @@
 Listing and deleting happen in the session (off the GUI thread, ``workbench.run.runs``)."""
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status", "Note")
-MAX_VALUE_WIDTH = 320   # px of one run's column in the differences table (the whole value is its tooltip)
+CHART_MIN_WIDTH = 340   # px of a comparison chart: its whole title, legend rows and every epoch's axis
 BEST_ROLE = Qt.ItemDataRole.UserRole + 1   # on the Name cell: the most accurate run of its dataset
 
 
@@ -43,6 +44,19 @@ def two_lines(name: str) -> str:
     "20261206-084618"), half as wide, so the runs' columns fit beside each other; other names as they are."""
     m = re.match(r"^(.+)-(\d{8}-\d{4,6})$", name)
     return f"{m.group(1)}\n{m.group(2)}" if m else name
+
+
+def from_difference(texts: list[str], keep: int = 24) -> list[str]:
+    """Values as shown side by side: when they share a long beginning, each starts with "…" at the
+    word where they begin to differ, so the part that tells them apart is the part that is seen."""
+    if len(texts) < 2:
+        return texts
+    n = len(os.path.commonprefix(texts))
+    item = texts[0].rfind("; ", 0, n) + 2     # the differing item whole, else the differing word
+    cut = item if item > keep else texts[0].rfind(" ", 0, n) + 1
+    if cut <= keep:
+        return texts
+    return ["…" + t[cut:] for t in texts]
 
 
 def valid_set(info) -> str:
@@ -122,9 +136,10 @@ class RunsView(QWidget):
         self.diff = QTableWidget(0, 1)
         self.diff.verticalHeader().setVisible(False)
         self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.diff.horizontalHeader().setMaximumSectionSize(MAX_VALUE_WIDTH)  # a long value never hides the next run
-        self.diff.horizontalHeader().setStretchLastSection(False)   # a run's column never narrower than its name
+        # the runs' columns share the table's width (a long value is cut in the middle, whole in its
+        # tooltip): every selected run is on screen, none needs a sideways scroll
+        self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.diff.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.diff.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.diff.setWordWrap(False)
         bar = QHBoxLayout()
@@ -135,12 +150,17 @@ class RunsView(QWidget):
         bar.addWidget(self.hint, 1)
         for b in (self.refresh_btn, self.open_btn, self.rename_btn, self.delete_btn):
             bar.addWidget(b)
+        for p in (self.loss_plot, self.acc_plot):   # never squeezed below its title and axis
+            p.setMinimumWidth(max(CHART_MIN_WIDTH, p.fontMetrics().horizontalAdvance(
+                p.getPlotItem().titleLabel.text) * 3 // 2 + 80))
         plots = pane(self.loss_plot, self.acc_plot, horizontal=True)
         self.diff_title = QLabel("<b>Config differences</b>")
+        self.diff_title.setWordWrap(True)
         diffbox = pane(self.diff_title, self.diff)
-        lower = splitter(Qt.Orientation.Horizontal, plots, diffbox, stretch=(3, 2), sizes=[760, 480])
+        # the charts side by side, the differences under them at the page's whole width
+        lower = splitter(Qt.Orientation.Vertical, plots, diffbox, stretch=(3, 2), sizes=[340, 200])
         top = pane(bar, self.table)
-        split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(0, 2), sizes=[220, 560])
+        split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(0, 2), sizes=[170, 560])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
         session.runs_listed.connect(self.set_runs)
@@ -248,6 +268,7 @@ class RunsView(QWidget):
                       "accuracies are not directly comparable</span>")
         self.diff_title.setText(title)
         d.setColumnCount(1 + len(sel))
+        d.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         d.setHorizontalHeaderLabels(["Option"] + [two_lines(i.name) for i in sel])
         for c, info in enumerate(sel, start=1):
             d.horizontalHeaderItem(c).setData(Qt.ItemDataRole.UserRole, info.name)
@@ -255,8 +276,9 @@ class RunsView(QWidget):
         d.setRowCount(len(rows))
         for r, (key, vals) in enumerate(rows):
             d.setItem(r, 0, QTableWidgetItem(key))
-            for c, v in enumerate(vals, start=1):
-                text = "; ".join(map(str, v)) if isinstance(v, tuple) and key == "reasons" else str(v)
+            texts = from_difference(["; ".join(map(str, v)) if isinstance(v, tuple) and key == "reasons" else str(v)
+                                     for v in vals])
+            for c, (v, text) in enumerate(zip(vals, texts), start=1):
                 it = QTableWidgetItem(text)
                 it.setToolTip("\n".join(map(str, v)) if isinstance(v, tuple) else text)
                 it.setBackground(QBrush(QColor(255, 240, 200)))
