@@ -24,7 +24,7 @@ from .confusion_view import ConfusionView
 from .gallery_view import GalleryItem, GalleryView
 from .image_viewer import ImageViewer, request_cam, top_k
 from .latest_run import LatestRun
-from .result_texts import caption, epoch_note, monitor_of
+from .result_texts import caption, epoch_note, monitor_of, trained_loss
 from .results_actions import HardExampleActions
 from .results_view import ResultsView
 from .run_owner import RunOwner
@@ -172,7 +172,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.summary.set_report(per_class_report(p))
         self.summary.set_history([(name, list(getattr(info, "history", None) or []))])
         cfg = getattr(info, "config", None)
-        self.summary.set_loss_kind(cfg.tricks.label_smoothing if cfg is not None else 0.0)
+        self.summary.set_loss_kind(cfg.tricks.label_smoothing if cfg is not None else 0.0, trained_loss(info))
         self.confusion.set_data(confusion_matrix(p), p.classes, most_confused(p))
         self.calibration.set_predictions(p.probs, p.targets)
         for g in self.galleries:
