@@ -99,6 +99,7 @@ class ResultsView(QWidget):
         self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the names get
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # what the numbers leave (set_report fits them)
+        self.table.setWordWrap(False)   # a cut name stays on one line ("cassette…player"), never half a second
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSortingEnabled(True)
@@ -170,6 +171,11 @@ class ResultsView(QWidget):
         for r in range(t.rowCount()):
             t.item(r, 0).setToolTip(t.item(r, 0).text())
         fit_columns(t)
+        # the table asks for the fitted numbers plus the longest class name (the splitter gives the
+        # curves the rest), so a name like "english_springer" is never cut while there is room
+        names = t.columnWidth(0) if report else 0
+        t.setMinimumWidth(min(names + sum(t.columnWidth(c) for c in range(1, 5)) + 2 * t.frameWidth()
+                              + t.verticalScrollBar().sizeHint().width(), 640))
 
     def set_history(self, runs: list[tuple[str, list[dict]]]) -> None:
         """Draw the curves of one or several runs: [(name, history rows)]."""
