@@ -17,7 +17,7 @@ from ...runtime.events import Event, Progress
 from ..jobs import JobFailed, JobKind
 from ..session_helpers import (confusion_matrix, indices_for_cell, most_confused, per_class_report, summary,
                                top_losses)
-from ..widgets.common import ElidedLabel, key_shortcut, splitter
+from ..widgets.common import WrappedLabel, key_shortcut, splitter
 from .calibration_view import CalibrationView
 from .changes_view import ChangesView
 from .confusion_view import ConfusionView
@@ -61,7 +61,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.heading.setWordWrap(True)
         self.open_btn = QPushButton("Open run folder…")
         self.open_btn.clicked.connect(self._pick_run)
-        self.notice = ElidedLabel()
+        self.notice = WrappedLabel()   # a long action notice wraps, never cut
         self.notice.setObjectName("dim")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
