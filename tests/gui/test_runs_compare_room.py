@@ -74,3 +74,25 @@ def test_values_that_differ_late_show_where_they_differ(qtbot, app_look):
         assert "reason 0" in it.toolTip()                     # the whole value in the tooltip
     assert shown[0] != shown[1]                                # the visible texts differ
     assert {"augment: mild", "augment: strong"} == {s.split("…")[-1] for s in shown}
+
+
+def test_a_renamed_run_stays_selected_and_drawn(session, qtbot, tmp_path):
+    from run_folders import make_run
+    from workbench.gui.views.runs_view import RunsView
+    runs = tmp_path / "runs"
+    for name in ("a1", "a2"):
+        d = make_run(runs, name, 0.6)
+        (d / "history.csv").write_text("epoch,train_loss,valid_loss,accuracy\n"
+                                       + "".join(f"{e},{1 - e / 10},{1.1 - e / 10},{0.5 + e / 10}\n" for e in range(4)))
+    session.set_config(session.config.set("runs_dir", str(runs)))
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.refresh()
+    qtbot.waitUntil(lambda: view.table.rowCount() == 2, timeout=10_000)
+    view.select_names(["a1"])
+    curves = lambda: [c for c in view.loss_plot.getPlotItem().listDataItems() if c.getData()[0] is not None and len(c.getData()[0])]  # noqa: E731
+    assert curves()
+    with qtbot.waitSignal(session.runs_listed, timeout=10_000):
+        session.edit_run(str(runs / "a1"), "renamed")
+    qtbot.waitUntil(lambda: [i.name for i in view.selected_infos()] == ["renamed"], timeout=10_000)
+    assert curves()                                   # the renamed run's curves are drawn again

@@ -2,9 +2,6 @@
 Listing and deleting happen in the session (off the GUI thread, ``workbench.run.runs``)."""
 from __future__ import annotations
 
-import os
-import re
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
@@ -13,89 +10,16 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
-from ...config import iter_fields
 from ..run_edit import rename_action
-from ..session_helpers import best_runs, planned_epochs, run_accuracy, status_words
+from ..session_helpers import best_runs, run_accuracy, status_words
 from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
+from .run_compare import (VALID_ROW, _created, config_differences, epochs_shown, from_difference,  # noqa: F401
+                          run_epochs, two_lines, valid_set)
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status", "Note")
 CHART_MIN_WIDTH = 340   # px of a comparison chart: its whole title, legend rows and every epoch's axis
 BEST_ROLE = Qt.ItemDataRole.UserRole + 1   # on the Name cell: the most accurate run of its dataset
-
-
-def config_differences(configs: list, shown: list | None = None) -> list[tuple[str, list]]:
-    """[(dotted key, [value per config])] for the options whose values are not all equal; ``shown``
-    (a dict per config) replaces values, e.g. the epochs a time plan chose for train.epochs."""
-    rows = []
-    flat = [{k: v for k, _, v in iter_fields(c)} | (o or {}) for c, o in zip(configs, shown or [{}] * len(configs))]
-    for key in flat[0] if flat else []:
-        vals = [f.get(key) for f in flat]
-        if any(v != vals[0] for v in vals[1:]):
-            rows.append((key, vals))
-    return rows
-
-
-VALID_ROW = "validation set"
-
-
-def two_lines(name: str) -> str:
-    """A run name as a column title: its dataset and its date-time on two lines ("nette-mini" /
-    "20261206-084618"), half as wide, so the runs' columns fit beside each other; other names as they are."""
-    m = re.match(r"^(.+)-(\d{8}-\d{4,6})$", name)
-    return f"{m.group(1)}\n{m.group(2)}" if m else name
-
-
-def from_difference(texts: list[str], keep: int = 24) -> list[str]:
-    """Values as shown side by side: when they share a long beginning, each starts with "…" at the
-    word where they begin to differ, so the part that tells them apart is the part that is seen."""
-    if len(texts) < 2:
-        return texts
-    n = len(os.path.commonprefix(texts))
-    item = texts[0].rfind("; ", 0, n) + 2     # the differing item whole, else the differing word
-    cut = item if item > keep else texts[0].rfind(" ", 0, n) + 1
-    if cut <= keep:
-        return texts
-    return ["…" + t[cut:] for t in texts]
-
-
-def valid_set(info) -> str:
-    """The validation set of a run as shown when runs are compared: size and digest of the files."""
-    m = getattr(info, "metrics", None) or {}
-    n, digest = m.get("n_valid"), m.get("valid_fingerprint")
-    if n is None and not digest:
-        return "unknown"
-    return f"{n} images" + (f" ({digest[:8]})" if digest else "")
-
-
-def run_epochs(info) -> tuple[int, int]:
-    """(epochs done, epochs planned) of a run: from metrics.json (a time-budget run's re-planned count,
-    a resumed run's whole count), else from its history and config; planned is never below done."""
-    m = getattr(info, "metrics", None) or {}
-    hist = getattr(info, "history", None) or []
-    done = m.get("epochs_done") if isinstance(m.get("epochs_done"), int) else len(hist)
-    planned = m.get("epochs") if isinstance(m.get("epochs"), int) and m.get("epochs") > 0 else None
-    if planned is None:
-        cfg = getattr(info, "config", None)
-        planned = cfg.train.epochs if cfg is not None else done
-    return done, max(planned, done)
-
-
-def epochs_shown(info) -> dict:
-    """train.epochs of a time-budget run as it trained: the latest plan, and the start's when it differs."""
-    e = planned_epochs(info)
-    if e is None:
-        return {}
-    first = info.config.train.epochs
-    start = f"; {first} at the start" if abs(e - first) > 1e-6 else ""
-    return {"train.epochs": f"{round(e, 2):g} (time plan{start})"}
-
-
-def _created(info) -> str:
-    c = getattr(info, "created", None)
-    if isinstance(c, (int, float)):
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(c))
-    return str(c or "")
 
 
 class RunsView(QWidget):
@@ -165,6 +89,8 @@ class RunsView(QWidget):
         lay.addWidget(split)
         session.runs_listed.connect(self.set_runs)
         session.run_deleted.connect(self._on_deleted)
+        self._renamed: dict[str, str] = {}   # old folder -> new, until the next run list (set_runs)
+        session.run_edited.connect(lambda old, new, err: self._renamed.update({old: new} if not err else {}))
         self._selection_changed()
 
     # ------------------------------------------------------------------ content
@@ -174,7 +100,8 @@ class RunsView(QWidget):
 
     def set_runs(self, infos: list) -> None:
         """Show the run list; the runs that were selected stay selected (a refresh keeps a comparison)."""
-        keep = [i.name for i in self.selected_infos()] if self.infos else []
+        renamed, self._renamed = self._renamed, {}   # a renamed run stays selected under its new folder
+        keep = [renamed.get(str(i.run_dir), str(i.run_dir)) for i in self.selected_infos()] if self.infos else []
         self.infos = list(infos)
         t = self.table
         t.setSortingEnabled(False)
@@ -205,7 +132,7 @@ class RunsView(QWidget):
         t.setSortingEnabled(True)
         t.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)  # newest first, and the arrow says so
         if keep:
-            self.select_names(keep)
+            self.select_names([i.name for i in self.infos if str(i.run_dir) in keep])
         self._selection_changed()
 
     @staticmethod
