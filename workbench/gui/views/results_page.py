@@ -134,6 +134,8 @@ class ResultsPage(HardExampleActions, QWidget):
             self._pending = str(run_dir)
             return False
         self._pending = ""
+        if str(run_dir) != self.run_dir:   # another run opens on its Summary, not on the tab of the last one
+            self.tabs.setCurrentWidget(self.summary)
         self.run_dir = str(run_dir)
         self.owner.set_run(self.run_dir)
         self.clear()
