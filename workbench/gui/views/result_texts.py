@@ -35,12 +35,6 @@ def epoch_note(metrics: dict, monitor: str = "valid_loss") -> str:
 SMOOTHED = "label-smoothed, as trained"   # the trained validation loss, on the Results headline and in the Train log
 
 
-def loss_words(smoothing: float) -> str:
-    """What a run's validation loss is, in the same words on every page: the label-smoothed loss it
-    trained with, or plain cross-entropy."""
-    return SMOOTHED if smoothing and smoothing > 0 else "cross-entropy"
-
-
 def trained_loss(info):
     """The validation loss the run trained with at its reported epoch (metrics.json, else that epoch's
     history row), or None."""
@@ -98,4 +92,5 @@ def before_after(before: dict, after: dict) -> str:
     return " &nbsp;·&nbsp; ".join(lines)
 
 
-__all__ = ["action_notice", "before_after", "caption", "epoch_note", "monitor_of"]
+__all__ = ["SMOOTHED", "action_notice", "before_after", "caption", "end_state", "epoch_note", "monitor_of",
+           "trained_loss"]
