@@ -146,3 +146,12 @@ def test_the_tta_tab_computes_when_it_opens(page, session, qtbot):
     page.tabs.setCurrentWidget(page.tta)
     assert not session.busy
 
+
+
+def test_another_run_opens_on_its_summary_tab(page, session, qtbot, run_dir, tmp_path):
+    page.tabs.setCurrentWidget(page.changes)          # the last run was left on its Changes tab
+    other = tmp_path / "runs" / "run-c"
+    shutil.copytree(run_dir, other)
+    with qtbot.waitSignal(page.runLoaded, timeout=60_000):
+        session.open_run(str(other))
+    assert page.tabs.currentWidget() is page.summary

@@ -74,7 +74,8 @@ def test_results_say_which_loss_and_use_the_train_pages_colours(qtbot, session):
     rv.set_history([("run", rows)])
     rv.set_loss_kind(0.1)
     assert "plain cross-entropy" in rv.names["valid_loss"].text()
-    assert "label smoothing 0.1" in rv.loss_plot.getPlotItem().titleLabel.text
+    assert "label-smoothed, as trained" in rv.loss_plot.getPlotItem().titleLabel.text
+    assert "label smoothing 0.1" in rv.loss_plot.toolTip()
     assert "stays above the plain cross-entropy" in rv.loss_plot.toolTip()
     rv.set_loss_kind(0.0)
     assert "as in the headline" in rv.loss_plot.getPlotItem().titleLabel.text

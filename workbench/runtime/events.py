@@ -56,6 +56,7 @@ class FitStarted(Event):
     batch_size: int
     history: tuple = ()  # a resumed run: the history rows (dicts) of the epochs done before start_epoch
     batches: tuple = ()  # a resumed run: its batch curve before start_epoch, (x in epochs, smoothed loss, lr)
+    label_smoothing: float = 0.0  # > 0: the validation loss of EpochEnd is label-smoothed (the loss trained with)
 
 
 @dataclass(frozen=True)

@@ -346,7 +346,8 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
                         n_valid=len(bundle.valid_items), classes=tuple(classes), device=describe(device),
                         precision=precision, batch_size=int(bundle.train.batch_size),
                         history=tuple(dict(r) for r in trainer.history if int(r.get("epoch", 0)) < start),
-                        batches=tuple(p for p in trainer.recorder.trace if p[0] <= start + 1e-9)))
+                        batches=tuple(p for p in trainer.recorder.trace if p[0] <= start + 1e-9),
+                        label_smoothing=float(cfg.tricks.label_smoothing)))
         status = trainer.fit(n_epochs, start_epoch=start)
         if cfg.tricks.keep_best and folder.best.is_file() and status in ("completed", "early_stopped"):
             trainer.model.load_state_dict(load_checkpoint(folder.best, trainer.device)["model"])

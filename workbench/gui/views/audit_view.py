@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QPro
 from ...runtime.events import EpochEnd, Event, FitStarted, Progress, fmt_time
 from ..jobs import JobFailed, JobKind
 from ..session_helpers import describe_recipe
-from ..widgets.common import ElidedLabel, key_shortcut, splitter
+from ..widgets.common import WrappedLabel, key_shortcut, splitter
 from .changes_view import ChangesView
 from .gallery_view import GalleryItem, GalleryView
 from .leaks_view import LeaksView
@@ -56,7 +56,7 @@ class AuditView(QWidget):
         self.warning.setWordWrap(True)
         self.warning.setVisible(False)
         self.leaks_only = QCheckBox("Near-duplicates only (no training)")
-        self.eta = ElidedLabel()   # a long recipe is cut (whole in its tooltip), never widens the window
+        self.eta = WrappedLabel()   # a long recipe wraps onto a second line, never widens the window
         self.eta.setObjectName("dim")
         self.start_btn = QPushButton("Audit labels")
         self.start_btn.setObjectName("primary")
@@ -155,8 +155,8 @@ class AuditView(QWidget):
             self.eta.setText(f"cost unknown ({seconds})")
         else:
             recipe = describe_recipe(self.session.audit_config(self.quick.isChecked()))
-            self.eta.setText(f"about {fmt_time(seconds)} here ({self.folds.value()} × {recipe}; "
-                             f"a time budget does not apply to folds)")
+            self.eta.setText(f"about {fmt_time(seconds)} here: {self.folds.value()} × {recipe}\n"
+                             "(a time budget does not apply to folds)")
 
     def start(self) -> bool:
         if self.session.dataset is None:

@@ -1,4 +1,5 @@
-"""Texts of the Results page: gallery captions, the headline's epoch note, action notices."""
+"""Texts of the Results page: gallery captions, the headline's epoch note, action notices; the words of
+the validation loss (also the Train log's) and the Train page's line when a run has ended."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,6 +30,31 @@ def epoch_note(metrics: dict, monitor: str = "valid_loss") -> str:
         return ""
     by = "validation loss" if monitor == "valid_loss" else monitor
     return f"<br>Model of epoch {best + 1} of {done} (the best by {by}), not of the last epoch."
+
+
+SMOOTHED = "label-smoothed, as trained"   # the trained validation loss, on the Results headline and in the Train log
+
+
+def trained_loss(info):
+    """The validation loss the run trained with at its reported epoch (metrics.json, else that epoch's
+    history row), or None."""
+    m = getattr(info, "metrics", None) or {}
+    v = m.get("valid_loss")
+    if isinstance(v, (int, float)):
+        return float(v)
+    rows = list(getattr(info, "history", None) or [])
+    epoch = m.get("reported_epoch")
+    row = next((r for r in rows if r.get("epoch") == epoch), rows[-1] if rows else None)
+    v = (row or {}).get("valid_loss")
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def end_state(status: str, done: int, epochs: int) -> str:
+    """The Train page's progress line once a run has ended: its final state, no batch counter."""
+    if status == "completed":
+        return f"Finished: all {done} epochs" if done >= epochs else f"Finished after epoch {done} of {epochs}"
+    words = {"cancelled": "Stopped", "early_stopped": "Stopped early", "failed": "Failed"}.get(status, status)
+    return f"{words} after epoch {done} of {epochs}" if done else f"{words} before the first epoch ended"
 
 
 def monitor_of(info) -> str:
@@ -66,4 +92,5 @@ def before_after(before: dict, after: dict) -> str:
     return " &nbsp;·&nbsp; ".join(lines)
 
 
-__all__ = ["action_notice", "before_after", "caption", "epoch_note", "monitor_of"]
+__all__ = ["SMOOTHED", "action_notice", "before_after", "caption", "end_state", "epoch_note", "monitor_of",
+           "trained_loss"]

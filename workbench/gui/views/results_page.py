@@ -17,14 +17,14 @@ from ...runtime.events import Event, Progress
 from ..jobs import JobFailed, JobKind
 from ..session_helpers import (confusion_matrix, indices_for_cell, most_confused, per_class_report, summary,
                                top_losses)
-from ..widgets.common import ElidedLabel, key_shortcut, splitter
+from ..widgets.common import WrappedLabel, key_shortcut, splitter
 from .calibration_view import CalibrationView
 from .changes_view import ChangesView
 from .confusion_view import ConfusionView
 from .gallery_view import GalleryItem, GalleryView
 from .image_viewer import ImageViewer, request_cam, top_k
 from .latest_run import LatestRun
-from .result_texts import caption, epoch_note, monitor_of
+from .result_texts import caption, epoch_note, monitor_of, trained_loss
 from .results_actions import HardExampleActions
 from .results_view import ResultsView
 from .run_owner import RunOwner
@@ -61,7 +61,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.heading.setWordWrap(True)
         self.open_btn = QPushButton("Open run folder…")
         self.open_btn.clicked.connect(self._pick_run)
-        self.notice = ElidedLabel()
+        self.notice = WrappedLabel()   # a long action notice wraps, never cut
         self.notice.setObjectName("dim")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
@@ -134,6 +134,8 @@ class ResultsPage(HardExampleActions, QWidget):
             self._pending = str(run_dir)
             return False
         self._pending = ""
+        if str(run_dir) != self.run_dir:   # another run opens on its Summary, not on the tab of the last one
+            self.tabs.setCurrentWidget(self.summary)
         self.run_dir = str(run_dir)
         self.owner.set_run(self.run_dir)
         self.clear()
@@ -172,7 +174,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.summary.set_report(per_class_report(p))
         self.summary.set_history([(name, list(getattr(info, "history", None) or []))])
         cfg = getattr(info, "config", None)
-        self.summary.set_loss_kind(cfg.tricks.label_smoothing if cfg is not None else 0.0)
+        self.summary.set_loss_kind(cfg.tricks.label_smoothing if cfg is not None else 0.0, trained_loss(info))
         self.confusion.set_data(confusion_matrix(p), p.classes, most_confused(p))
         self.calibration.set_predictions(p.probs, p.targets)
         for g in self.galleries:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxL
 
 from ..widgets.common import fit_columns, pane, splitter
 from .plots import TRAIN_COLOUR, VALID_COLOUR, legend_below
+from .result_texts import SMOOTHED
 
 EDGE = 14   # px right of a history plot where the last epoch's number is written whole
 CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -76,6 +77,7 @@ class ResultsView(QWidget):
         self.heading = QLabel("<b>No run open</b>")
         self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.values: dict[str, QLabel] = {}
+        self._plain_loss = None   # the headline's plain cross-entropy (set_summary)
         self.names: dict[str, QLabel] = {}
         box = QGroupBox("Summary")
         grid = QGridLayout(box)
@@ -97,6 +99,7 @@ class ResultsView(QWidget):
         self.table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the names get
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # what the numbers leave (set_report fits them)
+        self.table.setWordWrap(False)   # a cut name stays on one line ("cassette…player"), never half a second
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSortingEnabled(True)
@@ -123,22 +126,35 @@ class ResultsView(QWidget):
             if key == "top5":
                 lab.setHidden(v is None)
                 self.names[key].setHidden(v is None)
+            if key == "valid_loss":
+                self._plain_loss = v
             if key == "n":
                 lab.setText(str(int(v)) if v is not None else "–")
             else:
                 lab.setText(fmt(v, pct=key != "valid_loss"))
 
-    def set_loss_kind(self, smoothing: float) -> None:
-        """Say which loss each number is: the headline is the plain cross-entropy of the model's
-        predictions; the curves are the loss the run trained with (label-smoothed when it was)."""
-        self.names["valid_loss"].setText("Validation loss\n(plain cross-entropy)")
-        self.names["valid_loss"].setToolTip("Mean cross-entropy of the validation predictions of the model shown "
-                                            "(no label smoothing)")
-        short = f"label smoothing {smoothing:g}" if smoothing > 0 else "cross-entropy, as in the headline"
+    def set_loss_kind(self, smoothing: float, trained: float | None = None) -> None:
+        """Say which loss each number is. With label smoothing the headline is the loss the run trained
+        with (the number of the Train log and the curves), with the plain cross-entropy of the same
+        predictions beside it; without, both are the same plain cross-entropy."""
+        plain = self._plain_loss
+        name, value = self.names["valid_loss"], self.values["valid_loss"]
+        if smoothing > 0 and trained is not None:
+            value.setText(fmt(trained))
+            name.setText(f"Validation loss\n{SMOOTHED}\n(plain cross-entropy {fmt(plain)})")
+            name.setToolTip(f"The validation loss the run trained with (cross-entropy with label smoothing "
+                            f"{smoothing:g}), as in the Train log and the loss curve; the plain cross-entropy "
+                            "of the same predictions is lower, since smoothing never lets the loss reach 0")
+        else:
+            value.setText(fmt(plain))
+            name.setText("Validation loss\n(plain cross-entropy)")
+            name.setToolTip("Mean cross-entropy of the validation predictions of the model shown "
+                            "(no label smoothing)")
+        short = SMOOTHED if smoothing > 0 else "cross-entropy, as in the headline"
         self.loss_plot.setTitle(f"Loss per epoch ({short})", color="#333")
         self.loss_plot.setToolTip(
-            f"The loss the run trained with: cross-entropy with label smoothing {smoothing:g}, which stays above "
-            "the plain cross-entropy of the headline" if smoothing > 0 else
+            f"The loss the run trained with: cross-entropy with label smoothing {smoothing:g}, the headline's "
+            "validation loss; it stays above the plain cross-entropy" if smoothing > 0 else
             "Plain cross-entropy per epoch, the same quantity as the headline's validation loss")
 
     def set_report(self, report: list[dict]) -> None:
@@ -155,6 +171,11 @@ class ResultsView(QWidget):
         for r in range(t.rowCount()):
             t.item(r, 0).setToolTip(t.item(r, 0).text())
         fit_columns(t)
+        # the table asks for the fitted numbers plus the longest class name (the splitter gives the
+        # curves the rest), so a name like "english_springer" is never cut while there is room
+        names = t.columnWidth(0) if report else 0
+        t.setMinimumWidth(min(names + sum(t.columnWidth(c) for c in range(1, 5)) + 2 * t.frameWidth()
+                              + t.verticalScrollBar().sizeHint().width(), 640))
 
     def set_history(self, runs: list[tuple[str, list[dict]]]) -> None:
         """Draw the curves of one or several runs: [(name, history rows)]."""

@@ -2,8 +2,6 @@
 Listing and deleting happen in the session (off the GUI thread, ``workbench.run.runs``)."""
 from __future__ import annotations
 
-import re
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
@@ -12,76 +10,16 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
-from ...config import iter_fields
 from ..run_edit import rename_action
-from ..session_helpers import best_runs, planned_epochs, run_accuracy, status_words
+from ..session_helpers import best_runs, run_accuracy, status_words
 from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
+from .run_compare import (VALID_ROW, _created, config_differences, epochs_shown, from_difference,  # noqa: F401
+                          run_epochs, two_lines, valid_set)
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status", "Note")
-MAX_VALUE_WIDTH = 320   # px of one run's column in the differences table (the whole value is its tooltip)
+CHART_MIN_WIDTH = 340   # px of a comparison chart: its whole title, legend rows and every epoch's axis
 BEST_ROLE = Qt.ItemDataRole.UserRole + 1   # on the Name cell: the most accurate run of its dataset
-
-
-def config_differences(configs: list, shown: list | None = None) -> list[tuple[str, list]]:
-    """[(dotted key, [value per config])] for the options whose values are not all equal; ``shown``
-    (a dict per config) replaces values, e.g. the epochs a time plan chose for train.epochs."""
-    rows = []
-    flat = [{k: v for k, _, v in iter_fields(c)} | (o or {}) for c, o in zip(configs, shown or [{}] * len(configs))]
-    for key in flat[0] if flat else []:
-        vals = [f.get(key) for f in flat]
-        if any(v != vals[0] for v in vals[1:]):
-            rows.append((key, vals))
-    return rows
-
-
-VALID_ROW = "validation set"
-
-
-def two_lines(name: str) -> str:
-    """A run name as a column title: its dataset and its date-time on two lines ("nette-mini" /
-    "20261206-084618"), half as wide, so the runs' columns fit beside each other; other names as they are."""
-    m = re.match(r"^(.+)-(\d{8}-\d{4,6})$", name)
-    return f"{m.group(1)}\n{m.group(2)}" if m else name
-
-
-def valid_set(info) -> str:
-    """The validation set of a run as shown when runs are compared: size and digest of the files."""
-    m = getattr(info, "metrics", None) or {}
-    n, digest = m.get("n_valid"), m.get("valid_fingerprint")
-    if n is None and not digest:
-        return "unknown"
-    return f"{n} images" + (f" ({digest[:8]})" if digest else "")
-
-
-def run_epochs(info) -> tuple[int, int]:
-    """(epochs done, epochs planned) of a run: from metrics.json (a time-budget run's re-planned count,
-    a resumed run's whole count), else from its history and config; planned is never below done."""
-    m = getattr(info, "metrics", None) or {}
-    hist = getattr(info, "history", None) or []
-    done = m.get("epochs_done") if isinstance(m.get("epochs_done"), int) else len(hist)
-    planned = m.get("epochs") if isinstance(m.get("epochs"), int) and m.get("epochs") > 0 else None
-    if planned is None:
-        cfg = getattr(info, "config", None)
-        planned = cfg.train.epochs if cfg is not None else done
-    return done, max(planned, done)
-
-
-def epochs_shown(info) -> dict:
-    """train.epochs of a time-budget run as it trained: the latest plan, and the start's when it differs."""
-    e = planned_epochs(info)
-    if e is None:
-        return {}
-    first = info.config.train.epochs
-    start = f"; {first} at the start" if abs(e - first) > 1e-6 else ""
-    return {"train.epochs": f"{round(e, 2):g} (time plan{start})"}
-
-
-def _created(info) -> str:
-    c = getattr(info, "created", None)
-    if isinstance(c, (int, float)):
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(c))
-    return str(c or "")
 
 
 class RunsView(QWidget):
@@ -122,9 +60,10 @@ class RunsView(QWidget):
         self.diff = QTableWidget(0, 1)
         self.diff.verticalHeader().setVisible(False)
         self.diff.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.diff.horizontalHeader().setMaximumSectionSize(MAX_VALUE_WIDTH)  # a long value never hides the next run
-        self.diff.horizontalHeader().setStretchLastSection(False)   # a run's column never narrower than its name
+        # the runs' columns share the table's width (a long value is cut in the middle, whole in its
+        # tooltip): every selected run is on screen, none needs a sideways scroll
+        self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.diff.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.diff.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.diff.setWordWrap(False)
         bar = QHBoxLayout()
@@ -135,16 +74,23 @@ class RunsView(QWidget):
         bar.addWidget(self.hint, 1)
         for b in (self.refresh_btn, self.open_btn, self.rename_btn, self.delete_btn):
             bar.addWidget(b)
+        for p in (self.loss_plot, self.acc_plot):   # never squeezed below its title and axis
+            p.setMinimumWidth(max(CHART_MIN_WIDTH, p.fontMetrics().horizontalAdvance(
+                p.getPlotItem().titleLabel.text) * 3 // 2 + 80))
         plots = pane(self.loss_plot, self.acc_plot, horizontal=True)
         self.diff_title = QLabel("<b>Config differences</b>")
+        self.diff_title.setWordWrap(True)
         diffbox = pane(self.diff_title, self.diff)
-        lower = splitter(Qt.Orientation.Horizontal, plots, diffbox, stretch=(3, 2), sizes=[760, 480])
+        # the charts side by side, the differences under them at the page's whole width
+        lower = splitter(Qt.Orientation.Vertical, plots, diffbox, stretch=(3, 2), sizes=[340, 200])
         top = pane(bar, self.table)
-        split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(0, 2), sizes=[220, 560])
+        split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(0, 2), sizes=[170, 560])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
         session.runs_listed.connect(self.set_runs)
         session.run_deleted.connect(self._on_deleted)
+        self._renamed: dict[str, str] = {}   # old folder -> new, until the next run list (set_runs)
+        session.run_edited.connect(lambda old, new, err: self._renamed.update({old: new} if not err else {}))
         self._selection_changed()
 
     # ------------------------------------------------------------------ content
@@ -154,7 +100,8 @@ class RunsView(QWidget):
 
     def set_runs(self, infos: list) -> None:
         """Show the run list; the runs that were selected stay selected (a refresh keeps a comparison)."""
-        keep = [i.name for i in self.selected_infos()] if self.infos else []
+        renamed, self._renamed = self._renamed, {}   # a renamed run stays selected under its new folder
+        keep = [renamed.get(str(i.run_dir), str(i.run_dir)) for i in self.selected_infos()] if self.infos else []
         self.infos = list(infos)
         t = self.table
         t.setSortingEnabled(False)
@@ -185,7 +132,7 @@ class RunsView(QWidget):
         t.setSortingEnabled(True)
         t.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)  # newest first, and the arrow says so
         if keep:
-            self.select_names(keep)
+            self.select_names([i.name for i in self.infos if str(i.run_dir) in keep])
         self._selection_changed()
 
     @staticmethod
@@ -248,6 +195,7 @@ class RunsView(QWidget):
                       "accuracies are not directly comparable</span>")
         self.diff_title.setText(title)
         d.setColumnCount(1 + len(sel))
+        d.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         d.setHorizontalHeaderLabels(["Option"] + [two_lines(i.name) for i in sel])
         for c, info in enumerate(sel, start=1):
             d.horizontalHeaderItem(c).setData(Qt.ItemDataRole.UserRole, info.name)
@@ -255,8 +203,9 @@ class RunsView(QWidget):
         d.setRowCount(len(rows))
         for r, (key, vals) in enumerate(rows):
             d.setItem(r, 0, QTableWidgetItem(key))
-            for c, v in enumerate(vals, start=1):
-                text = "; ".join(map(str, v)) if isinstance(v, tuple) and key == "reasons" else str(v)
+            texts = from_difference(["; ".join(map(str, v)) if isinstance(v, tuple) and key == "reasons" else str(v)
+                                     for v in vals])
+            for c, (v, text) in enumerate(zip(vals, texts), start=1):
                 it = QTableWidgetItem(text)
                 it.setToolTip("\n".join(map(str, v)) if isinstance(v, tuple) else text)
                 it.setBackground(QBrush(QColor(255, 240, 200)))

@@ -13,6 +13,7 @@ from ..run_state import Phase
 from ..session_helpers import finish_words, status_words
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import TRAIN_COLOUR, VALID_COLOUR, LivePlot, append_epoch, append_history
+from .result_texts import SMOOTHED, end_state
 from .resume_dialog import ResumeDialog
 
 
@@ -69,7 +70,8 @@ class TrainView(QWidget):
         self.progress.setTextVisible(True)
         self.epoch_label = QLabel("No run yet")
         self.speed_label = QLabel("")
-        self.saved_epochs = 0  # epochs of the running job with a checkpoint on disk
+        self.saved_epochs = self.epochs_done = 0  # epochs with a checkpoint on disk / validated
+        self.smoothing = 0.0   # label smoothing of the running job: its validation loss is the smoothed one
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
@@ -80,23 +82,19 @@ class TrainView(QWidget):
         for b in (self.start_btn, self.pause_btn, self.stop_btn, self.resume_btn):
             buttons.addWidget(b)
 
-        plots = QGridLayout()
+        top = QWidget()
+        plots = QGridLayout(top)
         plots.addWidget(self.loss_plot, 0, 0)
         plots.addWidget(self.metric_plot, 0, 1)
         plots.addWidget(self.lr_plot, 1, 0)
-        info = QVBoxLayout()
-        info.addWidget(self.epoch_label)
-        info.addWidget(self.speed_label)
-        info.addWidget(self.progress)
-        info.addStretch(1)
         box = QWidget()
-        box.setLayout(info)
+        info = QVBoxLayout(box)
+        for w in (self.epoch_label, self.speed_label, self.progress):
+            info.addWidget(w)
+        info.addStretch(1)
         plots.addWidget(box, 1, 1)
         plots.setRowStretch(0, 3)
         plots.setRowStretch(1, 2)
-        top = QWidget()
-        top.setLayout(plots)
-
         self.splitter = splitter(Qt.Orientation.Vertical, top, self.log, stretch=(4, 1), name="train_splitter")
 
         lay = QVBoxLayout(self)
@@ -131,10 +129,12 @@ class TrainView(QWidget):
         run folder's last.pt counts too, in case a checkpoint event was missed)."""
         if not self.session.run_state.running(JobKind.TRAIN):
             return "A job is still running. Stop it and quit?"
+        state = ("A training run is paused" if self.session.run_state.phase is Phase.PAUSED
+                 else "Training is still running")
         if self.saved_epochs or self.session.has_checkpoint(self.run_dir):
             which = f"of epoch {self.saved_epochs} " if self.saved_epochs else ""
-            return f"Training is still running. Stop it and quit? The checkpoint {which}stays; the run can be resumed."
-        return "Training is still running and no epoch has finished yet. Stop it and quit? Nothing of this run is kept."
+            return f"{state}. Stop it and quit? The checkpoint {which}stays; the run can be resumed."
+        return f"{state} and no epoch has finished yet. Stop it and quit? Nothing of this run is kept."
 
     def resume(self, run_dir: str) -> None:
         if not self.session.resume_run(run_dir):
@@ -186,13 +186,16 @@ class TrainView(QWidget):
             self.lr_plot.append("lr", x, ev.lr)
             self._latest = ev
         elif isinstance(ev, EpochEnd):
-            self._draw_epoch(ev.epoch, ev.valid_loss, ev.metrics)
+            append_epoch(self.loss_plot, self.metric_plot, ev.epoch, ev.valid_loss, ev.metrics)
+            self.epochs_done = ev.epoch + 1
             metrics = "  ".join(f"{k} {v:.4f}" for k, v in ev.metrics.items())
-            self._log(f"epoch {ev.epoch + 1}: train_loss {ev.train_loss:.4f}  valid_loss {ev.valid_loss:.4f}  "
+            kind = f" ({SMOOTHED})" if self.smoothing > 0 else ""   # the Results headline's words
+            self._log(f"epoch {ev.epoch + 1}: train_loss {ev.train_loss:.4f}  valid_loss {ev.valid_loss:.4f}{kind}  "
                       f"{metrics}  {ev.seconds:.1f}s{'  (best)' if ev.is_best else ''}")
         elif isinstance(ev, FitStarted):
             self.run_dir, self.epochs, self.start_epoch = ev.run_dir, ev.epochs, ev.start_epoch
             self.steps_per_epoch = ev.steps_per_epoch
+            self.smoothing, self.epochs_done = ev.label_smoothing, ev.start_epoch
             for p in (self.loss_plot, self.metric_plot, self.lr_plot):
                 p.set_x_range(0, max(1, ev.epochs))
             self._log(f"run {ev.run_dir}: {ev.n_train} train / {ev.n_valid} valid images, "
@@ -216,19 +219,17 @@ class TrainView(QWidget):
         elif isinstance(ev, LogMessage):
             self._log(ev.text, ev.level)
         elif isinstance(ev, FitFinished):
-            self.flush()
+            self.flush()   # the last batch drawn, then the final state replaces the batch counter and ETA
+            self.epoch_label.setText(end_state(ev.status, self.epochs_done, max(self.epochs, self.epochs_done)))
+            self.speed_label.setText("")
             self.run_dir = ev.run_dir or self.run_dir
             level = "error" if ev.status == "failed" else "info"
             self._log(f"finished: {finish_words(ev.status, ev.message)}", level)
             if ev.status in ("completed", "early_stopped"):
-                self.progress.setValue(1000)
-                self.progress.setFormat("100 %")
+                self._set_progress(1.0)
             self.run_finished.emit(self.run_dir, ev.status)
         elif isinstance(ev, JobFailed):
             self._log(f"failed: {ev.message}", "error")
-
-    def _draw_epoch(self, epoch: int, valid_loss: float, metrics: dict) -> None:
-        append_epoch(self.loss_plot, self.metric_plot, epoch, valid_loss, metrics)
 
     def _draw_history(self, rows, batches=()) -> None:
         """The epochs a resumed run did before, drawn as a fresh run draws them (plots.append_history)."""
@@ -253,8 +254,7 @@ class TrainView(QWidget):
 
     @Slot()
     def _refresh_step(self) -> None:
-        piece = self._pieces[self._piece % len(self._pieces)]
-        self._piece += 1
+        piece, self._piece = self._pieces[self._piece % len(self._pieces)], self._piece + 1
         if piece is not None:
             piece()
 

@@ -201,6 +201,22 @@ def fit_columns(table, caps: dict | None = None, pad: int = 16) -> None:
         table.setColumnWidth(j, min(width, (caps or {}).get(j, width)))
 
 
+class WrappedLabel(QLabel):
+    """A status text that wraps onto more lines instead of being cut or widening the window (plain
+    text; the tooltip repeats it)."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        super().setText(text)
+        self.setToolTip(text)
+
+
 class ElidedLabel(QLabel):
     """A one-line status text drawn cut with "…" to the width it gets (``text()`` stays whole, and
     the tooltip shows it): its minimum width never depends on the message, so a long message cannot

@@ -1,0 +1,84 @@
+"""What the Runs page shows of a run when runs are compared (pure functions, no widgets): the config
+options that differ, the values shown from where they differ, a run's epochs and validation set."""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from ...config import iter_fields
+from ..session_helpers import planned_epochs
+
+
+def config_differences(configs: list, shown: list | None = None) -> list[tuple[str, list]]:
+    """[(dotted key, [value per config])] for the options whose values are not all equal; ``shown``
+    (a dict per config) replaces values, e.g. the epochs a time plan chose for train.epochs."""
+    rows = []
+    flat = [{k: v for k, _, v in iter_fields(c)} | (o or {}) for c, o in zip(configs, shown or [{}] * len(configs))]
+    for key in flat[0] if flat else []:
+        vals = [f.get(key) for f in flat]
+        if any(v != vals[0] for v in vals[1:]):
+            rows.append((key, vals))
+    return rows
+
+
+VALID_ROW = "validation set"
+
+
+def two_lines(name: str) -> str:
+    """A run name as a column title: its dataset and its date-time on two lines ("nette-mini" /
+    "20261206-084618"), half as wide, so the runs' columns fit beside each other; other names as they are."""
+    m = re.match(r"^(.+)-(\d{8}-\d{4,6})$", name)
+    return f"{m.group(1)}\n{m.group(2)}" if m else name
+
+
+def from_difference(texts: list[str], keep: int = 24) -> list[str]:
+    """Values as shown side by side: when they share a long beginning, each starts with "…" at the
+    word where they begin to differ, so the part that tells them apart is the part that is seen."""
+    if len(texts) < 2:
+        return texts
+    n = len(os.path.commonprefix(texts))
+    item = texts[0].rfind("; ", 0, n) + 2     # the differing item whole, else the differing word
+    cut = item if item > keep else texts[0].rfind(" ", 0, n) + 1
+    if cut <= keep:
+        return texts
+    return ["…" + t[cut:] for t in texts]
+
+
+def valid_set(info) -> str:
+    """The validation set of a run as shown when runs are compared: size and digest of the files."""
+    m = getattr(info, "metrics", None) or {}
+    n, digest = m.get("n_valid"), m.get("valid_fingerprint")
+    if n is None and not digest:
+        return "unknown"
+    return f"{n} images" + (f" ({digest[:8]})" if digest else "")
+
+
+def run_epochs(info) -> tuple[int, int]:
+    """(epochs done, epochs planned) of a run: from metrics.json (a time-budget run's re-planned count,
+    a resumed run's whole count), else from its history and config; planned is never below done."""
+    m = getattr(info, "metrics", None) or {}
+    hist = getattr(info, "history", None) or []
+    done = m.get("epochs_done") if isinstance(m.get("epochs_done"), int) else len(hist)
+    planned = m.get("epochs") if isinstance(m.get("epochs"), int) and m.get("epochs") > 0 else None
+    if planned is None:
+        cfg = getattr(info, "config", None)
+        planned = cfg.train.epochs if cfg is not None else done
+    return done, max(planned, done)
+
+
+def epochs_shown(info) -> dict:
+    """train.epochs of a time-budget run as it trained: the latest plan, and the start's when it differs."""
+    e = planned_epochs(info)
+    if e is None:
+        return {}
+    first = info.config.train.epochs
+    start = f"; {first} at the start" if abs(e - first) > 1e-6 else ""
+    return {"train.epochs": f"{round(e, 2):g} (time plan{start})"}
+
+
+def _created(info) -> str:
+    c = getattr(info, "created", None)
+    if isinstance(c, (int, float)):
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(c))
+    return str(c or "")
