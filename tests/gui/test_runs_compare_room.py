@@ -96,3 +96,15 @@ def test_a_renamed_run_stays_selected_and_drawn(session, qtbot, tmp_path):
         session.edit_run(str(runs / "a1"), "renamed")
     qtbot.waitUntil(lambda: [i.name for i in view.selected_infos()] == ["renamed"], timeout=10_000)
     assert curves()                                   # the renamed run's curves are drawn again
+
+
+def test_the_reasons_row_shows_the_reasons_without_the_values_they_were_given_for():
+    """A suggestion's reason keeps "[as set: key = value; ...]" so the recipe can drop it once stale; the
+    comparison shows what a user reads, and two runs whose reasons differ only there are not a difference."""
+    from workbench.config import RunConfig
+    from workbench.gui.views.run_compare import config_differences
+    a = RunConfig().set("reasons", ("tricks.mixup: too short [as set: tricks.mixup = 0.0; train.epochs = 5]",))
+    b = RunConfig().set("reasons", ("tricks.mixup: too short [as set: tricks.mixup = 0.0; train.epochs = 6]",))
+    c = RunConfig().set("reasons", ("tricks.mixup: long enough [as set: tricks.mixup = 0.4; train.epochs = 50]",))
+    assert "reasons" not in dict(config_differences([a, b]))
+    assert dict(config_differences([a, c]))["reasons"] == ["tricks.mixup: too short", "tricks.mixup: long enough"]

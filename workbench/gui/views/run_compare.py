@@ -7,19 +7,26 @@ import re
 import time
 
 from ...config import iter_fields
-from ..session_helpers import planned_epochs
+from ..session_helpers import parse_reasons, planned_epochs
 
 
 def config_differences(configs: list, shown: list | None = None) -> list[tuple[str, list]]:
     """[(dotted key, [value per config])] for the options whose values are not all equal; ``shown``
     (a dict per config) replaces values, e.g. the epochs a time plan chose for train.epochs."""
     rows = []
-    flat = [{k: v for k, _, v in iter_fields(c)} | (o or {}) for c, o in zip(configs, shown or [{}] * len(configs))]
+    flat = [{k: (_reasons_text(v) if k == "reasons" else v) for k, _, v in iter_fields(c)} | (o or {})
+            for c, o in zip(configs, shown or [{}] * len(configs))]
     for key in flat[0] if flat else []:
         vals = [f.get(key) for f in flat]
         if any(v != vals[0] for v in vals[1:]):
             rows.append((key, vals))
     return rows
+
+
+def _reasons_text(lines) -> str:
+    """A suggestion's reasons as a user reads them: "key: reason; ..." (the values each was given for,
+    which the recipe keeps to drop stale ones, left out)."""
+    return "; ".join(f"{k}: {r}" for k, r in parse_reasons(lines or ()).items())
 
 
 VALID_ROW = "validation set"
