@@ -107,4 +107,5 @@ def test_the_reasons_row_shows_the_reasons_without_the_values_they_were_given_fo
     b = RunConfig().set("reasons", ("tricks.mixup: too short [as set: tricks.mixup = 0.0; train.epochs = 6]",))
     c = RunConfig().set("reasons", ("tricks.mixup: long enough [as set: tricks.mixup = 0.4; train.epochs = 50]",))
     assert "reasons" not in dict(config_differences([a, b]))
-    assert dict(config_differences([a, c]))["reasons"] == ["tricks.mixup: too short", "tricks.mixup: long enough"]
+    assert dict(config_differences([a, c]))["reasons"] == [("tricks.mixup: too short",),
+                                                            ("tricks.mixup: long enough",)]

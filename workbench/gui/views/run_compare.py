@@ -7,7 +7,7 @@ import re
 import time
 
 from ...config import iter_fields
-from ..session_helpers import parse_reasons, planned_epochs
+from ..session_helpers import planned_epochs, split_reason
 
 
 def config_differences(configs: list, shown: list | None = None) -> list[tuple[str, list]]:
@@ -23,10 +23,10 @@ def config_differences(configs: list, shown: list | None = None) -> list[tuple[s
     return rows
 
 
-def _reasons_text(lines) -> str:
-    """A suggestion's reasons as a user reads them: "key: reason; ..." (the values each was given for,
+def _reasons_text(lines) -> tuple:
+    """A suggestion's reasons as a user reads them, "key: reason" each (the values each was given for,
     which the recipe keeps to drop stale ones, left out)."""
-    return "; ".join(f"{k}: {r}" for k, r in parse_reasons(lines or ()).items())
+    return tuple(f"{k}: {r}" for k, r, _ in map(split_reason, lines or ()))
 
 
 VALID_ROW = "validation set"
