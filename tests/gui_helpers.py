@@ -32,6 +32,16 @@ def main_window(qtbot):
     return win
 
 
+def window_on_page(qtbot, page: str, size=(1280, 800)):
+    """A MainWindow shown at ``size`` (the default window) on ``page``, exposed."""
+    win = main_window(qtbot)
+    win.resize(*size)
+    win.show()
+    win.show_page(page)
+    qtbot.waitExposed(win)
+    return win
+
+
 def open_shortcuts_with_f1(qtbot):
     """A shown, active MainWindow and the shortcuts dialog its F1 opened: (window, dialog)."""
     from PySide6.QtCore import Qt

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from gui_helpers import main_window
+from gui_helpers import window_on_page
 
 NAMES = ("one-20261206-084618", "two-20261206-090000", "three-20261206-093000")
 COMMON = tuple(f"train.lr: the learning rate finder suggested this value for reason {k}" for k in range(3))
@@ -21,11 +21,7 @@ def _run(name, epochs, lr, last_reason):
 
 
 def _runs_page(qtbot):
-    win = main_window(qtbot)
-    win.resize(1280, 800)
-    win.show()
-    win.show_page("runs")
-    qtbot.waitExposed(win)
+    win = window_on_page(qtbot, "runs")
     view = win.page("runs")
     view.session.runs_listed.disconnect(view.set_runs)   # only these runs, not the runs folder's
     view.set_runs([_run(NAMES[0], 12, 0.001, "augment: mild"), _run(NAMES[1], 39, 0.003, "augment: strong"),

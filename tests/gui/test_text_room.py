@@ -2,18 +2,14 @@
 Results per-class table shows whole class names of nette-mini's length."""
 from __future__ import annotations
 
-from gui_helpers import main_window
+from gui_helpers import window_on_page
 
 NAMES = ["cassette_player", "chain_saw", "church", "english_springer", "french_horn", "garbage_truck", "gas_pump",
          "golf_ball", "parachute", "tench"]
 
 
 def test_per_class_names_whole_at_the_default_size(qtbot, app_look):
-    win = main_window(qtbot)
-    win.resize(1280, 800)
-    win.show()
-    win.show_page("results")
-    qtbot.waitExposed(win)
+    win = window_on_page(qtbot, "results")
     rv = win.page("results").summary
     rv.set_report([{"class": n, "precision": 0.8, "recall": 0.75, "f1": 0.77, "support": 10} for n in NAMES])
     t = rv.table
@@ -42,11 +38,7 @@ def _whole_in(qtbot, win, label):
 
 def test_quarantine_notice_and_audit_cost_are_whole(qtbot, app_look):
     from workbench.gui.views.result_texts import action_notice
-    win = main_window(qtbot)
-    win.resize(1280, 800)
-    win.show()
-    win.show_page("results")
-    qtbot.waitExposed(win)
+    win = window_on_page(qtbot, "results")
     page = win.page("results")
     text = action_notice("quarantine", ["/d/valid/tench/n01440764_10026.JPEG"], "", {"/d/valid/tench/n01440764_10026.JPEG"})
     page.notice.setText(text)
