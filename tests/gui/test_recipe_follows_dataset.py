@@ -120,3 +120,18 @@ def test_ctrl_z_in_a_field_with_nothing_to_undo_undoes_the_last_recipe_change(qt
     assert lr.lineEdit().text() != shown
     qtbot.keyClick(lr, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert lr.lineEdit().text() == shown and session.config == kept
+
+
+def test_a_suggestion_status_goes_stale_with_an_edit_and_old_reasons_without_values_are_not_shown(
+        qtbot, session, recipe_view):
+    """"suggested: ..., about N epochs" no longer describes the recipe once an option changes; and a
+    restored recipe whose reasons do not say the values they were given for (an older version's) shows
+    none of them, since the app cannot tell whether they still hold."""
+    assist = recipe_view.assistant
+    _suggest(qtbot, session, assist)
+    assert "suggested:" in assist.status.text()
+    session.set_option("train.epochs", 2)
+    assert "suggested:" not in assist.status.text() and "changed since the suggestion" in assist.status.text()
+    old = session.config.set("reasons", ("augment.min_scale: a short run (~3 epochs) cannot use deep crops",))
+    session.set_config(old.set("train.epochs", 12))
+    assert session.config.reasons == () and "augment.min_scale" not in assist.reason_labels

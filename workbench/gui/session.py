@@ -93,7 +93,7 @@ class Session(QObject):
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None,
                  autosave: bool = False) -> None:
         super().__init__(parent)
-        self.config: RunConfig = drop_stale_reasons(config or default_config())
+        self.config: RunConfig = drop_stale_reasons(config or default_config(), keep_unsaid=False)
         # the app keeps the working recipe per dataset (workbench.recipe.working); tests leave it off
         self.autosave = autosave
         self.autosave_error = ""
@@ -126,7 +126,7 @@ class Session(QObject):
         """The recipe becomes ``cfg``, less the reasons of a suggestion that no longer hold (an option
         set otherwise since, or the run length they spoke of changed): by any means, the reasons shown
         and saved are only those that hold."""
-        cfg = drop_stale_reasons(cfg)
+        cfg = drop_stale_reasons(cfg, keep_unsaid=False)
         if cfg != self.config:
             other_runs = Path(cfg.runs_dir).expanduser() != Path(self.config.runs_dir).expanduser()
             self.config = cfg

@@ -48,15 +48,18 @@ def _same(a: Any, b: Any) -> bool:
     return a == b if not isinstance(b, tuple) else list(b) == a
 
 
-def drop_stale_reasons(cfg: RunConfig) -> RunConfig:
+def drop_stale_reasons(cfg: RunConfig, keep_unsaid: bool = True) -> RunConfig:
     """``cfg`` without the reasons that no longer hold: those whose option, or an option they speak of
     (the number of epochs, the time budget), now has another value than the one they were given for,
     by any means (an edit, the LR finder, Undo, Load, a budget). Reasons that do not say their values
-    stay."""
+    (written by hand, or by a version before the values were kept) stay unless ``keep_unsaid`` is False:
+    the app drops them, since it cannot tell whether they still hold."""
     kept = []
     for line in cfg.reasons:
         _, _, values = split_reason(line)
         try:
+            if values is None and not keep_unsaid:
+                continue
             if values is None or all(_same(v, cfg.get(k)) for k, v in values.items()):
                 kept.append(line)
         except ConfigError:   # an option this version does not have: the reason does not hold

@@ -40,6 +40,7 @@ class RecipeAssistant(QWidget):
         self.reason_labels: dict[str, QLabel] = {}
         self.plan = None
         self._planned_cfg: RunConfig | None = None
+        self._suggested_cfg: RunConfig | None = None   # the recipe as the last suggestion left it
         self._path = session.config.data.path   # the dataset the messages below are about
         self.suggest_btn = QPushButton("Suggest a recipe")
         self.suggest_btn.setToolTip("Choose image size, architecture, fine-tuning, augmentation, label smoothing, "
@@ -114,6 +115,7 @@ class RecipeAssistant(QWidget):
     @Slot(object)
     def _on_suggested(self, result) -> None:
         self.session.set_config(result.config)
+        self._suggested_cfg = self.session.config
         self.status.setText(f"suggested: {len(result.choices)} options set, about {result.epochs_estimate} "
                             "epochs; the reason of each is under its field")
         self.suggested.emit(result)
@@ -164,10 +166,14 @@ class RecipeAssistant(QWidget):
         if self.plan is not None and self._planned_cfg is not None and \
                 cfg.set("reasons", ()) != self._planned_cfg.set("reasons", ()):
             self.status.setText("the recipe changed since this plan: plan again")
+        elif self._suggested_cfg is not None and cfg.set("reasons", ()) != self._suggested_cfg.set("reasons", ()):
+            self._suggested_cfg = None   # "suggested: ..., about N epochs" no longer describes the recipe
+            self.status.setText("the recipe changed since the suggestion; the reasons that still hold are "
+                                "under their fields")
 
     def forget_dataset(self) -> None:
         """Clear what was said about the last dataset's recipe: the suggest / plan status and the plan."""
-        self.plan, self._planned_cfg = None, None
+        self.plan, self._planned_cfg, self._suggested_cfg = None, None, None
         self.plan_label.clear()
         self.plan_label.setVisible(False)
         if not self.session.running(JobKind.SUGGEST) and not self.session.running(JobKind.PLAN):
