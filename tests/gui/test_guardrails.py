@@ -92,6 +92,7 @@ def test_close_question_and_log_per_run(qtbot):
     assert "no epoch has finished" in tv.close_question()
     tv.handle(CheckpointSaved(path="x/last.pt", epoch=2))
     assert "epoch 3" in tv.close_question() and "resumed" in tv.close_question()
+    assert "so far" in tv.close_question()   # training goes on while the question is open
     tv._log("a line of run A")
     tv._on_job_started(JobKind.TRAIN)
     assert "run A" not in tv.log.toPlainText() and "no epoch" in tv.close_question()

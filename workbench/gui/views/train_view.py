@@ -125,15 +125,15 @@ class TrainView(QWidget):
             self._log("Another job is running; wait for it or stop it.", "warning")
 
     def close_question(self) -> str:
-        """The question before quitting while a job runs: whether anything of the run is kept (the
-        run folder's last.pt counts too, in case a checkpoint event was missed)."""
+        """The question before quitting while a job runs: what of the run is kept (last.pt counts too)."""
         if not self.session.run_state.running(JobKind.TRAIN):
             return "A job is still running. Stop it and quit?"
         state = ("A training run is paused" if self.session.run_state.phase is Phase.PAUSED
                  else "Training is still running")
         if self.saved_epochs or self.session.has_checkpoint(self.run_dir):
-            which = f"of epoch {self.saved_epochs} " if self.saved_epochs else ""
-            return f"{state}. Stop it and quit? The checkpoint {which}stays; the run can be resumed."
+            which = (f" (up to epoch {self.saved_epochs} so far: training goes on while you decide)"
+                     if self.saved_epochs else "")
+            return f"{state}. Stop it and quit? Every finished epoch is kept{which}; the run can be resumed."
         return f"{state} and no epoch has finished yet. Stop it and quit? Nothing of this run is kept."
 
     def resume(self, run_dir: str) -> None:
