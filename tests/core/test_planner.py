@@ -319,3 +319,20 @@ def test_a_plan_shown_before_its_run_ends_after_the_start_not_after_the_plan():
     assert "re-plans when the machine gets faster or slower" in text
     assert "keeper" not in text and "probe" not in text and "body frozen 64" not in text
     assert f"ending at {time.strftime('%H:%M:%S', time.localtime(179.2))}" in "\n".join(plan.lines())  # a run's own plan: its start is the plan's
+
+
+def test_a_probe_whose_throw_away_model_goes_non_finite_still_measures(shapes_dir):
+    """The probe trains a throw-away copy a few steps near the schedule's peak: when its validation loss
+    is not finite (a NaN the run itself, starting afresh, need not meet) its times still hold."""
+    cfg = RunConfig().with_overrides([f"data.path={json.dumps(str(shapes_dir))}", "data.image_size=32",
+                                      "data.batch_size=16", "train.budget_minutes=1", "model.channels_last=false"])
+    from workbench.data.pipeline import build_loaders
+    from workbench.runtime.device import pick_device
+    bundle = build_loaders(_dataset(cfg), cfg, pick_device(cfg.train.device))
+
+    def make():
+        tr = build_trainer(cfg, bundle)
+        tr.model.register_forward_hook(lambda mod, inp, out: out if mod.training else out * float("nan"))
+        return tr
+    m = probe(make, cfg, 60)
+    assert m.step_s and all(t > 0 for t in m.step_s.values()) and m.valid_s > 0

@@ -27,6 +27,7 @@ from .planner import (PROBE_STEPS, PROBE_VALID_BATCHES, WARMUP_STEPS, Measured, 
 from .tricks.early_stop import EarlyStopping
 from .tricks.freeze import FreezeUnfreeze
 from .tricks.progressive import ProgressiveResize
+from .trainer import TrainingError
 
 
 class _Timer(Callback):
@@ -223,7 +224,14 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
                 freezer.epoch = 0
             with tr.borrowed(callbacks=[*kept, timer, *([freezer] if frozen else [])], train_loader=view,
                              valid_loader=StepsView(valid, nv), leave_no_trace=True):
-                tr.fit(1)   # each phase from the built trainer's weights: a repeat does not train it further
+                try:
+                    tr.fit(1)   # each phase from the built trainer's weights: a repeat does not train it further
+                except TrainingError:
+                    # the throw-away model's loss went non-finite (a few steps at the schedule's peak): its
+                    # times hold, the validation until the check counts, and the run itself starts afresh
+                    if len(timer.marks) < 2:
+                        raise
+                    timer.valid_s = timer.valid_s or time.perf_counter() - getattr(timer, "_v0", time.perf_counter())
             (frozen_s if frozen else step_s)[size] = timer.step_s()
             threads = int(torch.get_num_threads())
             others = others_share([tuple(timer.samples)], cores) if cores and len(timer.samples) == 2 else None
