@@ -154,10 +154,12 @@ def test_another_dataset_clears_the_train_page_and_names_the_open_runs_dataset(q
     qtbot.waitUntil(lambda: not s.busy, timeout=10_000)
     assert not results.owner.foreign and results.owner.isHidden()
     # ... then dataset B opens
+    results.notice.setText("Undone: the quarantine of a.png.")        # said of dataset A's change list
     _open(qtbot, s, data_b)
     tv = win.train_view
     assert tv.log.toPlainText() == "" and tv.loss_plot.points("train (smoothed)") == 0
     assert "Epoch 3/8" not in tv.epoch_label.text() and "birds" in tv.epoch_label.text()
+    assert results.notice.text() == ""                             # nothing said of dataset A's changes
     for page in (results, export, try_it):
         assert page.owner.foreign and not page.owner.isHidden()
         text = page.owner.label.text()

@@ -41,8 +41,7 @@ class HardExampleActions:
         for g in self.galleries:   # relabel asks nothing and the buttons are off while it would be refused
             g.locked = self.owner.why() if foreign else ""
             g.update_buttons()
-        if not foreign and self.notice.text().startswith(("Not changed:", "Not undone:")):
-            self.notice.setText("")   # that refusal no longer holds: the run's dataset is open
+        self.notice.setText("")   # what was said of the last change (or refusal) belonged to the other state
 
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
