@@ -65,7 +65,7 @@ class TrainNotes(QWidget):
         v.log.clear()
         v.run_dir = ""
         v.progress.setFormat("")
-        v.epoch_label.setText(f"No run yet on {name}")
+        v.epoch_label.setText(f"No training running on {name} (past runs: Results, Runs)")
         self.dataset = ""
 
     def show_runs(self, infos: list) -> None:

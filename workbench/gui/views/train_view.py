@@ -68,7 +68,7 @@ class TrainView(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
-        self.epoch_label = QLabel("No run yet")
+        self.epoch_label = QLabel("No training running")
         self.speed_label = QLabel("")
         self.saved_epochs = self.epochs_done = 0  # epochs with a checkpoint on disk / validated
         self.smoothing = 0.0   # label smoothing of the running job: its validation loss is the smoothed one
