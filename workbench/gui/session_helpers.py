@@ -22,7 +22,6 @@ from ..inference.tta import accuracy_vs_beta, fixed_and_broken
 from ..models.sources import offline_places, search_examples
 from ..models.weights import DEFAULT_TAG, NONE, WeightsError, cached_tag, named_tags, spec, status, tags
 from ..recipe.pretrained import catalogue, pretrained_defaults, suggest_fine_tune
-from ..config import drop_reasons
 from ..recipe.reasons import parse_reasons, split_reason
 from ..run.runs import STATUS_WORDS, best_runs, finish_words, planned_epochs, run_accuracy, status_words
 from ..runtime.paths import display_text
@@ -35,7 +34,7 @@ __all__ = [
     "confusion_matrix", "indices_for_cell", "most_confused", "per_class_report", "summary", "top_losses",
     "accuracy_vs_beta", "fixed_and_broken", "curve_problem", "plot_window", "y_range", "reported_line",
     # the recipe (recipe.pretrained, recipe.suggest, train.schedules, audit.labels)
-    "pretrained_defaults", "suggest_fine_tune", "catalogue", "drop_reasons", "parse_reasons", "split_reason", "preview_curve",
+    "pretrained_defaults", "suggest_fine_tune", "catalogue", "parse_reasons", "split_reason", "preview_curve",
     "describe_recipe",
     # the weights store's names and states (models.weights)
     "DEFAULT_TAG", "NONE", "WeightsError", "cached_tag", "named_tags", "spec", "status", "tags",

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, Q
 from ...config import RunConfig
 from ...runtime.events import Progress
 from ..jobs import JobKind
-from ..session_helpers import drop_reasons, parse_reasons
+from ..session_helpers import parse_reasons
 from ..widgets.common import set_icon
 
 
@@ -85,7 +85,6 @@ class RecipeAssistant(QWidget):
         session.job_started.connect(self._on_job_started)
         session.job_event.connect(self._on_job_event)
         session.config_changed.connect(self._on_config)
-        form.changed.connect(self._on_form_changed)
         self._on_config(session.config)
 
     # ----------------------------------------------------------------- actions
@@ -152,11 +151,6 @@ class RecipeAssistant(QWidget):
         self.planned.emit(plan)
 
     # ----------------------------------------------------------------- reasons next to the fields
-    @Slot(str, object)
-    def _on_form_changed(self, key: str, value) -> None:
-        if key in self.reason_labels:  # the user chose otherwise: the reason no longer holds
-            self.session.set_config(drop_reasons(self.session.config, [key]))
-
     @Slot(object)
     def _on_config(self, cfg: RunConfig) -> None:
         if cfg.data.path != self._path:   # another dataset: no word of the last one's suggestion or plan
