@@ -45,6 +45,7 @@ class _Timer(Callback):
         self.view, self.max_s, self.meter, self.limit = view, max_s, meter, int(limit)
         self.marks: list[float] = []
         self.valid_s = 0.0
+        self._v0 = 0.0             # when validation began (0: not yet)
         self.warmup = WARMUP_STEPS
         self.samples: list = []   # (start, end) CPU samples of the timed steps
         self._w0 = None           # CPU sample at the first warm-up step
@@ -98,6 +99,10 @@ class _Timer(Callback):
 
     def after_validate(self, trainer) -> None:
         self.valid_s = time.perf_counter() - self._v0
+
+    def validation_so_far(self) -> float:
+        """The validation's seconds, also when it ended early (a check that raised before after_validate)."""
+        return self.valid_s or (time.perf_counter() - self._v0 if self._v0 else 0.0)
 
     def step_s(self) -> float:
         d = [b - a for a, b in zip(self.marks, self.marks[1:])]
@@ -231,7 +236,7 @@ def probe(make_trainer: Callable[[], object], cfg: RunConfig, budget_s: float = 
                     # times hold, the validation until the check counts, and the run itself starts afresh
                     if len(timer.marks) < 2:
                         raise
-                    timer.valid_s = timer.valid_s or time.perf_counter() - getattr(timer, "_v0", time.perf_counter())
+                    timer.valid_s = timer.validation_so_far()
             (frozen_s if frozen else step_s)[size] = timer.step_s()
             threads = int(torch.get_num_threads())
             others = others_share([tuple(timer.samples)], cores) if cores and len(timer.samples) == 2 else None
