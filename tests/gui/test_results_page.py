@@ -71,7 +71,8 @@ def test_quarantining_validation_images_is_said_and_k_gives_feedback(page, qtbot
 
 def test_runs_validated_on_different_images_are_marked_when_compared(qtbot, session, run_dir, tmp_path):
     import json
-    from workbench.gui.views.runs_view import VALID_ROW, RunsView
+    from workbench.gui.views.run_compare import VALID_ROW
+    from workbench.gui.views.runs_view import RunsView
     from workbench.run.runs import list_runs
     runs = tmp_path / "runs"
     a, b = runs / "a", runs / "b"

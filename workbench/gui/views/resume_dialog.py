@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFi
                                QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..session_helpers import STATUS_WORDS
-from .runs_view import _created, run_epochs
+from .run_compare import created_words, run_epochs
 
 FINISHED = ("completed", "early_stopped")
 STATUS_TEXT = {**STATUS_WORDS, "running": "cut off (app closed or crashed)"}
@@ -78,7 +78,7 @@ class ResumeDialog(QDialog):
             t.setItem(r, 0, name)
             t.setItem(r, 1, QTableWidgetItem(STATUS_TEXT.get(str(info.status), str(info.status))))
             t.setItem(r, 2, QTableWidgetItem(f"{done}/{planned}"))
-            t.setItem(r, 3, QTableWidgetItem(_created(info)))
+            t.setItem(r, 3, QTableWidgetItem(created_words(info)))
             data = getattr(info.config.data, "path", "")
             item = QTableWidgetItem(Path(data).name if data else "")
             item.setToolTip(data)

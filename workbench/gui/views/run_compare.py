@@ -84,7 +84,8 @@ def epochs_shown(info) -> dict:
     return {"train.epochs": f"{round(e, 2):g} (time plan{start})"}
 
 
-def _created(info) -> str:
+def created_words(info) -> str:
+    """When the run was made, "YYYY-mm-dd HH:MM" (the Runs table and the resume list)."""
     c = getattr(info, "created", None)
     if isinstance(c, (int, float)):
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(c))

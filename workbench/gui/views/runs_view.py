@@ -14,7 +14,7 @@ from ..run_edit import rename_action
 from ..session_helpers import best_runs, run_accuracy, status_words
 from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
-from .run_compare import (VALID_ROW, _created, config_differences, epochs_shown, from_difference,  # noqa: F401
+from .run_compare import (VALID_ROW, config_differences, created_words, epochs_shown, from_difference,
                           run_epochs, two_lines, valid_set)
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status", "Note")
@@ -116,7 +116,7 @@ class RunsView(QWidget):
             name.setToolTip(str(info.run_dir) + (f"\n\n{note}" if note else ""))
             t.setItem(r, 0, name)
             created = getattr(info, "created", 0)  # sorted by the time itself, not its minute text
-            t.setItem(r, 1, NumItem(created if isinstance(created, (int, float)) else 0, _created(info)))
+            t.setItem(r, 1, NumItem(created if isinstance(created, (int, float)) else 0, created_words(info)))
             t.setItem(r, 2, QTableWidgetItem(cfg.model.arch))
             t.setItem(r, 3, NumItem(cfg.data.image_size, f"{cfg.data.image_size} px"))
             done, planned = run_epochs(info)

@@ -13,7 +13,7 @@ from ..jobs import JobKind
 from ..widgets.common import set_icon
 from .resume_dialog import STATUS_TEXT, resumable
 from .run_owner import same_folder
-from .runs_view import run_epochs
+from .run_compare import run_epochs
 
 
 class TrainNotes(QWidget):
