@@ -226,3 +226,35 @@ def test_a_long_run_folder_does_not_widen_the_export_page(qtbot, session, tmp_pa
     view.set_run(str(run))
     assert str(run) in view.heading.text()
     assert view.minimumSizeHint().width() < 1024
+
+
+def test_the_train_page_draws_the_open_datasets_last_run_while_nothing_trains(qtbot, tiny_run, tmp_path,
+                                                                               monkeypatch):
+    import shutil
+    from workbench.config import RunConfig
+    from workbench.run.folder import RunFolder
+    home = tmp_path / "home"
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    runs = home / "runs"
+    runs.mkdir(parents=True)
+    shutil.copytree(tiny_run, runs / "shapes-20261206-070000")
+    f = RunFolder(runs / "shapes-20261206-070000")
+    hist = f.read_history()
+    assert len(hist) >= 2
+    f.write_metrics({**f.read_metrics(), "status": "cancelled", "epochs_done": len(hist), "epochs": 9})
+    win = main_window(qtbot)            # a fresh start: the run was stopped in an earlier session
+    win.show()
+    tv = win.train_view
+    _open(qtbot, win.session, RunConfig.load(tiny_run / "config.toml").data.path)
+    qtbot.waitUntil(lambda: "shapes-20261206-070000" in tv.epoch_label.text(), timeout=10_000)
+    n = len(hist)
+    assert f"stopped after epoch {n} of 9" in tv.epoch_label.text()
+    assert tv.progress.format() == f"{n} of 9 epochs" and tv.progress.value() == int(1000 * n / 9)
+    assert len(tv.loss_plot.buffers["valid"].x) == n           # its epochs are drawn
+    assert tv.loss_plot.getPlotItem().viewRange()[0][1] >= 9 * 0.95
+    # another dataset opened: nothing of this run stays
+    other = tmp_path / "other"
+    shutil.copytree(RunConfig.load(tiny_run / "config.toml").data.path, other)
+    _open(qtbot, win.session, other)
+    qtbot.waitUntil(lambda: tv.epoch_label.text().startswith("No training running on other"), timeout=10_000)
+    assert len(tv.loss_plot.buffers["valid"].x) == 0

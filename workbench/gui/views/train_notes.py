@@ -1,9 +1,11 @@
 """Two lines over the Train page's charts that follow the open dataset: when another dataset opens,
-the run shown (its charts, progress and log) was of the previous one and is cleared; and the latest run
-of the open dataset that can continue (stopped, failed, cut off by a closed app) is named with a Resume
+the run shown (its charts, progress and log) was of the previous one and is cleared; while nothing
+trains, the open dataset's latest run is drawn (its epochs, its final state); and the latest run of the
+open dataset that can continue (stopped, failed, cut off by a closed app) is named with a Resume
 button, also right after the app starts."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -13,6 +15,8 @@ from ..jobs import JobKind
 from ..widgets.common import set_icon
 from .resume_dialog import STATUS_TEXT, resumable
 from .run_owner import same_folder
+from .plots import append_history
+from .result_texts import end_state
 from .run_compare import run_epochs
 
 
@@ -68,10 +72,33 @@ class TrainNotes(QWidget):
         v.epoch_label.setText(f"No training running on {name} (past runs: Results, Runs)")
         self.dataset = ""
 
+    def show_past(self, info) -> None:
+        """Draw a run that has ended (the open dataset's newest) as the page drew it live: its epochs on
+        the charts, its final state on the progress line; a run cut off by a closed app says so."""
+        v = self.view
+        done, planned = run_epochs(info)
+        v.reset_plots()
+        v.log.clear()
+        for p in (v.loss_plot, v.metric_plot, v.lr_plot):
+            p.set_x_range(0, max(1, planned))
+        append_history(v.loss_plot, v.metric_plot, v.lr_plot, info.history)
+        v.flush()
+        status = str(info.status)
+        state = (f"Cut off after epoch {done} of {planned}" if status == "running" and done
+                 else end_state(status, done, planned))
+        v.epoch_label.setText(f"Last run <b>{html.escape(info.name)}</b>: {state[0].lower()}{state[1:]} "
+                              "(not training now; more in Results and Runs)")
+        v.set_progress(done / max(1, planned), f"{done} of {planned} epochs")
+        v.run_dir = str(info.run_dir)
+        self.dataset = self.session.config.data.path
+
     def show_runs(self, infos: list) -> None:
         """Name the newest run of the open dataset that can continue, unless a training job runs."""
         open_now = self.session.config.data.path
-        runs = [i for i in resumable(infos) if open_now and same_folder(str(i.config.data.path or ""), open_now)]
+        mine = [i for i in infos if open_now and same_folder(str(i.config.data.path or ""), open_now)]
+        if mine and not self.view.run_dir and not self.session.run_state.running(JobKind.TRAIN):
+            self.show_past(mine[0])
+        runs = resumable(mine)
         if not runs or self.session.run_state.running(JobKind.TRAIN):
             self.resumable = ""
             self.hide()

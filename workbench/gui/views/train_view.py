@@ -204,7 +204,7 @@ class TrainView(QWidget):
                 self._log(f"resuming at epoch {ev.start_epoch + 1} of {ev.epochs}")
                 self._draw_history(ev.history or (), ev.batches or ())
                 self.epoch_label.setText(f"Epoch {ev.start_epoch + 1}/{ev.epochs}   resuming...")
-                self._set_progress(ev.start_epoch / max(1, ev.epochs))
+                self.set_progress(ev.start_epoch / max(1, ev.epochs))
         elif isinstance(ev, Replanned):  # a time-budget run changed its number of epochs
             self.epochs = ev.epochs
             for p in (self.loss_plot, self.metric_plot, self.lr_plot):
@@ -226,7 +226,10 @@ class TrainView(QWidget):
             level = "error" if ev.status == "failed" else "info"
             self._log(f"finished: {finish_words(ev.status, ev.message)}", level)
             if ev.status in ("completed", "early_stopped"):
-                self._set_progress(1.0)
+                self.set_progress(1.0)
+            else:   # the bar says what is kept (whole epochs), not how far the cut-off epoch got
+                total = max(self.epochs, self.epochs_done)
+                self.set_progress(self.epochs_done / max(1, total), f"{self.epochs_done} of {total} epochs")
             self.run_finished.emit(self.run_dir, ev.status)
         elif isinstance(ev, JobFailed):
             self._log(f"failed: {ev.message}", "error")
@@ -236,10 +239,11 @@ class TrainView(QWidget):
         append_history(self.loss_plot, self.metric_plot, self.lr_plot, rows, batches)
         self.flush()
 
-    def _set_progress(self, frac: float) -> None:
+    def set_progress(self, frac: float, words: str = "") -> None:
+        """The bar at ``frac`` of the run; ``words`` replace the percentage (an ended run's epochs kept)."""
         frac = min(1.0, max(0.0, frac))
         self.progress.setValue(int(1000 * frac))
-        self.progress.setFormat(f"{100 * frac:.0f} %")
+        self.progress.setFormat(words or f"{100 * frac:.0f} %")
 
     def _show_batch(self) -> None:
         ev, self._latest = self._latest, None
@@ -247,7 +251,7 @@ class TrainView(QWidget):
             return
         # the whole run's share (a resumed run starts part way), never past 100 %
         epochs = max(self.epochs, ev.epoch + 1)
-        self._set_progress((ev.epoch * ev.n_batches + ev.batch + 1) / max(1, epochs * ev.n_batches))
+        self.set_progress((ev.epoch * ev.n_batches + ev.batch + 1) / max(1, epochs * ev.n_batches))
         self.epoch_label.setText(f"Epoch {ev.epoch + 1}/{epochs}   batch {ev.batch + 1}/{ev.n_batches}"
                                  f"   loss {ev.smooth_loss:.4f}")
         self.speed_label.setText(f"{ev.images_per_sec:,.0f} img/s   ETA {fmt_time(ev.eta_s)}")
