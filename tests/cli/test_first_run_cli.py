@@ -83,3 +83,15 @@ def test_the_demo_recipe_is_left_alone(bundled_weights, tmp_path, capsys, monkey
     run = next((tmp_path / "home").rglob("config.toml"))
     cfg = RunConfig.load(run)
     assert (cfg.model.arch, cfg.model.pretrained, cfg.data.image_size) == ("resnet18", "none", 64)
+
+
+def test_a_small_photo_set_gets_a_batch_size_with_enough_steps(bundled_weights, photos, capsys):  # noqa: F811
+    from workbench.data.pipeline import batch_warning
+    n_train = sum(1 for p in (photos / "train").rglob("*") if p.is_file())
+    assert batch_warning(n_train, RunConfig().data.batch_size)    # the default batch: one step per epoch
+    assert main(["train", str(photos), "--check"]) == 0
+    err = capsys.readouterr().err
+    line = next(ln for ln in err.splitlines() if ln.startswith("first run:"))
+    bs = int(line.split("in batches of ")[1].split()[0])
+    assert not batch_warning(n_train, bs) and f"for {n_train} training images" in line
+    assert "data.batch_size" not in err                       # the check has nothing to say about it

@@ -70,3 +70,25 @@ def test_median_short_side_reads_a_sample(tmp_path):
     root = make_shapes_dataset(tmp_path / "d", n_train=3, n_valid=1, size=100)
     assert median_short_side(root) == 100
     assert median_short_side(tmp_path / "empty") == 0
+
+
+def test_a_small_photo_set_gets_a_batch_size_with_enough_steps(bundled_weights):  # noqa: F811
+    from workbench.data.pipeline import batch_warning
+    plain = RunConfig().data.batch_size
+    assert batch_warning(48, plain)                          # the default batch is one step per epoch
+    fr = first_run(RunConfig(), 300.0, n_train=48)
+    assert fr.config.data.batch_size == 8 and not batch_warning(48, fr.config.data.batch_size)
+    assert "in batches of 8 (6 steps per epoch for 48 training images)" in fr.line
+    assert first_run(RunConfig(), 300.0, n_train=5000).config.data.batch_size == plain   # enough steps
+    kept = first_run(RunConfig().set("data.batch_size", 64), 300.0, {"data.batch_size"}, n_train=48)
+    assert kept.config.data.batch_size == 64                 # the user's own batch size stays
+
+
+def test_the_size_note_agrees_with_the_no_cost_size(bundled_weights):  # noqa: F811
+    from workbench.recipe.pretrained import pretrained_defaults
+    arch, tag, native = bundled_weights
+    cfg = RunConfig().set("model.arch", arch).set("model.pretrained", tag)
+    _, notes = pretrained_defaults(cfg.set("data.image_size", NO_COST_SIZE))
+    assert any(f"{native} px costs more time, not accuracy" in n for n in notes)
+    _, notes = pretrained_defaults(cfg.set("data.image_size", 96))
+    assert any(f"set it to {native} for the best accuracy" in n for n in notes)

@@ -41,6 +41,19 @@ def test_new_dataset_of_photos_gets_the_fine_tune_and_a_visible_switch(qtbot, se
     assert session.config.train.lr == 5e-4 and not session.from_scratch
 
 
+def test_a_small_set_of_photos_gets_a_batch_size_with_enough_steps(qtbot, session, photos, bundled_weights):  # noqa: F811
+    from workbench.data.pipeline import batch_warning
+    with qtbot.waitSignal(session.first_run_changed, timeout=60_000):
+        assert session.open_dataset(str(photos))
+    n_train = len(session.dataset.train)
+    assert batch_warning(n_train, RunConfig().data.batch_size)        # the default would be one step
+    bs = session.config.data.batch_size
+    assert not batch_warning(n_train, bs) and f"in batches of {bs}" in session.first_run_line
+    qtbot.waitUntil(lambda: not any("batch_size" in w for w in session.warnings()), timeout=10_000)
+    session.set_from_scratch(True)                                   # the batch fits the data, not the model
+    assert session.config.data.batch_size == bs and session.config.model.pretrained == "none"
+
+
 def test_another_dataset_decides_anew_after_an_untouched_first_run(qtbot, session, photos, shapes_dir,
                                                                    bundled_weights):  # noqa: F811
     with qtbot.waitSignal(session.first_run_changed, timeout=60_000):

@@ -104,11 +104,22 @@ def first_run_or_defaults(cfg, explicit: set[str]) -> tuple:
     root = Path(cfg.data.path).expanduser() if cfg.data.path else None
     if root is not None and root.is_dir() and not names_model(explicit) and plain_model(cfg):
         fr = first_run(cfg, median_short_side(root), explicit,
-                       switch="train from scratch with --from-scratch (or --set model.pretrained=none)")
+                       switch="train from scratch with --from-scratch (or --set model.pretrained=none)",
+                       n_train=_train_images(cfg))
         if fr.applied:
             print(fr.line, file=sys.stderr)
             return fr.config, list(fr.notes)
     return pretrained_defaults(cfg, explicit)
+
+
+def _train_images(cfg) -> int:
+    """How many training images the dataset holds (a listing, no image decoded); 0 when it cannot be
+    read (the run's own checks then say why)."""
+    from ..data import DatasetError, open_dataset
+    try:
+        return len(open_dataset(cfg.data, cfg.seed, check_health=False).train)
+    except (DatasetError, OSError, ValueError):
+        return 0
 
 
 def explicit_keys(args: argparse.Namespace) -> set[str]:

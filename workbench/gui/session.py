@@ -271,8 +271,9 @@ class Session(QObject):
         cfg = self.config
         w, h = self.stats.widths, self.stats.heights
         side = float(np.median(np.minimum(w, h))) if len(w) else 0.0
+        n_train = len(self.dataset.train) if self.dataset is not None else 0
         submit(lambda: first_run(cfg, side, switch="tick Train from scratch (Data page) to train resnet18 "
-                                                   "from random weights instead"),
+                                                   "from random weights instead", n_train=n_train),
                lambda fr: self._apply_first_run(cfg, fr))
 
     def _apply_first_run(self, before: RunConfig, fr) -> None:
@@ -299,7 +300,8 @@ class Session(QObject):
             return
         before, after = self._first_run
         src = before if on else after
-        changed = [k for k, _, v in iter_fields(before) if v != after.get(k)]
+        # the batch size it chose is the dataset's (enough steps per epoch), not the model's: it stays
+        changed = [k for k, _, v in iter_fields(before) if v != after.get(k) and k != "data.batch_size"]
         cfg = self.config
         for key in changed:
             cfg = cfg.set(key, src.get(key))

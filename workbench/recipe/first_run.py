@@ -21,14 +21,13 @@ from PIL import Image
 
 from ..config import RunConfig
 from ..data.demo import is_demo
+from ..data.loader import batches_per_epoch
+from ..data.pipeline import batch_warning, enough_steps_batch
 from ..data.scan import IMAGE_EXTS
-from .pretrained import pretrained_defaults, weights_on_disk
+from .pretrained import NO_COST_SIZE, pretrained_defaults, weights_on_disk
 from ..models.weights import WeightsError, spec
 
 PHOTO_MIN_SIDE = 96        # median short side (px) from which a dataset counts as photos
-# a fine-tune of photos smaller than the weights' size: this size costs no accuracy (nette-mini, 160-px
-# photos, Lite0 fine-tuned 3 epochs: 72.5 % at 160 px in 70 s, 72.5 % at 224 px in 190 s; README)
-NO_COST_SIZE = 160
 FIRST_RUN_EPOCHS = 5       # without a time budget (README, "Pretrained models": measured on nette-mini)
 SAMPLE = 64                # images whose header is read to judge a folder
 MODEL_KEYS = ("model.arch", "model.pretrained", "model.weights")
@@ -86,10 +85,12 @@ def fine_tune_size(native: int, median_side: float) -> int:
 
 
 def first_run(cfg: RunConfig, median_side: float, explicit: Iterable[str] = (), switch: str = "",
-              found: tuple[str, str, str] | None = None) -> FirstRun:
+              found: tuple[str, str, str] | None = None, n_train: int = 0) -> FirstRun:
     """The first-run fine-tune of ``cfg`` (see the module docstring), or ``FirstRun(cfg)`` when the
     recipe names its model, the images are not photos, the dataset is the demo or no weights are on
-    disk. ``switch`` is how to train from scratch instead (a flag, a checkbox), named in the line."""
+    disk. ``switch`` is how to train from scratch instead (a flag, a checkbox), named in the line.
+    With ``n_train`` (training images), a default batch size that leaves under two full batches per
+    epoch becomes the one the recipe check proposes (``enough_steps_batch``)."""
     explicit = set(explicit)
     if names_model(explicit) or not plain_model(cfg) or median_side < PHOTO_MIN_SIDE:
         return FirstRun(cfg)
@@ -107,6 +108,12 @@ def first_run(cfg: RunConfig, median_side: float, explicit: Iterable[str] = (), 
     plain = RunConfig()
     if native and "data.image_size" not in explicit and cfg.data.image_size == plain.data.image_size:
         out = out.set("data.image_size", fine_tune_size(native, median_side))
+    batch = ""
+    if (n_train and "data.batch_size" not in explicit and cfg.data.batch_size == plain.data.batch_size
+            and batch_warning(n_train, cfg.data.batch_size)):
+        bs = enough_steps_batch(n_train)
+        out = out.set("data.batch_size", bs)
+        batch = f" in batches of {bs} ({batches_per_epoch(n_train, bs)} steps per epoch for {n_train} training images)"
     timed = out.train.budget_minutes > 0
     if not timed and "train.epochs" not in explicit and cfg.train.epochs == plain.train.epochs:
         out = out.set("train.epochs", FIRST_RUN_EPOCHS)
@@ -116,6 +123,6 @@ def first_run(cfg: RunConfig, median_side: float, explicit: Iterable[str] = (), 
     size = (f"{out.data.image_size} px" if out.data.image_size in (native, cfg.data.image_size) or not native else
             f"{out.data.image_size} px (the photos' size; the weights' {native} px costs more time, not accuracy)")
     line = (f"first run: fine-tuning ImageNet-pretrained {arch}:{tag} ({where}) at {size} "
-            f"for {length}, because these are photos (median short side {median_side:.0f} px) and "
+            f"for {length}{batch}, because these are photos (median short side {median_side:.0f} px) and "
             f"fine-tuning beats training from scratch on them" + (f"; {switch}" if switch else ""))
     return FirstRun(out, line, tuple(notes))
