@@ -266,6 +266,7 @@ def test_data_view_shows_dataset_health_and_thumbs(qtbot, session, shapes_dir):
     session.dataset_changed.emit(ds)
     session.stats_changed.emit(compute_stats(ds))
     assert "3 classes" in view.summary.text() and "train 72" in view.summary.text()
+    assert view.summary.text().endswith("1 skipped, 1 note.")      # a count and its noun agree
     assert view.class_combo.count() == 3 and view.thumbs.rowCount() == 32
     assert view.health.rowCount() == 2 and "1 skipped" in view.tabs.tabText(2)
     view.tabs.setCurrentIndex(1)

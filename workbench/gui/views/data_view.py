@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPro
 
 from ...runtime.events import Event, Progress
 from ..jobs import JobKind
-from ..widgets.common import page_header, set_icon, splitter
+from ..widgets.common import counted, page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView
 from .audit_view import AuditView
 from .health_panel import HealthPanel
@@ -209,7 +209,7 @@ class DataView(QWidget):
         self.summary.setText(
             f"<b>{ds.root}</b><br>{len(ds.classes)} classes, {len(ds.items):,} usable images "
             f"(train {n_train:,}, valid {n_valid:,}; split from {ds.split_source or 'folders'}), "
-            f"{len(skipped)} skipped, {len(ds.problems) - len(skipped) + len(ds.notes)} notes.")
+            f"{len(skipped)} skipped, {counted(len(ds.problems) - len(skipped) + len(ds.notes), 'note')}.")
         draw_counts(self.counts_plot.getPlotItem(), ds)
         self.tip.suggest_for(list(ds.counts("train").values()))
         self.class_combo.blockSignals(True)

@@ -13,6 +13,11 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractScrollArea, QAbstractSp
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
+def counted(n: int, word: str) -> str:
+    """"1 note", "2 notes", "0 notes": a count and its noun in the right number."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def resource(name: str) -> Path:
     return RESOURCES / name
 
