@@ -258,3 +258,18 @@ def test_the_train_page_draws_the_open_datasets_last_run_while_nothing_trains(qt
     _open(qtbot, win.session, other)
     qtbot.waitUntil(lambda: tv.epoch_label.text().startswith("No training running on other"), timeout=10_000)
     assert len(tv.loss_plot.buffers["valid"].x) == 0
+
+
+def test_the_empty_per_class_table_shows_its_titles_whole(qtbot):
+    win = main_window(qtbot)
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    win.show_page("results")                       # no run open yet
+    t = win.page("results").summary.table
+    h, fm = t.horizontalHeader(), t.horizontalHeader().fontMetrics()
+    qtbot.waitUntil(lambda: t.isVisible())
+    for i in range(t.columnCount()):
+        title = t.horizontalHeaderItem(i).text()
+        assert h.sectionSize(i) >= fm.horizontalAdvance(title) + 8, title
+    assert sum(h.sectionSize(i) for i in range(t.columnCount())) <= t.viewport().width()   # no sideways scroll

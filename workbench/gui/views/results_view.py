@@ -115,6 +115,7 @@ class ResultsView(QWidget):
         lay.addLayout(top)
         lay.addWidget(box)
         lay.addWidget(split, 1)
+        self.set_report([])   # the empty table's numbers as narrow as their titles: "Class" stays whole
 
     def set_summary(self, summary: dict, heading: str = "") -> None:
         """summary keys: accuracy, balanced_accuracy, valid_loss, top5 (absent or None hides it: with 5
