@@ -156,3 +156,17 @@ def test_another_run_opens_on_its_summary_tab(page, session, qtbot, run_dir, tmp
     with qtbot.waitSignal(page.runLoaded, timeout=60_000):
         session.open_run(str(other))
     assert page.tabs.currentWidget() is page.summary
+
+
+def test_runs_with_the_same_recipe_say_so_when_compared(qtbot, session, run_dir, tmp_path):
+    from workbench.gui.views.runs_view import RunsView
+    from workbench.run.runs import list_runs
+    runs = tmp_path / "runs"
+    for name in ("a", "b"):
+        shutil.copytree(run_dir, runs / name)
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.set_runs(list_runs(runs))
+    view.select_names(["a", "b"])
+    assert view.diff_rows() == {}
+    assert "none" in view.diff_title.text() and "same recipe" in view.diff_title.text()

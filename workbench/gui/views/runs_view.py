@@ -193,6 +193,9 @@ class RunsView(QWidget):
             rows.append((VALID_ROW, sets))
             title += (" &nbsp; <span style='color:#b42318'>&#9888; validated on different images: the "
                       "accuracies are not directly comparable</span>")
+        if not rows:
+            title = (f"<b>Config differences</b>: none. These {len(sel)} runs used the same recipe on the same "
+                     "validation images")
         self.diff_title.setText(title)
         d.setColumnCount(1 + len(sel))
         d.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
