@@ -105,3 +105,23 @@ def test_the_date_column_shows_the_newest_first_order_it_sorts_by(qtbot, session
     header = view.table.horizontalHeader()
     assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (1, Qt.SortOrder.DescendingOrder)
     assert [view.table.item(r, 0).text() for r in range(3)] == ["c", "b", "a"]
+
+
+def test_runs_of_datasets_that_share_a_folder_name_are_told_apart(qtbot, session, tmp_path):
+    from types import SimpleNamespace
+    from workbench.config import RunConfig
+    from workbench.gui.views.run_compare import dataset_labels
+    from workbench.gui.views.runs_view import COLUMNS, RunsView
+    a, b, c = "/data/2025/photos", "/data/2026/photos", "/data/birds"
+    assert dataset_labels([a, b, c, a]) == {a: "2025/photos", b: "2026/photos", c: "birds"}
+    assert dataset_labels(["/x/a/photos", "/y/a/photos"]) == {"/x/a/photos": "x/a/photos", "/y/a/photos": "y/a/photos"}
+    infos = [SimpleNamespace(run_dir=tmp_path / n, name=n, config=RunConfig().set("data.path", p), classes=("a", "b"),
+                             history=[], metrics={}, status="completed", created=float(i), note="")
+             for i, (n, p) in enumerate((("photos-20261206-1", a), ("photos-20261206-2", b)))]
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.set_runs(infos)
+    col = COLUMNS.index("Dataset")
+    shown = {view.table.item(r, 0).text(): view.table.item(r, col) for r in range(2)}
+    assert shown["photos-20261206-1"].text() == "2025/photos" and shown["photos-20261206-1"].toolTip() == a
+    assert shown["photos-20261206-2"].text() == "2026/photos"

@@ -90,3 +90,17 @@ def created_words(info) -> str:
     if isinstance(c, (int, float)):
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(c))
     return str(c or "")
+
+
+def dataset_labels(paths: list[str]) -> dict[str, str]:
+    """{dataset path: the short name the Runs table shows}: the folder's name, with as many parent
+    folders as it takes to tell apart datasets that share a name ("a/photos", "b/photos")."""
+    parts = {p: [x for x in str(p).replace("\\", "/").rstrip("/").split("/") if x] or [str(p)]
+             for p in dict.fromkeys(str(p) for p in paths if p)}
+    out = {}
+    for p, segs in parts.items():
+        n = 1
+        while n < len(segs) and any(q != p and qs[-n:] == segs[-n:] for q, qs in parts.items()):
+            n += 1
+        out[p] = "/".join(segs[-n:])
+    return out

@@ -14,10 +14,10 @@ from ..run_edit import rename_action
 from ..session_helpers import best_runs, run_accuracy, status_words
 from ..widgets.common import icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
-from .run_compare import (VALID_ROW, config_differences, created_words, epochs_shown, from_difference,
+from .run_compare import (VALID_ROW, config_differences, created_words, dataset_labels, epochs_shown, from_difference,
                           run_epochs, two_lines, valid_set)
 
-COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status", "Note")
+COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status", "Dataset", "Note")
 CHART_MIN_WIDTH = 340   # px of a comparison chart: its whole title, legend rows and every epoch's axis
 BEST_ROLE = Qt.ItemDataRole.UserRole + 1   # on the Name cell: the most accurate run of its dataset
 
@@ -108,6 +108,7 @@ class RunsView(QWidget):
         t.clearSelection()
         t.setRowCount(len(self.infos))
         best = {str(p) for p in best_runs(self.infos).values()}
+        datasets = dataset_labels([str(i.config.data.path or "") for i in self.infos])
         for r, info in enumerate(self.infos):
             cfg = info.config
             name = QTableWidgetItem(info.name)
@@ -124,9 +125,12 @@ class RunsView(QWidget):
             acc = run_accuracy(info)
             t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
             t.setItem(r, 6, QTableWidgetItem(status_words(info.status)))
+            data = QTableWidgetItem(datasets.get(str(cfg.data.path or ""), ""))
+            data.setToolTip(str(cfg.data.path or ""))
+            t.setItem(r, 7, data)
             note_item = QTableWidgetItem(note.splitlines()[0] if note else "")
             note_item.setToolTip(note)
-            t.setItem(r, 7, note_item)
+            t.setItem(r, 8, note_item)
             if str(info.run_dir) in best:
                 self._mark_best(name, t.item(r, 5), info)
         t.setSortingEnabled(True)
