@@ -273,3 +273,21 @@ def test_the_empty_per_class_table_shows_its_titles_whole(qtbot):
         title = t.horizontalHeaderItem(i).text()
         assert h.sectionSize(i) >= fm.horizontalAdvance(title) + 8, title
     assert sum(h.sectionSize(i) for i in range(t.columnCount())) <= t.viewport().width()   # no sideways scroll
+
+
+def test_a_notice_that_comes_goes_or_wraps_does_not_shift_the_results_tabs(qtbot):
+    win = main_window(qtbot)
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    win.show_page("results")
+    page = win.page("results")
+    line = "Quarantined n01440764_10043.JPEG (cassette_player): the next run leaves it out. Ctrl+Z undoes. "
+    ys = []
+    for text in ("", line, line * 2, "", "Undone: the quarantine of n01440764_10043.JPEG."):
+        page.notice.setText(text)
+        page.layout().activate()
+        ys.append(page.tabs.geometry().y())
+    fm = page.notice.fontMetrics()
+    assert fm.horizontalAdvance(line * 2) > page.notice.width()     # the long notice does wrap
+    assert len(set(ys)) == 1, ys

@@ -63,6 +63,9 @@ class ResultsPage(HardExampleActions, QWidget):
         self.open_btn.clicked.connect(self._pick_run)
         self.notice = WrappedLabel()   # a long action notice wraps, never cut
         self.notice.setObjectName("dim")
+        # two lines kept for it, shown or not: a notice that comes, goes or wraps never shifts the galleries
+        self.notice.setMinimumHeight(2 * self.notice.fontMetrics().lineSpacing() + 4)
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.hide()
