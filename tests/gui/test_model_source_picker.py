@@ -21,4 +21,4 @@ def test_a_registered_source_appears_in_the_picker_and_its_weights_are_picked(qt
     assert [r.arch for k, r in enumerate(w._rows) if not w.table.isRowHidden(k)] == [ARCH]
     w._pick_row(i)
     assert (session.config.model.arch, session.config.model.pretrained) == (ARCH, TAG)
-    assert f"{ARCH}:{TAG}: cached at" in w.status_label.text()
+    qtbot.waitUntil(lambda: f"{ARCH}:{TAG}: cached at" in w.status_label.text(), timeout=10_000)

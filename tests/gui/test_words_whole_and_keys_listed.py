@@ -151,7 +151,7 @@ def test_most_confused_pairs_show_their_count_first_and_whole(qtbot, app_look):
 
 
 def test_model_table_needs_no_horizontal_scroll_and_shows_the_weights_whole(qtbot, app_look):
-    from workbench.gui.views.model_picker import state_text
+    from workbench.gui.views.model_status import state_text
     win = main_window(qtbot)
     win.resize(1400, 900)
     win.show()

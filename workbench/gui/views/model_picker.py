@@ -17,6 +17,7 @@ from ..jobs import JobFailed, JobKind, submit
 from ..session_helpers import (DEFAULT_TAG, NONE, WeightsError, cached_tag, catalogue, named_tags, offline_places,
                                pretrained_defaults, search_examples, spec, status, tags)
 from ..widgets.common import fit_columns
+from .model_status import state_text, status_text
 
 NETWORK_LINE = ("Network: the app downloads weights only when you press Download. Training, the LR finder, "
                 "export and prediction never use the network; found without it: {}.")  # the sources' places
@@ -25,21 +26,11 @@ NETWORK_LINE = ("Network: the app downloads weights only when you press Download
 COLUMNS = ("architecture", "weights", "params", "input")
 
 
-def state_text(state: str, size: int) -> str:
-    if state == "downloadable":
-        return f"download {size / 1e6:.0f} MB" if size else "download"
-    return {"bundled": "on disk (bundled)", "cached": "on disk (cached)", "corrupt": "damaged file",
-            "none": "none"}.get(state, state)
-
-
-def _values(v: tuple) -> str:
-    return ", ".join(f"{x:g}" for x in v)
-
-
 class ModelPicker(QGroupBox):
     catalogue_loaded = Signal(int)      # number of architectures listed
     download_done = Signal(str)         # completed | cancelled | failed
     imported = Signal(str)              # the line an import of a weights file ended with
+    status_shown = Signal(str)          # the chosen weights' status line, once looked up
 
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__("Model", parent)
@@ -112,6 +103,7 @@ class ModelPicker(QGroupBox):
         self._downloading = False
         self._import_msg = ""
         self._shown = ("", "")
+        self._status_for: tuple | None = None   # the weights whose status is being looked up
         session.config_changed.connect(self._on_config)
         self._on_config(session.config)
         self.reload_catalogue()
@@ -199,31 +191,32 @@ class ModelPicker(QGroupBox):
             self._select_current()
         self.refresh_status()
 
-    def refresh_status(self) -> None:
+    def refresh_status(self, suffix: str = "") -> None:
+        """The chosen weights' status line; the file is looked at off the GUI thread (the first look at
+        a bundled file converts it), and an answer for weights no longer chosen is dropped."""
         m = self.session.config.model
-        busy = self._downloading
         self.status_label.setToolTip("")
         if m.pretrained.lower() == NONE:
+            self._status_for = None
             self.status_label.setText(f"{m.arch}: random initial weights" +
-                                      (f" (starting from the file {m.weights})" if m.weights else ""))
+                                      (f" (starting from the file {m.weights})" if m.weights else "") + suffix)
             self.download_btn.setEnabled(False)
             return
-        try:
-            st = status(m.arch, m.pretrained)
-        except WeightsError as e:
-            self.status_label.setText(str(e))
-            self.download_btn.setEnabled(False)
+        self._status_for = key = (m.arch, m.pretrained)
+        self.download_btn.setEnabled(False)   # until the status says the weights can be downloaded
+        self.status_label.setText(f"{m.arch}:{m.pretrained}: looking for the weights on this machine...")
+        submit(lambda: status(*key), lambda st: self._show_status(key, st, suffix))
+
+    def _show_status(self, key: tuple, st, suffix: str) -> None:
+        if key != self._status_for:
             return
-        text = {"bundled": f"{st.spec.key}: bundled with the install ({st.origin or 'a package'}), "
-                           f"{st.size_bytes / 1e6:.0f} MB on disk; trained at {st.spec.input_size} px, "
-                           f"mean {_values(st.spec.mean)}, std {_values(st.spec.std)}",
-                "cached": f"{st.spec.key}: cached at {st.path} ({st.size_bytes / 1e6:.0f} MB)",
-                "corrupt": st.problem,
-                "downloadable": f"{st.spec.key}: not on this machine; {state_text(st.state, st.size_bytes)} "
-                                f"from {st.spec.url}, or import the file {st.spec.filename}"}[st.state]
-        self.status_label.setText(text)
-        self.status_label.setToolTip(str(st.path) if st.path else "")
-        self.download_btn.setEnabled(st.state == "downloadable" and not busy)
+        if isinstance(st, Exception):   # a WeightsError says which weights and why
+            self.status_label.setText(str(st) + suffix)
+        else:
+            self.status_label.setText(status_text(st) + suffix)
+            self.status_label.setToolTip(str(st.path) if st.path else "")
+            self.download_btn.setEnabled(st.state == "downloadable" and not self._downloading)
+        self.status_shown.emit(self.status_label.text())
 
     # ----------------------------------------------------------------- download / import
     def start_download(self) -> bool:
@@ -261,11 +254,9 @@ class ModelPicker(QGroupBox):
         self.progress.setVisible(False)
         self.cancel_btn.setVisible(False)
         if result != "failed":
-            self.refresh_status()
+            self.refresh_status(" (download cancelled; nothing was saved)" if result == "cancelled" else "")
         else:
             self.download_btn.setEnabled(True)
-        if result == "cancelled":
-            self.status_label.setText(self.status_label.text() + " (download cancelled; nothing was saved)")
         self.reload_catalogue()
         self.download_done.emit(result)
 
