@@ -91,3 +91,21 @@ def test_results_say_which_loss_and_use_the_train_pages_colours(qtbot, session):
         legend = item.legend
         assert isinstance(legend, pg.LegendItem)
         assert not legend.sceneBoundingRect().intersects(item.vb.sceneBoundingRect())
+
+
+def test_the_open_datasets_runs_come_first_and_the_others_are_greyed(qtbot, tmp_path):
+    from types import SimpleNamespace
+    from workbench.config import RunConfig
+    from workbench.gui.run_list import OTHER
+    win = main_window(qtbot)
+    mine, other = tmp_path / "birds", tmp_path / "cars"
+    mine.mkdir()
+    other.mkdir()
+    win.session.set_config(win.session.config.set("data.path", str(mine)))
+    runs = [SimpleNamespace(name=n, run_dir=tmp_path / n, status="completed", config=RunConfig().set("data.path", str(p)))
+            for n, p in (("cars-3", other), ("birds-2", mine), ("cars-1", other), ("birds-0", mine))]   # newest first
+    win.runs.fill(runs)
+    assert [win.runs.item(i).text() for i in range(4)] == ["birds-2", "birds-0", "cars-3", "cars-1"]
+    assert win.runs.item(2).foreground().color() == OTHER and win.runs.item(0).foreground().color() != OTHER
+    assert f"dataset: {other} (not the open dataset)" in win.runs.item(2).toolTip()
+    assert f"dataset: {mine}\n" in win.runs.item(0).toolTip()

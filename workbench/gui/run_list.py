@@ -1,15 +1,20 @@
-"""The sidebar's run list: the runs folder's runs, newest first. Names that share a long prefix (the
-dataset and date of runs started the same day) are cut in the middle, so the distinct end (the time)
-stays visible; the whole name, folder, status and note are in the tooltip. Clicking a run opens it."""
+"""The sidebar's run list: the runs folder's runs, newest first, those of the open dataset before the
+others (greyed, their dataset named in the tooltip). Names that share a long prefix (the dataset and
+date of runs started the same day) are cut in the middle, so the distinct end (the time) stays
+visible; the whole name, folder, dataset, status and note are in the tooltip. Clicking a run opens it."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 from ..run.runs import status_words
+from .views.run_owner import same_folder
 from .widgets.common import key_shortcut
+
+OTHER = QColor("#8a8f98")   # the text of another dataset's run
 
 
 class RunList(QListWidget):
@@ -24,18 +29,32 @@ class RunList(QListWidget):
                              lambda: self.currentItem() and self._open(self.currentItem()))
         enter.setProperty("group", "Run list (sidebar)")
         self.itemClicked.connect(self._open)
+        self.infos: list = []
         session.runs_listed.connect(self.fill)
+        session.dataset_changed.connect(lambda ds: ds is not None and self.fill(self.infos))
 
     def fill(self, infos: list) -> None:
+        self.infos = list(infos)
         self.clear()
-        for info in infos:
+        open_now = self.session.config.data.path
+
+        def dataset(info) -> str:
+            cfg = getattr(info, "config", None)
+            return str(cfg.data.path or "") if cfg is not None else ""
+        mine = {id(i): bool(open_now) and bool(dataset(i)) and same_folder(dataset(i), open_now) for i in infos}
+        for info in sorted(infos, key=lambda i: not mine[id(i)]):   # stable: newest first in each group
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setSizeHint(QSize(10, self.fontMetrics().height() + 6))  # as wide as the list: cut, not clipped
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
             status = status_words(getattr(info, "status", ""))
             note = getattr(info, "note", "")
-            item.setToolTip(f"{item.text()}\n{info.run_dir}\nstatus: {status}" + (f"\n\n{note}" if note else "") +
-                            "\n\nF2 or right-click: rename / note")
+            data = dataset(info)
+            where = f"\ndataset: {data}" if data else ""
+            if open_now and not mine[id(info)]:
+                item.setForeground(QBrush(OTHER))
+                where += " (not the open dataset)"
+            item.setToolTip(f"{item.text()}\n{info.run_dir}{where}\nstatus: {status}" + (f"\n\n{note}" if note else "")
+                            + "\n\nF2 or right-click: rename / note")
             self.addItem(item)
 
     def current_dir(self) -> str:
