@@ -147,8 +147,10 @@ def test_send_unsure_writes_sidecar_and_list_never_moves_files(session, qtbot, r
 
 def test_try_it_cancel(session, qtbot, run_copy, outside):
     view = open_run_pages(session, qtbot, run_copy)["Try it"]
+    assert view.progress.isHidden() and view.cancel_btn.isHidden()     # no empty bar while nothing runs
     with qtbot.waitSignal(session.job_finished, timeout=60_000) as sig:
         assert view.add_paths([str(outside / "new")])
-        assert view.cancel_btn.isEnabled()
+        assert view.cancel_btn.isEnabled() and not view.progress.isHidden() and not view.cancel_btn.isHidden()
         view.cancel_btn.click()
     assert sig.args[1] == "cancelled" and view.status.text() == "Cancelled." and not view.rows
+    assert view.progress.isHidden() and view.cancel_btn.isHidden()

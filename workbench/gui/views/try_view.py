@@ -261,6 +261,8 @@ class TryView(QWidget):
         for b in (self.add_btn, self.folder_btn):
             b.setEnabled(have and not busy)
         self.cancel_btn.setEnabled(rs.running(JobKind.TRY))
+        for w in (self.progress, self.cancel_btn):   # shown while images are predicted, not as an empty box
+            w.setVisible(rs.running(JobKind.TRY))
         self.clear_btn.setEnabled(bool(self.rows) and not rs.running(JobKind.TRY))
         self.send_btn.setEnabled(any(r.path not in self.sent for r in self.unsure_rows())
                                  and bool(self.result and self.result.dataset) and not self.owner.foreign)
