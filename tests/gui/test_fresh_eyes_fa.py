@@ -252,6 +252,14 @@ def test_the_train_page_draws_the_open_datasets_last_run_while_nothing_trains(qt
     assert tv.progress.format() == f"{n} of 9 epochs" and tv.progress.value() == int(1000 * n / 9)
     assert len(tv.loss_plot.buffers["valid"].x) == n           # its epochs are drawn
     assert tv.loss_plot.getPlotItem().viewRange()[0][1] >= 9 * 0.95
+    # then its batch curve from last.pt, as the live view drew it (the lr's warm-up, not one point an epoch)
+    from workbench.train.checkpoint import saved_trace
+    trace = saved_trace(runs / "shapes-20261206-070000")
+    assert len(trace) > n
+    qtbot.waitUntil(lambda: len(tv.lr_plot.buffers["lr"].x) == len(trace), timeout=10_000)
+    assert list(tv.lr_plot.buffers["lr"].y) == [lr for _, _, lr in trace]
+    win.resize(1280, 800)
+    qtbot.waitUntil(lambda: abs(tv.loss_plot.width() - tv.metric_plot.width()) <= 2)   # the long line wraps
     # another dataset opened: nothing of this run stays
     other = tmp_path / "other"
     shutil.copytree(RunConfig.load(tiny_run / "config.toml").data.path, other)

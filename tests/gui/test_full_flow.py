@@ -73,7 +73,7 @@ def test_full_flow(qtbot, window, shapes_dir):
     qtbot.waitUntil(lambda: len(batches) >= 1, timeout=60_000)
     tv.toggle_pause()
     qtbot.waitUntil(lambda: "paused" in tv.log.toPlainText(), timeout=30_000)
-    assert tv.pause_btn.text() == "Resume"
+    assert tv.pause_btn.text() == "Continue"
     n_paused = len(batches)
     tv.toggle_pause()
     qtbot.waitUntil(lambda: "resumed" in tv.log.toPlainText(), timeout=30_000)

@@ -59,7 +59,7 @@ def test_run_state_transitions_drive_buttons_menus_and_status(qtbot, tmp_path):
     assert tv.pause_btn.text() == "Pause"
 
     win.act_pause.trigger()                                  # the menu action pauses ...
-    assert rs.phase is Phase.PAUSED and tv.pause_btn.text() == "Resume"
+    assert rs.phase is Phase.PAUSED and tv.pause_btn.text() == "Continue"
     assert buttons() == running and win.state_label.text().startswith("training (paused)")
     qtbot.waitUntil(paused_seen.is_set, timeout=5000)
     tv.pause_btn.click()                                     # ... and the button resumes

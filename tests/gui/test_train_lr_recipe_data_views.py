@@ -79,7 +79,7 @@ def test_train_view_many_points_stay_buffered(qtbot, session):
     assert view.loss_plot.points("train (smoothed)") == 120_000
     assert view.loss_plot.getPlotItem().viewRange()[0] == pytest.approx([-0.02, 1.02])  # fixed to the epochs
     session._on_event(JobKind.TRAIN, Paused())   # the job's event: the session's RunState follows
-    assert view.state == "paused" and view.pause_btn.text() == "Resume" and "paused" in view.log.toPlainText()
+    assert view.state == "paused" and view.pause_btn.text() == "Continue" and "paused" in view.log.toPlainText()
     view.handle(LogMessage("disk almost full", "warning"))
     assert "disk almost full" in view.log.toPlainText()
     session.run_state.end()

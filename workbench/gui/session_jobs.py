@@ -25,6 +25,7 @@ from ..recipe.suggest import DataFacts, suggest
 from ..run.runs import list_runs
 from ..runtime.device import lower_thread_priority
 from ..runtime.events import Progress
+from ..train.checkpoint import saved_trace
 from .jobs import submit
 
 
@@ -169,3 +170,9 @@ def request_calibration(probs, targets, callback: Callable[[object], None]) -> i
     (GUI thread)."""
     probs, targets = np.asarray(probs), np.asarray(targets)
     return submit(lambda: calibration_curves(probs, targets), callback)
+
+
+def request_trace(run_dir: str, callback: Callable[[object], None]) -> int:
+    """The batch curve of a run (``train.checkpoint.saved_trace``) in the side pool; ``callback`` gets
+    the list of (x, smoothed loss, lr) points, or an Exception (GUI thread)."""
+    return submit(lambda: saved_trace(run_dir), callback)

@@ -24,6 +24,7 @@ import torch
 from ..run.folder import RunFolder, save_checkpoint
 from ..runtime.events import CheckpointSaved
 from .callback import Callback
+from .recorder import trace_point
 
 class CheckpointPacer:
     """Whether to write last.pt after an epoch: always when one write is cheap (under ``FLOOR_S``) or
@@ -106,6 +107,19 @@ def saved_history(state: dict) -> list[dict]:
     recorder = (state.get("callbacks") or {}).get("Recorder") or {}
     rows = recorder.get("history") if "history" in recorder else state.get("history", [])
     return [dict(r) for r in rows or [] if isinstance(r, dict)]
+
+
+def saved_trace(run_dir) -> list[tuple[float, float, float]]:
+    """The batch curve a run's last.pt keeps ((epoch + share of its batches, smoothed loss, lr), at
+    most 100 points an epoch, as the live view drew it); [] without a readable last.pt. The file is
+    memory-mapped, so the model and optimizer tensors are not read."""
+    path = RunFolder(run_dir).last
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - no curve to draw is the answer for a missing or damaged file
+        return []
+    recorder = (state.get("callbacks") or {}).get("Recorder") or {} if isinstance(state, dict) else {}
+    return [p for p in map(trace_point, recorder.get("trace") or []) if p is not None]
 
 
 def apply_state(tr, state: dict) -> None:

@@ -21,7 +21,7 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
-def _trace_point(p) -> tuple[float, float, float] | None:
+def trace_point(p) -> tuple[float, float, float] | None:
     """A point of a checkpoint's trace, or None when it is not three finite numbers."""
     try:
         x, y, lr = (float(v) for v in p)
@@ -181,7 +181,7 @@ class Recorder(Callback):
         self.smooth.avg = float(state.get("smooth_avg", 0.0))
         self.smooth.count = int(state.get("smooth_count", 0))
         self.history = [dict(r) for r in state.get("history", [])]
-        self.trace = [p for p in map(_trace_point, state.get("trace") or []) if p is not None]
+        self.trace = [p for p in map(trace_point, state.get("trace") or []) if p is not None]
         self.best_value = state.get("best_value")
         self.best_loss = state.get("best_loss")
         self.best_epoch = int(state.get("best_epoch", -1))

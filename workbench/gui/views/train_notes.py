@@ -5,6 +5,7 @@ open dataset that can continue (stopped, failed, cut off by a closed app) is nam
 button, also right after the app starts."""
 from __future__ import annotations
 
+import functools
 import html
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from ..jobs import JobKind
+from ..session_jobs import request_trace
 from ..widgets.common import set_icon
 from .resume_dialog import STATUS_TEXT, resumable
 from .run_owner import same_folder
@@ -74,15 +76,12 @@ class TrainNotes(QWidget):
 
     def show_past(self, info) -> None:
         """Draw a run that has ended (the open dataset's newest) as the page drew it live: its epochs on
-        the charts, its final state on the progress line; a run cut off by a closed app says so."""
+        the charts, then its batch curve (smoothed loss, lr) once read from last.pt off the GUI thread;
+        its final state on the progress line; a run cut off by a closed app says so."""
         v = self.view
         done, planned = run_epochs(info)
-        v.reset_plots()
         v.log.clear()
-        for p in (v.loss_plot, v.metric_plot, v.lr_plot):
-            p.set_x_range(0, max(1, planned))
-        append_history(v.loss_plot, v.metric_plot, v.lr_plot, info.history)
-        v.flush()
+        self._draw_past(info, planned, ())
         status = str(info.status)
         state = (f"Cut off after epoch {done} of {planned}" if status == "running" and done
                  else end_state(status, done, planned))
@@ -91,6 +90,20 @@ class TrainNotes(QWidget):
         v.set_progress(done / max(1, planned), f"{done} of {planned} epochs")
         v.run_dir = str(info.run_dir)
         self.dataset = self.session.config.data.path
+        request_trace(v.run_dir, functools.partial(self._traced, info, planned))   # dropped if the page is gone
+
+    def _traced(self, info, planned: int, trace) -> None:
+        if isinstance(trace, list) and trace and self.view.run_dir == str(info.run_dir) \
+                and not self.session.run_state.running(JobKind.TRAIN):
+            self._draw_past(info, planned, trace)
+
+    def _draw_past(self, info, planned: int, batches) -> None:
+        v = self.view
+        for p in (v.loss_plot, v.metric_plot, v.lr_plot):   # the next run's metrics add their curves
+            p.reset_view(drop_curves=p is v.metric_plot)
+            p.set_x_range(0, max(1, planned))
+        append_history(v.loss_plot, v.metric_plot, v.lr_plot, info.history, batches)
+        v.flush()
 
     def show_runs(self, infos: list) -> None:
         """Name the newest run of the open dataset that can continue, unless a training job runs."""

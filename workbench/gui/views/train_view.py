@@ -4,12 +4,13 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+                               QSizePolicy, QVBoxLayout, QWidget)
 
 from ...runtime.events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFinished,
                        FitStarted, LogMessage, Paused, Replanned, Resumed, fmt_time)
 from ..jobs import JobFailed, JobKind
-from ..run_state import Phase
+from ..run_state import Phase, close_question
 from ..session_helpers import finish_words, status_words
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import TRAIN_COLOUR, VALID_COLOUR, LivePlot, append_epoch, append_history
@@ -69,6 +70,8 @@ class TrainView(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.epoch_label = QLabel("No training running")
+        self.epoch_label.setWordWrap(True)   # a long line wraps instead of widening its column
+        self.epoch_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.speed_label = QLabel("")
         self.saved_epochs = self.epochs_done = 0  # epochs with a checkpoint on disk / validated
         self.smoothing = 0.0   # label smoothing of the running job: its validation loss is the smoothed one
@@ -95,6 +98,8 @@ class TrainView(QWidget):
         plots.addWidget(box, 1, 1)
         plots.setRowStretch(0, 3)
         plots.setRowStretch(1, 2)
+        plots.setColumnStretch(0, 1)   # two columns of one width, whatever the progress line says
+        plots.setColumnStretch(1, 1)
         self.splitter = splitter(Qt.Orientation.Vertical, top, self.log, stretch=(4, 1), name="train_splitter")
 
         lay = QVBoxLayout(self)
@@ -126,15 +131,7 @@ class TrainView(QWidget):
 
     def close_question(self) -> str:
         """The question before quitting while a job runs: what of the run is kept (last.pt counts too)."""
-        if not self.session.run_state.running(JobKind.TRAIN):
-            return "A job is still running. Stop it and quit?"
-        state = ("A training run is paused" if self.session.run_state.phase is Phase.PAUSED
-                 else "Training is still running")
-        if self.saved_epochs or self.session.has_checkpoint(self.run_dir):
-            which = (f" (up to epoch {self.saved_epochs} so far: training goes on while you decide)"
-                     if self.saved_epochs else "")
-            return f"{state}. Stop it and quit? Every finished epoch is kept{which}; the run can be resumed."
-        return f"{state} and no epoch has finished yet. Stop it and quit? Nothing of this run is kept."
+        return close_question(self.session.run_state, self.saved_epochs, self.session.has_checkpoint(self.run_dir))
 
     def resume(self, run_dir: str) -> None:
         if not self.session.resume_run(run_dir):
@@ -286,12 +283,12 @@ class TrainView(QWidget):
         self.start_btn.setEnabled(not rs.busy)
         self.resume_btn.setEnabled(not rs.busy)
         self.pause_btn.setEnabled(mine and rs.can_pause)
-        self.pause_btn.setText("Resume" if s is Phase.PAUSED else "Pause")
+        self.pause_btn.setText("Continue" if s is Phase.PAUSED else "Pause")   # not "Resume": Resume a run...
         set_icon(self.pause_btn, "play" if s is Phase.PAUSED else "pause")
         self.stop_btn.setEnabled(mine and rs.can_stop)
         why = "Another job is running." if busy_other else "A run is in progress."
         self.start_btn.setToolTip("Start a new run with the current recipe (Ctrl+R)" if self.start_btn.isEnabled() else why)
-        self.pause_btn.setToolTip("Pause / resume at the next batch" if self.pause_btn.isEnabled() else
+        self.pause_btn.setToolTip("Pause / continue at the next batch (Ctrl+P)" if self.pause_btn.isEnabled() else
                                   "A multi-GPU run cannot pause; stop it and resume later." if s is Phase.RUNNING
                                   else "No run in progress.")
         self.stop_btn.setToolTip("Stop at the next batch; the last checkpoint stays usable"
