@@ -1,5 +1,5 @@
-"""Recipe form: the mouse wheel edits a value only in the field that has focus (otherwise it scrolls
-the form), and every change of the recipe, by any means, is undoable."""
+"""Recipe form: the mouse wheel never edits a value in the scrolling form, focus or not (it scrolls the
+form), and every change of the recipe, by any means, is undoable."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QPointF, Qt
@@ -37,10 +37,18 @@ def test_wheel_without_focus_scrolls_the_form_and_never_edits(qtbot, session):
     assert session.config.data.valid_pct == 0.2 and combo.currentText() == before_combo
     assert bar.value() > 0                              # the wheel went to the scroll area instead
     assert spin.focusPolicy() == Qt.FocusPolicy.StrongFocus
-    # with focus the field takes the wheel, and Undo brings the value back
+    # a field with focus (tabbed onto, as after typing in the one above) still lets the form scroll
+    start = bar.value()
+    for w in (spin, combo):
+        w.setFocus()
+        qtbot.waitUntil(w.hasFocus)
+        wheel(w, 1)
+    assert session.config.data.valid_pct == 0.2 and combo.currentText() == before_combo
+    assert bar.value() < start
+    # the arrow keys edit, and Undo brings the value back
     spin.setFocus()
     qtbot.waitUntil(spin.hasFocus)
-    wheel(spin, 1)
+    qtbot.keyClick(spin, Qt.Key.Key_Up)
     assert session.config.data.valid_pct != 0.2
     assert view.undo_btn.isEnabled()
     assert view.undo() and session.config.data.valid_pct == 0.2

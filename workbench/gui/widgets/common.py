@@ -34,16 +34,20 @@ def set_icon(button: QAbstractButton, name: str) -> None:
 
 
 class _WheelGuard(QObject):
-    """Event filter: a spin box or combo box without keyboard focus lets the mouse wheel pass to its
-    parent (the form scrolls) instead of changing its value."""
+    """Event filter: a spin box or combo box in a scrolling form never takes the mouse wheel (the form
+    scrolls, also when a field has focus after Tab: tabbing on and then scrolling must not edit the
+    field the pointer happens to be over); outside a scrolling form it takes the wheel only with
+    keyboard focus."""
 
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802
-        if ev.type() != QEvent.Type.Wheel or not isinstance(obj, QWidget) or obj.hasFocus():
+        if ev.type() != QEvent.Type.Wheel or not isinstance(obj, QWidget):
             return False
         area = obj.parentWidget()
         while area is not None and not isinstance(area, QAbstractScrollArea):
             area = area.parentWidget()
         if area is None:
+            if obj.hasFocus():
+                return False
             ev.ignore()          # not accepted: QApplication hands the wheel to the parent widgets
             return True
         vp = area.viewport()     # the enclosing scroll area scrolls, as if the pointer were over it
@@ -64,9 +68,10 @@ def _wheel_guard() -> _WheelGuard:
 
 
 def guard_wheel(root: QWidget) -> None:
-    """Every spin box and combo box in ``root`` (and ``root`` itself) takes the mouse wheel only when it
-    has focus (click or Tab into it first), the common Qt convention: scrolling a form over its value
-    column scrolls the form and never edits a value. Focus by click or Tab only (Qt.StrongFocus)."""
+    """No spin box or combo box in ``root`` (nor ``root`` itself) edits a value by the mouse wheel inside
+    a scrolling form: scrolling over the value column scrolls the form, focus or not (typing, the
+    arrow keys and the spin buttons edit). Outside a scrolling form one takes the wheel only when it
+    has focus, the common Qt convention. Focus by click or Tab only (Qt.StrongFocus)."""
     guard = _wheel_guard()
     widgets = [root, *root.findChildren(QAbstractSpinBox), *root.findChildren(QComboBox)]
     for w in widgets:
