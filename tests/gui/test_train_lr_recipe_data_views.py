@@ -267,6 +267,7 @@ def test_data_view_shows_dataset_health_and_thumbs(qtbot, session, shapes_dir):
     session.stats_changed.emit(compute_stats(ds))
     assert "3 classes" in view.summary.text() and "train 72" in view.summary.text()
     assert view.summary.text().endswith("1 skipped, 1 note.")      # a count and its noun agree
+    assert "split by the train / valid folders" in view.summary.text()
     assert view.class_combo.count() == 3 and view.thumbs.rowCount() == 32
     assert view.health.rowCount() == 2 and "1 skipped" in view.tabs.tabText(2)
     view.tabs.setCurrentIndex(1)
@@ -277,6 +278,15 @@ def test_data_view_shows_dataset_health_and_thumbs(qtbot, session, shapes_dir):
     view.health.selectRow(0)
     assert "broken.png" in view.problem_path.text()
     assert "Left out by the health check" in view.problem_image.text()   # a rejected file is never decoded
+    # a quarantined file is a note the scan skipped: the summary and the tab count it alike
+    from workbench.data import Problem
+    import dataclasses
+    ds = dataclasses.replace(ds, notes=(*ds.notes, Problem(ds.items[0].path, "quarantined",
+                                                           "x.png: quarantined, left out", True)))
+    session.dataset = ds
+    session.dataset_changed.emit(ds)
+    session.stats_changed.emit(compute_stats(ds))
+    assert view.summary.text().endswith("2 skipped, 1 note.") and "(2 skipped)" in view.tabs.tabText(2)
 
 
 def test_thumbnail_model_is_lazy_for_50k(qtbot, shapes_dir, tmp_path):

@@ -205,11 +205,12 @@ class DataView(QWidget):
             self.clear()
             return
         n_train, n_valid = len(ds.train), len(ds.valid)
-        skipped = [p for p in ds.problems if p.skipped]
+        listed = list(ds.problems) + list(ds.notes)   # as the health report lists them (a quarantine is skipped)
+        skipped = sum(1 for p in listed if p.skipped)
         self.summary.setText(
             f"<b>{ds.root}</b><br>{len(ds.classes)} classes, {len(ds.items):,} usable images "
-            f"(train {n_train:,}, valid {n_valid:,}; split from {ds.split_source or 'folders'}), "
-            f"{len(skipped)} skipped, {counted(len(ds.problems) - len(skipped) + len(ds.notes), 'note')}.")
+            f"(train {n_train:,}, valid {n_valid:,}; {split_words(ds.split_source, self.session.config.data.valid_pct)}), "
+            f"{skipped} skipped, {counted(len(listed) - skipped, 'note')}.")
         draw_counts(self.counts_plot.getPlotItem(), ds)
         self.tip.suggest_for(list(ds.counts("train").values()))
         self.class_combo.blockSignals(True)
@@ -247,6 +248,12 @@ class DataView(QWidget):
     def _fill_health(self, problems: list) -> None:
         skipped = self.health_panel.fill(problems)
         self.tabs.setTabText(2, f"Health report ({skipped} skipped)")
+
+
+def split_words(source: str, valid_pct: float) -> str:
+    """Where the train / valid split comes from, in words."""
+    return {"csv": "split by the CSV's split column", "random": f"a random {valid_pct:.0%} of each class "
+            "held out for validation"}.get(source, "split by the train / valid folders")
 
 
 def _sentence(ev) -> str:
