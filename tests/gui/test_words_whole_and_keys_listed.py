@@ -206,8 +206,11 @@ def test_every_shortcut_of_the_window_and_its_pages_is_listed(qtbot):
     # the page-local keys the list missed
     assert ("Recipe page", "Ctrl+Z") in listed
     assert ("LR finder page", "Return, Enter") in listed                  # Enter in the suggestion list
-    assert {("Results page", k) for k in ("R", "Q", "K", "Ctrl+Z", "Return, Enter")} <= listed
-    assert ("Data page", "Ctrl+Z") in listed and ("Data page", "A") in listed   # the audit's keys
+    galleries = "Results page, Confusion matrix, Top losses, TTA tabs"      # one row per key, naming its tabs
+    assert {(galleries, k) for k in ("R", "Q", "K")} <= listed and ("Results page", "Ctrl+Z") in listed
+    assert ("Results page, Confusion matrix tab", "Return, Enter") in listed
+    assert {("Data page, Audit tab", k) for k in ("Ctrl+Z", "A", "R", "Q", "K")} <= listed   # the audit's keys
+    assert not any(where == "Data page" for where, _ in listed)   # not the Images tab, which has none
     # every QShortcut and QAction registered under the window is there, with its keys and words
     native = QKeySequence.SequenceFormat.NativeText
     for sc in win.findChildren(QShortcut):

@@ -7,7 +7,7 @@ import html
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QMenu, QTableWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QMenu, QTabWidget, QTableWidget,
                                QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget)
 
 
@@ -28,10 +28,15 @@ def _group(obj) -> str:
         menus = [m for m in obj.associatedObjects() if isinstance(m, QMenu) and m.title()]
         if menus:
             return menus[0].title().replace("&", "")
-    w = obj.parent()
+    w, chain = obj.parent(), []
     while w is not None and not (isinstance(w, QWidget) and w.property("page_title")):
+        chain.append(w)
         w = w.parent()
-    return str(w.property("page_title")) if w is not None else "Window"
+    if w is None:
+        return "Window"
+    tabs = [t.tabText(t.indexOf(page)) for t, page in zip(chain[2:], chain)   # page < its stack < the tabs
+            if isinstance(t, QTabWidget) and t.indexOf(page) >= 0]
+    return str(w.property("page_title")) + (f", {tabs[-1]} tab" if tabs else "")
 
 
 def shortcut_rows(window: QWidget) -> list[tuple[str, str, str]]:
@@ -46,11 +51,19 @@ def shortcut_rows(window: QWidget) -> list[tuple[str, str, str]]:
         keys = _keys(sc.keys())
         if keys:
             rows.append((_group(sc), keys, sc.whatsThis() or "(no description)"))
-    seen, out = set(), []
-    for r in rows:
-        if r not in seen:
-            seen.add(r)
-            out.append(r)
+    tabs: dict[tuple[str, str, str], list[str]] = {}   # one row per page and key, naming each tab it works on
+    for where, keys, what in rows:
+        page, _, tab = where.partition(", ")
+        if not tab.endswith(" tab"):
+            page, tab = where, ""
+        names = tabs.setdefault((page, keys, what), [])
+        if tab and tab[:-4] not in names:
+            names.append(tab[:-4])
+    order = [t.tabText(i) for t in window.findChildren(QTabWidget) for i in range(t.count())]
+    for names in tabs.values():
+        names.sort(key=lambda n: order.index(n) if n in order else len(order))   # the tabs' own order
+    out = [(f"{page}, {', '.join(names)} tab{'s' if len(names) > 1 else ''}" if names else page, keys, what)
+           for (page, keys, what), names in tabs.items()]
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()] if hasattr(window, "menuBar") else []
     return sorted(out, key=lambda r: menus.index(r[0]) if r[0] in menus else len(menus))  # menu order first
 
@@ -76,12 +89,13 @@ class ShortcutsDialog(_HelpDialog):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        hh.setStretchLastSection(True)
+        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(True)   # a long description wraps onto a second line, never cut
         self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         _dialog_layout(self, self.table)
-        self.resize(820, 620)
+        self.resize(960, 640)
 
     def rows(self) -> list[tuple[str, str, str]]:
         t = self.table
