@@ -55,13 +55,15 @@ def test_audit_tab_ranks_issues_and_accepts_suggestions(session, qtbot, tmp_path
         assert audit.progress.isVisible() and not audit.start_btn.isEnabled()
     assert done.args == [JobKind.AUDIT, "completed"]
     g = audit.gallery
-    assert audit.reliable and audit.accept_btn.isEnabled() and not audit.warning.isVisible()
+    assert audit.reliable and not audit.warning.isVisible()
+    assert not audit.accept_btn.isEnabled()                  # nothing selected: nothing to accept
     assert audit.issues and len(g.items()) == len(audit.issues)
     assert g.items()[0].caption.startswith("#1 ") and "→" in g.items()[0].caption
     qtbot.waitUntil(lambda: g.model.thumbnail_loaded(g.items()[0].path), timeout=10_000)
     shot(view, "audit_issues")
     # A accepts the suggestion of the selected image into the sidecar; Ctrl+Z undoes it
     g.select_rows([0])
+    assert audit.accept_btn.isEnabled()
     first = g.selected_items()[0]
     g.list.setFocus()
     qtbot.keyClick(g.list, Qt.Key.Key_A)
@@ -70,6 +72,7 @@ def test_audit_tab_ranks_issues_and_accepts_suggestions(session, qtbot, tmp_path
     assert g.model.marks == {first.path: f"→ {first.extra['suggested']}"}
     qtbot.keyClick(g.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert ChangeSet.load(data).entries == []
+    assert audit.status.text().startswith("Audit done in") and "Undone" in audit.status.text()   # both said
     audit.accept_btn.click()
     assert len(ChangeSet.load(data).entries) == 1
     assert digest(data) == before

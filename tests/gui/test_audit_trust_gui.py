@@ -29,4 +29,8 @@ def test_low_accuracy_audit_warns_and_disables_accept(qtbot, session, tmp_path):
     qtbot.keyClick(g.list, Qt.Key.Key_A)
     assert not view.accept_selected() and ChangeSet.load(root).entries == []
     view.show_result(audit_result(tmp_path / "data2", 0.95))   # a trustworthy audit enables it again
-    assert not view.warning.isVisible() and view.accept_btn.isEnabled()
+    assert not view.warning.isVisible() and not view.accept_btn.isEnabled()   # until a suspect is selected
+    view.gallery.select_rows([0])
+    assert view.accept_btn.isEnabled()
+    view.gallery.list.clearSelection()
+    assert not view.accept_btn.isEnabled()

@@ -96,7 +96,10 @@ class AuditView(QWidget):
         self.gallery.undoRequested.connect(self.changes.undo)
         self.gallery.model.modelReset.connect(self._refresh_marks)
         self.changes.changed.connect(self._refresh_marks)
-        self.changes.undone.connect(self.status.setText)
+        self.changes.undone.connect(self._undone)
+        self._done_text = ""   # the finished audit's line, kept above an undo's note
+        self.gallery.list.selectionModel().selectionChanged.connect(self._update_accept)
+        self.gallery.model.modelReset.connect(self._update_accept)
         self.changes.failed.connect(lambda m: QMessageBox.warning(self, "Changes", m))
         self.changes.retrainRequested.connect(self.retrain)
         self.leaks.useSplitRequested.connect(self.use_split)
@@ -131,7 +134,7 @@ class AuditView(QWidget):
             self.estimate()
 
     def clear(self) -> None:
-        self.issues, self.classes = [], ()
+        self.issues, self.classes, self._done_text = [], (), ""
         self.gallery.set_items([])
         self.leaks.set_report({})
         self.tabs.setTabText(0, "Label issues")
@@ -217,7 +220,6 @@ class AuditView(QWidget):
         self.warning.setText(f"&#9888; {d.get('ranking_note', '')} Accept suggestion is disabled for this audit."
                              if not self.reliable else "")
         self.warning.setVisible(not self.reliable)
-        self.accept_btn.setEnabled(self.reliable)
         self.accept_btn.setToolTip(self._accept_tip if self.reliable else "Disabled: " + d.get("ranking_note", ""))
         self.classes = tuple(result.classes)
         self.issues = list(result.label_issues)
@@ -226,13 +228,22 @@ class AuditView(QWidget):
         self.leaks.set_report(result.leaks)
         self.tabs.setTabText(0, f"Label issues ({len(self.issues)})")
         self.tabs.setTabText(1, f"Near-duplicates ({len(result.leaks.get('duplicates', []))})")
-        self.status.setText(f"Audit done in {fmt_time(result.wall_seconds)}: out-of-fold accuracy "
-                            f"{d['oof_accuracy']:.1%}, {len(self.issues)} suspected label issues of "
-                            f"{d['n_images']} images. Report: {result.audit_dir / 'report.json'}")
+        self._done_text = (f"Audit done in {fmt_time(result.wall_seconds)}: out-of-fold accuracy "
+                           f"{d['oof_accuracy']:.1%}, {len(self.issues)} suspected label issues of "
+                           f"{d['n_images']} images. Report: {result.audit_dir / 'report.json'}")
+        self.status.setText(self._done_text)
+        self._update_accept()
 
     # ----------------------------------------------------------------- actions (sidecar)
     def apply_action(self, action: str, paths: list, new_class: str) -> bool:
         return self.changes.apply(action, list(paths), new_class, self.classes or None)
+
+    def _update_accept(self, *_a) -> None:
+        """Accept is offered for a selection of a reliable audit's suspects (A does the same)."""
+        self.accept_btn.setEnabled(self.reliable and bool(self.gallery.selected_items()) and not self.gallery.locked)
+
+    def _undone(self, message: str) -> None:
+        self.status.setText(f"{self._done_text}\n{message}" if self._done_text else message)
 
     def accept_selected(self) -> bool:
         """Relabel each selected image to its suggested class (one action: one Ctrl+Z undoes it); not when
