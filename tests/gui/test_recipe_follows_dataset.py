@@ -62,7 +62,8 @@ def test_a_reason_goes_when_its_value_changes_by_any_means_and_is_not_saved(qtbo
     _suggest(qtbot, session, assist)
     labels = assist.reason_labels
     assert {"train.lr", "train.epochs", "augment.min_scale", "tricks.mixup", "model.arch"} <= set(labels)
-    assert "no time budget given" in labels["train.epochs"].text()
+    assert "no time budget given, so kept as set (3)" in labels["train.epochs"].text()
+    assert "3 epochs as set (give Train for (minutes) to have them planned)" in assist.status.text()
     lr_page = LRFindView(session)                    # the LR finder's pick sets another rate
     qtbot.addWidget(lr_page)
     lr_page.pick(0.00404)

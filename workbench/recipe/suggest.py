@@ -436,7 +436,8 @@ def suggest(facts: DataFacts, base: RunConfig | None = None, budget_minutes: flo
                f"images have a median short side of {facts.median_side:.0f} px"
                if facts.median_side else "the default size")
         epochs = cfg.train.epochs
-        choose("train.epochs", epochs, "no time budget given: a time budget (train.budget_minutes, 'Train for (minutes)') plans the epochs from this machine's speed",
+        choose("train.epochs", epochs, f"no time budget given, so kept as set ({epochs}): Suggest plans the epochs "
+               "only for a time budget (train.budget_minutes, 'Train for (minutes)'), from this machine's speed",
                RUN_LENGTH)
 
     # regularisation by run length and data size

@@ -115,8 +115,10 @@ class RecipeAssistant(QWidget):
     def _on_suggested(self, result) -> None:
         self.session.set_config(result.config)
         self._suggested_cfg = self.session.config
-        self.status.setText(f"suggested: {len(result.choices)} options set, about {result.epochs_estimate} "
-                            "epochs; the reason of each is under its field")
+        length = (f"about {result.epochs_estimate} epochs" if result.config.train.budget_minutes > 0 else
+                  f"{result.epochs_estimate} epochs as set (give Train for (minutes) to have them planned)")
+        self.status.setText(f"suggested: {len(result.choices)} options set, {length}; the reason of each is "
+                            "under its field")
         self.suggested.emit(result)
 
     def cancel(self) -> None:
