@@ -69,3 +69,17 @@ def test_best_run_per_dataset_and_cli(tmp_path, capsys):
     lines = {ln.split("\t")[0][2:]: ln for ln in capsys.readouterr().out.splitlines()}
     assert lines["a2"].startswith("*") and lines["a2"].endswith("the keeper")
     assert lines["b1"].startswith("*") and lines["a1"].startswith(" ")
+
+
+def test_runs_list_without_a_folder_lists_the_apps_runs(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    make_run(home / "runs", "from-the-app", 0.9)
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    monkeypatch.chdir(tmp_path)                       # no ./runs here
+    assert cli_main(["runs", "list"]) == 0
+    out, err = capsys.readouterr()
+    assert "from-the-app" in out and f"runs in {home / 'runs'}" in err
+    make_run(tmp_path / "runs", "from-the-cli", 0.8)   # where `workbench train` writes by default
+    assert cli_main(["runs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "from-the-cli" in out and "from-the-app" not in out

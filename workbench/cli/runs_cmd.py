@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
                                    "resume uses it), or keep a free-text note in a run folder (note.txt).")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = actions.add_parser("list", help="list the runs of a folder")
-    ls.add_argument("runs_dir", nargs="?", default="runs", help="runs folder (default: ./runs)")
+    ls.add_argument("runs_dir", nargs="?", default=None,
+                    help="runs folder (default: ./runs when it exists, else the app's runs folder)")
     rn = actions.add_parser("rename", help="rename a run folder (in the same runs folder)")
     rn.add_argument("run", help="run folder")
     rn.add_argument("name", help="new folder name")
@@ -24,6 +25,12 @@ def add_parser(sub) -> None:
     nt.add_argument("run", help="run folder")
     nt.add_argument("text", nargs="?", help="the note (omitted: print the note; \"\": remove it)")
     p.set_defaults(func=run)
+
+
+def default_runs_dir() -> Path:
+    """./runs (where ``workbench train`` writes by default) when it exists, else the app's runs folder."""
+    from ..runtime.paths import data_home
+    return Path("runs") if Path("runs").is_dir() else data_home() / "runs"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,9 +47,12 @@ def run(args: argparse.Namespace) -> int:
             set_note(args.run, args.text)
             print(f"note {'kept in' if args.text.strip() else 'removed from'} {Path(args.run)}", file=sys.stderr)
         else:
-            if not Path(args.runs_dir).is_dir():
-                raise RunError(f"runs folder not found: {args.runs_dir}")
-            infos = list_runs(args.runs_dir)
+            folder = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+            if not folder.is_dir():
+                raise RunError(f"runs folder not found: {folder}")
+            if not args.runs_dir:
+                print(f"runs in {folder}:", file=sys.stderr)
+            infos = list_runs(folder)
             best = set(best_runs(infos).values())
             for info in infos:
                 acc = run_accuracy(info)
