@@ -297,3 +297,8 @@ def test_the_weights_status_is_looked_up_off_the_gui_thread_and_a_late_answer_is
     assert shown == []                                       # the answer for TEST came too late: dropped
     assert "random initial weights" in picker.status_label.text()
     assert seen and all(t is not threading.main_thread() for t, _ in seen)
+
+
+def test_the_params_column_says_it_counts_the_imagenet_head(qtbot, picker):
+    tip = picker.table.horizontalHeaderItem(2).toolTip()
+    assert picker.table.horizontalHeaderItem(2).text() == "params" and "1000-class head" in tip

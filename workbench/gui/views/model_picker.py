@@ -40,6 +40,9 @@ class ModelPicker(QGroupBox):
         self.search.textChanged.connect(self._filter)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeaderItem(2).setToolTip(   # the recipe check counts the model it trains
+            "Parameters of the ImageNet model, with its 1000-class head; the model you train has a head for "
+            "your classes, so the recipe check counts fewer (Lite0: 4.7 M here, 3.4 M with 10 classes)")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
