@@ -95,3 +95,5 @@ def test_a_small_photo_set_gets_a_batch_size_with_enough_steps(bundled_weights, 
     bs = int(line.split("in batches of ")[1].split()[0])
     assert not batch_warning(n_train, bs) and f"for {n_train} training images" in line
     assert "data.batch_size" not in err                       # the check has nothing to say about it
+    # 6 validation images: the accuracy moves by 17 points per image, and the check says so
+    assert "data: only 6 validation images: one image moves the accuracy by 17%" in err

@@ -103,3 +103,19 @@ def test_train_valid_leak(tmp_path, split_torture_factory, valid_name):
     assert len(leak) == 1 and leak[0].path.endswith("leak.png") and leak[0].skipped
     assert "a_0.png" in leak[0].message
     assert ds.counts("train") == {"a": 5, "b": 5} and ds.counts("valid") == {"a": 2, "b": 2}
+
+
+def test_a_tiny_validation_set_is_warned_about(tmp_path):
+    from synth import make_shapes_dataset
+    from workbench.config import RunConfig
+    from workbench.data import open_dataset
+    from workbench.data.report import MIN_VALID_IMAGES, training_problems
+    small = open_dataset(RunConfig().set("data.path", str(make_shapes_dataset(tmp_path / "s", n_train=6, n_valid=1)))
+                         .data)
+    errors, warnings = training_problems(small)
+    n = len(small.valid)
+    assert not errors and n < MIN_VALID_IMAGES
+    assert any(w.startswith(f"data: only {n} validation images") for w in warnings)
+    big = open_dataset(RunConfig().set("data.path", str(make_shapes_dataset(tmp_path / "b", n_train=6, n_valid=8)))
+                       .data)
+    assert len(big.valid) >= MIN_VALID_IMAGES and not any("validation image" in w for w in training_problems(big)[1])

@@ -77,6 +77,9 @@ def summary_text(report: dict, max_files: int = 8) -> str:
 MIN_CLASS_IMAGES = 5
 
 
+MIN_VALID_IMAGES = 20   # fewer validation images: one image moves the accuracy by more than 5 points
+
+
 def training_problems(ds: Dataset) -> tuple[list[str], list[str]]:
     """(problems that make training meaningless, warnings) for a scanned dataset: one class cannot
     be classified (it would train to "100 %" with loss 0); a class with fewer than 5 training images
@@ -99,6 +102,11 @@ def training_problems(ds: Dataset) -> tuple[list[str], list[str]]:
     if few and not errors:
         warnings.append(f"data: fewer than {MIN_CLASS_IMAGES} training images in class(es) {', '.join(few)}; "
                         "their results will mean little")
+    n_valid = len(ds.valid)
+    if not errors and 0 < n_valid < MIN_VALID_IMAGES:
+        warnings.append(f"data: only {n_valid} validation image{'s' if n_valid != 1 else ''}: one image moves the "
+                        f"accuracy by {1 / n_valid:.0%}, so the numbers say little (a larger validation fraction "
+                        "or valid/ folder helps)")
     return errors, warnings
 
 

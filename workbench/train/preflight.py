@@ -23,7 +23,7 @@ import torch
 from ..errors import BadInput
 from ..config import RunConfig, field_meta
 from ..data.pipeline import batch_warnings
-from ..data.report import require_trainable
+from ..data.report import require_trainable, training_problems
 from ..data import DatasetError, open_dataset
 from ..runtime.device import pick_device, pick_precision, threads_note
 from ..models.build import ModelError, check_arch, create_model
@@ -210,7 +210,8 @@ def preflight(cfg: RunConfig, sink=None, control=None, check_data: bool = True):
             require_trainable(ds)  # e.g. one class: the same sentence the app shows
         except DatasetError as e:
             raise SetupError(f"{cfg.data.path}: {e}") from None
-    notes = [threads_note(cfg.train.threads)] + (batch_warnings(ds, cfg) if ds is not None else [])
+    notes = [threads_note(cfg.train.threads)] + ((training_problems(ds)[1] + batch_warnings(ds, cfg))
+                                                 if ds is not None else [])
     if not os.environ.get("WORKBENCH_SKIP_MEMORY_CHECK"):
         notes.append(check_memory(cfg, len(ds.classes) if ds is not None else 2, device))
     return ds, device, precision, "\n".join(n for n in notes if n)
