@@ -249,7 +249,7 @@ class RecipeView(RecipeFiles, QWidget):
         finally:
             self._undoing = False
         self._shown = self.session.config
-        what = ", ".join(map(self.form.label_of, changed[:3])) + (" ..." if len(changed) > 3 else "")
+        what = ", ".join(map(self.form.label_of, changed[:3])) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
         self.mom_plot_note.setText(f"Undone: {what or 'the last change'}.")
         return True
 
