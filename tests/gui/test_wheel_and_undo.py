@@ -88,3 +88,17 @@ def test_another_dataset_clears_the_note_about_the_last_one(qtbot, session):
     assert "/first/data" in view.mom_plot_note.text()
     session.set_option("data.path", "/second/data")
     assert view.mom_plot_note.text() == ""
+
+
+def test_undoing_many_fields_names_three_and_counts_the_rest(qtbot, session):
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    cfg = session.config
+    for key, value in (("train.epochs", 7), ("train.lr", 0.02), ("data.batch_size", 16), ("tricks.mixup", 0.3),
+                       ("tricks.label_smoothing", 0.05)):
+        cfg = cfg.set(key, value)
+    session.set_config(cfg)
+    assert view.undo()
+    note = view.mom_plot_note.text()
+    assert note.startswith("Undone: ") and note.endswith(" and 2 more.") and "..." not in note
