@@ -102,3 +102,19 @@ def test_undoing_many_fields_names_three_and_counts_the_rest(qtbot, session):
     assert view.undo()
     note = view.mom_plot_note.text()
     assert note.startswith("Undone: ") and note.endswith(" and 2 more.") and "..." not in note
+
+
+def test_the_validation_fraction_is_off_for_a_dataset_split_by_its_folders(qtbot, session, shapes_dir):
+    import dataclasses
+    from test_train_lr_recipe_data_views import fake_dataset
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    ed = view.form.editors["data.valid_pct"]
+    ds = fake_dataset(shapes_dir)
+    session.dataset_changed.emit(dataclasses.replace(ds, split_source="folders"))
+    assert not ed.isEnabled() and ed.toolTip().startswith("Not used: this dataset's split comes from its train / valid")
+    view.form.mark_problems([])                          # a recipe check keeps the note
+    assert ed.toolTip().startswith("Not used")
+    session.dataset_changed.emit(dataclasses.replace(ds, split_source="random"))
+    assert ed.isEnabled() and not ed.toolTip().startswith("Not used")

@@ -123,7 +123,8 @@ class RecipeView(RecipeFiles, QWidget):
         session.config_changed.connect(self._on_config)
         session.recipe_checked.connect(self._on_checked)
         session.first_run_changed.connect(lambda line: line and self._forget())  # the dataset's starting recipe
-        session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config)))
+        session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config),
+                                                    self._split_used(ds)))
         self._on_config(session.config)
         session.check_recipe()   # its problems and warnings arrive through recipe_checked
         guard_wheel(self)   # the wheel scrolls the form; it edits a value only in the field with focus
@@ -235,6 +236,18 @@ class RecipeView(RecipeFiles, QWidget):
     def _forget(self) -> None:
         self.undo_stack.clear()
         self.undo_btn.setEnabled(False)
+
+    def _split_used(self, ds) -> None:
+        """The validation fraction does nothing for a dataset whose split comes from its folders or CSV: off."""
+        ed, source = self.form.editors["data.valid_pct"], getattr(ds, "split_source", "random")
+        if ed.property("own_tip") is None:
+            ed.setProperty("own_tip", ed.property("base_tip") or ed.toolTip())
+        own = str(ed.property("own_tip"))
+        where = {"folders": "train / valid folders", "csv": "CSV's split column"}.get(source)
+        tip = f"Not used: this dataset's split comes from its {where}.\n\n{own}" if where else own
+        ed.setEnabled(not where)
+        ed.setProperty("base_tip", tip)   # kept when the recipe check marks the field (OptionsForm.mark_problems)
+        ed.setToolTip(tip)
 
     def undo(self) -> bool:
         """Bring back the recipe before its last change (the dataset stays)."""
