@@ -86,3 +86,17 @@ def test_create_window_opens_dataset(qtbot, shapes_dir):
     qtbot.waitUntil(lambda: not win.session.busy, timeout=10_000)
     assert win.recent_folders()[0] == str(shapes_dir)
     win.close()
+
+
+def test_the_recent_list_shows_the_open_folder(qtbot, tmp_path, shapes_dir, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    win = main_window(qtbot)
+    other = tmp_path / "other"
+    other.mkdir()
+    win.add_recent(str(other))
+    assert win.data_view.recent.currentIndex() == -1            # nothing open: the placeholder
+    with qtbot.waitSignal(win.session.dataset_changed, timeout=60_000,
+                          check_params_cb=lambda ds: ds is not None):
+        win.data_view.open_folder(str(shapes_dir))
+    qtbot.waitUntil(lambda: win.data_view.recent.count() == 2)
+    assert win.data_view.recent.currentText() == shapes_dir.name

@@ -113,6 +113,7 @@ class DataView(QWidget):
         session.job_failed.connect(self._on_failed)
         session.run_state.changed.connect(self._set_busy)
         session.dataset_changed.connect(self.show_dataset)
+        session.dataset_changed.connect(self._show_open_in_recent)
         session.stats_changed.connect(self.show_stats)
         self._set_busy()
 
@@ -122,7 +123,14 @@ class DataView(QWidget):
         for f in folders:
             self.recent.addItem(Path(f).name or f, f)
             self.recent.setItemData(self.recent.count() - 1, f, Qt.ItemDataRole.ToolTipRole)
-        self.recent.setCurrentIndex(-1)
+        self._show_open_in_recent()
+
+    def _show_open_in_recent(self, *_a) -> None:
+        """The recent list shows the open folder (its placeholder while none of its folders is open)."""
+        open_now = self.session.dataset.root if self.session.dataset is not None else ""
+        folders = [self.recent.itemData(i) for i in range(self.recent.count())]
+        self.recent.setCurrentIndex(next((i for i, f in enumerate(folders)
+                                          if open_now and Path(f) == Path(open_now)), -1))
 
     def open_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", self.session.config.data.path)
