@@ -100,3 +100,15 @@ def test_the_schedule_caption_of_a_budget_recipe_is_a_plain_sentence(qtbot, sess
     assert "until Plan the run measures" not in text
     assert ("With the 3-minute time budget the run sets its number of epochs itself when it starts; "
             "Plan the run shows that number here before you start.") in text
+
+
+def test_the_schedule_caption_explains_a_fine_tunes_two_cycles(qtbot, session):
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    view.redraw_schedule()
+    assert "Fine-tune" not in view.schedule_caption.text()
+    session.set_config(session.config.set("train.fine_tune", True).set("tricks.freeze_epochs", 1))
+    view.redraw_schedule()
+    assert ("Fine-tune: 1 epoch with the backbone frozen (only the new head trains), then a second cycle for all "
+            "layers at half the rate.") in view.schedule_caption.text()

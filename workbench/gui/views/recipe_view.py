@@ -206,9 +206,13 @@ class RecipeView(RecipeFiles, QWidget):
         budget = (f" With the {cfg.train.budget_minutes:g}-minute time budget the run sets its number of epochs "
                   "itself when it starts; Plan the run shows that number here before you start."
                   if epochs is None and cfg.train.budget_minutes > 0 else "")
+        frozen = cfg.tricks.freeze_epochs
+        phases = (f" Fine-tune: {frozen} epoch{'s' if frozen != 1 else ''} with the backbone frozen (only the new "
+                  f"head trains), then a second cycle for all layers at half the rate."
+                  if cfg.train.fine_tune and frozen > 0 else "")
         self.schedule_caption.setText(f"{cfg.train.schedule}: peak lr {cfg.train.lr:g}, {length} x {spe} steps "
                                       "(batches per epoch, as training and the plan count them); "
-                                      f"dashed: momentum (right axis).{budget}")
+                                      f"dashed: momentum (right axis).{phases}{budget}")
         self.schedule_redrawn.emit()
 
     # ----------------------------------------------------------------- undo
