@@ -154,3 +154,20 @@ def test_try_it_cancel(session, qtbot, run_copy, outside):
         view.cancel_btn.click()
     assert sig.args[1] == "cancelled" and view.status.text() == "Cancelled." and not view.rows
     assert view.progress.isHidden() and view.cancel_btn.isHidden()
+
+
+def test_a_one_colour_picture_is_unsure_whatever_the_model_says(session, qtbot, run_copy, tmp_path):
+    from PIL import Image
+    from workbench.gui.views.try_view import BLANK
+    red = tmp_path / "red.png"
+    Image.new("RGB", (120, 90), (220, 30, 30)).save(red)
+    shape = run_copy.parent.parent / "shapes" / "valid" / "circle" / "valid_circle_000.png"
+    view = open_run_pages(session, qtbot, run_copy)["Try it"]
+    with qtbot.waitSignal(session.tried, timeout=60_000):
+        _drop(view, [str(red), str(shape)])
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
+    assert view.rows[str(red)].blank and not view.rows[str(shape)].blank
+    view.slider.setValue(0)                                   # nothing is below 0 %, yet the blank one is Unsure
+    assert [it.path for it in view.unsure_model.items] == [str(red)]
+    assert [it.path for it in view.sure_model.items] == [str(shape)]
+    assert view.unsure_model.items[0].caption.endswith(BLANK) and "one-colour" in view.unsure_title.text()

@@ -71,7 +71,7 @@ NOTE_TEXT = {
 ONE_COLOUR_SHARE = 0.93   # share of a picture in its most common colour that makes it "one colour"
 
 
-def _one_colour(im: Image.Image) -> bool:
+def one_colour(im: Image.Image) -> bool:
     """Whether at least ONE_COLOUR_SHARE of the picture (a 64 px copy, colours rounded to 16 levels)
     is a single colour: blank files and the grey "image not found" pictures of photo sites."""
     try:
@@ -216,7 +216,7 @@ def _check_open(fh, st: os.stat_result, min_side: int, max_pixels: int) -> FileR
             kind = "truncated" if "truncat" in text.lower() else "unreadable"
             return _fail(st, kind, f"cannot decode the image ({text})", digest, w, h)
         notes = mode_notes(im)
-        if _one_colour(im):
+        if one_colour(im):
             notes.append("one_colour")
         try:
             orientation = im.getexif().get(ORIENTATION, 1)
@@ -282,3 +282,13 @@ def run_health(todo: list[tuple[str, str]], records: dict, min_side: int, max_pi
         pool.shutdown(wait=True, cancel_futures=True)
         Image.MAX_IMAGE_PIXELS = old_limit
         quiet.__exit__(None, None, None)
+
+
+def one_colour_file(path: str) -> bool:
+    """``one_colour`` of an image file; False when it cannot be read (its reader says why elsewhere)."""
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (128, 128))   # a JPEG decodes at a fraction of its size: the check uses 64 px
+            return one_colour(im)
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by the prediction, not here
+        return False

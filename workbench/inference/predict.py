@@ -27,6 +27,7 @@ from ..errors import BadInput, Failure
 from .. import __version__
 from ..runtime.atomic import atomic_write_text
 from ..data.augment import center_crop
+from ..data.health import one_colour_file
 from ..analysis.calibration import T_MAX, T_MIN, abstain_labels, run_temperature
 from ..config import ConfigError, RunConfig, field_meta, norm_stats
 from ..runtime.control import RunControl
@@ -460,6 +461,7 @@ class ImagePrediction:
     label: str
     probability: float
     topk: list[tuple[str, float]]
+    blank: bool = False      # almost all one colour: whatever the model says, it has nothing to go on
 
 
 @dataclass
@@ -488,7 +490,7 @@ def predict_images(model_path: str | os.PathLike, inputs: Sequence[str | os.Path
     for path, p in zip(done, probs):
         order = np.asarray(p).argsort()[::-1][:max(1, topk)]
         rows.append(ImagePrediction(path, classes[order[0]], float(p[order[0]]),
-                                    [(classes[i], float(p[i])) for i in order]))
+                                    [(classes[i], float(p[i])) for i in order], one_colour_file(path)))
     rows.sort(key=lambda r: -r.probability)
     recipe = predictor.recipe
     return ImagePredictions(rows, errors, classes, predictor.temperature, recipe.data.path or "",

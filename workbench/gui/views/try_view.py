@@ -29,13 +29,22 @@ HINT = ("<p style='font-size:15pt'>Drop images or a folder here</p><p>or use <b>
         "confident come first.</p>")
 
 
+BLANK = "one colour: nothing to see"   # a blank picture's caption: Unsure, whatever the model says
+
+
 def caption(row) -> str:
     """The class and its probability under a thumbnail (the gallery adds the file name, cut once to fit)."""
-    return f"{row.label}\n{row.probability:.1%}"
+    return f"{row.label}\n{row.probability:.1%}" + (f"\n{BLANK}" if getattr(row, "blank", False) else "")
 
 
 def tooltip(row) -> str:
-    return "\n".join(f"{c}: {p:.1%}" for c, p in row.topk)
+    blank = ("Almost the whole picture is one colour: the model has nothing to go on, so it is Unsure "
+             "whatever its probability.\n" if getattr(row, "blank", False) else "")
+    return blank + "\n".join(f"{c}: {p:.1%}" for c, p in row.topk)
+
+
+def is_unsure(row, threshold: float) -> bool:
+    return row.probability < threshold or bool(getattr(row, "blank", False))
 
 
 def _grid(model: GalleryModel) -> QListView:
@@ -216,10 +225,10 @@ class TryView(QWidget):
         return sorted(self.rows.values(), key=lambda r: -r.probability)
 
     def sure_rows(self) -> list:
-        return [r for r in self.sorted_rows() if r.probability >= self.threshold]
+        return [r for r in self.sorted_rows() if not is_unsure(r, self.threshold)]
 
     def unsure_rows(self) -> list:
-        return [r for r in self.sorted_rows() if r.probability < self.threshold]
+        return [r for r in self.sorted_rows() if is_unsure(r, self.threshold)]
 
     def _split(self, *_a) -> None:
         sure, unsure = self.sure_rows(), self.unsure_rows()
@@ -229,7 +238,8 @@ class TryView(QWidget):
         pct = self.slider.value()
         self.threshold_label.setText(f"{pct} %")
         self.sure_title.setText(f"<b style='color:#15803d'>Sure</b> ({len(sure)}): top probability {pct} % or more")
-        self.unsure_title.setText(f"<b style='color:#b45309'>Unsure</b> ({len(unsure)}): below {pct} %")
+        self.unsure_title.setText(f"<b style='color:#b45309'>Unsure</b> ({len(unsure)}): below {pct} %"
+                                  + (" or a one-colour picture" if any(getattr(r, "blank", False) for r in unsure) else ""))
         self.stack.setCurrentIndex(1 if self.rows else 0)
         self._update_enabled()
 
