@@ -95,3 +95,11 @@ def test_heatmaps_sit_on_the_evidence_not_at_the_edges(tmp_path):
         ring = np.ones((112, 112), bool)
         ring[12:-12, 12:-12] = False
         assert r.cam[ring].max() < 0.05, (w, h)          # the edges are cold
+
+
+def test_the_part_of_the_photo_the_model_did_not_see_is_dimmed():
+    from workbench.analysis.gradcam import dim_outside
+    img = np.full((60, 80, 3), 200, np.uint8)
+    out = dim_outside(img, (10, 0, 70, 60))
+    assert (out[:, 10:70] == 200).all()                                  # the square the model saw: as it was
+    assert (out[:, :10] == 90).all() and (out[:, 70:] == 90).all()        # the rest at 45 % of its brightness

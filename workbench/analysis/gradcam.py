@@ -162,6 +162,19 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5,
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def dim_outside(image: np.ndarray, box: tuple[int, int, int, int], keep: float = 0.45) -> np.ndarray:
+    """The image with everything outside ``box`` (left, top, right, bottom) darkened to ``keep`` of its
+    brightness: the part of a full-resolution photo the model never saw reads as such, not as a frame
+    the heatmap forgot."""
+    out = np.asarray(image).astype(np.float32)
+    h, w = out.shape[:2]
+    x0, y0, x1, y1 = max(0, int(box[0])), max(0, int(box[1])), min(w, int(box[2])), min(h, int(box[3]))
+    inside = out[y0:y1, x0:x1].copy()
+    out *= keep
+    out[y0:y1, x0:x1] = inside
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def centre_of_mass(cam: np.ndarray) -> tuple[float, float]:
     """(x, y) centre of mass of a map, in pixel coordinates."""
     cam = np.asarray(cam, dtype=np.float64)

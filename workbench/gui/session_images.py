@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from ..analysis.explain import compute_cam
-from ..analysis.gradcam import overlay
+from ..analysis.gradcam import dim_outside, overlay
 from ..data.augment import BatchAugment, center_crop
 from ..data.cache import decode_presized, thumbnail
 from .jobs import submit, submit_keyed
 
-__all__ = ["augment_grid", "decode", "load_thumbnail", "overlay", "request_augment", "request_cam",
+__all__ = ["augment_grid", "decode", "dim_outside", "load_thumbnail", "overlay", "request_augment", "request_cam",
            "request_image"]
 
 

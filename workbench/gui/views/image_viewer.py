@@ -14,7 +14,7 @@ from PySide6.QtGui import QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy,
                                QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..session_images import load_thumbnail, overlay, request_cam, request_image  # noqa: F401 (re-exported)
+from ..session_images import dim_outside, load_thumbnail, overlay, request_cam, request_image  # noqa: F401 (re-exported)
 
 THUMB = 112
 
@@ -145,7 +145,10 @@ class ImageViewer(QDialog):
         self.heat_box.setEnabled(True)
         self.result = result
         describe = getattr(result, "describe", None)
-        self.cam_note.setText(describe() if describe else "")
+        note = describe() if describe else ""
+        if getattr(result, "photo", None) is not None and result.box:
+            note += (" " if note else "") + "Dimmed: the part of the photo outside the centre square the model saw."
+        self.cam_note.setText(note)
         if self.top5.rowCount() == 0:
             self.set_top5(top_k(result.probs, result.classes))
         self._compose()
@@ -157,8 +160,8 @@ class ImageViewer(QDialog):
             return
         alpha = self.opacity.value() / 100
         photo = getattr(r, "photo", None)
-        if photo is not None and r.box:
-            img = overlay(photo, r.cam, alpha, r.box)
+        if photo is not None and r.box:   # outside the square the model saw is dimmed, not left as a frame
+            img = dim_outside(overlay(photo, r.cam, alpha, r.box), r.box)
         else:
             img = overlay(r.image, r.cam, alpha)
         self._overlay = QPixmap.fromImage(to_qimage(img))
