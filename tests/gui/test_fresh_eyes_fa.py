@@ -299,3 +299,5 @@ def test_a_notice_that_comes_goes_or_wraps_does_not_shift_the_results_tabs(qtbot
     fm = page.notice.fontMetrics()
     assert fm.horizontalAdvance(line * 2) > page.notice.width()     # the long notice does wrap
     assert len(set(ys)) == 1, ys
+    page.notice.setText("")                        # none: the two lines say what the galleries' keys do
+    assert page.notice.text() == "" and "R relabel, Q quarantine, K keep" in page.notice.placeholder

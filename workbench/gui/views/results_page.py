@@ -61,9 +61,12 @@ class ResultsPage(HardExampleActions, QWidget):
         self.heading.setWordWrap(True)
         self.open_btn = QPushButton("Open run folder…")
         self.open_btn.clicked.connect(self._pick_run)
-        self.notice = WrappedLabel()   # a long action notice wraps, never cut
+        # two lines kept, shown or not (a notice that comes, goes or wraps never shifts the galleries): the
+        # last action's notice, whole; without one, greyed, what the galleries' keys do
+        self.notice = WrappedLabel(placeholder="In the image galleries: R relabel, Q quarantine, K keep, Ctrl+Z "
+                                               "undo, double-click to enlarge. Changes go to the dataset's change "
+                                               "list (Changes tab) for the next run; no image file is touched.")
         self.notice.setObjectName("dim")
-        # two lines kept for it, shown or not: a notice that comes, goes or wraps never shifts the galleries
         self.notice.setMinimumHeight(2 * self.notice.fontMetrics().lineSpacing() + 4)
         self.notice.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.progress = QProgressBar()

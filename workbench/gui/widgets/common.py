@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics, QIcon, QKeySequence, QPainter, QShortcut, QWheelEvent
+from PySide6.QtGui import QFont, QFontMetrics, QIcon, QKeySequence, QPainter, QPalette, QShortcut, QWheelEvent
 from PySide6.QtWidgets import (QAbstractButton, QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QHBoxLayout,
                                QLabel, QLayout, QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
@@ -215,8 +215,9 @@ class WrappedLabel(QLabel):
     """A status text that wraps onto more lines instead of being cut or widening the window (plain
     text; the tooltip repeats it)."""
 
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, text: str = "", parent: QWidget | None = None, placeholder: str = "") -> None:
         super().__init__(parent)
+        self.placeholder = placeholder   # drawn greyed and wrapped while there is no text (``text()`` stays "")
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -225,6 +226,13 @@ class WrappedLabel(QLabel):
     def setText(self, text: str) -> None:  # noqa: N802
         super().setText(text)
         self.setToolTip(text)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        if self.text() or not self.placeholder:
+            return super().paintEvent(event)
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText))
+        painter.drawText(self.contentsRect(), int(self.alignment() | Qt.TextFlag.TextWordWrap), self.placeholder)
 
 
 class ElidedLabel(QLabel):
