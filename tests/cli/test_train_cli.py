@@ -125,7 +125,10 @@ def test_check_says_when_the_batch_size_leaves_one_or_two_steps_per_epoch(tmp_pa
     word (and 8 images were dropped each epoch); the check says so in one sentence and names a batch size."""
     monkeypatch.chdir(tmp_path)
     assert main(["train", str(shapes_dir), *SETS, "--check"]) == 0
-    assert "data.batch_size" not in capsys.readouterr().err          # 16: four full batches, nothing to say
+    out, err = capsys.readouterr()
+    assert "data.batch_size" not in err                                # 16: four full batches, nothing to say
+    from workbench.config import RunConfig                              # the recipe's length and rate are said
+    assert "epochs, lr " in out and f"batch 16;" in out and RunConfig().model.arch in out
     assert main(["train", str(shapes_dir), *SETS, "--set", "data.batch_size=128", "--check"]) == 0
     err = capsys.readouterr().err
     line = next(s for s in err.splitlines() if "data.batch_size" in s)

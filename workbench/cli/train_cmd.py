@@ -161,8 +161,13 @@ def _check_only(cfg) -> int:
     if warning:
         print(warning, file=sys.stderr)
     est = estimate_memory(cfg, len(ds.classes), device)
-    print(f"recipe OK: {len(ds.items)} images in {len(ds.classes)} classes, {device} {precision}, "
-          f"memory {est.text()}; no run folder was written")
+    t = cfg.train
+    length = (f"a {t.budget_minutes:g}-minute budget (the epochs are planned at the start; --plan-only shows them)"
+              if t.budget_minutes > 0 else f"{t.epochs} epochs")
+    print(f"recipe OK: {len(ds.items)} images in {len(ds.classes)} classes; {cfg.model.arch}"
+          f"{'' if cfg.model.pretrained.lower() == 'none' else ':' + cfg.model.pretrained} at {cfg.data.image_size} px, "
+          f"{length}, lr {t.lr:g} ({t.schedule}{', fine-tune' if t.fine_tune else ''}), batch {cfg.data.batch_size}; "
+          f"{device} {precision}, memory {est.text()}; no run folder was written")
     return 0
 
 
