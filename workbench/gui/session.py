@@ -17,7 +17,6 @@ nothing else of the core but ``workbench.config``, ``workbench.runtime.events`` 
 from __future__ import annotations
 
 import functools
-import shlex
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -36,7 +35,7 @@ from ..analysis.interpret import interpret_run
 from ..train.lr_find import lr_find
 from ..runtime.paths import data_home
 from ..inference.predict import predict_folder_to_csv, predict_images
-from ..recipe.pretrained import pretrained_defaults
+from ..recipe.command import train_command
 from ..run.runs import delete_run, edit_run
 from ..recipe.reasons import drop_stale_reasons
 from ..recipe.suggest import DataFacts
@@ -47,8 +46,8 @@ from ..inference.tta import tta_run
 from ..recipe.working import load_working, save_working
 from .jobs import JobFailed, JobKind, JobResult, JobRunner, submit
 from .run_state import Phase, RunState
-from .session_jobs import (RecipeCheck, check_recipe, core_call, download, import_weights, job, list_runs_safe,
-                           lowered, scan, suggest_recipe)
+from .session_jobs import (RecipeCheck, check_recipe, checked_safely, core_call, download, import_weights, job,
+                           list_runs_safe, lowered, scan, suggest_recipe)
 
 
 def default_config() -> RunConfig:
@@ -182,7 +181,7 @@ class Session(QObject):
             return
         self._checking = True
         cfg, ds = self.config, self.dataset
-        submit(lambda: _checked(cfg, ds), self._recipe_checked)
+        submit(lambda: checked_safely(cfg, ds), self._recipe_checked)
 
     def _recipe_checked(self, result) -> None:
         self._checking = False
@@ -205,24 +204,8 @@ class Session(QObject):
         return train_steps(n, self.config.data.batch_size)
 
     def cli_command(self) -> str:
-        """The ``workbench train`` command that trains this exact recipe: the keys that differ from the
-        defaults, and the keys the CLI would otherwise change itself (the pretrained recipe defaults,
-        e.g. augment.min_scale). The reasons of a suggestion stay out (they only explain choices)."""
-        cfg = self.config
-        defaults = {k: v for k, _, v in iter_fields(RunConfig())}
-        skip = ("data.path", "schema_version", "reasons")
-        keys = [k for k, _, v in iter_fields(cfg) if k not in skip and v != defaults[k]]
-        try:  # what the CLI makes of those keys: anything it changes on its own is set explicitly too
-            as_cli, _ = pretrained_defaults(RunConfig().with_overrides([f"{k}={_fmt(cfg.get(k))}" for k in keys]),
-                                            keys)
-            keys += [k for k, _, v in iter_fields(as_cli) if k not in skip and k not in keys and v != cfg.get(k)]
-        except ConfigError:
-            pass
-        parts = ["workbench", "train", _quote(cfg.data.path or "DATASET")]
-        for key, _, value in iter_fields(cfg):
-            if key in keys:
-                parts += ["--set", _quote(f"{key}={_fmt(value)}")]
-        return " ".join(parts)
+        """The ``workbench train`` command that trains this exact recipe (workbench.recipe.command)."""
+        return train_command(self.config)
 
     # ----------------------------------------------------------------- jobs
     @property
@@ -563,29 +546,6 @@ class Session(QObject):
         self.job_finished.emit(kind, status)
         if kind is JobKind.TRAIN:
             self.runs_changed.emit()
-
-
-def _checked(cfg: RunConfig, ds) -> RecipeCheck:
-    """``check_recipe`` in the side pool; a check that fails says so as its one problem."""
-    try:
-        return check_recipe(cfg, ds)
-    except Exception as e:  # noqa: BLE001 - the recipe page shows it instead of crashing the app
-        return RecipeCheck(cfg, ds, (f"recipe: cannot be checked: {type(e).__name__}: {e}",))
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return ",".join(_fmt(v) for v in value)
-    if isinstance(value, float):
-        short = f"{value:g}"
-        return short if float(short) == value else repr(value)   # exact: the command rebuilds the recipe
-    return str(value)
-
-
-def _quote(text: str) -> str:
-    return shlex.quote(text)
 
 
 __all__ = ["Session", "default_config", "ConfigError"]
