@@ -293,8 +293,10 @@ class Session(QObject):
     def run_lr_find(self) -> bool:
         return self._start(JobKind.LR_FIND, self._heavy(lr_find, self.config), self.jobs_in_child_process)
 
-    def start_training(self) -> bool:
-        return self._start(JobKind.TRAIN, self._heavy(train, self.config), self.jobs_in_child_process)
+    def start_training(self, config: RunConfig | None = None) -> bool:
+        """Train the working recipe, or ``config`` (a run's own recipe, e.g. retrained with the data
+        changes) without making it the working recipe."""
+        return self._start(JobKind.TRAIN, self._heavy(train, config or self.config), self.jobs_in_child_process)
 
     def resume_run(self, run_dir: str | Path) -> bool:
         return self._start(JobKind.TRAIN, self._heavy(resume, str(run_dir)), self.jobs_in_child_process)
