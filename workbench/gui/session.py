@@ -43,7 +43,7 @@ from ..run.folder import RunFolder
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
 from ..inference.tta import tta_run
-from ..recipe.working import load_working, save_working
+from ..recipe.working import for_dataset, load_working, save_working
 from .jobs import JobFailed, JobKind, JobResult, JobRunner, submit
 from .run_state import Phase, RunState
 from .session_jobs import (RecipeCheck, check_recipe, checked_safely, core_call, download, import_weights, job,
@@ -96,12 +96,15 @@ class Session(QObject):
         # the app keeps the working recipe per dataset (workbench.recipe.working); tests leave it off
         self.autosave = autosave
         self.autosave_error = ""
-        self.recipe_file = ""                 # the TOML last loaded or saved by the user ...
+        self.recipe_file = ""                 # the TOML last loaded or saved by the user for this dataset ...
         self.recipe_file_config: RunConfig | None = None   # ... and the recipe it holds
+        self._recipe_files: dict[str, tuple[str, RunConfig]] = {}   # the same, of the other datasets opened
+        self.recipe_dir = ""                  # the folder the user last loaded or saved a recipe in
         self.dataset = None
         self.stats = None
         self.current_run: str = ""
         self.first_run_line = ""              # a new dataset of photos: the fine-tune it got, and why
+        self.first_run_by_defaults = False    # ... given by Defaults (one undoable change), not a new dataset
         self._first_run: tuple[RunConfig, RunConfig] | None = None   # (recipe before, after)
         self._first_run_pending = False
         self.run_state = RunState(self)
@@ -146,8 +149,20 @@ class Session(QObject):
             self.autosave_error = f"the working recipe could not be kept ({e})"
 
     def set_recipe_file(self, path: str) -> None:
-        """The recipe was just loaded from / saved to ``path`` (quitting asks when it differs later)."""
+        """The recipe of the open dataset was just loaded from / saved to ``path`` (quitting asks when it
+        differs later; the file stays this dataset's when another one opens)."""
         self.recipe_file, self.recipe_file_config = str(path), self.config
+        self.recipe_dir = str(Path(path).expanduser().parent)
+
+    def _switch_recipe_file(self, old: str, new: str) -> None:
+        """Another dataset opens: the recipe file of ``old`` is put aside with it (never saved with
+        another dataset's recipe), and the one of ``new`` (if it had one this session) comes back."""
+        key = lambda p: str(Path(p).expanduser().resolve())  # noqa: E731
+        if old:
+            self._recipe_files.pop(key(old), None)
+            if self.recipe_file and self.recipe_file_config is not None:
+                self._recipe_files[key(old)] = (self.recipe_file, self.recipe_file_config)
+        self.recipe_file, self.recipe_file_config = self._recipe_files.pop(key(new), ("", None))
 
     def recipe_file_outdated(self) -> bool:
         return bool(self.recipe_file) and self.recipe_file_config != self.config
@@ -213,23 +228,27 @@ class Session(QObject):
         """Whether a job that takes the machine runs (side jobs such as downloads do not count)."""
         return self.run_state.busy
 
-    def open_dataset(self, path: str | Path) -> bool:
+    def open_dataset(self, path: str | Path, recipe: RunConfig | None = None) -> bool:
         """Scan + health check + stats in a worker; dataset_changed fires when done.
 
-        The recipe is the dataset's own: its working recipe when it has one, else the defaults when
-        another dataset was open (its suggestion, reasons and budget were about that dataset), else
-        the recipe as it is (set before any dataset was opened). While the folder scans, no dataset
-        is open (dataset_changed(None)): nothing of the previous one stays on screen."""
+        The recipe is the dataset's own: ``recipe`` when given (a recipe file loaded for it), else its
+        working recipe when it has one, else the defaults when another dataset was open (its
+        suggestion, reasons and budget were about that dataset), else the recipe as it is (set before
+        any dataset was opened). A recipe file loaded or saved with the previous dataset stays that
+        dataset's. While the folder scans, no dataset is open (dataset_changed(None)): nothing of
+        the previous one stays on screen."""
         if self._runner.busy:
             return False
         root = str(Path(path).expanduser())
-        kept = load_working(root) if self.autosave else None   # this dataset's own working recipe
+        kept = recipe or (load_working(root) if self.autosave else None)   # this dataset's own recipe
         base = self.config
         if self._first_run is not None and base == self._first_run[1]:
             base = self._first_run[0]   # the previous dataset's first-run fine-tune, untouched: decide anew
         before = self.config.data.path
         other = bool(before) and Path(before).expanduser().resolve() != Path(root).resolve()
         start = kept or (default_config().set("runs_dir", self.config.runs_dir) if other else base)
+        if other:
+            self._switch_recipe_file(before, root)
         cfg = start.set("data.path", root)
         self.set_config(cfg)
         if self.dataset is not None or self.stats is not None:
@@ -240,6 +259,7 @@ class Session(QObject):
         # a dataset without a working recipe and no recipe file loaded: a new one (see _offer_first_run)
         self._first_run_pending = kept is None and not self.recipe_file
         self._first_run = None
+        self.first_run_by_defaults = False
         self._set_first_run_line("")
         return self._start(JobKind.SCAN, functools.partial(scan, cfg))
 
@@ -252,17 +272,42 @@ class Session(QObject):
             return
         self._first_run_pending = False
         cfg = self.config
+        submit(self._first_run_of(cfg), lambda fr: self._apply_first_run(cfg, fr))
+
+    def _first_run_of(self, cfg: RunConfig) -> Callable[[], FirstRun]:
+        """The first-run fine-tune of ``cfg`` on the open dataset (scanned), to run off the GUI thread."""
         w, h = self.stats.widths, self.stats.heights
         side = float(np.median(np.minimum(w, h))) if len(w) else 0.0
         n_train = len(self.dataset.train) if self.dataset is not None else 0
-        submit(lambda: first_run(cfg, side, switch="tick Train from scratch (Data page) to train resnet18 "
-                                                   "from random weights instead", n_train=n_train),
-               lambda fr: self._apply_first_run(cfg, fr))
+        return lambda: first_run(cfg, side, switch="tick Train from scratch (Data page) to train resnet18 "
+                                                   "from random weights instead", n_train=n_train)
+
+    def restore_defaults(self, done: Callable[[RunConfig, str], None]) -> None:
+        """Defaults: the recipe a new dataset gets (the dataset's location kept): on a dataset of
+        photos with ImageNet weights on disk the first-run fine-tune, with its first-run line, else
+        the from-scratch defaults. ``done(cfg, first-run line)`` makes it the recipe (one change, on the GUI thread);
+        nothing happens when the recipe changes before the fine-tune is known."""
+        cfg = for_dataset(default_config(), self.config)
+        if self.stats is None or self.dataset is None:
+            self._apply_defaults(self.config, cfg, None, done)
+            return
+        before = self.config
+        submit(self._first_run_of(cfg), lambda fr: self._apply_defaults(before, cfg, fr, done))
+
+    def _apply_defaults(self, before: RunConfig, cfg: RunConfig, fr, done: Callable[[RunConfig, str], None]) -> None:
+        if self.config != before:
+            return   # edited, another dataset, or another Defaults meanwhile
+        applied = isinstance(fr, FirstRun) and fr.applied
+        self.first_run_by_defaults = True
+        done(fr.config if applied else cfg, fr.line if applied else "")
+        self._first_run = (cfg, fr.config) if applied else None
+        self._set_first_run_line(fr.line if applied else "")
 
     def _apply_first_run(self, before: RunConfig, fr) -> None:
         if not isinstance(fr, FirstRun) or not fr.applied or self.config != before:
             return  # nothing to offer, or the recipe changed meanwhile (another dataset, an edit)
         self._first_run = (before, fr.config)
+        self.first_run_by_defaults = False
         self.set_config(fr.config)
         self._set_first_run_line(fr.line)
 

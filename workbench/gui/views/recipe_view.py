@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from ...config import ConfigError, RunConfig, iter_fields
-from ..session import default_config
 from ..session_helpers import preview_curve
 from ..widgets.common import ElidedLabel, guard_wheel, key_shortcut, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
@@ -122,7 +121,8 @@ class RecipeView(RecipeFiles, QWidget):
         self._sched_timer.timeout.connect(self.redraw_schedule)
         session.config_changed.connect(self._on_config)
         session.recipe_checked.connect(self._on_checked)
-        session.first_run_changed.connect(lambda line: line and self._forget())  # the dataset's starting recipe
+        # a new dataset's starting recipe starts its history (Defaults' fine-tune is one undoable change)
+        session.first_run_changed.connect(lambda line: line and not session.first_run_by_defaults and self._forget())
         session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config)))
         self._on_config(session.config)
         session.check_recipe()   # its problems and warnings arrive through recipe_checked
@@ -260,5 +260,6 @@ class RecipeView(RecipeFiles, QWidget):
         return cmd
 
     def reset_defaults(self) -> None:
-        cfg = default_config().set("data.path", self.session.config.data.path)
-        self._replace(cfg, "Defaults restored.")
+        """The recipe a new dataset gets (on photos with weights on disk: the first-run fine-tune)."""
+        self.session.restore_defaults(
+            lambda cfg, line: self._replace(cfg, f"Defaults restored ({line})." if line else "Defaults restored."))
