@@ -79,7 +79,8 @@ class RecipeView(RecipeFiles, QWidget):
         for b, name, tip in ((self.load_btn, "open", "Load a recipe TOML (Ctrl+L)"),
                              (self.save_btn, "save", "Save the recipe as TOML for the CLI (Ctrl+S)"),
                              (self.copy_btn, "copy", "Copy the equivalent `workbench train` command"),
-                             (self.reset_btn, "reset", "Reset every option to its default (keeps the dataset; Undo brings the recipe back)"),
+                             (self.reset_btn, "reset", "The recipe a new dataset gets: the defaults, or on photos "
+                              "with weights on disk the first-run fine-tune (keeps the dataset; Undo brings it back)"),
                              (self.undo_btn, "undo", "Undo the last change of the recipe (Ctrl+Z): an edited value, Defaults, Load or Suggest")):
             set_icon(b, name)
             b.setToolTip(tip)
