@@ -4,6 +4,7 @@ quit is only ever about the open dataset's recipe file, never writing another da
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -102,3 +103,20 @@ def test_quitting_never_saves_another_datasets_recipe_into_a_recipe_file(qtbot, 
     saved = RunConfig.load(f)
     assert saved.data.path == str(shapes_dir) and saved.train.epochs == 9 and saved.data.batch_size == 64
     session.stop_all()
+
+
+def test_gui_with_a_dataset_and_another_datasets_recipe_file_trains_that_recipe_on_the_dataset(qtbot, home,
+                                                                                              shapes_dir, tmp_path):
+    from workbench.gui.app import create_window
+    other = tmp_path / "other"
+    shutil.copytree(shapes_dir, other)
+    f = tmp_path / "shapes.toml"
+    RunConfig().set("data.path", str(shapes_dir)).set("train.epochs", 3).save(f)
+    win = create_window(str(other), recipe=str(f))           # workbench gui OTHER --recipe shapes.toml
+    qtbot.addWidget(win)
+    s = win.session
+    qtbot.waitUntil(lambda: s.dataset is not None and not s.busy, timeout=60_000)
+    assert Path(s.dataset.root).resolve() == other.resolve() and s.config.data.path == str(other)
+    assert s.config.train.epochs == 3 and s.recipe_file == ""
+    win.confirm_close = lambda: True
+    win.close()
