@@ -95,3 +95,37 @@ def test_the_first_run_recipe_is_where_undo_starts(qtbot, session, photos, bundl
     session.set_option("train.lr", 5e-4)
     assert view.undo_btn.isEnabled() and view.undo()
     assert session.config == fine_tune
+
+
+def test_defaults_on_photos_give_the_first_run_fine_tune_as_one_undoable_change(qtbot, session, photos, shapes_dir,
+                                                                                bundled_weights):  # noqa: F811
+    from workbench.gui.views.recipe_view import RecipeView
+    arch, tag, native = bundled_weights
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(session.first_run_changed, timeout=60_000):
+        assert session.open_dataset(str(photos))
+    new = session.config                                       # what the new dataset got
+    session.set_option("model.arch", "resnet18")
+    session.set_option("model.pretrained", "none")
+    session.set_option("train.epochs", 21)
+    edited = session.config
+    with qtbot.waitSignal(session.config_changed, timeout=60_000):
+        view.reset_defaults()
+    cfg = session.config
+    assert (cfg.model.arch, cfg.model.pretrained, cfg.data.image_size) == (arch, tag, native)
+    assert cfg == new and cfg.train.fine_tune and cfg.data.path == str(photos)
+    assert session.first_run_line.startswith("first run: fine-tuning") and not session.from_scratch
+    assert "Defaults restored (first run: fine-tuning" in view.mom_plot_note.text()
+    assert view.undo_btn.isEnabled() and view.undo()             # one step back to the user's own recipe
+    assert session.config == edited
+    # a dataset that is not photos: Defaults are the from-scratch ones
+    with qtbot.waitSignal(session.dataset_changed, timeout=60_000):
+        assert session.open_dataset(str(shapes_dir))
+    qtbot.waitUntil(lambda: session.dataset is not None, timeout=60_000)
+    session.set_option("train.epochs", 21)
+    with qtbot.waitSignal(session.config_changed, timeout=60_000):
+        view.reset_defaults()
+    cfg = session.config
+    assert (cfg.model.arch, cfg.model.pretrained, cfg.train.epochs) == ("resnet18", "none", RunConfig().train.epochs)
+    assert session.first_run_line == "" and view.undo()

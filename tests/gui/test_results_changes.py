@@ -78,7 +78,7 @@ def test_relabel_quarantine_undo_and_rescan(session, qtbot, tmp_path, monkeypatc
     assert digest(root) == before
     # retrain asks the session for a new run with the run's recipe
     started = []
-    monkeypatch.setattr(session, "start_training", lambda: started.append(session.config.data.path) or True)
+    monkeypatch.setattr(session, "start_training", lambda cfg=None: started.append(cfg.data.path) or True)
     page.changes.retrain_btn.click()
     assert started == [str(root)]
 
@@ -145,7 +145,7 @@ def test_retrain_with_changes_starts_visibly_and_ends_on_a_before_after(session,
     page, p = page_with_fake_run(session, qtbot, root)
     page.run_dir = str(tmp_path / "runs" / "before")
     page.apply_action("quarantine", [p.paths[0]], "")
-    monkeypatch.setattr(session, "start_training", lambda: True)
+    monkeypatch.setattr(session, "start_training", lambda cfg=None: True)
     with qtbot.waitSignal(page.retrainStarted):
         page.changes.retrain_btn.click()
     assert "Retraining" in page.notice.text() and page.compare.isHidden()
@@ -187,3 +187,26 @@ def test_accepting_several_audit_suggestions_is_one_undo(session, qtbot, tmp_pat
     assert got == {files[0].name: "square", files[1].name: "triangle"}
     assert view.changes.undo() and ChangeSet.load(root).entries == []      # one Ctrl+Z takes back both
     assert "2 images" in view.status.text()
+
+
+def test_retrain_with_changes_leaves_the_working_recipe_and_its_undo_alone(session, qtbot, tmp_path, monkeypatch):
+    from workbench.gui.views.recipe_view import RecipeView
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    session.set_option("data.path", str(root))
+    session.set_option("train.epochs", 2)                         # the user's working recipe
+    page, p = page_with_fake_run(session, qtbot, root)
+    page.info.config = page.info.config.set("train.epochs", 12).set("model.mean", (0.5, 0.5, 0.5)) \
+        .set("model.std", (0.5, 0.5, 0.5)).set("name", "fake")
+    page.apply_action("quarantine", [p.paths[0]], "")
+    working, history = session.config, list(view.undo_stack)
+    trained = []
+    monkeypatch.setattr(session, "start_training", lambda cfg=None: trained.append(cfg) or True)
+    with qtbot.waitSignal(page.retrainStarted):
+        page.changes.retrain_btn.click()
+    run = trained[0]                                              # the run's own recipe, for that run only
+    assert run.train.epochs == 12 and run.model.mean == (0.5, 0.5, 0.5) and run.name == ""
+    assert session.config == working and session.config.train.epochs == 2 and session.config.model.mean == ()
+    assert view.undo_stack == history and view.form.editors["train.epochs"].value() == 2
+    assert view.undo() and session.config.train.epochs != 2      # Undo takes back the user's own last edit

@@ -17,28 +17,37 @@ def test_a_note_at_start_replaces_the_state_instead_of_being_drawn_over_it(qtbot
     assert win.state_label.text().startswith("ready")
 
 
-def test_save_and_load_start_beside_the_dataset_and_say_saved(qtbot, session, tmp_path, monkeypatch):
+def test_save_and_load_start_in_the_apps_recipes_folder_then_the_last_used_and_say_saved(qtbot, session, tmp_path,
+                                                                                         monkeypatch):
     from workbench.config import RunConfig
     from workbench.gui.views.recipe_view import RecipeView
-    data = tmp_path / "photos" / "ants-bees"
+    home = tmp_path / "home"
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    data = tmp_path / "photos" / "ants-bees"          # photos/ is a shared data folder: never a default
     data.mkdir(parents=True)
     session.set_option("data.path", str(data))
     view = RecipeView(session)
     qtbot.addWidget(view)
     asked = []
-    target = tmp_path / "photos" / "mine.toml"
+    monkeypatch.setattr("workbench.gui.views.recipe_files.QFileDialog.getOpenFileName",
+                        lambda parent, title, start, filt: asked.append(start) or ("", filt))
+    view.load_dialog()
+    assert asked == [str(home / "recipes")] and (home / "recipes").is_dir()      # the app's own folder
+    target = tmp_path / "mine" / "r.toml"
+    target.parent.mkdir()
     monkeypatch.setattr("workbench.gui.views.recipe_files.QFileDialog.getSaveFileName",
                         lambda parent, title, start, filt: asked.append(start) or (str(target), filt))
     notes = []
     view.notice.connect(notes.append)
     view.save_dialog()
-    assert asked == [str(tmp_path / "photos" / "ants-bees-recipe.toml")]       # beside the dataset, not in it
+    assert asked[-1] == str(home / "recipes" / "ants-bees-recipe.toml")           # not in or beside the dataset
     assert RunConfig.load(target).data.path == str(data)
     assert notes and "Saved" in notes[0] and str(target) in view.mom_plot_note.text()
-    monkeypatch.setattr("workbench.gui.views.recipe_files.QFileDialog.getOpenFileName",
-                        lambda parent, title, start, filt: asked.append(start) or ("", filt))
     view.load_dialog()
-    assert asked[-1] == str(tmp_path / "photos")                               # the last recipe's folder
+    assert asked[-1] == str(target.parent)                                        # the folder the user last used
+    view.save_dialog()
+    assert asked[-1] == str(target.parent / "ants-bees-recipe.toml")
+    assert not any(p.suffix == ".toml" for p in (tmp_path / "photos").rglob("*"))
 
 
 def test_the_schedule_caption_wraps_instead_of_being_cut(qtbot, session):

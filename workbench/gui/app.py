@@ -47,16 +47,20 @@ def create_window(dataset: str | None = None, demo: bool = False, recipe: str | 
     """Build the main window; open ``dataset`` (or the demo dataset on ``demo`` / first start)."""
     from .main_window import MainWindow
     from .session import Session, default_config
-    from ..recipe.working import load_working
-    cfg = default_config()
+    from ..recipe.working import for_dataset, load_working, same_dataset
+    cfg, made_for = default_config(), ""
     if recipe:
         cfg = RunConfig.load(recipe)
+        made_for = cfg.data.path
+        if dataset and not same_dataset(made_for, dataset):  # the file applies to the dataset opened
+            cfg = for_dataset(cfg, RunConfig().set("data.path", str(Path(dataset).expanduser())))
     elif not dataset and not demo:
         cfg = load_working() or cfg   # the working recipe of the last session (autosaved)
     session = Session(cfg, autosave=True)
     if recipe:  # the recipe given becomes the working one of its dataset
         from ..runtime.paths import data_home
-        if not Path(recipe).resolve().is_relative_to(data_home().resolve()):  # not the demo's own file
+        own = not made_for or same_dataset(made_for, cfg.data.path)   # another dataset's file: only applied
+        if own and not Path(recipe).resolve().is_relative_to(data_home().resolve()):  # not the demo's own file
             session.set_recipe_file(recipe)
         session.autosave_now()
     win = MainWindow(session)

@@ -17,7 +17,6 @@ nothing else of the core but ``workbench.config``, ``workbench.runtime.events`` 
 from __future__ import annotations
 
 import functools
-import shlex
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -36,7 +35,7 @@ from ..analysis.interpret import interpret_run
 from ..train.lr_find import lr_find
 from ..runtime.paths import data_home
 from ..inference.predict import predict_folder_to_csv, predict_images
-from ..recipe.pretrained import pretrained_defaults
+from ..recipe.command import train_command
 from ..run.runs import delete_run, edit_run
 from ..recipe.reasons import drop_stale_reasons
 from ..recipe.suggest import DataFacts
@@ -44,11 +43,11 @@ from ..run.folder import RunFolder
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
 from ..inference.tta import tta_run
-from ..recipe.working import load_working, save_working
+from ..recipe.working import for_dataset, load_working, save_working
 from .jobs import JobFailed, JobKind, JobResult, JobRunner, submit
 from .run_state import Phase, RunState
-from .session_jobs import (RecipeCheck, check_recipe, core_call, download, import_weights, job, list_runs_safe,
-                           lowered, scan, suggest_recipe)
+from .session_jobs import (RecipeCheck, check_recipe, checked_safely, core_call, download, import_weights, job,
+                           list_runs_safe, lowered, scan, suggest_recipe)
 
 
 def default_config() -> RunConfig:
@@ -97,12 +96,15 @@ class Session(QObject):
         # the app keeps the working recipe per dataset (workbench.recipe.working); tests leave it off
         self.autosave = autosave
         self.autosave_error = ""
-        self.recipe_file = ""                 # the TOML last loaded or saved by the user ...
+        self.recipe_file = ""                 # the TOML last loaded or saved by the user for this dataset ...
         self.recipe_file_config: RunConfig | None = None   # ... and the recipe it holds
+        self._recipe_files: dict[str, tuple[str, RunConfig]] = {}   # the same, of the other datasets opened
+        self.recipe_dir = ""                  # the folder the user last loaded or saved a recipe in
         self.dataset = None
         self.stats = None
         self.current_run: str = ""
         self.first_run_line = ""              # a new dataset of photos: the fine-tune it got, and why
+        self.first_run_by_defaults = False    # ... given by Defaults (one undoable change), not a new dataset
         self._first_run: tuple[RunConfig, RunConfig] | None = None   # (recipe before, after)
         self._first_run_pending = False
         self.run_state = RunState(self)
@@ -147,8 +149,20 @@ class Session(QObject):
             self.autosave_error = f"the working recipe could not be kept ({e})"
 
     def set_recipe_file(self, path: str) -> None:
-        """The recipe was just loaded from / saved to ``path`` (quitting asks when it differs later)."""
+        """The recipe of the open dataset was just loaded from / saved to ``path`` (quitting asks when it
+        differs later; the file stays this dataset's when another one opens)."""
         self.recipe_file, self.recipe_file_config = str(path), self.config
+        self.recipe_dir = str(Path(path).expanduser().parent)
+
+    def _switch_recipe_file(self, old: str, new: str) -> None:
+        """Another dataset opens: the recipe file of ``old`` is put aside with it (never saved with
+        another dataset's recipe), and the one of ``new`` (if it had one this session) comes back."""
+        key = lambda p: str(Path(p).expanduser().resolve())  # noqa: E731
+        if old:
+            self._recipe_files.pop(key(old), None)
+            if self.recipe_file and self.recipe_file_config is not None:
+                self._recipe_files[key(old)] = (self.recipe_file, self.recipe_file_config)
+        self.recipe_file, self.recipe_file_config = self._recipe_files.pop(key(new), ("", None))
 
     def recipe_file_outdated(self) -> bool:
         return bool(self.recipe_file) and self.recipe_file_config != self.config
@@ -182,7 +196,7 @@ class Session(QObject):
             return
         self._checking = True
         cfg, ds = self.config, self.dataset
-        submit(lambda: _checked(cfg, ds), self._recipe_checked)
+        submit(lambda: checked_safely(cfg, ds), self._recipe_checked)
 
     def _recipe_checked(self, result) -> None:
         self._checking = False
@@ -205,24 +219,8 @@ class Session(QObject):
         return train_steps(n, self.config.data.batch_size)
 
     def cli_command(self) -> str:
-        """The ``workbench train`` command that trains this exact recipe: the keys that differ from the
-        defaults, and the keys the CLI would otherwise change itself (the pretrained recipe defaults,
-        e.g. augment.min_scale). The reasons of a suggestion stay out (they only explain choices)."""
-        cfg = self.config
-        defaults = {k: v for k, _, v in iter_fields(RunConfig())}
-        skip = ("data.path", "schema_version", "reasons")
-        keys = [k for k, _, v in iter_fields(cfg) if k not in skip and v != defaults[k]]
-        try:  # what the CLI makes of those keys: anything it changes on its own is set explicitly too
-            as_cli, _ = pretrained_defaults(RunConfig().with_overrides([f"{k}={_fmt(cfg.get(k))}" for k in keys]),
-                                            keys)
-            keys += [k for k, _, v in iter_fields(as_cli) if k not in skip and k not in keys and v != cfg.get(k)]
-        except ConfigError:
-            pass
-        parts = ["workbench", "train", _quote(cfg.data.path or "DATASET")]
-        for key, _, value in iter_fields(cfg):
-            if key in keys:
-                parts += ["--set", _quote(f"{key}={_fmt(value)}")]
-        return " ".join(parts)
+        """The ``workbench train`` command that trains this exact recipe (workbench.recipe.command)."""
+        return train_command(self.config)
 
     # ----------------------------------------------------------------- jobs
     @property
@@ -230,23 +228,27 @@ class Session(QObject):
         """Whether a job that takes the machine runs (side jobs such as downloads do not count)."""
         return self.run_state.busy
 
-    def open_dataset(self, path: str | Path) -> bool:
+    def open_dataset(self, path: str | Path, recipe: RunConfig | None = None) -> bool:
         """Scan + health check + stats in a worker; dataset_changed fires when done.
 
-        The recipe is the dataset's own: its working recipe when it has one, else the defaults when
-        another dataset was open (its suggestion, reasons and budget were about that dataset), else
-        the recipe as it is (set before any dataset was opened). While the folder scans, no dataset
-        is open (dataset_changed(None)): nothing of the previous one stays on screen."""
+        The recipe is the dataset's own: ``recipe`` when given (a recipe file loaded for it), else its
+        working recipe when it has one, else the defaults when another dataset was open (its
+        suggestion, reasons and budget were about that dataset), else the recipe as it is (set before
+        any dataset was opened). A recipe file loaded or saved with the previous dataset stays that
+        dataset's. While the folder scans, no dataset is open (dataset_changed(None)): nothing of
+        the previous one stays on screen."""
         if self._runner.busy:
             return False
         root = str(Path(path).expanduser())
-        kept = load_working(root) if self.autosave else None   # this dataset's own working recipe
+        kept = recipe or (load_working(root) if self.autosave else None)   # this dataset's own recipe
         base = self.config
         if self._first_run is not None and base == self._first_run[1]:
             base = self._first_run[0]   # the previous dataset's first-run fine-tune, untouched: decide anew
         before = self.config.data.path
         other = bool(before) and Path(before).expanduser().resolve() != Path(root).resolve()
         start = kept or (default_config().set("runs_dir", self.config.runs_dir) if other else base)
+        if other:
+            self._switch_recipe_file(before, root)
         cfg = start.set("data.path", root)
         self.set_config(cfg)
         if self.dataset is not None or self.stats is not None:
@@ -257,6 +259,7 @@ class Session(QObject):
         # a dataset without a working recipe and no recipe file loaded: a new one (see _offer_first_run)
         self._first_run_pending = kept is None and not self.recipe_file
         self._first_run = None
+        self.first_run_by_defaults = False
         self._set_first_run_line("")
         return self._start(JobKind.SCAN, functools.partial(scan, cfg))
 
@@ -269,17 +272,42 @@ class Session(QObject):
             return
         self._first_run_pending = False
         cfg = self.config
+        submit(self._first_run_of(cfg), lambda fr: self._apply_first_run(cfg, fr))
+
+    def _first_run_of(self, cfg: RunConfig) -> Callable[[], FirstRun]:
+        """The first-run fine-tune of ``cfg`` on the open dataset (scanned), to run off the GUI thread."""
         w, h = self.stats.widths, self.stats.heights
         side = float(np.median(np.minimum(w, h))) if len(w) else 0.0
         n_train = len(self.dataset.train) if self.dataset is not None else 0
-        submit(lambda: first_run(cfg, side, switch="tick Train from scratch (Data page) to train resnet18 "
-                                                   "from random weights instead", n_train=n_train),
-               lambda fr: self._apply_first_run(cfg, fr))
+        return lambda: first_run(cfg, side, switch="tick Train from scratch (Data page) to train resnet18 "
+                                                   "from random weights instead", n_train=n_train)
+
+    def restore_defaults(self, done: Callable[[RunConfig, str], None]) -> None:
+        """Defaults: the recipe a new dataset gets (the dataset's location kept): on a dataset of
+        photos with ImageNet weights on disk the first-run fine-tune, with its first-run line, else
+        the from-scratch defaults. ``done(cfg, first-run line)`` makes it the recipe (one change, on the GUI thread);
+        nothing happens when the recipe changes before the fine-tune is known."""
+        cfg = for_dataset(default_config(), self.config)
+        if self.stats is None or self.dataset is None:
+            self._apply_defaults(self.config, cfg, None, done)
+            return
+        before = self.config
+        submit(self._first_run_of(cfg), lambda fr: self._apply_defaults(before, cfg, fr, done))
+
+    def _apply_defaults(self, before: RunConfig, cfg: RunConfig, fr, done: Callable[[RunConfig, str], None]) -> None:
+        if self.config != before:
+            return   # edited, another dataset, or another Defaults meanwhile
+        applied = isinstance(fr, FirstRun) and fr.applied
+        self.first_run_by_defaults = True
+        done(fr.config if applied else cfg, fr.line if applied else "")
+        self._first_run = (cfg, fr.config) if applied else None
+        self._set_first_run_line(fr.line if applied else "")
 
     def _apply_first_run(self, before: RunConfig, fr) -> None:
         if not isinstance(fr, FirstRun) or not fr.applied or self.config != before:
             return  # nothing to offer, or the recipe changed meanwhile (another dataset, an edit)
         self._first_run = (before, fr.config)
+        self.first_run_by_defaults = False
         self.set_config(fr.config)
         self._set_first_run_line(fr.line)
 
@@ -310,8 +338,10 @@ class Session(QObject):
     def run_lr_find(self) -> bool:
         return self._start(JobKind.LR_FIND, self._heavy(lr_find, self.config), self.jobs_in_child_process)
 
-    def start_training(self) -> bool:
-        return self._start(JobKind.TRAIN, self._heavy(train, self.config), self.jobs_in_child_process)
+    def start_training(self, config: RunConfig | None = None) -> bool:
+        """Train the working recipe, or ``config`` (a run's own recipe, e.g. retrained with the data
+        changes) without making it the working recipe."""
+        return self._start(JobKind.TRAIN, self._heavy(train, config or self.config), self.jobs_in_child_process)
 
     def resume_run(self, run_dir: str | Path) -> bool:
         return self._start(JobKind.TRAIN, self._heavy(resume, str(run_dir)), self.jobs_in_child_process)
@@ -563,29 +593,6 @@ class Session(QObject):
         self.job_finished.emit(kind, status)
         if kind is JobKind.TRAIN:
             self.runs_changed.emit()
-
-
-def _checked(cfg: RunConfig, ds) -> RecipeCheck:
-    """``check_recipe`` in the side pool; a check that fails says so as its one problem."""
-    try:
-        return check_recipe(cfg, ds)
-    except Exception as e:  # noqa: BLE001 - the recipe page shows it instead of crashing the app
-        return RecipeCheck(cfg, ds, (f"recipe: cannot be checked: {type(e).__name__}: {e}",))
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return ",".join(_fmt(v) for v in value)
-    if isinstance(value, float):
-        short = f"{value:g}"
-        return short if float(short) == value else repr(value)   # exact: the command rebuilds the recipe
-    return str(value)
-
-
-def _quote(text: str) -> str:
-    return shlex.quote(text)
 
 
 __all__ = ["Session", "default_config", "ConfigError"]

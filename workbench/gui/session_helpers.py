@@ -24,7 +24,8 @@ from ..models.weights import DEFAULT_TAG, NONE, WeightsError, cached_tag, named_
 from ..recipe.pretrained import catalogue, pretrained_defaults, suggest_fine_tune
 from ..recipe.reasons import parse_reasons, split_reason
 from ..run.runs import STATUS_WORDS, best_runs, finish_words, planned_epochs, run_accuracy, status_words
-from ..runtime.paths import display_text
+from ..recipe.working import for_dataset, same_dataset
+from ..runtime.paths import data_home, display_text
 from ..train.lr_find import curve_problem, plot_window, y_range
 from ..train.run import reported_line
 from ..train.schedules import preview_curve
@@ -33,14 +34,14 @@ __all__ = [
     # results in memory (analysis.interpret, inference.tta, train.lr_find, train.run)
     "confusion_matrix", "indices_for_cell", "most_confused", "per_class_report", "summary", "top_losses",
     "accuracy_vs_beta", "fixed_and_broken", "curve_problem", "plot_window", "y_range", "reported_line",
-    # the recipe (recipe.pretrained, recipe.suggest, train.schedules, audit.labels)
+    # the recipe (recipe.pretrained, recipe.suggest, recipe.working, train.schedules, audit.labels)
     "pretrained_defaults", "suggest_fine_tune", "catalogue", "parse_reasons", "split_reason", "preview_curve",
-    "describe_recipe",
+    "describe_recipe", "for_dataset", "same_dataset",
     # the weights store's names and states (models.weights)
     "DEFAULT_TAG", "NONE", "WeightsError", "cached_tag", "named_tags", "spec", "status", "tags",
     # the model sources' wording (models.sources)
     "offline_places", "search_examples",
     # runs, files and their words (run.runs, runtime.paths, data.sidecar), export's errors
     "STATUS_WORDS", "best_runs", "finish_words", "planned_epochs", "run_accuracy",
-    "status_words", "display_text", "ChangeSet", "ExportError", "ExportFailed",
+    "status_words", "display_text", "data_home", "ChangeSet", "ExportError", "ExportFailed",
 ]

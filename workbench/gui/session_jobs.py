@@ -143,6 +143,15 @@ def check_recipe(cfg: RunConfig, ds) -> RecipeCheck:
     return RecipeCheck(cfg, ds, tuple(probs), tuple(cfg.warnings() + warnings))
 
 
+def checked_safely(cfg: RunConfig, ds) -> RecipeCheck:
+    """``check_recipe`` in the side pool; a check that fails says so as its one problem."""
+    try:
+        return check_recipe(cfg, ds)
+    except Exception as e:  # noqa: BLE001 - the recipe page shows it instead of crashing the app
+        return RecipeCheck(cfg, ds, (f"recipe: cannot be checked: {type(e).__name__}: {e}",))
+
+
+
 def _dataset_checks(cfg: RunConfig, ds) -> tuple[list[str], list[str]]:
     if ds is None or not cfg.data.path:
         return [], []

@@ -37,3 +37,23 @@ def load_working(dataset_root: str | os.PathLike | None = None) -> RunConfig | N
         return RunConfig.load(path)
     except (ConfigError, OSError, ValueError):
         return None
+
+
+# the keys that say where a dataset's images and labels are: a recipe file applied to the open dataset
+# keeps the open dataset's (the file's other keys are the recipe)
+DATA_LOCATION_KEYS = ("data.path", "data.labels_csv", "data.changes_beside_data")
+
+
+def same_dataset(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two dataset paths name the same folder (either empty: not the same)."""
+    if not a or not b:
+        return False
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def for_dataset(cfg: RunConfig, dataset: RunConfig) -> RunConfig:
+    """``cfg`` (a recipe file's) applied to the dataset of ``dataset`` (the open dataset's recipe): its
+    data-location keys (``DATA_LOCATION_KEYS``) become the open dataset's, every other key stays."""
+    for key in DATA_LOCATION_KEYS:
+        cfg = cfg.set(key, dataset.get(key))
+    return cfg

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from ...config import ConfigError, RunConfig, iter_fields
-from ..session import default_config
 from ..session_helpers import preview_curve
 from ..widgets.common import ElidedLabel, guard_wheel, key_shortcut, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
@@ -80,7 +79,8 @@ class RecipeView(RecipeFiles, QWidget):
         for b, name, tip in ((self.load_btn, "open", "Load a recipe TOML (Ctrl+L)"),
                              (self.save_btn, "save", "Save the recipe as TOML for the CLI (Ctrl+S)"),
                              (self.copy_btn, "copy", "Copy the equivalent `workbench train` command"),
-                             (self.reset_btn, "reset", "Reset every option to its default (keeps the dataset; Undo brings the recipe back)"),
+                             (self.reset_btn, "reset", "The recipe a new dataset gets: the defaults, or on photos "
+                              "with weights on disk the first-run fine-tune (keeps the dataset; Undo brings it back)"),
                              (self.undo_btn, "undo", "Undo the last change of the recipe (Ctrl+Z): an edited value, Defaults, Load or Suggest")):
             set_icon(b, name)
             b.setToolTip(tip)
@@ -122,12 +122,13 @@ class RecipeView(RecipeFiles, QWidget):
         self._sched_timer.timeout.connect(self.redraw_schedule)
         session.config_changed.connect(self._on_config)
         session.recipe_checked.connect(self._on_checked)
-        session.first_run_changed.connect(lambda line: line and self._forget())  # the dataset's starting recipe
+        # a new dataset's starting recipe starts its history (Defaults' fine-tune is one undoable change)
+        session.first_run_changed.connect(lambda line: line and not session.first_run_by_defaults and self._forget())
         session.dataset_changed.connect(lambda ds: (self._sched_timer.start(), self._on_config(session.config),
                                                     self._split_used(ds)))
         self._on_config(session.config)
         session.check_recipe()   # its problems and warnings arrive through recipe_checked
-        guard_wheel(self)   # the wheel scrolls the form; it edits a value only in the field with focus
+        guard_wheel(self)   # the wheel scrolls the form; it never edits a value there
         key_shortcut(self, [QKeySequence.StandardKey.Undo], "Undo the last change of the recipe (a text field "
                      "with focus undoes its typing)", self.undo, Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
@@ -277,5 +278,6 @@ class RecipeView(RecipeFiles, QWidget):
         return cmd
 
     def reset_defaults(self) -> None:
-        cfg = default_config().set("data.path", self.session.config.data.path)
-        self._replace(cfg, "Defaults restored.")
+        """The recipe a new dataset gets (on photos with weights on disk: the first-run fine-tune)."""
+        self.session.restore_defaults(
+            lambda cfg, line: self._replace(cfg, f"Defaults restored ({line})." if line else "Defaults restored."))

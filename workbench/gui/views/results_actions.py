@@ -59,17 +59,17 @@ class HardExampleActions:
             g.model.set_marks(self.changes.marks(g.paths()))
 
     def retrain(self) -> None:
-        """Start a new run with this run's recipe; the new scan applies the changes. The Train page
-        shows it start; when it has finished its results open here with a before / after."""
+        """Start a new run with this run's recipe (for that run only: the working recipe and its undo
+        history stay); the new scan applies the changes. The Train page shows it start; when it has
+        finished its results open here with a before / after."""
         cfg = getattr(self.info, "config", None)
-        if cfg is not None:
-            self.session.set_config(cfg.set("name", ""))
+        cfg = cfg.set("name", "") if cfg is not None else None
         before = None
         if self.preds is not None:
             name = getattr(self.info, "name", "") or Path(self.run_dir).name
             before = {"run_dir": self.run_dir, "name": name, "changes": len(self.changes.entries()),
                       **summary(self.preds)}
-        if not self.session.start_training():
+        if not self.session.start_training(cfg):
             QMessageBox.information(self, "Retrain", "Another job is running; try again when it has finished.")
             return
         self._before = before
