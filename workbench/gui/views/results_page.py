@@ -150,6 +150,7 @@ class ResultsPage(HardExampleActions, QWidget):
     def clear(self) -> None:
         """Empty every tab, so nothing of the previous run stays on screen under the next one's name."""
         self.preds, self.info = None, None
+        self._tta_run = ""   # the emptied TTA tab computes again when it is (or stays) the current tab
         self.cams.clear()
         self.summary.set_summary({}, "Loading…")
         self.summary.set_report([])
