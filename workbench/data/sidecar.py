@@ -8,6 +8,7 @@ per-user file when writing there fails. Paths are stored relative to the root so
 """
 from __future__ import annotations
 
+import calendar
 import contextlib
 import json
 import os
@@ -166,6 +167,21 @@ class ChangeSet:
         """Changes keyed by path relative to the root (posix)."""
         return dict(self._changes)
 
+    def as_of(self, when: float) -> dict[str, dict]:
+        """The changes as they stood at ``when`` (seconds since the epoch), keyed like ``by_rel``: a
+        change made later is replaced by the one it replaced (the undo history keeps it), so a run's
+        validation set can be rebuilt as it was trained."""
+        states: dict[str, list] = {}
+        for h in self._history:   # per file: the state before each of its changes, oldest first
+            states.setdefault(h["path"], []).append(h.get("before"))
+        out = {}
+        for rel in set(self._changes) | set(states):
+            seq = states.get(rel, []) + [self._changes.get(rel)]
+            keep = next((c for c in reversed(seq) if c is None or _seconds(c.get("time")) <= when), seq[0])
+            if keep is not None:
+                out[rel] = keep
+        return out
+
     @property
     def entries(self) -> list[dict]:
         """One dict(path, action, new_class, time) per changed file; path is absolute."""
@@ -202,6 +218,18 @@ def _bad_change(change) -> str:
     if change["action"] == RELABEL and not (isinstance(change.get("new_class"), str) and change["new_class"].strip()):
         return "is a relabel without a class name (new_class)"
     return ""
+
+
+def _seconds(stamp) -> float:
+    """A change's time stamp (ISO, UTC, or epoch seconds) in seconds since the epoch; 0 when unreadable."""
+    try:
+        return float(stamp)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return float(calendar.timegm(time.strptime(str(stamp)[:19], "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return 0.0
 
 
 def _now() -> str:
