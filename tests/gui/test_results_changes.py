@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from synth import make_shapes_dataset
 from workbench.config import RunConfig
 from workbench.analysis.interpret import Predictions
+from workbench.runtime.events import FitStarted
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -138,6 +139,11 @@ def test_undo_after_keep_undoes_the_keep_not_another_images_fix(session, qtbot, 
     assert "2 images" in page.notice.text()
 
 
+def fit_started(run_dir) -> FitStarted:
+    return FitStarted(run_dir=str(run_dir), epochs=1, start_epoch=0, steps_per_epoch=1, n_train=1, n_valid=1,
+                      classes=(), device="cpu", precision="fp32", batch_size=1)
+
+
 def test_retrain_with_changes_starts_visibly_and_ends_on_a_before_after(session, qtbot, tmp_path, monkeypatch):
     from gui_helpers import main_window
     from workbench.gui.jobs import JobKind
@@ -149,6 +155,7 @@ def test_retrain_with_changes_starts_visibly_and_ends_on_a_before_after(session,
     with qtbot.waitSignal(page.retrainStarted):
         page.changes.retrain_btn.click()
     assert "Retraining" in page.notice.text() and page.compare.isHidden()
+    session.job_event.emit(JobKind.TRAIN, fit_started(tmp_path / "runs" / "after"))   # the retrain's folder
     # the new run, better: its results open with the before / after on top of the Summary
     probs = p.probs.copy()
     probs[:] = 0.1
@@ -167,6 +174,52 @@ def test_retrain_with_changes_starts_visibly_and_ends_on_a_before_after(session,
     win.show_page("results")
     win.session.job_started.emit(JobKind.TRAIN)
     assert win.current_page() == "train"
+
+
+def test_before_after_only_on_the_retrain_it_started(session, qtbot, tmp_path, monkeypatch):
+    """A run that is not the retrain (another dataset's, started later) never gets the banner; opening
+    another dataset forgets the retrain; the banner names which validation loss it compares."""
+    from workbench.gui.jobs import JobKind
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    page, p = page_with_fake_run(session, qtbot, root)
+    page.run_dir = str(tmp_path / "runs" / "before")
+    page.apply_action("quarantine", [p.paths[0]], "")
+    monkeypatch.setattr(session, "start_training", lambda: True)
+    page.changes.retrain_btn.click()
+    retrain = tmp_path / "runs" / "retrain"
+    session.job_event.emit(JobKind.TRAIN, fit_started(retrain))
+    other_cfg = page.info.config.set("data.path", str(tmp_path / "broken"))
+
+    def show(run_dir, cfg, name):
+        page.run_dir = str(run_dir)
+        page.show_interpretation(p, SimpleNamespace(name=name, config=cfg, classes=p.classes, history=[],
+                                                    metrics={}, status="completed"))
+    # an unrelated run (another dataset, started after the retrain was stopped) opens: no banner
+    session.job_event.emit(JobKind.TRAIN, fit_started(tmp_path / "runs" / "broken-run"))
+    show(tmp_path / "runs" / "broken-run", other_cfg, "broken-run")
+    assert page.compare.isHidden()
+    # the retrain itself opens: its before / after, the loss named
+    show(retrain, page.info.config, "retrain")
+    assert not page.compare.isHidden() and "fake → retrain" in page.compare.text()
+    assert "validation loss (plain cross-entropy)" in page.compare.text()
+    # another run opens: the banner goes
+    show(tmp_path / "runs" / "broken-run", other_cfg, "broken-run")
+    assert page.compare.isHidden()
+    # a retrain whose dataset is left before its results open: forgotten
+    show(tmp_path / "runs" / "before", page.info.config.set("data.path", str(root)), "fake")
+    page.changes.retrain_btn.click()
+    session.job_event.emit(JobKind.TRAIN, fit_started(tmp_path / "runs" / "retrain2"))
+    session.set_config(other_cfg)
+    session.dataset_changed.emit(None)
+    show(tmp_path / "runs" / "retrain2", page.info.config, "retrain2")
+    assert page.compare.isHidden()
+
+
+def test_before_after_names_the_headlines_loss_with_label_smoothing():
+    from workbench.gui.views.result_texts import before_after
+    text = before_after({"name": "a", "accuracy": 0.9, "valid_loss": 0.46, "trained_loss": 0.77, "smoothing": 0.1},
+                        {"name": "b", "accuracy": 0.92, "valid_loss": 0.44, "trained_loss": 0.75, "smoothing": 0.1})
+    assert "label-smoothed" in text and "0.7700 → 0.7500" in text and "0.4600" not in text
 
 
 def test_accepting_several_audit_suggestions_is_one_undo(session, qtbot, tmp_path):

@@ -13,7 +13,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
                                QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
-from ...runtime.events import Event, Progress
+from ...runtime.events import Event, FitStarted, Progress
 from ..jobs import JobFailed, JobKind
 from ..session_helpers import (confusion_matrix, indices_for_cell, most_confused, per_class_report, summary,
                                top_losses)
@@ -120,6 +120,7 @@ class ResultsPage(HardExampleActions, QWidget):
         session.interpreted.connect(lambda r: self.show_interpretation(r.predictions, r.run))
         session.tta_ready.connect(self._show_tta)
         session.job_finished.connect(self._on_finished)
+        session.dataset_changed.connect(lambda _ds: self._forget_retrain(session.config.data.path))
 
     # ------------------------------------------------------------------ loading
     def _pick_run(self) -> None:
@@ -265,7 +266,9 @@ class ResultsPage(HardExampleActions, QWidget):
 
     # ------------------------------------------------------------------ job events
     def _on_event(self, kind: JobKind, ev: Event) -> None:
-        if kind in JOBS and isinstance(ev, Progress):
+        if isinstance(ev, FitStarted):
+            self._retrain_began(ev.run_dir)
+        elif kind in JOBS and isinstance(ev, Progress):
             self.progress.setRange(0, max(1, ev.total))
             self.progress.setValue(ev.done)
 
