@@ -240,3 +240,31 @@ def test_accepting_several_audit_suggestions_is_one_undo(session, qtbot, tmp_pat
     assert got == {files[0].name: "square", files[1].name: "triangle"}
     assert view.changes.undo() and ChangeSet.load(root).entries == []      # one Ctrl+Z takes back both
     assert "2 images" in view.status.text()
+
+
+def test_every_view_of_a_change_list_reloads_when_it_is_written_anywhere(session, qtbot, tmp_path):
+    """Audit's K, the Results galleries, Try it's send-to-labelling and an undo: the other views of the
+    dataset's change list (Results > Changes, Data > Audit) show the list as it is now, marks too."""
+    from workbench.gui.views.audit_view import AuditView
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    page, p = page_with_fake_run(session, qtbot, root)
+    audit = AuditView(session)
+    qtbot.addWidget(audit)
+    audit.changes.open_root(str(root))
+    assert page.apply_action("quarantine", [p.paths[0]], "")
+    assert audit.changes.table.rowCount() == 1 and "1 change(s)" in audit.changes.info.text()
+    # K in Data > Audit: Results > Changes says 2 change(s) and the gallery marks the kept image
+    assert audit.apply_action("keep", [p.paths[1]], "")
+    assert page.changes.table.rowCount() == 2 and "2 change(s)" in page.changes.info.text()
+    assert "kept" in page.losses.model.marks.get(p.paths[1], "")
+    # Try it sends an image of the dataset to labelling: both lists have it
+    train = sorted((root / "train" / "circle").glob("*.png"))[0]
+    session.send_to_labelling(str(root), [(str(train), "square", 0.4)], False)
+    assert page.changes.table.rowCount() == 3 and audit.changes.table.rowCount() == 3
+    # an undo in one view is seen in the other
+    assert page.changes.undo()
+    assert audit.changes.table.rowCount() == 2
+    # a list of another dataset is left alone
+    other = make_shapes_dataset(tmp_path / "other", n_train=4, n_valid=2)
+    session.changes_written(str(other))
+    assert page.changes.table.rowCount() == 2

@@ -47,10 +47,14 @@ class ChangesView(QWidget):
     retrainRequested = Signal()   # "Retrain with changes"
     failed = Signal(str)          # readable message (e.g. the sidecar could not be written)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.changeset = None
         self.root = ""
+        self._beside = self._writing = False
+        self.session = session   # says every write (changes_written) and reloads on another view's
+        if session is not None:
+            session.changes_edited.connect(self._edited)
         self.info = QLabel("No dataset: open a run or a dataset to collect changes.")
         self.info.setWordWrap(True)
         self.table = QTableWidget(0, 4)
@@ -82,7 +86,7 @@ class ChangesView(QWidget):
 
     def open_root(self, root: str, beside_data: bool = False) -> None:
         """Load the change set of a dataset folder (the sidecar is created on the first action)."""
-        self.root = str(root)
+        self.root, self._beside = str(root), beside_data
         try:
             self.changeset = ChangeSet.load(self.root, beside_data)
         except Exception as e:  # a broken sidecar must not block the results
@@ -134,8 +138,7 @@ class ChangesView(QWidget):
             self.failed.emit(f"{action} failed: {e}")
             self.refresh()
             return False
-        self.refresh()
-        self.changed.emit()
+        self._written()
         return True
 
     def undo(self) -> bool:
@@ -149,10 +152,27 @@ class ChangesView(QWidget):
         except Exception as e:
             self.failed.emit(f"undo failed: {e}")
             return False
-        self.refresh()
-        self.changed.emit()
+        self._written()
         self.undone.emit(undone_text(undone))
         return bool(undone)
+
+    def _written(self) -> None:
+        """After a write: this list refreshed, and every other view of the dataset's list told."""
+        self.refresh()
+        self.changed.emit()
+        if self.session is not None and self.root:
+            self._writing = True
+            try:
+                self.session.changes_written(self.root)
+            finally:
+                self._writing = False
+
+    def _edited(self, root: str) -> None:
+        """Another view (Audit, Results, Try it, an undo) wrote the change list of a dataset: this one
+        reloads when it shows that dataset's."""
+        if not self._writing and self.root and str(Path(self.root).expanduser().resolve()) == root:
+            self.open_root(self.root, self._beside)
+            self.changed.emit()
 
     def refresh(self) -> None:
         entries = self.entries()

@@ -75,7 +75,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.losses = GalleryView(LOSSES_TITLE, with_filter=True, with_overlay=True)
         self.losses.title.setToolTip("Captions as in fastai: prediction / actual, then loss / probability of the prediction")
         self.tta = TTAView()
-        self.changes, self.calibration = ChangesView(), CalibrationView()
+        self.changes, self.calibration = ChangesView(session), CalibrationView()
         self.viewer = ImageViewer(self)
         self.galleries = [self.cell_gallery, self.losses, self.tta.fixed, self.tta.broken]
         conf = splitter(Qt.Orientation.Vertical, self.confusion, self.cell_gallery, stretch=(3, 2))
