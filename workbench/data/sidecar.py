@@ -107,7 +107,8 @@ class ChangeSet:
     def _set(self, rel: str, change: dict | None) -> None:
         if not self._in_action:
             self._step += 1
-        self._history.append({"path": rel, "before": self._changes.get(rel), "step": self._step})
+        self._history.append({"path": rel, "before": self._changes.get(rel), "step": self._step,
+                              "time": (change or {}).get("time") or _now()})
         if change is None:
             self._changes.pop(rel, None)
         else:
@@ -134,6 +135,14 @@ class ChangeSet:
         if probability is not None:
             change["probability"] = round(float(probability), 6)
         self._set(self._rel(path), change)
+
+    def remove(self, path: str | os.PathLike) -> bool:
+        """Take the change of ``path`` off the list (undoable like any action); False when it had none."""
+        rel = self._rel(path)
+        if rel not in self._changes:
+            return False
+        self._set(rel, None)
+        return True
 
     def keep(self, path: str | os.PathLike) -> None:
         """Keep ``path`` as it is: replaces any relabel or quarantine of it, and records that it was
@@ -171,15 +180,20 @@ class ChangeSet:
         """The changes as they stood at ``when`` (seconds since the epoch), keyed like ``by_rel``: a
         change made later is replaced by the one it replaced (the undo history keeps it), so a run's
         validation set can be rebuilt as it was trained."""
-        states: dict[str, list] = {}
-        for h in self._history:   # per file: the state before each of its changes, oldest first
-            states.setdefault(h["path"], []).append(h.get("before"))
+        records: dict[str, list] = {}
+        for h in self._history:   # per file: its changes, oldest first
+            records.setdefault(h["path"], []).append(h)
         out = {}
-        for rel in set(self._changes) | set(states):
-            seq = states.get(rel, []) + [self._changes.get(rel)]
-            keep = next((c for c in reversed(seq) if c is None or _seconds(c.get("time")) <= when), seq[0])
-            if keep is not None:
-                out[rel] = keep
+        for rel in set(self._changes) | set(records):
+            hs = records.get(rel, [])
+            states = [h.get("before") for h in hs] + [self._changes.get(rel)]
+            state = states[0]     # what the file had before its first recorded change
+            for h, after in zip(hs, states[1:]):
+                if _seconds(h.get("time") or (after or {}).get("time")) > when:
+                    break
+                state = after
+            if state is not None:
+                out[rel] = state
         return out
 
     @property
