@@ -268,3 +268,32 @@ def test_every_view_of_a_change_list_reloads_when_it_is_written_anywhere(session
     other = make_shapes_dataset(tmp_path / "other", n_train=4, n_valid=2)
     session.changes_written(str(other))
     assert page.changes.table.rowCount() == 2
+
+
+def test_changes_tab_removes_the_selected_row_not_the_last_action(session, qtbot, tmp_path):
+    """With the quarantine row selected, "Remove selected" (or Del) takes off that one; the relabel, the
+    last action, stays; Undo (of the last action, so named) brings the removed one back."""
+    from workbench.data import ChangeSet
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    page, p = page_with_fake_run(session, qtbot, root)
+    assert page.apply_action("quarantine", [p.paths[0]], "")
+    assert page.apply_action("relabel", [p.paths[1]], p.classes[2])
+    ch = page.changes
+    assert "last action" in ch.undo_btn.text() and not ch.remove_btn.isEnabled()
+    row = next(r for r in range(ch.table.rowCount()) if ch.table.item(r, 1).text() == "quarantine")
+    ch.table.selectRow(row)
+    assert ch.remove_btn.isEnabled()
+    ch.remove_btn.click()
+    assert [e["action"] for e in ChangeSet.load(root).entries] == ["relabel"]
+    assert ch.table.rowCount() == 1 and p.paths[0] not in page.losses.model.marks
+    assert "Removed" in page.notice.text()
+    assert ch.undo() and sorted(e["action"] for e in ChangeSet.load(root).entries) == ["quarantine", "relabel"]
+    # the Delete key on the table does the same
+    page.show()
+    assert not ch.selected_paths()          # the list was rebuilt: nothing selected
+    ch.table.selectRow(next(r for r in range(ch.table.rowCount()) if ch.table.item(r, 1).text() == "relabel"))
+    page.tabs.setCurrentWidget(ch)
+    ch.table.setFocus()
+    qtbot.waitUntil(ch.table.hasFocus)
+    qtbot.keyClick(ch.table, Qt.Key.Key_Delete)
+    assert [e["action"] for e in ChangeSet.load(root).entries] == ["quarantine"]
