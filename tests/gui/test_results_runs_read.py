@@ -36,3 +36,31 @@ def test_metric_curves_have_their_own_colours_not_the_loss_charts(qtbot):
     taken = {QColor(TRAIN_COLOUR).name(), QColor(VALID_COLOUR).name(), QColor("#10b981").name()}
     assert not set(colours.values()) & taken
     assert len(set(colours.values())) == 2
+
+
+def fake_run(tmp_path, name, acc, created, fingerprint, n, data="/data/nette-mini", note=""):
+    from types import SimpleNamespace
+    from workbench.config import RunConfig
+    return SimpleNamespace(name=name, run_dir=tmp_path / name, config=RunConfig().set("data.path", data),
+                           metrics={"valid_accuracy": acc, "valid_fingerprint": fingerprint, "n_valid": n},
+                           history=[], status="completed", created=created, note=note)
+
+
+def test_best_run_star_compares_only_runs_on_the_newest_runs_validation_images(qtbot, session, tmp_path):
+    """93.7 % on 79 images (an older run, one image since quarantined) against 92.5 % on 80 (the newest
+    run's set): the star goes to the best run on the newest run's images, and its tooltip says which."""
+    from workbench.gui.views.runs_view import RunsView
+    from workbench.run.runs import best_runs
+    runs = [fake_run(tmp_path, "old-79", 0.937, 100.0, "aaaa1111", 79),
+            fake_run(tmp_path, "new-80", 0.925, 300.0, "bbbb2222", 80),
+            fake_run(tmp_path, "mid-80", 0.900, 200.0, "bbbb2222", 80),
+            fake_run(tmp_path, "other-data", 0.5, 400.0, "cccc3333", 10, data="/data/broken")]
+    assert {k: p.name for k, p in best_runs(runs).items()} == {"/data/nette-mini": "new-80",
+                                                               "/data/broken": "other-data"}
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.set_runs(runs)
+    assert sorted(view.best_names()) == ["new-80", "other-data"]
+    row = next(r for r in range(view.table.rowCount()) if view.table.item(r, 0).text() == "new-80")
+    assert "80 images (bbbb2222)" in view.table.item(row, 0).toolTip()
+    assert "80 images" in view.table.item(row, 5).toolTip()

@@ -204,18 +204,29 @@ def planned_epochs(info: RunInfo) -> float | None:
 
 
 def best_runs(infos: list[RunInfo]) -> dict[str, Path]:
-    """{dataset folder: run folder} of the most accurate run of each dataset (the newest one on a tie)."""
-    best: dict[str, tuple[float, float, Path]] = {}
+    """{dataset folder: run folder} of the most accurate run of each dataset (the newest one on a tie),
+    among the runs validated on the same images as the dataset's newest run (metrics.json's
+    ``valid_fingerprint``): accuracies on different validation sets are not compared."""
+    by_data: dict[str, list[tuple[float, float, str, Path]]] = {}
     for info in infos:
         acc = run_accuracy(info)
         if acc is None:
             continue
         path = getattr(getattr(getattr(info, "config", None), "data", None), "path", "")
         key = str(Path(path).expanduser()) if path else ""
-        cand = (acc, getattr(info, "created", 0.0) or 0.0, info.run_dir)
-        if key not in best or cand[:2] > best[key][:2]:
-            best[key] = cand
-    return {k: v[2] for k, v in best.items()}
+        by_data.setdefault(key, []).append((acc, getattr(info, "created", 0.0) or 0.0, valid_key(info), info.run_dir))
+    out = {}
+    for key, runs in by_data.items():
+        newest = max(runs, key=lambda r: r[1])[2]
+        out[key] = max((r for r in runs if r[2] == newest), key=lambda r: r[:2])[3]
+    return out
+
+
+def valid_key(info: RunInfo) -> str:
+    """Which validation images a run was measured on: metrics.json's ``valid_fingerprint`` (files and
+    labels), else its count of images ("" when unknown)."""
+    m = getattr(info, "metrics", None) or {}
+    return str(m.get("valid_fingerprint") or (f"n={m['n_valid']}" if m.get("n_valid") is not None else ""))
 
 
 def load_model(run_dir, which: str = "best", device: str | torch.device = "cpu") -> tuple[nn.Module, RunInfo]:

@@ -142,7 +142,9 @@ class RunsView(QWidget):
     @staticmethod
     def _mark_best(name: QTableWidgetItem, acc: QTableWidgetItem, info) -> None:
         """A star on the name and the accuracy in bold: the most accurate run of its dataset."""
-        tip = f"Best run: the most accurate of the runs of {info.config.data.path or 'its dataset'}"
+        tip = (f"Best run: the most accurate of the runs of {info.config.data.path or 'its dataset'} validated on "
+               f"the same images as its newest run ({valid_set(info)}); runs validated on other images are "
+               "not compared")
         name.setIcon(icon("star"))
         name.setData(BEST_ROLE, True)
         name.setToolTip(f"{tip}\n{name.toolTip()}")
