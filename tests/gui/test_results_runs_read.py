@@ -1,6 +1,8 @@
 """Results and Runs read right: whole class names, the banner's loss named, the runs table's names whole."""
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+
 NETTE = ["cassette_player", "chain_saw", "church", "english_springer", "french_horn", "garbage_truck", "gas_pump",
          "golf_ball", "parachute", "tench"]
 
@@ -64,3 +66,32 @@ def test_best_run_star_compares_only_runs_on_the_newest_runs_validation_images(q
     row = next(r for r in range(view.table.rowCount()) if view.table.item(r, 0).text() == "new-80")
     assert "80 images (bbbb2222)" in view.table.item(row, 0).toolTip()
     assert "80 images" in view.table.item(row, 5).toolTip()
+
+
+def test_runs_table_keeps_names_whole_beside_a_note_and_shows_the_newest_run(qtbot, session, tmp_path):
+    """A long note never squeezes the names ("nette-..."): the name is whole (up to a cap), the note gets
+    the rest and is cut; the table shows ten rows, with the newest run in sight."""
+    from workbench.gui.views.runs_view import RunsView
+    runs = [fake_run(tmp_path, f"nette-mini-20261206-1{i:02d}314", 0.9, 100.0 + i, "f", 80,
+                     note=("a long note about what this run tried " * 6) if i == 3 else "") for i in range(14)]
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.resize(1280, 800)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_runs(runs)
+    t = view.table
+    need = t.fontMetrics().horizontalAdvance(runs[0].name) + t.iconSize().width()
+    qtbot.waitUntil(lambda: t.columnWidth(0) >= need)
+    note = t.horizontalHeader().logicalIndex(t.columnCount() - 1)
+    assert t.horizontalHeaderItem(note).text() == "Note"
+    assert t.columnViewportPosition(note) + t.columnWidth(note) <= t.viewport().width() + 1   # cut, not scrolled
+    assert t.viewport().height() >= 10 * t.rowHeight(0)
+    def in_sight(name):
+        rect = t.visualItemRect(t.item(next(r for r in range(t.rowCount()) if t.item(r, 0).text() == name), 0))
+        return rect.top() >= 0 and rect.bottom() <= t.viewport().height()
+    assert in_sight(runs[-1].name)                    # the newest, at the top
+    view.select_names([runs[0].name])                 # the oldest selected: a refresh keeps it in sight
+    t.scrollToTop()
+    view.set_runs(runs)
+    assert view.selected_infos()[0].name == runs[0].name and in_sight(runs[0].name)
