@@ -63,3 +63,15 @@ def test_every_tab_evaluates_the_run_as_trained_after_a_quarantine(page, session
         cs = ChangeSet.load(page.changes.root)
         cs.undo()
         cs.save()
+
+
+def test_tta_tab_opened_while_another_job_runs_computes_when_it_ends(page, session, qtbot):
+    import threading
+    from workbench.gui.jobs import JobKind
+    qtbot.waitUntil(lambda: not session.busy, timeout=60_000)
+    go = threading.Event()
+    assert session._start(JobKind.SUGGEST, lambda sink, control: go.wait(30))   # holds the machine
+    page.tabs.setCurrentWidget(page.tta)          # TTA is refused while it runs ...
+    assert page.tta.result is None and not session.running(JobKind.TTA)
+    go.set()                                      # ... and starts when it has ended
+    qtbot.waitUntil(lambda: page.tta.result is not None, timeout=60_000)

@@ -289,4 +289,6 @@ class ResultsPage(HardExampleActions, QWidget):
             self.session.open_run(self.session.current_run)
         elif self._pending:
             self.load_run(self._pending)
+        elif kind not in self.session.SIDE_JOBS:
+            self._auto_tta()  # the tab opened while another job held the machine
 
