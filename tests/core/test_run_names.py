@@ -69,3 +69,13 @@ def test_best_run_per_dataset_and_cli(tmp_path, capsys):
     lines = {ln.split("\t")[0][2:]: ln for ln in capsys.readouterr().out.splitlines()}
     assert lines["a2"].startswith("*") and lines["a2"].endswith("the keeper")
     assert lines["b1"].startswith("*") and lines["a1"].startswith(" ")
+
+
+def test_a_runs_start_is_the_earlier_of_its_metrics_and_its_config():
+    from types import SimpleNamespace
+    from datetime import datetime
+    from workbench.run.runs import started_at
+    t = datetime.strptime("2026-01-01T11:00:00+0000", "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    assert started_at(SimpleNamespace(created=t + 90, metrics={"started": "2026-01-01T11:00:00+0000"})) == t
+    assert started_at(SimpleNamespace(created=t, metrics={})) == t
+    assert started_at(SimpleNamespace(created=0.0, metrics={"started": "garbled"})) is None

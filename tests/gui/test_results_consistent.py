@@ -35,6 +35,7 @@ def test_tta_tab_computes_when_the_run_is_reopened_on_it(page, session, qtbot, r
 def test_every_tab_evaluates_the_run_as_trained_after_a_quarantine(page, session, qtbot, run_dir, tmp_path):
     """A validation image quarantined after the run: Summary, Calibration and TTA stay on the run's own
     validation set (the change applies to the next run), even when the predictions are computed anew."""
+    import json
     import os
     import time
     from workbench.data.sidecar import ChangeSet
@@ -42,6 +43,10 @@ def test_every_tab_evaluates_the_run_as_trained_after_a_quarantine(page, session
     n = len(page.preds)
     cfg = RunFolder(run_dir).config
     os.utime(cfg, (time.time() - 120, time.time() - 120))   # the run started well before the change
+    metrics = Path(run_dir) / "metrics.json"
+    m = json.loads(metrics.read_text())
+    m["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - 120))
+    metrics.write_text(json.dumps(m))
     wrong = [p for p, ok in zip(page.preds.paths, page.preds.correct) if not ok] or list(page.preds.paths)
     assert page.apply_action("quarantine", [wrong[0]], "")
     try:

@@ -20,7 +20,7 @@ from ..data import open_dataset
 from ..data.pipeline import build_loaders
 from ..runtime.device import autocast, pick_precision
 from ..runtime.events import Progress
-from ..run.runs import load_model, load_run
+from ..run.runs import load_model, load_run, started_at
 from ..run.folder import RunFolder
 
 PREDICTIONS_FILE = RunFolder.PREDICTIONS
@@ -313,7 +313,7 @@ def open_valid(run_dir: str | os.PathLike, which: str = "best", sink: Callable |
     cfg = info.config
     dev = dev or torch.device("cpu")
     precision = pick_precision(dev, cfg.train.precision)
-    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control, changes_until=info.created or None)
+    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control, changes_until=started_at(info))
     bundle = build_loaders(ds, cfg, dev, sink=sink, control=control)
     if tuple(bundle.classes) != tuple(info.classes):
         raise ValueError(f"{run_dir}: the classes of {cfg.data.path} changed since training "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -220,6 +221,18 @@ def best_runs(infos: list[RunInfo]) -> dict[str, Path]:
         newest = max(runs, key=lambda r: r[1])[2]
         out[key] = max((r for r in runs if r[2] == newest), key=lambda r: r[:2])[3]
     return out
+
+
+def started_at(info: RunInfo) -> float | None:
+    """When the run started, in seconds since the epoch: metrics.json's ``started`` or its config.toml's
+    time, whichever is earlier (a time-budget run rewrites config.toml once it has planned); None when unknown."""
+    times = [t for t in (getattr(info, "created", 0.0),) if t]
+    try:
+        times.append(datetime.strptime(str((getattr(info, "metrics", None) or {})["started"]),
+                                       "%Y-%m-%dT%H:%M:%S%z").timestamp())
+    except (KeyError, ValueError):
+        pass
+    return min(times) if times else None
 
 
 def valid_key(info: RunInfo) -> str:
