@@ -81,8 +81,10 @@ def test_runs_table_keeps_names_whole_beside_a_note_and_shows_the_newest_run(qtb
     qtbot.waitExposed(view)
     view.set_runs(runs)
     t = view.table
-    need = t.fontMetrics().horizontalAdvance(runs[0].name) + t.iconSize().width()
+    need = t.sizeHintForColumn(0)      # Qt's own room for the widest name cell, the starred one included
+    assert need > t.fontMetrics().horizontalAdvance(runs[0].name)
     qtbot.waitUntil(lambda: t.columnWidth(0) >= need)
+    assert not t.wordWrap()                            # a long note is cut on its one line
     note = t.horizontalHeader().logicalIndex(t.columnCount() - 1)
     assert t.horizontalHeaderItem(note).text() == "Note"
     assert t.columnViewportPosition(note) + t.columnWidth(note) <= t.viewport().width() + 1   # cut, not scrolled

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
@@ -39,6 +39,8 @@ class RunsView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setSectionResizeMode(NOTE, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)   # one line a run: a long note is cut, never a second line
+        self.table.setIconSize(QSize(16, 16))   # the best run's star (its room is added to the name's)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -140,7 +142,7 @@ class RunsView(QWidget):
         t.setSortingEnabled(True)
         t.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)  # newest first, and the arrow says so
         fit_columns(t, caps={0: NAME_CAP - t.iconSize().width()})
-        t.setColumnWidth(0, t.columnWidth(0) + t.iconSize().width() + 6)   # the best run's star beside it
+        t.setColumnWidth(0, t.columnWidth(0) + t.iconSize().width() + 14)   # the best run's star beside it
         if keep:
             self.select_names([i.name for i in self.infos if str(i.run_dir) in keep])
         self._show_current()
