@@ -83,3 +83,13 @@ def test_runs_list_without_a_folder_lists_the_apps_runs(tmp_path, monkeypatch, c
     assert cli_main(["runs", "list"]) == 0
     out = capsys.readouterr().out
     assert "from-the-cli" in out and "from-the-app" not in out
+
+
+def test_a_runs_start_is_the_earlier_of_its_metrics_and_its_config():
+    from types import SimpleNamespace
+    from datetime import datetime
+    from workbench.run.runs import started_at
+    t = datetime.strptime("2026-01-01T11:00:00+0000", "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    assert started_at(SimpleNamespace(created=t + 90, metrics={"started": "2026-01-01T11:00:00+0000"})) == t
+    assert started_at(SimpleNamespace(created=t, metrics={})) == t
+    assert started_at(SimpleNamespace(created=0.0, metrics={"started": "garbled"})) is None

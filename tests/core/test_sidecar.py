@@ -127,3 +127,28 @@ def test_every_action_the_program_writes_loads_back(ds_copy, tmp_path):
     assert {e["path"]: e["action"] for e in again.entries} == {a.path: "keep", b.path: "to_label"}
     ds2 = open_dataset(cfg)
     assert [(it.path, it.label) for it in ds2.items] == [(it.path, it.label) for it in ds.items]
+
+
+def test_changes_as_of_a_time_rebuild_the_list_a_run_was_trained_with(tmp_path, monkeypatch):
+    """``as_of``: a change made after a time is replaced by the one it replaced; undone changes stay gone."""
+    import workbench.data.sidecar as sc
+    from workbench.data.sidecar import ChangeSet
+    root = tmp_path / "ds"
+    root.mkdir()
+    clock = iter(["2026-01-01T10:00:00Z", "2026-01-01T12:00:00Z", "2026-01-01T12:00:05Z", "2026-01-01T10:00:10Z",
+                  "2026-01-01T12:00:10Z"])
+    monkeypatch.setattr(sc, "_now", lambda: next(clock))
+    cs = ChangeSet.load(root)
+    cs.relabel(root / "a.png", "cat")           # 10:00, before the run
+    cs.quarantine(root / "a.png")               # 12:00, after: a was relabelled when the run started
+    cs.keep(root / "b.png")                     # 12:00:05, after: b had no change
+    cs.relabel(root / "c.png", "dog")           # 10:00:10, before the run ...
+    cs.remove(root / "c.png")                   # 12:00:10, ... taken off the list after it
+    run_start = 1767265200.0                    # 2026-01-01T11:00:00Z
+    assert cs.as_of(run_start) == {
+        "a.png": {"action": "relabel", "new_class": "cat", "time": "2026-01-01T10:00:00Z"},
+        "c.png": {"action": "relabel", "new_class": "dog", "time": "2026-01-01T10:00:10Z"}}
+    assert cs.as_of(run_start + 7200) == cs.by_rel() and "c.png" not in cs.by_rel()
+    assert cs.as_of(0) == {}
+    cs.save()                                   # the times survive the file
+    assert ChangeSet.load(root).as_of(run_start) == cs.as_of(run_start)

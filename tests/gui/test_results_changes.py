@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from synth import make_shapes_dataset
 from workbench.config import RunConfig
 from workbench.analysis.interpret import Predictions
+from workbench.runtime.events import FitStarted
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -138,6 +139,11 @@ def test_undo_after_keep_undoes_the_keep_not_another_images_fix(session, qtbot, 
     assert "2 images" in page.notice.text()
 
 
+def fit_started(run_dir) -> FitStarted:
+    return FitStarted(run_dir=str(run_dir), epochs=1, start_epoch=0, steps_per_epoch=1, n_train=1, n_valid=1,
+                      classes=(), device="cpu", precision="fp32", batch_size=1)
+
+
 def test_retrain_with_changes_starts_visibly_and_ends_on_a_before_after(session, qtbot, tmp_path, monkeypatch):
     from gui_helpers import main_window
     from workbench.gui.jobs import JobKind
@@ -149,6 +155,7 @@ def test_retrain_with_changes_starts_visibly_and_ends_on_a_before_after(session,
     with qtbot.waitSignal(page.retrainStarted):
         page.changes.retrain_btn.click()
     assert "Retraining" in page.notice.text() and page.compare.isHidden()
+    session.job_event.emit(JobKind.TRAIN, fit_started(tmp_path / "runs" / "after"))   # the retrain's folder
     # the new run, better: its results open with the before / after on top of the Summary
     probs = p.probs.copy()
     probs[:] = 0.1
@@ -167,6 +174,52 @@ def test_retrain_with_changes_starts_visibly_and_ends_on_a_before_after(session,
     win.show_page("results")
     win.session.job_started.emit(JobKind.TRAIN)
     assert win.current_page() == "train"
+
+
+def test_before_after_only_on_the_retrain_it_started(session, qtbot, tmp_path, monkeypatch):
+    """A run that is not the retrain (another dataset's, started later) never gets the banner; opening
+    another dataset forgets the retrain; the banner names which validation loss it compares."""
+    from workbench.gui.jobs import JobKind
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    page, p = page_with_fake_run(session, qtbot, root)
+    page.run_dir = str(tmp_path / "runs" / "before")
+    page.apply_action("quarantine", [p.paths[0]], "")
+    monkeypatch.setattr(session, "start_training", lambda: True)
+    page.changes.retrain_btn.click()
+    retrain = tmp_path / "runs" / "retrain"
+    session.job_event.emit(JobKind.TRAIN, fit_started(retrain))
+    other_cfg = page.info.config.set("data.path", str(tmp_path / "broken"))
+
+    def show(run_dir, cfg, name):
+        page.run_dir = str(run_dir)
+        page.show_interpretation(p, SimpleNamespace(name=name, config=cfg, classes=p.classes, history=[],
+                                                    metrics={}, status="completed"))
+    # an unrelated run (another dataset, started after the retrain was stopped) opens: no banner
+    session.job_event.emit(JobKind.TRAIN, fit_started(tmp_path / "runs" / "broken-run"))
+    show(tmp_path / "runs" / "broken-run", other_cfg, "broken-run")
+    assert page.compare.isHidden()
+    # the retrain itself opens: its before / after, the loss named
+    show(retrain, page.info.config, "retrain")
+    assert not page.compare.isHidden() and "fake → retrain" in page.compare.text()
+    assert "validation loss (plain cross-entropy)" in page.compare.text()
+    # another run opens: the banner goes
+    show(tmp_path / "runs" / "broken-run", other_cfg, "broken-run")
+    assert page.compare.isHidden()
+    # a retrain whose dataset is left before its results open: forgotten
+    show(tmp_path / "runs" / "before", page.info.config.set("data.path", str(root)), "fake")
+    page.changes.retrain_btn.click()
+    session.job_event.emit(JobKind.TRAIN, fit_started(tmp_path / "runs" / "retrain2"))
+    session.set_config(other_cfg)
+    session.dataset_changed.emit(None)
+    show(tmp_path / "runs" / "retrain2", page.info.config, "retrain2")
+    assert page.compare.isHidden()
+
+
+def test_before_after_names_the_headlines_loss_with_label_smoothing():
+    from workbench.gui.views.result_texts import before_after
+    text = before_after({"name": "a", "accuracy": 0.9, "valid_loss": 0.46, "trained_loss": 0.77, "smoothing": 0.1},
+                        {"name": "b", "accuracy": 0.92, "valid_loss": 0.44, "trained_loss": 0.75, "smoothing": 0.1})
+    assert "label-smoothed" in text and "0.7700 → 0.7500" in text and "0.4600" not in text
 
 
 def test_accepting_several_audit_suggestions_is_one_undo(session, qtbot, tmp_path):
@@ -210,3 +263,60 @@ def test_retrain_with_changes_leaves_the_working_recipe_and_its_undo_alone(sessi
     assert session.config == working and session.config.train.epochs == 2 and session.config.model.mean == ()
     assert view.undo_stack == history and view.form.editors["train.epochs"].value() == 2
     assert view.undo() and session.config.train.epochs != 2      # Undo takes back the user's own last edit
+
+
+def test_every_view_of_a_change_list_reloads_when_it_is_written_anywhere(session, qtbot, tmp_path):
+    """Audit's K, the Results galleries, Try it's send-to-labelling and an undo: the other views of the
+    dataset's change list (Results > Changes, Data > Audit) show the list as it is now, marks too."""
+    from workbench.gui.views.audit_view import AuditView
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    page, p = page_with_fake_run(session, qtbot, root)
+    audit = AuditView(session)
+    qtbot.addWidget(audit)
+    audit.changes.open_root(str(root))
+    assert page.apply_action("quarantine", [p.paths[0]], "")
+    assert audit.changes.table.rowCount() == 1 and "1 change(s)" in audit.changes.info.text()
+    # K in Data > Audit: Results > Changes says 2 change(s) and the gallery marks the kept image
+    assert audit.apply_action("keep", [p.paths[1]], "")
+    assert page.changes.table.rowCount() == 2 and "2 change(s)" in page.changes.info.text()
+    assert "kept" in page.losses.model.marks.get(p.paths[1], "")
+    # Try it sends an image of the dataset to labelling: both lists have it
+    train = sorted((root / "train" / "circle").glob("*.png"))[0]
+    session.send_to_labelling(str(root), [(str(train), "square", 0.4)], False)
+    assert page.changes.table.rowCount() == 3 and audit.changes.table.rowCount() == 3
+    # an undo in one view is seen in the other
+    assert page.changes.undo()
+    assert audit.changes.table.rowCount() == 2
+    # a list of another dataset is left alone
+    other = make_shapes_dataset(tmp_path / "other", n_train=4, n_valid=2)
+    session.changes_written(str(other))
+    assert page.changes.table.rowCount() == 2
+
+
+def test_changes_tab_removes_the_selected_row_not_the_last_action(session, qtbot, tmp_path):
+    """With the quarantine row selected, "Remove selected" (or Del) takes off that one; the relabel, the
+    last action, stays; Undo (of the last action, so named) brings the removed one back."""
+    from workbench.data import ChangeSet
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    page, p = page_with_fake_run(session, qtbot, root)
+    assert page.apply_action("quarantine", [p.paths[0]], "")
+    assert page.apply_action("relabel", [p.paths[1]], p.classes[2])
+    ch = page.changes
+    assert "last action" in ch.undo_btn.text() and not ch.remove_btn.isEnabled()
+    row = next(r for r in range(ch.table.rowCount()) if ch.table.item(r, 1).text() == "quarantine")
+    ch.table.selectRow(row)
+    assert ch.remove_btn.isEnabled()
+    ch.remove_btn.click()
+    assert [e["action"] for e in ChangeSet.load(root).entries] == ["relabel"]
+    assert ch.table.rowCount() == 1 and p.paths[0] not in page.losses.model.marks
+    assert "Removed" in page.notice.text()
+    assert ch.undo() and sorted(e["action"] for e in ChangeSet.load(root).entries) == ["quarantine", "relabel"]
+    # the Delete key on the table does the same
+    page.show()
+    assert not ch.selected_paths()          # the list was rebuilt: nothing selected
+    ch.table.selectRow(next(r for r in range(ch.table.rowCount()) if ch.table.item(r, 1).text() == "relabel"))
+    page.tabs.setCurrentWidget(ch)
+    ch.table.setFocus()
+    qtbot.waitUntil(ch.table.hasFocus)
+    qtbot.keyClick(ch.table, Qt.Key.Key_Delete)
+    assert [e["action"] for e in ChangeSet.load(root).entries] == ["quarantine"]

@@ -20,7 +20,7 @@ from ..data import open_dataset
 from ..data.pipeline import build_loaders
 from ..runtime.device import autocast, pick_precision
 from ..runtime.events import Progress
-from ..run.runs import load_model, load_run
+from ..run.runs import load_model, load_run, started_at
 from ..run.folder import RunFolder
 
 PREDICTIONS_FILE = RunFolder.PREDICTIONS
@@ -305,13 +305,15 @@ def checkpoint_file(run_dir: str | os.PathLike, which: str) -> Path:
 def open_valid(run_dir: str | os.PathLike, which: str = "best", sink: Callable | None = None,
                control: RunControl | None = None, device: Any = None):
     """(model in eval mode, RunInfo, DataBundle, device, precision) rebuilt from the run's config, so
-    validation batches get exactly the preprocessing they had during training."""
+    validation batches get exactly the preprocessing they had during training, on the validation set
+    the run was trained on: the dataset's changes (relabel, quarantine) as they stood when the run
+    started; a change made since applies to the next run."""
     dev = torch.device(device) if device is not None else None
     model, info = load_model(run_dir, which=which, device=str(dev) if dev is not None else "cpu")
     cfg = info.config
     dev = dev or torch.device("cpu")
     precision = pick_precision(dev, cfg.train.precision)
-    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control)
+    ds = open_dataset(cfg.data, cfg.seed, sink=sink, control=control, changes_until=started_at(info))
     bundle = build_loaders(ds, cfg, dev, sink=sink, control=control)
     if tuple(bundle.classes) != tuple(info.classes):
         raise ValueError(f"{run_dir}: the classes of {cfg.data.path} changed since training "

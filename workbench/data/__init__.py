@@ -38,12 +38,13 @@ _SPLIT_ORDER = {TRAIN: 0, None: 0, VALID: 1, TEST: 2}
 
 def open_dataset(cfg: DataConfig, seed: int = 42, sink: Callable | None = None,
                  control: RunControl | None = None, check_health: bool = True,
-                 apply_changes: bool = True) -> Dataset:
+                 apply_changes: bool = True, changes_until: float | None = None) -> Dataset:
     """Scan ``cfg.path`` and return the usable images with every problem and note found.
 
     Health results are cached per file (size + mtime), so a second open only lists and stats files.
     With ``check_health=False`` no image is decoded: cached results are still used, other files are
-    assumed good. Raises DatasetError when the folder or CSV is unusable or no usable image remains."""
+    assumed good. ``changes_until`` (seconds since the epoch): the sidecar's changes as they stood then
+    (a run's data as it was trained), not as they are now. Raises DatasetError when the folder or CSV is unusable or no usable image remains."""
     root = check_root(cfg.path)
     emit = sink or (lambda e: None)
     emit(Progress("scan", 0, 0, f"listing {root}"))
@@ -79,7 +80,7 @@ def open_dataset(cfg: DataConfig, seed: int = 42, sink: Callable | None = None,
     items = {e.rel: Item(_join(root, e.rel), index[e.cls],
                          e.split or (VALID if e.rel in valid else TRAIN)) for e in usable}
     if apply_changes:
-        _apply_changes(root, items, classes, notes, problems, cfg.changes_beside_data)
+        _apply_changes(root, items, classes, notes, problems, cfg.changes_beside_data, changes_until)
     if not items:
         raise DatasetError(f"{root}: no usable images found" + _problem_summary(problems))
     trained = {it.label for it in items.values() if it.split == TRAIN}
@@ -167,13 +168,14 @@ def _class_problems(listing: Listing, counts: dict, usable: list, root: Path, pr
 
 
 def _apply_changes(root: Path, items: dict, classes: tuple, notes: list, problems: list,
-                   beside_data: bool = False) -> None:
-    """Leave out quarantined files and give relabelled files their new class (existing classes only)."""
+                   beside_data: bool = False, until: float | None = None) -> None:
+    """Leave out quarantined files and give relabelled files their new class (existing classes only);
+    ``until``: the changes as they stood at that time."""
     try:
         cs = ChangeSet.load(root, beside_data)
     except ValueError as ex:  # training without the relabels / quarantines chosen would be silently wrong
         raise DatasetError(str(ex)) from None
-    for rel, ch in sorted(cs.by_rel().items()):
+    for rel, ch in sorted((cs.by_rel() if until is None else cs.as_of(until)).items()):
         it = items.get(rel)
         if it is None:
             continue

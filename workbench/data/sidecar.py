@@ -8,6 +8,7 @@ per-user file when writing there fails. Paths are stored relative to the root so
 """
 from __future__ import annotations
 
+import calendar
 import contextlib
 import json
 import os
@@ -106,7 +107,8 @@ class ChangeSet:
     def _set(self, rel: str, change: dict | None) -> None:
         if not self._in_action:
             self._step += 1
-        self._history.append({"path": rel, "before": self._changes.get(rel), "step": self._step})
+        self._history.append({"path": rel, "before": self._changes.get(rel), "step": self._step,
+                              "time": (change or {}).get("time") or _now()})
         if change is None:
             self._changes.pop(rel, None)
         else:
@@ -133,6 +135,14 @@ class ChangeSet:
         if probability is not None:
             change["probability"] = round(float(probability), 6)
         self._set(self._rel(path), change)
+
+    def remove(self, path: str | os.PathLike) -> bool:
+        """Take the change of ``path`` off the list (undoable like any action); False when it had none."""
+        rel = self._rel(path)
+        if rel not in self._changes:
+            return False
+        self._set(rel, None)
+        return True
 
     def keep(self, path: str | os.PathLike) -> None:
         """Keep ``path`` as it is: replaces any relabel or quarantine of it, and records that it was
@@ -165,6 +175,26 @@ class ChangeSet:
     def by_rel(self) -> dict[str, dict]:
         """Changes keyed by path relative to the root (posix)."""
         return dict(self._changes)
+
+    def as_of(self, when: float) -> dict[str, dict]:
+        """The changes as they stood at ``when`` (seconds since the epoch), keyed like ``by_rel``: a
+        change made later is replaced by the one it replaced (the undo history keeps it), so a run's
+        validation set can be rebuilt as it was trained."""
+        records: dict[str, list] = {}
+        for h in self._history:   # per file: its changes, oldest first
+            records.setdefault(h["path"], []).append(h)
+        out = {}
+        for rel in set(self._changes) | set(records):
+            hs = records.get(rel, [])
+            states = [h.get("before") for h in hs] + [self._changes.get(rel)]
+            state = states[0]     # what the file had before its first recorded change
+            for h, after in zip(hs, states[1:]):
+                if _seconds(h.get("time") or (after or {}).get("time")) > when:
+                    break
+                state = after
+            if state is not None:
+                out[rel] = state
+        return out
 
     @property
     def entries(self) -> list[dict]:
@@ -202,6 +232,18 @@ def _bad_change(change) -> str:
     if change["action"] == RELABEL and not (isinstance(change.get("new_class"), str) and change["new_class"].strip()):
         return "is a relabel without a class name (new_class)"
     return ""
+
+
+def _seconds(stamp) -> float:
+    """A change's time stamp (ISO, UTC, or epoch seconds) in seconds since the epoch; 0 when unreadable."""
+    try:
+        return float(stamp)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return float(calendar.timegm(time.strptime(str(stamp)[:19], "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return 0.0
 
 
 def _now() -> str:

@@ -84,6 +84,7 @@ class Session(QObject):
     weights_imported = Signal(object)     # ImportedWeights (import_weights)
     recipe_checked = Signal(object)       # RecipeCheck of the current recipe and dataset (check_recipe)
     first_run_changed = Signal(str)       # the first-run fine-tune's line ('' = none offered)
+    changes_edited = Signal(str)          # a dataset folder (resolved) whose change list was just written
 
     # from the job table (workbench.runtime.jobs.JOBS): the result signal of each kind, the side jobs
     RESULT_SIGNALS = {kind: kind.job.signal for kind in JobKind}
@@ -507,11 +508,16 @@ class Session(QObject):
         except (ConfigError, OSError, ValueError):
             return ""
 
-    @staticmethod
-    def send_to_labelling(dataset: str, items: list[tuple[str, str, float]], beside_data: bool) -> SentToLabel:
+    def send_to_labelling(self, dataset: str, items: list[tuple[str, str, float]], beside_data: bool) -> SentToLabel:
         """Record predictions for labelling in the dataset's change list (``workbench.inference.to_label``:
         two small files, written atomically; no image is touched)."""
-        return send_to_labelling(dataset, items, beside_data)
+        sent = send_to_labelling(dataset, items, beside_data)
+        self.changes_written(dataset)
+        return sent
+
+    def changes_written(self, dataset: str) -> None:
+        """The change list of ``dataset`` was written (by any view): ``changes_edited`` has every view of it reload."""
+        self.changes_edited.emit(str(Path(dataset).expanduser().resolve()))
 
     def refresh_runs(self) -> None:
         """List the runs folder off the GUI thread; ``runs_listed`` delivers the RunInfo list."""

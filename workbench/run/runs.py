@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,18 +205,41 @@ def planned_epochs(info: RunInfo) -> float | None:
 
 
 def best_runs(infos: list[RunInfo]) -> dict[str, Path]:
-    """{dataset folder: run folder} of the most accurate run of each dataset (the newest one on a tie)."""
-    best: dict[str, tuple[float, float, Path]] = {}
+    """{dataset folder: run folder} of the most accurate run of each dataset (the newest one on a tie),
+    among the runs validated on the same images as the dataset's newest run (metrics.json's
+    ``valid_fingerprint``): accuracies on different validation sets are not compared."""
+    by_data: dict[str, list[tuple[float, float, str, Path]]] = {}
     for info in infos:
         acc = run_accuracy(info)
         if acc is None:
             continue
         path = getattr(getattr(getattr(info, "config", None), "data", None), "path", "")
         key = str(Path(path).expanduser()) if path else ""
-        cand = (acc, getattr(info, "created", 0.0) or 0.0, info.run_dir)
-        if key not in best or cand[:2] > best[key][:2]:
-            best[key] = cand
-    return {k: v[2] for k, v in best.items()}
+        by_data.setdefault(key, []).append((acc, getattr(info, "created", 0.0) or 0.0, valid_key(info), info.run_dir))
+    out = {}
+    for key, runs in by_data.items():
+        newest = max(runs, key=lambda r: r[1])[2]
+        out[key] = max((r for r in runs if r[2] == newest), key=lambda r: r[:2])[3]
+    return out
+
+
+def started_at(info: RunInfo) -> float | None:
+    """When the run started, in seconds since the epoch: metrics.json's ``started`` or its config.toml's
+    time, whichever is earlier (a time-budget run rewrites config.toml once it has planned); None when unknown."""
+    times = [t for t in (getattr(info, "created", 0.0),) if t]
+    try:
+        times.append(datetime.strptime(str((getattr(info, "metrics", None) or {})["started"]),
+                                       "%Y-%m-%dT%H:%M:%S%z").timestamp())
+    except (KeyError, ValueError):
+        pass
+    return min(times) if times else None
+
+
+def valid_key(info: RunInfo) -> str:
+    """Which validation images a run was measured on: metrics.json's ``valid_fingerprint`` (files and
+    labels), else its count of images ("" when unknown)."""
+    m = getattr(info, "metrics", None) or {}
+    return str(m.get("valid_fingerprint") or (f"n={m['n_valid']}" if m.get("n_valid") is not None else ""))
 
 
 def load_model(run_dir, which: str = "best", device: str | torch.device = "cpu") -> tuple[nn.Module, RunInfo]:

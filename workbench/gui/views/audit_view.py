@@ -74,7 +74,7 @@ class AuditView(QWidget):
         self.reliable = True
         self.accept_btn.clicked.connect(self.accept_selected)
         self.gallery.layout().itemAt(0).layout().insertWidget(2, self.accept_btn)
-        self.changes = ChangesView()
+        self.changes = ChangesView(session)
         self.leaks = LeaksView()
         self.tabs = QTabWidget()
         self.tabs.addTab(splitter(Qt.Orientation.Vertical, self.gallery, self.changes, stretch=(3, 1)), "Label issues")

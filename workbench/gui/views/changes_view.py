@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..session_helpers import ChangeSet
+from ..widgets.common import key_shortcut
 
 ACTION_TEXT = {"relabel": "relabel", "quarantine": "quarantine", "keep": "keep", "to_label": "to label"}
 
@@ -43,14 +45,18 @@ def undone_text(undone: list[dict]) -> str:
 class ChangesView(QWidget):
     """Lists the change set and performs relabel / quarantine / keep / undo on it."""
     changed = Signal()            # after every action or undo
-    undone = Signal(str)          # what an undo took back, one line
+    undone = Signal(str)          # what an undo took back (or a removal took off), one line
     retrainRequested = Signal()   # "Retrain with changes"
     failed = Signal(str)          # readable message (e.g. the sidecar could not be written)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.changeset = None
         self.root = ""
+        self._beside = self._writing = False
+        self.session = session   # says every write (changes_written) and reloads on another view's
+        if session is not None:
+            session.changes_edited.connect(self._edited)
         self.info = QLabel("No dataset: open a run or a dataset to collect changes.")
         self.info.setWordWrap(True)
         self.table = QTableWidget(0, 4)
@@ -61,8 +67,17 @@ class ChangesView(QWidget):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.undo_btn = QPushButton("Undo (Ctrl+Z)")
-        self.undo_btn.setToolTip("Undo the last relabel / quarantine / keep (all the images it changed)")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.remove_btn = QPushButton("Remove selected (Del)")
+        self.remove_btn.setToolTip("Take the selected change(s) off the list: those images are used as they are "
+                                   "(one Undo brings them back)")
+        self.remove_btn.clicked.connect(self.remove_selected)
+        key_shortcut(self.table, [QKeySequence.StandardKey.Delete, QKeySequence(Qt.Key.Key_Backspace)],
+                     "Remove the selected changes from the change list (Results > Changes)", self.remove_selected)
+        self.undo_btn = QPushButton("Undo last action (Ctrl+Z)")
+        self.undo_btn.setToolTip("Undo the last action, whichever row is selected: the last relabel / quarantine / "
+                                 "keep / removal (all the images it changed)")
         self.undo_btn.clicked.connect(self.undo)
         self.retrain_btn = QPushButton("Retrain with changes")
         self.retrain_btn.setToolTip("Start a new run with the current recipe; the new scan applies these changes "
@@ -71,6 +86,7 @@ class ChangesView(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(QLabel("<b>Changes</b>"))
         bar.addStretch(1)
+        bar.addWidget(self.remove_btn)
         bar.addWidget(self.undo_btn)
         bar.addWidget(self.retrain_btn)
         lay = QVBoxLayout(self)
@@ -82,7 +98,7 @@ class ChangesView(QWidget):
 
     def open_root(self, root: str, beside_data: bool = False) -> None:
         """Load the change set of a dataset folder (the sidecar is created on the first action)."""
-        self.root = str(root)
+        self.root, self._beside = str(root), beside_data
         try:
             self.changeset = ChangeSet.load(self.root, beside_data)
         except Exception as e:  # a broken sidecar must not block the results
@@ -134,8 +150,33 @@ class ChangesView(QWidget):
             self.failed.emit(f"{action} failed: {e}")
             self.refresh()
             return False
-        self.refresh()
-        self.changed.emit()
+        self._written()
+        return True
+
+    def selected_paths(self) -> list[str]:
+        rows = sorted({ix.row() for ix in self.table.selectionModel().selectedRows()})
+        return [self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in rows]
+
+    def _selection_changed(self) -> None:
+        self.remove_btn.setEnabled(self.changeset is not None and bool(self.selected_paths()))
+
+    def remove_selected(self) -> bool:
+        """Take the selected rows' changes off the list, as ONE action (Undo brings them all back)."""
+        cs, paths = self.changeset, self.selected_paths()
+        if cs is None or not paths:
+            return False
+        try:
+            with cs.action():
+                for p in paths:
+                    cs.remove(p)
+            cs.save()
+        except Exception as e:
+            self.failed.emit(f"remove failed: {e}")
+            self.refresh()
+            return False
+        self._written()
+        name = Path(paths[0]).name if len(paths) == 1 else f"{len(paths)} images"
+        self.undone.emit(f"Removed the change of {name} from the list; Undo brings it back.")
         return True
 
     def undo(self) -> bool:
@@ -149,13 +190,31 @@ class ChangesView(QWidget):
         except Exception as e:
             self.failed.emit(f"undo failed: {e}")
             return False
-        self.refresh()
-        self.changed.emit()
+        self._written()
         self.undone.emit(undone_text(undone))
         return bool(undone)
 
+    def _written(self) -> None:
+        """After a write: this list refreshed, and every other view of the dataset's list told."""
+        self.refresh()
+        self.changed.emit()
+        if self.session is not None and self.root:
+            self._writing = True
+            try:
+                self.session.changes_written(self.root)
+            finally:
+                self._writing = False
+
+    def _edited(self, root: str) -> None:
+        """Another view (Audit, Results, Try it, an undo) wrote the change list of a dataset: this one
+        reloads when it shows that dataset's."""
+        if not self._writing and self.root and str(Path(self.root).expanduser().resolve()) == root:
+            self.open_root(self.root, self._beside)
+            self.changed.emit()
+
     def refresh(self) -> None:
         entries = self.entries()
+        self.table.clearSelection()   # the rows are rebuilt: a selection kept would point at other changes
         self.table.setRowCount(len(entries))
         base = Path(self.root) if self.root else None
         for r, e in enumerate(entries):
@@ -178,6 +237,7 @@ class ChangesView(QWidget):
             self.info.setText(f"{len(entries)} change(s), stored in {where}. The image files are never touched; "
                               "the next scan applies the changes.")
         self.undo_btn.setEnabled(self.changeset is not None)
+        self._selection_changed()
         self.retrain_btn.setEnabled(bool(entries))
 
 

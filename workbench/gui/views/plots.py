@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 
 PALETTE = ("#3b82f6", "#f97316", "#10b981", "#a855f7", "#ef4444", "#eab308", "#06b6d4")
-TRAIN_COLOUR, VALID_COLOUR = "#3b82f6", "#f97316"   # the same on every page (Data, Train, Results, Runs)
+TRAIN_COLOUR, VALID_COLOUR, METRIC_COLOURS = "#3b82f6", "#f97316", ("#a855f7", "#be185d", "#0891b2", "#854d0e")
 
 
 def legend_below(item: pg.PlotItem, columns: int = 4) -> pg.LegendItem:
@@ -215,8 +215,8 @@ def append_epoch(loss_plot: LivePlot, metric_plot: LivePlot, epoch: int, valid_l
     """One finished epoch (0-based) on the live plots: its valid loss and metrics at x = epoch + 1."""
     loss_plot.append("valid", epoch + 1, valid_loss)
     for k, v in sorted(metrics.items()):
-        if k not in metric_plot.curves:
-            metric_plot.add_curve(k, symbol="o")
+        if k not in metric_plot.curves:   # train / valid: one colour on every page; metrics: never those
+            metric_plot.add_curve(k, METRIC_COLOURS[len(metric_plot.curves) % len(METRIC_COLOURS)], symbol="o")
         metric_plot.append(k, epoch + 1, v)
 
 

@@ -76,20 +76,30 @@ def action_notice(action: str, paths: list, new_class: str, valid_paths: set) ->
 
 
 def before_after(before: dict, after: dict) -> str:
-    """The run "Retrain with changes" started from against the new run: accuracy and plain validation
-    loss, with a word when the validation sets differ (quarantined or relabelled validation images)."""
+    """The run "Retrain with changes" started from against the new run: accuracy and validation loss
+    (which loss, said), with a word when the validation sets differ (quarantined or relabelled validation images)."""
     acc0, acc1 = before.get("accuracy"), after.get("accuracy")
     lines = [f"<b>Before / after the {before.get('changes', 0)} change(s)</b>: "
              f"{before['name']} → {after['name']}"]
     if acc0 is not None and acc1 is not None:
         lines.append(f"accuracy {acc0:.1%} → {acc1:.1%} ({acc1 - acc0:+.1%})")
-    l0, l1 = before.get("valid_loss"), after.get("valid_loss")
-    if l0 is not None and l1 is not None:
-        lines.append(f"validation loss {l0:.4f} → {l1:.4f}")
+    lines.append(_loss_line(before, after))
     n0, n1 = before.get("n"), after.get("n")
     if n0 != n1:
         lines.append(f"validated on {n0} then {n1} images: not directly comparable")
-    return " &nbsp;·&nbsp; ".join(lines)
+    return " &nbsp;·&nbsp; ".join(x for x in lines if x)
+
+
+def _loss_line(before: dict, after: dict) -> str:
+    """The validation loss of both runs, named: the headline's (label-smoothed, as trained) when both
+    trained with the same smoothing, else the plain cross-entropy of both, said so."""
+    t0, t1, sm = before.get("trained_loss"), after.get("trained_loss"), before.get("smoothing") or 0.0
+    if sm > 0 and sm == after.get("smoothing") and t0 is not None and t1 is not None:
+        return f"validation loss ({SMOOTHED}, the headline's) {t0:.4f} → {t1:.4f}"
+    l0, l1 = before.get("valid_loss"), after.get("valid_loss")
+    if l0 is None or l1 is None:
+        return ""
+    return f"validation loss (plain cross-entropy) {l0:.4f} → {l1:.4f}"
 
 
 __all__ = ["SMOOTHED", "action_notice", "before_after", "caption", "end_state", "epoch_note", "monitor_of",

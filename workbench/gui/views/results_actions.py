@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from ..session_helpers import summary
 from .relabel import ask_class
-from .result_texts import action_notice, before_after
+from .result_texts import action_notice, before_after, trained_loss
 
 
 class HardExampleActions:
@@ -68,7 +68,8 @@ class HardExampleActions:
         if self.preds is not None:
             name = getattr(self.info, "name", "") or Path(self.run_dir).name
             before = {"run_dir": self.run_dir, "name": name, "changes": len(self.changes.entries()),
-                      **summary(self.preds)}
+                      "dataset": _where(cfg.data.path if cfg is not None else ""), "new_run": "",
+                      **summary(self.preds), **loss_as_trained(self.info)}
         if not self.session.start_training(cfg):
             QMessageBox.information(self, "Retrain", "Another job is running; try again when it has finished.")
             return
@@ -78,12 +79,38 @@ class HardExampleActions:
                             "here with a before / after.")
         self.retrainStarted.emit()
 
+    def _retrain_began(self, run_dir: str) -> None:
+        """The first run folder that starts after "Retrain with changes" is the retrain: the one run
+        whose results get the before / after."""
+        if self._before is not None and not self._before["new_run"]:
+            self._before["new_run"] = _where(run_dir)
+
+    def _forget_retrain(self, dataset_path: str) -> None:
+        """Another dataset opened: a retrain of the previous one no longer gets a before / after here."""
+        if self._before is not None and _where(dataset_path) != self._before["dataset"]:
+            self._before = None
+            self.compare.hide()
+
     def _show_before_after(self, name: str, s: dict) -> None:
+        """The before / after, only on the results of the run "Retrain with changes" started (never on
+        another run that opens meanwhile or later)."""
         before = self._before
-        if before is None or before["run_dir"] == self.run_dir:
-            return   # no retrain, or the old run opened again: the new one is still to come
+        if before is None or not before["new_run"] or _where(self.run_dir) != before["new_run"]:
+            self.compare.hide()   # no retrain, the old run or another run opened: the banner is not theirs
+            return
         self._before = None
-        self.compare.setText(before_after(before, {"name": name, **s}))
+        self.compare.setText(before_after(before, {"name": name, **s, **loss_as_trained(self.info)}))
         self.compare.show()
         self.tabs.setCurrentWidget(self.summary)
+
+
+def _where(path) -> str:
+    """A folder as compared here (user folder expanded, links resolved); "" for none."""
+    return str(Path(path).expanduser().resolve()) if path else ""
+
+
+def loss_as_trained(info) -> dict:
+    """The headline's validation loss of a run and its label smoothing (the before / after compares those)."""
+    cfg = getattr(info, "config", None)
+    return {"trained_loss": trained_loss(info), "smoothing": cfg.tricks.label_smoothing if cfg is not None else 0.0}
 

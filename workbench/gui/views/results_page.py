@@ -13,7 +13,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
                                QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
-from ...runtime.events import Event, Progress
+from ...runtime.events import Event, FitStarted, Progress
 from ..jobs import JobFailed, JobKind
 from ..session_helpers import (confusion_matrix, indices_for_cell, most_confused, per_class_report, summary,
                                top_losses)
@@ -78,7 +78,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.losses = GalleryView(LOSSES_TITLE, with_filter=True, with_overlay=True)
         self.losses.title.setToolTip("Captions as in fastai: prediction / actual, then loss / probability of the prediction")
         self.tta = TTAView()
-        self.changes, self.calibration = ChangesView(), CalibrationView()
+        self.changes, self.calibration = ChangesView(session), CalibrationView()
         self.viewer = ImageViewer(self)
         self.galleries = [self.cell_gallery, self.losses, self.tta.fixed, self.tta.broken]
         conf = splitter(Qt.Orientation.Vertical, self.confusion, self.cell_gallery, stretch=(3, 2))
@@ -123,6 +123,7 @@ class ResultsPage(HardExampleActions, QWidget):
         session.interpreted.connect(lambda r: self.show_interpretation(r.predictions, r.run))
         session.tta_ready.connect(self._show_tta)
         session.job_finished.connect(self._on_finished)
+        session.dataset_changed.connect(lambda _ds: self._forget_retrain(session.config.data.path))
 
     # ------------------------------------------------------------------ loading
     def _pick_run(self) -> None:
@@ -153,6 +154,7 @@ class ResultsPage(HardExampleActions, QWidget):
     def clear(self) -> None:
         """Empty every tab, so nothing of the previous run stays on screen under the next one's name."""
         self.preds, self.info = None, None
+        self._tta_run = ""   # the emptied TTA tab computes again when it is (or stays) the current tab
         self.cams.clear()
         self.summary.set_summary({}, "Loading…")
         self.summary.set_report([])
@@ -267,7 +269,9 @@ class ResultsPage(HardExampleActions, QWidget):
 
     # ------------------------------------------------------------------ job events
     def _on_event(self, kind: JobKind, ev: Event) -> None:
-        if kind in JOBS and isinstance(ev, Progress):
+        if isinstance(ev, FitStarted):
+            self._retrain_began(ev.run_dir)
+        elif kind in JOBS and isinstance(ev, Progress):
             self.progress.setRange(0, max(1, ev.total))
             self.progress.setValue(ev.done)
 
@@ -288,4 +292,6 @@ class ResultsPage(HardExampleActions, QWidget):
             self.session.open_run(self.session.current_run)
         elif self._pending:
             self.load_run(self._pending)
+        elif kind not in self.session.SIDE_JOBS:
+            self._auto_tta()  # the tab opened while another job held the machine
 

@@ -174,7 +174,10 @@ class ResultsView(QWidget):
         fit_columns(t)
         # the table asks for the fitted numbers plus the longest class name (the splitter gives the
         # curves the rest), so a name like "english_springer" is never cut while there is room
-        names = t.columnWidth(0) if report else 0
+        # measured from the names (the stretched column's own width is whatever the splitter gave it)
+        fm = t.fontMetrics()
+        names = max((fm.horizontalAdvance(str(row["class"])) + 24 for row in report), default=0)
+        names = max(names, fm.horizontalAdvance("Class") + 32) if report else 0
         t.setMinimumWidth(min(names + sum(t.columnWidth(c) for c in range(1, 5)) + 2 * t.frameWidth()
                               + t.verticalScrollBar().sizeHint().width(), 640))
 

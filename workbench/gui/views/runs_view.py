@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from ..run_edit import rename_action
 from ..session_helpers import best_runs, run_accuracy, status_words
-from ..widgets.common import icon, pane, splitter
+from ..widgets.common import fit_columns, icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 from .run_compare import (VALID_ROW, config_differences, created_words, dataset_labels, epochs_shown, from_difference,
                           run_epochs, two_lines, valid_set)
@@ -20,6 +20,7 @@ from .run_compare import (VALID_ROW, config_differences, created_words, dataset_
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status", "Dataset", "Note")
 CHART_MIN_WIDTH = 340   # px of a comparison chart: its whole title, legend rows and every epoch's axis
 BEST_ROLE = Qt.ItemDataRole.UserRole + 1   # on the Name cell: the most accurate run of its dataset
+NOTE, NAME_CAP = COLUMNS.index("Note"), 360   # a name is whole up to NAME_CAP px
 
 
 class RunsView(QWidget):
@@ -33,9 +34,13 @@ class RunsView(QWidget):
         self.infos: list = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # every column fitted to its contents when the runs arrive (set_runs), the name whole up to a cap;
+        # the note takes what is left and is cut (whole in its tooltip)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setSectionResizeMode(NOTE, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)   # one line a run: a long note is cut, never a second line
+        self.table.setIconSize(QSize(16, 16))   # the best run's star (its room is added to the name's)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -84,7 +89,8 @@ class RunsView(QWidget):
         # the charts side by side, the differences under them at the page's whole width
         lower = splitter(Qt.Orientation.Vertical, plots, diffbox, stretch=(3, 2), sizes=[340, 200])
         top = pane(bar, self.table)
-        split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(0, 2), sizes=[170, 560])
+        # the run list gets the larger share at first (about ten rows), the comparison the rest
+        split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(1, 1), sizes=[400, 400])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
         session.runs_listed.connect(self.set_runs)
@@ -135,14 +141,29 @@ class RunsView(QWidget):
                 self._mark_best(name, t.item(r, 5), info)
         t.setSortingEnabled(True)
         t.horizontalHeader().setSortIndicator(1, Qt.SortOrder.DescendingOrder)  # newest first, and the arrow says so
+        fit_columns(t, caps={0: NAME_CAP - t.iconSize().width()})
+        t.setColumnWidth(0, t.columnWidth(0) + t.iconSize().width() + 14)   # the best run's star beside it
         if keep:
             self.select_names([i.name for i in self.infos if str(i.run_dir) in keep])
+        self._show_current()
         self._selection_changed()
+
+    def _show_current(self) -> None:
+        """The selected run in sight, else the newest one (whichever column the list is sorted by)."""
+        rows = [ix.row() for ix in self.table.selectionModel().selectedRows()]
+        if not rows and self.infos:
+            newest = max(range(len(self.infos)), key=lambda i: getattr(self.infos[i], "created", 0) or 0)
+            rows = [r for r in range(self.table.rowCount())
+                    if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == newest]
+        if rows:
+            self.table.scrollToItem(self.table.item(min(rows), 0))
 
     @staticmethod
     def _mark_best(name: QTableWidgetItem, acc: QTableWidgetItem, info) -> None:
         """A star on the name and the accuracy in bold: the most accurate run of its dataset."""
-        tip = f"Best run: the most accurate of the runs of {info.config.data.path or 'its dataset'}"
+        tip = (f"Best run: the most accurate of the runs of {info.config.data.path or 'its dataset'} validated on "
+               f"the same images as its newest run ({valid_set(info)}); runs validated on other images are "
+               "not compared")
         name.setIcon(icon("star"))
         name.setData(BEST_ROLE, True)
         name.setToolTip(f"{tip}\n{name.toolTip()}")

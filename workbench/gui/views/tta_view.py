@@ -112,8 +112,8 @@ class TTAView(QWidget):
         self.plain_label.setText(f"{plain:.1%}")
         self.plain_acc = plain
         self.slider.setEnabled(True)
-        self.info.setText(f"TTA over {len(self.paths)} validation images. Move beta to blend plain and augmented "
-                          "predictions (no recomputation).")
+        self.info.setText(f"TTA over the run's {len(self.paths)} validation images (as it was trained). Move beta "
+                          "to blend plain and augmented predictions (no recomputation).")
         pos = int(round(beta * STEPS))
         if self.slider.value() == pos:
             self._slider_moved(pos)
