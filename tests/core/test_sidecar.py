@@ -152,3 +152,20 @@ def test_changes_as_of_a_time_rebuild_the_list_a_run_was_trained_with(tmp_path, 
     assert cs.as_of(0) == {}
     cs.save()                                   # the times survive the file
     assert ChangeSet.load(root).as_of(run_start) == cs.as_of(run_start)
+
+
+def test_a_change_without_its_history_counts_from_its_own_time(tmp_path, monkeypatch):
+    """A list whose undo history was cut (or never kept): a change made after the run started is not
+    part of that run's data; one made before is."""
+    import workbench.data.sidecar as sc
+    from workbench.data.sidecar import ChangeSet
+    root = tmp_path / "ds"
+    root.mkdir()
+    clock = iter(["2026-01-01T10:00:00Z", "2026-01-01T12:00:00Z"])
+    monkeypatch.setattr(sc, "_now", lambda: next(clock))
+    cs = ChangeSet.load(root)
+    cs.relabel(root / "a.png", "cat")            # 10:00, before the run
+    cs.quarantine(root / "b.png")                # 12:00, after it
+    cs._history.clear()                          # as in a list of an older version, or past its 1000 records
+    assert cs.as_of(1767265200.0) == {"a.png": {"action": "relabel", "new_class": "cat",
+                                                "time": "2026-01-01T10:00:00Z"}}

@@ -188,6 +188,8 @@ class ChangeSet:
             hs = records.get(rel, [])
             states = [h.get("before") for h in hs] + [self._changes.get(rel)]
             state = states[0]     # what the file had before its first recorded change
+            if not hs and state is not None and _seconds(state.get("time")) > when:
+                state = None      # no record of what it replaced (an older list): made later, so not then
             for h, after in zip(hs, states[1:]):
                 if _seconds(h.get("time") or (after or {}).get("time")) > when:
                     break
