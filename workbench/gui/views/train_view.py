@@ -45,11 +45,10 @@ class TrainView(QWidget):
         self.stop_btn.clicked.connect(self.stop)
         self.resume_btn.clicked.connect(self._pick_resume)
 
-        # live plots skip antialiasing and the grid (each halves their paint time), keep the x axis
-        # fixed to the run's epochs and the y axis steady (LivePlot.steady_y: a redraw then repaints
-        # only the curves), and are refreshed by one timer that does at most one piece of work per
-        # tick: the loss plot and the progress labels twice a second, the others once. A piece costs
-        # well under a millisecond, so the event loop stays free while training (bench/ui_latency.py)
+        # live plots skip antialiasing and the grid (each halves their paint time), keep the x axis fixed to
+        # the run's epochs and the y axis steady (a redraw repaints only the curves), and are refreshed by one
+        # timer doing at most one piece of work per tick: the loss plot and the progress labels twice a
+        # second, the others once; a piece costs well under a millisecond (bench/ui_latency.py)
         live = dict(fps=0, antialias=False, grid=False, steady_y=True)
         self.loss_plot = LivePlot("Loss", "epoch", "", **live)
         self.loss_plot.add_curve("train (smoothed)", TRAIN_COLOUR, width=1.5)
