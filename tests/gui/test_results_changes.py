@@ -184,7 +184,7 @@ def test_before_after_only_on_the_retrain_it_started(session, qtbot, tmp_path, m
     page, p = page_with_fake_run(session, qtbot, root)
     page.run_dir = str(tmp_path / "runs" / "before")
     page.apply_action("quarantine", [p.paths[0]], "")
-    monkeypatch.setattr(session, "start_training", lambda: True)
+    monkeypatch.setattr(session, "start_training", lambda cfg=None: True)
     page.changes.retrain_btn.click()
     retrain = tmp_path / "runs" / "retrain"
     session.job_event.emit(JobKind.TRAIN, fit_started(retrain))
