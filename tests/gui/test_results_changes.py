@@ -202,6 +202,12 @@ def test_before_after_only_on_the_retrain_it_started(session, qtbot, tmp_path, m
     show(retrain, page.info.config, "retrain")
     assert not page.compare.isHidden() and "fake → retrain" in page.compare.text()
     assert "validation loss (plain cross-entropy)" in page.compare.text()
+    data_now = session.config.data.path
+    session.set_config(session.config.set("data.path", str(tmp_path / "third")))   # another dataset opens:
+                                                                               # the banner shown goes with it
+    session.dataset_changed.emit(None)
+    assert page.compare.isHidden()
+    session.set_config(session.config.set("data.path", data_now))
     # another run opens: the banner goes
     show(tmp_path / "runs" / "broken-run", other_cfg, "broken-run")
     assert page.compare.isHidden()
@@ -277,7 +283,9 @@ def test_every_view_of_a_change_list_reloads_when_it_is_written_anywhere(session
     assert page.apply_action("quarantine", [p.paths[0]], "")
     assert audit.changes.table.rowCount() == 1 and "1 change(s)" in audit.changes.info.text()
     # K in Data > Audit: Results > Changes says 2 change(s) and the gallery marks the kept image
+    assert page.notice.text().startswith("Quarantined")
     assert audit.apply_action("keep", [p.paths[1]], "")
+    assert page.notice.text() == ""                   # Results' line about its own last action is old now
     assert page.changes.table.rowCount() == 2 and "2 change(s)" in page.changes.info.text()
     assert "kept" in page.losses.model.marks.get(p.paths[1], "")
     # Try it sends an image of the dataset to labelling: both lists have it

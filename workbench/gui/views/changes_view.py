@@ -46,6 +46,7 @@ class ChangesView(QWidget):
     """Lists the change set and performs relabel / quarantine / keep / undo on it."""
     changed = Signal()            # after every action or undo
     undone = Signal(str)          # what an undo took back (or a removal took off), one line
+    reloaded = Signal()           # another view wrote the list: this one shows it as it is now
     retrainRequested = Signal()   # "Retrain with changes"
     failed = Signal(str)          # readable message (e.g. the sidecar could not be written)
 
@@ -211,6 +212,7 @@ class ChangesView(QWidget):
         if not self._writing and self.root and str(Path(self.root).expanduser().resolve()) == root:
             self.open_root(self.root, self._beside)
             self.changed.emit()
+            self.reloaded.emit()
 
     def refresh(self) -> None:
         entries = self.entries()

@@ -89,7 +89,9 @@ class HardExampleActions:
         """Another dataset opened: a retrain of the previous one no longer gets a before / after here."""
         if self._before is not None and _where(dataset_path) != self._before["dataset"]:
             self._before = None
-            self.compare.hide()
+        shown = getattr(getattr(getattr(self.info, "config", None), "data", None), "path", "")
+        if _where(dataset_path) != _where(shown or ""):
+            self.compare.hide()   # a before / after already shown belongs with its dataset too
 
     def _show_before_after(self, name: str, s: dict) -> None:
         """The before / after, only on the results of the run "Retrain with changes" started (never on

@@ -111,6 +111,7 @@ class ResultsPage(HardExampleActions, QWidget):
         self.viewer.actionRequested.connect(self._viewer_action)
         self.changes.changed.connect(self._refresh_marks)
         self.changes.undone.connect(self.notice.setText)   # the "... Ctrl+Z undoes" line is replaced
+        self.changes.reloaded.connect(lambda: self.notice.setText(""))   # another view's write: the line is old
         self.changes.failed.connect(lambda m: QMessageBox.warning(self, "Changes", m))
         self.changes.retrainRequested.connect(self.retrain)
         self.tta.computeRequested.connect(self.compute_tta)
