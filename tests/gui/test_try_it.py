@@ -143,6 +143,18 @@ def test_send_unsure_writes_sidecar_and_list_never_moves_files(session, qtbot, r
     from workbench.data import open_dataset
     ds = open_dataset(RunConfig().set("data.path", str(data)).data)
     assert any(it.path == str(inside) and ds.classes[it.label] == "square" for it in ds.items)
+    # Undo send (Ctrl+Z on the page) takes that send back, not an older change of the list
+    cs = ChangeSet.load(data)
+    cs.quarantine(sorted((data / "train" / "circle").glob("*.png"))[0])   # a change made after the send
+    cs.save()
+    older = [e for e in ChangeSet.load(data).entries if e["action"] == "quarantine"]
+    assert len(older) == 1
+    assert view.undo_send_btn.isVisible() or not view.isVisible()
+    assert view.undo_send()
+    assert ChangeSet.load(data).get(inside) is None and read_list(data) == []
+    assert [e for e in ChangeSet.load(data).entries if e["action"] == "quarantine"] == older
+    assert view.status.text().startswith("Undone: the send of") and view.send_btn.isEnabled()
+    assert not view.undo_send()                   # one send, one undo
 
 
 def test_try_it_cancel(session, qtbot, run_copy, outside):

@@ -29,7 +29,7 @@ from ..config import ConfigError, RunConfig, iter_fields
 from ..data.pipeline import train_steps
 from ..runtime.events import Event, Paused, Progress, Resumed
 from ..inference.export import export_run
-from ..inference.to_label import SentToLabel, send_to_labelling
+from ..inference.to_label import SentToLabel, send_to_labelling, take_back
 from ..recipe.first_run import FirstRun, first_run
 from ..analysis.interpret import interpret_run
 from ..train.lr_find import lr_find
@@ -514,6 +514,12 @@ class Session(QObject):
         sent = send_to_labelling(dataset, items, beside_data)
         self.changes_written(dataset)
         return sent
+
+    def take_back_from_labelling(self, dataset: str, sent: SentToLabel, beside_data: bool) -> int:
+        """Undo one ``send_to_labelling`` (``workbench.inference.to_label.take_back``)."""
+        n = take_back(dataset, sent, beside_data)
+        self.changes_written(dataset)
+        return n
 
     def changes_written(self, dataset: str) -> None:
         """The change list of ``dataset`` was written (by any view): ``changes_edited`` has every view of it reload."""

@@ -117,3 +117,32 @@ def send_to_labelling(dataset_root: str | os.PathLike, items: Iterable[tuple[str
         atomic_write_text(list_path(root), buf.getvalue())
         out.list_file = str(list_path(root))
     return out
+
+
+def take_back(dataset_root: str | os.PathLike, sent: SentToLabel, beside_data: bool = False) -> int:
+    """Undo one ``send_to_labelling``: its rows leave the to-label list and its 'to label' marks leave
+    the change list (one action there; a mark replaced since by a relabel or quarantine stays).
+    Returns how many images were taken back; both files are written atomically."""
+    root = Path(dataset_root).expanduser().resolve()
+    n = 0
+    if sent.in_dataset:
+        changes = ChangeSet.load(root, beside_data)
+        with changes.action():
+            for path in sent.in_dataset:
+                p = _real_folder(path)
+                if (changes.get(p) or {}).get("action") == "to_label" and changes.remove(p):
+                    n += 1
+        if n:
+            changes.save()
+    if sent.outside:
+        gone = {str(_real_folder(p)) for p in sent.outside}
+        rows = read_list(root)
+        kept = [r for r in rows if r["path"] not in gone]
+        if len(kept) != len(rows):
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
+            w.writeheader()
+            w.writerows(kept)
+            atomic_write_text(list_path(root), buf.getvalue())
+            n += len(rows) - len(kept)
+    return n

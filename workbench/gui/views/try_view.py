@@ -10,16 +10,18 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QListView, QProgressBar,
                                QPushButton, QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
 from ...runtime.events import Event, Progress
 from ..jobs import JobFailed, JobKind
 from ..session_helpers import display_text
-from ..widgets.common import pane, splitter
+from ..widgets.common import key_shortcut, pane, splitter
 from .gallery_view import GRID, THUMB, GalleryItem, GalleryModel
 from .run_owner import RunOwner
+from .try_send import TrySending
 
 DEFAULT_THRESHOLD = 70  # per cent
 SEND_TIP = ("Images of the run's dataset: marked 'to label' in its change list (Results > Changes); other "
@@ -63,7 +65,7 @@ def _grid(model: GalleryModel) -> QListView:
     return v
 
 
-class TryView(QWidget):
+class TryView(TrySending, QWidget):
     """Galleries of predictions for dropped images, split into sure / unsure by a threshold."""
 
     def __init__(self, session, parent: QWidget | None = None) -> None:
@@ -102,6 +104,9 @@ class TryView(QWidget):
         self.threshold_label = QLabel()
         self.send_btn = QPushButton("Send the unsure ones to labelling")
         self.send_btn.clicked.connect(self.send_unsure)
+        self.undo_send_btn = self._make_undo_send()
+        key_shortcut(self, [QKeySequence.StandardKey.Undo], "Undo the last send to labelling (Try it)", self.undo_send,
+                     Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.sure_model, self.unsure_model = GalleryModel(self), GalleryModel(self)
         self.sure_list, self.unsure_list = _grid(self.sure_model), _grid(self.unsure_model)
         self.sure_title, self.unsure_title = QLabel(), QLabel()
@@ -128,6 +133,7 @@ class TryView(QWidget):
         thr.addWidget(self.threshold_label)
         thr.addStretch(1)
         thr.addWidget(self.send_btn)
+        thr.addWidget(self.undo_send_btn)
         galleries = splitter(Qt.Orientation.Horizontal, pane(self.sure_title, (self.sure_list, 1)),
                              pane(self.unsure_title, (self.unsure_list, 1)), stretch=(1, 1), sizes=[620, 620])
         self.stack = QStackedWidget()
@@ -170,7 +176,8 @@ class TryView(QWidget):
         return True
 
     def clear(self) -> None:
-        self.rows, self.errors, self.sent, self.result = {}, {}, {}, None
+        self.rows, self.errors, self.sent, self.result, self._last_send = {}, {}, {}, None, None
+        self.undo_send_btn.hide()
         self.status.setText("")
         self._split()
 
@@ -242,27 +249,6 @@ class TryView(QWidget):
                                   + (" or a one-colour picture" if any(getattr(r, "blank", False) for r in unsure) else ""))
         self.stack.setCurrentIndex(1 if self.rows else 0)
         self._update_enabled()
-
-    def send_unsure(self) -> bool:
-        """Send the unsure images to labelling (see workbench.inference.to_label); files are never moved."""
-        rows = [r for r in self.unsure_rows() if r.path not in self.sent]
-        if not rows or self.result is None or self.owner.foreign:
-            return False
-        try:
-            sent = self.session.send_to_labelling(self.result.dataset, [(r.path, r.label, r.probability) for r in rows],
-                                     self.result.changes_beside_data)
-        except (OSError, ValueError) as e:
-            self.status.setText(f"<span style='color:#b42318'><b>Not sent:</b> {e}</span>")
-            return False
-        for p in sent.in_dataset + sent.outside + sent.unchanged:
-            self.sent[p] = "to label"
-        text = html.escape(sent.summary())
-        if sent.outside:   # the list lives in the per-user project folder: one click opens it
-            url = QUrl.fromLocalFile(str(Path(sent.list_file).parent)).toString()
-            text += f" <a href='{url}'>Open the list's folder</a>"
-        self.status.setText(text)
-        self._split()
-        return True
 
     # ------------------------------------------------------------------ job events
     def _update_enabled(self, *_a) -> None:

@@ -1,0 +1,67 @@
+"""Try it's *Send the unsure ones to labelling* and its undo (a mixin of TryView): the send records the
+images in the dataset's change list or its to-label list (``workbench.inference.to_label``, through the
+Session); *Undo send* (or Ctrl+Z on the page) takes the last send back, so an undo never skips it to
+take back an older change."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtWidgets import QPushButton
+
+
+class TrySending:
+    """Mixin of TryView (needs session, result, sent, owner, status, unsure_rows, _split)."""
+
+    def _make_undo_send(self) -> QPushButton:
+        self._last_send = None     # (dataset, SentToLabel, beside_data) of the last send, until undone
+        btn = QPushButton("Undo send")
+        btn.setToolTip("Take the last send back: its images leave the to-label list and the change list (Ctrl+Z)")
+        btn.clicked.connect(self.undo_send)
+        btn.hide()
+        return btn
+
+    def send_unsure(self) -> bool:
+        """Send the unsure images to labelling (see workbench.inference.to_label); files are never moved."""
+        rows = [r for r in self.unsure_rows() if r.path not in self.sent]
+        if not rows or self.result is None or self.owner.foreign:
+            return False
+        dataset, beside = self.result.dataset, self.result.changes_beside_data
+        try:
+            sent = self.session.send_to_labelling(dataset, [(r.path, r.label, r.probability) for r in rows], beside)
+        except (OSError, ValueError) as e:
+            self.status.setText(f"<span style='color:#b42318'><b>Not sent:</b> {e}</span>")
+            return False
+        for p in sent.in_dataset + sent.outside + sent.unchanged:
+            self.sent[p] = "to label"
+        text = html.escape(sent.summary())
+        if sent.outside:   # the list lives in the per-user project folder: one click opens it
+            url = QUrl.fromLocalFile(str(Path(sent.list_file).parent)).toString()
+            text += f" <a href='{url}'>Open the list's folder</a>"
+        if sent.in_dataset or sent.outside:
+            self._last_send = (dataset, sent, beside)
+            text += " <i>Undo send</i> (Ctrl+Z) takes it back."
+        self.status.setText(text)
+        self.undo_send_btn.setVisible(self._last_send is not None)
+        self._split()
+        return True
+
+    def undo_send(self) -> bool:
+        """Take the last send back (its to-label rows and 'to label' marks); False when there is none."""
+        if self._last_send is None:
+            self.status.setText("Nothing to undo: no images were sent to labelling since this page was cleared.")
+            return False
+        dataset, sent, beside = self._last_send
+        try:
+            n = self.session.take_back_from_labelling(dataset, sent, beside)
+        except (OSError, ValueError) as e:
+            self.status.setText(f"<span style='color:#b42318'><b>Not undone:</b> {html.escape(str(e))}</span>")
+            return False
+        self._last_send = None
+        for p in sent.in_dataset + sent.outside + sent.unchanged:
+            self.sent.pop(p, None)
+        self.status.setText(f"Undone: the send of {n} image(s) to labelling.")
+        self.undo_send_btn.hide()
+        self._split()
+        return True
