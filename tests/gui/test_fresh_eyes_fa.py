@@ -173,6 +173,10 @@ def test_another_dataset_clears_the_train_page_and_names_the_open_runs_dataset(q
     assert not results.undo_change() and not results.changes.isEnabled()
     assert not try_it.send_btn.isEnabled()
     assert not any(b.isEnabled() for b in g.buttons.values())   # the refused actions are off, and R asks
+    assert not any(b.isEnabled() for b in results.viewer.action_btns)           # in the large viewer too
+    assert results.viewer.action_btns[1].toolTip() == results.owner.why()
+    from PySide6.QtWidgets import QAbstractItemView                  # its top-5 table is read only
+    assert results.viewer.top5.editTriggers() == QAbstractItemView.EditTrigger.NoEditTriggers
     monkeypatch.setattr("workbench.gui.views.gallery_view.ask_class",   # for no class it would not use
                         lambda *a, **k: pytest.fail("the relabel dialog opened for a refused action"))
     assert g.request("relabel") and "Not changed" in results.notice.text()
@@ -182,7 +186,7 @@ def test_another_dataset_clears_the_train_page_and_names_the_open_runs_dataset(q
                     timeout=60_000)
     assert not results.owner.foreign and results.owner.isHidden() and export.owner.isHidden()
     assert "Not changed" not in results.notice.text()              # the refusal no longer holds
-    assert all(b.isEnabled() for b in g.buttons.values())
+    assert all(b.isEnabled() for b in g.buttons.values()) and all(b.isEnabled() for b in results.viewer.action_btns)
     assert results.apply_action("quarantine", [g.selected_items()[0].path], "")
     assert len(ChangeSet.load(Path(data_a)).entries) == 1 and results.changes.isEnabled()
 

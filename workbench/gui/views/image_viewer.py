@@ -74,6 +74,7 @@ class ImageViewer(QDialog):
         self.top5.setHorizontalHeaderLabels(["Class", "Probability"])
         self.top5.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.top5.verticalHeader().setVisible(False)
+        self.top5.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)   # the model's numbers, read only
         self.top5.setMaximumWidth(300)
         self.path_label = QLabel("")
         self.path_label.setWordWrap(True)
@@ -90,10 +91,12 @@ class ImageViewer(QDialog):
         op.addWidget(self.opacity, 1)
         side.addLayout(op)
         side.addWidget(self.cam_note)
+        self.action_btns = []
         for action, text in (("relabel", "Relabel…"), ("quarantine", "Quarantine"), ("keep", "Keep")):
             b = QPushButton(text)
             b.clicked.connect(lambda _=False, a=action: self.actionRequested.emit(a, [self.path], ""))
             side.addWidget(b)
+            self.action_btns.append(b)
         body = QHBoxLayout()
         body.addWidget(self.picture, 1)
         body.addLayout(side)
@@ -125,6 +128,12 @@ class ImageViewer(QDialog):
             return
         self._image = QPixmap.fromImage(to_qimage(image))
         self._show()
+
+    def lock_actions(self, why: str) -> None:
+        """Relabel / Quarantine / Keep off, with the reason as their tooltip ("" turns them on)."""
+        for b in self.action_btns:
+            b.setEnabled(not why)
+            b.setToolTip(why)
 
     def set_top5(self, top5: list[tuple[str, float]]) -> None:
         self.top5.setRowCount(len(top5))

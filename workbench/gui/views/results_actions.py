@@ -41,6 +41,7 @@ class HardExampleActions:
         for g in self.galleries:   # relabel asks nothing and the buttons are off while it would be refused
             g.locked = self.owner.why() if foreign else ""
             g.update_buttons()
+        self.viewer.lock_actions(self.owner.why() if foreign else "")   # the large viewer's buttons too
         self.notice.setText("")   # what was said of the last change (or refusal) belonged to the other state
 
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
