@@ -268,7 +268,7 @@ def test_the_train_page_draws_the_open_datasets_last_run_while_nothing_trains(qt
     other = tmp_path / "other"
     shutil.copytree(RunConfig.load(tiny_run / "config.toml").data.path, other)
     _open(qtbot, win.session, other)
-    qtbot.waitUntil(lambda: tv.epoch_label.text().startswith("No training running on other"), timeout=10_000)
+    qtbot.waitUntil(lambda: tv.epoch_label.text().startswith("No run yet on other"), timeout=10_000)
     assert len(tv.loss_plot.buffers["valid"].x) == 0
 
 

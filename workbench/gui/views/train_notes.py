@@ -71,7 +71,7 @@ class TrainNotes(QWidget):
         v.log.clear()
         v.run_dir = ""
         v.progress.setFormat("")
-        v.epoch_label.setText(f"No training running on {name} (past runs: Results, Runs)")
+        v.epoch_label.setText(f"No training running on {name}")   # its runs, when it has any, are named next
         self.dataset = ""
 
     def show_past(self, info) -> None:
@@ -109,8 +109,12 @@ class TrainNotes(QWidget):
         """Name the newest run of the open dataset that can continue, unless a training job runs."""
         open_now = self.session.config.data.path
         mine = [i for i in infos if open_now and same_folder(str(i.config.data.path or ""), open_now)]
-        if mine and not self.view.run_dir and not self.session.run_state.running(JobKind.TRAIN):
-            self.show_past(mine[0])
+        if not self.view.run_dir and not self.session.run_state.running(JobKind.TRAIN) and open_now:
+            if mine:
+                self.show_past(mine[0])
+            elif self.view.epoch_label.text().startswith("No training running"):
+                self.view.epoch_label.setText(f"No run yet on {Path(open_now).name}: Start training (Ctrl+R) "
+                                              "trains the recipe")
         runs = resumable(mine)
         if not runs or self.session.run_state.running(JobKind.TRAIN):
             self.resumable = ""
