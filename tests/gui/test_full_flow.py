@@ -76,7 +76,7 @@ def test_full_flow(qtbot, window, shapes_dir):
     assert tv.pause_btn.text() == "Continue"
     n_paused = len(batches)
     tv.toggle_pause()
-    qtbot.waitUntil(lambda: "resumed" in tv.log.toPlainText(), timeout=30_000)
+    qtbot.waitUntil(lambda: "continued" in tv.log.toPlainText(), timeout=30_000)
     qtbot.waitUntil(lambda: len(batches) > n_paused, timeout=30_000)
     with qtbot.waitSignal(tv.run_finished, timeout=60_000) as finished:
         tv.stop()

@@ -319,6 +319,7 @@ def test_changes_tab_removes_the_selected_row_not_the_last_action(session, qtbot
     assert ch.table.rowCount() == 1 and p.paths[0] not in page.losses.model.marks
     assert "Removed" in page.notice.text()
     assert ch.undo() and sorted(e["action"] for e in ChangeSet.load(root).entries) == ["quarantine", "relabel"]
+    assert page.notice.text() == f"Undone: the removal from the list; the change of {Path(p.paths[0]).name} is back."
     # the Delete key on the table does the same
     page.show()
     assert not ch.selected_paths()          # the list was rebuilt: nothing selected

@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
         self.act_quit = self._action(f, "&Quit", self.close, ["Ctrl+Q"])
         r = mb.addMenu("&Run")
         self.act_train = self._action(r, "Start &training", self._start_training, ["Ctrl+R", "F5"], "play")
-        self.act_pause = self._action(r, "&Pause / resume", self.session.toggle_pause, ["Ctrl+P"], "pause")
+        self.act_pause = self._action(r, "&Pause / continue", self.session.toggle_pause, ["Ctrl+P"], "pause")
         self.act_stop = self._action(r, "&Stop", lambda: self.session.stop(), ["Shift+F5", "Ctrl+."], "stop",
                                      "Stop the running job at the next batch")
         self.act_multi = self._action(r, "Train on all &GPUs (DDP)", self._start_multi_gpu, [], "play")

@@ -37,9 +37,11 @@ def undone_text(undone: list[dict]) -> str:
     """One line saying what an undo took back."""
     if not undone:
         return "Nothing to undo."
-    action = undone[0].get("action") or "change"
+    action = undone[0].get("action") or ""
     name = Path(undone[0]["path"]).name if len(undone) == 1 else f"{len(undone)} images"
-    return f"Undone: the {action} of {name}."
+    if not action:   # the undone step had taken a change off the list: it is back
+        return f"Undone: the removal from the list; the change of {name} is back."
+    return f"Undone: the {ACTION_TEXT.get(action, action)} of {name}."
 
 
 class ChangesView(QWidget):
@@ -75,7 +77,7 @@ class ChangesView(QWidget):
                                    "(one Undo brings them back)")
         self.remove_btn.clicked.connect(self.remove_selected)
         key_shortcut(self.table, [QKeySequence.StandardKey.Delete, QKeySequence(Qt.Key.Key_Backspace)],
-                     "Remove the selected changes from the change list (Results > Changes)", self.remove_selected)
+                     "Remove the selected changes from the change list", self.remove_selected)
         self.undo_btn = QPushButton("Undo last action (Ctrl+Z)")
         self.undo_btn.setToolTip("Undo the last action, whichever row is selected: the last relabel / quarantine / "
                                  "keep / removal (all the images it changed)")

@@ -191,7 +191,7 @@ class GalleryView(QWidget):
         bar.addWidget(self.overlay_box)
         for action, text, key, tip in (("relabel", "Relabel", "R", "Give the selected images another class"),
                                        ("quarantine", "Quarantine", "Q", "Leave the selected images out of the next run"),
-                                       ("keep", "Keep", "K", "Keep the selected images as they are (clears a change)")):
+                                       ("keep", "Keep", "K", "Keep the selected images as they are (a keep replaces any relabel or quarantine of them)")):
             b = QPushButton(f"{text} ({key})")
             b.setToolTip(f"{tip} [{key}]. The image files are never touched.")
             b.clicked.connect(lambda _=False, a=action: self.request(a))

@@ -154,9 +154,10 @@ class ImageViewer(QDialog):
         self.heat_box.setEnabled(True)
         self.result = result
         describe = getattr(result, "describe", None)
-        note = describe() if describe else ""
+        note = (describe() if describe else "").strip()
         if getattr(result, "photo", None) is not None and result.box:
-            note += (" " if note else "") + "Dimmed: the part of the photo outside the centre square the model saw."
+            note = (note.rstrip(".") + ". " if note else "") + ("Dimmed: the parts of the photo the model did not "
+                                                                "see (validation uses its centre crop).")
         self.cam_note.setText(note)
         if self.top5.rowCount() == 0:
             self.set_top5(top_k(result.probs, result.classes))

@@ -208,7 +208,7 @@ class TrainView(QWidget):
         elif isinstance(ev, Paused):
             self._log("paused")
         elif isinstance(ev, Resumed):
-            self._log("resumed")
+            self._log("continued")
         elif isinstance(ev, CheckpointSaved):
             self.saved_epochs = max(self.saved_epochs, ev.epoch + 1)
             self._log(f"checkpoint saved (epoch {ev.epoch + 1})", "dim")
