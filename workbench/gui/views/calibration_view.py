@@ -119,7 +119,7 @@ class CalibrationView(QWidget):
         share = count / max(1, int(count.sum()))
         bars = pg.BarGraphItem(x=(edges[:-1] + edges[1:]) / 2, height=share, width=np.diff(edges) * 0.9,
                                brush=pg.mkBrush(148, 163, 184, 90), pen=pg.mkPen(None),
-                               name="bars: share of images (number: count)")
+                               name="bars: share of images, after scaling (count)")
         p.addItem(bars)
         self.count_labels = []
         for lo, hi, n, h in zip(edges[:-1], edges[1:], count, share):
