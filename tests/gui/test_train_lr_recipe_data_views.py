@@ -287,6 +287,13 @@ def test_data_view_shows_dataset_health_and_thumbs(qtbot, session, shapes_dir):
     session.dataset_changed.emit(ds)
     session.stats_changed.emit(compute_stats(ds))
     assert view.summary.text().endswith("2 skipped, 1 note.") and "(2 skipped)" in view.tabs.tabText(2)
+    # the change list written (by any page): the counts are said to be the scan's, with a Rescan link
+    opened = []
+    view.open_folder = opened.append
+    session.changes_written(ds.root)
+    assert "changed since this scan" in view.summary.text() and "href='rescan'" in view.summary.text()
+    view.summary.linkActivated.emit("rescan")
+    assert opened == [ds.root]
 
 
 def test_thumbnail_model_is_lazy_for_50k(qtbot, shapes_dir, tmp_path):

@@ -48,7 +48,9 @@ class DataView(QWidget):
         self.summary = QLabel("Open a folder with one sub-folder per class, or drop it here.")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                             | Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.summary.linkActivated.connect(lambda _l: session.dataset and self.open_folder(session.dataset.root))
 
         self.tip = PretrainedTip(session)   # the first-run fine-tune, or the suggestion to fine-tune
         self.suggestion, self.use_pretrained_btn = self.tip.suggestion, self.tip.use_btn
@@ -115,6 +117,7 @@ class DataView(QWidget):
         session.dataset_changed.connect(self.show_dataset)
         session.dataset_changed.connect(self._show_open_in_recent)
         session.stats_changed.connect(self.show_stats)
+        session.changes_edited.connect(self._changes_edited)
         self._set_busy()
 
     # ----------------------------------------------------------------- opening
@@ -124,6 +127,12 @@ class DataView(QWidget):
             self.recent.addItem(Path(f).name or f, f)
             self.recent.setItemData(self.recent.count() - 1, f, Qt.ItemDataRole.ToolTipRole)
         self._show_open_in_recent()
+
+    def _changes_edited(self, root: str) -> None:
+        """The open dataset's change list was written: the counts are the scan's, from before it."""
+        ds = self.session.dataset
+        if ds is not None and Path(ds.root).resolve() == Path(root) and STALE not in self.summary.text():
+            self.summary.setText(self.summary.text() + STALE)
 
     def _show_open_in_recent(self, *_a) -> None:
         """The recent list shows the open folder (its placeholder while none of its folders is open)."""
@@ -256,6 +265,10 @@ class DataView(QWidget):
     def _fill_health(self, problems: list) -> None:
         skipped = self.health_panel.fill(problems)
         self.tabs.setTabText(2, f"Health report ({skipped} skipped)")
+
+
+STALE = ("<br><i>The change list changed since this scan: these counts are from before it.</i> "
+         "<a href='rescan'>Rescan</a>")
 
 
 def split_words(source: str, valid_pct: float) -> str:
