@@ -43,6 +43,9 @@ def test_save_and_load_start_in_the_apps_recipes_folder_then_the_last_used_and_s
     assert asked[-1] == str(home / "recipes" / "ants-bees-recipe.toml")           # not in or beside the dataset
     assert RunConfig.load(target).data.path == str(data)
     assert notes and "Saved" in notes[0] and str(target) in view.mom_plot_note.text()
+    assert view.mom_plot_note.text().startswith("Saved the recipe to r.toml")        # the name first, whole
+    session.set_option("train.epochs", session.config.train.epochs + 1)
+    assert not view.mom_plot_note.text().startswith("Saved")                         # no longer what is saved
     view.load_dialog()
     assert asked[-1] == str(target.parent)                                        # the folder the user last used
     view.save_dialog()

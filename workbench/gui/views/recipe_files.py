@@ -113,7 +113,8 @@ class RecipeFiles:
             except OSError as e:
                 QMessageBox.warning(self, "Cannot save recipe", f"{path}: {e}")
                 return
-            text = f"Saved the recipe to {path} (train it with: workbench train --config {path})"
-            self.mom_plot_note.setText(text)
-            self.notice.emit(text)
+            self.mom_plot_note.setText(f"Saved the recipe to {Path(path).name} (train it with: workbench train "
+                                       f"--config {path})")
+            self.mom_plot_note.setToolTip(path)
+            self.notice.emit(f"Saved the recipe to {path}")
 
