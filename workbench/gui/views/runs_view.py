@@ -90,7 +90,7 @@ class RunsView(QWidget):
         lower = splitter(Qt.Orientation.Vertical, plots, diffbox, stretch=(3, 2), sizes=[340, 200])
         top = pane(bar, self.table)
         # the run list gets the larger share at first (about ten rows), the comparison the rest
-        split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(1, 1), sizes=[400, 400])
+        split = splitter(Qt.Orientation.Vertical, top, lower, stretch=(1, 1), sizes=[330, 470])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
         session.runs_listed.connect(self.set_runs)
