@@ -32,7 +32,7 @@ def test_plan_takes_the_most_epochs_that_fit():
     # 54 s left: 20 whole epochs (52 s), then 70 % of a 21st (1.4 s of steps + 0.6 s validation, checkpoints)
     assert plan.epochs == pytest.approx(20.7) and plan.predicted_s == pytest.approx(60.0)
     assert plan.sizes == [64] * 21 and plan.epoch_s == pytest.approx([2.6] * 20 + [2.0])
-    assert "20.70 epochs (the last trains 70% of its batches)" in plan.lines()[0]
+    assert "20 epochs and part of a 21st (70% of its batches)" in plan.lines()[0]
     tight = make_plan(cfg, m, startup_s=4.0 + 1.5, started=0.0)   # 0.5 s spare: no partial epoch
     assert tight.epochs == 20.0 and tight.predicted_s <= 60
     again = Plan.from_dict(json.loads(json.dumps(plan.to_dict())))
