@@ -36,6 +36,25 @@ def test_runs_compare_the_epochs_a_budget_run_planned_last(qtbot, session):
     assert view.diff_rows()["train.epochs"] == {"older": "9 (time plan; 17 at the start)", "fixed": "17"}
 
 
+def test_one_budget_run_has_one_whole_epoch_count_in_the_runs_table_and_the_comparison(qtbot, session):
+    """Planned 17 at the start (16.31), re-planned to 10.27, all 11 trained: the table says 11/11 and the
+    comparison 11 (the partial 11th counts, as on the Train page), never 10.27."""
+    from workbench.gui.views.runs_view import RunsView
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.set_runs([_run("budget", 17, 1.0, {"epochs": 11, "epochs_done": 11, "planned_epochs": 10.27}),
+                   _run("fixed", 12, 0.0, {"epochs": 12, "epochs_done": 12})])
+    cells = {view.table.item(r, 0).text(): view.table.item(r, 4).text() for r in range(view.table.rowCount())}
+    assert cells == {"budget": "11/11", "fixed": "12/12"}
+    view.select_names(["budget", "fixed"])
+    assert view.diff_rows()["train.epochs"] == {"budget": "11 (time plan; 17 at the start)", "fixed": "12"}
+    # a plan that was never re-planned: no "at the start"
+    view.set_runs([_run("kept", 16, 1.0, {"epochs": 16, "epochs_done": 16, "planned_epochs": 15.35}),
+                   _run("fixed", 12)])
+    view.select_names(["kept", "fixed"])
+    assert view.diff_rows()["train.epochs"] == {"kept": "16 (time plan)", "fixed": "12"}
+
+
 def _diverged_result():
     """60 steps of a range test stopped by divergence: the loss falls, flattens, then climbs in the last
     steps, which the plot window (and the centred smoothing) leave out."""
