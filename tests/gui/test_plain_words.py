@@ -55,6 +55,38 @@ def test_one_budget_run_has_one_whole_epoch_count_in_the_runs_table_and_the_comp
     assert view.diff_rows()["train.epochs"] == {"kept": "16 (time plan)", "fixed": "12"}
 
 
+def test_the_train_page_counts_a_budget_run_as_the_runs_page_does(qtbot, session):
+    """The Train page of the run above: 17 at the start (16.31: the partial 17th counts), re-planned to
+    11 (10.27) in epoch 8, finished with all 11, the Runs table's 11/11."""
+    from workbench.gui.views.train_view import TrainView
+    from workbench.runtime.events import BatchEnd, EpochEnd, FitStarted, Replanned
+    tv = TrainView(session)
+    qtbot.addWidget(tv)
+    tv.handle(FitStarted(run_dir="/tmp/run-b", epochs=17, start_epoch=0, steps_per_epoch=4, n_train=40, n_valid=10,
+                         classes=("a", "b"), device="cpu", precision="fp32", batch_size=10))
+
+    def batch(e):
+        tv.handle(BatchEnd(epoch=e, batch=1, n_batches=4, step=e * 4 + 1, loss=1.0, smooth_loss=1.0, lr=1e-3,
+                           mom=0.9, images_per_sec=50.0, eta_s=20.0))
+        tv.flush()
+
+    def epoch(e):
+        tv.handle(EpochEnd(epoch=e, train_loss=0.9, valid_loss=0.8, metrics={"accuracy": 0.7}, lr=1e-3, seconds=1.0,
+                           images_per_sec=50.0, is_best=False))
+    for e in range(7):
+        epoch(e)
+    batch(7)
+    assert tv.epoch_label.text().startswith("Epoch 8/17 ")
+    tv.handle(Replanned(epochs=11, after_epoch=7))
+    batch(7)
+    assert tv.epoch_label.text().startswith("Epoch 8/11 ")
+    for e in range(7, 11):
+        epoch(e)
+    with qtbot.waitSignal(tv.run_finished):
+        tv.handle(FitFinished(status="completed", message="", run_dir="/tmp/run-b"))
+    assert tv.epoch_label.text() == "Finished: all 11 epochs"
+
+
 def _diverged_result():
     """60 steps of a range test stopped by divergence: the loss falls, flattens, then climbs in the last
     steps, which the plot window (and the centred smoothing) leave out."""
