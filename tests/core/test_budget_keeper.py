@@ -56,6 +56,45 @@ def test_a_pause_longer_than_an_epoch_spends_no_budget_and_keeps_the_curve():
     assert clock.t == pytest.approx(quiet_clock.t + 3.0)              # the pause came on top of the budget
 
 
+def test_a_pause_mid_epoch_is_not_training_time_for_the_plan_the_budget_or_the_speed_shown(monkeypatch):
+    """A 56-s plan of 16 epochs (40 steps of 3.5 s / 40 each, measured inside epochs too), paused for 15 s in
+    the middle of epoch 7: the plan and its curve stay, the run ends 15 s later (the budget is training
+    time), the images/s and the epoch's seconds after the pause count training only, and the log says so."""
+    from types import SimpleNamespace
+    from workbench.runtime.events import BatchEnd, EpochEnd, LogMessage
+    from workbench.train import recorder
+    holder = {}
+    monkeypatch.setattr(recorder, "time", SimpleNamespace(perf_counter=lambda: holder["clock"].t))
+    quiet_events = []
+    quiet, _, quiet_lrs, quiet_clock = _kept_trainer(lambda e: 3.5, plan_epochs=16, epoch_cost=3.5, n=320,
+                                                     sink=quiet_events.append)
+    holder["clock"] = quiet_clock
+    quiet.fit()
+    control, events = RunControl(), []
+
+    def sink(ev):            # the user pauses in epoch 7 and continues 15 s later
+        events.append(ev)
+        if isinstance(ev, Paused):
+            holder["clock"].t += 15.0
+            control.resume()
+    tr, keeper, lrs, clock = _kept_trainer(lambda e: 3.5, plan_epochs=16, epoch_cost=3.5, n=320, control=control,
+                                           sink=sink, callbacks=[PauseAt(control, 6, 19)])
+    holder["clock"] = clock
+    assert tr.fit() == "completed"
+    assert keeper.paused_s == pytest.approx(15.0)
+    assert keeper.replans == [] and len(tr.history) == 16 == whole(keeper.map.epochs)   # the plan stays
+    assert lrs.lrs == pytest.approx(quiet_lrs.lrs)                                      # and its curve
+    assert clock.t == pytest.approx(quiet_clock.t + 15.0)                # the budget's end moved by the pause
+    resumed = events.index(next(e for e in events if isinstance(e, Resumed)))
+    after = [e for e in events[resumed:] if isinstance(e, BatchEnd) and e.epoch == 6]
+    quiet_speed = [e.images_per_sec for e in quiet_events if isinstance(e, BatchEnd) and e.epoch == 6]
+    assert after and all(e.images_per_sec == pytest.approx(quiet_speed[e.batch]) for e in after)
+    seconds = [e.seconds for e in events if isinstance(e, EpochEnd)]
+    assert seconds[6] == pytest.approx(3.5) and max(seconds) == pytest.approx(3.5)
+    said = [e.text for e in events if isinstance(e, LogMessage) and "paused" in e.text]
+    assert said and "paused 15 s, not counted as training" in said[0] and "16 epochs" in said[0]
+
+
 def test_a_one_epoch_plan_stretches_inside_its_epoch_when_the_machine_is_twice_as_fast():
     # planned: 1 epoch of 100 s (40 steps) in a 100-s budget; each step takes half the predicted time
     tr, keeper, lrs, clock = _kept_trainer(lambda e: 50.0, plan_epochs=1, epoch_cost=100.0, n=320)

@@ -105,6 +105,24 @@ def test_callback_drops_to_the_free_cores_and_raises_again_when_the_other_progra
     assert m.threads == 2                                      # the configured count is put back
 
 
+def test_what_other_programs_did_during_a_pause_does_not_choose_the_threads_after_it():
+    m, tr = _Machine(), _Trainer()
+    cb = AdaptiveThreads(interval=5.0, meter=m.meter, cores=2, clock=lambda: m.now,
+                         set_threads=m.set_threads, get_threads=lambda: 2)
+    cb.before_fit(tr)
+    for _ in range(4):                                         # 2 s of training on a free machine
+        m.advance(0.5)
+        cb.after_batch(tr)
+    cb.before_pause(tr)                                        # paused 15 s while another program ran
+    m.now += 15.0
+    m.busy += 1.5 * 15.0
+    cb.after_pause(tr)                                         # it ended before the run continued
+    for _ in range(20):
+        m.advance(0.5)
+        cb.after_batch(tr)
+    assert m.threads == 2 and tr.lines == [] and cb.changes == []
+
+
 def test_callback_never_exceeds_the_count_the_fit_started_with():
     m, tr = _Machine(cores=4), _Trainer()
     m.threads = 2

@@ -32,7 +32,7 @@ def test_plan_takes_the_most_epochs_that_fit():
     # 54 s left: 20 whole epochs (52 s), then 70 % of a 21st (1.4 s of steps + 0.6 s validation, checkpoints)
     assert plan.epochs == pytest.approx(20.7) and plan.predicted_s == pytest.approx(60.0)
     assert plan.sizes == [64] * 21 and plan.epoch_s == pytest.approx([2.6] * 20 + [2.0])
-    assert "20.70 epochs (the last trains 70% of its batches)" in plan.lines()[0]
+    assert "20 epochs and part of a 21st (70% of its batches)" in plan.lines()[0]
     tight = make_plan(cfg, m, startup_s=4.0 + 1.5, started=0.0)   # 0.5 s spare: no partial epoch
     assert tight.epochs == 20.0 and tight.predicted_s <= 60
     again = Plan.from_dict(json.loads(json.dumps(plan.to_dict())))
@@ -336,3 +336,18 @@ def test_a_probe_whose_throw_away_model_goes_non_finite_still_measures(shapes_di
         return tr
     m = probe(make, cfg, 60)
     assert m.step_s and all(t > 0 for t in m.step_s.values()) and m.valid_s > 0
+
+
+def test_a_plan_length_reads_in_whole_epochs_with_the_partial_last_one_said_once():
+    from workbench.run.runs import epochs_words, whole_epochs
+    from workbench.train.planner import fmt_epochs
+    assert epochs_words(15.35) == "15 epochs and part of a 16th (35% of its batches)" == fmt_epochs(15.35)
+    assert epochs_words(16.309, share=False) == "16 epochs and part of a 17th"
+    assert epochs_words(10.27, share=False) == "10 epochs and part of an 11th"
+    assert epochs_words(21.7, share=False) == "21 epochs and part of a 22nd"
+    assert epochs_words(2.5, share=False) == "2 epochs and part of a 3rd"
+    assert epochs_words(1.5, share=False) == "1 epoch and part of a 2nd"
+    assert epochs_words(0.6) == "part of one epoch (60% of its batches)"
+    assert epochs_words(12.0) == "12 epochs" and epochs_words(1) == "1 epoch"
+    # the count the pages show is the epochs the trainer runs: the partial one counts
+    assert [whole_epochs(e) for e in (15.35, 10.27, 12.0, 0.6)] == [16, 11, 12, 1] == [whole(e) for e in (15.35, 10.27, 12.0, 0.6)]

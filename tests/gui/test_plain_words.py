@@ -28,11 +28,63 @@ def test_runs_compare_the_epochs_a_budget_run_planned_last(qtbot, session):
                    _run("fixed", 17)])
     view.select_names(["budget", "fixed"])
     rows = view.diff_rows()
-    assert rows["train.epochs"] == {"budget": "8.33 (time plan; 17 at the start)", "fixed": "17"}
+    # in whole epochs, as the Train page and the Runs table count them (the partial 9th is one)
+    assert rows["train.epochs"] == {"budget": "9 (time plan; 17 at the start)", "fixed": "17"}
     # a budget run from before planned_epochs was kept: its metrics' re-planned whole epochs
     view.set_runs([_run("older", 17, 1.0, {"epochs": 9}), _run("fixed", 17)])
     view.select_names(["older", "fixed"])
     assert view.diff_rows()["train.epochs"] == {"older": "9 (time plan; 17 at the start)", "fixed": "17"}
+
+
+def test_one_budget_run_has_one_whole_epoch_count_in_the_runs_table_and_the_comparison(qtbot, session):
+    """Planned 17 at the start (16.31), re-planned to 10.27, all 11 trained: the table says 11/11 and the
+    comparison 11 (the partial 11th counts, as on the Train page), never 10.27."""
+    from workbench.gui.views.runs_view import RunsView
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.set_runs([_run("budget", 17, 1.0, {"epochs": 11, "epochs_done": 11, "planned_epochs": 10.27}),
+                   _run("fixed", 12, 0.0, {"epochs": 12, "epochs_done": 12})])
+    cells = {view.table.item(r, 0).text(): view.table.item(r, 4).text() for r in range(view.table.rowCount())}
+    assert cells == {"budget": "11/11", "fixed": "12/12"}
+    view.select_names(["budget", "fixed"])
+    assert view.diff_rows()["train.epochs"] == {"budget": "11 (time plan; 17 at the start)", "fixed": "12"}
+    # a plan that was never re-planned: no "at the start"
+    view.set_runs([_run("kept", 16, 1.0, {"epochs": 16, "epochs_done": 16, "planned_epochs": 15.35}),
+                   _run("fixed", 12)])
+    view.select_names(["kept", "fixed"])
+    assert view.diff_rows()["train.epochs"] == {"kept": "16 (time plan)", "fixed": "12"}
+
+
+def test_the_train_page_counts_a_budget_run_as_the_runs_page_does(qtbot, session):
+    """The Train page of the run above: 17 at the start (16.31: the partial 17th counts), re-planned to
+    11 (10.27) in epoch 8, finished with all 11, the Runs table's 11/11."""
+    from workbench.gui.views.train_view import TrainView
+    from workbench.runtime.events import BatchEnd, EpochEnd, FitStarted, Replanned
+    tv = TrainView(session)
+    qtbot.addWidget(tv)
+    tv.handle(FitStarted(run_dir="/tmp/run-b", epochs=17, start_epoch=0, steps_per_epoch=4, n_train=40, n_valid=10,
+                         classes=("a", "b"), device="cpu", precision="fp32", batch_size=10))
+
+    def batch(e):
+        tv.handle(BatchEnd(epoch=e, batch=1, n_batches=4, step=e * 4 + 1, loss=1.0, smooth_loss=1.0, lr=1e-3,
+                           mom=0.9, images_per_sec=50.0, eta_s=20.0))
+        tv.flush()
+
+    def epoch(e):
+        tv.handle(EpochEnd(epoch=e, train_loss=0.9, valid_loss=0.8, metrics={"accuracy": 0.7}, lr=1e-3, seconds=1.0,
+                           images_per_sec=50.0, is_best=False))
+    for e in range(7):
+        epoch(e)
+    batch(7)
+    assert tv.epoch_label.text().startswith("Epoch 8/17 ")
+    tv.handle(Replanned(epochs=11, after_epoch=7))
+    batch(7)
+    assert tv.epoch_label.text().startswith("Epoch 8/11 ")
+    for e in range(7, 11):
+        epoch(e)
+    with qtbot.waitSignal(tv.run_finished):
+        tv.handle(FitFinished(status="completed", message="", run_dir="/tmp/run-b"))
+    assert tv.epoch_label.text() == "Finished: all 11 epochs"
 
 
 def _diverged_result():

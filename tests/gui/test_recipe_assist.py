@@ -2,6 +2,8 @@
 and Plan the run (the plan shown before the start)."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from test_train_lr_recipe_data_views import fake_dataset
@@ -90,7 +92,14 @@ def test_schedule_preview_draws_the_planned_epochs(qtbot, session, recipe_view):
     with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
         assist.show_plan(plan)
     assert recipe_view.schedule_plot.buffers["lr"].x[-1] == pytest.approx(plan.epochs)
-    assert f"{plan.epochs:g} epochs (the time plan)" in recipe_view.schedule_caption.text()
+    # whole epochs on the page: the caption counts the partial last epoch as one, as the Train page does;
+    # the plan says once that the last is partial ("15 epochs and part of a 16th")
+    n = math.ceil(plan.epochs - 1e-9)
+    assert f"{n} epochs (the time plan)" in recipe_view.schedule_caption.text()
+    text = assist.plan_label.text()
+    assert plan.epochs < n - 1e-3                          # this plan's last epoch is partial: said once
+    assert f"{plan.epochs:.2f}" not in text and f"{plan.epochs:g} epochs" not in text
+    assert f"{n - 1} epochs and part of a" in text
     with qtbot.waitSignal(recipe_view.schedule_redrawn, timeout=3000):
         session.set_option("train.lr", 0.0042)           # the plan no longer holds: train.epochs again
     assert recipe_view.schedule_plot.buffers["lr"].x[-1] == pytest.approx(session.config.train.epochs)

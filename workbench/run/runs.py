@@ -2,6 +2,7 @@
 run of each dataset (Qt-free; the GUI's run lists and ``workbench runs`` use this)."""
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from datetime import datetime
@@ -188,6 +189,30 @@ def run_accuracy(info: RunInfo) -> float | None:
     hist = getattr(info, "history", None) or []
     accs = [r.get("accuracy") for r in hist if isinstance(r.get("accuracy"), (int, float))]
     return float(accs[-1]) if accs else None
+
+
+def whole_epochs(epochs: float) -> int:
+    """The epochs a run of ``epochs`` trains (a time plan's fractional length: its last epoch trains part
+    of its batches, and counts as one): the count every page shows ("Epoch 7/16", "11/11")."""
+    return max(1, math.ceil(float(epochs) - 1e-9))
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def epochs_words(epochs: float, share: bool = True) -> str:
+    """A run length as users read it, in whole epochs: "16 epochs", or for a time plan of 15.35 epochs
+    "15 epochs and part of a 16th (35% of its batches)" (``share``: with the share in brackets)."""
+    n = whole_epochs(epochs)
+    part = float(epochs) - (n - 1)
+    if part >= 0.999:
+        return f"{n} epoch{'' if n == 1 else 's'}"
+    tail = f" ({part:.0%} of its batches)" if share else ""
+    if n == 1:
+        return f"part of one epoch{tail}"
+    return f"{n - 1} epoch{'' if n == 2 else 's'} and part of {'an' if _ordinal(n)[0] in '8' or n in (11, 18) else 'a'} {_ordinal(n)}{tail}"
 
 
 def planned_epochs(info: RunInfo) -> float | None:

@@ -98,8 +98,13 @@ class BudgetKeeper(Callback):
         if self._paused_at is not None:
             t, saved = self._paused_at
             wrote = float(getattr(trainer, "checkpoint_seconds", 0.0)) - saved   # counts as a write
-            self.paused_s += max(0.0, self.clock() - t - wrote)
+            gap = max(0.0, self.clock() - t - wrote)
+            self.paused_s += gap
             self._paused_at = None
+            if self.active and gap >= 0.5:
+                end = time.strftime("%H:%M:%S", time.localtime(self.deadline + self.paused_s))
+                trainer.log(f"time budget: paused {gap:.0f} s, not counted as training: the budget's end moves "
+                            f"to {end}, the plan stays {fmt_epochs(self.map.epochs)}")
 
     # ------------------------------------------------------------------ the loop
     def before_fit(self, trainer) -> None:
@@ -236,9 +241,10 @@ class BudgetKeeper(Callback):
                "seconds_left": round(available, 1)}
         self.replans.append(rec)
         trainer.sink(Replanned(epochs=whole(new), after_epoch=e))
-        where = f"{e}" if at_end else f"{x:.2f}"
+        where = f"after {e} epochs" if at_end else f"during epoch {e + 1}"
         trainer.log(f"time budget: measured speed {1 / ratio:.2f}x the plan, re-planned to {fmt_epochs(new)} "
-                    f"(was {old:g}) after {where} epochs; the schedule continues from {self.map.p0:.0%}")
+                    f"(was {fmt_epochs(old, share=False)}) {where}; the schedule continues from "
+                    f"{self.map.p0:.0%}")
         self._write_plan()
 
     def speed_ratio(self) -> tuple[float, float]:

@@ -154,6 +154,13 @@ class AdaptiveThreads(Callback):
         self.current = k
         self._last = self.meter() or now  # the next interval runs entirely at the new count
 
+    def after_pause(self, trainer) -> None:
+        """A pause is not training: the next measurement starts when the run continues, so what other
+        programs did while it waited does not choose the threads it trains on now."""
+        if self._last is not None:
+            self._last = self.meter() or self._last
+            self._due = self.clock() + self.interval
+
     def after_fit(self, trainer) -> None:
         if self.current != self.limit:
             self._set(self.limit)

@@ -31,6 +31,7 @@ from typing import Callable
 from ..config import RunConfig
 from .checkpoint import amortized_save_s
 from ..run.folder import RunFolder
+from ..run.runs import epochs_words, whole_epochs
 from .tricks.progressive import default_start_size, size_schedule
 
 PLAN_FILE = RunFolder.PLAN
@@ -165,8 +166,8 @@ def epoch_costs(m: Measured, sizes: list[int], last_frac: float = 1.0, share: fl
 
 
 def whole(epochs: float) -> int:
-    """Epochs the trainer runs for a (possibly fractional) run length."""
-    return max(1, math.ceil(epochs - 1e-9))
+    """Epochs the trainer runs for a (possibly fractional) run length (the count users see)."""
+    return whole_epochs(epochs)
 
 
 def last_fraction(epochs: float) -> float:
@@ -237,10 +238,9 @@ def fit_epochs(cfg: RunConfig, m: Measured, available: float, first: float = 0, 
     return n + frac if frac >= least and n < MAX_EPOCHS else float(n)
 
 
-def fmt_epochs(epochs: float) -> str:
-    if last_fraction(epochs) >= 0.999:
-        return f"{whole(epochs)} epoch{'' if whole(epochs) == 1 else 's'}"
-    return f"{epochs:.2f} epochs (the last trains {last_fraction(epochs):.0%} of its batches)"
+def fmt_epochs(epochs: float, share: bool = True) -> str:
+    """A plan's length in whole epochs, as every page names it ("15 epochs and part of a 16th")."""
+    return epochs_words(epochs, share)
 
 
 def largest_fitting(cost: Callable[[int], float], available: float, lo: int, hi: int = MAX_EPOCHS) -> int:

@@ -67,6 +67,21 @@ class Recorder(Callback):
         self._train_time = 0.0
         self._valid_times: list[float] = []
 
+    def before_pause(self, trainer) -> None:
+        self._paused_t0 = time.perf_counter()
+
+    def after_pause(self, trainer) -> None:
+        """A pause is not training: the clocks of the fit, the epoch and its validation skip it, so the
+        images/s, an epoch's seconds and the ETA after a pause count the time trained only."""
+        t0 = getattr(self, "_paused_t0", None)
+        if t0 is None:
+            return
+        self._paused_t0 = None
+        gap = time.perf_counter() - t0
+        for name in ("_fit_t0", "_epoch_t0", "_valid_t0"):
+            if hasattr(self, name):
+                setattr(self, name, getattr(self, name) + gap)
+
     def before_train(self, trainer) -> None:
         self._epoch_t0 = time.perf_counter()
         self._losses_sum, self._losses_n, self._images = 0.0, 0, 0

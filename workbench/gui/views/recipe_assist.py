@@ -149,7 +149,8 @@ class RecipeAssistant(QWidget):
         self.plan = plan
         self.plan_label.setText("\n".join(plan.lines(if_started=time.time())))
         self.plan_label.setVisible(True)
-        self.status.setText("the run plans again when it starts (same probe), and keeps to the time")
+        self.status.setText("the run plans again when it starts, from this probe without its time to spend (so "
+                            "perhaps a little longer), and keeps to the time")
         self.planned.emit(plan)
 
     # ----------------------------------------------------------------- reasons next to the fields

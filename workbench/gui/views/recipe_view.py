@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from ...config import ConfigError, RunConfig, iter_fields
-from ..session_helpers import preview_curve
+from ..session_helpers import preview_curve, whole_epochs
 from ..widgets.common import ElidedLabel, guard_wheel, key_shortcut, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
 from .model_picker import ModelPicker
@@ -203,7 +203,8 @@ class RecipeView(RecipeFiles, QWidget):
         self.schedule_plot.redraw()
         self._mom_curve.setData(x, moms)
         fit_ranges(self.schedule_plot.getPlotItem(), self._mom_vb, x, lrs, moms)   # this recipe's, never the last
-        length = f"{epochs:g} epochs (the time plan)" if epochs is not None else f"{cfg.train.epochs} epochs"
+        length = (f"{whole_epochs(epochs)} epochs (the time plan)" if epochs is not None  # a partial last one counts
+                  else f"{cfg.train.epochs} epochs")
         budget = (f" With the {cfg.train.budget_minutes:g}-minute time budget the run sets its number of epochs "
                   "itself when it starts; Plan the run shows that number here before you start."
                   if epochs is None and cfg.train.budget_minutes > 0 else "")

@@ -7,7 +7,7 @@ import re
 import time
 
 from ...config import iter_fields
-from ..session_helpers import planned_epochs, split_reason
+from ..session_helpers import planned_epochs, split_reason, whole_epochs
 
 
 def config_differences(configs: list, shown: list | None = None) -> list[tuple[str, list]]:
@@ -75,13 +75,14 @@ def run_epochs(info) -> tuple[int, int]:
 
 
 def epochs_shown(info) -> dict:
-    """train.epochs of a time-budget run as it trained: the latest plan, and the start's when it differs."""
+    """train.epochs of a time-budget run as it trained, in whole epochs as the Train page and the Runs
+    table count them (a partial last epoch is one): the latest plan, and the start's when it differs."""
     e = planned_epochs(info)
     if e is None:
         return {}
-    first = info.config.train.epochs
-    start = f"; {first} at the start" if abs(e - first) > 1e-6 else ""
-    return {"train.epochs": f"{round(e, 2):g} (time plan{start})"}
+    n, first = whole_epochs(e), info.config.train.epochs
+    start = f"; {first} at the start" if n != first else ""
+    return {"train.epochs": f"{n} (time plan{start})"}
 
 
 def created_words(info) -> str:
