@@ -183,3 +183,28 @@ def test_a_one_colour_picture_is_unsure_whatever_the_model_says(session, qtbot, 
     assert [it.path for it in view.unsure_model.items] == [str(red)]
     assert [it.path for it in view.sure_model.items] == [str(shape)]
     assert view.unsure_model.items[0].caption.endswith(BLANK) and "one-colour" in view.unsure_title.text()
+
+
+def test_a_send_is_one_action_keeps_a_keep_and_follows_an_undo_made_elsewhere(session, qtbot, run_copy):
+    from workbench.data.sidecar import ChangeSet
+    view = open_run_pages(session, qtbot, run_copy)["Try it"]
+    data = run_copy.parent.parent / "shapes"
+    a, b, kept = (data / "train" / "circle" / f"train_circle_00{i}.png" for i in (1, 2, 3))
+    cs = ChangeSet.load(data)
+    cs.keep(kept)                                            # a decision made on Results
+    cs.save()
+    with qtbot.waitSignal(session.tried, timeout=60_000):
+        assert view.add_paths([str(a), str(b), str(kept)])
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
+    view.slider.setValue(99)
+    assert view.send_unsure()
+    cs = ChangeSet.load(data)
+    assert cs.get(kept)["action"] == "keep"                  # the keep stays, and is said to stay
+    assert "kept" in view.status.text()
+    assert [cs.get(p)["action"] for p in (a, b)] == ["to_label", "to_label"]
+    undone = cs.undo()                                       # one undo on Results takes the whole send back
+    cs.save()
+    assert sorted(u["path"] for u in undone) == sorted(str(p) for p in (a, b))
+    session.changes_written(str(data))                       # ... as Results says it wrote the list
+    assert str(a) not in view.sent and str(b) not in view.sent and view.undo_send_btn.isHidden()
+    assert "no longer marked" in view.status.text()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..runtime.atomic import atomic_write_text
-from ..data.sidecar import QUARANTINE, RELABEL, ChangeSet
+from ..data.sidecar import KEEP, QUARANTINE, RELABEL, ChangeSet
 from ..runtime.paths import project_dir
 
 LIST_FILE = "to_label.csv"
@@ -44,7 +44,7 @@ class SentToLabel:
         if self.outside:
             parts.append(f"{len(self.outside)} image(s) from outside the dataset added to {self.list_file}")
         if self.unchanged:
-            parts.append(f"{len(self.unchanged)} already relabelled, quarantined or listed")
+            parts.append(f"{len(self.unchanged)} already relabelled, quarantined, kept or listed (left as they are)")
         return "; ".join(parts) + "." if parts else "Nothing to send."
 
 
@@ -91,22 +91,23 @@ def send_to_labelling(dataset_root: str | os.PathLike, items: Iterable[tuple[str
     changes = ChangeSet.load(root, beside_data)
     listed = {r["path"]: r for r in read_list(root)}
     new_rows = []
-    for path, predicted, prob in items:
-        p = _real_folder(path)
-        if _inside(p, root):
-            if (changes.get(p) or {}).get("action") in (RELABEL, QUARANTINE):
-                out.unchanged.append(str(path))  # a decision already made stays
-                continue
-            changes.mark_to_label(p, predicted, prob)
-            out.in_dataset.append(str(path))
-        elif str(p) in listed:
-            out.unchanged.append(str(path))
-        else:
-            row = {"path": str(p), "predicted": predicted, "probability": f"{float(prob):.4f}",
-                   "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            listed[str(p)] = row
-            new_rows.append(row)
-            out.outside.append(str(path))
+    with changes.action():   # one send is one action of the change list: one undo takes it all back
+        for path, predicted, prob in items:
+            p = _real_folder(path)
+            if _inside(p, root):
+                if (changes.get(p) or {}).get("action") in (RELABEL, QUARANTINE, KEEP):
+                    out.unchanged.append(str(path))  # a decision already made (a keep too) stays
+                    continue
+                changes.mark_to_label(p, predicted, prob)
+                out.in_dataset.append(str(path))
+            elif str(p) in listed:
+                out.unchanged.append(str(path))
+            else:
+                row = {"path": str(p), "predicted": predicted, "probability": f"{float(prob):.4f}",
+                       "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                listed[str(p)] = row
+                new_rows.append(row)
+                out.outside.append(str(path))
     if out.in_dataset:
         out.sidecar = str(changes.save())
     if new_rows:

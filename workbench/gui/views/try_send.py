@@ -10,12 +10,16 @@ from pathlib import Path
 from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QPushButton
 
+from ..session_helpers import ChangeSet
+
 
 class TrySending:
     """Mixin of TryView (needs session, result, sent, owner, status, unsure_rows, _split)."""
 
     def _make_undo_send(self) -> QPushButton:
         self._last_send = None     # (dataset, SentToLabel, beside_data) of the last send, until undone
+        self._sending = False      # this page is writing: its own write is not "another page's"
+        self.session.changes_edited.connect(self._list_written)
         btn = QPushButton("Undo send")
         btn.setToolTip("Take the last send back: its images leave the to-label list and the change list (Ctrl+Z)")
         btn.clicked.connect(self.undo_send)
@@ -29,10 +33,13 @@ class TrySending:
             return False
         dataset, beside = self.result.dataset, self.result.changes_beside_data
         try:
+            self._sending = True
             sent = self.session.send_to_labelling(dataset, [(r.path, r.label, r.probability) for r in rows], beside)
         except (OSError, ValueError) as e:
             self.status.setText(f"<span style='color:#b42318'><b>Not sent:</b> {e}</span>")
             return False
+        finally:
+            self._sending = False
         for p in sent.in_dataset + sent.outside + sent.unchanged:
             self.sent[p] = "to label"
         text = html.escape(sent.summary())
@@ -54,10 +61,13 @@ class TrySending:
             return False
         dataset, sent, beside = self._last_send
         try:
+            self._sending = True
             n = self.session.take_back_from_labelling(dataset, sent, beside)
         except (OSError, ValueError) as e:
             self.status.setText(f"<span style='color:#b42318'><b>Not undone:</b> {html.escape(str(e))}</span>")
             return False
+        finally:
+            self._sending = False
         self._last_send = None
         for p in sent.in_dataset + sent.outside + sent.unchanged:
             self.sent.pop(p, None)
@@ -65,3 +75,26 @@ class TrySending:
         self.undo_send_btn.hide()
         self._split()
         return True
+
+    def _list_written(self, root: str) -> None:
+        """Another page wrote the change list of the last send's dataset (an undo on Results, say): the
+        marks of the images sent into it follow the list, and Undo send stays only while all of them
+        are still marked (else that send is no longer one thing to take back)."""
+        if self._sending or self._last_send is None:
+            return
+        dataset, sent, beside = self._last_send
+        if str(Path(dataset).expanduser().resolve()) != root or not sent.in_dataset:
+            return
+        try:
+            cs = ChangeSet.load(Path(dataset), beside)
+        except (OSError, ValueError):
+            return
+        gone = [p for p in sent.in_dataset if (cs.get(p) or {}).get("action") != "to_label"]
+        for p in gone:
+            self.sent.pop(p, None)
+        if gone:
+            self._last_send = None
+            self.undo_send_btn.hide()
+            self.status.setText(f"{len(gone)} of the sent image(s) are no longer marked 'to label' (changed on "
+                                "another page); their marks are gone here too.")
+            self._split()
