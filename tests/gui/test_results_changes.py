@@ -329,3 +329,17 @@ def test_changes_tab_removes_the_selected_row_not_the_last_action(session, qtbot
     qtbot.waitUntil(ch.table.hasFocus)
     qtbot.keyClick(ch.table, Qt.Key.Key_Delete)
     assert [e["action"] for e in ChangeSet.load(root).entries] == ["quarantine"]
+
+
+def test_undo_with_nothing_to_undo_is_off_and_tells_no_page_the_list_changed(session, qtbot, tmp_path):
+    from workbench.gui.views.changes_view import ChangesView
+    root = make_shapes_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    view = ChangesView(session)
+    qtbot.addWidget(view)
+    view.open_root(str(root))
+    assert not view.undo_btn.isEnabled()                 # a fresh list: nothing to undo
+    told = []
+    session.changes_edited.connect(told.append)
+    assert not view.undo() and told == []                 # Ctrl+Z anyway: said, and nothing is "changed"
+    assert view.apply("quarantine", [str(sorted(root.rglob("*.png"))[0])], "", None)
+    assert view.undo_btn.isEnabled() and len(told) == 1

@@ -149,6 +149,11 @@ class ChangeSet:
         looked at (an undoable change of its own; the scan leaves the file as it is)."""
         self._set(self._rel(path), {"action": KEEP, "new_class": None, "time": _now()})
 
+    @property
+    def can_undo(self) -> bool:
+        """Whether an action is recorded that ``undo`` can take back."""
+        return bool(self._history)
+
     def undo(self) -> list[dict]:
         """Undo the last action (every file it changed); returns what was undone, one
         dict(path, action) per file ([] when there is nothing to undo)."""

@@ -193,7 +193,8 @@ class ChangesView(QWidget):
         except Exception as e:
             self.failed.emit(f"undo failed: {e}")
             return False
-        self._written()
+        if undone:   # nothing undone: nothing was written, so no page is told the list changed
+            self._written()
         self.undone.emit(undone_text(undone))
         return bool(undone)
 
@@ -240,7 +241,7 @@ class ChangesView(QWidget):
             where = getattr(self.changeset, "location", "")
             self.info.setText(f"{len(entries)} change(s), stored in {where}. The image files are never touched; "
                               "the next scan applies the changes.")
-        self.undo_btn.setEnabled(self.changeset is not None)
+        self.undo_btn.setEnabled(self.changeset is not None and self.changeset.can_undo)
         self._selection_changed()
         self.retrain_btn.setEnabled(bool(entries))
 
