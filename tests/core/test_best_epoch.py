@@ -86,3 +86,11 @@ def test_valid_loss_monitor_and_keep_best_off_say_so(tmp_path, monkeypatch, tiny
     m = train(_cfg(data, tmp_path).set("tricks.keep_best", False).set("tricks.monitor", "valid_loss"),
               run_dir=tmp_path / "b").metrics
     assert m["reported_epoch"] == 2 and "keep_best is off" in m["reported_why"]
+
+
+def test_a_stopped_runs_reported_epoch_says_how_many_were_planned():
+    why = "the highest validation accuracy, ties broken by the lower validation loss"
+    m = {"reported_epoch": 3, "epochs_done": 4, "epochs": 15, "status": "cancelled", "reported_why": why}
+    assert reported_line(m) == f"epoch 4 (the last of 4 trained; 15 were planned): {why}"
+    assert reported_line({**m, "reported_epoch": 1}) == f"epoch 2 (of 4 trained; 15 were planned): {why}"
+    assert reported_line({**m, "status": "completed", "epochs": 4}) == f"epoch 4 of 4 (the last): {why}"

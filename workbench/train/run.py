@@ -127,8 +127,12 @@ def reported_line(m: dict) -> str:
     epoch, done = m.get("reported_epoch"), m.get("epochs_done")
     if not isinstance(epoch, int) or epoch < 0 or not done:
         return ""
+    planned, why = m.get("epochs"), m.get("reported_why", "")
+    if isinstance(planned, int) and planned > done and m.get("status") not in ("completed", "early_stopped"):
+        where = f"the last of {done} trained" if epoch + 1 == done else f"of {done} trained"   # a stopped run
+        return f"epoch {epoch + 1} ({where}; {planned} were planned): {why}".rstrip(": ")
     last = " (the last)" if epoch + 1 == done else ""
-    return f"epoch {epoch + 1} of {done}{last}: {m.get('reported_why', '')}".rstrip(": ")
+    return f"epoch {epoch + 1} of {done}{last}: {why}".rstrip(": ")
 
 
 def _metrics(hist: list[dict], best: int, keep_best: bool, status: str, base: dict, wall: float,
