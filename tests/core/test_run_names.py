@@ -93,3 +93,14 @@ def test_a_runs_start_is_the_earlier_of_its_metrics_and_its_config():
     assert started_at(SimpleNamespace(created=t + 90, metrics={"started": "2026-01-01T11:00:00+0000"})) == t
     assert started_at(SimpleNamespace(created=t, metrics={})) == t
     assert started_at(SimpleNamespace(created=0.0, metrics={"started": "garbled"})) is None
+
+
+def test_a_resumed_runs_data_is_as_of_its_last_scan():
+    """A run resumed after a quarantine reports its last epochs on the set its resume scanned: Results
+    rebuilds that one, not the one of its first start."""
+    from types import SimpleNamespace
+    from datetime import datetime
+    from workbench.run.runs import started_at
+    t = datetime.strptime("2026-01-01T11:00:00+0000", "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    m = {"started": "2026-01-01T11:00:00+0000", "data_scanned": "2026-01-01T12:30:00+0000"}
+    assert started_at(SimpleNamespace(created=t, metrics=m)) == t + 5400

@@ -249,15 +249,23 @@ def best_runs(infos: list[RunInfo]) -> dict[str, Path]:
 
 
 def started_at(info: RunInfo) -> float | None:
-    """When the run started, in seconds since the epoch: metrics.json's ``started`` or its config.toml's
-    time, whichever is earlier (a time-budget run rewrites config.toml once it has planned); None when unknown."""
-    times = [t for t in (getattr(info, "created", 0.0),) if t]
-    try:
-        times.append(datetime.strptime(str((getattr(info, "metrics", None) or {})["started"]),
-                                       "%Y-%m-%dT%H:%M:%S%z").timestamp())
-    except (KeyError, ValueError):
-        pass
+    """When the run last scanned its dataset, in seconds since the epoch: metrics.json's
+    ``data_scanned`` (written at the start and at every resume: the validation set its reported
+    numbers are on), else its ``started`` or its config.toml's time, whichever is earlier (a
+    time-budget run rewrites config.toml once it has planned); None when unknown."""
+    m = getattr(info, "metrics", None) or {}
+    scanned = _stamp(m.get("data_scanned"))
+    if scanned is not None:
+        return scanned
+    times = [t for t in (getattr(info, "created", 0.0), _stamp(m.get("started"))) if t]
     return min(times) if times else None
+
+
+def _stamp(text) -> float | None:
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return None
 
 
 def valid_key(info: RunInfo) -> str:

@@ -297,6 +297,7 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
     base = {k: prior[k] for k in ("started", "valid_changed_at_epoch", "budget_seconds", "planned_seconds")
             if k in prior}
     base.setdefault("started", _now())
+    base["data_scanned"] = _now()   # this start's (or resume's) scan: the validation set its metrics are on
     trainer = None
     try:
         cfg = distributed.rank_config(cfg)  # DDP (torchrun): this rank's device and share of the CPU cores
