@@ -201,6 +201,8 @@ def test_a_send_is_one_action_keeps_a_keep_and_follows_an_undo_made_elsewhere(se
     cs = ChangeSet.load(data)
     assert cs.get(kept)["action"] == "keep"                  # the keep stays, and is said to stay
     assert "kept" in view.status.text()
+    marks = {it.path: view.unsure_model.marks.get(it.path) for it in view.unsure_model.items}
+    assert marks[str(kept)] == "left as is" and marks[str(a)] == marks[str(b)] == "to label"
     assert [cs.get(p)["action"] for p in (a, b)] == ["to_label", "to_label"]
     undone = cs.undo()                                       # one undo on Results takes the whole send back
     cs.save()

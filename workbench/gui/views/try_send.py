@@ -40,8 +40,10 @@ class TrySending:
             return False
         finally:
             self._sending = False
-        for p in sent.in_dataset + sent.outside + sent.unchanged:
+        for p in sent.in_dataset + sent.outside:
             self.sent[p] = "to label"
+        for p in sent.unchanged:   # relabelled, quarantined or kept already, or listed: left as it is
+            self.sent[p] = "left as is"
         text = html.escape(sent.summary())
         if sent.outside:   # the list lives in the per-user project folder: one click opens it
             url = QUrl.fromLocalFile(str(Path(sent.list_file).parent)).toString()
