@@ -118,3 +118,19 @@ def test_the_validation_fraction_is_off_for_a_dataset_split_by_its_folders(qtbot
     assert ed.toolTip().startswith("Not used")
     session.dataset_changed.emit(dataclasses.replace(ds, split_source="random"))
     assert ed.isEnabled() and not ed.toolTip().startswith("Not used")
+
+
+def test_ctrl_z_with_the_step_list_focused_undoes_on_the_page_shown(qtbot):
+    from gui_helpers import main_window
+    win = main_window(qtbot)
+    win.show()
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow)
+    win.show_page("recipe")                                   # as a click on "2 Recipe" in the step list
+    epochs = win.session.config.train.epochs
+    win.session.set_option("train.epochs", epochs + 3)
+    win.steps.setFocus()
+    qtbot.waitUntil(win.steps.hasFocus)
+    qtbot.keyClick(win.steps, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert win.session.config.train.epochs == epochs
+    assert win.recipe_view.mom_plot_note.text() == "Undone: Epochs."

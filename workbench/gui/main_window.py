@@ -31,7 +31,7 @@ from .views.lr_find_view import LRFindView
 from .views.recipe_view import RecipeView
 from .views.train_notes import TrainNotes
 from .views.train_view import TrainView
-from .widgets.common import ElidedLabel, guard_wheel, icon, splitter
+from .widgets.common import ElidedLabel, guard_wheel, icon, key_shortcut, splitter
 
 
 def settings() -> QSettings:
@@ -63,6 +63,9 @@ class MainWindow(QMainWindow):
         self.steps.setObjectName("steps")
         self.steps.setIconSize(QSize(20, 20))
         self.steps.currentRowChanged.connect(self._on_step)
+        undo = key_shortcut(self.steps, [QKeySequence.StandardKey.Undo], "Undo on the page shown (its own Ctrl+Z: "
+                            "recipe, change list, Audit, Try it's send) while the step list has focus", self._undo_page)
+        undo.setProperty("group", "Step list (sidebar)")
         self.steps.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.runs = RunList(self.session)
@@ -140,6 +143,16 @@ class MainWindow(QMainWindow):
         rows = sum(self.steps.sizeHintForRow(i) for i in range(self.steps.count()))
         self.steps.setFixedHeight(rows + 2 * self.steps.frameWidth() + 8)
         self.steps.setMinimumWidth(self.steps.sizeHintForColumn(0) + 2 * self.steps.frameWidth() + 16)
+
+    def _undo_page(self) -> None:
+        """Ctrl+Z with the step list focused (after clicking a step): the shown page's own undo."""
+        page = self.page(self.current_page())
+        if page is self.data_view and self.data_view.tabs.currentWidget() is self.data_view.audit:
+            page = self.data_view.audit.changes
+        for name in ("undo_change", "undo", "undo_send"):
+            if callable(getattr(page, name, None)):
+                getattr(page, name)()
+                return
 
     def page(self, key: str) -> QWidget:
         return self.pages[self._index(key)].widget
