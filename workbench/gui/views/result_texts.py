@@ -15,7 +15,8 @@ def caption(p, i: int) -> tuple[str, str]:
     t, pr = p.classes[int(p.targets[i])], int(np.argmax(p.probs[i]))
     cap = f"{p.classes[pr]} / {t}\n{p.losses[i]:.2f} / {p.probs[i][pr]:.2f}"
     tip = (f"true: {t}\npredicted: {p.classes[pr]} ({p.probs[i][pr]:.1%})\n"
-           f"probability of the true class: {p.probs[i][int(p.targets[i])]:.1%}\nloss: {p.losses[i]:.3f}")
+           f"probability of the true class: {p.probs[i][int(p.targets[i])]:.1%}\nloss: {p.losses[i]:.3f}\n"
+           "(the model's own probabilities; Try it and predict show them calibrated)")
     return cap, tip
 
 
