@@ -51,7 +51,8 @@ def test_top_loss_captions_name_prediction_actual_loss_probability(page):
     from workbench.gui.views.result_texts import caption
     p = page.preds
     import numpy as np
-    cap, _tip = caption(p, 0)
+    cap, tip = caption(p, 0)
+    assert "the model's own probabilities; Try it and predict show them calibrated" in tip
     pred, true = p.classes[int(np.argmax(p.probs[0]))], p.classes[int(p.targets[0])]
     assert cap.split("\n") == [f"{pred} / {true}", f"{p.losses[0]:.2f} / {p.probs[0].max():.2f}"]
     assert "prediction / actual, loss / probability" in page.losses.title.text()
