@@ -12,7 +12,7 @@ from .common import UsageError
 def add_parser(sub) -> None:
     p = sub.add_parser("runs", help="list runs, rename a run, keep a note on a run",
                        description="List the runs of a runs folder (newest first; * marks the most accurate "
-                                   "run of each dataset), rename a run folder (refused while a training or "
+                                   "run of each dataset among those validated on the same images as its newest run), rename a run folder (refused while a training or "
                                    "resume uses it), or keep a free-text note in a run folder (note.txt).")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = actions.add_parser("list", help="list the runs of a folder")
