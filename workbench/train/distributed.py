@@ -161,8 +161,15 @@ def callbacks() -> list:
 
 
 def cleanup() -> None:
-    """Leave the process group (safe to call when none was joined)."""
+    """Leave the process group (safe to call when none was joined). On gloo the ranks first wait for
+    each other (at most 30 s): a rank that destroyed its group while another was still leaving made
+    gloo abort that one ("terminate called without an active exception", exit -6) after a good run."""
     if dist.is_available() and dist.is_initialized():
+        if dist.get_backend() == "gloo":
+            try:
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=30))
+            except Exception:  # noqa: BLE001 - a peer that is gone: leave anyway
+                pass
         dist.destroy_process_group()
 
 
