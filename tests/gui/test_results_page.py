@@ -2,22 +2,8 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-import pytest
-
-from gui_helpers import open_run_pages
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    from trained_run import trained_run
-    return Path(trained_run(tmp_path_factory))
-
-
-@pytest.fixture
-def page(session, qtbot, run_dir):
-    return open_run_pages(session, qtbot, run_dir)["Results"]
+from results_fixtures import page, run_dir  # noqa: F401
 
 
 def test_loading_another_run_resets_tta_and_the_cell_caption(page, session, qtbot, run_dir, tmp_path):
@@ -147,7 +133,6 @@ def test_the_tta_tab_computes_when_it_opens(page, session, qtbot):
     page.tabs.setCurrentIndex(0)
     page.tabs.setCurrentWidget(page.tta)
     assert not session.busy
-
 
 
 def test_another_run_opens_on_its_summary_tab(page, session, qtbot, run_dir, tmp_path):
