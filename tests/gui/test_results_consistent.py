@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from results_fixtures import page, run_dir  # noqa: F401
 
 
