@@ -11,7 +11,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 from ..run.runs import status_words
-from .views.run_owner import same_folder
+from .session_helpers import same_dataset
 from .widgets.common import key_shortcut
 
 OTHER = QColor("#8a8f98")   # the text of another dataset's run
@@ -41,7 +41,7 @@ class RunList(QListWidget):
         def dataset(info) -> str:
             cfg = getattr(info, "config", None)
             return str(cfg.data.path or "") if cfg is not None else ""
-        mine = {id(i): bool(open_now) and bool(dataset(i)) and same_folder(dataset(i), open_now) for i in infos}
+        mine = {id(i): bool(open_now) and bool(dataset(i)) and same_dataset(dataset(i), open_now) for i in infos}
         for info in sorted(infos, key=lambda i: not mine[id(i)]):   # stable: newest first in each group
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setSizeHint(QSize(10, self.fontMetrics().height() + 6))  # as wide as the list: cut, not clipped

@@ -45,10 +45,14 @@ DATA_LOCATION_KEYS = ("data.path", "data.labels_csv", "data.changes_beside_data"
 
 
 def same_dataset(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether two dataset paths name the same folder (either empty: not the same)."""
+    """Whether two dataset paths name the same folder (either empty: not the same; a path that cannot
+    be resolved is compared as written)."""
     if not a or not b:
         return False
-    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except OSError:
+        return str(a) == str(b)
 
 
 def for_dataset(cfg: RunConfig, dataset: RunConfig) -> RunConfig:

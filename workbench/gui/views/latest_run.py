@@ -9,9 +9,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
-from ..session_helpers import run_accuracy
+from ..session_helpers import run_accuracy, same_dataset
 from ..widgets.common import set_icon
-from .run_owner import same_folder
 
 FINISHED = ("completed", "early_stopped")
 
@@ -21,7 +20,7 @@ def latest_finished(infos: list, dataset: str):
     if not dataset:
         return None
     runs = [i for i in infos if str(i.status) in FINISHED
-            and same_folder(str(getattr(i.config.data, "path", "") or ""), dataset)]
+            and same_dataset(str(getattr(i.config.data, "path", "") or ""), dataset)]
     return max(runs, key=lambda i: getattr(i, "created", 0.0) or 0.0, default=None)
 
 

@@ -9,13 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
-
-
-def same_folder(a: str, b: str) -> bool:
-    try:
-        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
-    except OSError:
-        return a == b
+from ..session_helpers import same_dataset
 
 
 class RunOwner(QWidget):
@@ -59,7 +53,7 @@ class RunOwner(QWidget):
 
     def update_state(self) -> None:
         open_now = self.session.config.data.path
-        foreign = bool(self.run_dir and self.dataset and open_now) and not same_folder(self.dataset, open_now)
+        foreign = bool(self.run_dir and self.dataset and open_now) and not same_dataset(self.dataset, open_now)
         if foreign:
             name = Path(self.run_dir).name
             self.label.setText(f"&#9888; Run <b>{name}</b> is of the dataset <b>{Path(self.dataset).name}</b> "

@@ -13,10 +13,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from ..jobs import JobKind
+from ..session_helpers import same_dataset
 from ..session_jobs import request_trace
 from ..widgets.common import set_icon
 from .resume_dialog import STATUS_TEXT, resumable
-from .run_owner import same_folder
 from .plots import append_history
 from .result_texts import end_state
 from .run_compare import run_epochs
@@ -59,7 +59,7 @@ class TrainNotes(QWidget):
     def _on_dataset(self, ds) -> None:
         if ds is None:
             return
-        if self.dataset and not same_folder(self.dataset, ds.root) and not self.session.run_state.running(JobKind.TRAIN):
+        if self.dataset and not same_dataset(self.dataset, ds.root) and not self.session.run_state.running(JobKind.TRAIN):
             self.clear_run(Path(ds.root).name)
         self.dataset = self.dataset or ds.root
         self.session.refresh_runs()     # its runs that can continue arrive in show_runs
@@ -108,7 +108,7 @@ class TrainNotes(QWidget):
     def show_runs(self, infos: list) -> None:
         """Name the newest run of the open dataset that can continue, unless a training job runs."""
         open_now = self.session.config.data.path
-        mine = [i for i in infos if open_now and same_folder(str(i.config.data.path or ""), open_now)]
+        mine = [i for i in infos if open_now and same_dataset(str(i.config.data.path or ""), open_now)]
         if not self.view.run_dir and not self.session.run_state.running(JobKind.TRAIN) and open_now:
             if mine:
                 self.show_past(mine[0])

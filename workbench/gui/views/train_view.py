@@ -11,7 +11,7 @@ from ...runtime.events import (BatchEnd, CheckpointSaved, EpochEnd, Event, FitFi
                        FitStarted, LogMessage, Paused, Replanned, Resumed, fmt_time)
 from ..jobs import JobFailed, JobKind
 from ..run_state import Phase, close_question
-from ..session_helpers import finish_words, status_words
+from ..session_helpers import finish_words
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import TRAIN_COLOUR, VALID_COLOUR, LivePlot, append_epoch, append_history
 from .result_texts import SMOOTHED, end_state
