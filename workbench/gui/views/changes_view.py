@@ -14,7 +14,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..session_helpers import ChangeSet
+from ..session_helpers import ChangeSet, same_dataset
 from ..widgets.common import key_shortcut
 
 ACTION_TEXT = {"relabel": "relabel", "quarantine": "quarantine", "keep": "keep", "to_label": "to label"}
@@ -212,7 +212,7 @@ class ChangesView(QWidget):
     def _edited(self, root: str) -> None:
         """Another view (Audit, Results, Try it, an undo) wrote the change list of a dataset: this one
         reloads when it shows that dataset's."""
-        if not self._writing and self.root and str(Path(self.root).expanduser().resolve()) == root:
+        if not self._writing and same_dataset(self.root, root):
             self.open_root(self.root, self._beside)
             self.changed.emit()
             self.reloaded.emit()

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPro
 
 from ...runtime.events import Event, Progress
 from ..jobs import JobKind
+from ..session_helpers import same_dataset
 from ..widgets.common import counted, page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView
 from .audit_view import AuditView
@@ -131,7 +132,7 @@ class DataView(QWidget):
     def _changes_edited(self, root: str) -> None:
         """The open dataset's change list was written: the counts are the scan's, from before it."""
         ds = self.session.dataset
-        if ds is not None and Path(ds.root).resolve() == Path(root) and STALE not in self.summary.text():
+        if ds is not None and same_dataset(ds.root, root) and STALE not in self.summary.text():
             self.summary.setText(self.summary.text() + STALE)
 
     def _show_open_in_recent(self, *_a) -> None:

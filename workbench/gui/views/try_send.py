@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QPushButton
 
-from ..session_helpers import ChangeSet
+from ..session_helpers import ChangeSet, same_dataset
 
 
 class TrySending:
@@ -85,7 +85,7 @@ class TrySending:
         if self._sending or self._last_send is None:
             return
         dataset, sent, beside = self._last_send
-        if str(Path(dataset).expanduser().resolve()) != root or not sent.in_dataset:
+        if not same_dataset(dataset, root) or not sent.in_dataset:
             return
         try:
             cs = ChangeSet.load(Path(dataset), beside)
