@@ -7,6 +7,7 @@ image files themselves are never touched. The next scan (open_dataset) applies t
 from __future__ import annotations
 
 import time
+from typing import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -136,21 +137,29 @@ class ChangesView(QWidget):
         cs = self.changeset
         if cs is None or not changes:
             return False
-        action = changes[0][0]
+
+        def do(action: str, p: str, new_class: str) -> None:
+            if action == "relabel":
+                cs.relabel(p, new_class, classes)
+            elif action == "quarantine":
+                cs.quarantine(p)
+            elif action == "keep":
+                cs.keep(p)
+            else:
+                raise ValueError(f"unknown action {action!r}")
+        return self._write_action([(c[0], lambda c=c: do(*c)) for c in changes])
+
+    def _write_action(self, steps: list[tuple[str, Callable[[], None]]]) -> bool:
+        """Run ``steps`` ((what, do)) as ONE action of the change list (one Ctrl+Z undoes them all) and
+        save it once; a failure is said with the step's name and the list is shown as it is."""
+        cs, what = self.changeset, steps[0][0]
         try:
-            with cs.action():        # one action: one Ctrl+Z undoes it for every file
-                for action, p, new_class in changes:
-                    if action == "relabel":
-                        cs.relabel(p, new_class, classes)
-                    elif action == "quarantine":
-                        cs.quarantine(p)
-                    elif action == "keep":
-                        cs.keep(p)
-                    else:
-                        raise ValueError(f"unknown action {action!r}")
+            with cs.action():
+                for what, step in steps:
+                    step()
             cs.save()
         except Exception as e:
-            self.failed.emit(f"{action} failed: {e}")
+            self.failed.emit(f"{what} failed: {e}")
             self.refresh()
             return False
         self._written()
@@ -166,18 +175,8 @@ class ChangesView(QWidget):
     def remove_selected(self) -> bool:
         """Take the selected rows' changes off the list, as ONE action (Undo brings them all back)."""
         cs, paths = self.changeset, self.selected_paths()
-        if cs is None or not paths:
+        if cs is None or not paths or not self._write_action([("remove", lambda p=p: cs.remove(p)) for p in paths]):
             return False
-        try:
-            with cs.action():
-                for p in paths:
-                    cs.remove(p)
-            cs.save()
-        except Exception as e:
-            self.failed.emit(f"remove failed: {e}")
-            self.refresh()
-            return False
-        self._written()
         name = Path(paths[0]).name if len(paths) == 1 else f"{len(paths)} images"
         self.undone.emit(f"Removed the change of {name} from the list; Undo brings it back.")
         return True
