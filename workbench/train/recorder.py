@@ -66,6 +66,7 @@ class Recorder(Callback):
         self._batches_done = 0
         self._train_time = 0.0
         self._valid_times: list[float] = []
+        self._paused_t0: float | None = None   # when the run paused (perf_counter), until it continues
 
     def before_pause(self, trainer) -> None:
         self._paused_t0 = time.perf_counter()
@@ -73,11 +74,9 @@ class Recorder(Callback):
     def after_pause(self, trainer) -> None:
         """A pause is not training: the clocks of the fit, the epoch and its validation skip it, so the
         images/s, an epoch's seconds and the ETA after a pause count the time trained only."""
-        t0 = getattr(self, "_paused_t0", None)
-        if t0 is None:
+        if self._paused_t0 is None:
             return
-        self._paused_t0 = None
-        gap = time.perf_counter() - t0
+        gap, self._paused_t0 = time.perf_counter() - self._paused_t0, None
         for name in ("_fit_t0", "_epoch_t0", "_valid_t0"):
             if hasattr(self, name):
                 setattr(self, name, getattr(self, name) + gap)
