@@ -5,7 +5,7 @@ import pytest
 
 from run_folders import held_by_other_process, make_run
 from workbench.cli import main as cli_main
-from workbench.run.runs import RunError, best_runs, list_runs, load_run, rename_run, set_note
+from workbench.run.runs import RunError, best_runs, list_runs, load_run, rename_run, run_summary, set_note
 
 
 def test_rename_and_note_persist(tmp_path):
@@ -65,9 +65,11 @@ def test_best_run_per_dataset_and_cli(tmp_path, capsys):
     capsys.readouterr()
     assert cli_main(["runs", "note", str(runs / "a2")]) == 0
     assert capsys.readouterr().out.strip() == "the keeper"
+    (runs / "a2" / "metrics.json").write_text('{"status": "completed", "valid_accuracy": 0.9, "epochs_done": 5, "epochs": 5}')
     assert cli_main(["runs", "list", str(runs)]) == 0
     lines = {ln.split("\t")[0][2:]: ln for ln in capsys.readouterr().out.splitlines()}
     assert lines["a2"].startswith("*") and lines["a2"].endswith("the keeper")
+    assert lines["a2"].split("\t")[1:4] == ["completed", "5/5", "90.0%"]   # status, epochs done / planned, accuracy
     assert lines["b1"].startswith("*") and lines["a1"].startswith(" ")
 
 
@@ -104,3 +106,19 @@ def test_a_resumed_runs_data_is_as_of_its_last_scan():
     t = datetime.strptime("2026-01-01T11:00:00+0000", "%Y-%m-%dT%H:%M:%S%z").timestamp()
     m = {"started": "2026-01-01T11:00:00+0000", "data_scanned": "2026-01-01T12:30:00+0000"}
     assert started_at(SimpleNamespace(created=t, metrics=m)) == t + 5400
+
+
+def test_a_runs_summary_line_tells_runs_of_one_day_apart(tmp_path):
+    """The sidebar's second line: accuracy, epochs done of planned, and the status unless it completed."""
+    import json
+    done = make_run(tmp_path, "photos-20261206-101500", 0.913)
+    (done / "metrics.json").write_text(json.dumps({"status": "completed", "valid_accuracy": 0.913, "epochs_done": 10,
+                                                    "epochs": 10}))
+    stopped = make_run(tmp_path, "photos-20261206-101900", 0.725)
+    (stopped / "metrics.json").write_text(json.dumps({"status": "cancelled", "valid_accuracy": 0.725,
+                                                       "epochs_done": 3, "epochs": 8}))
+    fresh = make_run(tmp_path, "photos-20261206-102300", 0.5)
+    (fresh / "metrics.json").write_text(json.dumps({"status": "running"}))
+    assert run_summary(load_run(done)) == "91.3% · 10/10 epochs"
+    assert run_summary(load_run(stopped)) == "72.5% · 3/8 epochs · stopped"
+    assert run_summary(load_run(fresh)) == "0/5 epochs · running"   # the config's epochs until the run says more

@@ -109,3 +109,26 @@ def test_the_open_datasets_runs_come_first_and_the_others_are_greyed(qtbot, tmp_
     assert win.runs.item(2).foreground().color() == OTHER and win.runs.item(0).foreground().color() != OTHER
     assert f"dataset: {other} (not the open dataset)" in win.runs.item(2).toolTip()
     assert f"dataset: {mine}\n" in win.runs.item(0).toolTip()
+
+
+def test_sidebar_runs_show_a_summary_line_under_the_name(qtbot, tmp_path):
+    """Runs started the same day share "dataset-YYYYmmdd-": a second, dim line (accuracy, epochs, status)
+    tells them apart, drawn inside the row (two lines tall) and cut at the end, never over the next row."""
+    import json
+    from run_folders import make_run
+    from workbench.gui.run_list import SUMMARY_ROLE
+    from workbench.run.runs import list_runs
+    win = main_window(qtbot)
+    a = make_run(tmp_path / "runs", "photos-20261206-101500", 0.913)
+    (a / "metrics.json").write_text(json.dumps({"status": "completed", "valid_accuracy": 0.913, "epochs_done": 10,
+                                                "epochs": 10}))
+    b = make_run(tmp_path / "runs", "photos-20261206-101900", 0.725)
+    (b / "metrics.json").write_text(json.dumps({"status": "cancelled", "valid_accuracy": 0.725, "epochs_done": 3,
+                                                "epochs": 8}))
+    win.runs.fill(list_runs(tmp_path / "runs"))
+    rows = {win.runs.item(i).text(): win.runs.item(i) for i in range(win.runs.count())}
+    assert rows[a.name].data(SUMMARY_ROLE) == "91.3% · 10/10 epochs"
+    assert rows[b.name].data(SUMMARY_ROLE) == "72.5% · 3/8 epochs · stopped"
+    fm = win.runs.fontMetrics()
+    height = win.runs.visualItemRect(rows[a.name]).height()
+    assert height >= 2 * fm.height()        # room for both lines

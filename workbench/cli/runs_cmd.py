@@ -34,7 +34,8 @@ def default_runs_dir() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..run.runs import RunError, best_runs, list_runs, read_note, rename_run, run_accuracy, set_note, status_words
+    from ..run.runs import (RunError, best_runs, list_runs, read_note, rename_run, run_accuracy, run_epochs, set_note,
+                            status_words)
     try:
         if args.action == "rename":
             new = rename_run(args.run, args.name)
@@ -57,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
             for info in infos:
                 acc = run_accuracy(info)
                 note = info.note.splitlines()[0] if info.note else ""
+                done, planned = run_epochs(info)
                 print(f"{'*' if info.run_dir in best else ' '} {info.name}\t{status_words(info.status) if info.status else '-'}\t"
-                      f"{f'{acc:.1%}' if acc is not None else '-'}\t{info.config.model.arch}\t{note}")
+                      f"{done}/{planned}\t{f'{acc:.1%}' if acc is not None else '-'}\t{info.config.model.arch}\t{note}")
     except RunError as e:
         raise UsageError(str(e)) from e
     return 0

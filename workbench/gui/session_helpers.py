@@ -23,8 +23,8 @@ from ..models.sources import offline_places, search_examples
 from ..models.weights import DEFAULT_TAG, NONE, WeightsError, cached_tag, named_tags, spec, status, tags
 from ..recipe.pretrained import catalogue, pretrained_defaults, suggest_fine_tune
 from ..recipe.reasons import parse_reasons, split_reason
-from ..run.runs import (STATUS_WORDS, best_runs, epochs_words, finish_words, planned_epochs, run_accuracy, status_words,
-                        whole_epochs)
+from ..run.runs import (STATUS_WORDS, best_runs, epochs_words, finish_words, planned_epochs, run_accuracy, run_epochs,
+                        run_summary, status_words, whole_epochs)
 from ..recipe.working import for_dataset, same_dataset
 from ..runtime.paths import data_home, display_text
 from ..train.lr_find import curve_problem, plot_window, y_range
@@ -44,5 +44,5 @@ __all__ = [
     "offline_places", "search_examples",
     # runs, files and their words (run.runs, runtime.paths, data.sidecar), export's errors
     "STATUS_WORDS", "best_runs", "finish_words", "planned_epochs", "run_accuracy", "epochs_words", "whole_epochs",
-    "status_words", "display_text", "data_home", "ChangeSet", "ExportError", "ExportFailed",
+    "run_epochs", "run_summary", "status_words", "display_text", "data_home", "ChangeSet", "ExportError", "ExportFailed",
 ]

@@ -191,6 +191,30 @@ def run_accuracy(info: RunInfo) -> float | None:
     return float(accs[-1]) if accs else None
 
 
+def run_epochs(info) -> tuple[int, int]:
+    """(epochs done, epochs planned) of a run: from metrics.json (a time-budget run's re-planned count,
+    a resumed run's whole count), else from its history and config; planned is never below done."""
+    m = getattr(info, "metrics", None) or {}
+    hist = getattr(info, "history", None) or []
+    done = m.get("epochs_done") if isinstance(m.get("epochs_done"), int) else len(hist)
+    planned = m.get("epochs") if isinstance(m.get("epochs"), int) and m.get("epochs") > 0 else None
+    if planned is None:
+        cfg = getattr(info, "config", None)
+        planned = cfg.train.epochs if cfg is not None else done
+    return done, max(planned, done)
+
+
+def run_summary(info) -> str:
+    """One short line that tells a run apart from its neighbours, most telling first: the validation
+    accuracy when known, the epochs done of those planned, and the status unless it completed
+    ("91.3% · 8/8 epochs", "72.5% · 3/8 epochs · stopped")."""
+    done, planned = run_epochs(info)
+    acc = run_accuracy(info)
+    status = str(getattr(info, "status", ""))
+    parts = ([f"{acc:.1%}"] if acc is not None else []) + [f"{done}/{planned} epoch{'' if planned == 1 else 's'}"]
+    return " · ".join(parts + ([status_words(status)] if status != "completed" else []))
+
+
 def whole_epochs(epochs: float) -> int:
     """The epochs a run of ``epochs`` trains (a time plan's fractional length: its last epoch trains part
     of its batches, and counts as one): the count every page shows ("Epoch 7/16", "11/11")."""

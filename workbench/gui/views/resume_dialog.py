@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHeaderView,
                                QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..session_helpers import STATUS_WORDS
-from .run_compare import created_words, run_epochs
+from ..session_helpers import STATUS_WORDS, run_epochs
+from .run_compare import created_words
 
 FINISHED = ("completed", "early_stopped")
 STATUS_TEXT = {**STATUS_WORDS, "running": "cut off (app closed or crashed)"}

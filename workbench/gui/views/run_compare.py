@@ -61,19 +61,6 @@ def valid_set(info) -> str:
     return f"{n} images" + (f" ({digest[:8]})" if digest else "")
 
 
-def run_epochs(info) -> tuple[int, int]:
-    """(epochs done, epochs planned) of a run: from metrics.json (a time-budget run's re-planned count,
-    a resumed run's whole count), else from its history and config; planned is never below done."""
-    m = getattr(info, "metrics", None) or {}
-    hist = getattr(info, "history", None) or []
-    done = m.get("epochs_done") if isinstance(m.get("epochs_done"), int) else len(hist)
-    planned = m.get("epochs") if isinstance(m.get("epochs"), int) and m.get("epochs") > 0 else None
-    if planned is None:
-        cfg = getattr(info, "config", None)
-        planned = cfg.train.epochs if cfg is not None else done
-    return done, max(planned, done)
-
-
 def epochs_shown(info) -> dict:
     """train.epochs of a time-budget run as it trained, in whole epochs as the Train page and the Runs
     table count them (a partial last epoch is one): the latest plan, and the start's when it differs."""

@@ -11,11 +11,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QWidget)
 
 from ..run_edit import rename_action
-from ..session_helpers import best_runs, run_accuracy, status_words
+from ..session_helpers import best_runs, run_accuracy, run_epochs, status_words
 from ..widgets.common import fit_columns, icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 from .run_compare import (VALID_ROW, config_differences, created_words, dataset_labels, epochs_shown, from_difference,
-                          run_epochs, two_lines, valid_set)
+                          two_lines, valid_set)
 
 COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status", "Dataset", "Note")
 CHART_MIN_WIDTH = 340   # px of a comparison chart: its whole title, legend rows and every epoch's axis

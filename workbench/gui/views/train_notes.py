@@ -13,13 +13,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from ..jobs import JobKind
-from ..session_helpers import same_dataset
+from ..session_helpers import run_epochs, same_dataset
 from ..session_jobs import request_trace
 from ..widgets.common import set_icon
 from .resume_dialog import STATUS_TEXT, resumable
 from .plots import append_history
 from .result_texts import end_state
-from .run_compare import run_epochs
 
 
 class TrainNotes(QWidget):
