@@ -34,3 +34,41 @@ def test_low_accuracy_audit_warns_and_disables_accept(qtbot, session, tmp_path):
     assert view.accept_btn.isEnabled()
     view.gallery.list.clearSelection()
     assert not view.accept_btn.isEnabled()
+
+
+def test_the_last_finished_audit_comes_back_when_its_dataset_opens(qtbot, session, tmp_path):
+    """A finished audit is shown again after a restart or a dataset switch (its report.json), with its
+    date; the audit of another dataset of the same folder name, or a stopped one, is not."""
+    from types import SimpleNamespace
+    from workbench.audit.labels import audit_dir, saved_report
+    from workbench.gui.views.audit_view import AuditView
+    from workbench.runtime.atomic import atomic_write_json
+    root = tmp_path / "a" / "photos"
+    result = audit_result(root, 0.95)
+    result.data_path = str(root)
+    session.set_config(session.config.set("data.path", str(root)).set("runs_dir", str(tmp_path / "runs")))
+    report = audit_dir(session.config) / "report.json"
+    report.parent.mkdir(parents=True)
+    atomic_write_json(report, result.to_dict())
+    view = AuditView(session)
+    qtbot.addWidget(view)
+    session.dataset_changed.emit(SimpleNamespace(root=str(root), items=[]))
+    qtbot.waitUntil(lambda: bool(view.issues))
+    assert len(view.issues) == len(result.label_issues) == view.gallery.model.rowCount()
+    acc = result.to_dict()["oof_accuracy"]
+    assert view.status.text().startswith("Audit of ") and f"out-of-fold accuracy {acc:.1%}" in view.status.text()
+    assert view.tabs.tabText(0) == f"Label issues ({len(result.label_issues)})"
+    # another dataset of the same folder name shares the audit folder: its report is not this one's
+    other = tmp_path / "b" / "photos"
+    other.mkdir(parents=True)
+    session.set_config(session.config.set("data.path", str(other)))
+    assert saved_report(session.config) is None
+    session.dataset_changed.emit(SimpleNamespace(root=str(other), items=[]))
+    got = []
+    session.saved_audit(got.append)
+    qtbot.waitUntil(lambda: bool(got))
+    assert got == [None] and view.issues == [] and view.gallery.model.rowCount() == 0
+    # a report without its dataset (written before reports named it) or of a stopped audit is not shown
+    for d in ({**result.to_dict(), "data_path": ""}, {**result.to_dict(), "status": "cancelled"}):
+        atomic_write_json(report, d)
+        assert saved_report(session.config.set("data.path", str(root))) is None

@@ -11,6 +11,7 @@ checkpoint. Nothing is written into the dataset folder.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from ..models.build import create_model
 from .near_dups import require
 from ..recipe.first_run import first_run
 from ..recipe.pretrained import pretrained_defaults
+from ..recipe.working import same_dataset
 from ..run.folder import RunFolder
 from ..train.run import resume, train
 
@@ -55,6 +57,7 @@ class AuditResult:
     leaks: dict = field(default_factory=dict)
     message: str = ""
     wall_seconds: float = 0.0
+    data_path: str = ""                   # the dataset folder audited (report.json says so: saved_report)
 
     def to_dict(self) -> dict:
         acc = float((self.oof.preds == self.oof.targets).mean()) if self.oof is not None and len(self.oof) else None
@@ -63,7 +66,7 @@ class AuditResult:
                 "classes": list(self.classes), "oof_accuracy": acc, "n_images": len(self.oof) if self.oof else 0,
                 "chance_accuracy": chance, "ranking_reliable": reliable, "ranking_note": note,
                 "label_issues": self.label_issues, **self.leaks, "message": self.message,
-                "wall_seconds": round(self.wall_seconds, 3)}
+                "wall_seconds": round(self.wall_seconds, 3), "data_path": self.data_path}
 
 
 def audit_recipe(cfg: RunConfig, quick: bool = True, median_side: float = 0.0, from_scratch: bool = False,
@@ -142,6 +145,25 @@ def pretrained_embedder(cfg: RunConfig) -> leaks.Embedder | None:
 def audit_dir(cfg: RunConfig) -> Path:
     name = cfg.name or Path(cfg.data.path).expanduser().resolve().name or "dataset"
     return Path(cfg.runs_dir).expanduser() / f"{name}-audit"
+
+
+def saved_report(cfg: RunConfig) -> dict | None:
+    """The last finished audit of ``cfg``'s dataset (its report.json, with ``saved_at``: the file's time
+    in seconds since the epoch), or None: no finished audit, an unreadable report, or the report of
+    another dataset of the same folder name (the audit folder is named after the folder)."""
+    if not cfg.data.path:
+        return None
+    path = audit_dir(cfg) / REPORT_FILE
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        saved_at = path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(report, dict) or report.get("status") != "completed"
+            or not isinstance(report.get("label_issues"), list) or not report.get("data_path")
+            or not same_dataset(str(report["data_path"]), cfg.data.path)):
+        return None
+    return report | {"saved_at": saved_at}
 
 
 def audit_items(cfg: RunConfig, sink, control):
@@ -328,6 +350,6 @@ def run_audit(cfg: RunConfig, k: int = 5, sink: Callable | None = None, control:
         embedder = leaks.run_embedder(out / "folds" / "fold0")
     found = leaks.dataset_leaks(cfg, embedder, sink=sink, control=control, out_dir=out)
     res = AuditResult(out, "completed", k, done, ds.classes, issues, oof, fold_of, found,
-                      wall_seconds=time.perf_counter() - t0)
+                      wall_seconds=time.perf_counter() - t0, data_path=cfg.data.path)
     atomic_write_json(out / REPORT_FILE, res.to_dict())
     return res

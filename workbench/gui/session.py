@@ -291,6 +291,12 @@ class Session(FirstRunMixin, QObject):
         cfg = self.audit_config(quick)
         submit(lambda: audit.estimate_seconds(cfg, k, n_images), callback)
 
+    def saved_audit(self, callback) -> None:
+        """``callback(report dict or None)`` in the GUI thread: the open dataset's last finished audit
+        (``audit.saved_report``), read off the GUI thread."""
+        cfg = self.config
+        submit(lambda: audit.saved_report(cfg), callback)
+
     def audit_config(self, quick: bool) -> RunConfig:
         """The recipe the audit's folds train (``audit.audit_recipe``): the ImageNet weights on disk at
         their size for photos unless the recipe names its model or was switched to from scratch."""

@@ -5,6 +5,7 @@ the dataset's sidecar; and the near-duplicate groups (LeaksView). The cost is sh
 a stopped audit resumes from its finished folds when started again."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
@@ -14,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMessageBox, QPro
 
 from ...runtime.events import EpochEnd, Event, FitStarted, Progress, fmt_time
 from ..jobs import JobFailed, JobKind
-from ..session_helpers import describe_recipe
+from ..session_helpers import describe_recipe, same_dataset
 from ..widgets.common import WrappedLabel, key_shortcut, splitter
 from .changes_view import ChangesView
 from .gallery_view import GalleryItem, GalleryView
@@ -131,6 +132,7 @@ class AuditView(QWidget):
             self.changes.open_root(root)
             if not self.issues and not self.session.run_state.running(JobKind.AUDIT):
                 self.status.setText(READY_TEXT.format(name=Path(root).name))
+                self.session.saved_audit(self._show_saved)   # the last finished audit comes back
             self.estimate()
 
     def clear(self) -> None:
@@ -215,22 +217,37 @@ class AuditView(QWidget):
         if result.status != "completed":
             self.status.setText(f"Audit {result.status} after {result.folds_done}/{result.k} folds. {result.message}")
             return
+        self._show_report(d, f"Audit done in {fmt_time(result.wall_seconds)}")
+
+    def _show_saved(self, report) -> None:
+        """The dataset's last finished audit (report.json), shown as when it finished, with its date, unless
+        another dataset opened, an audit runs or a newer result is shown meanwhile."""
+        if (not isinstance(report, dict) or self.issues or self.session.run_state.running(JobKind.AUDIT)
+                or not self.root or not same_dataset(str(report.get("data_path", "")), self.root)):
+            return
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(report.get("saved_at", 0)))
+        self._show_report(report, f"Audit of {when} (run it again after changing the images)")
+        self.tabs.setCurrentIndex(0)
+
+    def _show_report(self, d: dict, headline: str) -> None:
+        """An audit's report dict (AuditResult.to_dict, or report.json): suspects, warning, near-duplicates."""
         # a ranking from weak fold models is said before the suspects, and its suggestions are not offered
         self.reliable = bool(d.get("ranking_reliable"))
         self.warning.setText(f"&#9888; {d.get('ranking_note', '')} Accept suggestion is disabled for this audit."
                              if not self.reliable else "")
         self.warning.setVisible(not self.reliable)
         self.accept_btn.setToolTip(self._accept_tip if self.reliable else "Disabled: " + d.get("ranking_note", ""))
-        self.classes = tuple(result.classes)
-        self.issues = list(result.label_issues)
+        self.classes = tuple(d.get("classes", ()))
+        self.issues = list(d.get("label_issues", ()))
         self.gallery.set_classes(self.classes)
         self.gallery.set_items([issue_item(r) for r in self.issues])
-        self.leaks.set_report(result.leaks)
+        self.leaks.set_report(d)
         self.tabs.setTabText(0, f"Label issues ({len(self.issues)})")
-        self.tabs.setTabText(1, f"Near-duplicates ({len(result.leaks.get('duplicates', []))})")
-        self._done_text = (f"Audit done in {fmt_time(result.wall_seconds)}: out-of-fold accuracy "
-                           f"{d['oof_accuracy']:.1%}, {len(self.issues)} suspected label issues of "
-                           f"{d['n_images']} images. Report: {result.audit_dir / 'report.json'}")
+        self.tabs.setTabText(1, f"Near-duplicates ({len(d.get('duplicates', []))})")
+        acc = d.get("oof_accuracy")
+        self._done_text = (f"{headline}: out-of-fold accuracy {acc if acc is not None else float('nan'):.1%}, "
+                           f"{len(self.issues)} suspected label issues of {d.get('n_images', 0)} images. "
+                           f"Report: {Path(d.get('audit_dir', '')) / 'report.json'}")
         self.status.setText(self._done_text)
         self._update_accept()
 
