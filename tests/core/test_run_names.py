@@ -122,3 +122,16 @@ def test_a_runs_summary_line_tells_runs_of_one_day_apart(tmp_path):
     assert run_summary(load_run(done)) == "91.3% · 10/10 epochs"
     assert run_summary(load_run(stopped)) == "72.5% · 3/8 epochs · stopped"
     assert run_summary(load_run(fresh)) == "0/5 epochs · running"   # the config's epochs until the run says more
+
+
+def test_a_runs_log_tail_keeps_whole_lines(tmp_path):
+    from workbench.run.folder import RunFolder
+    f = RunFolder(tmp_path)
+    assert f.log_tail() == []                                  # no log yet
+    for i in range(500):
+        f.append_log(f"epoch {i}: train_loss 0.{i:03d}")
+    tail = f.log_tail(lines=300)
+    assert len(tail) == 300 and tail[-1].endswith("epoch 499: train_loss 0.499") and tail[0].endswith("epoch 200: train_loss 0.200")
+    short = f.log_tail(lines=1000, max_bytes=1000)             # a start inside a line drops that line
+    assert short and all(" epoch " in ln and ln.startswith("20") for ln in short)
+    assert short[-1] == tail[-1]

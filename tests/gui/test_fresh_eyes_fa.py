@@ -262,6 +262,11 @@ def test_the_train_page_draws_the_open_datasets_last_run_while_nothing_trains(qt
     assert len(trace) > n
     qtbot.waitUntil(lambda: len(tv.lr_plot.buffers["lr"].x) == len(trace), timeout=10_000)
     assert list(tv.lr_plot.buffers["lr"].y) == [lr for _, _, lr in trace]
+    # and its log (log.txt), its last lines under a line naming it: the log is not empty after a restart
+    logged = f.log.read_text(encoding="utf-8").splitlines()
+    assert logged
+    qtbot.waitUntil(lambda: tv.log.toPlainText().startswith("log of shapes-20261206-070000"), timeout=10_000)
+    assert tv.log.toPlainText().splitlines()[1:] == logged[-300:]
     win.resize(1280, 800)
     qtbot.waitUntil(lambda: abs(tv.loss_plot.width() - tv.metric_plot.width()) <= 2)   # the long line wraps
     # another dataset opened: nothing of this run stays

@@ -22,6 +22,7 @@ from ..data.report import training_problems
 from ..models.weights import DEFAULT_TAG, NONE, fetch, guess_ref, import_file, spec, status, usable_offline
 from ..recipe import suggest as suggest_mod
 from ..recipe.suggest import DataFacts, suggest
+from ..run.folder import RunFolder
 from ..run.runs import list_runs
 from ..runtime.device import lower_thread_priority
 from ..runtime.events import Progress
@@ -179,6 +180,12 @@ def request_calibration(probs, targets, callback: Callable[[object], None]) -> i
     (GUI thread)."""
     probs, targets = np.asarray(probs), np.asarray(targets)
     return submit(lambda: calibration_curves(probs, targets), callback)
+
+
+def request_log_tail(run_dir: str, callback: Callable[[object], None]) -> int:
+    """The last lines of a run's log.txt (``RunFolder.log_tail``) in the side pool; ``callback`` gets the
+    list of lines, or an Exception (GUI thread)."""
+    return submit(lambda: RunFolder(Path(run_dir)).log_tail(), callback)
 
 
 def request_trace(run_dir: str, callback: Callable[[object], None]) -> int:

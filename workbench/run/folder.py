@@ -176,6 +176,21 @@ class RunFolder:
                 sink(event)
         return forward
 
+    def log_tail(self, lines: int = 300, max_bytes: int = 256 * 1024) -> list[str]:
+        """The last ``lines`` lines of log.txt (read from at most its last ``max_bytes``; a line cut by
+        that start is left out); [] when the run has no log."""
+        try:
+            with open(self.log, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - max_bytes))
+                data = f.read()
+        except OSError:
+            return []
+        text = data.decode("utf-8", errors="replace").splitlines()
+        if size > max_bytes and text:
+            text = text[1:]
+        return text[-lines:]
+
     def append_log(self, text: str) -> None:
         """Add a time-stamped line with one append (O_APPEND, one write: a kill leaves whole lines; the
         log is never rewritten, so a long run's log costs the same per line as a short one's)."""

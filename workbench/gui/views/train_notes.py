@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWi
 
 from ..jobs import JobKind
 from ..session_helpers import run_epochs, same_dataset
-from ..session_jobs import request_trace
+from ..session_jobs import request_log_tail, request_trace
 from ..widgets.common import set_icon
 from .resume_dialog import STATUS_TEXT, resumable
 from .plots import append_history
@@ -90,6 +90,15 @@ class TrainNotes(QWidget):
         v.run_dir = str(info.run_dir)
         self.dataset = self.session.config.data.path
         request_trace(v.run_dir, functools.partial(self._traced, info, planned))   # dropped if the page is gone
+        request_log_tail(v.run_dir, functools.partial(self._logged, str(info.run_dir)))
+
+    def _logged(self, run_dir: str, lines) -> None:
+        """The shown run's own log (log.txt, its last lines, dim: they are of a past session)."""
+        v = self.view
+        if isinstance(lines, list) and lines and v.run_dir == run_dir and not self.session.run_state.running(JobKind.TRAIN):
+            v.log.clear()
+            head = f"log of {Path(run_dir).name} ({Path(run_dir) / 'log.txt'}, its last {len(lines)} lines):"
+            v.log.appendHtml("<br>".join(f'<span style="color:#6b7280">{html.escape(t)}</span>' for t in [head, *lines]))
 
     def _traced(self, info, planned: int, trace) -> None:
         if isinstance(trace, list) and trace and self.view.run_dir == str(info.run_dir) \
