@@ -29,6 +29,7 @@ from .session import Session
 from .views.data_view import DataView
 from .views.lr_find_view import LRFindView
 from .views.recipe_view import RecipeView
+from .views.lr_kept import KeptRangeTest
 from .views.train_notes import TrainNotes
 from .views.train_view import TrainView
 from .widgets.common import ElidedLabel, guard_wheel, icon, key_shortcut, splitter
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self.lr_view = LRFindView(s)
         self.train_view = TrainView(s)
         self.train_notes = TrainNotes(s, self.train_view)   # another dataset's run cleared; the run to resume
+        self.lr_kept = KeptRangeTest(s, self.lr_view)   # the open dataset's range test, kept across restarts
         self.add_page("data", "1  Data", "data", self.data_view, "Open a dataset and check it")
         self.add_page("recipe", "2  Recipe", "recipe", self.recipe_view, "Choose model, augmentation and tricks")
         self.add_page("lr_find", "3  LR finder", "search", self.lr_view, "Find a good learning rate")

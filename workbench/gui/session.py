@@ -31,7 +31,7 @@ from ..runtime.events import Event, Paused, Progress, Resumed
 from ..inference.export import export_run
 from ..inference.to_label import SentToLabel, send_to_labelling, take_back
 from ..analysis.interpret import interpret_run
-from ..train.lr_find import lr_find
+from ..train.lr_find import keep_result, kept_result, lr_find
 from ..runtime.paths import data_home
 from ..inference.predict import predict_folder_to_csv, predict_images
 from ..recipe.command import train_command
@@ -99,6 +99,7 @@ class Session(FirstRunMixin, QObject):
         self.dataset = None
         self.stats = None
         self.current_run: str = ""
+        self._lr_config: RunConfig | None = None
         self.first_run_line = ""              # a new dataset of photos: the fine-tune it got, and why
         self.first_run_by_defaults = False    # ... given by Defaults (one undoable change), not a new dataset
         self._first_run: tuple[RunConfig, RunConfig] | None = None   # (recipe before, after)
@@ -261,7 +262,14 @@ class Session(FirstRunMixin, QObject):
 
     # ----------------------------------------------------------------- jobs started by the user
     def run_lr_find(self) -> bool:
+        self._lr_config = self.config   # the recipe the test runs with: its result is kept for its dataset
         return self._start(JobKind.LR_FIND, self._heavy(lr_find, self.config), self.jobs_in_child_process)
+
+    def kept_lr_find(self, callback) -> None:
+        """``callback((LRFindResult, facts) or None)`` in the GUI thread: the range test kept for the open
+        dataset (``lr_find.kept_result``), read off the GUI thread."""
+        root = self.config.data.path
+        submit(lambda: kept_result(root), callback)
 
     def start_training(self, config: RunConfig | None = None) -> bool:
         """Train the working recipe, or ``config`` (a run's own recipe, e.g. retrained with the data
@@ -526,6 +534,9 @@ class Session(FirstRunMixin, QObject):
             self.check_recipe()
         if kind is JobKind.TRAIN and getattr(result, "run_dir", ""):
             self.current_run = str(result.run_dir)
+        if kind is JobKind.LR_FIND and self.autosave and self._lr_config is not None:   # the app keeps it
+            cfg = self._lr_config
+            submit(lambda: keep_result(result, cfg), lambda _r: None)   # not kept: the test is only shown
         getattr(self, self.RESULT_SIGNALS[kind]).emit(result)
 
     @Slot(object, str)

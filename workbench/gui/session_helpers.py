@@ -27,14 +27,14 @@ from ..run.runs import (STATUS_WORDS, best_runs, epochs_words, finish_words, pla
                         run_summary, status_words, whole_epochs)
 from ..recipe.working import for_dataset, same_dataset
 from ..runtime.paths import data_home, display_text
-from ..train.lr_find import curve_problem, plot_window, y_range
+from ..train.lr_find import changed_since, curve_problem, plot_window, y_range
 from ..train.run import reported_line
 from ..train.schedules import preview_curve
 
 __all__ = [
     # results in memory (analysis.interpret, inference.tta, train.lr_find, train.run)
     "confusion_matrix", "indices_for_cell", "most_confused", "per_class_report", "summary", "top_losses",
-    "accuracy_vs_beta", "fixed_and_broken", "curve_problem", "plot_window", "y_range", "reported_line",
+    "accuracy_vs_beta", "fixed_and_broken", "curve_problem", "changed_since", "plot_window", "y_range", "reported_line",
     # the recipe (recipe.pretrained, recipe.suggest, recipe.working, train.schedules, audit.labels)
     "pretrained_defaults", "suggest_fine_tune", "catalogue", "parse_reasons", "split_reason", "preview_curve",
     "describe_recipe", "for_dataset", "same_dataset",

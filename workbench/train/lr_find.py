@@ -13,19 +13,24 @@ trails the raw loss by 1-2 decades where it falls fastest, and every suggestion 
 from __future__ import annotations
 
 import bisect
+import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ..config import LRFindConfig, RunConfig
+from ..config import ConfigError, LRFindConfig, RunConfig
 from ..runtime.control import Cancelled, RunControl
 from ..data import open_dataset
 from ..data.pipeline import build_loaders
 from ..data.report import require_trainable
 from ..runtime.device import pick_device, set_threads
+from ..runtime.atomic import atomic_write_json
 from ..runtime.events import LogMessage, LRFindStep, Paused, Resumed, null_sink
+from ..runtime.paths import project_dir
 from .callback import CancelEpoch, CancelFit, Callback
 from .run import adaptive_threads, build_trainer
 from .schedules import ParamScheduler, set_group_lrs
@@ -45,6 +50,71 @@ class LRFindResult:
     suggestions: dict = field(default_factory=dict)   # name -> lr (valley, steep, minimum, slide)
     best: str = "valley"                              # the suggestion the recipe takes
     stopped_early: bool = False                       # diverged (or stopped) before num_it steps
+
+
+# --------------------------------------------------------------------------- kept per dataset
+KEPT_FILE = "lr-find.json"      # in the dataset's per-user project folder (never the dataset folder)
+# the recipe keys a range test depends on: another value of one of them makes a kept test stale
+TEST_KEYS = ("model.arch", "model.pretrained", "model.weights", "data.image_size", "data.batch_size",
+             "train.optimizer", "train.weight_decay", "tricks.freeze_epochs")
+
+
+def recipe_facts(cfg: RunConfig) -> dict:
+    """{key: value} of the recipe keys a range test depends on (``TEST_KEYS``; those the config has)."""
+    return {key: cfg.get(key) for key in TEST_KEYS}
+
+
+def changed_since(kept: dict, cfg: RunConfig) -> list[str]:
+    """The keys of ``TEST_KEYS`` whose value in ``cfg`` differs from ``kept`` (a kept test's ``recipe``;
+    the kept value read as the option's type, so 224 and 224.0 are one value)."""
+    out = []
+    for key in TEST_KEYS:
+        if key not in kept:
+            continue
+        try:
+            same = cfg.set(key, kept[key]).get(key) == cfg.get(key)
+        except (ConfigError, ValueError, TypeError):
+            same = False
+        if not same:
+            out.append(key)
+    return out
+
+
+def keep_result(result: "LRFindResult", cfg: RunConfig) -> Path | None:
+    """Keep the range test of ``cfg``'s dataset (atomically) so it comes back after a restart or another
+    dataset; None for a recipe without a dataset. OSError when it cannot be written."""
+    if not cfg.data.path:
+        return None
+    def floats(a) -> list:
+        return [float(v) if math.isfinite(float(v)) else None for v in np.asarray(a, dtype=float)]
+    path = project_dir(cfg.data.path) / KEPT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {"data_path": str(cfg.data.path), "saved_at": time.time(), "recipe": recipe_facts(cfg),
+                             "lrs": floats(result.lrs), "losses": floats(result.losses),
+                             "smooth_losses": floats(result.smooth_losses),
+                             "suggestions": {k: (float(v) if v is not None and math.isfinite(v) else None)
+                                             for k, v in result.suggestions.items()},
+                             "best": result.best, "stopped_early": bool(result.stopped_early)})
+    return path
+
+
+def kept_result(dataset_root: str | os.PathLike) -> tuple["LRFindResult", dict] | None:
+    """The range test kept for a dataset and its facts ({"saved_at": seconds since the epoch, "recipe":
+    recipe_facts of the recipe it ran with}), or None: none kept, or an unreadable file."""
+    if not dataset_root:
+        return None
+    try:
+        d = json.loads((project_dir(dataset_root) / KEPT_FILE).read_text(encoding="utf-8"))
+        def arr(key) -> np.ndarray:
+            return np.array([np.nan if v is None else float(v) for v in d[key]], dtype=float)
+        result = LRFindResult(arr("lrs"), arr("losses"), arr("smooth_losses"),
+                              {str(k): (float("nan") if v is None else float(v)) for k, v in d["suggestions"].items()},
+                              str(d.get("best", "valley")), bool(d.get("stopped_early", False)))
+        if not (len(result.lrs) == len(result.losses) == len(result.smooth_losses)):
+            return None
+        return result, {"saved_at": float(d.get("saved_at", 0.0)), "recipe": dict(d.get("recipe", {}))}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 # --------------------------------------------------------------------------- smoothing (pure)

@@ -3,7 +3,8 @@ is redrawn with the result's centred smoothing, the diverged tail is dropped (a 
 divergence draws it apart: the raw loss climbing, dashed red, to a line at the rate where it stopped),
 y is scaled to the smoothed curve and the lowest raw loss (spikes above are clipped) and the
 suggestions are listed. The user picks one (click, or Enter on the list) or clicks the plot; the
-recipe's train.lr (the red line, labelled) changes only then, unless "Auto-apply" is on."""
+recipe's train.lr (the red line, labelled) changes only then, unless "Auto-apply" is on. The page follows the
+open dataset (lr_kept.KeptRangeTest)."""
 from __future__ import annotations
 
 import math
@@ -23,6 +24,9 @@ from .plots import LivePlot
 SUGGESTION_COLORS = {"valley": "#10b981", "steep": "#f97316", "minimum": "#a855f7", "slide": "#06b6d4"}
 SUGGESTION_WORDS = {"minimum": "minimum / 10"}   # fastai's lr_min: a tenth of the lowest loss's rate
 LR_ROLE = 256
+
+
+IDLE_TEXT = "Runs a short range test from lr_find.start_lr to lr_find.end_lr and restores the weights afterwards."
 
 
 def decade_ticks(lo: int = -12, hi: int = 4) -> list:
@@ -85,11 +89,7 @@ class LRFindView(QWidget):
                                    "(lr_find.suggestion) without asking. Off: you pick.")
         self.picked_label = QLabel()
         self.picked_label.setWordWrap(True)
-        self.status = QLabel("Runs a short range test from lr_find.start_lr to lr_find.end_lr and restores "
-                             "the weights afterwards.")
-        self.status.setObjectName("dim")
-        self.status.setWordWrap(True)
-        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status = QLabel(IDLE_TEXT, objectName="dim", wordWrap=True, textFormat=Qt.TextFormat.PlainText)
 
         head = QHBoxLayout()
         head.addWidget(page_header("LR finder", "Pick the learning rate where the loss falls fastest."), 1)
@@ -170,9 +170,10 @@ class LRFindView(QWidget):
             self.plot.redraw()
 
     @Slot(object)
-    def show_result(self, result) -> None:
+    def show_result(self, result, apply: bool = True) -> None:
         """Draw the curve of an LRFindResult without its diverged tail and list its suggestions;
-        train.lr changes only when the user picks (or "apply automatically" is on)."""
+        train.lr changes only when the user picks (or "apply automatically" is on and ``apply``: a test
+        that just ran, not one kept from before)."""
         self.result = result
         lrs = np.asarray(result.lrs, dtype=float)
         ok = (lrs > 0) & np.isfinite(lrs)
@@ -218,7 +219,7 @@ class LRFindView(QWidget):
         usable = not problem and best is not None and math.isfinite(best)
         if problem:
             self.status.setText(f"Range test done: {n} steps{note}. {problem}")
-        elif self.auto_apply.isChecked() and usable:
+        elif apply and self.auto_apply.isChecked() and usable:
             self.status.setText(f"Range test done: {n} steps{note}. {result.best} applied to train.lr.")
         else:
             self.status.setText(f"Range test done: {n} steps{note}. Pick a suggestion (or click the plot) "
@@ -227,7 +228,7 @@ class LRFindView(QWidget):
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
         self.progress.setValue(100)
-        if self.auto_apply.isChecked() and usable:
+        if apply and self.auto_apply.isChecked() and usable:
             self.pick(best)
 
     def _show_divergence(self, result, ok, end: int) -> float | None:
@@ -269,17 +270,15 @@ class LRFindView(QWidget):
     def _on_click(self, mouse_event) -> None:
         if not self.has_curve():  # an empty plot has no rate to pick
             return
-        vb = self.plot.getPlotItem().vb
-        pos = mouse_event.scenePos()
+        vb, pos = self.plot.getPlotItem().vb, mouse_event.scenePos()
         if not vb.sceneBoundingRect().contains(pos):
             return
         # x is log10(lr); a click is only as precise as a pixel, so two significant digits
         self.pick(float(f"{10 ** vb.mapSceneToView(pos).x():.2g}"))
 
     def _on_suggestion(self, item: QListWidgetItem) -> None:
-        lr = item.data(LR_ROLE)
-        if lr:
-            self.pick(float(lr))
+        if item.data(LR_ROLE):
+            self.pick(float(item.data(LR_ROLE)))
 
     def _show_lr(self, lr: float) -> None:
         self.marker.setPos(math.log10(lr))
