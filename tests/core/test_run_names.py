@@ -135,3 +135,23 @@ def test_a_runs_log_tail_keeps_whole_lines(tmp_path):
     short = f.log_tail(lines=1000, max_bytes=1000)             # a start inside a line drops that line
     assert short and all(" epoch " in ln and ln.startswith("20") for ln in short)
     assert short[-1] == tail[-1]
+
+
+def test_a_taken_run_name_is_said_before_a_run_starts(tmp_path, shapes_dir, capsys):
+    """A recipe's run name whose folder holds a run is a problem (the app's check, `train`), said in one
+    sentence before anything starts; no name (a dated one) or a free name is none."""
+    from workbench.config import RunConfig
+    from workbench.run.folder import name_taken
+    runs = tmp_path / "runs"
+    cfg = RunConfig().set("runs_dir", str(runs)).set("data.path", str(shapes_dir))
+    assert name_taken(cfg) == "" and name_taken(cfg.set("name", "first")) == ""
+    make_run(runs, "first", 0.8)
+    (runs / "empty").mkdir()
+    assert name_taken(cfg) == "" and name_taken(cfg.set("name", "empty")) == ""
+    problem = name_taken(cfg.set("name", "first"))
+    assert problem.startswith("name: the run name 'first' is taken") and "holds a run" in problem
+    assert cli_main(["train", str(shapes_dir), "--set", f"runs_dir={runs}", "--set", "name=first",
+                     "--set", "train.epochs=1", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the run name 'first' is taken") and "Traceback" not in err
+    assert sorted(p.name for p in runs.iterdir()) == ["empty", "first"]     # nothing written

@@ -105,3 +105,23 @@ def test_renaming_the_open_run_moves_its_pages(session, qtbot, tmp_path_factory,
         session.edit_run(new, "other")
     session.run_state.end()
     assert "job is running" in sig.args[2] and Path(new).is_dir()
+
+
+def test_a_second_start_under_a_taken_run_name_is_refused_in_words(qtbot, tmp_path, shapes_dir):
+    """The recipe's run name is taken by the first run: Start says so in the log (nothing starts, the
+    page keeps what it shows), and the Recipe page's check names it too; a run that fails before its first
+    epoch never leaves "Starting..." on the page."""
+    from workbench.gui.jobs import JobFailed
+    win = main_window(qtbot)
+    s, tv = win.session, win.train_view
+    s.set_config(s.config.set("runs_dir", str(tmp_path / "runs")).set("data.path", str(shapes_dir))
+                 .set("name", "my-run"))
+    make_run(tmp_path / "runs", "my-run", 0.8)           # the first run took the name
+    tv.epoch_label.setText("Last run my-run: completed")
+    tv.start()
+    assert not s.busy and "Cannot start: name: the run name 'my-run' is taken" in tv.log.toPlainText()
+    assert tv.epoch_label.text() == "Last run my-run: completed"
+    assert any("my-run" in p for p in s.problems())
+    tv.reset_plots()                                      # a start whose job fails before training
+    tv.handle(JobFailed(JobKind.TRAIN, "the dataset went away"))
+    assert tv.epoch_label.text().startswith("Did not start") and tv.progress.format() == ""

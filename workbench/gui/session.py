@@ -38,7 +38,7 @@ from ..recipe.command import train_command
 from ..run.runs import delete_run, edit_run
 from ..recipe.reasons import drop_stale_reasons
 from ..recipe.suggest import DataFacts
-from ..run.folder import RunFolder
+from ..run.folder import RunFolder, name_taken
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
 from ..inference.tta import tta_run
@@ -171,7 +171,9 @@ class Session(FirstRunMixin, QObject):
     def problems(self) -> list[str]:
         """What stands in the way of training the recipe: the last ``check_recipe`` when it checked this
         recipe and dataset (the usual case: it runs after every change), else checked now."""
-        return list(self._current_check().problems)
+        probs = list(self._current_check().problems)
+        taken = name_taken(self.config)   # asked again: a run started since the check may have taken the name
+        return probs + [taken] if taken and taken not in probs else probs
 
     def warnings(self) -> list[str]:
         """Settings and data that allow training but deserve a word (shown in the recipe)."""
@@ -546,6 +548,8 @@ class Session(FirstRunMixin, QObject):
         self.job_finished.emit(kind, status)
         if kind is JobKind.TRAIN:
             self.runs_changed.emit()
+            self.checked = None      # a run may have taken the recipe's run name: the Recipe page says so
+            self.check_recipe()
 
 
 __all__ = ["Session", "default_config", "ConfigError"]

@@ -212,6 +212,19 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def name_taken(cfg: RunConfig) -> str:
+    """"" when a new run of ``cfg`` can start under its run name (none set: a dated name is made
+    unique), else one sentence: the folder that name gives already holds a run or other files."""
+    if not cfg.name:
+        return ""
+    path = Path(cfg.runs_dir).expanduser() / safe_component(cfg.name)
+    if not path.is_dir() or not any(path.iterdir()):
+        return "" if not path.exists() or path.is_dir() else f"name: {path} exists and is not a folder; choose another run name"
+    what = "holds a run" if RunFolder.is_run(path) or RunFolder(path).checkpoints.is_dir() else "is not empty"
+    return (f"name: the run name '{cfg.name}' is taken ({path} {what}); choose another name, or clear it "
+            "for a dated one" + (" (resume continues that run)" if what == "holds a run" else ""))
+
+
 def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:
     """cfg.runs_dir / (cfg.name or '<dataset>-<YYYYmmdd-HHMMSS>'), made unique if it exists; the name
     is always one folder inside runs_dir (``paths.safe_component``)."""

@@ -40,10 +40,9 @@ class TrainView(QWidget):
                         (self.resume_btn, "folder")):
             set_icon(b, icon)
         self.start_btn.setObjectName("primary")
-        self.start_btn.clicked.connect(self.start)
-        self.pause_btn.clicked.connect(self.toggle_pause)
-        self.stop_btn.clicked.connect(self.stop)
-        self.resume_btn.clicked.connect(self._pick_resume)
+        for b, slot in ((self.start_btn, self.start), (self.pause_btn, self.toggle_pause), (self.stop_btn, self.stop),
+                        (self.resume_btn, self._pick_resume)):
+            b.clicked.connect(slot)
 
         # live plots skip antialiasing and the grid (each halves their paint time), keep the x axis fixed to
         # the run's epochs and the y axis steady (a redraw repaints only the curves), and are refreshed by one
@@ -74,10 +73,7 @@ class TrainView(QWidget):
         self.speed_label = QLabel("")
         self.saved_epochs = self.epochs_done = 0  # epochs with a checkpoint on disk / validated
         self.smoothing = 0.0   # label smoothing of the running job: its validation loss is the smoothed one
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(5000)
-        self.log.setPlaceholderText("Training log")
+        self.log = QPlainTextEdit(readOnly=True, maximumBlockCount=5000, placeholderText="Training log")
 
         buttons = QHBoxLayout()
         buttons.addWidget(page_header("Train", "Live loss, metrics and schedule of the current run."), 1)
@@ -229,6 +225,9 @@ class TrainView(QWidget):
             self.run_finished.emit(self.run_dir, ev.status)
         elif isinstance(ev, JobFailed):
             self._log(f"failed: {ev.message}", "error")
+            if self.epoch_label.text() == "Starting...":   # it failed before training: not "Starting..." forever
+                self.epoch_label.setText("Did not start: the run failed before its first epoch (the log says why)")
+                self.progress.setFormat("")
 
     def _draw_history(self, rows, batches=()) -> None:
         """The epochs a resumed run did before, drawn as a fresh run draws them (plots.append_history)."""
