@@ -71,9 +71,16 @@ def test_full_flow(qtbot, window, shapes_dir):
     assert win.current_page() == "train" and tv.state == "running"
     assert not tv.start_btn.isEnabled() and tv.pause_btn.isEnabled() and tv.stop_btn.isEnabled()
     qtbot.waitUntil(lambda: len(batches) >= 1, timeout=60_000)
+    from workbench.gui.run_list import SUMMARY_ROLE
+
+    def listed() -> str | None:   # the live run's line in the sidebar (None: not listed)
+        items = [win.runs.item(i) for i in range(win.runs.count())]
+        return next((str(it.data(SUMMARY_ROLE)) for it in items if it.data(Qt.ItemDataRole.UserRole) == s.live_run), None)
+    qtbot.waitUntil(lambda: listed() is not None, timeout=30_000)    # listed as it starts, no Refresh needed
     tv.toggle_pause()
     qtbot.waitUntil(lambda: "paused" in tv.log.toPlainText(), timeout=30_000)
     assert tv.pause_btn.text() == "Continue"
+    qtbot.waitUntil(lambda: listed().endswith("· paused"), timeout=30_000)   # not "running" while paused
     n_paused = len(batches)
     tv.toggle_pause()
     qtbot.waitUntil(lambda: "continued" in tv.log.toPlainText(), timeout=30_000)

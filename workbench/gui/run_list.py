@@ -11,7 +11,7 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from .session_helpers import run_summary, same_dataset, status_words
+from .session_helpers import run_summary, same_dataset
 from .widgets.common import key_shortcut
 
 OTHER = QColor("#8a8f98")   # the text of another dataset's run
@@ -85,8 +85,8 @@ class RunList(QListWidget):
         for info in sorted(infos, key=lambda i: not mine[id(i)]):   # stable: newest first in each group
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
-            item.setData(SUMMARY_ROLE, run_summary(info))
-            status = status_words(getattr(info, "status", ""))
+            status = self.session.run_status(info)
+            item.setData(SUMMARY_ROLE, run_summary(info, status))
             note = getattr(info, "note", "")
             data = dataset(info)
             where = f"\ndataset: {data}" if data else ""

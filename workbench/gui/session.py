@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from ..audit import labels as audit
 from ..config import ConfigError, RunConfig
 from ..data.pipeline import train_steps
-from ..runtime.events import Event, Paused, Progress, Resumed
+from ..runtime.events import Event, FitStarted, Paused, Progress, Resumed
 from ..inference.export import export_run
 from ..inference.to_label import SentToLabel, send_to_labelling, take_back
 from ..analysis.interpret import interpret_run
@@ -35,7 +35,7 @@ from ..train.lr_find import keep_result, kept_result, lr_find
 from ..runtime.paths import data_home
 from ..inference.predict import predict_folder_to_csv, predict_images
 from ..recipe.command import train_command
-from ..run.runs import delete_run, edit_run
+from ..run.runs import delete_run, edit_run, status_words
 from ..recipe.reasons import drop_stale_reasons
 from ..recipe.suggest import DataFacts
 from ..run.folder import RunFolder, name_taken
@@ -100,6 +100,7 @@ class Session(FirstRunMixin, QObject):
         self.stats = None
         self.current_run: str = ""
         self._lr_config: RunConfig | None = None
+        self.live_run = ""                    # the run folder the training job of this session trains
         self.first_run_line = ""              # a new dataset of photos: the fine-tune it got, and why
         self.first_run_by_defaults = False    # ... given by Defaults (one undoable change), not a new dataset
         self._first_run: tuple[RunConfig, RunConfig] | None = None   # (recipe before, after)
@@ -167,6 +168,14 @@ class Session(FirstRunMixin, QObject):
     def set_option(self, key: str, value: Any) -> None:
         """Set one option (coerced to its type); raises ConfigError with a readable message."""
         self.set_config(self.config.set(key, value))
+
+    def run_status(self, info) -> str:
+        """A listed run's status as users read it: "paused" for the run this session has paused (its
+        metrics.json says running), else ``status_words``."""
+        if (self.run_state.running(JobKind.TRAIN) and self.run_state.phase is Phase.PAUSED
+                and self.live_run and str(info.run_dir) == self.live_run):
+            return "paused"
+        return status_words(getattr(info, "status", ""))
 
     def problems(self) -> list[str]:
         """What stands in the way of training the recipe: the last ``check_recipe`` when it checked this
@@ -520,7 +529,11 @@ class Session(FirstRunMixin, QObject):
                     self.run_state.set_phase(Phase.RUNNING)
                 elif isinstance(ev, Progress):
                     self.run_state.set_progress(ev.done / ev.total if ev.total else None, ev.message)
+            if kind is JobKind.TRAIN and isinstance(ev, FitStarted):
+                self.live_run = str(ev.run_dir)
             self.job_event.emit(kind, ev)
+            if kind is JobKind.TRAIN and isinstance(ev, (FitStarted, Paused, Resumed)):
+                self.runs_changed.emit()   # the run lists show the new run at once, and its pause
 
     def _deliver(self, kind: JobKind, result: Any) -> None:
         if kind is JobKind.SCAN:

@@ -204,15 +204,16 @@ def run_epochs(info) -> tuple[int, int]:
     return done, max(planned, done)
 
 
-def run_summary(info) -> str:
+def run_summary(info, words: str | None = None) -> str:
     """One short line that tells a run apart from its neighbours, most telling first: the validation
     accuracy when known, the epochs done of those planned, and the status unless it completed
-    ("91.3% · 8/8 epochs", "72.5% · 3/8 epochs · stopped")."""
+    ("91.3% · 8/8 epochs", "72.5% · 3/8 epochs · stopped"); ``words``: the status as the caller reads it
+    (the app's "paused" for the run it has paused)."""
     done, planned = run_epochs(info)
     acc = run_accuracy(info)
-    status = str(getattr(info, "status", ""))
+    words = status_words(str(getattr(info, "status", ""))) if words is None else words
     parts = ([f"{acc:.1%}"] if acc is not None else []) + [f"{done}/{planned} epoch{'' if planned == 1 else 's'}"]
-    return " · ".join(parts + ([status_words(status)] if status != "completed" else []))
+    return " · ".join(parts + ([words] if words and words != "completed" else []))
 
 
 def whole_epochs(epochs: float) -> int:

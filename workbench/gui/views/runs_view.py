@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QWidget)
 
 from ..run_edit import rename_action
-from ..session_helpers import best_runs, run_accuracy, run_epochs, status_words
+from ..session_helpers import best_runs, run_accuracy, run_epochs
 from ..widgets.common import fit_columns, icon, pane, splitter
 from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 from .run_compare import (VALID_ROW, config_differences, created_words, dataset_labels, epochs_shown, from_difference,
@@ -130,7 +130,7 @@ class RunsView(QWidget):
             t.setItem(r, 4, NumItem(done, f"{done}/{planned}"))
             acc = run_accuracy(info)
             t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
-            t.setItem(r, 6, QTableWidgetItem(status_words(info.status)))
+            t.setItem(r, 6, QTableWidgetItem(self.session.run_status(info)))
             data = QTableWidgetItem(datasets.get(str(cfg.data.path or ""), ""))
             data.setToolTip(str(cfg.data.path or ""))
             t.setItem(r, 7, data)
