@@ -44,7 +44,8 @@ def test_a_recipe_file_of_another_dataset_applies_to_the_open_one_and_can_be_und
     assert f"made for dataset broken ({broken}), applied to the open dataset nette-mini" in note
     assert note.startswith(line)
     cmd = session.cli_command()
-    assert cmd.startswith(f"workbench train {nette} ") and str(broken) not in cmd
+    from workbench.recipe.command import cli_program
+    assert cmd.startswith(f"{cli_program()} train {nette} ") and str(broken) not in cmd
     assert session.recipe_file == ""            # quitting never writes this dataset's recipe into that file
     assert view.undo_btn.isEnabled()
     qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

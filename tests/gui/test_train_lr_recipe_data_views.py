@@ -191,7 +191,8 @@ def test_options_form_changes_config_and_validation(qtbot, session, tmp_path):
     # CLI command and TOML round trip
     session.set_option("data.path", "/data/my set")
     cmd = view.copy_command()
-    assert cmd.startswith("workbench train '/data/my set'") and "--set train.epochs=3" in cmd
+    from workbench.recipe.command import cli_program
+    assert cmd.startswith(f"{cli_program()} train '/data/my set'") and "--set train.epochs=3" in cmd
     assert "train.schedule=cosine" in cmd and "augment.flip=false" in cmd and "data.image_size" not in cmd
     path = tmp_path / "r.toml"
     view.save(str(path))

@@ -34,7 +34,7 @@ from ..analysis.interpret import interpret_run
 from ..train.lr_find import keep_result, kept_result, lr_find
 from ..runtime.paths import data_home
 from ..inference.predict import predict_folder_to_csv, predict_images
-from ..recipe.command import train_command
+from ..recipe.command import cli_program, train_command
 from ..run.runs import delete_run, edit_run, status_words
 from ..recipe.reasons import drop_stale_reasons
 from ..recipe.suggest import DataFacts
@@ -228,7 +228,7 @@ class Session(FirstRunMixin, QObject):
 
     def cli_command(self) -> str:
         """The ``workbench train`` command that trains this exact recipe (workbench.recipe.command)."""
-        return train_command(self.config)
+        return train_command(self.config, cli_program())
 
     # ----------------------------------------------------------------- jobs
     @property

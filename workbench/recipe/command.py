@@ -1,14 +1,31 @@
 """The ``workbench train`` command line that trains a recipe exactly (the app's *Copy CLI command*)."""
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, RunConfig, iter_fields
 from .pretrained import pretrained_defaults
 
 
-def train_command(cfg: RunConfig) -> str:
+def cli_program() -> str:
+    """How a shell calls this install's command line: ``workbench`` when that name on PATH is this
+    install's, else the script beside this Python (a virtual environment that is not activated, as
+    ``./run`` makes), else ``python -m workbench`` with this Python."""
+    own = Path(sys.executable).parent / ("workbench.exe" if os.name == "nt" else "workbench")
+    found = shutil.which("workbench")
+    if found and (not own.is_file() or Path(found).resolve() == own.resolve()):
+        return "workbench"
+    if own.is_file():
+        return shlex.quote(str(own))
+    return f"{shlex.quote(sys.executable)} -m workbench"
+
+
+def train_command(cfg: RunConfig, program: str = "workbench") -> str:
     """The ``workbench train`` command that trains this exact recipe: the keys that differ from the
     defaults, and the keys the CLI would otherwise change itself (the pretrained recipe defaults,
     e.g. augment.min_scale). The reasons of a suggestion stay out (they only explain choices)."""
@@ -21,7 +38,7 @@ def train_command(cfg: RunConfig) -> str:
         keys += [k for k, _, v in iter_fields(as_cli) if k not in skip and k not in keys and v != cfg.get(k)]
     except ConfigError:
         pass
-    parts = ["workbench", "train", shlex.quote(cfg.data.path or "DATASET")]
+    parts = [program, "train", shlex.quote(cfg.data.path or "DATASET")]
     for key, _, value in iter_fields(cfg):
         if key in keys:
             parts += ["--set", shlex.quote(f"{key}={_fmt(value)}")]

@@ -229,7 +229,7 @@ class RecipeView(RecipeFiles, QWidget):
         before, self._shown = self._shown, cfg
         if self._undoing or cfg == before:
             return
-        if self.mom_plot_note.text().startswith(("Undone:", "Saved the recipe")):  # a later change: stale
+        if self.mom_plot_note.text().startswith(("Undone:", "Saved the recipe", "Copied:")):  # a later change: stale
             self.mom_plot_note.setText("")
         if cfg.data.path != before.data.path:  # another dataset: its own history, no note about the last one
             self.undo_stack.clear()
