@@ -37,6 +37,7 @@ def test_memory_estimate_grows_with_batch_and_image_size():
     b = estimate_memory(base.set("data.batch_size", 32), 10, cpu)
     c = estimate_memory(base.set("data.image_size", 128), 10, cpu)
     assert 11e6 < a.params < 12e6  # resnet18
+    assert f"{a.params / 1e6:.1f} M parameters with a 10-class head" in a.text()   # not ImageNet's 1000 classes
     assert b.bytes_needed - a.bytes_needed == 16 * a.per_image
     assert 3.5 < c.per_image / a.per_image < 4.5  # activations scale with the pixels
 

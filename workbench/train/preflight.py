@@ -43,10 +43,12 @@ class MemoryEstimate:
     bytes_available: int | None   # None: unknown
     per_image: int                # bytes of one image in a training batch
     params: int                   # parameter count
+    classes: int = 0              # of the head the count is with (0: not said)
 
     def text(self) -> str:
         avail = "unknown" if self.bytes_available is None else _gb(self.bytes_available)
-        return (f"about {_gb(self.bytes_needed)} needed ({self.params / 1e6:.1f} M parameters, "
+        head = f" with a {self.classes}-class head" if self.classes else ""
+        return (f"about {_gb(self.bytes_needed)} needed ({self.params / 1e6:.1f} M parameters{head}, "
                 f"{_gb(self.per_image)} per image in a batch), {avail} available")
 
 
@@ -115,7 +117,7 @@ def estimate_memory(cfg: RunConfig, n_classes: int, device: torch.device) -> Mem
     params = sum(p.numel() for p in model.parameters())
     per_image = int(outputs * 4 * ACTIVATION_FACTOR + 2 * 3 * size * size * 4)
     needed = params * 4 * 4 + cfg.data.batch_size * per_image
-    return MemoryEstimate(int(needed), available_memory(device), per_image, int(params))
+    return MemoryEstimate(int(needed), available_memory(device), per_image, int(params), max(1, n_classes))
 
 
 def _runs_at(model: torch.nn.Module, size: int) -> bool:
