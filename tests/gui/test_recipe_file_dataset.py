@@ -51,6 +51,8 @@ def test_a_recipe_file_of_another_dataset_applies_to_the_open_one_and_can_be_und
     qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert (session.config.train.epochs, session.config.data.batch_size) == (7, 64)
     assert session.config.data.path == str(nette) and not view.undo_btn.isEnabled()
+    # the undo note names the action it took back, then the fields
+    assert view.mom_plot_note.text() == f"Undone: Load of {f.name} (Runs folder, Batch size, Epochs)."
 
 
 def test_a_recipe_file_of_the_open_dataset_is_kept_for_the_question_on_quit(qtbot, session, tmp_path):

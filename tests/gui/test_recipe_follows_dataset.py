@@ -36,6 +36,7 @@ def test_suggest_status_plan_and_undo_note_clear_when_another_dataset_opens(qtbo
     assist = recipe_view.assistant
     _suggest(qtbot, session, assist)
     assert "suggested:" in assist.status.text()
+    assert recipe_view.undo_actions[-1] == "Suggest"       # Undo would say "Undone: Suggest (...)"
     assist._planned_cfg = session.config          # a plan of this recipe, then a change: "plan again"
     assist.show_plan(_plan(session))
     assert assist.plan_label.text() and not assist.plan_label.isHidden()

@@ -31,7 +31,7 @@ class RecipeFiles:
                 f"{Path(open_now).name}." if other else f"Loaded {path}.")
         cfg = for_dataset(cfg, s.config)
         changed = cfg != s.config
-        self._replace(cfg, line)
+        self._replace(cfg, line, f"Load of {Path(path).name}")
         if not changed:
             self.mom_plot_note.setText(line + " The recipe is the same.")
         if not other:

@@ -74,6 +74,9 @@ class RecipeView(RecipeFiles, QWidget):
         self.reset_btn = QPushButton("Defaults")
         self.undo_btn = QPushButton("Undo")
         self.undo_stack: list[RunConfig] = []   # the recipe before each change (any editor, Defaults, Load, Suggest)
+        self.undo_actions: list[str] = []       # ... and the action that made it ("Load of a.toml"; "" for a field)
+        self._action = ""                        # the action whose change comes next
+        session.suggested.connect(lambda _s: setattr(self, "_action", "Suggest"))   # before the assistant applies it
         self._shown = session.config            # the recipe the last change left
         self._undoing = False
         for b, name, tip in ((self.load_btn, "open", "Load a recipe TOML (Ctrl+L)"),
@@ -113,6 +116,7 @@ class RecipeView(RecipeFiles, QWidget):
         self.assistant = RecipeAssistant(session, self.form)  # Suggest a recipe, Plan the run
         lay.addWidget(self.assistant)
         self.assistant.planned.connect(lambda _plan: self._sched_timer.start())  # draw the planned epochs
+        session.suggested.connect(lambda _s: setattr(self, "_action", ""))   # after it: a suggestion that changed nothing
         lay.addWidget(self.problems_label)
         lay.addWidget(self.splitter, 1)
 
@@ -218,10 +222,12 @@ class RecipeView(RecipeFiles, QWidget):
         self.schedule_redrawn.emit()
 
     # ----------------------------------------------------------------- undo
-    def _replace(self, cfg: RunConfig, note: str) -> None:
+    def _replace(self, cfg: RunConfig, note: str, action: str = "") -> None:
         if cfg != self.session.config:
             self.mom_plot_note.setText(note + " Undo brings back the previous recipe.")
+        self._action = action
         self.session.set_config(cfg)
+        self._action = ""
 
     def _remember(self, cfg: RunConfig) -> None:
         """Every change of the recipe, by any means, goes on the undo stack; another dataset starts a
@@ -231,16 +237,19 @@ class RecipeView(RecipeFiles, QWidget):
             return
         if self.mom_plot_note.text().startswith(("Undone:", "Saved the recipe", "Copied:")):  # a later change: stale
             self.mom_plot_note.setText("")
+        action, self._action = self._action, ""
         if cfg.data.path != before.data.path:  # another dataset: its own history, no note about the last one
-            self.undo_stack.clear()
+            self._forget()
             self.mom_plot_note.setText("")
         else:
             self.undo_stack.append(before)
-            del self.undo_stack[:-200]
+            self.undo_actions.append(action)
+            del self.undo_stack[:-200], self.undo_actions[:-200]
         self.undo_btn.setEnabled(bool(self.undo_stack))
 
     def _forget(self) -> None:
         self.undo_stack.clear()
+        self.undo_actions.clear()
         self.undo_btn.setEnabled(False)
 
     def _split_used(self, ds) -> None:
@@ -260,6 +269,7 @@ class RecipeView(RecipeFiles, QWidget):
         if not self.undo_stack:
             return False
         cfg = self.undo_stack.pop().set("data.path", self.session.config.data.path)
+        action = self.undo_actions.pop() if len(self.undo_actions) > len(self.undo_stack) else ""
         changed = [k for k, _, v in iter_fields(cfg) if v != self.session.config.get(k) and k != "reasons"]
         self.undo_btn.setEnabled(bool(self.undo_stack))
         self._undoing = True
@@ -269,7 +279,8 @@ class RecipeView(RecipeFiles, QWidget):
             self._undoing = False
         self._shown = self.session.config
         what = ", ".join(map(self.form.label_of, changed[:3])) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-        self.mom_plot_note.setText(f"Undone: {what or 'the last change'}.")
+        self.mom_plot_note.setText(f"Undone: {action} ({what or 'nothing changed'})." if action
+                                   else f"Undone: {what or 'the last change'}.")
         return True
 
     def copy_command(self) -> str:
@@ -281,4 +292,5 @@ class RecipeView(RecipeFiles, QWidget):
     def reset_defaults(self) -> None:
         """The recipe a new dataset gets (on photos with weights on disk: the first-run fine-tune)."""
         self.session.restore_defaults(
-            lambda cfg, line: self._replace(cfg, f"Defaults restored ({line})." if line else "Defaults restored."))
+            lambda cfg, line: self._replace(cfg, f"Defaults restored ({line})." if line else "Defaults restored.",
+                                            "Defaults"))
