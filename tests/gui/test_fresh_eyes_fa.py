@@ -72,6 +72,14 @@ def test_relabel_starts_at_the_prediction_and_a_change_is_marked_on_the_picture(
     page._viewer_action("relabel", [p.paths[i]], "")
     items, current = asked[-1]
     assert items == ["square", "triangle"] and items[current] == p.classes[int(p.probs[i].argmax())]
+    # images of two classes selected: every class is offered (the first image's own class too)
+    rows = [next(r for r, it in enumerate(g.items()) if it.true_class == c) for c in ("circle", "square")]
+    g.select_rows(rows)
+    assert {it.true_class for it in g.selected_items()} == {"circle", "square"}
+    g.list.setFocus()
+    qtbot.keyClick(g.list, Qt.Key.Key_R)
+    items, current = asked[-1]
+    assert items == list(p.classes) and current == 0
     # an audit item starts at the fold models' suggestion
     from workbench.gui.views.audit_view import issue_item
     it = issue_item({"rank": 1, "path": p.paths[2], "given": "circle", "suggested": "triangle",

@@ -18,7 +18,7 @@ from ..jobs import submit
 from ..widgets.common import key_shortcut
 from ..widgets.thumbs import marked_pixmap, short_name, square_pixmap
 from .image_viewer import THUMB, _safe_thumbnail, load_thumbnail, to_qimage  # noqa: F401 (re-exported)
-from .relabel import ask_class
+from .relabel import ask_class, shared_classes
 
 KEYS = {Qt.Key.Key_R: "relabel", Qt.Key.Key_Q: "quarantine", Qt.Key.Key_K: "keep"}
 GRID = QSize(THUMB + 92, THUMB + 96)  # a photo's usual file name whole, a caption wrapped on two lines, a mark
@@ -264,7 +264,7 @@ class GalleryView(QWidget):
         if not sel:
             return False
         if action == "relabel" and new_class is None and not self.locked:
-            new_class = ask_class(self, self.classes, len(sel), sel[0].true_class, sel[0].suggested)
+            new_class = ask_class(self, self.classes, len(sel), *shared_classes(sel))
             if not new_class:
                 return False
         self.actionRequested.emit(action, [it.path for it in sel], new_class or "")

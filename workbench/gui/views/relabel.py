@@ -12,6 +12,15 @@ def class_choices(classes, current: str = "", suggested: str = "") -> tuple[list
     return choices, choices.index(suggested) if suggested in choices else 0
 
 
+def shared_classes(items) -> tuple[str, str]:
+    """(own class, suggested class) of the images to relabel, each "" unless all the images share it:
+    images of several classes are offered every class (each can go to any other) and no suggestion."""
+    def one(attr: str) -> str:
+        values = {getattr(it, attr, "") for it in items}
+        return values.pop() if len(values) == 1 else ""
+    return one("true_class"), one("suggested")
+
+
 def ask_class(parent: QWidget, classes, n: int, current: str = "", suggested: str = "") -> str:
     """Ask for the new class of ``n`` image(s); "" when cancelled."""
     choices, row = class_choices(classes, current, suggested)
