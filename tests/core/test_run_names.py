@@ -141,7 +141,7 @@ def test_a_taken_run_name_is_said_before_a_run_starts(tmp_path, shapes_dir, caps
     """A recipe's run name whose folder holds a run is a problem (the app's check, `train`), said in one
     sentence before anything starts; no name (a dated one) or a free name is none."""
     from workbench.config import RunConfig
-    from workbench.run.folder import name_taken
+    from workbench.run.folder import free_name, name_taken
     runs = tmp_path / "runs"
     cfg = RunConfig().set("runs_dir", str(runs)).set("data.path", str(shapes_dir))
     assert name_taken(cfg) == "" and name_taken(cfg.set("name", "first")) == ""
@@ -150,6 +150,8 @@ def test_a_taken_run_name_is_said_before_a_run_starts(tmp_path, shapes_dir, caps
     assert name_taken(cfg) == "" and name_taken(cfg.set("name", "empty")) == ""
     problem = name_taken(cfg.set("name", "first"))
     assert problem.startswith("name: the run name 'first' is taken") and "holds a run" in problem
+    make_run(runs, "first-2", 0.7)
+    assert free_name(cfg.set("name", "first")) == "first-3" and free_name(cfg.set("name", "new")) == "new"
     assert cli_main(["train", str(shapes_dir), "--set", f"runs_dir={runs}", "--set", "name=first",
                      "--set", "train.epochs=1", "--check"]) == 2
     err = capsys.readouterr().err

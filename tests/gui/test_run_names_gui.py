@@ -107,21 +107,28 @@ def test_renaming_the_open_run_moves_its_pages(session, qtbot, tmp_path_factory,
     assert "job is running" in sig.args[2] and Path(new).is_dir()
 
 
-def test_a_second_start_under_a_taken_run_name_is_refused_in_words(qtbot, tmp_path, shapes_dir):
-    """The recipe's run name is taken by the first run: Start says so in the log (nothing starts, the
-    page keeps what it shows), and the Recipe page's check names it too; a run that fails before its first
-    epoch never leaves "Starting..." on the page."""
+def test_a_second_start_under_a_taken_run_name_trains_under_the_next_free_name(qtbot, tmp_path, shapes_dir):
+    """The recipe's run name is taken by the first run: Start (and the Audit's or Results' Retrain, which
+    start the same way) trains under NAME-2 and says so in the log; the recipe keeps its name and its
+    check warns of the next name. A run that fails before its first epoch never leaves "Starting...";
+    the CLI refuses a taken name (test_run_names)."""
     from workbench.gui.jobs import JobFailed
     win = main_window(qtbot)
     s, tv = win.session, win.train_view
-    s.set_config(s.config.set("runs_dir", str(tmp_path / "runs")).set("data.path", str(shapes_dir))
-                 .set("name", "my-run"))
-    make_run(tmp_path / "runs", "my-run", 0.8)           # the first run took the name
-    tv.epoch_label.setText("Last run my-run: completed")
-    tv.start()
-    assert not s.busy and "Cannot start: name: the run name 'my-run' is taken" in tv.log.toPlainText()
-    assert tv.epoch_label.text() == "Last run my-run: completed"
-    assert any("my-run" in p for p in s.problems())
+    s.jobs_in_child_process = False
+    runs = tmp_path / "runs"
+    s.set_config(s.config.set("runs_dir", str(runs)).set("data.path", str(shapes_dir)).set("name", "my-run")
+                 .set("train.epochs", 1).set("data.image_size", 32).set("data.batch_size", 16))
+    make_run(runs, "my-run", 0.8)                         # the first run took the name
+    assert s.problems() == []
+    with qtbot.waitSignal(tv.run_finished, timeout=120_000) as done:
+        tv.start()
+    assert done.args == [str(runs / "my-run-2"), "completed"]
+    assert "The run name 'my-run' is taken by an earlier run: this run is named my-run-2" in tv.log.toPlainText()
+    assert s.config.name == "my-run" and (runs / "my-run" / "metrics.json").is_file()
+    qtbot.waitUntil(lambda: not s.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: s.checked is not None and s.checked.config == s.config, timeout=30_000)
+    assert "name: the run name 'my-run' is taken; the next run is named my-run-3" in s.warnings()
     tv.reset_plots()                                      # a start whose job fails before training
     tv.handle(JobFailed(JobKind.TRAIN, "the dataset went away"))
     assert tv.epoch_label.text().startswith("Did not start") and tv.progress.format() == ""

@@ -38,7 +38,7 @@ from ..recipe.command import cli_program, train_command
 from ..run.runs import delete_run, edit_run, status_words
 from ..recipe.reasons import drop_stale_reasons
 from ..recipe.suggest import DataFacts
-from ..run.folder import RunFolder, name_taken
+from ..run.folder import RunFolder, free_name, name_taken
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
 from ..inference.tta import tta_run
@@ -101,6 +101,7 @@ class Session(FirstRunMixin, QObject):
         self.current_run: str = ""
         self._lr_config: RunConfig | None = None
         self.live_run = ""                    # the run folder the training job of this session trains
+        self.start_note = ""                  # what the last start_training chose for the user (a free run name)
         self.first_run_line = ""              # a new dataset of photos: the fine-tune it got, and why
         self.first_run_by_defaults = False    # ... given by Defaults (one undoable change), not a new dataset
         self._first_run: tuple[RunConfig, RunConfig] | None = None   # (recipe before, after)
@@ -180,9 +181,7 @@ class Session(FirstRunMixin, QObject):
     def problems(self) -> list[str]:
         """What stands in the way of training the recipe: the last ``check_recipe`` when it checked this
         recipe and dataset (the usual case: it runs after every change), else checked now."""
-        probs = list(self._current_check().problems)
-        taken = name_taken(self.config)   # asked again: a run started since the check may have taken the name
-        return probs + [taken] if taken and taken not in probs else probs
+        return list(self._current_check().problems)
 
     def warnings(self) -> list[str]:
         """Settings and data that allow training but deserve a word (shown in the recipe)."""
@@ -285,9 +284,16 @@ class Session(FirstRunMixin, QObject):
     def start_training(self, config: RunConfig | None = None) -> bool:
         """Train the working recipe, or ``config`` (a run's own recipe, e.g. retrained with the data
         changes) without making it the working recipe."""
-        return self._start(JobKind.TRAIN, self._heavy(train, config or self.config), self.jobs_in_child_process)
+        cfg = config or self.config
+        self.start_note = ""
+        if name_taken(cfg):   # a run has the recipe's run name: this one takes the next free one
+            cfg = cfg.set("name", free_name(cfg))
+            self.start_note = (f"The run name '{(config or self.config).name}' is taken by an earlier run: this run "
+                               f"is named {cfg.name} (the recipe keeps its name).")
+        return self._start(JobKind.TRAIN, self._heavy(train, cfg), self.jobs_in_child_process)
 
     def resume_run(self, run_dir: str | Path) -> bool:
+        self.start_note = ""
         return self._start(JobKind.TRAIN, self._heavy(resume, str(run_dir)), self.jobs_in_child_process)
 
     def start_multi_gpu_training(self, nproc: int) -> bool:

@@ -22,7 +22,7 @@ from ..data.report import training_problems
 from ..models.weights import DEFAULT_TAG, NONE, fetch, guess_ref, import_file, spec, status, usable_offline
 from ..recipe import suggest as suggest_mod
 from ..recipe.suggest import DataFacts, suggest
-from ..run.folder import RunFolder, name_taken
+from ..run.folder import RunFolder, free_name, name_taken
 from ..run.runs import list_runs
 from ..runtime.device import lower_thread_priority
 from ..runtime.events import Progress
@@ -134,7 +134,9 @@ def check_recipe(cfg: RunConfig, ds) -> RecipeCheck:
     if not cfg.data.path:
         probs.append("data.path: open a dataset first")
     errors, warnings = _dataset_checks(cfg, ds)
-    probs += errors + [p for p in (name_taken(cfg),) if p]
+    probs += errors
+    if name_taken(cfg):   # the app trains under the next free name (Session.start_training)
+        warnings.append(f"name: the run name '{cfg.name}' is taken; the next run is named {free_name(cfg)}")
     m = cfg.model
     if not probs and not m.weights and not usable_offline(m.arch, m.pretrained):
         st = status(m.arch, m.pretrained)

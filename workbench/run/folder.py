@@ -225,6 +225,15 @@ def name_taken(cfg: RunConfig) -> str:
             "for a dated one" + (" (resume continues that run)" if what == "holds a run" else ""))
 
 
+def free_name(cfg: RunConfig) -> str:
+    """``cfg.name`` when a new run can take it (``name_taken``), else the first free "NAME-2", "NAME-3", ...
+    (the app's runs under a name the recipe keeps, as dated names are made unique)."""
+    name, k = cfg.name, 2
+    while name_taken(cfg.set("name", name)):
+        name, k = f"{cfg.name}-{k}", k + 1
+    return name
+
+
 def new_run_dir(cfg: RunConfig, dataset_name: str = "") -> Path:
     """cfg.runs_dir / (cfg.name or '<dataset>-<YYYYmmdd-HHMMSS>'), made unique if it exists; the name
     is always one folder inside runs_dir (``paths.safe_component``)."""

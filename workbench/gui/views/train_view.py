@@ -153,6 +153,8 @@ class TrainView(QWidget):
         if kind is JobKind.TRAIN:
             self.reset_plots()
             self.log.clear()  # one run's log at a time (the run folder keeps each in log.txt)
+            if self.session.start_note:
+                self._log(self.session.start_note, "warning")
             self.saved_epochs = 0
             if not self.refresh_timer.isActive():
                 self.refresh_timer.start()
@@ -276,7 +278,6 @@ class TrainView(QWidget):
     def _update_buttons(self) -> None:
         rs = self.session.run_state
         mine = rs.kind is JobKind.TRAIN
-        busy_other = rs.busy and not mine
         s = rs.phase if mine else Phase.IDLE
         self.start_btn.setEnabled(not rs.busy)
         self.resume_btn.setEnabled(not rs.busy)
@@ -284,7 +285,7 @@ class TrainView(QWidget):
         self.pause_btn.setText("Continue" if s is Phase.PAUSED else "Pause")   # not "Resume": Resume a run...
         set_icon(self.pause_btn, "play" if s is Phase.PAUSED else "pause")
         self.stop_btn.setEnabled(mine and rs.can_stop)
-        why = "Another job is running." if busy_other else "A run is in progress."
+        why = "Another job is running." if rs.busy and not mine else "A run is in progress."
         self.start_btn.setToolTip("Start a new run with the current recipe (Ctrl+R)" if self.start_btn.isEnabled() else why)
         self.pause_btn.setToolTip("Pause / continue at the next batch (Ctrl+P)" if self.pause_btn.isEnabled() else
                                   "A multi-GPU run cannot pause; stop it and resume later." if s is Phase.RUNNING
