@@ -8,12 +8,13 @@ from types import SimpleNamespace
 from gui_helpers import window_on_page
 
 NAMES = ("one-20261206-084618", "two-20261206-090000", "three-20261206-093000")
-COMMON = tuple(f"train.lr: the learning rate finder suggested this value for reason {k}" for k in range(3))
+COMMON = "/data/shared-weights/imagenet-backbones/fine-tuned-on-photos/reason 0/"
 
 
-def _run(name, epochs, lr, last_reason):
+def _run(name, epochs, lr, last):
     from workbench.config import RunConfig
-    cfg = RunConfig().set("reasons", COMMON + (last_reason,)).set("train.epochs", epochs).set("train.lr", lr)
+    cfg = (RunConfig().set("reasons", (f"train.lr: the learning rate finder suggested this value, {last}",))
+           .set("model.weights", COMMON + last).set("train.epochs", epochs).set("train.lr", lr))
     hist = [{"epoch": e, "train_loss": 2 / e, "valid_loss": 2.2 / e + 0.1, "accuracy": 0.5 + e / (2 * epochs)}
             for e in range(1, epochs + 1)]
     return SimpleNamespace(run_dir=f"/tmp/{name}", name=name, config=cfg, classes=("x", "y"), history=hist,
@@ -24,8 +25,8 @@ def _runs_page(qtbot):
     win = window_on_page(qtbot, "runs")
     view = win.page("runs")
     view.session.runs_listed.disconnect(view.set_runs)   # only these runs, not the runs folder's
-    view.set_runs([_run(NAMES[0], 12, 0.001, "augment: mild"), _run(NAMES[1], 39, 0.003, "augment: strong"),
-                   _run(NAMES[2], 20, 0.0003, "augment: none")])
+    view.set_runs([_run(NAMES[0], 12, 0.001, "mild.safetensors"), _run(NAMES[1], 39, 0.003, "strong.safetensors"),
+                   _run(NAMES[2], 20, 0.0003, "none.safetensors")])
     return win, view
 
 
@@ -61,7 +62,9 @@ def test_values_that_differ_late_show_where_they_differ(qtbot, app_look):
     view.select_names(list(NAMES[:2]))
     qtbot.waitUntil(lambda: _fits(view, 2))
     d = view.diff
-    row = [d.item(r, 0).text() for r in range(d.rowCount())].index("reasons")
+    keys = [d.item(r, 0).text() for r in range(d.rowCount())]
+    assert "reasons" not in keys                              # they explain values: never a row
+    row = keys.index("model.weights")
     shown = []
     for c in (1, 2):
         it = d.item(row, c)
@@ -69,7 +72,7 @@ def test_values_that_differ_late_show_where_they_differ(qtbot, app_look):
         shown.append(d.fontMetrics().elidedText(it.text(), d.textElideMode(), rect.width() - 8))
         assert "reason 0" in it.toolTip()                     # the whole value in the tooltip
     assert shown[0] != shown[1]                                # the visible texts differ
-    assert {"augment: mild", "augment: strong"} == {s.split("…")[-1] for s in shown}
+    assert {"mild.safetensors", "strong.safetensors"} == {s.split("…")[-1] for s in shown}
 
 
 def test_a_renamed_run_stays_selected_and_drawn(session, qtbot, tmp_path):
@@ -94,14 +97,12 @@ def test_a_renamed_run_stays_selected_and_drawn(session, qtbot, tmp_path):
     assert curves()                                   # the renamed run's curves are drawn again
 
 
-def test_the_reasons_row_shows_the_reasons_without_the_values_they_were_given_for():
-    """A suggestion's reason keeps "[as set: key = value; ...]" so the recipe can drop it once stale; the
-    comparison shows what a user reads, and two runs whose reasons differ only there are not a difference."""
+def test_the_reasons_of_a_suggestion_are_never_a_difference():
+    """A suggestion's reasons explain the values it set; the values' own rows show what differs."""
     from workbench.config import RunConfig
     from workbench.gui.views.run_compare import config_differences
     a = RunConfig().set("reasons", ("tricks.mixup: too short [as set: tricks.mixup = 0.0; train.epochs = 5]",))
-    b = RunConfig().set("reasons", ("tricks.mixup: too short [as set: tricks.mixup = 0.0; train.epochs = 6]",))
-    c = RunConfig().set("reasons", ("tricks.mixup: long enough [as set: tricks.mixup = 0.4; train.epochs = 50]",))
-    assert "reasons" not in dict(config_differences([a, b]))
-    assert dict(config_differences([a, c]))["reasons"] == [("tricks.mixup: too short",),
-                                                            ("tricks.mixup: long enough",)]
+    c = RunConfig().set("reasons", ("tricks.mixup: long enough [as set: tricks.mixup = 0.4; train.epochs = 50]",)
+                        ).set("tricks.mixup", 0.4)
+    assert dict(config_differences([a, a.set("reasons", ())])) == {}
+    assert list(dict(config_differences([a, c]))) == ["tricks.mixup"]

@@ -26,9 +26,9 @@ def test_sidebar_run_names_keep_their_distinct_part(qtbot, tmp_path):
     assert names[1] in win.runs.item(1).toolTip()
 
 
-def _run(name, reasons):
+def _run(name, reasons, weights=""):
     from workbench.config import RunConfig
-    cfg = RunConfig().set("reasons", reasons).set("train.epochs", 3 if name == "a" else 8)
+    cfg = RunConfig().set("reasons", reasons).set("train.epochs", 3 if name == "a" else 8).set("model.weights", weights)
     return SimpleNamespace(run_dir=f"/tmp/{name}", name=name, config=cfg, classes=("x", "y"), history=[],
                            metrics={}, status="completed", created=0.0)
 
@@ -41,13 +41,16 @@ def test_a_long_value_does_not_hide_the_other_runs_column(qtbot, session):
     view.show()
     qtbot.waitExposed(view)
     long = tuple(f"train.epochs: beats training from scratch on {n} images per class, reason {n}" for n in range(8))
-    view.set_runs([_run("a", long), _run("b", ())])
+    path = "/".join(f"a-rather-long-folder-{n}" for n in range(8)) + "/weights-reason-7.safetensors"
+    view.set_runs([_run("a", long, path), _run("b", ())])
     view.select_names(["a", "b"])
     d = view.diff
     assert d.columnCount() == 3
     qtbot.waitUntil(lambda: d.columnViewportPosition(2) >= 0)
     assert d.columnViewportPosition(2) < d.viewport().width()           # the second run's column is on screen
-    row = [d.item(r, 0).text() for r in range(d.rowCount())].index("reasons")
+    keys = [d.item(r, 0).text() for r in range(d.rowCount())]
+    assert "reasons" not in keys                     # they explain values; the values' own rows differ
+    row = keys.index("model.weights")
     rows_hist = [{"epoch": e, "train_loss": 1.0, "valid_loss": 1.2, "accuracy": 0.5} for e in range(3)]
     from workbench.gui.views.results_view import draw_history
     draw_history(view.loss_plot, view.acc_plot, [("a-very-long-run-name-20261206-053012", rows_hist),
@@ -56,7 +59,7 @@ def test_a_long_value_does_not_hide_the_other_runs_column(qtbot, session):
     for plot in (view.loss_plot, view.acc_plot):     # long run names in the legend never widen the plot
         assert plot.getPlotItem().sceneBoundingRect().width() <= plot.viewport().width() * 1.03
     col = [d.horizontalHeaderItem(c).text() for c in range(d.columnCount())].index("a")
-    assert "reason 7" in d.item(row, col).toolTip()                     # the whole value in the tooltip
+    assert d.item(row, col).toolTip() == path                           # the whole value in the tooltip
 
 
 def test_results_say_which_loss_and_use_the_train_pages_colours(qtbot, session):

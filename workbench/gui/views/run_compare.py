@@ -7,26 +7,21 @@ import re
 import time
 
 from ...config import iter_fields
-from ..session_helpers import planned_epochs, split_reason, whole_epochs
+from ..session_helpers import planned_epochs, whole_epochs
 
 
 def config_differences(configs: list, shown: list | None = None) -> list[tuple[str, list]]:
     """[(dotted key, [value per config])] for the options whose values are not all equal; ``shown``
-    (a dict per config) replaces values, e.g. the epochs a time plan chose for train.epochs."""
+    (a dict per config) replaces values, e.g. the epochs a time plan chose for train.epochs. A suggestion's
+    reasons are left out: they explain values, whose own rows show what differs."""
     rows = []
-    flat = [{k: (_reasons_text(v) if k == "reasons" else v) for k, _, v in iter_fields(c)} | (o or {})
+    flat = [{k: v for k, _, v in iter_fields(c) if k != "reasons"} | (o or {})
             for c, o in zip(configs, shown or [{}] * len(configs))]
     for key in flat[0] if flat else []:
         vals = [f.get(key) for f in flat]
         if any(v != vals[0] for v in vals[1:]):
             rows.append((key, vals))
     return rows
-
-
-def _reasons_text(lines) -> tuple:
-    """A suggestion's reasons as a user reads them, "key: reason" each (the values each was given for,
-    which the recipe keeps to drop stale ones, left out)."""
-    return tuple(f"{k}: {r}" for k, r, _ in map(split_reason, lines or ()))
 
 
 VALID_ROW = "validation set"
@@ -41,12 +36,12 @@ def two_lines(name: str) -> str:
 
 def from_difference(texts: list[str], keep: int = 24) -> list[str]:
     """Values as shown side by side: when they share a long beginning, each starts with "…" at the
-    word where they begin to differ, so the part that tells them apart is the part that is seen."""
+    word (or path component) where they begin to differ, so the part that tells them apart is seen."""
     if len(texts) < 2:
         return texts
     n = len(os.path.commonprefix(texts))
     item = texts[0].rfind("; ", 0, n) + 2     # the differing item whole, else the differing word
-    cut = item if item > keep else texts[0].rfind(" ", 0, n) + 1
+    cut = item if item > keep else max(texts[0].rfind(" ", 0, n), texts[0].rfind("/", 0, n)) + 1
     if cut <= keep:
         return texts
     return ["…" + t[cut:] for t in texts]

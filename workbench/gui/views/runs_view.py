@@ -231,11 +231,10 @@ class RunsView(QWidget):
         d.setRowCount(len(rows))
         for r, (key, vals) in enumerate(rows):
             d.setItem(r, 0, QTableWidgetItem(key))
-            texts = from_difference(["; ".join(map(str, v)) if isinstance(v, tuple) and key == "reasons" else str(v)
-                                     for v in vals])
+            texts = from_difference([str(v) for v in vals])
             for c, (v, text) in enumerate(zip(vals, texts), start=1):
                 it = QTableWidgetItem(text)
-                it.setToolTip("\n".join(map(str, v)) if isinstance(v, tuple) else text)
+                it.setToolTip("\n".join(map(str, v)) if isinstance(v, tuple) else str(v))   # the whole value
                 it.setBackground(QBrush(QColor(255, 240, 200)))
                 it.setForeground(QBrush(QColor(CURVE_COLOURS[(c - 1) % len(CURVE_COLOURS)])))
                 d.setItem(r, c, it)
