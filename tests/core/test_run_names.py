@@ -69,7 +69,7 @@ def test_best_run_per_dataset_and_cli(tmp_path, capsys):
     assert cli_main(["runs", "list", str(runs)]) == 0
     lines = {ln.split("\t")[0][2:]: ln for ln in capsys.readouterr().out.splitlines()}
     assert lines["a2"].startswith("*") and lines["a2"].endswith("the keeper")
-    assert lines["a2"].split("\t")[1:4] == ["completed", "5/5", "90.0%"]   # status, epochs done / planned, accuracy
+    assert lines["a2"].split("\t")[1:6] == ["completed", "5/5", "90.0%", "resnet18", "a"]   # ..., arch, dataset
     assert lines["b1"].startswith("*") and lines["a1"].startswith(" ")
 
 
@@ -85,6 +85,7 @@ def test_runs_list_without_a_folder_lists_the_apps_runs(tmp_path, monkeypatch, c
     assert cli_main(["runs", "list"]) == 0
     out = capsys.readouterr().out
     assert "from-the-cli" in out and "from-the-app" not in out
+    assert cli_main(["runs"]) == 0 and capsys.readouterr().out == out     # no action: list
 
 
 def test_a_runs_start_is_the_earlier_of_its_metrics_and_its_config():

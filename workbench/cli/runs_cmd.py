@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
                        description="List the runs of a runs folder (newest first; * marks the most accurate "
                                    "run of each dataset among those validated on the same images as its newest run), rename a run folder (refused while a training or "
                                    "resume uses it), or keep a free-text note in a run folder (note.txt).")
-    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")   # none: list (`workbench runs`)
     ls = actions.add_parser("list", help="list the runs of a folder")
     ls.add_argument("runs_dir", nargs="?", default=None,
                     help="runs folder (default: ./runs when it exists, else the app's runs folder)")
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     nt = actions.add_parser("note", help="show, set or clear (\"\") the note of a run")
     nt.add_argument("run", help="run folder")
     nt.add_argument("text", nargs="?", help="the note (omitted: print the note; \"\": remove it)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, action="list", runs_dir=None)
 
 
 def default_runs_dir() -> Path:
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
                 note = info.note.splitlines()[0] if info.note else ""
                 done, planned = run_epochs(info)
                 print(f"{'*' if info.run_dir in best else ' '} {info.name}\t{status_words(info.status) if info.status else '-'}\t"
-                      f"{done}/{planned}\t{f'{acc:.1%}' if acc is not None else '-'}\t{info.config.model.arch}\t{note}")
+                      f"{done}/{planned}\t{f'{acc:.1%}' if acc is not None else '-'}\t{info.config.model.arch}\t"
+                      f"{Path(info.config.data.path).name if info.config.data.path else '-'}\t{note}")
     except RunError as e:
         raise UsageError(str(e)) from e
     return 0
