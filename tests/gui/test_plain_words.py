@@ -84,7 +84,7 @@ def test_the_train_page_counts_a_budget_run_as_the_runs_page_does(qtbot, session
         epoch(e)
     with qtbot.waitSignal(tv.run_finished):
         tv.handle(FitFinished(status="completed", message="", run_dir="/tmp/run-b"))
-    assert tv.epoch_label.text() == "Finished: all 11 epochs"
+    assert tv.epoch_label.text() == "Finished: all 11 epochs (run run-b)"
 
 
 def _diverged_result():

@@ -36,10 +36,10 @@ def test_stop_shows_the_final_state_not_the_batch_and_eta(qtbot, session):
     assert "batch 6/7" in tv.epoch_label.text() and "ETA" in tv.speed_label.text()   # while it runs
     with qtbot.waitSignal(tv.run_finished):
         tv.handle(FitFinished(status="cancelled", message="stopped by the user", run_dir="/tmp/run-s"))
-    assert tv.epoch_label.text() == "Stopped after epoch 5 of 12"
+    assert tv.epoch_label.text() == "Stopped after epoch 5 of 12 (run run-s)"   # the run the charts are of
     assert "batch" not in tv.epoch_label.text() and "ETA" not in tv.speed_label.text()
     tv.flush()                                              # a later refresh tick keeps the final state
-    assert tv.epoch_label.text() == "Stopped after epoch 5 of 12"
+    assert tv.epoch_label.text() == "Stopped after epoch 5 of 12 (run run-s)"
     # the bar says the epochs kept (5 of 12), not how far the cut-off sixth epoch got (47 %)
     assert tv.progress.value() == int(1000 * 5 / 12) and tv.progress.format() == "5 of 12 epochs"
 

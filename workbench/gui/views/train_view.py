@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
@@ -64,9 +65,7 @@ class TrainView(QWidget):
         self.refresh_timer.setInterval(100)
         self.refresh_timer.timeout.connect(self._refresh_step)
 
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(True)
+        self.progress = QProgressBar(minimum=0, maximum=1000, textVisible=True)
         self.epoch_label = QLabel("No training running")
         self.epoch_label.setWordWrap(True)   # a long line wraps instead of widening its column
         self.epoch_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -214,9 +213,10 @@ class TrainView(QWidget):
             self._log(ev.text, ev.level)
         elif isinstance(ev, FitFinished):
             self.flush()   # the last batch drawn, then the final state replaces the batch counter and ETA
-            self.epoch_label.setText(end_state(ev.status, self.epochs_done, max(self.epochs, self.epochs_done)))
-            self.speed_label.setText("")
             self.run_dir = ev.run_dir or self.run_dir
+            name = f" (run {html.escape(Path(self.run_dir).name)})" if self.run_dir else ""   # whose charts these are
+            self.epoch_label.setText(end_state(ev.status, self.epochs_done, max(self.epochs, self.epochs_done)) + name)
+            self.speed_label.setText("")
             level = "error" if ev.status == "failed" else "info"
             self._log(f"finished: {finish_words(ev.status, ev.message)}", level)
             if ev.status in ("completed", "early_stopped"):
