@@ -134,3 +134,28 @@ def test_ctrl_z_with_the_step_list_focused_undoes_on_the_page_shown(qtbot):
     qtbot.keyClick(win.steps, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert win.session.config.train.epochs == epochs
     assert win.recipe_view.mom_plot_note.text() == "Undone: Epochs."
+
+
+def test_start_training_keys_say_why_they_are_off(qtbot):
+    """Ctrl+R while the LR finder runs (the action is off) says why in the status line instead of
+    nothing; once the job ends the key starts training again (one owner of the key at a time)."""
+    from gui_helpers import main_window
+    from workbench.gui.jobs import JobKind
+    win = main_window(qtbot)
+    win.show()
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow)
+    win.session.set_option("data.path", "/data/photos")
+    win.session.run_state.begin(JobKind.LR_FIND, False)
+    assert not win.act_train.isEnabled()
+    qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert win.state_label.text() == ("Start training is off: the app is running the LR finder; wait for it or "
+                                      "stop it (Shift+F5).")
+    win.session.run_state.end()
+    assert win.act_train.isEnabled()
+    started = []
+    win.train_view.start = lambda: started.append(True)
+    qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert started == [True]
+    from workbench.gui.help import shortcut_rows
+    assert sum("Ctrl+R" in keys for _w, keys, _what in shortcut_rows(win)) == 1   # the refusal is not listed

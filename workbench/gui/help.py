@@ -49,7 +49,7 @@ def shortcut_rows(window: QWidget) -> list[tuple[str, str, str]]:
             rows.append((_group(a), keys, a.text().replace("&", "").replace("…", "...")))
     for sc in window.findChildren(QShortcut):
         keys = _keys(sc.keys())
-        if keys:
+        if keys and not sc.property("refusal"):
             rows.append((_group(sc), keys, sc.whatsThis() or "(no description)"))
     tabs: dict[tuple[str, str, str], list[str]] = {}   # one row per page and key, naming each tab it works on
     for where, keys, what in rows:

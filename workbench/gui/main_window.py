@@ -23,6 +23,7 @@ from .help import LayoutsDialog, ShortcutsDialog
 from .jobs import JobFailed, JobKind, submit, wait_side_tasks
 from .recent import add_recent, recent_folders
 from .run_edit import rename_action
+from .refused_keys import RefusedKeys
 from .run_list import RunList
 from .run_pages import make_pages
 from .session import Session
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
         self._fit_steps()
         guard_wheel(self.stack)  # spin / combo boxes of every page take the wheel only with focus
         self._build_actions()
+        self.refused_keys = RefusedKeys(self, [self.act_train, self.act_lr])   # Ctrl+R while busy says why
         self.act_rename_run = rename_action(self.runs, s, self.runs.current_dir)
         self.device_label, self.precision_label = QLabel("device: ..."), QLabel()
         self.state_label = ElidedLabel("ready")
@@ -236,16 +238,16 @@ class MainWindow(QMainWindow):
         rs, ds = self.session.run_state, self.session.dataset
         busy = rs.busy
         have_data = bool(self.session.config.data.path)
+        why = (f"the app is {rs.kind.job.label}; wait for it or stop it (Shift+F5)." if busy and rs.kind is not None
+               else "a job is running." if busy else "open a dataset first.")
         self.act_train.setEnabled(not busy and have_data)
-        self.act_train.setToolTip("Start training (Ctrl+R)" if self.act_train.isEnabled() else
-                                  ("A job is running." if busy else "Open a dataset first."))
+        self.act_train.setToolTip("Start training (Ctrl+R)" if self.act_train.isEnabled() else why)
         gpus = self.gpu_count
         self.act_multi.setEnabled(not busy and have_data and gpus > 1)
         self.act_multi.setToolTip(f"Train the recipe on {gpus} GPUs with torchrun (DistributedDataParallel)"
                                   if gpus > 1 else "Needs more than one GPU on this machine.")
         self.act_lr.setEnabled(not busy and have_data)
-        self.act_lr.setToolTip("Run the LR finder (Ctrl+F)" if self.act_lr.isEnabled() else
-                               ("A job is running." if busy else "Open a dataset first."))
+        self.act_lr.setToolTip("Run the LR finder (Ctrl+F)" if self.act_lr.isEnabled() else why)
         self.act_pause.setEnabled(rs.can_pause)
         self.act_stop.setEnabled(busy)
         self.act_open.setEnabled(not busy)
