@@ -289,10 +289,23 @@ def test_data_view_shows_dataset_health_and_thumbs(qtbot, session, shapes_dir):
     session.stats_changed.emit(compute_stats(ds))
     assert view.summary.text().endswith("2 skipped, 1 note.") and "(2 skipped)" in view.tabs.tabText(2)
     # the change list written (by any page): the counts are said to be the scan's, with a Rescan link
+    from workbench.data import ChangeSet
     opened = []
     view.open_folder = opened.append
+    lines = view.summary.text().count("<br>")
+    cs = ChangeSet.load(ds.root)
+    cs.quarantine(ds.items[1].path)
+    cs.save()
     session.changes_written(ds.root)
-    assert "changed since this scan" in view.summary.text() and "href='rescan'" in view.summary.text()
+    assert "changed since: these counts are from before it" in view.summary.text() and "href='rescan'" in view.summary.text()
+    assert view.summary.text().count("<br>") == lines              # said on the counts' line: nothing moves
+    cs.undo()
+    cs.save()
+    session.changes_written(ds.root)                                # back to the list the scan applied
+    assert "changed since" not in view.summary.text()
+    cs.relabel(ds.items[1].path, ds.classes[-1])
+    cs.save()
+    session.changes_written(ds.root)
     view.summary.linkActivated.emit("rescan")
     assert opened == [ds.root]
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPro
 
 from ...runtime.events import Event, Progress
 from ..jobs import JobKind
-from ..session_helpers import same_dataset
+from ..session_helpers import ChangeSet, same_dataset
 from ..widgets.common import counted, page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView
 from .audit_view import AuditView
@@ -28,7 +28,7 @@ class DataView(QWidget):
 
     def __init__(self, session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.session = session
+        self.session, self._scanned = session, None   # the relabels / quarantines the shown scan applied
         self.setAcceptDrops(True)
         self.open_btn = QPushButton("Open folder...")
         self.open_btn.setObjectName("primary")
@@ -129,11 +129,23 @@ class DataView(QWidget):
             self.recent.setItemData(self.recent.count() - 1, f, Qt.ItemDataRole.ToolTipRole)
         self._show_open_in_recent()
 
+    def _effect(self, root: str) -> dict | None:
+        """What of the change list changes the counts (relabels, quarantines), or None when unreadable."""
+        try:
+            cs = ChangeSet.load(root, beside_data=self.session.config.data.changes_beside_data)
+        except (OSError, ValueError):
+            return None
+        return {rel: (c["action"], c.get("new_class")) for rel, c in cs.by_rel().items()
+                if c.get("action") in ("relabel", "quarantine")}
+
     def _changes_edited(self, root: str) -> None:
-        """The open dataset's change list was written: the counts are the scan's, from before it."""
+        """The open dataset's change list was written: the counts are the scan's, from before it, unless
+        the list is back to what the scan applied (an undo); said on the counts' line (nothing moves)."""
         ds = self.session.dataset
-        if ds is not None and same_dataset(ds.root, root) and STALE not in self.summary.text():
-            self.summary.setText(self.summary.text() + STALE)
+        if ds is None or not same_dataset(ds.root, root):
+            return
+        text = self.summary.text().replace(STALE, "")
+        self.summary.setText(text if self._effect(ds.root) == self._scanned else text + STALE)
 
     def _show_open_in_recent(self, *_a) -> None:
         """The recent list shows the open folder (its placeholder while none of its folders is open)."""
@@ -225,6 +237,7 @@ class DataView(QWidget):
         n_train, n_valid = len(ds.train), len(ds.valid)
         listed = list(ds.problems) + list(ds.notes)   # as the health report lists them (a quarantine is skipped)
         skipped = sum(1 for p in listed if p.skipped)
+        self._scanned = self._effect(ds.root)   # the change list this scan applied
         self.summary.setText(
             f"<b>{ds.root}</b><br>{len(ds.classes)} classes, {len(ds.items):,} usable images "
             f"(train {n_train:,}, valid {n_valid:,}; {split_words(ds.split_source, self.session.config.data.valid_pct)}), "
@@ -268,8 +281,7 @@ class DataView(QWidget):
         self.tabs.setTabText(2, f"Health report ({skipped} skipped)")
 
 
-STALE = ("<br><i>The change list changed since this scan: these counts are from before it.</i> "
-         "<a href='rescan'>Rescan</a>")
+STALE = " <i>The change list changed since: these counts are from before it.</i> <a href='rescan'>Rescan</a>"
 
 
 def split_words(source: str, valid_pct: float) -> str:
