@@ -155,6 +155,32 @@ def test_send_unsure_writes_sidecar_and_list_never_moves_files(session, qtbot, r
     assert [e for e in ChangeSet.load(data).entries if e["action"] == "quarantine"] == older
     assert view.status.text().startswith("Undone: the send of") and view.send_btn.isEnabled()
     assert not view.undo_send()                   # one send, one undo
+    assert view.status.text().startswith("Nothing to undo: every send")
+
+
+def test_two_sends_are_taken_back_one_at_a_time_newest_first(session, qtbot, run_copy, outside):
+    from workbench.data.sidecar import ChangeSet
+    from workbench.inference.to_label import read_list
+    view = open_run_pages(session, qtbot, run_copy)["Try it"]
+    data = run_copy.parent.parent / "shapes"
+    inside = data / "train" / "square" / "train_square_001.png"
+    view.slider.setValue(99)                      # everything is unsure at temperature 3 with three classes
+    with qtbot.waitSignal(session.tried, timeout=60_000):
+        assert view.add_paths([str(inside)])
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
+    assert view.send_unsure()                     # the first send: the dataset's image
+    with qtbot.waitSignal(session.tried, timeout=60_000):
+        assert view.add_paths([str(outside / "new" / "square")])
+    qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
+    assert view.send_unsure()                     # the second: the three outside images
+    assert len(read_list(data)) == 3 and ChangeSet.load(data).get(inside)["action"] == "to_label"
+    assert view.undo_send()                       # the second send goes first ...
+    assert read_list(data) == [] and ChangeSet.load(data).get(inside)["action"] == "to_label"
+    assert "1 earlier send(s) can be taken back too" in view.status.text() and not view.undo_send_btn.isHidden()
+    assert view.unsure_model.marks.get(str(inside)) == "to label"
+    assert view.undo_send()                       # ... then the first
+    assert ChangeSet.load(data).get(inside) is None and view.undo_send_btn.isHidden()
+    assert not view.undo_send()
 
 
 def test_try_it_cancel(session, qtbot, run_copy, outside):

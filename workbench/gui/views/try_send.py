@@ -1,7 +1,7 @@
 """Try it's *Send the unsure ones to labelling* and its undo (a mixin of TryView): the send records the
 images in the dataset's change list or its to-label list (``workbench.inference.to_label``, through the
-Session); *Undo send* (or Ctrl+Z on the page) takes the last send back, so an undo never skips it to
-take back an older change."""
+Session); *Undo send* (or Ctrl+Z on the page) takes the sends back one at a time, newest first, so an
+undo never skips one to take back an older change."""
 from __future__ import annotations
 
 import html
@@ -17,7 +17,7 @@ class TrySending:
     """Mixin of TryView (needs session, result, sent, owner, status, unsure_rows, _split)."""
 
     def _make_undo_send(self) -> QPushButton:
-        self._last_send = None     # (dataset, SentToLabel, beside_data) of the last send, until undone
+        self._sends: list = []     # (dataset, SentToLabel, beside_data) of each send not undone, oldest first
         self._sending = False      # this page is writing: its own write is not "another page's"
         self.session.changes_edited.connect(self._list_written)
         btn = QPushButton("Undo send")
@@ -49,19 +49,19 @@ class TrySending:
             url = QUrl.fromLocalFile(str(Path(sent.list_file).parent)).toString()
             text += f" <a href='{url}'>Open the list's folder</a>"
         if sent.in_dataset or sent.outside:
-            self._last_send = (dataset, sent, beside)
+            self._sends.append((dataset, sent, beside))
             text += " <i>Undo send</i> (Ctrl+Z) takes it back."
         self.status.setText(text)
-        self.undo_send_btn.setVisible(self._last_send is not None)
+        self.undo_send_btn.setVisible(bool(self._sends))
         self._split()
         return True
 
     def undo_send(self) -> bool:
-        """Take the last send back (its to-label rows and 'to label' marks); False when there is none."""
-        if self._last_send is None:
-            self.status.setText("Nothing to undo: no images were sent to labelling since this page was cleared.")
+        """Take the last send not undone back (its to-label rows and 'to label' marks); False when none is left."""
+        if not self._sends:
+            self.status.setText("Nothing to undo: every send of this page's images has been taken back.")
             return False
-        dataset, sent, beside = self._last_send
+        dataset, sent, beside = self._sends[-1]
         try:
             self._sending = True
             n = self.session.take_back_from_labelling(dataset, sent, beside)
@@ -70,33 +70,39 @@ class TrySending:
             return False
         finally:
             self._sending = False
-        self._last_send = None
+        self._sends.pop()
         for p in sent.in_dataset + sent.outside + sent.unchanged:
             self.sent.pop(p, None)
-        self.status.setText(f"Undone: the send of {n} image(s) to labelling.")
-        self.undo_send_btn.hide()
+        left = f" {len(self._sends)} earlier send(s) can be taken back too." if self._sends else ""
+        self.status.setText(f"Undone: the send of {n} image(s) to labelling.{left}")
+        self.undo_send_btn.setVisible(bool(self._sends))
         self._split()
         return True
 
     def _list_written(self, root: str) -> None:
-        """Another page wrote the change list of the last send's dataset (an undo on Results, say): the
-        marks of the images sent into it follow the list, and Undo send stays only while all of them
-        are still marked (else that send is no longer one thing to take back)."""
-        if self._sending or self._last_send is None:
+        """Another page wrote the change list of a send's dataset (an undo on Results, say): the marks of
+        the images sent into it follow the list, and a send stays one to take back only while all its
+        images are still marked (else it is no longer one thing to take back)."""
+        if self._sending or not self._sends:
             return
-        dataset, sent, beside = self._last_send
-        if not same_dataset(dataset, root) or not sent.in_dataset:
-            return
-        try:
-            cs = ChangeSet.load(Path(dataset), beside)
-        except (OSError, ValueError):
-            return
-        gone = [p for p in sent.in_dataset if (cs.get(p) or {}).get("action") != "to_label"]
+        gone, kept = [], []
+        for entry in self._sends:
+            dataset, sent, beside = entry
+            lost = []
+            if same_dataset(dataset, root) and sent.in_dataset:
+                try:
+                    cs = ChangeSet.load(Path(dataset), beside)
+                except (OSError, ValueError):
+                    cs = None
+                lost = [p for p in sent.in_dataset if cs is not None and (cs.get(p) or {}).get("action") != "to_label"]
+            gone += lost
+            if not lost:
+                kept.append(entry)
         for p in gone:
             self.sent.pop(p, None)
         if gone:
-            self._last_send = None
-            self.undo_send_btn.hide()
+            self._sends = kept
+            self.undo_send_btn.setVisible(bool(kept))
             self.status.setText(f"{len(gone)} of the sent image(s) are no longer marked 'to label' (changed on "
                                 "another page); their marks are gone here too.")
             self._split()

@@ -176,7 +176,7 @@ class TryView(TrySending, QWidget):
         return True
 
     def clear(self) -> None:
-        self.rows, self.errors, self.sent, self.result, self._last_send = {}, {}, {}, None, None
+        self.rows, self.errors, self.sent, self.result, self._sends = {}, {}, {}, None, []
         self.undo_send_btn.hide()
         self.status.setText("")
         self._split()
