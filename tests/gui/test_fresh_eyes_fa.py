@@ -318,3 +318,29 @@ def test_a_notice_that_comes_goes_or_wraps_does_not_shift_the_results_tabs(qtbot
     assert len(set(ys)) == 1, ys
     page.notice.setText("")                        # none: the two lines say what the galleries' keys do
     assert page.notice.text() == "" and "R relabel, Q quarantine, K keep" in page.notice.placeholder
+
+
+def test_the_resume_note_says_whose_charts_are_shown_when_another_run(qtbot, tiny_run, tmp_path, monkeypatch):
+    """The newest run finished and is drawn; an older stopped one can continue: the note over the charts
+    names the run it offers and says the charts are of the other one."""
+    import os
+    import shutil
+    from workbench.config import RunConfig
+    from workbench.run.folder import RunFolder
+    home = tmp_path / "home"
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    runs = home / "runs"
+    runs.mkdir(parents=True)
+    for k, (name, status) in enumerate((("shapes-stopped", "cancelled"), ("shapes-finished", "completed"))):
+        shutil.copytree(tiny_run, runs / name)
+        f = RunFolder(runs / name)
+        f.write_metrics({**f.read_metrics(), "status": status, "epochs_done": 2, "epochs": 8 if k == 0 else 2})
+        os.utime(f.config, (1_800_000_000 + k * 60, 1_800_000_000 + k * 60))   # the finished run is newer
+    win = main_window(qtbot)
+    win.resize(1280, 800)
+    win.show()
+    notes, tv = win.train_notes, win.train_view
+    _open(qtbot, win.session, RunConfig.load(tiny_run / "config.toml").data.path)
+    qtbot.waitUntil(lambda: not notes.isHidden() and tv.run_dir.endswith("shapes-finished"), timeout=10_000)
+    qtbot.waitUntil(lambda: "The charts below are of run shapes-finished" in notes.label.text(), timeout=10_000)
+    assert "shapes-stopped" in notes.label.text() and "shapes-finished" in tv.epoch_label.text()

@@ -132,9 +132,12 @@ class TrainNotes(QWidget):
         done, planned = run_epochs(info)
         self.resumable = str(info.run_dir)
         status = STATUS_TEXT.get(str(info.status), str(info.status))
-        self.label.setText(f"Run <b>{info.name}</b> of this dataset can continue: {status} after epoch "
+        shown = Path(self.view.run_dir).name if self.view.run_dir else ""
+        self.label.setText(f"Run <b>{html.escape(info.name)}</b> of this dataset can continue: {status} after epoch "
                            f"{done} of {planned}." + (f" ({len(runs) - 1} more in <i>Resume a run...</i>)"
-                                                       if len(runs) > 1 else ""))
+                                                       if len(runs) > 1 else "")
+                           + (f" The charts below are of run {html.escape(shown)}."
+                              if shown and shown != Path(str(info.run_dir)).name else ""))
         self.label.setToolTip(str(info.run_dir))
         self.resume_btn.setToolTip(f"Continue {info.name} from its last checkpoint (epoch {done})")
         self.resume_btn.setEnabled(not self.session.busy)
