@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 
 from synth import make_shapes_dataset
 from workbench.config import RunConfig
@@ -98,7 +99,23 @@ def test_viewer_opens_with_top5_and_folder_action(session, qtbot, tmp_path, monk
     assert v.top5.item(0, 1).text() == "80.0%"
     v.open_btn.click()
     assert opened == [str(Path(item.path).parent)]
+    # its actions say what they did here, Ctrl+Z in the viewer undoes, and it has a Close button
+    from workbench.data import ChangeSet
+    assert v.mark.text() == ""
+    v.action_btns[1].click()                                  # Quarantine
+    assert ChangeSet.load(root).get(item.path)["action"] == "quarantine"
+    assert "Changed:</b> quarantined" in v.mark.text()
+    v.activateWindow()
+    qtbot.waitUntil(v.isActiveWindow)
+    qtbot.keyClick(v, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert ChangeSet.load(root).get(item.path) is None and v.mark.text() == ""
+    v.action_btns[2].click()                                  # Keep, then the viewer opens again on it
     v.close()
+    page.open_viewer(item)
+    assert "Changed:" in v.mark.text()
+    close = next(b for b in v.findChildren(QPushButton) if b.text() == "Close")
+    close.click()
+    assert not v.isVisible()
 
 
 def test_undo_after_keep_undoes_the_keep_not_another_images_fix(session, qtbot, tmp_path, monkeypatch):

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QImage, QPixmap
+from PySide6.QtGui import QDesktopServices, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy,
                                QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ..widgets.common import key_shortcut
 from ..session_images import dim_outside, load_thumbnail, overlay, request_cam, request_image  # noqa: F401 (re-exported)
 
 THUMB = 112
@@ -44,6 +45,7 @@ def top_k(probs: np.ndarray, classes: tuple, k: int = 5) -> list[tuple[str, floa
 class ImageViewer(QDialog):
     """Big view of one image with its heatmap, top-5 probabilities and path."""
     actionRequested = Signal(str, list, str)   # like GalleryView: action, [path], new class
+    undoRequested = Signal()                    # Ctrl+Z in the viewer: the page's undo of the change list
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -97,12 +99,21 @@ class ImageViewer(QDialog):
             b.clicked.connect(lambda _=False, a=action: self.actionRequested.emit(a, [self.path], ""))
             side.addWidget(b)
             self.action_btns.append(b)
+        self.mark = QLabel("")   # what the change list says of this image, after an action here or elsewhere
+        self.mark.setWordWrap(True)
+        side.addWidget(self.mark)
+        key_shortcut(self, [QKeySequence.StandardKey.Undo], "Undo the last relabel / quarantine / keep (image "
+                     "viewer)", self.undoRequested.emit, Qt.ShortcutContext.WindowShortcut)
         body = QHBoxLayout()
         body.addWidget(self.picture, 1)
         body.addLayout(side)
         foot = QHBoxLayout()
         foot.addWidget(self.path_label, 1)
         foot.addWidget(self.open_btn)
+        close = QPushButton("Close")
+        close.setToolTip("Close the viewer (Esc)")
+        close.clicked.connect(self.close)
+        foot.addWidget(close)
         lay = QVBoxLayout(self)
         lay.addLayout(body, 1)
         lay.addLayout(foot)
@@ -128,6 +139,10 @@ class ImageViewer(QDialog):
             return
         self._image = QPixmap.fromImage(to_qimage(image))
         self._show()
+
+    def set_mark(self, mark: str) -> None:
+        """The image's change ("→ cat", "quarantined", "✓ kept", "to label"; "" for none), said in words."""
+        self.mark.setText(f"<b>Changed:</b> {mark}<br><i>Ctrl+Z undoes the last change</i>" if mark else "")
 
     def lock_actions(self, why: str) -> None:
         """Relabel / Quarantine / Keep off, with the reason as their tooltip ("" turns them on)."""

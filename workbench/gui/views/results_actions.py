@@ -44,6 +44,11 @@ class HardExampleActions:
         self.viewer.lock_actions(self.owner.why() if foreign else "")   # the large viewer's buttons too
         self.notice.setText("")   # what was said of the last change (or refusal) belonged to the other state
 
+    def _connect_viewer(self) -> None:
+        """The large viewer's actions and Ctrl+Z go through this page's change list, as a gallery's do."""
+        self.viewer.actionRequested.connect(self._viewer_action)
+        self.viewer.undoRequested.connect(self.undo_change)
+
     def _viewer_action(self, action: str, paths: list, new_class: str) -> None:
         """Relabel / quarantine / keep from the large viewer (relabel asks for the class)."""
         if action == "relabel" and not new_class and not self.owner.foreign:
@@ -58,6 +63,8 @@ class HardExampleActions:
     def _refresh_marks(self) -> None:
         for g in self.galleries:
             g.model.set_marks(self.changes.marks(g.paths()))
+        path = self.viewer.path   # the large viewer says its image's change too
+        self.viewer.set_mark(self.changes.marks([path]).get(path, "") if path else "")
 
     def retrain(self) -> None:
         """Start a new run with this run's recipe (for that run only: the working recipe and its undo

@@ -108,7 +108,7 @@ class ResultsPage(HardExampleActions, QWidget):
             g.itemActivated.connect(self.open_viewer)
             g.actionRequested.connect(self.apply_action)
             g.undoRequested.connect(self.undo_change)
-        self.viewer.actionRequested.connect(self._viewer_action)
+        self._connect_viewer()
         self.changes.changed.connect(self._refresh_marks)
         self.changes.undone.connect(self.notice.setText)   # the "... Ctrl+Z undoes" line is replaced
         self.changes.reloaded.connect(lambda: self.notice.setText(""))   # another view's write: the line is old
@@ -249,6 +249,7 @@ class ResultsPage(HardExampleActions, QWidget):
         p = self.preds
         top = top_k(p.probs[item.index], p.classes) if p is not None and item.index >= 0 else None
         self.viewer.set_item(item.path, item.tooltip or item.caption, top)
+        self.viewer.set_mark(self.changes.marks([item.path]).get(item.path, ""))
         self.viewer.show()
         self.viewer.raise_()
         request_cam(self.run_dir, item.path, self._cam_ready)
