@@ -66,6 +66,11 @@ def test_best_run_star_compares_only_runs_on_the_newest_runs_validation_images(q
     row = next(r for r in range(view.table.rowCount()) if view.table.item(r, 0).text() == "new-80")
     assert "80 images (bbbb2222)" in view.table.item(row, 0).toolTip()
     assert "80 images" in view.table.item(row, 5).toolTip()
+    from workbench.gui.views.runs_view import COLUMNS
+    col = COLUMNS.index("Valid")                      # what each accuracy is measured on, in its own column
+    cells = {view.table.item(r, 0).text(): view.table.item(r, col).text() for r in range(view.table.rowCount())}
+    assert cells == {"old-79": "79", "new-80": "80", "mid-80": "80", "other-data": "10"}
+    assert view.table.item(row, col).toolTip() == "validated on 80 images (bbbb2222)"
 
 
 def test_runs_table_keeps_names_whole_beside_a_note_and_shows_the_newest_run(qtbot, session, tmp_path):

@@ -88,11 +88,11 @@ def test_resume_dialog_lists_resumable_runs_with_status(qtbot, session, monkeypa
 def test_a_stopped_run_reads_stopped_on_the_runs_page_as_in_the_resume_dialog(qtbot, session):
     """metrics.json keeps "cancelled" (resume reads it); the Runs table showed that word while the Resume
     dialog said "stopped"."""
-    from workbench.gui.views.runs_view import RunsView
+    from workbench.gui.views.runs_view import COLUMNS, RunsView
     view = RunsView(session)
     qtbot.addWidget(view)
     view.set_runs([_info("halted", "cancelled", 2, 1, 4), _info("early", "early_stopped", 3, 3, 9)])
-    cells = {view.table.item(r, 0).text(): view.table.item(r, 6).text() for r in range(view.table.rowCount())}
+    cells = {view.table.item(r, 0).text(): view.table.item(r, COLUMNS.index("Status")).text() for r in range(view.table.rowCount())}
     assert cells == {"halted": "stopped", "early": "stopped early"}
 
 

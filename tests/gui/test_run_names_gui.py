@@ -24,6 +24,7 @@ def _names(view) -> list[str]:
 
 
 def test_runs_page_rename_note_and_best_marker(session, qtbot, tmp_path):
+    from workbench.gui.views.runs_view import COLUMNS
     runs = tmp_path / "runs"
     make_run(runs, "a1", 0.6)
     make_run(runs, "a2", 0.9)
@@ -46,7 +47,7 @@ def test_runs_page_rename_note_and_best_marker(session, qtbot, tmp_path):
     assert not (runs / "a1").exists()
     assert (runs / "lr 1e-3, no mixup" / "note.txt").read_text() == "a first look\n"
     row = next(r for r in range(view.table.rowCount()) if view.table.item(r, 0).text().startswith("lr"))
-    assert view.table.item(row, 8).text() == "a first look"
+    assert view.table.item(row, COLUMNS.index("Note")).text() == "a first look"
     # refused while another process holds the run: the dialog says so and nothing changes
     view.select_names(["b1"])
     view.rename_act.trigger()

@@ -17,7 +17,7 @@ from .results_view import CURVE_COLOURS, NumItem, draw_history, make_plot
 from .run_compare import (VALID_ROW, config_differences, created_words, dataset_labels, epochs_shown, from_difference,
                           two_lines, valid_set)
 
-COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Status", "Dataset", "Note")
+COLUMNS = ("Name", "Date", "Arch", "Size", "Epochs", "Accuracy", "Valid", "Status", "Dataset", "Note")
 CHART_MIN_WIDTH = 340   # px of a comparison chart: its whole title, legend rows and every epoch's axis
 BEST_ROLE = Qt.ItemDataRole.UserRole + 1   # on the Name cell: the most accurate run of its dataset
 NOTE, NAME_CAP = COLUMNS.index("Note"), 360   # a name is whole up to NAME_CAP px
@@ -130,13 +130,17 @@ class RunsView(QWidget):
             t.setItem(r, 4, NumItem(done, f"{done}/{planned}"))
             acc = run_accuracy(info)
             t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
-            t.setItem(r, 6, QTableWidgetItem(self.session.run_status(info)))
+            n_valid = (getattr(info, "metrics", None) or {}).get("n_valid")   # what the accuracy is measured on
+            valid = NumItem(n_valid if isinstance(n_valid, int) else -1, str(n_valid) if isinstance(n_valid, int) else "–")
+            valid.setToolTip(f"validated on {valid_set(info)}")
+            t.setItem(r, 6, valid)
+            t.setItem(r, 7, QTableWidgetItem(self.session.run_status(info)))
             data = QTableWidgetItem(datasets.get(str(cfg.data.path or ""), ""))
             data.setToolTip(str(cfg.data.path or ""))
-            t.setItem(r, 7, data)
+            t.setItem(r, 8, data)
             note_item = QTableWidgetItem(note.splitlines()[0] if note else "")
             note_item.setToolTip(note)
-            t.setItem(r, 8, note_item)
+            t.setItem(r, 9, note_item)
             if str(info.run_dir) in best:
                 self._mark_best(name, t.item(r, 5), info)
         t.setSortingEnabled(True)
