@@ -24,7 +24,6 @@ from typing import Callable, TextIO
 from ..config import tomllib
 from ..runtime.control import RunControl
 from ..data import DatasetError
-from ..run.folder import name_taken
 from ..runtime.locks import BusyError
 from .common import TrainProgress, UsageError, add_config_args, ctrl_c_stops, load_config, require_dataset
 from .crossval_cmd import run as crossval
@@ -75,6 +74,7 @@ def cmd(args: argparse.Namespace) -> int:
     require_dataset(cfg)
     if not Path(cfg.data.path).expanduser().exists():
         raise UsageError(f"dataset folder not found: {cfg.data.path}")
+    from ..run.folder import name_taken
     if not args.out and name_taken(cfg):
         raise UsageError(name_taken(cfg).removeprefix("name: "))
     if args.check:
