@@ -44,6 +44,7 @@ def test_suggest_status_plan_and_undo_note_clear_when_another_dataset_opens(qtbo
     assert "plan again" in assist.status.text()
     recipe_view.undo()
     assert recipe_view.mom_plot_note.text().startswith("Undone:")
+    assert assist.status.text() == assist.PLANNED              # the planned recipe again: no "plan again"
     other = tmp_path / "other"
     shutil.copytree(shapes_dir, other)
     _open(qtbot, session, other)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
                                QWidget)
 
@@ -60,6 +60,8 @@ class RecipeAssistant(QWidget):
         self.plan_label.setObjectName("plan")
         self.plan_label.setWordWrap(True)
         self.plan_label.setVisible(False)
+        self._clock = QTimer(self, interval=20_000, timeout=self._plan_lines)   # "ending at HH:MM if started now"
+        self._clock.start()
         self.busy = QProgressBar()       # Suggest / Plan measure this machine: seconds to minutes
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(120)
@@ -145,13 +147,20 @@ class RecipeAssistant(QWidget):
             if status != "completed":
                 self.status.setText(f"{kind}: {status}" + ("; the recipe is unchanged" if status == "cancelled" else ""))
 
+    PLANNED = ("the run plans again when it starts, from this probe without its time to spend (so perhaps a "
+               "little longer), and keeps to the time")
+
     def show_plan(self, plan) -> None:
         self.plan = plan
-        self.plan_label.setText("\n".join(plan.lines(if_started=time.time())))
+        self._plan_lines()
         self.plan_label.setVisible(True)
-        self.status.setText("the run plans again when it starts, from this probe without its time to spend (so "
-                            "perhaps a little longer), and keeps to the time")
+        self.status.setText(self.PLANNED)
         self.planned.emit(plan)
+
+    def _plan_lines(self) -> None:
+        """The plan's lines, its "if started now" end clock from now (kept so by a timer while shown)."""
+        if self.plan is not None:
+            self.plan_label.setText("\n".join(self.plan.lines(if_started=time.time())))
 
     # ----------------------------------------------------------------- reasons next to the fields
     @Slot(object)
@@ -163,6 +172,8 @@ class RecipeAssistant(QWidget):
         if self.plan is not None and self._planned_cfg is not None and \
                 cfg.set("reasons", ()) != self._planned_cfg.set("reasons", ()):
             self.status.setText("the recipe changed since this plan: plan again")
+        elif self.plan is not None and self._planned_cfg is not None:   # back to the planned recipe (an undo)
+            self.status.setText(self.PLANNED)
         elif self._suggested_cfg is not None and cfg.set("reasons", ()) != self._suggested_cfg.set("reasons", ()):
             self._suggested_cfg = None   # "suggested: ..., about N epochs" no longer describes the recipe
             self.status.setText("the recipe changed since the suggestion; the reasons that still hold are "
