@@ -115,8 +115,8 @@ def test_defaults_on_photos_give_the_first_run_fine_tune_as_one_undoable_change(
     cfg = session.config
     assert (cfg.model.arch, cfg.model.pretrained, cfg.data.image_size) == (arch, tag, native)
     assert cfg == new and cfg.train.fine_tune and cfg.data.path == str(photos)
-    assert session.first_run_line.startswith("first run: fine-tuning") and not session.from_scratch
-    assert "Defaults restored (first run: fine-tuning" in view.mom_plot_note.text()
+    assert session.first_run_line.startswith("Defaults: fine-tuning") and not session.from_scratch
+    assert "Defaults restored (fine-tuning" in view.mom_plot_note.text()
     assert view.undo_btn.isEnabled() and view.undo()             # one step back to the user's own recipe
     assert session.config == edited
     # a dataset that is not photos: Defaults are the from-scratch ones

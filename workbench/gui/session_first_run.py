@@ -57,9 +57,10 @@ class FirstRunMixin:
             return   # edited, another dataset, or another Defaults meanwhile
         applied = isinstance(fr, FirstRun) and fr.applied
         self.first_run_by_defaults = True
-        done(fr.config if applied else cfg, fr.line if applied else "")
+        what = fr.line.removeprefix("first run: ") if applied else ""   # not "first run" on a dataset with runs
+        done(fr.config if applied else cfg, what)
         self._first_run = (cfg, fr.config) if applied else None
-        self._set_first_run_line(fr.line if applied else "")
+        self._set_first_run_line(f"Defaults: {what}" if what else "")
 
     def _apply_first_run(self, before: RunConfig, fr) -> None:
         if not isinstance(fr, FirstRun) or not fr.applied or self.config != before:
