@@ -238,8 +238,8 @@ class MainWindow(QMainWindow):
         rs, ds = self.session.run_state, self.session.dataset
         busy = rs.busy
         have_data = bool(self.session.config.data.path)
-        why = (f"the app is {rs.kind.job.label}; wait for it or stop it (Shift+F5)." if busy and rs.kind is not None
-               else "a job is running." if busy else "open a dataset first.")
+        why = (f"The app is {rs.kind.job.label}; wait for it or stop it (Shift+F5)." if busy and rs.kind is not None
+               else "A job is running." if busy else "Open a dataset first.")
         self.act_train.setEnabled(not busy and have_data)
         self.act_train.setToolTip("Start training (Ctrl+R)" if self.act_train.isEnabled() else why)
         gpus = self.gpu_count
