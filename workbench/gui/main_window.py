@@ -381,10 +381,7 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event) -> None:
-        if not self.confirm_recipe():
-            event.ignore()
-            return
-        if self.session.busy and not self.confirm_close():
+        if (self.session.busy and not self.confirm_close()) or not self.confirm_recipe():   # the running job first
             event.ignore()
             return
         self.hide()  # gone at once: a side task still running (an audit estimate) only delays the exit

@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from ..audit import labels as audit
 from ..config import ConfigError, RunConfig
 from ..data.pipeline import train_steps
-from ..runtime.events import Event, FitStarted, Paused, Progress, Resumed
+from ..runtime.events import CheckpointSaved, Event, FitStarted, Paused, Progress, Resumed
 from ..inference.export import export_run
 from ..inference.to_label import SentToLabel, send_to_labelling, take_back
 from ..analysis.interpret import interpret_run
@@ -538,8 +538,8 @@ class Session(FirstRunMixin, QObject):
             if kind is JobKind.TRAIN and isinstance(ev, FitStarted):
                 self.live_run = str(ev.run_dir)
             self.job_event.emit(kind, ev)
-            if kind is JobKind.TRAIN and isinstance(ev, (FitStarted, Paused, Resumed)):
-                self.runs_changed.emit()   # the run lists show the new run at once, and its pause
+            if kind is JobKind.TRAIN and isinstance(ev, (FitStarted, Paused, Resumed, CheckpointSaved)):
+                self.runs_changed.emit()   # the run lists show the new run at once, its epochs and its pause
 
     def _deliver(self, kind: JobKind, result: Any) -> None:
         if kind is JobKind.SCAN:

@@ -54,6 +54,8 @@ class TrainNotes(QWidget):
         if kind is JobKind.TRAIN:
             self.dataset = self.session.config.data.path
             self.hide()
+            if self.session.start_note:   # what the start chose (a free run name), first in the new log
+                self.view.log.appendHtml(f'<span style="color:#d97706">{html.escape(self.session.start_note)}</span>')
 
     def _on_dataset(self, ds) -> None:
         if ds is None:

@@ -152,8 +152,6 @@ class TrainView(QWidget):
         if kind is JobKind.TRAIN:
             self.reset_plots()
             self.log.clear()  # one run's log at a time (the run folder keeps each in log.txt)
-            if self.session.start_note:
-                self._log(self.session.start_note, "warning")
             self.saved_epochs = 0
             if not self.refresh_timer.isActive():
                 self.refresh_timer.start()
@@ -202,10 +200,10 @@ class TrainView(QWidget):
             self.epochs = ev.epochs
             for p in (self.loss_plot, self.metric_plot, self.lr_plot):
                 p.set_x_range(0, max(1, ev.epochs))
-        elif isinstance(ev, Paused):
-            self._log("paused")
-        elif isinstance(ev, Resumed):
-            self._log("continued")
+        elif isinstance(ev, (Paused, Resumed)):   # a paused run has no ETA (the next batch brings it back)
+            self.flush()                            # the last batch shown first, then "paused" over its ETA
+            self._log("paused" if isinstance(ev, Paused) else "continued")
+            self.speed_label.setText("paused" if isinstance(ev, Paused) else "")
         elif isinstance(ev, CheckpointSaved):
             self.saved_epochs = max(self.saved_epochs, ev.epoch + 1)
             self._log(f"checkpoint saved (epoch {ev.epoch + 1})", "dim")
