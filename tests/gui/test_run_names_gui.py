@@ -133,3 +133,12 @@ def test_a_second_start_under_a_taken_run_name_trains_under_the_next_free_name(q
     tv.reset_plots()                                      # a start whose job fails before training
     tv.handle(JobFailed(JobKind.TRAIN, "the dataset went away"))
     assert tv.epoch_label.text().startswith("Did not start") and tv.progress.format() == ""
+
+
+def test_the_run_lists_follow_each_saved_epoch_and_a_pause(qtbot, session):
+    """The sidebar's "3/12 epochs" keeps up with a running run: a saved epoch (and a pause, a
+    continue, a start) has the runs folder listed again, without Refresh."""
+    from workbench.runtime.events import CheckpointSaved, Paused
+    for ev in (CheckpointSaved(path="/tmp/r/checkpoints/last.pt", epoch=2), Paused()):
+        with qtbot.waitSignal(session.runs_changed, timeout=1000):
+            session._on_event(JobKind.TRAIN, ev)
