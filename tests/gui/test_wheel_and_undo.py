@@ -159,3 +159,27 @@ def test_start_training_keys_say_why_they_are_off(qtbot):
     assert started == [True]
     from workbench.gui.help import shortcut_rows
     assert sum("Ctrl+R" in keys for _w, keys, _what in shortcut_rows(win)) == 1   # the refusal is not listed
+
+
+def test_redo_puts_back_what_undo_took_until_a_new_change(qtbot, session):
+    """Ctrl+Shift+Z (or Ctrl+Y) after Ctrl+Z puts the change back, action and all; a new change of the
+    recipe ends what can be redone."""
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    epochs, lr = session.config.train.epochs, session.config.train.lr
+    session.set_option("train.epochs", epochs + 2)
+    session.set_option("train.lr", 0.0042)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert (session.config.train.epochs, session.config.train.lr) == (epochs, lr)
+    qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert session.config.train.epochs == epochs + 2 and view.mom_plot_note.text() == "Redone: Epochs."
+    qtbot.keyClick(view, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert session.config.train.lr == 0.0042 and not view.redo()          # nothing more to redo
+    assert view.undo() and session.config.train.lr == lr                  # and the redone change undoes again
+    session.set_option("data.batch_size", 16)                              # a new change ...
+    assert not view.redo() and session.config.train.lr == lr               # ... ends what could be redone

@@ -10,7 +10,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
-from ...config import ConfigError, RunConfig, iter_fields
+from ...config import ConfigError, RunConfig
 from ..session_helpers import preview_curve, whole_epochs
 from ..widgets.common import ElidedLabel, guard_wheel, key_shortcut, page_header, set_icon, splitter
 from .augment_preview import AugmentPreview
@@ -18,6 +18,7 @@ from .model_picker import ModelPicker
 from .options_form import OptionsForm
 from .recipe_assist import RecipeAssistant
 from .recipe_files import RecipeFiles
+from .recipe_undo import RecipeUndo
 from .plots import LivePlot, fit_ranges
 
 
@@ -26,7 +27,7 @@ def steps_per_epoch(session) -> int:
     return session.steps_per_epoch()
 
 
-class RecipeView(RecipeFiles, QWidget):
+class RecipeView(RecipeFiles, RecipeUndo, QWidget):
     schedule_redrawn = Signal()
     notice = Signal(str)   # "saved ..." / "loaded ...": the window's status line shows it
 
@@ -73,18 +74,14 @@ class RecipeView(RecipeFiles, QWidget):
         self.copy_btn = QPushButton("Copy CLI command")
         self.reset_btn = QPushButton("Defaults")
         self.undo_btn = QPushButton("Undo")
-        self.undo_stack: list[RunConfig] = []   # the recipe before each change (any editor, Defaults, Load, Suggest)
-        self.undo_actions: list[str] = []       # ... and the action that made it ("Load of a.toml"; "" for a field)
-        self._action = ""                        # the action whose change comes next
-        session.suggested.connect(lambda _s: setattr(self, "_action", "Suggest"))   # before the assistant applies it
-        self._shown = session.config            # the recipe the last change left
-        self._undoing = False
+        self._init_undo(session)   # RecipeUndo: the history of the recipe, Undo and Redo
         for b, name, tip in ((self.load_btn, "open", "Load a recipe TOML (Ctrl+L)"),
                              (self.save_btn, "save", "Save the recipe as TOML for the CLI (Ctrl+S)"),
                              (self.copy_btn, "copy", "Copy the equivalent `workbench train` command"),
                              (self.reset_btn, "reset", "The recipe a new dataset gets: the defaults, or on photos "
                               "with weights on disk the first-run fine-tune (keeps the dataset; Undo brings it back)"),
-                             (self.undo_btn, "undo", "Undo the last change of the recipe (Ctrl+Z): an edited value, Defaults, Load or Suggest")):
+                             (self.undo_btn, "undo", "Undo the last change of the recipe (Ctrl+Z): an edited value, Defaults, Load or "
+                              "Suggest; Ctrl+Shift+Z or Ctrl+Y redoes it")):
             set_icon(b, name)
             b.setToolTip(tip)
         self.load_btn.clicked.connect(self.load_dialog)
@@ -135,11 +132,17 @@ class RecipeView(RecipeFiles, QWidget):
         guard_wheel(self)   # the wheel scrolls the form; it never edits a value there
         key_shortcut(self, [QKeySequence.StandardKey.Undo], "Undo the last change of the recipe (a text field "
                      "with focus undoes its typing)", self.undo, Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        key_shortcut(self, ["Ctrl+Shift+Z", "Ctrl+Y"], "Redo the change of the recipe the last Undo took back",
+                     self.redo, Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
     def keyPressEvent(self, ev) -> None:  # noqa: N802
-        """Ctrl+Z the shortcut map did not take (the window is not active) undoes the last recipe change."""
-        if ev.matches(QKeySequence.StandardKey.Undo):
-            self.undo()
+        """Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y the shortcut map did not take (the window is not active) undo or
+        redo the last recipe change."""
+        ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+        redo = ev.matches(QKeySequence.StandardKey.Redo) or (ev.key(), ev.modifiers()) in (
+            (Qt.Key.Key_Z, ctrl | shift), (Qt.Key.Key_Y, ctrl))
+        if redo or ev.matches(QKeySequence.StandardKey.Undo):
+            self.redo() if redo else self.undo()
             ev.accept()
             return
         super().keyPressEvent(ev)
@@ -221,37 +224,6 @@ class RecipeView(RecipeFiles, QWidget):
                                       f"dashed: momentum (right axis).{phases}{budget}")
         self.schedule_redrawn.emit()
 
-    # ----------------------------------------------------------------- undo
-    def _replace(self, cfg: RunConfig, note: str, action: str = "") -> None:
-        if cfg != self.session.config:
-            self.mom_plot_note.setText(note + " Undo brings back the previous recipe.")
-        self._action = action
-        self.session.set_config(cfg)
-        self._action = ""
-
-    def _remember(self, cfg: RunConfig) -> None:
-        """Every change of the recipe, by any means, goes on the undo stack; another dataset starts a
-        new stack (its recipe is its own)."""
-        before, self._shown = self._shown, cfg
-        if self._undoing or cfg == before:
-            return
-        if self.mom_plot_note.text().startswith(("Undone:", "Saved the recipe", "Copied:")):  # a later change: stale
-            self.mom_plot_note.setText("")
-        action, self._action = self._action, ""
-        if cfg.data.path != before.data.path:  # another dataset: its own history, no note about the last one
-            self._forget()
-            self.mom_plot_note.setText("")
-        else:
-            self.undo_stack.append(before)
-            self.undo_actions.append(action)
-            del self.undo_stack[:-200], self.undo_actions[:-200]
-        self.undo_btn.setEnabled(bool(self.undo_stack))
-
-    def _forget(self) -> None:
-        self.undo_stack.clear()
-        self.undo_actions.clear()
-        self.undo_btn.setEnabled(False)
-
     def _split_used(self, ds) -> None:
         """The validation fraction does nothing for a dataset whose split comes from its folders or CSV: off."""
         ed, source = self.form.editors["data.valid_pct"], getattr(ds, "split_source", "random")
@@ -263,25 +235,6 @@ class RecipeView(RecipeFiles, QWidget):
         ed.setEnabled(not where)
         ed.setProperty("base_tip", tip)   # kept when the recipe check marks the field (OptionsForm.mark_problems)
         ed.setToolTip(tip)
-
-    def undo(self) -> bool:
-        """Bring back the recipe before its last change (the dataset stays)."""
-        if not self.undo_stack:
-            return False
-        cfg = self.undo_stack.pop().set("data.path", self.session.config.data.path)
-        action = self.undo_actions.pop() if len(self.undo_actions) > len(self.undo_stack) else ""
-        changed = [k for k, _, v in iter_fields(cfg) if v != self.session.config.get(k) and k != "reasons"]
-        self.undo_btn.setEnabled(bool(self.undo_stack))
-        self._undoing = True
-        try:
-            self.session.set_config(cfg)
-        finally:
-            self._undoing = False
-        self._shown = self.session.config
-        what = ", ".join(map(self.form.label_of, changed[:3])) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-        self.mom_plot_note.setText(f"Undone: {action} ({what or 'nothing changed'})." if action
-                                   else f"Undone: {what or 'the last change'}.")
-        return True
 
     def copy_command(self) -> str:
         cmd = self.session.cli_command()
