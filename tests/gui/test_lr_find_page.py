@@ -135,3 +135,16 @@ def test_live_curve_stays_inside_the_y_range(view):
         lo_seen.append(y)
     lo, hi = view.plot.getPlotItem().vb.viewRange()[1]
     assert lo <= min(lo_seen) and hi >= max(lo_seen)
+
+
+def test_the_suggestion_selected_is_the_rate_the_recipe_took_from_it(view, session):
+    """A test shown again (another dataset and back) selects the suggestion the recipe's rate was picked
+    from, not the default one."""
+    lrs, smooth, raw = _diverging()
+    res = _result(lrs, smooth, raw)
+    session.set_option("train.lr", float(f"{res.suggestions['steep']:.3g}"))
+    view.show_result(res, apply=False)
+    assert view.suggestions.currentItem().text().startswith("steep")
+    session.set_option("train.lr", 0.123)                  # a rate of no suggestion: the default
+    view.show_result(res, apply=False)
+    assert view.suggestions.currentItem().text().startswith("valley")

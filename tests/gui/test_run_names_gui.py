@@ -142,3 +142,13 @@ def test_the_run_lists_follow_each_saved_epoch_and_a_pause(qtbot, session):
     for ev in (CheckpointSaved(path="/tmp/r/checkpoints/last.pt", epoch=2), Paused()):
         with qtbot.waitSignal(session.runs_changed, timeout=1000):
             session._on_event(JobKind.TRAIN, ev)
+
+
+def test_renaming_the_run_that_has_the_recipes_name_takes_back_the_warning(qtbot, session, tmp_path):
+    runs = tmp_path / "runs"
+    make_run(runs, "my-run", 0.8)
+    session.set_config(session.config.set("runs_dir", str(runs)).set("name", "my-run"))
+    qtbot.waitUntil(lambda: any("is taken" in w for w in session.warnings()), timeout=10_000)
+    session.edit_run(str(runs / "my-run"), "baseline")
+    qtbot.waitUntil(lambda: (runs / "baseline").is_dir() and session.checked is not None
+                    and not any("is taken" in w for w in session.checked.warnings), timeout=10_000)

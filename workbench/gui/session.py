@@ -499,6 +499,7 @@ class Session(FirstRunMixin, QObject):
         self.run_deleted.emit(run_dir, error)
         if not error:
             self.runs_changed.emit()
+            self._names_changed()
 
     def edit_run(self, run_dir: str | Path, name: str | None = None, note: str | None = None) -> None:
         """Rename a run folder and / or set its note, off the GUI thread (``workbench.run.runs.edit_run``);
@@ -518,6 +519,13 @@ class Session(FirstRunMixin, QObject):
             self.current_run = new
         self.run_edited.emit(run_dir, new, "")
         self.runs_changed.emit()
+        self._names_changed()
+
+    def _names_changed(self) -> None:
+        """A run folder was renamed or deleted (or a run took its name): the recipe's run-name warning is
+        checked again."""
+        self.checked = None
+        self.check_recipe()
 
     # ----------------------------------------------------------------- events
     @Slot(object, object)
@@ -567,8 +575,7 @@ class Session(FirstRunMixin, QObject):
         self.job_finished.emit(kind, status)
         if kind is JobKind.TRAIN:
             self.runs_changed.emit()
-            self.checked = None      # a run may have taken the recipe's run name: the Recipe page says so
-            self.check_recipe()
+            self._names_changed()    # a run may have taken the recipe's run name: the Recipe page says so
 
 
 __all__ = ["Session", "default_config", "ConfigError"]

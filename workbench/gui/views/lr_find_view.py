@@ -196,6 +196,7 @@ class LRFindView(QWidget):
         for item in self._suggestion_items:
             self.plot.removeItem(item)
         self._suggestion_items = []
+        picked = [n for n, v in result.suggestions.items() if v and float(f"{v:.3g}") == self.session.config.train.lr]
         for i, (name, lr) in enumerate(result.suggestions.items()):
             if not lr or not math.isfinite(lr):
                 continue
@@ -209,7 +210,7 @@ class LRFindView(QWidget):
                                    f"{'  (default)' if name == result.best else ''}")
             item.setData(LR_ROLE, lr)
             self.suggestions.addItem(item)
-            if name == result.best:
+            if name == (picked[0] if picked else result.best):   # the recipe's rate when picked here, else the default
                 self.suggestions.setCurrentItem(item)
         n = len(result.lrs)
         problem = curve_problem(result)
