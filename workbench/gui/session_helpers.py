@@ -18,6 +18,7 @@ from ..analysis.interpret import (confusion_matrix, indices_for_cell, most_confu
 from ..audit.labels import describe_recipe
 from ..data.sidecar import ChangeSet
 from ..inference.export import ExportError, ExportFailed
+from ..inference.to_label import labelling_marks
 from ..inference.tta import accuracy_vs_beta, fixed_and_broken
 from ..models.sources import offline_places, search_examples
 from ..models.weights import DEFAULT_TAG, NONE, WeightsError, cached_tag, named_tags, spec, status, tags
@@ -45,4 +46,5 @@ __all__ = [
     # runs, files and their words (run.runs, runtime.paths, data.sidecar), export's errors
     "STATUS_WORDS", "best_runs", "finish_words", "planned_epochs", "run_accuracy", "epochs_words", "whole_epochs",
     "run_epochs", "run_summary", "status_words", "display_text", "data_home", "ChangeSet", "ExportError", "ExportFailed",
+    "labelling_marks",
 ]

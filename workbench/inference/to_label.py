@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..runtime.atomic import atomic_write_text
-from ..data.sidecar import KEEP, QUARANTINE, RELABEL, ChangeSet
+from ..data.sidecar import KEEP, QUARANTINE, RELABEL, TO_LABEL, ChangeSet
 from ..runtime.paths import project_dir
 
 LIST_FILE = "to_label.csv"
@@ -78,6 +78,26 @@ def _real_folder(path: str | os.PathLike) -> Path:
     inside the dataset stays inside it (the scanner names it by the link's path)."""
     p = Path(os.path.abspath(Path(path).expanduser()))
     return p.parent.resolve() / p.name
+
+
+def labelling_marks(dataset_root: str | os.PathLike, paths: Iterable[str], beside_data: bool = False) -> dict[str, str]:
+    """{path: "to label"} for those of ``paths`` that are waiting for a label already: marked in the
+    dataset's change list or listed in its to-label list (by any earlier send, this session or not)."""
+    if not dataset_root:
+        return {}
+    root = Path(dataset_root).expanduser().resolve()
+    try:
+        changes = ChangeSet.load(root, beside_data)
+        listed = {r["path"] for r in read_list(root)}
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for path in paths:
+        p = _real_folder(path)
+        inside = _inside(p, root)
+        if (inside and (changes.get(p) or {}).get("action") == TO_LABEL) or (not inside and str(p) in listed):
+            out[str(path)] = "to label"
+    return out
 
 
 def send_to_labelling(dataset_root: str | os.PathLike, items: Iterable[tuple[str, str, float]],

@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QPushButton
 
-from ..session_helpers import ChangeSet, same_dataset
+from ..session_helpers import ChangeSet, labelling_marks, same_dataset
 
 
 class TrySending:
@@ -42,8 +42,9 @@ class TrySending:
             self._sending = False
         for p in sent.in_dataset + sent.outside:
             self.sent[p] = "to label"
-        for p in sent.unchanged:   # relabelled, quarantined or kept already, or listed: left as it is
-            self.sent[p] = "left as is"
+        waiting = labelling_marks(dataset, sent.unchanged, beside)
+        for p in sent.unchanged:   # waiting for a label already, or relabelled / quarantined / kept: left as it is
+            self.sent[p] = waiting.get(p, "left as is")
         text = html.escape(sent.summary())
         if sent.outside:   # the list lives in the per-user project folder: one click opens it
             url = QUrl.fromLocalFile(str(Path(sent.list_file).parent)).toString()
@@ -59,7 +60,11 @@ class TrySending:
     def undo_send(self) -> bool:
         """Take the last send not undone back (its to-label rows and 'to label' marks); False when none is left."""
         if not self._sends:
-            self.status.setText("Nothing to undo: every send of this page's images has been taken back.")
+            before = sum(m == "to label" for m in self.sent.values())
+            self.status.setText("Nothing to undo: no send made on this page is left to take back." + (
+                f" {before} image(s) here were sent to labelling before (marked 'to label'): those of the dataset "
+                "are in Results > Changes (Remove selected takes them out), the others in the to-label list file."
+                if before else ""))
             return False
         dataset, sent, beside = self._sends[-1]
         try:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLab
 
 from ...runtime.events import Event, Progress
 from ..jobs import JobFailed, JobKind
-from ..session_helpers import display_text
+from ..session_helpers import display_text, labelling_marks
 from ..widgets.common import key_shortcut, pane, splitter
 from .gallery_view import GRID, THUMB, GalleryItem, GalleryModel
 from .run_owner import RunOwner
@@ -211,6 +211,8 @@ class TryView(TrySending, QWidget):
         self.result = result
         for row in result.rows:
             self.rows[row.path] = row
+        waiting = labelling_marks(result.dataset, [r.path for r in result.rows], result.changes_beside_data)
+        self.sent.update({p: m for p, m in waiting.items() if p not in self.sent})   # sent before, maybe in a past session
         self.errors.update(result.errors)
         t = result.temperature
         calib = (f"probabilities calibrated (temperature {t:.2f})" if t != 1.0
