@@ -183,3 +183,15 @@ def test_redo_puts_back_what_undo_took_until_a_new_change(qtbot, session):
     assert view.undo() and session.config.train.lr == lr                  # and the redone change undoes again
     session.set_option("data.batch_size", 16)                              # a new change ...
     assert not view.redo() and session.config.train.lr == lr               # ... ends what could be redone
+
+
+def test_the_epochs_field_is_off_while_a_time_budget_sets_the_epochs(qtbot, session):
+    from workbench.gui.views.recipe_view import RecipeView
+    view = RecipeView(session)
+    qtbot.addWidget(view)
+    ed = view.form.editors["train.epochs"]
+    assert ed.isEnabled()
+    session.set_option("train.budget_minutes", 2.0)
+    assert not ed.isEnabled() and ed.toolTip().startswith("Not used: the time budget (Train for) sets the number")
+    session.set_option("train.budget_minutes", 0.0)
+    assert ed.isEnabled() and not ed.toolTip().startswith("Not used")

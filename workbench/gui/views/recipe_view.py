@@ -181,6 +181,19 @@ class RecipeView(RecipeFiles, RecipeUndo, QWidget):
         self._remember(cfg)
         self.form.set_config(cfg)
         self._sched_timer.start()
+        self._not_used("train.epochs", "the time budget (Train for) sets the number of epochs when the run starts; "
+                       "Plan the run shows it" if cfg.train.budget_minutes > 0 else "")
+
+    def _not_used(self, key: str, why: str) -> None:
+        """A field the recipe ignores now is off, its tooltip saying why ("" turns it on again)."""
+        ed = self.form.editors[key]
+        if ed.property("own_tip") is None:
+            ed.setProperty("own_tip", ed.property("base_tip") or ed.toolTip())
+        own = str(ed.property("own_tip"))
+        tip = f"Not used: {why}.\n\n{own}" if why else own
+        ed.setEnabled(not why)
+        ed.setProperty("base_tip", tip)   # kept when the recipe check marks the field (OptionsForm.mark_problems)
+        ed.setToolTip(tip)
 
     @Slot(object)
     def _on_checked(self, check) -> None:
@@ -226,15 +239,8 @@ class RecipeView(RecipeFiles, RecipeUndo, QWidget):
 
     def _split_used(self, ds) -> None:
         """The validation fraction does nothing for a dataset whose split comes from its folders or CSV: off."""
-        ed, source = self.form.editors["data.valid_pct"], getattr(ds, "split_source", "random")
-        if ed.property("own_tip") is None:
-            ed.setProperty("own_tip", ed.property("base_tip") or ed.toolTip())
-        own = str(ed.property("own_tip"))
-        where = {"folders": "train / valid folders", "csv": "CSV's split column"}.get(source)
-        tip = f"Not used: this dataset's split comes from its {where}.\n\n{own}" if where else own
-        ed.setEnabled(not where)
-        ed.setProperty("base_tip", tip)   # kept when the recipe check marks the field (OptionsForm.mark_problems)
-        ed.setToolTip(tip)
+        where = {"folders": "train / valid folders", "csv": "CSV's split column"}.get(getattr(ds, "split_source", "random"))
+        self._not_used("data.valid_pct", f"this dataset's split comes from its {where}" if where else "")
 
     def copy_command(self) -> str:
         cmd = self.session.cli_command()
