@@ -72,3 +72,13 @@ def test_the_last_finished_audit_comes_back_when_its_dataset_opens(qtbot, sessio
     for d in ({**result.to_dict(), "data_path": ""}, {**result.to_dict(), "status": "cancelled"}):
         atomic_write_json(report, d)
         assert saved_report(session.config.set("data.path", str(root))) is None
+
+
+def test_an_audit_that_finds_nothing_says_what_that_means(qtbot, session, tmp_path):
+    from workbench.gui.views.audit_view import AuditView
+    view = AuditView(session)
+    qtbot.addWidget(view)
+    clean = audit_result(tmp_path / "clean", 1.0)
+    assert clean.label_issues == []
+    view.show_result(clean)
+    assert "0 suspected label issues" in view.status.text() and "nothing to fix here" in view.status.text()

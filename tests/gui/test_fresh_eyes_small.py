@@ -102,3 +102,15 @@ def test_the_reliability_diagram_says_how_many_images_each_bin_holds(qtbot):
         view.set_predictions(probs, targets)
     counts = [c for c in reliability(scale(probs, view.result.temperature), targets).count if c]
     assert [int(t.toPlainText()) for t in view.count_labels] == counts and sum(counts) == 90
+
+
+def test_a_typed_class_that_is_not_one_is_said_not_replaced(qtbot, monkeypatch):
+    """The relabel dialog takes typing (to find a class); a typed name that is no class changes nothing
+    and says so, instead of relabelling to the preselected class."""
+    from workbench.gui.views import relabel
+    said = []
+    monkeypatch.setattr(relabel.QMessageBox, "information", lambda *a: said.append(a[2]))
+    for typed, want in (("skydiver", ""), ("CHURCH", "church"), ("golf_ball", "golf_ball")):
+        monkeypatch.setattr(relabel.QInputDialog, "getItem", lambda *a, t=typed: (t, True))
+        assert relabel.ask_class(None, ("church", "golf_ball", "tench"), 1, "tench", "church") == want
+    assert len(said) == 1 and said[0].startswith("'skydiver' is not a class of this dataset")

@@ -195,3 +195,17 @@ def test_the_epochs_field_is_off_while_a_time_budget_sets_the_epochs(qtbot, sess
     assert not ed.isEnabled() and ed.toolTip().startswith("Not used: the time budget (Train for) sets the number")
     session.set_option("train.budget_minutes", 0.0)
     assert ed.isEnabled() and not ed.toolTip().startswith("Not used")
+
+
+def test_a_finished_run_opens_results_only_from_the_train_page(qtbot):
+    """The window shows Results when a run ends while the user watches it; a user who went to another
+    page meanwhile stays there and is told where the results are."""
+    from gui_helpers import main_window
+    win = main_window(qtbot)
+    win.show_page("data")
+    win.train_view.run_finished.emit("/tmp/runs/photos-20261206-101500", "completed")
+    assert win.current_page() == "data"
+    assert win.state_label.text().startswith("Run photos-20261206-101500 finished: its results are on the Results page")
+    win.show_page("train")
+    win.train_view.run_finished.emit("/tmp/runs/photos-20261206-101500", "completed")
+    assert win.current_page() == "results"

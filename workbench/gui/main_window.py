@@ -302,8 +302,10 @@ class MainWindow(QMainWindow):
     @Slot(str, str)
     def _on_run_finished(self, run_dir: str, status: str) -> None:
         self.refresh_runs()
-        if status in ("completed", "early_stopped") and run_dir:
-            self.show_page("results")  # the results page opens the run itself once the job has ended
+        if status in ("completed", "early_stopped") and run_dir:   # the results page opens the run itself
+            if self.current_page() != "train":   # the user went to another page meanwhile: it stays
+                return self.flash(f"Run {Path(run_dir).name} finished: its results are on the Results page (Ctrl+5).", 10000)
+            self.show_page("results")
 
     def _on_dataset(self, ds) -> None:
         if ds is not None:  # only folders that opened go to the recent list

@@ -247,7 +247,9 @@ class AuditView(QWidget):
         acc = d.get("oof_accuracy")
         self._done_text = (f"{headline}: out-of-fold accuracy {acc if acc is not None else float('nan'):.1%}, "
                            f"{len(self.issues)} suspected label issues of {d.get('n_images', 0)} images. "
-                           f"Report: {Path(d.get('audit_dir', '')) / 'report.json'}")
+                           + ("None means no image's label was confidently contradicted by the models that did not "
+                              "train on it: nothing to fix here. " if not self.issues else "")
+                           + f"Report: {Path(d.get('audit_dir', '')) / 'report.json'}")
         self.status.setText(self._done_text)
         self._update_accept()
 

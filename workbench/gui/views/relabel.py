@@ -2,7 +2,7 @@
 model predicts (the fold models' suggestion for an audit item), so Enter takes the likely answer."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QInputDialog, QWidget
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
 
 def class_choices(classes, current: str = "", suggested: str = "") -> tuple[list[str], int]:
@@ -26,5 +26,12 @@ def ask_class(parent: QWidget, classes, n: int, current: str = "", suggested: st
     choices, row = class_choices(classes, current, suggested)
     if not choices:
         return ""
-    new_class, ok = QInputDialog.getItem(parent, "Relabel", f"New class for {n} image(s):", choices, row, False)
-    return new_class if ok else ""
+    new_class, ok = QInputDialog.getItem(parent, "Relabel", f"New class for {n} image(s) (type to find one):",
+                                         choices, row, True)
+    new_class = new_class.strip() if ok else ""
+    match = next((c for c in choices if c.lower() == new_class.lower()), "")
+    if new_class and not match:   # typed, not picked: said, never replaced by the preselected class
+        QMessageBox.information(parent, "Relabel", f"'{new_class}' is not a class of this dataset, so nothing was "
+                                "changed. A relabel picks one of its classes; a new class needs its own folder of "
+                                "images (then rescan).")
+    return match
