@@ -135,13 +135,22 @@ def test_a_second_start_under_a_taken_run_name_trains_under_the_next_free_name(q
     assert tv.epoch_label.text().startswith("Did not start") and tv.progress.format() == ""
 
 
-def test_the_run_lists_follow_each_saved_epoch_and_a_pause(qtbot, session):
-    """The sidebar's "3/12 epochs" keeps up with a running run: a saved epoch (and a pause, a
-    continue, a start) has the runs folder listed again, without Refresh."""
-    from workbench.runtime.events import CheckpointSaved, Paused
-    for ev in (CheckpointSaved(path="/tmp/r/checkpoints/last.pt", epoch=2), Paused()):
+def test_the_run_lists_follow_the_live_run_epoch_by_epoch(qtbot, session, tmp_path):
+    """The sidebar's and the table's "3/12 epochs" keep up with the run training now: every epoch's end
+    (and a pause, a continue, a start) lists the runs again, and the live run shows the epochs and the
+    accuracy its events gave, not its metrics.json (written after the epoch's checkpoint)."""
+    from workbench.run.runs import load_run, run_summary
+    from workbench.runtime.events import EpochEnd, FitStarted, Paused
+    run = make_run(tmp_path / "runs", "live", 0.4)
+    session.run_state.begin(JobKind.TRAIN, True)
+    session._on_event(JobKind.TRAIN, FitStarted(str(run), 12, 0, 5, 40, 10, ("a", "b"), "cpu", "fp32", 8))
+    for ev in (EpochEnd(2, 0.5, 0.6, {"accuracy": 0.8125}, 1e-3, 1.0, 50.0, True), Paused()):
         with qtbot.waitSignal(session.runs_changed, timeout=1000):
             session._on_event(JobKind.TRAIN, ev)
+    info = load_run(run)                                   # its files still say an epoch less
+    assert run_summary(session.live_info(info), session.run_status(info)) == "81.2% · 3/12 epochs · paused"
+    session.run_state.end()
+    assert session.live_info(info) is info                 # once it has ended, its files say it all
 
 
 def test_renaming_the_run_that_has_the_recipes_name_takes_back_the_warning(qtbot, session, tmp_path):

@@ -202,10 +202,15 @@ def test_a_finished_run_opens_results_only_from_the_train_page(qtbot):
     page meanwhile stays there and is told where the results are."""
     from gui_helpers import main_window
     win = main_window(qtbot)
+    from workbench.gui.jobs import JobKind
     win.show_page("data")
     win.train_view.run_finished.emit("/tmp/runs/photos-20261206-101500", "completed")
+    assert win.current_page() == "data" and not win.state_label.text().startswith("Run ")   # not before its job ends
+    win.session.job_finished.emit(JobKind.TRAIN, "completed")
     assert win.current_page() == "data"
     assert win.state_label.text().startswith("Run photos-20261206-101500 finished: its results are on the Results page")
     win.show_page("train")
     win.train_view.run_finished.emit("/tmp/runs/photos-20261206-101500", "completed")
+    assert win.current_page() == "train"           # the results open when the job has ended (its run loaded)
+    win.session.job_finished.emit(JobKind.TRAIN, "completed")
     assert win.current_page() == "results"

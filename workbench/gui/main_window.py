@@ -124,7 +124,10 @@ class MainWindow(QMainWindow):
         s.job_failed.connect(self.show_error)
         s.run_opened.connect(self._on_run_opened)
         s.job_started.connect(lambda kind: self.show_page("train") if kind is JobKind.TRAIN else None)
-        self.train_view.run_finished.connect(self._on_run_finished)
+        self._finished = ("", "")   # (run folder, status) of the training run that ended: acted on with its job
+        s.job_started.connect(lambda kind: setattr(self, "_finished", ("", "")) if kind is JobKind.TRAIN else None)
+        self.train_view.run_finished.connect(lambda run_dir, status: setattr(self, "_finished", (run_dir, status)))
+        s.job_finished.connect(lambda kind, _s: self._on_run_finished(*self._finished) if kind is JobKind.TRAIN else None)
         self.recipe_view.notice.connect(lambda text: self.flash(text, 8000))
         self.lr_view.lr_picked.connect(lambda lr: self.flash(f"train.lr set to {lr:.3g}", 4000))
         self.show_page("data")

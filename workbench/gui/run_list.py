@@ -86,7 +86,7 @@ class RunList(QListWidget):
             item = QListWidgetItem(str(getattr(info, "name", Path(info.run_dir).name)))
             item.setData(Qt.ItemDataRole.UserRole, str(info.run_dir))
             status = self.session.run_status(info)
-            item.setData(SUMMARY_ROLE, run_summary(info, status))
+            item.setData(SUMMARY_ROLE, run_summary(self.session.live_info(info), status))
             note = getattr(info, "note", "")
             data = dataset(info)
             where = f"\ndataset: {data}" if data else ""

@@ -16,6 +16,7 @@ nothing else of the core but ``workbench.config``, ``workbench.runtime.events`` 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from ..audit import labels as audit
 from ..config import ConfigError, RunConfig
 from ..data.pipeline import train_steps
-from ..runtime.events import CheckpointSaved, Event, FitStarted, Paused, Progress, Resumed
+from ..runtime.events import EpochEnd, Event, FitStarted, Paused, Progress, Replanned, Resumed
 from ..inference.export import export_run
 from ..inference.to_label import SentToLabel, send_to_labelling, take_back
 from ..analysis.interpret import interpret_run
@@ -100,7 +101,8 @@ class Session(FirstRunMixin, QObject):
         self.stats = None
         self.current_run: str = ""
         self._lr_config: RunConfig | None = None
-        self.live_run = ""                    # the run folder the training job of this session trains
+        self.live_run = ""                    # the run folder the training job of this session trains ...
+        self._live: list = [0, 0, None]       # ... its epochs done, planned and latest accuracy (_follow_live)
         self.start_note = ""                  # what the last start_training chose for the user (a free run name)
         self.first_run_line = ""              # a new dataset of photos: the fine-tune it got, and why
         self.first_run_by_defaults = False    # ... given by Defaults (one undoable change), not a new dataset
@@ -169,6 +171,27 @@ class Session(FirstRunMixin, QObject):
     def set_option(self, key: str, value: Any) -> None:
         """Set one option (coerced to its type); raises ConfigError with a readable message."""
         self.set_config(self.config.set(key, value))
+
+    def _follow_live(self, ev: Event) -> None:
+        """The run this session trains, as its events say (its files follow an epoch later)."""
+        if isinstance(ev, FitStarted):
+            self.live_run, self._live = str(ev.run_dir), [ev.start_epoch, ev.epochs, None]
+        elif isinstance(ev, EpochEnd):
+            self._live[0], self._live[2] = ev.epoch + 1, ev.metrics.get("accuracy", self._live[2])
+        elif isinstance(ev, Replanned):
+            self._live[1] = ev.epochs
+
+    def live_info(self, info):
+        """A listed run as the run lists show it: the run this session is training with the epochs done and
+        planned and the accuracy its events gave (metrics.json lags an epoch), any other run as it is."""
+        if (not self.live_run or str(info.run_dir) != self.live_run or not self.run_state.running(JobKind.TRAIN)
+                or not dataclasses.is_dataclass(info)):
+            return info
+        done, planned, acc = self._live
+        m = {**info.metrics, "epochs_done": done, "epochs": max(planned, done)}
+        if acc is not None:
+            m["valid_accuracy"] = acc
+        return dataclasses.replace(info, metrics=m)
 
     def run_status(self, info) -> str:
         """A listed run's status as users read it: "paused" for the run this session has paused (its
@@ -543,10 +566,10 @@ class Session(FirstRunMixin, QObject):
                     self.run_state.set_phase(Phase.RUNNING)
                 elif isinstance(ev, Progress):
                     self.run_state.set_progress(ev.done / ev.total if ev.total else None, ev.message)
-            if kind is JobKind.TRAIN and isinstance(ev, FitStarted):
-                self.live_run = str(ev.run_dir)
+            if kind is JobKind.TRAIN:
+                self._follow_live(ev)
             self.job_event.emit(kind, ev)
-            if kind is JobKind.TRAIN and isinstance(ev, (FitStarted, Paused, Resumed, CheckpointSaved)):
+            if kind is JobKind.TRAIN and isinstance(ev, (FitStarted, Paused, Resumed, EpochEnd)):
                 self.runs_changed.emit()   # the run lists show the new run at once, its epochs and its pause
 
     def _deliver(self, kind: JobKind, result: Any) -> None:

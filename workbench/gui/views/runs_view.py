@@ -126,9 +126,10 @@ class RunsView(QWidget):
             t.setItem(r, 1, NumItem(created if isinstance(created, (int, float)) else 0, created_words(info)))
             t.setItem(r, 2, QTableWidgetItem(cfg.model.arch))
             t.setItem(r, 3, NumItem(cfg.data.image_size, f"{cfg.data.image_size} px"))
-            done, planned = run_epochs(info)
+            live = self.session.live_info(info)   # the run training now: its epochs as its events said
+            done, planned = run_epochs(live)
             t.setItem(r, 4, NumItem(done, f"{done}/{planned}"))
-            acc = run_accuracy(info)
+            acc = run_accuracy(live)
             t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
             n_valid = (getattr(info, "metrics", None) or {}).get("n_valid")   # what the accuracy is measured on
             valid = NumItem(n_valid if isinstance(n_valid, int) else -1, str(n_valid) if isinstance(n_valid, int) else "–")
