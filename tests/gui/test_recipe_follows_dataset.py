@@ -134,8 +134,12 @@ def test_a_suggestion_status_goes_stale_with_an_edit_and_old_reasons_without_val
     assist = recipe_view.assistant
     _suggest(qtbot, session, assist)
     assert "suggested:" in assist.status.text()
+    said = assist.status.text()
     session.set_option("train.epochs", 2)
     assert "suggested:" not in assist.status.text() and "changed since the suggestion" in assist.status.text()
+    recipe_view.undo()                                   # the suggested recipe again: its line again
+    assert assist.status.text() == said
+    session.set_option("train.epochs", 2)
     old = session.config.set("reasons", ("augment.min_scale: a short run (~3 epochs) cannot use deep crops",))
     session.set_config(old.set("train.epochs", 12))
     assert session.config.reasons == () and "augment.min_scale" not in assist.reason_labels

@@ -119,8 +119,9 @@ class RecipeAssistant(QWidget):
         self._suggested_cfg = self.session.config
         length = (f"about {result.epochs_estimate} epochs" if result.config.train.budget_minutes > 0 else
                   f"{result.epochs_estimate} epochs as set (give Train for (minutes) to have them planned)")
-        self.status.setText(f"suggested: {len(result.choices)} options set, {length}; the reason of each is "
-                            "under its field")
+        self._suggested_text = (f"suggested: {len(result.choices)} options set, {length}; the reason of each is "
+                                "under its field")
+        self.status.setText(self._suggested_text)
         self.suggested.emit(result)
 
     def cancel(self) -> None:
@@ -175,9 +176,10 @@ class RecipeAssistant(QWidget):
         elif self.plan is not None and self._planned_cfg is not None:   # back to the planned recipe (an undo)
             self.status.setText(self.PLANNED)
         elif self._suggested_cfg is not None and cfg.set("reasons", ()) != self._suggested_cfg.set("reasons", ()):
-            self._suggested_cfg = None   # "suggested: ..., about N epochs" no longer describes the recipe
             self.status.setText("the recipe changed since the suggestion; the reasons that still hold are "
-                                "under their fields")
+                                "under their fields")   # "suggested: ..., about N epochs" no longer describes it
+        elif self._suggested_cfg is not None:   # the suggested recipe again (an undo, a Load of it)
+            self.status.setText(self._suggested_text)
 
     def forget_dataset(self) -> None:
         """Clear what was said about the last dataset's recipe: the suggest / plan status and the plan."""
