@@ -360,3 +360,11 @@ def test_undo_with_nothing_to_undo_is_off_and_tells_no_page_the_list_changed(ses
     assert not view.undo() and told == []                 # Ctrl+Z anyway: said, and nothing is "changed"
     assert view.apply("quarantine", [str(sorted(root.rglob("*.png"))[0])], "", None)
     assert view.undo_btn.isEnabled() and len(told) == 1
+
+
+def test_the_changes_table_shows_three_rows_at_least(qtbot, session):
+    from workbench.gui.views.changes_view import ChangesView
+    view = ChangesView(session)
+    qtbot.addWidget(view)
+    t = view.table
+    assert t.minimumHeight() >= t.horizontalHeader().sizeHint().height() + 3 * t.verticalHeader().defaultSectionSize()
