@@ -82,3 +82,10 @@ def test_an_audit_that_finds_nothing_says_what_that_means(qtbot, session, tmp_pa
     assert clean.label_issues == []
     view.show_result(clean)
     assert "0 suspected label issues" in view.status.text() and "nothing to fix here" in view.status.text()
+
+
+def test_the_audit_folder_is_the_datasets_not_the_run_names(tmp_path):
+    from workbench.audit.labels import audit_dir
+    from workbench.config import RunConfig
+    cfg = RunConfig().set("runs_dir", str(tmp_path / "runs")).set("data.path", str(tmp_path / "photos"))
+    assert audit_dir(cfg) == audit_dir(cfg.set("name", "long-run")) == tmp_path / "runs" / "photos-audit"

@@ -4,7 +4,7 @@ learning (cleanlab), near-duplicates and train/valid leaks, a group-aware split.
 Every labelled image (the dataset's own split ignored, sidecar relabels / quarantines applied) is dealt
 into k stratified folds (crossval.stratified_folds); fold i trains on the other folds and predicts
 fold i, so each image gets probabilities from a model that never saw it. Everything lives in
-``<runs_dir>/<dataset>-audit/`` (or ``<name>-audit``): fold<i>.csv, folds/fold<i>/ (ordinary run
+``<runs_dir>/<dataset>-audit/``: fold<i>.csv, folds/fold<i>/ (ordinary run
 folders), oof-fold<i>.npz (the held-out predictions of a finished fold), report.json, group-split.csv.
 Running the same audit again skips finished folds and resumes a stopped or killed one from its
 checkpoint. Nothing is written into the dataset folder.
@@ -143,7 +143,11 @@ def pretrained_embedder(cfg: RunConfig) -> leaks.Embedder | None:
 
 
 def audit_dir(cfg: RunConfig) -> Path:
-    name = cfg.name or Path(cfg.data.path).expanduser().resolve().name or "dataset"
+    """``<runs_dir>/<dataset folder>-audit``: one per dataset, never named after the recipe's run name (a
+    name given to a run; the audit is the dataset's). Another dataset of the same folder name shares it:
+    its recipe (data.path) differs, so its folds start again (``_prepare``) and its report is not shown
+    for this dataset (``saved_report``)."""
+    name = Path(cfg.data.path).expanduser().resolve().name or "dataset"
     return Path(cfg.runs_dir).expanduser() / f"{name}-audit"
 
 
