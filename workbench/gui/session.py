@@ -8,7 +8,8 @@ the jobs that take the machine (one at a time, followed by ``run_state``), one f
 downloads) that may run beside them. The session never holds a model, optimizer or trainer: those
 live only inside the core call.
 
-The work the Session hands off the GUI thread is in ``session_jobs`` (job bodies, the recipe check, the
+The run folders (list, rename, note, delete; the run it trains, as its events say) are ``session_runs``'s,
+a mixin like ``session_first_run``'s first-run fine-tune. The work the Session hands off the GUI thread is in ``session_jobs`` (job bodies, the recipe check, the
 weights import, the calibration fit) and ``session_images`` (thumbnails, the augmentation preview,
 Grad-CAM); ``session_helpers`` re-exports the core's quick pure helpers the views use. Views import
 nothing else of the core but ``workbench.config``, ``workbench.runtime.events`` and ``workbench.errors``
@@ -16,7 +17,6 @@ nothing else of the core but ``workbench.config``, ``workbench.runtime.events`` 
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from ..audit import labels as audit
 from ..config import ConfigError, RunConfig
 from ..data.pipeline import train_steps
-from ..runtime.events import EpochEnd, Event, FitStarted, Paused, Progress, Replanned, Resumed
+from ..runtime.events import EpochEnd, Event, FitStarted, Paused, Progress, Resumed
 from ..inference.export import export_run
 from ..inference.to_label import SentToLabel, send_to_labelling, take_back
 from ..analysis.interpret import interpret_run
@@ -36,10 +36,9 @@ from ..train.lr_find import keep_result, kept_result, lr_find
 from ..runtime.paths import data_home
 from ..inference.predict import predict_folder_to_csv, predict_images
 from ..recipe.command import cli_program, train_command
-from ..run.runs import delete_run, edit_run, status_words
 from ..recipe.reasons import drop_stale_reasons
 from ..recipe.suggest import DataFacts
-from ..run.folder import RunFolder, free_name, name_taken
+from ..run.folder import free_name, name_taken
 from ..train.run import plan_run, resume, train
 from ..train.torchrun_job import run_torchrun
 from ..inference.tta import tta_run
@@ -47,11 +46,12 @@ from ..recipe.working import load_working, save_working
 from .jobs import JobFailed, JobKind, JobResult, JobRunner, submit
 from .run_state import Phase, RunState
 from .session_first_run import FirstRunMixin, default_config
+from .session_runs import SessionRuns
 from .session_jobs import (RecipeCheck, check_recipe, checked_safely, core_call, download, import_weights, job,
-                           list_runs_safe, lowered, scan, suggest_recipe)
+                           lowered, scan, suggest_recipe)
 
 
-class Session(FirstRunMixin, QObject):
+class Session(FirstRunMixin, SessionRuns, QObject):
     config_changed = Signal(object)       # RunConfig
     dataset_changed = Signal(object)      # Dataset | None (the scan's result)
     stats_changed = Signal(object)        # DatasetStats | None
@@ -171,35 +171,6 @@ class Session(FirstRunMixin, QObject):
     def set_option(self, key: str, value: Any) -> None:
         """Set one option (coerced to its type); raises ConfigError with a readable message."""
         self.set_config(self.config.set(key, value))
-
-    def _follow_live(self, ev: Event) -> None:
-        """The run this session trains, as its events say (its files follow an epoch later)."""
-        if isinstance(ev, FitStarted):
-            self.live_run, self._live = str(ev.run_dir), [ev.start_epoch, ev.epochs, None]
-        elif isinstance(ev, EpochEnd):
-            self._live[0], self._live[2] = ev.epoch + 1, ev.metrics.get("accuracy", self._live[2])
-        elif isinstance(ev, Replanned):
-            self._live[1] = ev.epochs
-
-    def live_info(self, info):
-        """A listed run as the run lists show it: the run this session is training with the epochs done and
-        planned and the accuracy its events gave (metrics.json lags an epoch), any other run as it is."""
-        if (not self.live_run or str(info.run_dir) != self.live_run or not self.run_state.running(JobKind.TRAIN)
-                or not dataclasses.is_dataclass(info)):
-            return info
-        done, planned, acc = self._live
-        m = {**info.metrics, "epochs_done": done, "epochs": max(planned, done)}
-        if acc is not None:
-            m["valid_accuracy"] = acc
-        return dataclasses.replace(info, metrics=m)
-
-    def run_status(self, info) -> str:
-        """A listed run's status as users read it: "paused" for the run this session has paused (its
-        metrics.json says running), else ``status_words``."""
-        if (self.run_state.running(JobKind.TRAIN) and self.run_state.phase is Phase.PAUSED
-                and self.live_run and str(info.run_dir) == self.live_run):
-            return "paused"
-        return status_words(getattr(info, "status", ""))
 
     def problems(self) -> list[str]:
         """What stands in the way of training the recipe: the last ``check_recipe`` when it checked this
@@ -467,25 +438,6 @@ class Session(FirstRunMixin, QObject):
             return False
         return True
 
-    # ----------------------------------------------------------------- runs folder (side pool)
-    def open_run(self, run_dir: str | Path) -> None:
-        self.current_run = str(run_dir)
-        self.run_opened.emit(self.current_run)
-
-    @staticmethod
-    def has_checkpoint(run_dir: str | Path) -> bool:
-        """Whether ``run_dir`` holds a last.pt to resume from (a stat: cheap on the GUI thread)."""
-        return bool(run_dir) and RunFolder(run_dir).last.is_file()
-
-    @staticmethod
-    def run_dataset(run_dir: str | Path) -> str:
-        """The dataset folder a run was trained on (its config.toml's data.path); "" when unknown
-        (one small file read)."""
-        try:
-            return RunConfig.load(RunFolder(Path(run_dir)).config).data.path if run_dir else ""
-        except (ConfigError, OSError, ValueError):
-            return ""
-
     def send_to_labelling(self, dataset: str, items: list[tuple[str, str, float]], beside_data: bool) -> SentToLabel:
         """Record predictions for labelling in the dataset's change list (``workbench.inference.to_label``:
         two small files, written atomically; no image is touched)."""
@@ -502,53 +454,6 @@ class Session(FirstRunMixin, QObject):
     def changes_written(self, dataset: str) -> None:
         """The change list of ``dataset`` was written (by any view): ``changes_edited`` has every view of it reload."""
         self.changes_edited.emit(str(Path(dataset).expanduser().resolve()))
-
-    def refresh_runs(self) -> None:
-        """List the runs folder off the GUI thread; ``runs_listed`` delivers the RunInfo list."""
-        folder = Path(self.config.runs_dir).expanduser()
-        submit(functools.partial(list_runs_safe, folder), self._runs_listed)
-
-    def _runs_listed(self, infos) -> None:
-        self.runs_listed.emit(infos if isinstance(infos, list) else [])
-
-    def delete_run(self, run_dir: str | Path) -> None:
-        """Delete one run folder off the GUI thread (``workbench.run.runs.delete_run``); ``run_deleted``
-        says how it went and the run lists refresh."""
-        run_dir = str(run_dir)
-        submit(functools.partial(delete_run, run_dir), functools.partial(self._run_deleted, run_dir))
-
-    def _run_deleted(self, run_dir: str, result) -> None:
-        error = str(result) if isinstance(result, Exception) else ""
-        self.run_deleted.emit(run_dir, error)
-        if not error:
-            self.runs_changed.emit()
-            self._names_changed()
-
-    def edit_run(self, run_dir: str | Path, name: str | None = None, note: str | None = None) -> None:
-        """Rename a run folder and / or set its note, off the GUI thread (``workbench.run.runs.edit_run``);
-        ``run_edited`` says how it went. Renaming the open run is refused while a job runs."""
-        run_dir = str(run_dir)
-        if name is not None and name.strip() != Path(run_dir).name and self.busy and run_dir == self.current_run:
-            self.run_edited.emit(run_dir, run_dir, "a job is running on the open run; rename it when it has ended")
-            return
-        submit(functools.partial(edit_run, run_dir, name, note), functools.partial(self._run_edited, run_dir))
-
-    def _run_edited(self, run_dir: str, result) -> None:
-        if isinstance(result, Exception):
-            self.run_edited.emit(run_dir, run_dir, str(result))
-            return
-        new = str(result)
-        if self.current_run == run_dir:
-            self.current_run = new
-        self.run_edited.emit(run_dir, new, "")
-        self.runs_changed.emit()
-        self._names_changed()
-
-    def _names_changed(self) -> None:
-        """A run folder was renamed or deleted (or a run took its name): the recipe's run-name warning is
-        checked again."""
-        self.checked = None
-        self.check_recipe()
 
     # ----------------------------------------------------------------- events
     @Slot(object, object)
