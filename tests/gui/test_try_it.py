@@ -232,16 +232,16 @@ def test_a_send_is_one_action_keeps_a_keep_and_follows_an_undo_made_elsewhere(se
         assert view.add_paths([str(a), str(b), str(kept)])
     qtbot.waitUntil(lambda: not session.busy, timeout=10_000)
     view.slider.setValue(99)
+    assert view.unsure_model.marks.get(str(kept)) == "✓ kept"   # a decision made already shows, as on Results
     assert view.send_unsure()
     cs = ChangeSet.load(data)
-    assert cs.get(kept)["action"] == "keep"                  # the keep stays, and is said to stay
-    assert "kept" in view.status.text()
+    assert cs.get(kept)["action"] == "keep"                  # the keep stays: the image is not sent
     marks = {it.path: view.unsure_model.marks.get(it.path) for it in view.unsure_model.items}
-    assert marks[str(kept)] == "left as is" and marks[str(a)] == marks[str(b)] == "to label"
+    assert marks[str(kept)] == "✓ kept" and marks[str(a)] == marks[str(b)] == "to label"
     assert [cs.get(p)["action"] for p in (a, b)] == ["to_label", "to_label"]
     undone = cs.undo()                                       # one undo on Results takes the whole send back
     cs.save()
     assert sorted(u["path"] for u in undone) == sorted(str(p) for p in (a, b))
     session.changes_written(str(data))                       # ... as Results says it wrote the list
     assert str(a) not in view.sent and str(b) not in view.sent and view.undo_send_btn.isHidden()
-    assert "no longer marked" in view.status.text()
+    assert "marks here follow the change list" in view.status.text() and view.sent[str(kept)] == "✓ kept"

@@ -230,6 +230,15 @@ class ChangeSet:
         return self._location
 
 
+def mark_words(change: dict | None) -> str:
+    """The short mark a change puts on an image's thumbnail: "→ square", "quarantined", "✓ kept",
+    "to label" ("" for none): every gallery and Try it say the same."""
+    action = (change or {}).get("action")
+    if action == RELABEL:
+        return f"→ {(change or {}).get('new_class', '')}"
+    return {QUARANTINE: "quarantined", KEEP: "✓ kept", TO_LABEL: "to label"}.get(action, "")
+
+
 def _bad_change(change) -> str:
     """Why ``change`` is not a change this program writes ('' when it is one)."""
     if not isinstance(change, dict):

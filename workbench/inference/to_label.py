@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..runtime.atomic import atomic_write_text
-from ..data.sidecar import KEEP, QUARANTINE, RELABEL, TO_LABEL, ChangeSet
+from ..data.sidecar import KEEP, QUARANTINE, RELABEL, ChangeSet, mark_words
 from ..runtime.paths import project_dir
 
 LIST_FILE = "to_label.csv"
@@ -81,8 +81,10 @@ def _real_folder(path: str | os.PathLike) -> Path:
 
 
 def labelling_marks(dataset_root: str | os.PathLike, paths: Iterable[str], beside_data: bool = False) -> dict[str, str]:
-    """{path: "to label"} for those of ``paths`` that are waiting for a label already: marked in the
-    dataset's change list or listed in its to-label list (by any earlier send, this session or not)."""
+    """{path: mark} for those of ``paths`` with a decision already: "to label" for an image waiting for a
+    label (marked in the dataset's change list or listed in its to-label list, by any earlier send, this
+    session or not), and an image of the dataset relabelled, quarantined or kept has the galleries' mark
+    (``sidecar.mark_words``: "→ cat", "quarantined", "✓ kept")."""
     if not dataset_root:
         return {}
     root = Path(dataset_root).expanduser().resolve()
@@ -95,8 +97,9 @@ def labelling_marks(dataset_root: str | os.PathLike, paths: Iterable[str], besid
     for path in paths:
         p = _real_folder(path)
         inside = _inside(p, root)
-        if (inside and (changes.get(p) or {}).get("action") == TO_LABEL) or (not inside and str(p) in listed):
-            out[str(path)] = "to label"
+        mark = mark_words(changes.get(p)) if inside else ("to label" if str(p) in listed else "")
+        if mark:
+            out[str(path)] = mark
     return out
 
 

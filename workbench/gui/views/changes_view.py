@@ -15,23 +15,15 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..session_helpers import ChangeSet, same_dataset
+from ..session_helpers import ChangeSet, mark_words, same_dataset
 from ..widgets.common import key_shortcut
 
 ACTION_TEXT = {"relabel": "relabel", "quarantine": "quarantine", "keep": "keep", "to_label": "to label"}
 
 
 def mark_text(entry: dict) -> str:
-    """Short caption mark of a change: '→ square' or 'quarantined'."""
-    if entry.get("action") == "relabel":
-        return f"→ {entry.get('new_class', '')}"
-    if entry.get("action") == "quarantine":
-        return "quarantined"
-    if entry.get("action") == "keep":
-        return "✓ kept"
-    if entry.get("action") == "to_label":
-        return "to label"
-    return ""
+    """Short caption mark of a change: '→ square' or 'quarantined' (``data.sidecar.mark_words``)."""
+    return mark_words(entry)
 
 
 def undone_text(undone: list[dict]) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QPushButton
 
-from ..session_helpers import ChangeSet, labelling_marks, same_dataset
+from ..session_helpers import labelling_marks, same_dataset
 
 
 class TrySending:
@@ -85,29 +85,16 @@ class TrySending:
         return True
 
     def _list_written(self, root: str) -> None:
-        """Another page wrote the change list of a send's dataset (an undo on Results, say): the marks of
-        the images sent into it follow the list, and a send stays one to take back only while all its
-        images are still marked (else it is no longer one thing to take back)."""
-        if self._sending or not self._sends:
+        """Another page wrote the change list of the tried images' dataset (an undo on Results, a
+        quarantine): every mark follows the lists, and a send stays one to take back only while all its
+        images are still marked 'to label' (else it is no longer one thing to take back)."""
+        if self._sending or self.result is None or not same_dataset(self.result.dataset, root):
             return
-        gone, kept = [], []
-        for entry in self._sends:
-            dataset, sent, beside = entry
-            lost = []
-            if same_dataset(dataset, root) and sent.in_dataset:
-                try:
-                    cs = ChangeSet.load(Path(dataset), beside)
-                except (OSError, ValueError):
-                    cs = None
-                lost = [p for p in sent.in_dataset if cs is not None and (cs.get(p) or {}).get("action") != "to_label"]
-            gone += lost
-            if not lost:
-                kept.append(entry)
-        for p in gone:
-            self.sent.pop(p, None)
-        if gone:
+        self.sent = labelling_marks(self.result.dataset, list(self.rows), self.result.changes_beside_data)
+        kept = [e for e in self._sends if all(self.sent.get(p) == "to label" for p in e[1].in_dataset + e[1].outside)]
+        if len(kept) != len(self._sends):
             self._sends = kept
             self.undo_send_btn.setVisible(bool(kept))
-            self.status.setText(f"{len(gone)} of the sent image(s) are no longer marked 'to label' (changed on "
-                                "another page); their marks are gone here too.")
-            self._split()
+            self.status.setText("Images sent to labelling were changed on another page; their marks here follow "
+                                "the change list.")
+        self._split()
