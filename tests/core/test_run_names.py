@@ -18,6 +18,10 @@ def test_rename_and_note_persist(tmp_path):
     set_note(new, "augmentation off\nbees confused with wasps")
     info = load_run(new)
     assert info.name == "first try, lr 3e-3" and info.note.startswith("augmentation off")
+    named = make_run(tmp_path / "other", "named", 0.7)
+    from workbench.config import RunConfig
+    RunConfig.load(named / "config.toml").set("name", "named").save(named / "config.toml")
+    assert load_run(rename_run(named, "renamed")).config.name == "renamed"   # the config says the new name too
     assert [i.note for i in list_runs(tmp_path / "runs")] == [info.note]
     set_note(new, "  ")
     assert load_run(new).note == "" and not (new / "note.txt").exists()

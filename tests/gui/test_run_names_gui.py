@@ -161,3 +161,36 @@ def test_renaming_the_run_that_has_the_recipes_name_takes_back_the_warning(qtbot
     session.edit_run(str(runs / "my-run"), "baseline")
     qtbot.waitUntil(lambda: (runs / "baseline").is_dir() and session.checked is not None
                     and not any("is taken" in w for w in session.checked.warnings), timeout=10_000)
+
+
+def test_resuming_a_run_whose_data_changed_since_asks_first(qtbot, session, tmp_path, monkeypatch, shapes_dir):
+    """A quarantine made after the run last scanned its dataset: Resume says its remaining epochs train on
+    the changed data and asks; No resumes nothing. Without a change it resumes without asking."""
+    import json
+    import os
+    from workbench.config import RunConfig
+    from workbench.data import ChangeSet
+    from workbench.gui.views import resume_dialog
+    from workbench.gui.views.train_view import TrainView
+    data = tmp_path / "data"
+    import shutil
+    shutil.copytree(shapes_dir, data)
+    run = make_run(tmp_path / "runs", "stopped", 0.6, data=str(data))
+    (run / "metrics.json").write_text(json.dumps({"status": "cancelled", "valid_accuracy": 0.6,
+                                                  "data_scanned": "2026-01-01T00:00:00+0000"}))
+    os.utime(run / "config.toml", (1_767_225_600, 1_767_225_600))
+    view = TrainView(session)
+    qtbot.addWidget(view)
+    resumed, asked = [], []
+    monkeypatch.setattr(session, "resume_run", lambda d: resumed.append(d) or True)
+    monkeypatch.setattr(resume_dialog.QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or
+                        resume_dialog.QMessageBox.StandardButton.No)
+    view.resume(str(run))
+    assert resumed == [str(run)] and asked == []              # nothing changed since: no question
+    cs = ChangeSet.load(data)
+    cs.quarantine(sorted((data / "train").rglob("*.png"))[0])
+    cs.save()
+    assert session.data_changes_since(str(run)) == 1
+    view.resume(str(run))
+    assert resumed == [str(run)] and len(asked) == 1          # asked, answered No: not resumed
+    assert asked[0].startswith("1 image(s) of its dataset were relabelled or quarantined since stopped")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config import ConfigError, RunConfig
 from ..run.folder import RunFolder
-from ..run.runs import delete_run, edit_run, status_words
+from ..run.runs import RunError, data_changes_since, delete_run, edit_run, load_run, status_words
 from ..runtime.events import EpochEnd, Event, FitStarted, Replanned
 from .jobs import JobKind, submit
 from .run_state import Phase
@@ -36,6 +36,15 @@ class SessionRuns:
             return RunConfig.load(RunFolder(Path(run_dir)).config).data.path if run_dir else ""
         except (ConfigError, OSError, ValueError):
             return ""
+
+    @staticmethod
+    def data_changes_since(run_dir: str | Path) -> int:
+        """Images relabelled or quarantined since the run last scanned its dataset (``run.runs``; two
+        small files read); 0 when the run cannot be read."""
+        try:
+            return data_changes_since(load_run(run_dir))
+        except RunError:
+            return 0
 
     def refresh_runs(self) -> None:
         """List the runs folder off the GUI thread; ``runs_listed`` delivers the RunInfo list."""

@@ -19,6 +19,7 @@ from ..runtime.locks import BusyError, run_folder_lock
 from ..models.build import ModelError, create_model
 from ..runtime.paths import safe_component
 from ..run.folder import CheckpointError, RunFolder, load_checkpoint
+from ..data.sidecar import QUARANTINE, RELABEL, ChangeSet
 
 NOTE_FILE = "note.txt"      # the user's free-text note on a run
 MAX_NOTE = 20_000           # characters
@@ -166,7 +167,19 @@ def rename_run(run_dir, new_name: str) -> Path:
                        "ended") from None
     except OSError as e:
         raise RunError(f"cannot rename {path} to {name}: {e.strerror or e}") from None
+    _rename_in_config(RunFolder(target), name)
     return target
+
+
+def _rename_in_config(folder: RunFolder, name: str) -> None:
+    """The run's config.toml names it as its folder does (``name``, written atomically); a config that
+    cannot be read or written keeps its old name (the folder's rename stands)."""
+    try:
+        cfg = RunConfig.load(folder.config)
+        if cfg.name and cfg.name != name:
+            atomic_write_text(folder.config, cfg.set("name", name).to_toml())
+    except (ConfigError, OSError, ValueError):
+        pass
 
 
 def edit_run(run_dir, name: str | None = None, note: str | None = None) -> Path:
@@ -284,6 +297,24 @@ def started_at(info: RunInfo) -> float | None:
         return scanned
     times = [t for t in (getattr(info, "created", 0.0), _stamp(m.get("started"))) if t]
     return min(times) if times else None
+
+
+def data_changes_since(info) -> int:
+    """How many images were relabelled or quarantined (or had that taken back) since the run last scanned
+    its dataset (its start or latest resume, ``started_at``): a resume trains its remaining epochs and
+    validates on the dataset with those changes. 0 when unknown."""
+    when, cfg = started_at(info), getattr(info, "config", None)
+    if when is None or cfg is None or not cfg.data.path:
+        return 0
+    try:
+        changes = ChangeSet.load(cfg.data.path, cfg.data.changes_beside_data)
+    except (OSError, ValueError):
+        return 0
+
+    def counted(state: dict) -> dict:   # what changes the images a run trains and validates on
+        return {k: (c.get("action"), c.get("new_class")) for k, c in state.items() if c.get("action") in (RELABEL, QUARANTINE)}
+    then, now = counted(changes.as_of(when)), counted(changes.by_rel())
+    return sum(1 for k in set(then) | set(now) if then.get(k) != now.get(k))
 
 
 def _stamp(text) -> float | None:

@@ -360,8 +360,9 @@ def _execute(cfg: RunConfig, folder: RunFolder, sink, control,
         folder.write_metrics(metrics)
         message = {"completed": "training completed", "early_stopped": "stopped early (no improvement)",
                    "cancelled": "stopped by the user"}.get(status, status)
-        folder.append_log(f"{message}: {metrics.get('valid_accuracy')} accuracy, reported model: "
-                          f"{reported_line(metrics) or 'none'}")
+        acc = metrics.get("valid_accuracy")
+        folder.append_log(f"{message}: validation accuracy {f'{acc:.2%}' if isinstance(acc, (int, float)) else 'none'}, "
+                          f"reported model: {reported_line(metrics) or 'none'}")
         sink(FitFinished(status=status, message=message, best_epoch=metrics["best_epoch"], metrics=metrics,
                          run_dir=str(folder.path)))
         return RunResult(folder.path, status, metrics, message)

@@ -6,13 +6,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHeaderView,
-                               QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QLabel, QMessageBox, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from ..session_helpers import STATUS_WORDS, run_epochs
 from .run_compare import created_words
 
 FINISHED = ("completed", "early_stopped")
 STATUS_TEXT = {**STATUS_WORDS, "running": "cut off (app closed or crashed)"}
+
+
+def confirm_data_changes(parent: QWidget, session, run_dir: str) -> bool:
+    """Before a resume: when images were relabelled or quarantined since the run last scanned its
+    dataset, say that its remaining epochs train and validate on the changed data, and ask."""
+    n = session.data_changes_since(run_dir)
+    if not n:
+        return True
+    return QMessageBox.question(
+        parent, "Resume", f"{n} image(s) of its dataset were relabelled or quarantined since {Path(run_dir).name} "
+        "last scanned it. Its remaining epochs will train and validate on the changed data, so its curves and "
+        "its final accuracy mix the two (Retrain with changes starts a clean run instead). Resume anyway?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No) == QMessageBox.StandardButton.Yes
 
 
 def resumable(infos: list) -> list:

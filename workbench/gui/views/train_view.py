@@ -16,7 +16,7 @@ from ..session_helpers import finish_words
 from ..widgets.common import page_header, set_icon, splitter
 from .plots import TRAIN_COLOUR, VALID_COLOUR, LivePlot, append_epoch, append_history
 from .result_texts import SMOOTHED, end_state
-from .resume_dialog import ResumeDialog
+from .resume_dialog import ResumeDialog, confirm_data_changes
 
 
 class TrainView(QWidget):
@@ -128,6 +128,8 @@ class TrainView(QWidget):
         return close_question(self.session.run_state, self.saved_epochs, self.session.has_checkpoint(self.run_dir))
 
     def resume(self, run_dir: str) -> None:
+        if not confirm_data_changes(self, self.session, run_dir):   # its data changed since: said, asked
+            return
         if not self.session.resume_run(run_dir):
             self._log("Another job is running; wait for it or stop it.", "warning")
 
