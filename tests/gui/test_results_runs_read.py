@@ -102,3 +102,21 @@ def test_runs_table_keeps_names_whole_beside_a_note_and_shows_the_newest_run(qtb
     t.scrollToTop()
     view.set_runs(runs)
     assert view.selected_infos()[0].name == runs[0].name and in_sight(runs[0].name)
+
+
+def test_a_run_whose_validation_set_changed_while_it_trained_is_never_the_best(qtbot, session, tmp_path):
+    """Resumed after quarantines, an older run ended at 94.9 % on the new set; its first epochs were
+    measured on the old one: not starred, and the Valid column says why."""
+    from workbench.gui.views.runs_view import COLUMNS, RunsView
+    from workbench.run.runs import best_runs
+    mixed = fake_run(tmp_path, "long-run", 0.949, 100.0, "bbbb2222", 78)
+    mixed.metrics["valid_changed_at_epoch"] = 3
+    clean = fake_run(tmp_path, "long-run-3", 0.936, 300.0, "bbbb2222", 78)
+    assert {p.name for p in best_runs([mixed, clean]).values()} == {"long-run-3"}
+    view = RunsView(session)
+    qtbot.addWidget(view)
+    view.set_runs([clean, mixed])
+    assert view.best_names() == ["long-run-3"]
+    row = next(r for r in range(view.table.rowCount()) if view.table.item(r, 0).text() == "long-run")
+    cell = view.table.item(row, COLUMNS.index("Valid"))
+    assert cell.text() == "78 (changed)" and "changed at epoch 4" in cell.toolTip()

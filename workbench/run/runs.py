@@ -270,11 +270,13 @@ def planned_epochs(info: RunInfo) -> float | None:
 def best_runs(infos: list[RunInfo]) -> dict[str, Path]:
     """{dataset folder: run folder} of the most accurate run of each dataset (the newest one on a tie),
     among the runs validated on the same images as the dataset's newest run (metrics.json's
-    ``valid_fingerprint``): accuracies on different validation sets are not compared."""
+    ``valid_fingerprint``): accuracies on different validation sets are not compared. A run whose
+    validation set changed while it trained (``valid_changed_at_epoch``: resumed after relabels or
+    quarantines) is never the best: its epochs were measured on two sets."""
     by_data: dict[str, list[tuple[float, float, str, Path]]] = {}
     for info in infos:
         acc = run_accuracy(info)
-        if acc is None:
+        if acc is None or (getattr(info, "metrics", None) or {}).get("valid_changed_at_epoch") is not None:
             continue
         path = getattr(getattr(getattr(info, "config", None), "data", None), "path", "")
         key = str(Path(path).expanduser()) if path else ""

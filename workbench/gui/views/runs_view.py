@@ -133,7 +133,12 @@ class RunsView(QWidget):
             t.setItem(r, 5, NumItem(acc if acc is not None else -1, f"{acc:.1%}" if acc is not None else "–"))
             n_valid = (getattr(info, "metrics", None) or {}).get("n_valid")   # what the accuracy is measured on
             valid = NumItem(n_valid if isinstance(n_valid, int) else -1, str(n_valid) if isinstance(n_valid, int) else "–")
-            valid.setToolTip(f"validated on {valid_set(info)}")
+            changed = (getattr(info, "metrics", None) or {}).get("valid_changed_at_epoch")
+            valid.setToolTip(f"validated on {valid_set(info)}" + (
+                f"; the set changed at epoch {changed + 1} (resumed after relabels or quarantines): its earlier "
+                "epochs were measured on another set, so it is never the best run" if isinstance(changed, int) else ""))
+            if isinstance(changed, int):
+                valid.setText(f"{n_valid} (changed)")
             t.setItem(r, 6, valid)
             t.setItem(r, 7, QTableWidgetItem(self.session.run_status(info)))
             data = QTableWidgetItem(datasets.get(str(cfg.data.path or ""), ""))
