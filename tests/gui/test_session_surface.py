@@ -161,7 +161,7 @@ def test_a_job_in_a_thread_of_the_app_runs_at_lower_priority(qtbot, session, mon
 
 
 def test_runs_are_deleted_off_the_gui_thread_by_the_core_function(qtbot, session, tmp_path, monkeypatch):
-    import workbench.gui.session as session_mod
+    import workbench.gui.session_runs as session_mod   # where the Session's run folders are handled
     from workbench.run import runs
     run = tmp_path / "run-a"
     run.mkdir()
