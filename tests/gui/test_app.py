@@ -66,6 +66,13 @@ def test_close_while_job_runs_asks_then_stops(qtbot):
     win.confirm_close = lambda: asked.append(1) or False
     assert not win.close() and win.session.busy and asked   # declined: keeps running
     win.confirm_close = lambda: True
+    # then the recipe question: the job is paused while it is open, and a Cancel lets it go on
+    from workbench.gui.run_state import Phase
+    phases = []
+    win.confirm_recipe = lambda: phases.append(win.session.run_state.phase) or False
+    assert not win.close() and phases == [Phase.PAUSED]
+    assert win.session.run_state.phase is Phase.RUNNING and not stopped.is_set()
+    win.confirm_recipe = lambda: True
     assert win.close()
     assert stopped.is_set() and not win.session.busy
 

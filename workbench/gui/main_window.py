@@ -386,11 +386,11 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event) -> None:
-        if self.session.busy and not self.confirm_close():   # the running job first, stopped as soon as
-            return event.ignore()                               # confirmed (not after the recipe question)
-        self.session.stop_all()
-        if not self.confirm_recipe():
+        if self.session.busy and not self.confirm_close():   # the running job first
             return event.ignore()
+        held = self.session.pause()   # nothing trains while the recipe question is open; Cancel goes on
+        if not self.confirm_recipe():
+            return event.ignore(), held and self.session.resume_job()
         self.hide()  # gone at once: a side task still running (an audit estimate) only delays the exit
         self.session.stop_all()
         wait_side_tasks()

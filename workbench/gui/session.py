@@ -369,10 +369,13 @@ class Session(FirstRunMixin, SessionRuns, QObject):
         runner = self._side_runner if kind in self.SIDE_JOBS else self._runner
         return runner.busy and runner.name is kind
 
-    def pause(self) -> None:
+    def pause(self) -> bool:
+        """Pause the running job when it can pause; whether it did (a paused job is left as it is)."""
         if self.run_state.can_pause and self.run_state.phase is Phase.RUNNING:
             self._runner.pause()
             self.run_state.set_phase(Phase.PAUSED)
+            return True
+        return False
 
     def resume_job(self) -> None:
         if self.run_state.phase is Phase.PAUSED:
