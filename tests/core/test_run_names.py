@@ -124,8 +124,8 @@ def test_a_runs_summary_line_tells_runs_of_one_day_apart(tmp_path):
                                                        "epochs_done": 3, "epochs": 8}))
     fresh = make_run(tmp_path, "photos-20261206-102300", 0.5)
     (fresh / "metrics.json").write_text(json.dumps({"status": "running"}))
-    assert run_summary(load_run(done)) == "91.3% · 10/10 epochs"
-    assert run_summary(load_run(stopped)) == "72.5% · 3/8 epochs · stopped"
+    assert run_summary(load_run(done)) == "acc 91.3% · 10/10 epochs"
+    assert run_summary(load_run(stopped)) == "acc 72.5% · 3/8 epochs · stopped"
     assert run_summary(load_run(fresh)) == "0/5 epochs · running"   # the config's epochs until the run says more
 
 

@@ -148,7 +148,7 @@ def test_the_run_lists_follow_the_live_run_epoch_by_epoch(qtbot, session, tmp_pa
         with qtbot.waitSignal(session.runs_changed, timeout=1000):
             session._on_event(JobKind.TRAIN, ev)
     info = load_run(run)                                   # its files still say an epoch less
-    assert run_summary(session.live_info(info), session.run_status(info)) == "81.2% · 3/12 epochs · paused"
+    assert run_summary(session.live_info(info), session.run_status(info)) == "acc 81.2% · 3/12 epochs · paused"
     session.run_state.end()
     assert session.live_info(info) is info                 # once it has ended, its files say it all
 

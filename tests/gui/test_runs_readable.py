@@ -130,8 +130,8 @@ def test_sidebar_runs_show_a_summary_line_under_the_name(qtbot, tmp_path):
                                                 "epochs": 8}))
     win.runs.fill(list_runs(tmp_path / "runs"))
     rows = {win.runs.item(i).text(): win.runs.item(i) for i in range(win.runs.count())}
-    assert rows[a.name].data(SUMMARY_ROLE) == "91.3% · 10/10 epochs"
-    assert rows[b.name].data(SUMMARY_ROLE) == "72.5% · 3/8 epochs · stopped"
+    assert rows[a.name].data(SUMMARY_ROLE) == "acc 91.3% · 10/10 epochs"
+    assert rows[b.name].data(SUMMARY_ROLE) == "acc 72.5% · 3/8 epochs · stopped"
     fm = win.runs.fontMetrics()
     height = win.runs.visualItemRect(rows[a.name]).height()
     assert height >= 2 * fm.height()        # room for both lines

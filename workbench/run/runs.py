@@ -220,12 +220,13 @@ def run_epochs(info) -> tuple[int, int]:
 def run_summary(info, words: str | None = None) -> str:
     """One short line that tells a run apart from its neighbours, most telling first: the validation
     accuracy when known, the epochs done of those planned, and the status unless it completed
-    ("91.3% · 8/8 epochs", "72.5% · 3/8 epochs · stopped"); ``words``: the status as the caller reads it
+    ("acc 91.3% · 8/8 epochs", "acc 72.5% · 3/8 epochs · stopped": "acc" so the share is not read as the
+    run's progress); ``words``: the status as the caller reads it
     (the app's "paused" for the run it has paused)."""
     done, planned = run_epochs(info)
     acc = run_accuracy(info)
     words = status_words(str(getattr(info, "status", ""))) if words is None else words
-    parts = ([f"{acc:.1%}"] if acc is not None else []) + [f"{done}/{planned} epoch{'' if planned == 1 else 's'}"]
+    parts = ([f"acc {acc:.1%}"] if acc is not None else []) + [f"{done}/{planned} epoch{'' if planned == 1 else 's'}"]
     return " · ".join(parts + ([words] if words and words != "completed" else []))
 
 
