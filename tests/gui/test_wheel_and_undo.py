@@ -180,6 +180,11 @@ def test_redo_puts_back_what_undo_took_until_a_new_change(qtbot, session):
     assert session.config.train.epochs == epochs + 2 and view.mom_plot_note.text() == "Redone: Epochs."
     qtbot.keyClick(view, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
     assert session.config.train.lr == 0.0042 and not view.redo()          # nothing more to redo
+    assert not view.redo_btn.isEnabled()
+    view.undo()
+    assert view.redo_btn.isEnabled()
+    view.redo_btn.click()                                                 # the button redoes too
+    assert session.config.train.lr == 0.0042
     assert view.undo() and session.config.train.lr == lr                  # and the redone change undoes again
     session.set_option("data.batch_size", 16)                              # a new change ...
     assert not view.redo() and session.config.train.lr == lr               # ... ends what could be redone

@@ -8,7 +8,7 @@ from ...config import RunConfig, iter_fields
 
 
 class RecipeUndo:
-    """Mixin of RecipeView (needs session, form, mom_plot_note, undo_btn)."""
+    """Mixin of RecipeView (needs session, form, mom_plot_note, undo_btn, redo_btn)."""
 
     def _init_undo(self, session) -> None:
         self.undo_stack: list[RunConfig] = []   # the recipe before each change (any editor, Defaults, Load, Suggest)
@@ -42,13 +42,17 @@ class RecipeUndo:
             self.undo_actions.append(action)
             del self.undo_stack[:-200], self.undo_actions[:-200]
             self.redo_stack.clear()
-        self.undo_btn.setEnabled(bool(self.undo_stack))
+        self._buttons()
 
     def _forget(self) -> None:
         self.undo_stack.clear()
         self.undo_actions.clear()
         self.redo_stack.clear()
-        self.undo_btn.setEnabled(False)
+        self._buttons()
+
+    def _buttons(self) -> None:
+        self.undo_btn.setEnabled(bool(self.undo_stack))
+        self.redo_btn.setEnabled(bool(self.redo_stack))
 
     def _go_to(self, cfg: RunConfig) -> str:
         """Make ``cfg`` the recipe (the dataset stays) without recording it; the changed fields' labels."""
@@ -60,7 +64,7 @@ class RecipeUndo:
         finally:
             self._undoing = False
         self._shown = self.session.config
-        self.undo_btn.setEnabled(bool(self.undo_stack))
+        self._buttons()
         return ", ".join(map(self.form.label_of, changed[:3])) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
 
     def undo(self) -> bool:

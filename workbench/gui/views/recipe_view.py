@@ -74,6 +74,7 @@ class RecipeView(RecipeFiles, RecipeUndo, QWidget):
         self.copy_btn = QPushButton("Copy CLI command")
         self.reset_btn = QPushButton("Defaults")
         self.undo_btn = QPushButton("Undo")
+        self.redo_btn = QPushButton("Redo")
         self._init_undo(session)   # RecipeUndo: the history of the recipe, Undo and Redo
         for b, name, tip in ((self.load_btn, "open", "Load a recipe TOML (Ctrl+L)"),
                              (self.save_btn, "save", "Save the recipe as TOML for the CLI (Ctrl+S)"),
@@ -81,7 +82,8 @@ class RecipeView(RecipeFiles, RecipeUndo, QWidget):
                              (self.reset_btn, "reset", "The recipe a new dataset gets: the defaults, or on photos "
                               "with weights on disk the first-run fine-tune (keeps the dataset; Undo brings it back)"),
                              (self.undo_btn, "undo", "Undo the last change of the recipe (Ctrl+Z): an edited value, Defaults, Load or "
-                              "Suggest; Ctrl+Shift+Z or Ctrl+Y redoes it")):
+                              "Suggest; Ctrl+Shift+Z or Ctrl+Y redoes it"),
+                             (self.redo_btn, "redo", "Put back the change the last Undo took back (Ctrl+Shift+Z or Ctrl+Y)")):
             set_icon(b, name)
             b.setToolTip(tip)
         self.load_btn.clicked.connect(self.load_dialog)
@@ -89,11 +91,13 @@ class RecipeView(RecipeFiles, RecipeUndo, QWidget):
         self.copy_btn.clicked.connect(self.copy_command)
         self.reset_btn.clicked.connect(self.reset_defaults)
         self.undo_btn.clicked.connect(self.undo)
+        self.redo_btn.clicked.connect(self.redo)
         self.undo_btn.setEnabled(False)
+        self.redo_btn.setEnabled(False)
 
         head = QHBoxLayout()
         head.addWidget(page_header("Recipe", "Every option shows what it does and its default in its tooltip."), 1)
-        for b in (self.load_btn, self.save_btn, self.copy_btn, self.reset_btn, self.undo_btn):
+        for b in (self.load_btn, self.save_btn, self.copy_btn, self.reset_btn, self.undo_btn, self.redo_btn):
             head.addWidget(b)
         right = QVBoxLayout()
         preview = QScrollArea()   # a short window (the plan shown above) scrolls the preview, not the chart
