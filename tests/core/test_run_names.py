@@ -1,6 +1,8 @@
 """Run folders the user names: rename (atomic, refused while the run is in use), a note, the best run."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from run_folders import held_by_other_process, make_run
@@ -21,7 +23,9 @@ def test_rename_and_note_persist(tmp_path):
     named = make_run(tmp_path / "other", "named", 0.7)
     from workbench.config import RunConfig
     RunConfig.load(named / "config.toml").set("name", "named").save(named / "config.toml")
-    assert load_run(rename_run(named, "renamed")).config.name == "renamed"   # the config says the new name too
+    os.utime(named / "config.toml", (1_700_000_000, 1_700_000_000))
+    renamed = load_run(rename_run(named, "renamed"))
+    assert renamed.config.name == "renamed" and renamed.created == 1_700_000_000   # the name, not the date
     assert [i.note for i in list_runs(tmp_path / "runs")] == [info.note]
     set_note(new, "  ")
     assert load_run(new).note == "" and not (new / "note.txt").exists()

@@ -89,3 +89,17 @@ def test_the_audit_folder_is_the_datasets_not_the_run_names(tmp_path):
     from workbench.config import RunConfig
     cfg = RunConfig().set("runs_dir", str(tmp_path / "runs")).set("data.path", str(tmp_path / "photos"))
     assert audit_dir(cfg) == audit_dir(cfg.set("name", "long-run")) == tmp_path / "runs" / "photos-audit"
+
+
+def test_a_new_action_takes_the_last_undos_note_off_the_audit_line(qtbot, session, tmp_path):
+    from workbench.gui.views.audit_view import AuditView
+    view = AuditView(session)
+    qtbot.addWidget(view)
+    root = tmp_path / "data"
+    view.changes.open_root(str(root))
+    view.show_result(audit_result(root, 0.95))
+    done = view.status.text()
+    assert view.apply_action("relabel", [view.issues[0]["path"]], view.issues[0]["suggested"])
+    assert view.changes.undo() and "Undone:" in view.status.text()
+    assert view.apply_action("quarantine", [view.issues[1]["path"]], "")
+    assert view.status.text() == done                      # not the undo's note any more

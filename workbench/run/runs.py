@@ -172,12 +172,15 @@ def rename_run(run_dir, new_name: str) -> Path:
 
 
 def _rename_in_config(folder: RunFolder, name: str) -> None:
-    """The run's config.toml names it as its folder does (``name``, written atomically); a config that
-    cannot be read or written keeps its old name (the folder's rename stands)."""
+    """The run's config.toml names it as its folder does (``name``, written atomically) and keeps its
+    time (the run's date, ``RunInfo.created``); a config that cannot be read or written keeps its old
+    name (the folder's rename stands)."""
     try:
         cfg = RunConfig.load(folder.config)
         if cfg.name and cfg.name != name:
+            st = folder.config.stat()
             atomic_write_text(folder.config, cfg.set("name", name).to_toml())
+            os.utime(folder.config, ns=(st.st_atime_ns, st.st_mtime_ns))
     except (ConfigError, OSError, ValueError):
         pass
 

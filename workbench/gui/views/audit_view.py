@@ -96,7 +96,8 @@ class AuditView(QWidget):
         self.gallery.actionRequested.connect(self.apply_action)
         self.gallery.undoRequested.connect(self.changes.undo)
         self.gallery.model.modelReset.connect(self._refresh_marks)
-        self.changes.changed.connect(self._refresh_marks)
+        self.changes.changed.connect(self._refresh_marks)   # a new action: an undo's note goes (undone says anew)
+        self.changes.changed.connect(lambda: self._done_text and self.status.setText(self._done_text))
         self.changes.undone.connect(self._undone)
         self._done_text = ""   # the finished audit's line, kept above an undo's note
         self.gallery.list.selectionModel().selectionChanged.connect(self._update_accept)
