@@ -84,6 +84,7 @@ def test_problem_banner_renders_the_warning_sign(qtbot, session):
 
 def test_close_question_and_log_per_run(qtbot):
     from workbench.gui.main_window import MainWindow
+    from workbench.gui.run_state import Phase
     win = MainWindow()
     qtbot.addWidget(win)
     tv = win.train_view
@@ -92,7 +93,10 @@ def test_close_question_and_log_per_run(qtbot):
     assert "no epoch has finished" in tv.close_question()
     tv.handle(CheckpointSaved(path="x/last.pt", epoch=2))
     assert "epoch 3" in tv.close_question() and "resumed" in tv.close_question()
-    assert "so far" in tv.close_question()   # training goes on while the question is open
+    assert "so far: training goes on" in tv.close_question()   # training goes on while the question is open
+    win.session.run_state.set_phase(Phase.PAUSED)
+    assert "so far)" in tv.close_question() and "goes on" not in tv.close_question()   # not when paused
+    win.session.run_state.set_phase(Phase.RUNNING)
     tv._log("a line of run A")
     tv._on_job_started(JobKind.TRAIN)
     assert "run A" not in tv.log.toPlainText() and "no epoch" in tv.close_question()

@@ -44,6 +44,8 @@ def test_the_range_test_follows_its_dataset_and_comes_back(qtbot, shapes_dir, tm
     lr = s.config.train.lr
     _open(qtbot, s, b)                           # another dataset: nothing of a's test to pick from
     assert not lv.has_curve() and lv.suggestions.count() == 0 and "Range test of" not in lv.status.text()
+    (x0, x1), (y0, y1) = lv.plot.getPlotItem().viewRange()   # the empty chart: the test's rates, not a's ranges
+    assert x0 <= -6.9 and x1 >= 0.9 and y0 <= 0.0 and 0.9 <= y1 <= 1.2
     lv.auto_apply.setChecked(True)               # even so, a kept test is only shown
     _open(qtbot, s, a)
     qtbot.waitUntil(lambda: lv.has_curve(), timeout=10_000)

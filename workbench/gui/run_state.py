@@ -81,9 +81,10 @@ def close_question(rs: RunState, saved_epochs: int, has_checkpoint: bool) -> str
     with a checkpoint on disk; ``has_checkpoint``: last.pt exists)."""
     if not rs.running(JobKind.TRAIN):
         return "A job is still running. Stop it and quit?"
-    state = "A training run is paused" if rs.phase is Phase.PAUSED else "Training is still running"
+    paused = rs.phase is Phase.PAUSED
+    state = "A training run is paused" if paused else "Training is still running"
     if saved_epochs or has_checkpoint:
-        which = (f" (up to epoch {saved_epochs} so far: training goes on while you decide)"
+        which = (f" (up to epoch {saved_epochs} so far{'' if paused else ': training goes on while you decide'})"
                  if saved_epochs else "")
         return f"{state}. Stop it and quit? Every finished epoch is kept{which}; the run can be resumed."
     return f"{state} and no epoch has finished yet. Stop it and quit? Nothing of this run is kept."

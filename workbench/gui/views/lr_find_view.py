@@ -141,7 +141,8 @@ class LRFindView(QWidget):
         self.progress.setValue(0)
         self.tail.setVisible(False)
         self.stop_line.setVisible(False)
-        self.plot.getPlotItem().enableAutoRange()
+        lf = self.session.config.lr_find   # the empty chart spans the test's rates, not the last curve's ranges
+        self.plot.getPlotItem().setRange(xRange=(math.log10(lf.start_lr), math.log10(lf.end_lr)), yRange=(0, 1))
 
     def pick(self, lr: float) -> None:
         """Use ``lr`` as train.lr in the recipe and mark it on the plot."""

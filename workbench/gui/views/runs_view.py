@@ -58,7 +58,9 @@ class RunsView(QWidget):
         self.rename_btn = QPushButton("Rename / note…")
         self.rename_btn.setToolTip(self.rename_act.toolTip())
         self.rename_btn.clicked.connect(self.rename_act.trigger)
-        self.hint = QLabel("Select two or more runs (Ctrl/Shift-click) to compare them.")
+        self.hint = QLabel("Select two or more runs (Ctrl/Shift-click) to compare them. ★ marks each dataset's best "
+                           "run: the most accurate on the images its newest run is validated on (tooltip).")
+        self.hint.setWordWrap(True)
         self.hint.setWordWrap(True)   # wraps instead of widening the window (a 1024 px screen)
         self.loss_plot = make_plot("Validation / training loss", "loss")
         self.acc_plot = make_plot("Accuracy", "accuracy", legend_bottom=True)
