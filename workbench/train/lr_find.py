@@ -60,7 +60,7 @@ TEST_KEYS = ("model.arch", "model.pretrained", "model.weights", "data.image_size
 
 
 def recipe_facts(cfg: RunConfig) -> dict:
-    """{key: value} of the recipe keys a range test depends on (``TEST_KEYS``; those the config has)."""
+    """{key: value} of the recipe keys a range test depends on (``TEST_KEYS``)."""
     return {key: cfg.get(key) for key in TEST_KEYS}
 
 
