@@ -230,6 +230,13 @@ class ChangeSet:
         return self._location
 
 
+def data_effect(state: dict[str, dict]) -> dict[str, tuple]:
+    """What of a change list's state (``ChangeSet.by_rel`` or ``as_of``) changes the images a scan gives:
+    {path: (action, new class)} of its relabels and quarantines (a keep or a 'to label' mark leaves the
+    data as it is). Two states with the same effect give the same dataset."""
+    return {k: (c.get("action"), c.get("new_class")) for k, c in state.items() if c.get("action") in (RELABEL, QUARANTINE)}
+
+
 def mark_words(change: dict | None) -> str:
     """The short mark a change puts on an image's thumbnail: "→ square", "quarantined", "✓ kept",
     "to label" ("" for none): every gallery and Try it say the same."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..analysis.interpret import (confusion_matrix, indices_for_cell, most_confused, per_class_report, summary,
                                   top_losses)
 from ..audit.labels import describe_recipe
-from ..data.sidecar import ChangeSet, mark_words
+from ..data.sidecar import ChangeSet, data_effect, mark_words
 from ..inference.export import ExportError, ExportFailed
 from ..inference.to_label import labelling_marks
 from ..inference.tta import accuracy_vs_beta, fixed_and_broken
@@ -46,5 +46,5 @@ __all__ = [
     # runs, files and their words (run.runs, runtime.paths, data.sidecar), export's errors
     "STATUS_WORDS", "best_runs", "finish_words", "planned_epochs", "run_accuracy", "epochs_words", "whole_epochs",
     "run_epochs", "run_summary", "status_words", "display_text", "data_home", "ChangeSet", "ExportError", "ExportFailed",
-    "labelling_marks", "mark_words",
+    "labelling_marks", "mark_words", "data_effect",
 ]

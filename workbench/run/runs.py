@@ -19,7 +19,7 @@ from ..runtime.locks import BusyError, run_folder_lock
 from ..models.build import ModelError, create_model
 from ..runtime.paths import safe_component
 from ..run.folder import CheckpointError, RunFolder, load_checkpoint
-from ..data.sidecar import QUARANTINE, RELABEL, ChangeSet
+from ..data.sidecar import ChangeSet, data_effect
 
 NOTE_FILE = "note.txt"      # the user's free-text note on a run
 MAX_NOTE = 20_000           # characters
@@ -316,10 +316,7 @@ def data_changes_since(info) -> int:
         changes = ChangeSet.load(cfg.data.path, cfg.data.changes_beside_data)
     except (OSError, ValueError):
         return 0
-
-    def counted(state: dict) -> dict:   # what changes the images a run trains and validates on
-        return {k: (c.get("action"), c.get("new_class")) for k, c in state.items() if c.get("action") in (RELABEL, QUARANTINE)}
-    then, now = counted(changes.as_of(when)), counted(changes.by_rel())
+    then, now = data_effect(changes.as_of(when)), data_effect(changes.by_rel())
     return sum(1 for k in set(then) | set(now) if then.get(k) != now.get(k))
 
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPro
 
 from ...runtime.events import Event, Progress
 from ..jobs import JobKind
-from ..session_helpers import ChangeSet, same_dataset
+from ..session_helpers import ChangeSet, data_effect, same_dataset
 from ..widgets.common import counted, page_header, set_icon, splitter
 from ..widgets.thumbs import ThumbModel, ThumbView
 from .audit_view import AuditView
@@ -135,8 +135,7 @@ class DataView(QWidget):
             cs = ChangeSet.load(root, beside_data=self.session.config.data.changes_beside_data)
         except (OSError, ValueError):
             return None
-        return {rel: (c["action"], c.get("new_class")) for rel, c in cs.by_rel().items()
-                if c.get("action") in ("relabel", "quarantine")}
+        return data_effect(cs.by_rel())
 
     def _changes_edited(self, root: str) -> None:
         """The open dataset's change list was written: the counts are the scan's, from before it, unless
