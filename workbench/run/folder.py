@@ -218,8 +218,10 @@ def name_taken(cfg: RunConfig) -> str:
     if not cfg.name:
         return ""
     path = Path(cfg.runs_dir).expanduser() / safe_component(cfg.name)
-    if not path.is_dir() or not any(path.iterdir()):
-        return "" if not path.exists() or path.is_dir() else f"name: {path} exists and is not a folder; choose another run name"
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return ""   # free: a missing or empty folder
+    if not path.is_dir():
+        return f"name: {path} exists and is not a folder; choose another run name"
     what = "holds a run" if RunFolder.is_run(path) or RunFolder(path).checkpoints.is_dir() else "is not empty"
     return (f"name: the run name '{cfg.name}' is taken ({path} {what}); choose another name, or clear it "
             "for a dated one" + (" (resume continues that run)" if what == "holds a run" else ""))
